@@ -1,0 +1,8 @@
+//! hitl-harness: everything xtask and the tests share about the lab — where our binaries
+//! are, how to run and stop processes, and (as the lab grows) the topology, the scene model,
+//! the A2A client and the assertions.
+
+pub mod bins;
+pub mod net;
+pub mod proc;
+pub mod pyenv;

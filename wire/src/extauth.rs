@@ -1,0 +1,166 @@
+//! hitl-extauth's admin API: `/pending`, `/decide/{id}`, `/history`, `/events`, and the body
+//! of the 403 a rejected call gets back through the gateway.
+//!
+//! Seed-compatible names first (`id`, `receivedAt`, `method`, `path`, `headers`, `rpcMethod`,
+//! `toolName`, `toolArgs`, `body`); everything after them is ours.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A `tools/call` held at the gateway until a reviewer decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedCall {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// HTTP method of the gated request.
+    pub method: String,
+    /// Request path as the gateway saw it, e.g. `/privileged/mcp`.
+    pub path: String,
+    /// Request headers as forwarded by the gateway (lower-case names).
+    pub headers: BTreeMap<String, String>,
+    /// JSON-RPC method, always `tools/call` for a parked call.
+    pub rpc_method: String,
+    pub tool_name: String,
+    pub tool_args: serde_json::Value,
+    /// The forwarded body, verbatim.
+    pub body: String,
+    // ---- additions over the seed ----
+    /// Hex sha256 of `body`: the approval is bound to exactly these bytes.
+    pub body_sha256: String,
+    /// When an undecided park turns into a denial (`PARK_TIMEOUT_SEC`).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Who asked, from the identity headers (`x-user-id`, …), if any.
+    #[serde(default)]
+    pub requester: Option<String>,
+}
+
+/// `GET /pending`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingList {
+    pub pending: Vec<ParkedCall>,
+}
+
+/// `POST /decide/{id}` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub approved: bool,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
+}
+
+/// How a park ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Approved,
+    Rejected,
+    /// `PARK_TIMEOUT_SEC` passed with no decision: denied.
+    Expired,
+    /// The gateway cancelled the Check (client hung up, gateway timeout).
+    Abandoned,
+    /// Pending when the process stopped; closed on the next start.
+    Lost,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Approved,
+        Outcome::Rejected,
+        Outcome::Expired,
+        Outcome::Abandoned,
+        Outcome::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Rejected => "rejected",
+            Outcome::Expired => "expired",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Lost => "lost",
+        }
+    }
+}
+
+/// A park that has ended: `POST /decide` answers with one, `/history` lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecidedCall {
+    #[serde(flatten)]
+    pub call: ParkedCall,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub reviewer: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+    /// Milliseconds between park and end.
+    pub waited_ms: u64,
+}
+
+/// `GET /history?limit=&before=&outcome=&tool=`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub items: Vec<DecidedCall>,
+    /// Pass as `before=` to get the next (older) page; absent on the last page.
+    #[serde(default)]
+    pub next_before: Option<String>,
+}
+
+/// One server-sent event on `GET /events` (`event:` is the variant name, `data:` this JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    Parked { call: ParkedCall },
+    Decided { record: DecidedCall },
+    Expired { record: DecidedCall },
+    Abandoned { record: DecidedCall },
+}
+
+impl Event {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Parked { .. } => "parked",
+            Event::Decided { .. } => "decided",
+            Event::Expired { .. } => "expired",
+            Event::Abandoned { .. } => "abandoned",
+        }
+    }
+
+    /// Id of the parked call this event is about.
+    pub fn call_id(&self) -> &str {
+        match self {
+            Event::Parked { call } => &call.id,
+            Event::Decided { record } | Event::Expired { record } | Event::Abandoned { record } => {
+                &record.call.id
+            }
+        }
+    }
+}
+
+/// JSON body of the 403 the gateway returns for a denied call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenyBody {
+    pub approved: bool,
+    pub reason: String,
+    /// Parked-call id; absent when the call was refused without parking (fail-closed).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// Error body of every admin API 4xx/5xx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}

@@ -1,0 +1,9 @@
+//! The one definition of every JSON shape that crosses a process boundary in hitl-lab.
+//!
+//! Services serialise these, the harness and the UI deserialise them; nobody keeps a copy.
+//! Field names follow the seed lab (camelCase on the ext-auth admin API, snake_case on
+//! mock-db-mcp's `/state`) so the seed's clients keep working.
+
+pub mod extauth;
+pub mod headers;
+pub mod mockdb;
