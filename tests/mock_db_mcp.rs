@@ -1,0 +1,1 @@
+//! Integration tests for mock-db-mcp (being written).
