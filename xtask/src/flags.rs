@@ -1,13 +1,13 @@
 //! The command line of `cargo xtask`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Run and check the hitl-lab: two-tier human-in-the-loop gating of an agent's tool calls.
 ///
-/// Start with `cargo xtask conformance` (bring the local lab up, replay every scene, report)
-/// or `cargo xtask test` (build the services and run the test suite).
+/// New here? `cargo xtask conformance` brings the Docker-free local lab up, replays every
+/// scripted scene and reports; `cargo xtask test` runs the test suite (what CI runs).
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 pub struct Xtask {
     #[command(subcommand)]
     pub command: Command,
@@ -17,24 +17,42 @@ pub struct Xtask {
 pub enum Command {
     /// Build the services, then run every test (what `.ci/run` runs).
     Test(TestArgs),
-    /// Bring the lab up: kind by default, `--local` for the Docker-free lab.
-    Up,
-    /// Stop what `up` started.
+    /// Bring the lab up: on kind by default (needs Docker, kind, helm, kubectl), or with
+    /// `--local` as local processes (no Docker, no Kubernetes). Idempotent.
+    Up(UpArgs),
+    /// Stop what `up` started (the local processes by pid, or the kind cluster).
     Down,
-    /// Show what is running.
+    /// Show what is running, where, and what is waiting for a decision.
     Status,
-    /// Replay the scripted scenes against the running lab and report.
-    Conformance,
+    /// Print a component's log (local lab): mock-db-mcp, hitl-extauth, hitl-ui, envoy,
+    /// kagent, scripted-model. Without a name, list the log files.
+    Logs(LogsArgs),
+    /// Chat with the agent in the terminal over A2A; tier-1 approvals show as cards.
+    Chat(ChatArgs),
+    /// Replay one scripted scene (or `all`) against the lab that is up, and assert every gate.
+    Scene(SceneArgs),
+    /// The main job: bring the lab up if needed, replay every scene with fresh state,
+    /// report (transcripts, summary, JUnit + JSON under target/), tear down what it started.
+    Conformance(ConformanceArgs),
+    /// Forward the kind lab's UIs to localhost (kagent UI :8080, hitl-ui :8090) until Ctrl-C.
+    PortForward,
+    /// Measure what the gates cost and how far they scale (prints a table, writes JSON).
+    Bench(BenchArgs),
 }
 
 impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Test(_) => "test",
-            Command::Up => "up",
+            Command::Up(_) => "up",
             Command::Down => "down",
             Command::Status => "status",
-            Command::Conformance => "conformance",
+            Command::Logs(_) => "logs",
+            Command::Chat(_) => "chat",
+            Command::Scene(_) => "scene",
+            Command::Conformance(_) => "conformance",
+            Command::PortForward => "port-forward",
+            Command::Bench(_) => "bench",
         }
     }
 }
@@ -44,4 +62,81 @@ pub struct TestArgs {
     /// Extra arguments passed to `cargo test` (after `--` for the test binaries' own flags).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cargo_args: Vec<String>,
+}
+
+/// Which model the agent talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ModelChoice {
+    /// Our deterministic scripted model: no API key, scenes replay exactly.
+    #[default]
+    Scripted,
+    /// Anthropic's API (needs ANTHROPIC_API_KEY).
+    Anthropic,
+    /// OpenAI's API (needs OPENAI_API_KEY).
+    Openai,
+}
+
+/// Where the lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Target {
+    /// Local processes on 127.0.0.1 (no Docker, no Kubernetes).
+    #[default]
+    Local,
+    /// A kind cluster.
+    Kind,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Run the lab as local processes instead of on kind.
+    #[arg(long)]
+    pub local: bool,
+    /// Print every step `up` would take, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The model behind the agent.
+    #[arg(long, value_enum, default_value_t)]
+    pub model: ModelChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Component whose log to print.
+    pub component: Option<String>,
+    /// Keep printing as the log grows.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The chat user's identity (sent as x-user-id).
+    #[arg(long, default_value = "alice")]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SceneArgs {
+    /// Scene number (as in `scenarios/`), or `all`.
+    pub scene: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Where to run the lab.
+    #[arg(long, value_enum, default_value_t)]
+    pub target: Target,
+    /// The model behind the agent; with a real model assertions stay on gates and DB state.
+    #[arg(long, value_enum, default_value_t)]
+    pub model: ModelChoice,
+    /// Leave the lab running afterwards (by default conformance stops what it started).
+    #[arg(long)]
+    pub keep_up: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Smaller sizes (1 000 parked calls instead of 10 000): under 3 minutes.
+    #[arg(long)]
+    pub quick: bool,
 }

@@ -6,12 +6,14 @@ mod test;
 
 use clap::Parser as _;
 
+use flags::Command;
+
 fn main() -> anyhow::Result<()> {
     let flags = flags::Xtask::parse();
     match flags.command {
-        flags::Command::Test(args) => test::run(args),
+        Command::Test(args) => test::run(args),
         other => anyhow::bail!(
-            "`cargo xtask {}` is not implemented yet; see the open issues and README.md",
+            "`cargo xtask {}` is not implemented yet; see README.md for what works today",
             other.name()
         ),
     }

@@ -1,0 +1,1 @@
+//! Envoy, the local gateway: its generated config and how to run it.

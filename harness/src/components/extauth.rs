@@ -1,0 +1,1 @@
+//! hitl-extauth: how to run the gate.

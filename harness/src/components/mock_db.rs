@@ -1,0 +1,1 @@
+//! mock-db-mcp: how to run the orders database.

@@ -1,0 +1,1 @@
+//! hitl-ui: how to run the reviewer queue.
