@@ -1,5 +1,54 @@
 //! `scripted-model` binary entry point: parse configuration, start the server.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("scripted-model is not implemented yet")
+use std::net::SocketAddr;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// A deterministic, OpenAI-compatible chat-completions server for the hitl-lab.
+///
+/// It answers from a script (the scene runner pushes one with `PUT /script` before each
+/// scene) so that scenes replay exactly with no API key. Serves `POST /v1/chat/completions`
+/// (streaming and not), `GET|PUT /script`, `GET|DELETE /requests` (what reached the model)
+/// and `GET /healthz`.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Config {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind (all interfaces by default, as in a container).
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    bind_addr: std::net::IpAddr,
+    /// A script (JSON, the shape of `PUT /script`) to load at start-up.
+    #[arg(long, env = "SCRIPT_FILE")]
+    script: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let config = Config::parse();
+    let script = match &config.script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading script {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("parsing script {}: {e}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding {addr}: {e} (is the port taken? set PORT)"))?;
+    tracing::info!(%addr, "scripted-model listening");
+    axum::serve(listener, scripted_model::router(script))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }

@@ -7,3 +7,4 @@
 pub mod extauth;
 pub mod headers;
 pub mod mockdb;
+pub mod model;
