@@ -2,6 +2,7 @@
 //! are, how to run and stop processes, and (as the lab grows) the topology, the scene model,
 //! the A2A client and the assertions.
 
+pub mod a2a;
 pub mod bins;
 pub mod components;
 pub mod net;
