@@ -5,6 +5,8 @@
 pub mod a2a;
 pub mod bins;
 pub mod components;
+pub mod lab;
 pub mod net;
 pub mod proc;
 pub mod pyenv;
+pub mod scene;

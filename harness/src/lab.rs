@@ -1,0 +1,124 @@
+//! The lab that is up, as recorded in its state file (`target/lab/state.json`): which target
+//! (local processes or kind), the URLs every client needs, and for the local lab the exact
+//! processes it started. `scene`, `status`, `down`, `logs` and `chat` all start from here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::bins::target_dir;
+
+/// Where a lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Local,
+    Kind,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Local => "local",
+            Target::Kind => "kind",
+        }
+    }
+}
+
+/// Every endpoint a client of the lab needs, as reachable from this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Urls {
+    /// The agent's A2A JSON-RPC endpoint.
+    pub agent: String,
+    /// The agent card.
+    pub agent_card: String,
+    /// The reviewer's queue (hitl-ui).
+    pub reviewer_ui: String,
+    /// hitl-extauth's admin API (pending, decide, history, events, metrics).
+    pub extauth_admin: String,
+    /// The MCP gateway (`/public/mcp`, `/privileged/mcp`).
+    pub gateway: String,
+    /// mock-db-mcp itself (`/state`, `/reset`), not through the gateway.
+    pub mock_db: String,
+    /// The scripted model's control endpoint, when the agent uses it.
+    #[serde(default)]
+    pub scripted_model: Option<String>,
+}
+
+/// One process the local lab started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub name: String,
+    pub pid: u32,
+    /// The argv it was started with; `down` only signals a pid that still runs exactly this.
+    pub argv: Vec<String>,
+    pub log: PathBuf,
+}
+
+/// The state file's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabState {
+    pub target: Target,
+    /// The model behind the agent: `scripted`, `anthropic` or `openai`.
+    pub model: String,
+    pub urls: Urls,
+    /// Local lab only: what to stop.
+    #[serde(default)]
+    pub processes: Vec<ProcessRecord>,
+    /// Where the logs are.
+    pub log_dir: PathBuf,
+}
+
+/// The default lab directory: `target/lab`.
+pub fn default_dir() -> PathBuf {
+    target_dir().join("lab")
+}
+
+/// `<dir>/state.json`.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+impl LabState {
+    /// The lab recorded in `dir`, if any.
+    pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
+        let path = state_path(dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
+                format!(
+                    "reading the lab state {} (delete it if the lab is gone)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The lab recorded in `dir`, or an error that says how to bring one up.
+    pub fn require(dir: &Path) -> anyhow::Result<Self> {
+        Self::load(dir)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no lab is up (no {}): start one with `cargo xtask up --local` (or `cargo \
+                 xtask up` for kind)",
+                state_path(dir).display()
+            )
+        })
+    }
+
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let path = state_path(dir);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn remove(dir: &Path) -> anyhow::Result<()> {
+        match std::fs::remove_file(state_path(dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The scene model: what a scene file says (prompts, the scripted model's turns, the humans'
+//! decisions at each gate, and what must be true afterwards), already validated.
+
+use std::collections::BTreeMap;
+
+use hitl_wire::model::Script;
+
+/// Which gate stops a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Not gated anywhere.
+    None,
+    /// Tier 1: kagent `requireApproval`, decided by the chat user.
+    Agent,
+    /// Tier 2: parked at the gateway, decided by a platform reviewer.
+    Gateway,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::None => "none",
+            Tier::Agent => "agent",
+            Tier::Gateway => "gateway",
+        }
+    }
+
+    /// Who decides at this tier, in words.
+    pub fn decider(self) -> &'static str {
+        match self {
+            Tier::None => "nobody",
+            Tier::Agent => "the chat user",
+            Tier::Gateway => "the platform reviewer",
+        }
+    }
+}
+
+/// What the human at the gate does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HumanDecision {
+    Approve,
+    Reject { reason: String },
+    /// Tier 2 only: nobody decides; the park times out and the call is denied.
+    Timeout,
+}
+
+impl HumanDecision {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HumanDecision::Approve => "approve",
+            HumanDecision::Reject { .. } => "reject",
+            HumanDecision::Timeout => "timeout",
+        }
+    }
+}
+
+/// One tool call the scene expects the agent to make, in order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExpectedCall {
+    pub tool: String,
+    pub tier: Tier,
+    /// The human's decision (absent for `tier = none`).
+    pub decision: Option<HumanDecision>,
+    /// Whether the call must reach the database.
+    pub executed: bool,
+    /// 1-based line in the scene file, for messages.
+    pub line: usize,
+}
+
+/// What must hold when the conversation is over.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Expectations {
+    pub schema_version: Option<String>,
+    pub row_counts: BTreeMap<String, u64>,
+    /// Text the agent's replies must contain (checked with the scripted model only).
+    pub reply_contains: Vec<String>,
+    /// Text that must have reached the model (scripted model only), e.g. a rejection reason.
+    pub model_saw: Vec<String>,
+}
+
+/// A parsed, validated scene.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scene {
+    /// Scene number as in the seed runbook.
+    pub id: u32,
+    pub name: String,
+    pub summary: String,
+    /// The file it came from (relative to the workspace when possible).
+    pub file: String,
+    /// What the chat user says, in order (each a new message in the same conversation).
+    pub prompts: Vec<String>,
+    /// The scripted model's turns.
+    pub script: Script,
+    pub calls: Vec<ExpectedCall>,
+    /// Answers to the agent's `ask_user` questions, in order.
+    pub answers: Vec<String>,
+    pub expect: Expectations,
+}

@@ -1,0 +1,307 @@
+//! Reading scene files (TOML): syntax and meaning are both checked, and every error names the
+//! file, line and column it is about. The format is documented in `scenarios/README.md`.
+
+use std::{
+    collections::BTreeMap,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+use hitl_wire::model::{Response, Script, ToolCall, Turn, When};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{ExpectedCall, Expectations, HumanDecision, Scene, Tier};
+
+/// The lab's tools; a scene that names another is a typo.
+pub const LAB_TOOLS: &[&str] = &["cluster_db_query", "truncate_table", "run_migration"];
+
+/// A scene file that is not a valid scene.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct SceneError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScene {
+    id: u32,
+    name: String,
+    #[serde(default)]
+    summary: String,
+    prompts: Spanned<Vec<String>>,
+    #[serde(default, rename = "turn")]
+    turns: Vec<Spanned<RawTurn>>,
+    #[serde(default, rename = "call")]
+    calls: Vec<Spanned<RawCall>>,
+    #[serde(default)]
+    answers: Vec<String>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTurn {
+    when: Option<When>,
+    call: Option<ToolCall>,
+    say: Option<String>,
+    respond: Option<Vec<Response>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCall {
+    tool: Spanned<String>,
+    tier: Tier,
+    decide: Option<Spanned<String>>,
+    reason: Option<String>,
+    executed: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    schema_version: Option<String>,
+    #[serde(default)]
+    row_counts: BTreeMap<String, u64>,
+    #[serde(default)]
+    reply_contains: Vec<String>,
+    #[serde(default)]
+    model_saw: Vec<String>,
+}
+
+/// Parse one scene from `text`; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        SceneError {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawScene = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        at(span, e.message().to_owned())
+    })?;
+
+    if raw.prompts.get_ref().is_empty() {
+        return Err(at(
+            raw.prompts.span(),
+            "`prompts` is empty: a scene needs at least one thing the user says".into(),
+        ));
+    }
+
+    let mut turns = Vec::new();
+    for (i, turn) in raw.turns.into_iter().enumerate() {
+        let span = turn.span();
+        turns.push(to_turn(turn.into_inner()).map_err(|m| at(span, format!("turn {i}: {m}")))?);
+    }
+
+    let mut calls = Vec::new();
+    for call in raw.calls {
+        let span = call.span();
+        let call = call.into_inner();
+        calls.push(to_call(call, text, span.clone()).map_err(|(s, m)| at(s.unwrap_or(span), m))?);
+    }
+
+    Ok(Scene {
+        id: raw.id,
+        name: raw.name,
+        summary: raw.summary,
+        file: file.to_owned(),
+        prompts: raw.prompts.into_inner(),
+        script: Script {
+            name: file.to_owned(),
+            turns,
+        },
+        calls,
+        answers: raw.answers,
+        expect: Expectations {
+            schema_version: raw.expect.schema_version,
+            row_counts: raw.expect.row_counts,
+            reply_contains: raw.expect.reply_contains,
+            model_saw: raw.expect.model_saw,
+        },
+    })
+}
+
+fn to_turn(raw: RawTurn) -> Result<Turn, String> {
+    let inline = raw.when.is_some() || raw.call.is_some() || raw.say.is_some();
+    let respond = match (raw.respond, inline) {
+        (Some(_), true) => {
+            return Err("use either `respond = [...]` or `call`/`say`/`when` directly, not both".into());
+        }
+        (Some(respond), false) => respond,
+        (None, _) => vec![Response {
+            when: raw.when,
+            call: raw.call,
+            say: raw.say,
+        }],
+    };
+    if respond.is_empty() {
+        return Err("`respond` is empty: give at least one answer".into());
+    }
+    for (j, response) in respond.iter().enumerate() {
+        if response.call.is_none() && response.say.is_none() {
+            return Err(format!(
+                "answer {j} neither calls a tool nor says anything: give `call` and/or `say`"
+            ));
+        }
+        if let Some(call) = &response.call
+            && !LAB_TOOLS.contains(&call.tool.as_str())
+            && call.tool != crate::a2a::hitl::ASK_USER
+        {
+            return Err(format!(
+                "the model calls unknown tool `{}`; the lab's tools are {} (and ask_user)",
+                call.tool,
+                LAB_TOOLS.join(", ")
+            ));
+        }
+    }
+    Ok(Turn { respond })
+}
+
+type Located = (Option<Range<usize>>, String);
+
+fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall, Located> {
+    let tool_span = raw.tool.span();
+    let tool = raw.tool.into_inner();
+    if !LAB_TOOLS.contains(&tool.as_str()) {
+        return Err((
+            Some(tool_span),
+            format!("unknown tool `{tool}`; the lab's tools are {}", LAB_TOOLS.join(", ")),
+        ));
+    }
+    let decide_span = raw.decide.as_ref().map(Spanned::span);
+    let decision = match (raw.tier, raw.decide.map(Spanned::into_inner).as_deref()) {
+        (Tier::None, None) => None,
+        (Tier::None, Some(_)) => {
+            return Err((
+                decide_span,
+                "`decide` is set but `tier = \"none\"`: nobody decides on an ungated call".into(),
+            ));
+        }
+        (tier, None) => {
+            return Err((
+                None,
+                format!(
+                    "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
+                    tier.as_str(),
+                    tier.decider(),
+                    if tier == Tier::Gateway { ", timeout" } else { "" }
+                ),
+            ));
+        }
+        (_, Some("approve")) => Some(HumanDecision::Approve),
+        (_, Some("reject")) => Some(HumanDecision::Reject {
+            reason: raw.reason.clone().unwrap_or_default(),
+        }),
+        (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
+        (Tier::Agent, Some("timeout")) => {
+            return Err((
+                decide_span,
+                "`decide = \"timeout\"` only exists at the gateway; the agent waits for the chat \
+                 user forever"
+                    .into(),
+            ));
+        }
+        (_, Some(other)) => {
+            return Err((
+                decide_span,
+                format!("unknown decision `{other}`: use approve, reject or timeout"),
+            ));
+        }
+    };
+    if raw.reason.is_some() && !matches!(decision, Some(HumanDecision::Reject { .. })) {
+        return Err((None, "`reason` goes with `decide = \"reject\"` only".into()));
+    }
+    let denied = matches!(
+        decision,
+        Some(HumanDecision::Reject { .. } | HumanDecision::Timeout)
+    );
+    if denied && raw.executed {
+        return Err((
+            None,
+            "`executed = true` contradicts the decision: a rejected or timed-out call never runs"
+                .into(),
+        ));
+    }
+    Ok(ExpectedCall {
+        tool,
+        tier: raw.tier,
+        decision,
+        executed: raw.executed,
+        line: line_col(text, span.start).0,
+    })
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The scenes directory: `<workspace>/scenarios`.
+pub fn default_dir() -> PathBuf {
+    crate::bins::workspace_root().join("scenarios")
+}
+
+/// Every `*.toml` scene under `dir`, sorted by id; duplicate ids are an error.
+pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Scene>> {
+    let mut scenes: Vec<Scene> = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading scenes from {}: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let name = path
+            .strip_prefix(crate::bins::workspace_root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let scene = parse(&name, &text)?;
+        if let Some(other) = scenes.iter().find(|s| s.id == scene.id) {
+            anyhow::bail!(
+                "{name}: scene id {} is also used by {}; ids must be unique",
+                scene.id,
+                other.file
+            );
+        }
+        scenes.push(scene);
+    }
+    scenes.sort_by_key(|s| s.id);
+    Ok(scenes)
+}
+
+/// Pick scenes by the command-line selector: a number, or `all`.
+pub fn select<'a>(scenes: &'a [Scene], selector: &str) -> anyhow::Result<Vec<&'a Scene>> {
+    if selector == "all" {
+        return Ok(scenes.iter().collect());
+    }
+    let ids: Vec<String> = scenes.iter().map(|s| s.id.to_string()).collect();
+    let id: u32 = selector.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "`{selector}` is not a scene: give a number ({}) or `all`",
+            ids.join(", ")
+        )
+    })?;
+    match scenes.iter().find(|s| s.id == id) {
+        Some(scene) => Ok(vec![scene]),
+        None => anyhow::bail!("there is no scene {id}; the scenes are {}", ids.join(", ")),
+    }
+}
