@@ -164,3 +164,23 @@ pub struct DenyBody {
 pub struct ApiError {
     pub error: String,
 }
+
+/// Query string of `GET /history` (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Page size; the server caps it (default 50, at most 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Opaque cursor from [`HistoryPage::next_before`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Exact tool name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+}
+
+/// Header hitl-extauth sets on an approved request on its way upstream: the parked-call id
+/// whose approval let it through (any client-supplied value is replaced or removed).
+pub const APPROVAL_ID_HEADER: &str = "x-hitl-approval-id";

@@ -1,0 +1,164 @@
+//! The admin HTTP API: the reviewer's queue (`/pending`, `/decide/{id}`), the audit trail
+//! (`/history`), the live feed (`/events`), and the operator's `/metrics` and `/healthz`.
+//!
+//! With an admin token configured, everything that shows request bodies or changes state
+//! needs `Authorization: Bearer <token>`; `/healthz` and `/metrics` stay open.
+
+mod sse;
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, Request, State, rejection::QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use hitl_wire::extauth::{
+    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, PendingList,
+};
+
+use crate::{
+    audit::AuditError,
+    gate::{DecideError, Gate},
+};
+
+/// The admin API router.
+pub fn router(gate: Arc<Gate>, admin_token: Option<String>) -> Router {
+    let protected = Router::new()
+        .route("/pending", get(pending))
+        .route("/decide/{id}", post(decide))
+        .route("/history", get(history))
+        .route("/events", get(sse::events))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::new(admin_token),
+            require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(protected)
+        .with_state(gate)
+}
+
+/// An admin API error: a status and an [`ApiError`] body.
+#[derive(Debug)]
+pub struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<AuditError> for Failure {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::BadCursor(_) => Failure(StatusCode::BAD_REQUEST, e.to_string()),
+            _ => {
+                tracing::error!(error = %e, "admin API: audit trail failed");
+                Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<DecideError> for Failure {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::NotFound(_) => Failure(StatusCode::NOT_FOUND, e.to_string()),
+            DecideError::Conflict(_) => Failure(StatusCode::CONFLICT, e.to_string()),
+            DecideError::NotRecorded(_) => {
+                Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            DecideError::Audit(e) => e.into(),
+        }
+    }
+}
+
+async fn require_token(
+    State(token): State<Arc<Option<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = token.as_deref() {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !presented.is_some_and(|p| same(p.trim().as_bytes(), expected.as_bytes())) {
+            let mut response = Failure(
+                StatusCode::UNAUTHORIZED,
+                "this endpoint needs `Authorization: Bearer <ADMIN_TOKEN>`".into(),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// Compare without an early exit, so response time says nothing about the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        gate.metrics().render(),
+    )
+}
+
+async fn pending(State(gate): State<Arc<Gate>>) -> Json<PendingList> {
+    Json(PendingList {
+        pending: gate.pending().iter().map(|c| (**c).clone()).collect(),
+    })
+}
+
+async fn decide(
+    State(gate): State<Arc<Gate>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<DecidedCall>, Failure> {
+    // Parsed by hand, whatever the content-type, so clients that don't set one still work
+    // and every mistake gets a message.
+    let request: DecideRequest = serde_json::from_slice(&body).map_err(|e| {
+        let status = match e.classify() {
+            serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Failure(
+            status,
+            format!(
+                r#"expected {{"approved": true|false, "reason": "...", "reviewer": "..."}}: {e}"#
+            ),
+        )
+    })?;
+    Ok(Json(gate.decide(&id, request).await?))
+}
+
+async fn history(
+    State(gate): State<Arc<Gate>>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, Failure> {
+    let Query(query) = query.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(Json(gate.history(query).await?))
+}
+
+#[cfg(test)]
+mod tests;

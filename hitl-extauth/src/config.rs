@@ -1,0 +1,94 @@
+//! Configuration: command-line flags with environment-variable fallbacks (the seed's names).
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+use crate::classify::{AllowList, DEFAULT_ALLOWED_METHODS};
+
+/// hitl-extauth: the gateway gate. An Envoy ext_authz gRPC server that lets MCP housekeeping
+/// through, parks every `tools/call` until a reviewer approves or rejects it on the admin
+/// API, and denies anything it cannot prove harmless.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hitl-extauth", version, about, long_about)]
+pub struct Config {
+    /// Address both listeners bind to.
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    pub bind_addr: IpAddr,
+
+    /// Port of the gRPC `envoy.service.auth.v3.Authorization` service (h2c).
+    #[arg(long, env = "GRPC_PORT", default_value_t = 9001)]
+    pub grpc_port: u16,
+
+    /// Port of the admin HTTP API (/pending, /decide/{id}, /history, /events, /metrics,
+    /// /healthz).
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8081)]
+    pub http_port: u16,
+
+    /// Seconds a parked call waits for a decision before it is denied as expired.
+    #[arg(long, env = "PARK_TIMEOUT_SEC", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub park_timeout_sec: u64,
+
+    /// SQLite file of the audit trail (created if missing; `:memory:` keeps it in memory and
+    /// loses it on exit).
+    #[arg(long, env = "AUDIT_DB", default_value = "hitl-extauth.db")]
+    pub audit_db: PathBuf,
+
+    /// Comma-separated JSON-RPC methods that pass without review; `prefix/*` matches every
+    /// method under `prefix/`. `tools/call` always parks and can't be listed.
+    #[arg(long, env = "ALLOWED_METHODS", default_value = DEFAULT_ALLOWED_METHODS)]
+    pub allowed_methods: AllowList,
+
+    /// If set, /pending, /decide, /history and /events require `Authorization: Bearer
+    /// <token>` (/healthz and /metrics stay open).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Most calls parked at once; further tool calls are denied until some are decided.
+    #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
+    pub max_parked: usize,
+}
+
+impl Config {
+    pub fn park_timeout(&self) -> Duration {
+        Duration::from_secs(self.park_timeout_sec)
+    }
+
+    /// The admin token, unless it is unset or blank.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref().filter(|t| !t.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let config = Config::try_parse_from(["hitl-extauth"]).unwrap();
+        assert_eq!(config.grpc_port, 9001);
+        assert_eq!(config.http_port, 8081);
+        assert_eq!(config.park_timeout(), Duration::from_secs(600));
+        assert_eq!(config.allowed_methods, AllowList::default());
+        assert_eq!(config.admin_token(), None);
+    }
+
+    #[test]
+    fn refuses_a_bad_allow_list_and_zero_timeout() {
+        assert!(Config::try_parse_from(["x", "--allowed-methods", "tools/*"]).is_err());
+        assert!(Config::try_parse_from(["x", "--park-timeout-sec", "0"]).is_err());
+    }
+
+    #[test]
+    fn blank_token_means_none() {
+        let config = Config::try_parse_from(["x", "--admin-token", " "]).unwrap();
+        assert_eq!(config.admin_token(), None);
+    }
+
+    #[test]
+    fn help_renders() {
+        use clap::CommandFactory;
+        Config::command().debug_assert();
+    }
+}

@@ -1,0 +1,113 @@
+//! hitl-extauth: the tier-2 gate. An Envoy ext_authz gRPC server that classifies every
+//! request on a gated route, passes MCP housekeeping, denies what it cannot prove harmless,
+//! and parks each `tools/call` until a reviewer decides on the admin API — with every park
+//! and its outcome in a durable SQLite audit trail.
+//!
+//! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
+//! (unpacking the check) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
+//! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
+//! the reviewer's HTTP API; [`config`] the command line.
+
+pub mod admin;
+pub mod audit;
+pub mod classify;
+pub mod config;
+pub mod events;
+pub mod gate;
+pub mod grpc;
+pub mod metrics;
+pub mod park;
+pub mod request;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context as _;
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use hitl_wire::extauth::Outcome;
+
+use crate::{
+    audit::Audit,
+    config::Config,
+    gate::{Gate, Settings},
+    grpc::AuthService,
+};
+
+/// Open the audit trail, then serve gRPC and the admin API until SIGINT/SIGTERM.
+///
+/// On a signal the process stops at once rather than waiting for parked calls (which may
+/// wait for minutes): their connections drop, Envoy denies them (`failure_mode_allow:
+/// false`), and the next start closes whatever was still pending as `lost`.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (audit, opened) = Audit::open(&config.audit_db)
+        .with_context(|| format!("opening the audit database {}", config.audit_db.display()))?;
+    if opened.lost > 0 {
+        tracing::warn!(
+            lost = opened.lost,
+            "closed calls left pending by the previous run as lost"
+        );
+    }
+    let gate = Arc::new(Gate::new(
+        Settings {
+            allow: config.allowed_methods.clone(),
+            park_timeout: config.park_timeout(),
+            max_parked: config.max_parked,
+        },
+        audit.clone(),
+    ));
+    gate.metrics().closed(Outcome::Lost, opened.lost as u64);
+
+    let grpc_addr = SocketAddr::new(config.bind_addr, config.grpc_port);
+    let http_addr = SocketAddr::new(config.bind_addr, config.http_port);
+    let grpc_incoming = tonic::transport::server::TcpIncoming::bind(grpc_addr)
+        .with_context(|| format!("binding the gRPC port {grpc_addr}"))?
+        .with_nodelay(Some(true));
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("binding the admin HTTP port {http_addr}"))?;
+    tracing::info!(
+        %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
+        allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
+        admin_token = config.admin_token().is_some(), "hitl-extauth listening"
+    );
+
+    let grpc = tonic::transport::Server::builder()
+        // One Envoy connection carries every parked call as a stream: no stream cap.
+        .max_concurrent_streams(None)
+        .add_service(AuthorizationServer::new(AuthService::new(Arc::clone(
+            &gate,
+        ))))
+        .serve_with_incoming(grpc_incoming);
+    let admin = admin::router(Arc::clone(&gate), config.admin_token().map(str::to_owned));
+    let http = axum::serve(http_listener, admin).into_future();
+
+    tokio::select! {
+        result = grpc => result.context("gRPC server failed")?,
+        result = http => result.context("admin HTTP server failed")?,
+        () = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    audit.flush().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

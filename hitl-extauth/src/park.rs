@@ -1,0 +1,185 @@
+//! The parking lot: every call waiting for a human, keyed by id, each with the one channel
+//! its decision travels on.
+//!
+//! Taking a call out of the lot is the only way to end it, and it happens under one lock, so
+//! exactly one of "reviewer decided", "timer expired" and "gateway gave up" wins.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use hitl_wire::extauth::{DecidedCall, ParkedCall};
+use tokio::sync::oneshot;
+
+/// A reviewer's decision on its way to the waiting `Check`.
+#[derive(Debug)]
+pub struct Decision {
+    /// The finished record (outcome `approved` or `rejected`).
+    pub record: DecidedCall,
+    /// Told how it went, once the gateway has its answer.
+    pub done: oneshot::Sender<Settled>,
+}
+
+/// What became of a delivered decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Recorded, and the gateway was answered accordingly.
+    Recorded,
+    /// Could not be recorded (the error); the call was denied.
+    NotRecorded(String),
+    /// The gateway gave up on the call before the decision reached it.
+    Abandoned,
+}
+
+/// A parked call, as held in the lot.
+#[derive(Debug)]
+pub struct Slot {
+    seq: u64,
+    pub call: Arc<ParkedCall>,
+    pub decide: oneshot::Sender<Decision>,
+}
+
+/// The lot is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} calls are already waiting for review; try again later")]
+pub struct Full(pub usize);
+
+#[derive(Debug, Default)]
+struct Lot {
+    slots: HashMap<String, Slot>,
+    next_seq: u64,
+}
+
+/// The set of calls waiting for a decision.
+#[derive(Debug)]
+pub struct ParkingLot {
+    lot: Mutex<Lot>,
+    capacity: usize,
+}
+
+impl ParkingLot {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            lot: Mutex::default(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lot> {
+        // A panic while holding this lock leaves the map consistent (every operation is a
+        // single insert or remove), so a poisoned lock is still safe to use.
+        self.lot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Park `call`. `before_visible` runs under the lock, before anyone can see or take the
+    /// call (the audit insert goes there so it is queued before any close of the same call).
+    pub fn park(
+        &self,
+        call: Arc<ParkedCall>,
+        before_visible: impl FnOnce(&Arc<ParkedCall>),
+    ) -> Result<oneshot::Receiver<Decision>, Full> {
+        let mut lot = self.lock();
+        if lot.slots.len() >= self.capacity {
+            return Err(Full(lot.slots.len()));
+        }
+        before_visible(&call);
+        let (decide, decision) = oneshot::channel();
+        let seq = lot.next_seq;
+        lot.next_seq += 1;
+        lot.slots
+            .insert(call.id.clone(), Slot { seq, call, decide });
+        Ok(decision)
+    }
+
+    /// Take a call out of the lot: whoever gets `Some` ends it, everyone else gets `None`.
+    pub fn take(&self, id: &str) -> Option<Slot> {
+        self.lock().slots.remove(id)
+    }
+
+    /// Every parked call, oldest first.
+    pub fn snapshot(&self) -> Vec<Arc<ParkedCall>> {
+        let mut calls: Vec<(u64, Arc<ParkedCall>)> = self
+            .lock()
+            .slots
+            .values()
+            .map(|slot| (slot.seq, Arc::clone(&slot.call)))
+            .collect();
+        calls.sort_unstable_by_key(|(seq, _)| *seq);
+        calls.into_iter().map(|(_, call)| call).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn call(id: &str) -> Arc<ParkedCall> {
+        Arc::new(ParkedCall {
+            id: id.into(),
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            method: "POST".into(),
+            path: "/privileged/mcp".into(),
+            headers: BTreeMap::new(),
+            rpc_method: "tools/call".into(),
+            tool_name: "run_migration".into(),
+            tool_args: serde_json::json!({}),
+            body: String::new(),
+            body_sha256: String::new(),
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            requester: None,
+        })
+    }
+
+    #[test]
+    fn take_is_exactly_once() {
+        let lot = ParkingLot::new(10);
+        let _rx = lot.park(call("a"), |_| {}).unwrap();
+        assert_eq!(lot.len(), 1);
+        assert!(lot.take("a").is_some());
+        assert!(lot.take("a").is_none());
+        assert!(lot.is_empty());
+    }
+
+    #[test]
+    fn snapshot_is_oldest_first() {
+        let lot = ParkingLot::new(10);
+        let _rx: Vec<_> = ["c", "a", "b"]
+            .into_iter()
+            .map(|id| lot.park(call(id), |_| {}).unwrap())
+            .collect();
+        let ids: Vec<_> = lot.snapshot().iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn full_lot_refuses_and_runs_nothing() {
+        let lot = ParkingLot::new(1);
+        let _rx = lot.park(call("a"), |_| {}).unwrap();
+        let mut ran = false;
+        assert_eq!(lot.park(call("b"), |_| ran = true).unwrap_err(), Full(1));
+        assert!(!ran);
+    }
+
+    #[test]
+    fn before_visible_runs_once_on_success() {
+        let lot = ParkingLot::new(1);
+        let mut seen = Vec::new();
+        let _rx = lot.park(call("a"), |c| seen.push(c.id.clone())).unwrap();
+        assert_eq!(seen, ["a"]);
+    }
+}
