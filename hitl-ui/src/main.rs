@@ -1,5 +1,147 @@
-//! `hitl-ui` binary entry point: parse configuration, start the server.
+//! `hitl-ui`: the platform reviewer's approval queue. Parses the configuration, starts
+//! following hitl-extauth, and serves the pages until SIGTERM / Ctrl-C.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("hitl-ui is not implemented yet")
+mod admin;
+mod config;
+mod live;
+mod render;
+mod routes;
+mod schema;
+mod security;
+mod sse;
+mod upstream;
+
+#[cfg(test)]
+mod test_support;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context as _;
+use axum::http::HeaderName;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    admin::AdminClient,
+    config::Config,
+    live::Live,
+    routes::AppState,
+    schema::SchemaProbe,
+    security::{Credentials, IdentitySource, Signer, cookies},
+    upstream::CardMaker,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    let state = Arc::new(build_state(&config)?);
+
+    tokio::spawn(upstream::follow(
+        state.admin.clone(),
+        state.live.clone(),
+        state.cards.clone(),
+    ));
+
+    let addr = SocketAddr::new(config.bind_addr, config.http_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(
+        %addr,
+        gate = %config.extauth_admin_url,
+        sign_in = state.identity.sign_in_enabled(),
+        trusted_header = ?config.trusted_user_header,
+        separation_of_duties = config.separation_of_duties,
+        "hitl-ui listening"
+    );
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving")
+}
+
+fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let signer = Signer::new(config.session_secret.as_deref())
+        .context("no randomness for the session key")?;
+    if config.session_secret.is_none() {
+        tracing::info!("SESSION_SECRET not set: random key, sign-ins end at restart");
+    }
+    let credentials = load_credentials(config)?;
+    let trusted_header = config
+        .trusted_user_header
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .map(|h| HeaderName::try_from(h).with_context(|| format!("TRUSTED_USER_HEADER `{h}`")))
+        .transpose()?;
+    let identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    if !identity.configured() {
+        tracing::warn!(
+            "no REVIEWER_CREDENTIALS(_FILE) and no TRUSTED_USER_HEADER: the queue is read-only"
+        );
+    }
+    let admin = AdminClient::new(
+        &config.extauth_admin_url,
+        config.extauth_admin_token.clone(),
+    )
+    .context("building the HTTP client")?;
+    let schema =
+        SchemaProbe::new(config.mock_db_state_url.clone()).context("building the HTTP client")?;
+    Ok(AppState {
+        live: Arc::new(Live::new()),
+        admin,
+        cards: CardMaker {
+            schema: Arc::new(schema),
+        },
+        identity,
+        signer,
+        cookies: cookies::Policy {
+            secure: config.cookie_secure,
+        },
+        session_ttl: config.session_ttl,
+        separation_of_duties: config.separation_of_duties,
+    })
+}
+
+/// Accounts from REVIEWER_CREDENTIALS and REVIEWER_CREDENTIALS_FILE together.
+fn load_credentials(config: &Config) -> anyhow::Result<Option<Credentials>> {
+    let mut text = config.reviewer_credentials.clone().unwrap_or_default();
+    if let Some(path) = &config.reviewer_credentials_file {
+        let file = std::fs::read_to_string(path)
+            .with_context(|| format!("reading REVIEWER_CREDENTIALS_FILE {}", path.display()))?;
+        text.push('\n');
+        text.push_str(&file);
+    }
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let credentials = Credentials::parse(&text).context("REVIEWER_CREDENTIALS")?;
+    tracing::info!(accounts = credentials.len(), "built-in sign-in enabled");
+    Ok(Some(credentials))
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
 }

@@ -1,0 +1,204 @@
+// hitl-ui's only script: keeps the queue live (EventSource on our own /live), ticks the
+// countdowns, and sends decisions with the page's CSRF token. No third-party code. Cards
+// arrive as markup rendered (and escaped) by the server; nothing here builds HTML from data
+// except through textContent.
+(() => {
+  "use strict";
+
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+  const queue = document.getElementById("queue");
+  const empty = document.getElementById("empty");
+  const count = document.getElementById("queue-count");
+  const upstreamBanner = document.getElementById("upstream-banner");
+  const liveStatus = document.getElementById("live-status");
+  const toasts = document.getElementById("toasts");
+  const baseTitle = document.title.replace(/^\(\d+\) /, "");
+
+  // ---- countdowns -------------------------------------------------------------------
+  function span(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+    if (m > 0) return `${m}m ${String(sec).padStart(2, "0")}s`;
+    return `${sec}s`;
+  }
+
+  function tick() {
+    for (const card of document.querySelectorAll(".card[data-expires-at]")) {
+      const el = card.querySelector("[data-countdown]");
+      if (!el) continue;
+      const left = (Date.parse(card.dataset.expiresAt) - Date.now()) / 1000;
+      el.textContent = left > 0 ? `expires in ${span(left)}` : "expiring now";
+      el.classList.toggle("soon", left <= 60);
+    }
+  }
+  tick();
+  setInterval(tick, 1000);
+
+  // ---- queue bookkeeping -------------------------------------------------------------
+  function cards() {
+    return queue ? Array.from(queue.querySelectorAll(":scope > .card")) : [];
+  }
+
+  function findCard(id) {
+    return cards().find((card) => card.dataset.callId === id) ?? null;
+  }
+
+  function refreshCount() {
+    const n = cards().length;
+    if (count) {
+      count.textContent = String(n);
+      count.dataset.count = String(n);
+    }
+    if (empty) empty.hidden = n > 0;
+    document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
+  }
+
+  function fromHtml(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function upsert(view) {
+    if (!queue || findCard(view.id)) return; // keep a card the reviewer may be typing in
+    const card = fromHtml(view.html);
+    if (!card) return;
+    card.classList.add("arriving");
+    queue.appendChild(card);
+    setTimeout(() => card.classList.remove("arriving"), 600);
+  }
+
+  function reconcile(views) {
+    if (!queue) return;
+    const wanted = new Set(views.map((v) => v.id));
+    for (const card of cards()) {
+      if (!wanted.has(card.dataset.callId)) card.remove();
+    }
+    for (const view of views) upsert(view);
+    refreshCount();
+    tick();
+  }
+
+  function toast(text, kind) {
+    if (!toasts) return;
+    const el = document.createElement("div");
+    el.className = `toast ${kind ?? ""}`;
+    el.textContent = text;
+    toasts.appendChild(el);
+    setTimeout(() => el.remove(), 6000);
+  }
+
+  function describeEnd(info) {
+    const what = info.tool ?? "call";
+    const who = info.reviewer ? ` by ${info.reviewer}` : "";
+    const why = info.reason ? ` — “${info.reason}”` : "";
+    return `${what} ${info.outcome}${who}${why}`;
+  }
+
+  function removeCard(id, info) {
+    const card = findCard(id);
+    if (!card) return;
+    card.remove();
+    refreshCount();
+    if (info) toast(describeEnd(info), info.outcome);
+  }
+
+  // ---- live updates ------------------------------------------------------------------
+  function setLive(state, text) {
+    if (!liveStatus) return;
+    liveStatus.dataset.state = state;
+    liveStatus.textContent = text;
+  }
+
+  function setUpstream(connected) {
+    if (upstreamBanner) upstreamBanner.hidden = connected;
+    if (connected) setLive("live", "live");
+    else setLive("degraded", "gate unreachable");
+  }
+
+  function connect() {
+    const source = new EventSource("/live");
+    const on = (name, handler) =>
+      source.addEventListener(name, (event) => {
+        try {
+          handler(JSON.parse(event.data));
+        } catch (err) {
+          console.error(`bad ${name} event`, err);
+        }
+      });
+    on("sync", (data) => {
+      reconcile(data.cards);
+      setUpstream(data.connected);
+    });
+    on("card", (view) => {
+      upsert(view);
+      refreshCount();
+      tick();
+    });
+    on("gone", (info) => removeCard(info.id, info));
+    on("upstream", (data) => setUpstream(data.connected));
+    // EventSource reconnects by itself; the next `sync` puts the queue right.
+    source.onerror = () => setLive("connecting", "reconnecting…");
+  }
+
+  if (queue) {
+    refreshCount();
+    connect();
+  }
+
+  // ---- decisions ---------------------------------------------------------------------
+  function say(form, text, kind, link) {
+    const el = form.querySelector(".form-message");
+    if (!el) return;
+    el.textContent = text;
+    el.className = `form-message ${kind}`;
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      el.append(" ", a);
+    }
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.matches("form.decide")) return;
+    event.preventDefault();
+    const card = form.closest(".card");
+    const decision = event.submitter?.value;
+    if (!card || (decision !== "approve" && decision !== "reject")) return;
+
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => (b.disabled = true));
+    say(form, decision === "approve" ? "Approving…" : "Rejecting…", "pending");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          Accept: "application/json",
+          "Content-Type": "application/x-www-form-urlencoded",
+          "X-CSRF-Token": csrf,
+        },
+        body: new URLSearchParams({ decision, reason: form.elements.reason.value }),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (response.ok) {
+        removeCard(card.dataset.callId, {
+          tool: data.toolName,
+          outcome: data.outcome ?? (decision === "approve" ? "approved" : "rejected"),
+          reviewer: data.reviewer,
+          reason: data.reason,
+        });
+        return;
+      }
+      const message = data.error ?? `The decision failed (HTTP ${response.status}).`;
+      const link = response.status === 401 ? { href: "/signin", text: "Sign in" } : null;
+      say(form, message, "error", link);
+    } catch (err) {
+      say(form, `Could not reach hitl-ui: ${err.message}`, "error");
+    }
+    buttons.forEach((b) => (b.disabled = false));
+  });
+})();

@@ -1,0 +1,142 @@
+//! Command line and environment: everything hitl-ui can be told at start-up.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+/// The platform reviewer's approval queue for tool calls parked at the gateway.
+///
+/// Shows every call hitl-extauth is holding as a live card (pushed, not polled), lets a
+/// signed-in reviewer approve or reject it with a reason that goes back to the agent verbatim,
+/// and lists past decisions. The browser only ever talks to this process: the admin API of
+/// hitl-extauth and its token stay server-side.
+///
+/// Who may decide: set TRUSTED_USER_HEADER when an auth proxy (e.g. oauth2-proxy) sits in front,
+/// and/or REVIEWER_CREDENTIALS / REVIEWER_CREDENTIALS_FILE for the built-in sign-in. With
+/// neither, the queue is read-only.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hitl-ui", version)]
+pub struct Config {
+    /// Port to serve the UI on.
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Address to bind (all interfaces in a container; 127.0.0.1 for local runs and tests).
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    pub bind_addr: IpAddr,
+
+    /// Base URL of hitl-extauth's admin API (`/pending`, `/decide`, `/history`, `/events`).
+    #[arg(
+        long,
+        env = "HITL_EXTAUTH_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub extauth_admin_url: String,
+
+    /// Bearer token for hitl-extauth's admin API, if it requires one. Used server-side only;
+    /// it never reaches a browser.
+    #[arg(long, env = "HITL_EXTAUTH_ADMIN_TOKEN", hide_env_values = true)]
+    pub extauth_admin_token: Option<String>,
+
+    /// mock-db-mcp's `GET /state` URL, read live for the current schema version shown on
+    /// `run_migration` cards ("Schema v2 → v3"). Unset or unreachable: shown as unknown.
+    #[arg(long, env = "MOCK_DB_STATE_URL")]
+    pub mock_db_state_url: Option<String>,
+
+    /// Request header that carries the reviewer's identity, set by a trusted auth proxy in
+    /// front of this UI (e.g. `X-Forwarded-User` from oauth2-proxy). Off unless set: only set it
+    /// when every request really passes through that proxy, since anyone can send the header.
+    #[arg(long, env = "TRUSTED_USER_HEADER")]
+    pub trusted_user_header: Option<String>,
+
+    /// Built-in sign-in accounts, `user:password` pairs separated by commas
+    /// (e.g. `alice:secret,bob:secret2`). For the lab; prefer REVIEWER_CREDENTIALS_FILE.
+    #[arg(long, env = "REVIEWER_CREDENTIALS", hide_env_values = true)]
+    pub reviewer_credentials: Option<String>,
+
+    /// File with built-in sign-in accounts, `user:password` one per line or comma-separated
+    /// (e.g. a mounted Kubernetes Secret). `#` starts a comment line.
+    #[arg(long, env = "REVIEWER_CREDENTIALS_FILE")]
+    pub reviewer_credentials_file: Option<PathBuf>,
+
+    /// Refuse an approval by the reviewer who asked for the call (requester identity from the
+    /// parked request's headers). Rejecting your own call is always allowed.
+    #[arg(
+        long,
+        env = "SEPARATION_OF_DUTIES",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub separation_of_duties: bool,
+
+    /// Key that signs session cookies and CSRF tokens. Random per start if unset (sign-ins
+    /// then last until a restart); set it when running more than one replica.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+
+    /// How long a built-in sign-in lasts.
+    #[arg(long, env = "SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// Mark cookies `Secure` (serve over HTTPS only). Off by default for the plain-http lab.
+    #[arg(
+        long,
+        env = "COOKIE_SECURE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub cookie_secure: bool,
+}
+
+/// `90s`, `15m`, `12h`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 15m or 12h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}`: unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err("duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn separation_of_duties_defaults_on_and_can_be_turned_off() {
+        let on = Config::try_parse_from(["hitl-ui"]).unwrap();
+        assert!(on.separation_of_duties);
+        let off = Config::try_parse_from(["hitl-ui", "--separation-of-duties", "false"]).unwrap();
+        assert!(!off.separation_of_duties);
+    }
+}

@@ -1,0 +1,343 @@
+//! One parked call as a card: what will change in words, who asked, the arguments, the raw
+//! request, a countdown and the approve / reject form. Everything shown comes from the agent's
+//! request, i.e. is attacker-controlled: it only ever reaches the page through maud's escaping.
+
+use hitl_wire::{extauth::ParkedCall, headers};
+use maud::{Markup, html};
+use time::OffsetDateTime;
+
+use super::when;
+use crate::{schema::SchemaVersion, schema::display_version};
+
+/// Longest reason we accept (characters); the form says so too.
+pub const MAX_REASON: usize = 2000;
+
+/// What approving a call would do, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub headline: String,
+    pub detail: String,
+    /// A caveat worth reading before deciding.
+    pub note: Option<String>,
+}
+
+/// Describe the effect of `call`; `schema` is the live schema version for migrations.
+pub fn describe(call: &ParkedCall, schema: &SchemaVersion) -> Change {
+    let arg = |name: &str| call.tool_args.get(name).and_then(scalar);
+    match call.tool_name.as_str() {
+        "run_migration" => {
+            if let Some(target) = arg("version").or_else(|| arg("target_version")) {
+                return migration(&display_version(&target), schema);
+            }
+        }
+        "truncate_table" => {
+            if let Some(table) = arg("table") {
+                return Change {
+                    headline: format!("Empty table {table}"),
+                    detail: format!("Deletes every row of {table}. This cannot be undone."),
+                    note: None,
+                };
+            }
+        }
+        "cluster_db_query" => {
+            return Change {
+                headline: "Run a SQL query".into(),
+                detail: "Reads from the orders database; see the query below.".into(),
+                note: None,
+            };
+        }
+        _ => {}
+    }
+    Change {
+        headline: format!("Call {}", call.tool_name),
+        detail: "A privileged tool call held at the gateway. Check its arguments before approving."
+            .into(),
+        note: None,
+    }
+}
+
+fn migration(target: &str, schema: &SchemaVersion) -> Change {
+    let detail = format!("Applies migration {target} to the shared orders database.");
+    let (current, note) = match schema {
+        SchemaVersion::Known(current) => {
+            let current = display_version(current);
+            let note = (current == target)
+                .then(|| format!("The database is already at {target}: expect no change."));
+            (current, note)
+        }
+        SchemaVersion::Unavailable(reason) => (
+            "?".to_owned(),
+            Some(format!("Current version unknown: {reason}.")),
+        ),
+        SchemaVersion::NotConfigured => (
+            "?".to_owned(),
+            Some("Current version not shown: MOCK_DB_STATE_URL is not set.".to_owned()),
+        ),
+    };
+    Change {
+        headline: format!("Schema {current} → {target}"),
+        detail,
+        note,
+    }
+}
+
+/// A JSON scalar as text (`"v3"` → `v3`, `3` → `3`); objects and arrays are not scalars.
+fn scalar(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Who asked, from the gate's `requester` and the forwarded identity headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asker {
+    pub person: Option<String>,
+    pub agent: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn asker(call: &ParkedCall) -> Asker {
+    let header = |name: &str| {
+        call.headers
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    Asker {
+        person: call
+            .requester
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| header(headers::USER_ID))
+            .or_else(|| header("x-forwarded-user")),
+        agent: header(headers::AGENT_ID),
+        user_agent: header("user-agent"),
+    }
+}
+
+/// Headers whose values are credentials: shown as `[redacted]` even in the raw request.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie" | "x-api-key"
+    ) || ["token", "secret", "password", "api-key", "apikey"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// Arguments pretty-printed (two-space JSON).
+pub fn pretty_args(args: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(args).unwrap_or_else(|_| args.to_string())
+}
+
+/// The body as sent if it is not JSON, else pretty-printed.
+fn pretty_body(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned())
+}
+
+/// The card for `call`. The same markup goes to every reviewer (no per-viewer data), so it can
+/// be rendered once and pushed to every browser.
+pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> Markup {
+    let change = describe(call, schema);
+    let who = asker(call);
+    let left = (call.expires_at - now).whole_seconds();
+    let reason_id = format!("reason-{}", call.id);
+    let generic = !matches!(call.tool_name.as_str(), "run_migration" | "truncate_table");
+    html! {
+        article.card
+            id={ "call-" (call.id) }
+            data-call-id=(call.id)
+            data-tool=(call.tool_name)
+            data-expires-at=(when::machine(call.expires_at))
+            aria-label={ "Parked call: " (change.headline) }
+        {
+            header.card-head {
+                div.card-title {
+                    span.tool-badge { (call.tool_name) }
+                    h2.change { (change.headline) }
+                    p.change-detail { (change.detail) }
+                    @if let Some(note) = &change.note {
+                        p.change-note { (note) }
+                    }
+                }
+                div.countdown.soon[left <= 60] data-countdown title="The gate denies the call when this runs out" {
+                    @if left > 0 { "expires in " (when::span(left)) } @else { "expiring now" }
+                }
+            }
+            dl.facts {
+                dt { "Asked by" }
+                dd.asker {
+                    @match &who.person {
+                        Some(person) => span.person { (person) },
+                        None => span.muted { "unknown user (no identity header)" },
+                    }
+                    @if let Some(agent) = &who.agent {
+                        " " span.muted { "via agent " } span.agent { (agent) }
+                    }
+                    @if let Some(ua) = &who.user_agent {
+                        div.user-agent title="user-agent" { (ua) }
+                    }
+                }
+                dt { "Route" }
+                dd { code { (call.method) " " (call.path) } }
+                dt { "Received" }
+                dd { time datetime=(when::machine(call.received_at)) { (when::timestamp(call.received_at)) } }
+                dt { "Request hash" }
+                dd { code.hash title="sha256 of the forwarded body: the approval applies to exactly these bytes" { "sha256:" (call.body_sha256) } }
+            }
+            section.args {
+                h3 { @if generic { "Tool " code { (call.tool_name) } " with arguments" } @else { "Arguments" } }
+                pre { code { (pretty_args(&call.tool_args)) } }
+            }
+            details.raw {
+                summary { "Raw request" }
+                table.headers {
+                    tbody {
+                        @for (name, value) in &call.headers {
+                            tr {
+                                th scope="row" { (name) }
+                                td {
+                                    @if is_secret_header(name) { span.muted { "[redacted]" } } @else { (value) }
+                                }
+                            }
+                        }
+                    }
+                }
+                pre.body { code { (pretty_body(&call.body)) } }
+                p.muted.small { "Call id " code { (call.id) } " · JSON-RPC " code { (call.rpc_method) } }
+            }
+            form.decide method="post" action={ "/calls/" (call.id) "/decide" } {
+                label for=(reason_id) {
+                    "Reason "
+                    span.muted { "— optional, sent back to the agent word for word" }
+                }
+                textarea id=(reason_id) name="reason" rows="2" maxlength=(MAX_REASON)
+                    placeholder="e.g. Approved for tonight's maintenance window / Not during business hours" {}
+                div.actions {
+                    button.btn.btn-reject type="submit" name="decision" value="reject" { "Reject" }
+                    button.btn.btn-approve type="submit" name="decision" value="approve" { "Approve" }
+                }
+                p.form-message role="status" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::call_from;
+
+    #[test]
+    fn migration_reads_current_version() {
+        let call = call_from(Some("alice"), &[]);
+        let known = describe(&call, &SchemaVersion::Known("v2".into()));
+        assert_eq!(known.headline, "Schema v2 → v3");
+        assert_eq!(known.note, None);
+        let same = describe(&call, &SchemaVersion::Known("3".into()));
+        assert_eq!(same.headline, "Schema v3 → v3");
+        assert!(same.note.unwrap().contains("already at v3"));
+        let down = describe(
+            &call,
+            &SchemaVersion::Unavailable("mock-db state unreachable (connection refused)".into()),
+        );
+        assert_eq!(down.headline, "Schema ? → v3");
+        assert!(down.note.unwrap().contains("connection refused"));
+        let unset = describe(&call, &SchemaVersion::NotConfigured);
+        assert!(unset.note.unwrap().contains("MOCK_DB_STATE_URL"));
+    }
+
+    #[test]
+    fn numeric_versions_and_other_tools() {
+        let mut call = call_from(None, &[]);
+        call.tool_args = serde_json::json!({"version": 4});
+        assert_eq!(
+            describe(&call, &SchemaVersion::Known("v2".into())).headline,
+            "Schema v2 → v4"
+        );
+        call.tool_args = serde_json::json!({"oops": true});
+        assert_eq!(
+            describe(&call, &SchemaVersion::NotConfigured).headline,
+            "Call run_migration"
+        );
+        call.tool_name = "truncate_table".into();
+        call.tool_args = serde_json::json!({"table": "orders"});
+        assert_eq!(
+            describe(&call, &SchemaVersion::NotConfigured).headline,
+            "Empty table orders"
+        );
+        call.tool_name = "launch_rocket".into();
+        assert_eq!(
+            describe(&call, &SchemaVersion::NotConfigured).headline,
+            "Call launch_rocket"
+        );
+    }
+
+    #[test]
+    fn asker_prefers_requester_then_headers() {
+        let call = call_from(
+            None,
+            &[("x-user-id", "carol"), ("x-agent-id", "dba-assistant")],
+        );
+        let who = asker(&call);
+        assert_eq!(who.person.as_deref(), Some("carol"));
+        assert_eq!(who.agent.as_deref(), Some("dba-assistant"));
+        assert_eq!(
+            asker(&call_from(Some("alice"), &[("x-user-id", "carol")]))
+                .person
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(asker(&call_from(None, &[])), Asker::default());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        for name in [
+            "Authorization",
+            "cookie",
+            "x-api-key",
+            "x-auth-token",
+            "X-Client-Secret",
+        ] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in ["x-user-id", "user-agent", "content-type"] {
+            assert!(!is_secret_header(name), "{name}");
+        }
+        let call = call_from(None, &[("authorization", "Bearer hunter2")]);
+        let html = card(&call, &SchemaVersion::NotConfigured, call.received_at).into_string();
+        assert!(!html.contains("hunter2"));
+        assert!(html.contains("[redacted]"));
+    }
+
+    #[test]
+    fn attacker_controlled_text_is_escaped_everywhere() {
+        let evil = "\"><script>alert(1)</script><img src=x onerror=alert(2)>";
+        let mut call = call_from(
+            Some(evil),
+            &[("x-agent-id", evil), ("user-agent", evil), (evil, evil)],
+        );
+        call.id = evil.into();
+        call.tool_name = evil.into();
+        call.tool_args = serde_json::json!({ evil: evil });
+        call.body = evil.into();
+        call.path = evil.into();
+        let html = card(
+            &call,
+            &SchemaVersion::Unavailable(evil.into()),
+            call.received_at,
+        )
+        .into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("\"><script"), "attribute break-out: {html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+}

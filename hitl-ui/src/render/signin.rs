@@ -1,0 +1,42 @@
+//! The built-in sign-in page (or, when sign-in is done elsewhere, a page that says where).
+
+use maud::{Markup, html};
+
+use super::{Tab, Viewer, layout};
+
+/// The sign-in page, with an optional error from a failed attempt.
+pub fn page(
+    viewer: &Viewer,
+    error: Option<&str>,
+    trusted_header: Option<&str>,
+    queue_count: usize,
+) -> Markup {
+    let main = html! {
+        div.signin {
+            h1 { "Sign in" }
+            @if let Some(identity) = &viewer.identity {
+                p { "You are signed in as " strong { (identity.user) } ". " a href="/" { "Back to the queue" } }
+            } @else if viewer.sign_in_enabled {
+                p.muted { "Reviewers sign in to approve or reject parked calls; every decision is recorded under your name." }
+                @if let Some(error) = error {
+                    div.banner.warn role="alert" { (error) }
+                }
+                form.card.signin-form method="post" action="/signin" {
+                    input type="hidden" name="csrf" value=(viewer.csrf_token);
+                    label for="username" { "User name" }
+                    input #username type="text" name="username" autocomplete="username" required autofocus;
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                    div.actions { button.btn.btn-approve type="submit" { "Sign in" } }
+                }
+            } @else if let Some(header) = trusted_header {
+                p { "Sign-in is handled by the auth proxy in front of this page, which names you in the "
+                    code { (header) } " header. It did not, so you can look but not decide." }
+            } @else {
+                p { "No sign-in is configured: set " code { "REVIEWER_CREDENTIALS" } " or "
+                    code { "TRUSTED_USER_HEADER" } " on hitl-ui." }
+            }
+        }
+    };
+    layout("Sign in", Tab::None, viewer, queue_count, main)
+}

@@ -1,0 +1,408 @@
+//! The HTTP surface in-process, against a fake admin API: who may decide, CSRF, separation
+//! of duties, what reaches the gate, sign-in, assets and headers.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::Path,
+    http::{Request, StatusCode, header},
+    response::Response,
+    routing::{get, post},
+};
+use hitl_wire::extauth::{DecideRequest, DecidedCall, Outcome, PendingList};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::{
+    schema::SchemaProbe,
+    security::{Credentials, csrf},
+    test_support::call_from,
+};
+
+const HOST: &str = "ui.test:8080";
+
+/// A fake hitl-extauth admin API holding one pending call `c1` asked for by `alice`, recording
+/// every decision it is sent.
+async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
+    let decisions = Arc::new(Mutex::new(Vec::new()));
+    let seen = decisions.clone();
+    let app = Router::new()
+        .route(
+            "/pending",
+            get(|| async {
+                Json(PendingList {
+                    pending: vec![call_from(Some("alice"), &[("x-user-id", "alice")])],
+                })
+            }),
+        )
+        .route(
+            "/decide/{id}",
+            post(
+                move |Path(id): Path<String>, Json(req): Json<DecideRequest>| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push((id.clone(), req.clone()));
+                        if id != "c1" {
+                            return Err((
+                                StatusCode::NOT_FOUND,
+                                Json(hitl_wire::extauth::ApiError {
+                                    error: format!("no parked call {id}"),
+                                }),
+                            ));
+                        }
+                        let call = call_from(Some("alice"), &[]);
+                        Ok(Json(DecidedCall {
+                            decided_at: call.received_at,
+                            call,
+                            outcome: if req.approved {
+                                Outcome::Approved
+                            } else {
+                                Outcome::Rejected
+                            },
+                            reviewer: req.reviewer,
+                            reason: req.reason,
+                            waited_ms: 1,
+                        }))
+                    }
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, decisions)
+}
+
+struct Ui {
+    app: Router,
+    state: SharedState,
+    decisions: Arc<Mutex<Vec<(String, DecideRequest)>>>,
+}
+
+async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> Ui {
+    let (gate, decisions) = fake_gate().await;
+    let signer = Signer::new(Some("test-key")).unwrap();
+    let state = Arc::new(AppState {
+        live: Arc::new(Live::new()),
+        admin: AdminClient::new(&gate, None).unwrap(),
+        cards: CardMaker {
+            schema: Arc::new(SchemaProbe::new(None).unwrap()),
+        },
+        identity: IdentitySource::new(
+            trusted_header.map(axum::http::HeaderName::from_static),
+            credentials.map(|c| Credentials::parse(c).unwrap()),
+            signer.clone(),
+        ),
+        signer,
+        cookies: cookies::Policy { secure: false },
+        session_ttl: Duration::from_secs(3600),
+        separation_of_duties: true,
+    });
+    Ui {
+        app: router(state.clone()),
+        state,
+        decisions,
+    }
+}
+
+impl Ui {
+    async fn send(&self, request: Request<Body>) -> Response {
+        self.app.clone().oneshot(request).await.unwrap()
+    }
+
+    /// A same-origin POST from a browser holding CSRF cookie `c`, with the right token.
+    fn post(&self, uri: &str, body: &str, extra: &[(&str, &str)]) -> Request<Body> {
+        let token = csrf::token_for(&self.state.signer, "c");
+        let mut builder = Request::post(uri)
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(csrf::HEADER, token);
+        let mut cookie = "hitl_csrf=c".to_owned();
+        for (name, value) in extra {
+            if *name == "cookie" {
+                cookie.push_str("; ");
+                cookie.push_str(value);
+            } else {
+                builder = builder.header(*name, *value);
+            }
+        }
+        builder
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    fn decided(&self) -> Vec<(String, DecideRequest)> {
+        self.decisions.lock().unwrap().clone()
+    }
+}
+
+async fn body_text(response: Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+async fn error_of(response: Response) -> String {
+    let text = body_text(response).await;
+    serde_json::from_str::<hitl_wire::extauth::ApiError>(&text)
+        .unwrap_or_else(|_| panic!("not an ApiError: {text}"))
+        .error
+}
+
+#[tokio::test]
+async fn first_visit_gets_csrf_cookie_and_strict_headers() {
+    let ui = ui(None, Some("bob:pw")).await;
+    let response = ui
+        .send(Request::get("/").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let set_cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.starts_with("hitl_csrf="), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    let html = body_text(response).await;
+    assert!(html.contains("Nothing is waiting for you"));
+    assert!(html.contains("Sign in to decide"));
+}
+
+#[tokio::test]
+async fn decisions_without_csrf_proof_are_refused() {
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let who = [("x-forwarded-user", "bob")];
+
+    let mut no_origin = ui.post("/calls/c1/decide", "decision=approve", &who);
+    no_origin.headers_mut().remove(header::ORIGIN);
+    let response = ui.send(no_origin).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(error_of(response).await.contains("Origin"));
+
+    let mut cross = ui.post("/calls/c1/decide", "decision=approve", &who);
+    cross
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.test".parse().unwrap());
+    assert_eq!(ui.send(cross).await.status(), StatusCode::FORBIDDEN);
+
+    let mut no_token = ui.post("/calls/c1/decide", "decision=approve", &who);
+    no_token.headers_mut().remove(csrf::HEADER);
+    let response = ui.send(no_token).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(error_of(response).await.contains("CSRF"));
+
+    let mut forged = ui.post("/calls/c1/decide", "decision=approve", &who);
+    forged
+        .headers_mut()
+        .insert(csrf::HEADER, "00ff".parse().unwrap());
+    assert_eq!(ui.send(forged).await.status(), StatusCode::FORBIDDEN);
+
+    assert!(ui.decided().is_empty(), "nothing reached the gate");
+}
+
+#[tokio::test]
+async fn no_identity_no_decision() {
+    let ui = ui(None, Some("bob:pw")).await;
+    let response = ui
+        .send(ui.post("/calls/c1/decide", "decision=approve", &[]))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(error_of(response).await.contains("Sign in"));
+    // The trusted header is ignored when not configured.
+    let forged = ui.post(
+        "/calls/c1/decide",
+        "decision=approve",
+        &[("x-forwarded-user", "bob")],
+    );
+    assert_eq!(ui.send(forged).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(ui.decided().is_empty());
+}
+
+#[tokio::test]
+async fn requester_cannot_approve_but_may_reject() {
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let alice = [("x-forwarded-user", "Alice")];
+    let response = ui
+        .send(ui.post("/calls/c1/decide", "decision=approve", &alice))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        error_of(response)
+            .await
+            .contains("another reviewer must approve")
+    );
+    assert!(ui.decided().is_empty());
+
+    let response = ui
+        .send(ui.post(
+            "/calls/c1/decide",
+            "decision=reject&reason=changed+my+mind",
+            &alice,
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(ui.decided().len(), 1);
+}
+
+#[tokio::test]
+async fn approval_reaches_the_gate_with_reviewer_and_verbatim_reason() {
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let reason = "Ok for the 14:00 window — ticket #42 <b>&amp;</b>  ";
+    let body = format!(
+        "decision=approve&reason={}",
+        crate::admin::encode_segment(reason)
+    );
+    let response = ui
+        .send(ui.post("/calls/c1/decide", &body, &[("x-forwarded-user", "bob")]))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let record: DecidedCall = serde_json::from_str(&body_text(response).await).unwrap();
+    assert_eq!(record.outcome, Outcome::Approved);
+    assert_eq!(
+        ui.decided(),
+        vec![(
+            "c1".to_owned(),
+            DecideRequest {
+                approved: true,
+                reason: reason.to_owned(),
+                reviewer: Some("bob".into()),
+            }
+        )]
+    );
+}
+
+#[tokio::test]
+async fn unknown_calls_and_bad_forms() {
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let bob = [("x-forwarded-user", "bob")];
+    let response = ui
+        .send(ui.post("/calls/nope/decide", "decision=reject", &bob))
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(error_of(response).await.contains("no longer pending"));
+
+    let response = ui
+        .send(ui.post("/calls/c1/decide", "decision=maybe", &bob))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let long = format!("decision=reject&reason={}", "x".repeat(2001));
+    assert_eq!(
+        ui.send(ui.post("/calls/c1/decide", &long, &bob))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert!(ui.decided().is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_then_decide_then_sign_out() {
+    let ui = ui(None, Some("bob:pw")).await;
+    let wrong = ui
+        .send(ui.post("/signin", "username=bob&password=nope", &[]))
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        body_text(wrong)
+            .await
+            .contains("Wrong user name or password")
+    );
+
+    let mut forged = ui.post("/signin", "username=bob&password=pw", &[]);
+    forged.headers_mut().remove(csrf::HEADER);
+    assert_eq!(ui.send(forged).await.status(), StatusCode::FORBIDDEN);
+
+    let ok = ui
+        .send(ui.post("/signin", "username=bob&password=pw", &[]))
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let set_cookie = ok.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let session = set_cookie.split(';').next().unwrap().to_owned();
+
+    let page = ui
+        .send(
+            Request::get("/")
+                .header(header::COOKIE, format!("hitl_csrf=c; {session}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(body_text(page).await.contains(r#"id="reviewer-name">bob<"#));
+
+    let response = ui
+        .send(ui.post(
+            "/calls/c1/decide",
+            "decision=approve",
+            &[("cookie", &session)],
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(ui.decided()[0].1.reviewer.as_deref(), Some("bob"));
+
+    let out = ui
+        .send(ui.post("/signout", "", &[("cookie", &session)]))
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
+
+#[tokio::test]
+async fn assets_are_embedded() {
+    let ui = ui(None, None).await;
+    for (path, kind) in [
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+        ("/assets/favicon.svg", "image/svg+xml"),
+    ] {
+        let response = ui
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+    }
+    let missing = ui
+        .send(Request::get("/assets/htmx.js").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let health = ui
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn history_rejects_unknown_outcome_filter_in_page() {
+    let ui = ui(None, None).await;
+    let response = ui
+        .send(
+            Request::get("/history?outcome=bogus")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        body_text(response)
+            .await
+            .contains("unknown outcome `bogus`")
+    );
+}

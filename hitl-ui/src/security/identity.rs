@@ -1,0 +1,210 @@
+//! Who the reviewer is: the trusted proxy header when configured, else the built-in sign-in's
+//! session cookie; and who asked for a parked call, for separation of duties.
+
+use axum::http::{HeaderMap, HeaderName};
+use hitl_wire::{extauth::ParkedCall, headers};
+
+use super::{Credentials, Signer, cookies, credentials::valid_user, session};
+
+/// How a reviewer proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The configured trusted header, set by an auth proxy.
+    ProxyHeader,
+    /// The built-in sign-in.
+    SignIn,
+}
+
+/// A reviewer who may decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub proof: Proof,
+}
+
+/// The configured ways of establishing identity.
+#[derive(Debug)]
+pub struct IdentitySource {
+    trusted_header: Option<HeaderName>,
+    credentials: Option<Credentials>,
+    signer: Signer,
+}
+
+impl IdentitySource {
+    pub fn new(
+        trusted_header: Option<HeaderName>,
+        credentials: Option<Credentials>,
+        signer: Signer,
+    ) -> Self {
+        Self {
+            trusted_header,
+            credentials,
+            signer,
+        }
+    }
+
+    /// Whether anyone at all can be identified (else the UI is read-only).
+    pub fn configured(&self) -> bool {
+        self.trusted_header.is_some() || self.credentials.is_some()
+    }
+
+    /// Whether the built-in sign-in form is offered.
+    pub fn sign_in_enabled(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// The configured trusted header's name, for messages.
+    pub fn trusted_header(&self) -> Option<&HeaderName> {
+        self.trusted_header.as_ref()
+    }
+
+    /// The reviewer behind a request, if any. The trusted header wins over a session.
+    pub fn resolve(&self, request: &HeaderMap, now: i64) -> Option<Identity> {
+        if let Some(name) = &self.trusted_header
+            && let Some(user) = request.get(name).and_then(|v| v.to_str().ok())
+        {
+            let user = user.trim();
+            if valid_user(user) {
+                return Some(Identity {
+                    user: user.to_owned(),
+                    proof: Proof::ProxyHeader,
+                });
+            }
+        }
+        let credentials = self.credentials.as_ref()?;
+        let cookie = cookies::get(request, cookies::SESSION)?;
+        let user = session::verify(&self.signer, cookie, now)?;
+        // An account removed from the configuration stops working at the next restart.
+        credentials.has_user(&user).then_some(Identity {
+            user,
+            proof: Proof::SignIn,
+        })
+    }
+
+    /// Check a sign-in; on success the session cookie value valid until `expires`.
+    pub fn sign_in(&self, user: &str, password: &str, expires: i64) -> Option<(String, String)> {
+        let user = self.credentials.as_ref()?.check(user, password)?.to_owned();
+        let cookie = session::issue(&self.signer, &user, expires);
+        Some((user, cookie))
+    }
+}
+
+/// Every identity a parked call names as its requester: the gate's `requester` field and the
+/// forwarded identity headers that name a person (not the agent or its user-agent).
+pub fn requesters(call: &ParkedCall) -> Vec<&str> {
+    let mut names: Vec<&str> = call.requester.as_deref().into_iter().collect();
+    for header in [headers::USER_ID, "x-forwarded-user"] {
+        if let Some(value) = call.headers.get(header) {
+            names.push(value);
+        }
+    }
+    names
+        .into_iter()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Whether `reviewer` is one of the call's requesters (case-insensitive, so `Alice` cannot
+/// approve what `alice` asked for).
+pub fn is_requester(reviewer: &str, call: &ParkedCall) -> bool {
+    let reviewer = reviewer.trim();
+    requesters(call)
+        .iter()
+        .any(|name| name.to_lowercase() == reviewer.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::call_from;
+    use axum::http::HeaderValue;
+
+    fn source(header: Option<&'static str>, creds: Option<&str>) -> IdentitySource {
+        IdentitySource::new(
+            header.map(HeaderName::from_static),
+            creds.map(|c| Credentials::parse(c).unwrap()),
+            Signer::new(Some("k")).unwrap(),
+        )
+    }
+
+    fn request(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn nothing_configured_means_nobody() {
+        let none = source(None, None);
+        assert!(!none.configured());
+        let forged = request(&[("x-forwarded-user", "bob")]);
+        assert_eq!(none.resolve(&forged, 0), None);
+    }
+
+    #[test]
+    fn trusted_header_only_when_configured() {
+        let proxy = source(Some("x-forwarded-user"), None);
+        let req = request(&[("x-forwarded-user", " bob ")]);
+        assert_eq!(
+            proxy.resolve(&req, 0),
+            Some(Identity {
+                user: "bob".into(),
+                proof: Proof::ProxyHeader
+            })
+        );
+        assert_eq!(
+            proxy.resolve(&request(&[("x-forwarded-user", "")]), 0),
+            None
+        );
+        assert_eq!(proxy.resolve(&request(&[("x-user", "bob")]), 0), None);
+        // Sign-in only: the same header is just a header.
+        let sign_in = source(None, Some("bob:pw"));
+        assert_eq!(sign_in.resolve(&req, 0), None);
+    }
+
+    #[test]
+    fn sign_in_issues_a_session_that_identifies() {
+        let src = source(None, Some("bob:pw,alice:pw2"));
+        assert!(src.sign_in("bob", "wrong", 100).is_none());
+        let (user, cookie) = src.sign_in("bob", "pw", 100).unwrap();
+        assert_eq!(user, "bob");
+        let req = request(&[("cookie", &format!("hitl_session={cookie}"))]);
+        assert_eq!(src.resolve(&req, 50).map(|i| i.user), Some("bob".into()));
+        assert_eq!(src.resolve(&req, 100), None, "expired");
+        // A session signed with another key (e.g. before a restart) is worthless.
+        let other = source(None, Some("bob:pw"));
+        let (_, foreign) = IdentitySource::new(
+            None,
+            Some(Credentials::parse("bob:pw").unwrap()),
+            Signer::new(Some("other")).unwrap(),
+        )
+        .sign_in("bob", "pw", 100)
+        .unwrap();
+        let req = request(&[("cookie", &format!("hitl_session={foreign}"))]);
+        assert_eq!(other.resolve(&req, 50), None);
+    }
+
+    #[test]
+    fn requester_comes_from_field_and_person_headers() {
+        let call = call_from(
+            Some("alice"),
+            &[
+                ("x-user-id", "carol"),
+                ("x-agent-id", "dba-assistant"),
+                ("user-agent", "bob"),
+            ],
+        );
+        assert_eq!(requesters(&call), vec!["alice", "carol"]);
+        assert!(is_requester("alice", &call));
+        assert!(is_requester("ALICE", &call));
+        assert!(is_requester("carol", &call));
+        assert!(!is_requester("bob", &call), "user-agent is not a person");
+        assert!(!is_requester("dba-assistant", &call));
+        let anonymous = call_from(None, &[("x-user-id", "  ")]);
+        assert!(requesters(&anonymous).is_empty());
+        assert!(!is_requester("", &anonymous));
+    }
+}

@@ -1,0 +1,14 @@
+//! Who may decide, and proof that a request really came from our own page: reviewer
+//! identity (trusted proxy header or built-in sign-in), signed session cookies, CSRF tokens
+//! and the same-origin check. Pure logic over headers; the HTTP handlers only call in here.
+
+pub mod cookies;
+pub mod credentials;
+pub mod csrf;
+pub mod identity;
+pub mod session;
+pub mod signer;
+
+pub use credentials::Credentials;
+pub use identity::{Identity, IdentitySource};
+pub use signer::Signer;

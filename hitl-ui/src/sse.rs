@@ -1,0 +1,138 @@
+//! A small incremental parser for `text/event-stream` (the part of the WHATWG rules we need:
+//! `event:`, multi-line `data:`, comments, CR/LF/CRLF line ends), for hitl-extauth's `/events`.
+
+/// One dispatched server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field; `message` when absent.
+    pub event: String,
+    /// The `data:` lines joined by `\n`.
+    pub data: String,
+}
+
+/// Feed bytes in as they arrive; take complete events out.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buffer: Vec<u8>,
+    event: Option<String>,
+    data: Option<String>,
+    /// The previous chunk ended in `\r`: a `\n` starting the next one belongs to it.
+    after_cr: bool,
+}
+
+/// A line longer than this (1 MiB) means the peer is not speaking SSE; drop the connection.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The stream broke the protocol.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("server-sent event line longer than {MAX_LINE} bytes")]
+pub struct LineTooLong;
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add `chunk`; returns the events it completed, in order.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
+        let mut events = Vec::new();
+        for &byte in chunk {
+            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
+                continue;
+            }
+            match byte {
+                b'\r' | b'\n' => {
+                    self.after_cr = byte == b'\r';
+                    let line = std::mem::take(&mut self.buffer);
+                    if let Some(event) = self.line(&String::from_utf8_lossy(&line)) {
+                        events.push(event);
+                    }
+                }
+                _ => {
+                    if self.buffer.len() >= MAX_LINE {
+                        return Err(LineTooLong);
+                    }
+                    self.buffer.push(byte);
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            let event = self.event.take();
+            return self.data.take().map(|data| SseEvent {
+                event: event.unwrap_or_else(|| "message".into()),
+                data,
+            });
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.event = Some(value.to_owned()),
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            _ => {} // `id`, `retry` and unknown fields: not needed here.
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn events_split_across_chunks() {
+        let mut parser = SseParser::new();
+        assert_eq!(parser.push(b"event: par").unwrap(), vec![]);
+        assert_eq!(parser.push(b"ked\ndata: {\"a\":").unwrap(), vec![]);
+        assert_eq!(
+            parser.push(b"1}\n\nevent:decided\ndata:x\n\n").unwrap(),
+            vec![ev("parked", "{\"a\":1}"), ev("decided", "x")]
+        );
+    }
+
+    #[test]
+    fn comments_multiline_data_and_line_endings() {
+        let mut parser = SseParser::new();
+        let events = parser
+            .push(b": keep-alive\r\n\r\ndata: a\r\ndata: b\r\rdata:c\r")
+            .unwrap();
+        assert_eq!(events, vec![ev("message", "a\nb")]);
+        // CR at a chunk's end followed by LF at the next one's start is one line end.
+        assert_eq!(parser.push(b"\n\n").unwrap(), vec![ev("message", "c")]);
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched() {
+        let mut parser = SseParser::new();
+        assert_eq!(
+            parser.push(b"event: x\n\nid: 3\ndata\n\n").unwrap(),
+            vec![ev("message", "")]
+        );
+    }
+
+    #[test]
+    fn runaway_line_is_an_error() {
+        let mut parser = SseParser::new();
+        let big = vec![b'a'; MAX_LINE + 1];
+        assert_eq!(parser.push(&big), Err(LineTooLong));
+    }
+}
