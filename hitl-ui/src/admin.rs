@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
-use hitl_wire::extauth::{ApiError, DecideRequest, DecidedCall, Event, HistoryPage, PendingList};
+use hitl_wire::extauth::{
+    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, PendingList,
+};
 use reqwest::{RequestBuilder, StatusCode};
 
 use crate::sse::SseParser;
@@ -28,19 +30,6 @@ pub enum AdminError {
     Status { status: StatusCode, message: String },
     #[error("hitl-extauth sent something unreadable: {0}")]
     Protocol(String),
-}
-
-/// Query of `GET /history`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HistoryQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
 }
 
 /// hitl-extauth's admin API.

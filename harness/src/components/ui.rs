@@ -1,1 +1,109 @@
 //! hitl-ui: how to run the reviewer queue.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+};
+
+use crate::{bins, proc::Spec};
+
+/// Binary (and log file) name.
+pub const NAME: &str = "hitl-ui";
+
+/// How to run one hitl-ui.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub port: u16,
+    /// Loopback by default: the tests and the local lab open it on 127.0.0.1.
+    pub bind: IpAddr,
+    /// hitl-extauth's admin API base URL (`HITL_EXTAUTH_ADMIN_URL`).
+    pub extauth_admin_url: String,
+    /// Bearer token for that API, if it needs one (`HITL_EXTAUTH_ADMIN_TOKEN`).
+    pub extauth_admin_token: Option<String>,
+    /// mock-db-mcp's `/state` URL, for the live schema version (`MOCK_DB_STATE_URL`).
+    pub mock_db_state_url: Option<String>,
+    /// Built-in sign-in accounts, `user:password,…` (`REVIEWER_CREDENTIALS`).
+    pub reviewer_credentials: Option<String>,
+    /// Header an auth proxy sets with the reviewer's name (`TRUSTED_USER_HEADER`).
+    pub trusted_user_header: Option<String>,
+    /// `SEPARATION_OF_DUTIES` (hitl-ui's default, on, when `None`).
+    pub separation_of_duties: Option<bool>,
+    /// Fixed `SESSION_SECRET` so sign-ins survive a restart (random when `None`).
+    pub session_secret: Option<String>,
+}
+
+impl Options {
+    pub fn new(port: u16, extauth_admin_url: impl Into<String>) -> Self {
+        Self {
+            port,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            extauth_admin_url: extauth_admin_url.into(),
+            extauth_admin_token: None,
+            mock_db_state_url: None,
+            reviewer_credentials: None,
+            trusted_user_header: None,
+            separation_of_duties: None,
+            session_secret: None,
+        }
+    }
+
+    pub fn mock_db_state_url(mut self, url: impl Into<String>) -> Self {
+        self.mock_db_state_url = Some(url.into());
+        self
+    }
+
+    pub fn reviewer_credentials(mut self, credentials: impl Into<String>) -> Self {
+        self.reviewer_credentials = Some(credentials.into());
+        self
+    }
+
+    pub fn trusted_user_header(mut self, header: impl Into<String>) -> Self {
+        self.trusted_user_header = Some(header.into());
+        self
+    }
+
+    pub fn extauth_admin_token(mut self, token: impl Into<String>) -> Self {
+        self.extauth_admin_token = Some(token.into());
+        self
+    }
+
+    /// `http://127.0.0.1:PORT`: what a browser opens.
+    pub fn base_url(&self) -> String {
+        let host = if self.bind.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind
+        };
+        match host {
+            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
+            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
+        }
+    }
+}
+
+/// The process spec: our built binary, configured through its environment, healthy once
+/// `/healthz` answers. Logs go to `<log_dir>/hitl-ui.log`.
+pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
+    let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
+        .env("HTTP_PORT", options.port.to_string())
+        .env("BIND_ADDR", options.bind.to_string())
+        .env("HITL_EXTAUTH_ADMIN_URL", &options.extauth_admin_url)
+        .env("RUST_LOG", "info")
+        .health(format!("{}/healthz", options.base_url()));
+    let optional = [
+        ("HITL_EXTAUTH_ADMIN_TOKEN", &options.extauth_admin_token),
+        ("MOCK_DB_STATE_URL", &options.mock_db_state_url),
+        ("REVIEWER_CREDENTIALS", &options.reviewer_credentials),
+        ("TRUSTED_USER_HEADER", &options.trusted_user_header),
+        ("SESSION_SECRET", &options.session_secret),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            spec = spec.env(key, value);
+        }
+    }
+    if let Some(on) = options.separation_of_duties {
+        spec = spec.env("SEPARATION_OF_DUTIES", on.to_string());
+    }
+    Ok(spec)
+}

@@ -1,11 +1,10 @@
 //! The history page: decided calls from hitl-extauth's `/history`, newest first, filterable
 //! by outcome and tool — who decided what, when, why, and how it ended.
 
-use hitl_wire::extauth::{DecidedCall, HistoryPage, Outcome};
+use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome};
 use maud::{Markup, html};
 
 use super::{Tab, Viewer, card::asker, layout, when};
-use crate::admin::HistoryQuery;
 
 /// Filters as the reviewer chose them (already validated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,7 +19,7 @@ impl Filters {
         HistoryQuery {
             limit: Some(limit),
             before: self.before.clone(),
-            outcome: self.outcome.map(|o| o.as_str().to_owned()),
+            outcome: self.outcome,
             tool: self.tool.clone(),
         }
     }
