@@ -4,6 +4,7 @@
 
 pub mod a2a;
 pub mod bins;
+pub mod clients;
 pub mod components;
 pub mod lab;
 pub mod net;

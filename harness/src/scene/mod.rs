@@ -3,9 +3,12 @@
 
 pub mod model;
 pub mod parse;
+pub mod run;
+pub mod transcript;
 
-pub use model::{ExpectedCall, Expectations, HumanDecision, Scene, Tier};
+pub use model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
 pub use parse::{SceneError, load_dir, parse, select};
+pub use run::{RunOptions, SceneReport, run};
 
 #[cfg(test)]
 mod tests;

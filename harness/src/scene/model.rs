@@ -41,7 +41,9 @@ impl Tier {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum HumanDecision {
     Approve,
-    Reject { reason: String },
+    Reject {
+        reason: String,
+    },
     /// Tier 2 only: nobody decides; the park times out and the call is denied.
     Timeout,
 }

@@ -11,7 +11,7 @@ use hitl_wire::model::{Response, Script, ToolCall, Turn, When};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{ExpectedCall, Expectations, HumanDecision, Scene, Tier};
+use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
 
 /// The lab's tools; a scene that names another is a typo.
 pub const LAB_TOOLS: &[&str] = &["cluster_db_query", "truncate_table", "run_migration"];
@@ -136,7 +136,9 @@ fn to_turn(raw: RawTurn) -> Result<Turn, String> {
     let inline = raw.when.is_some() || raw.call.is_some() || raw.say.is_some();
     let respond = match (raw.respond, inline) {
         (Some(_), true) => {
-            return Err("use either `respond = [...]` or `call`/`say`/`when` directly, not both".into());
+            return Err(
+                "use either `respond = [...]` or `call`/`say`/`when` directly, not both".into(),
+            );
         }
         (Some(respond), false) => respond,
         (None, _) => vec![Response {
@@ -176,7 +178,10 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
     if !LAB_TOOLS.contains(&tool.as_str()) {
         return Err((
             Some(tool_span),
-            format!("unknown tool `{tool}`; the lab's tools are {}", LAB_TOOLS.join(", ")),
+            format!(
+                "unknown tool `{tool}`; the lab's tools are {}",
+                LAB_TOOLS.join(", ")
+            ),
         ));
     }
     let decide_span = raw.decide.as_ref().map(Spanned::span);
@@ -195,7 +200,11 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
                     "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
                     tier.as_str(),
                     tier.decider(),
-                    if tier == Tier::Gateway { ", timeout" } else { "" }
+                    if tier == Tier::Gateway {
+                        ", timeout"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }

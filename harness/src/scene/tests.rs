@@ -72,7 +72,10 @@ fn an_unknown_decision_is_named_at_its_line() {
 
 #[test]
 fn a_typo_in_a_tool_name_lists_the_lab_tools() {
-    let err = error_of(&VALID.replace("tool = \"truncate_table\"\ntier", "tool = \"truncate\"\ntier"));
+    let err = error_of(&VALID.replace(
+        "tool = \"truncate_table\"\ntier",
+        "tool = \"truncate\"\ntier",
+    ));
     assert!(err.starts_with("s.toml:10:"), "{err}");
     assert!(err.contains("unknown tool `truncate`"), "{err}");
     assert!(err.contains("run_migration"), "{err}");
