@@ -133,14 +133,6 @@ pub fn pretty_args(args: &serde_json::Value) -> String {
     serde_json::to_string_pretty(args).unwrap_or_else(|_| args.to_string())
 }
 
-/// The body as sent if it is not JSON, else pretty-printed.
-fn pretty_body(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.to_owned())
-}
-
 /// The card for `call`. The same markup goes to every reviewer (no per-viewer data), so it can
 /// be rendered once and pushed to every browser.
 pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> Markup {
@@ -209,7 +201,8 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                         }
                     }
                 }
-                pre.body { code { (pretty_body(&call.body)) } }
+                // Verbatim: these are the bytes the hash above is taken over.
+                pre.body { code { (call.body) } }
                 p.muted.small { "Call id " code { (call.id) } " · JSON-RPC " code { (call.rpc_method) } }
             }
             form.decide method="post" action={ "/calls/" (call.id) "/decide" } {
@@ -315,6 +308,33 @@ mod tests {
         let html = card(&call, &SchemaVersion::NotConfigured, call.received_at).into_string();
         assert!(!html.contains("hunter2"));
         assert!(html.contains("[redacted]"));
+    }
+
+    /// The whole card, one tag per line, for review: what a reviewer is shown for a typical
+    /// parked migration.
+    #[test]
+    fn card_markup() {
+        let mut call = call_from(
+            Some("alice"),
+            &[
+                ("x-user-id", "alice"),
+                ("x-agent-id", "dba-assistant"),
+                ("user-agent", "kagent-adk/0.10.4"),
+                ("authorization", "Bearer secret-token"),
+            ],
+        );
+        call.id = "0b6e5c1e".into();
+        call.body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_migration","arguments":{"version":"v3"}}}"#.into();
+        call.body_sha256 = "c0ded249".into();
+        call.expires_at = call.received_at + time::Duration::seconds(600);
+        let html = card(
+            &call,
+            &SchemaVersion::Known("v2".into()),
+            call.received_at + time::Duration::seconds(2),
+        )
+        .into_string()
+        .replace("><", ">\n<");
+        insta::assert_snapshot!(html);
     }
 
     #[test]
