@@ -1,5 +1,7 @@
 //! Shared fixtures for the integration tests: start the real binaries on free loopback ports.
 
+pub mod manifests;
+
 use std::path::PathBuf;
 
 /// Per-test scratch directory under `target/` (logs, databases), wiped at the start.

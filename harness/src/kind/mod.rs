@@ -1,0 +1,65 @@
+//! The kind lab: `cargo xtask up` (kind), `down`, `status` and `port-forward`, and the dry
+//! run. `up` is a [`Plan`] built from `manifests/` and the pinned [`versions`]; the dry run
+//! prints it and the real run executes it step by step, with progress on every wait.
+
+mod apply;
+mod cmd;
+pub mod metallb;
+mod plan;
+pub mod preflight;
+mod run;
+mod status;
+pub mod versions;
+mod wait;
+
+pub use cmd::Cmd;
+pub use plan::{FIELD_MANAGER, Phase, Plan, Step, cluster_name, context};
+pub use run::UpReport;
+pub use status::{FORWARDS, Forward};
+
+use crate::manifests::{LabManifests, ModelChoice};
+
+/// What `cargo xtask up` (kind) was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpOptions {
+    pub model: ModelChoice,
+    /// Print every step and change nothing (no cluster, no tools needed).
+    pub dry_run: bool,
+}
+
+/// The plan `up` would run, from the workspace's `manifests/`.
+pub fn plan(model: ModelChoice) -> anyhow::Result<Plan> {
+    let lab = LabManifests::load()?;
+    Plan::up(&lab, model)
+}
+
+/// `cargo xtask up` on kind. With `dry_run`, prints the plan and returns `None`.
+pub async fn up(options: UpOptions) -> anyhow::Result<Option<UpReport>> {
+    let plan = plan(options.model)?;
+    if options.dry_run {
+        print!("{}", plan.render());
+        return Ok(None);
+    }
+    run::execute(&plan).await.map(Some)
+}
+
+/// `cargo xtask down` on kind: delete the cluster.
+pub async fn down() -> anyhow::Result<()> {
+    status::down(&LabManifests::load()?).await
+}
+
+/// `cargo xtask status` on kind.
+pub async fn status() -> anyhow::Result<()> {
+    status::status(&LabManifests::load()?).await
+}
+
+/// `cargo xtask port-forward`: the UIs on localhost until Ctrl-C.
+pub async fn port_forward() -> anyhow::Result<()> {
+    status::port_forward(&LabManifests::load()?).await
+}
+
+/// Whether the lab's kind cluster exists (false, not an error, when kind is not installed).
+pub async fn cluster_exists() -> anyhow::Result<bool> {
+    let cluster = plan::cluster_name(&LabManifests::load()?)?;
+    Ok(status::cluster_exists(&cluster).await.unwrap_or(false))
+}

@@ -1,0 +1,538 @@
+//! `up` as data: a [`Plan`] of numbered phases and [`Step`]s, built purely from the manifests
+//! and the pinned versions. The dry run prints it; the real run executes the very same steps
+//! (`run.rs`), so what you read is what happens.
+
+use std::{fmt::Write as _, time::Duration};
+
+use crate::manifests::{Doc, LabManifests, ModelChoice, Provider, secrets};
+
+use super::{cmd::Cmd, metallb, versions};
+
+/// Field manager for every server-side apply.
+pub const FIELD_MANAGER: &str = "hitl-lab";
+/// The docker network kind puts its nodes on.
+pub const KIND_NETWORK: &str = "kind";
+
+const SHORT_WAIT: Duration = Duration::from_secs(5 * 60);
+/// kagent's images (and the agent's Python runtime image) are large: allow for slow pulls.
+const LONG_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// One thing `up` does.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// `kind create cluster`, skipped if a cluster of that name exists.
+    CreateCluster { name: String, cmd: Cmd },
+    /// An external command that is idempotent by itself (apply, helm upgrade --install, build).
+    Run { what: String, cmd: Cmd },
+    /// Until these CustomResourceDefinitions are Established.
+    WaitCrds { names: Vec<String> },
+    /// Until these Deployments are Available (all of the namespace's when `names` is empty).
+    WaitDeployments {
+        namespace: String,
+        names: Vec<String>,
+        timeout: Duration,
+    },
+    /// Read the kind network's subnet, apply MetalLB's IPAddressPool + L2Advertisement.
+    MetalLbPool { inspect: Cmd },
+    /// Create a random Secret if it does not exist (kept across runs).
+    GenerateSecret(secrets::GeneratedSecret),
+    /// Create or update a Secret from an environment variable (an API key).
+    SecretFromEnv {
+        namespace: String,
+        name: String,
+        key: String,
+        env: String,
+    },
+    /// Server-side apply these documents, in this order.
+    Apply { what: String, docs: Vec<Doc> },
+    /// Until the Gateway has an address (MetalLB) and is Programmed.
+    WaitGatewayAddress {
+        namespace: String,
+        name: String,
+        timeout: Duration,
+    },
+    /// Until the Agent's Ready condition is True.
+    WaitAgentReady {
+        namespace: String,
+        name: String,
+        timeout: Duration,
+    },
+    /// Print where everything is.
+    PrintUrls {
+        agent_namespace: String,
+        agent_name: String,
+    },
+}
+
+/// A numbered group of steps.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+/// Everything `up` does, in order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub cluster: String,
+    pub model: ModelChoice,
+    pub preflight: Vec<String>,
+    pub phases: Vec<Phase>,
+}
+
+/// The kube context kind creates for a cluster.
+pub fn context(cluster: &str) -> String {
+    format!("kind-{cluster}")
+}
+
+/// The cluster name in `manifests/kind/cluster.yaml`.
+pub fn cluster_name(lab: &LabManifests) -> anyhow::Result<String> {
+    let path = lab
+        .root
+        .join(crate::manifests::KIND_DIR)
+        .join("cluster.yaml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let config: serde_json::Value = serde_yaml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
+    config["name"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("{} has no `name`", path.display()))
+}
+
+/// Order in which kinds are applied: what others refer to first.
+fn apply_rank(doc: &Doc) -> u8 {
+    match (doc.group(), doc.kind.as_str()) {
+        ("", "Namespace") => 0,
+        ("", "ServiceAccount" | "Secret" | "ConfigMap") => 1,
+        ("", "Service") => 2,
+        ("apps", _) => 3,
+        ("networking.k8s.io", _) => 4,
+        ("gateway.networking.k8s.io", "Gateway") => 5,
+        ("gateway.networking.k8s.io", _) => 6,
+        ("agentgateway.dev", _) => 7,
+        ("kagent.dev", "ModelConfig") => 8,
+        ("kagent.dev", "RemoteMCPServer") => 9,
+        ("kagent.dev", "Agent") => 11,
+        _ => 10,
+    }
+}
+
+impl Plan {
+    /// The plan for `cargo xtask up --model <model>`.
+    pub fn up(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Self> {
+        let cluster = cluster_name(lab)?;
+        let ctx = context(&cluster);
+        let kubectl = || Cmd::new("kubectl").args(["--context", ctx.as_str()]);
+        let helm = |release: &str, chart: String, version: &str, namespace: &str| {
+            Cmd::new("helm")
+                .args(["upgrade", "--install", release])
+                .arg(chart)
+                .args([
+                    "--version",
+                    version,
+                    "--namespace",
+                    namespace,
+                    "--create-namespace",
+                ])
+                .args(["--kube-context", ctx.as_str()])
+        };
+        let mut phases = Vec::new();
+
+        // 1. the cluster
+        let config = format!("manifests/{}/cluster.yaml", crate::manifests::KIND_DIR);
+        phases.push(Phase {
+            title: "kind cluster".into(),
+            steps: vec![Step::CreateCluster {
+                name: cluster.clone(),
+                cmd: Cmd::new("kind")
+                    .args(["create", "cluster", "--name", &cluster, "--config", &config]),
+            }],
+        });
+
+        // 2. MetalLB
+        phases.push(Phase {
+            title: format!("MetalLB {}", versions::METALLB),
+            steps: vec![
+                Step::Run {
+                    what: "install MetalLB (native manifest)".into(),
+                    cmd: kubectl()
+                        .args(["apply", "--server-side", "-f"])
+                        .arg(versions::metallb_manifest()),
+                },
+                Step::WaitDeployments {
+                    namespace: metallb::NAMESPACE.into(),
+                    names: vec!["controller".into()],
+                    timeout: SHORT_WAIT,
+                },
+                Step::MetalLbPool {
+                    inspect: Cmd::new("docker").args(["network", "inspect", KIND_NETWORK]),
+                },
+            ],
+        });
+
+        // 3. CRDs and control planes
+        let gateway_crds = ["gatewayclasses", "gateways", "httproutes"]
+            .map(|plural| format!("{plural}.gateway.networking.k8s.io"));
+        let mut kagent = helm(
+            "kagent",
+            format!("{}/kagent", versions::KAGENT_CHARTS),
+            versions::KAGENT,
+            "kagent",
+        );
+        for (key, value) in kagent_values(lab, model)? {
+            kagent = kagent.arg("--set").arg(format!("{key}={value}"));
+        }
+        phases.push(Phase {
+            title: "Gateway API, agentgateway and kagent".into(),
+            steps: vec![
+                Step::Run {
+                    what: format!(
+                        "Gateway API CRDs {} (standard channel)",
+                        versions::GATEWAY_API
+                    ),
+                    cmd: kubectl()
+                        .args(["apply", "--server-side", "-f"])
+                        .arg(versions::gateway_api_manifest()),
+                },
+                Step::WaitCrds {
+                    names: gateway_crds.to_vec(),
+                },
+                Step::Run {
+                    what: format!("agentgateway CRDs {}", versions::AGENTGATEWAY),
+                    cmd: helm(
+                        "agentgateway-crds",
+                        format!("{}/agentgateway-crds", versions::AGENTGATEWAY_CHARTS),
+                        versions::AGENTGATEWAY,
+                        "agentgateway-system",
+                    ),
+                },
+                Step::Run {
+                    what: format!("agentgateway control plane {}", versions::AGENTGATEWAY),
+                    cmd: helm(
+                        "agentgateway",
+                        format!("{}/agentgateway", versions::AGENTGATEWAY_CHARTS),
+                        versions::AGENTGATEWAY,
+                        "agentgateway-system",
+                    ),
+                },
+                Step::WaitDeployments {
+                    namespace: "agentgateway-system".into(),
+                    names: Vec::new(),
+                    timeout: SHORT_WAIT,
+                },
+                Step::Run {
+                    what: format!("kagent CRDs {}", versions::KAGENT),
+                    cmd: helm(
+                        "kagent-crds",
+                        format!("{}/kagent-crds", versions::KAGENT_CHARTS),
+                        versions::KAGENT,
+                        "kagent",
+                    ),
+                },
+                Step::Run {
+                    what: format!(
+                        "kagent {} (bundled agents and tools off; default model = --model {})",
+                        versions::KAGENT,
+                        model.as_str()
+                    ),
+                    cmd: kagent,
+                },
+                Step::WaitDeployments {
+                    namespace: "kagent".into(),
+                    names: Vec::new(),
+                    timeout: LONG_WAIT,
+                },
+            ],
+        });
+
+        // 4. our images
+        let mut images = Vec::new();
+        for deployment in lab
+            .deployments
+            .iter()
+            .filter(|d| d.model.is_none_or(|m| m == model))
+        {
+            for container in &deployment.containers {
+                if let Some(rest) = container.image.strip_prefix("hitl-lab/") {
+                    let crate_dir = rest.split(':').next().unwrap_or(rest).to_owned();
+                    if !images.iter().any(|(image, _)| image == &container.image) {
+                        images.push((container.image.clone(), crate_dir));
+                    }
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        for (image, crate_dir) in &images {
+            steps.push(Step::Run {
+                what: format!("build {image}"),
+                cmd: Cmd::new("docker").args([
+                    "build",
+                    "--tag",
+                    image,
+                    "--file",
+                    &format!("{crate_dir}/Dockerfile"),
+                    ".",
+                ]),
+            });
+            steps.push(Step::Run {
+                what: format!("load {image} into the cluster's nodes"),
+                cmd: Cmd::new("kind").args(["load", "docker-image", image, "--name", &cluster]),
+            });
+        }
+        phases.push(Phase {
+            title: "our images".into(),
+            steps,
+        });
+
+        // 5. the manifests
+        let mut docs: Vec<Doc> = lab.docs_for(model).cloned().collect();
+        docs.sort_by_key(apply_rank);
+        let (namespaces, rest): (Vec<Doc>, Vec<Doc>) =
+            docs.into_iter().partition(|d| d.kind == "Namespace");
+        let mut steps = vec![Step::Apply {
+            what: "namespaces".into(),
+            docs: namespaces,
+        }];
+        steps.extend(secrets::GENERATED.iter().copied().map(Step::GenerateSecret));
+        if let (Some(var), Some(config)) = (model.api_key_env(), lab.model(model))
+            && let Some(key) = &config.api_key
+        {
+            steps.push(Step::SecretFromEnv {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                key: key.key.clone(),
+                env: var.to_owned(),
+            });
+        }
+        steps.push(Step::Apply {
+            what: format!("manifests/ for --model {}", model.as_str()),
+            docs: rest,
+        });
+        let ours: Vec<_> = lab
+            .deployments
+            .iter()
+            .filter(|d| d.model.is_none_or(|m| m == model))
+            .collect();
+        let namespaces: std::collections::BTreeSet<&str> =
+            ours.iter().map(|d| d.namespace.as_str()).collect();
+        for namespace in namespaces {
+            steps.push(Step::WaitDeployments {
+                namespace: namespace.to_owned(),
+                names: ours
+                    .iter()
+                    .filter(|d| d.namespace == namespace)
+                    .map(|d| d.name.clone())
+                    .collect(),
+                timeout: SHORT_WAIT,
+            });
+        }
+        steps.push(Step::WaitGatewayAddress {
+            namespace: lab.gateway.namespace.clone(),
+            name: lab.gateway.name.clone(),
+            timeout: SHORT_WAIT,
+        });
+        steps.push(Step::WaitAgentReady {
+            namespace: lab.agent.namespace.clone(),
+            name: lab.agent.name.clone(),
+            timeout: LONG_WAIT,
+        });
+        phases.push(Phase {
+            title: "the lab's manifests (server-side apply, field manager hitl-lab)".into(),
+            steps,
+        });
+
+        // 6. where things are
+        phases.push(Phase {
+            title: "where everything is".into(),
+            steps: vec![Step::PrintUrls {
+                agent_namespace: lab.agent.namespace.clone(),
+                agent_name: lab.agent.name.clone(),
+            }],
+        });
+
+        Ok(Plan {
+            cluster,
+            model,
+            preflight: super::preflight::checks(model),
+            phases,
+        })
+    }
+
+    /// The dry run's text: every step, every command, in order.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "cargo xtask up --model {} (kind cluster `{}`, kube context `{}`): every step, nothing changed\n",
+            self.model.as_str(),
+            self.cluster,
+            context(&self.cluster)
+        );
+        let _ = writeln!(out, "pre-flight (all problems reported at once):");
+        for check in &self.preflight {
+            let _ = writeln!(out, "  - {check}");
+        }
+        for (p, phase) in self.phases.iter().enumerate() {
+            let _ = writeln!(out, "\n{}. {}", p + 1, phase.title);
+            for (s, step) in phase.steps.iter().enumerate() {
+                let _ = writeln!(out, "  {}.{} {}", p + 1, s + 1, step.describe());
+                for detail in step.details() {
+                    let _ = writeln!(out, "        {detail}");
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of steps, for progress (`[3/27]`).
+    pub fn len(&self) -> usize {
+        self.phases.iter().map(|p| p.steps.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Step {
+    /// One line: what the step does.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::CreateCluster { name, .. } => {
+                format!("create kind cluster `{name}` (skipped if it exists)")
+            }
+            Step::Run { what, .. } => what.clone(),
+            Step::WaitCrds { names } => {
+                format!("wait until CRDs are Established: {}", names.join(", "))
+            }
+            Step::WaitDeployments {
+                namespace,
+                names,
+                timeout,
+            } => {
+                let which = if names.is_empty() {
+                    format!("every Deployment in {namespace}")
+                } else {
+                    names
+                        .iter()
+                        .map(|n| format!("{namespace}/{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "wait until Available: {which} (up to {}s)",
+                    timeout.as_secs()
+                )
+            }
+            Step::MetalLbPool { .. } => format!(
+                "MetalLB pool from the kind network's IPv4 subnet: IPAddressPool + L2Advertisement \
+                 {}/{} = broadcast-55 .. broadcast-5 (172.18.255.200-172.18.255.250 for 172.18.0.0/16)",
+                metallb::NAMESPACE,
+                metallb::POOL
+            ),
+            Step::GenerateSecret(s) => format!(
+                "Secret {}/{} (key {}): random, created once, kept on later runs",
+                s.namespace, s.name, s.key
+            ),
+            Step::SecretFromEnv {
+                namespace,
+                name,
+                key,
+                env,
+            } => format!("Secret {namespace}/{name} (key {key}) from ${env}, never printed"),
+            Step::Apply { what, docs } => format!("apply {what} ({} resources)", docs.len()),
+            Step::WaitGatewayAddress {
+                namespace,
+                name,
+                timeout,
+            } => format!(
+                "wait until Gateway {namespace}/{name} has a LoadBalancer address (up to {}s)",
+                timeout.as_secs()
+            ),
+            Step::WaitAgentReady {
+                namespace,
+                name,
+                timeout,
+            } => format!(
+                "wait until Agent {namespace}/{name} is Ready (up to {}s)",
+                timeout.as_secs()
+            ),
+            Step::PrintUrls { .. } => {
+                "print the gateway URLs, the UIs and the port-forward command".to_owned()
+            }
+        }
+    }
+
+    /// Further lines: the command, or the resources.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            Step::CreateCluster { cmd, .. } | Step::Run { cmd, .. } => vec![format!("$ {cmd}")],
+            Step::MetalLbPool { inspect } => vec![format!("$ {inspect}")],
+            Step::Apply { docs, .. } => docs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {}  ({})",
+                        d.api_version,
+                        d.resource(),
+                        d.location.file.display()
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// kagent chart values: the chosen model as kagent's default model config (the same provider,
+/// model, key Secret and base URL as `dba-model`), and none of the bundled agents and tool
+/// servers, which the lab does not use (and which would each pull an image and want a key).
+fn kagent_values(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec<(String, String)>> {
+    let config = lab.model(model).ok_or_else(|| {
+        anyhow::anyhow!(
+            "manifests/models/{}.yaml has no ModelConfig",
+            model.as_str()
+        )
+    })?;
+    let provider = match config.provider {
+        Provider::OpenAi => "openAI",
+        Provider::Anthropic => "anthropic",
+    };
+    let mut values = vec![
+        ("providers.default".to_owned(), provider.to_owned()),
+        (format!("providers.{provider}.model"), config.model.clone()),
+    ];
+    if let Some(key) = &config.api_key {
+        values.push((
+            format!("providers.{provider}.apiKeySecretRef"),
+            key.name.clone(),
+        ));
+        values.push((
+            format!("providers.{provider}.apiKeySecretKey"),
+            key.key.clone(),
+        ));
+    }
+    if let Some(url) = &config.base_url {
+        values.push((format!("providers.{provider}.config.baseUrl"), url.clone()));
+    }
+    for off in [
+        "k8s-agent",
+        "kgateway-agent",
+        "istio-agent",
+        "promql-agent",
+        "observability-agent",
+        "argo-rollouts-agent",
+        "helm-agent",
+        "cilium-policy-agent",
+        "cilium-manager-agent",
+        "cilium-debug-agent",
+        "kagent-tools",
+        "grafana-mcp",
+        "querydoc",
+    ] {
+        values.push((format!("{off}.enabled"), "false".to_owned()));
+    }
+    Ok(values)
+}

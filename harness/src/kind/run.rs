@@ -1,0 +1,240 @@
+//! Executing a [`Plan`]: each step as the dry run describes it, with a progress line per step
+//! and per wait. Safe to run again on a lab that is (partly) up: every step is idempotent.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::Context as _;
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{Api, Client};
+
+use crate::manifests::secrets::{GeneratedSecret, GeneratedValue};
+
+use super::{
+    apply, metallb,
+    plan::{self, Plan, Step},
+    wait,
+};
+
+/// What `up` brought up, for the caller (and the lab state file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpReport {
+    pub cluster: String,
+    pub context: String,
+    /// The Gateway's LoadBalancer address on the kind network.
+    pub gateway_address: String,
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    context: String,
+    client: Option<Client>,
+    gateway_address: Option<String>,
+}
+
+impl Run<'_> {
+    /// The cluster's client, created on first use (the cluster exists from step 1.1 on).
+    async fn client(&mut self) -> anyhow::Result<Client> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let client = apply::client(&self.context).await?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// Run every step of `plan` (pre-flight first).
+pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
+    super::preflight::check(&super::preflight::System, plan.model)?;
+    let mut run = Run {
+        plan,
+        context: plan::context(&plan.cluster),
+        client: None,
+        gateway_address: None,
+    };
+    let total = plan.len();
+    let mut n = 0;
+    for (p, phase) in plan.phases.iter().enumerate() {
+        eprintln!("\n==> {}. {}", p + 1, phase.title);
+        for step in &phase.steps {
+            n += 1;
+            eprintln!("--> [{n}/{total}] {}", step.describe());
+            step_once(&mut run, step)
+                .await
+                .with_context(|| format!("step {n}/{total}: {}", step.describe()))?;
+        }
+    }
+    Ok(UpReport {
+        cluster: plan.cluster.clone(),
+        context: run.context.clone(),
+        gateway_address: run.gateway_address.unwrap_or_default(),
+    })
+}
+
+async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
+    match step {
+        Step::CreateCluster { name, cmd } => {
+            let existing = super::cmd::Cmd::new("kind")
+                .args(["get", "clusters"])
+                .output()
+                .await?;
+            if existing.lines().any(|line| line.trim() == name) {
+                eprintln!("      kind cluster `{name}` exists: kept");
+                Ok(())
+            } else {
+                eprintln!("      $ {cmd}");
+                cmd.run().await
+            }
+        }
+        Step::Run { cmd, .. } => {
+            eprintln!("      $ {cmd}");
+            cmd.run().await
+        }
+        Step::WaitCrds { names } => {
+            let client = run.client().await?;
+            wait::crds(&client, names, Duration::from_secs(120)).await
+        }
+        Step::WaitDeployments {
+            namespace,
+            names,
+            timeout,
+        } => {
+            let client = run.client().await?;
+            wait::deployments(&client, namespace, names, *timeout).await
+        }
+        Step::MetalLbPool { inspect } => {
+            let json = inspect.output().await?;
+            let subnet = metallb::ipv4_subnet(&json)?;
+            let (first, last) = metallb::pool_range(subnet)?;
+            eprintln!("      kind network {subnet}: pool {first}-{last}");
+            let client = run.client().await?;
+            // MetalLB validates pools with a webhook that answers a little after its
+            // Deployment is Available: retry until it accepts.
+            wait::until(
+                "MetalLB's webhook to accept the pool",
+                Duration::from_secs(120),
+                || async {
+                    for resource in metallb::pool_resources(first, last) {
+                        apply::apply(&client, &resource)
+                            .await
+                            .map_err(|e| format!("{e:#}"))?;
+                    }
+                    Ok(())
+                },
+            )
+            .await
+        }
+        Step::GenerateSecret(secret) => {
+            let client = run.client().await?;
+            generate_secret(&client, secret).await
+        }
+        Step::SecretFromEnv {
+            namespace,
+            name,
+            key,
+            env,
+        } => {
+            let value = std::env::var(env).with_context(|| format!("{env} is not set"))?;
+            let client = run.client().await?;
+            apply_secret(&client, namespace, name, key, value.into_bytes()).await
+        }
+        Step::Apply { docs, .. } => {
+            let client = run.client().await?;
+            for doc in docs {
+                apply::apply(&client, &doc.value).await?;
+                eprintln!("      applied {}", doc.resource());
+            }
+            Ok(())
+        }
+        Step::WaitGatewayAddress {
+            namespace,
+            name,
+            timeout,
+        } => {
+            let client = run.client().await?;
+            let address = wait::gateway(&client, namespace, name, *timeout).await?;
+            run.gateway_address = Some(address);
+            Ok(())
+        }
+        Step::WaitAgentReady {
+            namespace,
+            name,
+            timeout,
+        } => {
+            let client = run.client().await?;
+            wait::agent(&client, namespace, name, *timeout).await
+        }
+        Step::PrintUrls {
+            agent_namespace,
+            agent_name,
+        } => {
+            let client = run.client().await?;
+            let reviewer = super::status::reviewer_login(&client).await.ok();
+            let urls = super::status::Where {
+                cluster: &run.plan.cluster,
+                model: run.plan.model,
+                gateway_address: run.gateway_address.as_deref().unwrap_or("?"),
+                agent_namespace,
+                agent_name,
+                reviewer: reviewer.as_deref(),
+            };
+            print!("{urls}");
+            Ok(())
+        }
+    }
+}
+
+async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), secret.namespace);
+    let existing = api.get_opt(secret.name).await?;
+    if existing
+        .and_then(|s| s.data)
+        .is_some_and(|data| data.contains_key(secret.key))
+    {
+        eprintln!("      exists: kept");
+        return Ok(());
+    }
+    let value = match secret.value {
+        GeneratedValue::Token => random_hex()?,
+        GeneratedValue::ReviewerAccount { user } => format!("{user}:{}", random_hex()?),
+    };
+    apply_secret(
+        client,
+        secret.namespace,
+        secret.name,
+        secret.key,
+        value.into_bytes(),
+    )
+    .await
+}
+
+async fn apply_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    value: Vec<u8>,
+) -> anyhow::Result<()> {
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/part-of".to_owned(),
+                "hitl-lab".to_owned(),
+            )])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(key.to_owned(), ByteString(value))])),
+        type_: Some("Opaque".to_owned()),
+        ..Default::default()
+    };
+    apply::apply(client, &serde_json::to_value(&secret)?).await
+}
+
+/// 32 random bytes as hex.
+fn random_hex() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,361 @@
+//! Looking at a kind lab that is up: `status` (Deployments, the Gateway's address, agents,
+//! calls waiting for a reviewer) and `port-forward` (the UIs on localhost until Ctrl-C).
+
+use std::{
+    fmt,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
+use kube::{Api, Client, api::ListParams};
+
+use crate::manifests::{LabManifests, ModelChoice, secrets};
+
+use super::{apply, cmd::Cmd, plan, wait};
+
+/// A `kubectl port-forward` the lab offers.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward {
+    pub what: &'static str,
+    pub namespace: &'static str,
+    pub service: &'static str,
+    pub local: u16,
+    pub remote: u16,
+}
+
+/// What `cargo xtask port-forward` forwards.
+pub const FORWARDS: [Forward; 3] = [
+    Forward {
+        what: "kagent UI (chat with the agent; tier-1 approvals)",
+        namespace: "kagent",
+        service: "kagent-ui",
+        local: 8080,
+        remote: 8080,
+    },
+    Forward {
+        what: "hitl-ui (the platform reviewer's queue; tier-2 approvals)",
+        namespace: "hitl-lab",
+        service: "hitl-ui",
+        local: 8090,
+        remote: 8080,
+    },
+    Forward {
+        what: "kagent controller (A2A API)",
+        namespace: "kagent",
+        service: "kagent-controller",
+        local: 8083,
+        remote: 8083,
+    },
+];
+
+fn forward_cmd(context: &str, f: &Forward, local: u16) -> Cmd {
+    Cmd::new("kubectl").args([
+        "--context",
+        context,
+        "--namespace",
+        f.namespace,
+        "port-forward",
+        &format!("svc/{}", f.service),
+        &format!("{local}:{}", f.remote),
+    ])
+}
+
+/// The end of `up`: where everything is and how to reach it.
+pub struct Where<'a> {
+    pub cluster: &'a str,
+    pub model: ModelChoice,
+    pub gateway_address: &'a str,
+    pub agent_namespace: &'a str,
+    pub agent_name: &'a str,
+    /// `user:password` for hitl-ui's sign-in.
+    pub reviewer: Option<&'a str>,
+}
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a2a_path = format!("/api/a2a/{}/{}/", self.agent_namespace, self.agent_name);
+        writeln!(
+            f,
+            "\nThe lab is up on kind cluster `{}` (--model {}).\n",
+            self.cluster,
+            self.model.as_str()
+        )?;
+        writeln!(f, "MCP through the gateway (from this machine, on Linux):")?;
+        writeln!(f, "  http://{}/public/mcp       open", self.gateway_address)?;
+        writeln!(
+            f,
+            "  http://{}/privileged/mcp   tier-2 gated (hitl-extauth parks tools/call)",
+            self.gateway_address
+        )?;
+        writeln!(f, "\nRun `cargo xtask port-forward` (until Ctrl-C), then:")?;
+        for fw in &FORWARDS {
+            let path = if fw.service == "kagent-controller" {
+                a2a_path.as_str()
+            } else {
+                ""
+            };
+            writeln!(f, "  http://localhost:{}{path}   {}", fw.local, fw.what)?;
+        }
+        match self.reviewer.and_then(|r| r.split_once(':')) {
+            Some((user, password)) => {
+                writeln!(f, "  hitl-ui sign-in: {user} / {password}")?;
+            }
+            None => writeln!(
+                f,
+                "  hitl-ui sign-in: see Secret hitl-lab/hitl-ui-reviewers"
+            )?,
+        }
+        writeln!(
+            f,
+            "\nIn the cluster the agent is at http://kagent-controller.kagent.svc.cluster.local:8083{a2a_path}"
+        )?;
+        writeln!(
+            f,
+            "More: `cargo xtask status`; tear down: `cargo xtask down`."
+        )
+    }
+}
+
+/// hitl-ui's generated sign-in line (`reviewer:<password>`).
+pub async fn reviewer_login(client: &Client) -> anyhow::Result<String> {
+    let reviewers = secrets::GENERATED
+        .iter()
+        .find(|s| matches!(s.value, secrets::GeneratedValue::ReviewerAccount { .. }))
+        .context("no generated reviewer account")?;
+    secret_value(client, reviewers.namespace, reviewers.name, reviewers.key).await
+}
+
+async fn secret_value(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api
+        .get(name)
+        .await
+        .with_context(|| format!("reading Secret {namespace}/{name}"))?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .with_context(|| format!("Secret {namespace}/{name} has no key {key}"))?;
+    Ok(String::from_utf8_lossy(&bytes.0).trim().to_owned())
+}
+
+pub(super) async fn cluster_exists(cluster: &str) -> anyhow::Result<bool> {
+    let clusters = Cmd::new("kind").args(["get", "clusters"]).output().await?;
+    Ok(clusters.lines().any(|l| l.trim() == cluster))
+}
+
+/// `cargo xtask status` for the kind lab.
+pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
+    let cluster = plan::cluster_name(lab)?;
+    if !cluster_exists(&cluster).await? {
+        println!("No kind cluster `{cluster}`: bring the lab up with `cargo xtask up`.");
+        return Ok(());
+    }
+    let context = plan::context(&cluster);
+    let client = apply::client(&context).await?;
+    println!("kind cluster `{cluster}` (context {context})\n\nDeployments:");
+    for namespace in [
+        "hitl-lab",
+        "kagent",
+        "agentgateway-system",
+        "metallb-system",
+    ] {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+        for d in api.list(&ListParams::default()).await?.items {
+            let name = d.metadata.name.clone().unwrap_or_default();
+            let desired = d.spec.replicas.unwrap_or(1);
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            let mark = if wait::deployment_state(&d).is_ok() {
+                "ok "
+            } else {
+                "..."
+            };
+            println!("  {mark} {namespace}/{name}  {ready}/{desired} ready");
+        }
+    }
+
+    let gw = &lab.gateway;
+    let gateways = apply::dynamic_api(
+        &client,
+        "gateway.networking.k8s.io",
+        "v1",
+        "Gateway",
+        Some(&gw.namespace),
+    )
+    .await?;
+    let address = match gateways.get_opt(&gw.name).await? {
+        Some(obj) => wait::gateway_address(&obj).unwrap_or_else(|| "no address yet".to_owned()),
+        None => "not created".to_owned(),
+    };
+    println!("\nGateway {}/{}: {address}", gw.namespace, gw.name);
+
+    println!("\nAgents:");
+    let agents = apply::dynamic_api_all(&client, "kagent.dev", "v1alpha2", "Agent").await?;
+    for agent in agents.list(&ListParams::default()).await?.items {
+        let ready = match wait::condition(&agent, "Ready") {
+            Some((status, _)) if status == "True" => "Ready".to_owned(),
+            Some((status, message)) => format!("Ready {status}: {message}"),
+            None => "no status yet".to_owned(),
+        };
+        println!(
+            "  {}/{}: {ready}",
+            agent.metadata.namespace.as_deref().unwrap_or("?"),
+            agent.metadata.name.as_deref().unwrap_or("?")
+        );
+    }
+
+    println!("\nCalls waiting for a platform reviewer (hitl-extauth /pending):");
+    match pending(&client, &context, lab).await {
+        Ok(list) if list.pending.is_empty() => println!("  none"),
+        Ok(list) => {
+            for call in list.pending {
+                println!(
+                    "  {}  {}({})  asked by {}  expires {}",
+                    call.id,
+                    call.tool_name,
+                    call.tool_args,
+                    call.requester.as_deref().unwrap_or("unknown"),
+                    call.expires_at
+                );
+            }
+        }
+        Err(e) => println!("  unavailable: {e:#}"),
+    }
+    Ok(())
+}
+
+/// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward`.
+async fn pending(
+    client: &Client,
+    context: &str,
+    lab: &LabManifests,
+) -> anyhow::Result<hitl_wire::extauth::PendingList> {
+    let backend = &lab.gate.ext_auth.backend;
+    let service = lab
+        .service(&backend.namespace, &backend.name)
+        .context("the gate's Service is not in manifests/")?;
+    let admin_port = service
+        .ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some("http"))
+        .context("the gate's Service has no `http` (admin) port")?
+        .port;
+    let token_secret = secrets::GENERATED
+        .iter()
+        .find(|s| s.name == "hitl-extauth-admin")
+        .context("no generated admin token")?;
+    let token = secret_value(
+        client,
+        token_secret.namespace,
+        token_secret.name,
+        token_secret.key,
+    )
+    .await?;
+    let local = crate::net::free_port()?;
+    let forward = Forward {
+        what: "hitl-extauth admin API",
+        namespace: "hitl-lab",
+        service: "hitl-extauth",
+        local,
+        remote: admin_port,
+    };
+    let mut child = spawn_forward(context, &forward, local, true)?;
+    let url = format!("http://127.0.0.1:{local}/pending");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let started = Instant::now();
+    let result = loop {
+        match http.get(&url).bearer_auth(&token).send().await {
+            Ok(resp) => break resp.error_for_status().map_err(anyhow::Error::from),
+            Err(_) if started.elapsed() < Duration::from_secs(15) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => break Err(anyhow::Error::from(e).context("port-forward to hitl-extauth")),
+        }
+    };
+    let _ = child.kill().await;
+    Ok(result?.json().await?)
+}
+
+fn spawn_forward(
+    context: &str,
+    forward: &Forward,
+    local: u16,
+    quiet: bool,
+) -> anyhow::Result<tokio::process::Child> {
+    let cmd = forward_cmd(context, forward, local);
+    let mut command = tokio::process::Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if quiet {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    command
+        .spawn()
+        .with_context(|| format!("starting `{cmd}` (is kubectl installed?)"))
+}
+
+/// `cargo xtask port-forward`: the lab's UIs on localhost until Ctrl-C (or a forward dies).
+pub async fn port_forward(lab: &LabManifests) -> anyhow::Result<()> {
+    let cluster = plan::cluster_name(lab)?;
+    anyhow::ensure!(
+        cluster_exists(&cluster).await?,
+        "no kind cluster `{cluster}`: bring the lab up with `cargo xtask up`"
+    );
+    let context = plan::context(&cluster);
+    let mut children = Vec::new();
+    for fw in &FORWARDS {
+        eprintln!("$ {}", forward_cmd(&context, fw, fw.local));
+        children.push((fw, spawn_forward(&context, fw, fw.local, false)?));
+    }
+    let a2a = format!("/api/a2a/{}/{}/", lab.agent.namespace, lab.agent.name);
+    for fw in &FORWARDS {
+        let path = if fw.service == "kagent-controller" {
+            a2a.as_str()
+        } else {
+            ""
+        };
+        eprintln!("  http://localhost:{}{path}   {}", fw.local, fw.what);
+    }
+    eprintln!("Forwarding until Ctrl-C.");
+    let exited = async {
+        loop {
+            for (fw, child) in children.iter_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return (fw.service, status);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopping the port-forwards");
+            Ok(())
+        }
+        (service, status) = exited => {
+            anyhow::bail!("the port-forward to {service} stopped ({status}); is the lab up? (`cargo xtask status`)")
+        }
+    }
+}
+
+/// `cargo xtask down` for the kind lab: delete the cluster (a no-op if there is none).
+pub async fn down(lab: &LabManifests) -> anyhow::Result<()> {
+    let cluster = plan::cluster_name(lab)?;
+    let cmd = Cmd::new("kind").args(["delete", "cluster", "--name", &cluster]);
+    eprintln!("$ {cmd}");
+    cmd.run().await
+}
