@@ -1,1 +1,100 @@
 //! hitl-extauth: how to run the gate.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::{bins, envoy::Endpoint, proc::Spec};
+
+/// Binary (and log file) name.
+pub const NAME: &str = "hitl-extauth";
+
+/// How to run one hitl-extauth.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Envoy's `Authorization/Check` (gRPC, h2c).
+    pub grpc_port: u16,
+    /// The admin API.
+    pub http_port: u16,
+    /// Loopback by default.
+    pub bind: IpAddr,
+    /// `PARK_TIMEOUT_SEC`.
+    pub park_timeout: Duration,
+    /// The SQLite audit trail (`AUDIT_DB`); keep it in a file to survive restarts.
+    pub audit_db: PathBuf,
+    /// `ALLOWED_METHODS`, if not the default.
+    pub allowed_methods: Option<String>,
+    /// `ADMIN_TOKEN`, if any.
+    pub admin_token: Option<String>,
+}
+
+impl Options {
+    /// Loopback, 600 s parks, audit in `<dir>/hitl-extauth.db`.
+    pub fn new(grpc_port: u16, http_port: u16, dir: &Path) -> Self {
+        Self {
+            grpc_port,
+            http_port,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            park_timeout: Duration::from_secs(600),
+            audit_db: dir.join("hitl-extauth.db"),
+            allowed_methods: None,
+            admin_token: None,
+        }
+    }
+
+    pub fn park_timeout(mut self, timeout: Duration) -> Self {
+        self.park_timeout = timeout;
+        self
+    }
+
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    fn host(&self) -> String {
+        if self.bind.is_unspecified() {
+            Ipv4Addr::LOCALHOST.to_string()
+        } else {
+            self.bind.to_string()
+        }
+    }
+
+    /// Where Envoy reaches the gRPC service.
+    pub fn grpc_endpoint(&self) -> Endpoint {
+        Endpoint::new(self.host(), self.grpc_port)
+    }
+
+    /// `http://127.0.0.1:HTTP_PORT`: the admin API.
+    pub fn admin_url(&self) -> String {
+        match self.bind {
+            IpAddr::V6(v6) if !v6.is_unspecified() => format!("http://[{v6}]:{}", self.http_port),
+            _ => format!("http://{}:{}", self.host(), self.http_port),
+        }
+    }
+}
+
+/// The process spec: our built binary configured through its environment, healthy once the
+/// admin `/healthz` answers. Logs go to `<log_dir>/hitl-extauth.log`.
+pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
+    let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
+        .env("BIND_ADDR", options.bind.to_string())
+        .env("GRPC_PORT", options.grpc_port.to_string())
+        .env("HTTP_PORT", options.http_port.to_string())
+        .env(
+            "PARK_TIMEOUT_SEC",
+            options.park_timeout.as_secs().max(1).to_string(),
+        )
+        .env("AUDIT_DB", options.audit_db.as_os_str())
+        .env("RUST_LOG", "info")
+        .health(format!("{}/healthz", options.admin_url()));
+    if let Some(methods) = &options.allowed_methods {
+        spec = spec.env("ALLOWED_METHODS", methods);
+    }
+    if let Some(token) = &options.admin_token {
+        spec = spec.env("ADMIN_TOKEN", token);
+    }
+    Ok(spec)
+}

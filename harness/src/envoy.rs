@@ -1,0 +1,301 @@
+//! The local gateway's Envoy configuration, typed: a [`GatewayPlan`] says what the gateway
+//! does (which routes, which of them are gated, how long a park may take) and [`render`]
+//! turns it into the YAML `envoy -c` reads.
+//!
+//! [`GatewayPlan::lab`] is the local equivalent of the kind lab's routing
+//! (`manifests/gateway/`): `/public` straight to mock-db-mcp, `/privileged` through
+//! hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
+//! fail closed), with every timeout on the way raised past the park timeout.
+
+use std::{net::IpAddr, time::Duration};
+
+use serde_json::{Value, json};
+
+/// Envoy's name for the ext_authz HTTP filter (also the `typed_per_filter_config` key).
+pub const EXT_AUTHZ_FILTER: &str = "envoy.filters.http.ext_authz";
+/// Body bytes forwarded to hitl-extauth (the kind lab's `forwardBody.maxSize: 64Ki`).
+pub const MAX_REQUEST_BYTES: u32 = 64 * 1024;
+/// How much longer than the park timeout the gateway waits, so the gate always answers first.
+pub const PARK_MARGIN: Duration = Duration::from_secs(60);
+
+const UPSTREAM_CLUSTER: &str = "mock_db";
+const EXTAUTH_CLUSTER: &str = "hitl_extauth";
+
+/// A host (IP or DNS name) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn loopback(port: u16) -> Self {
+        Self::new("127.0.0.1", port)
+    }
+
+    fn is_ip(&self) -> bool {
+        self.host.parse::<IpAddr>().is_ok()
+    }
+}
+
+/// One path-prefix route to the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: String,
+    /// Whether requests on this route go through ext_authz first.
+    pub gated: bool,
+}
+
+/// The ext_authz call to hitl-extauth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtAuthz {
+    /// hitl-extauth's gRPC address (h2c).
+    pub grpc: Endpoint,
+    /// Deadline of one Check: must outlast the longest park.
+    pub timeout: Duration,
+    /// Body bytes forwarded with the Check.
+    pub max_request_bytes: u32,
+    /// Forward the first `max_request_bytes` of a larger body, marked partial, instead of
+    /// answering 413 (the gate then denies it with a reason).
+    pub allow_partial_message: bool,
+    /// Send the body as bytes (`raw_body`), so non-UTF-8 reaches the gate intact.
+    pub pack_as_bytes: bool,
+    /// Let requests through when the gate is down or errs. Never in this lab.
+    pub failure_mode_allow: bool,
+}
+
+/// Everything the gateway does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayPlan {
+    /// Address and port the gateway listens on.
+    pub listen: Endpoint,
+    /// Envoy's admin interface (`/ready`, `/stats`); loopback only.
+    pub admin: Endpoint,
+    /// mock-db-mcp.
+    pub upstream: Endpoint,
+    /// In order; the first matching prefix wins. Other paths get Envoy's 404.
+    pub routes: Vec<Route>,
+    pub ext_authz: ExtAuthz,
+    /// Longest a stream may sit idle (a parked request is idle): above the park timeout.
+    pub stream_idle_timeout: Duration,
+    /// Upstream response deadline per route.
+    pub route_timeout: Duration,
+    /// Circuit-breaker limit on concurrent requests per cluster (Envoy's default, 1024, would
+    /// cap how many calls can be parked at once).
+    pub max_requests: u32,
+}
+
+impl GatewayPlan {
+    /// The lab's gateway: `/public` open, `/privileged` gated, timeouts `park_timeout` +
+    /// [`PARK_MARGIN`].
+    pub fn lab(
+        listen_port: u16,
+        admin_port: u16,
+        upstream: Endpoint,
+        extauth_grpc: Endpoint,
+        park_timeout: Duration,
+    ) -> Self {
+        let patient = park_timeout + PARK_MARGIN;
+        Self {
+            listen: Endpoint::loopback(listen_port),
+            admin: Endpoint::loopback(admin_port),
+            upstream,
+            routes: vec![
+                Route {
+                    prefix: "/public".into(),
+                    gated: false,
+                },
+                Route {
+                    prefix: "/privileged".into(),
+                    gated: true,
+                },
+            ],
+            ext_authz: ExtAuthz {
+                grpc: extauth_grpc,
+                timeout: patient,
+                max_request_bytes: MAX_REQUEST_BYTES,
+                allow_partial_message: true,
+                pack_as_bytes: true,
+                failure_mode_allow: false,
+            },
+            stream_idle_timeout: patient,
+            route_timeout: patient,
+            max_requests: 100_000,
+        }
+    }
+}
+
+/// `660s`: Envoy's (protobuf JSON) duration.
+fn duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+    }
+}
+
+fn socket_address(endpoint: &Endpoint) -> Value {
+    json!({ "socket_address": { "address": endpoint.host, "port_value": endpoint.port } })
+}
+
+fn cluster(name: &str, endpoint: &Endpoint, max_requests: u32, http2: bool) -> Value {
+    let mut cluster = json!({
+        "name": name,
+        "type": if endpoint.is_ip() { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "2s",
+        "circuit_breakers": {
+            "thresholds": [{
+                "priority": "DEFAULT",
+                "max_connections": max_requests,
+                "max_pending_requests": max_requests,
+                "max_requests": max_requests,
+            }]
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(endpoint) } }] }]
+        },
+    });
+    if http2 {
+        cluster["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} }
+            }
+        });
+    }
+    cluster
+}
+
+fn route(plan: &GatewayPlan, route: &Route) -> Value {
+    let mut value = json!({
+        "match": { "prefix": route.prefix },
+        "route": { "cluster": UPSTREAM_CLUSTER, "timeout": duration(plan.route_timeout) },
+    });
+    if !route.gated {
+        value["typed_per_filter_config"] = json!({
+            EXT_AUTHZ_FILTER: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+                "disabled": true
+            }
+        });
+    }
+    value
+}
+
+/// The Envoy bootstrap (YAML) for `plan`.
+pub fn render(plan: &GatewayPlan) -> String {
+    let authz = &plan.ext_authz;
+    let config = json!({
+        "admin": { "address": socket_address(&plan.admin) },
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": socket_address(&plan.listen),
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "gateway",
+                            "codec_type": "AUTO",
+                            "stream_idle_timeout": duration(plan.stream_idle_timeout),
+                            "route_config": {
+                                "name": "mcp",
+                                "virtual_hosts": [{
+                                    "name": "mcp",
+                                    "domains": ["*"],
+                                    "routes": plan.routes.iter().map(|r| route(plan, r)).collect::<Vec<_>>(),
+                                }]
+                            },
+                            "http_filters": [
+                                {
+                                    "name": EXT_AUTHZ_FILTER,
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+                                        "transport_api_version": "V3",
+                                        "grpc_service": {
+                                            "envoy_grpc": { "cluster_name": EXTAUTH_CLUSTER },
+                                            "timeout": duration(authz.timeout),
+                                        },
+                                        "with_request_body": {
+                                            "max_request_bytes": authz.max_request_bytes,
+                                            "allow_partial_message": authz.allow_partial_message,
+                                            "pack_as_bytes": authz.pack_as_bytes,
+                                        },
+                                        "failure_mode_allow": authz.failure_mode_allow,
+                                    }
+                                },
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                    }
+                                }
+                            ]
+                        }
+                    }]
+                }]
+            }],
+            "clusters": [
+                cluster(UPSTREAM_CLUSTER, &plan.upstream, plan.max_requests, false),
+                cluster(EXTAUTH_CLUSTER, &authz.grpc, plan.max_requests, true),
+            ]
+        }
+    });
+    let yaml = serde_yaml::to_string(&config).expect("a JSON value always renders as YAML");
+    format!(
+        "# Generated by hitl_harness::envoy::render from a GatewayPlan; do not edit by hand.\n{yaml}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(Duration::from_secs(660)), "660s");
+        assert_eq!(duration(Duration::from_millis(1500)), "1.500s");
+    }
+
+    #[test]
+    fn dns_hosts_use_strict_dns() {
+        let c = cluster(
+            "x",
+            &Endpoint::new("mock-db-mcp.hitl-lab.svc", 8080),
+            1,
+            false,
+        );
+        assert_eq!(c["type"], "STRICT_DNS");
+        let c = cluster("x", &Endpoint::loopback(8080), 1, false);
+        assert_eq!(c["type"], "STATIC");
+    }
+
+    #[test]
+    fn only_ungated_routes_disable_ext_authz() {
+        let plan = GatewayPlan::lab(
+            1,
+            2,
+            Endpoint::loopback(3),
+            Endpoint::loopback(4),
+            Duration::from_secs(600),
+        );
+        let public = route(&plan, &plan.routes[0]);
+        let privileged = route(&plan, &plan.routes[1]);
+        assert_eq!(
+            public["typed_per_filter_config"][EXT_AUTHZ_FILTER]["disabled"],
+            true
+        );
+        assert!(privileged.get("typed_per_filter_config").is_none());
+        assert_eq!(privileged["route"]["timeout"], "660s");
+    }
+}
