@@ -206,6 +206,39 @@ mod tests {
         assert_eq!(encode_segment("é"), "%C3%A9");
     }
 
+    #[tokio::test]
+    async fn the_admin_token_is_sent_as_bearer_and_errors_keep_their_message() {
+        use axum::{Json, Router, http::HeaderMap, http::StatusCode, routing::get};
+        let app = Router::new().route(
+            "/pending",
+            get(|headers: HeaderMap| async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer s3cret") => Ok(Json(PendingList { pending: vec![] })),
+                    _ => Err((
+                        StatusCode::UNAUTHORIZED,
+                        Json(ApiError {
+                            error: "needs the token".into(),
+                        }),
+                    )),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let with_token = AdminClient::new(&base, Some("s3cret".into())).unwrap();
+        assert!(with_token.pending().await.unwrap().pending.is_empty());
+        let without = AdminClient::new(&base, Some(String::new())).unwrap();
+        match without.pending().await {
+            Err(AdminError::Status { status, message }) => {
+                assert_eq!(status, StatusCode::UNAUTHORIZED);
+                assert_eq!(message, "needs the token");
+            }
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+
     #[test]
     fn unknown_events_are_skipped_known_ones_must_parse() {
         assert!(decode_event("ping", "{}").unwrap().is_none());
