@@ -76,6 +76,8 @@ pub struct Phase {
 pub struct Plan {
     pub cluster: String,
     pub model: ModelChoice,
+    /// Workspace files the run reads (kind config, Dockerfiles), checked in pre-flight.
+    pub files: Vec<String>,
     pub preflight: Vec<String>,
     pub phases: Vec<Phase>,
 }
@@ -352,10 +354,13 @@ impl Plan {
             }],
         });
 
+        let mut files = vec![config];
+        files.extend(images.iter().map(|(_, dir)| format!("{dir}/Dockerfile")));
         Ok(Plan {
             cluster,
             model,
-            preflight: super::preflight::checks(model),
+            preflight: super::preflight::checks(model, &files),
+            files,
             phases,
         })
     }

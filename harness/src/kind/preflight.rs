@@ -23,6 +23,8 @@ pub trait Probe {
     fn run(&self, program: &str, args: &[&str]) -> Result<(), ProbeError>;
     /// An environment variable, if set and non-empty.
     fn env(&self, var: &str) -> Option<String>;
+    /// Whether a file exists (relative to the workspace root).
+    fn file_exists(&self, path: &str) -> bool;
 }
 
 /// The real machine.
@@ -53,6 +55,10 @@ impl Probe for System {
     fn env(&self, var: &str) -> Option<String> {
         std::env::var(var).ok().filter(|v| !v.trim().is_empty())
     }
+
+    fn file_exists(&self, path: &str) -> bool {
+        crate::bins::workspace_root().join(path).is_file()
+    }
 }
 
 /// Everything missing, each line saying how to fix it.
@@ -75,8 +81,9 @@ impl fmt::Display for PreflightError {
     }
 }
 
-/// What pre-flight checks, in order (for the dry run).
-pub fn checks(model: ModelChoice) -> Vec<String> {
+/// What pre-flight checks, in order (for the dry run). `files` are the workspace files the run
+/// reads (the kind config, the Dockerfiles).
+pub fn checks(model: ModelChoice, files: &[String]) -> Vec<String> {
     let mut checks = vec![
         "docker: installed and the daemon reachable (`docker info`)".to_owned(),
         "kind: installed (`kind version`)".to_owned(),
@@ -86,11 +93,16 @@ pub fn checks(model: ModelChoice) -> Vec<String> {
     if let Some(var) = model.api_key_env() {
         checks.push(format!("{var}: set (the {} API key)", model.as_str()));
     }
+    checks.push(format!("files: {}", files.join(", ")));
     checks
 }
 
 /// Check the machine; `Ok` only if everything is there.
-pub fn check(probe: &dyn Probe, model: ModelChoice) -> Result<(), PreflightError> {
+pub fn check(
+    probe: &dyn Probe,
+    model: ModelChoice,
+    files: &[String],
+) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
     match probe.run("docker", &["info", "--format", "{{.ServerVersion}}"]) {
         Ok(()) => {}
@@ -149,6 +161,13 @@ pub fn check(probe: &dyn Probe, model: ModelChoice) -> Result<(), PreflightError
             model.as_str()
         ));
     }
+    for file in files {
+        if !probe.file_exists(file) {
+            problems.push(format!(
+                "{file} is missing from the workspace: `up` builds or reads it (is the checkout complete?)"
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -174,6 +193,9 @@ mod tests {
         fn env(&self, _: &str) -> Option<String> {
             None
         }
+        fn file_exists(&self, path: &str) -> bool {
+            path != "hitl-extauth/Dockerfile"
+        }
     }
 
     struct Ready;
@@ -185,19 +207,30 @@ mod tests {
         fn env(&self, var: &str) -> Option<String> {
             (var == "OPENAI_API_KEY").then(|| "sk-test".to_owned())
         }
+        fn file_exists(&self, _: &str) -> bool {
+            true
+        }
+    }
+
+    fn files() -> Vec<String> {
+        vec![
+            "mock-db-mcp/Dockerfile".into(),
+            "hitl-extauth/Dockerfile".into(),
+        ]
     }
 
     #[test]
     fn lists_every_problem_at_once() {
-        let err = check(&Bare, ModelChoice::Anthropic).unwrap_err();
+        let err = check(&Bare, ModelChoice::Anthropic, &files()).unwrap_err();
         let text = err.to_string();
-        assert_eq!(err.problems.len(), 5, "{text}");
+        assert_eq!(err.problems.len(), 6, "{text}");
         for needle in [
             "Docker daemon",
             "kind is not installed",
             "helm is not installed",
             "kubectl is not installed",
             "ANTHROPIC_API_KEY is not set",
+            "hitl-extauth/Dockerfile is missing",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
@@ -205,9 +238,9 @@ mod tests {
 
     #[test]
     fn the_key_is_only_needed_for_real_models() {
-        assert_eq!(check(&Ready, ModelChoice::Scripted), Ok(()));
-        assert_eq!(check(&Ready, ModelChoice::Openai), Ok(()));
-        let err = check(&Ready, ModelChoice::Anthropic).unwrap_err();
+        assert_eq!(check(&Ready, ModelChoice::Scripted, &files()), Ok(()));
+        assert_eq!(check(&Ready, ModelChoice::Openai, &files()), Ok(()));
+        let err = check(&Ready, ModelChoice::Anthropic, &files()).unwrap_err();
         assert_eq!(err.problems.len(), 1);
     }
 }

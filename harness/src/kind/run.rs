@@ -45,7 +45,7 @@ impl Run<'_> {
 
 /// Run every step of `plan` (pre-flight first).
 pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
-    super::preflight::check(&super::preflight::System, plan.model)?;
+    super::preflight::check(&super::preflight::System, plan.model, &plan.files)?;
     let mut run = Run {
         plan,
         context: plan::context(&plan.cluster),
