@@ -1,9 +1,36 @@
-//! mock-db-mcp's observable state: `GET /state`.
+//! mock-db-mcp's HTTP surface: its paths, its tool names, and its observable state
+//! (`GET /state`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+/// Paths mock-db-mcp serves (one port, two MCP servers by path).
+pub mod paths {
+    /// MCP server with `cluster_db_query` and `truncate_table`.
+    pub const PUBLIC_MCP: &str = "/public/mcp";
+    /// MCP server with `run_migration` (gated at the gateway).
+    pub const PRIVILEGED_MCP: &str = "/privileged/mcp";
+    /// `GET`: [`super::State`].
+    pub const STATE: &str = "/state";
+    /// `GET`: 200 once the database is open.
+    pub const HEALTHZ: &str = "/healthz";
+    /// `POST` (only with `--enable-reset`): restore the seed data and schema, answer [`super::State`].
+    pub const RESET: &str = "/reset";
+}
+
+/// The MCP tool names, as they appear in `tools/list` and `tools/call`.
+pub mod tools {
+    /// Read-only SQL (`/public/mcp`).
+    pub const CLUSTER_DB_QUERY: &str = "cluster_db_query";
+    /// Empties one table (`/public/mcp`).
+    pub const TRUNCATE_TABLE: &str = "truncate_table";
+    /// Moves the schema to a version (`/privileged/mcp`).
+    pub const RUN_MIGRATION: &str = "run_migration";
+    /// Not an MCP tool: the `tool` of the audit entry `POST /reset` appends.
+    pub const RESET: &str = "reset";
+}
 
 /// `GET /state`: the seed's shape (`schema_version`, `row_counts`, `audit`), audit newest last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
