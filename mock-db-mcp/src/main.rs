@@ -1,5 +1,78 @@
-//! `mock-db-mcp` binary entry point: parse configuration, start the server.
+//! `mock-db-mcp`: the orders database the agent works on (SQLite), served as two MCP servers
+//! by path over Streamable HTTP. Parses configuration, opens the database, serves until
+//! SIGTERM or Ctrl-C.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("mock-db-mcp is not implemented yet")
+mod audit;
+mod config;
+mod db;
+mod http;
+mod store;
+mod tools;
+
+use std::{io::IsTerminal as _, net::SocketAddr};
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = config::Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        // Colours only for a person at a terminal, not in log files or container logs.
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+
+    let location = config.location();
+    let store = store::Store::open(&location)
+        .with_context(|| format!("opening the database ({location:?})"))?;
+    let shutdown = CancellationToken::new();
+    let app = http::router(store, &config, shutdown.clone());
+
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(
+        %addr,
+        ?location,
+        reset_enabled = config.enable_reset,
+        "mock-db-mcp listening"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        })
+        .await
+        .context("serving HTTP")?;
+    Ok(())
+}
+
+/// SIGTERM (container stop) or Ctrl-C.
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot listen for SIGTERM; Ctrl-C only");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,0 +1,546 @@
+//! `cluster_db_query`'s engine: one SQL statement on a connection SQLite itself keeps
+//! read-only, behind an authorizer that refuses anything but reading, with caps on SQL size,
+//! rows, bytes and work.
+//!
+//! Defence in depth, each layer enough on its own for writes:
+//! 1. the connection is opened `SQLITE_OPEN_READ_ONLY` and has `PRAGMA query_only = ON`;
+//! 2. an authorizer allows only `SELECT`, column reads, functions, recursive CTEs and a short
+//!    list of read-only `PRAGMA`s — every write, `ATTACH`, schema change, transaction control
+//!    and pragma assignment fails at prepare time, naming what was refused;
+//! 3. the prepared statement must report itself read-only (`sqlite3_stmt_readonly`);
+//! 4. exactly one statement: a trailing second statement is refused.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU32, Ordering},
+};
+
+use rusqlite::{
+    Connection, ErrorCode,
+    hooks::{AuthAction, AuthContext, Authorization},
+    limits::Limit,
+    types::ValueRef,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::DbError;
+
+/// Longest SQL text accepted, in bytes.
+pub const MAX_SQL_BYTES: usize = 8 * 1024;
+/// Most rows returned; more matching rows set `truncated`.
+pub const MAX_ROWS: usize = 200;
+/// Rough budget for the values returned (text and blob bytes); past it the rows stop.
+const MAX_RESULT_BYTES: usize = 1024 * 1024;
+/// Longest single string or blob a query may build.
+const MAX_VALUE_BYTES: i32 = 64 * 1024;
+/// SQLite calls the progress handler every this many VM instructions...
+const PROGRESS_EVERY_OPS: i32 = 10_000;
+/// ...and the query is stopped after this many calls (100M instructions: far beyond any
+/// honest query on this database, well short of a runaway recursive CTE).
+const MAX_PROGRESS_CALLS: u32 = 10_000;
+
+/// Pragmas that only report, and may take a table or index name as their argument.
+const READ_ONLY_PRAGMAS_WITH_ARG: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+];
+/// Pragmas that only report when given no value (with one, some of them write).
+const READ_ONLY_PRAGMAS_NO_ARG: &[&str] = &[
+    "user_version",
+    "schema_version",
+    "data_version",
+    "application_id",
+    "page_count",
+    "page_size",
+    "freelist_count",
+    "encoding",
+    "collation_list",
+    "function_list",
+    "pragma_list",
+    "module_list",
+    "compile_options",
+    "database_list",
+];
+/// SQL functions refused even though reading: they reach outside the database.
+const REFUSED_FUNCTIONS: &[&str] = &["load_extension", "fts3_tokenizer", "readfile", "writefile"];
+
+/// Why a query was not run (or stopped). The text is what the caller sees: it says what was
+/// wrong and what is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("empty SQL: send exactly one SELECT statement")]
+    Empty,
+    #[error("SQL is {len} bytes; the limit is {MAX_SQL_BYTES} bytes: send a shorter query")]
+    TooLong { len: usize },
+    #[error(
+        "refused: {what}. cluster_db_query is read-only: it runs exactly one SELECT (or WITH … \
+         SELECT) statement and never changes data; writes, schema changes, ATTACH/DETACH, \
+         transactions and PRAGMA assignments are refused. Nothing was changed."
+    )]
+    Refused { what: String },
+    #[error(
+        "more than one statement: cluster_db_query runs exactly one SELECT statement per call; \
+         remove everything after the first `;`"
+    )]
+    MultipleStatements,
+    #[error(
+        "query stopped: it did more work than allowed (a runaway recursive CTE or a huge join?); \
+         add a LIMIT or a narrower WHERE"
+    )]
+    TooMuchWork,
+    #[error("SQL error: {message}. {schema}")]
+    Sql { message: String, schema: String },
+    #[error(transparent)]
+    Internal(#[from] DbError),
+}
+
+/// A query's answer: rows as JSON objects keyed by column name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryOutput {
+    pub columns: Vec<String>,
+    pub rows: Vec<Map<String, Value>>,
+    pub row_count: usize,
+    /// More rows matched than were returned (row cap or size cap).
+    pub truncated: bool,
+}
+
+/// What the authorizer and the progress handler saw during the last statement.
+#[derive(Debug, Default)]
+struct Watch {
+    /// First action the authorizer refused, in words.
+    refused: Mutex<Option<String>>,
+    progress_calls: AtomicU32,
+}
+
+/// A read-only connection with the guard installed.
+pub struct ReadOnly {
+    conn: Connection,
+    watch: Arc<Watch>,
+}
+
+impl ReadOnly {
+    /// Install the guard on `conn`, which the caller opened with `SQLITE_OPEN_READ_ONLY`.
+    pub fn new(mut conn: Connection) -> Result<Self, DbError> {
+        conn.pragma_update(None, "query_only", true)
+            .map_err(DbError::sqlite("set query_only"))?;
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+            .map_err(DbError::sqlite("limit value length"))?;
+        conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32)
+            .map_err(DbError::sqlite("limit SQL length"))?;
+        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
+            .map_err(DbError::sqlite("limit attached databases"))?;
+        let watch = Arc::new(Watch::default());
+        let auth_watch = Arc::clone(&watch);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
+            Ok(()) => Authorization::Allow,
+            Err(what) => {
+                let mut refused = auth_watch
+                    .refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // SQLite stops preparing at the first refusal, so there is only one.
+                refused.get_or_insert(what);
+                Authorization::Deny
+            }
+        }))
+        .map_err(DbError::sqlite("install authorizer"))?;
+        let progress_watch = Arc::clone(&watch);
+        conn.progress_handler(
+            PROGRESS_EVERY_OPS,
+            Some(move || {
+                progress_watch
+                    .progress_calls
+                    .fetch_add(1, Ordering::Relaxed)
+                    >= MAX_PROGRESS_CALLS
+            }),
+        )
+        .map_err(DbError::sqlite("install progress handler"))?;
+        Ok(Self { conn, watch })
+    }
+
+    /// Run `sql` (one read-only statement). `schema` is a one-line description of the tables,
+    /// appended to SQL errors so the caller can fix the query.
+    pub fn run(
+        &self,
+        sql: &str,
+        schema: impl FnOnce() -> String,
+    ) -> Result<QueryOutput, QueryError> {
+        if sql.trim().is_empty() {
+            return Err(QueryError::Empty);
+        }
+        if sql.len() > MAX_SQL_BYTES {
+            return Err(QueryError::TooLong { len: sql.len() });
+        }
+        self.reset_watch();
+        let result = self.run_guarded(sql);
+        result.map_err(|err| self.explain(err, schema))
+    }
+
+    fn reset_watch(&self) {
+        *self
+            .watch
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.watch.progress_calls.store(0, Ordering::Relaxed);
+    }
+
+    fn run_guarded(&self, sql: &str) -> Result<QueryOutput, rusqlite::Error> {
+        let mut stmt = self.conn.prepare(sql)?;
+        if !stmt.readonly() {
+            // Unreachable with the authorizer in place; kept as an independent check.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                Some("statement is not read-only".into()),
+            ));
+        }
+        let columns = unique_column_names(stmt.column_names());
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut truncated = false;
+        while let Some(row) = rows.next()? {
+            if out.len() == MAX_ROWS || bytes > MAX_RESULT_BYTES {
+                truncated = true;
+                break;
+            }
+            let mut object = Map::with_capacity(columns.len());
+            for (i, name) in columns.iter().enumerate() {
+                let value = row.get_ref(i)?;
+                bytes += value_size(&value);
+                object.insert(name.clone(), to_json(value));
+            }
+            out.push(object);
+        }
+        Ok(QueryOutput {
+            columns,
+            row_count: out.len(),
+            rows: out,
+            truncated,
+        })
+    }
+
+    /// Turn an engine error into what the caller should be told.
+    fn explain(&self, err: rusqlite::Error, schema: impl FnOnce() -> String) -> QueryError {
+        let refused = self
+            .watch
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(what) = refused {
+            return QueryError::Refused { what };
+        }
+        match err {
+            rusqlite::Error::MultipleStatement => QueryError::MultipleStatements,
+            rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::OperationInterrupted => {
+                QueryError::TooMuchWork
+            }
+            rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ReadOnly => {
+                QueryError::Refused {
+                    what: "the statement would write".into(),
+                }
+            }
+            rusqlite::Error::SqliteFailure(_, Some(message)) => QueryError::Sql {
+                message,
+                schema: schema(),
+            },
+            other => QueryError::Sql {
+                message: other.to_string(),
+                schema: schema(),
+            },
+        }
+    }
+}
+
+/// The policy: `Ok` to allow, `Err(what)` naming the refused action.
+fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
+    match ctx.action {
+        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => Ok(()),
+        AuthAction::Function { function_name } => {
+            if REFUSED_FUNCTIONS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(function_name))
+            {
+                Err(format!("the function {function_name}()"))
+            } else {
+                Ok(())
+            }
+        }
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
+            let name = pragma_name.to_ascii_lowercase();
+            let allowed = READ_ONLY_PRAGMAS_WITH_ARG.contains(&name.as_str())
+                || (pragma_value.is_none() && READ_ONLY_PRAGMAS_NO_ARG.contains(&name.as_str()));
+            if allowed {
+                Ok(())
+            } else {
+                Err(match pragma_value {
+                    Some(value) => format!("PRAGMA {pragma_name} = {value}"),
+                    None => format!("PRAGMA {pragma_name} (not a read-only pragma)"),
+                })
+            }
+        }
+        // CREATE, DROP and ALTER first write the schema table: say what the statement does.
+        AuthAction::Insert { table_name } if is_schema_table(table_name) => {
+            Err("CREATE (a schema change)".into())
+        }
+        AuthAction::Delete { table_name } if is_schema_table(table_name) => {
+            Err("DROP (a schema change)".into())
+        }
+        AuthAction::Update { table_name, .. } if is_schema_table(table_name) => {
+            Err("ALTER (a schema change)".into())
+        }
+        AuthAction::Insert { table_name } => Err(format!("INSERT into {table_name}")),
+        AuthAction::Update { table_name, .. } => Err(format!("UPDATE of {table_name}")),
+        AuthAction::Delete { table_name } => Err(format!("DELETE from {table_name}")),
+        AuthAction::Attach { .. } => Err("ATTACH".into()),
+        AuthAction::Detach { .. } => Err("DETACH".into()),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Err("transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT)".into())
+        }
+        AuthAction::CreateTable { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateIndex { .. }
+        | AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateView { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::CreateTrigger { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateVtable { .. } => Err("CREATE (a schema change)".into()),
+        AuthAction::DropTable { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropIndex { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropView { .. }
+        | AuthAction::DropTempView { .. }
+        | AuthAction::DropTrigger { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropVtable { .. } => Err("DROP (a schema change)".into()),
+        AuthAction::AlterTable { .. } => Err("ALTER TABLE (a schema change)".into()),
+        AuthAction::Reindex { .. } => Err("REINDEX".into()),
+        AuthAction::Analyze { .. } => Err("ANALYZE".into()),
+        _ => Err("this kind of statement".into()),
+    }
+}
+
+/// SQLite's schema table, under any of its names.
+fn is_schema_table(name: &str) -> bool {
+    [
+        "sqlite_master",
+        "sqlite_schema",
+        "sqlite_temp_master",
+        "sqlite_temp_schema",
+    ]
+    .iter()
+    .any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Column names, with repeats (`SELECT a.id, b.id`) made unique as `id`, `id:2`, ….
+fn unique_column_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let mut candidate = name.to_owned();
+        let mut n = 1;
+        while out.contains(&candidate) {
+            n += 1;
+            candidate = format!("{name}:{n}");
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+fn to_json(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        ValueRef::Blob(bytes) => {
+            let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+            Value::String(format!("X'{hex}'"))
+        }
+    }
+}
+
+fn value_size(value: &ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.len() + 8,
+        _ => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Db, Location};
+
+    fn db() -> Db {
+        Db::open(&Location::Memory).expect("open in-memory db")
+    }
+
+    fn query(db: &Db, sql: &str) -> Result<QueryOutput, QueryError> {
+        db.query(sql)
+    }
+
+    fn refused(db: &Db, sql: &str) -> String {
+        match query(db, sql) {
+            Err(QueryError::Refused { what }) => what,
+            other => panic!("expected {sql:?} to be refused, got {other:?}"),
+        }
+    }
+
+    fn order_count(db: &Db) -> i64 {
+        query(db, "SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"]
+            .as_i64()
+            .unwrap()
+    }
+
+    #[test]
+    fn selects_joins_and_counts_work() {
+        let db = db();
+        let out = query(
+            &db,
+            "SELECT o.id, o.customer, c.tier, o.amount FROM orders o \
+             JOIN customers c ON c.name = o.customer WHERE o.status = 'paid' ORDER BY o.id",
+        )
+        .unwrap();
+        assert_eq!(out.columns, ["id", "customer", "tier", "amount"]);
+        assert_eq!(out.row_count, 2);
+        assert_eq!(out.rows[0]["customer"], "acme");
+        assert_eq!(out.rows[0]["tier"], "gold");
+        assert_eq!(out.rows[1]["amount"], 42.5);
+        assert!(!out.truncated);
+        assert_eq!(order_count(&db), 3);
+    }
+
+    #[test]
+    fn every_kind_of_write_is_refused_and_changes_nothing() {
+        let db = db();
+        for (sql, what) in [
+            ("DELETE FROM orders", "DELETE from orders"),
+            ("delete from orders where 1", "DELETE from orders"),
+            ("UPDATE orders SET amount = 0", "UPDATE of orders"),
+            (
+                "INSERT INTO customers VALUES ('x', 'gold')",
+                "INSERT into customers",
+            ),
+            (
+                "WITH x AS (SELECT 1) DELETE FROM orders",
+                "DELETE from orders",
+            ),
+            ("SELECT 1; DELETE FROM orders", "DELETE from orders"),
+            ("DROP TABLE orders", "DROP"),
+            ("CREATE TABLE t (a)", "CREATE"),
+            ("CREATE TEMP TABLE t (a)", "CREATE"),
+            ("ALTER TABLE orders ADD COLUMN x", "ALTER TABLE"),
+            ("ATTACH DATABASE ':memory:' AS other", "ATTACH"),
+            ("ATTACH DATABASE '/tmp/evil.db' AS other", "ATTACH"),
+            ("DETACH DATABASE main", "DETACH"),
+            ("PRAGMA user_version = 7", "PRAGMA user_version = 7"),
+            ("PRAGMA query_only = OFF", "PRAGMA query_only"),
+            ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode"),
+            ("PRAGMA writable_schema = ON", "PRAGMA writable_schema"),
+            ("BEGIN", "transaction control"),
+            ("VACUUM", ""),
+            ("REINDEX", ""),
+            ("SELECT load_extension('x')", "load_extension"),
+        ] {
+            let got = refused(&db, sql);
+            assert!(
+                got.contains(what),
+                "{sql:?} refused as {got:?}, expected {what:?}"
+            );
+        }
+        assert_eq!(order_count(&db), 3);
+        assert_eq!(
+            query(&db, "PRAGMA user_version").unwrap().rows[0]["user_version"],
+            0
+        );
+    }
+
+    #[test]
+    fn read_only_pragmas_are_allowed() {
+        let db = db();
+        let out = query(&db, "PRAGMA table_info(orders)").unwrap();
+        assert_eq!(out.row_count, 4);
+        query(&db, "SELECT name FROM pragma_table_info('customers')").unwrap();
+        query(&db, "PRAGMA user_version").unwrap();
+    }
+
+    #[test]
+    fn a_second_read_statement_is_refused_too() {
+        let db = db();
+        assert!(matches!(
+            query(&db, "SELECT 1; SELECT 2"),
+            Err(QueryError::MultipleStatements)
+        ));
+        // A trailing semicolon and comments are one statement.
+        query(&db, "SELECT 1; -- done\n").unwrap();
+    }
+
+    #[test]
+    fn size_limits_are_enforced() {
+        let db = db();
+        assert!(matches!(query(&db, "  \n"), Err(QueryError::Empty)));
+        let huge = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
+        assert!(matches!(
+            query(&db, &huge),
+            Err(QueryError::TooLong { len }) if len == huge.len()
+        ));
+        let many = query(
+            &db,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 1000) \
+             SELECT i FROM n",
+        )
+        .unwrap();
+        assert_eq!(many.row_count, MAX_ROWS);
+        assert!(many.truncated);
+        assert!(matches!(
+            query(&db, "SELECT length(zeroblob(10000000))"),
+            Err(QueryError::Sql { .. })
+        ));
+    }
+
+    #[test]
+    fn runaway_queries_are_stopped() {
+        let db = db();
+        assert!(matches!(
+            query(
+                &db,
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+                 SELECT count(*) FROM n"
+            ),
+            Err(QueryError::TooMuchWork)
+        ));
+        // The connection is still usable afterwards.
+        assert_eq!(order_count(&db), 3);
+    }
+
+    #[test]
+    fn sql_errors_say_what_is_wrong_and_what_exists() {
+        let db = db();
+        let err = query(&db, "SELECT * FROM nope").unwrap_err().to_string();
+        assert!(err.contains("no such table: nope"), "{err}");
+        assert!(err.contains("orders("), "{err}");
+        let err = query(&db, "SELEC 1").unwrap_err().to_string();
+        assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn repeated_column_names_stay_distinct() {
+        let db = db();
+        let out = query(&db, "SELECT 1 AS a, 2 AS a, 3 AS a").unwrap();
+        assert_eq!(out.columns, ["a", "a:2", "a:3"]);
+        assert_eq!(out.rows[0]["a:3"], 3);
+    }
+}

@@ -1,0 +1,210 @@
+//! The HTTP surface: both MCP services mounted by path (stateless Streamable HTTP), `/state`,
+//! `/healthz` and the optional `/reset`, with a guard in front of the MCP endpoints that turns
+//! bodies which are not JSON-RPC into JSON-RPC errors (400) instead of transport errors.
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use hitl_wire::mockdb::paths;
+use rmcp::{
+    model::ClientJsonRpcMessage,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    },
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    audit,
+    config::Config,
+    db::DbError,
+    store::Store,
+    tools::{PrivilegedTools, PublicTools},
+};
+
+/// Largest request body accepted anywhere (the SQL itself is capped at 8 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct App {
+    store: Store,
+    reset_enabled: bool,
+}
+
+/// The whole service. `shutdown` stops the MCP services' in-flight work when cancelled.
+pub fn router(store: Store, config: &Config, shutdown: CancellationToken) -> Router {
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        // Stateless: no session id, every POST self-contained, answered with plain JSON.
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(shutdown);
+    mcp_config = if config.allowed_hosts.is_empty() {
+        mcp_config.disable_allowed_hosts()
+    } else {
+        mcp_config.with_allowed_hosts(config.allowed_hosts.clone())
+    };
+
+    let public = PublicTools::new(store.clone());
+    let privileged = PrivilegedTools::new(store.clone());
+    let mcp = Router::new()
+        .route_service(
+            paths::PUBLIC_MCP,
+            StreamableHttpService::new(
+                move || Ok(public.clone()),
+                NeverSessionManager::default().into(),
+                mcp_config.clone(),
+            ),
+        )
+        .route_service(
+            paths::PRIVILEGED_MCP,
+            StreamableHttpService::new(
+                move || Ok(privileged.clone()),
+                NeverSessionManager::default().into(),
+                mcp_config,
+            ),
+        )
+        .layer(middleware::from_fn(jsonrpc_guard));
+
+    Router::new()
+        .route(paths::STATE, get(state))
+        .route(paths::HEALTHZ, get(healthz))
+        .route(paths::RESET, post(reset))
+        .with_state(App {
+            store,
+            reset_enabled: config.enable_reset,
+        })
+        .merge(mcp)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn state(State(app): State<App>) -> Response {
+    match app.store.state().await {
+        Ok(state) => Json(state).into_response(),
+        Err(err) => internal_error(err),
+    }
+}
+
+async fn reset(State(app): State<App>, headers: HeaderMap) -> Response {
+    if !app.reset_enabled {
+        return (
+            StatusCode::NOT_FOUND,
+            "reset is disabled: start mock-db-mcp with --enable-reset (or ENABLE_RESET=1)\n",
+        )
+            .into_response();
+    }
+    match app.store.reset(audit::caller_from_headers(&headers)).await {
+        Ok(state) => {
+            tracing::info!("reset to the seed");
+            Json(state).into_response()
+        }
+        Err(err) => internal_error(err),
+    }
+}
+
+fn internal_error(err: DbError) -> Response {
+    tracing::error!(%err, "database failure");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": err.to_string() })),
+    )
+        .into_response()
+}
+
+/// In front of the MCP services: a JSON POST whose body is not JSON gets a JSON-RPC parse
+/// error, and JSON that is not a JSON-RPC message an invalid-request error, both as HTTP 400
+/// with a message saying what was wrong. (rmcp alone answers both with a bare 415.) Other
+/// requests — wrong content type, wrong `Accept`, GET/DELETE — pass through to rmcp, which
+/// answers them with the right 4xx.
+async fn jsonrpc_guard(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !is_json(request.headers()) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_BODY_BYTES} bytes\n"),
+            )
+                .into_response();
+        }
+    };
+    if let Err(rejection) = check_jsonrpc(&bytes) {
+        return rejection.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A body that is not one JSON-RPC message: answered 400 with a JSON-RPC error.
+struct Rejection {
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": self.id,
+            "error": { "code": self.code, "message": self.message },
+        });
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    }
+}
+
+/// JSON-RPC's parse error and invalid request codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+
+fn check_jsonrpc(bytes: &Bytes) -> Result<(), Rejection> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| Rejection {
+        id: Value::Null,
+        code: PARSE_ERROR,
+        message: format!("Parse error: the body is not valid JSON ({err})"),
+    })?;
+    if value.is_array() {
+        return Err(Rejection {
+            id: Value::Null,
+            code: INVALID_REQUEST,
+            message: "Invalid Request: JSON-RPC batches are not supported; send one message per \
+                      POST"
+                .into(),
+        });
+    }
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    serde_json::from_value::<ClientJsonRpcMessage>(value).map_err(|err| Rejection {
+        id,
+        code: INVALID_REQUEST,
+        message: format!(
+            "Invalid Request: not a JSON-RPC 2.0 message ({err}); expected an object with \
+             \"jsonrpc\": \"2.0\", \"method\", \"params\" and, for requests, \"id\""
+        ),
+    })?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The shared state behind every request: the database and the audit log under one lock, so a
+//! mutation and its audit entry are one step, and async handlers run SQLite off the runtime.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hitl_wire::mockdb::{AuditEntry, State, tools};
+use serde_json::json;
+
+use crate::{
+    audit::{AuditLog, Caller},
+    db::{Db, DbError, Location, Migration, QueryError, QueryOutput, SchemaVersion, TruncateError},
+};
+
+/// Cheap to clone; every clone is the same database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    db: Db,
+    audit: AuditLog,
+}
+
+impl Store {
+    pub fn open(location: &Location) -> Result<Self, DbError> {
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                db: Db::open(location)?,
+                audit: AuditLog::default(),
+            })),
+        })
+    }
+
+    /// Run `f` with the lock held, on the blocking pool. A task that died (panicked) comes
+    /// back as [`DbError::TaskFailed`], never re-raised.
+    async fn with<T, E>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .unwrap_or_else(|err| Err(DbError::TaskFailed(err.to_string()).into()))
+    }
+
+    /// `cluster_db_query`: the rows plus the schema version they were read at.
+    pub async fn query(&self, sql: String) -> Result<(QueryOutput, SchemaVersion), QueryError> {
+        self.with(move |inner| {
+            let output = inner.db.query(&sql)?;
+            Ok((output, inner.db.schema_version()?))
+        })
+        .await
+    }
+
+    /// `truncate_table`: empty `table` and audit it.
+    pub async fn truncate(
+        &self,
+        table: String,
+        caller: Caller,
+    ) -> Result<AuditEntry, TruncateError> {
+        self.with(move |inner| {
+            let rows_deleted = inner.db.truncate(&table)?;
+            Ok(inner.audit.record(
+                tools::TRUNCATE_TABLE,
+                json!({ "table": table }),
+                caller,
+                json!({ "rows_deleted": rows_deleted }),
+            ))
+        })
+        .await
+    }
+
+    /// `run_migration`: move the schema to `to` and audit it (a no-op is audited too: the
+    /// call reached the database).
+    pub async fn migrate(
+        &self,
+        to: SchemaVersion,
+        caller: Caller,
+    ) -> Result<(Migration, AuditEntry), DbError> {
+        self.with(move |inner| {
+            let migration = inner.db.migrate(to)?;
+            let entry = inner.audit.record(
+                tools::RUN_MIGRATION,
+                json!({ "version": to }),
+                caller,
+                json!({
+                    "from": migration.from,
+                    "to": migration.to,
+                    "changed": migration.changed(),
+                    "steps": migration.steps,
+                }),
+            );
+            Ok((migration, entry))
+        })
+        .await
+    }
+
+    /// `POST /reset`: seed data and initial schema back, audited; answers the new state.
+    pub async fn reset(&self, caller: Caller) -> Result<State, DbError> {
+        self.with(move |inner| {
+            inner.db.reset()?;
+            let row_counts = inner.db.row_counts()?;
+            inner.audit.record(
+                tools::RESET,
+                json!({}),
+                caller,
+                json!({ "schema_version": SchemaVersion::INITIAL, "row_counts": row_counts }),
+            );
+            inner.state()
+        })
+        .await
+    }
+
+    /// `GET /state`.
+    pub async fn state(&self) -> Result<State, DbError> {
+        self.with(|inner| inner.state()).await
+    }
+}
+
+impl Inner {
+    fn state(&self) -> Result<State, DbError> {
+        Ok(State {
+            schema_version: self.db.schema_version()?.to_string(),
+            row_counts: self.db.row_counts()?,
+            audit: self.audit.entries(),
+        })
+    }
+}
