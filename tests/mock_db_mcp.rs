@@ -1,1 +1,677 @@
-//! Integration tests for mock-db-mcp (being written).
+//! mock-db-mcp, driven like an agent would drive it: the real binary, a standard MCP client
+//! over Streamable HTTP, and raw HTTP for the requests a good client never sends.
+
+use hitl_lab_tests::{
+    mock_db::{McpClient, MockDb, USER_AGENT, call},
+    scratch_dir,
+};
+use hitl_wire::mockdb::{State, paths, tools};
+use rmcp::{
+    ClientLifecycleMode,
+    model::{ErrorCode, ProtocolVersion},
+    service::ServiceError,
+};
+use serde_json::{Value, json};
+
+// ---------- helpers that read like the behaviour ----------
+
+async fn start(test: &str) -> MockDb {
+    MockDb::start(&scratch_dir(&format!("mock_db_mcp/{test}")))
+        .await
+        .expect("start mock-db-mcp")
+}
+
+/// Run `sql` with `cluster_db_query`, expecting success: the structured result.
+async fn query(client: &McpClient, sql: &str) -> Value {
+    let result = call(client, tools::CLUSTER_DB_QUERY, json!({ "sql": sql }))
+        .await
+        .unwrap_or_else(|e| panic!("{sql:?}: {e}"));
+    assert_eq!(result.is_error, Some(false), "{sql:?}: {result:?}");
+    result.structured_content.expect("structured result")
+}
+
+/// Call `tool` expecting a tool error (`isError: true`): its message.
+async fn tool_error(client: &McpClient, tool: &str, args: Value) -> String {
+    let result = call(client, tool, args.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{tool} {args}: expected a tool error, got {e}"));
+    assert_eq!(result.is_error, Some(true), "{tool} {args}: {result:?}");
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Call `tool` expecting success: the structured result.
+async fn tool_ok(client: &McpClient, tool: &str, args: Value) -> Value {
+    let result = call(client, tool, args.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{tool} {args}: {e}"));
+    assert_eq!(result.is_error, Some(false), "{tool} {args}: {result:?}");
+    result.structured_content.expect("structured result")
+}
+
+/// Call `tool` expecting a JSON-RPC error: its code and message.
+async fn protocol_error(client: &McpClient, tool: &str, args: Value) -> (ErrorCode, String) {
+    match call(client, tool, args).await {
+        Err(ServiceError::McpError(err)) => (err.code, err.message.into_owned()),
+        other => panic!("{tool}: expected a JSON-RPC error, got {other:?}"),
+    }
+}
+
+fn counts(state: &State) -> Vec<(&str, u64)> {
+    state
+        .row_counts
+        .iter()
+        .map(|(t, n)| (t.as_str(), *n))
+        .collect()
+}
+
+const SEED_COUNTS: [(&str, u64); 2] = [("customers", 3), ("orders", 3)];
+
+async fn assert_untouched(db: &MockDb) {
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v2");
+    assert_eq!(counts(&state), SEED_COUNTS);
+    assert!(
+        state.audit.is_empty(),
+        "nothing should be audited: {:?}",
+        state.audit
+    );
+}
+
+// ---------- discovery ----------
+
+#[tokio::test]
+async fn each_endpoint_lists_its_own_tools() {
+    let db = start("listing").await;
+    let public = db.public("alice").await.unwrap();
+    let privileged = db.privileged("alice").await.unwrap();
+
+    let public_tools = public.list_all_tools().await.unwrap();
+    let privileged_tools = privileged.list_all_tools().await.unwrap();
+    insta::assert_json_snapshot!("public_tools", public_tools);
+    insta::assert_json_snapshot!("privileged_tools", privileged_tools);
+
+    let info = public.peer_info().expect("initialize result");
+    let server = info.server_info.as_ref().expect("server info");
+    assert_eq!(server.name, "mock-db-mcp/public");
+}
+
+// ---------- cluster_db_query ----------
+
+#[tokio::test]
+async fn query_answers_joins_filters_and_counts() {
+    let db = start("query").await;
+    let client = db.public("alice").await.unwrap();
+
+    let all = query(&client, "SELECT * FROM orders ORDER BY id").await;
+    assert_eq!(all["schema_version"], "v2");
+    assert_eq!(
+        all["columns"],
+        json!(["id", "customer", "amount", "status"])
+    );
+    assert_eq!(
+        all["rows"][2],
+        json!({ "id": 3, "customer": "initech", "amount": 1800.0, "status": "pending" })
+    );
+    assert_eq!(all["truncated"], false);
+
+    let gold = query(
+        &client,
+        "SELECT o.id, c.name, c.tier FROM orders o JOIN customers c ON c.name = o.customer \
+         WHERE c.tier = 'gold'",
+    )
+    .await;
+    assert_eq!(
+        gold["rows"],
+        json!([{ "id": 1, "name": "acme", "tier": "gold" }])
+    );
+
+    let paid = query(
+        &client,
+        "SELECT COUNT(*) AS n, SUM(amount) AS total FROM orders WHERE status = 'paid'",
+    )
+    .await;
+    assert_eq!(paid["rows"], json!([{ "n": 2, "total": 241.5 }]));
+
+    let many = query(
+        &client,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 500) SELECT i FROM n",
+    )
+    .await;
+    assert_eq!(many["row_count"], 200);
+    assert_eq!(many["truncated"], true);
+
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn query_refuses_every_write_and_changes_nothing() {
+    let db = start("query_writes").await;
+    let client = db.public("mallory").await.unwrap();
+    for (sql, says) in [
+        ("DELETE FROM orders", "DELETE from orders"),
+        ("SELECT 1; DELETE FROM orders", "DELETE from orders"),
+        ("SELECT * FROM orders; DROP TABLE orders", "DROP"),
+        ("UPDATE orders SET amount = 0", "UPDATE of orders"),
+        (
+            "INSERT INTO customers VALUES ('evil', 'gold')",
+            "INSERT into customers",
+        ),
+        (
+            "WITH doomed AS (SELECT id FROM orders) DELETE FROM orders WHERE id IN doomed",
+            "DELETE",
+        ),
+        ("ATTACH DATABASE 'file:/tmp/x.db' AS x", "ATTACH"),
+        ("PRAGMA user_version = 42", "PRAGMA user_version = 42"),
+        ("PRAGMA query_only = OFF", "PRAGMA query_only"),
+        ("CREATE TABLE t (a)", "CREATE"),
+        ("BEGIN IMMEDIATE", "transaction"),
+    ] {
+        let message = tool_error(&client, tools::CLUSTER_DB_QUERY, json!({ "sql": sql })).await;
+        assert!(message.contains(says), "{sql:?} → {message}");
+        assert!(message.contains("read-only"), "{sql:?} → {message}");
+    }
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn query_refuses_oversized_and_multiple_statements() {
+    let db = start("query_limits").await;
+    let client = db.public("alice").await.unwrap();
+
+    let huge = format!("SELECT '{}'", "x".repeat(9000));
+    let message = tool_error(&client, tools::CLUSTER_DB_QUERY, json!({ "sql": huge })).await;
+    assert!(message.contains("limit is 8192 bytes"), "{message}");
+
+    let message = tool_error(
+        &client,
+        tools::CLUSTER_DB_QUERY,
+        json!({ "sql": "SELECT 1; SELECT 2" }),
+    )
+    .await;
+    assert!(message.contains("exactly one SELECT"), "{message}");
+
+    let message = tool_error(
+        &client,
+        tools::CLUSTER_DB_QUERY,
+        json!({ "sql": "SELECT * FROM nope" }),
+    )
+    .await;
+    assert!(message.contains("no such table: nope"), "{message}");
+    assert!(message.contains("customers(name, tier)"), "{message}");
+
+    assert_untouched(&db).await;
+}
+
+// ---------- truncate_table ----------
+
+#[tokio::test]
+async fn truncate_empties_the_table_and_audits_who_asked() {
+    let db = start("truncate").await;
+    let client = db
+        .connect(
+            paths::PUBLIC_MCP,
+            &[
+                ("x-user-id", "alice"),
+                ("x-agent-id", "dba-assistant"),
+                ("authorization", "Bearer not-an-identity"),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let result = tool_ok(&client, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    assert_eq!(result["rows_deleted"], 3);
+
+    let state = db.state().await.unwrap();
+    assert_eq!(counts(&state), [("customers", 3), ("orders", 0)]);
+    let [entry] = state.audit.as_slice() else {
+        panic!("one audit entry expected: {:?}", state.audit)
+    };
+    assert_eq!(entry.seq, 1);
+    assert_eq!(entry.tool, "truncate_table");
+    assert_eq!(entry.args, json!({ "table": "orders" }));
+    assert_eq!(entry.detail, json!({ "rows_deleted": 3 }));
+    assert_eq!(
+        entry.caller,
+        [
+            ("user-agent".to_owned(), USER_AGENT.to_owned()),
+            ("x-agent-id".to_owned(), "dba-assistant".to_owned()),
+            ("x-user-id".to_owned(), "alice".to_owned()),
+        ]
+        .into()
+    );
+
+    // Again: nothing left to delete, still audited (the call reached the database).
+    let again = tool_ok(&client, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    assert_eq!(again["rows_deleted"], 0);
+    let state = db.state().await.unwrap();
+    assert_eq!(state.audit.len(), 2);
+    assert_eq!(state.audit[1].seq, 2);
+}
+
+#[tokio::test]
+async fn truncate_accepts_only_existing_tables() {
+    let db = start("truncate_unknown").await;
+    let client = db.public("alice").await.unwrap();
+    for table in [
+        "nope",
+        "schema_migrations",
+        "sqlite_master",
+        "orders; DROP TABLE customers",
+        "\"orders\"",
+        "",
+    ] {
+        let message = tool_error(&client, tools::TRUNCATE_TABLE, json!({ "table": table })).await;
+        assert!(message.contains("unknown table"), "{table:?} → {message}");
+        assert!(
+            message.contains("customers, orders"),
+            "{table:?} → {message}"
+        );
+    }
+    assert_untouched(&db).await;
+}
+
+// ---------- run_migration ----------
+
+#[tokio::test]
+async fn migrations_move_the_schema_both_ways_and_record_from_and_to() {
+    let db = start("migrate").await;
+    let admin = db.privileged("platform-admin").await.unwrap();
+    let public = db.public("alice").await.unwrap();
+
+    let up = tool_ok(&admin, tools::RUN_MIGRATION, json!({ "version": "v3" })).await;
+    assert_eq!(
+        (&up["from"], &up["to"], up["changed"].as_bool()),
+        (&json!("v2"), &json!("v3"), Some(true))
+    );
+    assert_eq!(db.state().await.unwrap().schema_version, "v3");
+    let shipped = query(
+        &public,
+        "SELECT id, shipped_at FROM orders WHERE shipped_at IS NULL",
+    )
+    .await;
+    assert_eq!(shipped["row_count"], 3);
+    assert_eq!(shipped["schema_version"], "v3");
+
+    let same = tool_ok(&admin, tools::RUN_MIGRATION, json!({ "version": "v3" })).await;
+    assert_eq!(same["changed"], false);
+    assert_eq!(same["message"], "already at v3; nothing to do");
+
+    tool_ok(&admin, tools::RUN_MIGRATION, json!({ "version": "v4" })).await;
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v4");
+    assert_eq!(
+        counts(&state),
+        [("customers", 3), ("orders", 3), ("refunds", 0)]
+    );
+
+    let down = tool_ok(&admin, tools::RUN_MIGRATION, json!({ "version": "v1" })).await;
+    assert_eq!(down["steps"].as_array().map(Vec::len), Some(3));
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v1");
+    assert_eq!(counts(&state), SEED_COUNTS);
+
+    let audited: Vec<(String, Value, Value, Option<&str>)> = state
+        .audit
+        .iter()
+        .map(|e| {
+            (
+                e.tool.clone(),
+                e.detail["from"].clone(),
+                e.detail["to"].clone(),
+                e.caller.get("x-user-id").map(String::as_str),
+            )
+        })
+        .collect();
+    let migration = |from: &str, to: &str| {
+        (
+            "run_migration".to_owned(),
+            json!(from),
+            json!(to),
+            Some("platform-admin"),
+        )
+    };
+    assert_eq!(
+        audited,
+        [
+            migration("v2", "v3"),
+            migration("v3", "v3"),
+            migration("v3", "v4"),
+            migration("v4", "v1"),
+        ]
+    );
+    assert_eq!(state.audit[0].args, json!({ "version": "v3" }));
+}
+
+// ---------- bad input ----------
+
+#[tokio::test]
+async fn bad_arguments_are_tool_errors_that_say_what_was_wrong() {
+    let db = start("bad_args").await;
+    let public = db.public("alice").await.unwrap();
+    let privileged = db.privileged("alice").await.unwrap();
+
+    for (client, tool, args, says) in [
+        (
+            &public,
+            tools::CLUSTER_DB_QUERY,
+            json!({}),
+            "missing field `sql`",
+        ),
+        (
+            &public,
+            tools::CLUSTER_DB_QUERY,
+            json!({ "sql": "SELECT 1", "limit": 5 }),
+            "unknown field `limit`",
+        ),
+        (
+            &public,
+            tools::CLUSTER_DB_QUERY,
+            json!({ "sql": 42 }),
+            "invalid type: integer `42`, expected a string",
+        ),
+        (
+            &public,
+            tools::TRUNCATE_TABLE,
+            json!({ "name": "orders" }),
+            "unknown field `name`",
+        ),
+        (
+            &public,
+            tools::TRUNCATE_TABLE,
+            json!({ "table": ["orders"] }),
+            "invalid type",
+        ),
+        (
+            &privileged,
+            tools::RUN_MIGRATION,
+            json!({}),
+            "missing field `version`",
+        ),
+        (
+            &privileged,
+            tools::RUN_MIGRATION,
+            json!({ "version": "v9" }),
+            "expected one of `v1`, `v2`, `v3`, `v4`",
+        ),
+        (
+            &privileged,
+            tools::RUN_MIGRATION,
+            json!({ "version": 3 }),
+            "invalid type",
+        ),
+    ] {
+        let message = tool_error(client, tool, args.clone()).await;
+        assert!(message.contains(says), "{tool} {args} → {message}");
+    }
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn unknown_tools_are_protocol_errors_naming_what_is_served() {
+    let db = start("unknown_tool").await;
+    let public = db.public("alice").await.unwrap();
+    let privileged = db.privileged("alice").await.unwrap();
+
+    let (code, message) = protocol_error(&public, "drop_database", json!({})).await;
+    assert_eq!(code, ErrorCode::INVALID_PARAMS);
+    assert!(
+        message.contains("cluster_db_query, truncate_table"),
+        "{message}"
+    );
+
+    // Each endpoint serves only its own tools.
+    let (code, _) = protocol_error(&public, tools::RUN_MIGRATION, json!({ "version": "v3" })).await;
+    assert_eq!(code, ErrorCode::INVALID_PARAMS);
+    let (code, message) = protocol_error(
+        &privileged,
+        tools::TRUNCATE_TABLE,
+        json!({ "table": "orders" }),
+    )
+    .await;
+    assert_eq!(code, ErrorCode::INVALID_PARAMS);
+    assert!(message.contains("serves run_migration"), "{message}");
+
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn malformed_http_requests_get_4xx_with_a_reason() {
+    let db = start("malformed").await;
+
+    let broken = db
+        .post_raw(
+            paths::PUBLIC_MCP,
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":1,"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(broken.status, 400);
+    assert_eq!(broken.json().unwrap()["error"]["code"], -32700);
+
+    let not_jsonrpc = db
+        .post_raw(
+            paths::PUBLIC_MCP,
+            "application/json",
+            r#"{"hello":"world"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(not_jsonrpc.status, 400);
+    let error = &not_jsonrpc.json().unwrap()["error"];
+    assert_eq!(error["code"], -32600);
+    assert!(
+        error["message"].as_str().unwrap().contains("JSON-RPC"),
+        "{error}"
+    );
+
+    let batch = db
+        .post_raw(paths::PRIVILEGED_MCP, "application/json", "[]")
+        .await
+        .unwrap();
+    assert_eq!(batch.status, 400);
+    assert_eq!(batch.json().unwrap()["error"]["code"], -32600);
+
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "truncate_table", "arguments": {"table": "orders"}}});
+    let wrong_type = db
+        .post_raw(paths::PUBLIC_MCP, "text/plain", call.to_string())
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status, 415);
+    assert!(
+        wrong_type.body.contains("application/json"),
+        "{}",
+        wrong_type.body
+    );
+
+    // Over the 64 KiB bound, small enough to be sent whole before the server answers.
+    let too_big = db
+        .post_raw(
+            paths::PUBLIC_MCP,
+            "application/json",
+            vec![b' '; 100 * 1024],
+        )
+        .await
+        .unwrap();
+    assert_eq!(too_big.status, 413);
+
+    // The server is fine afterwards and nothing changed.
+    assert_untouched(&db).await;
+}
+
+// ---------- stateless transport ----------
+
+#[tokio::test]
+async fn independent_posts_work_without_a_session() {
+    let db = start("stateless").await;
+    let post = |path: &'static str, message: Value| {
+        let db = &db;
+        async move {
+            let resp = db.post_jsonrpc(path, &message).await.unwrap();
+            assert_eq!(resp.status, 200, "{message} → {}", resp.body);
+            assert_eq!(resp.content_type, "application/json", "{message}");
+            resp.json().unwrap()
+        }
+    };
+
+    let init = post(
+        paths::PUBLIC_MCP,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "gateway-probe", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "mock-db-mcp/public");
+
+    // No session id, no initialized notification: each request stands alone.
+    let list = post(
+        paths::PRIVILEGED_MCP,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(list["result"]["tools"][0]["name"], "run_migration");
+
+    let count = post(
+        paths::PUBLIC_MCP,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "cluster_db_query", "arguments": {"sql": "SELECT COUNT(*) AS n FROM customers"}}}),
+    )
+    .await;
+    assert_eq!(
+        count["result"]["structuredContent"]["rows"],
+        json!([{ "n": 3 }])
+    );
+
+    let migrate = post(
+        paths::PRIVILEGED_MCP,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "run_migration", "arguments": {"version": "v4"}}}),
+    )
+    .await;
+    assert_eq!(migrate["result"]["isError"], false);
+    assert_eq!(db.state().await.unwrap().schema_version, "v4");
+}
+
+#[tokio::test]
+async fn a_per_request_client_works_too() {
+    // The 2026-07-28 lifecycle: `server/discover`, then self-contained requests carrying
+    // their protocol metadata; no handshake state on the server at all.
+    let db = start("discover_client").await;
+    let client = db
+        .connect_with(
+            paths::PUBLIC_MCP,
+            &[("x-user-id", "bob")],
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.into_owned())
+        .collect();
+    assert_eq!(names, ["cluster_db_query", "truncate_table"]);
+    let count = query(&client, "SELECT COUNT(*) AS n FROM orders").await;
+    assert_eq!(count["rows"], json!([{ "n": 3 }]));
+    tool_ok(
+        &client,
+        tools::TRUNCATE_TABLE,
+        json!({ "table": "customers" }),
+    )
+    .await;
+    let state = db.state().await.unwrap();
+    assert_eq!(state.audit[0].caller["x-user-id"], "bob");
+}
+
+// ---------- persistence and reset ----------
+
+#[tokio::test]
+async fn a_file_database_survives_a_restart() {
+    let dir = scratch_dir("mock_db_mcp/persistence");
+    let path = dir.join("orders.db");
+    let mut db = MockDb::start_with(&dir, |o| o.db_path(&path))
+        .await
+        .unwrap();
+    {
+        let public = db.public("alice").await.unwrap();
+        let privileged = db.privileged("alice").await.unwrap();
+        tool_ok(
+            &public,
+            tools::TRUNCATE_TABLE,
+            json!({ "table": "customers" }),
+        )
+        .await;
+        tool_ok(
+            &privileged,
+            tools::RUN_MIGRATION,
+            json!({ "version": "v4" }),
+        )
+        .await;
+    }
+
+    db.restart().await.unwrap();
+
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v4");
+    assert_eq!(
+        counts(&state),
+        [("customers", 0), ("orders", 3), ("refunds", 0)]
+    );
+    // The audit log belongs to the process, not the file.
+    assert!(state.audit.is_empty());
+}
+
+#[tokio::test]
+async fn reset_is_off_unless_enabled() {
+    let db = start("reset_off").await;
+    let (status, body) = db.reset("scene-runner").await.unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("--enable-reset"), "{body}");
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn reset_restores_the_seed_and_is_audited() {
+    let dir = scratch_dir("mock_db_mcp/reset_on");
+    let db = MockDb::start_with(&dir, |o| o.enable_reset(true))
+        .await
+        .unwrap();
+    let public = db.public("alice").await.unwrap();
+    let privileged = db.privileged("alice").await.unwrap();
+    tool_ok(&public, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    tool_ok(
+        &privileged,
+        tools::RUN_MIGRATION,
+        json!({ "version": "v4" }),
+    )
+    .await;
+
+    let (status, body) = db.reset("scene-runner").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let answered: State = serde_json::from_str(&body).unwrap();
+    let state = db.state().await.unwrap();
+    assert_eq!(answered, state);
+    assert_eq!(state.schema_version, "v2");
+    assert_eq!(counts(&state), SEED_COUNTS);
+    let tools_audited: Vec<&str> = state.audit.iter().map(|e| e.tool.as_str()).collect();
+    assert_eq!(tools_audited, ["truncate_table", "run_migration", "reset"]);
+    assert_eq!(state.audit[2].caller["x-user-id"], "scene-runner");
+
+    // Queries after a reset see the fresh schema.
+    let orders = query(&public, "SELECT COUNT(*) AS n FROM orders").await;
+    assert_eq!(
+        (&orders["rows"][0]["n"], &orders["schema_version"]),
+        (&json!(3), &json!("v2"))
+    );
+}

@@ -1,1 +1,81 @@
 //! mock-db-mcp: how to run the orders database.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+};
+
+use hitl_wire::mockdb::paths;
+
+use crate::{bins, proc::Spec};
+
+/// Binary (and log file) name.
+pub const NAME: &str = "mock-db-mcp";
+
+/// How to run one mock-db-mcp.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub port: u16,
+    /// Loopback by default: the tests and the local lab reach it on 127.0.0.1.
+    pub bind: IpAddr,
+    /// Keep the data in this SQLite file (`--db`) instead of memory.
+    pub db_path: Option<PathBuf>,
+    /// Serve `POST /reset` (`--enable-reset`), which scene runners use between scenes.
+    pub enable_reset: bool,
+}
+
+impl Options {
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            db_path: None,
+            enable_reset: false,
+        }
+    }
+
+    pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db_path = Some(path.into());
+        self
+    }
+
+    pub fn enable_reset(mut self, enable: bool) -> Self {
+        self.enable_reset = enable;
+        self
+    }
+
+    /// `http://127.0.0.1:PORT` (or the bind address, when it is a specific one).
+    pub fn base_url(&self) -> String {
+        let host = if self.bind.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind
+        };
+        match host {
+            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
+            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
+        }
+    }
+
+    /// Full URL of one of [`paths`], e.g. `url(paths::PUBLIC_MCP)`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+}
+
+/// The process spec: our built binary, configured through its environment, healthy once
+/// `/healthz` answers. Logs go to `<log_dir>/mock-db-mcp.log`.
+pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
+    let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
+        .env("PORT", options.port.to_string())
+        .env("BIND_ADDR", options.bind.to_string())
+        .env("RUST_LOG", "info")
+        .health(options.url(paths::HEALTHZ));
+    if let Some(db) = &options.db_path {
+        spec = spec.env("DB_PATH", db.as_os_str());
+    }
+    if options.enable_reset {
+        spec = spec.env("ENABLE_RESET", "1");
+    }
+    Ok(spec)
+}

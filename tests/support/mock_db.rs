@@ -1,0 +1,228 @@
+//! mock-db-mcp fixture: the real binary on a free loopback port, a standard MCP client (rmcp)
+//! per endpoint, and raw HTTP for what a well-behaved client never sends.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use hitl_harness::{
+    components::mock_db::{self, Options},
+    net, proc,
+};
+use hitl_wire::mockdb::{State, paths};
+use http::{HeaderName, HeaderValue};
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt as _, RoleClient,
+    model::{CallToolRequestParams, CallToolResult},
+    service::{RunningService, ServiceError},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::Value;
+
+/// The `user-agent` our MCP clients send, so audit entries can be checked for it.
+pub const USER_AGENT: &str = "hitl-lab-tests/mock-db-mcp";
+
+/// An MCP client session with one endpoint.
+pub type McpClient = RunningService<RoleClient, ()>;
+
+/// One running mock-db-mcp, killed on drop.
+pub struct MockDb {
+    pub options: Options,
+    log_dir: PathBuf,
+    running: proc::Running,
+    http: reqwest::Client,
+}
+
+impl MockDb {
+    /// In memory, `/reset` off.
+    pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(log_dir, |o| o).await
+    }
+
+    /// Adjust the options (port is chosen here). Retries with a new port if the one picked
+    /// was taken in between.
+    pub async fn start_with(
+        log_dir: &Path,
+        configure: impl Fn(Options) -> Options,
+    ) -> anyhow::Result<Self> {
+        let mut last_err = None;
+        for _ in 0..3 {
+            let options = configure(Options::new(net::free_port()?));
+            match Self::spawn(log_dir, options).await {
+                Ok(db) => return Ok(db),
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
+    }
+
+    async fn spawn(log_dir: &Path, options: Options) -> anyhow::Result<Self> {
+        let spec = mock_db::spec(&options, log_dir)?.ready_timeout(Duration::from_secs(30));
+        let running = proc::Running::start(spec).await?;
+        Ok(Self {
+            options,
+            log_dir: log_dir.to_path_buf(),
+            running,
+            // No connection reuse: a request the server refused mid-body (413) closes its
+            // connection, and the next request must not race that close on a pooled socket.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
+                .build()?,
+        })
+    }
+
+    /// Stop gracefully and start again with the same options (same port, same `--db`).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.running.terminate(Duration::from_secs(10)).await?;
+        let spec = mock_db::spec(&self.options, &self.log_dir)?;
+        self.running = proc::Running::start(spec).await?;
+        Ok(())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.options.url(path)
+    }
+
+    /// An MCP client on `/public/mcp`, identifying as `user`.
+    pub async fn public(&self, user: &str) -> anyhow::Result<McpClient> {
+        self.connect(paths::PUBLIC_MCP, &[("x-user-id", user)])
+            .await
+    }
+
+    /// An MCP client on `/privileged/mcp`, identifying as `user`.
+    pub async fn privileged(&self, user: &str) -> anyhow::Result<McpClient> {
+        self.connect(paths::PRIVILEGED_MCP, &[("x-user-id", user)])
+            .await
+    }
+
+    /// An MCP client (initialize handshake included) on `path`, sending `headers` on every
+    /// request plus our [`USER_AGENT`].
+    pub async fn connect(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<McpClient> {
+        self.connect_with(path, headers, ClientLifecycleMode::Initialize)
+            .await
+    }
+
+    /// Like [`MockDb::connect`], with the client's lifecycle chosen: the classic `initialize`
+    /// handshake, or `server/discover` with self-contained per-request metadata.
+    pub async fn connect_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        lifecycle: ClientLifecycleMode,
+    ) -> anyhow::Result<McpClient> {
+        let custom: HashMap<HeaderName, HeaderValue> = headers
+            .iter()
+            .map(|(k, v)| Ok((HeaderName::try_from(*k)?, HeaderValue::try_from(*v)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(self.url(path)).custom_headers(custom);
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            ().serve_with_lifecycle(transport, lifecycle),
+        )
+        .await
+        .context("MCP client start timed out")?
+        .with_context(|| format!("MCP client start with {path}"))
+    }
+
+    /// `GET /state`.
+    pub async fn state(&self) -> anyhow::Result<State> {
+        let resp = self.http.get(self.url(paths::STATE)).send().await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "/state answered {}",
+            resp.status()
+        );
+        Ok(resp.json().await?)
+    }
+
+    /// `POST /reset` as `user`: status and body.
+    pub async fn reset(&self, user: &str) -> anyhow::Result<(u16, String)> {
+        let resp = self
+            .http
+            .post(self.url(paths::RESET))
+            .header("x-user-id", user)
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
+    }
+
+    /// A raw POST to `path` with the headers a Streamable HTTP client sends, except that the
+    /// content type is `content_type`: status, content type and body.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> anyhow::Result<RawResponse> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp.text().await?;
+        Ok(RawResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// A raw JSON-RPC POST (no session, no handshake), as a gateway routing each request
+    /// independently would forward it.
+    pub async fn post_jsonrpc(&self, path: &str, message: &Value) -> anyhow::Result<RawResponse> {
+        self.post_raw(path, "application/json", message.to_string())
+            .await
+    }
+}
+
+/// What came back from a raw POST.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_str(&self.body)
+            .with_context(|| format!("response is not JSON ({}): {}", self.status, self.body))
+    }
+}
+
+/// Call `tool` with `args` (a JSON object).
+pub async fn call(
+    client: &McpClient,
+    tool: &str,
+    args: Value,
+) -> Result<CallToolResult, ServiceError> {
+    let args = match args {
+        Value::Object(map) => map,
+        other => panic!("tool arguments must be a JSON object, got {other}"),
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+        .await
+}
