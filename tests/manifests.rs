@@ -14,6 +14,7 @@ use hitl_harness::{
 };
 use hitl_lab_tests::{
     manifests::{CRDS_DIR_ENV, Catalog, crds_dir},
+    mock_db::MockDb,
     scratch_dir,
 };
 use serde_json::Value;
@@ -170,6 +171,71 @@ fn a_missing_crd_directory_fails_loudly() {
 }
 
 // ---- the lab's invariants --------------------------------------------------------------------
+
+/// Every tool the MCP server marks destructive (MCP annotations: `destructiveHint`, which
+/// defaults to true unless the tool is read-only) must be gated by at least one tier.
+#[tokio::test]
+async fn every_destructive_tool_is_gated_by_at_least_one_tier() -> anyhow::Result<()> {
+    let lab = lab();
+    let db = MockDb::start(&scratch_dir("manifests-tools")).await?;
+    let gating = lab.tool_gating();
+    let mut destructive_seen = 0;
+    for server in &lab.tool_servers {
+        let route = lab
+            .route_of(server)
+            .expect("validated: every server has a route");
+        assert_eq!(
+            route.backend.name, "mock-db-mcp",
+            "{} is not mock-db-mcp",
+            server.name
+        );
+        let client = db
+            .connect(&server.path, &[("x-user-id", "manifests-test")])
+            .await?;
+        let tools =
+            tokio::time::timeout(Duration::from_secs(30), client.list_all_tools()).await??;
+        let served: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        // the agent names only tools the server really serves
+        let agent_tools = lab
+            .agent
+            .tools
+            .iter()
+            .find(|t| t.server == server.name)
+            .expect("validated: the agent uses every server");
+        for name in &agent_tools.tool_names {
+            assert!(
+                served.contains(&name.as_str()),
+                "{} does not serve `{name}` (serves {served:?})",
+                server.path
+            );
+        }
+        for tool in &tools {
+            let hints = tool.annotations.as_ref();
+            let read_only = hints.and_then(|a| a.read_only_hint).unwrap_or(false);
+            let destructive = hints.and_then(|a| a.destructive_hint).unwrap_or(!read_only);
+            if !destructive {
+                continue;
+            }
+            destructive_seen += 1;
+            let tier1 = gating
+                .iter()
+                .any(|g| g.tool == tool.name && g.server == server.name && g.tier1);
+            let tier2 = route.name == lab.gate.route;
+            assert!(
+                tier1 || tier2,
+                "`{}` on {} is destructive but neither in requireApproval nor behind the gate",
+                tool.name,
+                server.path
+            );
+        }
+        client.cancel().await?;
+    }
+    assert!(
+        destructive_seen >= 2,
+        "expected truncate_table and run_migration to be destructive"
+    );
+    Ok(())
+}
 
 #[test]
 fn require_approval_stays_within_tool_names() {

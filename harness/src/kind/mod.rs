@@ -4,6 +4,7 @@
 
 mod apply;
 mod cmd;
+pub mod expose;
 pub mod metallb;
 mod plan;
 pub mod preflight;

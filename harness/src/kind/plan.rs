@@ -6,7 +6,11 @@ use std::{fmt::Write as _, time::Duration};
 
 use crate::manifests::{Doc, LabManifests, ModelChoice, Provider, secrets};
 
-use super::{cmd::Cmd, metallb, versions};
+use super::{
+    cmd::Cmd,
+    expose::{ClientForward, Role},
+    metallb, versions,
+};
 
 /// Field manager for every server-side apply.
 pub const FIELD_MANAGER: &str = "hitl-lab";
@@ -51,6 +55,8 @@ pub enum Step {
         name: String,
         timeout: Duration,
     },
+    /// Background port-forwards for the harness's clients, recorded in the lab state file.
+    Expose { forwards: Vec<ClientForward> },
     /// Until the Agent's Ready condition is True.
     WaitAgentReady {
         namespace: String,
@@ -348,10 +354,15 @@ impl Plan {
         // 6. where things are
         phases.push(Phase {
             title: "where everything is".into(),
-            steps: vec![Step::PrintUrls {
-                agent_namespace: lab.agent.namespace.clone(),
-                agent_name: lab.agent.name.clone(),
-            }],
+            steps: vec![
+                Step::Expose {
+                    forwards: client_forwards(lab, model)?,
+                },
+                Step::PrintUrls {
+                    agent_namespace: lab.agent.namespace.clone(),
+                    agent_name: lab.agent.name.clone(),
+                },
+            ],
         });
 
         let mut files = vec![config];
@@ -464,6 +475,15 @@ impl Step {
                 "wait until Agent {namespace}/{name} is Ready (up to {}s)",
                 timeout.as_secs()
             ),
+            Step::Expose { forwards } => format!(
+                "background port-forwards for scenes, chat and status ({}), recorded in \
+                 target/lab/state.json; `down` stops them",
+                forwards
+                    .iter()
+                    .map(|f| f.role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Step::PrintUrls { .. } => {
                 "print the gateway URLs, the UIs and the port-forward command".to_owned()
             }
@@ -475,6 +495,7 @@ impl Step {
         match self {
             Step::CreateCluster { cmd, .. } | Step::Run { cmd, .. } => vec![format!("$ {cmd}")],
             Step::MetalLbPool { inspect } => vec![format!("$ {inspect}")],
+            Step::Expose { forwards } => forwards.iter().map(ToString::to_string).collect(),
             Step::Apply { docs, .. } => docs
                 .iter()
                 .map(|d| {
@@ -540,4 +561,96 @@ fn kagent_values(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec<(
         values.push((format!("{off}.enabled"), "false".to_owned()));
     }
     Ok(values)
+}
+
+/// kagent's controller Service (chart defaults): where agents' A2A endpoints are served.
+pub const KAGENT_CONTROLLER: (&str, &str, u16) = ("kagent", "kagent-controller", 8083);
+
+/// The forwards the harness's clients need, from the manifests.
+fn client_forwards(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec<ClientForward>> {
+    let service_port = |namespace: &str, name: &str, port_name: &str| {
+        lab.service(namespace, name)
+            .and_then(|s| {
+                s.ports
+                    .iter()
+                    .find(|p| p.name.as_deref() == Some(port_name))
+                    .or(s.ports.first())
+            })
+            .map(|p| p.port)
+            .ok_or_else(|| anyhow::anyhow!("manifests/ has no Service {namespace}/{name}"))
+    };
+    let (ns, name, port) = KAGENT_CONTROLLER;
+    let a2a = format!("/api/a2a/{}/{}/", lab.agent.namespace, lab.agent.name);
+    let gateway = lab.gateway.service();
+    let gate = &lab.gate.ext_auth.backend;
+    let gated = lab
+        .route(&lab.gate.route)
+        .ok_or_else(|| anyhow::anyhow!("the gate's route is not in manifests/"))?;
+    let db = &gated.backend;
+    let ui = lab
+        .services
+        .iter()
+        .find(|s| s.name == "hitl-ui")
+        .ok_or_else(|| anyhow::anyhow!("manifests/ has no hitl-ui Service"))?;
+    let mut forwards = vec![
+        ClientForward {
+            role: Role::Agent,
+            namespace: ns.into(),
+            service: name.into(),
+            port,
+            health: Some(format!("{a2a}.well-known/agent-card.json")),
+            path: a2a,
+        },
+        ClientForward {
+            role: Role::Gateway,
+            namespace: gateway.namespace.clone(),
+            service: gateway.name.clone(),
+            port: gateway.port,
+            health: None,
+            path: String::new(),
+        },
+        ClientForward {
+            role: Role::ExtauthAdmin,
+            namespace: gate.namespace.clone(),
+            service: gate.name.clone(),
+            port: service_port(&gate.namespace, &gate.name, "http")?,
+            health: Some("/healthz".into()),
+            path: String::new(),
+        },
+        ClientForward {
+            role: Role::MockDb,
+            namespace: db.namespace.clone(),
+            service: db.name.clone(),
+            port: db.port,
+            health: Some("/healthz".into()),
+            path: String::new(),
+        },
+        ClientForward {
+            role: Role::ReviewerUi,
+            namespace: ui.namespace.clone(),
+            service: ui.name.clone(),
+            port: service_port(&ui.namespace, &ui.name, "http")?,
+            health: Some("/healthz".into()),
+            path: String::new(),
+        },
+    ];
+    if let Some(url) = lab.model(model).and_then(|m| m.base_url.as_deref())
+        && model == ModelChoice::Scripted
+    {
+        let parsed = reqwest::Url::parse(url)?;
+        let host = parsed.host_str().unwrap_or_default();
+        let (service, rest) = host
+            .split_once('.')
+            .ok_or_else(|| anyhow::anyhow!("`{url}` is not an in-cluster Service URL"))?;
+        let namespace = rest.split('.').next().unwrap_or_default();
+        forwards.push(ClientForward {
+            role: Role::ScriptedModel,
+            namespace: namespace.into(),
+            service: service.into(),
+            port: parsed.port_or_known_default().unwrap_or(80),
+            health: Some("/healthz".into()),
+            path: String::new(),
+        });
+    }
+    Ok(forwards)
 }

@@ -7,21 +7,26 @@ use anyhow::Context as _;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client};
 
-use crate::manifests::secrets::{GeneratedSecret, GeneratedValue};
+use crate::{
+    lab::LabState,
+    manifests::secrets::{GeneratedSecret, GeneratedValue},
+};
 
 use super::{
-    apply, metallb,
+    apply, expose, metallb,
     plan::{self, Plan, Step},
     wait,
 };
 
 /// What `up` brought up, for the caller (and the lab state file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpReport {
     pub cluster: String,
     pub context: String,
     /// The Gateway's LoadBalancer address on the kind network.
     pub gateway_address: String,
+    /// What was recorded in the lab state file (URLs through the background forwards).
+    pub state: Option<LabState>,
 }
 
 struct Run<'a> {
@@ -29,6 +34,7 @@ struct Run<'a> {
     context: String,
     client: Option<Client>,
     gateway_address: Option<String>,
+    state: Option<LabState>,
 }
 
 impl Run<'_> {
@@ -46,11 +52,20 @@ impl Run<'_> {
 /// Run every step of `plan` (pre-flight first).
 pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
     super::preflight::check(&super::preflight::System, plan.model, &plan.files)?;
+    if let Some(state) = LabState::load(&crate::lab::default_dir())?
+        && state.target != crate::lab::Target::Kind
+    {
+        anyhow::bail!(
+            "a {} lab is up: take it down first (`cargo xtask down`)",
+            state.target.as_str()
+        );
+    }
     let mut run = Run {
         plan,
         context: plan::context(&plan.cluster),
         client: None,
         gateway_address: None,
+        state: None,
     };
     let total = plan.len();
     let mut n = 0;
@@ -68,6 +83,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
         cluster: plan.cluster.clone(),
         context: run.context.clone(),
         gateway_address: run.gateway_address.unwrap_or_default(),
+        state: run.state,
     })
 }
 
@@ -164,6 +180,11 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             let client = run.client().await?;
             wait::agent(&client, namespace, name, *timeout).await
         }
+        Step::Expose { forwards } => {
+            let state = expose::start(&run.context, run.plan.model, forwards).await?;
+            run.state = Some(state);
+            Ok(())
+        }
         Step::PrintUrls {
             agent_namespace,
             agent_name,
@@ -177,6 +198,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
                 agent_namespace,
                 agent_name,
                 reviewer: reviewer.as_deref(),
+                state: run.state.as_ref(),
             };
             print!("{urls}");
             Ok(())

@@ -71,6 +71,8 @@ pub struct Where<'a> {
     pub agent_name: &'a str,
     /// `user:password` for hitl-ui's sign-in.
     pub reviewer: Option<&'a str>,
+    /// The recorded lab (background forwards), if any.
+    pub state: Option<&'a crate::lab::LabState>,
 }
 
 impl fmt::Display for Where<'_> {
@@ -111,6 +113,22 @@ impl fmt::Display for Where<'_> {
             f,
             "\nIn the cluster the agent is at http://kagent-controller.kagent.svc.cluster.local:8083{a2a_path}"
         )?;
+        if let Some(state) = self.state {
+            let u = &state.urls;
+            writeln!(
+                f,
+                "\nFor `cargo xtask scene|conformance|chat`, background port-forwards (stopped by \
+                 `down`; state in target/lab/state.json):"
+            )?;
+            writeln!(f, "  agent A2A       {}", u.agent)?;
+            writeln!(f, "  gateway         {}", u.gateway)?;
+            writeln!(f, "  extauth admin   {}", u.extauth_admin)?;
+            writeln!(f, "  mock-db-mcp     {}", u.mock_db)?;
+            writeln!(f, "  hitl-ui         {}", u.reviewer_ui)?;
+            if let Some(url) = &u.scripted_model {
+                writeln!(f, "  scripted model  {url}")?;
+            }
+        }
         writeln!(
             f,
             "More: `cargo xtask status`; tear down: `cargo xtask down`."
@@ -214,8 +232,23 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         );
     }
 
+    if let Some(state) = crate::lab::LabState::load(&crate::lab::default_dir())?
+        && state.target == crate::lab::Target::Kind
+    {
+        println!("\nBackground port-forwards (from `up`):");
+        for p in &state.processes {
+            let alive = crate::proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
+            let mark = if alive {
+                "running"
+            } else {
+                "NOT RUNNING (re-run `cargo xtask up`)"
+            };
+            println!("  {:<28} pid {:<8} {mark}", p.name, p.pid);
+        }
+    }
+
     println!("\nCalls waiting for a platform reviewer (hitl-extauth /pending):");
-    match pending(&client, &context, lab).await {
+    match pending(&context, lab).await {
         Ok(list) if list.pending.is_empty() => println!("  none"),
         Ok(list) => {
             for call in list.pending {
@@ -234,9 +267,9 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward`.
+/// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward` (the admin API is
+/// reachable in the cluster by hitl-ui only).
 async fn pending(
-    client: &Client,
     context: &str,
     lab: &LabManifests,
 ) -> anyhow::Result<hitl_wire::extauth::PendingList> {
@@ -250,17 +283,6 @@ async fn pending(
         .find(|p| p.name.as_deref() == Some("http"))
         .context("the gate's Service has no `http` (admin) port")?
         .port;
-    let token_secret = secrets::GENERATED
-        .iter()
-        .find(|s| s.name == "hitl-extauth-admin")
-        .context("no generated admin token")?;
-    let token = secret_value(
-        client,
-        token_secret.namespace,
-        token_secret.name,
-        token_secret.key,
-    )
-    .await?;
     let local = crate::net::free_port()?;
     let forward = Forward {
         what: "hitl-extauth admin API",
@@ -276,7 +298,7 @@ async fn pending(
         .build()?;
     let started = Instant::now();
     let result = loop {
-        match http.get(&url).bearer_auth(&token).send().await {
+        match http.get(&url).send().await {
             Ok(resp) => break resp.error_for_status().map_err(anyhow::Error::from),
             Err(_) if started.elapsed() < Duration::from_secs(15) => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -352,8 +374,10 @@ pub async fn port_forward(lab: &LabManifests) -> anyhow::Result<()> {
     }
 }
 
-/// `cargo xtask down` for the kind lab: delete the cluster (a no-op if there is none).
+/// `cargo xtask down` for the kind lab: stop the background port-forwards, forget the lab,
+/// delete the cluster (a no-op if there is none).
 pub async fn down(lab: &LabManifests) -> anyhow::Result<()> {
+    super::expose::stop(&crate::lab::default_dir())?;
     let cluster = plan::cluster_name(lab)?;
     let cmd = Cmd::new("kind").args(["delete", "cluster", "--name", &cluster]);
     eprintln!("$ {cmd}");

@@ -24,13 +24,6 @@ pub struct GeneratedSecret {
 
 /// Every generated Secret.
 pub const GENERATED: &[GeneratedSecret] = &[
-    // hitl-extauth's admin API token, shared with hitl-ui (and read by `status`).
-    GeneratedSecret {
-        namespace: "hitl-lab",
-        name: "hitl-extauth-admin",
-        key: "token",
-        value: GeneratedValue::Token,
-    },
     // hitl-ui's cookie-signing key.
     GeneratedSecret {
         namespace: "hitl-lab",

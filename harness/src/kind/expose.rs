@@ -1,0 +1,202 @@
+//! The kind lab, reachable from this machine: background `kubectl port-forward`s for every
+//! client the harness has (agent A2A, gateway, hitl-extauth's admin API, mock-db-mcp, hitl-ui,
+//! the scripted model), recorded with their URLs in the lab state file (`target/lab`), so that
+//! `scene`, `conformance`, `chat` and `status` work on kind as on the local lab, and `down`
+//! stops them by pid.
+
+use std::{fmt, time::Duration};
+
+use anyhow::Context as _;
+
+use crate::{
+    lab::{self, LabState, ProcessRecord, Target, Urls},
+    manifests::ModelChoice,
+    proc,
+};
+
+use super::wait;
+
+/// Which client of the lab a forward serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// kagent's controller: the agent's A2A endpoint and card.
+    Agent,
+    /// The Gateway's Service: MCP through the gates.
+    Gateway,
+    /// hitl-extauth's admin API (pending, decide, history, events).
+    ExtauthAdmin,
+    /// mock-db-mcp itself (`/state`, `/reset`).
+    MockDb,
+    /// hitl-ui.
+    ReviewerUi,
+    /// The scripted model's control endpoint.
+    ScriptedModel,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Gateway => "gateway",
+            Role::ExtauthAdmin => "extauth-admin",
+            Role::MockDb => "mock-db",
+            Role::ReviewerUi => "reviewer-ui",
+            Role::ScriptedModel => "scripted-model",
+        }
+    }
+}
+
+/// One background port-forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientForward {
+    pub role: Role,
+    pub namespace: String,
+    pub service: String,
+    pub port: u16,
+    /// Path that answers 2xx once the forward (and what is behind it) works; `None`: a TCP
+    /// connection is enough.
+    pub health: Option<String>,
+    /// Path appended to the forwarded base URL for the role's URL (the agent's A2A path).
+    pub path: String,
+}
+
+impl fmt::Display for ClientForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<14} svc/{}:{} in {}",
+            self.role.as_str(),
+            self.service,
+            self.port,
+            self.namespace
+        )
+    }
+}
+
+/// The kubectl argv for a forward to local `port`.
+fn argv(context: &str, f: &ClientForward, port: u16) -> Vec<String> {
+    [
+        "port-forward",
+        "--context",
+        context,
+        "--namespace",
+        &f.namespace,
+        "--address",
+        "127.0.0.1",
+        &format!("svc/{}", f.service),
+        &format!("{port}:{}", f.port),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Stop the background forwards of a kind lab recorded in `dir` and forget it.
+pub fn stop(dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(state) = LabState::load(dir)? else {
+        return Ok(());
+    };
+    if state.target != Target::Kind {
+        return Ok(());
+    }
+    for p in &state.processes {
+        proc::stop_pid(p.pid, &p.argv, Duration::from_secs(5))
+            .with_context(|| format!("stopping {} (pid {})", p.name, p.pid))?;
+    }
+    LabState::remove(dir)
+}
+
+/// Start every forward, wait until each works, record the lab. Replaces the forwards of an
+/// earlier `up`.
+pub async fn start(
+    context: &str,
+    model: ModelChoice,
+    forwards: &[ClientForward],
+) -> anyhow::Result<LabState> {
+    let dir = lab::default_dir();
+    stop(&dir)?;
+    let log_dir = dir.join("kind");
+    let mut urls = Urls {
+        agent: String::new(),
+        agent_card: String::new(),
+        reviewer_ui: String::new(),
+        extauth_admin: String::new(),
+        gateway: String::new(),
+        mock_db: String::new(),
+        scripted_model: None,
+    };
+    let mut state = LabState {
+        target: Target::Kind,
+        model: model.as_str().to_owned(),
+        urls: urls.clone(),
+        processes: Vec::new(),
+        log_dir: log_dir.clone(),
+    };
+    let mut bases = Vec::new();
+    for forward in forwards {
+        let port = crate::net::free_port()?;
+        let name = format!("port-forward-{}", forward.role.as_str());
+        let spec = argv(context, forward, port)
+            .into_iter()
+            .fold(proc::Spec::new(&name, "kubectl", &log_dir), proc::Spec::arg);
+        let pid = proc::spawn_detached(&spec)?;
+        state.processes.push(ProcessRecord {
+            name,
+            pid,
+            argv: proc::argv(&spec),
+            log: spec.log.clone(),
+        });
+        // Recorded at once, so that `down` can stop what did start if a later one fails.
+        state.save(&dir)?;
+        let base = format!("http://127.0.0.1:{port}");
+        let url = format!("{base}{}", forward.path);
+        match forward.role {
+            Role::Agent => {
+                urls.agent_card = format!("{url}.well-known/agent-card.json");
+                urls.agent = url;
+            }
+            Role::Gateway => urls.gateway = url,
+            Role::ExtauthAdmin => urls.extauth_admin = url,
+            Role::MockDb => urls.mock_db = url,
+            Role::ReviewerUi => urls.reviewer_ui = url,
+            Role::ScriptedModel => urls.scripted_model = Some(url),
+        }
+        bases.push((forward, base, pid, spec.log));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()?;
+    for (forward, base, pid, log) in &bases {
+        let what = format!("{} on {base} ({})", forward.role.as_str(), forward);
+        wait::until(&what, Duration::from_secs(60), || async {
+            if proc::live_cmdline(*pid).is_none() {
+                return Err(format!(
+                    "kubectl port-forward exited; its log ({}): {}",
+                    log.display(),
+                    proc::log_tail(log, 5)
+                ));
+            }
+            match &forward.health {
+                Some(path) => {
+                    let resp = http
+                        .get(format!("{base}{path}"))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if resp.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("{path} answers {}", resp.status()))
+                    }
+                }
+                None => tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            }
+        })
+        .await?;
+    }
+    state.urls = urls;
+    state.save(&dir)?;
+    Ok(state)
+}
