@@ -278,6 +278,43 @@ fn require_approval_stays_within_tool_names() {
 }
 
 #[test]
+fn loading_refuses_an_agent_path_around_the_gate() {
+    let lab = lab();
+    let mut docs = lab.docs.clone();
+    let server = docs
+        .iter_mut()
+        .find(|d| d.kind == "RemoteMCPServer" && d.name == "orders-db-privileged")
+        .expect("the privileged tool server");
+    *field(server, "/spec/url") =
+        "http://mock-db-mcp.hitl-lab.svc.cluster.local:8080/privileged/mcp".into();
+    let err = LabManifests::from_docs(&lab.root, docs).expect_err("must be refused");
+    let text = err.to_string();
+    let ManifestError::Invalid(problems) = err else {
+        panic!("expected an inconsistency, got {text}");
+    };
+    let p = problem_at(&problems, "spec.url");
+    assert!(p.message.contains("goes around the gateway"), "{p}");
+    assert!(
+        text.contains("manifests/agent/tool-servers.yaml (document 1)")
+            && text.contains("RemoteMCPServer kagent/orders-db-privileged"),
+        "the error names file, document and resource: {text}"
+    );
+}
+
+#[test]
+fn loading_refuses_a_resource_defined_twice() {
+    let lab = lab();
+    let mut docs = lab.docs.clone();
+    docs.push(doc(&lab, "HTTPRoute", "public-mcp"));
+    match LabManifests::from_docs(&lab.root, docs) {
+        Err(ManifestError::Duplicate { resource, .. }) => {
+            assert_eq!(resource, "HTTPRoute hitl-lab/public-mcp")
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+}
+
+#[test]
 fn the_privileged_route_carries_the_gate_and_the_public_one_does_not() {
     let lab = lab();
     let gated = lab.route("privileged-mcp").expect("a privileged route");
