@@ -178,3 +178,51 @@ fn model_of(file: &Path) -> Result<Option<ModelChoice>, ManifestError> {
             ),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_document_of_a_file_keeps_its_place() {
+        // YAML's own numbering: a leading comment is no document; an empty one in the middle
+        // counts (so the index is the one editors and kubectl use) but is skipped.
+        let text = "# a comment\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n\
+                    ---\n# nothing here\n---\n\
+                    apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: a}\n";
+        let docs = parse_file(Path::new("x.yaml"), text, None).unwrap();
+        let places: Vec<(usize, String)> = docs
+            .iter()
+            .map(|d| (d.location.doc, d.resource()))
+            .collect();
+        assert_eq!(
+            places,
+            [(0, "Namespace a".into()), (2, "Secret a/s".into())]
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_resource_is_named() {
+        let err = parse_file(
+            Path::new("x.yaml"),
+            "apiVersion: v1\nmetadata: {name: a}\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "manifests/x.yaml (document 0): no `kind`");
+    }
+
+    #[test]
+    fn model_files_are_named_after_a_choice() {
+        assert_eq!(
+            model_of(Path::new("models/openai.yaml")).unwrap(),
+            Some(ModelChoice::Openai)
+        );
+        assert_eq!(model_of(Path::new("services/hitl-ui.yaml")).unwrap(), None);
+        let err = model_of(Path::new("models/gemini.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scripted, anthropic, openai"), "{err}");
+    }
+}
