@@ -101,7 +101,11 @@ impl Running {
     async fn wait_healthy(&mut self) -> anyhow::Result<()> {
         let child = &mut self.child;
         wait_ready(&self.spec, || {
-            child.try_wait().ok().flatten().map(|status| status.to_string())
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|status| status.to_string())
         })
         .await
     }
@@ -166,12 +170,24 @@ pub async fn wait_ready(
 
 /// Start `spec` detached from the caller: its own process group (a Ctrl-C in the terminal
 /// that ran `cargo xtask up` does not reach it), output appended to its log, no stdin.
-/// Returns the pid; the caller records it and later stops it with [`stop_pid`].
-pub fn spawn_detached(spec: &Spec) -> anyhow::Result<u32> {
+///
+/// The process runs under a `/bin/sh` that only waits for it: Envoy sets a parent-death
+/// signal (`PR_SET_PDEATHSIG`) on itself, so with `cargo xtask` as its parent it would die
+/// the moment `up` returns. The waiting shell is a parent that outlives `up`; it and its
+/// child share a process group, which is what [`stop_pid`] signals.
+///
+/// Returns the process group's pid and the argv `/proc` shows for it; the caller records
+/// both and later stops the group with [`stop_pid`].
+pub fn spawn_detached(spec: &Spec) -> anyhow::Result<(u32, Vec<String>)> {
     use std::os::unix::process::CommandExt as _;
     let log = open_log(&spec.log)?;
-    let child = std::process::Command::new(&spec.program)
-        .args(&spec.args)
+    let argv: Vec<String> = [SH, "-c", HOLD, spec.name.as_str()]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(argv(spec))
+        .collect();
+    let child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .envs(&spec.env)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -179,8 +195,12 @@ pub fn spawn_detached(spec: &Spec) -> anyhow::Result<u32> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {} ({})", spec.name, spec.program.display()))?;
-    Ok(child.id())
+    Ok((child.id(), argv))
 }
+
+const SH: &str = "/bin/sh";
+/// Run the arguments and wait for them (`; exit` keeps the shell from exec'ing them).
+const HOLD: &str = "\"$@\"; exit $?";
 
 fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
@@ -228,14 +248,14 @@ pub enum Stopped {
     NotRunning,
 }
 
-/// Stop the process `pid` if it is still the one we started (same argv): SIGTERM, then
-/// SIGKILL after `grace`. A pid reused by an unrelated process is left alone.
+/// Stop the process group `pid` leads if its leader is still the one we started (same argv):
+/// SIGTERM, then SIGKILL after `grace`. A pid reused by an unrelated process is left alone.
 pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<Stopped> {
     match live_cmdline(pid) {
         Some(cmdline) if cmdline == argv => {}
         _ => return Ok(Stopped::NotRunning),
     }
-    signal(pid, "TERM");
+    signal_group(pid, "TERM");
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if live_cmdline(pid).is_none() {
@@ -243,7 +263,7 @@ pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<St
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    signal(pid, "KILL");
+    signal_group(pid, "KILL");
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if live_cmdline(pid).is_none() {
@@ -251,7 +271,21 @@ pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<St
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    anyhow::bail!("process {pid} ({}) did not stop after SIGKILL", argv.join(" "))
+    anyhow::bail!(
+        "process {pid} ({}) did not stop after SIGKILL",
+        argv.join(" ")
+    )
+}
+
+/// Signal every process in the group `pgid` leads.
+fn signal_group(pgid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Send a signal with the `kill` command (keeps the workspace free of `unsafe`).

@@ -120,6 +120,7 @@ pub fn ensure() -> anyhow::Result<Venv> {
             "--no-deps",
             "--disable-pip-version-check",
             "--no-input",
+            "--quiet",
             "--progress-bar",
             "off",
             "-r",

@@ -76,6 +76,16 @@ pub enum ModelChoice {
     Openai,
 }
 
+impl From<ModelChoice> for hitl_harness::manifests::ModelChoice {
+    fn from(choice: ModelChoice) -> Self {
+        match choice {
+            ModelChoice::Scripted => Self::Scripted,
+            ModelChoice::Anthropic => Self::Anthropic,
+            ModelChoice::Openai => Self::Openai,
+        }
+    }
+}
+
 /// Where the lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Target {
@@ -84,6 +94,15 @@ pub enum Target {
     Local,
     /// A kind cluster.
     Kind,
+}
+
+impl From<Target> for hitl_harness::lab::Target {
+    fn from(target: Target) -> Self {
+        match target {
+            Target::Local => Self::Local,
+            Target::Kind => Self::Kind,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

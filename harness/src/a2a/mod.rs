@@ -124,6 +124,31 @@ impl Client {
         serde_json::from_value(result).map_err(|e| A2aError::Decode(format!("task: {e}")))
     }
 
+    /// `tasks/get`: the task as it stands now, with its history.
+    pub async fn get_task(&self, task_id: &str) -> Result<Task, A2aError> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "method": "tasks/get",
+            "params": {"id": task_id},
+        });
+        let resp = self
+            .post(&body)
+            .send()
+            .await
+            .map_err(|source| A2aError::Http {
+                url: self.url.clone(),
+                source,
+            })?;
+        let resp = check_status(&self.url, resp).await?;
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| A2aError::Decode(e.to_string()))?;
+        serde_json::from_value(rpc_result(value)?)
+            .map_err(|e| A2aError::Decode(format!("task: {e}")))
+    }
+
     /// `message/stream`: the agent's events as they happen.
     pub async fn stream(
         &self,
@@ -213,6 +238,8 @@ pub struct Chat {
     client: Client,
     task_id: String,
     context_id: String,
+    /// Agent messages already read, so a catch-up from `tasks/get` reports only news.
+    seen: std::collections::HashSet<String>,
 }
 
 impl Chat {
@@ -221,6 +248,7 @@ impl Chat {
             client,
             task_id: String::new(),
             context_id: String::new(),
+            seen: Default::default(),
         }
     }
 
@@ -333,19 +361,7 @@ impl Chat {
                 emit(&mut outcome, TurnEvent::State(state));
             }
             if let Some(message) = message {
-                for activity in hitl::activities_of(&message) {
-                    outcome.activities.push(activity.clone());
-                    emit(&mut outcome, TurnEvent::Activity(activity));
-                }
-                if let Some(pause) = hitl::pause_of(&message) {
-                    outcome.pause = Some(pause.clone());
-                    emit(&mut outcome, TurnEvent::Paused(pause));
-                }
-                let text = hitl::text_of(&message);
-                if !text.is_empty() && !outcome.text.contains(&text) {
-                    push_text(&mut outcome.text, &text);
-                    emit(&mut outcome, TurnEvent::Said(text));
-                }
+                self.read_message(message, &mut outcome, &mut emit);
             }
             if is_final {
                 if outcome.state != TaskState::InputRequired {
@@ -354,7 +370,74 @@ impl Chat {
                 return Ok(outcome);
             }
         }
-        Err(A2aError::StreamEnded)
+        // a2a-sdk 0.3.x sometimes closes a resumed task's stream before its final event
+        // (its queue is gone: `NoTaskQueue` in the agent's log) while the task goes on. Catch
+        // up from `tasks/get` until the task pauses or ends.
+        self.catch_up(outcome, &mut emit).await
+    }
+
+    /// One agent message: its tool activity, its pause, its words (each reported once).
+    fn read_message(
+        &mut self,
+        message: Message,
+        outcome: &mut TurnOutcome,
+        emit: &mut impl FnMut(&mut TurnOutcome, TurnEvent),
+    ) {
+        // The stream repeats the user's own messages; only the agent's are news.
+        if message.role != types::Role::Agent || !self.seen.insert(message.message_id.clone()) {
+            return;
+        }
+        for activity in hitl::activities_of(&message) {
+            outcome.activities.push(activity.clone());
+            emit(outcome, TurnEvent::Activity(activity));
+        }
+        if let Some(pause) = hitl::pause_of(&message) {
+            outcome.pause = Some(pause.clone());
+            emit(outcome, TurnEvent::Paused(pause));
+        }
+        let text = hitl::text_of(&message);
+        if !text.is_empty() && !outcome.text.contains(&text) {
+            push_text(&mut outcome.text, &text);
+            emit(outcome, TurnEvent::Said(text));
+        }
+    }
+
+    async fn catch_up(
+        &mut self,
+        mut outcome: TurnOutcome,
+        emit: &mut impl FnMut(&mut TurnOutcome, TurnEvent),
+    ) -> Result<TurnOutcome, A2aError> {
+        if self.task_id.is_empty() {
+            return Err(A2aError::StreamEnded);
+        }
+        loop {
+            let task = self.client.get_task(&self.task_id).await?;
+            let state = task.status.state;
+            for message in task.history.into_iter().chain(task.status.message) {
+                self.read_message(message, &mut outcome, emit);
+            }
+            for artifact in task.artifacts {
+                for part in artifact.parts {
+                    if let types::Part::Text { text, .. } = part
+                        && !outcome.text.contains(&text)
+                    {
+                        push_text(&mut outcome.text, &text);
+                        emit(&mut outcome, TurnEvent::Said(text));
+                    }
+                }
+            }
+            if state != outcome.state {
+                outcome.state = state;
+                emit(&mut outcome, TurnEvent::State(state));
+            }
+            if state.is_terminal() || state == TaskState::InputRequired {
+                if state != TaskState::InputRequired {
+                    outcome.pause = None;
+                }
+                return Ok(outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

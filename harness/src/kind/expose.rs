@@ -138,11 +138,11 @@ pub async fn start(
         let spec = argv(context, forward, port)
             .into_iter()
             .fold(proc::Spec::new(&name, "kubectl", &log_dir), proc::Spec::arg);
-        let pid = proc::spawn_detached(&spec)?;
+        let (pid, argv) = proc::spawn_detached(&spec)?;
         state.processes.push(ProcessRecord {
             name,
             pid,
-            argv: proc::argv(&spec),
+            argv,
             log: spec.log.clone(),
         });
         // Recorded at once, so that `down` can stop what did start if a later one fails.

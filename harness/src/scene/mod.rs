@@ -3,11 +3,13 @@
 
 pub mod model;
 pub mod parse;
+pub mod report;
 pub mod run;
 pub mod transcript;
 
 pub use model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
 pub use parse::{SceneError, load_dir, parse, select};
+pub use report::SuiteReport;
 pub use run::{RunOptions, SceneReport, run};
 
 #[cfg(test)]

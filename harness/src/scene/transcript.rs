@@ -192,6 +192,10 @@ fn timestamp_len(s: &str) -> Option<usize> {
     {
         i += 1;
     }
+    // A sentence's full stop is not part of the time.
+    while i > 11 && !(b[i - 1].is_ascii_digit() || b[i - 1] == b'Z') {
+        i -= 1;
+    }
     Some(i)
 }
 

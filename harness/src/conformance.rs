@@ -1,0 +1,111 @@
+//! The main job: make sure a lab is up, replay every scene on fresh state with a live
+//! transcript, write the reports, and take down what it started.
+
+use std::{path::PathBuf, sync::Arc};
+
+use crate::{
+    bins::target_dir,
+    lab::{LabState, Target},
+    local::{self, LocalConfig},
+    manifests::ModelChoice,
+    scene::{self, RunOptions, Scene, SuiteReport},
+};
+
+/// How to run the suite.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub target: Target,
+    pub model: ModelChoice,
+    /// Leave a lab this run started running.
+    pub keep_up: bool,
+    /// Where the reports go (`target/conformance`).
+    pub out_dir: PathBuf,
+    /// The local lab to bring up when none is.
+    pub local: LocalConfig,
+}
+
+impl Options {
+    pub fn new(target: Target, model: ModelChoice) -> anyhow::Result<Self> {
+        Ok(Self {
+            target,
+            model,
+            keep_up: false,
+            out_dir: target_dir().join("conformance"),
+            local: LocalConfig::from_env(model)?,
+        })
+    }
+}
+
+/// Run every scene; the report says what passed. An error means the suite could not run.
+pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
+    let scenes = scene::load_dir(&scene::parse::default_dir())?;
+    let dir = &options.local.dir;
+    let (lab, started) = match (options.target, LabState::load(dir)?) {
+        (Target::Local, Some(state)) if state.target == Target::Local => {
+            if state.model != options.model.as_str() {
+                anyhow::bail!(
+                    "the local lab is up with --model {}; take it down (`cargo xtask down`) or \
+                     run with --model {}",
+                    state.model,
+                    state.model
+                );
+            }
+            // Reuse it if it is healthy; `up` restarts it if not.
+            let state = local::up(&options.local).await?;
+            (state, false)
+        }
+        (Target::Local, None) => (local::up(&options.local).await?, true),
+        (Target::Kind, Some(state)) if state.target == Target::Kind => (state, false),
+        (want, Some(state)) => anyhow::bail!(
+            "a {} lab is up, but --target {} was asked for; `cargo xtask down` first",
+            state.target.as_str(),
+            want.as_str()
+        ),
+        (Target::Kind, None) => anyhow::bail!(
+            "no kind lab is up: bring it up with `cargo xtask up --model {}` first",
+            options.model.as_str()
+        ),
+    };
+    let result = replay(&lab, &scenes.iter().collect::<Vec<_>>(), options.model).await;
+    if started && !options.keep_up {
+        local::down(dir, true)?;
+    }
+    let report = result?;
+    let written = report.write(&options.out_dir)?;
+    for path in written {
+        eprintln!("report: {}", path.display());
+    }
+    Ok(report)
+}
+
+/// Replay `scenes` against `lab`, printing each transcript as it happens.
+pub async fn replay(
+    lab: &LabState,
+    scenes: &[&Scene],
+    model: ModelChoice,
+) -> anyhow::Result<SuiteReport> {
+    let options = RunOptions {
+        scripted: model == ModelChoice::Scripted,
+        live: Some(Arc::new(|line| println!("{line}"))),
+        ..RunOptions::default()
+    };
+    let mut reports = Vec::new();
+    for scene in scenes {
+        println!("\n━━ scene {}: {} ━━", scene.id, scene.name);
+        println!("   {}", scene.summary);
+        let report = scene::run(lab, scene, &options).await;
+        println!(
+            "━━ scene {} {} ({} checks, {:.1} s)",
+            scene.id,
+            if report.passed { "passed" } else { "FAILED" },
+            report.checks.len(),
+            report.duration_ms as f64 / 1000.0
+        );
+        reports.push(report);
+    }
+    Ok(SuiteReport {
+        target: lab.target.as_str().to_owned(),
+        model: lab.model.clone(),
+        scenes: reports,
+    })
+}

@@ -1,0 +1,255 @@
+//! The local lab's configuration, generated from `manifests/` as the kind lab's controllers
+//! would read them: the Envoy gateway from the HTTPRoutes and the AgentgatewayPolicy, the
+//! kagent-adk `config.json` and agent card from the Agent, its RemoteMCPServers and the
+//! chosen ModelConfig. Nothing here is written by hand twice.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::ports::Ports;
+use crate::{
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, Route},
+    manifests::{ExtAuthProtocol, FailureMode, LabManifests, ModelChoice, Provider},
+};
+
+/// A manifest the local lab cannot translate faithfully.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn unsupported(msg: impl Into<String>) -> GenerateError {
+    GenerateError::Unsupported(msg.into())
+}
+
+/// The local Envoy: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
+/// loopback; the route the ext-auth policy targets is gated with the policy's body limit and
+/// failure mode; timeouts are the manifests' or the park timeout plus margin, whichever is
+/// longer (a gateway that gives up before the gate would abandon every park).
+pub fn gateway_plan(
+    m: &LabManifests,
+    ports: &Ports,
+    park_timeout: Duration,
+) -> Result<GatewayPlan, GenerateError> {
+    let gate = &m.gate;
+    let upstream = m
+        .routes
+        .first()
+        .map(|r| r.backend.clone())
+        .ok_or_else(|| unsupported("the manifests define no HTTPRoute"))?;
+    for route in &m.routes {
+        if route.backend != upstream {
+            return Err(unsupported(format!(
+                "HTTPRoute {} goes to {}, but the local lab runs one upstream ({upstream})",
+                route.name, route.backend
+            )));
+        }
+    }
+    if gate.ext_auth.protocol != ExtAuthProtocol::Grpc {
+        return Err(unsupported(
+            "the gate's extAuth is not gRPC; hitl-extauth speaks Envoy's gRPC Check",
+        ));
+    }
+    let max_bytes = gate.ext_auth.forward_body_max_bytes.ok_or_else(|| {
+        unsupported(format!(
+            "AgentgatewayPolicy {} does not forward the body (forwardBody): the gate could not \
+             see which tool is called",
+            gate.policy
+        ))
+    })?;
+    let patient = [
+        Some(park_timeout + PARK_MARGIN),
+        gate.ext_auth_timeout,
+        gate.request_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .expect("at least one");
+
+    let mut plan = GatewayPlan::lab(
+        ports.gateway,
+        ports.gateway_admin,
+        Endpoint::loopback(ports.mock_db),
+        Endpoint::loopback(ports.extauth_grpc),
+        park_timeout,
+    );
+    plan.routes = m
+        .routes
+        .iter()
+        .map(|r| Route {
+            prefix: r.path_prefix.clone(),
+            gated: r.name == gate.route,
+        })
+        .collect();
+    plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
+        .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
+    // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
+    plan.ext_authz.allow_partial_message = true;
+    plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
+    plan.ext_authz.timeout = patient;
+    plan.stream_idle_timeout = patient;
+    plan.route_timeout = patient;
+    Ok(plan)
+}
+
+/// kagent-adk's `AgentConfig` (what kagent's controller writes into the agent's Secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentConfig {
+    pub model: Value,
+    pub description: String,
+    pub instruction: String,
+    pub http_tools: Vec<HttpTools>,
+    pub stream: bool,
+}
+
+/// One Streamable-HTTP MCP server in [`AgentConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpTools {
+    pub params: HttpParams,
+    /// The tool filter (`toolNames`).
+    pub tools: Vec<String>,
+    /// Tier 1 (`requireApproval`).
+    pub require_approval: Vec<String>,
+    /// Headers propagated from the A2A request (`allowedHeaders`).
+    pub allowed_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpParams {
+    pub url: String,
+    /// Seconds.
+    pub timeout: f64,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_read_timeout: Option<f64>,
+}
+
+/// What the agent process needs: its config, its card, and the model's environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentPlan {
+    pub app_name: String,
+    pub config: AgentConfig,
+    pub card: Value,
+    pub env: Vec<(String, String)>,
+}
+
+/// Translate the Agent as kagent's controller does: each tool server's URL is rewritten to
+/// the local gateway (same path), `toolNames` becomes the tool filter, `requireApproval` is
+/// carried over (and must be a subset of `toolNames`, as the CRD's rule says), the system
+/// message becomes the instruction, the chosen ModelConfig the model.
+pub fn agent_plan(
+    m: &LabManifests,
+    ports: &Ports,
+    choice: ModelChoice,
+    api_key: Option<String>,
+) -> Result<AgentPlan, GenerateError> {
+    let agent = &m.agent;
+    let gateway_host = m.gateway.service().host();
+    let mut http_tools = Vec::new();
+    for tools in &agent.tools {
+        let server = m
+            .tool_server(&tools.namespace, &tools.server)
+            .ok_or_else(|| unsupported(format!("RemoteMCPServer {} is missing", tools.server)))?;
+        if server.host != gateway_host && server.host != m.gateway.name {
+            return Err(unsupported(format!(
+                "RemoteMCPServer {} points at {}, not the gateway ({gateway_host}): every tool \
+                 call must pass the gateway",
+                server.name, server.host
+            )));
+        }
+        if server.protocol != "STREAMABLE_HTTP" {
+            return Err(unsupported(format!(
+                "RemoteMCPServer {} uses {}; the local lab runs Streamable HTTP",
+                server.name, server.protocol
+            )));
+        }
+        if let Some(extra) = tools
+            .require_approval
+            .iter()
+            .find(|t| !tools.tool_names.contains(t))
+        {
+            return Err(unsupported(format!(
+                "requireApproval names {extra}, which is not in toolNames of {}",
+                server.name
+            )));
+        }
+        http_tools.push(HttpTools {
+            params: HttpParams {
+                url: format!("http://127.0.0.1:{}{}", ports.gateway, server.path),
+                timeout: server.timeout.as_secs_f64(),
+                sse_read_timeout: server.sse_read_timeout.map(|d| d.as_secs_f64()),
+            },
+            tools: tools.tool_names.clone(),
+            require_approval: tools.require_approval.clone(),
+            allowed_headers: tools.allowed_headers.clone(),
+        });
+    }
+
+    let model = m.model(choice).ok_or_else(|| {
+        unsupported(format!(
+            "manifests/models/ has no ModelConfig for {}",
+            choice.as_str()
+        ))
+    })?;
+    let (model_json, env) = match (choice, model.provider) {
+        (ModelChoice::Scripted, _) => (
+            json!({
+                "type": "openai",
+                "model": model.model,
+                "base_url": format!("http://127.0.0.1:{}/v1", ports.model),
+            }),
+            // kagent-adk insists on a key even for a local OpenAI-compatible server.
+            vec![(
+                "OPENAI_API_KEY".to_owned(),
+                "scripted-model-needs-no-key".to_owned(),
+            )],
+        ),
+        (_, provider) => {
+            let var = choice.api_key_env().expect("real providers have a key");
+            let key = api_key.ok_or_else(|| {
+                unsupported(format!(
+                    "--model {} needs {var} in the environment",
+                    choice.as_str()
+                ))
+            })?;
+            let kind = match provider {
+                Provider::OpenAi => "openai",
+                Provider::Anthropic => "anthropic",
+            };
+            let mut json = json!({"type": kind, "model": model.model});
+            if let Some(url) = &model.base_url {
+                json["base_url"] = json!(url);
+            }
+            (json, vec![(var.to_owned(), key)])
+        }
+    };
+
+    let app_name = agent.app_name();
+    let card = json!({
+        "name": agent.name.replace('-', "_"),
+        "description": agent.description,
+        "url": format!("http://127.0.0.1:{}/", ports.agent),
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocolVersion": "0.3.0",
+        "capabilities": {"streaming": true, "pushNotifications": false, "stateTransitionHistory": true},
+        "defaultInputModes": ["text"],
+        "defaultOutputModes": ["text"],
+        "skills": [],
+    });
+    Ok(AgentPlan {
+        app_name,
+        config: AgentConfig {
+            model: model_json,
+            description: agent.description.clone(),
+            instruction: agent.system_message.clone(),
+            http_tools,
+            stream: agent.stream,
+        },
+        card,
+        env,
+    })
+}

@@ -1,0 +1,360 @@
+//! The local lab: every part real but Kubernetes — our three services, the real Envoy, the
+//! real kagent engine, and the scripted model — as processes on 127.0.0.1, configured from
+//! `manifests/`, tracked by pid in the lab state file so `down` stops exactly them.
+
+pub mod generate;
+pub mod ports;
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    clients::GateAdmin,
+    components::{self, extauth, kagent, mock_db, scripted_model, ui},
+    lab::{LabState, ProcessRecord, Target, Urls},
+    manifests::{LabManifests, ModelChoice},
+    proc::{self, Spec},
+    pyenv,
+};
+pub use ports::Ports;
+
+/// Default sign-in for the local reviewer UI (`user:password`); override with
+/// `HITL_LAB_REVIEWER_CREDENTIALS`.
+pub const DEFAULT_REVIEWER_CREDENTIALS: &str = "reviewer:reviewer";
+
+/// How to bring the local lab up.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// State file, logs, generated configs, the gate's audit database.
+    pub dir: PathBuf,
+    pub ports: Ports,
+    pub model: ModelChoice,
+    /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
+    pub park_timeout: Option<Duration>,
+    /// hitl-ui's built-in sign-in, `user:password[,…]`.
+    pub reviewer_credentials: String,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+impl LocalConfig {
+    /// The defaults for `cargo xtask up --local`: `target/lab`, documented ports (with env
+    /// overrides), the scripted model.
+    pub fn from_env(model: ModelChoice) -> anyhow::Result<Self> {
+        Ok(Self {
+            dir: crate::lab::default_dir(),
+            ports: Ports::from_env()?,
+            model,
+            park_timeout: None,
+            reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
+                .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
+            progress: true,
+        })
+    }
+
+    fn log_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    fn note(&self, text: impl AsRef<str>) {
+        if self.progress {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+}
+
+/// The URLs of a local lab on `ports`.
+pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
+    let local = |port: u16| format!("http://127.0.0.1:{port}");
+    Urls {
+        agent: format!("{}/", local(ports.agent)),
+        agent_card: format!("{}/.well-known/agent-card.json", local(ports.agent)),
+        reviewer_ui: local(ports.ui),
+        extauth_admin: local(ports.extauth_http),
+        gateway: local(ports.gateway),
+        mock_db: local(ports.mock_db),
+        scripted_model: (model == ModelChoice::Scripted).then(|| local(ports.model)),
+    }
+}
+
+/// Bring the local lab up (or confirm it is up): idempotent.
+pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
+    if let Some(state) = LabState::load(&config.dir)? {
+        match state.target {
+            Target::Kind => anyhow::bail!(
+                "a kind lab is recorded in {}; take it down first (`cargo xtask down`)",
+                crate::lab::state_path(&config.dir).display()
+            ),
+            Target::Local if state.model != config.model.as_str() => {
+                config.note(format!(
+                    "==> the local lab is up with --model {}; restarting it with --model {}",
+                    state.model,
+                    config.model.as_str()
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local => {
+                if all_alive(&state) {
+                    config.note("==> the local lab is already up");
+                    return Ok(state);
+                }
+                config.note("==> the local lab is partly down; restarting it");
+                down(&config.dir, config.progress)?;
+            }
+        }
+    }
+
+    let started = Instant::now();
+    check_ports_free(&config.ports)?;
+    let venv = pyenv::ensure()?;
+    let manifests = LabManifests::load().context("loading manifests/")?;
+    let park_timeout = config
+        .park_timeout
+        .or_else(|| manifests.park_timeout())
+        .unwrap_or(Duration::from_secs(600));
+    let ports = &config.ports;
+    let plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    let api_key = config
+        .model
+        .api_key_env()
+        .and_then(|v| std::env::var(v).ok());
+    let agent = generate::agent_plan(&manifests, ports, config.model, api_key)?;
+
+    let log_dir = config.log_dir();
+    let conf_dir = config.dir.join("config");
+    std::fs::create_dir_all(&conf_dir)?;
+    let agent_config = conf_dir.join("agent-config.json");
+    let agent_card = conf_dir.join("agent-card.json");
+    std::fs::write(&agent_config, serde_json::to_vec_pretty(&agent.config)?)?;
+    std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
+
+    let urls = urls(ports, config.model);
+    let mut specs: Vec<Spec> = vec![
+        mock_db::spec(
+            &mock_db::Options::new(ports.mock_db).enable_reset(true),
+            &log_dir,
+        )?,
+        extauth::spec(
+            &extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
+                .park_timeout(park_timeout),
+            &log_dir,
+        )?,
+        components::envoy::spec(&plan, &log_dir)?,
+        ui::spec(
+            &ui::Options::new(ports.ui, &urls.extauth_admin)
+                .mock_db_state_url(format!(
+                    "{}{}",
+                    urls.mock_db,
+                    hitl_wire::mockdb::paths::STATE
+                ))
+                .reviewer_credentials(&config.reviewer_credentials),
+            &log_dir,
+        )?,
+    ];
+    if config.model == ModelChoice::Scripted {
+        specs.push(scripted_model::spec(ports.model, &log_dir)?);
+    }
+    specs.push(kagent::spec(
+        &venv,
+        &kagent::Options {
+            port: ports.agent,
+            config: agent_config,
+            card: agent_card,
+            app_name: agent.app_name.clone(),
+            env: agent.env.clone(),
+        },
+        &log_dir,
+    ));
+
+    config.note(format!(
+        "==> starting {} processes (logs in {})",
+        specs.len(),
+        log_dir.display()
+    ));
+    let mut state = LabState {
+        target: Target::Local,
+        model: config.model.as_str().to_owned(),
+        urls,
+        processes: Vec::new(),
+        log_dir: log_dir.clone(),
+    };
+    for spec in &specs {
+        let (pid, argv) = match proc::spawn_detached(spec) {
+            Ok(started) => started,
+            Err(e) => {
+                state.save(&config.dir)?;
+                let _ = down(&config.dir, false);
+                return Err(e);
+            }
+        };
+        state.processes.push(ProcessRecord {
+            name: spec.name.clone(),
+            pid,
+            argv,
+            log: spec.log.clone(),
+        });
+    }
+    // Recorded before waiting, so a failed start can still be taken down by pid.
+    state.save(&config.dir)?;
+
+    let waits = specs.iter().zip(&state.processes).map(|(spec, record)| {
+        let pid = record.pid;
+        async move {
+            let t = Instant::now();
+            proc::wait_ready(spec, || {
+                proc::live_cmdline(pid)
+                    .is_none()
+                    .then(|| "exited".to_owned())
+            })
+            .await
+            .map(|()| (spec.name.clone(), t.elapsed()))
+        }
+    });
+    let results = futures::future::join_all(waits).await;
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok((name, took)) => {
+                config.note(format!("  ✓ {name} ready ({:.1} s)", took.as_secs_f64()))
+            }
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        let _ = down(&config.dir, false);
+        anyhow::bail!(
+            "the local lab did not come up; stopped what had started.\n{}",
+            failures.join("\n\n")
+        );
+    }
+    config.note(format!(
+        "==> the local lab is up ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(state)
+}
+
+/// What `up` prints at the end: where everything is.
+pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String {
+    let u = &state.urls;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
+    line("agent (A2A)", u.agent.clone());
+    line("agent card", u.agent_card.clone());
+    let sign_in = reviewer_credentials
+        .and_then(|c| c.split(',').next())
+        .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
+        .unwrap_or_default();
+    line("reviewer UI", format!("{}{sign_in}", u.reviewer_ui));
+    line("ext-auth admin", format!("{}/pending", u.extauth_admin));
+    line(
+        "gateway (MCP)",
+        format!("{0}/public/mcp  {0}/privileged/mcp", u.gateway),
+    );
+    line("database state", format!("{}/state", u.mock_db));
+    if let Some(model) = &u.scripted_model {
+        line("scripted model", format!("{model}/v1"));
+    }
+    line("model", state.model.clone());
+    line(
+        "logs",
+        format!(
+            "{}  (`cargo xtask logs <component>`)",
+            state.log_dir.display()
+        ),
+    );
+    out
+}
+
+fn all_alive(state: &LabState) -> bool {
+    !state.processes.is_empty()
+        && state
+            .processes
+            .iter()
+            .all(|p| proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]))
+}
+
+fn check_ports_free(ports: &Ports) -> anyhow::Result<()> {
+    let taken: Vec<String> = ports
+        .named()
+        .into_iter()
+        .filter(|(_, _, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
+        .map(|(name, var, port)| format!("  port {port} ({name}) is taken: free it or set {var}"))
+        .collect();
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("cannot start the local lab:\n{}", taken.join("\n"))
+    }
+}
+
+/// Stop every process the local lab in `dir` started (by pid, only if it still runs the
+/// argv we recorded), and forget the lab. Nothing recorded: nothing to do.
+pub fn down(dir: &Path, progress: bool) -> anyhow::Result<()> {
+    let Some(state) = LabState::load(dir)? else {
+        if progress {
+            eprintln!("==> no local lab is up");
+        }
+        return Ok(());
+    };
+    anyhow::ensure!(
+        state.target == Target::Local,
+        "the lab in {} is a kind lab",
+        dir.display()
+    );
+    let mut errors = Vec::new();
+    for process in state.processes.iter().rev() {
+        match proc::stop_pid(process.pid, &process.argv, Duration::from_secs(5)) {
+            Ok(proc::Stopped::Stopped) if progress => {
+                eprintln!("  stopped {} (pid {})", process.name, process.pid)
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{}: {e:#}", process.name)),
+        }
+    }
+    LabState::remove(dir)?;
+    if progress {
+        eprintln!("==> the local lab is down");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("some processes did not stop:\n{}", errors.join("\n"))
+    }
+}
+
+/// One line per process (running or not), the URLs, and what waits for a reviewer.
+pub async fn status(state: &LabState) -> String {
+    let mut out = String::from("processes:\n");
+    for p in &state.processes {
+        let alive = proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
+        out.push_str(&format!(
+            "  {:<16} pid {:<8} {}\n",
+            p.name,
+            p.pid,
+            if alive { "running" } else { "NOT RUNNING" }
+        ));
+    }
+    out.push_str("endpoints:\n");
+    out.push_str(&describe(state, None));
+    match GateAdmin::new(&state.urls.extauth_admin).pending().await {
+        Ok(list) => {
+            out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
+            for call in list.pending {
+                out.push_str(&format!(
+                    "  {} {} {} (from {})\n",
+                    call.id,
+                    call.tool_name,
+                    call.tool_args,
+                    call.requester.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+        Err(e) => out.push_str(&format!("waiting for a reviewer: unknown ({e:#})\n")),
+    }
+    out
+}

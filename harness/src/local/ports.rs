@@ -1,0 +1,108 @@
+//! The local lab's loopback ports: documented defaults, each overridable by an environment
+//! variable, or all picked free (tests).
+
+use serde::{Deserialize, Serialize};
+
+/// Every port the local lab listens on (all on 127.0.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// Envoy, the MCP gateway (`/public/mcp`, `/privileged/mcp`).
+    pub gateway: u16,
+    /// Envoy's admin interface.
+    pub gateway_admin: u16,
+    /// mock-db-mcp.
+    pub mock_db: u16,
+    /// hitl-extauth gRPC (Envoy's ext_authz).
+    pub extauth_grpc: u16,
+    /// hitl-extauth admin API.
+    pub extauth_http: u16,
+    /// hitl-ui, the reviewer's queue.
+    pub ui: u16,
+    /// The agent's A2A endpoint (kagent).
+    pub agent: u16,
+    /// The scripted model.
+    pub model: u16,
+}
+
+/// `(field, env var, default)` for every port, in the order `up` prints them.
+pub const DEFAULTS: [(&str, &str, u16); 8] = [
+    ("agent", "HITL_LAB_AGENT_PORT", 18083),
+    ("ui", "HITL_LAB_UI_PORT", 18090),
+    ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
+    ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
+    ("gateway", "HITL_LAB_GATEWAY_PORT", 18080),
+    ("gateway_admin", "HITL_LAB_GATEWAY_ADMIN_PORT", 18901),
+    ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
+    ("model", "HITL_LAB_MODEL_PORT", 18070),
+];
+
+impl Ports {
+    /// The documented defaults, with any `HITL_LAB_*_PORT` environment overrides applied.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let get = |field: &str| -> anyhow::Result<u16> {
+            let (_, var, default) = DEFAULTS
+                .iter()
+                .find(|(f, _, _)| *f == field)
+                .expect("every field has a default");
+            match std::env::var(var) {
+                Ok(v) => v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{var}={v:?} is not a port number (1-65535)")),
+                Err(_) => Ok(*default),
+            }
+        };
+        Ok(Self {
+            gateway: get("gateway")?,
+            gateway_admin: get("gateway_admin")?,
+            mock_db: get("mock_db")?,
+            extauth_grpc: get("extauth_grpc")?,
+            extauth_http: get("extauth_http")?,
+            ui: get("ui")?,
+            agent: get("agent")?,
+            model: get("model")?,
+        })
+    }
+
+    /// Ports the OS says are free right now (for tests that run beside a user's lab).
+    pub fn free() -> std::io::Result<Self> {
+        let mut ports = Vec::new();
+        // Hold the listeners until all are picked, so no port is handed out twice.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            ports.push(listener.local_addr()?.port());
+            held.push(listener);
+        }
+        drop(held);
+        Ok(Self {
+            gateway: ports[0],
+            gateway_admin: ports[1],
+            mock_db: ports[2],
+            extauth_grpc: ports[3],
+            extauth_http: ports[4],
+            ui: ports[5],
+            agent: ports[6],
+            model: ports[7],
+        })
+    }
+
+    /// `(name, env var, port)` for each, in display order.
+    pub fn named(&self) -> Vec<(&'static str, &'static str, u16)> {
+        DEFAULTS
+            .iter()
+            .map(|(field, var, _)| {
+                let port = match *field {
+                    "gateway" => self.gateway,
+                    "gateway_admin" => self.gateway_admin,
+                    "mock_db" => self.mock_db,
+                    "extauth_grpc" => self.extauth_grpc,
+                    "extauth_http" => self.extauth_http,
+                    "ui" => self.ui,
+                    "agent" => self.agent,
+                    _ => self.model,
+                };
+                (*field, *var, port)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,235 @@
+//! What a run of scenes leaves behind: a summary table, `N passed, M failed` as the last
+//! line, and machine-readable reports (JSON and JUnit XML) plus each transcript under
+//! `target/conformance/`.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{
+    run::SceneReport,
+    transcript::{normalise, render},
+};
+
+/// Every scene's report, and where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    /// `local` or `kind`.
+    pub target: String,
+    /// `scripted`, `anthropic` or `openai`.
+    pub model: String,
+    pub scenes: Vec<SceneReport>,
+}
+
+impl SuiteReport {
+    pub fn passed(&self) -> usize {
+        self.scenes.iter().filter(|s| s.passed).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.scenes.len() - self.passed()
+    }
+
+    /// The summary table and the closing `N passed, M failed` line.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{:<3} {:<28} {:<6} {:<18} {:<9} {:<10} {:>7}",
+            "#", "scene", "result", "tool", "tier", "decision", "ran"
+        );
+        let _ = writeln!(out, "{}", "─".repeat(88));
+        for scene in &self.scenes {
+            let result = if scene.passed { "pass" } else { "FAIL" };
+            let mut first = true;
+            let rows = if scene.calls.is_empty() {
+                vec![None]
+            } else {
+                scene.calls.iter().map(Some).collect()
+            };
+            for row in rows {
+                let (id, name, res) = if first {
+                    (scene.id.to_string(), scene.name.as_str(), result)
+                } else {
+                    (String::new(), "", "")
+                };
+                first = false;
+                let (tool, tier, decision, ran) = match row {
+                    Some(r) => (
+                        r.tool.as_str(),
+                        r.observed_tier.map_or("?", |t| t.as_str()),
+                        r.observed_decision.as_deref().unwrap_or("—"),
+                        r.executed.map_or("?", |e| if e { "yes" } else { "no" }),
+                    ),
+                    None => ("—", "", "", ""),
+                };
+                let _ = writeln!(
+                    out,
+                    "{id:<3} {name:<28} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
+                );
+            }
+        }
+        for scene in self.scenes.iter().filter(|s| !s.passed) {
+            let _ = writeln!(out, "\nscene {} ({}) failed:", scene.id, scene.name);
+            for check in scene.failures() {
+                let _ = writeln!(out, "  ✗ {}", check.what);
+            }
+        }
+        let _ = writeln!(out, "\n{} passed, {} failed", self.passed(), self.failed());
+        out
+    }
+
+    /// Write `report.json`, `junit.xml` and `transcripts/NN-name.txt` under `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let transcripts = dir.join("transcripts");
+        std::fs::create_dir_all(&transcripts)
+            .with_context(|| format!("creating {}", transcripts.display()))?;
+        let json = dir.join("report.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(self)?)?;
+        let junit = dir.join("junit.xml");
+        std::fs::write(&junit, self.junit())?;
+        for scene in &self.scenes {
+            let name = format!("{:02}-{}.txt", scene.id, slug(&scene.name));
+            std::fs::write(transcripts.join(name), render(&scene.transcript))?;
+        }
+        Ok(vec![json, junit, transcripts])
+    }
+
+    /// JUnit XML: one testsuite, one testcase per scene, one failure element listing the
+    /// failed checks.
+    pub fn junit(&self) -> String {
+        let total_ms: u64 = self.scenes.iter().map(|s| s.duration_ms).sum();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites><testsuite name=\"hitl-lab conformance ({} lab, {} model)\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+            xml(&self.target),
+            xml(&self.model),
+            self.scenes.len(),
+            self.failed(),
+            total_ms as f64 / 1000.0
+        );
+        for scene in &self.scenes {
+            let _ = write!(
+                out,
+                "  <testcase classname=\"scenes\" name=\"{:02} {}\" time=\"{:.3}\"",
+                scene.id,
+                xml(&scene.name),
+                scene.duration_ms as f64 / 1000.0
+            );
+            if scene.passed {
+                out.push_str("/>\n");
+                continue;
+            }
+            let failures: Vec<String> = scene.failures().map(|c| c.what.clone()).collect();
+            let _ = writeln!(
+                out,
+                ">\n    <failure message=\"{}\">{}</failure>\n    <system-out>{}</system-out>\n  </testcase>",
+                xml(failures.first().map_or("", |s| s.as_str())),
+                xml(&failures.join("\n")),
+                xml(&render(&scene.transcript))
+            );
+        }
+        out.push_str("</testsuite></testsuites>\n");
+        out
+    }
+}
+
+/// A scene's transcript with run-specific values scrubbed, for snapshots.
+pub fn normalised_transcript(scene: &SceneReport) -> String {
+    normalise(&render(&scene.transcript))
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::run::{Check, SceneReport};
+
+    fn report(passed: bool) -> SuiteReport {
+        SuiteReport {
+            target: "local".into(),
+            model: "scripted".into(),
+            scenes: vec![SceneReport {
+                id: 4,
+                name: "tier-2 reject".into(),
+                file: "scenarios/04-tier2-reject.toml".into(),
+                passed,
+                duration_ms: 1234,
+                checks: vec![Check {
+                    passed,
+                    what: "the schema is v2 <it is v3> & \"quoted\"".into(),
+                }],
+                calls: vec![],
+                transcript: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_summary_ends_with_the_counts() {
+        let summary = report(false).summary();
+        assert!(summary.ends_with("0 passed, 1 failed\n"), "{summary}");
+        assert!(summary.contains("✗ the schema is v2"), "{summary}");
+    }
+
+    #[test]
+    fn junit_escapes_and_counts_failures() {
+        let xml = report(false).junit();
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains("&lt;it is v3&gt; &amp; &quot;quoted&quot;"),
+            "{xml}"
+        );
+        assert!(
+            report(true)
+                .junit()
+                .contains("name=\"04 tier-2 reject\" time=\"1.234\"/>")
+        );
+    }
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(
+            slug("tier-1 reject with reason"),
+            "tier-1-reject-with-reason"
+        );
+        assert_eq!(slug("ask_user"), "ask-user");
+    }
+}

@@ -1,0 +1,139 @@
+//! `cargo xtask chat`: the end user's side of the local lab — a terminal chat with the agent
+//! over A2A. Tier-1 approval requests show as cards; questions from `ask_user` as prompts.
+
+use std::io::{BufRead as _, Write as _};
+
+use hitl_harness::{
+    a2a::{
+        Chat, Client, TurnEvent, TurnOutcome,
+        hitl::{self, Activity, Decision, Pause},
+    },
+    lab::{self, LabState},
+};
+use hitl_wire::headers;
+
+use crate::flags::ChatArgs;
+
+pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
+    let state = LabState::require(&lab::default_dir())?;
+    let mut client = Client::new(&state.urls.agent).with_header(headers::USER_ID, &args.user);
+    let card = client.card().await?;
+    if card.declares(hitl::HITL_V1) {
+        client = client.with_header("A2A-Extensions", hitl::HITL_V1);
+    }
+    println!(
+        "chatting with {} as {} (model: {}). Empty line or Ctrl-D to quit.",
+        card.name, args.user, state.model
+    );
+    println!(
+        "try: \"What's in the orders table?\", \"Truncate the orders table.\", \"Apply migration v3.\""
+    );
+    println!(
+        "(a migration waits for a reviewer at {})\n",
+        state.urls.reviewer_ui
+    );
+    let mut chat = Chat::new(client);
+    while let Some(text) = prompt("you › ")? {
+        let mut outcome = chat.say(&text, show).await?;
+        loop {
+            match outcome.pause.take() {
+                Some(Pause::Approval(requests)) => {
+                    let request = &requests[0];
+                    card_for(request);
+                    let decision = ask_decision()?;
+                    outcome = match chat.decide(request, &decision, show).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            println!("!! {e}");
+                            break;
+                        }
+                    };
+                    println!("   (the agent took the decision)");
+                }
+                Some(Pause::Question(question)) => {
+                    let mut answers = Vec::new();
+                    for q in &question.questions {
+                        let choices = if q.choices.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", q.choices.join(" / "))
+                        };
+                        let answer =
+                            prompt(&format!("agent asks: {}{choices}\nyou › ", q.question))?
+                                .unwrap_or_default();
+                        answers.push(answer);
+                    }
+                    outcome = chat.answer(&answers, show).await?;
+                }
+                None => break,
+            }
+        }
+        finish(&outcome);
+    }
+    Ok(())
+}
+
+fn show(event: &TurnEvent) {
+    match event {
+        TurnEvent::Activity(Activity::Call { tool, args, .. }) if tool != hitl::ASK_USER => {
+            println!("   … calls {tool} {args}")
+        }
+        TurnEvent::Activity(Activity::Result { tool, is_error, .. }) if tool != hitl::ASK_USER => {
+            println!("   … {tool} {}", if *is_error { "failed" } else { "done" })
+        }
+        TurnEvent::Said(text) => println!("agent › {text}"),
+        _ => {}
+    }
+}
+
+fn finish(outcome: &TurnOutcome) {
+    if outcome.state.is_terminal()
+        && outcome.state != hitl_harness::a2a::types::TaskState::Completed
+    {
+        println!("   (the task ended {:?})", outcome.state);
+    }
+    println!();
+}
+
+fn card_for(request: &hitl::ApprovalRequest) {
+    let args = serde_json::to_string_pretty(&request.args).unwrap_or_default();
+    println!("┌─ approval needed ───────────────────────────────");
+    println!("│ tool  {}", request.tool);
+    for (i, line) in args.lines().enumerate() {
+        println!("│ {}  {line}", if i == 0 { "args" } else { "    " });
+    }
+    if !request.hint.is_empty() {
+        println!("│ why   {}", request.hint);
+    }
+    println!("└─────────────────────────────────────────────────");
+}
+
+fn ask_decision() -> anyhow::Result<Decision> {
+    loop {
+        let Some(answer) = prompt("approve or reject? [a/r] › ")? else {
+            return Ok(Decision::Reject {
+                reason: "the user left the chat".into(),
+            });
+        };
+        match answer.to_lowercase().as_str() {
+            "a" | "approve" | "y" | "yes" => return Ok(Decision::Approve),
+            "r" | "reject" | "n" | "no" => {
+                let reason = prompt("reason (the agent sees it) › ")?.unwrap_or_default();
+                return Ok(Decision::Reject { reason });
+            }
+            _ => println!("type a to approve, r to reject"),
+        }
+    }
+}
+
+/// A line from the user, or `None` on an empty line or end of input.
+fn prompt(text: &str) -> anyhow::Result<Option<String>> {
+    print!("{text}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let line = line.trim().to_owned();
+    Ok((!line.is_empty()).then_some(line))
+}

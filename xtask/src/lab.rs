@@ -1,0 +1,105 @@
+//! `up --local`, `down`, `status`, `logs`: the lab's lifecycle, by what the state file says.
+
+use std::{io::Write as _, time::Duration};
+
+use hitl_harness::{
+    lab::{self, LabState, Target},
+    local::{self, LocalConfig},
+};
+use xshell::{Shell, cmd};
+
+use crate::flags::{LogsArgs, UpArgs};
+
+/// Build our binaries (the lab runs what is built now, not a stale copy).
+pub fn build_binaries() -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(hitl_harness::bins::workspace_root());
+    eprintln!("==> building the lab's binaries");
+    cmd!(sh, "cargo build --quiet --workspace --bins --exclude xtask").run()?;
+    Ok(())
+}
+
+pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
+    let config = LocalConfig::from_env(args.model.into())?;
+    if args.dry_run {
+        println!("cargo xtask up --local would:");
+        println!("  1. build the workspace's binaries (cargo build --workspace --bins)");
+        println!(
+            "  2. make the Python venv {} from python/requirements.lock (first run only)",
+            hitl_harness::pyenv::venv_dir().display()
+        );
+        println!("  3. generate the Envoy and kagent configs from manifests/");
+        println!("  4. start, on 127.0.0.1:");
+        for (name, var, port) in config.ports.named() {
+            println!("       {name:<14} :{port:<6} ({var})");
+        }
+        println!("  5. wait for every health check and print the URLs");
+        return Ok(());
+    }
+    build_binaries()?;
+    let state = local::up(&config).await?;
+    println!(
+        "{}",
+        local::describe(&state, Some(&config.reviewer_credentials))
+    );
+    println!("next: `cargo xtask chat`, `cargo xtask scene all`, `cargo xtask down`");
+    Ok(())
+}
+
+pub fn down() -> anyhow::Result<Option<Target>> {
+    let dir = lab::default_dir();
+    match LabState::load(&dir)? {
+        Some(state) if state.target == Target::Kind => Ok(Some(Target::Kind)),
+        _ => {
+            local::down(&dir, true)?;
+            Ok(Some(Target::Local))
+        }
+    }
+}
+
+pub async fn status() -> anyhow::Result<Option<Target>> {
+    let dir = lab::default_dir();
+    match LabState::load(&dir)? {
+        None => {
+            println!("no lab is up (start one with `cargo xtask up --local`)");
+            Ok(None)
+        }
+        Some(state) if state.target == Target::Kind => Ok(Some(Target::Kind)),
+        Some(state) => {
+            println!("local lab, model {}", state.model);
+            print!("{}", local::status(&state).await);
+            Ok(Some(Target::Local))
+        }
+    }
+}
+
+pub fn logs(args: &LogsArgs) -> anyhow::Result<()> {
+    let state = LabState::require(&lab::default_dir())?;
+    let Some(name) = &args.component else {
+        println!("logs in {}:", state.log_dir.display());
+        for p in &state.processes {
+            println!("  {:<16} {}", p.name, p.log.display());
+        }
+        return Ok(());
+    };
+    let process = state
+        .processes
+        .iter()
+        .find(|p| p.name == *name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = state.processes.iter().map(|p| p.name.as_str()).collect();
+            anyhow::anyhow!("no component `{name}`; the lab's are {}", names.join(", "))
+        })?;
+    let mut printed = 0usize;
+    loop {
+        let text = std::fs::read(&process.log).unwrap_or_default();
+        if text.len() > printed {
+            std::io::stdout().write_all(&text[printed..])?;
+            printed = text.len();
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

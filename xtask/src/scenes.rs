@@ -1,0 +1,35 @@
+//! `scene N|all` and `conformance`: replay scenes and report; the work is in the harness.
+
+use hitl_harness::{
+    conformance,
+    lab::{self, LabState},
+    manifests::ModelChoice,
+    scene,
+};
+
+use crate::flags::{ConformanceArgs, SceneArgs};
+
+pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
+    let lab = LabState::require(&lab::default_dir())?;
+    let scenes = scene::load_dir(&scene::parse::default_dir())?;
+    let selected = scene::select(&scenes, &args.scene)?;
+    let model = match lab.model.as_str() {
+        "anthropic" => ModelChoice::Anthropic,
+        "openai" => ModelChoice::Openai,
+        _ => ModelChoice::Scripted,
+    };
+    let report = conformance::replay(&lab, &selected, model).await?;
+    print!("{}", report.summary());
+    Ok(report.failed() == 0)
+}
+
+pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
+    if args.target == crate::flags::Target::Local {
+        crate::lab::build_binaries()?;
+    }
+    let mut options = conformance::Options::new(args.target.into(), args.model.into())?;
+    options.keep_up = args.keep_up;
+    let report = conformance::run(&options).await?;
+    print!("{}", report.summary());
+    Ok(report.failed() == 0)
+}
