@@ -1,1 +1,106 @@
-//! Integration tests for the-local-lab (being written).
+//! The local lab end to end, as the chat user sees it: the real kagent engine pauses
+//! `truncate_table` for approval (tier 1), the decision is taken, and the database shows it.
+
+use hitl_harness::{
+    a2a::{
+        Chat, Client,
+        hitl::{Decision, Pause},
+    },
+    clients::Db,
+    components::scripted_model::Control,
+};
+use hitl_lab_tests::lab::Lab;
+use hitl_wire::{
+    headers,
+    model::{Response, Script, ToolCall, Turn, When},
+};
+use serde_json::json;
+
+/// The model calls `truncate_table(orders)`, then repeats whatever the tool said.
+fn truncate_orders_script() -> Script {
+    let turn = |response: Response| Turn {
+        respond: vec![response],
+    };
+    Script {
+        name: "local-lab test".into(),
+        turns: vec![
+            turn(Response {
+                when: None,
+                call: Some(ToolCall {
+                    tool: "truncate_table".into(),
+                    args: json!({"table": "orders"}),
+                }),
+                say: None,
+            }),
+            turn(Response {
+                when: Some(When::ToolResultContains(String::new())),
+                call: None,
+                say: Some("The tool said: {{last_tool_result}}".into()),
+            }),
+        ],
+    }
+}
+
+async fn ask_to_truncate(lab: &Lab) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
+    let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
+    model.load(&truncate_orders_script()).await.expect("script");
+    let client = Client::new(&lab.state.urls.agent).with_header(headers::USER_ID, "alice");
+    let mut chat = Chat::new(client);
+    let outcome = chat
+        .say("Truncate the orders table", |_| {})
+        .await
+        .expect("the agent answers");
+    let Some(Pause::Approval(mut requests)) = outcome.pause else {
+        panic!("expected a tier-1 approval request, got {outcome:#?}");
+    };
+    let request = requests.remove(0);
+    assert_eq!(request.tool, "truncate_table");
+    assert_eq!(request.args, json!({"table": "orders"}));
+    (chat, request)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens() {
+    let lab = Lab::up("local_lab").await;
+    let db = Db::new(&lab.state.urls.mock_db);
+
+    // Approve: the table is emptied.
+    db.reset().await.expect("reset");
+    let (mut chat, request) = ask_to_truncate(&lab).await;
+    assert_eq!(
+        db.state().await.unwrap().row_counts["orders"],
+        3,
+        "nothing runs while the agent waits for the chat user"
+    );
+    chat.decide(&request, &Decision::Approve, |_| {})
+        .await
+        .expect("the approval is taken");
+    let state = db.state().await.unwrap();
+    assert_eq!(state.row_counts["orders"], 0);
+    let entry = state.audit.last().expect("an audit entry");
+    assert_eq!(entry.tool, "truncate_table");
+    assert_eq!(entry.caller.get(headers::USER_ID).map(String::as_str), Some("alice"));
+
+    // Reject with a reason: nothing runs, and the reason reaches the model verbatim.
+    db.reset().await.expect("reset");
+    let reason = "Keep them: finance reconciles on Friday.";
+    let (mut chat, request) = ask_to_truncate(&lab).await;
+    let outcome = chat
+        .decide(
+            &request,
+            &Decision::Reject {
+                reason: reason.into(),
+            },
+            |_| {},
+        )
+        .await
+        .expect("the rejection is taken");
+    assert!(outcome.text.contains(reason), "the agent's reply: {}", outcome.text);
+    assert_eq!(db.state().await.unwrap().row_counts["orders"], 3);
+    let model = Control::new(lab.state.urls.scripted_model.as_deref().unwrap());
+    let seen = serde_json::to_string(&model.requests().await.unwrap()).unwrap();
+    assert!(
+        seen.contains(&format!("Tool call was rejected by user. Reason: {reason}")),
+        "the model was never told the reason: {seen}"
+    );
+}

@@ -127,6 +127,9 @@ pub fn normalise(text: &str) -> String {
         } else if let Some(n) = timestamp_len(rest) {
             out.push_str("[time]");
             i += n;
+        } else if let Some(n) = waited_len(rest) {
+            out.push_str("after [n] ms");
+            i += n;
         } else {
             let ch = rest.chars().next().expect("non-empty");
             out.push(ch);
@@ -173,6 +176,13 @@ fn loopback_port(s: &str) -> Option<usize> {
     (digits > 0).then_some("127.0.0.1:".len() + digits)
 }
 
+/// `after 12 ms`: how long a park waited.
+fn waited_len(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix("after ")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && rest[digits..].starts_with(" ms")).then_some("after ".len() + digits + 3)
+}
+
 /// RFC 3339 timestamps like `2026-11-22T12:07:33.506601+00:00` or `…Z`.
 fn timestamp_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -207,10 +217,12 @@ mod tests {
     fn scrubs_what_changes_between_runs() {
         let text = "parked 3f2b6a1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b sha256 \
                     9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 at \
-                    http://127.0.0.1:18092/pending on 2026-11-22T12:07:33.506601+00:00.";
+                    http://127.0.0.1:18092/pending on 2026-11-22T12:07:33.506601+00:00, \
+                    released after 3 ms.";
         assert_eq!(
             normalise(text),
-            "parked [uuid] sha256 [sha256] at http://127.0.0.1:[port]/pending on [time]."
+            "parked [uuid] sha256 [sha256] at http://127.0.0.1:[port]/pending on [time], released \
+             after [n] ms."
         );
     }
 

@@ -1,0 +1,33 @@
+//! Every scene in `scenarios/`, replayed against a fresh local lab (real kagent, real Envoy,
+//! our services, the scripted model). Each scene must pass, and its normalised transcript is
+//! a snapshot: a change in who asked, which gate fired, who decided or what ran shows up here.
+
+use hitl_harness::{
+    conformance,
+    manifests::ModelChoice,
+    scene::{self, report::normalised_transcript},
+};
+use hitl_lab_tests::lab::Lab;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scene_passes_with_the_expected_transcript() {
+    let lab = Lab::up("scenes").await;
+    let scenes = scene::load_dir(&scene::parse::default_dir()).expect("scenes");
+    let all: Vec<_> = scenes.iter().collect();
+    let report = conformance::replay(&lab.state, &all, ModelChoice::Scripted)
+        .await
+        .expect("the scenes ran");
+    for scene in &report.scenes {
+        insta::assert_snapshot!(
+            format!("scene_{:02}", scene.id),
+            normalised_transcript(scene)
+        );
+    }
+    let failures: Vec<String> = report
+        .scenes
+        .iter()
+        .filter(|s| !s.passed)
+        .flat_map(|s| s.failures().map(move |c| format!("scene {}: {}", s.id, c.what)))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,44 @@
+//! A whole local lab for a test: every process real, on free loopback ports, in the test's
+//! own scratch directory (never the user's `target/lab`), taken down when dropped.
+
+use std::time::Duration;
+
+use hitl_harness::{
+    lab::LabState,
+    local::{self, LocalConfig, Ports},
+    manifests::ModelChoice,
+};
+
+/// A running local lab with the scripted model.
+pub struct Lab {
+    pub state: LabState,
+    config: LocalConfig,
+}
+
+impl Lab {
+    /// Bring a lab up for `test` (its directory is `target/test-scratch/<test>`).
+    pub async fn up(test: &str) -> Self {
+        let config = LocalConfig {
+            dir: crate::scratch_dir(test).join("lab"),
+            ports: Ports::free().expect("free ports"),
+            model: ModelChoice::Scripted,
+            // Long enough for any scene; short enough that a lost decision fails fast.
+            park_timeout: Some(Duration::from_secs(120)),
+            reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
+            progress: true,
+        };
+        let state = match local::up(&config).await {
+            Ok(state) => state,
+            Err(e) => panic!("the local lab did not come up: {e:#}"),
+        };
+        Self { state, config }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = local::down(&self.config.dir, false) {
+            eprintln!("taking the test lab down: {e:#}");
+        }
+    }
+}
