@@ -1,6 +1,7 @@
 //! Shared fixtures for the integration tests: start the real binaries on free loopback ports.
 
 pub mod manifests;
+pub mod lab;
 pub mod mock_db;
 
 use std::path::PathBuf;
