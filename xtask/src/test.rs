@@ -1,5 +1,6 @@
 //! `cargo xtask test`: build our binaries first (integration tests start the real ones),
-//! then run the workspace's tests with `HITL_LAB_BIN_DIR` pointing at them.
+//! make sure the pinned Python venv (kagent-adk, Envoy) exists, then run the workspace's
+//! tests with `HITL_LAB_BIN_DIR` pointing at the binaries.
 
 use xshell::{Shell, cmd};
 
@@ -8,8 +9,9 @@ use crate::flags::TestArgs;
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(hitl_harness::bins::workspace_root());
-    eprintln!("==> building the lab's binaries");
-    cmd!(sh, "cargo build --workspace --bins --exclude xtask").run()?;
+    crate::lab::build_binaries()?;
+    // Installed here, with progress, rather than silently inside the first test that needs it.
+    hitl_harness::pyenv::ensure()?;
     let bin_dir = hitl_harness::bins::target_dir().join("debug");
     let extra = &args.cargo_args;
     eprintln!("==> running the tests");
