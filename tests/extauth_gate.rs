@@ -1,1 +1,696 @@
-//! Integration tests for hitl-extauth (being written).
+//! hitl-extauth through a real Envoy in front of the real mock-db-mcp: what passes, what
+//! parks, what a reviewer's decision does, and everything the gate refuses without asking.
+//!
+//! Needs the built binaries (`cargo build --workspace --bins`) and Envoy
+//! (`hitl_harness::pyenv::envoy_binary()`: `$HITL_LAB_ENVOY` or the project venv).
+
+use std::time::Duration;
+
+use hitl_harness::envoy::{Endpoint, GatewayPlan, render};
+use hitl_lab_tests::{
+    extauth::PATIENCE,
+    gate::{AGENT, Gate, USER, tools_call},
+    mock_db,
+};
+use hitl_wire::{
+    extauth::{DenyBody, Event, Outcome},
+    mockdb::{paths, tools},
+};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+const PRIVILEGED: &str = paths::PRIVILEGED_MCP;
+const PUBLIC: &str = paths::PUBLIC_MCP;
+
+fn deny_body(reply: &hitl_lab_tests::gate::Reply) -> DenyBody {
+    assert_eq!(reply.status, 403, "expected a 403, got {reply:?}");
+    assert!(
+        reply.content_type.starts_with("application/json"),
+        "{reply:?}"
+    );
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+fn migrate(id: u64, version: &str) -> String {
+    tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }))
+}
+
+/// A complete HTTP/1.1 POST of `body` to the privileged route, kept open after the answer.
+fn raw_post(body: &str) -> String {
+    format!(
+        "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The checked-in gateway config: what the kind lab's HTTPRoutes + AgentgatewayPolicy
+/// (`manifests/gateway/`) mean, as Envoy runs it locally.
+#[test]
+fn envoy_config_for_the_lab() {
+    let plan = GatewayPlan::lab(
+        10000,
+        9901,
+        Endpoint::loopback(8080),
+        Endpoint::loopback(9001),
+        Duration::from_secs(600),
+    );
+    insta::assert_snapshot!("envoy_config", render(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_and_discovery_pass_unparked() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_handshake").await?;
+    let client = gate.mcp(PRIVILEGED).await?;
+    let tools = client.list_all_tools().await?;
+    assert_eq!(
+        tools.iter().map(|t| t.name.to_string()).collect::<Vec<_>>(),
+        [tools::RUN_MIGRATION]
+    );
+    client.cancel().await?;
+    assert!(gate.extauth.pending().await?.is_empty());
+    assert!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="pass"}"#)
+            .await?
+            >= 3.0
+    );
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="park"}"#)
+            .await?,
+        0.0
+    );
+    assert_eq!(gate.extauth.history("").await?.items.len(), 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_migration_runs_once_recorded() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_approve").await?;
+    let client = gate.mcp(PRIVILEGED).await?;
+    let call = tokio::spawn(async move {
+        let result = mock_db::call(&client, tools::RUN_MIGRATION, json!({"version": "v3"})).await;
+        (client, result)
+    });
+
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    assert_eq!(parked.tool_name, tools::RUN_MIGRATION);
+    assert_eq!(parked.tool_args, json!({"version": "v3"}));
+    assert_eq!(
+        (parked.method.as_str(), parked.path.as_str()),
+        ("POST", PRIVILEGED)
+    );
+    assert_eq!(
+        parked.body_sha256,
+        hex::encode(Sha256::digest(parked.body.as_bytes()))
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&parked.body)?["params"]["name"],
+        tools::RUN_MIGRATION
+    );
+    assert_eq!(
+        parked.headers.get("x-user-id").map(String::as_str),
+        Some(USER)
+    );
+    assert_eq!(
+        parked.headers.get("x-agent-id").map(String::as_str),
+        Some(AGENT)
+    );
+    assert_eq!(parked.requester.as_deref(), Some(USER));
+    assert_eq!(
+        gate.db.state().await?.schema_version,
+        "v2",
+        "nothing runs while parked"
+    );
+    assert_eq!(gate.extauth.metric("hitl_extauth_parked").await?, 1.0);
+
+    let decided = gate
+        .extauth
+        .decide(&parked.id, true, "change window CHG-42", "bob")
+        .await?;
+    assert_eq!(decided.outcome, Outcome::Approved);
+    let (client, result) = tokio::time::timeout(PATIENCE, call).await??;
+    let result = result?;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+
+    let state = gate.db.state().await?;
+    assert_eq!(state.schema_version, "v3");
+    let migrations: Vec<_> = state
+        .audit
+        .iter()
+        .filter(|e| e.tool == tools::RUN_MIGRATION)
+        .collect();
+    assert_eq!(
+        migrations.len(),
+        1,
+        "executed exactly once: {:?}",
+        state.audit
+    );
+    assert_eq!(
+        migrations[0].caller.get("x-user-id").map(String::as_str),
+        Some(USER)
+    );
+
+    let history = gate.extauth.history("outcome=approved").await?;
+    assert_eq!(history.items.len(), 1);
+    let record = &history.items[0];
+    assert_eq!(
+        (record.call.id.as_str(), record.reviewer.as_deref()),
+        (parked.id.as_str(), Some("bob"))
+    );
+    assert_eq!(record.reason, "change window CHG-42");
+    assert_eq!(record.call.body_sha256, parked.body_sha256);
+    assert!(gate.extauth.pending().await?.is_empty());
+    assert_eq!(gate.extauth.metric("hitl_extauth_parked").await?, 0.0);
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_decisions_total{outcome="approved"}"#)
+            .await?,
+        1.0
+    );
+    assert_eq!(
+        gate.extauth
+            .metric("hitl_extauth_park_wait_seconds_count")
+            .await?,
+        1.0
+    );
+    client.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_migration_gets_the_reason_and_changes_nothing() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_reject").await?;
+    let before = gate.db.state().await?;
+    let call = gate.spawn_post(PRIVILEGED, migrate(1, "v4"));
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    let reason = "no migrations during the freeze — ask #dba ✋";
+    gate.extauth
+        .decide(&parked.id, false, reason, "bob")
+        .await?;
+
+    let reply = tokio::time::timeout(PATIENCE, call).await???;
+    assert_eq!(
+        deny_body(&reply),
+        DenyBody {
+            approved: false,
+            reason: reason.into(),
+            id: Some(parked.id.clone())
+        }
+    );
+    let after = gate.db.state().await?;
+    assert_eq!(after.schema_version, before.schema_version);
+    assert_eq!(after.audit, before.audit, "nothing reached the database");
+
+    // The MCP client sees the refusal as a failed call.
+    let client = gate.mcp(PRIVILEGED).await?;
+    let events_id = {
+        let call = tokio::spawn(async move {
+            let result =
+                mock_db::call(&client, tools::RUN_MIGRATION, json!({"version": "v4"})).await;
+            (client, result)
+        });
+        let parked = gate.extauth.wait_pending(1).await?.remove(0);
+        gate.extauth
+            .decide(&parked.id, false, "still no", "bob")
+            .await?;
+        let (client, result) = tokio::time::timeout(PATIENCE, call).await??;
+        assert!(result.is_err(), "a rejected call must fail: {result:?}");
+        client.cancel().await?;
+        parked.id
+    };
+    assert_eq!(gate.db.state().await?.schema_version, before.schema_version);
+    let history = gate.extauth.history("outcome=rejected").await?;
+    let ids: Vec<_> = history.items.iter().map(|r| r.call.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [events_id.as_str(), parked.id.as_str()],
+        "newest first"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecided_park_times_out_denied() -> anyhow::Result<()> {
+    let gate = Gate::start("extauth_timeout", |o| {
+        o.park_timeout(Duration::from_secs(2))
+    })
+    .await?;
+    let reply = gate.post(PRIVILEGED, migrate(1, "v3")).await?;
+    let deny = deny_body(&reply);
+    assert_eq!(
+        deny.reason,
+        "park timed out after 2 s with no decision from a reviewer"
+    );
+    let record = gate.extauth.wait_history(1).await?.items.remove(0);
+    assert_eq!(record.outcome, Outcome::Expired);
+    assert_eq!(Some(record.call.id), deny.id);
+    assert_eq!(record.reason, deny.reason);
+    assert!(gate.extauth.pending().await?.is_empty());
+    assert_eq!(gate.db.state().await?.schema_version, "v2");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_decide_once").await?;
+    let call = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
+    let id = gate.extauth.wait_pending(1).await?.remove(0).id;
+
+    let (status, body) = gate
+        .extauth
+        .decide_raw(&id, r#"{"approved": "yes"}"#)
+        .await?;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = gate.extauth.decide_raw(&id, "approve it").await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        gate.extauth.pending().await?.len(),
+        1,
+        "bad requests change nothing"
+    );
+
+    gate.extauth.decide(&id, false, "first", "bob").await?;
+    let (status, body) = gate
+        .extauth
+        .decide_raw(&id, r#"{"approved": true}"#)
+        .await?;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body,
+        json!({"error": format!("call {id} was already closed: rejected")})
+    );
+    let (status, body) = gate
+        .extauth
+        .decide_raw("0000-unknown", r#"{"approved": true}"#)
+        .await?;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({"error": r#"no parked call with id "0000-unknown""#})
+    );
+
+    assert_eq!(
+        deny_body(&call.await??).reason,
+        "first",
+        "the first decision stands"
+    );
+    assert_eq!(gate.db.state().await?.schema_version, "v2");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_hang_up_abandons_the_park() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_hang_up").await?;
+    let socket = gate
+        .raw_connect(raw_post(&migrate(1, "v3")).as_bytes())
+        .await?;
+    let id = gate.extauth.wait_pending(1).await?.remove(0).id;
+    drop(socket);
+
+    gate.extauth.wait_pending(0).await?;
+    let record = gate.extauth.wait_history(1).await?.items.remove(0);
+    assert_eq!(
+        (record.call.id.as_str(), record.outcome),
+        (id.as_str(), Outcome::Abandoned)
+    );
+    let (status, body) = gate
+        .extauth
+        .decide_raw(&id, r#"{"approved": true}"#)
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(gate.db.state().await?.schema_version, "v2");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<()> {
+    let mut gate = Gate::start_default("extauth_restart").await?;
+    let first = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
+    let approved = gate.extauth.wait_pending(1).await?.remove(0);
+    gate.extauth.decide(&approved.id, true, "ok", "bob").await?;
+    assert_eq!(first.await??.status, 200);
+
+    let second = gate.spawn_post(PRIVILEGED, migrate(2, "v4"));
+    let lost = gate.extauth.wait_pending(1).await?.remove(0);
+    gate.extauth.crash_and_restart().await?;
+
+    // The gate died under the parked call: Envoy fails closed.
+    let reply = tokio::time::timeout(PATIENCE, second).await???;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert_eq!(gate.db.state().await?.schema_version, "v3");
+
+    assert!(gate.extauth.pending().await?.is_empty());
+    let history = gate.extauth.history("").await?;
+    let summary: Vec<_> = history
+        .items
+        .iter()
+        .map(|r| (r.call.id.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (lost.id.as_str(), Outcome::Lost),
+            (approved.id.as_str(), Outcome::Approved)
+        ]
+    );
+    let record = &history.items[1];
+    assert_eq!(
+        (record.reviewer.as_deref(), record.reason.as_str()),
+        (Some("bob"), "ok")
+    );
+    assert_eq!(record.call.body, approved.body);
+    assert_eq!(history.items[0].call.tool_args, json!({"version": "v4"}));
+    let (status, _) = gate
+        .extauth
+        .decide_raw(&lost.id, r#"{"approved": true}"#)
+        .await?;
+    assert_eq!(status, 409);
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_decisions_total{outcome="lost"}"#)
+            .await?,
+        1.0
+    );
+    Ok(())
+}
+
+/// Every frame the gate can't prove harmless, sent through Envoy: denied at once with a
+/// reason, never parked, never forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_through_envoy() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_fail_closed").await?;
+    let before = gate.db.state().await?;
+    let call = migrate(1, "v3");
+    let over_limit = format!("{call}{}", " ".repeat(70 * 1024));
+    let padded_front = format!("{}{call}", " ".repeat(70 * 1024));
+    let json_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("batch", format!("[{call}]").into_bytes()),
+        ("batch of harmless", br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#.to_vec()),
+        (
+            "duplicate method",
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"run_migration","arguments":{"version":"v3"}}}"#.to_vec(),
+        ),
+        (
+            "duplicate tool name",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cluster_db_query","name":"run_migration","arguments":{"version":"v3"}}}"#.to_vec(),
+        ),
+        ("unknown method", br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x"}}"#.to_vec()),
+        ("case-variant method", br#"{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"run_migration"}}"#.to_vec()),
+        ("tools/call as notification", br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"run_migration"}}"#.to_vec()),
+        ("body over the forward limit", over_limit.into_bytes()),
+        ("call padded past the limit", padded_front.into_bytes()),
+        ("not JSON", b"run_migration v3 please".to_vec()),
+        ("truncated JSON", call.as_bytes()[..call.len() - 2].to_vec()),
+        ("trailing garbage", format!("{call}x").into_bytes()),
+        ("not UTF-8", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}".to_vec()),
+        ("wrong version", br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#.to_vec()),
+        ("extra member", br#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}"#.to_vec()),
+        ("client response", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_vec()),
+        ("empty body", Vec::new()),
+    ];
+    let mut seen = Vec::new();
+    for (name, body) in json_cases {
+        let reply = gate.post(PRIVILEGED, body).await?;
+        seen.push((name.to_owned(), reply.status, deny_body(&reply)));
+    }
+
+    let url = gate.url(PRIVILEGED);
+    let text = gate
+        .send(|http| {
+            http.post(&url)
+                .header("content-type", "text/plain")
+                .body(call.clone())
+        })
+        .await?;
+    seen.push((
+        "text/plain tools/call".into(),
+        text.status,
+        deny_body(&text),
+    ));
+    let put = gate
+        .send(|http| {
+            http.put(&url)
+                .header("content-type", "application/json")
+                .body(call.clone())
+        })
+        .await?;
+    seen.push(("PUT".into(), put.status, deny_body(&put)));
+    let get_with_body = gate
+        .send(|http| {
+            http.get(&url)
+                .header("content-type", "application/json")
+                .body(call.clone())
+        })
+        .await?;
+    seen.push((
+        "GET with a body".into(),
+        get_with_body.status,
+        deny_body(&get_with_body),
+    ));
+    let gzip = gate
+        .send(|http| {
+            http.post(&url)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(call.clone())
+        })
+        .await?;
+    seen.push(("gzip".into(), gzip.status, deny_body(&gzip)));
+    // Chunked, so no content-length: only Envoy's partial-body marker says it was cut.
+    let chunk = format!("{call}{}", " ".repeat(70 * 1024));
+    let (status, body) = gate
+        .raw(
+            format!(
+                "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+                 transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+                chunk.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    seen.push((
+        "chunked over the limit".into(),
+        status,
+        serde_json::from_str(&body)?,
+    ));
+
+    for (name, status, deny) in &seen {
+        assert_eq!(*status, 403, "{name}");
+        assert!(!deny.approved && deny.id.is_none(), "{name}: {deny:?}");
+    }
+    insta::assert_yaml_snapshot!(
+        "fail_closed_reasons",
+        seen.iter()
+            .map(|(name, _, deny)| (name.as_str(), deny.reason.as_str()))
+            .collect::<Vec<_>>()
+    );
+
+    assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
+    assert_eq!(gate.extauth.history("").await?.items.len(), 0);
+    let after = gate.db.state().await?;
+    assert_eq!(
+        (after.schema_version, after.audit),
+        (before.schema_version, before.audit)
+    );
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="deny"}"#)
+            .await?,
+        seen.len() as f64
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_method_name_parks_rather_than_passes() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_escaped").await?;
+    let body = r#"{"jsonrpc":"2.0","id":9,"method":"tools\u002fcall","params":{"name":"run_migration","arguments":{"version":"v3"}}}"#;
+    let call = gate.spawn_post(PRIVILEGED, body.to_owned());
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    assert_eq!(parked.body, body, "shown exactly as sent");
+    assert_eq!(parked.tool_name, tools::RUN_MIGRATION);
+    gate.extauth
+        .decide(&parked.id, false, "escaped or not, no", "bob")
+        .await?;
+    assert_eq!(deny_body(&call.await??).reason, "escaped or not, no");
+    assert_eq!(gate.db.state().await?.schema_version, "v2");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_route_never_asks_the_gate() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_public").await?;
+    let client = gate.mcp(PUBLIC).await?;
+    let result = mock_db::call(
+        &client,
+        tools::CLUSTER_DB_QUERY,
+        json!({"sql": "SELECT count(*) AS n FROM orders"}),
+    )
+    .await?;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    client.cancel().await?;
+    // Even a JSON-RPC batch goes straight to mock-db-mcp here (which answers it itself).
+    let reply = gate.post(PUBLIC, format!("[{}]", migrate(1, "v3"))).await?;
+    assert_ne!(reply.status, 403, "{reply:?}");
+    for verdict in ["pass", "deny", "park"] {
+        let series = format!(r#"hitl_extauth_checks_total{{verdict="{verdict}"}}"#);
+        assert_eq!(gate.extauth.metric(&series).await?, 0.0, "{verdict}");
+    }
+    assert!(gate.extauth.pending().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_announce_parks_and_decisions() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_events").await?;
+    let first = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
+    let first_id = gate.extauth.wait_pending(1).await?.remove(0).id;
+
+    let mut events = gate.extauth.events().await?;
+    let (name, event) = events.next().await?;
+    assert_eq!(
+        (name.as_str(), event.call_id()),
+        ("parked", first_id.as_str()),
+        "replayed on connect"
+    );
+
+    let body = migrate(2, "v4");
+    let second = gate.raw_connect(raw_post(&body).as_bytes()).await?;
+    let (name, event) = events.next().await?;
+    let Event::Parked { call } = event else {
+        panic!("expected parked, got {name}")
+    };
+    assert_eq!(call.tool_args, json!({"version": "v4"}));
+    let second_id = call.id;
+
+    gate.extauth.decide(&first_id, true, "go", "bob").await?;
+    let (name, event) = events.next().await?;
+    let Event::Decided { record } = event else {
+        panic!("expected decided, got {name}")
+    };
+    assert_eq!(
+        (name.as_str(), record.call.id.as_str(), record.outcome),
+        ("decided", first_id.as_str(), Outcome::Approved)
+    );
+    assert_eq!(first.await??.status, 200);
+
+    drop(second);
+    let (name, event) = events.next().await?;
+    assert_eq!(
+        (name.as_str(), event.call_id()),
+        ("abandoned", second_id.as_str())
+    );
+    Ok(())
+}
+
+/// Resident memory of a process, in KiB (Linux).
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))
+}
+
+/// 10 000 calls parked at once over one HTTP/2 connection (as Envoy sends them), then all
+/// cancelled: every one is closed as abandoned. Prints the memory each parked call costs.
+/// A measurement, not part of the suite: `cargo test … -- --ignored many_parked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: 10 000 concurrent parks"]
+async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+    };
+    const N: usize = 10_000;
+    let dir = hitl_lab_tests::scratch_dir("extauth_many_parked");
+    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let pid = extauth.pid().expect("running");
+    let endpoint = extauth.options.grpc_endpoint();
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "http://{}:{}",
+        endpoint.host, endpoint.port
+    ))?
+    .connect()
+    .await?;
+    let check = |i: usize| {
+        let body = migrate(i as u64, "v3");
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request {
+                    http: Some(HttpRequest {
+                        method: "POST".into(),
+                        path: PRIVILEGED.into(),
+                        headers: [
+                            ("content-type", "application/json".to_owned()),
+                            ("content-length", body.len().to_string()),
+                            ("x-user-id", USER.to_owned()),
+                            ("x-agent-id", AGENT.to_owned()),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                        size: body.len() as i64,
+                        raw_body: body.into_bytes(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }
+    };
+    // Warm up (first park allocates the lot, the audit statement cache, …).
+    let warm = tokio::spawn({
+        let mut client = AuthorizationClient::new(channel.clone());
+        let request = check(0);
+        async move { client.check(request).await }
+    });
+    extauth.wait_pending(1).await?;
+    let before = rss_kib(pid)?;
+    let calls: Vec<_> = (1..=N)
+        .map(|i| {
+            let mut client = AuthorizationClient::new(channel.clone());
+            let request = check(i);
+            tokio::spawn(async move { client.check(request).await })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while extauth.metric("hitl_extauth_parked").await? < (N + 1) as f64 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "parks did not all land"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = rss_kib(pid)?;
+    let per_call = (after.saturating_sub(before) * 1024) / N as u64;
+    eprintln!(
+        "RSS {before} KiB -> {after} KiB with {N} more parked: {per_call} bytes per parked call"
+    );
+
+    for call in calls {
+        call.abort();
+    }
+    warm.abort();
+    drop(channel);
+    while extauth.metric("hitl_extauth_parked").await? > 0.0 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "cancelled parks were not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        extauth
+            .metric(r#"hitl_extauth_decisions_total{outcome="abandoned"}"#)
+            .await?,
+        (N + 1) as f64
+    );
+    assert!(per_call < 16 * 1024, "{per_call} bytes per parked call");
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! Shared fixtures for the integration tests: start the real binaries on free loopback ports.
 
-pub mod manifests;
+pub mod extauth;
+pub mod gate;
 pub mod lab;
+pub mod manifests;
 pub mod mock_db;
 
 use std::path::PathBuf;

@@ -1,0 +1,238 @@
+//! The gated lab on loopback: real mock-db-mcp behind a real Envoy whose `/privileged` route
+//! asks the real hitl-extauth. Clients: an MCP client (rmcp) through the gateway, reqwest for
+//! hand-made requests, and a raw TCP socket for what no HTTP client would do.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use hitl_harness::{
+    components::{envoy, extauth::Options},
+    envoy::{Endpoint, GatewayPlan},
+    net, proc,
+};
+use http::{HeaderName, HeaderValue};
+use rmcp::{
+    ServiceExt as _,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+
+use crate::{
+    extauth::{ExtAuth, PATIENCE},
+    mock_db::{McpClient, MockDb},
+};
+
+/// Identity our clients send through the gateway.
+pub const USER: &str = "alice";
+pub const AGENT: &str = "dba-assistant";
+
+/// mock-db-mcp + hitl-extauth + Envoy, all killed on drop.
+pub struct Gate {
+    pub db: MockDb,
+    pub extauth: ExtAuth,
+    pub plan: GatewayPlan,
+    pub log_dir: PathBuf,
+    envoy: proc::Running,
+    http: reqwest::Client,
+}
+
+/// What came back through the gateway.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&self.body)
+            .with_context(|| format!("not JSON ({}): {}", self.status, self.body))
+    }
+}
+
+impl Gate {
+    /// The lab with hitl-extauth configured by `configure` (e.g. a short park timeout).
+    pub async fn start(test: &str, configure: impl Fn(Options) -> Options) -> anyhow::Result<Self> {
+        let log_dir = crate::scratch_dir(test);
+        let db = MockDb::start(&log_dir).await?;
+        let extauth = ExtAuth::start(&log_dir, configure).await?;
+        let mut last_err = None;
+        for _ in 0..3 {
+            let plan = GatewayPlan::lab(
+                net::free_port()?,
+                net::free_port()?,
+                Endpoint::loopback(db.options.port),
+                extauth.options.grpc_endpoint(),
+                extauth.options.park_timeout,
+            );
+            let spec = envoy::spec(&plan, &log_dir)?.ready_timeout(Duration::from_secs(60));
+            match proc::Running::start(spec).await {
+                Ok(envoy) => {
+                    return Ok(Self {
+                        db,
+                        extauth,
+                        plan,
+                        log_dir,
+                        envoy,
+                        http: reqwest::Client::builder().timeout(PATIENCE).build()?,
+                    });
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
+    }
+
+    /// The default lab (600 s parks).
+    pub async fn start_default(test: &str) -> anyhow::Result<Self> {
+        Self::start(test, |o| o).await
+    }
+
+    /// `http://127.0.0.1:LISTEN{path}`: through the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://{}:{}{path}",
+            self.plan.listen.host, self.plan.listen.port
+        )
+    }
+
+    pub fn envoy_log_tail(&self) -> String {
+        self.envoy.log_tail(40)
+    }
+
+    /// An MCP client through the gateway on `path` (handshake included), as [`USER`] via
+    /// [`AGENT`].
+    pub async fn mcp(&self, path: &str) -> anyhow::Result<McpClient> {
+        let headers: HashMap<HeaderName, HeaderValue> = [
+            (
+                HeaderName::from_static("x-user-id"),
+                HeaderValue::from_static(USER),
+            ),
+            (
+                HeaderName::from_static("x-agent-id"),
+                HeaderValue::from_static(AGENT),
+            ),
+        ]
+        .into();
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(self.url(path)).custom_headers(headers);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        tokio::time::timeout(PATIENCE, ().serve(transport))
+            .await
+            .context("MCP initialize through the gateway timed out")?
+            .with_context(|| format!("MCP initialize through the gateway on {path}"))
+    }
+
+    /// A request through the gateway, built by `build` from a fresh client's builder.
+    pub async fn send(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Reply> {
+        let resp = build(&self.http).send().await?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Reply {
+            status,
+            content_type,
+            body: resp.text().await?,
+        })
+    }
+
+    /// A JSON POST of `body` (any bytes) to `path` through the gateway, as a Streamable HTTP
+    /// client would send it.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> anyhow::Result<Reply> {
+        let url = self.url(path);
+        self.send(|http| {
+            http.post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-user-id", USER)
+                .body(body)
+        })
+        .await
+    }
+
+    /// The same, in the background (for calls that park).
+    pub fn spawn_post(
+        &self,
+        path: &str,
+        body: String,
+    ) -> tokio::task::JoinHandle<anyhow::Result<Reply>> {
+        let url = self.url(path);
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-user-id", USER)
+                .body(body)
+                .send()
+                .await?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            Ok(Reply {
+                status,
+                content_type,
+                body: resp.text().await?,
+            })
+        })
+    }
+
+    /// Open a TCP connection to the gateway and write `request` (raw HTTP/1.1) to it.
+    pub async fn raw_connect(&self, request: &[u8]) -> anyhow::Result<TcpStream> {
+        let mut stream =
+            TcpStream::connect((self.plan.listen.host.as_str(), self.plan.listen.port)).await?;
+        stream.write_all(request).await?;
+        Ok(stream)
+    }
+
+    /// Send raw HTTP/1.1 (which must ask for `Connection: close`) and read the whole answer:
+    /// status and body.
+    pub async fn raw(&self, request: &[u8]) -> anyhow::Result<(u16, String)> {
+        let mut stream = self.raw_connect(request).await?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+            .await
+            .context("no complete answer from the gateway")??;
+        let text = String::from_utf8_lossy(&answer);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("not an HTTP answer: {text}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+}
+
+/// A JSON-RPC `tools/call` of `tool` with `args`.
+pub fn tools_call(id: u64, tool: &str, args: serde_json::Value) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": tool, "arguments": args }
+    })
+    .to_string()
+}
