@@ -1,8 +1,16 @@
 //! The gate itself: answers one `Check` (pass, deny, or park until decided), applies
-//! reviewers' decisions, and closes every park exactly once — recorded in the audit trail,
-//! counted in the metrics, announced on the event feed.
+//! reviewers' decisions, expires parks nobody decided, and closes every park exactly once —
+//! recorded in the audit trail, counted in the metrics, announced on the event feed.
+//!
+//! A parked `Check` costs little while it waits: its future holds only the receiving end of
+//! its decision channel. Timeouts are kept by one sweeper task for all parks (every park has
+//! the same timeout, so deadlines come due in parking order).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use hitl_wire::extauth::{
@@ -10,14 +18,17 @@ use hitl_wire::extauth::{
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tokio::sync::oneshot;
+use tokio::{
+    sync::{Notify, oneshot},
+    time::Instant,
+};
 
 use crate::{
     audit::{Audit, AuditError, Standing},
     classify::{self, AllowList, TOOLS_CALL, ToolCall, Verdict},
     events::Events,
     metrics::{CheckVerdict, Metrics},
-    park::{Decision, ParkingLot, Settled},
+    park::{Decision, Message, ParkingLot, Settled},
     request::Incoming,
 };
 
@@ -74,6 +85,13 @@ pub struct Settings {
     pub max_parked: usize,
 }
 
+/// Parks in deadline order, for the sweeper.
+#[derive(Debug, Default)]
+struct Deadlines {
+    queue: Mutex<VecDeque<(Instant, String)>>,
+    wake: Notify,
+}
+
 /// The gate's shared state.
 #[derive(Debug)]
 pub struct Gate {
@@ -82,17 +100,35 @@ pub struct Gate {
     audit: Audit,
     events: Events,
     metrics: Metrics,
+    deadlines: Arc<Deadlines>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Let the sweeper notice the gate is gone.
+        self.deadlines.wake.notify_one();
+    }
+}
+
+/// What [`Gate::admit`] made of a `Check`.
+enum Admission<'g> {
+    Answer(Answer),
+    Parked(Waiting<'g>),
 }
 
 impl Gate {
-    pub fn new(settings: Settings, audit: Audit) -> Self {
-        Self {
+    /// The gate, with its timeout sweeper running (needs a Tokio runtime).
+    pub fn start(settings: Settings, audit: Audit) -> Arc<Self> {
+        let gate = Arc::new(Self {
             lot: ParkingLot::new(settings.max_parked),
             settings,
             audit,
             events: Events::new(),
             metrics: Metrics::new(),
-        }
+            deadlines: Arc::default(),
+        });
+        tokio::spawn(sweep(Arc::downgrade(&gate), Arc::clone(&gate.deadlines)));
+        gate
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -112,14 +148,28 @@ impl Gate {
         self.audit.history(query).await
     }
 
-    /// Answer one `Check`. For a parked call this waits for the decision, the timeout, or the
-    /// caller dropping the future (the gateway cancelled), whichever comes first.
-    pub async fn check(&self, check: CheckRequest) -> Answer {
+    /// Answer one `Check`. For a parked call the returned future waits for the decision, the
+    /// timeout, or being dropped (the gateway cancelled), whichever comes first.
+    ///
+    /// Classifying and parking happen right here, before the future: it then holds only what
+    /// waiting needs, not the request (thousands of parked calls wait at once).
+    pub fn check(&self, check: CheckRequest) -> impl Future<Output = Answer> + Send + '_ {
+        let admission = self.admit(check);
+        async move {
+            match admission {
+                Admission::Answer(answer) => answer,
+                Admission::Parked(waiting) => waiting.wait().await,
+            }
+        }
+    }
+
+    /// Everything about a `Check` that needs no waiting: classify, and park if it must.
+    fn admit(&self, check: CheckRequest) -> Admission<'_> {
         let incoming = match Incoming::try_from(check) {
             Ok(incoming) => incoming,
-            Err(e) => return self.refuse(e.to_string(), "?", "?"),
+            Err(e) => return Admission::Answer(self.refuse(e.to_string(), "?", "?")),
         };
-        match classify::classify(&incoming.frame(), &self.settings.allow) {
+        let answer = match classify::classify(&incoming.frame(), &self.settings.allow) {
             Verdict::Pass(why) => {
                 tracing::debug!(method = %incoming.method, path = %incoming.path, ?why, "pass");
                 self.metrics.checked(CheckVerdict::Pass);
@@ -128,8 +178,9 @@ impl Gate {
             Verdict::Deny(denial) => {
                 self.refuse(denial.to_string(), &incoming.method, &incoming.path)
             }
-            Verdict::Park(tool) => self.park(incoming, tool).await,
-        }
+            Verdict::Park(tool) => return self.park(incoming, tool),
+        };
+        Admission::Answer(answer)
     }
 
     fn refuse(&self, reason: String, method: &str, path: &str) -> Answer {
@@ -138,21 +189,24 @@ impl Gate {
         Answer::deny(reason, None)
     }
 
-    async fn park(&self, incoming: Incoming, tool: ToolCall) -> Answer {
+    fn park(&self, incoming: Incoming, tool: ToolCall) -> Admission<'_> {
         let call = match self.parked_call(incoming, tool) {
             Ok(call) => Arc::new(call),
-            Err(reason) => return self.refuse(reason, "POST", "?"),
+            Err(reason) => return Admission::Answer(self.refuse(reason, "POST", "?")),
+        };
+        let parked = self
+            .lot
+            .park(Arc::clone(&call), |call| self.audit.park(Arc::clone(call)));
+        let decision = match parked {
+            Ok(decision) => decision,
+            Err(full) => {
+                return Admission::Answer(self.refuse(full.to_string(), &call.method, &call.path));
+            }
         };
         let id = call.id.clone();
-        let decision = match self
-            .lot
-            .park(Arc::clone(&call), |call| self.audit.park(Arc::clone(call)))
-        {
-            Ok(decision) => decision,
-            Err(full) => return self.refuse(full.to_string(), &call.method, &call.path),
-        };
         self.metrics.checked(CheckVerdict::Park);
         self.metrics.parked();
+        self.expire_later(&id);
         tracing::info!(
             %id, tool = %call.tool_name, requester = call.requester.as_deref().unwrap_or("-"),
             sha256 = %call.body_sha256, "parked"
@@ -160,42 +214,12 @@ impl Gate {
         self.events.publish(|| Event::Parked {
             call: (*call).clone(),
         });
-        drop(call);
-
-        let mut waiting = Waiting {
+        Admission::Parked(Waiting {
             gate: self,
             id,
             decision,
             settled: false,
-        };
-        let timed_out =
-            match tokio::time::timeout(self.settings.park_timeout, &mut waiting.decision).await {
-                Ok(Ok(decision)) => return waiting.settle(decision).await,
-                Ok(Err(_)) => None,
-                Err(_elapsed) => Some(()),
-            };
-        if timed_out.is_some() {
-            if let Some(slot) = self.lot.take(&waiting.id) {
-                waiting.settled = true;
-                let secs = self.settings.park_timeout.as_secs();
-                let reason =
-                    format!("park timed out after {secs} s with no decision from a reviewer");
-                let record = ended(&slot.call, Outcome::Expired, None, reason.clone());
-                // Denying needs no commit; the record is queued before the answer goes out.
-                let _committed = self.close(record);
-                return Answer::deny(reason, Some(waiting.id.clone()));
-            }
-            // A reviewer took the call just as the timer fired: the decision is on its way.
-            if let Ok(decision) = (&mut waiting.decision).await {
-                return waiting.settle(decision).await;
-            }
-        }
-        // The sending side vanished without a decision (shutdown): fail closed.
-        waiting.settled = true;
-        Answer::deny(
-            "hitl-extauth lost track of this call before a decision; denied",
-            Some(waiting.id.clone()),
-        )
+        })
     }
 
     fn parked_call(&self, incoming: Incoming, tool: ToolCall) -> Result<ParkedCall, String> {
@@ -227,6 +251,35 @@ impl Gate {
         })
     }
 
+    /// Queue `id` for the sweeper, due one park timeout from now.
+    fn expire_later(&self, id: &str) {
+        let deadline = Instant::now() + self.settings.park_timeout;
+        let mut queue = self
+            .deadlines
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let was_empty = queue.is_empty();
+        queue.push_back((deadline, id.to_owned()));
+        drop(queue);
+        if was_empty {
+            self.deadlines.wake.notify_one();
+        }
+    }
+
+    /// The park timed out: if it is still parked, close it as expired and deny it.
+    fn expire(&self, id: &str) {
+        let Some(slot) = self.lot.take(id) else {
+            return; // decided or abandoned in the meantime
+        };
+        let secs = self.settings.park_timeout.as_secs();
+        let reason = format!("park timed out after {secs} s with no decision from a reviewer");
+        // Denying needs no commit; the record is queued before the answer goes out.
+        let _committed = self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+        // If the `Check` is gone, its guard finds this message and knows the park is closed.
+        let _ = slot.decide.send(Message::Expired { reason });
+    }
+
     /// Apply a reviewer's decision to a parked call.
     pub async fn decide(
         &self,
@@ -256,7 +309,10 @@ impl Gate {
             record: record.clone(),
             done,
         };
-        if let Err(Decision { record, .. }) = slot.decide.send(decision) {
+        if let Err(Message::Decided(decision)) =
+            slot.decide.send(Message::Decided(Box::new(decision)))
+        {
+            let record = decision.record;
             // The gateway gave up between our take and the send; its guard found nothing.
             let record = ended(
                 &record.call,
@@ -275,8 +331,41 @@ impl Gate {
         }
     }
 
-    /// End a parked call: queue its record, count it, announce it. Every taken slot goes
-    /// through here (or [`Gate::close`]'s callers) exactly once.
+    /// Record a reviewer's decision, then answer the gateway. An approval is only acted on
+    /// once its record is committed.
+    async fn settle(&self, id: String, decision: Decision) -> Answer {
+        let Decision { record, done } = decision;
+        let outcome = record.outcome;
+        let reason = record.reason.clone();
+        let committed = self.close(record);
+        let recorded = match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(AuditError::WriterGone.to_string()),
+        };
+        let answer = match (outcome, &recorded) {
+            (Outcome::Approved, Ok(())) => Answer::Allow {
+                approval_id: Some(id),
+            },
+            (Outcome::Approved, Err(e)) => {
+                tracing::error!(%id, error = %e, "approval not recorded; denying");
+                Answer::deny(
+                    format!("approved, but the approval could not be recorded ({e}); denied"),
+                    Some(id),
+                )
+            }
+            _ if reason.trim().is_empty() => Answer::deny(NO_REASON_GIVEN, Some(id)),
+            _ => Answer::deny(reason, Some(id)),
+        };
+        let _ = done.send(match recorded {
+            Ok(()) => Settled::Recorded,
+            Err(e) => Settled::NotRecorded(e),
+        });
+        answer
+    }
+
+    /// End a parked call: queue its record, count it, announce it. Every slot taken out of
+    /// the lot comes through here exactly once.
     fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), AuditError>> {
         tracing::info!(
             id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
@@ -293,47 +382,65 @@ impl Gate {
     }
 }
 
-/// A `Check` waiting for its decision. Dropped unsettled means the gateway cancelled the
+/// The one task that expires parks: sleeps until the oldest deadline, expires what is due.
+/// Ends when the gate is dropped.
+async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
+    loop {
+        let next = deadlines
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .front()
+            .map(|(deadline, _)| *deadline);
+        match next {
+            None => deadlines.wake.notified().await,
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+        }
+        let Some(gate) = gate.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let due: Vec<String> = {
+            let mut queue = deadlines
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let n = queue
+                .iter()
+                .take_while(|(deadline, _)| *deadline <= now)
+                .count();
+            queue.drain(..n).map(|(_, id)| id).collect()
+        };
+        for id in due {
+            gate.expire(&id);
+        }
+    }
+}
+
+/// A `Check` waiting for its park to end. Dropped unsettled means the gateway cancelled the
 /// call: the park is closed as `abandoned` right there.
 struct Waiting<'g> {
     gate: &'g Gate,
     id: String,
-    decision: oneshot::Receiver<Decision>,
+    decision: oneshot::Receiver<Message>,
     settled: bool,
 }
 
 impl Waiting<'_> {
-    /// Record a reviewer's decision, then answer the gateway. An approval is only acted on
-    /// once its record is committed.
-    async fn settle(mut self, decision: Decision) -> Answer {
+    async fn wait(mut self) -> Answer {
+        let message = (&mut self.decision).await;
         self.settled = true;
-        let Decision { record, done } = decision;
-        let outcome = record.outcome;
-        let reason = record.reason.clone();
-        let committed = self.gate.close(record);
-        let recorded = match committed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(AuditError::WriterGone.to_string()),
-        };
-        let id = Some(self.id.clone());
-        let answer = match (outcome, &recorded) {
-            (Outcome::Approved, Ok(())) => Answer::Allow { approval_id: id },
-            (Outcome::Approved, Err(e)) => {
-                tracing::error!(id = %self.id, error = %e, "approval not recorded; denying");
-                Answer::deny(
-                    format!("approved, but the approval could not be recorded ({e}); denied"),
-                    id,
-                )
-            }
-            _ if reason.trim().is_empty() => Answer::deny(NO_REASON_GIVEN, id),
-            _ => Answer::deny(reason, id),
-        };
-        let _ = done.send(match recorded {
-            Ok(()) => Settled::Recorded,
-            Err(e) => Settled::NotRecorded(e),
-        });
-        answer
+        let id = std::mem::take(&mut self.id);
+        match message {
+            // Boxed: only a decided call pays for the recording future's state.
+            Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(id, *decision)).await,
+            Ok(Message::Expired { reason }) => Answer::deny(reason, Some(id)),
+            // The sending side vanished without a word (shutdown): fail closed.
+            Err(_) => Answer::deny(
+                "hitl-extauth lost track of this call before a decision; denied",
+                Some(id),
+            ),
+        }
     }
 }
 
@@ -352,10 +459,11 @@ impl Drop for Waiting<'_> {
             ));
             return;
         }
-        // A reviewer took the call; if their decision already reached us, it can no longer be
-        // carried out: close as abandoned and tell them.
+        // Someone else took the call. A reviewer's decision that already reached us can no
+        // longer be carried out: close as abandoned and tell them. (An expiry is closed.)
         self.decision.close();
-        if let Ok(Decision { record, done }) = self.decision.try_recv() {
+        if let Ok(Message::Decided(decision)) = self.decision.try_recv() {
+            let Decision { record, done } = *decision;
             let _committed = gate.close(ended(
                 &record.call,
                 Outcome::Abandoned,

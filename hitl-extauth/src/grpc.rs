@@ -1,7 +1,7 @@
 //! The `envoy.service.auth.v3.Authorization` gRPC service: hands each `Check` to the gate and
 //! turns its answer into Envoy's `CheckResponse`.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
 use envoy_types::ext_authz::v3::{
     CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
@@ -24,15 +24,25 @@ impl AuthService {
     }
 }
 
+/// The future `check` returns (what `#[tonic::async_trait]` would generate).
+type CheckFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Response<CheckResponse>, Status>> + Send + 'a>>;
+
 #[tonic::async_trait]
 impl Authorization for AuthService {
-    async fn check(
-        &self,
+    // Written out rather than `async fn`, so the boxed future does not carry the request
+    // while the call is parked: the gate takes it apart before the future starts.
+    fn check<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
+    ) -> CheckFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         // When Envoy cancels the call, tonic drops this future, and with it the park.
-        let answer = self.gate.check(request.into_inner()).await;
-        Ok(Response::new(check_response(answer)))
+        let answer = self.gate.check(request.into_inner());
+        Box::pin(async move { Ok(Response::new(check_response(answer.await))) })
     }
 }
 

@@ -46,14 +46,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "closed calls left pending by the previous run as lost"
         );
     }
-    let gate = Arc::new(Gate::new(
+    let gate = Gate::start(
         Settings {
             allow: config.allowed_methods.clone(),
             park_timeout: config.park_timeout(),
             max_parked: config.max_parked,
         },
         audit.clone(),
-    ));
+    );
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
 
     let grpc_addr = SocketAddr::new(config.bind_addr, config.grpc_port);

@@ -12,6 +12,16 @@ use std::{
 use hitl_wire::extauth::{DecidedCall, ParkedCall};
 use tokio::sync::oneshot;
 
+/// What ends a park, on its way to the waiting `Check`.
+#[derive(Debug)]
+pub enum Message {
+    /// A reviewer decided; the waiting `Check` records it and answers accordingly. (Boxed:
+    /// every park allocates its channel up front, sized for the largest message.)
+    Decided(Box<Decision>),
+    /// The park timed out; already recorded, the `Check` only has to deny with `reason`.
+    Expired { reason: String },
+}
+
 /// A reviewer's decision on its way to the waiting `Check`.
 #[derive(Debug)]
 pub struct Decision {
@@ -37,7 +47,7 @@ pub enum Settled {
 pub struct Slot {
     seq: u64,
     pub call: Arc<ParkedCall>,
-    pub decide: oneshot::Sender<Decision>,
+    pub decide: oneshot::Sender<Message>,
 }
 
 /// The lot is full.
@@ -80,7 +90,7 @@ impl ParkingLot {
         &self,
         call: Arc<ParkedCall>,
         before_visible: impl FnOnce(&Arc<ParkedCall>),
-    ) -> Result<oneshot::Receiver<Decision>, Full> {
+    ) -> Result<oneshot::Receiver<Message>, Full> {
         let mut lot = self.lock();
         if lot.slots.len() >= self.capacity {
             return Err(Full(lot.slots.len()));

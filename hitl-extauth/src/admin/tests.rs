@@ -38,7 +38,7 @@ impl Lab {
 
     fn with(park_timeout: Duration, max_parked: usize, token: Option<&str>) -> Self {
         let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
-        let gate = Gate::new(
+        let gate = Gate::start(
             Settings {
                 allow: AllowList::default(),
                 park_timeout,
@@ -47,7 +47,7 @@ impl Lab {
             audit,
         );
         Self {
-            gate: Arc::new(gate),
+            gate,
             token: token.map(str::to_owned),
         }
     }
