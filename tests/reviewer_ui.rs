@@ -1,1 +1,296 @@
-//! Integration tests for hitl-ui (being written).
+//! hitl-ui in a real browser against the real hitl-extauth: a reviewer session from empty
+//! queue to history, and every way a decision must be refused.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use fantoccini::Locator;
+use hitl_lab_tests::ui::{Browser, Driver, Stack, eventually};
+use hitl_wire::extauth::DenyBody;
+
+const OK: i32 = 0;
+const PERMISSION_DENIED: i32 = 7;
+
+async fn open_signed_in(driver: &Driver, stack: &Stack, user: &str) -> anyhow::Result<Browser> {
+    let browser = driver.open().await?;
+    browser
+        .sign_in(&stack.ui_url, user, &format!("{user}-pw"))
+        .await?;
+    browser.client.goto(&stack.ui_url).await?;
+    Ok(browser)
+}
+
+/// Listen on hitl-ui's own `/live` stream (as the page does) and note when the first `event`
+/// arrives. Resolves to that instant; for the informational latency figure only.
+async fn first_push(
+    ui_url: &str,
+    event: &'static str,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Instant>>> {
+    use futures::StreamExt as _;
+    let response = reqwest::get(format!("{ui_url}/live"))
+        .await?
+        .error_for_status()?;
+    Ok(tokio::spawn(async move {
+        let needle = format!("event: {event}\n");
+        let mut seen = String::new();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk?));
+            if seen.contains(&needle) {
+                return Ok(Instant::now());
+            }
+        }
+        anyhow::bail!("/live ended before a `{event}` event")
+    }))
+}
+
+/// Text of the element matching `css` inside the page.
+async fn text_of(browser: &Browser, css: &str) -> anyhow::Result<String> {
+    Ok(browser.client.find(Locator::Css(css)).await?.text().await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reviewer_approves_and_rejects_in_the_browser() -> anyhow::Result<()> {
+    let stack = Stack::start("reviewer_ui-session").await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    // bob reviews; alice (who asks for the calls) has the queue open in another window.
+    let bob = open_signed_in(&driver, &stack, "bob").await?;
+    let alice = open_signed_in(&driver, &stack, "alice").await?;
+
+    // Empty state: says what shows up here and how to make something show up.
+    let empty = text_of(&bob, "#empty").await?;
+    assert!(empty.contains("Nothing is waiting"), "{empty}");
+    assert!(empty.contains("Apply migration v3"), "{empty}");
+    eventually("the live stream to connect", || async {
+        let state = bob
+            .client
+            .find(Locator::Css("#live-status"))
+            .await?
+            .attr("data-state")
+            .await?;
+        Ok((state.as_deref() == Some("live")).then_some(()))
+    })
+    .await?;
+    bob.screenshot("queue-empty").await?;
+
+    // A call parks: the card is pushed to the open page and says what will change.
+    let pushes = first_push(&stack.ui_url, "card").await?;
+    let parked_at = Instant::now();
+    let approve_check = stack.park_migration("alice", "v3").await?;
+    let first = stack.wait_pending(1).await?.remove(0);
+    let pushed = pushes.await??;
+    let card = bob.card(&first).await?;
+    eprintln!(
+        "informational: `card` pushed on /live {} ms after the Check was sent; on bob's page \
+         (WebDriver polling) after {} ms",
+        (pushed - parked_at).as_millis(),
+        parked_at.elapsed().as_millis()
+    );
+    let card_text = card.text().await?;
+    assert!(card_text.contains("Schema v2 → v3"), "{card_text}");
+    for expected in [
+        "run_migration",
+        "alice",
+        "dba-assistant",
+        "POST /privileged/mcp",
+        "sha256:",
+    ] {
+        assert!(
+            card_text.contains(expected),
+            "card lacks {expected:?}:\n{card_text}"
+        );
+    }
+    assert!(card_text.contains("expires in"), "{card_text}");
+    // Arguments pretty-printed; the raw request behind a disclosure.
+    let args = text_of(&bob, &format!("[data-call-id=\"{first}\"] .args pre")).await?;
+    assert!(args.contains("\"version\": \"v3\""), "{args}");
+    // Let the arrival highlight fade before the picture (cosmetic only).
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    bob.screenshot("queue-one-card").await?;
+    card.find(Locator::Css("details.raw summary"))
+        .await?
+        .click()
+        .await?;
+    let raw = card.find(Locator::Css("details.raw")).await?.text().await?;
+    assert!(raw.contains(r#""method":"tools/call""#), "{raw}");
+    bob.screenshot_of(&card, "card-run-migration").await?;
+    alice.card(&first).await?;
+
+    // alice asked for it, so she may not approve it.
+    alice.decide(&first, true, "looks fine to me").await?;
+    let refusal = alice.form_error(&first).await?;
+    assert!(
+        refusal.contains("another reviewer must approve"),
+        "{refusal}"
+    );
+    assert_eq!(
+        stack.pending_ids().await?,
+        vec![first.clone()],
+        "still parked"
+    );
+
+    // bob approves: the call is released, and alice's window drops the card too.
+    bob.decide(&first, true, "Approved for the 14:00 window")
+        .await?;
+    bob.card_gone(&first).await?;
+    alice.card_gone(&first).await?;
+    let released = approve_check.await??;
+    assert_eq!(
+        released.status.as_ref().map(|s| s.code),
+        Some(OK),
+        "{released:?}"
+    );
+
+    // A second call; bob rejects it with a reason, which reaches the caller word for word.
+    let reject_check = stack.park_migration("alice", "v3").await?;
+    let second = stack.wait_pending(1).await?.remove(0);
+    let reason = "Not during business hours — use the 22:00 window <b>& \"ticket #42\"</b>";
+    bob.decide(&second, false, reason).await?;
+    bob.card_gone(&second).await?;
+    alice.card_gone(&second).await?;
+    let denied = reject_check.await??;
+    assert_eq!(
+        denied.status.as_ref().map(|s| s.code),
+        Some(PERMISSION_DENIED)
+    );
+    let Some(HttpResponse::DeniedResponse(denied)) = denied.http_response else {
+        anyhow::bail!("a rejection carries a denied HTTP response: {denied:?}");
+    };
+    let body: DenyBody = serde_json::from_str(&denied.body).context("deny body")?;
+    assert_eq!(body.reason, reason);
+    assert_eq!(body.id.as_deref(), Some(second.as_str()));
+
+    // History lists both: who, what, why, outcome; and filters by outcome.
+    bob.client
+        .goto(&format!("{}/history", stack.ui_url))
+        .await?;
+    let approved_row = text_of(&bob, &format!("tr[data-call-id=\"{first}\"]")).await?;
+    assert!(approved_row.contains("approved"), "{approved_row}");
+    assert!(approved_row.contains("bob"), "{approved_row}");
+    assert!(
+        approved_row.contains("Approved for the 14:00 window"),
+        "{approved_row}"
+    );
+    let rejected_row = text_of(&bob, &format!("tr[data-call-id=\"{second}\"]")).await?;
+    assert!(rejected_row.contains("rejected"), "{rejected_row}");
+    assert!(rejected_row.contains(reason), "{rejected_row}");
+    bob.screenshot("history").await?;
+
+    bob.client
+        .find(Locator::Css("select[name=outcome]"))
+        .await?
+        .select_by_value("rejected")
+        .await?;
+    bob.client
+        .find(Locator::Css("form.filters button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    eventually("the filtered history", || async {
+        let rows = bob
+            .client
+            .find_all(Locator::Css("table.history tbody tr"))
+            .await?;
+        let mut outcomes = Vec::new();
+        for row in rows {
+            outcomes.push(row.attr("data-outcome").await?.unwrap_or_default());
+        }
+        Ok((outcomes == ["rejected"]).then_some(()))
+    })
+    .await?;
+
+    bob.close().await?;
+    alice.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_without_identity_or_csrf_token_are_refused() -> anyhow::Result<()> {
+    let stack = Stack::start("reviewer_ui-refusals").await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    let check = stack.park_migration("alice", "v3").await?;
+    let id = stack.wait_pending(1).await?.remove(0);
+
+    // Not signed in: the page offers sign-in, and a click on Approve is refused.
+    let anonymous = driver.open().await?;
+    anonymous.client.goto(&stack.ui_url).await?;
+    let who = text_of(&anonymous, ".who").await?;
+    assert!(who.contains("Sign in"), "{who}");
+    anonymous.decide(&id, true, "").await?;
+    let refusal = anonymous.form_error(&id).await?;
+    assert!(refusal.contains("Sign in"), "{refusal}");
+    let card = anonymous.card(&id).await?;
+    anonymous
+        .screenshot_of(&card, "card-refused-not-signed-in")
+        .await?;
+
+    // Signed in, but a request that did not come from our page (no CSRF token) is refused,
+    // even with the reviewer's session cookie and a matching Origin.
+    let bob = open_signed_in(&driver, &stack, "bob").await?;
+    bob.card(&id).await?;
+    let session = bob.cookie("hitl_session").await?;
+    let csrf_cookie = bob.cookie("hitl_csrf").await?;
+    let http = reqwest::Client::new();
+    let forged = http
+        .post(format!("{}/calls/{id}/decide", stack.ui_url))
+        .header("origin", &stack.ui_url)
+        .header(
+            "cookie",
+            format!("hitl_session={session}; hitl_csrf={csrf_cookie}"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=approve&reason=forged")
+        .send()
+        .await?;
+    assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
+    let error: hitl_wire::extauth::ApiError = forged.json().await?;
+    assert!(error.error.contains("CSRF"), "{}", error.error);
+    // From another site: refused on the Origin alone.
+    let cross_site = http
+        .post(format!("{}/calls/{id}/decide", stack.ui_url))
+        .header("origin", "http://evil.example")
+        .header("cookie", format!("hitl_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=approve")
+        .send()
+        .await?;
+    assert_eq!(cross_site.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(stack.pending_ids().await?, vec![id.clone()], "still parked");
+
+    // The real page, same reviewer, works: the refusals above were about proof, not bob.
+    bob.decide(&id, false, "cleaning up").await?;
+    bob.card_gone(&id).await?;
+    let answer = check.await??;
+    assert_eq!(answer.status.map(|s| s.code), Some(PERMISSION_DENIED));
+
+    anonymous.close().await?;
+    bob.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_follows_the_gate_across_a_restart() -> anyhow::Result<()> {
+    let mut stack = Stack::start("reviewer_ui-restart").await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    let bob = open_signed_in(&driver, &stack, "bob").await?;
+    let _held = stack.park_migration("alice", "v3").await?;
+    let lost = stack.wait_pending(1).await?.remove(0);
+    bob.card(&lost).await?;
+
+    // The gate crashes and comes back; the call it was holding is closed as lost, and the
+    // page drops it once hitl-ui has reconnected and re-read the queue — no reload.
+    stack.extauth.crash_and_restart().await?;
+    bob.card_gone(&lost).await?;
+
+    // Still following: the next park shows up live.
+    let _next_check = stack.park_migration("alice", "v4").await?;
+    let next = stack.wait_pending(1).await?.remove(0);
+    let text = bob.card(&next).await?.text().await?;
+    assert!(text.contains("Schema v2 → v4"), "{text}");
+    let status = text_of(&bob, "#live-status").await?;
+    assert_eq!(status, "live");
+
+    bob.close().await?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ pub mod gate;
 pub mod lab;
 pub mod manifests;
 pub mod mock_db;
+pub mod ui;
 
 use std::path::PathBuf;
 

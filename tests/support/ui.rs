@@ -1,0 +1,403 @@
+//! hitl-ui fixture: the real hitl-ui in front of the real hitl-extauth (and the real
+//! mock-db-mcp for the live schema version), calls parked by sending Envoy's
+//! `Authorization/Check` straight to the gate over gRPC (no Envoy needed), and real Chromium
+//! windows driven over WebDriver (Debian's `chromium` + `chromium-driver`, via fantoccini).
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use envoy_types::pb::envoy::service::auth::v3::{
+    AttributeContext, CheckRequest, CheckResponse,
+    attribute_context::{HttpRequest, Request},
+    authorization_client::AuthorizationClient,
+};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hitl_harness::{
+    components::ui::{self, Options},
+    net,
+    proc::{Running, Spec},
+};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::task::JoinHandle;
+
+use crate::{extauth::ExtAuth, mock_db::MockDb};
+
+/// Reviewer accounts of the built-in sign-in used by these tests.
+pub const CREDENTIALS: &str = "alice:alice-pw,bob:bob-pw";
+
+/// Generous upper bound for anything to show up: only here to stop a hang, never a benchmark.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Where the screenshots go (kept as CI artifacts).
+pub fn screenshot_dir() -> PathBuf {
+    hitl_harness::bins::target_dir().join("ui-screenshots")
+}
+
+/// Retry `check` until it returns `Ok(Some(_))`, or fail after [`PATIENCE`] with the last
+/// word from `check`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let last = match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
+        if Instant::now() >= deadline {
+            match last {
+                Some(e) => bail!("timed out waiting for {what}: {e:#}"),
+                None => bail!("timed out waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- the stack -------------------------------------------------------------------------
+
+/// The whole stack behind a reviewer's browser: mock-db-mcp (for the live schema version),
+/// hitl-extauth (the other engineer's fixture), hitl-ui. Calls are parked by sending Envoy's
+/// `Authorization/Check` to the gate's gRPC port directly.
+pub struct Stack {
+    pub db: MockDb,
+    pub extauth: ExtAuth,
+    pub ui_url: String,
+    _ui: Running,
+    pub log_dir: PathBuf,
+}
+
+impl Stack {
+    pub async fn start(test: &str) -> anyhow::Result<Self> {
+        let log_dir = crate::scratch_dir(test);
+        let db = MockDb::start(&log_dir).await?;
+        let extauth = ExtAuth::start(&log_dir, |o| o).await?;
+        let mut last = None;
+        for _ in 0..3 {
+            let options = Options::new(net::free_port()?, extauth.options.admin_url())
+                .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
+                .reviewer_credentials(CREDENTIALS);
+            let spec = ui::spec(&options, &log_dir)?;
+            match Running::start(spec).await {
+                Ok(running) => {
+                    return Ok(Self {
+                        db,
+                        extauth,
+                        ui_url: options.base_url(),
+                        _ui: running,
+                        log_dir,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Park `run_migration {"version": version}` as asked for by `user`, the way Envoy would:
+    /// an `Authorization/Check` carrying the MCP request. The handle resolves when the gate
+    /// answers (after a decision).
+    pub async fn park_migration(
+        &self,
+        user: &str,
+        version: &str,
+    ) -> anyhow::Result<JoinHandle<anyhow::Result<CheckResponse>>> {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "run_migration", "arguments": {"version": version}},
+        })
+        .to_string();
+        let headers = HashMap::from([
+            (":authority".to_owned(), "gateway.local".to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (
+                "accept".to_owned(),
+                "application/json, text/event-stream".to_owned(),
+            ),
+            ("x-user-id".to_owned(), user.to_owned()),
+            ("x-agent-id".to_owned(), "dba-assistant".to_owned()),
+            ("user-agent".to_owned(), "kagent-adk/0.10.4".to_owned()),
+            ("mcp-session-id".to_owned(), "a1b2c3".to_owned()),
+        ]);
+        let request = CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request {
+                    http: Some(HttpRequest {
+                        method: "POST".into(),
+                        path: "/privileged/mcp".into(),
+                        host: "gateway.local".into(),
+                        size: body.len() as i64,
+                        headers,
+                        body,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        let grpc = format!("http://127.0.0.1:{}", self.extauth.options.grpc_port);
+        let mut client = AuthorizationClient::connect(grpc)
+            .await
+            .context("connecting to the gate's gRPC port")?;
+        Ok(tokio::spawn(async move {
+            Ok(client.check(request).await?.into_inner())
+        }))
+    }
+
+    /// Ids of the calls pending at the gate right now.
+    pub async fn pending_ids(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .extauth
+            .pending()
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect())
+    }
+
+    /// Wait until exactly `n` calls are pending; their ids.
+    pub async fn wait_pending(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .extauth
+            .wait_pending(n)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect())
+    }
+}
+
+// ---- the browser --------------------------------------------------------------------------
+
+/// One chromedriver; each [`Browser`] it opens is a separate Chromium with its own profile
+/// (so its own cookies: a separate reviewer).
+pub struct Driver {
+    url: String,
+    profiles: PathBuf,
+    opened: std::sync::atomic::AtomicUsize,
+    _running: Running,
+}
+
+fn find_program(name: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/lib/chromium"),
+        ])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!("`{name}` not found: install Debian's `chromium` and `chromium-driver`")
+        })
+}
+
+impl Driver {
+    pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
+        let program = find_program("chromedriver")?;
+        let mut last = None;
+        for _ in 0..3 {
+            let port = net::free_port()?;
+            let url = format!("http://127.0.0.1:{port}");
+            let spec = Spec::new("chromedriver", &program, log_dir)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .health(format!("{url}/status"));
+            match Running::start(spec).await {
+                Ok(running) => {
+                    return Ok(Self {
+                        url,
+                        profiles: log_dir.join("chromium-profiles"),
+                        opened: Default::default(),
+                        _running: running,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// A fresh headless Chromium (1400×1000, fresh profile, no network beyond loopback).
+    pub async fn open(&self) -> anyhow::Result<Browser> {
+        let n = self
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let profile = self.profiles.join(format!("profile-{n}"));
+        std::fs::create_dir_all(&profile)?;
+        let chromium = find_program("chromium")?;
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--window-size=1400,1050",
+            "--hide-scrollbars",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object literal")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .context("opening a Chromium session through chromedriver")?;
+        Ok(Browser { client })
+    }
+}
+
+/// One browser window.
+pub struct Browser {
+    pub client: Client,
+}
+
+impl Browser {
+    /// Sign in through the page's own form.
+    pub async fn sign_in(&self, base: &str, user: &str, password: &str) -> anyhow::Result<()> {
+        self.client.goto(&format!("{base}/signin")).await?;
+        self.client
+            .find(Locator::Css("#username"))
+            .await?
+            .send_keys(user)
+            .await?;
+        self.client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        self.client
+            .find(Locator::Css("form.signin-form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let name = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#reviewer-name"))
+            .await
+            .with_context(|| format!("{user} did not end up signed in"))?;
+        anyhow::ensure!(name.text().await? == user, "signed in as someone else");
+        Ok(())
+    }
+
+    /// The card of call `id`, once it is on the page.
+    pub async fn card(&self, id: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        let selector = format!("article.card[data-call-id=\"{id}\"]");
+        eventually(&format!("card {id}"), || async {
+            Ok(self
+                .client
+                .find_all(Locator::Css(&selector))
+                .await?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    /// Wait until call `id`'s card is gone from the page.
+    pub async fn card_gone(&self, id: &str) -> anyhow::Result<()> {
+        let selector = format!("article.card[data-call-id=\"{id}\"]");
+        eventually(&format!("card {id} to vanish"), || async {
+            Ok(self
+                .client
+                .find_all(Locator::Css(&selector))
+                .await?
+                .is_empty()
+                .then_some(()))
+        })
+        .await
+    }
+
+    /// Type `reason` into call `id`'s form and press Approve or Reject.
+    pub async fn decide(&self, id: &str, approve: bool, reason: &str) -> anyhow::Result<()> {
+        let card = self.card(id).await?;
+        if !reason.is_empty() {
+            card.find(Locator::Css("textarea[name=reason]"))
+                .await?
+                .send_keys(reason)
+                .await?;
+        }
+        let button = if approve {
+            "button[value=approve]"
+        } else {
+            "button[value=reject]"
+        };
+        card.find(Locator::Css(button)).await?.click().await?;
+        Ok(())
+    }
+
+    /// The message the page shows under call `id`'s buttons, once it says something other
+    /// than the "Approving…" placeholder.
+    pub async fn form_error(&self, id: &str) -> anyhow::Result<String> {
+        let card = self.card(id).await?;
+        eventually("a message under the buttons", || async {
+            let message = card.find(Locator::Css(".form-message.error")).await;
+            match message {
+                Ok(el) => {
+                    let text = el.text().await?;
+                    Ok((!text.is_empty()).then_some(text))
+                }
+                Err(_) => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Save a PNG of the whole window under [`screenshot_dir`].
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        save(name, &png)
+    }
+
+    /// Save a PNG of one element.
+    pub async fn screenshot_of(
+        &self,
+        element: &fantoccini::elements::Element,
+        name: &str,
+    ) -> anyhow::Result<PathBuf> {
+        save(name, &element.screenshot().await?)
+    }
+
+    /// A cookie's value (HttpOnly ones too: WebDriver sees them).
+    pub async fn cookie(&self, name: &str) -> anyhow::Result<String> {
+        Ok(self.client.get_named_cookie(name).await?.value().to_owned())
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
+
+fn save(name: &str, png: &[u8]) -> anyhow::Result<PathBuf> {
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
