@@ -294,3 +294,73 @@ async fn the_queue_follows_the_gate_across_a_restart() -> anyhow::Result<()> {
     bob.close().await?;
     Ok(())
 }
+
+/// The whole path a workshop shows: the agent's MCP client calls `run_migration` through the
+/// real Envoy, the gate parks it, a reviewer approves in the browser, the migration runs;
+/// the same call again reads "v3 → v3" and a rejection's reason comes back through Envoy.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_migration_through_envoy_runs_once_approved_in_the_browser() -> anyhow::Result<()>
+{
+    use hitl_lab_tests::{
+        gate::{Gate, tools_call},
+        mock_db::call,
+        ui::start_ui,
+    };
+    use hitl_wire::mockdb::{paths, tools};
+
+    let gate = Gate::start_default("reviewer_ui-envoy").await?;
+    let (ui_url, _ui) = start_ui(&gate.log_dir, &gate.extauth, &gate.db).await?;
+    let driver = Driver::start(&gate.log_dir).await?;
+    let bob = driver.open().await?;
+    bob.sign_in(&ui_url, "bob", "bob-pw").await?;
+    bob.client.goto(&ui_url).await?;
+
+    // The agent (as alice) asks for the migration; the gateway holds it.
+    let agent = gate.mcp(paths::PRIVILEGED_MCP).await?;
+    let migration = tokio::spawn(async move {
+        call(
+            &agent,
+            tools::RUN_MIGRATION,
+            serde_json::json!({"version": "v3"}),
+        )
+        .await
+    });
+    let id = gate.extauth.wait_pending(1).await?.remove(0).id;
+    let text = bob.card(&id).await?.text().await?;
+    assert!(text.contains("Schema v2 → v3"), "{text}");
+    assert_eq!(
+        gate.db.state().await?.schema_version,
+        "v2",
+        "nothing ran yet"
+    );
+
+    bob.decide(&id, true, "go ahead").await?;
+    bob.card_gone(&id).await?;
+    let result = migration.await?.context("the approved call")?;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(gate.db.state().await?.schema_version, "v3");
+
+    // Again: the card now reads the live version; bob rejects, and the agent's HTTP client
+    // gets the gateway's 403 with his reason verbatim.
+    let again = gate.spawn_post(
+        paths::PRIVILEGED_MCP,
+        tools_call(
+            9,
+            tools::RUN_MIGRATION,
+            serde_json::json!({"version": "v3"}),
+        ),
+    );
+    let id = gate.extauth.wait_pending(1).await?.remove(0).id;
+    let text = bob.card(&id).await?.text().await?;
+    assert!(text.contains("Schema v3 → v3"), "{text}");
+    assert!(text.contains("already at v3"), "{text}");
+    let reason = "Already applied — nothing to do";
+    bob.decide(&id, false, reason).await?;
+    let reply = again.await??;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    let body: DenyBody = serde_json::from_str(&reply.body)?;
+    assert_eq!(body.reason, reason);
+
+    bob.close().await?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The live schema version, read from mock-db-mcp's `GET /state` so a `run_migration` card can
-//! say "Schema v2 → v3" (the seed hard-coded v2). Short timeouts and a one-second cache: a
-//! burst of parks costs one request, and a dead database never holds a card back.
+//! say "Schema v2 → v3" (the seed hard-coded v2). Never older than the question: a caller gets
+//! a reading taken after it asked. Concurrent callers share one request (a burst of parks
+//! costs one read), and short timeouts keep a dead database from holding a card back.
 
 use std::time::{Duration, Instant};
 
@@ -25,8 +26,6 @@ pub struct SchemaProbe {
     cache: Mutex<Option<(Instant, SchemaVersion)>>,
 }
 
-const FRESH_FOR: Duration = Duration::from_secs(1);
-
 impl SchemaProbe {
     pub fn new(url: Option<String>) -> reqwest::Result<Self> {
         Ok(Self {
@@ -39,17 +38,19 @@ impl SchemaProbe {
         })
     }
 
-    /// The current version (at most a second old).
+    /// The current version: read after this call began (possibly by a concurrent caller).
     pub async fn current(&self) -> SchemaVersion {
         let Some(url) = &self.url else {
             return SchemaVersion::NotConfigured;
         };
+        let asked = Instant::now();
         let mut cache = self.cache.lock().await;
-        if let Some((at, version)) = cache.as_ref()
-            && at.elapsed() < FRESH_FOR
+        if let Some((read_at, version)) = cache.as_ref()
+            && *read_at >= asked
         {
             return version.clone();
         }
+        let started = Instant::now();
         let version = match self.read(url).await {
             Ok(version) => SchemaVersion::Known(version),
             Err(reason) => {
@@ -57,7 +58,7 @@ impl SchemaProbe {
                 SchemaVersion::Unavailable(reason)
             }
         };
-        *cache = Some((Instant::now(), version.clone()));
+        *cache = Some((started, version.clone()));
         version
     }
 
@@ -108,6 +109,34 @@ mod tests {
         assert_eq!(display_version("3"), "v3");
         assert_eq!(display_version(" v3 "), "v3");
         assert_eq!(display_version("2024_01_add_index"), "2024_01_add_index");
+    }
+
+    #[tokio::test]
+    async fn each_question_gets_a_reading_taken_after_it() {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicU64, Ordering},
+        };
+        let reads = Arc::new(AtomicU64::new(1));
+        let counter = reads.clone();
+        let app = axum::Router::new().route(
+            "/state",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    axum::Json(serde_json::json!({
+                        "schema_version": format!("v{n}"), "row_counts": {}, "audit": []
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/state", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let probe = SchemaProbe::new(Some(url)).unwrap();
+        assert_eq!(probe.current().await, SchemaVersion::Known("v2".into()));
+        // A migration just ran: the next card must not show the old reading.
+        assert_eq!(probe.current().await, SchemaVersion::Known("v3".into()));
     }
 
     #[tokio::test]

@@ -80,26 +80,14 @@ impl Stack {
         let log_dir = crate::scratch_dir(test);
         let db = MockDb::start(&log_dir).await?;
         let extauth = ExtAuth::start(&log_dir, |o| o).await?;
-        let mut last = None;
-        for _ in 0..3 {
-            let options = Options::new(net::free_port()?, extauth.options.admin_url())
-                .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
-                .reviewer_credentials(CREDENTIALS);
-            let spec = ui::spec(&options, &log_dir)?;
-            match Running::start(spec).await {
-                Ok(running) => {
-                    return Ok(Self {
-                        db,
-                        extauth,
-                        ui_url: options.base_url(),
-                        _ui: running,
-                        log_dir,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.expect("at least one attempt"))
+        let (ui_url, ui) = start_ui(&log_dir, &extauth, &db).await?;
+        Ok(Self {
+            db,
+            extauth,
+            ui_url,
+            _ui: ui,
+            log_dir,
+        })
     }
 
     /// Park `run_migration {"version": version}` as asked for by `user`, the way Envoy would:
@@ -176,6 +164,26 @@ impl Stack {
             .map(|c| c.id)
             .collect())
     }
+}
+
+/// hitl-ui following `extauth`, reading the schema version from `db`, with the test
+/// accounts; its URL and process.
+pub async fn start_ui(
+    log_dir: &Path,
+    extauth: &ExtAuth,
+    db: &MockDb,
+) -> anyhow::Result<(String, Running)> {
+    let mut last = None;
+    for _ in 0..3 {
+        let options = Options::new(net::free_port()?, extauth.options.admin_url())
+            .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
+            .reviewer_credentials(CREDENTIALS);
+        match Running::start(ui::spec(&options, log_dir)?).await {
+            Ok(running) => return Ok((options.base_url(), running)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
 }
 
 // ---- the browser --------------------------------------------------------------------------
