@@ -124,6 +124,10 @@ async fn a_reviewer_approves_and_rejects_in_the_browser() -> anyhow::Result<()> 
         refusal.contains("another reviewer must approve"),
         "{refusal}"
     );
+    let alices_card = alice.card(&first).await?;
+    alice
+        .screenshot_of(&alices_card, "card-refused-self-approval")
+        .await?;
     assert_eq!(
         stack.pending_ids().await?,
         vec![first.clone()],

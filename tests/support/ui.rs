@@ -388,6 +388,13 @@ impl Browser {
         element: &fantoccini::elements::Element,
         name: &str,
     ) -> anyhow::Result<PathBuf> {
+        // Chromium clips element screenshots to the viewport: bring the whole card in first.
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'start'});",
+                vec![serde_json::to_value(element)?],
+            )
+            .await?;
         save(name, &element.screenshot().await?)
     }
 
