@@ -79,7 +79,10 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
     assert_eq!(state.row_counts["orders"], 0);
     let entry = state.audit.last().expect("an audit entry");
     assert_eq!(entry.tool, "truncate_table");
-    assert_eq!(entry.caller.get(headers::USER_ID).map(String::as_str), Some("alice"));
+    assert_eq!(
+        entry.caller.get(headers::USER_ID).map(String::as_str),
+        Some("alice")
+    );
 
     // Reject with a reason: nothing runs, and the reason reaches the model verbatim.
     db.reset().await.expect("reset");
@@ -95,7 +98,11 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
         )
         .await
         .expect("the rejection is taken");
-    assert!(outcome.text.contains(reason), "the agent's reply: {}", outcome.text);
+    assert!(
+        outcome.text.contains(reason),
+        "the agent's reply: {}",
+        outcome.text
+    );
     assert_eq!(db.state().await.unwrap().row_counts["orders"], 3);
     let model = Control::new(lab.state.urls.scripted_model.as_deref().unwrap());
     let seen = serde_json::to_string(&model.requests().await.unwrap()).unwrap();

@@ -27,7 +27,10 @@ async fn every_scene_passes_with_the_expected_transcript() {
         .scenes
         .iter()
         .filter(|s| !s.passed)
-        .flat_map(|s| s.failures().map(move |c| format!("scene {}: {}", s.id, c.what)))
+        .flat_map(|s| {
+            s.failures()
+                .map(move |c| format!("scene {}: {}", s.id, c.what))
+        })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

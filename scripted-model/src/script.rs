@@ -9,7 +9,9 @@ use crate::openai::{Answer, AnswerToolCall};
 /// The facts about a conversation the script can react to.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Conversation {
-    /// Number of assistant messages so far: the index of the turn to play.
+    /// Number of assistant messages since the newest user message: the index of the turn to
+    /// play. Each user message starts the script over, so one script serves every prompt of
+    /// a chat (alternatives pick by what the user said).
     pub turn: usize,
     pub last_tool_result: Option<String>,
     pub last_user_message: Option<String>,
@@ -23,7 +25,11 @@ impl Conversation {
             match message.get("role").and_then(Value::as_str) {
                 Some("assistant") => conv.turn += 1,
                 Some("tool") => conv.last_tool_result = Some(text_of(message)),
-                Some("user") => conv.last_user_message = Some(text_of(message)),
+                Some("user") => {
+                    conv.turn = 0;
+                    conv.last_tool_result = None;
+                    conv.last_user_message = Some(text_of(message));
+                }
                 _ => {}
             }
         }
@@ -39,7 +45,7 @@ impl Conversation {
             When::UserSaid(needle) => self
                 .last_user_message
                 .as_deref()
-                .is_some_and(|t| t.contains(needle.as_str())),
+                .is_some_and(|t| t.to_lowercase().contains(&needle.to_lowercase())),
         }
     }
 
@@ -215,10 +221,28 @@ mod tests {
     fn running_past_the_script_says_so() {
         let mut messages = messages_after_tool("x");
         messages.push(json!({"role": "assistant", "content": "Done."}));
-        messages.push(json!({"role": "user", "content": "again"}));
+        messages.push(json!({"role": "tool", "tool_call_id": "y", "content": "late"}));
         let conv = Conversation::from_messages(&messages);
         let text = answer(&reject_script(), &conv).content.unwrap();
         assert!(text.contains("has no turn 2 (it has 2)"), "{text}");
+    }
+
+    #[test]
+    fn a_new_user_message_starts_the_script_over() {
+        let mut messages = messages_after_tool("rejected");
+        messages.push(json!({"role": "assistant", "content": "Not done."}));
+        messages.push(json!({"role": "user", "content": "Then query it"}));
+        let conv = Conversation::from_messages(&messages);
+        assert_eq!(conv.turn, 0);
+        assert_eq!(conv.last_tool_result, None);
+        assert_eq!(conv.last_user_message.as_deref(), Some("Then query it"));
+    }
+
+    #[test]
+    fn user_said_ignores_case() {
+        let conv =
+            Conversation::from_messages(&[json!({"role": "user", "content": "TRUNCATE it"})]);
+        assert!(conv.matches(&When::UserSaid("truncate".into())));
     }
 
     #[test]

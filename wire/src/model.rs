@@ -11,7 +11,8 @@ pub struct Script {
     /// Name shown in the model's answers when the script runs out (e.g. the scene id).
     #[serde(default)]
     pub name: String,
-    /// Turn `i` answers the request whose history holds `i` assistant messages.
+    /// Turn `i` answers the request whose history holds `i` assistant messages after the
+    /// newest user message (each user message starts the script over).
     pub turns: Vec<Turn>,
 }
 
@@ -43,7 +44,7 @@ pub struct Response {
 pub enum When {
     /// The newest tool result contains this text.
     ToolResultContains(String),
-    /// The newest user message contains this text.
+    /// The newest user message contains this text (case-insensitive).
     UserSaid(String),
 }
 

@@ -32,6 +32,12 @@ pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
         "(a migration waits for a reviewer at {})\n",
         state.urls.reviewer_ui
     );
+    if let Some(url) = &state.urls.scripted_model {
+        // A scene may have left its own script loaded.
+        hitl_harness::components::scripted_model::Control::new(url)
+            .load(&hitl_harness::scene::parse::chat_script()?)
+            .await?;
+    }
     let mut chat = Chat::new(client);
     while let Some(text) = prompt("you › ")? {
         let mut outcome = chat.say(&text, show).await?;

@@ -240,7 +240,12 @@ pub struct Chat {
     context_id: String,
     /// Agent messages already read, so a catch-up from `tasks/get` reports only news.
     seen: std::collections::HashSet<String>,
+    /// When the last turn ended (see [`Chat::resume`]).
+    turn_ended: Option<std::time::Instant>,
 }
+
+/// How long after a turn ends before the task may be resumed (see [`Chat::resume`]).
+pub const RESUME_SETTLE: Duration = Duration::from_millis(500);
 
 impl Chat {
     pub fn new(client: Client) -> Self {
@@ -249,6 +254,7 @@ impl Chat {
             task_id: String::new(),
             context_id: String::new(),
             seen: Default::default(),
+            turn_ended: None,
         }
     }
 
@@ -296,10 +302,69 @@ impl Chat {
         on_event: impl FnMut(&TurnEvent),
     ) -> Result<TurnOutcome, A2aError> {
         let message = hitl::answer_message(&self.task_id, &self.context_id, answers);
+        self.resume(message, on_event).await
+    }
+
+    /// Resume a paused task. a2a-sdk 0.3.x cleans up a request's event queue only after
+    /// the agent's run for it has fully finished (kagent still closes its MCP sessions after
+    /// it reports `input-required`); a resume that arrives before then shares that queue and
+    /// loses it mid-turn (`NoTaskQueue` in the agent's log), after which the task never
+    /// reports its end. A human never answers that fast; a harness must wait the same.
+    async fn resume(
+        &mut self,
+        message: Message,
+        on_event: impl FnMut(&TurnEvent),
+    ) -> Result<TurnOutcome, A2aError> {
+        if let Some(ended) = self.turn_ended {
+            let ready = ended + RESUME_SETTLE;
+            tokio::time::sleep_until(ready.into()).await;
+        }
         self.turn(message, on_event).await
     }
 
+    /// Everything new in a task snapshot: its messages, artifacts and state.
+    fn absorb_task(
+        &mut self,
+        task: Task,
+        outcome: &mut TurnOutcome,
+        emit: &mut impl FnMut(&mut TurnOutcome, TurnEvent),
+    ) {
+        self.task_id = task.id.clone();
+        self.context_id = task.context_id.clone();
+        let state = task.status.state;
+        for message in task.history.into_iter().chain(task.status.message) {
+            self.read_message(message, outcome, emit);
+        }
+        for artifact in task.artifacts {
+            for part in artifact.parts {
+                if let types::Part::Text { text, .. } = part
+                    && !outcome.text.contains(&text)
+                {
+                    push_text(&mut outcome.text, &text);
+                    emit(outcome, TurnEvent::Said(text));
+                }
+            }
+        }
+        if state != outcome.state {
+            outcome.state = state;
+            emit(outcome, TurnEvent::State(state));
+        }
+        if state != TaskState::InputRequired {
+            outcome.pause = None;
+        }
+    }
+
     async fn turn(
+        &mut self,
+        message: Message,
+        on_event: impl FnMut(&TurnEvent),
+    ) -> Result<TurnOutcome, A2aError> {
+        let outcome = self.follow(message, on_event).await;
+        self.turn_ended = Some(std::time::Instant::now());
+        outcome
+    }
+
+    async fn follow(
         &mut self,
         message: Message,
         mut on_event: impl FnMut(&TurnEvent),
@@ -412,28 +477,8 @@ impl Chat {
         }
         loop {
             let task = self.client.get_task(&self.task_id).await?;
-            let state = task.status.state;
-            for message in task.history.into_iter().chain(task.status.message) {
-                self.read_message(message, &mut outcome, emit);
-            }
-            for artifact in task.artifacts {
-                for part in artifact.parts {
-                    if let types::Part::Text { text, .. } = part
-                        && !outcome.text.contains(&text)
-                    {
-                        push_text(&mut outcome.text, &text);
-                        emit(&mut outcome, TurnEvent::Said(text));
-                    }
-                }
-            }
-            if state != outcome.state {
-                outcome.state = state;
-                emit(&mut outcome, TurnEvent::State(state));
-            }
-            if state.is_terminal() || state == TaskState::InputRequired {
-                if state != TaskState::InputRequired {
-                    outcome.pause = None;
-                }
+            self.absorb_task(task, &mut outcome, emit);
+            if outcome.state.is_terminal() || outcome.state == TaskState::InputRequired {
                 return Ok(outcome);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -231,6 +231,12 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             failures.join("\n\n")
         );
     }
+    if let Some(url) = &state.urls.scripted_model {
+        // Free-form chat works from the first prompt; scenes load their own scripts.
+        scripted_model::Control::new(url)
+            .load(&crate::scene::parse::chat_script()?)
+            .await?;
+    }
     config.note(format!(
         "==> the local lab is up ({:.1} s)",
         started.elapsed().as_secs_f64()

@@ -75,6 +75,51 @@ struct RawExpect {
     model_saw: Vec<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScript {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "turn")]
+    turns: Vec<Spanned<RawTurn>>,
+}
+
+/// Parse a bare model script (turns only, as in a scene), e.g. the free-chat script.
+pub fn parse_script(file: &str, text: &str) -> Result<Script, SceneError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        SceneError {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawScript =
+        toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().to_owned()))?;
+    let mut turns = Vec::new();
+    for (i, turn) in raw.turns.into_iter().enumerate() {
+        let span = turn.span();
+        turns.push(to_turn(turn.into_inner()).map_err(|m| at(span, format!("turn {i}: {m}")))?);
+    }
+    Ok(Script {
+        name: if raw.name.is_empty() {
+            file.to_owned()
+        } else {
+            raw.name
+        },
+        turns,
+    })
+}
+
+/// The script the scripted model plays for free-form chat (`scenarios/chat/`).
+pub fn chat_script() -> anyhow::Result<Script> {
+    let path = default_dir().join("chat").join("scripted-chat.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    Ok(parse_script("scenarios/chat/scripted-chat.toml", &text)?)
+}
+
 /// Parse one scene from `text`; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
     let at = |span: Range<usize>, message: String| {

@@ -137,3 +137,9 @@ fn empty_prompts_are_refused() {
     assert!(err.starts_with("s.toml:4:"), "{err}");
     assert!(err.contains("at least one"), "{err}");
 }
+
+#[test]
+fn the_free_chat_script_parses() {
+    let script = super::parse::chat_script().expect("the chat script parses");
+    assert_eq!(script.turns.len(), 3);
+}
