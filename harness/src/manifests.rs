@@ -250,6 +250,12 @@ impl LabManifests {
             .ok()
             .map(Duration::from_secs)
     }
+
+    /// How the gate writes a denial (`DENY_RESPONSE` of the gate's Deployment), if set.
+    pub fn deny_response(&self) -> Option<&str> {
+        self.deployment_behind(&self.gate.ext_auth.backend)?
+            .env_value("DENY_RESPONSE")
+    }
 }
 
 fn exactly_one<T>(mut items: Vec<T>, kind: &str) -> Result<T, ManifestError> {

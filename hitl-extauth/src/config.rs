@@ -47,6 +47,24 @@ pub struct Config {
     /// Most calls parked at once; further tool calls are denied until some are decided.
     #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
     pub max_parked: usize,
+
+    /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
+    /// body `{"approved": false, "reason", "id"}`. `mcp`: for a JSON-RPC request with an id,
+    /// HTTP 200 with a JSON-RPC error whose message carries the reason and whose `data` is
+    /// that same body — for MCP clients (such as kagent's Python one) that drop the body of
+    /// any 4xx, so the agent never learns why. Frames that are not JSON-RPC get the 403.
+    #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
+    pub deny_response: DenyStyle,
+}
+
+/// How a denial is written back through the gateway (see [`Config::deny_response`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DenyStyle {
+    /// HTTP 403 with the JSON deny body.
+    #[default]
+    Http,
+    /// A JSON-RPC error answering the request's id (HTTP 200), the deny body as its data.
+    Mcp,
 }
 
 impl Config {

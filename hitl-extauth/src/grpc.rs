@@ -10,18 +10,63 @@ use envoy_types::ext_authz::v3::{
 use hitl_wire::extauth::{APPROVAL_ID_HEADER, DenyBody};
 use tonic::{Request, Response, Status};
 
-use crate::gate::{Answer, Gate};
+use crate::{
+    config::DenyStyle,
+    gate::{Answer, Gate},
+};
+
+/// JSON-RPC error code of a denial written as [`DenyStyle::Mcp`] (server-defined range).
+pub const DENIED_CODE: i64 = -32003;
 
 /// The gRPC face of the gate.
 #[derive(Debug, Clone)]
 pub struct AuthService {
     gate: Arc<Gate>,
+    deny_style: DenyStyle,
 }
 
 impl AuthService {
     pub fn new(gate: Arc<Gate>) -> Self {
-        Self { gate }
+        Self::with_deny_style(gate, DenyStyle::Http)
     }
+
+    pub fn with_deny_style(gate: Arc<Gate>, deny_style: DenyStyle) -> Self {
+        Self { gate, deny_style }
+    }
+}
+
+/// What a denial must answer in [`DenyStyle::Mcp`]: the request's JSON-RPC id, and whether
+/// it was a `tools/call` (answered with a tool result marked `isError`, which the model
+/// reads and which MCP clients do not retry) or another request (a JSON-RPC error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcRequest {
+    /// The id, as JSON text.
+    pub id: Box<str>,
+    pub tool_call: bool,
+}
+
+/// The JSON-RPC request in the body, if it is one with an id.
+fn rpc_request_of(request: &CheckRequest) -> Option<RpcRequest> {
+    let http = request
+        .attributes
+        .as_ref()?
+        .request
+        .as_ref()?
+        .http
+        .as_ref()?;
+    let body: &[u8] = if http.raw_body.is_empty() {
+        http.body.as_bytes()
+    } else {
+        &http.raw_body
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = value
+        .get("id")
+        .filter(|id| id.is_string() || id.is_number())?;
+    Some(RpcRequest {
+        id: id.to_string().into_boxed_str(),
+        tool_call: value.get("method").and_then(|m| m.as_str()) == Some("tools/call"),
+    })
 }
 
 /// The future `check` returns (what `#[tonic::async_trait]` would generate).
@@ -40,15 +85,21 @@ impl Authorization for AuthService {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        // Only the id is kept while the call waits, and only when denials need it.
+        let rpc = match self.deny_style {
+            DenyStyle::Mcp => rpc_request_of(request.get_ref()),
+            DenyStyle::Http => None,
+        };
         // When Envoy cancels the call, tonic drops this future, and with it the park.
         let answer = self.gate.check(request.into_inner());
-        Box::pin(async move { Ok(Response::new(check_response(answer.await))) })
+        Box::pin(async move { Ok(Response::new(check_response(answer.await, rpc.as_ref()))) })
     }
 }
 
 /// Envoy's reading of an [`Answer`]: OK (with the approval id for upstream), or
-/// PERMISSION_DENIED with a JSON 403 carrying [`DenyBody`].
-pub fn check_response(answer: Answer) -> CheckResponse {
+/// PERMISSION_DENIED with a JSON 403 carrying [`DenyBody`] — or, given the JSON-RPC request
+/// ([`DenyStyle::Mcp`]), with a JSON-RPC answer to it that says why.
+pub fn check_response(answer: Answer, rpc: Option<&RpcRequest>) -> CheckResponse {
     match answer {
         Answer::Allow { approval_id } => {
             let mut ok = OkHttpResponseBuilder::new();
@@ -72,21 +123,63 @@ pub fn check_response(answer: Answer) -> CheckResponse {
                 reason: reason.clone(),
                 id,
             };
+            let (status, text) = match rpc {
+                None => (
+                    HttpStatusCode::Forbidden,
+                    serde_json::to_string(&body).unwrap_or_default(),
+                ),
+                Some(rpc) => (HttpStatusCode::Ok, json_rpc_denial(rpc, &body)),
+            };
             let mut denied = DeniedHttpResponseBuilder::new();
             denied
-                .set_http_status(HttpStatusCode::Forbidden)
+                .set_http_status(status)
                 .add_header(
                     "content-type",
                     "application/json",
                     Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
                     false,
                 )
-                .set_body(serde_json::to_string(&body).unwrap_or_default());
+                .set_body(text);
             let mut response = CheckResponse::with_status(Status::permission_denied(reason));
             response.set_http_response(denied);
             response
         }
     }
+}
+
+/// Key under which an MCP-style denial carries the seed's deny body (`_meta` of a tool
+/// result, `data` of an error).
+pub const DENIAL_META_KEY: &str = "dev.hitl-lab/denial";
+
+/// The JSON-RPC answer to a denied request: for `tools/call`, a tool result marked `isError`
+/// whose text is the reason (the model reads it; MCP clients retry errors, not results); for
+/// anything else, a JSON-RPC error. Either way the seed's body rides along.
+fn json_rpc_denial(rpc: &RpcRequest, body: &DenyBody) -> String {
+    let id: serde_json::Value = serde_json::from_str(&rpc.id).unwrap_or(serde_json::Value::Null);
+    let message = match &body.id {
+        Some(park) => format!(
+            "denied at the gateway (parked call {park}): {}",
+            body.reason
+        ),
+        None => format!("denied at the gateway: {}", body.reason),
+    };
+    let answer = if rpc.tool_call {
+        serde_json::json!({
+            "result": {
+                "content": [{"type": "text", "text": message}],
+                "isError": true,
+                "_meta": {DENIAL_META_KEY: body},
+            }
+        })
+    } else {
+        serde_json::json!({
+            "error": {"code": DENIED_CODE, "message": message, "data": {DENIAL_META_KEY: body}},
+        })
+    };
+    let mut answer = answer;
+    answer["jsonrpc"] = "2.0".into();
+    answer["id"] = id;
+    answer.to_string()
 }
 
 #[cfg(test)]
@@ -97,10 +190,13 @@ mod tests {
 
     #[test]
     fn deny_is_a_json_403_with_the_reason() {
-        let response = check_response(Answer::Deny {
-            reason: "not today".into(),
-            id: Some("abc".into()),
-        });
+        let response = check_response(
+            Answer::Deny {
+                reason: "not today".into(),
+                id: Some("abc".into()),
+            },
+            None,
+        );
         let status = response.status.unwrap();
         assert_eq!(status.code, tonic::Code::PermissionDenied as i32);
         assert_eq!(status.message, "not today");
@@ -127,11 +223,107 @@ mod tests {
         );
     }
 
+    fn deny(rpc: &RpcRequest) -> serde_json::Value {
+        let response = check_response(
+            Answer::Deny {
+                reason: "change freeze".into(),
+                id: Some("abc".into()),
+            },
+            Some(rpc),
+        );
+        assert_eq!(
+            response.status.unwrap().code,
+            tonic::Code::PermissionDenied as i32,
+            "Envoy must still deny"
+        );
+        let Some(HttpResponse::DeniedResponse(denied)) = response.http_response else {
+            panic!("no denied response");
+        };
+        assert_eq!(denied.status.unwrap().code, HttpStatusCode::Ok as i32);
+        serde_json::from_str(&denied.body).unwrap()
+    }
+
+    fn seed_body() -> DenyBody {
+        DenyBody {
+            approved: false,
+            reason: "change freeze".into(),
+            id: Some("abc".into()),
+        }
+    }
+
+    #[test]
+    fn mcp_style_denies_a_tool_call_with_a_tool_error_the_model_reads() {
+        let body = deny(&RpcRequest {
+            id: "\"req-7\"".into(),
+            tool_call: true,
+        });
+        assert_eq!(body["jsonrpc"], "2.0");
+        assert_eq!(body["id"], "req-7");
+        assert_eq!(body["result"]["isError"], true);
+        assert_eq!(
+            body["result"]["content"][0]["text"],
+            "denied at the gateway (parked call abc): change freeze"
+        );
+        let meta = body["result"]["_meta"][DENIAL_META_KEY].clone();
+        assert_eq!(
+            serde_json::from_value::<DenyBody>(meta).unwrap(),
+            seed_body()
+        );
+    }
+
+    #[test]
+    fn mcp_style_denies_other_requests_with_a_json_rpc_error() {
+        let body = deny(&RpcRequest {
+            id: "7".into(),
+            tool_call: false,
+        });
+        assert_eq!(body["id"], 7);
+        assert_eq!(body["error"]["code"], DENIED_CODE);
+        let data = body["error"]["data"][DENIAL_META_KEY].clone();
+        assert_eq!(
+            serde_json::from_value::<DenyBody>(data).unwrap(),
+            seed_body()
+        );
+    }
+
+    #[test]
+    fn the_rpc_id_is_read_from_either_body_field() {
+        use envoy_types::pb::envoy::service::auth::v3::{
+            AttributeContext,
+            attribute_context::{HttpRequest, Request},
+        };
+        let check = |body: &str, raw: &[u8]| CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request {
+                    http: Some(HttpRequest {
+                        body: body.into(),
+                        raw_body: raw.to_vec(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        let call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#;
+        let want = Some(RpcRequest {
+            id: "3".into(),
+            tool_call: true,
+        });
+        assert_eq!(rpc_request_of(&check(call, b"")), want);
+        assert_eq!(rpc_request_of(&check("", call.as_bytes())), want);
+        assert_eq!(rpc_request_of(&check("not json", b"")), None);
+        assert_eq!(rpc_request_of(&check(r#"{"id":{"x":1}}"#, b"")), None);
+    }
+
     #[test]
     fn approval_sets_the_id_header_and_pass_strips_it() {
-        let response = check_response(Answer::Allow {
-            approval_id: Some("abc".into()),
-        });
+        let response = check_response(
+            Answer::Allow {
+                approval_id: Some("abc".into()),
+            },
+            None,
+        );
         assert_eq!(response.status.unwrap().code, tonic::Code::Ok as i32);
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
             panic!("no ok response");
@@ -142,7 +334,7 @@ mod tests {
             (APPROVAL_ID_HEADER, "abc")
         );
 
-        let response = check_response(Answer::Allow { approval_id: None });
+        let response = check_response(Answer::Allow { approval_id: None }, None);
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
             panic!("no ok response");
         };

@@ -73,9 +73,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grpc = tonic::transport::Server::builder()
         // One Envoy connection carries every parked call as a stream: no stream cap.
         .max_concurrent_streams(None)
-        .add_service(AuthorizationServer::new(AuthService::new(Arc::clone(
-            &gate,
-        ))))
+        .add_service(AuthorizationServer::new(AuthService::with_deny_style(
+            Arc::clone(&gate),
+            config.deny_response,
+        )))
         .serve_with_incoming(grpc_incoming);
     let admin = admin::router(Arc::clone(&gate), config.admin_token().map(str::to_owned));
     let http = axum::serve(http_listener, admin).into_future();

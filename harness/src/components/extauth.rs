@@ -28,6 +28,9 @@ pub struct Options {
     pub allowed_methods: Option<String>,
     /// `ADMIN_TOKEN`, if any.
     pub admin_token: Option<String>,
+    /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
+    /// client can read).
+    pub deny_response: Option<String>,
 }
 
 impl Options {
@@ -41,11 +44,17 @@ impl Options {
             audit_db: dir.join("hitl-extauth.db"),
             allowed_methods: None,
             admin_token: None,
+            deny_response: None,
         }
     }
 
     pub fn park_timeout(mut self, timeout: Duration) -> Self {
         self.park_timeout = timeout;
+        self
+    }
+
+    pub fn deny_response(mut self, style: impl Into<String>) -> Self {
+        self.deny_response = Some(style.into());
         self
     }
 
@@ -95,6 +104,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if let Some(token) = &options.admin_token {
         spec = spec.env("ADMIN_TOKEN", token);
+    }
+    if let Some(style) = &options.deny_response {
+        spec = spec.env("DENY_RESPONSE", style);
     }
     Ok(spec)
 }

@@ -139,8 +139,13 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             &log_dir,
         )?,
         extauth::spec(
-            &extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
-                .park_timeout(park_timeout),
+            &{
+                let mut gate =
+                    extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
+                        .park_timeout(park_timeout);
+                gate.deny_response = manifests.deny_response().map(str::to_owned);
+                gate
+            },
             &log_dir,
         )?,
         components::envoy::spec(&plan, &log_dir)?,

@@ -767,6 +767,18 @@ fn check_calls(
                 park.requester.is_some(),
                 format!("{tool}: the gateway knew who asked (identity headers forwarded)"),
             );
+            if matches!(park.outcome, Some(Outcome::Rejected | Outcome::Expired)) {
+                let reached = call
+                    .result
+                    .as_ref()
+                    .is_some_and(|(text, is_error)| *is_error && text.contains(&park.reason));
+                check(
+                    reached,
+                    format!(
+                        "{tool}: the gateway's denial reached the agent as an error with its reason"
+                    ),
+                );
+            }
         }
         check(
             ran == want.executed,
