@@ -1,10 +1,46 @@
 //! Loopback ports for tests and the local lab.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
 /// A port on 127.0.0.1 that was free a moment ago (the OS picked it). Racy by nature, so
 /// callers that spawn a server on it should treat "address in use" as retryable.
 pub fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The address a client on this machine uses for a server bound to `bind`: loopback when the
+/// server listens on every interface, else the address itself.
+pub fn reachable(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bind
+    }
+}
+
+/// `http://HOST:PORT` for a server bound to `bind` (IPv6 in brackets).
+pub fn http_url(bind: IpAddr, port: u16) -> String {
+    match reachable(bind) {
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_reach_what_the_server_binds() {
+        assert_eq!(
+            http_url("0.0.0.0".parse().unwrap(), 80),
+            "http://127.0.0.1:80"
+        );
+        assert_eq!(
+            http_url("127.0.0.2".parse().unwrap(), 8),
+            "http://127.0.0.2:8"
+        );
+        assert_eq!(http_url("::1".parse().unwrap(), 9), "http://[::1]:9");
+    }
 }

@@ -87,15 +87,6 @@ impl Client {
             .map_err(|e| A2aError::Decode(format!("agent card: {e}")))
     }
 
-    fn rpc_body(method: &str, message: &Message, blocking: bool) -> Value {
-        json!({
-            "jsonrpc": "2.0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "method": method,
-            "params": {"message": message, "configuration": {"blocking": blocking}},
-        })
-    }
-
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         let mut req = self.http.post(&self.url).json(body);
         for (k, v) in &self.headers {
@@ -104,33 +95,13 @@ impl Client {
         req
     }
 
-    /// `message/send` (blocking): the task as it stands when the agent pauses or finishes.
-    pub async fn send(&self, message: &Message) -> Result<Task, A2aError> {
-        let body = Self::rpc_body("message/send", message, true);
-        let resp = self
-            .post(&body)
-            .send()
-            .await
-            .map_err(|source| A2aError::Http {
-                url: self.url.clone(),
-                source,
-            })?;
-        let resp = check_status(&self.url, resp).await?;
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| A2aError::Decode(e.to_string()))?;
-        let result = rpc_result(value)?;
-        serde_json::from_value(result).map_err(|e| A2aError::Decode(format!("task: {e}")))
-    }
-
-    /// `tasks/get`: the task as it stands now, with its history.
-    pub async fn get_task(&self, task_id: &str) -> Result<Task, A2aError> {
+    /// One JSON-RPC call whose result is a task.
+    async fn task_call(&self, method: &str, params: Value) -> Result<Task, A2aError> {
         let body = json!({
             "jsonrpc": "2.0",
             "id": uuid::Uuid::new_v4().to_string(),
-            "method": "tasks/get",
-            "params": {"id": task_id},
+            "method": method,
+            "params": params,
         });
         let resp = self
             .post(&body)
@@ -146,7 +117,18 @@ impl Client {
             .await
             .map_err(|e| A2aError::Decode(e.to_string()))?;
         serde_json::from_value(rpc_result(value)?)
-            .map_err(|e| A2aError::Decode(format!("task: {e}")))
+            .map_err(|e| A2aError::Decode(format!("{method} result: {e}")))
+    }
+
+    /// `message/send` (blocking): the task as it stands when the agent pauses or finishes.
+    pub async fn send(&self, message: &Message) -> Result<Task, A2aError> {
+        let params = json!({"message": message, "configuration": {"blocking": true}});
+        self.task_call("message/send", params).await
+    }
+
+    /// `tasks/get`: the task as it stands now, with its history.
+    pub async fn get_task(&self, task_id: &str) -> Result<Task, A2aError> {
+        self.task_call("tasks/get", json!({"id": task_id})).await
     }
 
     /// `message/stream`: the agent's events as they happen.
@@ -154,7 +136,12 @@ impl Client {
         &self,
         message: &Message,
     ) -> Result<impl Stream<Item = Result<StreamEvent, A2aError>> + use<>, A2aError> {
-        let body = Self::rpc_body("message/stream", message, false);
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "method": "message/stream",
+            "params": {"message": message, "configuration": {"blocking": false}},
+        });
         let resp = self
             .post(&body)
             .header("accept", "text/event-stream")

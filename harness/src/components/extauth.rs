@@ -63,25 +63,14 @@ impl Options {
         self
     }
 
-    fn host(&self) -> String {
-        if self.bind.is_unspecified() {
-            Ipv4Addr::LOCALHOST.to_string()
-        } else {
-            self.bind.to_string()
-        }
-    }
-
     /// Where Envoy reaches the gRPC service.
     pub fn grpc_endpoint(&self) -> Endpoint {
-        Endpoint::new(self.host(), self.grpc_port)
+        Endpoint::new(crate::net::reachable(self.bind).to_string(), self.grpc_port)
     }
 
     /// `http://127.0.0.1:HTTP_PORT`: the admin API.
     pub fn admin_url(&self) -> String {
-        match self.bind {
-            IpAddr::V6(v6) if !v6.is_unspecified() => format!("http://[{v6}]:{}", self.http_port),
-            _ => format!("http://{}:{}", self.host(), self.http_port),
-        }
+        crate::net::http_url(self.bind, self.http_port)
     }
 }
 

@@ -46,15 +46,7 @@ impl Options {
 
     /// `http://127.0.0.1:PORT` (or the bind address, when it is a specific one).
     pub fn base_url(&self) -> String {
-        let host = if self.bind.is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            self.bind
-        };
-        match host {
-            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
-            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
-        }
+        crate::net::http_url(self.bind, self.port)
     }
 
     /// Full URL of one of [`paths`], e.g. `url(paths::PUBLIC_MCP)`.

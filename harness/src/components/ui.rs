@@ -69,15 +69,7 @@ impl Options {
 
     /// `http://127.0.0.1:PORT`: what a browser opens.
     pub fn base_url(&self) -> String {
-        let host = if self.bind.is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            self.bind
-        };
-        match host {
-            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
-            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
-        }
+        crate::net::http_url(self.bind, self.port)
     }
 }
 

@@ -86,22 +86,8 @@ struct RawScript {
 
 /// Parse a bare model script (turns only, as in a scene), e.g. the free-chat script.
 pub fn parse_script(file: &str, text: &str) -> Result<Script, SceneError> {
-    let at = |span: Range<usize>, message: String| {
-        let (line, column) = line_col(text, span.start);
-        SceneError {
-            file: file.to_owned(),
-            line,
-            column,
-            message,
-        }
-    };
-    let raw: RawScript =
-        toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().to_owned()))?;
-    let mut turns = Vec::new();
-    for (i, turn) in raw.turns.into_iter().enumerate() {
-        let span = turn.span();
-        turns.push(to_turn(turn.into_inner()).map_err(|m| at(span, format!("turn {i}: {m}")))?);
-    }
+    let raw: RawScript = from_toml(file, text)?;
+    let turns = to_turns(file, text, raw.turns)?;
     Ok(Script {
         name: if raw.name.is_empty() {
             file.to_owned()
@@ -122,19 +108,8 @@ pub fn chat_script() -> anyhow::Result<Script> {
 
 /// Parse one scene from `text`; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
-    let at = |span: Range<usize>, message: String| {
-        let (line, column) = line_col(text, span.start);
-        SceneError {
-            file: file.to_owned(),
-            line,
-            column,
-            message,
-        }
-    };
-    let raw: RawScene = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        at(span, e.message().to_owned())
-    })?;
+    let at = |span: Range<usize>, message: String| locate(file, text, span, message);
+    let raw: RawScene = from_toml(file, text)?;
 
     if raw.prompts.get_ref().is_empty() {
         return Err(at(
@@ -143,11 +118,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
         ));
     }
 
-    let mut turns = Vec::new();
-    for (i, turn) in raw.turns.into_iter().enumerate() {
-        let span = turn.span();
-        turns.push(to_turn(turn.into_inner()).map_err(|m| at(span, format!("turn {i}: {m}")))?);
-    }
+    let turns = to_turns(file, text, raw.turns)?;
 
     let mut calls = Vec::new();
     for call in raw.calls {
@@ -175,6 +146,35 @@ pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
             model_saw: raw.expect.model_saw,
         },
     })
+}
+
+/// An error at byte `span` of `text`, with its line and column.
+fn locate(file: &str, text: &str, span: Range<usize>, message: String) -> SceneError {
+    let (line, column) = line_col(text, span.start);
+    SceneError {
+        file: file.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Deserialize, with TOML's own errors located in the file.
+fn from_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, SceneError> {
+    toml::from_str(text)
+        .map_err(|e| locate(file, text, e.span().unwrap_or(0..0), e.message().to_owned()))
+}
+
+/// Every `[[turn]]`, each error located at its turn.
+fn to_turns(file: &str, text: &str, raw: Vec<Spanned<RawTurn>>) -> Result<Vec<Turn>, SceneError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, turn)| {
+            let span = turn.span();
+            to_turn(turn.into_inner())
+                .map_err(|m| locate(file, text, span, format!("turn {i}: {m}")))
+        })
+        .collect()
 }
 
 fn to_turn(raw: RawTurn) -> Result<Turn, String> {
