@@ -1,6 +1,7 @@
 //! `cargo xtask`: the lab's one entry point. Thin by design — it parses the command line and
 //! calls into `hitl-harness`, where the topology, scenes and assertions live.
 
+mod bench;
 mod chat;
 mod flags;
 mod kind;
@@ -17,12 +18,13 @@ use flags::Command;
 #[tokio::main]
 async fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
+    let command = flags.command.name();
     match run(flags).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             // The whole chain, without a backtrace: each layer says what it was doing.
-            eprintln!("error: {e:#}");
+            eprintln!("error: cargo xtask {command}: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -43,10 +45,7 @@ async fn run(flags: flags::Xtask) -> anyhow::Result<bool> {
         Command::Scene(args) => scenes::scene(&args).await?,
         Command::Conformance(args) => scenes::conformance(&args).await?,
         Command::PortForward => kind::port_forward().await.map(|()| true)?,
-        other => anyhow::bail!(
-            "`cargo xtask {}` is not implemented yet; see README.md for what works today",
-            other.name()
-        ),
+        Command::Bench(args) => bench::run(&args).await?,
     };
     Ok(ok)
 }

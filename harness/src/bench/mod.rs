@@ -1,0 +1,216 @@
+//! `cargo xtask bench`: what the gates cost and how far they scale, measured on loopback
+//! against the real Envoy, hitl-extauth and mock-db-mcp (whichever binaries
+//! [`crate::bins::bin_dir`] points at — xtask builds and points at the release ones).
+//!
+//! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes),
+//! [`release`] (2 and 3, decision → release and park → visible), [`capacity`] (4, many parks
+//! at once), [`throughput`] (5, mock-db-mcp alone). [`stack`] starts the processes,
+//! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
+//! only reports: a missed target is a figure in the table, not an error.
+
+pub mod capacity;
+pub mod host;
+pub mod mcp;
+pub mod overhead;
+pub mod release;
+pub mod report;
+pub mod stack;
+pub mod stats;
+pub mod throughput;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+pub use report::{Report, Target};
+
+use crate::{bins, pyenv};
+
+/// Parks outlast any run: nothing should expire while it is measured.
+const PARK_TIMEOUT: Duration = Duration::from_secs(900);
+/// Concurrency levels of step 5.
+const THROUGHPUT_CONCURRENCY: [usize; 2] = [1, 32];
+
+/// How much of everything to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sizes {
+    /// Timed requests per method and route in step 1 (after `gate_cost_warmup` rounds).
+    pub gate_cost_samples: usize,
+    pub gate_cost_warmup: usize,
+    /// Timed park-and-approve rounds in steps 2 and 3.
+    pub release_samples: usize,
+    pub release_warmup: usize,
+    /// Calls parked at once in step 4.
+    pub capacity_calls: usize,
+    /// Seconds per concurrency level in step 5.
+    pub throughput_seconds: u64,
+}
+
+impl Sizes {
+    /// `--quick`: a couple of minutes at most.
+    pub fn quick() -> Self {
+        Self {
+            gate_cost_samples: 300,
+            gate_cost_warmup: 30,
+            release_samples: 100,
+            release_warmup: 10,
+            capacity_calls: 1_000,
+            throughput_seconds: 3,
+        }
+    }
+
+    /// The full run.
+    pub fn full() -> Self {
+        Self {
+            gate_cost_samples: 2_000,
+            gate_cost_warmup: 100,
+            release_samples: 500,
+            release_warmup: 20,
+            capacity_calls: 10_000,
+            throughput_seconds: 10,
+        }
+    }
+}
+
+/// Where the bench writes: `<target>/bench` (JSON reports; process logs under `logs/`).
+pub fn out_dir() -> PathBuf {
+    bins::target_dir().join("bench")
+}
+
+/// Start the stack, run every step, save the report; the report and where it was saved.
+pub async fn run(quick: bool) -> anyhow::Result<(Report, PathBuf)> {
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let unix_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let out = out_dir();
+    let log_dir = out.join("logs");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    let host = host::Host::probe();
+    let envoy = envoy_version()?;
+    let binaries = bins::bin_dir().display().to_string();
+    let started = Instant::now();
+
+    eprintln!(
+        "==> starting mock-db-mcp and hitl-extauth ({binaries}) and Envoy; logs in {}",
+        log_dir.display()
+    );
+    let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT).await?;
+
+    eprintln!(
+        "==> [1/5] gate cost on un-gated frames ({} samples per series)",
+        sizes.gate_cost_samples
+    );
+    let gate_cost =
+        overhead::measure(&stack, sizes.gate_cost_samples, sizes.gate_cost_warmup).await?;
+
+    eprintln!(
+        "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
+        sizes.release_samples
+    );
+    let release = release::measure(&stack, sizes.release_samples, sizes.release_warmup).await?;
+
+    let mut throughput = Vec::new();
+    for concurrency in THROUGHPUT_CONCURRENCY {
+        eprintln!(
+            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
+            sizes.throughput_seconds
+        );
+        throughput.push(
+            throughput::measure(
+                &stack,
+                concurrency,
+                Duration::from_secs(sizes.throughput_seconds),
+            )
+            .await?,
+        );
+    }
+
+    eprintln!(
+        "==> [4/5] capacity: {} calls parked at once through Envoy",
+        sizes.capacity_calls
+    );
+    let capacity = capacity::measure(&stack, sizes.capacity_calls, PARK_TIMEOUT).await?;
+
+    let targets = [gate_cost.targets(), release.targets(), capacity.targets()].concat();
+    let report = Report {
+        unix_time,
+        quick,
+        sizes,
+        binaries,
+        client_build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        envoy,
+        host,
+        gate_cost,
+        release,
+        capacity,
+        throughput,
+        targets,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    let path = report.write(&out)?;
+    Ok((report, path))
+}
+
+/// The Envoy binary and the version it reports.
+fn envoy_version() -> anyhow::Result<String> {
+    let envoy = pyenv::envoy_binary().context("locating the Envoy binary")?;
+    let version = std::process::Command::new(&envoy)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .and_then(|v| Some(v.split_once("version:")?.1.trim().to_owned()))
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "version unknown".into());
+    Ok(format!("{} ({version})", envoy.display()))
+}
+
+/// Progress on a long step, on stderr, at most every two seconds.
+pub(crate) struct Progress {
+    label: &'static str,
+    total: usize,
+    started: Instant,
+    printed: Instant,
+}
+
+impl Progress {
+    pub(crate) fn new(label: &'static str, total: usize) -> Self {
+        let now = Instant::now();
+        Self {
+            label,
+            total,
+            started: now,
+            printed: now,
+        }
+    }
+
+    pub(crate) fn tick(&mut self, done: usize) {
+        if self.printed.elapsed() >= Duration::from_secs(2) {
+            self.printed = Instant::now();
+            eprintln!(
+                "    {}: {done}/{} ({:.0} s)",
+                self.label,
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        eprintln!(
+            "    {}: {} in {:.1} s",
+            self.label,
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The bench's report: one serialisable value, rendered as a table for people and written
+//! as JSON under `target/bench/` (`<unix-time>.json` and `latest.json`) for machines.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{
+    Sizes, capacity::Capacity, host::Host, overhead::Overhead, release::Release, stats::Summary,
+    throughput::Throughput,
+};
+
+/// A figure with a target, and whether it was met.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub what: String,
+    pub unit: &'static str,
+    pub measured: f64,
+    /// e.g. `< 1` or `<= 1.2`.
+    pub target: String,
+    pub met: bool,
+}
+
+impl Target {
+    /// Met when `measured < limit`.
+    pub fn below(what: impl Into<String>, unit: &'static str, measured: f64, limit: f64) -> Self {
+        Self {
+            what: what.into(),
+            unit,
+            measured,
+            target: format!("< {limit}"),
+            met: measured < limit,
+        }
+    }
+
+    /// Met when `measured <= limit`.
+    pub fn at_most(what: impl Into<String>, unit: &'static str, measured: f64, limit: f64) -> Self {
+        Self {
+            what: what.into(),
+            unit,
+            measured,
+            target: format!("<= {limit}"),
+            met: measured <= limit,
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When the run started (seconds since the Unix epoch).
+    pub unix_time: u64,
+    pub quick: bool,
+    pub sizes: Sizes,
+    /// Where mock-db-mcp and hitl-extauth came from (the release build, normally).
+    pub binaries: String,
+    /// How the measuring client was built (`release`, or `debug`: slower, noisier figures).
+    pub client_build: &'static str,
+    /// The Envoy binary and what `--version` says.
+    pub envoy: String,
+    pub host: Host,
+    /// Step 1.
+    pub gate_cost: Overhead,
+    /// Steps 2 and 3.
+    pub release: Release,
+    /// Step 4.
+    pub capacity: Capacity,
+    /// Step 5.
+    pub throughput: Vec<Throughput>,
+    /// Every target, met or not.
+    pub targets: Vec<Target>,
+    /// Wall time of the measurements (not the build).
+    pub elapsed_s: f64,
+}
+
+impl Report {
+    /// Write `<dir>/<unix_time>.json` and `<dir>/latest.json`; the path of the first.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let json = serde_json::to_string_pretty(self)?;
+        let path = dir.join(format!("{}.json", self.unix_time));
+        for file in [&path, &dir.join("latest.json")] {
+            std::fs::write(file, &json).with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// The report as a table (milliseconds unless said otherwise).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(
+            w,
+            "hitl-lab bench ({}) — {} cores, open-files limit {}, loopback",
+            if self.quick { "quick" } else { "full" },
+            self.host.cores,
+            self.host
+                .open_files_limit
+                .map_or("unknown".into(), |n| n.to_string())
+        );
+        let _ = writeln!(w, "binaries: {}", self.binaries);
+        let _ = writeln!(w, "client:   {} build", self.client_build);
+        let _ = writeln!(w, "envoy:    {}", self.envoy);
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "{:<58} {:>7} {:>9} {:>9} {:>9}",
+            "latency (ms)", "n", "median", "p99", "max"
+        );
+        let row = |w: &mut String, label: &str, s: &Summary| {
+            let _ = writeln!(
+                w,
+                "{label:<58} {:>7} {:>9.3} {:>9.3} {:>9.3}",
+                s.n, s.median_ms, s.p99_ms, s.max_ms
+            );
+        };
+        for r in &self.gate_cost.rows {
+            row(
+                w,
+                &format!("1 gate cost  {:<11} {}", r.method, r.route),
+                &r.latency,
+            );
+        }
+        row(
+            w,
+            "2 decision → release (POST /decide → result at client)",
+            &self.release.decision_to_release,
+        );
+        row(
+            w,
+            "  (POST /decide round trip alone)",
+            &self.release.decide_round_trip,
+        );
+        row(
+            w,
+            "3 park → visible (client sends → parked event on /events)",
+            &self.release.park_to_visible,
+        );
+        for t in &self.throughput {
+            row(
+                w,
+                &format!("5 cluster_db_query direct, concurrency {}", t.concurrency),
+                &t.latency,
+            );
+        }
+        let _ = writeln!(w);
+        for c in &self.gate_cost.costs {
+            let _ = writeln!(
+                w,
+                "1 gate cost {:<11} added median {:+.3} ms, added p99 {:+.3} ms, p99 ratio {:.2}",
+                c.method, c.added_median_ms, c.added_p99_ms, c.ratio_p99
+            );
+        }
+        let c = &self.capacity;
+        let _ = writeln!(
+            w,
+            "4 capacity: {} calls parked at once via {}",
+            c.calls, c.via
+        );
+        let _ = writeln!(
+            w,
+            "    park all {:.2} s, decide all {:.2} s, drain {:.2} s",
+            c.park_all_s, c.decide_all_s, c.drain_s
+        );
+        let _ = writeln!(
+            w,
+            "    hitl-extauth RSS {} → {} KiB parked ({:.2} KiB per call) → {} KiB drained; {} fds",
+            c.extauth_rss_before_kib,
+            c.extauth_rss_parked_kib,
+            c.extauth_rss_per_call_kib,
+            c.extauth_rss_drained_kib,
+            c.extauth_fds_parked.map_or("?".into(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            w,
+            "    Envoy RSS {} KiB per parked call; {} fds",
+            c.envoy_rss_per_call_kib
+                .map_or("?".into(), |k| format!("{k:.2}")),
+            c.envoy_fds_parked.map_or("?".into(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            w,
+            "    approved and released {}, rejected with own reason {}, lost {}, crossed {}",
+            c.approved_ok, c.rejected_ok, c.lost, c.crossed
+        );
+        for p in &c.problems {
+            let _ = writeln!(w, "    ! {p}");
+        }
+        for t in &self.throughput {
+            let _ = writeln!(
+                w,
+                "5 throughput, concurrency {:>2}: {:.0} requests/s ({} in {:.1} s, {} errors); \
+                 mock-db-mcp {} µs CPU per request, bench client {} cores",
+                t.concurrency,
+                t.requests_per_s,
+                t.requests,
+                t.elapsed_s,
+                t.errors,
+                t.server_cpu_us_per_request
+                    .map_or("?".into(), |us| format!("{us:.0}")),
+                t.client_cpu_cores.map_or("?".into(), |c| format!("{c:.2}")),
+            );
+        }
+        let _ = writeln!(w);
+        let _ = writeln!(w, "targets:");
+        for t in &self.targets {
+            let _ = writeln!(
+                w,
+                "  {:<6} {:<58} {:>9.3} {:<3} (target {})",
+                if t.met { "met" } else { "MISSED" },
+                t.what,
+                t.measured,
+                t.unit,
+                t.target
+            );
+        }
+        let _ = writeln!(w, "measured in {:.1} s", self.elapsed_s);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_compare_strictly_or_not() {
+        assert!(Target::below("x", "ms", 0.99, 1.0).met);
+        assert!(!Target::below("x", "ms", 1.0, 1.0).met);
+        assert!(Target::at_most("x", "x", 1.2, 1.2).met);
+        assert!(!Target::at_most("x", "x", 1.21, 1.2).met);
+        assert_eq!(Target::at_most("x", "", 0.0, 0.0).target, "<= 0");
+    }
+}

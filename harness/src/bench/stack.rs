@@ -1,0 +1,130 @@
+//! The system under test: mock-db-mcp, hitl-extauth and the real Envoy on free loopback
+//! ports, wired as in the local lab (`GatewayPlan::lab`), all killed when dropped.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    clients::{Db, GateAdmin},
+    components::{envoy, extauth, mock_db},
+    envoy::{Endpoint, GatewayPlan},
+    net,
+    proc::{Running, Spec},
+};
+
+/// How many times a start is retried with fresh ports (a free port can be taken in between).
+const ATTEMPTS: usize = 3;
+
+/// The three processes and where to reach them.
+pub struct Stack {
+    pub db: mock_db::Options,
+    pub extauth: extauth::Options,
+    pub plan: GatewayPlan,
+    pub log_dir: PathBuf,
+    db_proc: Running,
+    extauth_proc: Running,
+    envoy_proc: Running,
+}
+
+impl Stack {
+    /// Start everything, logs and the audit database in `log_dir`. Parks wait `park_timeout`.
+    pub async fn start(log_dir: &Path, park_timeout: Duration) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(log_dir)
+            .with_context(|| format!("creating {}", log_dir.display()))?;
+        let (db, db_proc) = start_with_retries(|| {
+            let options = mock_db::Options::new(net::free_port()?);
+            let spec = mock_db::spec(&options, log_dir)?;
+            Ok((options, spec))
+        })
+        .await?;
+        let (extauth, extauth_proc) = start_with_retries(|| {
+            let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
+                .park_timeout(park_timeout);
+            let spec = extauth::spec(&options, log_dir)?;
+            Ok((options, spec))
+        })
+        .await?;
+        let (plan, envoy_proc) = start_with_retries(|| {
+            let plan = GatewayPlan::lab(
+                net::free_port()?,
+                net::free_port()?,
+                Endpoint::loopback(db.port),
+                extauth.grpc_endpoint(),
+                park_timeout,
+            );
+            let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
+            Ok((plan, spec))
+        })
+        .await?;
+        Ok(Self {
+            db,
+            extauth,
+            plan,
+            log_dir: log_dir.to_path_buf(),
+            db_proc,
+            extauth_proc,
+            envoy_proc,
+        })
+    }
+
+    /// `http://127.0.0.1:LISTEN{path}`: through Envoy.
+    pub fn gateway_url(&self, path: &str) -> String {
+        format!(
+            "http://{}:{}{path}",
+            self.plan.listen.host, self.plan.listen.port
+        )
+    }
+
+    /// mock-db-mcp itself, bypassing Envoy.
+    pub fn direct_url(&self, path: &str) -> String {
+        self.db.url(path)
+    }
+
+    pub fn admin(&self) -> GateAdmin {
+        GateAdmin::new(self.extauth.admin_url())
+    }
+
+    pub fn db_client(&self) -> Db {
+        Db::new(self.db.base_url())
+    }
+
+    pub fn extauth_pid(&self) -> Option<u32> {
+        self.extauth_proc.pid()
+    }
+
+    pub fn envoy_pid(&self) -> Option<u32> {
+        self.envoy_proc.pid()
+    }
+
+    pub fn db_pid(&self) -> Option<u32> {
+        self.db_proc.pid()
+    }
+
+    /// The end of each process's log, for an error message when a step fails.
+    pub fn log_tails(&self) -> String {
+        [&self.db_proc, &self.extauth_proc, &self.envoy_proc]
+            .iter()
+            .map(|p| format!("--- {} ---\n{}", p.spec.name, p.log_tail(15)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Start what `make` describes; on failure try again with what a fresh `make` picks.
+async fn start_with_retries<T>(
+    mut make: impl FnMut() -> anyhow::Result<(T, Spec)>,
+) -> anyhow::Result<(T, Running)> {
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let (value, spec) = make()?;
+        match Running::start(spec).await {
+            Ok(running) => return Ok((value, running)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}

@@ -1,0 +1,119 @@
+//! Step 5: how many `tools/call cluster_db_query` mock-db-mcp answers per second, straight
+//! (no gateway), with 1 and with 32 requests in flight, each for a fixed time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hitl_wire::mockdb::{paths, tools};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{host, mcp, stack::Stack, stats::Summary};
+
+/// The query: small, read-only, touches a table.
+const SQL: &str = "SELECT COUNT(*) AS n FROM orders";
+/// Hard cap on requests per run, whatever the duration (keeps the loop bounded).
+const MAX_REQUESTS_PER_WORKER: usize = 1_000_000;
+
+/// One concurrency level's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub concurrency: usize,
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed_s: f64,
+    pub requests_per_s: f64,
+    pub latency: Summary,
+    /// mock-db-mcp's CPU time per answered request, in microseconds.
+    pub server_cpu_us_per_request: Option<f64>,
+    /// CPU the bench's own client used over the run, in cores (it shares the machine).
+    pub client_cpu_cores: Option<f64>,
+}
+
+/// `concurrency` workers, each sending one request after another for `duration`.
+pub async fn measure(
+    stack: &Stack,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Throughput> {
+    let url = stack.direct_url(paths::PUBLIC_MCP);
+    let http = mcp::http1(Duration::from_secs(10))?;
+    // Warm the connections up.
+    warm(&http, &url, concurrency).await?;
+    let cpu = || {
+        stack
+            .db_pid()
+            .and_then(host::cpu_seconds)
+            .zip(host::cpu_seconds(std::process::id()))
+    };
+    let cpu_before = cpu();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                let mut errors = 0usize;
+                for n in 0..MAX_REQUESTS_PER_WORKER {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let id = (w * MAX_REQUESTS_PER_WORKER + n) as u64;
+                    let body = mcp::tools_call(id, tools::CLUSTER_DB_QUERY, json!({ "sql": SQL }));
+                    match mcp::post(&http, &url, body, None).await {
+                        Ok(reply) if answered(&reply, id) => took.push(reply.took),
+                        _ => errors += 1,
+                    }
+                }
+                (took, errors)
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (t, e) = worker.await.context("a load worker failed")?;
+        took.extend(t);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    let used = cpu_before
+        .zip(cpu())
+        .map(|((db0, me0), (db1, me1))| (db1 - db0, me1 - me0));
+    Ok(Throughput {
+        concurrency,
+        requests: took.len(),
+        errors,
+        elapsed_s: elapsed.as_secs_f64(),
+        requests_per_s: took.len() as f64 / elapsed.as_secs_f64(),
+        latency: Summary::of(&took).context("no request succeeded")?,
+        server_cpu_us_per_request: used.map(|(db, _)| db * 1e6 / took.len().max(1) as f64),
+        client_cpu_cores: used.map(|(_, me)| me / elapsed.as_secs_f64()),
+    })
+}
+
+/// A successful query result for request `id`.
+fn answered(reply: &mcp::Reply, id: u64) -> bool {
+    reply.rpc_result(id).is_ok() && !reply.body.contains("\"isError\":true")
+}
+
+async fn warm(http: &reqwest::Client, url: &str, concurrency: usize) -> anyhow::Result<()> {
+    let warmups = (0..concurrency).map(|i| {
+        let id = 1_000_000_000 + i as u64;
+        async move {
+            let body = mcp::tools_call(id, tools::CLUSTER_DB_QUERY, json!({ "sql": SQL }));
+            let reply = mcp::post(http, url, body, None).await?;
+            anyhow::ensure!(
+                answered(&reply, id),
+                "cluster_db_query failed: {}",
+                reply.body
+            );
+            anyhow::Ok(())
+        }
+    });
+    for result in futures::future::join_all(warmups).await {
+        result?;
+    }
+    Ok(())
+}
