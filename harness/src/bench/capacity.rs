@@ -38,6 +38,13 @@ pub const RSS_PER_CALL_TARGET_KIB: f64 = 16.0;
 pub const STREAMS_PER_CONNECTION: usize = 1_000;
 /// Give up when the parked count has not moved for this long.
 const STALL: Duration = Duration::from_secs(20);
+/// Longest one decision may take (a hang guard).
+const DECIDE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long after the decisions every client must have its answer (a hang guard).
+fn drain_patience(calls: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(10) * u32::try_from(calls).unwrap_or(u32::MAX)
+}
 /// Decisions in flight at once (a busy reviewer team, not one per call at the same instant).
 const DECIDE_CONCURRENCY: usize = 32;
 /// Problems listed in the report (the counts cover all of them).
@@ -199,10 +206,14 @@ pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow:
                     reason: if approved(i) { String::new() } else { tag(i) },
                     reviewer: Some("bench".into()),
                 };
-                admin
-                    .decide(id, &decision)
-                    .await
-                    .map_err(|e| format!("decide {}: {e:#}", tag(i)))
+                match tokio::time::timeout(DECIDE_PATIENCE, admin.decide(id, &decision)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("decide {}: {e:#}", tag(i))),
+                    Err(_) => Err(format!(
+                        "decide {}: no answer in {DECIDE_PATIENCE:?}",
+                        tag(i)
+                    )),
+                }
             }
         })
         .buffer_unordered(DECIDE_CONCURRENCY)
@@ -216,15 +227,25 @@ pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow:
     let mut last_answer = deciding;
     let (mut approved_ok, mut rejected_ok, mut lost, mut crossed) = (0, 0, 0, 0);
     let mut drain_progress = Progress::new("draining", calls);
+    let drain_deadline = tokio::time::Instant::now() + drain_patience(calls);
     for (i, handle) in handles.into_iter().enumerate() {
-        let reply = match handle.await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
+        let reply = match tokio::time::timeout_at(drain_deadline, handle).await {
+            Err(_) => {
+                lost += 1;
+                problems.push(format!(
+                    "{}: no answer within {:?} of the decisions",
+                    tag(i),
+                    drain_patience(calls)
+                ));
+                continue;
+            }
+            Ok(Ok(Ok(reply))) => reply,
+            Ok(Ok(Err(e))) => {
                 lost += 1;
                 problems.push(format!("{}: {e:#}", tag(i)));
                 continue;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 lost += 1;
                 problems.push(format!("{}: client task failed: {e}", tag(i)));
                 continue;

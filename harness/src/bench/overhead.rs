@@ -9,7 +9,7 @@ use hitl_wire::mockdb::paths;
 use serde::Serialize;
 
 use super::{
-    Progress, Target,
+    Progress, Target, host,
     mcp::{self, Reply},
     stack::Stack,
     stats::Summary,
@@ -42,6 +42,8 @@ pub struct Cost {
 pub struct Overhead {
     pub rows: Vec<Row>,
     pub costs: Vec<Cost>,
+    /// hitl-extauth's CPU time per `Check` it passed (it sees only the gated route here).
+    pub extauth_cpu_us_per_check: Option<f64>,
 }
 
 impl Overhead {
@@ -90,6 +92,8 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
     let mut taken: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); ROUTES.len()]; METHODS.len()];
     let mut progress = Progress::new("gate cost", warmup + samples);
     let mut id = 0u64;
+    let extauth_cpu = || stack.extauth_pid().and_then(host::cpu_seconds);
+    let cpu_before = extauth_cpu();
     for round in 0..warmup + samples {
         for (m, method) in METHODS.iter().enumerate() {
             for k in 0..ROUTES.len() {
@@ -112,6 +116,10 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         progress.tick(round + 1);
     }
     progress.finish();
+    let checks = (METHODS.len() * (warmup + samples)) as f64;
+    let extauth_cpu_us_per_check = cpu_before
+        .zip(extauth_cpu())
+        .map(|(before, after)| (after - before) * 1e6 / checks);
 
     let mut rows = Vec::new();
     let mut costs = Vec::new();
@@ -133,5 +141,9 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
             latency,
         }));
     }
-    Ok(Overhead { rows, costs })
+    Ok(Overhead {
+        rows,
+        costs,
+        extauth_cpu_us_per_check,
+    })
 }

@@ -155,6 +155,12 @@ impl Report {
                 c.method, c.added_median_ms, c.added_p99_ms, c.ratio_p99
             );
         }
+        if let Some(us) = self.gate_cost.extauth_cpu_us_per_check {
+            let _ = writeln!(
+                w,
+                "1 gate cost: hitl-extauth used {us:.0} µs CPU per Check it passed"
+            );
+        }
         let c = &self.capacity;
         let _ = writeln!(
             w,
