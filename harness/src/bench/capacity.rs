@@ -56,7 +56,8 @@ pub struct Capacity {
     /// How the calls reached the gate.
     pub via: String,
     pub calls: usize,
-    /// First request sent → the gate's `hitl_extauth_parked` gauge reads `calls`.
+    /// First request sent → the gate's `hitl_extauth_parked` gauge reads `calls` (polled
+    /// every 100 ms).
     pub park_all_s: f64,
     /// First decision sent → last decision answered.
     pub decide_all_s: f64,
@@ -158,7 +159,7 @@ pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow:
         let parked = parked_gauge(&http, &metrics_url).await? as usize;
         progress.tick(parked);
         let early = answered_early.load(Ordering::Relaxed);
-        if parked >= calls || parked + early >= calls {
+        if parked + early >= calls {
             break;
         }
         if parked + early != last_count {
