@@ -88,8 +88,9 @@ pub struct GatewayPlan {
     pub stream_idle_timeout: Duration,
     /// Upstream response deadline per route.
     pub route_timeout: Duration,
-    /// Circuit-breaker limit on concurrent requests per cluster (Envoy's default, 1024, would
-    /// cap how many calls can be parked at once).
+    /// Circuit-breaker limit on concurrent requests per cluster, and the concurrent HTTP/2
+    /// streams one client connection may open (Envoy's default, 1024, for both, would cap
+    /// how many calls can be parked at once).
     pub max_requests: u32,
 }
 
@@ -208,6 +209,9 @@ pub fn render(plan: &GatewayPlan) -> String {
                             "stat_prefix": "gateway",
                             "codec_type": "AUTO",
                             "stream_idle_timeout": duration(plan.stream_idle_timeout),
+                            // One client connection may hold many parked calls at once
+                            // (Envoy's default is 1024 concurrent HTTP/2 streams).
+                            "http2_protocol_options": {"max_concurrent_streams": plan.max_requests},
                             "route_config": {
                                 "name": "mcp",
                                 "virtual_hosts": [{

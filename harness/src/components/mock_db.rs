@@ -61,7 +61,6 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
         .env("PORT", options.port.to_string())
         .env("BIND_ADDR", options.bind.to_string())
-        .env("RUST_LOG", "info")
         .health(options.url(paths::HEALTHZ));
     if let Some(db) = &options.db_path {
         spec = spec.env("DB_PATH", db.as_os_str());
