@@ -694,3 +694,47 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
     assert!(per_call < 16 * 1024, "{per_call} bytes per parked call");
     Ok(())
 }
+
+/// Paths that a lax router would read as the privileged route, sent to the gateway as they
+/// are. None of them may run a migration without the gate: each is refused, answered 404, or
+/// parked, and the schema stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_tools_cannot_be_reached_around_the_gate() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_path_tricks").await?;
+    let body = migrate(1, "v3");
+    for path in [
+        "/public/../privileged/mcp",
+        "/public/%2e%2e/privileged/mcp",
+        "/public/..%2fprivileged/mcp",
+        "/public%2f..%2fprivileged/mcp",
+        "/public//../privileged/mcp",
+        "/public/mcp/../../privileged/mcp",
+        "/publicity/../privileged/mcp",
+        "//privileged/mcp",
+        "/privileged//mcp",
+        "/PRIVILEGED/mcp",
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\nconnection: close\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // A park (the gateway read the path as `/privileged`) waits for a reviewer, who never
+        // comes here: what matters is that nothing ran meanwhile.
+        let answer =
+            tokio::time::timeout(Duration::from_secs(2), gate.raw(request.as_bytes())).await;
+        let state = gate.db.state().await?;
+        assert_eq!(
+            state.schema_version, "v2",
+            "{path} ran run_migration past the gate: {answer:?}"
+        );
+        if let Ok(Ok((status, text))) = &answer {
+            assert!(
+                !text.contains("\"from\":\"v2\""),
+                "{path} reached run_migration ({status}): {text}"
+            );
+        }
+    }
+    Ok(())
+}

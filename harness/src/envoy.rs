@@ -177,8 +177,16 @@ fn cluster(name: &str, endpoint: &Endpoint, max_requests: u32, http2: bool) -> V
 }
 
 fn route(plan: &GatewayPlan, route: &Route) -> Value {
+    // Gateway API PathPrefix semantics: `/public` matches `/public` and `/public/…`, never
+    // `/publicity` (Envoy's plain `prefix` would).
+    let prefix = route.prefix.trim_end_matches('/');
+    let path_match = if prefix.is_empty() {
+        json!({ "prefix": "/" })
+    } else {
+        json!({ "path_separated_prefix": prefix })
+    };
     let mut value = json!({
-        "match": { "prefix": route.prefix },
+        "match": path_match,
         "route": { "cluster": UPSTREAM_CLUSTER, "timeout": duration(plan.route_timeout) },
     });
     if !route.gated {
@@ -209,6 +217,11 @@ pub fn render(plan: &GatewayPlan) -> String {
                             "stat_prefix": "gateway",
                             "codec_type": "AUTO",
                             "stream_idle_timeout": duration(plan.stream_idle_timeout),
+                            // Route on the path a server would read: `/public/../privileged`
+                            // is `/privileged` (and so gated); encoded slashes are refused.
+                            "normalize_path": true,
+                            "merge_slashes": true,
+                            "path_with_escaped_slashes_action": "REJECT_REQUEST",
                             // One client connection may hold many parked calls at once
                             // (Envoy's default is 1024 concurrent HTTP/2 streams).
                             "http2_protocol_options": {"max_concurrent_streams": plan.max_requests},
