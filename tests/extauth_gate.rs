@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 const PRIVILEGED: &str = paths::PRIVILEGED_MCP;
 const PUBLIC: &str = paths::PUBLIC_MCP;
 
-fn deny_body(reply: &hitl_lab_tests::gate::Reply) -> DenyBody {
+fn deny_body(reply: &hitl_lab_tests::Reply) -> DenyBody {
     assert_eq!(reply.status, 403, "expected a 403, got {reply:?}");
     assert!(
         reply.content_type.starts_with("application/json"),

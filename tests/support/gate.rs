@@ -41,20 +41,7 @@ pub struct Gate {
     http: reqwest::Client,
 }
 
-/// What came back through the gateway.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: String,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
-        serde_json::from_str(&self.body)
-            .with_context(|| format!("not JSON ({}): {}", self.status, self.body))
-    }
-}
+pub use crate::Reply;
 
 impl Gate {
     /// The lab with hitl-extauth configured by `configure` (e.g. a short park timeout).
@@ -137,19 +124,7 @@ impl Gate {
         &self,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> anyhow::Result<Reply> {
-        let resp = build(&self.http).send().await?;
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Reply {
-            status,
-            content_type,
-            body: resp.text().await?,
-        })
+        Reply::read(build(&self.http).send().await?).await
     }
 
     /// A JSON POST of `body` (any bytes) to `path` through the gateway, as a Streamable HTTP
@@ -183,18 +158,7 @@ impl Gate {
                 .body(body)
                 .send()
                 .await?;
-            let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            Ok(Reply {
-                status,
-                content_type,
-                body: resp.text().await?,
-            })
+            Reply::read(resp).await
         })
     }
 

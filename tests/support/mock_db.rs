@@ -1,6 +1,7 @@
 //! mock-db-mcp fixture: the real binary on a free loopback port, a standard MCP client (rmcp)
 //! per endpoint, and raw HTTP for what a well-behaved client never sends.
 
+use crate::Reply;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -165,7 +166,7 @@ impl MockDb {
         path: &str,
         content_type: &str,
         body: impl Into<reqwest::Body>,
-    ) -> anyhow::Result<RawResponse> {
+    ) -> anyhow::Result<Reply> {
         let resp = self
             .http
             .post(self.url(path))
@@ -174,41 +175,14 @@ impl MockDb {
             .body(body)
             .send()
             .await?;
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let body = resp.text().await?;
-        Ok(RawResponse {
-            status,
-            content_type,
-            body,
-        })
+        Reply::read(resp).await
     }
 
     /// A raw JSON-RPC POST (no session, no handshake), as a gateway routing each request
     /// independently would forward it.
-    pub async fn post_jsonrpc(&self, path: &str, message: &Value) -> anyhow::Result<RawResponse> {
+    pub async fn post_jsonrpc(&self, path: &str, message: &Value) -> anyhow::Result<Reply> {
         self.post_raw(path, "application/json", message.to_string())
             .await
-    }
-}
-
-/// What came back from a raw POST.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub content_type: String,
-    pub body: String,
-}
-
-impl RawResponse {
-    pub fn json(&self) -> anyhow::Result<Value> {
-        serde_json::from_str(&self.body)
-            .with_context(|| format!("response is not JSON ({}): {}", self.status, self.body))
     }
 }
 
