@@ -14,6 +14,7 @@ pub mod lab;
 pub mod local;
 pub mod manifests;
 pub mod net;
+pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
 pub mod scene;

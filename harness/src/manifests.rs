@@ -25,7 +25,7 @@ use std::{
     time::Duration,
 };
 
-pub use docs::{Doc, KIND_DIR, MODELS_DIR, manifest_files, parse_file};
+pub use docs::{CRDS_DIR, Doc, KIND_DIR, MODELS_DIR, manifest_files, parse_file};
 pub use error::{Location, ManifestError, Problem};
 pub use read::SecretView;
 pub use units::{parse_byte_quantity, parse_duration};

@@ -198,18 +198,12 @@ pub struct Driver {
 }
 
 fn find_program(name: &str) -> anyhow::Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([
-            PathBuf::from("/usr/bin"),
-            PathBuf::from("/usr/lib/chromium"),
-        ])
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!("`{name}` not found: install Debian's `chromium` and `chromium-driver`")
-        })
+    hitl_harness::prereqs::find_program(name).with_context(|| {
+        format!(
+            "`{name}` not found: `cargo xtask test` installs Debian's `chromium` and \
+             `chromium-driver` (as root), or install them yourself"
+        )
+    })
 }
 
 impl Driver {

@@ -36,6 +36,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
         println!("  5. wait for every health check and print the URLs");
         return Ok(());
     }
+    hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_LOCAL_LAB)?;
     build_binaries()?;
     let state = local::up(&config).await?;
     println!(

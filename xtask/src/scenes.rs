@@ -25,6 +25,7 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
 
 pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     if args.target == crate::flags::Target::Local {
+        hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_LOCAL_LAB)?;
         crate::lab::build_binaries()?;
     }
     let mut options = conformance::Options::new(args.target.into(), args.model.into())?;

@@ -1,5 +1,6 @@
 //! The A2A reading is checked against the wire exchanges observed with the real kagent-adk
-//! 0.10.4 (`../shared/reference/kagent-adk-0.10.4-wire/`), not against hand-written guesses.
+//! 0.10.4 (`tests/fixtures/kagent-adk-0.10.4-wire/`, provenance in `tests/fixtures/README.md`),
+//! not against hand-written guesses.
 
 use std::path::PathBuf;
 
@@ -14,12 +15,12 @@ fn capture(name: &str) -> Value {
     let dir = std::env::var_os("HITL_LAB_REFERENCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            crate::bins::workspace_root().join("../shared/reference/kagent-adk-0.10.4-wire")
+            crate::bins::workspace_root().join("tests/fixtures/kagent-adk-0.10.4-wire")
         });
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "reading wire capture {}: {e} (the captures live in ../shared/reference; set \
+            "reading wire capture {}: {e} (the captures live in tests/fixtures; set \
              HITL_LAB_REFERENCE_DIR if they are elsewhere)",
             path.display()
         )

@@ -109,7 +109,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     }
 
     let started = Instant::now();
-    check_ports_free(&config.ports)?;
+    wait_ports_free(config).await?;
     let venv = pyenv::ensure()?;
     let manifests = LabManifests::load().context("loading manifests/")?;
     let park_timeout = config
@@ -289,17 +289,53 @@ fn all_alive(state: &LabState) -> bool {
             .all(|p| proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]))
 }
 
-fn check_ports_free(ports: &Ports) -> anyhow::Result<()> {
-    let taken: Vec<String> = ports
-        .named()
-        .into_iter()
-        .filter(|(_, _, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
-        .map(|(name, var, port)| format!("  port {port} ({name}) is taken: free it or set {var}"))
-        .collect();
-    if taken.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!("cannot start the local lab:\n{}", taken.join("\n"))
+/// How long `up` waits for a port that is still held (by a lab process that is exiting, or
+/// by a crashed one's leftover socket) before it gives up.
+const PORT_WAIT: Duration = Duration::from_secs(20);
+
+/// Wait, bounded by [`PORT_WAIT`], until every lab port can be bound; say which ones it waits
+/// for. After a crash the previous lab's processes may still be closing their listeners.
+async fn wait_ports_free(config: &LocalConfig) -> anyhow::Result<()> {
+    let taken = |ports: &Ports| -> Vec<(&'static str, &'static str, u16)> {
+        ports
+            .named()
+            .into_iter()
+            .filter(|(_, _, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
+            .collect()
+    };
+    let deadline = Instant::now() + PORT_WAIT;
+    let mut announced = false;
+    loop {
+        let busy = taken(&config.ports);
+        if busy.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let lines: Vec<String> = busy
+                .iter()
+                .map(|(name, var, port)| {
+                    format!("  port {port} ({name}) is taken: free it or set {var}")
+                })
+                .collect();
+            anyhow::bail!(
+                "cannot start the local lab (waited {} s for its ports):\n{}",
+                PORT_WAIT.as_secs(),
+                lines.join("\n")
+            );
+        }
+        if !announced {
+            let names: Vec<String> = busy
+                .iter()
+                .map(|(name, _, port)| format!("{port} ({name})"))
+                .collect();
+            config.note(format!(
+                "==> waiting up to {} s for ports still in use: {}",
+                PORT_WAIT.as_secs(),
+                names.join(", ")
+            ));
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
