@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hitl_harness::envoy::{Endpoint, GatewayPlan, render};
 use hitl_lab_tests::{
+    check,
     extauth::PATIENCE,
     gate::{AGENT, Gate, USER, tools_call},
     mock_db,
@@ -376,6 +377,75 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<
     Ok(())
 }
 
+/// A park is on disk before anyone can see it. hitl-extauth is SIGKILLed three times in the
+/// middle of a burst of parks; every call that `/events` ever announced is in `/history`
+/// afterwards, closed as lost (it was pending when the process died).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    const BURST: u64 = 200;
+    let dir = hitl_lab_tests::scratch_dir("extauth_crash_burst");
+    let mut extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let mut announced = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let mut events = extauth.events().await?;
+        let channel = check::channel(&extauth).await?;
+        let calls: Vec<_> = (0..BURST)
+            .map(|i| {
+                let mut client = AuthorizationClient::new(channel.clone());
+                let request = check::post(
+                    PRIVILEGED,
+                    &migrate(round * BURST + i, "v3"),
+                    &[("x-user-id", USER), ("x-agent-id", AGENT)],
+                );
+                tokio::spawn(async move { client.check(request).await })
+            })
+            .collect();
+        // Crash while the burst is still landing: after the first few announcements.
+        let mut this_round = 0;
+        while this_round < 10 {
+            if let (_, Event::Parked { call }) = events.next().await? {
+                announced.insert(call.id);
+                this_round += 1;
+            }
+        }
+        extauth.crash_and_restart().await?;
+        // Whatever the stream delivered before the crash counts as announced too.
+        while let Ok((_, event)) = events.next().await {
+            if let Event::Parked { call } = event {
+                announced.insert(call.id);
+            }
+        }
+        for call in calls {
+            call.abort();
+        }
+    }
+    let mut recorded = std::collections::BTreeMap::new();
+    let mut query = "limit=500".to_owned();
+    loop {
+        let page = extauth.history(&query).await?;
+        recorded.extend(page.items.into_iter().map(|r| (r.call.id, r.outcome)));
+        match page.next_before {
+            Some(next) => query = format!("limit=500&before={next}"),
+            None => break,
+        }
+    }
+    let missing: Vec<_> = announced
+        .iter()
+        .filter(|id| !recorded.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} announced parks have no record after the crashes: {missing:?}",
+        missing.len(),
+        announced.len()
+    );
+    for id in &announced {
+        assert_eq!(recorded[id], Outcome::Lost, "{id}");
+    }
+    Ok(())
+}
+
 /// Every frame the gate can't prove harmless, sent through Envoy: denied at once with a
 /// reason, never parked, never forwarded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -601,48 +671,18 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: 10 000 concurrent parks"]
 async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
-    use envoy_types::pb::envoy::service::auth::v3::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
-    };
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     const N: usize = 10_000;
     let dir = hitl_lab_tests::scratch_dir("extauth_many_parked");
     let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
     let pid = extauth.pid().expect("running");
-    let endpoint = extauth.options.grpc_endpoint();
-    let channel = tonic::transport::Endpoint::from_shared(format!(
-        "http://{}:{}",
-        endpoint.host, endpoint.port
-    ))?
-    .connect()
-    .await?;
+    let channel = check::channel(&extauth).await?;
     let check = |i: usize| {
-        let body = migrate(i as u64, "v3");
-        CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        method: "POST".into(),
-                        path: PRIVILEGED.into(),
-                        headers: [
-                            ("content-type", "application/json".to_owned()),
-                            ("content-length", body.len().to_string()),
-                            ("x-user-id", USER.to_owned()),
-                            ("x-agent-id", AGENT.to_owned()),
-                        ]
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect(),
-                        size: body.len() as i64,
-                        raw_body: body.into_bytes(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-        }
+        check::post(
+            PRIVILEGED,
+            &migrate(i as u64, "v3"),
+            &[("x-user-id", USER), ("x-agent-id", AGENT)],
+        )
     };
     // Warm up (first park allocates the lot, the audit statement cache, …).
     let warm = tokio::spawn({

@@ -55,7 +55,10 @@ pub enum Standing {
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Command {
-    Park(Arc<ParkedCall>),
+    Park {
+        call: Arc<ParkedCall>,
+        ack: Reply<()>,
+    },
     Close {
         record: Box<DecidedCall>,
         ack: Option<Reply<()>>,
@@ -80,7 +83,7 @@ pub struct Audit {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Command::Park(_) => "Park",
+            Command::Park { .. } => "Park",
             Command::Close { .. } => "Close",
             Command::History { .. } => "History",
             Command::Lookup { .. } => "Lookup",
@@ -130,9 +133,13 @@ impl Audit {
         }
     }
 
-    /// Queue the insert of a newly parked call.
-    pub fn park(&self, call: Arc<ParkedCall>) {
-        self.send(Command::Park(call));
+    /// Queue the insert of a newly parked call; `Ok` from the returned receiver means
+    /// committed. A burst of parks shares one transaction (group commit), so each waits for
+    /// one fsync, not one apiece.
+    pub fn park(&self, call: Arc<ParkedCall>) -> oneshot::Receiver<Result<(), AuditError>> {
+        let (ack, committed) = oneshot::channel();
+        self.send(Command::Park { call, ack });
+        committed
     }
 
     /// Queue the close of a call; `Ok` from the returned receiver means committed.
@@ -261,7 +268,7 @@ impl Writer {
         tracing::debug!("audit writer: every handle dropped, stopping");
     }
 
-    /// Apply a batch in one transaction; acknowledge closes only after the commit.
+    /// Apply a batch in one transaction; acknowledge parks and closes only after the commit.
     fn apply(&mut self, batch: Vec<Command>) {
         let mut acks: Vec<(Reply<()>, Result<(), AuditError>)> = Vec::new();
         let next_seq = &mut self.next_seq;
@@ -274,10 +281,12 @@ impl Writer {
         };
         for command in batch {
             match command {
-                Command::Park(call) => {
-                    if let Err(e) = insert_parked(&tx, &call) {
+                Command::Park { call, ack } => {
+                    let result = insert_parked(&tx, &call).map(drop).map_err(AuditError::from);
+                    if let Err(e) = &result {
                         tracing::error!(id = %call.id, error = %e, "audit: recording a parked call failed");
                     }
+                    acks.push((ack, result));
                 }
                 Command::Close { record, ack } => {
                     let result = upsert_closed(&tx, &record, *next_seq);

@@ -113,7 +113,7 @@ impl Drop for Gate {
 /// What [`Gate::admit`] made of a `Check`.
 enum Admission<'g> {
     Answer(Answer),
-    Parked(Waiting<'g>),
+    Parked(Parking<'g>),
 }
 
 impl Gate {
@@ -158,7 +158,7 @@ impl Gate {
         async move {
             match admission {
                 Admission::Answer(answer) => answer,
-                Admission::Parked(waiting) => waiting.wait().await,
+                Admission::Parked(parking) => parking.wait().await,
             }
         }
     }
@@ -194,32 +194,43 @@ impl Gate {
             Ok(call) => Arc::new(call),
             Err(reason) => return Admission::Answer(self.refuse(reason, "POST", "?")),
         };
-        let parked = self
-            .lot
-            .park(Arc::clone(&call), |call| self.audit.park(Arc::clone(call)));
-        let decision = match parked {
-            Ok(decision) => decision,
-            Err(full) => {
+        let mut committed = None;
+        let parked = self.lot.park(Arc::clone(&call), |call| {
+            committed = Some(self.audit.park(Arc::clone(call)));
+        });
+        let (decision, committed) = match (parked, committed) {
+            (Ok(decision), Some(committed)) => (decision, committed),
+            (Err(full), _) => {
                 return Admission::Answer(self.refuse(full.to_string(), &call.method, &call.path));
             }
+            (Ok(_), None) => unreachable!("the lot runs before_visible on every park"),
         };
-        let id = call.id.clone();
+        Admission::Parked(Parking {
+            committed,
+            waiting: Waiting {
+                gate: self,
+                id: call.id.clone(),
+                decision,
+                settled: false,
+            },
+            call,
+        })
+    }
+
+    /// The park's record is committed: let reviewers see it, start its clock, announce it.
+    fn reveal(&self, call: &Arc<ParkedCall>) {
+        let id = &call.id;
+        self.lot.reveal(id);
         self.metrics.checked(CheckVerdict::Park);
         self.metrics.parked();
-        self.expire_later(&id);
+        self.expire_later(id);
         tracing::info!(
             %id, tool = %call.tool_name, requester = call.requester.as_deref().unwrap_or("-"),
             sha256 = %call.body_sha256, "parked"
         );
         self.events.publish(|| Event::Parked {
-            call: (*call).clone(),
+            call: (**call).clone(),
         });
-        Admission::Parked(Waiting {
-            gate: self,
-            id,
-            decision,
-            settled: false,
-        })
     }
 
     fn parked_call(&self, incoming: Incoming, tool: ToolCall) -> Result<ParkedCall, String> {
@@ -286,7 +297,7 @@ impl Gate {
         id: &str,
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
-        let Some(slot) = self.lot.take(id) else {
+        let Some(slot) = self.lot.take_visible(id) else {
             return Err(match self.audit.lookup(id).await? {
                 None => DecideError::NotFound(id.to_owned()),
                 Some(Standing::Pending) => {
@@ -413,6 +424,42 @@ async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
         };
         for id in due {
             gate.expire(&id);
+        }
+    }
+}
+
+/// A `Check` whose park is in the lot but not yet visible: its audit record is on its way to
+/// disk. Nobody sees a park before it is committed, so a crash can never lose one that a
+/// reviewer (or an `/events` subscriber) has seen. Dropped here, the park is abandoned as below.
+struct Parking<'g> {
+    committed: oneshot::Receiver<Result<(), AuditError>>,
+    call: Arc<ParkedCall>,
+    waiting: Waiting<'g>,
+}
+
+impl Parking<'_> {
+    async fn wait(mut self) -> Answer {
+        let recorded = match (&mut self.committed).await {
+            Ok(result) => result,
+            Err(_) => Err(AuditError::WriterGone),
+        };
+        let gate = self.waiting.gate;
+        match recorded {
+            Ok(()) => {
+                gate.reveal(&self.call);
+                self.waiting.wait().await
+            }
+            Err(e) => {
+                // Never shown, never recorded: take it back quietly and fail closed.
+                self.waiting.settled = true;
+                gate.lot.take(&self.call.id);
+                tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
+                gate.metrics.checked(CheckVerdict::Deny);
+                Answer::deny(
+                    format!("the call could not be recorded for review ({e}); denied"),
+                    None,
+                )
+            }
         }
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! Taking a call out of the lot is the only way to end it, and it happens under one lock, so
 //! exactly one of "reviewer decided", "timer expired" and "gateway gave up" wins.
+//!
+//! A call enters the lot hidden: it holds its place (and counts against the capacity) while
+//! its audit record is committed, and only [`ParkingLot::reveal`] makes it visible to
+//! reviewers. Nobody can see, and so nobody can decide, a park the audit could still lose.
 
 use std::{
     collections::HashMap,
@@ -46,6 +50,8 @@ pub enum Settled {
 #[derive(Debug)]
 pub struct Slot {
     seq: u64,
+    /// Shown in `/pending` and decidable: set once the park's record is committed.
+    visible: bool,
     pub call: Arc<ParkedCall>,
     pub decide: oneshot::Sender<Message>,
 }
@@ -84,8 +90,9 @@ impl ParkingLot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Park `call`. `before_visible` runs under the lock, before anyone can see or take the
-    /// call (the audit insert goes there so it is queued before any close of the same call).
+    /// Park `call`, hidden until [`reveal`](Self::reveal)ed. `before_visible` runs under the
+    /// lock, before anyone can take the call (the audit insert goes there so it is queued
+    /// before any close of the same call).
     pub fn park(
         &self,
         call: Arc<ParkedCall>,
@@ -99,9 +106,27 @@ impl ParkingLot {
         let (decide, decision) = oneshot::channel();
         let seq = lot.next_seq;
         lot.next_seq += 1;
-        lot.slots
-            .insert(call.id.clone(), Slot { seq, call, decide });
+        lot.slots.insert(
+            call.id.clone(),
+            Slot {
+                seq,
+                visible: false,
+                call,
+                decide,
+            },
+        );
         Ok(decision)
+    }
+
+    /// Make a hidden park visible (its record is committed). `false` if it is gone.
+    pub fn reveal(&self, id: &str) -> bool {
+        match self.lock().slots.get_mut(id) {
+            Some(slot) => {
+                slot.visible = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Take a call out of the lot: whoever gets `Some` ends it, everyone else gets `None`.
@@ -109,12 +134,22 @@ impl ParkingLot {
         self.lock().slots.remove(id)
     }
 
-    /// Every parked call, oldest first.
+    /// [`take`](Self::take) a call only if it is visible: what a reviewer may decide.
+    pub fn take_visible(&self, id: &str) -> Option<Slot> {
+        let mut lot = self.lock();
+        match lot.slots.get(id) {
+            Some(slot) if slot.visible => lot.slots.remove(id),
+            _ => None,
+        }
+    }
+
+    /// Every visible parked call, oldest first.
     pub fn snapshot(&self) -> Vec<Arc<ParkedCall>> {
         let mut calls: Vec<(u64, Arc<ParkedCall>)> = self
             .lock()
             .slots
             .values()
+            .filter(|slot| slot.visible)
             .map(|slot| (slot.seq, Arc::clone(&slot.call)))
             .collect();
         calls.sort_unstable_by_key(|(seq, _)| *seq);
@@ -172,8 +207,24 @@ mod tests {
             .into_iter()
             .map(|id| lot.park(call(id), |_| {}).unwrap())
             .collect();
+        for id in ["a", "b", "c"] {
+            assert!(lot.reveal(id));
+        }
         let ids: Vec<_> = lot.snapshot().iter().map(|c| c.id.clone()).collect();
         assert_eq!(ids, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn a_hidden_park_holds_its_place_but_cannot_be_seen_or_decided() {
+        let lot = ParkingLot::new(1);
+        let _rx = lot.park(call("a"), |_| {}).unwrap();
+        assert!(lot.snapshot().is_empty());
+        assert!(lot.take_visible("a").is_none());
+        assert_eq!(lot.park(call("b"), |_| {}).unwrap_err(), Full(1));
+        assert!(lot.reveal("a"));
+        assert_eq!(lot.snapshot().len(), 1);
+        assert!(lot.take_visible("a").is_some());
+        assert!(!lot.reveal("a"));
     }
 
     #[test]
