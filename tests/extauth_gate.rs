@@ -385,7 +385,9 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
     use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     const BURST: u64 = 200;
     let dir = hitl_lab_tests::scratch_dir("extauth_crash_burst");
-    let mut extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let mut extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(BURST))
+            .await?;
     let mut announced = std::collections::BTreeSet::new();
     for round in 0..3 {
         let mut events = extauth.events().await?;
@@ -443,6 +445,47 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
     for id in &announced {
         assert_eq!(recorded[id], Outcome::Lost, "{id}");
     }
+    Ok(())
+}
+
+/// One requester cannot fill the reviewers' queue: past `MAX_PARKED_PER_REQUESTER` their
+/// further calls are denied at once with the reason, while another requester still parks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::{
+        authorization_client::AuthorizationClient, check_response::HttpResponse,
+    };
+    let dir = hitl_lab_tests::scratch_dir("extauth_per_requester");
+    let extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(2)).await?;
+    let channel = check::channel(&extauth).await?;
+    let send = |i: u64, user: &str| {
+        let mut client = AuthorizationClient::new(channel.clone());
+        let request = check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]);
+        tokio::spawn(async move { client.check(request).await })
+    };
+    let _first = send(1, "mallory");
+    let _second = send(2, "mallory");
+    extauth.wait_pending(2).await?;
+    let third = tokio::time::timeout(PATIENCE, send(3, "mallory")).await???;
+    let Some(HttpResponse::DeniedResponse(denied)) = third.into_inner().http_response else {
+        anyhow::bail!("the third call was not denied");
+    };
+    let body: DenyBody = serde_json::from_str(&denied.body)?;
+    assert!(
+        body.reason.contains("already has 2 calls waiting"),
+        "{}",
+        body.reason
+    );
+    let _other = send(4, "alice");
+    let pending = extauth.wait_pending(3).await?;
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|c| c.requester.as_deref() == Some("alice"))
+            .count(),
+        1
+    );
     Ok(())
 }
 
@@ -674,7 +717,9 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
     use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     const N: usize = 10_000;
     let dir = hitl_lab_tests::scratch_dir("extauth_many_parked");
-    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(N as u64 + 1))
+            .await?;
     let pid = extauth.pid().expect("running");
     let channel = check::channel(&extauth).await?;
     let check = |i: usize| {

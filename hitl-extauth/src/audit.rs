@@ -282,7 +282,9 @@ impl Writer {
         for command in batch {
             match command {
                 Command::Park { call, ack } => {
-                    let result = insert_parked(&tx, &call).map(drop).map_err(AuditError::from);
+                    let result = insert_parked(&tx, &call)
+                        .map(drop)
+                        .map_err(AuditError::from);
                     if let Err(e) = &result {
                         tracing::error!(id = %call.id, error = %e, "audit: recording a parked call failed");
                     }

@@ -48,6 +48,13 @@ pub struct Config {
     #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
     pub max_parked: usize,
 
+    /// Most calls one requester may have parked at once; their further tool calls are denied
+    /// (with that reason) until some are decided. Keeps one noisy or hostile client from
+    /// filling the reviewers' queue and the gate's memory. Calls without a requester share one
+    /// allowance.
+    #[arg(long, env = "MAX_PARKED_PER_REQUESTER", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_parked_per_requester: u64,
+
     /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
     /// body `{"approved": false, "reason", "id"}`. `mcp`: for a JSON-RPC request with an id,
     /// HTTP 200 with a JSON-RPC error whose message carries the reason and whose `data` is

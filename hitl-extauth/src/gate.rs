@@ -28,7 +28,7 @@ use crate::{
     classify::{self, AllowList, TOOLS_CALL, ToolCall, Verdict},
     events::Events,
     metrics::{CheckVerdict, Metrics},
-    park::{Decision, Message, ParkingLot, Settled},
+    park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
 };
 
@@ -82,7 +82,8 @@ pub enum DecideError {
 pub struct Settings {
     pub allow: AllowList,
     pub park_timeout: Duration,
-    pub max_parked: usize,
+    /// Most calls parked at once: in all, and per requester.
+    pub capacity: Capacity,
 }
 
 /// Parks in deadline order, for the sweeper.
@@ -120,7 +121,7 @@ impl Gate {
     /// The gate, with its timeout sweeper running (needs a Tokio runtime).
     pub fn start(settings: Settings, audit: Audit) -> Arc<Self> {
         let gate = Arc::new(Self {
-            lot: ParkingLot::new(settings.max_parked),
+            lot: ParkingLot::new(settings.capacity),
             settings,
             audit,
             events: Events::new(),

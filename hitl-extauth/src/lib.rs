@@ -30,6 +30,7 @@ use crate::{
     config::Config,
     gate::{Gate, Settings},
     grpc::AuthService,
+    park::Capacity,
 };
 
 /// Open the audit trail, then serve gRPC and the admin API until SIGINT/SIGTERM.
@@ -50,7 +51,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Settings {
             allow: config.allowed_methods.clone(),
             park_timeout: config.park_timeout(),
-            max_parked: config.max_parked,
+            capacity: Capacity {
+                total: config.max_parked,
+                per_requester: usize::try_from(config.max_parked_per_requester)
+                    .unwrap_or(usize::MAX),
+            },
         },
         audit.clone(),
     );

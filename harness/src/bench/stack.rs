@@ -42,8 +42,11 @@ impl Stack {
         })
         .await?;
         let (extauth, extauth_proc) = start_with_retries(|| {
+            // The capacity step parks thousands of calls as one requester: measure the gate's
+            // footprint, not its per-requester limit.
             let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
-                .park_timeout(park_timeout);
+                .park_timeout(park_timeout)
+                .max_parked_per_requester(1_000_000);
             let spec = extauth::spec(&options, log_dir)?;
             Ok((options, spec))
         })

@@ -31,6 +31,8 @@ pub struct Options {
     /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
     /// client can read).
     pub deny_response: Option<String>,
+    /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
+    pub max_parked_per_requester: Option<u64>,
 }
 
 impl Options {
@@ -45,7 +47,13 @@ impl Options {
             allowed_methods: None,
             admin_token: None,
             deny_response: None,
+            max_parked_per_requester: None,
         }
+    }
+
+    pub fn max_parked_per_requester(mut self, n: u64) -> Self {
+        self.max_parked_per_requester = Some(n);
+        self
     }
 
     pub fn park_timeout(mut self, timeout: Duration) -> Self {
@@ -96,6 +104,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if let Some(style) = &options.deny_response {
         spec = spec.env("DENY_RESPONSE", style);
+    }
+    if let Some(n) = options.max_parked_per_requester {
+        spec = spec.env("MAX_PARKED_PER_REQUESTER", n.to_string());
     }
     Ok(spec)
 }

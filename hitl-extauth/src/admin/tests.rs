@@ -22,6 +22,7 @@ use crate::{
     audit::Audit,
     classify::AllowList,
     gate::{Answer, Gate, NO_REASON_GIVEN, Settings},
+    park::Capacity,
 };
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
@@ -42,7 +43,10 @@ impl Lab {
             Settings {
                 allow: AllowList::default(),
                 park_timeout,
-                max_parked,
+                capacity: Capacity {
+                    total: max_parked,
+                    per_requester: max_parked,
+                },
             },
             audit,
         );
