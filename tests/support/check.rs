@@ -17,7 +17,11 @@ pub fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .chain(headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    .chain(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
     .collect();
     CheckRequest {
         attributes: Some(AttributeContext {
@@ -40,12 +44,10 @@ pub fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
 /// One HTTP/2 connection to `extauth`'s gRPC port.
 pub async fn channel(extauth: &ExtAuth) -> anyhow::Result<tonic::transport::Channel> {
     let endpoint = extauth.options.grpc_endpoint();
-    Ok(
-        tonic::transport::Endpoint::from_shared(format!(
-            "http://{}:{}",
-            endpoint.host, endpoint.port
-        ))?
-        .connect()
-        .await?,
-    )
+    Ok(tonic::transport::Endpoint::from_shared(format!(
+        "http://{}:{}",
+        endpoint.host, endpoint.port
+    ))?
+    .connect()
+    .await?)
 }
