@@ -56,10 +56,11 @@ pub struct Config {
     pub max_parked_per_requester: u64,
 
     /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
-    /// body `{"approved": false, "reason", "id"}`. `mcp`: for a JSON-RPC request with an id,
-    /// HTTP 200 with a JSON-RPC error whose message carries the reason and whose `data` is
-    /// that same body — for MCP clients (such as kagent's Python one) that drop the body of
-    /// any 4xx, so the agent never learns why. Frames that are not JSON-RPC get the 403.
+    /// body `{"approved": false, "reason", "id"}`. `mcp` (HTTP 200, in MCP terms): a denied
+    /// `tools/call` gets a tool result marked `isError` whose text is the reason (the 403 body
+    /// under `_meta`), any other JSON-RPC request a JSON-RPC error (code -32003, the body as
+    /// its `data`) — for MCP clients (such as kagent's Python one) that drop the body of any
+    /// 4xx, so the agent would never learn why. Frames that are not JSON-RPC get the 403.
     #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
 }
@@ -70,7 +71,8 @@ pub enum DenyStyle {
     /// HTTP 403 with the JSON deny body.
     #[default]
     Http,
-    /// A JSON-RPC error answering the request's id (HTTP 200), the deny body as its data.
+    /// An MCP answer to the request's id (HTTP 200): a tool error for `tools/call`, a
+    /// JSON-RPC error otherwise; the deny body rides along.
     Mcp,
 }
 
