@@ -111,3 +111,47 @@ fn the_root_is_found_at_run_time_not_baked_in_at_compile_time() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"));
     assert_eq!(root(), here.parent().unwrap().canonicalize().unwrap());
 }
+
+#[test]
+fn every_rust_module_says_its_job_in_a_doc_comment() {
+    let root = root();
+    let missing: Vec<String> = files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            !text.trim_start().starts_with("//!")
+        })
+        .map(|p| p.strip_prefix(&root).unwrap_or(&p).display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these modules do not open with a `//!` comment saying what they are for:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_crate_is_on_the_architecture_code_map() {
+    let root = root();
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let members: toml::Value = toml::from_str(&manifest).unwrap();
+    let members = members["workspace"]["members"].as_array().unwrap();
+    let mut missing = Vec::new();
+    for member in members {
+        let dir = member.as_str().unwrap();
+        let krate: toml::Value =
+            toml::from_str(&std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap())
+                .unwrap();
+        let name = krate["package"]["name"].as_str().unwrap();
+        if !architecture.contains(&format!("`{name}`")) {
+            missing.push(format!("{name} ({dir}/)"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name these crates: {}",
+        missing.join(", ")
+    );
+}
