@@ -192,6 +192,11 @@ pub struct PolicySpec {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
+    /// `PreRouting` or `PostRouting` (the default).
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub transformation: Option<Transformation>,
     #[serde(default)]
     pub ext_auth: Option<ExtAuth>,
     #[serde(default)]
@@ -213,6 +218,21 @@ pub struct ExtAuth {
     pub failure_mode: Option<String>,
     #[serde(default)]
     pub cache: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transformation {
+    #[serde(default)]
+    pub request: Option<RequestTransformation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTransformation {
+    /// Header names to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

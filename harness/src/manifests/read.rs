@@ -340,6 +340,22 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
             .and_then(|b| b.http.as_ref())
             .and_then(|h| h.request_timeout.as_ref()),
     )?;
+    let pre_routing = match traffic.and_then(|t| t.phase.as_deref()) {
+        None | Some("PostRouting") => false,
+        Some("PreRouting") => true,
+        Some(other) => {
+            return Err(bad(
+                doc,
+                "spec.traffic.phase",
+                format!("`{other}` is neither PreRouting nor PostRouting"),
+            ));
+        }
+    };
+    let removes_request_headers = traffic
+        .and_then(|t| t.transformation.as_ref())
+        .and_then(|t| t.request.as_ref())
+        .map(|r| r.remove.iter().map(|h| h.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     Ok(PolicyView {
         location: doc.location.clone(),
         namespace,
@@ -348,6 +364,8 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         ext_auth,
         request_timeout,
         backend_request_timeout,
+        pre_routing,
+        removes_request_headers,
     })
 }
 
@@ -361,8 +379,23 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         )
     })?;
     let backend = service_ref(doc, &format!("{PATH}.backendRef"), backend_ref, namespace)?;
+    let mut context_extensions = std::collections::BTreeMap::new();
     let protocol = match (&ea.grpc, &ea.http) {
-        (Some(_), None) => ExtAuthProtocol::Grpc,
+        (Some(grpc), None) => {
+            if let Some(map) = grpc.get("contextExtensions").and_then(|c| c.as_object()) {
+                for (k, v) in map {
+                    let v = v.as_str().ok_or_else(|| {
+                        bad(
+                            doc,
+                            &format!("{PATH}.grpc.contextExtensions.{k}"),
+                            "must be a string",
+                        )
+                    })?;
+                    context_extensions.insert(k.clone(), v.to_owned());
+                }
+            }
+            ExtAuthProtocol::Grpc
+        }
         (None, Some(_)) => ExtAuthProtocol::Http,
         _ => {
             return Err(bad(
@@ -409,6 +442,7 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         forward_body_max_bytes,
         failure_mode,
         cache: ea.cache.is_some(),
+        context_extensions,
     })
 }
 

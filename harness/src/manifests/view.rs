@@ -183,6 +183,10 @@ pub struct PolicyView {
     pub request_timeout: Option<Duration>,
     /// `backend.http.requestTimeout`.
     pub backend_request_timeout: Option<Duration>,
+    /// `traffic.phase: PreRouting` (runs before any route is picked, and before route policies).
+    pub pre_routing: bool,
+    /// `traffic.transformation.request.remove`, lower-cased.
+    pub removes_request_headers: Vec<String>,
 }
 
 impl PolicyView {
@@ -209,6 +213,8 @@ pub struct ExtAuthView {
     pub failure_mode: FailureMode,
     /// Whether a decision `cache` is configured.
     pub cache: bool,
+    /// `grpc.contextExtensions`: sent with every Check (the gate reads `route`).
+    pub context_extensions: BTreeMap<String, String>,
 }
 
 /// The tier-2 gate, assembled from the ext-auth policy and the backend policy on the
