@@ -10,16 +10,14 @@
 use std::time::Duration;
 
 use hitl_harness::{
-    agentgateway,
-    components,
+    agentgateway, components,
     envoy::{Endpoint, GatewayPlan, GatewayPorts, render},
 };
 use hitl_lab_tests::{
     check,
-    through_both_gateways,
     extauth::PATIENCE,
     gate::{AGENT, Gate, USER, tools_call},
-    mock_db,
+    mock_db, through_both_gateways,
 };
 use hitl_wire::{
     extauth::{DenyBody, Event, Outcome},
@@ -101,11 +99,8 @@ fn agentgateway_config_for_the_lab() -> anyhow::Result<()> {
 fn the_generated_lab_config_validates_with_agentgateway() -> anyhow::Result<()> {
     let manifests = hitl_harness::manifests::LabManifests::load()?;
     let ports = hitl_harness::local::Ports::free()?;
-    let plan = hitl_harness::local::generate::gateway_plan(
-        &manifests,
-        &ports,
-        Duration::from_secs(600),
-    )?;
+    let plan =
+        hitl_harness::local::generate::gateway_plan(&manifests, &ports, Duration::from_secs(600))?;
     assert_eq!(
         plan.strip_request_headers,
         [hitl_wire::headers::ENVOY_PARTIAL_BODY]
@@ -923,7 +918,8 @@ mod route_timeout_trap {
         // A park longer than the route's 11m: refused, naming the trap.
         let err = generate(700).expect_err("a 700 s park outlives the 660 s route timeout");
         assert!(
-            err.to_string().contains("recorded as approved and then cut off"),
+            err.to_string()
+                .contains("recorded as approved and then cut off"),
             "{err}"
         );
         Ok(())

@@ -386,8 +386,8 @@ mod tests {
             true
         );
         assert_eq!(
-            privileged["typed_per_filter_config"][EXT_AUTHZ_FILTER]["check_settings"]
-                ["context_extensions"][ROUTE_CONTEXT_KEY],
+            privileged["typed_per_filter_config"][EXT_AUTHZ_FILTER]["check_settings"]["context_extensions"]
+                [ROUTE_CONTEXT_KEY],
             "privileged-mcp"
         );
         assert_eq!(privileged["route"]["timeout"], "660s");

@@ -46,8 +46,7 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
         crate::flags::Target::Local => crate::flags::gateway_or_default(args.gateway),
         crate::flags::Target::Kind => hitl_harness::gateway::Gateway::Agentgateway,
     };
-    let mut options =
-        conformance::Options::new(args.target.into(), args.model.into(), gateway)?;
+    let mut options = conformance::Options::new(args.target.into(), args.model.into(), gateway)?;
     options.keep_up = args.keep_up;
     let report = conformance::run(&options).await?;
     print!("{}", report.summary());

@@ -84,10 +84,7 @@ pub fn out_dir() -> PathBuf {
 /// Start the stack, run every step, save the report; the report and where it was saved.
 /// Step 1 measures Envoy and, when `agentgateway` names a binary, agentgateway beside it;
 /// steps 2–5 run through Envoy.
-pub async fn run(
-    quick: bool,
-    agentgateway: Option<PathBuf>,
-) -> anyhow::Result<(Report, PathBuf)> {
+pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(Report, PathBuf)> {
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let unix_time = SystemTime::now()
         .duration_since(UNIX_EPOCH)

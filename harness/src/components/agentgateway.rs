@@ -113,7 +113,10 @@ fn download() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!("{NAME}.download"));
     let sum_file = dir.join(format!("{NAME}.sha256"));
-    eprintln!("==> downloading agentgateway {} from {url}", versions::AGENTGATEWAY);
+    eprintln!(
+        "==> downloading agentgateway {} from {url}",
+        versions::AGENTGATEWAY
+    );
     curl(&format!("{url}.sha256"), &sum_file)?;
     curl(&url, &tmp)?;
     let published = std::fs::read_to_string(&sum_file)?;
@@ -140,7 +143,9 @@ fn download() -> anyhow::Result<PathBuf> {
 /// Where tests record an agentgateway variant they could not run (one line each);
 /// `cargo xtask test` prints the count at the end.
 pub fn not_run_log() -> PathBuf {
-    target_dir().join("test-scratch").join("agentgateway-not-run.txt")
+    target_dir()
+        .join("test-scratch")
+        .join("agentgateway-not-run.txt")
 }
 
 /// For tests: the binary if one is at hand without a download (`$AGENTGATEWAY_BIN`, `PATH`,

@@ -37,7 +37,11 @@ pub const DEFAULTS: [(&str, &str, u16); 10] = [
     ("gateway", "HITL_LAB_GATEWAY_PORT", 18080),
     ("gateway_admin", "HITL_LAB_GATEWAY_ADMIN_PORT", 18901),
     ("gateway_stats", "HITL_LAB_GATEWAY_STATS_PORT", 18902),
-    ("gateway_readiness", "HITL_LAB_GATEWAY_READINESS_PORT", 18903),
+    (
+        "gateway_readiness",
+        "HITL_LAB_GATEWAY_READINESS_PORT",
+        18903,
+    ),
     ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
     ("model", "HITL_LAB_MODEL_PORT", 18070),
 ];

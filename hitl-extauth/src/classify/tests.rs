@@ -348,7 +348,11 @@ fn a_complete_body_without_content_length_is_denied_on_both_gateways() {
 #[test]
 fn size_minus_one_with_a_content_length_is_a_cut_body() {
     // agentgateway's only partial marker: `size: -1` when the body was cut at maxRequestBytes.
-    let full = format!("{}{}", call("run_migration", json!({})), " ".repeat(70 * 1024));
+    let full = format!(
+        "{}{}",
+        call("run_migration", json!({})),
+        " ".repeat(70 * 1024)
+    );
     let mut req = Req::post(&full).declared(None);
     req.body.truncate(64 * 1024);
     let denial = req.denied();
