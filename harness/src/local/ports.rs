@@ -100,6 +100,16 @@ impl Ports {
         })
     }
 
+    /// The gateway's share of the ports.
+    pub fn gateway_ports(&self) -> crate::envoy::GatewayPorts {
+        crate::envoy::GatewayPorts {
+            listen: self.gateway,
+            admin: self.gateway_admin,
+            stats: self.gateway_stats,
+            readiness: self.gateway_readiness,
+        }
+    }
+
     /// `(name, env var, port)` for each, in display order.
     pub fn named(&self) -> Vec<(&'static str, &'static str, u16)> {
         DEFAULTS
@@ -120,17 +130,5 @@ impl Ports {
                 (*field, *var, port)
             })
             .collect()
-    }
-}
-
-impl Ports {
-    /// The gateway's share of the ports.
-    pub fn gateway_ports(&self) -> crate::envoy::GatewayPorts {
-        crate::envoy::GatewayPorts {
-            listen: self.gateway,
-            admin: self.gateway_admin,
-            stats: self.gateway_stats,
-            readiness: self.gateway_readiness,
-        }
     }
 }
