@@ -6,5 +6,6 @@
 
 pub mod extauth;
 pub mod headers;
+pub mod identity;
 pub mod mockdb;
 pub mod model;
