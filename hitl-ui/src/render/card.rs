@@ -90,10 +90,14 @@ fn scalar(value: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Who asked, from the gate's `requester` and the forwarded identity headers.
+/// Who asked: the requester the gateway verified, and what the caller's own headers claim.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Asker {
-    pub person: Option<String>,
+    /// Verified from the requester's token: the name separation of duties checks.
+    pub verified: Option<String>,
+    /// What `x-user-id` / `x-forwarded-user` say, when that is not the verified requester:
+    /// shown as unverified, never used to decide anything.
+    pub claimed: Option<String>,
     pub agent: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -105,15 +109,32 @@ pub fn asker(call: &ParkedCall) -> Asker {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
+    let verified = call.requester.clone().filter(|r| !r.trim().is_empty());
+    let claimed = call
+        .claimed_requester
+        .clone()
+        .or_else(|| headers::claimed_requester(&call.headers))
+        .filter(|claimed| {
+            verified
+                .as_deref()
+                .is_none_or(|v| !hitl_wire::identity::same_person(v, claimed))
+        });
     Asker {
-        person: call
-            .requester
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .or_else(|| header(headers::USER_ID))
-            .or_else(|| header("x-forwarded-user")),
+        verified,
+        claimed,
         agent: header(headers::AGENT_ID),
         user_agent: header("user-agent"),
+    }
+}
+
+impl Asker {
+    /// One line for tables: the verified requester, else the claim marked unverified.
+    pub fn summary(&self) -> String {
+        match (&self.verified, &self.claimed) {
+            (Some(verified), _) => verified.clone(),
+            (None, Some(claimed)) => format!("{claimed} (unverified)"),
+            (None, None) => "— (unverified)".to_owned(),
+        }
     }
 }
 
@@ -165,9 +186,20 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
             dl.facts {
                 dt { "Asked by" }
                 dd.asker {
-                    @match &who.person {
-                        Some(person) => span.person { (person) },
-                        None => span.muted { "unknown user (no identity header)" },
+                    @match &who.verified {
+                        Some(person) => {
+                            span.person title="verified by the gateway from the requester's signed token" { (person) }
+                            " " span.badge.verified { "verified" }
+                        }
+                        None => span.unverified-warning title="hitl-extauth runs with REQUIRE_VERIFIED_REQUESTER=false" {
+                            "No verified requester: separation of duties cannot be checked for this call."
+                        },
+                    }
+                    @if let Some(claimed) = &who.claimed {
+                        div.claimed {
+                            span.muted { "headers claim " } span.claimed-name { (claimed) }
+                            " " span.badge.unverified title="sent by the caller; anyone can send it; never used to decide" { "unverified" }
+                        }
                     }
                     @if let Some(agent) = &who.agent {
                         " " span.muted { "via agent " } span.agent { (agent) }
@@ -273,20 +305,21 @@ mod tests {
     }
 
     #[test]
-    fn asker_prefers_requester_then_headers() {
+    fn asker_shows_the_verified_requester_and_an_unverified_claim() {
         let call = call_from(
             None,
             &[("x-user-id", "carol"), ("x-agent-id", "dba-assistant")],
         );
         let who = asker(&call);
-        assert_eq!(who.person.as_deref(), Some("carol"));
+        assert_eq!(who.verified, None);
+        assert_eq!(who.claimed.as_deref(), Some("carol"));
         assert_eq!(who.agent.as_deref(), Some("dba-assistant"));
-        assert_eq!(
-            asker(&call_from(Some("alice"), &[("x-user-id", "carol")]))
-                .person
-                .as_deref(),
-            Some("alice")
-        );
+        assert_eq!(who.summary(), "carol (unverified)");
+        let forged = asker(&call_from(Some("alice"), &[("x-user-id", "carol")]));
+        assert_eq!(forged.verified.as_deref(), Some("alice"));
+        assert_eq!(forged.claimed.as_deref(), Some("carol"));
+        let same = asker(&call_from(Some("alice"), &[("x-user-id", "Alice")]));
+        assert_eq!(same.claimed, None, "a claim that matches is no news");
         assert_eq!(asker(&call_from(None, &[])), Asker::default());
     }
 

@@ -126,7 +126,7 @@ fn row(item: &DecidedCall) -> Markup {
                 code.tool { (item.call.tool_name) }
                 div.args title=(item.call.tool_args) { (compact(&item.call.tool_args, 80)) }
             }
-            td { (who.person.as_deref().unwrap_or("—")) }
+            td { (who.summary()) }
             td { (item.reviewer.as_deref().unwrap_or("—")) }
             td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (item.reason) } }
             td.num.nowrap { (when::waited(item.waited_ms)) }

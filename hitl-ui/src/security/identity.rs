@@ -2,7 +2,7 @@
 //! session cookie; and who asked for a parked call, for separation of duties.
 
 use axum::http::{HeaderMap, HeaderName};
-use hitl_wire::{extauth::ParkedCall, headers};
+use hitl_wire::extauth::ParkedCall;
 
 use super::{Credentials, Signer, cookies, credentials::valid_user, session};
 
@@ -89,29 +89,14 @@ impl IdentitySource {
     }
 }
 
-/// Every identity a parked call names as its requester: the gate's `requester` field and the
-/// forwarded identity headers that name a person (not the agent or its user-agent).
-pub fn requesters(call: &ParkedCall) -> Vec<&str> {
-    let mut names: Vec<&str> = call.requester.as_deref().into_iter().collect();
-    for header in [headers::USER_ID, "x-forwarded-user"] {
-        if let Some(value) = call.headers.get(header) {
-            names.push(value);
-        }
-    }
-    names
-        .into_iter()
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-/// Whether `reviewer` is one of the call's requesters (case-insensitive, so `Alice` cannot
-/// approve what `alice` asked for).
+/// Whether `reviewer` is the call's verified requester, compared as
+/// `hitl_wire::identity` does everywhere (NFKC, case folding, confusable skeletons), so
+/// `Alice` or `ａｌｉｃｅ` cannot approve what `alice` asked for. Headers the caller sent
+/// (`x-user-id`, …) are never consulted: anyone can send them.
 pub fn is_requester(reviewer: &str, call: &ParkedCall) -> bool {
-    let reviewer = reviewer.trim();
-    requesters(call)
-        .iter()
-        .any(|name| name.to_lowercase() == reviewer.to_lowercase())
+    call.requester
+        .as_deref()
+        .is_some_and(|requester| hitl_wire::identity::same_person(reviewer, requester))
 }
 
 #[cfg(test)]
@@ -188,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn requester_comes_from_field_and_person_headers() {
+    fn the_requester_is_the_verified_one_only() {
         let call = call_from(
             Some("alice"),
             &[
@@ -197,14 +182,24 @@ mod tests {
                 ("user-agent", "bob"),
             ],
         );
-        assert_eq!(requesters(&call), vec!["alice", "carol"]);
         assert!(is_requester("alice", &call));
         assert!(is_requester("ALICE", &call));
-        assert!(is_requester("carol", &call));
-        assert!(!is_requester("bob", &call), "user-agent is not a person");
+        assert!(is_requester("ａｌｉｃｅ", &call), "fullwidth");
+        assert!(!is_requester("carol", &call), "a header is not proof");
+        assert!(!is_requester("bob", &call));
         assert!(!is_requester("dba-assistant", &call));
-        let anonymous = call_from(None, &[("x-user-id", "  ")]);
-        assert!(requesters(&anonymous).is_empty());
-        assert!(!is_requester("", &anonymous));
+        let unverified = call_from(None, &[("x-user-id", "alice")]);
+        assert!(!is_requester("alice", &unverified));
+    }
+
+    #[test]
+    fn look_alike_reviewer_names_are_not_identities() {
+        // A Cyrillic е, a zero-width space, a right-to-left override: refused as names.
+        for name in ["alic\u{0435}", "ali\u{200B}ce", "\u{202E}ecila"] {
+            assert!(!valid_user(name), "{name:?}");
+            let src = source(Some("x-forwarded-user"), None);
+            let req = request(&[("x-forwarded-user", name)]);
+            assert_eq!(src.resolve(&req, 0), None, "{name:?}");
+        }
     }
 }
