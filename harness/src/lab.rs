@@ -68,6 +68,11 @@ pub struct LabState {
     pub processes: Vec<ProcessRecord>,
     /// Where the logs are.
     pub log_dir: PathBuf,
+    /// The signing key of the lab's requester tokens (`cargo xtask chat` and the scene
+    /// runner prove their user with it); absent for a lab whose gateway trusts another
+    /// issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_key: Option<PathBuf>,
 }
 
 /// The default lab directory: `target/lab`.
@@ -81,6 +86,14 @@ pub fn state_path(dir: &Path) -> PathBuf {
 }
 
 impl LabState {
+    /// The issuer of this lab's requester tokens, if it has one.
+    pub fn requester_issuer(&self) -> anyhow::Result<Option<crate::requester::Issuer>> {
+        self.requester_key
+            .as_deref()
+            .map(crate::requester::Issuer::load_file)
+            .transpose()
+    }
+
     /// The lab recorded in `dir`, if any.
     pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
         let path = state_path(dir);

@@ -17,4 +17,5 @@ pub mod net;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
+pub mod requester;
 pub mod scene;

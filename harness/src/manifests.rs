@@ -320,6 +320,7 @@ fn gate(policies: &[PolicyView], routes: &[RouteView]) -> Result<GateView, Manif
         request_timeout: policy.request_timeout,
         ext_auth_timeout,
         ext_auth,
+        jwt: policy.jwt.clone(),
     })
 }
 

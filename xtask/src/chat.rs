@@ -5,18 +5,17 @@ use std::io::{BufRead as _, Write as _};
 
 use hitl_harness::{
     a2a::{
-        Chat, Client, TurnEvent, TurnOutcome,
+        Chat, TurnEvent, TurnOutcome,
         hitl::{self, Activity, Decision, Pause},
     },
     lab::{self, LabState},
 };
-use hitl_wire::headers;
 
 use crate::flags::ChatArgs;
 
 pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
     let state = LabState::require(&lab::default_dir())?;
-    let mut client = Client::new(&state.urls.agent).with_header(headers::USER_ID, &args.user);
+    let mut client = hitl_harness::scene::run::chat_client(&state, &args.user)?;
     let card = client.card().await?;
     if card.declares(hitl::HITL_V1) {
         client = client.with_header("A2A-Extensions", hitl::HITL_V1);

@@ -14,6 +14,7 @@ use crate::{
     envoy::{Endpoint, GatewayPlan},
     net,
     proc::{Running, Spec},
+    requester::Issuer,
 };
 
 /// How many times a start is retried with fresh ports (a free port can be taken in between).
@@ -51,6 +52,11 @@ impl Stack {
             Ok((options, spec))
         })
         .await?;
+        // The gated route verifies the bench user's token, as in the lab; one token lasts
+        // the whole run.
+        let issuer = Issuer::generate()?;
+        super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
+        let jwt = issuer.gateway_jwt();
         let (plan, envoy_proc) = start_with_retries(|| {
             let plan = GatewayPlan::lab(
                 net::free_port()?,
@@ -58,7 +64,8 @@ impl Stack {
                 Endpoint::loopback(db.port),
                 extauth.grpc_endpoint(),
                 park_timeout,
-            );
+            )
+            .with_requester_jwt(jwt.clone());
             let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
             Ok((plan, spec))
         })

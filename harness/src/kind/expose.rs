@@ -130,6 +130,7 @@ pub async fn start(
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        requester_key: Some(dir.join(crate::requester::KEY_FILE)),
     };
     let mut bases = Vec::new();
     for forward in forwards {

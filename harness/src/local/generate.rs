@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::ports::Ports;
 use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, Route},
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, RequesterJwt, Route},
     manifests::{ExtAuthProtocol, FailureMode, LabManifests, ModelChoice, Provider},
+    requester,
 };
 
 /// A manifest the local lab cannot translate faithfully.
@@ -94,6 +95,50 @@ pub fn gateway_plan(
     plan.stream_idle_timeout = patient;
     plan.route_timeout = patient;
     Ok(plan)
+}
+
+/// What the local gateway accepts as a requester: the gate policy's `jwtAuthentication`
+/// (issuer, audiences, Strict), its JWKS the lab's own key where the manifest holds the
+/// placeholder the kind lab fills in the same way ([`requester::LAB_JWKS_PLACEHOLDER`]).
+/// `None` when the policy verifies no token.
+pub fn requester_jwt(
+    m: &LabManifests,
+    issuer: &requester::Issuer,
+) -> Result<Option<RequesterJwt>, GenerateError> {
+    let Some(jwt) = &m.gate.jwt else {
+        return Ok(None);
+    };
+    let policy = &m.gate.policy;
+    if !jwt.strict {
+        return Err(unsupported(format!(
+            "AgentgatewayPolicy {policy}: jwtAuthentication.mode is not Strict; the gate \
+             needs every gated call to carry a verified requester"
+        )));
+    }
+    let [provider] = jwt.providers.as_slice() else {
+        return Err(unsupported(format!(
+            "AgentgatewayPolicy {policy}: the local lab translates exactly one JWT provider"
+        )));
+    };
+    let jwks = match provider.jwks_inline.as_deref() {
+        Some(requester::LAB_JWKS_PLACEHOLDER) => issuer.jwks().to_string(),
+        Some(inline) => inline.to_owned(),
+        None if provider.jwks_remote => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: a remote JWKS cannot be reached from the local lab"
+            )));
+        }
+        None => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: the JWT provider has no jwks"
+            )));
+        }
+    };
+    Ok(Some(RequesterJwt {
+        issuer: provider.issuer.clone(),
+        audiences: provider.audiences.clone(),
+        jwks,
+    }))
 }
 
 /// kagent-adk's `AgentConfig` (what kagent's controller writes into the agent's Secret).

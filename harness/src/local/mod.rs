@@ -117,7 +117,10 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         .or_else(|| manifests.park_timeout())
         .unwrap_or(Duration::from_secs(600));
     let ports = &config.ports;
-    let plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    // The lab issues its own requester tokens: one key pair, kept across restarts.
+    let issuer = crate::requester::Issuer::load_or_create(&config.dir)?;
+    let mut plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    plan.requester_jwt = generate::requester_jwt(&manifests, &issuer)?;
     let api_key = config
         .model
         .api_key_env()
@@ -186,6 +189,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {

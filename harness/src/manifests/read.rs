@@ -325,6 +325,10 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         .and_then(|t| t.ext_auth.as_ref())
         .map(|ea| ext_auth(doc, ea, &namespace))
         .transpose()?;
+    let jwt = traffic
+        .and_then(|t| t.jwt_authentication.as_ref())
+        .map(|j| jwt(doc, j))
+        .transpose()?;
     let request_timeout = opt_duration(
         doc,
         "spec.traffic.timeouts.request",
@@ -346,6 +350,7 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         name: doc.name.clone(),
         targets,
         ext_auth,
+        jwt,
         request_timeout,
         backend_request_timeout,
     })
@@ -410,6 +415,32 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         failure_mode,
         cache: ea.cache.is_some(),
     })
+}
+
+fn jwt(doc: &Doc, j: &crd::JwtAuthentication) -> Result<JwtView, ManifestError> {
+    const PATH: &str = "spec.traffic.jwtAuthentication";
+    let strict = match j.mode.as_deref() {
+        None | Some("Strict") => true,
+        Some("Optional" | "Permissive") => false,
+        Some(other) => {
+            return Err(bad(
+                doc,
+                &format!("{PATH}.mode"),
+                format!("`{other}` is not Strict, Optional or Permissive"),
+            ));
+        }
+    };
+    let providers = j
+        .providers
+        .iter()
+        .map(|p| JwtProviderView {
+            issuer: p.issuer.clone(),
+            audiences: p.audiences.clone(),
+            jwks_inline: p.jwks.as_ref().and_then(|k| k.inline.clone()),
+            jwks_remote: p.jwks.as_ref().is_some_and(|k| k.remote.is_some()),
+        })
+        .collect();
+    Ok(JwtView { strict, providers })
 }
 
 pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {

@@ -38,7 +38,7 @@ use crate::{
 pub struct RunOptions {
     /// The agent runs on the scripted model: load each scene's script, check its wording.
     pub scripted: bool,
-    /// The chat user (sent as `x-user-id`).
+    /// The chat user (proven with a token from the lab's issuer; also sent as `x-user-id`).
     pub user: String,
     /// The platform reviewer deciding at the gateway.
     pub reviewer: String,
@@ -254,7 +254,7 @@ async fn replay(
         }
         checks.push(Check { passed, what });
     };
-    let rows = check_calls(scene, &seen, &parks, &executed, &mut check);
+    let rows = check_calls(scene, &seen, &parks, &executed, &options.user, &mut check);
 
     for park in parks.iter().filter(|p| p.unexpected) {
         check(
@@ -297,6 +297,22 @@ async fn replay(
     Ok(rows)
 }
 
+/// An A2A client for the lab's agent, as `user`: proven with a token from the lab's issuer
+/// (`Authorization`), and claimed as `x-user-id` the way a chat front end would send it.
+pub fn chat_client(lab: &LabState, user: &str) -> anyhow::Result<Client> {
+    let client = Client::new(&lab.urls.agent).with_header(headers::USER_ID, user);
+    Ok(match lab.requester_issuer()? {
+        Some(issuer) => client.with_requester(std::sync::Arc::new(issuer), user),
+        None => {
+            tracing::warn!(
+                "the lab has no requester key: the chat user's calls carry no proof, and the \
+                 gate refuses every gated call"
+            );
+            client
+        }
+    })
+}
+
 /// The chat user's side: the prompts, tier-1 decisions and answers, as the scene says.
 async fn converse(
     lab: &LabState,
@@ -304,7 +320,7 @@ async fn converse(
     options: &RunOptions,
     rec: &Recorder,
 ) -> anyhow::Result<(Vec<SeenCall>, String)> {
-    let client = Client::new(&lab.urls.agent).with_header(headers::USER_ID, &options.user);
+    let client = chat_client(lab, &options.user)?;
     let mut chat = Chat::new(client);
     let mut seen: Vec<SeenCall> = Vec::new();
     let mut reply = String::new();
@@ -519,7 +535,11 @@ async fn review(
                         "the gateway parked {} {} from {} (request sha256 {})",
                         call.tool_name,
                         call.tool_args,
-                        call.requester.as_deref().unwrap_or("an unknown caller"),
+                        match (&call.requester, &call.claimed_requester) {
+                            (Some(verified), _) => format!("{verified} (verified)"),
+                            (None, Some(claimed)) => format!("{claimed} (UNVERIFIED)"),
+                            (None, None) => "an unverified caller".to_owned(),
+                        },
                         call.body_sha256
                     ),
                 );
@@ -619,6 +639,7 @@ fn check_calls(
     seen: &[SeenCall],
     parks: &[SeenPark],
     executed: &[&AuditEntry],
+    user: &str,
     check: &mut impl FnMut(bool, String),
 ) -> Vec<CallRow> {
     let names = |it: &mut dyn Iterator<Item = &str>| it.collect::<Vec<_>>().join(", ");
@@ -764,8 +785,14 @@ fn check_calls(
         }
         if let Some(park) = park {
             check(
-                park.requester.is_some(),
-                format!("{tool}: the gateway knew who asked (identity headers forwarded)"),
+                park.requester
+                    .as_deref()
+                    .is_some_and(|r| hitl_wire::identity::same_person(r, user)),
+                format!(
+                    "{tool}: the gate's requester is {user}, verified from the chat user's token \
+                     (got {})",
+                    park.requester.as_deref().unwrap_or("none")
+                ),
             );
             if matches!(park.outcome, Some(Outcome::Rejected | Outcome::Expired)) {
                 let reached = call
