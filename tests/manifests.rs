@@ -368,6 +368,48 @@ fn the_gate_fails_closed_sees_the_body_and_caches_nothing() {
     );
 }
 
+/// The proven requester: the gated route verifies the chat user's token in Strict mode (no
+/// token, no call), with the lab's issuer and audience and the JWKS placeholder `up` fills
+/// in, and the agent forwards `authorization` to every server whose route is gated.
+#[test]
+fn the_gated_route_verifies_the_requester_and_the_agent_forwards_the_token() {
+    let lab = lab();
+    let jwt = lab
+        .gate
+        .jwt
+        .as_ref()
+        .expect("the gate policy has jwtAuthentication");
+    assert!(
+        jwt.strict,
+        "Optional/Permissive would let a call through without a token"
+    );
+    let [provider] = jwt.providers.as_slice() else {
+        panic!("one provider: {:?}", jwt.providers)
+    };
+    assert_eq!(provider.issuer, hitl_wire::identity::LAB_ISSUER);
+    assert_eq!(provider.audiences, [hitl_wire::identity::LAB_AUDIENCE]);
+    assert_eq!(
+        provider.jwks_inline.as_deref(),
+        Some(hitl_harness::requester::LAB_JWKS_PLACEHOLDER)
+    );
+    for tools in &lab.agent.tools {
+        let server = lab
+            .tool_server(&tools.namespace, &tools.server)
+            .expect("the agent's server");
+        let route = lab.route_of(server).expect("its route");
+        if route.name == lab.gate.route {
+            assert!(
+                tools
+                    .allowed_headers
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(hitl_wire::identity::TOKEN_HEADER)),
+                "{} is gated but the agent does not forward the requester's token",
+                tools.server
+            );
+        }
+    }
+}
+
 #[test]
 fn every_timeout_on_the_gated_path_outlasts_a_park() {
     let lab = lab();

@@ -131,6 +131,8 @@ impl Stack {
                     }),
                     ..Default::default()
                 }),
+                // What the gateway hands over after verifying `user`'s token.
+                metadata_context: Some(crate::extauth::verified_metadata(user)),
                 ..Default::default()
             }),
         };
