@@ -69,6 +69,7 @@ fn envoy_config_for_the_lab() {
         jwks:
             r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"hitl-lab-requesters-1","x":"X","y":"Y"}]}"#
                 .into(),
+        allow_missing: true,
     });
     insta::assert_snapshot!("envoy_config", render(&plan));
 }
@@ -851,9 +852,9 @@ async fn privileged_tools_cannot_be_reached_around_the_gate() -> anyhow::Result<
 }
 
 /// Identity headers prove nothing: through the real Envoy, a call that names alice in
-/// `x-user-id` but carries no valid token of hers is refused by `jwt_authn` before the gate
-/// (401; 403 for a token meant for another audience), whatever is wrong with the token, and
-/// nothing parks or runs.
+/// `x-user-id` but carries no valid token of hers is refused, and nothing parks or runs. A
+/// token that does not verify is refused by `jwt_authn` (401; 403 for another audience); no
+/// token at all reaches the gate, which denies the `tools/call`: "no verified requester".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs() -> anyhow::Result<()>
 {

@@ -142,7 +142,8 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
 
 /// kagent-adk 0.10.4 forwards the A2A request's `Authorization` to the privileged MCP server
 /// (`allowedHeaders`), Envoy verifies it, and the gate parks the call with the verified
-/// requester. Without a token, the gateway refuses the call before the gate and nothing runs.
+/// requester. Without a token, the gate denies the call with a reason the agent reads, and
+/// nothing parks or runs.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let lab = Lab::up("local_lab_requester").await;
@@ -190,11 +191,18 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     assert_eq!(decided.call.requester.as_deref(), Some("alice"));
     said.await.expect("joined").expect("the agent answers");
 
-    // No token, only a claimed x-user-id: the gateway answers 401, the gate never parks.
+    // No token, only a claimed x-user-id: denied with the reason, never parked.
     model.load(&migrate_script()).await.expect("script");
     let unproven = Client::new(&lab.state.urls.agent).with_header(headers::USER_ID, "alice");
-    let outcome = Chat::new(unproven).say("Apply migration v3.", |_| {}).await;
-    eprintln!("the agent, without a token: {outcome:?}");
+    let outcome = Chat::new(unproven)
+        .say("Apply migration v3.", |_| {})
+        .await
+        .expect("the agent answers");
+    assert!(
+        outcome.text.contains("no verified requester"),
+        "the agent's reply: {}",
+        outcome.text
+    );
     assert!(gate.pending().await.expect("pending").pending.is_empty());
     let history = gate.history(10).await.expect("history");
     assert_eq!(

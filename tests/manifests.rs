@@ -8,7 +8,8 @@ use std::{path::Path, time::Duration};
 use hitl_harness::{
     kind::{self, Plan},
     manifests::{
-        Doc, ExtAuthProtocol, FailureMode, LabManifests, ManifestError, ModelChoice, Problem,
+        Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice,
+        Problem,
         parse_file,
     },
 };
@@ -379,9 +380,17 @@ fn the_gated_route_verifies_the_requester_and_the_agent_forwards_the_token() {
         .jwt
         .as_ref()
         .expect("the gate policy has jwtAuthentication");
-    assert!(
-        jwt.strict,
-        "Optional/Permissive would let a call through without a token"
+    // Optional: a token that does not verify is refused at the gateway; a request with none
+    // reaches the gate, which denies every tools/call without a verified requester — so the
+    // gate must not run with the opt-out.
+    assert_eq!(jwt.mode, JwtMode::Optional);
+    let gate = lab
+        .deployment_behind(&lab.gate.ext_auth.backend)
+        .expect("the gate's Deployment");
+    assert_ne!(
+        gate.env_value(hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER),
+        Some("false"),
+        "with the gateway's Optional mode, the gate is what refuses calls without a token"
     );
     let [provider] = jwt.providers.as_slice() else {
         panic!("one provider: {:?}", jwt.providers)

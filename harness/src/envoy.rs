@@ -87,6 +87,10 @@ pub struct RequesterJwt {
     pub audiences: Vec<String>,
     /// The JWKS, as JSON text.
     pub jwks: String,
+    /// Let a request with no token at all through to the gate, which denies a `tools/call`
+    /// without a verified requester with a reason the caller can read (and audits it); an
+    /// invalid token is refused here either way. `false`: no token, 401.
+    pub allow_missing: bool,
 }
 
 /// Everything the gateway does.
@@ -233,8 +237,9 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
     value
 }
 
-/// The `jwt_authn` filter: a requester token is required where a route names the
-/// requirement (the gated ones); its verified payload goes to the dynamic metadata that
+/// The `jwt_authn` filter on the routes that name its requirement (the gated ones): a token
+/// there must verify (else 401/403), a missing one is refused too unless
+/// [`RequesterJwt::allow_missing`]; the verified payload goes to the dynamic metadata that
 /// ext_authz forwards to the gate. The token itself is not forwarded upstream.
 fn jwt_filter(jwt: &RequesterJwt) -> Value {
     json!({
@@ -253,7 +258,14 @@ fn jwt_filter(jwt: &RequesterJwt) -> Value {
                 }
             },
             "requirement_map": {
-                JWT_REQUIREMENT: { "provider_name": JWT_PROVIDER }
+                JWT_REQUIREMENT: if jwt.allow_missing {
+                    json!({ "requires_any": { "requirements": [
+                        { "provider_name": JWT_PROVIDER },
+                        { "allow_missing": {} }
+                    ] } })
+                } else {
+                    json!({ "provider_name": JWT_PROVIDER })
+                }
             }
         }
     })

@@ -26,6 +26,8 @@ pub const LAB_JWKS_PLACEHOLDER: &str = r#"{"keys":[]}"#;
 
 /// File name of the signing key (PKCS#8, DER) in the lab's state directory.
 pub const KEY_FILE: &str = "requester-signing-key.p8";
+/// File name of the public key as a JWKS, next to [`KEY_FILE`].
+pub const JWKS_FILE: &str = "requester-jwks.json";
 /// How long a minted token is valid: long enough for a tier-2 park (kagent reuses the
 /// token of the message that started a task when the task is resumed), short enough to be
 /// worthless soon after.
@@ -131,12 +133,14 @@ impl Issuer {
         &self.audience
     }
 
-    /// What a gateway needs to accept this issuer's tokens (its JWT provider).
+    /// What a gateway needs to accept this issuer's tokens (its JWT provider), as the lab's
+    /// gate policy says: a missing token reaches the gate, which denies with a reason.
     pub fn gateway_jwt(&self) -> crate::envoy::RequesterJwt {
         crate::envoy::RequesterJwt {
             issuer: self.issuer.clone(),
             audiences: vec![self.audience.clone()],
             jwks: self.jwks().to_string(),
+            allow_missing: true,
         }
     }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::ports::Ports;
 use crate::{
     envoy::{Endpoint, GatewayPlan, PARK_MARGIN, RequesterJwt, Route},
-    manifests::{ExtAuthProtocol, FailureMode, LabManifests, ModelChoice, Provider},
+    manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider},
     requester,
 };
 
@@ -98,7 +98,7 @@ pub fn gateway_plan(
 }
 
 /// What the local gateway accepts as a requester: the gate policy's `jwtAuthentication`
-/// (issuer, audiences, Strict), its JWKS the lab's own key where the manifest holds the
+/// (issuer, audiences, Strict or Optional), its JWKS the lab's own key where the manifest holds the
 /// placeholder the kind lab fills in the same way ([`requester::LAB_JWKS_PLACEHOLDER`]).
 /// `None` when the policy verifies no token.
 pub fn requester_jwt(
@@ -109,12 +109,16 @@ pub fn requester_jwt(
         return Ok(None);
     };
     let policy = &m.gate.policy;
-    if !jwt.strict {
-        return Err(unsupported(format!(
-            "AgentgatewayPolicy {policy}: jwtAuthentication.mode is not Strict; the gate \
-             needs every gated call to carry a verified requester"
-        )));
-    }
+    let allow_missing = match jwt.mode {
+        JwtMode::Strict => false,
+        JwtMode::Optional => true,
+        JwtMode::Permissive => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: jwtAuthentication.mode Permissive passes invalid \
+                 tokens on; the local lab translates Strict and Optional"
+            )));
+        }
+    };
     let [provider] = jwt.providers.as_slice() else {
         return Err(unsupported(format!(
             "AgentgatewayPolicy {policy}: the local lab translates exactly one JWT provider"
@@ -138,6 +142,7 @@ pub fn requester_jwt(
         issuer: provider.issuer.clone(),
         audiences: provider.audiences.clone(),
         jwks,
+        allow_missing,
     }))
 }
 

@@ -119,6 +119,11 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let ports = &config.ports;
     // The lab issues its own requester tokens: one key pair, kept across restarts.
     let issuer = crate::requester::Issuer::load_or_create(&config.dir)?;
+    // The public half as a file, for gateways that read their JWKS from one (agentgateway).
+    std::fs::write(
+        config.dir.join(crate::requester::JWKS_FILE),
+        issuer.jwks().to_string(),
+    )?;
     let mut plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
     plan.requester_jwt = generate::requester_jwt(&manifests, &issuer)?;
     let api_key = config

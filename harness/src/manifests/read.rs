@@ -419,9 +419,10 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
 
 fn jwt(doc: &Doc, j: &crd::JwtAuthentication) -> Result<JwtView, ManifestError> {
     const PATH: &str = "spec.traffic.jwtAuthentication";
-    let strict = match j.mode.as_deref() {
-        None | Some("Strict") => true,
-        Some("Optional" | "Permissive") => false,
+    let mode = match j.mode.as_deref() {
+        None | Some("Strict") => JwtMode::Strict,
+        Some("Optional") => JwtMode::Optional,
+        Some("Permissive") => JwtMode::Permissive,
         Some(other) => {
             return Err(bad(
                 doc,
@@ -440,7 +441,7 @@ fn jwt(doc: &Doc, j: &crd::JwtAuthentication) -> Result<JwtView, ManifestError> 
             jwks_remote: p.jwks.as_ref().is_some_and(|k| k.remote.is_some()),
         })
         .collect();
-    Ok(JwtView { strict, providers })
+    Ok(JwtView { mode, providers })
 }
 
 pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {

@@ -216,9 +216,19 @@ pub struct ExtAuthView {
 /// `traffic.jwtAuthentication` of a policy: the requester's token, verified by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtView {
-    /// `Strict` (the CRD's default): a request without a valid token is refused.
-    pub strict: bool,
+    /// `Strict` (the CRD's default): a request without a valid token is refused. `Optional`:
+    /// a request with no token passes on (an invalid one is still refused).
+    /// `Permissive`: nothing is refused.
+    pub mode: JwtMode,
     pub providers: Vec<JwtProviderView>,
+}
+
+/// `jwtAuthentication.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtMode {
+    Strict,
+    Optional,
+    Permissive,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
