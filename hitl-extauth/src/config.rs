@@ -63,6 +63,11 @@ pub struct Config {
     /// 4xx, so the agent would never learn why. Frames that are not JSON-RPC get the 403.
     #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
+
+    /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
+    /// unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// How a denial is written back through the gateway (see [`Config::deny_response`]).

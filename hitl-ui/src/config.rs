@@ -88,6 +88,10 @@ pub struct Config {
         value_name = "BOOL"
     )]
     pub cookie_secure: bool,
+
+    /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// `90s`, `15m`, `12h`, or a bare number of seconds.

@@ -59,10 +59,15 @@ async fn main() -> anyhow::Result<()> {
         separation_of_duties = config.separation_of_duties,
         "hitl-ui listening"
     );
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")
+    hitl_serve::serve(
+        listener,
+        routes::router(state),
+        &config.http,
+        hitl_serve::DEFAULT_MAX_BODY_BYTES,
+        shutdown(),
+    )
+    .await
+    .context("serving")
 }
 
 fn build_state(config: &Config) -> anyhow::Result<AppState> {
