@@ -6,5 +6,7 @@
 
 pub mod extauth;
 pub mod headers;
+pub mod http;
 pub mod mockdb;
 pub mod model;
+pub mod ui;
