@@ -89,6 +89,17 @@ pub struct Config {
     )]
     pub cookie_secure: bool,
 
+    /// Host names (and optionally ports) this UI answers to, comma-separated, e.g.
+    /// `hitl-ui.example.com,localhost:8090`: DNS-rebinding protection. A request naming
+    /// another `Host` is refused (421). `*` accepts any host (loudly logged).
+    #[arg(
+        long,
+        env = hitl_wire::ui::ALLOWED_HOSTS_ENV,
+        default_value = crate::security::hosts::DEFAULT,
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: String,
+
     /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
     #[command(flatten)]
     pub http: hitl_serve::Limits,

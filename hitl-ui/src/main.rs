@@ -27,7 +27,9 @@ use crate::{
     live::Live,
     routes::AppState,
     schema::SchemaProbe,
-    security::{Credentials, IdentitySource, Signer, cookies},
+    security::{
+        Credentials, IdentitySource, Signer, cookies, hosts::AllowedHosts, throttle::Throttle,
+    },
     upstream::CardMaker,
 };
 
@@ -84,6 +86,15 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map(|h| HeaderName::try_from(h).with_context(|| format!("TRUSTED_USER_HEADER `{h}`")))
         .transpose()?;
     let identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    let allowed_hosts = AllowedHosts::parse(&config.allowed_hosts).map_err(anyhow::Error::msg)?;
+    if allowed_hosts == AllowedHosts::Any {
+        tracing::warn!(
+            "ALLOWED_HOSTS=*: any Host is accepted, so a DNS-rebinding page can reach this UI; \
+             list the UI's real host names instead"
+        );
+    } else {
+        tracing::info!(allowed_hosts = %allowed_hosts.describe(), "Host allow-list");
+    }
     if !identity.configured() {
         tracing::warn!(
             "no REVIEWER_CREDENTIALS(_FILE) and no TRUSTED_USER_HEADER: the queue is read-only"
@@ -109,6 +120,8 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         },
         session_ttl: config.session_ttl,
         separation_of_duties: config.separation_of_duties,
+        allowed_hosts,
+        throttle: Throttle::default(),
     })
 }
 
