@@ -267,7 +267,9 @@ async fn decisions_without_identity_or_csrf_token_are_refused() -> anyhow::Resul
         .body("decision=approve")
         .send()
         .await?;
-    assert_eq!(decide.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // Refused (no CSRF proof, no reviewer), and still parked.
+    assert!(decide.status().is_client_error(), "{}", decide.status());
+    assert_eq!(stack.pending_ids().await?, vec![id.clone()]);
 
     // Signed in, but a request that did not come from our page (no CSRF token) is refused,
     // even with the reviewer's session cookie and a matching Origin.
@@ -466,7 +468,21 @@ async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() ->
             .await?
             .click()
             .await?;
-        last = text_of(&guesser, ".banner.warn").await?;
+        // A fresh form has no banner: wait for the answer's.
+        last = eventually("the sign-in answer", || async {
+            let banners = guesser
+                .client
+                .find_all(Locator::Css(".banner.warn"))
+                .await?;
+            match banners.into_iter().next() {
+                Some(banner) => {
+                    let text = banner.text().await?;
+                    Ok((!text.is_empty()).then_some(text))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
     }
     assert!(last.contains("Too many failed sign-ins"), "{last}");
     assert!(last.contains("Try again in"), "{last}");
