@@ -76,6 +76,11 @@ pub struct Config {
         value_name = "BOOL"
     )]
     pub require_verified_requester: bool,
+
+    /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
+    /// unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// How a denial is written back through the gateway (see [`Config::deny_response`]).

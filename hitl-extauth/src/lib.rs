@@ -94,7 +94,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )))
         .serve_with_incoming(grpc_incoming);
     let admin = admin::router(Arc::clone(&gate), config.admin_token().map(str::to_owned));
-    let http = axum::serve(http_listener, admin).into_future();
+    let http = hitl_serve::serve(
+        http_listener,
+        admin,
+        &config.http,
+        hitl_serve::DEFAULT_MAX_BODY_BYTES,
+        std::future::pending(),
+    );
 
     tokio::select! {
         result = grpc => result.context("gRPC server failed")?,

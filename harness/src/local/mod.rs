@@ -143,7 +143,9 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let urls = urls(ports, config.model);
     let mut specs: Vec<Spec> = vec![
         mock_db::spec(
-            &mock_db::Options::new(ports.mock_db).enable_reset(true),
+            &mock_db::Options::new(ports.mock_db)
+                .enable_reset(true)
+                .query_budgets("1s", "64MiB"),
             &log_dir,
         )?,
         extauth::spec(

@@ -1,6 +1,11 @@
 //! Who the reviewer is: the trusted proxy header when configured, else the built-in sign-in's
 //! session cookie; and who asked for a parked call, for separation of duties.
 
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+};
+
 use axum::http::{HeaderMap, HeaderName};
 use hitl_wire::extauth::ParkedCall;
 
@@ -28,6 +33,10 @@ pub struct IdentitySource {
     trusted_header: Option<HeaderName>,
     credentials: Option<Credentials>,
     signer: Signer,
+    /// When each account last signed out (unix ms): sessions issued before are void. One
+    /// entry per configured account at most, so bounded. Per process: with several replicas
+    /// a sign-out holds on the replica that saw it (and on all after a key change).
+    signed_out: Mutex<HashMap<String, i64>>,
 }
 
 impl IdentitySource {
@@ -40,6 +49,7 @@ impl IdentitySource {
             trusted_header,
             credentials,
             signer,
+            signed_out: Mutex::default(),
         }
     }
 
@@ -73,10 +83,19 @@ impl IdentitySource {
         }
         let credentials = self.credentials.as_ref()?;
         let cookie = cookies::get(request, cookies::SESSION)?;
-        let user = session::verify(&self.signer, cookie, now)?;
+        let session = session::verify(&self.signer, cookie, now)?;
+        let signed_out = self
+            .signed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&session.user)
+            .copied();
+        if signed_out.is_some_and(|at| session.issued_ms <= at) {
+            return None;
+        }
         // An account removed from the configuration stops working at the next restart.
-        credentials.has_user(&user).then_some(Identity {
-            user,
+        credentials.has_user(&session.user).then_some(Identity {
+            user: session.user,
             proof: Proof::SignIn,
         })
     }
@@ -84,9 +103,33 @@ impl IdentitySource {
     /// Check a sign-in; on success the session cookie value valid until `expires`.
     pub fn sign_in(&self, user: &str, password: &str, expires: i64) -> Option<(String, String)> {
         let user = self.credentials.as_ref()?.check(user, password)?.to_owned();
-        let cookie = session::issue(&self.signer, &user, expires);
+        // Strictly after any sign-out recorded in this same millisecond.
+        let issued = {
+            let signed_out = self
+                .signed_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            now_ms().max(signed_out.get(&user).map_or(0, |at| at + 1))
+        };
+        let cookie = session::issue(&self.signer, &user, issued, expires);
         Some((user, cookie))
     }
+
+    /// Sign `user` out: every built-in session of theirs issued until now stops working here,
+    /// so a copy of the cookie replayed later is refused.
+    pub fn sign_out(&self, user: &str) {
+        if self.credentials.as_ref().is_some_and(|c| c.has_user(user)) {
+            self.signed_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(user.to_owned(), now_ms());
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Whether `reviewer` is the call's verified requester, compared as
@@ -160,6 +203,12 @@ mod tests {
         assert_eq!(src.resolve(&req, 50).map(|i| i.user), Some("bob".into()));
         assert_eq!(src.resolve(&req, 100), None, "expired");
         // A session signed with another key (e.g. before a restart) is worthless.
+        // Signing out voids that cookie; a new sign-in works.
+        src.sign_out("bob");
+        assert_eq!(src.resolve(&req, 50), None, "replayed after sign-out");
+        let (_, fresh) = src.sign_in("bob", "pw", 100).unwrap();
+        let req = request(&[("cookie", &format!("hitl_session={fresh}"))]);
+        assert_eq!(src.resolve(&req, 50).map(|i| i.user), Some("bob".into()));
         let other = source(None, Some("bob:pw"));
         let (_, foreign) = IdentitySource::new(
             None,
