@@ -9,8 +9,7 @@ use hitl_harness::{
     kind::{self, Plan},
     manifests::{
         Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice,
-        Problem,
-        parse_file,
+        Problem, parse_file,
     },
 };
 use hitl_lab_tests::{
