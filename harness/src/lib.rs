@@ -3,6 +3,7 @@
 //! the A2A client and the assertions.
 
 pub mod a2a;
+pub mod agents;
 pub mod bench;
 pub mod bins;
 pub mod clients;

@@ -159,6 +159,9 @@ pub struct AgentConfig {
 /// One Streamable-HTTP MCP server in [`AgentConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpTools {
+    /// The RemoteMCPServer's name (not part of kagent's config).
+    #[serde(skip)]
+    pub name: String,
     pub params: HttpParams,
     /// The tool filter (`toolNames`).
     pub tools: Vec<String>,
@@ -185,6 +188,45 @@ pub struct AgentPlan {
     pub config: AgentConfig,
     pub card: Value,
     pub env: Vec<(String, String)>,
+    /// The model as an OpenAI-compatible endpoint: base URL, model name, API key (for the
+    /// LangGraph agent, whose one client speaks that protocol).
+    pub openai_compatible: (String, String, String),
+}
+
+/// Anthropic's OpenAI-compatible endpoint (chat completions with tools).
+pub const ANTHROPIC_OPENAI_BASE_URL: &str = "https://api.anthropic.com/v1/";
+/// OpenAI's.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The BYO LangGraph agent's environment (see `python/langgraph-agent/settings.py`): the same
+/// tool servers, tier-1 tools, forwarded headers, system message and model as the declarative
+/// agent's, so the two cannot drift in the local lab.
+pub fn langgraph_env(plan: &AgentPlan, name: &str, namespace: &str) -> Vec<(String, String)> {
+    let servers: Vec<Value> = plan
+        .config
+        .http_tools
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "url": t.params.url,
+                "tools": t.tools,
+                "require_approval": t.require_approval,
+                "allowed_headers": t.allowed_headers,
+                "timeout_seconds": t.params.sse_read_timeout.unwrap_or(t.params.timeout).max(t.params.timeout),
+            })
+        })
+        .collect();
+    let (base_url, model, key) = plan.openai_compatible.clone();
+    vec![
+        ("MODEL_BASE_URL".into(), base_url),
+        ("MODEL_NAME".into(), model),
+        ("MODEL_API_KEY".into(), key),
+        ("MCP_SERVERS".into(), Value::Array(servers).to_string()),
+        ("SYSTEM_PROMPT".into(), plan.config.instruction.clone()),
+        ("KAGENT_NAME".into(), name.to_owned()),
+        ("KAGENT_NAMESPACE".into(), namespace.to_owned()),
+    ]
 }
 
 /// Translate the Agent as kagent's controller does: each tool server's URL is rewritten to
@@ -228,6 +270,7 @@ pub fn agent_plan(
             )));
         }
         http_tools.push(HttpTools {
+            name: server.name.clone(),
             params: HttpParams {
                 url: format!("http://127.0.0.1:{}{}", ports.gateway, server.path),
                 timeout: server.timeout.as_secs_f64(),
@@ -245,7 +288,7 @@ pub fn agent_plan(
             choice.as_str()
         ))
     })?;
-    let (model_json, env) = match (choice, model.provider) {
+    let (model_json, env, openai_compatible) = match (choice, model.provider) {
         (ModelChoice::Scripted, _) => (
             json!({
                 "type": "openai",
@@ -257,6 +300,11 @@ pub fn agent_plan(
                 "OPENAI_API_KEY".to_owned(),
                 "scripted-model-needs-no-key".to_owned(),
             )],
+            (
+                format!("http://127.0.0.1:{}/v1", ports.model),
+                model.model.clone(),
+                "scripted-model-needs-no-key".to_owned(),
+            ),
         ),
         (_, provider) => {
             let var = choice.api_key_env().expect("real providers have a key");
@@ -274,7 +322,15 @@ pub fn agent_plan(
             if let Some(url) = &model.base_url {
                 json["base_url"] = json!(url);
             }
-            (json, vec![(var.to_owned(), key)])
+            let base_url = model.base_url.clone().unwrap_or_else(|| {
+                match provider {
+                    Provider::OpenAi => OPENAI_BASE_URL,
+                    Provider::Anthropic => ANTHROPIC_OPENAI_BASE_URL,
+                }
+                .to_owned()
+            });
+            let compatible = (base_url, model.model.clone(), key.clone());
+            (json, vec![(var.to_owned(), key)], compatible)
         }
     };
 
@@ -301,5 +357,6 @@ pub fn agent_plan(
         },
         card,
         env,
+        openai_compatible,
     })
 }

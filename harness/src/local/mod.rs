@@ -13,8 +13,9 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
+    agents::AgentKind,
     clients::GateAdmin,
-    components::{self, extauth, kagent, mock_db, scripted_model, ui},
+    components::{self, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
@@ -33,6 +34,8 @@ pub struct LocalConfig {
     pub dir: PathBuf,
     pub ports: Ports,
     pub model: ModelChoice,
+    /// The agents to start (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
@@ -49,6 +52,7 @@ impl LocalConfig {
             dir: crate::lab::default_dir(),
             ports: Ports::from_env()?,
             model,
+            agents: AgentKind::ALL.to_vec(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
@@ -73,6 +77,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
     Urls {
         agent: format!("{}/", local(ports.agent)),
         agent_card: format!("{}/.well-known/agent-card.json", local(ports.agent)),
+        langgraph_agent: Some(format!("{}/", local(ports.langgraph_agent))),
         reviewer_ui: local(ports.ui),
         extauth_admin: local(ports.extauth_http),
         gateway: local(ports.gateway),
@@ -94,6 +99,23 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                     "==> the local lab is up with --model {}; restarting it with --model {}",
                     state.model,
                     config.model.as_str()
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local if !config.agents.iter().all(|a| state.agents.contains(a)) => {
+                config.note(format!(
+                    "==> the local lab is up without the {} agent; restarting it with {}",
+                    config
+                        .agents
+                        .iter()
+                        .find(|a| !state.agents.contains(a))
+                        .expect("one is missing"),
+                    config
+                        .agents
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ));
                 down(&config.dir, config.progress)?;
             }
@@ -173,17 +195,32 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if config.model == ModelChoice::Scripted {
         specs.push(scripted_model::spec(ports.model, &log_dir)?);
     }
-    specs.push(kagent::spec(
-        &venv,
-        &kagent::Options {
-            port: ports.agent,
-            config: agent_config,
-            card: agent_card,
-            app_name: agent.app_name.clone(),
-            env: agent.env.clone(),
-        },
-        &log_dir,
-    ));
+    if config.agents.contains(&AgentKind::Declarative) {
+        specs.push(kagent::spec(
+            &venv,
+            &kagent::Options {
+                port: ports.agent,
+                config: agent_config,
+                card: agent_card,
+                app_name: agent.app_name.clone(),
+                env: agent.env.clone(),
+            },
+            &log_dir,
+        ));
+    }
+    if config.agents.contains(&AgentKind::Langgraph) {
+        let env = generate::langgraph_env(
+            &agent,
+            AgentKind::Langgraph.resource_name(),
+            &manifests.agent.namespace,
+        );
+        specs.push(langgraph::spec(
+            &venv,
+            ports.langgraph_agent,
+            &env,
+            &log_dir,
+        ));
+    }
 
     config.note(format!(
         "==> starting {} processes (logs in {})",
@@ -197,6 +234,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
+        agents: config.agents.clone(),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -265,8 +303,15 @@ pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String 
     let u = &state.urls;
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
-    line("agent (A2A)", u.agent.clone());
-    line("agent card", u.agent_card.clone());
+    for agent in &state.agents {
+        if let Some(url) = u.agent_url(*agent) {
+            line(&format!("{agent} agent (A2A)"), url.to_owned());
+            line(
+                &format!("{agent} agent card"),
+                format!("{url}.well-known/agent-card.json"),
+            );
+        }
+    }
     let sign_in = reviewer_credentials
         .and_then(|c| c.split(',').next())
         .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))

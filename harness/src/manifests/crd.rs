@@ -23,6 +23,24 @@ pub struct AgentSpec {
     pub description: Option<String>,
     #[serde(default)]
     pub declarative: Option<Declarative>,
+    #[serde(default)]
+    pub byo: Option<Byo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Byo {
+    #[serde(default)]
+    pub deployment: Option<ByoDeployment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByoDeployment {
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: Vec<k8s_openapi::api::core::v1::EnvVar>,
 }
 
 #[derive(Debug, Deserialize)]

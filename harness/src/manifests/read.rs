@@ -473,6 +473,57 @@ pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {
     })
 }
 
+/// Whether an Agent document is BYO (`spec.type: BYO`).
+pub(super) fn is_byo(doc: &Doc) -> Result<bool, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    Ok(spec.agent_type.as_deref() == Some("BYO"))
+}
+
+pub(super) fn byo_agent(doc: &Doc) -> Result<ByoAgentView, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    let namespace = namespace(doc)?;
+    let deployment = spec.byo.and_then(|b| b.deployment).ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment",
+            "a BYO agent needs its deployment",
+        )
+    })?;
+    let image = deployment.image.ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment.image",
+            "a BYO agent needs an image",
+        )
+    })?;
+    let env = deployment
+        .env
+        .into_iter()
+        .map(|var| {
+            let source = match (var.value, var.value_from) {
+                (Some(value), _) => EnvSource::Value(value),
+                (None, Some(from)) => match from.secret_key_ref {
+                    Some(secret) => EnvSource::Secret(SecretKeyRef {
+                        namespace: namespace.clone(),
+                        name: secret.name,
+                        key: secret.key,
+                    }),
+                    None => EnvSource::Other,
+                },
+                (None, None) => EnvSource::Value(String::new()),
+            };
+            (var.name, source)
+        })
+        .collect();
+    Ok(ByoAgentView {
+        location: doc.location.clone(),
+        namespace,
+        name: doc.name.clone(),
+        image,
+        env,
+    })
+}
+
 pub(super) fn agent(doc: &Doc) -> Result<AgentView, ManifestError> {
     let spec: crd::AgentSpec = spec(doc)?;
     let namespace = namespace(doc)?;

@@ -309,6 +309,16 @@ pub struct AgentView {
     pub tools: Vec<AgentToolsView>,
 }
 
+/// A BYO Agent: kagent runs the image; the lab builds it (`python/<name>/Dockerfile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByoAgentView {
+    pub location: Location,
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub env: BTreeMap<String, EnvSource>,
+}
+
 impl AgentView {
     /// kagent's app name for this agent: `<namespace>__NS__<name>`, `-` → `_`.
     pub fn app_name(&self) -> String {
