@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use hitl_harness::{
     agentgateway, components,
-    envoy::{Endpoint, GatewayPlan, GatewayPorts, render},
+    envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt, render},
+    requester::{Issuer, bearer},
 };
 use hitl_lab_tests::{
     check,
@@ -42,11 +43,14 @@ fn migrate(id: u64, version: &str) -> String {
     tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }))
 }
 
-/// A complete HTTP/1.1 POST of `body` to the privileged route, kept open after the answer.
-fn raw_post(body: &str) -> String {
+/// A complete HTTP/1.1 POST of `body` to the privileged route, as [`USER`], kept open after
+/// the answer.
+fn raw_post(gate: &Gate, body: &str) -> String {
     format!(
         "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+         accept: application/json, text/event-stream\r\nauthorization: {}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        gate.user_bearer(),
         body.len()
     )
 }
@@ -63,6 +67,15 @@ fn snapshot_plan() -> GatewayPlan {
         Endpoint::loopback(9001),
         Duration::from_secs(600),
     )
+    .with_requester_jwt(RequesterJwt {
+        issuer: hitl_wire::identity::LAB_ISSUER.into(),
+        audiences: vec![hitl_wire::identity::LAB_AUDIENCE.into()],
+        // A fixed key for the snapshot; the lab generates its own (`target/lab`).
+        jwks:
+            r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"hitl-lab-requesters-1","x":"X","y":"Y"}]}"#
+                .into(),
+        allow_missing: true,
+    })
 }
 
 /// The checked-in gateway config: what the kind lab's HTTPRoutes + AgentgatewayPolicy
@@ -83,6 +96,11 @@ fn agentgateway_config_for_the_lab() -> anyhow::Result<()> {
     ) else {
         return Ok(());
     };
+    // The snapshot's JWKS is a placeholder; the binary decodes the key, so validate with a
+    // real one.
+    let config = agentgateway::render(
+        &snapshot_plan().with_requester_jwt(Issuer::generate()?.gateway_jwt()),
+    );
     let dir = hitl_lab_tests::scratch_dir("extauth_agentgateway_validate");
     let path = dir.join("agentgateway.yaml");
     std::fs::write(&path, &config)?;
@@ -366,7 +384,7 @@ through_both_gateways! {
 async fn client_hang_up_abandons_the_park(gateway) {
     let gate = Gate::start_default("extauth_hang_up", gateway).await?;
     let socket = gate
-        .raw_connect(raw_post(&migrate(1, "v3")).as_bytes())
+        .raw_connect(raw_post(&gate, &migrate(1, "v3")).as_bytes())
         .await?;
     let id = gate.extauth.wait_pending(1).await?.remove(0).id;
     drop(socket);
@@ -458,10 +476,13 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
         let calls: Vec<_> = (0..BURST)
             .map(|i| {
                 let mut client = AuthorizationClient::new(channel.clone());
-                let request = check::post(
-                    PRIVILEGED,
-                    &migrate(round * BURST + i, "v3"),
-                    &[("x-user-id", USER), ("x-agent-id", AGENT)],
+                let request = check::verified(
+                    check::post(
+                        PRIVILEGED,
+                        &migrate(round * BURST + i, "v3"),
+                        &[("x-user-id", USER), ("x-agent-id", AGENT)],
+                    ),
+                    USER,
                 );
                 tokio::spawn(async move { client.check(request).await })
             })
@@ -524,7 +545,10 @@ async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
     let channel = check::channel(&extauth).await?;
     let send = |i: u64, user: &str| {
         let mut client = AuthorizationClient::new(channel.clone());
-        let request = check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]);
+        let request = check::verified(
+            check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]),
+            user,
+        );
         tokio::spawn(async move { client.check(request).await })
     };
     let _first = send(1, "mallory");
@@ -643,7 +667,9 @@ async fn fail_closed_through_the_gateway(gateway) {
             .raw(
                 format!(
                     "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-                     transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+                     authorization: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                     {:x}\r\n{chunk}\r\n0\r\n\r\n",
+                    gate.user_bearer(),
                     chunk.len()
                 )
                 .as_bytes(),
@@ -736,7 +762,7 @@ async fn events_announce_parks_and_decisions(gateway) {
     );
 
     let body = migrate(2, "v4");
-    let second = gate.raw_connect(raw_post(&body).as_bytes()).await?;
+    let second = gate.raw_connect(raw_post(&gate, &body).as_bytes()).await?;
     let (name, event) = events.next().await?;
     let Event::Parked { call } = event else {
         panic!("expected parked, got {name}")
@@ -790,10 +816,13 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
     let pid = extauth.pid().expect("running");
     let channel = check::channel(&extauth).await?;
     let check = |i: usize| {
-        check::post(
-            PRIVILEGED,
-            &migrate(i as u64, "v3"),
-            &[("x-user-id", USER), ("x-agent-id", AGENT)],
+        check::verified(
+            check::post(
+                PRIVILEGED,
+                &migrate(i as u64, "v3"),
+                &[("x-user-id", USER), ("x-agent-id", AGENT)],
+            ),
+            USER,
         )
     };
     // Warm up (first park allocates the lot, the audit statement cache, …).
@@ -869,7 +898,8 @@ async fn privileged_tools_cannot_be_reached_around_the_gate(gateway) {
         let request = format!(
             "POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
              accept: application/json, text/event-stream\r\nconnection: close\r\n\
-             content-length: {}\r\n\r\n{body}",
+             authorization: {}\r\ncontent-length: {}\r\n\r\n{body}",
+            gate.user_bearer(),
             body.len()
         );
         // A park (the gateway read the path as `/privileged`) waits for a reviewer, who never
@@ -975,4 +1005,187 @@ async fn a_client_partial_marker_is_removed_before_the_gate(gateway) {
     );
     Ok(())
 }
+}
+
+through_both_gateways! {
+/// Identity headers prove nothing: through the real gateway, a call that names alice in
+/// `x-user-id` but carries no valid token of hers is refused, and nothing parks or runs. A
+/// token that does not verify is refused by the gateway's JWT check (Envoy `jwt_authn`: 401,
+/// 403 for another audience; agentgateway `jwtAuth`: 401/403); no token at all reaches the
+/// gate, which denies the `tools/call`: "no verified requester".
+async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs(gateway) {
+    let gate = Gate::start_default("extauth_forged_identity", gateway).await?;
+    let stranger = Issuer::generate()?;
+    let mut expired = gate.issuer.claims(USER);
+    expired.iat -= 3600;
+    expired.exp = expired.iat + 60;
+    let mut foreign_audience = gate.issuer.claims(USER);
+    foreign_audience.aud = "someone-else".into();
+    let mut foreign_issuer = gate.issuer.claims(USER);
+    foreign_issuer.iss = "https://evil.example".into();
+    let cases = [
+        ("no token", None),
+        ("not a JWT", Some("Bearer alice".to_owned())),
+        ("signed by another key", Some(bearer(&stranger.mint(USER)?))),
+        ("expired", Some(bearer(&gate.issuer.sign(&expired)?))),
+        (
+            "for another audience",
+            Some(bearer(&gate.issuer.sign(&foreign_audience)?)),
+        ),
+        (
+            "from another issuer",
+            Some(bearer(&gate.issuer.sign(&foreign_issuer)?)),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (name, authorization) in cases {
+        let reply = gate
+            .send_unproven(|http| {
+                let request = http
+                    .post(gate.url(PRIVILEGED))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("x-user-id", USER)
+                    .header("x-forwarded-user", USER)
+                    .body(migrate(1, "v3"));
+                match &authorization {
+                    Some(value) => request.header("authorization", value),
+                    None => request,
+                }
+            })
+            .await?;
+        assert!(matches!(reply.status, 401 | 403), "{name}: {reply:?}");
+        seen.push(format!("{name}: {} {}", reply.status, reply.body));
+    }
+    insta::assert_snapshot!(format!("forged_identity_refusals_{gateway}"), seen.join("\n"));
+    assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="park"}"#)
+            .await?,
+        0.0,
+        "the gate was never asked"
+    );
+    let state = gate.db.state().await?;
+    assert_eq!(state.schema_version, "v2");
+    assert!(state.audit.is_empty(), "nothing ran: {:?}", state.audit);
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// The verified token names the requester; `x-user-id` is only what the caller claims.
+async fn the_requester_is_the_token_holder_not_the_header(gateway) {
+    let gate = Gate::start_default("extauth_requester_from_token", gateway).await?;
+    let token = bearer(&gate.issuer.mint("Bob")?);
+    let url = gate.url(PRIVILEGED);
+    let call = tokio::spawn({
+        let body = migrate(1, "v3");
+        async move {
+            let reply = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-user-id", USER)
+                .header("authorization", token)
+                .body(body)
+                .send()
+                .await?;
+            hitl_lab_tests::Reply::read(reply).await
+        }
+    });
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    assert_eq!(
+        parked.requester.as_deref(),
+        Some("bob"),
+        "verified, normalised"
+    );
+    assert_eq!(
+        parked.claimed_requester.as_deref(),
+        Some(USER),
+        "claimed only"
+    );
+    assert_eq!(
+        parked.headers.get("authorization"),
+        None,
+        "the gateway keeps the token to itself"
+    );
+    gate.extauth
+        .decide(&parked.id, false, "not today", "carol")
+        .await?;
+    deny_body(&tokio::time::timeout(PATIENCE, call).await???);
+    let record = gate.extauth.wait_history(1).await?.items.remove(0);
+    assert_eq!(record.call.requester.as_deref(), Some("bob"), "audited");
+    assert_eq!(record.call.claimed_requester.as_deref(), Some(USER));
+    Ok(())
+}
+}
+
+/// Someone on the network who skips the gateway and calls the gate's Check with a forged
+/// `x-user-id` and no verified token is denied, with the reason, and nothing parks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -> anyhow::Result<()>
+{
+    use envoy_types::pb::envoy::service::auth::v3::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+    };
+    let dir = hitl_lab_tests::scratch_dir("extauth_direct_check");
+    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let endpoint = extauth.options.grpc_endpoint();
+    let mut client =
+        AuthorizationClient::connect(format!("http://{}:{}", endpoint.host, endpoint.port)).await?;
+    let body = migrate(1, "v3");
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    path: PRIVILEGED.into(),
+                    headers: [
+                        ("content-type", "application/json".to_owned()),
+                        ("content-length", body.len().to_string()),
+                        ("x-user-id", USER.to_owned()),
+                        ("authorization", "Bearer forged".to_owned()),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                    size: body.len() as i64,
+                    raw_body: body.into_bytes(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let answer = tokio::time::timeout(PATIENCE, client.check(request))
+        .await??
+        .into_inner();
+    let status = answer.status.expect("a status");
+    assert_eq!(status.code, 7, "PERMISSION_DENIED");
+    let Some(
+        envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::DeniedResponse(
+            denied,
+        ),
+    ) = answer.http_response
+    else {
+        panic!("not a denial");
+    };
+    let deny: DenyBody = serde_json::from_str(&denied.body)?;
+    assert!(
+        deny.reason.starts_with("no verified requester"),
+        "{}",
+        deny.reason
+    );
+    assert!(extauth.pending().await?.is_empty());
+    assert_eq!(
+        extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="deny"}"#)
+            .await?,
+        1.0
+    );
+    Ok(())
 }

@@ -10,6 +10,11 @@
 //! - `traffic.timeouts.request` becomes the gated route's `timeout.requestTimeout`, and the
 //!   hitl-extauth Service's `backend.http.requestTimeout` the Check's deadline
 //!   (`extAuthz.policies.http.requestTimeout`);
+//! - the AgentgatewayPolicy's `jwtAuthentication` (the plan's [`RequesterJwt`]) becomes the
+//!   gated route's `jwtAuth` (one issuer, its audiences, the JWKS inline; mode `optional` when a
+//!   request without a token may reach the gate, else `strict`). agentgateway runs it before
+//!   `extAuthz` and sends the verified payload in the Check's `metadata_context`
+//!   ([`hitl_wire::identity::METADATA_NAMESPACE`]), where the gate reads the requester;
 //! - the Gateway's PreRouting transformation (removing a client's `x-envoy-auth-partial-body`)
 //!   becomes a listener-level `transformations` policy, which runs before route policies.
 //!
@@ -19,7 +24,7 @@
 
 use serde_json::{Value, json};
 
-use crate::envoy::{GatewayPlan, ROUTE_CONTEXT_KEY, Route, duration};
+use crate::envoy::{GatewayPlan, ROUTE_CONTEXT_KEY, RequesterJwt, Route, duration};
 
 fn host_port(e: &crate::envoy::Endpoint) -> String {
     format!("{}:{}", e.host, e.port)
@@ -49,8 +54,22 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
                 "policies": { "http": { "requestTimeout": duration(authz.timeout) } },
             },
         });
+        if let Some(jwt) = &plan.requester_jwt {
+            value["policies"]["jwtAuth"] = jwt_auth(jwt);
+        }
     }
     value
+}
+
+/// The gated route's `jwtAuth`: a token present must verify (else 401/403); a missing one is
+/// let through to the gate only with [`RequesterJwt::allow_missing`].
+fn jwt_auth(jwt: &RequesterJwt) -> Value {
+    json!({
+        "mode": if jwt.allow_missing { "optional" } else { "strict" },
+        "issuer": jwt.issuer,
+        "audiences": jwt.audiences,
+        "jwks": jwt.jwks,
+    })
 }
 
 /// The agentgateway standalone config (YAML) for `plan`. Binds are always on the wildcard

@@ -12,7 +12,7 @@ pub const BIN_DIR_ENV: &str = "HITL_LAB_BIN_DIR";
 
 /// Crates (directories under the workspace root) whose sources every service binary is built
 /// from, besides its own crate.
-const SHARED_SOURCES: &[&str] = &["wire"];
+const SHARED_SOURCES: &[&str] = &["wire", "serve"];
 
 /// Root of the checkout (the directory holding the workspace `Cargo.toml`), found at run time.
 ///

@@ -4,6 +4,7 @@
 
 pub mod a2a;
 pub mod agentgateway;
+pub mod agents;
 pub mod bench;
 pub mod bins;
 pub mod clients;
@@ -19,4 +20,5 @@ pub mod net;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
+pub mod requester;
 pub mod scene;

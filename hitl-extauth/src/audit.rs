@@ -486,6 +486,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
     };
     let headers: BTreeMap<String, String> = serde_json::from_value(json(5, "headers")?)
         .map_err(|e| corrupt("headers", e.to_string()))?;
+    let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
     let outcome_text: String = row.get(13)?;
     let waited: Option<i64> = row.get(17)?;
     Ok(DecidedCall {
@@ -501,6 +502,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             body: row.get(9)?,
             body_sha256: row.get(10)?,
             requester: row.get(11)?,
+            claimed_requester,
             id: id.clone(),
         },
         outcome: parse_outcome(&id, &outcome_text)?,
@@ -536,6 +538,7 @@ mod tests {
             body_sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
             expires_at: received_at + Duration::seconds(600),
             requester: Some("alice".into()),
+            claimed_requester: Some("alice".into()),
         })
     }
 

@@ -63,6 +63,24 @@ pub struct Config {
     /// 4xx, so the agent would never learn why. Frames that are not JSON-RPC get the 403.
     #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
+
+    /// Deny every `tools/call` whose requester the gateway did not verify (the requester
+    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is the seed's
+    /// behaviour, an explicit opt-out logged loudly: such calls park with no verified
+    /// requester, and separation of duties cannot be checked for them.
+    #[arg(
+        long,
+        env = hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub require_verified_requester: bool,
+
+    /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
+    /// unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// How a denial is written back through the gateway (see [`Config::deny_response`]).
@@ -99,6 +117,15 @@ mod tests {
         assert_eq!(config.park_timeout(), Duration::from_secs(600));
         assert_eq!(config.allowed_methods, AllowList::default());
         assert_eq!(config.admin_token(), None);
+        assert!(config.require_verified_requester, "safe by default");
+    }
+
+    #[test]
+    fn the_requester_opt_out_is_explicit() {
+        let config =
+            Config::try_parse_from(["x", "--require-verified-requester", "false"]).unwrap();
+        assert!(!config.require_verified_requester);
+        assert!(Config::try_parse_from(["x", "--require-verified-requester", "no"]).is_err());
     }
 
     #[test]

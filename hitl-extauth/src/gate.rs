@@ -30,6 +30,7 @@ use crate::{
     metrics::{CheckVerdict, Metrics},
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
+    requester::Verified,
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -43,6 +44,8 @@ const REDACTED: &str = "[redacted]";
 
 /// The reason on a call the gateway gave up on.
 pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
+/// Said to a caller whose `tools/call` carries no requester the gateway verified.
+pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), verified by the gateway; identity headers such as x-user-id are not proof";
 /// Said to the caller when a reviewer rejects without giving a reason.
 pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 
@@ -84,6 +87,9 @@ pub struct Settings {
     pub park_timeout: Duration,
     /// Most calls parked at once: in all, and per requester.
     pub capacity: Capacity,
+    /// Deny a `tools/call` that carries no verified requester (the default). `false` is the
+    /// seed's behaviour: such calls park with no requester, marked unverified.
+    pub require_verified_requester: bool,
 }
 
 /// Parks in deadline order, for the sweeper.
@@ -191,9 +197,10 @@ impl Gate {
     }
 
     fn park(&self, incoming: Incoming, tool: ToolCall) -> Admission<'_> {
+        let (method, path) = (incoming.method.clone(), incoming.path.clone());
         let call = match self.parked_call(incoming, tool) {
             Ok(call) => Arc::new(call),
-            Err(reason) => return Admission::Answer(self.refuse(reason, "POST", "?")),
+            Err(reason) => return Admission::Answer(self.refuse(reason, &method, &path)),
         };
         let mut committed = None;
         let parked = self.lot.park(Arc::clone(&call), |call| {
@@ -240,13 +247,27 @@ impl Gate {
             path,
             headers,
             body,
+            verified,
             ..
         } = incoming;
+        let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
+        let requester = match verified {
+            Verified::Requester(identity) => Some(identity.as_str().to_owned()),
+            Verified::Invalid(reason) => return Err(reason),
+            Verified::Absent if self.settings.require_verified_requester => {
+                return Err(NO_VERIFIED_REQUESTER.to_owned());
+            }
+            Verified::Absent => {
+                tracing::warn!(
+                    claimed = claimed_requester.as_deref().unwrap_or("-"),
+                    "parking a call with NO verified requester (REQUIRE_VERIFIED_REQUESTER=false): \
+                     separation of duties cannot be checked for it"
+                );
+                None
+            }
+        };
         let body = String::from_utf8(body).map_err(|_| "body is not valid UTF-8".to_owned())?;
         let received_at = OffsetDateTime::now_utc();
-        let requester = hitl_wire::headers::IDENTITY
-            .iter()
-            .find_map(|name| headers.get(*name).filter(|v| !v.is_empty()).cloned());
         Ok(ParkedCall {
             id: uuid::Uuid::new_v4().to_string(),
             received_at,
@@ -260,6 +281,7 @@ impl Gate {
             body,
             expires_at: received_at + self.settings.park_timeout,
             requester,
+            claimed_requester,
         })
     }
 

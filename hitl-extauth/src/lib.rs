@@ -4,7 +4,7 @@
 //! and its outcome in a durable SQLite audit trail.
 //!
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
-//! (unpacking the check) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
+//! (unpacking the check, with [`requester`]: who the gateway verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
 //! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
 //! the reviewer's HTTP API; [`config`] the command line.
 
@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod park;
 pub mod request;
+pub mod requester;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -56,10 +57,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 per_requester: usize::try_from(config.max_parked_per_requester)
                     .unwrap_or(usize::MAX),
             },
+            require_verified_requester: config.require_verified_requester,
         },
         audit.clone(),
     );
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
+    if !config.require_verified_requester {
+        tracing::warn!(
+            "REQUIRE_VERIFIED_REQUESTER=false: tool calls WITHOUT a requester verified by the \
+             gateway are parked instead of denied; their cards say \"unverified\" and \
+             separation of duties cannot be checked for them. Never run a real gate like this."
+        );
+    }
 
     let grpc_addr = SocketAddr::new(config.bind_addr, config.grpc_port);
     let http_addr = SocketAddr::new(config.bind_addr, config.http_port);
@@ -72,7 +81,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
         allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
-        admin_token = config.admin_token().is_some(), "hitl-extauth listening"
+        admin_token = config.admin_token().is_some(),
+        require_verified_requester = config.require_verified_requester, "hitl-extauth listening"
     );
 
     let grpc = tonic::transport::Server::builder()
@@ -84,7 +94,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )))
         .serve_with_incoming(grpc_incoming);
     let admin = admin::router(Arc::clone(&gate), config.admin_token().map(str::to_owned));
-    let http = axum::serve(http_listener, admin).into_future();
+    let http = hitl_serve::serve(
+        http_listener,
+        admin,
+        &config.http,
+        hitl_serve::DEFAULT_MAX_BODY_BYTES,
+        std::future::pending(),
+    );
 
     tokio::select! {
         result = grpc => result.context("gRPC server failed")?,

@@ -251,6 +251,7 @@ mod tests {
             body_sha256: String::new(),
             expires_at: OffsetDateTime::UNIX_EPOCH,
             requester: None,
+            claimed_requester: None,
         })
     }
 

@@ -1,12 +1,13 @@
 //! Unpacking a gateway's `CheckRequest` (Envoy's or agentgateway's) into the parts the gate
 //! looks at: method, path, headers, the forwarded body bytes (and whether they came as text),
-//! the declared size, and the route the gateway says the request is on.
+//! the declared size, the route the gateway says the request is on, and the requester the
+//! gateway verified.
 
 use std::collections::BTreeMap;
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 
-use crate::classify::Frame;
+use crate::{classify::Frame, requester::Verified};
 
 /// The HTTP request behind one `Check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Incoming {
     /// `context_extensions["route"]`: the route the gateway matched (both lab gateways set
     /// it on the gated route), for the log; the raw path may not say it.
     pub route: Option<String>,
+    /// The requester from the gateway's verified token (`metadata_context`), never headers.
+    pub verified: Verified,
 }
 
 /// The `context_extensions` key naming the gateway's route.
@@ -46,8 +49,9 @@ impl TryFrom<CheckRequest> for Incoming {
     type Error = RequestError;
 
     fn try_from(check: CheckRequest) -> Result<Self, Self::Error> {
-        let mut attributes = check.attributes.unwrap_or_default();
+        let mut attributes = check.attributes.ok_or(RequestError::NoHttpAttributes)?;
         let route = attributes.context_extensions.remove(ROUTE_CONTEXT_KEY);
+        let verified = Verified::from_metadata(attributes.metadata_context.as_ref());
         let http = attributes
             .request
             .and_then(|r| r.http)
@@ -102,6 +106,7 @@ impl TryFrom<CheckRequest> for Incoming {
             body_is_text,
             declared_size: u64::try_from(http.size).ok(),
             route,
+            verified,
         })
     }
 }

@@ -41,6 +41,15 @@ pub fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
     }
 }
 
+/// `check` as the gateway sends it after verifying a requester token whose `sub` is `sub`
+/// (the verified payload in `metadata_context`).
+pub fn verified(mut check: CheckRequest, sub: &str) -> CheckRequest {
+    if let Some(attributes) = check.attributes.as_mut() {
+        attributes.metadata_context = Some(crate::extauth::verified_metadata(sub));
+    }
+    check
+}
+
 /// One HTTP/2 connection to `extauth`'s gRPC port.
 pub async fn channel(extauth: &ExtAuth) -> anyhow::Result<tonic::transport::Channel> {
     let endpoint = extauth.options.grpc_endpoint();

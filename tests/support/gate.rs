@@ -15,6 +15,7 @@ use hitl_harness::{
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
     proc,
+    requester::{Issuer, bearer},
 };
 use http::{HeaderName, HeaderValue};
 use rmcp::{
@@ -33,16 +34,19 @@ use crate::{
     mock_db::{McpClient, MockDb},
 };
 
-/// Identity our clients send through the gateway.
+/// Identity our clients send through the gateway: proven by a token from the gate's
+/// [`Gate::issuer`], and claimed in `x-user-id`.
 pub const USER: &str = "alice";
 pub const AGENT: &str = "dba-assistant";
 
-/// mock-db-mcp + hitl-extauth + a gateway, all killed on drop.
+/// mock-db-mcp + hitl-extauth + a gateway, all killed on drop. The gateway's gated route
+/// verifies requester tokens from [`Gate::issuer`] (as the lab's gateway does).
 pub struct Gate {
     pub db: MockDb,
     pub extauth: ExtAuth,
     pub gateway: Gateway,
     pub plan: GatewayPlan,
+    pub issuer: Issuer,
     pub log_dir: PathBuf,
     proxy: proc::Running,
     http: reqwest::Client,
@@ -104,14 +108,26 @@ impl Gate {
         let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
         let db = MockDb::start(&log_dir).await?;
         let extauth = ExtAuth::start(&log_dir, configure).await?;
+        let issuer = Issuer::generate()?;
+        // Every request proves USER unless a test says otherwise.
+        let http = reqwest::Client::builder()
+            .timeout(PATIENCE)
+            .default_headers(http::HeaderMap::from_iter([(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&bearer(&issuer.mint(USER)?))?,
+            )]))
+            .build()?;
         let mut last_err = None;
         for _ in 0..3 {
-            let plan = edit(GatewayPlan::lab(
-                GatewayPorts::free()?,
-                Endpoint::loopback(db.options.port),
-                extauth.options.grpc_endpoint(),
-                extauth.options.park_timeout,
-            ));
+            let plan = edit(
+                GatewayPlan::lab(
+                    GatewayPorts::free()?,
+                    Endpoint::loopback(db.options.port),
+                    extauth.options.grpc_endpoint(),
+                    extauth.options.park_timeout,
+                )
+                .with_requester_jwt(issuer.gateway_jwt()),
+            );
             let spec = gateway
                 .spec(&plan, &log_dir)?
                 .ready_timeout(Duration::from_secs(60));
@@ -122,9 +138,10 @@ impl Gate {
                         extauth,
                         gateway,
                         plan,
+                        issuer,
                         log_dir,
                         proxy,
-                        http: reqwest::Client::builder().timeout(PATIENCE).build()?,
+                        http,
                     });
                 }
                 Err(err) => last_err = Some(err),
@@ -146,6 +163,11 @@ impl Gate {
         )
     }
 
+    /// `Bearer <token>` proving [`USER`].
+    pub fn user_bearer(&self) -> String {
+        bearer(&self.issuer.mint(USER).expect("minting a token"))
+    }
+
     pub fn gateway_log_tail(&self) -> String {
         self.proxy.log_tail(40)
     }
@@ -162,6 +184,10 @@ impl Gate {
                 HeaderName::from_static("x-agent-id"),
                 HeaderValue::from_static(AGENT),
             ),
+            (
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&self.user_bearer())?,
+            ),
         ]
         .into();
         let config =
@@ -176,7 +202,8 @@ impl Gate {
             .with_context(|| format!("MCP initialize through the gateway on {path}"))
     }
 
-    /// A request through the gateway, built by `build` from a fresh client's builder.
+    /// A request through the gateway, built by `build` from a client that proves [`USER`]
+    /// (`Authorization: Bearer …`) on every request.
     pub async fn send(
         &self,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -184,8 +211,17 @@ impl Gate {
         Reply::read(build(&self.http).send().await?).await
     }
 
+    /// A request through the gateway from a client that sends no token of its own.
+    pub async fn send_unproven(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Reply> {
+        let http = reqwest::Client::builder().timeout(PATIENCE).build()?;
+        Reply::read(build(&http).send().await?).await
+    }
+
     /// A JSON POST of `body` (any bytes) to `path` through the gateway, as a Streamable HTTP
-    /// client would send it.
+    /// client would send it, proving [`USER`].
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> anyhow::Result<Reply> {
         let url = self.url(path);
         self.send(|http| {

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use hitl_harness::{
+    agents::AgentKind,
     gateway::Gateway,
     lab::LabState,
     local::{self, LocalConfig, Ports},
     manifests::ModelChoice,
 };
 
-/// A running local lab with the scripted model.
+/// A running local lab with the scripted model and both agents.
 pub struct Lab {
     pub state: LabState,
     config: LocalConfig,
@@ -29,6 +30,7 @@ impl Lab {
             ports: Ports::free().expect("free ports"),
             model: ModelChoice::Scripted,
             gateway,
+            agents: AgentKind::ALL.to_vec(),
             // Long enough for any scene; short enough that a lost decision fails fast.
             park_timeout: Some(Duration::from_secs(120)),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),

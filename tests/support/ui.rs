@@ -131,6 +131,8 @@ impl Stack {
                     }),
                     ..Default::default()
                 }),
+                // What the gateway hands over after verifying `user`'s token.
+                metadata_context: Some(crate::extauth::verified_metadata(user)),
                 ..Default::default()
             }),
         };
@@ -234,6 +236,12 @@ impl Driver {
 
     /// A fresh headless Chromium (1400×1000, fresh profile, no network beyond loopback).
     pub async fn open(&self) -> anyhow::Result<Browser> {
+        self.open_with(&[]).await
+    }
+
+    /// [`Driver::open`] with extra Chromium flags (e.g. `--host-resolver-rules=…`, to play a
+    /// DNS-rebinding page).
+    pub async fn open_with(&self, extra: &[&str]) -> anyhow::Result<Browser> {
         let n = self
             .opened
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -256,6 +264,7 @@ impl Driver {
             "--hide-scrollbars",
             &format!("--user-data-dir={}", profile.display()),
         ];
+        let args: Vec<&str> = args.iter().copied().chain(extra.iter().copied()).collect();
         let capabilities = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
@@ -304,6 +313,16 @@ impl Browser {
             .await
             .with_context(|| format!("{user} did not end up signed in"))?;
         anyhow::ensure!(name.text().await? == user, "signed in as someone else");
+        Ok(())
+    }
+
+    /// Press "Sign out" in the top bar.
+    pub async fn sign_out(&self) -> anyhow::Result<()> {
+        self.client
+            .find(Locator::Css("form[action=\"/signout\"] button"))
+            .await?
+            .click()
+            .await?;
         Ok(())
     }
 

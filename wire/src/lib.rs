@@ -6,5 +6,8 @@
 
 pub mod extauth;
 pub mod headers;
+pub mod http;
+pub mod identity;
 pub mod mockdb;
 pub mod model;
+pub mod ui;

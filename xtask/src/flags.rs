@@ -86,6 +86,30 @@ impl From<ModelChoice> for hitl_harness::manifests::ModelChoice {
     }
 }
 
+/// Which agent(s): kagent's declarative `dba-assistant`, the BYO LangGraph
+/// `dba-assistant-langgraph`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AgentChoice {
+    /// kagent's declarative agent (kagent-adk, `requireApproval`).
+    Declarative,
+    /// The BYO LangGraph agent (kagent-langgraph, `interrupt()`).
+    Langgraph,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl From<AgentChoice> for hitl_harness::agents::AgentSelection {
+    fn from(choice: AgentChoice) -> Self {
+        use hitl_harness::agents::{AgentKind, AgentSelection};
+        match choice {
+            AgentChoice::Declarative => AgentSelection::One(AgentKind::Declarative),
+            AgentChoice::Langgraph => AgentSelection::One(AgentKind::Langgraph),
+            AgentChoice::All => AgentSelection::All,
+        }
+    }
+}
+
 /// Where the lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Target {
@@ -152,6 +176,9 @@ pub struct UpArgs {
     /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
     #[arg(long, value_enum)]
     pub gateway: Option<GatewayChoice>,
+    /// Which agents to start (local lab; the kind lab deploys both).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +195,9 @@ pub struct ChatArgs {
     /// The chat user's identity (sent as x-user-id).
     #[arg(long, default_value = "alice")]
     pub user: String,
+    /// Which agent to chat with.
+    #[arg(long, value_enum, default_value_t = AgentChoice::Declarative)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +207,9 @@ pub struct SceneArgs {
     /// Local lab: run it with this gateway (restarting the lab if it runs the other one).
     #[arg(long, value_enum)]
     pub gateway: Option<GatewayChoice>,
+    /// Which agents to replay it against (those the lab runs).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +226,9 @@ pub struct ConformanceArgs {
     /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
     #[arg(long, value_enum)]
     pub gateway: Option<GatewayChoice>,
+    /// Which agents every scene runs against.
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]

@@ -20,10 +20,11 @@ pub fn build_binaries() -> anyhow::Result<()> {
 }
 
 pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
-    let config = LocalConfig::from_env(
+    let mut config = LocalConfig::from_env(
         args.model.into(),
         crate::flags::gateway_or_default(args.gateway),
     )?;
+    config.agents = hitl_harness::agents::AgentSelection::from(args.agent).agents();
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");

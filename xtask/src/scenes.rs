@@ -1,6 +1,7 @@
 //! `scene N|all` and `conformance`: replay scenes and report; the work is in the harness.
 
 use hitl_harness::{
+    agents::AgentSelection,
     conformance,
     lab::{self, LabState},
     manifests::ModelChoice,
@@ -18,13 +19,15 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
         // `up` restarts the local lab with the gateway asked for.
         let model = scene_model(&lab.model);
         crate::lab::build_binaries()?;
-        let config = hitl_harness::local::LocalConfig::from_env(model, gateway)?;
+        let mut config = hitl_harness::local::LocalConfig::from_env(model, gateway)?;
+        config.agents = lab.agents.clone();
         lab = hitl_harness::local::up(&config).await?;
     }
     let scenes = scene::load_dir(&scene::parse::default_dir())?;
     let selected = scene::select(&scenes, &args.scene)?;
     let model = scene_model(&lab.model);
-    let report = conformance::replay(&lab, &selected, model).await?;
+    let agents = AgentSelection::from(args.agent).agents();
+    let report = conformance::replay(&lab, &selected, model, &agents).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
 }
@@ -48,6 +51,8 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     };
     let mut options = conformance::Options::new(args.target.into(), args.model.into(), gateway)?;
     options.keep_up = args.keep_up;
+    options.agents = AgentSelection::from(args.agent).agents();
+    options.local.agents = options.agents.clone();
     let report = conformance::run(&options).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)

@@ -15,6 +15,7 @@ use crate::{
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     net,
     proc::{Running, Spec},
+    requester::Issuer,
 };
 
 /// How many times a start is retried with fresh ports (a free port can be taken in between).
@@ -58,6 +59,11 @@ impl Stack {
             Ok((options, spec))
         })
         .await?;
+        // The gated route verifies the bench user's token, as in the lab; one token lasts
+        // the whole run.
+        let issuer = Issuer::generate()?;
+        super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
+        let jwt = issuer.gateway_jwt();
         let plan_on = |ports| {
             GatewayPlan::lab(
                 ports,
@@ -65,6 +71,7 @@ impl Stack {
                 extauth.grpc_endpoint(),
                 park_timeout,
             )
+            .with_requester_jwt(jwt.clone())
         };
         let (plan, envoy_proc) = start_with_retries(|| {
             let plan = plan_on(GatewayPorts::free()?);

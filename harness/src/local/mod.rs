@@ -14,8 +14,9 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
+    agents::AgentKind,
     clients::GateAdmin,
-    components::{extauth, kagent, mock_db, scripted_model, ui},
+    components::{extauth, kagent, langgraph, mock_db, scripted_model, ui},
     gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
@@ -37,6 +38,8 @@ pub struct LocalConfig {
     pub model: ModelChoice,
     /// The gateway in front of mock-db-mcp.
     pub gateway: Gateway,
+    /// The agents to start (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
@@ -54,6 +57,7 @@ impl LocalConfig {
             ports: Ports::from_env()?,
             model,
             gateway,
+            agents: AgentKind::ALL.to_vec(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
@@ -78,6 +82,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
     Urls {
         agent: format!("{}/", local(ports.agent)),
         agent_card: format!("{}/.well-known/agent-card.json", local(ports.agent)),
+        langgraph_agent: Some(format!("{}/", local(ports.langgraph_agent))),
         reviewer_ui: local(ports.ui),
         extauth_admin: local(ports.extauth_http),
         gateway: local(ports.gateway),
@@ -110,6 +115,23 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                 ));
                 down(&config.dir, config.progress)?;
             }
+            Target::Local if !config.agents.iter().all(|a| state.agents.contains(a)) => {
+                config.note(format!(
+                    "==> the local lab is up without the {} agent; restarting it with {}",
+                    config
+                        .agents
+                        .iter()
+                        .find(|a| !state.agents.contains(a))
+                        .expect("one is missing"),
+                    config
+                        .agents
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+                down(&config.dir, config.progress)?;
+            }
             Target::Local => {
                 if all_alive(&state) {
                     config.note("==> the local lab is already up");
@@ -130,7 +152,15 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         .or_else(|| manifests.park_timeout())
         .unwrap_or(Duration::from_secs(600));
     let ports = &config.ports;
-    let plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    // The lab issues its own requester tokens: one key pair, kept across restarts.
+    let issuer = crate::requester::Issuer::load_or_create(&config.dir)?;
+    // The public half as a file, for gateways that read their JWKS from one (agentgateway).
+    std::fs::write(
+        config.dir.join(crate::requester::JWKS_FILE),
+        issuer.jwks().to_string(),
+    )?;
+    let mut plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    plan.requester_jwt = generate::requester_jwt(&manifests, &issuer)?;
     let api_key = config
         .model
         .api_key_env()
@@ -148,7 +178,9 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let urls = urls(ports, config.model);
     let mut specs: Vec<Spec> = vec![
         mock_db::spec(
-            &mock_db::Options::new(ports.mock_db).enable_reset(true),
+            &mock_db::Options::new(ports.mock_db)
+                .enable_reset(true)
+                .query_budgets("1s", "64MiB"),
             &log_dir,
         )?,
         extauth::spec(
@@ -176,17 +208,32 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if config.model == ModelChoice::Scripted {
         specs.push(scripted_model::spec(ports.model, &log_dir)?);
     }
-    specs.push(kagent::spec(
-        &venv,
-        &kagent::Options {
-            port: ports.agent,
-            config: agent_config,
-            card: agent_card,
-            app_name: agent.app_name.clone(),
-            env: agent.env.clone(),
-        },
-        &log_dir,
-    ));
+    if config.agents.contains(&AgentKind::Declarative) {
+        specs.push(kagent::spec(
+            &venv,
+            &kagent::Options {
+                port: ports.agent,
+                config: agent_config,
+                card: agent_card,
+                app_name: agent.app_name.clone(),
+                env: agent.env.clone(),
+            },
+            &log_dir,
+        ));
+    }
+    if config.agents.contains(&AgentKind::Langgraph) {
+        let env = generate::langgraph_env(
+            &agent,
+            AgentKind::Langgraph.resource_name(),
+            &manifests.agent.namespace,
+        );
+        specs.push(langgraph::spec(
+            &venv,
+            ports.langgraph_agent,
+            &env,
+            &log_dir,
+        ));
+    }
 
     config.note(format!(
         "==> starting {} processes (logs in {})",
@@ -200,6 +247,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
+        agents: config.agents.clone(),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -268,8 +317,15 @@ pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String 
     let u = &state.urls;
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
-    line("agent (A2A)", u.agent.clone());
-    line("agent card", u.agent_card.clone());
+    for agent in &state.agents {
+        if let Some(url) = u.agent_url(*agent) {
+            line(&format!("{agent} agent (A2A)"), url.to_owned());
+            line(
+                &format!("{agent} agent card"),
+                format!("{url}.well-known/agent-card.json"),
+            );
+        }
+    }
     let sign_in = reviewer_credentials
         .and_then(|c| c.split(',').next())
         .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))

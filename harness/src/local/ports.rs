@@ -22,15 +22,18 @@ pub struct Ports {
     pub extauth_http: u16,
     /// hitl-ui, the reviewer's queue.
     pub ui: u16,
-    /// The agent's A2A endpoint (kagent).
+    /// The declarative agent's A2A endpoint (kagent-adk).
     pub agent: u16,
+    /// The BYO LangGraph agent's A2A endpoint (kagent-langgraph).
+    pub langgraph_agent: u16,
     /// The scripted model.
     pub model: u16,
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 10] = [
+pub const DEFAULTS: [(&str, &str, u16); 11] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
+    ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("ui", "HITL_LAB_UI_PORT", 18090),
     ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
@@ -71,6 +74,7 @@ impl Ports {
             extauth_http: get("extauth_http")?,
             ui: get("ui")?,
             agent: get("agent")?,
+            langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
         })
     }
@@ -95,8 +99,9 @@ impl Ports {
             ui: ports[5],
             agent: ports[6],
             model: ports[7],
-            gateway_stats: ports[8],
-            gateway_readiness: ports[9],
+            langgraph_agent: ports[8],
+            gateway_stats: ports[9],
+            gateway_readiness: ports[10],
         })
     }
 
@@ -125,6 +130,7 @@ impl Ports {
                     "extauth_http" => self.extauth_http,
                     "ui" => self.ui,
                     "agent" => self.agent,
+                    "langgraph_agent" => self.langgraph_agent,
                     _ => self.model,
                 };
                 (*field, *var, port)
