@@ -25,7 +25,7 @@ use tokio::{
 
 use crate::{
     audit::{Audit, AuditError, Standing},
-    classify::{self, AllowList, TOOLS_CALL, ToolCall, Verdict},
+    classify::{self, AllowList, Classified, RpcRequest, TOOLS_CALL, ToolCall, Verdict},
     events::Events,
     metrics::{CheckVerdict, Metrics},
     park::{Capacity, Decision, Message, ParkingLot, Settled},
@@ -117,6 +117,13 @@ impl Drop for Gate {
     }
 }
 
+/// What [`Gate::check_rpc`] hands back: the request's JSON-RPC id (if the classifier read
+/// one) and the answer to come.
+pub struct Checked<F> {
+    pub rpc: Option<RpcRequest>,
+    pub answer: F,
+}
+
 /// What [`Gate::admit`] made of a `Check`.
 enum Admission<'g> {
     Answer(Answer),
@@ -161,23 +168,43 @@ impl Gate {
     /// Classifying and parking happen right here, before the future: it then holds only what
     /// waiting needs, not the request (thousands of parked calls wait at once).
     pub fn check(&self, check: CheckRequest) -> impl Future<Output = Answer> + Send + '_ {
-        let admission = self.admit(check);
-        async move {
-            match admission {
-                Admission::Answer(answer) => answer,
-                Admission::Parked(parking) => parking.wait().await,
-            }
+        self.check_rpc(check).answer
+    }
+
+    /// [`Gate::check`], also handing back the JSON-RPC request the classifier read from the
+    /// body (for a denial that answers it): the one strict reading, never a second parse.
+    pub fn check_rpc(
+        &self,
+        check: CheckRequest,
+    ) -> Checked<impl Future<Output = Answer> + Send + '_> {
+        let (admission, rpc) = self.admit(check);
+        Checked {
+            rpc,
+            answer: async move {
+                match admission {
+                    Admission::Answer(answer) => answer,
+                    Admission::Parked(parking) => parking.wait().await,
+                }
+            },
         }
     }
 
     /// Everything about a `Check` that needs no waiting: classify, and park if it must.
-    fn admit(&self, check: CheckRequest) -> Admission<'_> {
+    fn admit(&self, check: CheckRequest) -> (Admission<'_>, Option<RpcRequest>) {
         let incoming = match Incoming::try_from(check) {
             Ok(incoming) => incoming,
-            Err(e) => return Admission::Answer(self.refuse(e.to_string(), "?", "?")),
+            Err(e) => {
+                return (
+                    Admission::Answer(self.refuse(e.to_string(), "?", "?")),
+                    None,
+                );
+            }
         };
-        let answer = match classify::classify(&incoming.frame(), &self.settings.allow) {
+        let Classified { verdict, rpc } =
+            classify::classify_rpc(&incoming.frame(), &self.settings.allow);
+        let answer = match verdict {
             Verdict::Pass(why) => {
+                // The pass path logs nothing above debug: it is most of the traffic.
                 tracing::debug!(method = %incoming.method, path = %incoming.path, ?why, "pass");
                 self.metrics.checked(CheckVerdict::Pass);
                 Answer::Allow { approval_id: None }
@@ -185,9 +212,9 @@ impl Gate {
             Verdict::Deny(denial) => {
                 self.refuse(denial.to_string(), &incoming.method, &incoming.path)
             }
-            Verdict::Park(tool) => return self.park(incoming, tool),
+            Verdict::Park(tool) => return (self.park(incoming, tool), rpc),
         };
-        Admission::Answer(answer)
+        (Admission::Answer(answer), rpc)
     }
 
     fn refuse(&self, reason: String, method: &str, path: &str) -> Answer {

@@ -37,37 +37,10 @@ impl AuthService {
 
 /// What a denial must answer in [`DenyStyle::Mcp`]: the request's JSON-RPC id, and whether
 /// it was a `tools/call` (answered with a tool result marked `isError`, which the model
-/// reads and which MCP clients do not retry) or another request (a JSON-RPC error).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcRequest {
-    /// The id, as JSON text.
-    pub id: Box<str>,
-    pub tool_call: bool,
-}
-
-/// The JSON-RPC request in the body, if it is one with an id.
-fn rpc_request_of(request: &CheckRequest) -> Option<RpcRequest> {
-    let http = request
-        .attributes
-        .as_ref()?
-        .request
-        .as_ref()?
-        .http
-        .as_ref()?;
-    let body: &[u8] = if http.raw_body.is_empty() {
-        http.body.as_bytes()
-    } else {
-        &http.raw_body
-    };
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let id = value
-        .get("id")
-        .filter(|id| id.is_string() || id.is_number())?;
-    Some(RpcRequest {
-        id: id.to_string().into_boxed_str(),
-        tool_call: value.get("method").and_then(|m| m.as_str()) == Some("tools/call"),
-    })
-}
+/// reads and which MCP clients do not retry) or another request (a JSON-RPC error). The
+/// classifier reads it from the body in its one strict parse ([`crate::classify`]): a body
+/// it could not read as one JSON-RPC object with a valid id gets the plain 403.
+pub use crate::classify::RpcRequest;
 
 /// The future `check` returns (what `#[tonic::async_trait]` would generate).
 type CheckFuture<'a> =
@@ -85,13 +58,14 @@ impl Authorization for AuthService {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        let checked = self.gate.check_rpc(request.into_inner());
         // Only the id is kept while the call waits, and only when denials need it.
         let rpc = match self.deny_style {
-            DenyStyle::Mcp => rpc_request_of(request.get_ref()),
+            DenyStyle::Mcp => checked.rpc,
             DenyStyle::Http => None,
         };
         // When Envoy cancels the call, tonic drops this future, and with it the park.
-        let answer = self.gate.check(request.into_inner());
+        let answer = checked.answer;
         Box::pin(async move { Ok(Response::new(check_response(answer.await, rpc.as_ref()))) })
     }
 }
@@ -155,7 +129,6 @@ pub const DENIAL_META_KEY: &str = "dev.hitl-lab/denial";
 /// whose text is the reason (the model reads it; MCP clients retry errors, not results); for
 /// anything else, a JSON-RPC error. Either way the seed's body rides along.
 fn json_rpc_denial(rpc: &RpcRequest, body: &DenyBody) -> String {
-    let id: serde_json::Value = serde_json::from_str(&rpc.id).unwrap_or(serde_json::Value::Null);
     let message = match &body.id {
         Some(park) => format!(
             "denied at the gateway (parked call {park}): {}",
@@ -178,7 +151,7 @@ fn json_rpc_denial(rpc: &RpcRequest, body: &DenyBody) -> String {
     };
     let mut answer = answer;
     answer["jsonrpc"] = "2.0".into();
-    answer["id"] = id;
+    answer["id"] = rpc.id.clone();
     answer.to_string()
 }
 
@@ -254,7 +227,7 @@ mod tests {
     #[test]
     fn mcp_style_denies_a_tool_call_with_a_tool_error_the_model_reads() {
         let body = deny(&RpcRequest {
-            id: "\"req-7\"".into(),
+            id: "req-7".into(),
             tool_call: true,
         });
         assert_eq!(body["jsonrpc"], "2.0");
@@ -274,7 +247,7 @@ mod tests {
     #[test]
     fn mcp_style_denies_other_requests_with_a_json_rpc_error() {
         let body = deny(&RpcRequest {
-            id: "7".into(),
+            id: 7.into(),
             tool_call: false,
         });
         assert_eq!(body["id"], 7);
@@ -284,36 +257,6 @@ mod tests {
             serde_json::from_value::<DenyBody>(data).unwrap(),
             seed_body()
         );
-    }
-
-    #[test]
-    fn the_rpc_id_is_read_from_either_body_field() {
-        use envoy_types::pb::envoy::service::auth::v3::{
-            AttributeContext,
-            attribute_context::{HttpRequest, Request},
-        };
-        let check = |body: &str, raw: &[u8]| CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        body: body.into(),
-                        raw_body: raw.to_vec(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-        };
-        let call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#;
-        let want = Some(RpcRequest {
-            id: "3".into(),
-            tool_call: true,
-        });
-        assert_eq!(rpc_request_of(&check(call, b"")), want);
-        assert_eq!(rpc_request_of(&check("", call.as_bytes())), want);
-        assert_eq!(rpc_request_of(&check("not json", b"")), None);
-        assert_eq!(rpc_request_of(&check(r#"{"id":{"x":1}}"#, b"")), None);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+// One thread runs everything async: a Check is a few microseconds of work, and on a
+// multi-threaded runtime each one also paid for waking (and re-parking) another worker that
+// found nothing to steal. The audit writer keeps its own thread, so a commit never stalls it.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = hitl_extauth::config::Config::parse();
     tracing_subscriber::fmt()

@@ -77,20 +77,25 @@ impl TryFrom<CheckRequest> for Incoming {
             }
         };
         // `headers` by default; `header_map` when Envoy is told to `encode_raw_headers`.
+        // Lower-cased in place: gateways send lower-case names already, so nothing is copied.
         let mut headers: BTreeMap<String, String> = http
             .headers
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .map(|(mut k, v)| {
+                k.make_ascii_lowercase();
+                (k, v)
+            })
             .collect();
         if headers.is_empty() {
-            for h in http.header_map.map(|m| m.headers).unwrap_or_default() {
+            for mut h in http.header_map.map(|m| m.headers).unwrap_or_default() {
+                h.key.make_ascii_lowercase();
                 let value = if h.raw_value.is_empty() {
                     h.value
                 } else {
                     String::from_utf8_lossy(&h.raw_value).into_owned()
                 };
                 headers
-                    .entry(h.key.to_ascii_lowercase())
+                    .entry(h.key)
                     .and_modify(|v| {
                         v.push(',');
                         v.push_str(&value);

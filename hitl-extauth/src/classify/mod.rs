@@ -55,6 +55,22 @@ pub enum Verdict {
     Park(ToolCall),
 }
 
+/// The JSON-RPC request a frame carries, as the classifier read it: its id (a string or a
+/// number, from the strictly parsed body, so there is no second reading that could differ) and
+/// whether it is a `tools/call`. A denial in MCP style answers this id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcRequest {
+    pub id: Value,
+    pub tool_call: bool,
+}
+
+/// A [`Verdict`] and the JSON-RPC request behind it, when the body was one with a valid id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    pub verdict: Verdict,
+    pub rpc: Option<RpcRequest>,
+}
+
 /// Why a frame passes unreviewed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pass {
@@ -139,19 +155,30 @@ impl Frame<'_> {
 
 /// Classify one frame against the allow-list.
 pub fn classify(frame: &Frame<'_>, allow: &AllowList) -> Verdict {
-    match classify_inner(frame, allow) {
-        Ok(verdict) => verdict,
-        Err(denial) => Verdict::Deny(denial),
-    }
+    classify_rpc(frame, allow).verdict
 }
 
-fn classify_inner(frame: &Frame<'_>, allow: &AllowList) -> Result<Verdict, Denial> {
+/// Classify one frame, and say which JSON-RPC request it carried (read once, strictly).
+pub fn classify_rpc(frame: &Frame<'_>, allow: &AllowList) -> Classified {
+    let mut rpc = None;
+    let verdict = match classify_inner(frame, allow, &mut rpc) {
+        Ok(verdict) => verdict,
+        Err(denial) => Verdict::Deny(denial),
+    };
+    Classified { verdict, rpc }
+}
+
+fn classify_inner(
+    frame: &Frame<'_>,
+    allow: &AllowList,
+    rpc: &mut Option<RpcRequest>,
+) -> Result<Verdict, Denial> {
     match frame.method {
         "GET" => bodyless(frame).map(|()| Verdict::Pass(Pass::EventStream)),
         "DELETE" => bodyless(frame).map(|()| Verdict::Pass(Pass::SessionEnd)),
         "POST" => {
             complete_body(frame)?;
-            json_rpc(frame, allow)
+            json_rpc(frame, allow, rpc)
         }
         other => Err(Denial::HttpMethod(other.to_owned())),
     }
@@ -246,13 +273,31 @@ fn complete_body(frame: &Frame<'_>) -> Result<(), Denial> {
     Ok(())
 }
 
-/// One strict JSON-RPC 2.0 message: allow-listed → pass, `tools/call` → park.
-fn json_rpc(frame: &Frame<'_>, allow: &AllowList) -> Result<Verdict, Denial> {
-    let message = match strict::parse(frame.body)? {
+/// One strict JSON-RPC 2.0 message: allow-listed → pass, `tools/call` → park. Leaves the
+/// request's id in `rpc` as soon as the body is known to be one object with a valid id.
+fn json_rpc(
+    frame: &Frame<'_>,
+    allow: &AllowList,
+    rpc: &mut Option<RpcRequest>,
+) -> Result<Verdict, Denial> {
+    let mut message = match strict::parse(frame.body)? {
         Value::Object(message) => message,
         Value::Array(_) => return Err(Denial::Batch),
         other => return Err(Denial::NotAnObject(json_kind(&other))),
     };
+    // Moved out, not copied: the id is all that outlives the parsed body.
+    let id = message.remove("id");
+    let (has_id, bad_id) = (
+        id.is_some(),
+        id.as_ref()
+            .is_some_and(|id| !(id.is_string() || id.is_number())),
+    );
+    if let Some(id) = id.filter(|_| !bad_id) {
+        *rpc = Some(RpcRequest {
+            id,
+            tool_call: message.get("method").and_then(Value::as_str) == Some(TOOLS_CALL),
+        });
+    }
     if let Some(unexpected) = message.keys().find(|k| !RPC_MEMBERS.contains(&k.as_str())) {
         let is_response = matches!(unexpected.as_str(), "result" | "error");
         return Err(if is_response && !message.contains_key("method") {
@@ -264,13 +309,12 @@ fn json_rpc(frame: &Frame<'_>, allow: &AllowList) -> Result<Verdict, Denial> {
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(Denial::Version);
     }
-    let method = match message.get("method") {
-        Some(Value::String(method)) => method.as_str(),
+    let method = match message.remove("method") {
+        Some(Value::String(method)) => method,
         Some(_) => return Err(Denial::MethodNotString),
         None => return Err(Denial::NoMethod),
     };
-    let id = message.get("id");
-    if id.is_some_and(|id| !(id.is_string() || id.is_number())) {
+    if bad_id {
         return Err(Denial::BadId);
     }
     let params = match message.get("params") {
@@ -279,7 +323,7 @@ fn json_rpc(frame: &Frame<'_>, allow: &AllowList) -> Result<Verdict, Denial> {
         Some(_) => return Err(Denial::ParamsNotObject),
     };
     if method == TOOLS_CALL {
-        if id.is_none() {
+        if !has_id {
             return Err(Denial::BadToolCall(
                 "sent as a notification (no \"id\"), so no result could be returned".into(),
             ));
@@ -287,12 +331,10 @@ fn json_rpc(frame: &Frame<'_>, allow: &AllowList) -> Result<Verdict, Denial> {
         let params = params.ok_or_else(|| Denial::BadToolCall("no \"params\"".into()))?;
         return tool_call(params).map(Verdict::Park);
     }
-    if allow.matches(method) {
-        return Ok(Verdict::Pass(Pass::Rpc {
-            method: method.to_owned(),
-        }));
+    if allow.matches(&method) {
+        return Ok(Verdict::Pass(Pass::Rpc { method }));
     }
-    Err(Denial::MethodNotAllowed(method.to_owned()))
+    Err(Denial::MethodNotAllowed(method))
 }
 
 fn tool_call(params: &Map<String, Value>) -> Result<ToolCall, Denial> {

@@ -74,6 +74,22 @@ impl Req {
         self.classify_with(&AllowList::default())
     }
 
+    /// The JSON-RPC request the classifier read along with its verdict.
+    fn rpc(&self) -> Option<RpcRequest> {
+        classify_rpc(
+            &Frame {
+                method: self.method,
+                path: "/privileged/mcp",
+                headers: &self.headers,
+                body: &self.body,
+                body_is_text: self.body_is_text,
+                declared_size: self.declared_size,
+            },
+            &AllowList::default(),
+        )
+        .rpc
+    }
+
     #[track_caller]
     fn denied(&self) -> Denial {
         match self.classify() {
@@ -718,4 +734,32 @@ fn every_denial_reason_is_a_sentence() {
         let reason = denial.to_string();
         assert!(reason.len() > 10 && !reason.contains("Denial"), "{reason}");
     }
+}
+
+#[test]
+fn the_verdict_carries_the_json_rpc_id_it_read() {
+    let request = |id: serde_json::Value, tool_call| Some(RpcRequest { id, tool_call });
+    assert_eq!(Req::post(rpc("tools/list")).rpc(), request(json!(1), false));
+    assert_eq!(
+        Req::post(call("run_migration", json!({}))).rpc(),
+        request(json!(7), true)
+    );
+    // A denied request is still answered by its id.
+    assert_eq!(
+        Req::post(r#"{"jsonrpc":"2.0","id":"x","method":"resources/read"}"#).rpc(),
+        request(json!("x"), false)
+    );
+    // Only an id the strict reading is sure of: none for a duplicate id, a bad id, a
+    // notification, a batch, or a body that is not JSON.
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":{"x":1},"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
+        "not json",
+    ] {
+        assert_eq!(Req::post(body).rpc(), None, "{body}");
+    }
+    // Nor for a frame the classifier never parsed.
+    assert_eq!(Req::post(rpc("tools/list")).without("content-length").rpc(), None);
 }
