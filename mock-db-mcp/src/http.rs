@@ -204,6 +204,12 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 
 fn check_jsonrpc(bytes: &Bytes) -> Result<(), Rejection> {
+    // The common case in one pass, straight into rmcp's message type; only a body that
+    // fails it is read again, to say why (and an array always is: batches are refused).
+    let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    if !batch && serde_json::from_slice::<ClientJsonRpcMessage>(bytes).is_ok() {
+        return Ok(());
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|err| Rejection {
         id: Value::Null,
         code: PARSE_ERROR,

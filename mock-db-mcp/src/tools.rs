@@ -9,6 +9,8 @@
 //! rmcp reports argument errors that way, as the MCP spec asks. An unknown tool is a
 //! JSON-RPC `invalid params` error; a broken database is a JSON-RPC internal error.
 
+use std::sync::Arc;
+
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
@@ -116,14 +118,16 @@ fn unknown_tool(name: &str, router: &ToolRouter<impl Send + Sync + 'static>) -> 
 #[derive(Clone)]
 pub struct PublicTools {
     store: Store,
-    tool_router: ToolRouter<Self>,
+    /// Built once: rmcp makes a new service per stateless request (and another to look up a
+    /// tool's schema), and cloning an `Arc` costs nothing, unlike the tools and schemas.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl PublicTools {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            tool_router: Self::tool_router(),
+            tool_router: Arc::new(Self::tool_router()),
         }
     }
 }
@@ -147,7 +151,8 @@ impl PublicTools {
     ) -> Result<CallToolResult, ErrorData> {
         match self.store.query(sql).await {
             Ok((output, version)) => {
-                tracing::info!(
+                // Reads are most of the traffic: nothing above debug per query.
+                tracing::debug!(
                     rows = output.row_count,
                     truncated = output.truncated,
                     "query"
@@ -226,7 +231,7 @@ impl ServerHandler for PublicTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if self.tool_router.get(&request.name).is_none() {
-            return Err(unknown_tool(&request.name, &self.tool_router));
+            return Err(unknown_tool(&request.name, &*self.tool_router));
         }
         self.tool_router
             .call(ToolCallContext::new(self, request, context))
@@ -238,14 +243,16 @@ impl ServerHandler for PublicTools {
 #[derive(Clone)]
 pub struct PrivilegedTools {
     store: Store,
-    tool_router: ToolRouter<Self>,
+    /// Built once: rmcp makes a new service per stateless request (and another to look up a
+    /// tool's schema), and cloning an `Arc` costs nothing, unlike the tools and schemas.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl PrivilegedTools {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            tool_router: Self::tool_router(),
+            tool_router: Arc::new(Self::tool_router()),
         }
     }
 }
@@ -314,7 +321,7 @@ impl ServerHandler for PrivilegedTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if self.tool_router.get(&request.name).is_none() {
-            return Err(unknown_tool(&request.name, &self.tool_router));
+            return Err(unknown_tool(&request.name, &*self.tool_router));
         }
         self.tool_router
             .call(ToolCallContext::new(self, request, context))

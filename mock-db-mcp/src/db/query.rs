@@ -49,6 +49,19 @@ const MAX_VALUE_BYTES: i32 = 64 * 1024;
 /// instructions: well under a millisecond.
 const PROGRESS_EVERY_OPS: i32 = 1_000;
 
+/// Our own statements on a reader, run past the authorizer ([`ReadOnly::trusted`]) and kept
+/// prepared in the connection's statement cache.
+const BEGIN_SQL: &str = "BEGIN DEFERRED";
+const COMMIT_SQL: &str = "COMMIT";
+/// Every statement text the trusted side prepares through the cache: the caller's SQL with
+/// one of these texts never comes from (or goes into) the cache.
+const TRUSTED_SQL: [&str; 3] = [BEGIN_SQL, COMMIT_SQL, schema::CURRENT_VERSION_SQL];
+
+/// Run one of our own bodiless, rowless statements from the statement cache.
+fn execute_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// How much one query may use. Defaults: [`Budgets::DEFAULT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budgets {
@@ -251,7 +264,7 @@ impl ReadOnly {
     /// Run `sql` (one read-only statement) and read the schema version, both in one read
     /// transaction.
     pub fn run_versioned(&self, sql: &str) -> Result<(QueryOutput, SchemaVersion), QueryError> {
-        self.trusted(|conn| conn.execute_batch("BEGIN DEFERRED"))
+        self.trusted(|conn| execute_cached(conn, BEGIN_SQL))
             .map_err(DbError::sqlite("begin the read"))?;
         let result = self
             .trusted(schema::current)
@@ -261,7 +274,7 @@ impl ReadOnly {
                 Ok((output, version))
             });
         // A read transaction: ending it can only fail if it is already gone.
-        let _ = self.trusted(|conn| conn.execute_batch("COMMIT"));
+        let _ = self.trusted(|conn| execute_cached(conn, COMMIT_SQL));
         result
     }
 
@@ -303,7 +316,18 @@ impl ReadOnly {
     }
 
     fn run_guarded(&self, sql: &str) -> Result<QueryOutput, rusqlite::Error> {
-        let mut stmt = self.conn.prepare(sql)?;
+        // The caller's statements are cached (the authorizer vetted each when it was
+        // prepared, and vets it again whenever SQLite re-prepares it after a schema change),
+        // except the texts of our own trusted statements: those are prepared afresh, so the
+        // authorizer sees them as the caller's and never reuses one we prepared past it.
+        let (mut fresh, mut cached);
+        let stmt: &mut rusqlite::Statement<'_> = if TRUSTED_SQL.contains(&sql.trim()) {
+            fresh = self.conn.prepare(sql)?;
+            &mut fresh
+        } else {
+            cached = self.conn.prepare_cached(sql)?;
+            &mut cached
+        };
         if !stmt.readonly() {
             // Unreachable with the authorizer in place; kept as an independent check.
             return Err(rusqlite::Error::SqliteFailure(
@@ -673,5 +697,32 @@ mod tests {
         let out = query(&db, "SELECT 1 AS a, 2 AS a, 3 AS a").unwrap();
         assert_eq!(out.columns, ["a", "a:2", "a:3"]);
         assert_eq!(out.rows[0]["a:3"], 3);
+    }
+
+    #[test]
+    fn a_reader_reuses_statements_but_never_our_trusted_ones() {
+        assert!(schema::CURRENT_VERSION_SQL.contains(schema::MIGRATIONS_TABLE));
+        let mut db = db();
+        let reader = db.reader(Budgets::DEFAULT).unwrap();
+        let run = |sql: &str| reader.run_versioned(sql).map(|(out, _)| out);
+        // Twice: the second run comes from the statement cache, and so do BEGIN/COMMIT.
+        for _ in 0..2 {
+            assert_eq!(run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"], 3);
+        }
+        // Our own statements' texts, sent as the caller's SQL, still meet the authorizer.
+        for sql in [BEGIN_SQL, COMMIT_SQL, " BEGIN DEFERRED ", "COMMIT\n"] {
+            assert!(
+                matches!(run(sql), Err(QueryError::Refused { ref what }) if what.contains("transaction control")),
+                "{sql:?}"
+            );
+        }
+        assert!(run(schema::CURRENT_VERSION_SQL).is_ok());
+        // A cached statement follows the schema: after v4 → v1 the refunds table is gone.
+        db.migrate(SchemaVersion::V4).unwrap();
+        assert_eq!(run("SELECT COUNT(*) AS n FROM refunds").unwrap().row_count, 1);
+        db.migrate(SchemaVersion::V1).unwrap();
+        let err = run("SELECT COUNT(*) AS n FROM refunds").unwrap_err().to_string();
+        assert!(err.contains("no such table: refunds"), "{err}");
+        assert_eq!(run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"], 3);
     }
 }

@@ -25,6 +25,9 @@ use super::DbError;
 
 /// Bookkeeping table: one row per step applied, newest last; the last row is the version.
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
+/// The version the schema is at: the last row of [`MIGRATIONS_TABLE`].
+pub const CURRENT_VERSION_SQL: &str =
+    "SELECT version FROM schema_migrations ORDER BY id DESC LIMIT 1";
 
 /// A schema version the database can be at.
 //
@@ -210,12 +213,11 @@ pub fn is_initialised(conn: &Connection) -> Result<bool, DbError> {
 
 /// The version recorded by the last applied step.
 pub fn current(conn: &Connection) -> Result<SchemaVersion, DbError> {
+    // Prepared once per connection (every query reads it); SQLite re-prepares it itself
+    // after a migration changes the schema.
     let text: String = conn
-        .query_row(
-            &format!("SELECT version FROM {MIGRATIONS_TABLE} ORDER BY id DESC LIMIT 1"),
-            [],
-            |row| row.get(0),
-        )
+        .prepare_cached(CURRENT_VERSION_SQL)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .map_err(DbError::sqlite("read the schema version"))?;
     SchemaVersion::parse(&text).ok_or(DbError::UnknownRecordedVersion(text))
 }
