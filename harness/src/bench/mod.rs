@@ -2,7 +2,9 @@
 //! against the real Envoy, hitl-extauth and mock-db-mcp (whichever binaries
 //! [`crate::bins::bin_dir`] points at — xtask builds and points at the release ones).
 //!
-//! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes),
+//! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
+//! CPU per request of each of our processes, row by row), [`instructions`] (1b, callgrind's
+//! instruction count per passed Check),
 //! [`release`] (2 and 3, decision → release and park → visible), [`capacity`] (4, many parks
 //! at once), [`throughput`] (5, mock-db-mcp alone). [`stack`] starts the processes,
 //! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
@@ -10,6 +12,7 @@
 
 pub mod capacity;
 pub mod host;
+pub mod instructions;
 pub mod mcp;
 pub mod overhead;
 pub mod release;
@@ -41,6 +44,10 @@ pub struct Sizes {
     /// Timed requests per method and route in step 1 (after `gate_cost_warmup` rounds).
     pub gate_cost_samples: usize,
     pub gate_cost_warmup: usize,
+    /// Requests per row of step 1 sent back to back for its CPU figures.
+    pub cpu_requests_per_row: usize,
+    /// Passed Checks counted under callgrind in step 1b.
+    pub callgrind_checks: usize,
     /// Timed park-and-approve rounds in steps 2 and 3.
     pub release_samples: usize,
     pub release_warmup: usize,
@@ -56,6 +63,8 @@ impl Sizes {
         Self {
             gate_cost_samples: 300,
             gate_cost_warmup: 30,
+            cpu_requests_per_row: 500,
+            callgrind_checks: 200,
             release_samples: 100,
             release_warmup: 10,
             capacity_calls: 1_000,
@@ -68,6 +77,8 @@ impl Sizes {
         Self {
             gate_cost_samples: 2_000,
             gate_cost_warmup: 100,
+            cpu_requests_per_row: 2_000,
+            callgrind_checks: 1_000,
             release_samples: 500,
             release_warmup: 20,
             capacity_calls: 10_000,
@@ -111,8 +122,20 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         "==> [1/5] gate cost on un-gated frames ({} samples per series)",
         sizes.gate_cost_samples
     );
-    let gate_cost =
-        overhead::measure(&stack, sizes.gate_cost_samples, sizes.gate_cost_warmup).await?;
+    let gate_cost = overhead::measure(
+        &stack,
+        sizes.gate_cost_samples,
+        sizes.gate_cost_warmup,
+        sizes.cpu_requests_per_row,
+    )
+    .await?;
+
+    eprintln!(
+        "==> [1b/5] instructions per passed Check (hitl-extauth under callgrind, {} Checks)",
+        sizes.callgrind_checks
+    );
+    let instructions =
+        instructions::measure(&stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
 
     eprintln!(
         "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
@@ -142,7 +165,13 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
     );
     let capacity = capacity::measure(&stack, sizes.capacity_calls, PARK_TIMEOUT).await?;
 
-    let targets = [gate_cost.targets(), release.targets(), capacity.targets()].concat();
+    let targets = [
+        gate_cost.targets(),
+        release.targets(),
+        capacity.targets(),
+        throughput.iter().flat_map(|t| t.targets()).collect(),
+    ]
+    .concat();
     let report = Report {
         unix_time,
         quick,
@@ -157,6 +186,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         agentgateway: agentgateway_label,
         host,
         gate_cost,
+        instructions,
         release,
         capacity,
         throughput,

@@ -4,10 +4,12 @@
 //! which passes them). The routes are interleaved request by request, so drift on a shared
 //! machine hits them alike.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use hitl_wire::mockdb::paths;
 use serde::Serialize;
+
+use crate::components::extauth;
 
 use super::{
     Progress, Target, host,
@@ -20,6 +22,10 @@ use super::{
 pub const ADDED_P99_TARGET_MS: f64 = 1.0;
 /// Gated p99 over ungated p99 at most this.
 pub const RATIO_TARGET: f64 = 1.2;
+/// Added median the gate may cost an un-gated frame.
+pub const ADDED_MEDIAN_TARGET_MS: f64 = 0.12;
+/// hitl-extauth's CPU per Check it passes.
+pub const EXTAUTH_CPU_TARGET_US: f64 = 30.0;
 
 /// One method on one route.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +33,10 @@ pub struct Row {
     pub method: &'static str,
     pub route: String,
     pub latency: Summary,
+    /// CPU each of our processes used per request of this row, in microseconds, over
+    /// [`Sizes::cpu_requests_per_row`](super::Sizes) requests sent back to back after the
+    /// timed rounds. A process the row never reaches shows (close to) zero.
+    pub cpu_us_per_request: BTreeMap<&'static str, f64>,
 }
 
 /// Gated (`/privileged`) against ungated (`/public`) through one gateway, for one method.
@@ -45,16 +55,31 @@ pub struct Cost {
 pub struct Overhead {
     pub rows: Vec<Row>,
     pub costs: Vec<Cost>,
-    /// hitl-extauth's CPU time per `Check` it passed (it sees only the gated route here).
+    /// hitl-extauth's CPU time per `Check` it passed: its CPU over the gated rows' CPU
+    /// phases, per request (it sees only the gated routes).
     pub extauth_cpu_us_per_check: Option<f64>,
 }
 
 impl Overhead {
     pub fn targets(&self) -> Vec<Target> {
+        let cpu = self.extauth_cpu_us_per_check.map(|us| {
+            Target::at_most(
+                "gate cost: hitl-extauth CPU per passed Check",
+                "µs",
+                us,
+                EXTAUTH_CPU_TARGET_US,
+            )
+        });
         self.costs
             .iter()
             .flat_map(|c| {
                 [
+                    Target::at_most(
+                        format!("gate cost, {} via {}: added median", c.method, c.gateway),
+                        "ms",
+                        c.added_median_ms,
+                        ADDED_MEDIAN_TARGET_MS,
+                    ),
                     Target::below(
                         format!("gate cost, {} via {}: added p99", c.method, c.gateway),
                         "ms",
@@ -72,14 +97,21 @@ impl Overhead {
                     ),
                 ]
             })
+            .chain(cpu)
             .collect()
     }
 }
 
 const METHODS: [&str; 2] = ["initialize", "tools/list"];
 
-/// `samples` timed requests per method and route, after `warmup` untimed rounds.
-pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Result<Overhead> {
+/// `samples` timed requests per method and route, after `warmup` untimed rounds; then
+/// `cpu_requests` more per row, one row at a time, for its CPU figures.
+pub async fn measure(
+    stack: &Stack,
+    samples: usize,
+    warmup: usize,
+    cpu_requests: usize,
+) -> anyhow::Result<Overhead> {
     let mut routes: Vec<(String, String)> = vec![
         (
             "direct /public/mcp".into(),
@@ -114,8 +146,6 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
     let mut taken: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); urls.len()]; METHODS.len()];
     let mut progress = Progress::new("gate cost", warmup + samples);
     let mut id = 0u64;
-    let extauth_cpu = || stack.extauth_pid().and_then(host::cpu_seconds);
-    let cpu_before = extauth_cpu();
     for round in 0..warmup + samples {
         for (m, method) in METHODS.iter().enumerate() {
             for k in 0..urls.len() {
@@ -138,10 +168,33 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         progress.tick(round + 1);
     }
     progress.finish();
-    let checks = (METHODS.len() * (warmup + samples)) as f64;
-    let extauth_cpu_us_per_check = cpu_before
-        .zip(extauth_cpu())
-        .map(|(before, after)| (after - before) * 1e6 / checks);
+
+    // CPU per request, row by row: only this row's requests run while it is sampled.
+    let mut cpu: Vec<Vec<BTreeMap<&'static str, f64>>> = vec![Vec::new(); METHODS.len()];
+    let mut progress = Progress::new("gate cost, CPU per row", METHODS.len() * urls.len());
+    for (m, method) in METHODS.iter().enumerate() {
+        for (r, url) in urls.iter().enumerate() {
+            let meter = host::CpuMeter::start(stack.processes());
+            for _ in 0..cpu_requests {
+                id += 1;
+                let body = match *method {
+                    "initialize" => mcp::initialize(id),
+                    _ => mcp::tools_list(id),
+                };
+                mcp::post(&http, url, body, None).await?.rpc_result(id)?;
+            }
+            cpu[m].push(meter.per_request_us(cpu_requests));
+            progress.tick(m * urls.len() + r + 1);
+        }
+    }
+    progress.finish();
+    let gated: Vec<usize> = pairs.iter().map(|&(_, _, gated)| gated).collect();
+    let extauth: Vec<f64> = cpu
+        .iter()
+        .flat_map(|rows| gated.iter().filter_map(|&g| rows[g].get(extauth::NAME).copied()))
+        .collect();
+    let extauth_cpu_us_per_check =
+        (!extauth.is_empty()).then(|| extauth.iter().sum::<f64>() / extauth.len() as f64);
 
     let mut rows = Vec::new();
     let mut costs = Vec::new();
@@ -160,11 +213,18 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
                 ratio_p99: gated.p99_ms / public.p99_ms,
             });
         }
-        rows.extend(labels.iter().zip(summaries).map(|(route, latency)| Row {
-            method,
-            route: (*route).to_owned(),
-            latency,
-        }));
+        rows.extend(
+            labels
+                .iter()
+                .zip(summaries)
+                .zip(std::mem::take(&mut cpu[m]))
+                .map(|((route, latency), cpu_us_per_request)| Row {
+                    method,
+                    route: (*route).to_owned(),
+                    latency,
+                    cpu_us_per_request,
+                }),
+        );
     }
     Ok(Overhead {
         rows,

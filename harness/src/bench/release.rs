@@ -11,7 +11,10 @@
 //! gRPC answer, and Envoy forwarding to mock-db-mcp. The call is `run_migration` to the
 //! version the database is already at, so the upstream changes nothing.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -24,7 +27,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
-    Progress, Target,
+    Progress, Target, host,
     mcp::{self, TAG_HEADER},
     stack::Stack,
     stats::Summary,
@@ -47,6 +50,9 @@ pub struct Release {
     pub decision_to_release: Summary,
     /// `POST /decide` round trip alone (it answers once the approval is recorded).
     pub decide_round_trip: Summary,
+    /// CPU each of our processes used per timed round (park, event, decide, release), in
+    /// microseconds.
+    pub cpu_us_per_call: BTreeMap<&'static str, f64>,
 }
 
 impl Release {
@@ -89,7 +95,11 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
 
     let (mut visible, mut release, mut decide_rtt) = (Vec::new(), Vec::new(), Vec::new());
     let mut progress = Progress::new("park → visible, decision → release", warmup + samples);
+    let mut meter = None;
     for round in 0..warmup + samples {
+        if round == warmup {
+            meter = Some(host::CpuMeter::start(stack.processes()));
+        }
         let id = round as u64 + 1;
         let tag = format!("release-{id}");
         let body = mcp::tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }));
@@ -149,6 +159,9 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         progress.tick(round + 1);
     }
     progress.finish();
+    let cpu_us_per_call = meter
+        .map(|m| m.per_request_us(samples))
+        .unwrap_or_default();
     subscriber.abort();
 
     let summary = |s: &[Duration]| Summary::of(s).context("no samples taken");
@@ -156,5 +169,6 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         park_to_visible: summary(&visible)?,
         decision_to_release: summary(&release)?,
         decide_round_trip: summary(&decide_rtt)?,
+        cpu_us_per_call,
     })
 }

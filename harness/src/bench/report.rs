@@ -10,9 +10,13 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{
-    Sizes, capacity::Capacity, host::Host, overhead::Overhead, release::Release, stats::Summary,
-    throughput::Throughput,
+    Sizes, capacity::Capacity, host::Host, instructions::Instructions, overhead::Overhead,
+    release::Release, stats::Summary, throughput::Throughput,
 };
+use crate::components::{agentgateway, envoy, extauth, mock_db};
+
+/// The processes of the CPU table, in its column order.
+const CPU_COLUMNS: [&str; 4] = [mock_db::NAME, extauth::NAME, envoy::NAME, agentgateway::NAME];
 
 /// A figure with a target, and whether it was met.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +71,8 @@ pub struct Report {
     pub host: Host,
     /// Step 1.
     pub gate_cost: Overhead,
+    /// Step 1b.
+    pub instructions: Instructions,
     /// Steps 2 and 3.
     pub release: Release,
     /// Step 4.
@@ -80,7 +86,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Write `<dir>/<unix_time>.json` and `<dir>/latest.json`; the path of the first.
+    /// Write `<dir>/<unix_time>.json` and `<dir>/latest.json`, and append the headline
+    /// figures as one line to `<dir>/history.jsonl` (every run, to compare); the path of the
+    /// first.
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let json = serde_json::to_string_pretty(self)?;
@@ -88,7 +96,35 @@ impl Report {
         for file in [&path, &dir.join("latest.json")] {
             std::fs::write(file, &json).with_context(|| format!("writing {}", file.display()))?;
         }
+        let history = dir.join("history.jsonl");
+        let mut line = serde_json::to_string(&self.headline())?;
+        line.push('\n');
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&history)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .with_context(|| format!("appending to {}", history.display()))?;
         Ok(path)
+    }
+
+    /// The figures a run is compared by, for `history.jsonl`.
+    pub fn headline(&self) -> serde_json::Value {
+        serde_json::json!({
+            "unix_time": self.unix_time,
+            "quick": self.quick,
+            "binaries": self.binaries,
+            "extauth_cpu_us_per_check": self.gate_cost.extauth_cpu_us_per_check,
+            "extauth_instructions_per_check": self.instructions.per_passed_check,
+            "gate_cost": self.gate_cost.costs,
+            "mock_db_cpu_us_per_query": self
+                .throughput
+                .iter()
+                .map(|t| (t.concurrency.to_string(), t.server_cpu_us_per_request))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "targets_missed": self.targets.iter().filter(|t| !t.met).map(|t| &t.what).collect::<Vec<_>>(),
+        })
     }
 
     /// The report as a table (milliseconds unless said otherwise).
@@ -161,7 +197,54 @@ impl Report {
         if let Some(us) = self.gate_cost.extauth_cpu_us_per_check {
             let _ = writeln!(
                 w,
-                "1 gate cost: hitl-extauth used {us:.0} µs CPU per Check it passed"
+                "1 gate cost: hitl-extauth used {us:.1} µs CPU per Check it passed"
+            );
+        }
+        let _ = writeln!(
+            w,
+            "1b instructions per passed Check (hitl-extauth, callgrind): {} ({})",
+            self.instructions.show(),
+            self.instructions.note
+        );
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "{:<58} {:>12} {:>12} {:>12} {:>12}",
+            "CPU per request (µs)", CPU_COLUMNS[0], CPU_COLUMNS[1], CPU_COLUMNS[2], CPU_COLUMNS[3]
+        );
+        let cpu_row = |w: &mut String, label: &str, cpu: &std::collections::BTreeMap<&str, f64>| {
+            let cell = |name: &str| cpu.get(name).map_or("-".into(), |us| format!("{us:.1}"));
+            let _ = writeln!(
+                w,
+                "{label:<58} {:>12} {:>12} {:>12} {:>12}",
+                cell(CPU_COLUMNS[0]),
+                cell(CPU_COLUMNS[1]),
+                cell(CPU_COLUMNS[2]),
+                cell(CPU_COLUMNS[3])
+            );
+        };
+        for r in &self.gate_cost.rows {
+            cpu_row(
+                w,
+                &format!("1 gate cost  {:<11} {}", r.method, r.route),
+                &r.cpu_us_per_request,
+            );
+        }
+        cpu_row(
+            w,
+            "2,3 park → decide → release (per call)",
+            &self.release.cpu_us_per_call,
+        );
+        for t in &self.throughput {
+            let cpu = t
+                .server_cpu_us_per_request
+                .map(|us| (mock_db::NAME, us))
+                .into_iter()
+                .collect();
+            cpu_row(
+                w,
+                &format!("5 cluster_db_query direct, concurrency {}", t.concurrency),
+                &cpu,
             );
         }
         let c = &self.capacity;

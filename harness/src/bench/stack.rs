@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::{
     clients::{Db, GateAdmin},
     components::{agentgateway, envoy, extauth, mock_db},
-    envoy::{Endpoint, GatewayPlan, GatewayPorts},
+    envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt},
     net,
     proc::{Running, Spec},
     requester::Issuer,
@@ -26,6 +26,8 @@ pub struct Stack {
     pub db: mock_db::Options,
     pub extauth: extauth::Options,
     pub plan: GatewayPlan,
+    /// The requester tokens the gated routes accept (for another gateway in front of `db`).
+    pub requester_jwt: RequesterJwt,
     pub log_dir: PathBuf,
     db_proc: Running,
     extauth_proc: Running,
@@ -95,6 +97,7 @@ impl Stack {
             db,
             extauth,
             plan,
+            requester_jwt: jwt,
             log_dir: log_dir.to_path_buf(),
             db_proc,
             extauth_proc,
@@ -141,6 +144,22 @@ impl Stack {
 
     pub fn db_pid(&self) -> Option<u32> {
         self.db_proc.pid()
+    }
+
+    /// Our processes, named as in the CPU figures, with their pids.
+    pub fn processes(&self) -> Vec<(&'static str, u32)> {
+        [
+            (mock_db::NAME, self.db_proc.pid()),
+            (extauth::NAME, self.extauth_proc.pid()),
+            (envoy::NAME, self.envoy_proc.pid()),
+            (
+                agentgateway::NAME,
+                self.agentgateway.as_ref().and_then(|(_, p)| p.pid()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, pid?)))
+        .collect()
     }
 
     /// The end of each process's log, for an error message when a step fails.

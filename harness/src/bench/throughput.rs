@@ -15,6 +15,9 @@ const SQL: &str = "SELECT COUNT(*) AS n FROM orders";
 /// Hard cap on requests per run, whatever the duration (keeps the loop bounded).
 const MAX_REQUESTS_PER_WORKER: usize = 1_000_000;
 
+/// mock-db-mcp's CPU per `cluster_db_query` with one request in flight.
+pub const CPU_TARGET_US: f64 = 60.0;
+
 /// One concurrency level's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
@@ -28,6 +31,21 @@ pub struct Throughput {
     pub server_cpu_us_per_request: Option<f64>,
     /// CPU the bench's own client used over the run, in cores (it shares the machine).
     pub client_cpu_cores: Option<f64>,
+}
+
+impl Throughput {
+    /// The CPU target, for the one-in-flight level.
+    pub fn targets(&self) -> Vec<super::Target> {
+        match self.server_cpu_us_per_request {
+            Some(us) if self.concurrency == 1 => vec![super::Target::at_most(
+                "mock-db-mcp CPU per cluster_db_query, one in flight",
+                "µs",
+                us,
+                CPU_TARGET_US,
+            )],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// `concurrency` workers, each sending one request after another for `duration`.
