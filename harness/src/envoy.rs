@@ -92,6 +92,10 @@ pub struct GatewayPlan {
     /// streams one client connection may open (Envoy's default, 1024, for both, would cap
     /// how many calls can be parked at once).
     pub max_requests: u32,
+    /// Request headers removed as the request arrives, before routing and ext_authz (the
+    /// routes' RequestHeaderModifier `remove`): a client can never send the gate's approval
+    /// header upstream; only ext_authz's answer adds it.
+    pub strip_request_headers: Vec<String>,
 }
 
 impl GatewayPlan {
@@ -130,6 +134,7 @@ impl GatewayPlan {
             stream_idle_timeout: patient,
             route_timeout: patient,
             max_requests: 100_000,
+            strip_request_headers: vec![hitl_wire::approval::HEADER.to_owned()],
         }
     }
 }
@@ -203,6 +208,66 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
 /// The Envoy bootstrap (YAML) for `plan`.
 pub fn render(plan: &GatewayPlan) -> String {
     let authz = &plan.ext_authz;
+    let mut manager = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "gateway",
+        "codec_type": "AUTO",
+        "stream_idle_timeout": duration(plan.stream_idle_timeout),
+        // Route on the path a server would read: `/public/../privileged`
+        // is `/privileged` (and so gated); encoded slashes are refused.
+        "normalize_path": true,
+        "merge_slashes": true,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        // One client connection may hold many parked calls at once
+        // (Envoy's default is 1024 concurrent HTTP/2 streams).
+        "http2_protocol_options": {"max_concurrent_streams": plan.max_requests},
+        "route_config": {
+            "name": "mcp",
+            "virtual_hosts": [{
+                "name": "mcp",
+                "domains": ["*"],
+                "routes": plan.routes.iter().map(|r| route(plan, r)).collect::<Vec<_>>(),
+            }]
+        },
+        "http_filters": [
+            {
+                "name": EXT_AUTHZ_FILTER,
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+                    "transport_api_version": "V3",
+                    "grpc_service": {
+                        "envoy_grpc": { "cluster_name": EXTAUTH_CLUSTER },
+                        "timeout": duration(authz.timeout),
+                    },
+                    "with_request_body": {
+                        "max_request_bytes": authz.max_request_bytes,
+                        "allow_partial_message": authz.allow_partial_message,
+                        "pack_as_bytes": authz.pack_as_bytes,
+                    },
+                    "failure_mode_allow": authz.failure_mode_allow,
+                }
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                }
+            }
+        ]
+    });
+    if !plan.strip_request_headers.is_empty() {
+        // Runs before routing and every HTTP filter (a route's `request_headers_to_remove`
+        // would run after ext_authz and remove what the gate added).
+        manager["early_header_mutation_extensions"] = json!([{
+            "name": "envoy.http.early_header_mutation.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+                "mutations": plan.strip_request_headers.iter()
+                    .map(|h| json!({"remove": h}))
+                    .collect::<Vec<_>>(),
+            }
+        }]);
+    }
     let config = json!({
         "admin": { "address": socket_address(&plan.admin) },
         "static_resources": {
@@ -212,53 +277,7 @@ pub fn render(plan: &GatewayPlan) -> String {
                 "filter_chains": [{
                     "filters": [{
                         "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "gateway",
-                            "codec_type": "AUTO",
-                            "stream_idle_timeout": duration(plan.stream_idle_timeout),
-                            // Route on the path a server would read: `/public/../privileged`
-                            // is `/privileged` (and so gated); encoded slashes are refused.
-                            "normalize_path": true,
-                            "merge_slashes": true,
-                            "path_with_escaped_slashes_action": "REJECT_REQUEST",
-                            // One client connection may hold many parked calls at once
-                            // (Envoy's default is 1024 concurrent HTTP/2 streams).
-                            "http2_protocol_options": {"max_concurrent_streams": plan.max_requests},
-                            "route_config": {
-                                "name": "mcp",
-                                "virtual_hosts": [{
-                                    "name": "mcp",
-                                    "domains": ["*"],
-                                    "routes": plan.routes.iter().map(|r| route(plan, r)).collect::<Vec<_>>(),
-                                }]
-                            },
-                            "http_filters": [
-                                {
-                                    "name": EXT_AUTHZ_FILTER,
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
-                                        "transport_api_version": "V3",
-                                        "grpc_service": {
-                                            "envoy_grpc": { "cluster_name": EXTAUTH_CLUSTER },
-                                            "timeout": duration(authz.timeout),
-                                        },
-                                        "with_request_body": {
-                                            "max_request_bytes": authz.max_request_bytes,
-                                            "allow_partial_message": authz.allow_partial_message,
-                                            "pack_as_bytes": authz.pack_as_bytes,
-                                        },
-                                        "failure_mode_allow": authz.failure_mode_allow,
-                                    }
-                                },
-                                {
-                                    "name": "envoy.filters.http.router",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                                    }
-                                }
-                            ]
-                        }
+                        "typed_config": manager,
                     }]
                 }]
             }],

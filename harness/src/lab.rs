@@ -68,6 +68,17 @@ pub struct LabState {
     pub processes: Vec<ProcessRecord>,
     /// Where the logs are.
     pub log_dir: PathBuf,
+    /// hitl-extauth's admin token, for the harness's reviewer (scenes, `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+}
+
+impl LabState {
+    /// A client for the lab's hitl-extauth admin API, with its token.
+    pub fn gate_admin(&self) -> crate::clients::GateAdmin {
+        crate::clients::GateAdmin::new(&self.urls.extauth_admin)
+            .with_token(self.admin_token.clone())
+    }
 }
 
 /// The default lab directory: `target/lab`.

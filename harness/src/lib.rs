@@ -8,6 +8,7 @@ pub mod bins;
 pub mod clients;
 pub mod components;
 pub mod conformance;
+pub mod credentials;
 pub mod envoy;
 pub mod kind;
 pub mod lab;

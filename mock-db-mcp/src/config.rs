@@ -3,6 +3,7 @@
 use std::{net::IpAddr, path::PathBuf};
 
 use clap::Parser;
+use hitl_wire::approval;
 
 use crate::db::Location;
 
@@ -48,6 +49,23 @@ pub struct Config {
         value_name = "HOSTS"
     )]
     pub allowed_hosts: Vec<String>,
+
+    /// File holding the gate's Ed25519 verifying (public) key, hex. /privileged/mcp executes
+    /// a tools/call only with an `x-hitl-approval` token that verifies against it, is
+    /// unexpired and unused, and whose sha256 is that of the bytes received. Required unless
+    /// --insecure-no-approval-key.
+    #[arg(long, env = approval::env::VERIFYING_KEY_FILE, value_name = "PATH")]
+    pub approval_verifying_key_file: Option<PathBuf>,
+
+    /// Execute privileged tool calls without any approval token, as the seed lab did (anyone
+    /// who reaches the port can run a migration). Logged as a warning at every start.
+    #[arg(
+        long,
+        env = approval::env::INSECURE_NO_KEY,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_no_approval_key: bool,
 }
 
 impl Config {

@@ -11,7 +11,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use hitl_wire::mockdb::paths;
+use std::sync::Arc;
+
+use hitl_wire::{approval::Verifier, mockdb::paths};
 use rmcp::{
     model::ClientJsonRpcMessage,
     transport::streamable_http_server::{
@@ -39,8 +41,20 @@ struct App {
     reset_enabled: bool,
 }
 
+/// The exact body bytes of an MCP POST, as received: what an approval token's sha256 must
+/// match. Put into the request's extensions by the guard; rmcp hands them on to the tools.
+#[derive(Debug, Clone)]
+pub struct ReceivedBody(pub Bytes);
+
 /// The whole service. `shutdown` stops the MCP services' in-flight work when cancelled.
-pub fn router(store: Store, config: &Config, shutdown: CancellationToken) -> Router {
+/// `approvals`: the verifier /privileged/mcp checks every tool call's approval with (`None`
+/// only when running with `--insecure-no-approval-key`).
+pub fn router(
+    store: Store,
+    config: &Config,
+    approvals: Option<Arc<Verifier>>,
+    shutdown: CancellationToken,
+) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
         // Stateless: no session id, every POST self-contained, answered with plain JSON.
         .with_legacy_session_mode(false)
@@ -55,7 +69,7 @@ pub fn router(store: Store, config: &Config, shutdown: CancellationToken) -> Rou
     };
 
     let public = PublicTools::new(store.clone());
-    let privileged = PrivilegedTools::new(store.clone());
+    let privileged = PrivilegedTools::new(store.clone(), approvals);
     let mcp = Router::new()
         .route_service(
             paths::PUBLIC_MCP,
@@ -148,8 +162,9 @@ async fn jsonrpc_guard(request: Request, next: Next) -> Response {
     if let Err(rejection) = check_jsonrpc(&bytes) {
         return rejection.into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let mut request = Request::from_parts(parts, Body::from(bytes.clone()));
+    request.extensions_mut().insert(ReceivedBody(bytes));
+    next.run(request).await
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

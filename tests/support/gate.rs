@@ -10,6 +10,7 @@ use hitl_harness::{
     envoy::{Endpoint, GatewayPlan},
     net, proc,
 };
+use hitl_wire::approval::Signer;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ServiceExt as _,
@@ -47,8 +48,10 @@ impl Gate {
     /// The lab with hitl-extauth configured by `configure` (e.g. a short park timeout).
     pub async fn start(test: &str, configure: impl Fn(Options) -> Options) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(test);
-        let db = MockDb::start(&log_dir).await?;
-        let extauth = ExtAuth::start(&log_dir, configure).await?;
+        // One key pair: hitl-extauth signs approvals, mock-db-mcp verifies them.
+        let signer = Signer::generate()?;
+        let db = MockDb::start_keyed(&log_dir, signer.clone(), |o| o).await?;
+        let extauth = ExtAuth::start_keyed(&log_dir, &signer, configure).await?;
         let mut last_err = None;
         for _ in 0..3 {
             let plan = GatewayPlan::lab(

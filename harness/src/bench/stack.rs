@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::{
     clients::{Db, GateAdmin},
     components::{envoy, extauth, mock_db},
+    credentials::Credentials,
     envoy::{Endpoint, GatewayPlan},
     net,
     proc::{Running, Spec},
@@ -35,15 +36,18 @@ impl Stack {
     pub async fn start(log_dir: &Path, park_timeout: Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(log_dir)
             .with_context(|| format!("creating {}", log_dir.display()))?;
+        let credentials = Credentials::generate(log_dir)?;
         let (db, db_proc) = start_with_retries(|| {
-            let options = mock_db::Options::new(net::free_port()?);
+            let options =
+                mock_db::Options::new(net::free_port()?).verifying_key(&credentials.keys.verifying);
             let spec = mock_db::spec(&options, log_dir)?;
             Ok((options, spec))
         })
         .await?;
         let (extauth, extauth_proc) = start_with_retries(|| {
             let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
-                .park_timeout(park_timeout);
+                .park_timeout(park_timeout)
+                .credentials(&credentials);
             let spec = extauth::spec(&options, log_dir)?;
             Ok((options, spec))
         })
@@ -85,7 +89,7 @@ impl Stack {
     }
 
     pub fn admin(&self) -> GateAdmin {
-        GateAdmin::new(self.extauth.admin_url())
+        GateAdmin::new(self.extauth.admin_url()).with_token(self.extauth.admin_token.clone())
     }
 
     pub fn db_client(&self) -> Db {

@@ -111,6 +111,7 @@ pub async fn start(
     context: &str,
     model: ModelChoice,
     forwards: &[ClientForward],
+    admin_token: Option<String>,
 ) -> anyhow::Result<LabState> {
     let dir = lab::default_dir();
     stop(&dir)?;
@@ -130,6 +131,7 @@ pub async fn start(
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        admin_token,
     };
     let mut bases = Vec::new();
     for forward in forwards {

@@ -85,6 +85,15 @@ pub fn gateway_plan(
             gated: r.name == gate.route,
         })
         .collect();
+    // Envoy would apply a route's header removal after ext_authz (and so remove what the
+    // gate adds); it runs as the request arrives instead, for every route.
+    plan.strip_request_headers = m
+        .routes
+        .iter()
+        .flat_map(|r| r.removes_headers.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
         .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
     // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).

@@ -13,8 +13,8 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    clients::GateAdmin,
     components::{self, extauth, kagent, mock_db, scripted_model, ui},
+    credentials::Credentials,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
@@ -133,16 +133,21 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
 
     let urls = urls(ports, config.model);
+    // Fresh approval keys and admin token for every start.
+    let credentials = Credentials::generate(&config.dir)?;
     let mut specs: Vec<Spec> = vec![
         mock_db::spec(
-            &mock_db::Options::new(ports.mock_db).enable_reset(true),
+            &mock_db::Options::new(ports.mock_db)
+                .enable_reset(true)
+                .verifying_key(&credentials.keys.verifying),
             &log_dir,
         )?,
         extauth::spec(
             &{
                 let mut gate =
                     extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
-                        .park_timeout(park_timeout);
+                        .park_timeout(park_timeout)
+                        .credentials(&credentials);
                 gate.deny_response = manifests.deny_response().map(str::to_owned);
                 gate
             },
@@ -156,7 +161,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                     urls.mock_db,
                     hitl_wire::mockdb::paths::STATE
                 ))
-                .reviewer_credentials(&config.reviewer_credentials),
+                .reviewer_credentials(&config.reviewer_credentials)
+                .extauth_admin_token(&credentials.admin_token),
             &log_dir,
         )?,
     ];
@@ -186,6 +192,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        admin_token: Some(credentials.admin_token.clone()),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -352,7 +359,7 @@ pub async fn status(state: &LabState) -> String {
     }
     out.push_str("endpoints:\n");
     out.push_str(&describe(state, None));
-    match GateAdmin::new(&state.urls.extauth_admin).pending().await {
+    match state.gate_admin().pending().await {
         Ok(list) => {
             out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
             for call in list.pending {

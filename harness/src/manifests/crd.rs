@@ -141,7 +141,28 @@ pub struct HttpRouteRule {
     #[serde(default)]
     pub matches: Vec<HttpRouteMatch>,
     #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    #[serde(default)]
     pub backend_refs: Vec<ObjectRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    pub filter_type: String,
+    #[serde(default)]
+    pub request_header_modifier: Option<HeaderModifier>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HeaderModifier {
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub set: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub add: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -269,11 +269,27 @@ pub(super) fn route(doc: &Doc) -> Result<RouteView, ManifestError> {
             "the lab's routes have exactly one backend",
         ));
     };
+    let mut removes_headers = Vec::new();
+    for (i, filter) in rule.filters.iter().enumerate() {
+        match (filter.filter_type.as_str(), &filter.request_header_modifier) {
+            ("RequestHeaderModifier", Some(m)) if m.set.is_empty() && m.add.is_empty() => {
+                removes_headers.extend(m.remove.iter().map(|h| h.to_ascii_lowercase()));
+            }
+            _ => {
+                return Err(bad(
+                    doc,
+                    &format!("spec.rules[0].filters[{i}]"),
+                    "the lab's routes only remove request headers (RequestHeaderModifier remove)",
+                ));
+            }
+        }
+    }
     Ok(RouteView {
         location: doc.location.clone(),
         gateway: parent.name.clone(),
         path_prefix,
         backend: service_ref(doc, "spec.rules[0].backendRefs[0]", backend, &namespace)?,
+        removes_headers,
         namespace,
         name: doc.name.clone(),
     })

@@ -139,6 +139,8 @@ pub struct RouteView {
     pub gateway: String,
     pub path_prefix: String,
     pub backend: ServiceRef,
+    /// Request headers a RequestHeaderModifier filter removes (lower-case).
+    pub removes_headers: Vec<String>,
 }
 
 impl RouteView {
@@ -354,6 +356,7 @@ mod tests {
                 name: "svc".into(),
                 port: 80,
             },
+            removes_headers: vec![],
         };
         assert!(route.matches("/public"));
         assert!(route.matches("/public/mcp"));

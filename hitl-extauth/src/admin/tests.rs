@@ -17,14 +17,22 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
 
+use hitl_wire::approval::Signer;
+
 use super::router;
 use crate::{
     audit::Audit,
     classify::AllowList,
+    config::AdminAccess,
     gate::{Answer, Gate, NO_REASON_GIVEN, Settings},
 };
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
+
+/// No token: the API open (these tests are about the gate, not the credential).
+fn access(token: Option<String>) -> AdminAccess {
+    token.map_or(AdminAccess::Open, AdminAccess::Token)
+}
 
 struct Lab {
     gate: Arc<Gate>,
@@ -43,6 +51,8 @@ impl Lab {
                 allow: AllowList::default(),
                 park_timeout,
                 max_parked,
+                signer: Some(Signer::from_seed([1; 32])),
+                reviewer_verified: true,
             },
             audit,
         );
@@ -73,7 +83,7 @@ impl Lab {
         let request = request
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
             .unwrap();
-        let response = router(Arc::clone(&self.gate), self.token.clone())
+        let response = router(Arc::clone(&self.gate), access(self.token.clone()), vec![])
             .oneshot(request)
             .await
             .unwrap();
@@ -165,7 +175,10 @@ async fn housekeeping_passes_and_junk_is_denied_without_parking() {
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     assert_eq!(
         lab.check(ping).await.unwrap(),
-        Answer::Allow { approval_id: None }
+        Answer::Allow {
+            approval_id: None,
+            token: None
+        }
     );
     let Answer::Deny { reason, id } = lab.check("[]").await.unwrap() else {
         panic!("batch passed");
@@ -200,12 +213,20 @@ async fn approve_releases_the_call_and_is_recorded() {
     let decided: DecidedCall = serde_json::from_slice(&body).unwrap();
     assert_eq!(decided.outcome, Outcome::Approved);
     assert_eq!(decided.reviewer.as_deref(), Some("bob"));
-    assert_eq!(
-        check.await.unwrap(),
-        Answer::Allow {
-            approval_id: Some(call.id.clone())
-        }
-    );
+    let Answer::Allow {
+        approval_id,
+        token: Some(token),
+    } = check.await.unwrap()
+    else {
+        panic!("approved without a token");
+    };
+    assert_eq!(approval_id, Some(call.id.clone()));
+    let claims = Signer::from_seed([1; 32]).verifier().open(&token).unwrap();
+    assert_eq!(claims.id, call.id);
+    assert_eq!(claims.sha256, call.body_sha256);
+    assert_eq!(claims.tool, "run_migration");
+    assert_eq!(claims.reviewer, "bob");
+    assert_eq!(claims.exp - claims.iat, hitl_wire::approval::TTL_SECS);
     assert!(lab.gate.pending().is_empty());
     // /decide answered after the record was committed: history has it at once.
     let history: HistoryPage = lab.get("/history").await;
@@ -411,7 +432,7 @@ async fn events_replay_pending_then_follow_live() {
     let first = lab.check(MIGRATE);
     let first_id = lab.parked(1).await.pending[0].id.clone();
 
-    let response = router(Arc::clone(&lab.gate), None)
+    let response = router(Arc::clone(&lab.gate), AdminAccess::Open, vec![])
         .oneshot(Request::get("/events").body(Body::empty()).unwrap())
         .await
         .unwrap();
