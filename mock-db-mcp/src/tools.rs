@@ -278,7 +278,7 @@ impl PrivilegedTools {
         let token = parts
             .and_then(|p| p.headers.get(approval::HEADER))
             .map(|v| v.to_str().unwrap_or("\u{0}not text"));
-        let body = extensions.get::<ReceivedBody>();
+        let body = parts.and_then(|p| p.extensions.get::<ReceivedBody>());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let verdict = match body {
             Some(ReceivedBody(bytes)) => verifier.verify(token, bytes, &request.name, now),

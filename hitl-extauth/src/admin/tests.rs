@@ -241,7 +241,7 @@ async fn reject_denies_with_the_reason_verbatim() {
     let (status, _) = lab
         .decide(
             &id,
-            r#"{"approved":false,"reason":"not during business hours ✋"}"#,
+            r#"{"approved":false,"reason":"not during business hours ✋","reviewer":"bob"}"#,
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -260,7 +260,9 @@ async fn reject_without_reason_says_so() {
     let check = lab.check(MIGRATE);
     let id = lab.parked(1).await.pending[0].id.clone();
     assert_eq!(
-        lab.decide(&id, r#"{"approved":false}"#).await.0,
+        lab.decide(&id, r#"{"approved":false,"reviewer":"bob"}"#)
+            .await
+            .0,
         StatusCode::OK
     );
     let Answer::Deny { reason, .. } = check.await.unwrap() else {
@@ -280,17 +282,23 @@ async fn decisions_apply_exactly_once() {
     let check = lab.check(MIGRATE);
     let id = lab.parked(1).await.pending[0].id.clone();
     assert_eq!(
-        lab.decide(&id, r#"{"approved":true}"#).await.0,
+        lab.decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+            .await
+            .0,
         StatusCode::OK
     );
     check.await.unwrap();
-    let (status, body) = lab.decide(&id, r#"{"approved":false}"#).await;
+    let (status, body) = lab
+        .decide(&id, r#"{"approved":false,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
         error_of(&body),
         format!("call {id} was already closed: approved")
     );
-    let (status, body) = lab.decide("no-such-id", r#"{"approved":true}"#).await;
+    let (status, body) = lab
+        .decide("no-such-id", r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body), r#"no parked call with id "no-such-id""#);
 }
@@ -305,9 +313,12 @@ async fn bad_decide_bodies_change_nothing() {
         ("{", StatusCode::BAD_REQUEST),
         ("approve", StatusCode::BAD_REQUEST),
         ("{}", StatusCode::UNPROCESSABLE_ENTITY),
-        (r#"{"approved":"yes"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (
-            r#"{"approved":true,"extra":1}"#,
+            r#"{"approved":"yes","reviewer":"bob"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"approved":true,"extra":1,"reviewer":"bob"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
@@ -353,7 +364,9 @@ async fn cancelled_check_is_abandoned_at_once() {
         (Outcome::Abandoned, id.as_str())
     );
     assert!(lab.gate.pending().is_empty());
-    let (status, body) = lab.decide(&id, r#"{"approved":true}"#).await;
+    let (status, body) = lab
+        .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(error_of(&body).ends_with("abandoned"));
 }
@@ -384,7 +397,7 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         .call(
             Method::POST,
             "/decide/x",
-            Some(r#"{"approved":true}"#),
+            Some(r#"{"approved":true,"reviewer":"bob"}"#),
             None,
         )
         .await;
@@ -393,7 +406,7 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         .call(
             Method::POST,
             "/decide/x",
-            Some(r#"{"approved":true}"#),
+            Some(r#"{"approved":true,"reviewer":"bob"}"#),
             Some("s3cret"),
         )
         .await;
@@ -479,8 +492,11 @@ async fn events_replay_pending_then_follow_live() {
     let second_id = data["call"]["id"].as_str().unwrap().to_owned();
     assert_ne!(second_id, first_id);
 
-    lab.decide(&first_id, r#"{"approved":false,"reason":"no"}"#)
-        .await;
+    lab.decide(
+        &first_id,
+        r#"{"approved":false,"reason":"no","reviewer":"bob"}"#,
+    )
+    .await;
     first.await.unwrap();
     let (name, data) = next_event().await;
     assert_eq!(name, "decided");
@@ -501,7 +517,8 @@ async fn metrics_count_parks_and_outcomes() {
     let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("hitl_extauth_parked 1\n"), "{text}");
-    lab.decide(&id, r#"{"approved":true}"#).await;
+    lab.decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     check.await.unwrap();
     let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
     let text = String::from_utf8(text).unwrap();
