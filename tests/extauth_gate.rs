@@ -6,8 +6,12 @@
 
 use std::time::Duration;
 
-use hitl_harness::envoy::{Endpoint, GatewayPlan, render};
+use hitl_harness::{
+    envoy::{Endpoint, GatewayPlan, RequesterJwt, render},
+    requester::{Issuer, bearer},
+};
 use hitl_lab_tests::{
+    check,
     extauth::PATIENCE,
     gate::{AGENT, Gate, USER, tools_call},
     mock_db,
@@ -35,11 +39,14 @@ fn migrate(id: u64, version: &str) -> String {
     tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }))
 }
 
-/// A complete HTTP/1.1 POST of `body` to the privileged route, kept open after the answer.
-fn raw_post(body: &str) -> String {
+/// A complete HTTP/1.1 POST of `body` to the privileged route, as [`USER`], kept open after
+/// the answer.
+fn raw_post(gate: &Gate, body: &str) -> String {
     format!(
         "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+         accept: application/json, text/event-stream\r\nauthorization: {}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        gate.user_bearer(),
         body.len()
     )
 }
@@ -54,7 +61,16 @@ fn envoy_config_for_the_lab() {
         Endpoint::loopback(8080),
         Endpoint::loopback(9001),
         Duration::from_secs(600),
-    );
+    )
+    .with_requester_jwt(RequesterJwt {
+        issuer: hitl_wire::identity::LAB_ISSUER.into(),
+        audiences: vec![hitl_wire::identity::LAB_AUDIENCE.into()],
+        // A fixed key for the snapshot; the lab generates its own (`target/lab`).
+        jwks:
+            r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"hitl-lab-requesters-1","x":"X","y":"Y"}]}"#
+                .into(),
+        allow_missing: true,
+    });
     insta::assert_snapshot!("envoy_config", render(&plan));
 }
 
@@ -304,7 +320,7 @@ async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
 async fn client_hang_up_abandons_the_park() -> anyhow::Result<()> {
     let gate = Gate::start_default("extauth_hang_up").await?;
     let socket = gate
-        .raw_connect(raw_post(&migrate(1, "v3")).as_bytes())
+        .raw_connect(raw_post(&gate, &migrate(1, "v3")).as_bytes())
         .await?;
     let id = gate.extauth.wait_pending(1).await?.remove(0).id;
     drop(socket);
@@ -372,6 +388,124 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<
             .metric(r#"hitl_extauth_decisions_total{outcome="lost"}"#)
             .await?,
         1.0
+    );
+    Ok(())
+}
+
+/// A park is on disk before anyone can see it. hitl-extauth is SIGKILLed three times in the
+/// middle of a burst of parks; every call that `/events` ever announced is in `/history`
+/// afterwards, closed as lost (it was pending when the process died).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    const BURST: u64 = 200;
+    let dir = hitl_lab_tests::scratch_dir("extauth_crash_burst");
+    let mut extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(BURST))
+            .await?;
+    let mut announced = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let mut events = extauth.events().await?;
+        let channel = check::channel(&extauth).await?;
+        let calls: Vec<_> = (0..BURST)
+            .map(|i| {
+                let mut client = AuthorizationClient::new(channel.clone());
+                let request = check::verified(
+                    check::post(
+                        PRIVILEGED,
+                        &migrate(round * BURST + i, "v3"),
+                        &[("x-user-id", USER), ("x-agent-id", AGENT)],
+                    ),
+                    USER,
+                );
+                tokio::spawn(async move { client.check(request).await })
+            })
+            .collect();
+        // Crash while the burst is still landing: after the first few announcements.
+        let mut this_round = 0;
+        while this_round < 10 {
+            if let (_, Event::Parked { call }) = events.next().await? {
+                announced.insert(call.id);
+                this_round += 1;
+            }
+        }
+        extauth.crash_and_restart().await?;
+        // Whatever the stream delivered before the crash counts as announced too.
+        while let Ok((_, event)) = events.next().await {
+            if let Event::Parked { call } = event {
+                announced.insert(call.id);
+            }
+        }
+        for call in calls {
+            call.abort();
+        }
+    }
+    let mut recorded = std::collections::BTreeMap::new();
+    let mut query = "limit=500".to_owned();
+    loop {
+        let page = extauth.history(&query).await?;
+        recorded.extend(page.items.into_iter().map(|r| (r.call.id, r.outcome)));
+        match page.next_before {
+            Some(next) => query = format!("limit=500&before={next}"),
+            None => break,
+        }
+    }
+    let missing: Vec<_> = announced
+        .iter()
+        .filter(|id| !recorded.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} announced parks have no record after the crashes: {missing:?}",
+        missing.len(),
+        announced.len()
+    );
+    for id in &announced {
+        assert_eq!(recorded[id], Outcome::Lost, "{id}");
+    }
+    Ok(())
+}
+
+/// One requester cannot fill the reviewers' queue: past `MAX_PARKED_PER_REQUESTER` their
+/// further calls are denied at once with the reason, while another requester still parks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::{
+        authorization_client::AuthorizationClient, check_response::HttpResponse,
+    };
+    let dir = hitl_lab_tests::scratch_dir("extauth_per_requester");
+    let extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(2)).await?;
+    let channel = check::channel(&extauth).await?;
+    let send = |i: u64, user: &str| {
+        let mut client = AuthorizationClient::new(channel.clone());
+        let request = check::verified(
+            check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]),
+            user,
+        );
+        tokio::spawn(async move { client.check(request).await })
+    };
+    let _first = send(1, "mallory");
+    let _second = send(2, "mallory");
+    extauth.wait_pending(2).await?;
+    let third = tokio::time::timeout(PATIENCE, send(3, "mallory")).await???;
+    let Some(HttpResponse::DeniedResponse(denied)) = third.into_inner().http_response else {
+        anyhow::bail!("the third call was not denied");
+    };
+    let body: DenyBody = serde_json::from_str(&denied.body)?;
+    assert!(
+        body.reason.contains("already has 2 calls waiting"),
+        "{}",
+        body.reason
+    );
+    let _other = send(4, "alice");
+    let pending = extauth.wait_pending(3).await?;
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|c| c.requester.as_deref() == Some("alice"))
+            .count(),
+        1
     );
     Ok(())
 }
@@ -464,7 +598,9 @@ async fn fail_closed_through_envoy() -> anyhow::Result<()> {
         .raw(
             format!(
                 "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-                 transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+                 authorization: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                 {:x}\r\n{chunk}\r\n0\r\n\r\n",
+                gate.user_bearer(),
                 chunk.len()
             )
             .as_bytes(),
@@ -557,7 +693,7 @@ async fn events_announce_parks_and_decisions() -> anyhow::Result<()> {
     );
 
     let body = migrate(2, "v4");
-    let second = gate.raw_connect(raw_post(&body).as_bytes()).await?;
+    let second = gate.raw_connect(raw_post(&gate, &body).as_bytes()).await?;
     let (name, event) = events.next().await?;
     let Event::Parked { call } = event else {
         panic!("expected parked, got {name}")
@@ -601,48 +737,23 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: 10 000 concurrent parks"]
 async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
-    use envoy_types::pb::envoy::service::auth::v3::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
-    };
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     const N: usize = 10_000;
     let dir = hitl_lab_tests::scratch_dir("extauth_many_parked");
-    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let extauth =
+        hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o.max_parked_per_requester(N as u64 + 1))
+            .await?;
     let pid = extauth.pid().expect("running");
-    let endpoint = extauth.options.grpc_endpoint();
-    let channel = tonic::transport::Endpoint::from_shared(format!(
-        "http://{}:{}",
-        endpoint.host, endpoint.port
-    ))?
-    .connect()
-    .await?;
+    let channel = check::channel(&extauth).await?;
     let check = |i: usize| {
-        let body = migrate(i as u64, "v3");
-        CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        method: "POST".into(),
-                        path: PRIVILEGED.into(),
-                        headers: [
-                            ("content-type", "application/json".to_owned()),
-                            ("content-length", body.len().to_string()),
-                            ("x-user-id", USER.to_owned()),
-                            ("x-agent-id", AGENT.to_owned()),
-                        ]
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect(),
-                        size: body.len() as i64,
-                        raw_body: body.into_bytes(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-        }
+        check::verified(
+            check::post(
+                PRIVILEGED,
+                &migrate(i as u64, "v3"),
+                &[("x-user-id", USER), ("x-agent-id", AGENT)],
+            ),
+            USER,
+        )
     };
     // Warm up (first park allocates the lot, the audit statement cache, …).
     let warm = tokio::spawn({
@@ -717,7 +828,8 @@ async fn privileged_tools_cannot_be_reached_around_the_gate() -> anyhow::Result<
         let request = format!(
             "POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
              accept: application/json, text/event-stream\r\nconnection: close\r\n\
-             content-length: {}\r\n\r\n{body}",
+             authorization: {}\r\ncontent-length: {}\r\n\r\n{body}",
+            gate.user_bearer(),
             body.len()
         );
         // A park (the gateway read the path as `/privileged`) waits for a reviewer, who never
@@ -980,10 +1092,193 @@ async fn without_a_signing_key_the_gate_refuses_to_start() -> anyhow::Result<()>
     )
     .await;
     let log = std::fs::read_to_string(dir.join("hitl-extauth.log")).unwrap_or_default();
-    let err = started.err().expect("must not start without a key");
+    let Err(err) = started else {
+        panic!("must not start without a key")
+    };
     assert!(
         format!("{err:#}{log}").contains("no approval signing key"),
         "{err:#}\n{log}"
+    );
+    Ok(())
+}
+
+/// Identity headers prove nothing: through the real Envoy, a call that names alice in
+/// `x-user-id` but carries no valid token of hers is refused, and nothing parks or runs. A
+/// token that does not verify is refused by `jwt_authn` (401; 403 for another audience); no
+/// token at all reaches the gate, which denies the `tools/call`: "no verified requester".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs() -> anyhow::Result<()>
+{
+    let gate = Gate::start_default("extauth_forged_identity").await?;
+    let stranger = Issuer::generate()?;
+    let mut expired = gate.issuer.claims(USER);
+    expired.iat -= 3600;
+    expired.exp = expired.iat + 60;
+    let mut foreign_audience = gate.issuer.claims(USER);
+    foreign_audience.aud = "someone-else".into();
+    let mut foreign_issuer = gate.issuer.claims(USER);
+    foreign_issuer.iss = "https://evil.example".into();
+    let cases = [
+        ("no token", None),
+        ("not a JWT", Some("Bearer alice".to_owned())),
+        ("signed by another key", Some(bearer(&stranger.mint(USER)?))),
+        ("expired", Some(bearer(&gate.issuer.sign(&expired)?))),
+        (
+            "for another audience",
+            Some(bearer(&gate.issuer.sign(&foreign_audience)?)),
+        ),
+        (
+            "from another issuer",
+            Some(bearer(&gate.issuer.sign(&foreign_issuer)?)),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (name, authorization) in cases {
+        let reply = gate
+            .send_unproven(|http| {
+                let request = http
+                    .post(gate.url(PRIVILEGED))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("x-user-id", USER)
+                    .header("x-forwarded-user", USER)
+                    .body(migrate(1, "v3"));
+                match &authorization {
+                    Some(value) => request.header("authorization", value),
+                    None => request,
+                }
+            })
+            .await?;
+        assert!(matches!(reply.status, 401 | 403), "{name}: {reply:?}");
+        seen.push(format!("{name}: {} {}", reply.status, reply.body));
+    }
+    insta::assert_snapshot!("forged_identity_refusals", seen.join("\n"));
+    assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="park"}"#)
+            .await?,
+        0.0,
+        "the gate was never asked"
+    );
+    let state = gate.db.state().await?;
+    assert_eq!(state.schema_version, "v2");
+    assert!(state.audit.is_empty(), "nothing ran: {:?}", state.audit);
+    Ok(())
+}
+
+/// The verified token names the requester; `x-user-id` is only what the caller claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_is_the_token_holder_not_the_header() -> anyhow::Result<()> {
+    let gate = Gate::start_default("extauth_requester_from_token").await?;
+    let token = bearer(&gate.issuer.mint("Bob")?);
+    let url = gate.url(PRIVILEGED);
+    let call = tokio::spawn({
+        let body = migrate(1, "v3");
+        async move {
+            let reply = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-user-id", USER)
+                .header("authorization", token)
+                .body(body)
+                .send()
+                .await?;
+            hitl_lab_tests::Reply::read(reply).await
+        }
+    });
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    assert_eq!(
+        parked.requester.as_deref(),
+        Some("bob"),
+        "verified, normalised"
+    );
+    assert_eq!(
+        parked.claimed_requester.as_deref(),
+        Some(USER),
+        "claimed only"
+    );
+    assert_eq!(
+        parked.headers.get("authorization"),
+        None,
+        "the gateway keeps the token to itself"
+    );
+    gate.extauth
+        .decide(&parked.id, false, "not today", "carol")
+        .await?;
+    deny_body(&tokio::time::timeout(PATIENCE, call).await???);
+    let record = gate.extauth.wait_history(1).await?.items.remove(0);
+    assert_eq!(record.call.requester.as_deref(), Some("bob"), "audited");
+    assert_eq!(record.call.claimed_requester.as_deref(), Some(USER));
+    Ok(())
+}
+
+/// Someone on the network who skips the gateway and calls the gate's Check with a forged
+/// `x-user-id` and no verified token is denied, with the reason, and nothing parks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -> anyhow::Result<()>
+{
+    use envoy_types::pb::envoy::service::auth::v3::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+    };
+    let dir = hitl_lab_tests::scratch_dir("extauth_direct_check");
+    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let endpoint = extauth.options.grpc_endpoint();
+    let mut client =
+        AuthorizationClient::connect(format!("http://{}:{}", endpoint.host, endpoint.port)).await?;
+    let body = migrate(1, "v3");
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    path: PRIVILEGED.into(),
+                    headers: [
+                        ("content-type", "application/json".to_owned()),
+                        ("content-length", body.len().to_string()),
+                        ("x-user-id", USER.to_owned()),
+                        ("authorization", "Bearer forged".to_owned()),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                    size: body.len() as i64,
+                    raw_body: body.into_bytes(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let answer = tokio::time::timeout(PATIENCE, client.check(request))
+        .await??
+        .into_inner();
+    let status = answer.status.expect("a status");
+    assert_eq!(status.code, 7, "PERMISSION_DENIED");
+    let Some(
+        envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::DeniedResponse(
+            denied,
+        ),
+    ) = answer.http_response
+    else {
+        panic!("not a denial");
+    };
+    let deny: DenyBody = serde_json::from_str(&denied.body)?;
+    assert!(
+        deny.reason.starts_with("no verified requester"),
+        "{}",
+        deny.reason
+    );
+    assert!(extauth.pending().await?.is_empty());
+    assert_eq!(
+        extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="deny"}"#)
+            .await?,
+        1.0
     );
     Ok(())
 }

@@ -1,13 +1,18 @@
-//! The local lab end to end, as the chat user sees it: the real kagent engine pauses
-//! `truncate_table` for approval (tier 1), the decision is taken, and the database shows it.
+//! The local lab end to end, as the chat user sees it: on both agents (kagent's declarative
+//! engine with `requireApproval`, the BYO LangGraph agent with `interrupt()` through
+//! kagent-langgraph) the agent pauses `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
+//! and the chat user's token travels through kagent to the gateway, which proves to the
+//! tier-2 gate who asked (and refuses a chat that carries no token).
 
 use hitl_harness::{
     a2a::{
         Chat, Client,
         hitl::{Decision, Pause},
     },
-    clients::Db,
+    agents::AgentKind,
+    clients::{Db, GateAdmin},
     components::scripted_model::Control,
+    scene::run::chat_client,
 };
 use hitl_lab_tests::lab::Lab;
 use hitl_wire::{
@@ -15,6 +20,31 @@ use hitl_wire::{
     model::{Response, Script, ToolCall, Turn, When},
 };
 use serde_json::json;
+
+/// The model calls `run_migration(v3)`, then repeats whatever the tool said.
+fn migrate_script() -> Script {
+    let turn = |response: Response| Turn {
+        respond: vec![response],
+    };
+    Script {
+        name: "local-lab requester test".into(),
+        turns: vec![
+            turn(Response {
+                when: None,
+                call: Some(ToolCall {
+                    tool: "run_migration".into(),
+                    args: json!({"version": "v3"}),
+                }),
+                say: None,
+            }),
+            turn(Response {
+                when: None,
+                call: None,
+                say: Some("The tool said: {{last_tool_result}}".into()),
+            }),
+        ],
+    }
+}
 
 /// The model calls `truncate_table(orders)`, then repeats whatever the tool said.
 fn truncate_orders_script() -> Script {
@@ -41,17 +71,20 @@ fn truncate_orders_script() -> Script {
     }
 }
 
-async fn ask_to_truncate(lab: &Lab) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
+async fn ask_to_truncate(
+    lab: &Lab,
+    agent: AgentKind,
+) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     model.load(&truncate_orders_script()).await.expect("script");
-    let client = Client::new(&lab.state.urls.agent).with_header(headers::USER_ID, "alice");
+    let client = chat_client(&lab.state, agent, "alice").expect("the lab's requester key");
     let mut chat = Chat::new(client);
     let outcome = chat
         .say("Truncate the orders table", |_| {})
         .await
         .expect("the agent answers");
     let Some(Pause::Approval(mut requests)) = outcome.pause else {
-        panic!("expected a tier-1 approval request, got {outcome:#?}");
+        panic!("{agent}: expected a tier-1 approval request, got {outcome:#?}");
     };
     let request = requests.remove(0);
     assert_eq!(request.tool, "truncate_table");
@@ -62,11 +95,17 @@ async fn ask_to_truncate(lab: &Lab) -> (Chat, hitl_harness::a2a::hitl::ApprovalR
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens() {
     let lab = Lab::up("local_lab").await;
+    for agent in AgentKind::ALL {
+        the_chat_user_decides_on(&lab, agent).await;
+    }
+}
+
+async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
     let db = Db::new(&lab.state.urls.mock_db);
 
     // Approve: the table is emptied.
     db.reset().await.expect("reset");
-    let (mut chat, request) = ask_to_truncate(&lab).await;
+    let (mut chat, request) = ask_to_truncate(lab, agent).await;
     assert_eq!(
         db.state().await.unwrap().row_counts["orders"],
         3,
@@ -87,7 +126,7 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
     // Reject with a reason: nothing runs, and the reason reaches the model verbatim.
     db.reset().await.expect("reset");
     let reason = "Keep them: finance reconciles on Friday.";
-    let (mut chat, request) = ask_to_truncate(&lab).await;
+    let (mut chat, request) = ask_to_truncate(lab, agent).await;
     let outcome = chat
         .decide(
             &request,
@@ -110,4 +149,79 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
         seen.contains(&format!("Tool call was rejected by user. Reason: {reason}")),
         "the model was never told the reason: {seen}"
     );
+}
+
+/// kagent-adk 0.10.4 forwards the A2A request's `Authorization` to the privileged MCP server
+/// (`allowedHeaders`), Envoy verifies it, and the gate parks the call with the verified
+/// requester. Without a token, the gate denies the call with a reason the agent reads, and
+/// nothing parks or runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_users_token_reaches_the_gate_through_kagent() {
+    let lab = Lab::up("local_lab_requester").await;
+    let db = Db::new(&lab.state.urls.mock_db);
+    let gate = GateAdmin::new(&lab.state.urls.extauth_admin);
+    let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
+    db.reset().await.expect("reset");
+
+    // With alice's token: parked, as alice, verified.
+    model.load(&migrate_script()).await.expect("script");
+    let client =
+        chat_client(&lab.state, AgentKind::Declarative, "alice").expect("the lab's requester key");
+    let said = tokio::spawn(async move {
+        let mut chat = Chat::new(client);
+        chat.say("Apply migration v3.", |_| {}).await
+    });
+    let parked = loop {
+        let pending = gate.pending().await.expect("pending").pending;
+        if let Some(call) = pending.into_iter().next() {
+            break call;
+        }
+        assert!(
+            !said.is_finished(),
+            "the turn ended without a park: {:?}",
+            said.await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(parked.tool_name, "run_migration");
+    assert_eq!(
+        parked.requester.as_deref(),
+        Some("alice"),
+        "verified by the gateway"
+    );
+    let decided = gate
+        .decide(
+            &parked.id,
+            &hitl_wire::extauth::DecideRequest {
+                approved: false,
+                reason: "not now".into(),
+                reviewer: Some("bob".into()),
+            },
+        )
+        .await
+        .expect("decide");
+    assert_eq!(decided.call.requester.as_deref(), Some("alice"));
+    said.await.expect("joined").expect("the agent answers");
+
+    // No token, only a claimed x-user-id: denied with the reason, never parked.
+    model.load(&migrate_script()).await.expect("script");
+    let unproven = Client::new(&lab.state.urls.agent).with_header(headers::USER_ID, "alice");
+    let outcome = Chat::new(unproven)
+        .say("Apply migration v3.", |_| {})
+        .await
+        .expect("the agent answers");
+    assert!(
+        outcome.text.contains("no verified requester"),
+        "the agent's reply: {}",
+        outcome.text
+    );
+    assert!(gate.pending().await.expect("pending").pending.is_empty());
+    let history = gate.history(10).await.expect("history");
+    assert_eq!(
+        history.items.len(),
+        1,
+        "only the proven call was ever parked"
+    );
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v2", "nothing ran");
 }

@@ -8,8 +8,8 @@ use std::{path::Path, time::Duration};
 use hitl_harness::{
     kind::{self, Plan},
     manifests::{
-        Doc, ExtAuthProtocol, FailureMode, LabManifests, ManifestError, ModelChoice, Problem,
-        parse_file,
+        Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice,
+        Problem, parse_file,
     },
 };
 use hitl_lab_tests::{
@@ -261,8 +261,8 @@ fn require_approval_stays_within_tool_names() {
     let mut docs = lab.docs.clone();
     let agent = docs
         .iter_mut()
-        .find(|d| d.kind == "Agent")
-        .expect("an Agent");
+        .find(|d| d.kind == "Agent" && d.name == lab.agent.name)
+        .expect("the declarative Agent");
     field(agent, "/spec/declarative/tools/1/mcpServer")["requireApproval"] =
         serde_json::json!(["drop_database"]);
     match LabManifests::from_docs(&lab.root, docs) {
@@ -368,6 +368,56 @@ fn the_gate_fails_closed_sees_the_body_and_caches_nothing() {
     );
 }
 
+/// The proven requester: the gated route verifies the chat user's token in Strict mode (no
+/// token, no call), with the lab's issuer and audience and the JWKS placeholder `up` fills
+/// in, and the agent forwards `authorization` to every server whose route is gated.
+#[test]
+fn the_gated_route_verifies_the_requester_and_the_agent_forwards_the_token() {
+    let lab = lab();
+    let jwt = lab
+        .gate
+        .jwt
+        .as_ref()
+        .expect("the gate policy has jwtAuthentication");
+    // Optional: a token that does not verify is refused at the gateway; a request with none
+    // reaches the gate, which denies every tools/call without a verified requester — so the
+    // gate must not run with the opt-out.
+    assert_eq!(jwt.mode, JwtMode::Optional);
+    let gate = lab
+        .deployment_behind(&lab.gate.ext_auth.backend)
+        .expect("the gate's Deployment");
+    assert_ne!(
+        gate.env_value(hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER),
+        Some("false"),
+        "with the gateway's Optional mode, the gate is what refuses calls without a token"
+    );
+    let [provider] = jwt.providers.as_slice() else {
+        panic!("one provider: {:?}", jwt.providers)
+    };
+    assert_eq!(provider.issuer, hitl_wire::identity::LAB_ISSUER);
+    assert_eq!(provider.audiences, [hitl_wire::identity::LAB_AUDIENCE]);
+    assert_eq!(
+        provider.jwks_inline.as_deref(),
+        Some(hitl_harness::requester::LAB_JWKS_PLACEHOLDER)
+    );
+    for tools in &lab.agent.tools {
+        let server = lab
+            .tool_server(&tools.namespace, &tools.server)
+            .expect("the agent's server");
+        let route = lab.route_of(server).expect("its route");
+        if route.name == lab.gate.route {
+            assert!(
+                tools
+                    .allowed_headers
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(hitl_wire::identity::TOKEN_HEADER)),
+                "{} is gated but the agent does not forward the requester's token",
+                tools.server
+            );
+        }
+    }
+}
+
 #[test]
 fn every_timeout_on_the_gated_path_outlasts_a_park() {
     let lab = lab();
@@ -454,5 +504,95 @@ fn the_dry_run_plan_is_stable() {
     for choice in [ModelChoice::Scripted, ModelChoice::Anthropic] {
         let plan = Plan::up(&lab, choice).expect("a plan");
         insta::assert_snapshot!(format!("up_dry_run_{}", choice.as_str()), plan.render());
+    }
+}
+
+// ---- the two agents are the same agent ------------------------------------------------------
+
+/// The BYO LangGraph agent's `MCP_SERVERS` says what the declarative agent's tools say: the
+/// same servers (by their in-cluster URLs), tool names, tier-1 tools and forwarded headers,
+/// and a gated server waits as long as its RemoteMCPServer does. Each model choice gives it
+/// its model in the ConfigMap `dba-model-langgraph`.
+#[test]
+fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
+    use hitl_harness::manifests::EnvSource;
+    let lab = lab();
+    let byo = lab
+        .byo_agents
+        .iter()
+        .find(|a| a.name == "dba-assistant-langgraph")
+        .expect("manifests/agent/dba-assistant-langgraph.yaml");
+    assert_eq!(byo.image, "hitl-lab/langgraph-agent:dev");
+    assert!(
+        Path::new(&hitl_harness::bins::workspace_root())
+            .join("python/langgraph-agent/Dockerfile")
+            .is_file()
+    );
+    let Some(EnvSource::Value(servers)) = byo.env.get("MCP_SERVERS") else {
+        panic!("MCP_SERVERS is not a plain value");
+    };
+    let servers: Vec<Value> = serde_json::from_str(servers).expect("MCP_SERVERS is JSON");
+    assert_eq!(servers.len(), lab.agent.tools.len());
+    for (server, tools) in servers.iter().zip(&lab.agent.tools) {
+        let remote = lab
+            .tool_server(&tools.namespace, &tools.server)
+            .expect("the declarative agent's server");
+        let strings = |key: &str| -> Vec<String> {
+            server[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(server["name"], tools.server.as_str());
+        assert_eq!(server["url"], remote.url.as_str(), "{}", tools.server);
+        assert_eq!(strings("tools"), tools.tool_names, "{}", tools.server);
+        assert_eq!(
+            strings("require_approval"),
+            tools.require_approval,
+            "{}",
+            tools.server
+        );
+        assert_eq!(
+            strings("allowed_headers"),
+            tools.allowed_headers,
+            "{}",
+            tools.server
+        );
+        let timeout = server["timeout_seconds"].as_f64().expect("a timeout");
+        let wanted = remote
+            .sse_read_timeout
+            .unwrap_or(remote.timeout)
+            .max(remote.timeout);
+        assert!(
+            timeout >= wanted.as_secs_f64(),
+            "{}: {timeout} s < {wanted:?}",
+            tools.server
+        );
+    }
+    assert_eq!(
+        byo.env.get("SYSTEM_PROMPT"),
+        Some(&EnvSource::Value(lab.agent.system_message.clone()))
+    );
+    for choice in ModelChoice::ALL {
+        let maps: Vec<&Doc> = lab
+            .docs_for(choice)
+            .filter(|d| d.kind == "ConfigMap" && d.name == "dba-model-langgraph")
+            .collect();
+        assert_eq!(maps.len(), 1, "--model {}", choice.as_str());
+        let model = lab.model(choice).expect("one per choice");
+        assert_eq!(
+            maps[0]
+                .value
+                .pointer("/data/MODEL_NAME")
+                .and_then(Value::as_str),
+            Some(model.model.as_str()),
+            "--model {}",
+            choice.as_str()
+        );
     }
 }

@@ -524,6 +524,269 @@ async fn malformed_http_requests_get_4xx_with_a_reason() {
     assert_untouched(&db).await;
 }
 
+#[tokio::test]
+async fn a_body_as_large_as_the_gate_forwards_is_accepted_and_a_larger_one_changes_nothing() {
+    let db = start("body-limit").await;
+    // 64 KiB exactly (the most the gate forwards): a JSON-RPC call padded with whitespace.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "cluster_db_query", "arguments": {"sql": "SELECT 1 AS one"}}})
+    .to_string();
+    let mut legit = call.clone().into_bytes();
+    legit.resize(64 * 1024, b' ');
+    let answer = db
+        .post_raw(paths::PUBLIC_MCP, "application/json", legit)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("\"one\":1"), "{}", answer.body);
+
+    // One byte more, on a destructive call: 413, and the table keeps its rows.
+    let truncate = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "truncate_table", "arguments": {"table": "orders"}}})
+    .to_string();
+    let mut oversized = truncate.into_bytes();
+    oversized.resize(64 * 1024 + 1, b' ');
+    let refused = db
+        .post_raw(paths::PUBLIC_MCP, "application/json", oversized)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_at_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/slow-headers"), |o| {
+        o.header_read_timeout("1s")
+    })
+    .await
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", db.options.port);
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = std::time::Instant::now();
+    // One header byte every 100 ms, for up to 5 s: far slower than any real client.
+    let header = b"GET /state HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut = false;
+    for byte in header {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(std::time::Duration::from_millis(100), slow.read(&mut buf)).await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    let after = started.elapsed();
+    assert!(cut, "the slow client was still connected after {after:?}");
+    assert!(
+        after < std::time::Duration::from_secs(4),
+        "cut only after {after:?} (timeout 1 s)"
+    );
+    // Everyone else is served as usual.
+    db.state().await.unwrap();
+}
+
+// ---------- budgets: a query can neither run forever nor eat the memory ----------
+
+/// A query that never ends by itself.
+const RUNAWAY_CTE: &str =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+/// 20 000 distinct 60 000-byte values: 1.2 GB if SQLite were let to keep them.
+const HUGE_DISTINCT: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+     LIMIT 20000) SELECT count(DISTINCT randomblob(60000)) AS n FROM n";
+
+#[tokio::test]
+async fn a_runaway_recursive_query_stops_at_the_time_budget() {
+    let db = start("time-budget").await;
+    let client = db.public("alice").await.unwrap();
+    let started = std::time::Instant::now();
+    let error = tool_error(
+        &client,
+        tools::CLUSTER_DB_QUERY,
+        json!({ "sql": RUNAWAY_CTE }),
+    )
+    .await;
+    assert!(error.contains("time budget of 1 s"), "{error}");
+    assert!(error.contains("QUERY_TIME_BUDGET"), "{error}");
+    eprintln!("informational: stopped after {:?}", started.elapsed());
+    // The reader is usable afterwards.
+    assert_eq!(
+        query(&client, "SELECT count(*) AS n FROM orders").await["rows"][0]["n"],
+        3
+    );
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn a_query_needing_too_much_memory_stops_at_the_memory_budget() {
+    // A generous time budget, so the memory budget is what stops it.
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/memory-budget"), |o| {
+        o.query_budgets("60s", "64MiB")
+    })
+    .await
+    .unwrap();
+    let client = db.public("alice").await.unwrap();
+    let error = tool_error(
+        &client,
+        tools::CLUSTER_DB_QUERY,
+        json!({ "sql": HUGE_DISTINCT }),
+    )
+    .await;
+    assert!(
+        error.contains("more memory than its budget of 64 MiB"),
+        "{error}"
+    );
+    assert!(error.contains("QUERY_MEMORY_BUDGET"), "{error}");
+    let rss = db.peak_rss_kib();
+    eprintln!("informational: mock-db-mcp peak RSS {rss:?} KiB");
+    if let Some(kib) = rss {
+        assert!(kib < 400 * 1024, "peak RSS {kib} KiB");
+    }
+    // Everything still works: reads, and a write.
+    assert_eq!(
+        query(&client, "SELECT count(*) AS n FROM orders").await["rows"][0]["n"],
+        3
+    );
+    tool_ok(
+        &client,
+        tools::TRUNCATE_TABLE,
+        json!({ "table": "customers" }),
+    )
+    .await;
+    assert_eq!(db.state().await.unwrap().row_counts["customers"], 0);
+}
+
+#[tokio::test]
+async fn state_and_writes_answer_while_a_long_query_runs() {
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/long-query"), |o| {
+        o.query_budgets("4s", "64MiB")
+    })
+    .await
+    .unwrap();
+    let reader = db.public("alice").await.unwrap();
+    let writer = db.public("bob").await.unwrap();
+    let long = tokio::spawn(async move {
+        let error = tool_error(
+            &reader,
+            tools::CLUSTER_DB_QUERY,
+            json!({ "sql": RUNAWAY_CTE }),
+        )
+        .await;
+        (std::time::Instant::now(), error)
+    });
+    // Let the query get going.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let state = db.state().await.unwrap();
+    let state_at = std::time::Instant::now();
+    tool_ok(&writer, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    let write_at = std::time::Instant::now();
+    assert!(
+        !long.is_finished(),
+        "the long query ended too early to tell"
+    );
+    let (long_at, error) = long.await.unwrap();
+    assert!(error.contains("time budget of 4 s"), "{error}");
+    assert_eq!(state.schema_version, "v2");
+    assert!(state_at < long_at, "/state waited for the long query");
+    assert!(write_at < long_at, "the write waited for the long query");
+    assert_eq!(db.state().await.unwrap().row_counts["orders"], 0);
+}
+
+// ---------- Origin: DNS rebinding ----------
+
+#[tokio::test]
+async fn origin_is_checked_on_the_mcp_endpoints() {
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/origin"), |o| {
+        o.allowed_origins(&["http://localhost:6274"])
+    })
+    .await
+    .unwrap();
+    // Without Origin (every agent and gateway): served.
+    let plain = db.public("alice").await.unwrap();
+    assert_eq!(query(&plain, "SELECT 1 AS one").await["rows"][0]["one"], 1);
+    // An allowed browser origin: served.
+    let allowed = db
+        .connect(
+            paths::PUBLIC_MCP,
+            &[("x-user-id", "alice"), ("origin", "http://localhost:6274")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&allowed, "SELECT 1 AS one").await["rows"][0]["one"],
+        1
+    );
+    // A rebinding page's origin: refused before anything runs, on both endpoints.
+    let rebinding = db
+        .connect(
+            paths::PUBLIC_MCP,
+            &[("x-user-id", "alice"), ("origin", "http://evil.example")],
+        )
+        .await;
+    assert!(
+        rebinding.is_err(),
+        "an MCP session from a foreign origin started"
+    );
+    for (path, tool, args) in [
+        (
+            paths::PUBLIC_MCP,
+            tools::TRUNCATE_TABLE,
+            json!({ "table": "orders" }),
+        ),
+        (
+            paths::PRIVILEGED_MCP,
+            tools::RUN_MIGRATION,
+            json!({ "version": "v3" }),
+        ),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}});
+        let refused = db
+            .post_with_origin(path, "http://evil.example", &call)
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 403, "{path}: {}", refused.body);
+        assert_eq!(refused.content_type, "application/json");
+        let error = refused.json().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            error.contains("Origin `http://evil.example` is not allowed"),
+            "{error}"
+        );
+        assert!(error.contains("nothing was executed"), "{error}");
+    }
+    // A look-alike port is another origin.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let other_port = db
+        .post_with_origin(paths::PUBLIC_MCP, "http://localhost:6275", &call)
+        .await
+        .unwrap();
+    assert_eq!(other_port.status, 403);
+    assert_untouched(&db).await;
+}
+
+#[tokio::test]
+async fn with_no_allowed_origins_every_browser_origin_is_refused() {
+    let db = start("origin-default").await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "truncate_table", "arguments": {"table": "orders"}}});
+    let refused = db
+        .post_with_origin(paths::PUBLIC_MCP, "http://localhost:18090", &call)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_untouched(&db).await;
+}
+
 // ---------- stateless transport ----------
 
 #[tokio::test]
@@ -877,13 +1140,9 @@ async fn the_public_server_never_needs_nor_honours_an_approval() {
     assert_eq!(answer["error"]["code"], -32602, "unknown tool: {answer}");
     // Its own tools need none (tier 1 is the agent's).
     let public = db.public("alice").await.unwrap();
-    tool_ok(
-        &public,
-        tools::TRUNCATE_TABLE,
-        json!({ "table": "orders" }),
-    )
-    .await
-    .to_string();
+    tool_ok(&public, tools::TRUNCATE_TABLE, json!({ "table": "orders" }))
+        .await
+        .to_string();
     let state = db.state().await.unwrap();
     assert_eq!(state.schema_version, "v2");
     assert_eq!(
@@ -903,10 +1162,9 @@ async fn without_a_verifying_key_it_refuses_to_start() {
     let spec = hitl_harness::components::mock_db::spec(&options, &dir)
         .unwrap()
         .ready_timeout(std::time::Duration::from_secs(10));
-    let err = hitl_harness::proc::Running::start(spec)
-        .await
-        .err()
-        .expect("must not start without a key");
+    let Err(err) = hitl_harness::proc::Running::start(spec).await else {
+        panic!("must not start without a key")
+    };
     let log = std::fs::read_to_string(dir.join("mock-db-mcp.log")).unwrap_or_default();
     assert!(
         format!("{err:#}{log}").contains("no approval verifying key"),

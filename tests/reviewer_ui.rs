@@ -25,10 +25,14 @@ async fn open_signed_in(driver: &Driver, stack: &Stack, user: &str) -> anyhow::R
 /// arrives. Resolves to that instant; for the informational latency figure only.
 async fn first_push(
     ui_url: &str,
+    session: &str,
     event: &'static str,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Instant>>> {
     use futures::StreamExt as _;
-    let response = reqwest::get(format!("{ui_url}/live"))
+    let response = reqwest::Client::new()
+        .get(format!("{ui_url}/live"))
+        .header("cookie", format!("hitl_session={session}"))
+        .send()
         .await?
         .error_for_status()?;
     Ok(tokio::spawn(async move {
@@ -75,7 +79,7 @@ async fn a_reviewer_approves_and_rejects_in_the_browser() -> anyhow::Result<()> 
     bob.screenshot("queue-empty").await?;
 
     // A call parks: the card is pushed to the open page and says what will change.
-    let pushes = first_push(&stack.ui_url, "card").await?;
+    let pushes = first_push(&stack.ui_url, &bob.cookie("hitl_session").await?, "card").await?;
     let parked_at = Instant::now();
     let approve_check = stack.park_migration("alice", "v3").await?;
     let first = stack.wait_pending(1).await?.remove(0);
@@ -216,18 +220,56 @@ async fn decisions_without_identity_or_csrf_token_are_refused() -> anyhow::Resul
     let check = stack.park_migration("alice", "v3").await?;
     let id = stack.wait_pending(1).await?.remove(0);
 
-    // Not signed in: the page offers sign-in, and a click on Approve is refused.
+    // Not signed in: the queue is not shown at all; the page sends you to sign in, and the
+    // live stream and history answer nobody.
     let anonymous = driver.open().await?;
     anonymous.client.goto(&stack.ui_url).await?;
-    let who = text_of(&anonymous, ".who").await?;
-    assert!(who.contains("Sign in"), "{who}");
-    anonymous.decide(&id, true, "").await?;
-    let refusal = anonymous.form_error(&id).await?;
-    assert!(refusal.contains("Sign in"), "{refusal}");
-    let card = anonymous.card(&id).await?;
     anonymous
-        .screenshot_of(&card, "card-refused-not-signed-in")
+        .client
+        .wait()
+        .at_most(hitl_lab_tests::ui::PATIENCE)
+        .for_element(Locator::Css("form.signin-form"))
         .await?;
+    assert!(
+        anonymous
+            .client
+            .current_url()
+            .await?
+            .path()
+            .ends_with("/signin")
+    );
+    assert!(
+        anonymous
+            .client
+            .find_all(Locator::Css("article.card"))
+            .await?
+            .is_empty()
+    );
+    anonymous.screenshot("signin-required").await?;
+    anonymous
+        .client
+        .goto(&format!("{}/history", stack.ui_url))
+        .await?;
+    assert!(
+        anonymous
+            .client
+            .current_url()
+            .await?
+            .path()
+            .ends_with("/signin")
+    );
+    let live = reqwest::get(format!("{}/live", stack.ui_url)).await?;
+    assert_eq!(live.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let decide = reqwest::Client::new()
+        .post(format!("{}/calls/{id}/decide", stack.ui_url))
+        .header("origin", &stack.ui_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=approve")
+        .send()
+        .await?;
+    // Refused (no CSRF proof, no reviewer), and still parked.
+    assert!(decide.status().is_client_error(), "{}", decide.status());
+    assert_eq!(stack.pending_ids().await?, vec![id.clone()]);
 
     // Signed in, but a request that did not come from our page (no CSRF token) is refused,
     // even with the reviewer's session cookie and a matching Origin.
@@ -365,6 +407,197 @@ async fn an_agents_migration_through_envoy_runs_once_approved_in_the_browser() -
     let body: DenyBody = serde_json::from_str(&reply.body)?;
     assert_eq!(body.reason, reason);
 
+    bob.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() -> anyhow::Result<()>
+{
+    let stack = Stack::start("reviewer_ui-hardening").await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    let port = stack
+        .ui_url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+
+    // DNS rebinding: a name the attacker controls now resolves to the UI's address. The
+    // browser sends that name as Host, and the UI refuses it before any sign-in.
+    let rebound = driver
+        .open_with(&["--host-resolver-rules=MAP rebound.test 127.0.0.1"])
+        .await?;
+    rebound
+        .client
+        .goto(&format!("http://rebound.test:{port}/signin"))
+        .await?;
+    let body = text_of(&rebound, "body").await?;
+    assert!(
+        body.contains("does not answer to the host `rebound.test:"),
+        "{body}"
+    );
+    assert!(body.contains("ALLOWED_HOSTS"), "{body}");
+    rebound.screenshot("host-refused").await?;
+    rebound.close().await?;
+
+    // Guessing passwords: after a few wrong ones the form says to wait, even for the right one.
+    let guesser = driver.open().await?;
+    let mut last = String::new();
+    for n in 0..7 {
+        guesser
+            .client
+            .goto(&format!("{}/signin", stack.ui_url))
+            .await?;
+        guesser
+            .client
+            .find(Locator::Css("#username"))
+            .await?
+            .send_keys("bob")
+            .await?;
+        let password = if n == 6 { "bob-pw" } else { "guess" };
+        guesser
+            .client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        guesser
+            .client
+            .find(Locator::Css("form.signin-form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        // A fresh form has no banner: wait for the answer's.
+        last = eventually("the sign-in answer", || async {
+            let banners = guesser
+                .client
+                .find_all(Locator::Css(".banner.warn"))
+                .await?;
+            match banners.into_iter().next() {
+                Some(banner) => {
+                    let text = banner.text().await?;
+                    Ok((!text.is_empty()).then_some(text))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    }
+    assert!(last.contains("Too many failed sign-ins"), "{last}");
+    assert!(last.contains("Try again in"), "{last}");
+    guesser.screenshot("signin-throttled").await?;
+    guesser.close().await?;
+
+    // Sign-out ends the session on the server: the old cookie, replayed, opens nothing.
+    let alice = open_signed_in(&driver, &stack, "alice").await?;
+    let session = alice.cookie("hitl_session").await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let with_cookie = |path: &str| {
+        http.get(format!("{}{path}", stack.ui_url))
+            .header("cookie", format!("hitl_session={session}"))
+            .send()
+    };
+    assert_eq!(with_cookie("/").await?.status(), reqwest::StatusCode::OK);
+    alice.sign_out().await?;
+    alice
+        .client
+        .wait()
+        .at_most(hitl_lab_tests::ui::PATIENCE)
+        .for_element(Locator::Css("form.signin-form"))
+        .await?;
+    let replayed = with_cookie("/").await?;
+    assert_eq!(replayed.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(replayed.headers()["location"], "/signin");
+    assert_eq!(
+        with_cookie("/live").await?.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    alice.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_and_invisible_characters_are_shown_safely() -> anyhow::Result<()> {
+    let stack = Stack::start("reviewer_ui-hostile-values").await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    let bob = open_signed_in(&driver, &stack, "bob").await?;
+
+    // One 60 000-character argument: the page stays as wide as the window, the value is
+    // clamped with "Show all", and the buttons are in view.
+    let long_version = format!("v{}", "9".repeat(60_000));
+    let _long = stack.park_migration("alice", &long_version).await?;
+    let long_id = stack.wait_pending(1).await?.remove(0);
+    let card = bob.card(&long_id).await?;
+    bob.client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'start'});",
+            vec![serde_json::to_value(&card)?],
+        )
+        .await?;
+    let layout = bob
+        .client
+        .execute(
+            "const card = arguments[0];
+             const approve = card.querySelector('button[value=approve]').getBoundingClientRect();
+             const reject = card.querySelector('button[value=reject]').getBoundingClientRect();
+             return {
+               pageWidth: document.documentElement.scrollWidth,
+               windowWidth: window.innerWidth,
+               windowHeight: window.innerHeight,
+               approve: [approve.left, approve.top, approve.right, approve.bottom],
+               reject: [reject.left, reject.top, reject.right, reject.bottom],
+             };",
+            vec![serde_json::to_value(&card)?],
+        )
+        .await?;
+    let width = layout["windowWidth"].as_f64().unwrap_or_default();
+    let height = layout["windowHeight"].as_f64().unwrap_or_default();
+    assert!(
+        layout["pageWidth"].as_f64().unwrap_or(f64::MAX) <= width,
+        "page wider than the window: {layout}"
+    );
+    for button in ["approve", "reject"] {
+        let rect: Vec<f64> = serde_json::from_value(layout[button].clone())?;
+        assert!(
+            rect[0] >= 0.0 && rect[2] <= width && rect[1] >= 0.0 && rect[3] <= height,
+            "{button} button out of view: {layout}"
+        );
+    }
+    let headline = card.find(Locator::Css("h2.change")).await?.text().await?;
+    assert!(headline.chars().count() < 100, "{headline}");
+    bob.screenshot("card-long-value").await?;
+    let show_all = card.find(Locator::Css("[data-show-all]")).await?;
+    assert!(show_all.text().await?.contains("Show all"));
+    show_all.click().await?;
+    assert!(show_all.text().await?.contains("Show less"));
+    bob.decide(&long_id, false, "too long to read").await?;
+    bob.card_gone(&long_id).await?;
+
+    // A bidi override makes `\u{202e}4v` read "v4": the card spells it out and warns.
+    let _bidi = stack.park_migration("alice", "\u{202e}4v").await?;
+    let bidi_id = stack.wait_pending(1).await?.remove(0);
+    let card = bob.card(&bidi_id).await?;
+    let text = card.text().await?;
+    assert!(text.contains("⟨U+202E⟩4v"), "{text}");
+    assert!(
+        !text.contains('\u{202e}'),
+        "the raw override reached the page"
+    );
+    let warning = card
+        .find(Locator::Css(".hidden-chars"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        warning.contains("invisible, direction-changing"),
+        "{warning}"
+    );
+    bob.screenshot_of(&card, "card-bidi-warning").await?;
+    bob.decide(&bidi_id, false, "hidden characters").await?;
+    bob.card_gone(&bidi_id).await?;
     bob.close().await?;
     Ok(())
 }

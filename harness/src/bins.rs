@@ -1,16 +1,67 @@
-//! Locating the lab's own binaries (`mock-db-mcp`, `hitl-extauth`, …) built by cargo.
+//! Locating the checkout and the lab's own binaries (`mock-db-mcp`, `hitl-extauth`, …) built
+//! by cargo, and refusing binaries that are older than their sources.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::SystemTime,
+};
 
 /// Env var that points at the directory holding our built binaries. `cargo xtask test` sets it.
 pub const BIN_DIR_ENV: &str = "HITL_LAB_BIN_DIR";
 
-/// Root of the workspace (the directory holding the top-level `Cargo.toml`).
+/// Crates (directories under the workspace root) whose sources every service binary is built
+/// from, besides its own crate.
+const SHARED_SOURCES: &[&str] = &["wire", "serve"];
+
+/// Root of the checkout (the directory holding the workspace `Cargo.toml`), found at run time.
+///
+/// It is looked up from where the program runs, never taken from the compile-time
+/// `CARGO_MANIFEST_DIR`: cargo does not rebuild after a checkout is moved or copied, and a
+/// copy must drive itself, not the original. In order: the `CARGO_MANIFEST_DIR` cargo sets
+/// for `cargo run` / `cargo test` (the package being run), the current directory, the
+/// directory of the running executable (`target/debug/…`); from each, the nearest ancestor
+/// holding this workspace.
+///
+/// # Panics
+/// When none of them lies inside a hitl-lab checkout; the message says where to run from.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("harness lives one level below the workspace root")
-        .to_path_buf()
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let starts = [
+            std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+            std::env::current_dir().ok(),
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(Path::to_path_buf)),
+        ];
+        starts
+            .into_iter()
+            .flatten()
+            .find_map(|start| find_root(&start))
+            .unwrap_or_else(|| {
+                panic!(
+                    "cannot find the hitl-lab checkout: run this from inside it (a directory \
+                     whose Cargo.toml is the hitl-lab workspace, or below it)"
+                )
+            })
+    })
+    .clone()
+}
+
+/// The nearest ancestor of `start` (itself included) that is the hitl-lab workspace root.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+    start
+        .ancestors()
+        .find(|dir| is_root(dir))
+        .map(Path::to_path_buf)
+}
+
+fn is_root(dir: &Path) -> bool {
+    let is_workspace = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|toml| toml.lines().any(|l| l.trim() == "[workspace]"));
+    is_workspace && dir.join("hitl-extauth").join("Cargo.toml").is_file()
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<workspace>/target`).
@@ -36,16 +87,99 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// Path of one of our binaries, or an error that says how to build it.
+///
+/// A binary under this checkout's target directory must be newer than every source it is
+/// built from: a test of an old build after an edit would test the wrong code without a word.
+/// Binaries in a directory elsewhere (`HITL_LAB_BIN_DIR` pointing outside `target/`) are
+/// taken as they are.
 pub fn path(name: &str) -> anyhow::Result<PathBuf> {
     let path = bin_dir().join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
+    if !path.is_file() {
         anyhow::bail!(
-            "binary `{name}` not found at {}: build the services first with \
-             `cargo build --workspace --bins` (or run the tests with `cargo xtask test`, \
-             which does that for you), or set {BIN_DIR_ENV} to the directory that holds it",
+            "binary `{name}` not found at {}: run the tests with `cargo xtask test`, which \
+             builds the services first (or `cargo build --workspace --bins`), or set \
+             {BIN_DIR_ENV} to the directory that holds it",
             path.display()
         )
+    }
+    if path.starts_with(target_dir()) {
+        check_fresh(name, &path)?;
+    }
+    Ok(path)
+}
+
+/// Fail if a source of the crate `name` (or a crate every service uses) is newer than `bin`.
+fn check_fresh(name: &str, bin: &Path) -> anyhow::Result<()> {
+    let built = modified(bin).unwrap_or(SystemTime::UNIX_EPOCH);
+    let root = workspace_root();
+    let crate_dir = root.join(name);
+    if !crate_dir.join("Cargo.toml").is_file() {
+        return Ok(()); // not one of ours by directory name; nothing to compare
+    }
+    let mut sources = vec![root.join("Cargo.lock")];
+    for dir in std::iter::once(crate_dir).chain(SHARED_SOURCES.iter().map(|d| root.join(d))) {
+        sources.push(dir.join("Cargo.toml"));
+        sources.push(dir.join("build.rs"));
+        for sub in ["src", "assets"] {
+            collect_files(&dir.join(sub), &mut sources);
+        }
+    }
+    let newest = sources
+        .into_iter()
+        .filter_map(|p| modified(&p).map(|t| (t, p)))
+        .max_by_key(|(t, _)| *t);
+    match newest {
+        Some((changed, source)) if changed > built => anyhow::bail!(
+            "binary `{name}` at {} is older than its source {}: run `cargo xtask test` \
+             (it rebuilds the services before testing), or `cargo build --workspace --bins` \
+             first",
+            bin.display(),
+            source.strip_prefix(&root).unwrap_or(&source).display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_found_from_any_directory_inside_the_checkout() {
+        let root = workspace_root();
+        assert!(root.join("hitl-extauth").is_dir());
+        assert_eq!(
+            find_root(&root.join("harness").join("src")),
+            Some(root.clone())
+        );
+        assert_eq!(find_root(&root), Some(root));
+    }
+
+    #[test]
+    fn nothing_outside_a_checkout_is_taken_for_one() {
+        let dir = std::env::temp_dir().join(format!("hitl-lab-not-a-root-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A workspace that is not hitl-lab's.
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        assert_eq!(find_root(&dir), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,6 +4,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use crate::{
+    agents::AgentKind,
     bins::target_dir,
     lab::{LabState, Target},
     local::{self, LocalConfig},
@@ -16,6 +17,8 @@ use crate::{
 pub struct Options {
     pub target: Target,
     pub model: ModelChoice,
+    /// The agents every scene runs against (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// Leave a lab this run started running.
     pub keep_up: bool,
     /// Where the reports go (`target/conformance`).
@@ -29,6 +32,7 @@ impl Options {
         Ok(Self {
             target,
             model,
+            agents: AgentKind::ALL.to_vec(),
             keep_up: false,
             out_dir: target_dir().join("conformance"),
             local: LocalConfig::from_env(model)?,
@@ -66,7 +70,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
             options.model.as_str()
         ),
     };
-    let result = replay(&lab, &scenes.iter().collect::<Vec<_>>(), options.model).await;
+    let result = replay(
+        &lab,
+        &scenes.iter().collect::<Vec<_>>(),
+        options.model,
+        &options.agents,
+    )
+    .await;
     if started && !options.keep_up {
         local::down(dir, true)?;
     }
@@ -83,25 +93,35 @@ pub async fn replay(
     lab: &LabState,
     scenes: &[&Scene],
     model: ModelChoice,
+    agents: &[AgentKind],
 ) -> anyhow::Result<SuiteReport> {
-    let options = RunOptions {
-        scripted: model == ModelChoice::Scripted,
-        live: Some(Arc::new(|line| println!("{line}"))),
-        ..RunOptions::default()
-    };
+    for agent in agents {
+        lab.agent_url(*agent)?;
+    }
     let mut reports = Vec::new();
-    for scene in scenes {
-        println!("\n━━ scene {}: {} ━━", scene.id, scene.name);
-        println!("   {}", scene.summary);
-        let report = scene::run(lab, scene, &options).await;
-        println!(
-            "━━ scene {} {} ({} checks, {:.1} s)",
-            scene.id,
-            if report.passed { "passed" } else { "FAILED" },
-            report.checks.len(),
-            report.duration_ms as f64 / 1000.0
-        );
-        reports.push(report);
+    for agent in agents {
+        let options = RunOptions {
+            agent: *agent,
+            scripted: model == ModelChoice::Scripted,
+            live: Some(Arc::new(|line| println!("{line}"))),
+            ..RunOptions::default()
+        };
+        for scene in scenes {
+            println!(
+                "\n━━ scene {} on the {agent} agent: {} ━━",
+                scene.id, scene.name
+            );
+            println!("   {}", scene.summary);
+            let report = scene::run(lab, scene, &options).await;
+            println!(
+                "━━ scene {} on the {agent} agent {} ({} checks, {:.1} s)",
+                scene.id,
+                if report.passed { "passed" } else { "FAILED" },
+                report.checks.len(),
+                report.duration_ms as f64 / 1000.0
+            );
+            reports.push(report);
+        }
     }
     Ok(SuiteReport {
         target: lab.target.as_str().to_owned(),

@@ -5,7 +5,9 @@
 //! [`GatewayPlan::lab`] is the local equivalent of the kind lab's routing
 //! (`manifests/gateway/`): `/public` straight to mock-db-mcp, `/privileged` through
 //! hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
-//! fail closed), with every timeout on the way raised past the park timeout.
+//! fail closed), with every timeout on the way raised past the park timeout. With a
+//! [`RequesterJwt`], the gated routes first verify the requester's token (`jwt_authn`: no
+//! valid token, 401) and hand its payload to the gate in the Check's `metadata_context`.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -13,6 +15,11 @@ use serde_json::{Value, json};
 
 /// Envoy's name for the ext_authz HTTP filter (also the `typed_per_filter_config` key).
 pub const EXT_AUTHZ_FILTER: &str = "envoy.filters.http.ext_authz";
+/// Envoy's name for the JWT filter (also the `typed_per_filter_config` key and the
+/// namespace the verified payload lands in: [`hitl_wire::identity::METADATA_NAMESPACE`]).
+pub const JWT_AUTHN_FILTER: &str = "envoy.filters.http.jwt_authn";
+const JWT_PROVIDER: &str = "requester";
+const JWT_REQUIREMENT: &str = "requester";
 /// Body bytes forwarded to hitl-extauth (the kind lab's `forwardBody.maxSize: 64Ki`).
 pub const MAX_REQUEST_BYTES: u32 = 64 * 1024;
 /// How much longer than the park timeout the gateway waits, so the gate always answers first.
@@ -72,6 +79,20 @@ pub struct ExtAuthz {
     pub failure_mode_allow: bool,
 }
 
+/// Who the gated routes accept as a requester: JWTs from one issuer, verified against a
+/// JWKS given inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequesterJwt {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// The JWKS, as JSON text.
+    pub jwks: String,
+    /// Let a request with no token at all through to the gate, which denies a `tools/call`
+    /// without a verified requester with a reason the caller can read (and audits it); an
+    /// invalid token is refused here either way. `false`: no token, 401.
+    pub allow_missing: bool,
+}
+
 /// Everything the gateway does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayPlan {
@@ -96,6 +117,8 @@ pub struct GatewayPlan {
     /// routes' RequestHeaderModifier `remove`): a client can never send the gate's approval
     /// header upstream; only ext_authz's answer adds it.
     pub strip_request_headers: Vec<String>,
+    /// Verify the requester's JWT on every gated route (`None`: no JWT filter at all).
+    pub requester_jwt: Option<RequesterJwt>,
 }
 
 impl GatewayPlan {
@@ -135,7 +158,14 @@ impl GatewayPlan {
             route_timeout: patient,
             max_requests: 100_000,
             strip_request_headers: vec![hitl_wire::approval::HEADER.to_owned()],
+            requester_jwt: None,
         }
+    }
+
+    /// The same, with the gated routes requiring a requester token `jwt` verifies.
+    pub fn with_requester_jwt(mut self, jwt: RequesterJwt) -> Self {
+        self.requester_jwt = Some(jwt);
+        self
     }
 }
 
@@ -201,13 +231,84 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
                 "disabled": true
             }
         });
+    } else if plan.requester_jwt.is_some() {
+        value["typed_per_filter_config"] = json!({
+            JWT_AUTHN_FILTER: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+                "requirement_name": JWT_REQUIREMENT
+            }
+        });
     }
     value
+}
+
+/// The `jwt_authn` filter on the routes that name its requirement (the gated ones): a token
+/// there must verify (else 401/403), a missing one is refused too unless
+/// [`RequesterJwt::allow_missing`]; the verified payload goes to the dynamic metadata that
+/// ext_authz forwards to the gate. The token itself is not forwarded upstream.
+fn jwt_filter(jwt: &RequesterJwt) -> Value {
+    json!({
+        "name": JWT_AUTHN_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                JWT_PROVIDER: {
+                    "issuer": jwt.issuer,
+                    "audiences": jwt.audiences,
+                    "local_jwks": { "inline_string": jwt.jwks },
+                    "from_headers": [{ "name": "Authorization", "value_prefix": "Bearer " }],
+                    "forward": false,
+                    "payload_in_metadata": hitl_wire::identity::PAYLOAD_KEY,
+                    "clock_skew_seconds": 30,
+                }
+            },
+            "requirement_map": {
+                JWT_REQUIREMENT: if jwt.allow_missing {
+                    json!({ "requires_any": { "requirements": [
+                        { "provider_name": JWT_PROVIDER },
+                        { "allow_missing": {} }
+                    ] } })
+                } else {
+                    json!({ "provider_name": JWT_PROVIDER })
+                }
+            }
+        }
+    })
 }
 
 /// The Envoy bootstrap (YAML) for `plan`.
 pub fn render(plan: &GatewayPlan) -> String {
     let authz = &plan.ext_authz;
+    let mut ext_authz = json!({
+        "name": EXT_AUTHZ_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "transport_api_version": "V3",
+            "grpc_service": {
+                "envoy_grpc": { "cluster_name": EXTAUTH_CLUSTER },
+                "timeout": duration(authz.timeout),
+            },
+            "with_request_body": {
+                "max_request_bytes": authz.max_request_bytes,
+                "allow_partial_message": authz.allow_partial_message,
+                "pack_as_bytes": authz.pack_as_bytes,
+            },
+            "failure_mode_allow": authz.failure_mode_allow,
+        }
+    });
+    let mut http_filters = Vec::new();
+    if let Some(jwt) = &plan.requester_jwt {
+        http_filters.push(jwt_filter(jwt));
+        ext_authz["typed_config"]["metadata_context_namespaces"] =
+            json!([hitl_wire::identity::METADATA_NAMESPACE]);
+    }
+    http_filters.push(ext_authz);
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        }
+    }));
     let mut manager = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "gateway",
@@ -229,31 +330,7 @@ pub fn render(plan: &GatewayPlan) -> String {
                 "routes": plan.routes.iter().map(|r| route(plan, r)).collect::<Vec<_>>(),
             }]
         },
-        "http_filters": [
-            {
-                "name": EXT_AUTHZ_FILTER,
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
-                    "transport_api_version": "V3",
-                    "grpc_service": {
-                        "envoy_grpc": { "cluster_name": EXTAUTH_CLUSTER },
-                        "timeout": duration(authz.timeout),
-                    },
-                    "with_request_body": {
-                        "max_request_bytes": authz.max_request_bytes,
-                        "allow_partial_message": authz.allow_partial_message,
-                        "pack_as_bytes": authz.pack_as_bytes,
-                    },
-                    "failure_mode_allow": authz.failure_mode_allow,
-                }
-            },
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                }
-            }
-        ]
+        "http_filters": http_filters,
     });
     if !plan.strip_request_headers.is_empty() {
         // Runs before routing and every HTTP filter (a route's `request_headers_to_remove`

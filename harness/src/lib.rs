@@ -3,6 +3,7 @@
 //! the A2A client and the assertions.
 
 pub mod a2a;
+pub mod agents;
 pub mod bench;
 pub mod bins;
 pub mod clients;
@@ -15,6 +16,8 @@ pub mod lab;
 pub mod local;
 pub mod manifests;
 pub mod net;
+pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
+pub mod requester;
 pub mod scene;

@@ -25,7 +25,7 @@ use std::{
     time::Duration,
 };
 
-pub use docs::{Doc, KIND_DIR, MODELS_DIR, manifest_files, parse_file};
+pub use docs::{CRDS_DIR, Doc, KIND_DIR, MODELS_DIR, manifest_files, parse_file};
 pub use error::{Location, ManifestError, Problem};
 pub use read::SecretView;
 pub use units::{parse_byte_quantity, parse_duration};
@@ -86,6 +86,8 @@ pub struct LabManifests {
     pub gate: GateView,
     pub tool_servers: Vec<ToolServerView>,
     pub agent: AgentView,
+    /// BYO Agents (the LangGraph agent), built from `python/<image name>/`.
+    pub byo_agents: Vec<ByoAgentView>,
     /// One per `--model` choice.
     pub models: Vec<ModelConfigView>,
 }
@@ -118,6 +120,7 @@ impl LabManifests {
         let mut policies = Vec::new();
         let mut tool_servers = Vec::new();
         let mut agents = Vec::new();
+        let mut byo_agents = Vec::new();
         let mut models = Vec::new();
         for doc in &docs {
             match (doc.group(), doc.kind.as_str()) {
@@ -129,6 +132,9 @@ impl LabManifests {
                 ("gateway.networking.k8s.io", "HTTPRoute") => routes.push(read::route(doc)?),
                 ("agentgateway.dev", "AgentgatewayPolicy") => policies.push(read::policy(doc)?),
                 ("kagent.dev", "RemoteMCPServer") => tool_servers.push(read::tool_server(doc)?),
+                ("kagent.dev", "Agent") if read::is_byo(doc)? => {
+                    byo_agents.push(read::byo_agent(doc)?)
+                }
                 ("kagent.dev", "Agent") => agents.push(read::agent(doc)?),
                 ("kagent.dev", "ModelConfig") => models.push(read::model_config(doc)?),
                 _ => {} // applied as-is (NetworkPolicy, …); the schema test checks them
@@ -150,6 +156,7 @@ impl LabManifests {
             gate,
             tool_servers,
             agent,
+            byo_agents,
             models,
         };
         let problems = validate::problems(&lab);
@@ -320,6 +327,7 @@ fn gate(policies: &[PolicyView], routes: &[RouteView]) -> Result<GateView, Manif
         request_timeout: policy.request_timeout,
         ext_auth_timeout,
         ext_auth,
+        jwt: policy.jwt.clone(),
     })
 }
 

@@ -248,33 +248,72 @@ pub enum Stopped {
     NotRunning,
 }
 
-/// Stop the process group `pid` leads if its leader is still the one we started (same argv):
-/// SIGTERM, then SIGKILL after `grace`. A pid reused by an unrelated process is left alone.
+/// Stop the process group `pid` leads if it is still the one we started: SIGTERM, then
+/// SIGKILL after `grace`, and return only once **every** process of the group is gone (so
+/// their ports are free). A pid reused by an unrelated process is left alone.
+///
+/// The group is ours while its leader still runs the argv we recorded; once the leader has
+/// died (say a `kill -9` of the waiting shell), any process still in the group is an orphan
+/// of ours: the kernel does not hand out a process-group id again while the group has members.
 pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<Stopped> {
     match live_cmdline(pid) {
         Some(cmdline) if cmdline == argv => {}
-        _ => return Ok(Stopped::NotRunning),
+        Some(_) => return Ok(Stopped::NotRunning),
+        None if group_members(pid).is_empty() => return Ok(Stopped::NotRunning),
+        None => {}
     }
     signal_group(pid, "TERM");
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if live_cmdline(pid).is_none() {
-            return Ok(Stopped::Stopped);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if wait_group_gone(pid, grace) {
+        return Ok(Stopped::Stopped);
     }
     signal_group(pid, "KILL");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if live_cmdline(pid).is_none() {
-            return Ok(Stopped::Stopped);
+    if wait_group_gone(pid, Duration::from_secs(5)) {
+        return Ok(Stopped::Stopped);
+    }
+    anyhow::bail!(
+        "process group {pid} ({}) did not stop after SIGKILL: still {:?}",
+        argv.join(" "),
+        group_members(pid)
+    )
+}
+
+/// Wait up to `timeout` for the group `pgid` to have no live member.
+fn wait_group_gone(pgid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if group_members(pgid).is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    anyhow::bail!(
-        "process {pid} ({}) did not stop after SIGKILL",
-        argv.join(" ")
-    )
+}
+
+/// The live (non-zombie) processes whose process group is `pgid`, from `/proc`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the parenthesised command name: state, ppid, pgrp, …
+            let mut fields = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace())
+                .into_iter()
+                .flatten();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
+            !matches!(state, Some("Z" | "X")) && pgrp == Some(pgid)
+        })
+        .collect()
 }
 
 /// Signal every process in the group `pgid` leads.

@@ -92,6 +92,10 @@ pub fn ensure() -> anyhow::Result<Venv> {
         .lock()
         .with_context(|| format!("locking {}", guard_path.display()))?;
 
+    // The stamp records the lock file and where the venv was made: a venv's scripts hold
+    // absolute paths, so one copied or moved with its checkout is rebuilt, not half-used.
+    let mut wanted = wanted;
+    wanted.extend_from_slice(format!("\n# venv: {}\n", dir.display()).as_bytes());
     let stamp = dir.join(".installed-requirements.lock");
     let venv = Venv { dir: dir.clone() };
     if std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) && venv.python().is_file() {

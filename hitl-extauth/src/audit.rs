@@ -55,7 +55,10 @@ pub enum Standing {
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Command {
-    Park(Arc<ParkedCall>),
+    Park {
+        call: Arc<ParkedCall>,
+        ack: Reply<()>,
+    },
     Close {
         record: Box<DecidedCall>,
         ack: Option<Reply<()>>,
@@ -86,7 +89,7 @@ pub struct Audit {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Command::Park(_) => "Park",
+            Command::Park { .. } => "Park",
             Command::Close { .. } => "Close",
             Command::History { .. } => "History",
             Command::Lookup { .. } => "Lookup",
@@ -138,9 +141,13 @@ impl Audit {
         }
     }
 
-    /// Queue the insert of a newly parked call.
-    pub fn park(&self, call: Arc<ParkedCall>) {
-        self.send(Command::Park(call));
+    /// Queue the insert of a newly parked call; `Ok` from the returned receiver means
+    /// committed. A burst of parks shares one transaction (group commit), so each waits for
+    /// one fsync, not one apiece.
+    pub fn park(&self, call: Arc<ParkedCall>) -> oneshot::Receiver<Result<(), AuditError>> {
+        let (ack, committed) = oneshot::channel();
+        self.send(Command::Park { call, ack });
+        committed
     }
 
     /// Queue the close of a call; `Ok` from the returned receiver means committed.
@@ -298,7 +305,7 @@ impl Writer {
         tracing::debug!("audit writer: every handle dropped, stopping");
     }
 
-    /// Apply a batch in one transaction; acknowledge closes only after the commit.
+    /// Apply a batch in one transaction; acknowledge parks and closes only after the commit.
     fn apply(&mut self, batch: Vec<Command>) {
         let mut acks: Vec<(Reply<()>, Result<(), AuditError>)> = Vec::new();
         let next_seq = &mut self.next_seq;
@@ -311,10 +318,14 @@ impl Writer {
         };
         for command in batch {
             match command {
-                Command::Park(call) => {
-                    if let Err(e) = insert_parked(&tx, &call) {
+                Command::Park { call, ack } => {
+                    let result = insert_parked(&tx, &call)
+                        .map(drop)
+                        .map_err(AuditError::from);
+                    if let Err(e) = &result {
                         tracing::error!(id = %call.id, error = %e, "audit: recording a parked call failed");
                     }
+                    acks.push((ack, result));
                 }
                 Command::Close { record, ack } => {
                     let result = upsert_closed(&tx, &record, *next_seq);
@@ -521,6 +532,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
     };
     let headers: BTreeMap<String, String> = serde_json::from_value(json(5, "headers")?)
         .map_err(|e| corrupt("headers", e.to_string()))?;
+    let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
     let outcome_text: String = row.get(13)?;
     let waited: Option<i64> = row.get(17)?;
     let count: i64 = row.get(19)?;
@@ -537,6 +549,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             body: row.get(9)?,
             body_sha256: row.get(10)?,
             requester: row.get(11)?,
+            claimed_requester,
             id: id.clone(),
         },
         outcome: parse_outcome(&id, &outcome_text)?,
@@ -573,6 +586,7 @@ mod tests {
             body_sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
             expires_at: received_at + Duration::seconds(600),
             requester: Some("alice".into()),
+            claimed_requester: Some("alice".into()),
         })
     }
 

@@ -76,13 +76,39 @@ pub struct Config {
     #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
     pub max_parked: usize,
 
+    /// Most calls one requester may have parked at once; their further tool calls are denied
+    /// (with that reason) until some are decided. Keeps one noisy or hostile client from
+    /// filling the reviewers' queue and the gate's memory. Calls without a requester share one
+    /// allowance.
+    #[arg(long, env = "MAX_PARKED_PER_REQUESTER", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_parked_per_requester: u64,
+
     /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
-    /// body `{"approved": false, "reason", "id"}`. `mcp`: for a JSON-RPC request with an id,
-    /// HTTP 200 with a JSON-RPC error whose message carries the reason and whose `data` is
-    /// that same body — for MCP clients (such as kagent's Python one) that drop the body of
-    /// any 4xx, so the agent never learns why. Frames that are not JSON-RPC get the 403.
+    /// body `{"approved": false, "reason", "id"}`. `mcp` (HTTP 200, in MCP terms): a denied
+    /// `tools/call` gets a tool result marked `isError` whose text is the reason (the 403 body
+    /// under `_meta`), any other JSON-RPC request a JSON-RPC error (code -32003, the body as
+    /// its `data`) — for MCP clients (such as kagent's Python one) that drop the body of any
+    /// 4xx, so the agent would never learn why. Frames that are not JSON-RPC get the 403.
     #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
+
+    /// Deny every `tools/call` whose requester the gateway did not verify (the requester
+    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is the seed's
+    /// behaviour, an explicit opt-out logged loudly: such calls park with no verified
+    /// requester, and separation of duties cannot be checked for them.
+    #[arg(
+        long,
+        env = hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub require_verified_requester: bool,
+
+    /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
+    /// unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// How a denial is written back through the gateway (see [`Config::deny_response`]).
@@ -91,7 +117,8 @@ pub enum DenyStyle {
     /// HTTP 403 with the JSON deny body.
     #[default]
     Http,
-    /// A JSON-RPC error answering the request's id (HTTP 200), the deny body as its data.
+    /// An MCP answer to the request's id (HTTP 200): a tool error for `tools/call`, a
+    /// JSON-RPC error otherwise; the deny body rides along.
     Mcp,
 }
 
@@ -140,6 +167,7 @@ mod tests {
         assert_eq!(config.admin_token(), None);
         assert_eq!(config.admin_access(), AdminAccess::Closed);
         assert!(!config.insecure_no_approval_key);
+        assert!(config.require_verified_requester, "safe by default");
     }
 
     #[test]
@@ -148,6 +176,14 @@ mod tests {
         assert_eq!(config.admin_access(), AdminAccess::Token("t0k".into()));
         let config = Config::try_parse_from(["x", "--insecure-open-admin"]).unwrap();
         assert_eq!(config.admin_access(), AdminAccess::Open);
+    }
+
+    #[test]
+    fn the_requester_opt_out_is_explicit() {
+        let config =
+            Config::try_parse_from(["x", "--require-verified-requester", "false"]).unwrap();
+        assert!(!config.require_verified_requester);
+        assert!(Config::try_parse_from(["x", "--require-verified-requester", "no"]).is_err());
     }
 
     #[test]

@@ -105,6 +105,7 @@ fn record(
         .collect();
     redact(&mut headers);
     let body = String::from_utf8_lossy(refused.body);
+    let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
     DecidedCall {
         call: ParkedCall {
             id: uuid::Uuid::new_v4().to_string(),
@@ -122,6 +123,7 @@ fn record(
                 .requester
                 .as_deref()
                 .map(|r| cut(r, MAX_HEADER_VALUE_BYTES)),
+            claimed_requester,
         },
         outcome: Outcome::Denied,
         reviewer: None,

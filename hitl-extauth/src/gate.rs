@@ -30,8 +30,9 @@ use crate::{
     denials::{Denials, Refused},
     events::Events,
     metrics::{CheckVerdict, Metrics},
-    park::{Decision, Message, ParkingLot, Settled},
+    park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
+    requester::Verified,
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -46,6 +47,8 @@ const REDACTED: &str = "[redacted]";
 
 /// The reason on a call the gateway gave up on.
 pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
+/// Said to a caller whose `tools/call` carries no requester the gateway verified.
+pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), verified by the gateway; identity headers such as x-user-id are not proof";
 /// Said to the caller when a reviewer rejects without giving a reason.
 pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 
@@ -93,7 +96,11 @@ pub enum DecideError {
 pub struct Settings {
     pub allow: AllowList,
     pub park_timeout: Duration,
-    pub max_parked: usize,
+    /// Most calls parked at once: in all, and per requester.
+    pub capacity: Capacity,
+    /// Deny a `tools/call` that carries no verified requester (the default). `false` is the
+    /// seed's behaviour: such calls park with no requester, marked unverified.
+    pub require_verified_requester: bool,
     /// Signs the approval token of every approved call; `None` only when running with
     /// `--insecure-no-approval-key`.
     pub signer: Option<Signer>,
@@ -136,14 +143,14 @@ impl Drop for Gate {
 /// What [`Gate::admit`] made of a `Check`.
 enum Admission<'g> {
     Answer(Answer),
-    Parked(Waiting<'g>),
+    Parked(Parking<'g>),
 }
 
 impl Gate {
     /// The gate, with its timeout sweeper running (needs a Tokio runtime).
     pub fn start(settings: Settings, audit: Audit) -> Arc<Self> {
         let gate = Arc::new(Self {
-            lot: ParkingLot::new(settings.max_parked),
+            lot: ParkingLot::new(settings.capacity),
             settings,
             audit,
             events: Events::new(),
@@ -182,7 +189,7 @@ impl Gate {
         async move {
             match admission {
                 Admission::Answer(answer) => answer,
-                Admission::Parked(waiting) => waiting.wait().await,
+                Admission::Parked(parking) => parking.wait().await,
             }
         }
     }
@@ -228,18 +235,40 @@ impl Gate {
     }
 
     fn park(&self, incoming: Incoming, tool: ToolCall) -> Admission<'_> {
+        let requester = match &incoming.verified {
+            Verified::Requester(_) => requester(&incoming.verified),
+            Verified::Invalid(reason) => {
+                return Admission::Answer(self.refuse(reason.clone(), &refused(&incoming)));
+            }
+            Verified::Absent if self.settings.require_verified_requester => {
+                return Admission::Answer(
+                    self.refuse(NO_VERIFIED_REQUESTER.to_owned(), &refused(&incoming)),
+                );
+            }
+            Verified::Absent => {
+                tracing::warn!(
+                    claimed = hitl_wire::headers::claimed_requester(&incoming.headers)
+                        .as_deref()
+                        .unwrap_or("-"),
+                    "parking a call with NO verified requester (REQUIRE_VERIFIED_REQUESTER=false): \
+                     separation of duties cannot be checked for it"
+                );
+                None
+            }
+        };
         if std::str::from_utf8(&incoming.body).is_err() {
             return Admission::Answer(
                 self.refuse("body is not valid UTF-8".to_owned(), &refused(&incoming)),
             );
         }
-        let call = Arc::new(self.parked_call(incoming, tool));
-        let parked = self
-            .lot
-            .park(Arc::clone(&call), |call| self.audit.park(Arc::clone(call)));
-        let decision = match parked {
-            Ok(decision) => decision,
-            Err(full) => {
+        let call = Arc::new(self.parked_call(incoming, tool, requester));
+        let mut committed = None;
+        let parked = self.lot.park(Arc::clone(&call), |call| {
+            committed = Some(self.audit.park(Arc::clone(call)));
+        });
+        let (decision, committed) = match (parked, committed) {
+            (Ok(decision), Some(committed)) => (decision, committed),
+            (Err(full), _) => {
                 let refused = Refused {
                     method: &call.method,
                     path: &call.path,
@@ -249,29 +278,44 @@ impl Gate {
                 };
                 return Admission::Answer(self.refuse(full.to_string(), &refused));
             }
+            (Ok(_), None) => unreachable!("the lot runs before_visible on every park"),
         };
-        let id = call.id.clone();
+        Admission::Parked(Parking {
+            committed,
+            waiting: Waiting {
+                gate: self,
+                id: call.id.clone(),
+                decision,
+                settled: false,
+            },
+            call,
+        })
+    }
+
+    /// The park's record is committed: let reviewers see it, start its clock, announce it.
+    fn reveal(&self, call: &Arc<ParkedCall>) {
+        let id = &call.id;
+        self.lot.reveal(id);
         self.metrics.checked(CheckVerdict::Park);
         self.metrics.parked();
-        self.expire_later(&id);
+        self.expire_later(id);
         tracing::info!(
             %id, tool = %call.tool_name, requester = call.requester.as_deref().unwrap_or("-"),
             sha256 = %call.body_sha256, "parked"
         );
         self.events.publish(|| Event::Parked {
-            call: (*call).clone(),
+            call: (**call).clone(),
         });
-        Admission::Parked(Waiting {
-            gate: self,
-            id,
-            decision,
-            settled: false,
-        })
     }
 
-    /// `incoming`'s body must be UTF-8 (checked by [`Gate::park`]).
-    fn parked_call(&self, incoming: Incoming, tool: ToolCall) -> ParkedCall {
-        let requester = requester(&incoming.headers);
+    /// `incoming`'s body must be UTF-8 and `requester` its verified requester (both checked
+    /// by [`Gate::park`]).
+    fn parked_call(
+        &self,
+        incoming: Incoming,
+        tool: ToolCall,
+        requester: Option<String>,
+    ) -> ParkedCall {
         let Incoming {
             method,
             path,
@@ -279,6 +323,7 @@ impl Gate {
             body,
             ..
         } = incoming;
+        let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
         let body = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let received_at = OffsetDateTime::now_utc();
@@ -295,6 +340,7 @@ impl Gate {
             body,
             expires_at: received_at + self.settings.park_timeout,
             requester,
+            claimed_requester,
         }
     }
 
@@ -334,7 +380,7 @@ impl Gate {
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
         let reviewer = self.reviewer(request.reviewer.as_deref())?;
-        let Some(slot) = self.lot.take(id) else {
+        let Some(slot) = self.lot.take_visible(id) else {
             return Err(match self.audit.lookup(id).await? {
                 None => DecideError::NotFound(id.to_owned()),
                 Some(Standing::Pending) => {
@@ -496,6 +542,42 @@ async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
     }
 }
 
+/// A `Check` whose park is in the lot but not yet visible: its audit record is on its way to
+/// disk. Nobody sees a park before it is committed, so a crash can never lose one that a
+/// reviewer (or an `/events` subscriber) has seen. Dropped here, the park is abandoned as below.
+struct Parking<'g> {
+    committed: oneshot::Receiver<Result<(), AuditError>>,
+    call: Arc<ParkedCall>,
+    waiting: Waiting<'g>,
+}
+
+impl Parking<'_> {
+    async fn wait(mut self) -> Answer {
+        let recorded = match (&mut self.committed).await {
+            Ok(result) => result,
+            Err(_) => Err(AuditError::WriterGone),
+        };
+        let gate = self.waiting.gate;
+        match recorded {
+            Ok(()) => {
+                gate.reveal(&self.call);
+                self.waiting.wait().await
+            }
+            Err(e) => {
+                // Never shown, never recorded: take it back quietly and fail closed.
+                self.waiting.settled = true;
+                gate.lot.take(&self.call.id);
+                tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
+                gate.metrics.checked(CheckVerdict::Deny);
+                Answer::deny(
+                    format!("the call could not be recorded for review ({e}); denied"),
+                    None,
+                )
+            }
+        }
+    }
+}
+
 /// A `Check` waiting for its park to end. Dropped unsettled means the gateway cancelled the
 /// call: the park is closed as `abandoned` right there.
 struct Waiting<'g> {
@@ -593,13 +675,13 @@ fn claims(record: &DecidedCall) -> Claims {
     }
 }
 
-/// Who asked for a call: today the first identity header present, as the gateway forwarded
-/// it — an assertion, not a verified identity. The one place a verified requester (claims
-/// of a token the gateway checked) will come from.
-pub fn requester(headers: &BTreeMap<String, String>) -> Option<String> {
-    hitl_wire::headers::IDENTITY
-        .iter()
-        .find_map(|name| headers.get(*name).filter(|v| !v.is_empty()).cloned())
+/// Who asked for a call, as far as the gate can prove it: the requester of the token the
+/// gateway verified ([`crate::requester`]); identity headers never count.
+pub fn requester(verified: &Verified) -> Option<String> {
+    match verified {
+        Verified::Requester(identity) => Some(identity.as_str().to_owned()),
+        Verified::Absent | Verified::Invalid(_) => None,
+    }
 }
 
 /// What a denial record keeps of `incoming`.
@@ -609,7 +691,7 @@ fn refused(incoming: &Incoming) -> Refused<'_> {
         path: &incoming.path,
         headers: Some(&incoming.headers),
         body: &incoming.body,
-        requester: requester(&incoming.headers),
+        requester: requester(&incoming.verified),
     }
 }
 

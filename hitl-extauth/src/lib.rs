@@ -4,7 +4,7 @@
 //! and its outcome in a durable SQLite audit trail.
 //!
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
-//! (unpacking the check) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
+//! (unpacking the check, with [`requester`]: who the gateway verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
 //! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
 //! the reviewer's HTTP API; [`config`] the command line.
 
@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod park;
 pub mod request;
+pub mod requester;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -34,6 +35,7 @@ use crate::{
     config::{AdminAccess, Config},
     gate::{Gate, Settings},
     grpc::AuthService,
+    park::Capacity,
 };
 
 /// Open the audit trail, then serve gRPC and the admin API until SIGINT/SIGTERM.
@@ -92,13 +94,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Settings {
             allow: config.allowed_methods.clone(),
             park_timeout: config.park_timeout(),
-            max_parked: config.max_parked,
+            capacity: Capacity {
+                total: config.max_parked,
+                per_requester: usize::try_from(config.max_parked_per_requester)
+                    .unwrap_or(usize::MAX),
+            },
+            require_verified_requester: config.require_verified_requester,
             signer,
             reviewer_verified: !matches!(access, AdminAccess::Open),
         },
         audit.clone(),
     );
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
+    if !config.require_verified_requester {
+        tracing::warn!(
+            "REQUIRE_VERIFIED_REQUESTER=false: tool calls WITHOUT a requester verified by the \
+             gateway are parked instead of denied; their cards say \"unverified\" and \
+             separation of duties cannot be checked for them. Never run a real gate like this."
+        );
+    }
 
     let grpc_addr = SocketAddr::new(config.bind_addr, config.grpc_port);
     let http_addr = SocketAddr::new(config.bind_addr, config.http_port);
@@ -112,7 +126,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
         allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
         admin_token = config.admin_token().is_some(),
-        signs_approvals = config.approval_signing_key_file.is_some(), "hitl-extauth listening"
+        signs_approvals = config.approval_signing_key_file.is_some(),
+        require_verified_requester = config.require_verified_requester, "hitl-extauth listening"
     );
 
     let grpc = tonic::transport::Server::builder()
@@ -124,7 +139,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )))
         .serve_with_incoming(grpc_incoming);
     let admin = admin::router(Arc::clone(&gate), access, warnings);
-    let http = axum::serve(http_listener, admin).into_future();
+    let http = hitl_serve::serve(
+        http_listener,
+        admin,
+        &config.http,
+        hitl_serve::DEFAULT_MAX_BODY_BYTES,
+        std::future::pending(),
+    );
 
     tokio::select! {
         result = grpc => result.context("gRPC server failed")?,

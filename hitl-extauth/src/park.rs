@@ -3,6 +3,10 @@
 //!
 //! Taking a call out of the lot is the only way to end it, and it happens under one lock, so
 //! exactly one of "reviewer decided", "timer expired" and "gateway gave up" wins.
+//!
+//! A call enters the lot hidden: it holds its place (and counts against the capacity) while
+//! its audit record is committed, and only [`ParkingLot::reveal`] makes it visible to
+//! reviewers. Nobody can see, and so nobody can decide, a park the audit could still lose.
 
 use std::{
     collections::HashMap,
@@ -46,30 +50,69 @@ pub enum Settled {
 #[derive(Debug)]
 pub struct Slot {
     seq: u64,
+    /// Shown in `/pending` and decidable: set once the park's record is committed.
+    visible: bool,
     pub call: Arc<ParkedCall>,
     pub decide: oneshot::Sender<Message>,
 }
 
-/// The lot is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{0} calls are already waiting for review; try again later")]
-pub struct Full(pub usize);
+/// The lot has no room for another call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Full {
+    /// `MAX_PARKED` calls wait already, from everyone together.
+    #[error("{0} calls are already waiting for review; try again later")]
+    Total(usize),
+    /// This requester already has `MAX_PARKED_PER_REQUESTER` calls waiting.
+    #[error(
+        "{requester:?} already has {parked} calls waiting for review (the most one requester \
+         may have); wait for a decision on those first"
+    )]
+    Requester { requester: String, parked: usize },
+}
 
 #[derive(Debug, Default)]
 struct Lot {
     slots: HashMap<String, Slot>,
+    /// Parked calls per requester key, for the per-requester limit.
+    by_requester: HashMap<String, usize>,
     next_seq: u64,
+}
+
+impl Lot {
+    fn remove(&mut self, id: &str) -> Option<Slot> {
+        let slot = self.slots.remove(id)?;
+        let key = requester_key(&slot.call);
+        if let Some(n) = self.by_requester.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_requester.remove(&key);
+            }
+        }
+        Some(slot)
+    }
+}
+
+/// The key a call counts against: its requester, or the shared bucket of calls without one.
+fn requester_key(call: &ParkedCall) -> String {
+    call.requester.clone().unwrap_or_default()
+}
+
+/// How many calls the lot holds: in all, and per requester.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub total: usize,
+    pub per_requester: usize,
 }
 
 /// The set of calls waiting for a decision.
 #[derive(Debug)]
 pub struct ParkingLot {
     lot: Mutex<Lot>,
-    capacity: usize,
+    capacity: Capacity,
 }
 
 impl ParkingLot {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: Capacity) -> Self {
         Self {
             lot: Mutex::default(),
             capacity,
@@ -84,37 +127,75 @@ impl ParkingLot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Park `call`. `before_visible` runs under the lock, before anyone can see or take the
-    /// call (the audit insert goes there so it is queued before any close of the same call).
+    /// Park `call`, hidden until [`reveal`](Self::reveal)ed. `before_visible` runs under the
+    /// lock, before anyone can take the call (the audit insert goes there so it is queued
+    /// before any close of the same call).
     pub fn park(
         &self,
         call: Arc<ParkedCall>,
         before_visible: impl FnOnce(&Arc<ParkedCall>),
     ) -> Result<oneshot::Receiver<Message>, Full> {
         let mut lot = self.lock();
-        if lot.slots.len() >= self.capacity {
-            return Err(Full(lot.slots.len()));
+        if lot.slots.len() >= self.capacity.total {
+            return Err(Full::Total(lot.slots.len()));
+        }
+        let key = requester_key(&call);
+        let mine = lot.by_requester.get(&key).copied().unwrap_or(0);
+        if mine >= self.capacity.per_requester {
+            return Err(Full::Requester {
+                requester: key,
+                parked: mine,
+            });
         }
         before_visible(&call);
+        *lot.by_requester.entry(key).or_default() += 1;
         let (decide, decision) = oneshot::channel();
         let seq = lot.next_seq;
         lot.next_seq += 1;
-        lot.slots
-            .insert(call.id.clone(), Slot { seq, call, decide });
+        lot.slots.insert(
+            call.id.clone(),
+            Slot {
+                seq,
+                visible: false,
+                call,
+                decide,
+            },
+        );
         Ok(decision)
+    }
+
+    /// Make a hidden park visible (its record is committed). `false` if it is gone.
+    pub fn reveal(&self, id: &str) -> bool {
+        match self.lock().slots.get_mut(id) {
+            Some(slot) => {
+                slot.visible = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Take a call out of the lot: whoever gets `Some` ends it, everyone else gets `None`.
     pub fn take(&self, id: &str) -> Option<Slot> {
-        self.lock().slots.remove(id)
+        self.lock().remove(id)
     }
 
-    /// Every parked call, oldest first.
+    /// [`take`](Self::take) a call only if it is visible: what a reviewer may decide.
+    pub fn take_visible(&self, id: &str) -> Option<Slot> {
+        let mut lot = self.lock();
+        match lot.slots.get(id) {
+            Some(slot) if slot.visible => lot.remove(id),
+            _ => None,
+        }
+    }
+
+    /// Every visible parked call, oldest first.
     pub fn snapshot(&self) -> Vec<Arc<ParkedCall>> {
         let mut calls: Vec<(u64, Arc<ParkedCall>)> = self
             .lock()
             .slots
             .values()
+            .filter(|slot| slot.visible)
             .map(|slot| (slot.seq, Arc::clone(&slot.call)))
             .collect();
         calls.sort_unstable_by_key(|(seq, _)| *seq);
@@ -138,6 +219,24 @@ mod tests {
 
     use super::*;
 
+    const ROOMY: Capacity = Capacity {
+        total: 10,
+        per_requester: 10,
+    };
+
+    fn cap(total: usize) -> Capacity {
+        Capacity {
+            total,
+            per_requester: total,
+        }
+    }
+
+    fn call_from(id: &str, requester: &str) -> Arc<ParkedCall> {
+        let mut call = Arc::unwrap_or_clone(call(id));
+        call.requester = Some(requester.to_owned());
+        Arc::new(call)
+    }
+
     fn call(id: &str) -> Arc<ParkedCall> {
         Arc::new(ParkedCall {
             id: id.into(),
@@ -152,12 +251,13 @@ mod tests {
             body_sha256: String::new(),
             expires_at: OffsetDateTime::UNIX_EPOCH,
             requester: None,
+            claimed_requester: None,
         })
     }
 
     #[test]
     fn take_is_exactly_once() {
-        let lot = ParkingLot::new(10);
+        let lot = ParkingLot::new(ROOMY);
         let _rx = lot.park(call("a"), |_| {}).unwrap();
         assert_eq!(lot.len(), 1);
         assert!(lot.take("a").is_some());
@@ -167,29 +267,70 @@ mod tests {
 
     #[test]
     fn snapshot_is_oldest_first() {
-        let lot = ParkingLot::new(10);
+        let lot = ParkingLot::new(ROOMY);
         let _rx: Vec<_> = ["c", "a", "b"]
             .into_iter()
             .map(|id| lot.park(call(id), |_| {}).unwrap())
             .collect();
+        for id in ["a", "b", "c"] {
+            assert!(lot.reveal(id));
+        }
         let ids: Vec<_> = lot.snapshot().iter().map(|c| c.id.clone()).collect();
         assert_eq!(ids, ["c", "a", "b"]);
     }
 
     #[test]
+    fn a_hidden_park_holds_its_place_but_cannot_be_seen_or_decided() {
+        let lot = ParkingLot::new(cap(1));
+        let _rx = lot.park(call("a"), |_| {}).unwrap();
+        assert!(lot.snapshot().is_empty());
+        assert!(lot.take_visible("a").is_none());
+        assert_eq!(lot.park(call("b"), |_| {}).unwrap_err(), Full::Total(1));
+        assert!(lot.reveal("a"));
+        assert_eq!(lot.snapshot().len(), 1);
+        assert!(lot.take_visible("a").is_some());
+        assert!(!lot.reveal("a"));
+    }
+
+    #[test]
     fn full_lot_refuses_and_runs_nothing() {
-        let lot = ParkingLot::new(1);
+        let lot = ParkingLot::new(cap(1));
         let _rx = lot.park(call("a"), |_| {}).unwrap();
         let mut ran = false;
-        assert_eq!(lot.park(call("b"), |_| ran = true).unwrap_err(), Full(1));
+        assert_eq!(
+            lot.park(call("b"), |_| ran = true).unwrap_err(),
+            Full::Total(1)
+        );
         assert!(!ran);
     }
 
     #[test]
     fn before_visible_runs_once_on_success() {
-        let lot = ParkingLot::new(1);
+        let lot = ParkingLot::new(cap(1));
         let mut seen = Vec::new();
         let _rx = lot.park(call("a"), |c| seen.push(c.id.clone())).unwrap();
         assert_eq!(seen, ["a"]);
+    }
+
+    #[test]
+    fn one_requester_cannot_fill_the_lot() {
+        let lot = ParkingLot::new(Capacity {
+            total: 10,
+            per_requester: 2,
+        });
+        let _a = lot.park(call_from("a1", "alice"), |_| {}).unwrap();
+        let _b = lot.park(call_from("a2", "alice"), |_| {}).unwrap();
+        let refused = lot.park(call_from("a3", "alice"), |_| {}).unwrap_err();
+        assert_eq!(
+            refused,
+            Full::Requester {
+                requester: "alice".into(),
+                parked: 2
+            }
+        );
+        // Someone else still gets in, and alice does again once one of hers is closed.
+        let _c = lot.park(call_from("b1", "bob"), |_| {}).unwrap();
+        assert!(lot.take("a1").is_some());
+        let _d = lot.park(call_from("a3", "alice"), |_| {}).unwrap();
     }
 }

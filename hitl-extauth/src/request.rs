@@ -1,11 +1,11 @@
 //! Unpacking Envoy's `CheckRequest` into the parts the gate looks at: method, path, headers,
-//! the forwarded body bytes and the declared size.
+//! the forwarded body bytes, the declared size, and the requester the gateway verified.
 
 use std::collections::BTreeMap;
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 
-use crate::classify::Frame;
+use crate::{classify::Frame, requester::Verified};
 
 /// The HTTP request behind one `Check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct Incoming {
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
     pub declared_size: Option<u64>,
+    /// The requester from the gateway's verified token (`metadata_context`), never headers.
+    pub verified: Verified,
 }
 
 /// A `CheckRequest` that can't be read as an HTTP request.
@@ -33,9 +35,10 @@ impl TryFrom<CheckRequest> for Incoming {
     type Error = RequestError;
 
     fn try_from(check: CheckRequest) -> Result<Self, Self::Error> {
-        let http = check
-            .attributes
-            .and_then(|a| a.request)
+        let attributes = check.attributes.ok_or(RequestError::NoHttpAttributes)?;
+        let verified = Verified::from_metadata(attributes.metadata_context.as_ref());
+        let http = attributes
+            .request
             .and_then(|r| r.http)
             .ok_or(RequestError::NoHttpAttributes)?;
         // Envoy fills `body` (UTF-8 text) by default and `raw_body` with `pack_as_bytes`.
@@ -77,6 +80,7 @@ impl TryFrom<CheckRequest> for Incoming {
             headers,
             body,
             declared_size: u64::try_from(http.size).ok(),
+            verified,
         })
     }
 }

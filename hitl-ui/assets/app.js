@@ -161,6 +161,18 @@
     }
   }
 
+  // "Show all" on a clamped block (cards pushed later included).
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("[data-show-all]") : null;
+    if (!button) return;
+    const clamp = button.closest(".clamp");
+    if (!clamp) return;
+    const open = clamp.classList.toggle("clamped") === false;
+    button.setAttribute("aria-expanded", String(open));
+    if (!button.dataset.label) button.dataset.label = button.textContent;
+    button.textContent = open ? "Show less" : button.dataset.label;
+  });
+
   document.addEventListener("submit", async (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.matches("form.decide")) return;

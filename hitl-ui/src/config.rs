@@ -88,6 +88,21 @@ pub struct Config {
         value_name = "BOOL"
     )]
     pub cookie_secure: bool,
+
+    /// Host names (and optionally ports) this UI answers to, comma-separated, e.g.
+    /// `hitl-ui.example.com,localhost:8090`: DNS-rebinding protection. A request naming
+    /// another `Host` is refused (421). `*` accepts any host (loudly logged).
+    #[arg(
+        long,
+        env = hitl_wire::ui::ALLOWED_HOSTS_ENV,
+        default_value = crate::security::hosts::DEFAULT,
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: String,
+
+    /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// `90s`, `15m`, `12h`, or a bare number of seconds.

@@ -27,7 +27,9 @@ use crate::{
     live::Live,
     routes::AppState,
     schema::SchemaProbe,
-    security::{Credentials, IdentitySource, Signer, cookies},
+    security::{
+        Credentials, IdentitySource, Signer, cookies, hosts::AllowedHosts, throttle::Throttle,
+    },
     upstream::CardMaker,
 };
 
@@ -59,10 +61,15 @@ async fn main() -> anyhow::Result<()> {
         separation_of_duties = config.separation_of_duties,
         "hitl-ui listening"
     );
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")
+    hitl_serve::serve(
+        listener,
+        routes::router(state),
+        &config.http,
+        hitl_serve::DEFAULT_MAX_BODY_BYTES,
+        shutdown(),
+    )
+    .await
+    .context("serving")
 }
 
 fn build_state(config: &Config) -> anyhow::Result<AppState> {
@@ -79,6 +86,15 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map(|h| HeaderName::try_from(h).with_context(|| format!("TRUSTED_USER_HEADER `{h}`")))
         .transpose()?;
     let identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    let allowed_hosts = AllowedHosts::parse(&config.allowed_hosts).map_err(anyhow::Error::msg)?;
+    if allowed_hosts == AllowedHosts::Any {
+        tracing::warn!(
+            "ALLOWED_HOSTS=*: any Host is accepted, so a DNS-rebinding page can reach this UI; \
+             list the UI's real host names instead"
+        );
+    } else {
+        tracing::info!(allowed_hosts = %allowed_hosts.describe(), "Host allow-list");
+    }
     if !identity.configured() {
         tracing::warn!(
             "no REVIEWER_CREDENTIALS(_FILE) and no TRUSTED_USER_HEADER: the queue is read-only"
@@ -104,6 +120,8 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         },
         session_ttl: config.session_ttl,
         separation_of_duties: config.separation_of_duties,
+        allowed_hosts,
+        throttle: Throttle::default(),
     })
 }
 

@@ -1,11 +1,12 @@
 //! Command line and environment: every setting has a flag and an environment variable.
 
-use std::{net::IpAddr, path::PathBuf};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use hitl_wire::approval;
+use hitl_wire::mockdb::env;
 
-use crate::db::Location;
+use crate::db::{Location, query::Budgets};
 
 /// The orders database the agent works on, served as MCP over Streamable HTTP.
 ///
@@ -66,9 +67,77 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub insecure_no_approval_key: bool,
+    /// Browser origins allowed on the MCP endpoints (comma-separated `scheme://host[:port]`,
+    /// port `*` for any, or `null`): DNS-rebinding and cross-site protection, as the MCP spec
+    /// asks. A request without `Origin` (every non-browser client) passes; one whose Origin is
+    /// not listed gets 403 and nothing runs. Empty (the default) refuses every Origin.
+    #[arg(
+        long,
+        env = env::ALLOWED_ORIGINS,
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// How long one cluster_db_query statement may run before it is stopped with an error
+    /// naming this budget (`1s`, `500ms`).
+    #[arg(
+        long,
+        env = env::QUERY_TIME_BUDGET,
+        default_value = "1s",
+        value_parser = hitl_serve::parse_duration,
+        value_name = "DURATION"
+    )]
+    pub query_time_budget: Duration,
+
+    /// SQLite's memory budget for the whole process (every query together): a query that
+    /// needs more is stopped with an error naming this budget (`64MiB`, `512KiB`, bytes).
+    #[arg(
+        long,
+        env = env::QUERY_MEMORY_BUDGET,
+        default_value = "64MiB",
+        value_parser = parse_bytes,
+        value_name = "BYTES"
+    )]
+    pub query_memory_budget: u64,
+
+    /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set, the
+    /// most the gate forwards).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
+}
+
+/// `64MiB`, `512KiB`, or a bare number of bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 64MiB, 512KiB or 1048576"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("`{text}`: unit must be KiB, MiB or GiB")),
+    };
+    match n.checked_mul(scale) {
+        Some(0) | None => Err(format!("`{text}` must be positive and fit in 64 bits")),
+        Some(bytes) => Ok(bytes),
+    }
 }
 
 impl Config {
+    pub fn budgets(&self) -> Budgets {
+        Budgets {
+            time: self.query_time_budget,
+            memory_bytes: self.query_memory_budget,
+        }
+    }
+
     pub fn location(&self) -> Location {
         match &self.db_path {
             Some(path) => Location::File(path.clone()),
@@ -94,6 +163,17 @@ mod tests {
         assert_eq!(config.bind_addr.to_string(), "0.0.0.0");
         assert!(!config.enable_reset);
         assert_eq!(config.location(), Location::Memory);
+        assert_eq!(config.budgets(), Budgets::DEFAULT);
+        assert!(config.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("1MB").is_err());
     }
 
     #[test]

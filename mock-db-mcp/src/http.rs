@@ -1,6 +1,7 @@
 //! The HTTP surface: both MCP services mounted by path (stateless Streamable HTTP), `/state`,
-//! `/healthz` and the optional `/reset`, with a guard in front of the MCP endpoints that turns
-//! bodies which are not JSON-RPC into JSON-RPC errors (400) instead of transport errors.
+//! `/healthz` and the optional `/reset`. In front of the MCP endpoints: the `Origin` check
+//! ([`crate::origin`]), then a guard that turns bodies which are not JSON-RPC into JSON-RPC
+//! errors (400) instead of transport errors.
 
 use axum::{
     Json, Router,
@@ -28,12 +29,14 @@ use crate::{
     audit,
     config::Config,
     db::DbError,
+    origin::{self, Origins},
     store::Store,
     tools::{PrivilegedTools, PublicTools},
 };
 
-/// Largest request body accepted anywhere (the SQL itself is capped at 8 KiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body accepted unless `HTTP_MAX_BODY_BYTES` says otherwise: the most the
+/// gate forwards (the SQL itself is capped at 8 KiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct App {
@@ -46,21 +49,27 @@ struct App {
 #[derive(Debug, Clone)]
 pub struct ReceivedBody(pub Bytes);
 
+/// The body limit, for the JSON-RPC guard's own read of the body.
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
 /// The whole service. `shutdown` stops the MCP services' in-flight work when cancelled.
 /// `approvals`: the verifier /privileged/mcp checks every tool call's approval with (`None`
 /// only when running with `--insecure-no-approval-key`).
 pub fn router(
     store: Store,
     config: &Config,
+    origins: Origins,
     approvals: Option<Arc<Verifier>>,
     shutdown: CancellationToken,
 ) -> Router {
+    let body_limit = config.http.body_limit(DEFAULT_MAX_BODY_BYTES);
     let mut mcp_config = StreamableHttpServerConfig::default()
         // Stateless: no session id, every POST self-contained, answered with plain JSON.
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
-        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_max_request_body_bytes(body_limit)
         .with_cancellation_token(shutdown);
     mcp_config = if config.allowed_hosts.is_empty() {
         mcp_config.disable_allowed_hosts()
@@ -87,7 +96,11 @@ pub fn router(
                 mcp_config,
             ),
         )
-        .layer(middleware::from_fn(jsonrpc_guard));
+        .layer(middleware::from_fn_with_state(
+            BodyLimit(body_limit),
+            jsonrpc_guard,
+        ))
+        .layer(middleware::from_fn_with_state(origins, origin::check));
 
     Router::new()
         .route(paths::STATE, get(state))
@@ -98,7 +111,7 @@ pub fn router(
             reset_enabled: config.enable_reset,
         })
         .merge(mcp)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -144,17 +157,21 @@ fn internal_error(err: DbError) -> Response {
 /// with a message saying what was wrong. (rmcp alone answers both with a bare 415.) Other
 /// requests — wrong content type, wrong `Accept`, GET/DELETE — pass through to rmcp, which
 /// answers them with the right 4xx.
-async fn jsonrpc_guard(request: Request, next: Next) -> Response {
+async fn jsonrpc_guard(
+    State(BodyLimit(limit)): State<BodyLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() != Method::POST || !is_json(request.headers()) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {MAX_BODY_BYTES} bytes\n"),
+                format!("request body larger than {limit} bytes\n"),
             )
                 .into_response();
         }

@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod db;
 mod http;
+mod origin;
 mod store;
 mod tools;
 
@@ -53,10 +54,11 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let location = config.location();
-    let store = store::Store::open(&location)
+    let store = store::Store::open(&location, config.budgets())
         .with_context(|| format!("opening the database ({location:?})"))?;
+    let origins = origin::Origins::parse(&config.allowed_origins).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
-    let app = http::router(store, &config, approvals, shutdown.clone());
+    let app = http::router(store, &config, origins, approvals, shutdown.clone());
 
     let addr = SocketAddr::new(config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -69,14 +71,19 @@ async fn main() -> anyhow::Result<()> {
         verifies_approvals = config.approval_verifying_key_file.is_some(),
         "mock-db-mcp listening"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+    hitl_serve::serve(
+        listener,
+        app,
+        &config.http,
+        http::DEFAULT_MAX_BODY_BYTES,
+        async move {
             wait_for_signal().await;
             tracing::info!("shutting down");
             shutdown.cancel();
-        })
-        .await
-        .context("serving HTTP")?;
+        },
+    )
+    .await
+    .context("serving HTTP")?;
     Ok(())
 }
 

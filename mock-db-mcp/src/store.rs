@@ -1,20 +1,31 @@
-//! The shared state behind every request: the database and the audit log under one lock, so a
-//! mutation and its audit entry are one step, and async handlers run SQLite off the runtime.
+//! The shared state behind every request: the writer and the audit log under one lock, so a
+//! mutation and its audit entry are one step; a small pool of read-only connections for
+//! `cluster_db_query`, which never takes that lock (a long query holds up neither writes nor
+//! `/state`); async handlers run SQLite off the runtime.
 
 use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Semaphore;
 
 use hitl_wire::mockdb::{AuditEntry, State, tools};
 use serde_json::json;
 
 use crate::{
     audit::{AuditLog, Caller},
-    db::{Db, DbError, Location, Migration, QueryError, QueryOutput, SchemaVersion, TruncateError},
+    db::{
+        Db, DbError, Location, Migration, QueryError, QueryOutput, SchemaVersion, TruncateError,
+        query::{Budgets, ReadOnly},
+    },
 };
+
+/// Read-only connections, so this many queries run at once; more wait for a free one.
+const READERS: usize = 4;
 
 /// Cheap to clone; every clone is the same database.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
+    readers: Arc<Readers>,
 }
 
 struct Inner {
@@ -22,13 +33,27 @@ struct Inner {
     audit: AuditLog,
 }
 
+/// The idle read-only connections; a permit per idle one.
+struct Readers {
+    idle: Mutex<Vec<ReadOnly>>,
+    permits: Semaphore,
+}
+
 impl Store {
-    pub fn open(location: &Location) -> Result<Self, DbError> {
+    pub fn open(location: &Location, budgets: Budgets) -> Result<Self, DbError> {
+        let db = Db::open(location)?;
+        let idle = (0..READERS)
+            .map(|_| db.reader(budgets))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner {
-                db: Db::open(location)?,
+                db,
                 audit: AuditLog::default(),
             })),
+            readers: Arc::new(Readers {
+                idle: Mutex::new(idle),
+                permits: Semaphore::new(READERS),
+            }),
         })
     }
 
@@ -51,13 +76,35 @@ impl Store {
         .unwrap_or_else(|err| Err(DbError::TaskFailed(err.to_string()).into()))
     }
 
-    /// `cluster_db_query`: the rows plus the schema version they were read at.
+    /// `cluster_db_query`: the rows plus the schema version they were read at, on a reader
+    /// of the pool (never under the writer's lock).
     pub async fn query(&self, sql: String) -> Result<(QueryOutput, SchemaVersion), QueryError> {
-        self.with(move |inner| {
-            let output = inner.db.query(&sql)?;
-            Ok((output, inner.db.schema_version()?))
+        let permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|err| DbError::TaskFailed(err.to_string()))?;
+        let readers = Arc::clone(&self.readers);
+        let result = tokio::task::spawn_blocking(move || {
+            let reader = readers
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .ok_or_else(|| DbError::TaskFailed("no idle reader behind a permit".into()))?;
+            let result = reader.run_versioned(&sql);
+            readers
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(reader);
+            result
         })
         .await
+        .unwrap_or_else(|err| Err(DbError::TaskFailed(err.to_string()).into()));
+        drop(permit);
+        result
     }
 
     /// `truncate_table`: empty `table` and audit it.

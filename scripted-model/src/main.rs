@@ -23,7 +23,13 @@ struct Config {
     /// A script (JSON, the shape of `PUT /script`) to load at start-up.
     #[arg(long, env = "SCRIPT_FILE")]
     script: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    http: hitl_serve::Limits,
 }
+
+/// Chat-completion requests carry the whole conversation: a larger body limit than the
+/// other services' 64 KiB.
+const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -45,10 +51,15 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("binding {addr}: {e} (is the port taken? set PORT)"))?;
     tracing::info!(%addr, "scripted-model listening");
-    axum::serve(listener, scripted_model::router(script))
-        .with_graceful_shutdown(async {
+    hitl_serve::serve(
+        listener,
+        scripted_model::router(script),
+        &config.http,
+        DEFAULT_MAX_BODY_BYTES,
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use hitl_harness::{
     components::{envoy, extauth::Options},
     envoy::{Endpoint, GatewayPlan},
     net, proc,
+    requester::{Issuer, bearer},
 };
 use hitl_wire::approval::Signer;
 use http::{HeaderName, HeaderValue};
@@ -28,15 +29,18 @@ use crate::{
     mock_db::{McpClient, MockDb},
 };
 
-/// Identity our clients send through the gateway.
+/// Identity our clients send through the gateway: proven by a token from the gate's
+/// [`Gate::issuer`], and claimed in `x-user-id`.
 pub const USER: &str = "alice";
 pub const AGENT: &str = "dba-assistant";
 
-/// mock-db-mcp + hitl-extauth + Envoy, all killed on drop.
+/// mock-db-mcp + hitl-extauth + Envoy, all killed on drop. Envoy's gated route verifies
+/// requester tokens from [`Gate::issuer`] (as the lab's gateway does).
 pub struct Gate {
     pub db: MockDb,
     pub extauth: ExtAuth,
     pub plan: GatewayPlan,
+    pub issuer: Issuer,
     pub log_dir: PathBuf,
     envoy: proc::Running,
     http: reqwest::Client,
@@ -52,6 +56,15 @@ impl Gate {
         let signer = Signer::generate()?;
         let db = MockDb::start_keyed(&log_dir, signer.clone(), |o| o).await?;
         let extauth = ExtAuth::start_keyed(&log_dir, &signer, configure).await?;
+        let issuer = Issuer::generate()?;
+        // Every request proves USER unless a test says otherwise.
+        let http = reqwest::Client::builder()
+            .timeout(PATIENCE)
+            .default_headers(http::HeaderMap::from_iter([(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&bearer(&issuer.mint(USER)?))?,
+            )]))
+            .build()?;
         let mut last_err = None;
         for _ in 0..3 {
             let plan = GatewayPlan::lab(
@@ -60,7 +73,8 @@ impl Gate {
                 Endpoint::loopback(db.options.port),
                 extauth.options.grpc_endpoint(),
                 extauth.options.park_timeout,
-            );
+            )
+            .with_requester_jwt(issuer.gateway_jwt());
             let spec = envoy::spec(&plan, &log_dir)?.ready_timeout(Duration::from_secs(60));
             match proc::Running::start(spec).await {
                 Ok(envoy) => {
@@ -68,9 +82,10 @@ impl Gate {
                         db,
                         extauth,
                         plan,
+                        issuer,
                         log_dir,
                         envoy,
-                        http: reqwest::Client::builder().timeout(PATIENCE).build()?,
+                        http,
                     });
                 }
                 Err(err) => last_err = Some(err),
@@ -92,6 +107,11 @@ impl Gate {
         )
     }
 
+    /// `Bearer <token>` proving [`USER`].
+    pub fn user_bearer(&self) -> String {
+        bearer(&self.issuer.mint(USER).expect("minting a token"))
+    }
+
     pub fn envoy_log_tail(&self) -> String {
         self.envoy.log_tail(40)
     }
@@ -108,6 +128,10 @@ impl Gate {
                 HeaderName::from_static("x-agent-id"),
                 HeaderValue::from_static(AGENT),
             ),
+            (
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&self.user_bearer())?,
+            ),
         ]
         .into();
         let config =
@@ -122,7 +146,8 @@ impl Gate {
             .with_context(|| format!("MCP initialize through the gateway on {path}"))
     }
 
-    /// A request through the gateway, built by `build` from a fresh client's builder.
+    /// A request through the gateway, built by `build` from a client that proves [`USER`]
+    /// (`Authorization: Bearer …`) on every request.
     pub async fn send(
         &self,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -130,8 +155,17 @@ impl Gate {
         Reply::read(build(&self.http).send().await?).await
     }
 
+    /// A request through the gateway from a client that sends no token of its own.
+    pub async fn send_unproven(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Reply> {
+        let http = reqwest::Client::builder().timeout(PATIENCE).build()?;
+        Reply::read(build(&http).send().await?).await
+    }
+
     /// A JSON POST of `body` (any bytes) to `path` through the gateway, as a Streamable HTTP
-    /// client would send it.
+    /// client would send it, proving [`USER`].
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> anyhow::Result<Reply> {
         let url = self.url(path);
         self.send(|http| {

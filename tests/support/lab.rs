@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use hitl_harness::{
+    agents::AgentKind,
     lab::LabState,
     local::{self, LocalConfig, Ports},
     manifests::ModelChoice,
 };
 
-/// A running local lab with the scripted model.
+/// A running local lab with the scripted model and both agents.
 pub struct Lab {
     pub state: LabState,
     config: LocalConfig,
@@ -22,6 +23,7 @@ impl Lab {
             dir: crate::scratch_dir(test).join("lab"),
             ports: Ports::free().expect("free ports"),
             model: ModelChoice::Scripted,
+            agents: AgentKind::ALL.to_vec(),
             // Long enough for any scene; short enough that a lost decision fails fast.
             park_timeout: Some(Duration::from_secs(120)),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),

@@ -1,5 +1,5 @@
 //! Would the API server accept these documents? Custom resources are checked against the
-//! upstream CRDs' `openAPIV3Schema` (the copies in `../shared/crds`), translated to JSON Schema
+//! upstream CRDs' `openAPIV3Schema` (the copies in `manifests/crds/`, provenance in its README), translated to JSON Schema
 //! with Kubernetes' structural-schema rules (unknown fields are errors, as with
 //! `fieldValidation=Strict`); core resources are read into k8s-openapi types and written back,
 //! and any field lost on the way is reported (k8s-openapi ignores unknown fields, so a typo
@@ -21,11 +21,13 @@ use serde_json::{Map, Value};
 /// Env var that points at the directory of upstream CRD YAML files.
 pub const CRDS_DIR_ENV: &str = "HITL_LAB_CRDS_DIR";
 
-/// `$HITL_LAB_CRDS_DIR`, else `<workspace>/../shared/crds`.
+/// `$HITL_LAB_CRDS_DIR`, else `<workspace>/manifests/crds`.
 pub fn crds_dir() -> PathBuf {
     std::env::var_os(CRDS_DIR_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| hitl_harness::bins::workspace_root().join("../shared/crds"))
+        .unwrap_or_else(|| {
+            hitl_harness::manifests::LabManifests::dir().join(hitl_harness::manifests::CRDS_DIR)
+        })
 }
 
 /// One served version of one CRD, compiled.
@@ -44,8 +46,8 @@ impl Catalog {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         if !dir.is_dir() {
             bail!(
-                "the upstream CRDs are not at {}: the manifest schema test needs them (CI has \
-                 them beside the repository as shared/crds); set {CRDS_DIR_ENV} to the directory \
+                "the upstream CRDs are not at {}: the manifest schema test needs them (the \
+                 repository keeps copies in manifests/crds); set {CRDS_DIR_ENV} to the directory \
                  holding the CRD YAML files",
                 dir.display()
             );

@@ -217,6 +217,35 @@ impl MockDb {
         self.signer.sign(&claims(id, body, tool))
     }
 
+    /// A raw JSON-RPC POST from a browser page at `origin`.
+    pub async fn post_with_origin(
+        &self,
+        path: &str,
+        origin: &str,
+        message: &Value,
+    ) -> anyhow::Result<Reply> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("origin", origin)
+            .body(message.to_string())
+            .send()
+            .await?;
+        Reply::read(resp).await
+    }
+
+    /// The process's peak resident memory (`VmHWM`), in KiB, where /proc tells.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.running.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// A raw JSON-RPC POST (no session, no handshake), as a gateway routing each request
     /// independently would forward it.
     pub async fn post_jsonrpc(&self, path: &str, message: &Value) -> anyhow::Result<Reply> {

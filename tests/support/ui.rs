@@ -131,6 +131,8 @@ impl Stack {
                     }),
                     ..Default::default()
                 }),
+                // What the gateway hands over after verifying `user`'s token.
+                metadata_context: Some(crate::extauth::verified_metadata(user)),
                 ..Default::default()
             }),
         };
@@ -199,18 +201,12 @@ pub struct Driver {
 }
 
 fn find_program(name: &str) -> anyhow::Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([
-            PathBuf::from("/usr/bin"),
-            PathBuf::from("/usr/lib/chromium"),
-        ])
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!("`{name}` not found: install Debian's `chromium` and `chromium-driver`")
-        })
+    hitl_harness::prereqs::find_program(name).with_context(|| {
+        format!(
+            "`{name}` not found: `cargo xtask test` installs Debian's `chromium` and \
+             `chromium-driver` (as root), or install them yourself"
+        )
+    })
 }
 
 impl Driver {
@@ -241,6 +237,12 @@ impl Driver {
 
     /// A fresh headless Chromium (1400×1000, fresh profile, no network beyond loopback).
     pub async fn open(&self) -> anyhow::Result<Browser> {
+        self.open_with(&[]).await
+    }
+
+    /// [`Driver::open`] with extra Chromium flags (e.g. `--host-resolver-rules=…`, to play a
+    /// DNS-rebinding page).
+    pub async fn open_with(&self, extra: &[&str]) -> anyhow::Result<Browser> {
         let n = self
             .opened
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -263,6 +265,7 @@ impl Driver {
             "--hide-scrollbars",
             &format!("--user-data-dir={}", profile.display()),
         ];
+        let args: Vec<&str> = args.iter().copied().chain(extra.iter().copied()).collect();
         let capabilities = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
@@ -311,6 +314,16 @@ impl Browser {
             .await
             .with_context(|| format!("{user} did not end up signed in"))?;
         anyhow::ensure!(name.text().await? == user, "signed in as someone else");
+        Ok(())
+    }
+
+    /// Press "Sign out" in the top bar.
+    pub async fn sign_out(&self) -> anyhow::Result<()> {
+        self.client
+            .find(Locator::Css("form[action=\"/signout\"] button"))
+            .await?
+            .click()
+            .await?;
         Ok(())
     }
 

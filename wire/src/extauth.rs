@@ -34,9 +34,15 @@ pub struct ParkedCall {
     /// When an undecided park turns into a denial (`PARK_TIMEOUT_SEC`).
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
-    /// Who asked, from the identity headers (`x-user-id`, …), if any.
+    /// Who asked, **verified**: the requester claim of the token the gateway verified,
+    /// normalised ([`crate::identity::Identity`]). `None` only when the gate runs with the
+    /// explicit opt-out `REQUIRE_VERIFIED_REQUESTER=false` and the call carried no token.
     #[serde(default)]
     pub requester: Option<String>,
+    /// Who the caller's own headers say asked (`x-user-id`, `x-forwarded-user`): shown as
+    /// unverified, never used to decide anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_requester: Option<String>,
 }
 
 /// `GET /pending`.

@@ -7,5 +7,8 @@
 pub mod approval;
 pub mod extauth;
 pub mod headers;
+pub mod http;
+pub mod identity;
 pub mod mockdb;
 pub mod model;
+pub mod ui;

@@ -86,6 +86,30 @@ impl From<ModelChoice> for hitl_harness::manifests::ModelChoice {
     }
 }
 
+/// Which agent(s): kagent's declarative `dba-assistant`, the BYO LangGraph
+/// `dba-assistant-langgraph`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AgentChoice {
+    /// kagent's declarative agent (kagent-adk, `requireApproval`).
+    Declarative,
+    /// The BYO LangGraph agent (kagent-langgraph, `interrupt()`).
+    Langgraph,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl From<AgentChoice> for hitl_harness::agents::AgentSelection {
+    fn from(choice: AgentChoice) -> Self {
+        use hitl_harness::agents::{AgentKind, AgentSelection};
+        match choice {
+            AgentChoice::Declarative => AgentSelection::One(AgentKind::Declarative),
+            AgentChoice::Langgraph => AgentSelection::One(AgentKind::Langgraph),
+            AgentChoice::All => AgentSelection::All,
+        }
+    }
+}
+
 /// Where the lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Target {
@@ -116,6 +140,9 @@ pub struct UpArgs {
     /// The model behind the agent.
     #[arg(long, value_enum, default_value_t)]
     pub model: ModelChoice,
+    /// Which agents to start (local lab; the kind lab deploys both).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -132,12 +159,18 @@ pub struct ChatArgs {
     /// The chat user's identity (sent as x-user-id).
     #[arg(long, default_value = "alice")]
     pub user: String,
+    /// Which agent to chat with.
+    #[arg(long, value_enum, default_value_t = AgentChoice::Declarative)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
 pub struct SceneArgs {
     /// Scene number (as in `scenarios/`), or `all`.
     pub scene: String,
+    /// Which agents to replay it against (those the lab runs).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +184,9 @@ pub struct ConformanceArgs {
     /// Leave the lab running afterwards (by default conformance stops what it started).
     #[arg(long)]
     pub keep_up: bool,
+    /// Which agents every scene runs against.
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,8 @@ pub fn build_binaries() -> anyhow::Result<()> {
 }
 
 pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
-    let config = LocalConfig::from_env(args.model.into())?;
+    let mut config = LocalConfig::from_env(args.model.into())?;
+    config.agents = hitl_harness::agents::AgentSelection::from(args.agent).agents();
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");
@@ -36,6 +37,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
         println!("  5. wait for every health check and print the URLs");
         return Ok(());
     }
+    hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_LOCAL_LAB)?;
     build_binaries()?;
     let state = local::up(&config).await?;
     println!(

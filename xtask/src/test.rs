@@ -1,6 +1,8 @@
-//! `cargo xtask test`: build our binaries first (integration tests start the real ones),
-//! make sure the pinned Python venv (kagent-adk, Envoy) exists, then run the workspace's
-//! tests with `HITL_LAB_BIN_DIR` pointing at the binaries.
+//! `cargo xtask test`: make sure the machine has what the tests drive (Chromium, ChromeDriver,
+//! Python's venv; installed from Debian as root, else a one-line instruction before anything is
+//! built), build our binaries (integration tests start the real ones), make sure the pinned
+//! Python venv (kagent-adk, Envoy) exists, then run the workspace's tests with
+//! `HITL_LAB_BIN_DIR` pointing at the binaries.
 
 use xshell::{Shell, cmd};
 
@@ -9,6 +11,7 @@ use crate::flags::TestArgs;
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(hitl_harness::bins::workspace_root());
+    hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_TESTS)?;
     crate::lab::build_binaries()?;
     // Installed here, with progress, rather than silently inside the first test that needs it.
     hitl_harness::pyenv::ensure()?;

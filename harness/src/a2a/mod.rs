@@ -5,11 +5,12 @@
 pub mod hitl;
 pub mod types;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt as _};
 use serde_json::{Value, json};
 
+use crate::requester::{Issuer, bearer};
 use hitl::{Activity, Pause};
 use types::{AgentCard, Message, StreamEvent, Task, TaskState};
 
@@ -44,6 +45,8 @@ pub struct Client {
     http: reqwest::Client,
     url: String,
     headers: Vec<(String, String)>,
+    /// Who the chat user is, proven: a fresh token for them on every request.
+    requester: Option<(Arc<Issuer>, String)>,
 }
 
 impl Client {
@@ -56,7 +59,15 @@ impl Client {
                 .expect("reqwest client"),
             url: url.into().trim_end_matches('/').to_owned(),
             headers: Vec::new(),
+            requester: None,
         }
+    }
+
+    /// Prove the chat user `user` on every request: `Authorization: Bearer <JWT>`, minted
+    /// by `issuer` per request (kagent forwards it to the gateway, which verifies it).
+    pub fn with_requester(mut self, issuer: Arc<Issuer>, user: impl Into<String>) -> Self {
+        self.requester = Some((issuer, user.into()));
+        self
     }
 
     /// Send this header with every request (e.g. `x-user-id`, `A2A-Extensions`).
@@ -91,6 +102,13 @@ impl Client {
         let mut req = self.http.post(&self.url).json(body);
         for (k, v) in &self.headers {
             req = req.header(k, v);
+        }
+        if let Some((issuer, user)) = &self.requester {
+            match issuer.mint(user) {
+                Ok(token) => req = req.header(hitl_wire::identity::TOKEN_HEADER, bearer(&token)),
+                // Sent without a token: the gateway refuses the gated call and says why.
+                Err(e) => tracing::error!(error = %e, %user, "minting the requester token failed"),
+            }
         }
         req
     }

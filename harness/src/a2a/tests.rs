@@ -1,5 +1,6 @@
 //! The A2A reading is checked against the wire exchanges observed with the real kagent-adk
-//! 0.10.4 (`../shared/reference/kagent-adk-0.10.4-wire/`), not against hand-written guesses.
+//! 0.10.4 (`tests/fixtures/kagent-adk-0.10.4-wire/`, provenance in `tests/fixtures/README.md`),
+//! not against hand-written guesses.
 
 use std::path::PathBuf;
 
@@ -14,12 +15,12 @@ fn capture(name: &str) -> Value {
     let dir = std::env::var_os("HITL_LAB_REFERENCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            crate::bins::workspace_root().join("../shared/reference/kagent-adk-0.10.4-wire")
+            crate::bins::workspace_root().join("tests/fixtures/kagent-adk-0.10.4-wire")
         });
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "reading wire capture {}: {e} (the captures live in ../shared/reference; set \
+            "reading wire capture {}: {e} (the captures live in tests/fixtures; set \
              HITL_LAB_REFERENCE_DIR if they are elsewhere)",
             path.display()
         )
@@ -125,5 +126,43 @@ fn a_decision_to_a_finished_task_is_a_json_rpc_error() {
     assert!(
         matches!(err, super::A2aError::Rpc { code: -32602, .. }),
         "{err}"
+    );
+}
+
+/// kagent-langgraph reports a tool result as the tool message's text; the LangGraph agent
+/// puts the MCP `CallToolResult` JSON there, so a denial still reads as an error.
+#[test]
+fn a_langgraph_tool_result_is_read_through_the_mcp_result_it_carries() {
+    let response = |response: Value| super::types::Message {
+        kind: "message".into(),
+        message_id: "m".into(),
+        role: super::types::Role::Agent,
+        parts: vec![super::types::Part::Data {
+            data: serde_json::json!({"id": "call_1", "name": "run_migration", "response": response}),
+            metadata: Some(serde_json::json!({"kagent_type": "function_response"})),
+        }],
+        context_id: None,
+        task_id: None,
+        metadata: None,
+    };
+    let denied = r#"{"content": [{"type": "text", "text": "denied at the gateway: freeze"}], "isError": true}"#;
+    assert_eq!(
+        hitl::activities_of(&response(Value::String(denied.into()))),
+        vec![Activity::Result {
+            id: "call_1".into(),
+            tool: "run_migration".into(),
+            text: "denied at the gateway: freeze".into(),
+            is_error: true,
+        }]
+    );
+    let plain = "Tool call was rejected by user. Reason: no";
+    assert_eq!(
+        hitl::activities_of(&response(Value::String(plain.into()))),
+        vec![Activity::Result {
+            id: "call_1".into(),
+            tool: "run_migration".into(),
+            text: plain.into(),
+            is_error: false,
+        }]
     );
 }

@@ -64,6 +64,15 @@ impl Reply {
     }
 }
 
+/// The bench user's requester token (`Authorization: Bearer …`), set once by
+/// [`super::stack::Stack::start`]: the gated route verifies it like the lab's.
+static REQUESTER_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Use `token` as the bench user's proof on every later [`post`] (the first one set wins).
+pub fn set_requester_token(token: String) {
+    let _ = REQUESTER_TOKEN.set(token);
+}
+
 /// POST `body` to `url` the way a Streamable HTTP client does, tagged with `tag` if given.
 pub async fn post(
     http: &reqwest::Client,
@@ -79,6 +88,12 @@ pub async fn post(
         .body(body);
     if let Some(tag) = tag {
         request = request.header(TAG_HEADER, tag);
+    }
+    if let Some(token) = REQUESTER_TOKEN.get() {
+        request = request.header(
+            hitl_wire::identity::TOKEN_HEADER,
+            crate::requester::bearer(token),
+        );
     }
     let start = Instant::now();
     let resp = request

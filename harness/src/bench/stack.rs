@@ -15,6 +15,7 @@ use crate::{
     envoy::{Endpoint, GatewayPlan},
     net,
     proc::{Running, Spec},
+    requester::Issuer,
 };
 
 /// How many times a start is retried with fresh ports (a free port can be taken in between).
@@ -45,13 +46,21 @@ impl Stack {
         })
         .await?;
         let (extauth, extauth_proc) = start_with_retries(|| {
+            // The capacity step parks thousands of calls as one requester: measure the gate's
+            // footprint, not its per-requester limit.
             let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
                 .park_timeout(park_timeout)
-                .credentials(&credentials);
+                .credentials(&credentials)
+                .max_parked_per_requester(1_000_000);
             let spec = extauth::spec(&options, log_dir)?;
             Ok((options, spec))
         })
         .await?;
+        // The gated route verifies the bench user's token, as in the lab; one token lasts
+        // the whole run.
+        let issuer = Issuer::generate()?;
+        super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
+        let jwt = issuer.gateway_jwt();
         let (plan, envoy_proc) = start_with_retries(|| {
             let plan = GatewayPlan::lab(
                 net::free_port()?,
@@ -59,7 +68,8 @@ impl Stack {
                 Endpoint::loopback(db.port),
                 extauth.grpc_endpoint(),
                 park_timeout,
-            );
+            )
+            .with_requester_jwt(jwt.clone());
             let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
             Ok((plan, spec))
         })

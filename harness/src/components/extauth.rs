@@ -39,6 +39,8 @@ pub struct Options {
     /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
     /// client can read).
     pub deny_response: Option<String>,
+    /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
+    pub max_parked_per_requester: Option<u64>,
 }
 
 impl Options {
@@ -56,6 +58,7 @@ impl Options {
             approval_signing_key: None,
             insecure_no_approval_key: false,
             deny_response: None,
+            max_parked_per_requester: None,
         }
     }
 
@@ -63,6 +66,11 @@ impl Options {
     pub fn credentials(mut self, credentials: &Credentials) -> Self {
         self.approval_signing_key = Some(credentials.keys.signing.clone());
         self.admin_token = Some(credentials.admin_token.clone());
+        self
+    }
+
+    pub fn max_parked_per_requester(mut self, n: u64) -> Self {
+        self.max_parked_per_requester = Some(n);
         self
     }
 
@@ -123,6 +131,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if let Some(style) = &options.deny_response {
         spec = spec.env("DENY_RESPONSE", style);
+    }
+    if let Some(n) = options.max_parked_per_requester {
+        spec = spec.env("MAX_PARKED_PER_REQUESTER", n.to_string());
     }
     Ok(spec)
 }

@@ -5,7 +5,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use hitl_wire::{approval, mockdb::paths};
+use hitl_wire::{
+    approval,
+    mockdb::{env, paths},
+};
 
 use crate::{bins, proc::Spec};
 
@@ -26,6 +29,14 @@ pub struct Options {
     pub approval_verifying_key: Option<PathBuf>,
     /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval (the seed's way).
     pub insecure_no_approval_key: bool,
+    /// `ALLOWED_ORIGINS`: browser origins the MCP endpoints accept (empty: none).
+    pub allowed_origins: Vec<String>,
+    /// `QUERY_TIME_BUDGET` (e.g. `1s`); unset: the binary's default.
+    pub query_time_budget: Option<String>,
+    /// `QUERY_MEMORY_BUDGET` (e.g. `64MiB`); unset: the binary's default.
+    pub query_memory_budget: Option<String>,
+    /// `HTTP_HEADER_READ_TIMEOUT` (e.g. `1s`); unset: the default.
+    pub header_read_timeout: Option<String>,
 }
 
 impl Options {
@@ -37,12 +48,33 @@ impl Options {
             enable_reset: false,
             approval_verifying_key: None,
             insecure_no_approval_key: false,
+            allowed_origins: Vec::new(),
+            query_time_budget: None,
+            query_memory_budget: None,
+            header_read_timeout: None,
         }
     }
 
     /// Check approvals with this public key file.
     pub fn verifying_key(mut self, path: impl Into<PathBuf>) -> Self {
         self.approval_verifying_key = Some(path.into());
+        self
+    }
+
+    pub fn header_read_timeout(mut self, timeout: &str) -> Self {
+        self.header_read_timeout = Some(timeout.to_owned());
+        self
+    }
+
+    pub fn allowed_origins(mut self, origins: &[&str]) -> Self {
+        self.allowed_origins = origins.iter().map(|o| o.to_string()).collect();
+        self
+    }
+
+    /// Both query budgets, as mock-db-mcp parses them (`1s`, `64MiB`).
+    pub fn query_budgets(mut self, time: &str, memory: &str) -> Self {
+        self.query_time_budget = Some(time.to_owned());
+        self.query_memory_budget = Some(memory.to_owned());
         self
     }
 
@@ -85,6 +117,18 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if options.insecure_no_approval_key {
         spec = spec.env(approval::env::INSECURE_NO_KEY, "1");
+    }
+    if !options.allowed_origins.is_empty() {
+        spec = spec.env(env::ALLOWED_ORIGINS, options.allowed_origins.join(","));
+    }
+    if let Some(budget) = &options.query_time_budget {
+        spec = spec.env(env::QUERY_TIME_BUDGET, budget);
+    }
+    if let Some(timeout) = &options.header_read_timeout {
+        spec = spec.env(hitl_wire::http::HEADER_READ_TIMEOUT_ENV, timeout);
+    }
+    if let Some(budget) = &options.query_memory_budget {
+        spec = spec.env(env::QUERY_MEMORY_BUDGET, budget);
     }
     Ok(spec)
 }

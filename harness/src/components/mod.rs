@@ -5,6 +5,7 @@
 pub mod envoy;
 pub mod extauth;
 pub mod kagent;
+pub mod langgraph;
 pub mod mock_db;
 pub mod scripted_model;
 pub mod ui;

@@ -30,6 +30,8 @@ pub struct Options {
     pub separation_of_duties: Option<bool>,
     /// Fixed `SESSION_SECRET` so sign-ins survive a restart (random when `None`).
     pub session_secret: Option<String>,
+    /// `ALLOWED_HOSTS`; `None`: the bind address and `localhost`, on this port.
+    pub allowed_hosts: Option<String>,
 }
 
 impl Options {
@@ -44,7 +46,28 @@ impl Options {
             trusted_user_header: None,
             separation_of_duties: None,
             session_secret: None,
+            allowed_hosts: None,
         }
+    }
+
+    /// The `Host` names the UI answers to (`ALLOWED_HOSTS`).
+    pub fn allowed_hosts(mut self, hosts: impl Into<String>) -> Self {
+        self.allowed_hosts = Some(hosts.into());
+        self
+    }
+
+    /// What `ALLOWED_HOSTS` is set to: the configured list, else the bind address (loopback
+    /// when bound to all interfaces) and `localhost`, on this port.
+    pub fn allowed_hosts_value(&self) -> String {
+        self.allowed_hosts.clone().unwrap_or_else(|| {
+            let host = match self.bind {
+                IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+                IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            format!("{host}:{port},localhost:{port}", port = self.port)
+        })
     }
 
     pub fn mock_db_state_url(mut self, url: impl Into<String>) -> Self {
@@ -81,6 +104,10 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env("BIND_ADDR", options.bind.to_string())
         .env("HITL_EXTAUTH_ADMIN_URL", &options.extauth_admin_url)
         .env("RUST_LOG", "info")
+        .env(
+            hitl_wire::ui::ALLOWED_HOSTS_ENV,
+            options.allowed_hosts_value(),
+        )
         .health(format!("{}/healthz", options.base_url()));
     let optional = [
         (

@@ -156,8 +156,15 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         }
         Step::Apply { docs, .. } => {
             let client = run.client().await?;
+            // The lab's own requester key (kept in target/lab): its JWKS replaces the
+            // placeholder in the gate policy, as the local lab does.
+            let issuer = crate::requester::Issuer::load_or_create(&crate::lab::default_dir())?;
             for doc in docs {
-                apply::apply(&client, &doc.value).await?;
+                let mut value = doc.value.clone();
+                if crate::requester::fill_lab_jwks(&mut value, &issuer) {
+                    eprintln!("      {}: the lab's requester key as JWKS", doc.resource());
+                }
+                apply::apply(&client, &value).await?;
                 eprintln!("      applied {}", doc.resource());
             }
             Ok(())

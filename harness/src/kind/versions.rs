@@ -10,7 +10,7 @@ pub const KIND: &str = "v0.32.0";
 pub const HELM: &str = "v3.21.4";
 
 /// MetalLB (native manifest, L2 mode). v0.15.3: a long-settled release whose CRDs are the
-/// ones in `shared/crds` (identical through v0.16.x).
+/// ones in `manifests/crds` (identical through v0.16.x).
 pub const METALLB: &str = "v0.15.3";
 
 /// Gateway API CRDs, standard channel. v1.6.1 is what agentgateway v1.4.1 is built against.
@@ -19,12 +19,12 @@ pub const GATEWAY_API: &str = "v1.6.1";
 /// agentgateway's CRD and control-plane charts. v1.4.1 is the newest release; every field our
 /// AgentgatewayPolicy uses (`extAuth.backendRef/grpc/forwardBody/failureMode`,
 /// `timeouts.request`, `backend.http.requestTimeout/version`) is in its CRD as in
-/// `shared/crds` (taken from agentgateway's main branch after v1.4.1).
+/// `manifests/crds` (taken from agentgateway's main branch after v1.4.1).
 pub const AGENTGATEWAY: &str = "v1.4.1";
 
 /// kagent's CRD and control-plane charts. 0.10.4 matches kagent-adk 0.10.4, the engine the
 /// local lab runs (the Agent uses the Python runtime, i.e. that same engine) and the one whose
-/// tier-1 approval protocol was observed (`shared/reference`).
+/// tier-1 approval protocol was observed (`tests/fixtures/kagent-adk-0.10.4-wire`).
 pub const KAGENT: &str = "0.10.4";
 
 /// Where the remote pieces come from.

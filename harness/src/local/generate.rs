@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::ports::Ports;
 use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, Route},
-    manifests::{ExtAuthProtocol, FailureMode, LabManifests, ModelChoice, Provider},
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, RequesterJwt, Route},
+    manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider},
+    requester,
 };
 
 /// A manifest the local lab cannot translate faithfully.
@@ -105,6 +106,55 @@ pub fn gateway_plan(
     Ok(plan)
 }
 
+/// What the local gateway accepts as a requester: the gate policy's `jwtAuthentication`
+/// (issuer, audiences, Strict or Optional), its JWKS the lab's own key where the manifest holds the
+/// placeholder the kind lab fills in the same way ([`requester::LAB_JWKS_PLACEHOLDER`]).
+/// `None` when the policy verifies no token.
+pub fn requester_jwt(
+    m: &LabManifests,
+    issuer: &requester::Issuer,
+) -> Result<Option<RequesterJwt>, GenerateError> {
+    let Some(jwt) = &m.gate.jwt else {
+        return Ok(None);
+    };
+    let policy = &m.gate.policy;
+    let allow_missing = match jwt.mode {
+        JwtMode::Strict => false,
+        JwtMode::Optional => true,
+        JwtMode::Permissive => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: jwtAuthentication.mode Permissive passes invalid \
+                 tokens on; the local lab translates Strict and Optional"
+            )));
+        }
+    };
+    let [provider] = jwt.providers.as_slice() else {
+        return Err(unsupported(format!(
+            "AgentgatewayPolicy {policy}: the local lab translates exactly one JWT provider"
+        )));
+    };
+    let jwks = match provider.jwks_inline.as_deref() {
+        Some(requester::LAB_JWKS_PLACEHOLDER) => issuer.jwks().to_string(),
+        Some(inline) => inline.to_owned(),
+        None if provider.jwks_remote => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: a remote JWKS cannot be reached from the local lab"
+            )));
+        }
+        None => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: the JWT provider has no jwks"
+            )));
+        }
+    };
+    Ok(Some(RequesterJwt {
+        issuer: provider.issuer.clone(),
+        audiences: provider.audiences.clone(),
+        jwks,
+        allow_missing,
+    }))
+}
+
 /// kagent-adk's `AgentConfig` (what kagent's controller writes into the agent's Secret).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentConfig {
@@ -118,6 +168,9 @@ pub struct AgentConfig {
 /// One Streamable-HTTP MCP server in [`AgentConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpTools {
+    /// The RemoteMCPServer's name (not part of kagent's config).
+    #[serde(skip)]
+    pub name: String,
     pub params: HttpParams,
     /// The tool filter (`toolNames`).
     pub tools: Vec<String>,
@@ -144,6 +197,45 @@ pub struct AgentPlan {
     pub config: AgentConfig,
     pub card: Value,
     pub env: Vec<(String, String)>,
+    /// The model as an OpenAI-compatible endpoint: base URL, model name, API key (for the
+    /// LangGraph agent, whose one client speaks that protocol).
+    pub openai_compatible: (String, String, String),
+}
+
+/// Anthropic's OpenAI-compatible endpoint (chat completions with tools).
+pub const ANTHROPIC_OPENAI_BASE_URL: &str = "https://api.anthropic.com/v1/";
+/// OpenAI's.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The BYO LangGraph agent's environment (see `python/langgraph-agent/settings.py`): the same
+/// tool servers, tier-1 tools, forwarded headers, system message and model as the declarative
+/// agent's, so the two cannot drift in the local lab.
+pub fn langgraph_env(plan: &AgentPlan, name: &str, namespace: &str) -> Vec<(String, String)> {
+    let servers: Vec<Value> = plan
+        .config
+        .http_tools
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "url": t.params.url,
+                "tools": t.tools,
+                "require_approval": t.require_approval,
+                "allowed_headers": t.allowed_headers,
+                "timeout_seconds": t.params.sse_read_timeout.unwrap_or(t.params.timeout).max(t.params.timeout),
+            })
+        })
+        .collect();
+    let (base_url, model, key) = plan.openai_compatible.clone();
+    vec![
+        ("MODEL_BASE_URL".into(), base_url),
+        ("MODEL_NAME".into(), model),
+        ("MODEL_API_KEY".into(), key),
+        ("MCP_SERVERS".into(), Value::Array(servers).to_string()),
+        ("SYSTEM_PROMPT".into(), plan.config.instruction.clone()),
+        ("KAGENT_NAME".into(), name.to_owned()),
+        ("KAGENT_NAMESPACE".into(), namespace.to_owned()),
+    ]
 }
 
 /// Translate the Agent as kagent's controller does: each tool server's URL is rewritten to
@@ -187,6 +279,7 @@ pub fn agent_plan(
             )));
         }
         http_tools.push(HttpTools {
+            name: server.name.clone(),
             params: HttpParams {
                 url: format!("http://127.0.0.1:{}{}", ports.gateway, server.path),
                 timeout: server.timeout.as_secs_f64(),
@@ -204,7 +297,7 @@ pub fn agent_plan(
             choice.as_str()
         ))
     })?;
-    let (model_json, env) = match (choice, model.provider) {
+    let (model_json, env, openai_compatible) = match (choice, model.provider) {
         (ModelChoice::Scripted, _) => (
             json!({
                 "type": "openai",
@@ -216,6 +309,11 @@ pub fn agent_plan(
                 "OPENAI_API_KEY".to_owned(),
                 "scripted-model-needs-no-key".to_owned(),
             )],
+            (
+                format!("http://127.0.0.1:{}/v1", ports.model),
+                model.model.clone(),
+                "scripted-model-needs-no-key".to_owned(),
+            ),
         ),
         (_, provider) => {
             let var = choice.api_key_env().expect("real providers have a key");
@@ -233,7 +331,15 @@ pub fn agent_plan(
             if let Some(url) = &model.base_url {
                 json["base_url"] = json!(url);
             }
-            (json, vec![(var.to_owned(), key)])
+            let base_url = model.base_url.clone().unwrap_or_else(|| {
+                match provider {
+                    Provider::OpenAi => OPENAI_BASE_URL,
+                    Provider::Anthropic => ANTHROPIC_OPENAI_BASE_URL,
+                }
+                .to_owned()
+            });
+            let compatible = (base_url, model.model.clone(), key.clone());
+            (json, vec![(var.to_owned(), key)], compatible)
         }
     };
 
@@ -260,5 +366,6 @@ pub fn agent_plan(
         },
         card,
         env,
+        openai_compatible,
     })
 }

@@ -13,7 +13,8 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    components::{self, extauth, kagent, mock_db, scripted_model, ui},
+    agents::AgentKind,
+    components::{self, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
@@ -33,6 +34,8 @@ pub struct LocalConfig {
     pub dir: PathBuf,
     pub ports: Ports,
     pub model: ModelChoice,
+    /// The agents to start (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
@@ -49,6 +52,7 @@ impl LocalConfig {
             dir: crate::lab::default_dir(),
             ports: Ports::from_env()?,
             model,
+            agents: AgentKind::ALL.to_vec(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
@@ -73,6 +77,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
     Urls {
         agent: format!("{}/", local(ports.agent)),
         agent_card: format!("{}/.well-known/agent-card.json", local(ports.agent)),
+        langgraph_agent: Some(format!("{}/", local(ports.langgraph_agent))),
         reviewer_ui: local(ports.ui),
         extauth_admin: local(ports.extauth_http),
         gateway: local(ports.gateway),
@@ -97,6 +102,23 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                 ));
                 down(&config.dir, config.progress)?;
             }
+            Target::Local if !config.agents.iter().all(|a| state.agents.contains(a)) => {
+                config.note(format!(
+                    "==> the local lab is up without the {} agent; restarting it with {}",
+                    config
+                        .agents
+                        .iter()
+                        .find(|a| !state.agents.contains(a))
+                        .expect("one is missing"),
+                    config
+                        .agents
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+                down(&config.dir, config.progress)?;
+            }
             Target::Local => {
                 if all_alive(&state) {
                     config.note("==> the local lab is already up");
@@ -109,7 +131,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     }
 
     let started = Instant::now();
-    check_ports_free(&config.ports)?;
+    wait_ports_free(config).await?;
     let venv = pyenv::ensure()?;
     let manifests = LabManifests::load().context("loading manifests/")?;
     let park_timeout = config
@@ -117,7 +139,15 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         .or_else(|| manifests.park_timeout())
         .unwrap_or(Duration::from_secs(600));
     let ports = &config.ports;
-    let plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    // The lab issues its own requester tokens: one key pair, kept across restarts.
+    let issuer = crate::requester::Issuer::load_or_create(&config.dir)?;
+    // The public half as a file, for gateways that read their JWKS from one (agentgateway).
+    std::fs::write(
+        config.dir.join(crate::requester::JWKS_FILE),
+        issuer.jwks().to_string(),
+    )?;
+    let mut plan = generate::gateway_plan(&manifests, ports, park_timeout)?;
+    plan.requester_jwt = generate::requester_jwt(&manifests, &issuer)?;
     let api_key = config
         .model
         .api_key_env()
@@ -139,7 +169,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         mock_db::spec(
             &mock_db::Options::new(ports.mock_db)
                 .enable_reset(true)
-                .verifying_key(&credentials.keys.verifying),
+                .verifying_key(&credentials.keys.verifying)
+                .query_budgets("1s", "64MiB"),
             &log_dir,
         )?,
         extauth::spec(
@@ -169,17 +200,32 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if config.model == ModelChoice::Scripted {
         specs.push(scripted_model::spec(ports.model, &log_dir)?);
     }
-    specs.push(kagent::spec(
-        &venv,
-        &kagent::Options {
-            port: ports.agent,
-            config: agent_config,
-            card: agent_card,
-            app_name: agent.app_name.clone(),
-            env: agent.env.clone(),
-        },
-        &log_dir,
-    ));
+    if config.agents.contains(&AgentKind::Declarative) {
+        specs.push(kagent::spec(
+            &venv,
+            &kagent::Options {
+                port: ports.agent,
+                config: agent_config,
+                card: agent_card,
+                app_name: agent.app_name.clone(),
+                env: agent.env.clone(),
+            },
+            &log_dir,
+        ));
+    }
+    if config.agents.contains(&AgentKind::Langgraph) {
+        let env = generate::langgraph_env(
+            &agent,
+            AgentKind::Langgraph.resource_name(),
+            &manifests.agent.namespace,
+        );
+        specs.push(langgraph::spec(
+            &venv,
+            ports.langgraph_agent,
+            &env,
+            &log_dir,
+        ));
+    }
 
     config.note(format!(
         "==> starting {} processes (logs in {})",
@@ -193,6 +239,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         admin_token: Some(credentials.admin_token.clone()),
+        requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
+        agents: config.agents.clone(),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -261,8 +309,15 @@ pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String 
     let u = &state.urls;
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
-    line("agent (A2A)", u.agent.clone());
-    line("agent card", u.agent_card.clone());
+    for agent in &state.agents {
+        if let Some(url) = u.agent_url(*agent) {
+            line(&format!("{agent} agent (A2A)"), url.to_owned());
+            line(
+                &format!("{agent} agent card"),
+                format!("{url}.well-known/agent-card.json"),
+            );
+        }
+    }
     let sign_in = reviewer_credentials
         .and_then(|c| c.split(',').next())
         .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
@@ -296,17 +351,53 @@ fn all_alive(state: &LabState) -> bool {
             .all(|p| proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]))
 }
 
-fn check_ports_free(ports: &Ports) -> anyhow::Result<()> {
-    let taken: Vec<String> = ports
-        .named()
-        .into_iter()
-        .filter(|(_, _, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
-        .map(|(name, var, port)| format!("  port {port} ({name}) is taken: free it or set {var}"))
-        .collect();
-    if taken.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!("cannot start the local lab:\n{}", taken.join("\n"))
+/// How long `up` waits for a port that is still held (by a lab process that is exiting, or
+/// by a crashed one's leftover socket) before it gives up.
+const PORT_WAIT: Duration = Duration::from_secs(20);
+
+/// Wait, bounded by [`PORT_WAIT`], until every lab port can be bound; say which ones it waits
+/// for. After a crash the previous lab's processes may still be closing their listeners.
+async fn wait_ports_free(config: &LocalConfig) -> anyhow::Result<()> {
+    let taken = |ports: &Ports| -> Vec<(&'static str, &'static str, u16)> {
+        ports
+            .named()
+            .into_iter()
+            .filter(|(_, _, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
+            .collect()
+    };
+    let deadline = Instant::now() + PORT_WAIT;
+    let mut announced = false;
+    loop {
+        let busy = taken(&config.ports);
+        if busy.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let lines: Vec<String> = busy
+                .iter()
+                .map(|(name, var, port)| {
+                    format!("  port {port} ({name}) is taken: free it or set {var}")
+                })
+                .collect();
+            anyhow::bail!(
+                "cannot start the local lab (waited {} s for its ports):\n{}",
+                PORT_WAIT.as_secs(),
+                lines.join("\n")
+            );
+        }
+        if !announced {
+            let names: Vec<String> = busy
+                .iter()
+                .map(|(name, _, port)| format!("{port} ({name})"))
+                .collect();
+            config.note(format!(
+                "==> waiting up to {} s for ports still in use: {}",
+                PORT_WAIT.as_secs(),
+                names.join(", ")
+            ));
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -18,15 +18,18 @@ pub struct Ports {
     pub extauth_http: u16,
     /// hitl-ui, the reviewer's queue.
     pub ui: u16,
-    /// The agent's A2A endpoint (kagent).
+    /// The declarative agent's A2A endpoint (kagent-adk).
     pub agent: u16,
+    /// The BYO LangGraph agent's A2A endpoint (kagent-langgraph).
+    pub langgraph_agent: u16,
     /// The scripted model.
     pub model: u16,
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 8] = [
+pub const DEFAULTS: [(&str, &str, u16); 9] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
+    ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("ui", "HITL_LAB_UI_PORT", 18090),
     ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
@@ -59,6 +62,7 @@ impl Ports {
             extauth_http: get("extauth_http")?,
             ui: get("ui")?,
             agent: get("agent")?,
+            langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
         })
     }
@@ -68,7 +72,7 @@ impl Ports {
         let mut ports = Vec::new();
         // Hold the listeners until all are picked, so no port is handed out twice.
         let mut held = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..9 {
             let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
             ports.push(listener.local_addr()?.port());
             held.push(listener);
@@ -83,6 +87,7 @@ impl Ports {
             ui: ports[5],
             agent: ports[6],
             model: ports[7],
+            langgraph_agent: ports[8],
         })
     }
 
@@ -99,6 +104,7 @@ impl Ports {
                     "extauth_http" => self.extauth_http,
                     "ui" => self.ui,
                     "agent" => self.agent,
+                    "langgraph_agent" => self.langgraph_agent,
                     _ => self.model,
                 };
                 (*field, *var, port)

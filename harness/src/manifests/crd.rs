@@ -23,6 +23,24 @@ pub struct AgentSpec {
     pub description: Option<String>,
     #[serde(default)]
     pub declarative: Option<Declarative>,
+    #[serde(default)]
+    pub byo: Option<Byo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Byo {
+    #[serde(default)]
+    pub deployment: Option<ByoDeployment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByoDeployment {
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: Vec<k8s_openapi::api::core::v1::EnvVar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +234,8 @@ pub struct TrafficPolicy {
     #[serde(default)]
     pub ext_auth: Option<ExtAuth>,
     #[serde(default)]
+    pub jwt_authentication: Option<JwtAuthentication>,
+    #[serde(default)]
     pub timeouts: Option<Timeouts>,
 }
 
@@ -234,6 +254,34 @@ pub struct ExtAuth {
     pub failure_mode: Option<String>,
     #[serde(default)]
     pub cache: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuthentication {
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub providers: Vec<JwtProvider>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtProvider {
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub jwks: Option<Jwks>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Jwks {
+    #[serde(default)]
+    pub inline: Option<String>,
+    #[serde(default)]
+    pub remote: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

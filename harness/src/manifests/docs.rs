@@ -12,6 +12,9 @@ use super::{
 
 /// Directory under `manifests/` that holds kind's own config, not Kubernetes resources.
 pub const KIND_DIR: &str = "kind";
+/// `manifests/crds/`: copies of the upstream CRDs the schema test validates against; installed
+/// by their own charts in kind, never applied from here.
+pub const CRDS_DIR: &str = "crds";
 /// Directory under `manifests/` with one file per `--model` choice (`<choice>.yaml`).
 pub const MODELS_DIR: &str = "models";
 
@@ -58,7 +61,7 @@ impl Doc {
     }
 }
 
-/// Every `.yaml` / `.yml` file under `root` except `kind/`, sorted by path so the order is
+/// Every `.yaml` / `.yml` file under `root` except `kind/` and `crds/`, sorted by path so the order is
 /// the same on every machine.
 pub fn manifest_files(root: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     let mut files = Vec::new();
@@ -76,7 +79,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Manife
         let path = entry.map_err(io)?.path();
         let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         if path.is_dir() {
-            if relative != Path::new(KIND_DIR) {
+            if relative != Path::new(KIND_DIR) && relative != Path::new(CRDS_DIR) {
                 collect(root, &path, out)?;
             }
         } else if path

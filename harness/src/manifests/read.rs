@@ -341,6 +341,10 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         .and_then(|t| t.ext_auth.as_ref())
         .map(|ea| ext_auth(doc, ea, &namespace))
         .transpose()?;
+    let jwt = traffic
+        .and_then(|t| t.jwt_authentication.as_ref())
+        .map(|j| jwt(doc, j))
+        .transpose()?;
     let request_timeout = opt_duration(
         doc,
         "spec.traffic.timeouts.request",
@@ -362,6 +366,7 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         name: doc.name.clone(),
         targets,
         ext_auth,
+        jwt,
         request_timeout,
         backend_request_timeout,
     })
@@ -428,6 +433,33 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
     })
 }
 
+fn jwt(doc: &Doc, j: &crd::JwtAuthentication) -> Result<JwtView, ManifestError> {
+    const PATH: &str = "spec.traffic.jwtAuthentication";
+    let mode = match j.mode.as_deref() {
+        None | Some("Strict") => JwtMode::Strict,
+        Some("Optional") => JwtMode::Optional,
+        Some("Permissive") => JwtMode::Permissive,
+        Some(other) => {
+            return Err(bad(
+                doc,
+                &format!("{PATH}.mode"),
+                format!("`{other}` is not Strict, Optional or Permissive"),
+            ));
+        }
+    };
+    let providers = j
+        .providers
+        .iter()
+        .map(|p| JwtProviderView {
+            issuer: p.issuer.clone(),
+            audiences: p.audiences.clone(),
+            jwks_inline: p.jwks.as_ref().and_then(|k| k.inline.clone()),
+            jwks_remote: p.jwks.as_ref().is_some_and(|k| k.remote.is_some()),
+        })
+        .collect();
+    Ok(JwtView { mode, providers })
+}
+
 pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {
     let spec: crd::RemoteMcpServerSpec = spec(doc)?;
     let url = reqwest::Url::parse(&spec.url)
@@ -454,6 +486,57 @@ pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {
         timeout: opt_duration(doc, "spec.timeout", spec.timeout.as_ref())?
             .unwrap_or(DEFAULT_MCP_TIMEOUT),
         sse_read_timeout: opt_duration(doc, "spec.sseReadTimeout", spec.sse_read_timeout.as_ref())?,
+    })
+}
+
+/// Whether an Agent document is BYO (`spec.type: BYO`).
+pub(super) fn is_byo(doc: &Doc) -> Result<bool, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    Ok(spec.agent_type.as_deref() == Some("BYO"))
+}
+
+pub(super) fn byo_agent(doc: &Doc) -> Result<ByoAgentView, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    let namespace = namespace(doc)?;
+    let deployment = spec.byo.and_then(|b| b.deployment).ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment",
+            "a BYO agent needs its deployment",
+        )
+    })?;
+    let image = deployment.image.ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment.image",
+            "a BYO agent needs an image",
+        )
+    })?;
+    let env = deployment
+        .env
+        .into_iter()
+        .map(|var| {
+            let source = match (var.value, var.value_from) {
+                (Some(value), _) => EnvSource::Value(value),
+                (None, Some(from)) => match from.secret_key_ref {
+                    Some(secret) => EnvSource::Secret(SecretKeyRef {
+                        namespace: namespace.clone(),
+                        name: secret.name,
+                        key: secret.key,
+                    }),
+                    None => EnvSource::Other,
+                },
+                (None, None) => EnvSource::Value(String::new()),
+            };
+            (var.name, source)
+        })
+        .collect();
+    Ok(ByoAgentView {
+        location: doc.location.clone(),
+        namespace,
+        name: doc.name.clone(),
+        image,
+        env,
     })
 }
 

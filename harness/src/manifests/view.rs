@@ -181,6 +181,8 @@ pub struct PolicyView {
     /// `(kind, name)` of every target, e.g. `("HTTPRoute", "privileged-mcp")`.
     pub targets: Vec<(String, String)>,
     pub ext_auth: Option<ExtAuthView>,
+    /// `traffic.jwtAuthentication`: who the route accepts as a requester.
+    pub jwt: Option<JwtView>,
     /// `traffic.timeouts.request`.
     pub request_timeout: Option<Duration>,
     /// `backend.http.requestTimeout`.
@@ -213,6 +215,34 @@ pub struct ExtAuthView {
     pub cache: bool,
 }
 
+/// `traffic.jwtAuthentication` of a policy: the requester's token, verified by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtView {
+    /// `Strict` (the CRD's default): a request without a valid token is refused. `Optional`:
+    /// a request with no token passes on (an invalid one is still refused).
+    /// `Permissive`: nothing is refused.
+    pub mode: JwtMode,
+    pub providers: Vec<JwtProviderView>,
+}
+
+/// `jwtAuthentication.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtMode {
+    Strict,
+    Optional,
+    Permissive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtProviderView {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// `jwks.inline` (JSON text); `None` when the keys are fetched (`jwks.remote`).
+    pub jwks_inline: Option<String>,
+    /// Whether the keys are fetched (`jwks.remote`).
+    pub jwks_remote: bool,
+}
+
 /// The tier-2 gate, assembled from the ext-auth policy and the backend policy on the
 /// ext-auth Service. Everything the local lab needs to configure Envoy the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +254,9 @@ pub struct GateView {
     /// The route's path prefix (e.g. `/privileged`).
     pub path_prefix: String,
     pub ext_auth: ExtAuthView,
+    /// The requester's token as the gated route verifies it (`jwtAuthentication` of the
+    /// gate's policy), if it does.
+    pub jwt: Option<JwtView>,
     /// How long the gateway waits for the whole gated request (`traffic.timeouts.request`).
     pub request_timeout: Option<Duration>,
     /// How long the gateway waits for the ext-auth server (`backend.http.requestTimeout` of a
@@ -276,6 +309,16 @@ pub struct AgentView {
     pub runtime: String,
     pub stream: bool,
     pub tools: Vec<AgentToolsView>,
+}
+
+/// A BYO Agent: kagent runs the image; the lab builds it (`python/<name>/Dockerfile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByoAgentView {
+    pub location: Location,
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub env: BTreeMap<String, EnvSource>,
 }
 
 impl AgentView {

@@ -28,6 +28,7 @@ use crate::{
         A2aError, Chat, Client, TurnEvent, TurnOutcome,
         hitl::{self, Activity, Decision, Pause},
     },
+    agents::AgentKind,
     clients::{Db, GateAdmin},
     components::scripted_model,
     lab::LabState,
@@ -36,9 +37,11 @@ use crate::{
 /// How to run scenes.
 #[derive(Clone)]
 pub struct RunOptions {
+    /// Which of the lab's agents the chat user talks to.
+    pub agent: AgentKind,
     /// The agent runs on the scripted model: load each scene's script, check its wording.
     pub scripted: bool,
-    /// The chat user (sent as `x-user-id`).
+    /// The chat user (proven with a token from the lab's issuer; also sent as `x-user-id`).
     pub user: String,
     /// The platform reviewer deciding at the gateway.
     pub reviewer: String,
@@ -51,6 +54,7 @@ pub struct RunOptions {
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
+            .field("agent", &self.agent)
             .field("scripted", &self.scripted)
             .field("user", &self.user)
             .field("reviewer", &self.reviewer)
@@ -61,6 +65,7 @@ impl std::fmt::Debug for RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
+            agent: AgentKind::Declarative,
             scripted: true,
             user: "alice".into(),
             reviewer: "platform-reviewer".into(),
@@ -93,6 +98,8 @@ pub struct CallRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct SceneReport {
     pub id: u32,
+    /// The agent the scene ran against.
+    pub agent: AgentKind,
     pub name: String,
     pub file: String,
     pub passed: bool,
@@ -152,6 +159,7 @@ pub async fn run(lab: &LabState, scene: &Scene, options: &RunOptions) -> SceneRe
     };
     SceneReport {
         id: scene.id,
+        agent: options.agent,
         name: scene.name.clone(),
         file: scene.file.clone(),
         passed: checks.iter().all(|c| c.passed),
@@ -267,7 +275,7 @@ async fn replay(
         }
         checks.push(Check { passed, what });
     };
-    let rows = check_calls(scene, &seen, &parks, &executed, &mut check);
+    let rows = check_calls(scene, &seen, &parks, &executed, &options.user, &mut check);
 
     for park in parks.iter().filter(|p| p.unexpected) {
         check(
@@ -310,6 +318,22 @@ async fn replay(
     Ok(rows)
 }
 
+/// An A2A client for the lab's agent, as `user`: proven with a token from the lab's issuer
+/// (`Authorization`), and claimed as `x-user-id` the way a chat front end would send it.
+pub fn chat_client(lab: &LabState, agent: AgentKind, user: &str) -> anyhow::Result<Client> {
+    let client = Client::new(lab.agent_url(agent)?).with_header(headers::USER_ID, user);
+    Ok(match lab.requester_issuer()? {
+        Some(issuer) => client.with_requester(std::sync::Arc::new(issuer), user),
+        None => {
+            tracing::warn!(
+                "the lab has no requester key: the chat user's calls carry no proof, and the \
+                 gate refuses every gated call"
+            );
+            client
+        }
+    })
+}
+
 /// The chat user's side: the prompts, tier-1 decisions and answers, as the scene says.
 async fn converse(
     lab: &LabState,
@@ -317,7 +341,7 @@ async fn converse(
     options: &RunOptions,
     rec: &Recorder,
 ) -> anyhow::Result<(Vec<SeenCall>, String)> {
-    let client = Client::new(&lab.urls.agent).with_header(headers::USER_ID, &options.user);
+    let client = chat_client(lab, options.agent, &options.user)?;
     let mut chat = Chat::new(client);
     let mut seen: Vec<SeenCall> = Vec::new();
     let mut reply = String::new();
@@ -532,7 +556,11 @@ async fn review(
                         "the gateway parked {} {} from {} (request sha256 {})",
                         call.tool_name,
                         call.tool_args,
-                        call.requester.as_deref().unwrap_or("an unknown caller"),
+                        match (&call.requester, &call.claimed_requester) {
+                            (Some(verified), _) => format!("{verified} (verified)"),
+                            (None, Some(claimed)) => format!("{claimed} (UNVERIFIED)"),
+                            (None, None) => "an unverified caller".to_owned(),
+                        },
                         call.body_sha256
                     ),
                 );
@@ -632,6 +660,7 @@ fn check_calls(
     seen: &[SeenCall],
     parks: &[SeenPark],
     executed: &[&AuditEntry],
+    user: &str,
     check: &mut impl FnMut(bool, String),
 ) -> Vec<CallRow> {
     let names = |it: &mut dyn Iterator<Item = &str>| it.collect::<Vec<_>>().join(", ");
@@ -777,8 +806,14 @@ fn check_calls(
         }
         if let Some(park) = park {
             check(
-                park.requester.is_some(),
-                format!("{tool}: the gateway knew who asked (identity headers forwarded)"),
+                park.requester
+                    .as_deref()
+                    .is_some_and(|r| hitl_wire::identity::same_person(r, user)),
+                format!(
+                    "{tool}: the gate's requester is {user}, verified from the chat user's token \
+                     (got {})",
+                    park.requester.as_deref().unwrap_or("none")
+                ),
             );
             if matches!(park.outcome, Some(Outcome::Rejected | Outcome::Expired)) {
                 let reached = call

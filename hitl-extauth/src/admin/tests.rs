@@ -24,7 +24,9 @@ use crate::{
     audit::Audit,
     classify::AllowList,
     config::AdminAccess,
-    gate::{Answer, Gate, NO_REASON_GIVEN, Settings},
+    gate::{Answer, Gate, NO_REASON_GIVEN, NO_VERIFIED_REQUESTER, Settings},
+    park::Capacity,
+    requester::tests::verified_metadata,
 };
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
@@ -45,12 +47,25 @@ impl Lab {
     }
 
     fn with(park_timeout: Duration, max_parked: usize, token: Option<&str>) -> Self {
+        Self::configured(park_timeout, max_parked, token, true)
+    }
+
+    fn configured(
+        park_timeout: Duration,
+        max_parked: usize,
+        token: Option<&str>,
+        require_verified_requester: bool,
+    ) -> Self {
         let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
         let gate = Gate::start(
             Settings {
                 allow: AllowList::default(),
                 park_timeout,
-                max_parked,
+                capacity: Capacity {
+                    total: max_parked,
+                    per_requester: max_parked,
+                },
+                require_verified_requester,
                 signer: Some(Signer::from_seed([1; 32])),
                 reviewer_verified: true,
             },
@@ -64,8 +79,11 @@ impl Lab {
 
     /// Start a `Check` for a POST of `body`, as Envoy would send it.
     fn check(&self, body: &str) -> tokio::task::JoinHandle<Answer> {
+        self.check_request(post(body))
+    }
+
+    fn check_request(&self, check: CheckRequest) -> tokio::task::JoinHandle<Answer> {
         let gate = Arc::clone(&self.gate);
-        let check = post(body);
         tokio::spawn(async move { gate.check(check).await })
     }
 
@@ -137,11 +155,18 @@ impl Lab {
     }
 }
 
+/// A POST of `body` whose token the gateway verified as alice's.
 fn post(body: &str) -> CheckRequest {
+    post_from(body, Some("alice"), "alice")
+}
+
+/// A POST of `body` with `x-user-id: claimed`, and a token the gateway verified for
+/// `verified` (none at all for `None`).
+fn post_from(body: &str, verified: Option<&str>, claimed: &str) -> CheckRequest {
     let headers = [
         ("content-type", "application/json"),
         ("content-length", &body.len().to_string()),
-        ("x-user-id", "alice"),
+        ("x-user-id", claimed),
         ("authorization", "Bearer secret-of-alice"),
     ]
     .into_iter()
@@ -149,6 +174,7 @@ fn post(body: &str) -> CheckRequest {
     .collect();
     CheckRequest {
         attributes: Some(AttributeContext {
+            metadata_context: verified.map(|sub| verified_metadata(&[("sub", sub)])),
             request: Some(AttrRequest {
                 http: Some(HttpRequest {
                     method: "POST".into(),
@@ -531,4 +557,69 @@ async fn metrics_count_parks_and_outcomes() {
         text.contains("hitl_extauth_park_wait_seconds_count 1\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_forged_identity_header_without_a_verified_token_is_denied() {
+    let lab = Lab::new();
+    let answer = lab
+        .check_request(post_from(MIGRATE, None, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        Answer::Deny {
+            reason: NO_VERIFIED_REQUESTER.into(),
+            id: None
+        }
+    );
+    assert!(lab.gate.pending().is_empty(), "nothing parked");
+    // Housekeeping needs no requester.
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    assert_eq!(
+        lab.check_request(post_from(ping, None, "x")).await.unwrap(),
+        Answer::Allow {
+            approval_id: None,
+            token: None,
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_requester_is_the_verified_one_not_the_header() {
+    let lab = Lab::new();
+    let _check = lab.check_request(post_from(MIGRATE, Some("Bob"), "alice"));
+    let call = lab.parked(1).await.pending.remove(0);
+    assert_eq!(
+        call.requester.as_deref(),
+        Some("bob"),
+        "verified, normalised"
+    );
+    assert_eq!(
+        call.claimed_requester.as_deref(),
+        Some("alice"),
+        "shown only"
+    );
+}
+
+#[tokio::test]
+async fn a_verified_token_with_a_look_alike_name_is_denied() {
+    let lab = Lab::new();
+    let answer = lab
+        .check_request(post_from(MIGRATE, Some("alic\u{0435}"), "alice"))
+        .await
+        .unwrap();
+    let Answer::Deny { reason, id: None } = answer else {
+        panic!("parked: {answer:?}");
+    };
+    assert!(reason.contains("several scripts"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_opt_out_parks_unverified_calls_without_a_requester() {
+    let lab = Lab::configured(Duration::from_secs(300), 100, None, false);
+    let _check = lab.check_request(post_from(MIGRATE, None, "mallory"));
+    let call = lab.parked(1).await.pending.remove(0);
+    assert_eq!(call.requester, None);
+    assert_eq!(call.claimed_requester.as_deref(), Some("mallory"));
 }

@@ -1,16 +1,50 @@
 //! One parked call as a card: what will change in words, who asked, the arguments, the raw
 //! request, a countdown and the approve / reject form. Everything shown comes from the agent's
-//! request, i.e. is attacker-controlled: it only ever reaches the page through maud's escaping.
+//! request, i.e. is attacker-controlled: it only ever reaches the page through maud's escaping,
+//! with invisible and direction-changing characters spelled out ([`super::visible`]) and long
+//! values clamped (a "Show all" button opens them), so the buttons stay in view.
 
 use hitl_wire::{extauth::ParkedCall, headers};
 use maud::{Markup, html};
 use time::OffsetDateTime;
 
-use super::when;
+use super::{visible, when};
 use crate::{schema::SchemaVersion, schema::display_version};
 
 /// Longest reason we accept (characters); the form says so too.
 pub const MAX_REASON: usize = 2000;
+
+/// Longest argument value quoted in the headline; the arguments below show it all.
+const HEADLINE_CHARS: usize = 60;
+/// Blocks (arguments, body) longer than this many characters or lines start clamped.
+const CLAMP_CHARS: usize = 1200;
+const CLAMP_LINES: usize = 16;
+
+/// `text` cut to `max` characters with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// A `pre` block, clamped with a "Show all" button when long.
+fn block(class: Option<&str>, text: &str) -> Markup {
+    let chars = text.chars().count();
+    let long = chars > CLAMP_CHARS || text.lines().count() > CLAMP_LINES;
+    html! {
+        @if long {
+            div.clamp.clamped {
+                pre class=[class] { code { (text) } }
+                button.btn.show-all type="button" data-show-all aria-expanded="false" {
+                    "Show all (" (chars) " characters)"
+                }
+            }
+        } @else {
+            pre class=[class] { code { (text) } }
+        }
+    }
+}
 
 /// What approving a call would do, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +57,12 @@ pub struct Change {
 
 /// Describe the effect of `call`; `schema` is the live schema version for migrations.
 pub fn describe(call: &ParkedCall, schema: &SchemaVersion) -> Change {
-    let arg = |name: &str| call.tool_args.get(name).and_then(scalar);
+    let arg = |name: &str| {
+        call.tool_args
+            .get(name)
+            .and_then(scalar)
+            .map(|s| shorten(&s, HEADLINE_CHARS))
+    };
     match call.tool_name.as_str() {
         "run_migration" => {
             if let Some(target) = arg("version").or_else(|| arg("target_version")) {
@@ -49,7 +88,7 @@ pub fn describe(call: &ParkedCall, schema: &SchemaVersion) -> Change {
         _ => {}
     }
     Change {
-        headline: format!("Call {}", call.tool_name),
+        headline: format!("Call {}", shorten(&call.tool_name, HEADLINE_CHARS)),
         detail: "A privileged tool call held at the gateway. Check its arguments before approving."
             .into(),
         note: None,
@@ -90,10 +129,14 @@ fn scalar(value: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Who asked, from the gate's `requester` and the forwarded identity headers.
+/// Who asked: the requester the gateway verified, and what the caller's own headers claim.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Asker {
-    pub person: Option<String>,
+    /// Verified from the requester's token: the name separation of duties checks.
+    pub verified: Option<String>,
+    /// What `x-user-id` / `x-forwarded-user` say, when that is not the verified requester:
+    /// shown as unverified, never used to decide anything.
+    pub claimed: Option<String>,
     pub agent: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -105,15 +148,32 @@ pub fn asker(call: &ParkedCall) -> Asker {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
+    let verified = call.requester.clone().filter(|r| !r.trim().is_empty());
+    let claimed = call
+        .claimed_requester
+        .clone()
+        .or_else(|| headers::claimed_requester(&call.headers))
+        .filter(|claimed| {
+            verified
+                .as_deref()
+                .is_none_or(|v| !hitl_wire::identity::same_person(v, claimed))
+        });
     Asker {
-        person: call
-            .requester
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .or_else(|| header(headers::USER_ID))
-            .or_else(|| header("x-forwarded-user")),
+        verified,
+        claimed,
         agent: header(headers::AGENT_ID),
         user_agent: header("user-agent"),
+    }
+}
+
+impl Asker {
+    /// One line for tables: the verified requester, else the claim marked unverified.
+    pub fn summary(&self) -> String {
+        match (&self.verified, &self.claimed) {
+            (Some(verified), _) => verified.clone(),
+            (None, Some(claimed)) => format!("{claimed} (unverified)"),
+            (None, None) => "— (unverified)".to_owned(),
+        }
     }
 }
 
@@ -136,6 +196,8 @@ pub fn pretty_args(args: &serde_json::Value) -> String {
 /// The card for `call`. The same markup goes to every reviewer (no per-viewer data), so it can
 /// be rendered once and pushed to every browser.
 pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> Markup {
+    let (shown, hidden_chars) = visible::call(call);
+    let call = &shown;
     let change = describe(call, schema);
     let who = asker(call);
     let left = (call.expires_at - now).whole_seconds();
@@ -151,11 +213,18 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
         {
             header.card-head {
                 div.card-title {
-                    span.tool-badge { (call.tool_name) }
+                    span.tool-badge { (shorten(&call.tool_name, HEADLINE_CHARS)) }
                     h2.change { (change.headline) }
                     p.change-detail { (change.detail) }
                     @if let Some(note) = &change.note {
                         p.change-note { (note) }
+                    }
+                    @if hidden_chars {
+                        p.change-note.hidden-chars role="alert" {
+                            "Careful: this call contains invisible, direction-changing or control \
+                             characters. They are shown as ⟨U+…⟩ codes; read the arguments \
+                             before deciding."
+                        }
                     }
                 }
                 div.countdown.soon[left <= 60] data-countdown title="The gate denies the call when this runs out" {
@@ -165,9 +234,20 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
             dl.facts {
                 dt { "Asked by" }
                 dd.asker {
-                    @match &who.person {
-                        Some(person) => span.person { (person) },
-                        None => span.muted { "unknown user (no identity header)" },
+                    @match &who.verified {
+                        Some(person) => {
+                            span.person title="verified by the gateway from the requester's signed token" { (person) }
+                            " " span.badge.verified { "verified" }
+                        }
+                        None => span.unverified-warning title="hitl-extauth runs with REQUIRE_VERIFIED_REQUESTER=false" {
+                            "No verified requester: separation of duties cannot be checked for this call."
+                        },
+                    }
+                    @if let Some(claimed) = &who.claimed {
+                        div.claimed {
+                            span.muted { "headers claim " } span.claimed-name { (claimed) }
+                            " " span.badge.unverified title="sent by the caller; anyone can send it; never used to decide" { "unverified" }
+                        }
                     }
                     @if let Some(agent) = &who.agent {
                         " " span.muted { "via agent " } span.agent { (agent) }
@@ -184,8 +264,8 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                 dd { code.hash title="sha256 of the forwarded body: the approval applies to exactly these bytes" { "sha256:" (call.body_sha256) } }
             }
             section.args {
-                h3 { @if generic { "Tool " code { (call.tool_name) } " with arguments" } @else { "Arguments" } }
-                pre { code { (pretty_args(&call.tool_args)) } }
+                h3 { @if generic { "Tool " code { (shorten(&call.tool_name, HEADLINE_CHARS)) } " with arguments" } @else { "Arguments" } }
+                (block(None, &pretty_args(&call.tool_args)))
             }
             details.raw {
                 summary { "Raw request" }
@@ -195,14 +275,14 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                             tr {
                                 th scope="row" { (name) }
                                 td {
-                                    @if is_secret_header(name) { span.muted { "[redacted]" } } @else { (value) }
+                                    @if is_secret_header(name) { span.muted { "[redacted]" } } @else { (shorten(value, CLAMP_CHARS)) }
                                 }
                             }
                         }
                     }
                 }
                 // Verbatim: these are the bytes the hash above is taken over.
-                pre.body { code { (call.body) } }
+                (block(Some("body"), &call.body))
                 p.muted.small { "Call id " code { (call.id) } " · JSON-RPC " code { (call.rpc_method) } }
             }
             form.decide method="post" action={ "/calls/" (call.id) "/decide" } {
@@ -273,20 +353,21 @@ mod tests {
     }
 
     #[test]
-    fn asker_prefers_requester_then_headers() {
+    fn asker_shows_the_verified_requester_and_an_unverified_claim() {
         let call = call_from(
             None,
             &[("x-user-id", "carol"), ("x-agent-id", "dba-assistant")],
         );
         let who = asker(&call);
-        assert_eq!(who.person.as_deref(), Some("carol"));
+        assert_eq!(who.verified, None);
+        assert_eq!(who.claimed.as_deref(), Some("carol"));
         assert_eq!(who.agent.as_deref(), Some("dba-assistant"));
-        assert_eq!(
-            asker(&call_from(Some("alice"), &[("x-user-id", "carol")]))
-                .person
-                .as_deref(),
-            Some("alice")
-        );
+        assert_eq!(who.summary(), "carol (unverified)");
+        let forged = asker(&call_from(Some("alice"), &[("x-user-id", "carol")]));
+        assert_eq!(forged.verified.as_deref(), Some("alice"));
+        assert_eq!(forged.claimed.as_deref(), Some("carol"));
+        let same = asker(&call_from(Some("alice"), &[("x-user-id", "Alice")]));
+        assert_eq!(same.claimed, None, "a claim that matches is no news");
         assert_eq!(asker(&call_from(None, &[])), Asker::default());
     }
 

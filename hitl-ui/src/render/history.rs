@@ -4,6 +4,7 @@
 use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome};
 use maud::{Markup, html};
 
+use super::visible;
 use super::{Tab, Viewer, card::asker, layout, when};
 
 /// Filters as the reviewer chose them (already validated).
@@ -117,18 +118,26 @@ fn filter_form(filters: &Filters) -> Markup {
 }
 
 fn row(item: &DecidedCall) -> Markup {
-    let who = asker(&item.call);
+    let (call, hidden_chars) = visible::call(&item.call);
+    let reason = visible::text(&item.reason);
+    let reviewer = item.reviewer.as_deref().map(visible::text);
+    let who = asker(&call);
+    let tool_title = call.tool_args.to_string();
+    let tool_title = tool_title.chars().take(2000).collect::<String>();
     html! {
         tr data-call-id=(item.call.id) data-outcome=(item.outcome.as_str()) {
             td.nowrap { time datetime=(when::machine(item.decided_at)) { (when::timestamp(item.decided_at)) } }
             td { span class={ "outcome outcome-" (item.outcome.as_str()) } { (item.outcome.as_str()) } }
             td {
-                code.tool { (item.call.tool_name) }
-                div.args title=(item.call.tool_args) { (compact(&item.call.tool_args, 80)) }
+                code.tool { (compact(&serde_json::Value::String(call.tool_name.clone()), 60).trim_matches('"')) }
+                div.args title=(tool_title) { (compact(&call.tool_args, 80)) }
+                @if hidden_chars || matches!(reason, std::borrow::Cow::Owned(_)) {
+                    div.hidden-chars { "contains invisible or direction-changing characters, shown as ⟨U+…⟩" }
+                }
             }
-            td { (who.person.as_deref().unwrap_or("—")) }
-            td { (item.reviewer.as_deref().unwrap_or("—")) }
-            td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (item.reason) } }
+            td { (who.summary()) }
+            td { (reviewer.as_deref().unwrap_or("—")) }
+            td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (reason) } }
             td.num.nowrap { (when::waited(item.waited_ms)) }
         }
     }

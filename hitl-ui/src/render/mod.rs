@@ -5,6 +5,7 @@ pub mod card;
 pub mod history;
 pub mod queue;
 pub mod signin;
+pub mod visible;
 pub mod when;
 
 use maud::{DOCTYPE, Markup, html};

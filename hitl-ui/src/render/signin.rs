@@ -31,7 +31,7 @@ pub fn page(
                 }
             } @else if let Some(header) = trusted_header {
                 p { "Sign-in is handled by the auth proxy in front of this page, which names you in the "
-                    code { (header) } " header. It did not, so you can look but not decide." }
+                    code { (header) } " header. It did not, so this page cannot show you the queue." }
             } @else {
                 p { "No sign-in is configured: set " code { "REVIEWER_CREDENTIALS" } " or "
                     code { "TRUSTED_USER_HEADER" } " on hitl-ui." }

@@ -1,6 +1,7 @@
 //! The HTTP surface: pages, the browser's live stream, decisions, sign-in, assets, health.
 //! Every response carries a strict Content-Security-Policy: scripts and styles only from this
-//! origin, no inline script, no framing.
+//! origin, no inline script, no framing. Every request but `/healthz` must name an allowed
+//! `Host` (DNS rebinding); the queue, history and live stream need a signed-in reviewer.
 
 mod assets;
 mod decide;
@@ -12,17 +13,18 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    http::{HeaderMap, HeaderValue, header},
-    middleware,
-    response::Response,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 
 use crate::{
     admin::AdminClient,
     live::Live,
-    render::Viewer,
-    security::{IdentitySource, Signer, cookies, csrf},
+    render::{self, Viewer},
+    security::{IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle},
     upstream::CardMaker,
 };
 
@@ -37,22 +39,80 @@ pub struct AppState {
     pub cookies: cookies::Policy,
     pub session_ttl: Duration,
     pub separation_of_duties: bool,
+    pub allowed_hosts: AllowedHosts,
+    pub throttle: Throttle,
 }
 
 pub type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
-    Router::new()
+    let reading = Router::new()
         .route("/", get(pages::queue))
         .route("/history", get(pages::history))
         .route("/live", get(live::stream))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_reviewer,
+        ));
+    let guarded = Router::new()
+        .merge(reading)
         .route("/calls/{id}/decide", post(decide::decide))
         .route("/signin", get(signin::form).post(signin::submit))
         .route("/signout", post(signin::sign_out))
         .route("/assets/{file}", get(assets::serve))
+        .route_layer(middleware::from_fn_with_state(state.clone(), allowed_host));
+    Router::new()
+        .merge(guarded)
+        // Probes name the pod's address as Host: health is open to any.
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Refuse a request whose `Host` is not on `ALLOWED_HOSTS` (421, saying what to configure).
+async fn allowed_host(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if state.allowed_hosts.allows(request.headers(), request.uri()) {
+        return next.run(request).await;
+    }
+    let host = crate::security::hosts::request_host(request.headers(), request.uri())
+        .unwrap_or_else(|| "(none)".into());
+    tracing::warn!(%host, path = %request.uri().path(), "refused a request for a host not in ALLOWED_HOSTS");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "hitl-ui does not answer to the host `{host}`: it is not in ALLOWED_HOSTS              (DNS-rebinding protection). Open the UI by one of its configured names, or add              this one to ALLOWED_HOSTS.\n"
+        ),
+    )
+        .into_response()
+}
+
+/// The queue, history and live stream are for reviewers only: a page sends a visitor who is
+/// not signed in to the sign-in form (or, without a built-in sign-in, answers 401 saying
+/// why); the live stream answers 401.
+async fn require_reviewer(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.identity.resolve(request.headers(), now()).is_some() {
+        return next.run(request).await;
+    }
+    if request.uri().path() == "/live" {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "sign in first: the live queue is for signed-in reviewers\n",
+        )
+            .into_response();
+    }
+    if state.identity.sign_in_enabled() {
+        return Redirect::to("/signin").into_response();
+    }
+    let (viewer, set_cookie) = viewer(&state, request.headers());
+    let header = state.identity.trusted_header().map(|h| h.as_str());
+    let page = render::signin::page(&viewer, None, header, 0);
+    pages::with_cookie(set_cookie, (StatusCode::UNAUTHORIZED, page))
 }
 
 async fn security_headers(mut response: Response) -> Response {

@@ -2,9 +2,11 @@
 //! `POST /signout`. Both POSTs need the CSRF token, so another site cannot sign a reviewer in
 //! or out behind their back.
 
+use std::{net::SocketAddr, time::Instant};
+
 use axum::{
-    Form,
-    extract::State,
+    Extension, Form,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
@@ -37,9 +39,15 @@ pub struct SignInForm {
 
 pub async fn submit(
     State(state): State<SharedState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let address = peer.map_or(
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
+    let user = form.username.trim();
     let (viewer, set_cookie) = viewer(&state, &headers);
     let header = state.identity.trusted_header().map(|h| h.as_str());
     let again = |status: StatusCode, error: &str| {
@@ -49,12 +57,24 @@ pub async fn submit(
     if let Err(e) = csrf::check(&state.signer, &headers, form.csrf.as_deref()) {
         return again(StatusCode::FORBIDDEN, &e.to_string());
     }
+    if let Err(wait) = state.throttle.check(user, address, Instant::now()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        tracing::warn!(%user, %address, wait_secs = secs, "sign-in refused: too many failures");
+        let mut response = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed sign-ins for this user or from this address. Try again in                  {secs} s."
+            ),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let expires = now() + state.session_ttl.as_secs() as i64;
-    match state
-        .identity
-        .sign_in(form.username.trim(), &form.password, expires)
-    {
+    match state.identity.sign_in(user, &form.password, expires) {
         Some((user, session)) => {
+            state.throttle.succeeded(&user);
             tracing::info!(%user, "signed in");
             let cookie = state
                 .cookies
@@ -62,7 +82,8 @@ pub async fn submit(
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         None => {
-            tracing::warn!(user = %form.username.trim(), "sign-in failed");
+            state.throttle.failed(user, address, Instant::now());
+            tracing::warn!(%user, %address, "sign-in failed");
             again(StatusCode::UNAUTHORIZED, "Wrong user name or password.")
         }
     }
@@ -81,6 +102,11 @@ pub async fn sign_out(
 ) -> Response {
     if let Err(e) = csrf::check(&state.signer, &headers, form.csrf.as_deref()) {
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
+    if let Some(identity) = state.identity.resolve(&headers, now()) {
+        // Server-side: the cookie stops working here even if a copy of it is replayed.
+        state.identity.sign_out(&identity.user);
+        tracing::info!(user = %identity.user, "signed out");
     }
     let cookie = state.cookies.clear(cookies::SESSION);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()

@@ -100,6 +100,8 @@ async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> 
         cookies: cookies::Policy { secure: false },
         session_ttl: Duration::from_secs(3600),
         separation_of_duties: true,
+        allowed_hosts: AllowedHosts::parse(HOST).unwrap(),
+        throttle: Throttle::default(),
     });
     Ui {
         app: router(state.clone()),
@@ -109,8 +111,43 @@ async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> 
 }
 
 impl Ui {
-    async fn send(&self, request: Request<Body>) -> Response {
+    /// Send `request`, naming our host unless it names one itself.
+    async fn send(&self, mut request: Request<Body>) -> Response {
+        if !request.headers().contains_key(header::HOST) {
+            request
+                .headers_mut()
+                .insert(header::HOST, header::HeaderValue::from_static(HOST));
+        }
         self.app.clone().oneshot(request).await.unwrap()
+    }
+
+    /// Sign in as `user` with `password`: the `hitl_session=…` cookie pair.
+    async fn session(&self, user: &str, password: &str) -> String {
+        let ok = self
+            .send(self.post(
+                "/signin",
+                &format!("username={user}&password={password}"),
+                &[],
+            ))
+            .await;
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        let set_cookie = ok.headers()[header::SET_COOKIE].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// `GET path` with the CSRF cookie and `session` (if any).
+    async fn get(&self, path: &str, session: Option<&str>) -> Response {
+        let cookie = match session {
+            Some(session) => format!("hitl_csrf=c; {session}"),
+            None => "hitl_csrf=c".to_owned(),
+        };
+        self.send(
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     /// A same-origin POST from a browser holding CSRF cookie `c`, with the right token.
@@ -159,7 +196,7 @@ async fn error_of(response: Response) -> String {
 async fn first_visit_gets_csrf_cookie_and_strict_headers() {
     let ui = ui(None, Some("bob:pw")).await;
     let response = ui
-        .send(Request::get("/").body(Body::empty()).unwrap())
+        .send(Request::get("/signin").body(Body::empty()).unwrap())
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let set_cookie = response.headers()[header::SET_COOKIE]
@@ -173,8 +210,126 @@ async fn first_visit_gets_csrf_cookie_and_strict_headers() {
         .unwrap();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     let html = body_text(response).await;
-    assert!(html.contains("Nothing is waiting for you"));
-    assert!(html.contains("Sign in to decide"));
+    assert!(html.contains("Sign in"));
+}
+
+#[tokio::test]
+async fn reading_needs_a_signed_in_reviewer() {
+    let ui = ui(None, Some("bob:pw")).await;
+    for page in ["/", "/history"] {
+        let response = ui.get(page, None).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(response.headers()[header::LOCATION], "/signin", "{page}");
+    }
+    let live = ui.get("/live", None).await;
+    assert_eq!(live.status(), StatusCode::UNAUTHORIZED);
+    assert!(body_text(live).await.contains("sign in first"));
+    let session = ui.session("bob", "pw").await;
+    let queue = ui.get("/", Some(&session)).await;
+    assert_eq!(queue.status(), StatusCode::OK);
+    assert!(
+        body_text(queue)
+            .await
+            .contains("Nothing is waiting for you")
+    );
+    // Behind an auth proxy without a built-in sign-in: 401 saying where sign-in happens.
+    let proxied = ui_with_header_only().await;
+    let refused = proxied.get("/", None).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(body_text(refused).await.contains("x-forwarded-user"));
+}
+
+async fn ui_with_header_only() -> Ui {
+    ui(Some("x-forwarded-user"), None).await
+}
+
+#[tokio::test]
+async fn another_host_is_refused_but_health_answers() {
+    let ui = ui(None, Some("bob:pw")).await;
+    for path in ["/", "/signin", "/assets/app.js"] {
+        let response = ui
+            .send(
+                Request::get(path)
+                    .header(header::HOST, "rebound.evil.example:8080")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST, "{path}");
+        let text = body_text(response).await;
+        assert!(
+            text.contains("rebound.evil.example:8080") && text.contains("ALLOWED_HOSTS"),
+            "{text}"
+        );
+    }
+    let mut rebinding = ui.post("/signin", "username=bob&password=pw", &[]);
+    rebinding.headers_mut().insert(
+        header::HOST,
+        header::HeaderValue::from_static("rebound.evil.example:8080"),
+    );
+    assert_eq!(
+        ui.send(rebinding).await.status(),
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    let health = ui
+        .send(
+            Request::get("/healthz")
+                .header(header::HOST, "10.244.0.7:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_slowed_down() {
+    let ui = ui(None, Some("bob:pw")).await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = ui
+            .send(ui.post("/signin", "username=bob&password=guess", &[]))
+            .await;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right password waits out the lock-out.
+    let right = ui
+        .send(ui.post("/signin", "username=bob&password=pw", &[]))
+        .await;
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers().contains_key(header::RETRY_AFTER));
+    assert!(body_text(right).await.contains("Too many failed sign-ins"));
+}
+
+#[tokio::test]
+async fn a_session_cookie_replayed_after_sign_out_is_refused() {
+    let ui = ui(None, Some("bob:pw")).await;
+    let session = ui.session("bob", "pw").await;
+    assert_eq!(ui.get("/", Some(&session)).await.status(), StatusCode::OK);
+    let out = ui
+        .send(ui.post("/signout", "", &[("cookie", &session)]))
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let replayed = ui.get("/", Some(&session)).await;
+    assert_eq!(
+        replayed.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie still works"
+    );
+    let decide = ui
+        .send(ui.post(
+            "/calls/c1/decide",
+            "decision=approve",
+            &[("cookie", &session)],
+        ))
+        .await;
+    assert_eq!(decide.status(), StatusCode::UNAUTHORIZED);
+    assert!(ui.decided().is_empty());
+    // Signing in again works.
+    let fresh = ui.session("bob", "pw").await;
+    assert_eq!(ui.get("/", Some(&fresh)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -392,14 +547,9 @@ async fn assets_are_embedded() {
 
 #[tokio::test]
 async fn history_rejects_unknown_outcome_filter_in_page() {
-    let ui = ui(None, None).await;
-    let response = ui
-        .send(
-            Request::get("/history?outcome=bogus")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let ui = ui(None, Some("bob:pw")).await;
+    let session = ui.session("bob", "pw").await;
+    let response = ui.get("/history?outcome=bogus", Some(&session)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         body_text(response)

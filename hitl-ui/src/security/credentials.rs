@@ -54,6 +54,14 @@ impl Credentials {
                 return Err(CredentialsError::EmptyPassword(n));
             }
             let tag = hasher.sign(PURPOSE, password.as_bytes());
+            // `Alice` and `alice` (or a look-alike) would be one person with two accounts.
+            if accounts.contains_key(user)
+                || accounts
+                    .keys()
+                    .any(|known: &String| hitl_wire::identity::same_person(known, user))
+            {
+                return Err(CredentialsError::Duplicate(user.to_owned()));
+            }
             if accounts.insert(user.to_owned(), tag).is_some() {
                 return Err(CredentialsError::Duplicate(user.to_owned()));
             }
@@ -90,11 +98,13 @@ impl Credentials {
     }
 }
 
-/// 1–64 printable, non-space ASCII or Unicode characters.
+/// 1–64 printable, non-space characters that make an acceptable identity (no control,
+/// bidi or zero-width characters, one script: `hitl_wire::identity::Identity`).
 pub fn valid_user(user: &str) -> bool {
     !user.is_empty()
         && user.chars().count() <= 64
         && user.chars().all(|c| !c.is_whitespace() && !c.is_control())
+        && hitl_wire::identity::Identity::parse(user).is_ok()
 }
 
 #[cfg(test)]

@@ -1,8 +1,13 @@
 //! Who the reviewer is: the trusted proxy header when configured, else the built-in sign-in's
 //! session cookie; and who asked for a parked call, for separation of duties.
 
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+};
+
 use axum::http::{HeaderMap, HeaderName};
-use hitl_wire::{extauth::ParkedCall, headers};
+use hitl_wire::extauth::ParkedCall;
 
 use super::{Credentials, Signer, cookies, credentials::valid_user, session};
 
@@ -28,6 +33,10 @@ pub struct IdentitySource {
     trusted_header: Option<HeaderName>,
     credentials: Option<Credentials>,
     signer: Signer,
+    /// When each account last signed out (unix ms): sessions issued before are void. One
+    /// entry per configured account at most, so bounded. Per process: with several replicas
+    /// a sign-out holds on the replica that saw it (and on all after a key change).
+    signed_out: Mutex<HashMap<String, i64>>,
 }
 
 impl IdentitySource {
@@ -40,6 +49,7 @@ impl IdentitySource {
             trusted_header,
             credentials,
             signer,
+            signed_out: Mutex::default(),
         }
     }
 
@@ -73,10 +83,19 @@ impl IdentitySource {
         }
         let credentials = self.credentials.as_ref()?;
         let cookie = cookies::get(request, cookies::SESSION)?;
-        let user = session::verify(&self.signer, cookie, now)?;
+        let session = session::verify(&self.signer, cookie, now)?;
+        let signed_out = self
+            .signed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&session.user)
+            .copied();
+        if signed_out.is_some_and(|at| session.issued_ms <= at) {
+            return None;
+        }
         // An account removed from the configuration stops working at the next restart.
-        credentials.has_user(&user).then_some(Identity {
-            user,
+        credentials.has_user(&session.user).then_some(Identity {
+            user: session.user,
             proof: Proof::SignIn,
         })
     }
@@ -84,34 +103,43 @@ impl IdentitySource {
     /// Check a sign-in; on success the session cookie value valid until `expires`.
     pub fn sign_in(&self, user: &str, password: &str, expires: i64) -> Option<(String, String)> {
         let user = self.credentials.as_ref()?.check(user, password)?.to_owned();
-        let cookie = session::issue(&self.signer, &user, expires);
+        // Strictly after any sign-out recorded in this same millisecond.
+        let issued = {
+            let signed_out = self
+                .signed_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            now_ms().max(signed_out.get(&user).map_or(0, |at| at + 1))
+        };
+        let cookie = session::issue(&self.signer, &user, issued, expires);
         Some((user, cookie))
     }
-}
 
-/// Every identity a parked call names as its requester: the gate's `requester` field and the
-/// forwarded identity headers that name a person (not the agent or its user-agent).
-pub fn requesters(call: &ParkedCall) -> Vec<&str> {
-    let mut names: Vec<&str> = call.requester.as_deref().into_iter().collect();
-    for header in [headers::USER_ID, "x-forwarded-user"] {
-        if let Some(value) = call.headers.get(header) {
-            names.push(value);
+    /// Sign `user` out: every built-in session of theirs issued until now stops working here,
+    /// so a copy of the cookie replayed later is refused.
+    pub fn sign_out(&self, user: &str) {
+        if self.credentials.as_ref().is_some_and(|c| c.has_user(user)) {
+            self.signed_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(user.to_owned(), now_ms());
         }
     }
-    names
-        .into_iter()
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect()
 }
 
-/// Whether `reviewer` is one of the call's requesters (case-insensitive, so `Alice` cannot
-/// approve what `alice` asked for).
+fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Whether `reviewer` is the call's verified requester, compared as
+/// `hitl_wire::identity` does everywhere (NFKC, case folding, confusable skeletons), so
+/// `Alice` or `ａｌｉｃｅ` cannot approve what `alice` asked for. Headers the caller sent
+/// (`x-user-id`, …) are never consulted: anyone can send them.
 pub fn is_requester(reviewer: &str, call: &ParkedCall) -> bool {
-    let reviewer = reviewer.trim();
-    requesters(call)
-        .iter()
-        .any(|name| name.to_lowercase() == reviewer.to_lowercase())
+    call.requester
+        .as_deref()
+        .is_some_and(|requester| hitl_wire::identity::same_person(reviewer, requester))
 }
 
 #[cfg(test)]
@@ -175,6 +203,12 @@ mod tests {
         assert_eq!(src.resolve(&req, 50).map(|i| i.user), Some("bob".into()));
         assert_eq!(src.resolve(&req, 100), None, "expired");
         // A session signed with another key (e.g. before a restart) is worthless.
+        // Signing out voids that cookie; a new sign-in works.
+        src.sign_out("bob");
+        assert_eq!(src.resolve(&req, 50), None, "replayed after sign-out");
+        let (_, fresh) = src.sign_in("bob", "pw", 100).unwrap();
+        let req = request(&[("cookie", &format!("hitl_session={fresh}"))]);
+        assert_eq!(src.resolve(&req, 50).map(|i| i.user), Some("bob".into()));
         let other = source(None, Some("bob:pw"));
         let (_, foreign) = IdentitySource::new(
             None,
@@ -188,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn requester_comes_from_field_and_person_headers() {
+    fn the_requester_is_the_verified_one_only() {
         let call = call_from(
             Some("alice"),
             &[
@@ -197,14 +231,24 @@ mod tests {
                 ("user-agent", "bob"),
             ],
         );
-        assert_eq!(requesters(&call), vec!["alice", "carol"]);
         assert!(is_requester("alice", &call));
         assert!(is_requester("ALICE", &call));
-        assert!(is_requester("carol", &call));
-        assert!(!is_requester("bob", &call), "user-agent is not a person");
+        assert!(is_requester("ａｌｉｃｅ", &call), "fullwidth");
+        assert!(!is_requester("carol", &call), "a header is not proof");
+        assert!(!is_requester("bob", &call));
         assert!(!is_requester("dba-assistant", &call));
-        let anonymous = call_from(None, &[("x-user-id", "  ")]);
-        assert!(requesters(&anonymous).is_empty());
-        assert!(!is_requester("", &anonymous));
+        let unverified = call_from(None, &[("x-user-id", "alice")]);
+        assert!(!is_requester("alice", &unverified));
+    }
+
+    #[test]
+    fn look_alike_reviewer_names_are_not_identities() {
+        // A Cyrillic е, a zero-width space, a right-to-left override: refused as names.
+        for name in ["alic\u{0435}", "ali\u{200B}ce", "\u{202E}ecila"] {
+            assert!(!valid_user(name), "{name:?}");
+            let src = source(Some("x-forwarded-user"), None);
+            let req = request(&[("x-forwarded-user", name)]);
+            assert_eq!(src.resolve(&req, 0), None, "{name:?}");
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! The orders database: two connections to one SQLite database — a writer for the tools that
-//! change things, and a guarded read-only reader for `cluster_db_query`.
+//! The orders database: one SQLite database in WAL mode, with a writer connection for the
+//! tools that change things and `/state`, and guarded read-only reader connections for
+//! `cluster_db_query` ([`Db::reader`]). WAL lets readers and the writer work at the same
+//! time: a long query never holds up a write or `/state`.
 //!
-//! In memory by default (a named `memdb` database both connections share, alive as long as
-//! the writer is open), or a file that persists across restarts.
+//! A scratch file by default (in the temp directory, seeded at start, removed when the
+//! database is dropped), or a file of the caller's that persists across restarts.
 
 pub mod query;
 pub mod schema;
@@ -21,7 +23,7 @@ pub use schema::{Migration, SchemaVersion};
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
-    /// Gone when the process exits.
+    /// A scratch file, seeded at start and removed when the process exits.
     Memory,
     /// A SQLite file, created (and seeded) if missing, reused as is otherwise.
     File(PathBuf),
@@ -72,68 +74,91 @@ pub enum TruncateError {
 /// The open database.
 pub struct Db {
     writer: Connection,
-    reader: query::ReadOnly,
+    path: PathBuf,
+    /// A scratch file of ours, removed on drop.
+    scratch: bool,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = self.path.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
 }
 
 impl Db {
     /// Open (creating and seeding if new) the database at `location`.
     pub fn open(location: &Location) -> Result<Self, DbError> {
-        let (uri, write_flags, read_flags) = match location {
+        let (path, scratch) = match location {
             Location::Memory => {
-                // memdb databases whose name starts with `/` are shared by every connection
-                // in the process that opens the same name; the counter keeps tests apart.
+                // The counter keeps databases of one process (unit tests) apart.
                 static NEXT: AtomicU64 = AtomicU64::new(0);
                 let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                let uri = format!("file:/mock-db-mcp-{}-{n}?vfs=memdb", std::process::id());
-                let flags = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                (uri, flags, flags)
+                let path =
+                    std::env::temp_dir().join(format!("mock-db-mcp-{}-{n}.db", std::process::id()));
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = path.clone().into_os_string();
+                    name.push(suffix);
+                    let _ = std::fs::remove_file(name);
+                }
+                (path, true)
             }
-            Location::File(path) => {
-                let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                (path.to_string_lossy().into_owned(), flags, flags)
-            }
+            Location::File(path) => (path.clone(), false),
         };
         let mut writer = Connection::open_with_flags(
-            &uri,
-            write_flags | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            &path,
+            OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE,
         )
         .map_err(DbError::sqlite("open the database"))?;
         writer
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(DbError::sqlite("set busy timeout"))?;
+        // Readers see the last commit and never block the writer (nor it them).
+        writer
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .map_err(DbError::sqlite("switch to WAL"))?;
         if !schema::is_initialised(&writer)? {
             schema::create_seeded(&mut writer)?;
         }
-        let reader =
-            Connection::open_with_flags(&uri, read_flags | OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(DbError::sqlite("open the read-only connection"))?;
         Ok(Self {
             writer,
-            reader: query::ReadOnly::new(reader)?,
+            path,
+            scratch,
         })
+    }
+
+    /// A new guarded read-only connection to this database (see [`query`]).
+    pub fn reader(&self, budgets: query::Budgets) -> Result<query::ReadOnly, DbError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .map_err(DbError::sqlite("open a read-only connection"))?;
+        query::ReadOnly::new(conn, budgets)
     }
 
     pub fn schema_version(&self) -> Result<SchemaVersion, DbError> {
         schema::current(&self.writer)
     }
 
-    /// Run one read-only statement (see [`query`]).
+    /// Run one read-only statement on a fresh reader with the default budgets (tests).
+    #[cfg(test)]
     pub fn query(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        self.reader.run(sql, || self.schema_summary())
+        self.reader(query::Budgets::DEFAULT)?
+            .run_versioned(sql)
+            .map(|(output, _)| output)
     }
 
     /// Our tables (not SQLite's, not the migrations bookkeeping), sorted.
     pub fn tables(&self) -> Result<Vec<String>, DbError> {
-        let mut stmt = self
-            .writer
-            .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name",
-            )
-            .map_err(DbError::sqlite("list tables"))?;
-        stmt.query_map([schema::MIGRATIONS_TABLE], |row| row.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(DbError::sqlite("list tables"))
+        tables(&self.writer)
     }
 
     pub fn row_counts(&self) -> Result<BTreeMap<String, u64>, DbError> {
@@ -154,23 +179,9 @@ impl Db {
     }
 
     /// `orders(id, customer, …); customers(…)`: appended to SQL errors.
+    #[cfg(test)]
     pub fn schema_summary(&self) -> String {
-        let describe = || -> Result<String, DbError> {
-            let mut parts = Vec::new();
-            for table in self.tables()? {
-                let mut stmt = self
-                    .writer
-                    .prepare("SELECT name FROM pragma_table_info(?1)")
-                    .map_err(DbError::sqlite("describe table"))?;
-                let columns: Vec<String> = stmt
-                    .query_map([&table], |row| row.get(0))
-                    .and_then(|rows| rows.collect())
-                    .map_err(DbError::sqlite("describe table"))?;
-                parts.push(format!("{table}({})", columns.join(", ")));
-            }
-            Ok(format!("Tables: {}", parts.join("; ")))
-        };
-        describe().unwrap_or_default()
+        schema_summary(&self.writer)
     }
 
     /// Delete every row of `table`, which must be one of [`Db::tables`]. Returns rows deleted.
@@ -220,6 +231,38 @@ impl Db {
         tx.commit().map_err(DbError::sqlite("commit reset"))?;
         schema::create_seeded(&mut self.writer)
     }
+}
+
+/// Our tables on `conn` (not SQLite's, not the migrations bookkeeping), sorted.
+fn tables(conn: &Connection) -> Result<Vec<String>, DbError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name",
+        )
+        .map_err(DbError::sqlite("list tables"))?;
+    stmt.query_map([schema::MIGRATIONS_TABLE], |row| row.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(DbError::sqlite("list tables"))
+}
+
+/// `Tables: orders(id, customer, …); customers(…)`, read on `conn`: appended to SQL errors.
+pub(crate) fn schema_summary(conn: &Connection) -> String {
+    let describe = || -> Result<String, DbError> {
+        let mut parts = Vec::new();
+        for table in tables(conn)? {
+            let mut stmt = conn
+                .prepare("SELECT name FROM pragma_table_info(?1)")
+                .map_err(DbError::sqlite("describe table"))?;
+            let columns: Vec<String> = stmt
+                .query_map([&table], |row| row.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(DbError::sqlite("describe table"))?;
+            parts.push(format!("{table}({})", columns.join(", ")));
+        }
+        Ok(format!("Tables: {}", parts.join("; ")))
+    };
+    describe().unwrap_or_default()
 }
 
 /// `name` as an SQL identifier: double-quoted, inner quotes doubled.

@@ -1,6 +1,6 @@
 //! `cluster_db_query`'s engine: one SQL statement on a connection SQLite itself keeps
 //! read-only, behind an authorizer that refuses anything but reading, with caps on SQL size,
-//! rows, bytes and work.
+//! rows, bytes, time and memory.
 //!
 //! Defence in depth, each layer enough on its own for writes:
 //! 1. the connection is opened `SQLITE_OPEN_READ_ONLY` and has `PRAGMA query_only = ON`;
@@ -9,10 +9,21 @@
 //!    and pragma assignment fails at prepare time, naming what was refused;
 //! 3. the prepared statement must report itself read-only (`sqlite3_stmt_readonly`);
 //! 4. exactly one statement: a trailing second statement is refused.
+//!
+//! Budgets, each ending the query with an error that names it: a **time budget** (the
+//! progress handler interrupts the statement once it has run for [`Budgets::time`]) and a
+//! **memory budget** (SQLite's process-wide hard heap limit, [`Budgets::memory_bytes`]; the
+//! reader keeps its temporary tables and sorts in memory, so DISTINCT, ORDER BY and GROUP BY
+//! over huge values count against it instead of spilling to disk). Values are capped at
+//! 64 KiB each (`SQLITE_LIMIT_LENGTH`). Each query runs in its own read transaction, so the
+//! rows and the schema version it reports are one snapshot.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicU32, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use rusqlite::{
@@ -24,7 +35,7 @@ use rusqlite::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::DbError;
+use super::{DbError, SchemaVersion, schema};
 
 /// Longest SQL text accepted, in bytes.
 pub const MAX_SQL_BYTES: usize = 8 * 1024;
@@ -34,11 +45,51 @@ pub const MAX_ROWS: usize = 200;
 const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Longest single string or blob a query may build.
 const MAX_VALUE_BYTES: i32 = 64 * 1024;
-/// SQLite calls the progress handler every this many VM instructions...
-const PROGRESS_EVERY_OPS: i32 = 10_000;
-/// ...and the query is stopped after this many calls (100M instructions: far beyond any
-/// honest query on this database, well short of a runaway recursive CTE).
-const MAX_PROGRESS_CALLS: u32 = 10_000;
+/// SQLite calls the progress handler (which checks the clock) every this many VM
+/// instructions: well under a millisecond.
+const PROGRESS_EVERY_OPS: i32 = 1_000;
+
+/// How much one query may use. Defaults: [`Budgets::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Wall-clock time one statement may run.
+    pub time: Duration,
+    /// SQLite's heap, process-wide (all connections together), in bytes.
+    pub memory_bytes: u64,
+}
+
+impl Budgets {
+    /// 1 s (honest queries on this database take milliseconds) and 64 MiB (a quarter of the
+    /// kind manifest's 256 MiB container limit).
+    pub const DEFAULT: Self = Self {
+        time: Duration::from_secs(1),
+        memory_bytes: 64 * 1024 * 1024,
+    };
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// `1 s`, `250 ms`: for messages.
+fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// `64 MiB`: for messages.
+fn show_bytes(n: u64) -> String {
+    if n.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", n / (1024 * 1024))
+    } else {
+        format!("{n} bytes")
+    }
+}
 
 /// Pragmas that only report, and may take a table or index name as their argument.
 const READ_ONLY_PRAGMAS_WITH_ARG: &[&str] = &[
@@ -90,10 +141,19 @@ pub enum QueryError {
     )]
     MultipleStatements,
     #[error(
-        "query stopped: it did more work than allowed (a runaway recursive CTE or a huge join?); \
-         add a LIMIT or a narrower WHERE"
+        "query stopped: it ran longer than its time budget of {} (QUERY_TIME_BUDGET; a \
+         runaway recursive CTE or a huge join?); add a LIMIT or a narrower WHERE. Nothing was \
+         changed.",
+        show_duration(*budget)
     )]
-    TooMuchWork,
+    TimeBudget { budget: Duration },
+    #[error(
+        "query stopped: it needed more memory than its budget of {} (QUERY_MEMORY_BUDGET; \
+         DISTINCT, ORDER BY or GROUP BY over many large values?); select fewer or smaller \
+         values, or add a LIMIT. Nothing was changed.",
+        show_bytes(*budget)
+    )]
+    MemoryBudget { budget: u64 },
     #[error("SQL error: {message}. {schema}")]
     Sql { message: String, schema: String },
     #[error(transparent)]
@@ -115,20 +175,30 @@ pub struct QueryOutput {
 struct Watch {
     /// First action the authorizer refused, in words.
     refused: Mutex<Option<String>>,
-    progress_calls: AtomicU32,
+    /// When the running statement must stop.
+    deadline: Mutex<Option<Instant>>,
+    /// Our own bookkeeping statements (BEGIN, the schema version) are running, not the
+    /// caller's: the authorizer lets them through. `query_only` still forbids writes.
+    trusted: AtomicBool,
 }
 
 /// A read-only connection with the guard installed.
 pub struct ReadOnly {
     conn: Connection,
     watch: Arc<Watch>,
+    budgets: Budgets,
 }
 
 impl ReadOnly {
     /// Install the guard on `conn`, which the caller opened with `SQLITE_OPEN_READ_ONLY`.
-    pub fn new(mut conn: Connection) -> Result<Self, DbError> {
+    pub fn new(mut conn: Connection, budgets: Budgets) -> Result<Self, DbError> {
         conn.pragma_update(None, "query_only", true)
             .map_err(DbError::sqlite("set query_only"))?;
+        // Temporary b-trees and sorts in memory, under the heap limit (not on disk, which a
+        // read-only container root may not even allow).
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(DbError::sqlite("set temp_store"))?;
+        set_heap_limit(&conn, budgets.memory_bytes)?;
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
             .map_err(DbError::sqlite("limit value length"))?;
         conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32)
@@ -138,6 +208,7 @@ impl ReadOnly {
         let watch = Arc::new(Watch::default());
         let auth_watch = Arc::clone(&watch);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
+            _ if auth_watch.trusted.load(Ordering::Relaxed) => Authorization::Allow,
             Ok(()) => Authorization::Allow,
             Err(what) => {
                 let mut refused = auth_watch
@@ -155,13 +226,43 @@ impl ReadOnly {
             PROGRESS_EVERY_OPS,
             Some(move || {
                 progress_watch
-                    .progress_calls
-                    .fetch_add(1, Ordering::Relaxed)
-                    >= MAX_PROGRESS_CALLS
+                    .deadline
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_some_and(|deadline| Instant::now() >= deadline)
             }),
         )
         .map_err(DbError::sqlite("install progress handler"))?;
-        Ok(Self { conn, watch })
+        Ok(Self {
+            conn,
+            watch,
+            budgets,
+        })
+    }
+
+    /// Run one of our own statements past the authorizer.
+    fn trusted<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        self.watch.trusted.store(true, Ordering::Relaxed);
+        let out = f(&self.conn);
+        self.watch.trusted.store(false, Ordering::Relaxed);
+        out
+    }
+
+    /// Run `sql` (one read-only statement) and read the schema version, both in one read
+    /// transaction.
+    pub fn run_versioned(&self, sql: &str) -> Result<(QueryOutput, SchemaVersion), QueryError> {
+        self.trusted(|conn| conn.execute_batch("BEGIN DEFERRED"))
+            .map_err(DbError::sqlite("begin the read"))?;
+        let result = self
+            .trusted(schema::current)
+            .map_err(QueryError::from)
+            .and_then(|version| {
+                let output = self.run(sql, || self.trusted(super::schema_summary))?;
+                Ok((output, version))
+            });
+        // A read transaction: ending it can only fail if it is already gone.
+        let _ = self.trusted(|conn| conn.execute_batch("COMMIT"));
+        result
     }
 
     /// Run `sql` (one read-only statement). `schema` is a one-line description of the tables,
@@ -178,7 +279,18 @@ impl ReadOnly {
             return Err(QueryError::TooLong { len: sql.len() });
         }
         self.reset_watch();
+        *self
+            .watch
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + self.budgets.time);
         let result = self.run_guarded(sql);
+        *self
+            .watch
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         result.map_err(|err| self.explain(err, schema))
     }
 
@@ -188,7 +300,6 @@ impl ReadOnly {
             .refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        self.watch.progress_calls.store(0, Ordering::Relaxed);
     }
 
     fn run_guarded(&self, sql: &str) -> Result<QueryOutput, rusqlite::Error> {
@@ -240,7 +351,14 @@ impl ReadOnly {
         match err {
             rusqlite::Error::MultipleStatement => QueryError::MultipleStatements,
             rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::OperationInterrupted => {
-                QueryError::TooMuchWork
+                QueryError::TimeBudget {
+                    budget: self.budgets.time,
+                }
+            }
+            rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::OutOfMemory => {
+                QueryError::MemoryBudget {
+                    budget: self.budgets.memory_bytes,
+                }
             }
             rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ReadOnly => {
                 QueryError::Refused {
@@ -257,6 +375,14 @@ impl ReadOnly {
             },
         }
     }
+}
+
+/// SQLite's process-wide hard heap limit (`PRAGMA hard_heap_limit`): past it every
+/// allocation fails with `SQLITE_NOMEM`. It only ever lowers the limit.
+pub fn set_heap_limit(conn: &Connection, bytes: u64) -> Result<(), DbError> {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    conn.query_row(&format!("PRAGMA hard_heap_limit = {bytes}"), [], |_| Ok(()))
+        .map_err(DbError::sqlite("set the heap limit"))
 }
 
 /// The policy: `Ok` to allow, `Err(what)` naming the refused action.
@@ -514,14 +640,19 @@ mod tests {
     #[test]
     fn runaway_queries_are_stopped() {
         let db = db();
-        assert!(matches!(
-            query(
-                &db,
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
-                 SELECT count(*) FROM n"
-            ),
-            Err(QueryError::TooMuchWork)
-        ));
+        let started = Instant::now();
+        let err = query(
+            &db,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+             SELECT count(*) FROM n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, QueryError::TimeBudget { budget } if budget == Budgets::DEFAULT.time),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("time budget of 1 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
         // The connection is still usable afterwards.
         assert_eq!(order_count(&db), 3);
     }

@@ -1,0 +1,138 @@
+//! The limits against real sockets: a slow-header client is cut, an idle one is closed, an
+//! oversized body gets 413 and never reaches the handler.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, routing::post};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+};
+
+use super::*;
+
+async fn start(limits: Limits, hits: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/echo",
+        post(move |body: axum::body::Bytes| {
+            let hits = Arc::clone(&hits);
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                body.len().to_string()
+            }
+        }),
+    );
+    tokio::spawn(async move { serve(listener, app, &limits, 1024, std::future::pending()).await });
+    addr
+}
+
+/// Read until the server closes; how long that took.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(started.elapsed())
+}
+
+#[tokio::test]
+async fn a_client_trickling_headers_is_cut_at_the_header_timeout() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let addr = start(limits, Arc::default()).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let trickle = async {
+        for byte in b"POST /echo HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if slow.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), trickle).await;
+    let closed = until_closed(&mut slow, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "the slow client is still connected");
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_the_idle_timeout() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_millis(300),
+        max_body_bytes: None,
+    };
+    let addr = start(limits, Arc::default()).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let closed = until_closed(&mut silent, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "the idle client is still connected");
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_and_never_reaches_the_handler() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = start(Limits::default(), Arc::clone(&hits)).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/echo");
+    let ok = client
+        .post(&url)
+        .body(vec![b'x'; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1024");
+    let big = client
+        .post(&url)
+        .body(vec![b'x'; 1025])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    // Chunked, so the size is only known while reading.
+    let stream = futures_stream(vec![vec![b'x'; 800], vec![b'x'; 800]]);
+    let chunked = client
+        .post(&url)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunked.status(), 413);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "only the small body was handled"
+    );
+}
+
+fn futures_stream(
+    chunks: Vec<Vec<u8>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    futures::stream::iter(chunks.into_iter().map(Ok))
+}
+
+#[test]
+fn durations_and_defaults() {
+    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+    assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    assert!(parse_duration("0s").is_err());
+    assert!(parse_duration("1h").is_err());
+    assert_eq!(Limits::default().body_limit(7), 7);
+}
