@@ -290,7 +290,7 @@ async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
     gate.extauth.decide(&id, false, "first", "bob").await?;
     let (status, body) = gate
         .extauth
-        .decide_raw(&id, r#"{"approved": true}"#)
+        .decide_raw(&id, r#"{"approved": true, "reviewer": "bob"}"#)
         .await?;
     assert_eq!(status, 409);
     assert_eq!(
@@ -333,7 +333,7 @@ async fn client_hang_up_abandons_the_park() -> anyhow::Result<()> {
     );
     let (status, body) = gate
         .extauth
-        .decide_raw(&id, r#"{"approved": true}"#)
+        .decide_raw(&id, r#"{"approved": true, "reviewer": "bob"}"#)
         .await?;
     assert_eq!(status, 409, "{body}");
     assert_eq!(gate.db.state().await?.schema_version, "v2");
@@ -380,7 +380,7 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<
     assert_eq!(history.items[0].call.tool_args, json!({"version": "v4"}));
     let (status, _) = gate
         .extauth
-        .decide_raw(&lost.id, r#"{"approved": true}"#)
+        .decide_raw(&lost.id, r#"{"approved": true, "reviewer": "bob"}"#)
         .await?;
     assert_eq!(status, 409);
     assert_eq!(
@@ -624,7 +624,12 @@ async fn fail_closed_through_envoy() -> anyhow::Result<()> {
     );
 
     assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
-    assert_eq!(gate.extauth.history("").await?.items.len(), 0);
+    // Every refusal is on the record as `denied`; nothing else is.
+    let history = gate.extauth.history("").await?.items;
+    assert!(
+        history.iter().all(|r| r.outcome == Outcome::Denied),
+        "{history:#?}"
+    );
     let after = gate.db.state().await?;
     assert_eq!(
         (after.schema_version, after.audit),
