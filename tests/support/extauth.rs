@@ -217,6 +217,8 @@ impl ExtAuth {
                     }),
                     ..Default::default()
                 }),
+                // As after the gateway verified `user`'s requester token.
+                metadata_context: Some(verified_metadata(user)),
                 ..Default::default()
             }),
         };
