@@ -299,7 +299,7 @@ async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
     );
     let (status, body) = gate
         .extauth
-        .decide_raw("0000-unknown", r#"{"approved": true}"#)
+        .decide_raw("0000-unknown", r#"{"approved": true, "reviewer": "bob"}"#)
         .await?;
     assert_eq!(status, 404);
     assert_eq!(
