@@ -331,11 +331,31 @@ fn the_privileged_route_carries_the_gate_and_the_public_one_does_not() {
         lab.policies_on_route(&open.name).is_empty(),
         "the public route must carry no policy"
     );
-    // no policy reaches the public route through the Gateway either
-    assert!(
-        lab.policies
-            .iter()
-            .all(|p| !p.targets.iter().any(|(kind, _)| kind == "Gateway"))
+    // no gate reaches the public route through the Gateway either: the only Gateway policy
+    // removes a client's partial-body marker before routing, and does nothing else
+    for policy in lab
+        .policies
+        .iter()
+        .filter(|p| p.targets.iter().any(|(kind, _)| kind == "Gateway"))
+    {
+        assert!(policy.pre_routing, "{}", policy.name);
+        assert!(policy.ext_auth.is_none(), "{}", policy.name);
+        assert_eq!(
+            (policy.request_timeout, policy.backend_request_timeout),
+            (None, None),
+            "{}",
+            policy.name
+        );
+        assert_eq!(
+            policy.removes_request_headers,
+            [hitl_wire::headers::ENVOY_PARTIAL_BODY],
+            "{}",
+            policy.name
+        );
+    }
+    assert_eq!(
+        lab.stripped_request_headers(),
+        [hitl_wire::headers::ENVOY_PARTIAL_BODY]
     );
     // run_migration is tier 2; truncate_table tier 1; cluster_db_query neither
     let gating = lab.tool_gating();

@@ -1,20 +1,35 @@
-//! Every scene in `scenarios/`, replayed against a fresh local lab (real Envoy, our services,
-//! the scripted model) on both agents: kagent's declarative one (real kagent-adk) and the BYO
-//! LangGraph one (real kagent-langgraph). Each scene must pass on each, with the same tier,
-//! decision and execution for every call, and each normalised transcript is a snapshot: a
+//! Every scene in `scenarios/`, replayed against a fresh local lab (the real gateway —
+//! agentgateway and Envoy, one run each —, our services, the scripted model) on both agents:
+//! kagent's declarative one (real kagent-adk) and the BYO LangGraph one (real
+//! kagent-langgraph). Each scene must pass on each, with the same tier, decision and execution
+//! for every call, and each normalised transcript is a snapshot, the same for both gateways: a
 //! change in who asked, which gate fired, who decided or what ran shows up here.
 
 use hitl_harness::{
     agents::AgentKind,
+    components::agentgateway,
     conformance,
+    gateway::Gateway,
     manifests::ModelChoice,
     scene::{self, report::normalised_transcript},
 };
 use hitl_lab_tests::lab::Lab;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_scene_passes_on_both_agents_with_the_expected_transcript() {
-    let lab = Lab::up("scenes").await;
+async fn every_scene_passes_through_agentgateway() {
+    if agentgateway::binary_for_test("scenes::every_scene_passes_through_agentgateway").is_none() {
+        return;
+    }
+    every_scene_passes_with_the_expected_transcript(Gateway::Agentgateway).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scene_passes_through_envoy() {
+    every_scene_passes_with_the_expected_transcript(Gateway::Envoy).await;
+}
+
+async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
+    let lab = Lab::up_with(&format!("scenes-{gateway}"), gateway).await;
     let scenes = scene::load_dir(&scene::parse::default_dir()).expect("scenes");
     let all: Vec<_> = scenes.iter().collect();
     let report = conformance::replay(&lab.state, &all, ModelChoice::Scripted, &AgentKind::ALL)
@@ -27,6 +42,7 @@ async fn every_scene_passes_on_both_agents_with_the_expected_transcript() {
         };
         insta::assert_snapshot!(name, normalised_transcript(scene));
     }
+    assert_eq!(report.gateway, gateway.as_str());
     let failures: Vec<String> = report
         .scenes
         .iter()

@@ -6,6 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 use crate::{
     agents::AgentKind,
     bins::target_dir,
+    gateway::Gateway,
     lab::{LabState, Target},
     local::{self, LocalConfig},
     manifests::ModelChoice,
@@ -28,14 +29,14 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(target: Target, model: ModelChoice) -> anyhow::Result<Self> {
+    pub fn new(target: Target, model: ModelChoice, gateway: Gateway) -> anyhow::Result<Self> {
         Ok(Self {
             target,
             model,
             agents: AgentKind::ALL.to_vec(),
             keep_up: false,
             out_dir: target_dir().join("conformance"),
-            local: LocalConfig::from_env(model)?,
+            local: LocalConfig::from_env(model, gateway)?,
         })
     }
 }
@@ -52,6 +53,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
                      run with --model {}",
                     state.model,
                     state.model
+                );
+            }
+            let running = state.gateway.unwrap_or(Gateway::Envoy);
+            if running != options.local.gateway {
+                anyhow::bail!(
+                    "the local lab is up with --gateway {running}; take it down (`cargo xtask \
+                     down`) or run with --gateway {running}",
                 );
             }
             // Reuse it if it is healthy; `up` restarts it if not.
@@ -126,6 +134,9 @@ pub async fn replay(
     Ok(SuiteReport {
         target: lab.target.as_str().to_owned(),
         model: lab.model.clone(),
+        gateway: lab
+            .gateway
+            .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),
         scenes: reports,
     })
 }

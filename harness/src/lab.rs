@@ -65,6 +65,10 @@ pub struct LabState {
     pub target: Target,
     /// The model behind the agent: `scripted`, `anthropic` or `openai`.
     pub model: String,
+    /// Local lab: the gateway it runs (`None` in a state file from before the choice existed,
+    /// which ran Envoy). The kind lab always runs agentgateway.
+    #[serde(default)]
+    pub gateway: Option<crate::gateway::Gateway>,
     pub urls: Urls,
     /// Local lab only: what to stop.
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! the A2A client and the assertions.
 
 pub mod a2a;
+pub mod agentgateway;
 pub mod agents;
 pub mod bench;
 pub mod bins;
@@ -11,6 +12,7 @@ pub mod components;
 pub mod conformance;
 pub mod credentials;
 pub mod envoy;
+pub mod gateway;
 pub mod kind;
 pub mod lab;
 pub mod local;

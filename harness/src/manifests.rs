@@ -258,6 +258,25 @@ impl LabManifests {
             .map(Duration::from_secs)
     }
 
+    /// Request headers the Gateway removes before routing (PreRouting transformations of
+    /// policies targeting the Gateway): no route policy, the gate included, sees a client's copy.
+    pub fn stripped_request_headers(&self) -> Vec<String> {
+        let mut headers: Vec<String> = self
+            .policies
+            .iter()
+            .filter(|p| p.pre_routing && p.namespace == self.gateway.namespace)
+            .filter(|p| {
+                p.targets
+                    .iter()
+                    .any(|(kind, name)| kind == "Gateway" && *name == self.gateway.name)
+            })
+            .flat_map(|p| p.removes_request_headers.iter().cloned())
+            .collect();
+        headers.sort();
+        headers.dedup();
+        headers
+    }
+
     /// How the gate writes a denial (`DENY_RESPONSE` of the gate's Deployment), if set.
     pub fn deny_response(&self) -> Option<&str> {
         self.deployment_behind(&self.gate.ext_auth.backend)?

@@ -202,6 +202,7 @@ impl ExtAuth {
         let headers = std::collections::HashMap::from([
             (":authority".to_owned(), "gateway.local".to_owned()),
             ("content-type".to_owned(), "application/json".to_owned()),
+            ("content-length".to_owned(), body.len().to_string()),
             ("x-user-id".to_owned(), user.to_owned()),
         ]);
         let request = CheckRequest {

@@ -129,6 +129,39 @@ impl From<Target> for hitl_harness::lab::Target {
     }
 }
 
+/// Which gateway the local lab runs in front of mock-db-mcp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayChoice {
+    /// agentgateway, the kind lab's gateway: `AGENTGATEWAY_BIN`, `agentgateway` on PATH, or
+    /// the pinned release downloaded into target/ (default when a binary is at hand).
+    Agentgateway,
+    /// Envoy from the project venv (default when no agentgateway binary is at hand).
+    Envoy,
+}
+
+impl From<GatewayChoice> for hitl_harness::gateway::Gateway {
+    fn from(choice: GatewayChoice) -> Self {
+        match choice {
+            GatewayChoice::Agentgateway => Self::Agentgateway,
+            GatewayChoice::Envoy => Self::Envoy,
+        }
+    }
+}
+
+/// `--gateway`, or the default (agentgateway if a binary is at hand, else Envoy, saying so).
+pub fn gateway_or_default(flag: Option<GatewayChoice>) -> hitl_harness::gateway::Gateway {
+    match flag {
+        Some(choice) => choice.into(),
+        None => {
+            let (gateway, note) = hitl_harness::gateway::Gateway::default_choice();
+            if let Some(note) = note {
+                eprintln!("{note}");
+            }
+            gateway
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Run the lab as local processes instead of on kind.
@@ -140,6 +173,9 @@ pub struct UpArgs {
     /// The model behind the agent.
     #[arg(long, value_enum, default_value_t)]
     pub model: ModelChoice,
+    /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
     /// Which agents to start (local lab; the kind lab deploys both).
     #[arg(long, value_enum, default_value_t)]
     pub agent: AgentChoice,
@@ -168,6 +204,9 @@ pub struct ChatArgs {
 pub struct SceneArgs {
     /// Scene number (as in `scenarios/`), or `all`.
     pub scene: String,
+    /// Local lab: run it with this gateway (restarting the lab if it runs the other one).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
     /// Which agents to replay it against (those the lab runs).
     #[arg(long, value_enum, default_value_t)]
     pub agent: AgentChoice,
@@ -184,6 +223,9 @@ pub struct ConformanceArgs {
     /// Leave the lab running afterwards (by default conformance stops what it started).
     #[arg(long)]
     pub keep_up: bool,
+    /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
     /// Which agents every scene runs against.
     #[arg(long, value_enum, default_value_t)]
     pub agent: AgentChoice,
@@ -194,4 +236,7 @@ pub struct BenchArgs {
     /// Smaller sizes (1 000 parked calls instead of 10 000): under 3 minutes.
     #[arg(long)]
     pub quick: bool,
+    /// Measure only this gateway (by default: both, agentgateway if a binary is at hand).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
 }

@@ -1,5 +1,6 @@
 //! The local lab's configuration, generated from `manifests/` as the kind lab's controllers
-//! would read them: the Envoy gateway from the HTTPRoutes and the AgentgatewayPolicy, the
+//! would read them: the gateway (agentgateway or Envoy, one [`GatewayPlan`]) from the
+//! HTTPRoutes and the AgentgatewayPolicies, the
 //! kagent-adk `config.json` and agent card from the Agent, its RemoteMCPServers and the
 //! chosen ModelConfig. Nothing here is written by hand twice.
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::ports::Ports;
 use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, RequesterJwt, Route},
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
     manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider},
     requester,
 };
@@ -26,10 +27,18 @@ fn unsupported(msg: impl Into<String>) -> GenerateError {
     GenerateError::Unsupported(msg.into())
 }
 
-/// The local Envoy: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
-/// loopback; the route the ext-auth policy targets is gated with the policy's body limit and
-/// failure mode; timeouts are the manifests' or the park timeout plus margin, whichever is
-/// longer (a gateway that gives up before the gate would abandon every park).
+/// The local gateway: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
+/// loopback; the route the ext-auth policy targets is gated with the policy's body limit,
+/// failure mode and context extensions; the Gateway's PreRouting header removals come first;
+/// timeouts are the manifests' or the park timeout plus margin, whichever is longer (a gateway
+/// that gives up before the gate would abandon every park).
+///
+/// The route-timeout trap: agentgateway counts `traffic.timeouts.request` from the request's
+/// arrival, parked time included, so a call approved after the route timeout would be
+/// recorded as approved and then answered 504. A manifest whose route (or Check) timeout does
+/// not outlast the park timeout is refused here; the plan's route timeout is always at least
+/// the park timeout plus [`PARK_MARGIN`], so every park ends (approved, rejected, expired)
+/// while the upstream deadline still has the margin left.
 pub fn gateway_plan(
     m: &LabManifests,
     ports: &Ports,
@@ -61,19 +70,30 @@ pub fn gateway_plan(
             gate.policy
         ))
     })?;
-    let patient = [
-        Some(park_timeout + PARK_MARGIN),
-        gate.ext_auth_timeout,
-        gate.request_timeout,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .expect("at least one");
+    for (field, timeout) in [
+        (
+            format!("traffic.timeouts.request of {}", gate.policy),
+            gate.request_timeout,
+        ),
+        (
+            "backend.http.requestTimeout on the ext-auth Service".to_owned(),
+            gate.ext_auth_timeout,
+        ),
+    ] {
+        if let Some(t) = timeout.filter(|t| *t <= park_timeout) {
+            return Err(unsupported(format!(
+                "{field} is {} s, not longer than the park timeout ({} s): a call approved \
+                 after {} s would be recorded as approved and then cut off by the gateway",
+                t.as_secs(),
+                park_timeout.as_secs(),
+                t.as_secs()
+            )));
+        }
+    }
+    let at_least = |t: Option<Duration>| t.unwrap_or_default().max(park_timeout + PARK_MARGIN);
 
     let mut plan = GatewayPlan::lab(
-        ports.gateway,
-        ports.gateway_admin,
+        ports.gateway_ports(),
         Endpoint::loopback(ports.mock_db),
         Endpoint::loopback(ports.extauth_grpc),
         park_timeout,
@@ -82,27 +102,28 @@ pub fn gateway_plan(
         .routes
         .iter()
         .map(|r| Route {
+            name: r.name.clone(),
             prefix: r.path_prefix.clone(),
             gated: r.name == gate.route,
         })
         .collect();
-    // Envoy would apply a route's header removal after ext_authz (and so remove what the
-    // gate adds); it runs as the request arrives instead, for every route.
-    plan.strip_request_headers = m
-        .routes
-        .iter()
-        .flat_map(|r| r.removes_headers.iter().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    if let Some(route) = gate.ext_auth.context_extensions.get(ROUTE_CONTEXT_KEY)
+        && *route != gate.route
+    {
+        return Err(unsupported(format!(
+            "{} sends context_extensions route={route}, but it gates HTTPRoute {}",
+            gate.policy, gate.route
+        )));
+    }
+    plan.strip_request_headers = m.stripped_request_headers();
     plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
         .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
     // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
     plan.ext_authz.allow_partial_message = true;
     plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
-    plan.ext_authz.timeout = patient;
-    plan.stream_idle_timeout = patient;
-    plan.route_timeout = patient;
+    plan.ext_authz.timeout = at_least(gate.ext_auth_timeout);
+    plan.route_timeout = at_least(gate.request_timeout);
+    plan.stream_idle_timeout = plan.ext_authz.timeout.max(plan.route_timeout);
     Ok(plan)
 }
 

@@ -1,5 +1,6 @@
-//! The local lab: every part real but Kubernetes — our three services, the real Envoy, the
-//! real kagent engine, and the scripted model — as processes on 127.0.0.1, configured from
+//! The local lab: every part real but Kubernetes — our three services, the real gateway
+//! (agentgateway or Envoy), the real kagent engine, and the scripted model — as processes on
+//! 127.0.0.1, configured from
 //! `manifests/`, tracked by pid in the lab state file so `down` stops exactly them.
 
 pub mod generate;
@@ -14,8 +15,9 @@ use anyhow::Context as _;
 
 use crate::{
     agents::AgentKind,
-    components::{self, extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    components::{extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
+    gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
@@ -34,6 +36,8 @@ pub struct LocalConfig {
     pub dir: PathBuf,
     pub ports: Ports,
     pub model: ModelChoice,
+    /// The gateway in front of mock-db-mcp.
+    pub gateway: Gateway,
     /// The agents to start (`--agent`; both by default).
     pub agents: Vec<AgentKind>,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
@@ -46,12 +50,13 @@ pub struct LocalConfig {
 
 impl LocalConfig {
     /// The defaults for `cargo xtask up --local`: `target/lab`, documented ports (with env
-    /// overrides), the scripted model.
-    pub fn from_env(model: ModelChoice) -> anyhow::Result<Self> {
+    /// overrides), the scripted model, `gateway`.
+    pub fn from_env(model: ModelChoice, gateway: Gateway) -> anyhow::Result<Self> {
         Ok(Self {
             dir: crate::lab::default_dir(),
             ports: Ports::from_env()?,
             model,
+            gateway,
             agents: AgentKind::ALL.to_vec(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
@@ -99,6 +104,14 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                     "==> the local lab is up with --model {}; restarting it with --model {}",
                     state.model,
                     config.model.as_str()
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local if state.gateway != Some(config.gateway) => {
+                config.note(format!(
+                    "==> the local lab is up with --gateway {}; restarting it with --gateway {}",
+                    state.gateway.map_or("envoy", Gateway::as_str),
+                    config.gateway
                 ));
                 down(&config.dir, config.progress)?;
             }
@@ -184,7 +197,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             },
             &log_dir,
         )?,
-        components::envoy::spec(&plan, &log_dir)?,
+        config.gateway.spec(&plan, &log_dir)?,
         ui::spec(
             &ui::Options::new(ports.ui, &urls.extauth_admin)
                 .mock_db_state_url(format!(
@@ -235,6 +248,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let mut state = LabState {
         target: Target::Local,
         model: config.model.as_str().to_owned(),
+        gateway: Some(config.gateway),
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
@@ -333,6 +347,9 @@ pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String 
         line("scripted model", format!("{model}/v1"));
     }
     line("model", state.model.clone());
+    if let Some(gateway) = state.gateway {
+        line("gateway", gateway.to_string());
+    }
     line(
         "logs",
         format!(

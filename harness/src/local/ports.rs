@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 /// Every port the local lab listens on (all on 127.0.0.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
-    /// Envoy, the MCP gateway (`/public/mcp`, `/privileged/mcp`).
+    /// The MCP gateway, agentgateway or Envoy (`/public/mcp`, `/privileged/mcp`).
     pub gateway: u16,
-    /// Envoy's admin interface.
+    /// The gateway's admin interface (Envoy's `/ready` and stats; agentgateway's admin).
     pub gateway_admin: u16,
+    /// agentgateway's metrics server.
+    pub gateway_stats: u16,
+    /// agentgateway's readiness probe.
+    pub gateway_readiness: u16,
     /// mock-db-mcp.
     pub mock_db: u16,
     /// hitl-extauth gRPC (Envoy's ext_authz).
@@ -27,7 +31,7 @@ pub struct Ports {
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 9] = [
+pub const DEFAULTS: [(&str, &str, u16); 11] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
     ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("ui", "HITL_LAB_UI_PORT", 18090),
@@ -35,6 +39,12 @@ pub const DEFAULTS: [(&str, &str, u16); 9] = [
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
     ("gateway", "HITL_LAB_GATEWAY_PORT", 18080),
     ("gateway_admin", "HITL_LAB_GATEWAY_ADMIN_PORT", 18901),
+    ("gateway_stats", "HITL_LAB_GATEWAY_STATS_PORT", 18902),
+    (
+        "gateway_readiness",
+        "HITL_LAB_GATEWAY_READINESS_PORT",
+        18903,
+    ),
     ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
     ("model", "HITL_LAB_MODEL_PORT", 18070),
 ];
@@ -57,6 +67,8 @@ impl Ports {
         Ok(Self {
             gateway: get("gateway")?,
             gateway_admin: get("gateway_admin")?,
+            gateway_stats: get("gateway_stats")?,
+            gateway_readiness: get("gateway_readiness")?,
             mock_db: get("mock_db")?,
             extauth_grpc: get("extauth_grpc")?,
             extauth_http: get("extauth_http")?,
@@ -72,7 +84,7 @@ impl Ports {
         let mut ports = Vec::new();
         // Hold the listeners until all are picked, so no port is handed out twice.
         let mut held = Vec::new();
-        for _ in 0..9 {
+        for _ in 0..DEFAULTS.len() {
             let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
             ports.push(listener.local_addr()?.port());
             held.push(listener);
@@ -88,7 +100,19 @@ impl Ports {
             agent: ports[6],
             model: ports[7],
             langgraph_agent: ports[8],
+            gateway_stats: ports[9],
+            gateway_readiness: ports[10],
         })
+    }
+
+    /// The gateway's share of the ports.
+    pub fn gateway_ports(&self) -> crate::envoy::GatewayPorts {
+        crate::envoy::GatewayPorts {
+            listen: self.gateway,
+            admin: self.gateway_admin,
+            stats: self.gateway_stats,
+            readiness: self.gateway_readiness,
+        }
     }
 
     /// `(name, env var, port)` for each, in display order.
@@ -99,6 +123,8 @@ impl Ports {
                 let port = match *field {
                     "gateway" => self.gateway,
                     "gateway_admin" => self.gateway_admin,
+                    "gateway_stats" => self.gateway_stats,
+                    "gateway_readiness" => self.gateway_readiness,
                     "mock_db" => self.mock_db,
                     "extauth_grpc" => self.extauth_grpc,
                     "extauth_http" => self.extauth_http,

@@ -159,28 +159,7 @@ pub struct HttpRouteRule {
     #[serde(default)]
     pub matches: Vec<HttpRouteMatch>,
     #[serde(default)]
-    pub filters: Vec<HttpRouteFilter>,
-    #[serde(default)]
     pub backend_refs: Vec<ObjectRef>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRouteFilter {
-    #[serde(rename = "type")]
-    pub filter_type: String,
-    #[serde(default)]
-    pub request_header_modifier: Option<HeaderModifier>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct HeaderModifier {
-    #[serde(default)]
-    pub remove: Vec<String>,
-    #[serde(default)]
-    pub set: Vec<serde_json::Value>,
-    #[serde(default)]
-    pub add: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +210,11 @@ pub struct PolicySpec {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
+    /// `PreRouting` or `PostRouting` (the default).
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub transformation: Option<Transformation>,
     #[serde(default)]
     pub ext_auth: Option<ExtAuth>,
     #[serde(default)]
@@ -254,6 +238,21 @@ pub struct ExtAuth {
     pub failure_mode: Option<String>,
     #[serde(default)]
     pub cache: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transformation {
+    #[serde(default)]
+    pub request: Option<RequestTransformation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTransformation {
+    /// Header names to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -269,27 +269,11 @@ pub(super) fn route(doc: &Doc) -> Result<RouteView, ManifestError> {
             "the lab's routes have exactly one backend",
         ));
     };
-    let mut removes_headers = Vec::new();
-    for (i, filter) in rule.filters.iter().enumerate() {
-        match (filter.filter_type.as_str(), &filter.request_header_modifier) {
-            ("RequestHeaderModifier", Some(m)) if m.set.is_empty() && m.add.is_empty() => {
-                removes_headers.extend(m.remove.iter().map(|h| h.to_ascii_lowercase()));
-            }
-            _ => {
-                return Err(bad(
-                    doc,
-                    &format!("spec.rules[0].filters[{i}]"),
-                    "the lab's routes only remove request headers (RequestHeaderModifier remove)",
-                ));
-            }
-        }
-    }
     Ok(RouteView {
         location: doc.location.clone(),
         gateway: parent.name.clone(),
         path_prefix,
         backend: service_ref(doc, "spec.rules[0].backendRefs[0]", backend, &namespace)?,
-        removes_headers,
         namespace,
         name: doc.name.clone(),
     })
@@ -360,6 +344,22 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
             .and_then(|b| b.http.as_ref())
             .and_then(|h| h.request_timeout.as_ref()),
     )?;
+    let pre_routing = match traffic.and_then(|t| t.phase.as_deref()) {
+        None | Some("PostRouting") => false,
+        Some("PreRouting") => true,
+        Some(other) => {
+            return Err(bad(
+                doc,
+                "spec.traffic.phase",
+                format!("`{other}` is neither PreRouting nor PostRouting"),
+            ));
+        }
+    };
+    let removes_request_headers = traffic
+        .and_then(|t| t.transformation.as_ref())
+        .and_then(|t| t.request.as_ref())
+        .map(|r| r.remove.iter().map(|h| h.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     Ok(PolicyView {
         location: doc.location.clone(),
         namespace,
@@ -369,6 +369,8 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         jwt,
         request_timeout,
         backend_request_timeout,
+        pre_routing,
+        removes_request_headers,
     })
 }
 
@@ -382,8 +384,23 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         )
     })?;
     let backend = service_ref(doc, &format!("{PATH}.backendRef"), backend_ref, namespace)?;
+    let mut context_extensions = std::collections::BTreeMap::new();
     let protocol = match (&ea.grpc, &ea.http) {
-        (Some(_), None) => ExtAuthProtocol::Grpc,
+        (Some(grpc), None) => {
+            if let Some(map) = grpc.get("contextExtensions").and_then(|c| c.as_object()) {
+                for (k, v) in map {
+                    let v = v.as_str().ok_or_else(|| {
+                        bad(
+                            doc,
+                            &format!("{PATH}.grpc.contextExtensions.{k}"),
+                            "must be a string",
+                        )
+                    })?;
+                    context_extensions.insert(k.clone(), v.to_owned());
+                }
+            }
+            ExtAuthProtocol::Grpc
+        }
         (None, Some(_)) => ExtAuthProtocol::Http,
         _ => {
             return Err(bad(
@@ -430,6 +447,7 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         forward_body_max_bytes,
         failure_mode,
         cache: ea.cache.is_some(),
+        context_extensions,
     })
 }
 

@@ -139,8 +139,6 @@ pub struct RouteView {
     pub gateway: String,
     pub path_prefix: String,
     pub backend: ServiceRef,
-    /// Request headers a RequestHeaderModifier filter removes (lower-case).
-    pub removes_headers: Vec<String>,
 }
 
 impl RouteView {
@@ -187,6 +185,10 @@ pub struct PolicyView {
     pub request_timeout: Option<Duration>,
     /// `backend.http.requestTimeout`.
     pub backend_request_timeout: Option<Duration>,
+    /// `traffic.phase: PreRouting` (runs before any route is picked, and before route policies).
+    pub pre_routing: bool,
+    /// `traffic.transformation.request.remove`, lower-cased.
+    pub removes_request_headers: Vec<String>,
 }
 
 impl PolicyView {
@@ -213,6 +215,8 @@ pub struct ExtAuthView {
     pub failure_mode: FailureMode,
     /// Whether a decision `cache` is configured.
     pub cache: bool,
+    /// `grpc.contextExtensions`: sent with every Check (the gate reads `route`).
+    pub context_extensions: BTreeMap<String, String>,
 }
 
 /// `traffic.jwtAuthentication` of a policy: the requester's token, verified by the gateway.
@@ -399,7 +403,6 @@ mod tests {
                 name: "svc".into(),
                 port: 80,
             },
-            removes_headers: vec![],
         };
         assert!(route.matches("/public"));
         assert!(route.matches("/public/mcp"));

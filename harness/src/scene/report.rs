@@ -22,6 +22,8 @@ pub struct SuiteReport {
     pub target: String,
     /// `scripted`, `anthropic` or `openai`.
     pub model: String,
+    /// The gateway in front of the gate: `agentgateway` or `envoy`.
+    pub gateway: String,
     pub scenes: Vec<SceneReport>,
 }
 
@@ -39,10 +41,10 @@ impl SuiteReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<3} {:<28} {:<12} {:<6} {:<18} {:<9} {:<10} {:>7}",
-            "#", "scene", "agent", "result", "tool", "tier", "decision", "ran"
+            "\n{:<3} {:<28} {:<12} {:<13} {:<6} {:<18} {:<9} {:<10} {:>7}",
+            "#", "scene", "agent", "gateway", "result", "tool", "tier", "decision", "ran"
         );
-        let _ = writeln!(out, "{}", "─".repeat(101));
+        let _ = writeln!(out, "{}", "─".repeat(115));
         for scene in &self.scenes {
             let result = if scene.passed { "pass" } else { "FAIL" };
             let mut first = true;
@@ -52,15 +54,16 @@ impl SuiteReport {
                 scene.calls.iter().map(Some).collect()
             };
             for row in rows {
-                let (id, name, agent, res) = if first {
+                let (id, name, agent, gw, res) = if first {
                     (
                         scene.id.to_string(),
                         scene.name.as_str(),
                         scene.agent.as_str(),
+                        self.gateway.as_str(),
                         result,
                     )
                 } else {
-                    (String::new(), "", "", "")
+                    (String::new(), "", "", "", "")
                 };
                 first = false;
                 let (tool, tier, decision, ran) = match row {
@@ -74,7 +77,7 @@ impl SuiteReport {
                 };
                 let _ = writeln!(
                     out,
-                    "{id:<3} {name:<28} {agent:<12} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
+                    "{id:<3} {name:<28} {agent:<12} {gw:<13} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
                 );
             }
         }
@@ -115,8 +118,9 @@ impl SuiteReport {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
-            "<testsuites><testsuite name=\"hitl-lab conformance ({} lab, {} model)\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+            "<testsuites><testsuite name=\"hitl-lab conformance ({} lab, {} gateway, {} model)\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
             xml(&self.target),
+            xml(&self.gateway),
             xml(&self.model),
             self.scenes.len(),
             self.failed(),
@@ -196,6 +200,7 @@ mod tests {
         SuiteReport {
             target: "local".into(),
             model: "scripted".into(),
+            gateway: "agentgateway".into(),
             scenes: vec![SceneReport {
                 id: 4,
                 agent: crate::agents::AgentKind::Langgraph,
