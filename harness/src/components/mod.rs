@@ -2,6 +2,7 @@
 //! env vars, health URL), used both by the tests (attached children) and by the local lab
 //! (detached, tracked in its state file). One definition of "how to run X".
 
+pub mod chat;
 pub mod envoy;
 pub mod extauth;
 pub mod kagent;

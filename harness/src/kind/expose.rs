@@ -123,6 +123,7 @@ pub async fn start(
         gateway: String::new(),
         mock_db: String::new(),
         scripted_model: None,
+        chat: None,
     };
     let mut state = LabState {
         target: Target::Kind,

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 
 use crate::{
     clients::GateAdmin,
-    components::{self, extauth, kagent, mock_db, scripted_model, ui},
+    components::{self, chat, extauth, kagent, mock_db, scripted_model, ui},
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
@@ -25,6 +25,10 @@ pub use ports::Ports;
 /// Default sign-in for the local reviewer UI (`user:password`); override with
 /// `HITL_LAB_REVIEWER_CREDENTIALS`.
 pub const DEFAULT_REVIEWER_CREDENTIALS: &str = "reviewer:reviewer";
+
+/// Default sign-in for the local chat page (`user:password`); override with
+/// `HITL_LAB_CHAT_CREDENTIALS`.
+pub const DEFAULT_CHAT_CREDENTIALS: &str = "alice:alice";
 
 /// How to bring the local lab up.
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ pub struct LocalConfig {
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
     pub reviewer_credentials: String,
+    /// lab-chat's sign-in, `user:password[,…]`.
+    pub chat_credentials: String,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -52,6 +58,8 @@ impl LocalConfig {
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
+            chat_credentials: std::env::var("HITL_LAB_CHAT_CREDENTIALS")
+                .unwrap_or_else(|_| DEFAULT_CHAT_CREDENTIALS.to_owned()),
             progress: true,
         })
     }
@@ -78,6 +86,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
         gateway: local(ports.gateway),
         mock_db: local(ports.mock_db),
         scripted_model: (model == ModelChoice::Scripted).then(|| local(ports.model)),
+        chat: Some(local(ports.chat)),
     }
 }
 
@@ -173,6 +182,12 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if config.model == ModelChoice::Scripted {
         specs.push(scripted_model::spec(ports.model, &log_dir)?);
     }
+    // One agent today; lab-chat offers a pick as soon as there are more.
+    let agent_name = agent.card["name"].as_str().unwrap_or(&agent.app_name);
+    let mut chat_page =
+        chat::Options::new(ports.chat, &config.chat_credentials).agent(agent_name, &urls.agent);
+    chat_page.scripted_model_url = urls.scripted_model.clone();
+    specs.push(chat::spec(&chat_page, &log_dir)?);
     specs.push(kagent::spec(
         &venv,
         &kagent::Options {
@@ -261,17 +276,32 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
 }
 
 /// What `up` prints at the end: where everything is.
-pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String {
+pub fn describe(
+    state: &LabState,
+    reviewer_credentials: Option<&str>,
+    chat_credentials: Option<&str>,
+) -> String {
     let u = &state.urls;
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
+    let sign_in = |credentials: Option<&str>| {
+        credentials
+            .and_then(|c| c.split(',').next())
+            .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
+            .unwrap_or_default()
+    };
+    if let Some(chat) = &u.chat {
+        line(
+            "chat (chat user)",
+            format!("{chat}{}", sign_in(chat_credentials)),
+        );
+    }
+    line(
+        "reviewer UI (reviewer)",
+        format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
+    );
     line("agent (A2A)", u.agent.clone());
     line("agent card", u.agent_card.clone());
-    let sign_in = reviewer_credentials
-        .and_then(|c| c.split(',').next())
-        .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
-        .unwrap_or_default();
-    line("reviewer UI", format!("{}{sign_in}", u.reviewer_ui));
     line("ext-auth admin", format!("{}/pending", u.extauth_admin));
     line(
         "gateway (MCP)",
@@ -398,7 +428,7 @@ pub async fn status(state: &LabState) -> String {
         ));
     }
     out.push_str("endpoints:\n");
-    out.push_str(&describe(state, None));
+    out.push_str(&describe(state, None, None));
     match GateAdmin::new(&state.urls.extauth_admin).pending().await {
         Ok(list) => {
             out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));

@@ -18,6 +18,8 @@ pub struct Ports {
     pub extauth_http: u16,
     /// hitl-ui, the reviewer's queue.
     pub ui: u16,
+    /// lab-chat, the chat user's page.
+    pub chat: u16,
     /// The agent's A2A endpoint (kagent).
     pub agent: u16,
     /// The scripted model.
@@ -25,8 +27,9 @@ pub struct Ports {
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 8] = [
+pub const DEFAULTS: [(&str, &str, u16); 9] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
+    ("chat", "HITL_LAB_CHAT_PORT", 18095),
     ("ui", "HITL_LAB_UI_PORT", 18090),
     ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
@@ -58,6 +61,7 @@ impl Ports {
             extauth_grpc: get("extauth_grpc")?,
             extauth_http: get("extauth_http")?,
             ui: get("ui")?,
+            chat: get("chat")?,
             agent: get("agent")?,
             model: get("model")?,
         })
@@ -68,7 +72,7 @@ impl Ports {
         let mut ports = Vec::new();
         // Hold the listeners until all are picked, so no port is handed out twice.
         let mut held = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..DEFAULTS.len() {
             let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
             ports.push(listener.local_addr()?.port());
             held.push(listener);
@@ -83,6 +87,7 @@ impl Ports {
             ui: ports[5],
             agent: ports[6],
             model: ports[7],
+            chat: ports[8],
         })
     }
 
@@ -98,6 +103,7 @@ impl Ports {
                     "extauth_grpc" => self.extauth_grpc,
                     "extauth_http" => self.extauth_http,
                     "ui" => self.ui,
+                    "chat" => self.chat,
                     "agent" => self.agent,
                     _ => self.model,
                 };

@@ -1,0 +1,66 @@
+//! lab-chat: how to run the chat user's page (local lab only; the kind lab has kagent's UI).
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+};
+
+use crate::{bins, proc::Spec};
+
+/// Binary (and log file) name.
+pub const NAME: &str = "lab-chat";
+
+/// How to run one lab-chat.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub port: u16,
+    pub bind: IpAddr,
+    /// `(name, A2A URL)` of each agent the user may pick, the default first (`AGENTS`).
+    pub agents: Vec<(String, String)>,
+    /// Sign-in accounts, `user:password,…` (`CHAT_CREDENTIALS`).
+    pub credentials: String,
+    /// The scripted model, whose chat script a new conversation loads (`SCRIPTED_MODEL_URL`).
+    pub scripted_model_url: Option<String>,
+}
+
+impl Options {
+    pub fn new(port: u16, credentials: impl Into<String>) -> Self {
+        Self {
+            port,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            agents: Vec::new(),
+            credentials: credentials.into(),
+            scripted_model_url: None,
+        }
+    }
+
+    pub fn agent(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.agents.push((name.into(), url.into()));
+        self
+    }
+
+    /// `http://127.0.0.1:PORT`: what a browser opens.
+    pub fn base_url(&self) -> String {
+        crate::net::http_url(self.bind, self.port)
+    }
+}
+
+/// The process spec: our built binary, healthy once `/healthz` answers.
+pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
+    let agents: Vec<String> = options
+        .agents
+        .iter()
+        .map(|(name, url)| format!("{name}={url}"))
+        .collect();
+    let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
+        .env("HTTP_PORT", options.port.to_string())
+        .env("BIND_ADDR", options.bind.to_string())
+        .env("AGENTS", agents.join(","))
+        .env("CHAT_CREDENTIALS", &options.credentials)
+        .env("RUST_LOG", "info")
+        .health(format!("{}/healthz", options.base_url()));
+    if let Some(url) = &options.scripted_model_url {
+        spec = spec.env("SCRIPTED_MODEL_URL", url);
+    }
+    Ok(spec)
+}

@@ -1,0 +1,308 @@
+//! The workshop, replayed as a presenter runs it from `docs/workshop.md`: the real local lab,
+//! two real Chromium windows side by side — the chat user's page (lab-chat, signed in as
+//! alice) and the platform reviewer's queue (hitl-ui, signed in as reviewer) — and the
+//! scripted model answering the workshop's prompts. Every step leaves a screenshot under
+//! `target/workshop-screenshots/`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use fantoccini::Locator;
+use hitl_harness::clients::{Db, GateAdmin};
+use hitl_lab_tests::{
+    lab::Lab,
+    ui::{Browser, Driver, PATIENCE, eventually},
+};
+
+fn screenshot_dir() -> PathBuf {
+    hitl_harness::bins::target_dir().join("workshop-screenshots")
+}
+
+/// Both windows, each saved as `<step>-chat.png` / `<step>-queue.png`.
+struct Room {
+    chat: Browser,
+    queue: Browser,
+    chat_url: String,
+}
+
+impl Room {
+    async fn snap(&self, step: &str) -> anyhow::Result<()> {
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        for (window, browser) in [("chat", &self.chat), ("queue", &self.queue)] {
+            let png = browser.client.screenshot().await?;
+            std::fs::write(dir.join(format!("{step}-{window}.png")), png)?;
+        }
+        Ok(())
+    }
+
+    /// Start a new conversation (the page reloads with an empty log).
+    async fn new_chat(&self) -> anyhow::Result<()> {
+        self.chat.client.goto(&self.chat_url).await?;
+        self.chat
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#new-chat"))
+            .await?
+            .click()
+            .await?;
+        eventually("an empty chat", || async {
+            let page = self.chat.client.find(Locator::Css("#log")).await?;
+            Ok(page.text().await?.trim().is_empty().then_some(()))
+        })
+        .await
+    }
+
+    /// Type `text` in the chat box and press Enter, as the presenter does.
+    async fn say(&self, text: &str) -> anyhow::Result<()> {
+        let prompt = self.chat.client.find(Locator::Css("#prompt")).await?;
+        prompt.send_keys(&format!("{text}\u{E007}")).await?;
+        eventually(&format!("`{text}` in the chat"), || async {
+            let mine = self.chat.client.find_all(Locator::Css(".msg.user")).await?;
+            for m in mine {
+                if m.text().await? == text {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Wait until the agent has said something containing `needle`, and is done working.
+    async fn agent_says(&self, needle: &str) -> anyhow::Result<String> {
+        eventually(&format!("the agent to say {needle:?}"), || async {
+            if self.busy().await? {
+                return Ok(None);
+            }
+            for m in self.chat.client.find_all(Locator::Css(".msg.agent")).await? {
+                let text = m.text().await?;
+                if text.contains(needle) {
+                    return Ok(Some(text));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn busy(&self) -> anyhow::Result<bool> {
+        let body = self.chat.client.find(Locator::Css("body")).await?;
+        Ok(body.attr("class").await?.unwrap_or_default().contains("busy"))
+    }
+
+    /// The open approval card in the chat (tier 1): its tool and arguments as shown.
+    async fn approval_card(&self) -> anyhow::Result<(String, String)> {
+        let card = self
+            .chat
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(".card.approval:not(.decided)"))
+            .await
+            .context("an approval card in the chat")?;
+        let tool = card.find(Locator::Css(".tool-name")).await?.text().await?;
+        let args = card.find(Locator::Css("pre.args")).await?.text().await?;
+        Ok((tool, args))
+    }
+
+    async fn decide_in_chat(&self, approve: bool, reason: &str) -> anyhow::Result<()> {
+        let card = self
+            .chat
+            .client
+            .find(Locator::Css(".card.approval:not(.decided)"))
+            .await?;
+        if approve {
+            card.find(Locator::Css("button.approve")).await?.click().await?;
+        } else {
+            card.find(Locator::Css("input.reason"))
+                .await?
+                .send_keys(reason)
+                .await?;
+            card.find(Locator::Css("button.reject")).await?.click().await?;
+        }
+        eventually("the agent to take the decision", || async {
+            let taken = self.chat.client.find_all(Locator::Css(".msg.taken")).await?;
+            Ok((!taken.is_empty()).then_some(()))
+        })
+        .await
+    }
+
+    /// The chat shows the tool call as slow ("waiting…") without a word about tier 2.
+    async fn chat_waits_on(&self, tool: &str) -> anyhow::Result<String> {
+        eventually(&format!("{tool} shown as waiting"), || async {
+            for line in self.chat.client.find_all(Locator::Css(".tool.slow")).await? {
+                let text = line.text().await?;
+                if text.contains(tool) {
+                    return Ok(Some(text));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+}
+
+async fn sign_in_chat(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    browser.client.goto(&format!("{base}/signin")).await?;
+    browser
+        .client
+        .find(Locator::Css("#username"))
+        .await?
+        .send_keys("alice")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#password"))
+        .await?
+        .send_keys("alice")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("form.signin-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    let name = browser
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#user-name"))
+        .await
+        .context("alice did not end up signed in to the chat")?;
+    anyhow::ensure!(name.text().await? == "alice");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
+    let lab = Lab::up("workshop").await;
+    let urls = &lab.state.urls;
+    let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
+    let db = Db::new(&urls.mock_db);
+    let gate = GateAdmin::new(&urls.extauth_admin);
+    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
+    let room = Room {
+        chat: driver.open().await?,
+        queue: driver.open().await?,
+        chat_url: chat_url.clone(),
+    };
+    let _ = std::fs::remove_dir_all(screenshot_dir());
+
+    // Set-up: two tabs, two roles.
+    room.chat.client.goto(&chat_url).await?;
+    room.snap("00-sign-in").await?;
+    sign_in_chat(&room.chat, &chat_url).await?;
+    room.queue
+        .sign_in(&urls.reviewer_ui, "reviewer", "reviewer")
+        .await?;
+    room.snap("01-two-tabs").await?;
+
+    // Scene 1, read: nobody is asked.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("What's in the orders table?").await?;
+    let said = room.agent_says("Here is the result").await?;
+    assert!(said.contains("orders"), "{said}");
+    room.snap("10-read").await?;
+
+    // Scene 2, tier-1 approve: the chat user is asked, in the chat.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate the orders table.").await?;
+    let (tool, args) = room.approval_card().await?;
+    assert_eq!(tool, "truncate_table");
+    assert!(args.contains("\"orders\""), "{args}");
+    assert_eq!(db.state().await?.row_counts["orders"], 3, "nothing runs yet");
+    room.snap("20-tier1-card").await?;
+    room.decide_in_chat(true, "").await?;
+    room.agent_says("Here is the result").await?;
+    assert_eq!(db.state().await?.row_counts["orders"], 0);
+    room.snap("21-tier1-approved").await?;
+
+    // Scene 3, tier-2 approve: the chat only sees a slow call; the reviewer decides.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Apply migration v3.").await?;
+    let waiting = room.chat_waits_on("run_migration").await?;
+    assert!(waiting.contains("waiting"), "{waiting}");
+    let id = eventually("the migration parked", || async {
+        Ok(gate.pending().await?.pending.first().map(|c| c.id.clone()))
+    })
+    .await?;
+    room.queue.card(&id).await?;
+    room.snap("30-tier2-waiting").await?;
+    room.queue.decide(&id, true, "").await?;
+    room.queue.card_gone(&id).await?;
+    room.agent_says("Here is the result").await?;
+    assert_eq!(db.state().await?.schema_version, "v3");
+    room.snap("31-tier2-approved").await?;
+
+    // Scene 4, tier-2 reject: the reviewer's reason reaches the chat.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Apply migration v3.").await?;
+    room.chat_waits_on("run_migration").await?;
+    let id = eventually("the migration parked", || async {
+        Ok(gate.pending().await?.pending.first().map(|c| c.id.clone()))
+    })
+    .await?;
+    room.queue.card(&id).await?;
+    room.snap("40-tier2-waiting").await?;
+    let reason = "Not during business hours";
+    room.queue.decide(&id, false, reason).await?;
+    room.queue.card_gone(&id).await?;
+    room.agent_says(reason).await?;
+    assert_eq!(db.state().await?.schema_version, "v2");
+    room.snap("41-tier2-rejected").await?;
+
+    // Scene 5, tier-1 reject with a reason the model sees.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate the orders table.").await?;
+    room.approval_card().await?;
+    let reason = "We need these orders for the audit";
+    room.decide_in_chat(false, reason).await?;
+    let said = room.agent_says("Understood: I did not run it.").await?;
+    assert!(said.contains(reason), "{said}");
+    assert_eq!(db.state().await?.row_counts["orders"], 3);
+    room.snap("50-tier1-rejected").await?;
+
+    // Scene 6, ask_user: the agent asks which table, then asks for approval.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate a table.").await?;
+    let question = room
+        .chat
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(".card.question:not(.decided)"))
+        .await?;
+    let text = question.text().await?;
+    assert!(text.contains("Which table should I truncate?"), "{text}");
+    room.snap("60-question").await?;
+    question
+        .find(Locator::XPath(".//button[contains(@class,'choice') and .='orders']"))
+        .await?
+        .click()
+        .await?;
+    question
+        .find(Locator::Css("button.send-answer"))
+        .await?
+        .click()
+        .await?;
+    let (tool, args) = room.approval_card().await?;
+    assert_eq!(tool, "truncate_table");
+    assert!(args.contains("\"orders\""), "{args}");
+    room.snap("61-question-then-approval").await?;
+    room.decide_in_chat(true, "").await?;
+    room.agent_says("Done").await?;
+    assert_eq!(db.state().await?.row_counts["orders"], 0);
+    room.snap("62-ask-user-done").await?;
+
+    room.chat.close().await?;
+    room.queue.close().await?;
+    Ok(())
+}
