@@ -76,7 +76,12 @@ impl Room {
             if self.busy().await? {
                 return Ok(None);
             }
-            for m in self.chat.client.find_all(Locator::Css(".msg.agent")).await? {
+            for m in self
+                .chat
+                .client
+                .find_all(Locator::Css(".msg.agent"))
+                .await?
+            {
                 let text = m.text().await?;
                 if text.contains(needle) {
                     return Ok(Some(text));
@@ -89,7 +94,11 @@ impl Room {
 
     async fn busy(&self) -> anyhow::Result<bool> {
         let body = self.chat.client.find(Locator::Css("body")).await?;
-        Ok(body.attr("class").await?.unwrap_or_default().contains("busy"))
+        Ok(body
+            .attr("class")
+            .await?
+            .unwrap_or_default()
+            .contains("busy"))
     }
 
     /// The open approval card in the chat (tier 1): its tool and arguments as shown.
@@ -114,16 +123,26 @@ impl Room {
             .find(Locator::Css(".card.approval:not(.decided)"))
             .await?;
         if approve {
-            card.find(Locator::Css("button.approve")).await?.click().await?;
+            card.find(Locator::Css("button.approve"))
+                .await?
+                .click()
+                .await?;
         } else {
             card.find(Locator::Css("input.reason"))
                 .await?
                 .send_keys(reason)
                 .await?;
-            card.find(Locator::Css("button.reject")).await?.click().await?;
+            card.find(Locator::Css("button.reject"))
+                .await?
+                .click()
+                .await?;
         }
         eventually("the agent to take the decision", || async {
-            let taken = self.chat.client.find_all(Locator::Css(".msg.taken")).await?;
+            let taken = self
+                .chat
+                .client
+                .find_all(Locator::Css(".msg.taken"))
+                .await?;
             Ok((!taken.is_empty()).then_some(()))
         })
         .await
@@ -132,7 +151,12 @@ impl Room {
     /// The chat shows the tool call as slow ("waiting…") without a word about tier 2.
     async fn chat_waits_on(&self, tool: &str) -> anyhow::Result<String> {
         eventually(&format!("{tool} shown as waiting"), || async {
-            for line in self.chat.client.find_all(Locator::Css(".tool.slow")).await? {
+            for line in self
+                .chat
+                .client
+                .find_all(Locator::Css(".tool.slow"))
+                .await?
+            {
                 let text = line.text().await?;
                 if text.contains(tool) {
                     return Ok(Some(text));
@@ -214,7 +238,11 @@ async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
     let (tool, args) = room.approval_card().await?;
     assert_eq!(tool, "truncate_table");
     assert!(args.contains("\"orders\""), "{args}");
-    assert_eq!(db.state().await?.row_counts["orders"], 3, "nothing runs yet");
+    assert_eq!(
+        db.state().await?.row_counts["orders"],
+        3,
+        "nothing runs yet"
+    );
     room.snap("20-tier1-card").await?;
     room.decide_in_chat(true, "").await?;
     room.agent_says("Here is the result").await?;
@@ -284,7 +312,9 @@ async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
     assert!(text.contains("Which table should I truncate?"), "{text}");
     room.snap("60-question").await?;
     question
-        .find(Locator::XPath(".//button[contains(@class,'choice') and .='orders']"))
+        .find(Locator::XPath(
+            ".//button[contains(@class,'choice') and .='orders']",
+        ))
         .await?
         .click()
         .await?;

@@ -22,7 +22,11 @@ pub enum Event {
     /// The agent said something.
     Agent { text: String },
     /// The agent called a tool (shown as "calls …"; the page says "waiting…" if it is slow).
-    Call { id: String, tool: String, args: Value },
+    Call {
+        id: String,
+        tool: String,
+        args: Value,
+    },
     /// A tool call ended.
     Result {
         id: String,

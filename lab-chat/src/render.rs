@@ -118,6 +118,10 @@ mod tests {
         assert!(page.contains(r#"content="t&quot;k""#));
         assert!(page.contains(r#"<option value="langgraph">"#));
         let one = Agents(vec![agents.0[1].clone()]);
-        assert!(!chat("t", "alice", &one, "langgraph").into_string().contains("<select"));
+        assert!(
+            !chat("t", "alice", &one, "langgraph")
+                .into_string()
+                .contains("<select")
+        );
     }
 }

@@ -74,7 +74,10 @@ async fn security_headers(mut response: Response) -> Response {
              connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         ),
     );
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     headers
@@ -99,11 +102,9 @@ fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>)
         Some(existing) if !existing.is_empty() => (csrf::token_for(&state.signer, existing), None),
         _ => {
             let fresh = csrf::new_cookie().unwrap_or_default();
-            let set = state.cookies.set(
-                CSRF_COOKIE,
-                &fresh,
-                Duration::from_secs(30 * 24 * 3600),
-            );
+            let set = state
+                .cookies
+                .set(CSRF_COOKIE, &fresh, Duration::from_secs(30 * 24 * 3600));
             (csrf::token_for(&state.signer, &fresh), Some(set))
         }
     }
@@ -161,11 +162,13 @@ async fn signin(
     let again = |status: StatusCode, error: &str| {
         with_cookie(set.clone(), (status, render::signin(&token, Some(error))))
     };
-    if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE)
-    {
+    if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE) {
         return again(StatusCode::FORBIDDEN, &e.to_string());
     }
-    match state.credentials.check(form.username.trim(), &form.password) {
+    match state
+        .credentials
+        .check(form.username.trim(), &form.password)
+    {
         Some(user) => {
             tracing::info!(%user, "signed in");
             let value = session::issue(&state.signer, user, now() + SESSION_TTL.as_secs() as i64);
@@ -190,8 +193,7 @@ async fn signout(
     headers: HeaderMap,
     Form(form): Form<SignOutForm>,
 ) -> Response {
-    if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE)
-    {
+    if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE) {
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
     let cookie = state.cookies.clear(SESSION_COOKIE);
@@ -338,7 +340,10 @@ async fn queue(conv: &Conversation, command: Command) -> Result<StatusCode, (Sta
     if conv.send(command).await {
         Ok(StatusCode::ACCEPTED)
     } else {
-        Err((StatusCode::SERVICE_UNAVAILABLE, "the conversation ended".into()))
+        Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the conversation ended".into(),
+        ))
     }
 }
 
