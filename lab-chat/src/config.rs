@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "SCRIPTED_MODEL_URL")]
     pub scripted_model_url: Option<String>,
 
+    /// The lab's requester signing key (PKCS#8): each A2A request carries a token for the
+    /// signed-in user. Unset: no token, and the gate denies tier-2 calls.
+    #[arg(long, env = "REQUESTER_KEY_FILE")]
+    pub requester_key_file: Option<std::path::PathBuf>,
+
     /// Key that signs session cookies and CSRF tokens (random per start if unset).
     #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<String>,

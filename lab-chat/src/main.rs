@@ -32,6 +32,13 @@ async fn main() -> anyhow::Result<()> {
             secure: config.cookie_secure,
         },
         scripted_model: config.scripted_model_url.clone(),
+        issuer: match &config.requester_key_file {
+            Some(path) => Some(Arc::new(hitl_harness::requester::Issuer::load_file(path)?)),
+            None => {
+                tracing::warn!("REQUESTER_KEY_FILE not set: no requester tokens, tier 2 denies");
+                None
+            }
+        },
         conversations: Default::default(),
         agents: config.agents.clone(),
     };

@@ -1,16 +1,18 @@
-//! Who the agent is told the chat user is: the headers every A2A request of a signed-in user
-//! carries. kagent forwards them to the MCP gateway (the Agent's `allowedHeaders`), where the
-//! gate reads the requester.
-//!
-//! Today that is `x-user-id` (an assertion, as `cargo xtask chat` sends). The verified
-//! requester — a short-lived token the gateway checks, sent as `Authorization` — is minted by
-//! the harness (branch `sec-requester`); when it lands, [`authorize`] is the one place to
-//! call its minting function for `user`.
+//! Who the agent is told the chat user is: every A2A request of a signed-in user carries a
+//! short-lived requester token for them, minted by the harness's one issuer (the lab's key,
+//! `REQUESTER_KEY_FILE`), which kagent forwards to the gateway; the gateway verifies it and the
+//! gate takes the requester only from it. Plus `x-user-id`, as `cargo xtask chat` sends.
 
-use hitl_harness::a2a::Client;
+use std::sync::Arc;
+
+use hitl_harness::{a2a::Client, requester::Issuer};
 use hitl_wire::headers;
 
-/// `client` with the identity headers of `user`.
-pub fn authorize(client: Client, user: &str) -> Client {
-    client.with_header(headers::USER_ID, user)
+/// `client` with the identity of `user`.
+pub fn authorize(client: Client, issuer: Option<&Arc<Issuer>>, user: &str) -> Client {
+    let client = client.with_header(headers::USER_ID, user);
+    match issuer {
+        Some(issuer) => client.with_requester(issuer.clone(), user),
+        None => client,
+    }
 }

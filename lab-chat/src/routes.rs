@@ -43,6 +43,7 @@ pub struct AppState {
     pub signer: Signer,
     pub cookies: cookies::Policy,
     pub scripted_model: Option<String>,
+    pub issuer: Option<Arc<hitl_harness::requester::Issuer>>,
     /// One conversation per (user, agent).
     pub conversations: Mutex<HashMap<(String, String), Arc<Conversation>>>,
 }
@@ -211,7 +212,7 @@ async fn conversation(state: &AppState, user: &str, agent: Option<&str>) -> Arc<
 }
 
 fn start(state: &AppState, user: &str, url: &str) -> Arc<Conversation> {
-    let client = requester::authorize(Client::new(url), user);
+    let client = requester::authorize(Client::new(url), state.issuer.as_ref(), user);
     Conversation::start(client, state.scripted_model.as_deref().map(Control::new))
 }
 

@@ -21,6 +21,8 @@ pub struct Options {
     pub credentials: String,
     /// The scripted model, whose chat script a new conversation loads (`SCRIPTED_MODEL_URL`).
     pub scripted_model_url: Option<String>,
+    /// The lab's requester signing key (`REQUESTER_KEY_FILE`).
+    pub requester_key_file: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -31,6 +33,7 @@ impl Options {
             agents: Vec::new(),
             credentials: credentials.into(),
             scripted_model_url: None,
+            requester_key_file: None,
         }
     }
 
@@ -61,6 +64,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .health(format!("{}/healthz", options.base_url()));
     if let Some(url) = &options.scripted_model_url {
         spec = spec.env("SCRIPTED_MODEL_URL", url);
+    }
+    if let Some(key) = &options.requester_key_file {
+        spec = spec.env("REQUESTER_KEY_FILE", key.display().to_string());
     }
     Ok(spec)
 }

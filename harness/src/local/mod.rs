@@ -187,6 +187,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let mut chat_page =
         chat::Options::new(ports.chat, &config.chat_credentials).agent(agent_name, &urls.agent);
     chat_page.scripted_model_url = urls.scripted_model.clone();
+    chat_page.requester_key_file = Some(config.dir.join(crate::requester::KEY_FILE));
     specs.push(chat::spec(&chat_page, &log_dir)?);
     specs.push(kagent::spec(
         &venv,
