@@ -1,20 +1,24 @@
-//! hitl-extauth through a real Envoy in front of the real mock-db-mcp: what passes, what
-//! parks, what a reviewer's decision does, and everything the gate refuses without asking.
+//! hitl-extauth through a real gateway in front of the real mock-db-mcp — every test twice,
+//! through agentgateway (the kind lab's gateway) and through Envoy: what passes, what parks,
+//! what a reviewer's decision does, and everything the gate refuses without asking.
 //!
-//! Needs the built binaries (`cargo build --workspace --bins`) and Envoy
-//! (`hitl_harness::pyenv::envoy_binary()`: `$HITL_LAB_ENVOY` or the project venv).
+//! Needs the built binaries (`cargo build --workspace --bins`), Envoy
+//! (`hitl_harness::pyenv::envoy_binary()`: `$HITL_LAB_ENVOY` or the project venv) and
+//! agentgateway (`$AGENTGATEWAY_BIN` or on `PATH`; without it the agentgateway variants print
+//! `NOT RUN …` and are counted by `cargo xtask test`).
 
 use std::time::Duration;
 
 use hitl_harness::{
-    envoy::{Endpoint, GatewayPlan, RequesterJwt, render},
+    agentgateway, components,
+    envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt, render},
     requester::{Issuer, bearer},
 };
 use hitl_lab_tests::{
     check,
     extauth::PATIENCE,
     gate::{AGENT, Gate, USER, tools_call},
-    mock_db,
+    mock_db, through_both_gateways,
 };
 use hitl_wire::{
     extauth::{DenyBody, Event, Outcome},
@@ -51,13 +55,14 @@ fn raw_post(gate: &Gate, body: &str) -> String {
     )
 }
 
-/// The checked-in gateway config: what the kind lab's HTTPRoutes + AgentgatewayPolicy
-/// (`manifests/gateway/`) mean, as Envoy runs it locally.
-#[test]
-fn envoy_config_for_the_lab() {
-    let plan = GatewayPlan::lab(
-        10000,
-        9901,
+fn snapshot_plan() -> GatewayPlan {
+    GatewayPlan::lab(
+        GatewayPorts {
+            listen: 10000,
+            admin: 9901,
+            stats: 9902,
+            readiness: 9903,
+        },
         Endpoint::loopback(8080),
         Endpoint::loopback(9001),
         Duration::from_secs(600),
@@ -70,13 +75,67 @@ fn envoy_config_for_the_lab() {
             r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"hitl-lab-requesters-1","x":"X","y":"Y"}]}"#
                 .into(),
         allow_missing: true,
-    });
-    insta::assert_snapshot!("envoy_config", render(&plan));
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handshake_and_discovery_pass_unparked() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_handshake").await?;
+/// The checked-in gateway config: what the kind lab's HTTPRoutes + AgentgatewayPolicy
+/// (`manifests/gateway/`) mean, as Envoy runs it locally.
+#[test]
+fn envoy_config_for_the_lab() {
+    insta::assert_snapshot!("envoy_config", render(&snapshot_plan()));
+}
+
+/// The same plan as agentgateway's standalone config, the way its controller translates the
+/// manifests; and the real binary accepts it (`--validate-only`) when one is at hand.
+#[test]
+fn agentgateway_config_for_the_lab() -> anyhow::Result<()> {
+    let config = agentgateway::render(&snapshot_plan());
+    insta::assert_snapshot!("agentgateway_config", config);
+    let Some(bin) = components::agentgateway::binary_for_test(
+        "extauth_gate::agentgateway_config_for_the_lab (--validate-only)",
+    ) else {
+        return Ok(());
+    };
+    // The snapshot's JWKS is a placeholder; the binary decodes the key, so validate with a
+    // real one.
+    let config = agentgateway::render(
+        &snapshot_plan().with_requester_jwt(Issuer::generate()?.gateway_jwt()),
+    );
+    let dir = hitl_lab_tests::scratch_dir("extauth_agentgateway_validate");
+    let path = dir.join("agentgateway.yaml");
+    std::fs::write(&path, &config)?;
+    components::agentgateway::validate(&bin, &path)?;
+    // And it refuses what it does not know (so `--validate-only` means something).
+    let typo = dir.join("typo.yaml");
+    std::fs::write(&typo, config.replace("failureMode", "failureMod"))?;
+    assert!(components::agentgateway::validate(&bin, &typo).is_err());
+    Ok(())
+}
+
+/// The local lab's generated plan (from `manifests/`) also validates with the real binary.
+#[test]
+fn the_generated_lab_config_validates_with_agentgateway() -> anyhow::Result<()> {
+    let manifests = hitl_harness::manifests::LabManifests::load()?;
+    let ports = hitl_harness::local::Ports::free()?;
+    let plan =
+        hitl_harness::local::generate::gateway_plan(&manifests, &ports, Duration::from_secs(600))?;
+    assert_eq!(
+        plan.strip_request_headers,
+        [hitl_wire::headers::ENVOY_PARTIAL_BODY]
+    );
+    let Some(bin) = components::agentgateway::binary_for_test(
+        "extauth_gate::the_generated_lab_config_validates_with_agentgateway",
+    ) else {
+        return Ok(());
+    };
+    let dir = hitl_lab_tests::scratch_dir("extauth_agentgateway_generated");
+    let path = components::agentgateway::write_config(&plan, &dir)?;
+    components::agentgateway::validate(&bin, &path)
+}
+
+through_both_gateways! {
+async fn handshake_and_discovery_pass_unparked(gateway) {
+    let gate = Gate::start_default("extauth_handshake", gateway).await?;
     let client = gate.mcp(PRIVILEGED).await?;
     let tools = client.list_all_tools().await?;
     assert_eq!(
@@ -100,10 +159,11 @@ async fn handshake_and_discovery_pass_unparked() -> anyhow::Result<()> {
     assert_eq!(gate.extauth.history("").await?.items.len(), 0);
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approved_migration_runs_once_recorded() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_approve").await?;
+through_both_gateways! {
+async fn approved_migration_runs_once_recorded(gateway) {
+    let gate = Gate::start_default("extauth_approve", gateway).await?;
     let client = gate.mcp(PRIVILEGED).await?;
     let call = tokio::spawn(async move {
         let result = mock_db::call(&client, tools::RUN_MIGRATION, json!({"version": "v3"})).await;
@@ -194,10 +254,11 @@ async fn approved_migration_runs_once_recorded() -> anyhow::Result<()> {
     client.cancel().await?;
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_migration_gets_the_reason_and_changes_nothing() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_reject").await?;
+through_both_gateways! {
+async fn rejected_migration_gets_the_reason_and_changes_nothing(gateway) {
+    let gate = Gate::start_default("extauth_reject", gateway).await?;
     let before = gate.db.state().await?;
     let call = gate.spawn_post(PRIVILEGED, migrate(1, "v4"));
     let parked = gate.extauth.wait_pending(1).await?.remove(0);
@@ -246,10 +307,11 @@ async fn rejected_migration_gets_the_reason_and_changes_nothing() -> anyhow::Res
     );
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn undecided_park_times_out_denied() -> anyhow::Result<()> {
-    let gate = Gate::start("extauth_timeout", |o| {
+through_both_gateways! {
+async fn undecided_park_times_out_denied(gateway) {
+    let gate = Gate::start("extauth_timeout", gateway, |o| {
         o.park_timeout(Duration::from_secs(2))
     })
     .await?;
@@ -267,10 +329,11 @@ async fn undecided_park_times_out_denied() -> anyhow::Result<()> {
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_decide_once").await?;
+through_both_gateways! {
+async fn decisions_apply_once_and_unknown_ids_are_404(gateway) {
+    let gate = Gate::start_default("extauth_decide_once", gateway).await?;
     let call = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let id = gate.extauth.wait_pending(1).await?.remove(0).id;
 
@@ -315,10 +378,11 @@ async fn decisions_apply_once_and_unknown_ids_are_404() -> anyhow::Result<()> {
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_hang_up_abandons_the_park() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_hang_up").await?;
+through_both_gateways! {
+async fn client_hang_up_abandons_the_park(gateway) {
+    let gate = Gate::start_default("extauth_hang_up", gateway).await?;
     let socket = gate
         .raw_connect(raw_post(&gate, &migrate(1, "v3")).as_bytes())
         .await?;
@@ -339,10 +403,11 @@ async fn client_hang_up_abandons_the_park() -> anyhow::Result<()> {
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<()> {
-    let mut gate = Gate::start_default("extauth_restart").await?;
+through_both_gateways! {
+async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
+    let mut gate = Gate::start_default("extauth_restart", gateway).await?;
     let first = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let approved = gate.extauth.wait_pending(1).await?.remove(0);
     gate.extauth.decide(&approved.id, true, "ok", "bob").await?;
@@ -390,6 +455,7 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost() -> anyhow::Result<
         1.0
     );
     Ok(())
+}
 }
 
 /// A park is on disk before anyone can see it. hitl-extauth is SIGKILLed three times in the
@@ -510,11 +576,11 @@ async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
     Ok(())
 }
 
+through_both_gateways! {
 /// Every frame the gate can't prove harmless, sent through Envoy: denied at once with a
 /// reason, never parked, never forwarded.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fail_closed_through_envoy() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_fail_closed").await?;
+async fn fail_closed_through_the_gateway(gateway) {
+    let gate = Gate::start_default("extauth_fail_closed", gateway).await?;
     let before = gate.db.state().await?;
     let call = migrate(1, "v3");
     let over_limit = format!("{call}{}", " ".repeat(70 * 1024));
@@ -592,32 +658,32 @@ async fn fail_closed_through_envoy() -> anyhow::Result<()> {
         })
         .await?;
     seen.push(("gzip".into(), gzip.status, deny_body(&gzip)));
-    // Chunked, so no content-length: only Envoy's partial-body marker says it was cut.
-    let chunk = format!("{call}{}", " ".repeat(70 * 1024));
-    let (status, body) = gate
-        .raw(
-            format!(
-                "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-                 authorization: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
-                 {:x}\r\n{chunk}\r\n0\r\n\r\n",
-                gate.user_bearer(),
-                chunk.len()
+    // Chunked, so no content-length: the gate cannot prove the length, cut or not. A
+    // complete one used to park behind agentgateway (it strips Transfer-Encoding).
+    let small = call.clone();
+    let big = format!("{call}{}", " ".repeat(70 * 1024));
+    for (name, chunk) in [("chunked, complete", small), ("chunked over the limit", big)] {
+        let (status, body) = gate
+            .raw(
+                format!(
+                    "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+                     authorization: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                     {:x}\r\n{chunk}\r\n0\r\n\r\n",
+                    gate.user_bearer(),
+                    chunk.len()
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .await?;
-    seen.push((
-        "chunked over the limit".into(),
-        status,
-        serde_json::from_str(&body)?,
-    ));
+            .await?;
+        seen.push((name.into(), status, serde_json::from_str(&body)?));
+    }
 
     for (name, status, deny) in &seen {
         assert_eq!(*status, 403, "{name}");
         assert!(!deny.approved && deny.id.is_none(), "{name}: {deny:?}");
     }
     insta::assert_yaml_snapshot!(
-        "fail_closed_reasons",
+        format!("fail_closed_reasons_{gateway}"),
         seen.iter()
             .map(|(name, _, deny)| (name.as_str(), deny.reason.as_str()))
             .collect::<Vec<_>>()
@@ -638,10 +704,11 @@ async fn fail_closed_through_envoy() -> anyhow::Result<()> {
     );
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn escaped_method_name_parks_rather_than_passes() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_escaped").await?;
+through_both_gateways! {
+async fn escaped_method_name_parks_rather_than_passes(gateway) {
+    let gate = Gate::start_default("extauth_escaped", gateway).await?;
     let body = r#"{"jsonrpc":"2.0","id":9,"method":"tools\u002fcall","params":{"name":"run_migration","arguments":{"version":"v3"}}}"#;
     let call = gate.spawn_post(PRIVILEGED, body.to_owned());
     let parked = gate.extauth.wait_pending(1).await?.remove(0);
@@ -654,10 +721,11 @@ async fn escaped_method_name_parks_rather_than_passes() -> anyhow::Result<()> {
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn public_route_never_asks_the_gate() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_public").await?;
+through_both_gateways! {
+async fn public_route_never_asks_the_gate(gateway) {
+    let gate = Gate::start_default("extauth_public", gateway).await?;
     let client = gate.mcp(PUBLIC).await?;
     let result = mock_db::call(
         &client,
@@ -677,10 +745,11 @@ async fn public_route_never_asks_the_gate() -> anyhow::Result<()> {
     assert!(gate.extauth.pending().await?.is_empty());
     Ok(())
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_announce_parks_and_decisions() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_events").await?;
+through_both_gateways! {
+async fn events_announce_parks_and_decisions(gateway) {
+    let gate = Gate::start_default("extauth_events", gateway).await?;
     let first = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let first_id = gate.extauth.wait_pending(1).await?.remove(0).id;
 
@@ -719,6 +788,7 @@ async fn events_announce_parks_and_decisions() -> anyhow::Result<()> {
         ("abandoned", second_id.as_str())
     );
     Ok(())
+}
 }
 
 /// Resident memory of a process, in KiB (Linux).
@@ -806,12 +876,12 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
     Ok(())
 }
 
+through_both_gateways! {
 /// Paths that a lax router would read as the privileged route, sent to the gateway as they
 /// are. None of them may run a migration without the gate: each is refused, answered 404, or
 /// parked, and the schema stays where it was.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn privileged_tools_cannot_be_reached_around_the_gate() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_path_tricks").await?;
+async fn privileged_tools_cannot_be_reached_around_the_gate(gateway) {
+    let gate = Gate::start_default("extauth_path_tricks", gateway).await?;
     let body = migrate(1, "v3");
     for path in [
         "/public/../privileged/mcp",
@@ -850,15 +920,101 @@ async fn privileged_tools_cannot_be_reached_around_the_gate() -> anyhow::Result<
     }
     Ok(())
 }
+}
 
-/// Identity headers prove nothing: through the real Envoy, a call that names alice in
+/// The route-timeout trap: agentgateway counts the route's request timeout from the request's
+/// arrival, parked time included, so a call approved after it would be recorded as approved
+/// and then answered 504. The generated config makes that impossible: it refuses manifests
+/// whose route (or Check) timeout does not outlast the park, and always gives the route the
+/// park timeout plus a margin, so a park ends (here: expires) while the route still waits.
+mod route_timeout_trap {
+    use super::*;
+
+    #[test]
+    fn manifests_whose_route_timeout_a_park_could_outlive_are_refused() -> anyhow::Result<()> {
+        let manifests = hitl_harness::manifests::LabManifests::load()?;
+        let ports = hitl_harness::local::Ports::free()?;
+        let generate = |park: u64| {
+            hitl_harness::local::generate::gateway_plan(
+                &manifests,
+                &ports,
+                Duration::from_secs(park),
+            )
+        };
+        // The manifests' 11m outlasts the 600 s park by the margin.
+        let plan = generate(600)?;
+        assert!(plan.route_timeout >= Duration::from_secs(600) + hitl_harness::envoy::PARK_MARGIN);
+        assert!(plan.ext_authz.timeout >= plan.route_timeout);
+        // A park longer than the route's 11m: refused, naming the trap.
+        let err = generate(700).expect_err("a 700 s park outlives the 660 s route timeout");
+        assert!(
+            err.to_string()
+                .contains("recorded as approved and then cut off"),
+            "{err}"
+        );
+        Ok(())
+    }
+}
+
+through_both_gateways! {
+/// A park that reaches its timeout ends as `expired` with the gate's reason, never as a
+/// gateway 504, and nothing runs: the route's deadline is still ahead of it.
+async fn a_park_ends_before_the_routes_deadline(gateway) {
+    let gate = Gate::start("extauth_route_deadline", gateway, |o| {
+        o.park_timeout(Duration::from_secs(2))
+    })
+    .await?;
+    assert!(gate.plan.route_timeout > Duration::from_secs(2));
+    let reply = gate.post(PRIVILEGED, migrate(1, "v3")).await?;
+    assert_ne!(reply.status, 504, "{reply:?}");
+    let deny = deny_body(&reply);
+    assert!(deny.reason.starts_with("park timed out"), "{deny:?}");
+    let record = gate.extauth.wait_history(1).await?.items.remove(0);
+    assert_eq!(record.outcome, Outcome::Expired);
+    assert_eq!(gate.db.state().await?.schema_version, "v2");
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// A client's own `x-envoy-auth-partial-body` never reaches the gate: both gateways remove it
+/// before ext_authz (agentgateway has no marker of its own, so the gate would be reading the
+/// client's word). A bodyless GET carrying `true` passes instead of being refused as partial.
+async fn a_client_partial_marker_is_removed_before_the_gate(gateway) {
+    let gate = Gate::start_default("extauth_client_marker", gateway).await?;
+    let url = gate.url(PRIVILEGED);
+    let reply = gate
+        .send(|http| {
+            http.get(&url)
+                .header("accept", "text/event-stream")
+                .header(hitl_wire::headers::ENVOY_PARTIAL_BODY, "true")
+        })
+        .await?;
+    assert_ne!(reply.status, 403, "{reply:?}");
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="deny"}"#)
+            .await?,
+        0.0
+    );
+    assert_eq!(
+        gate.extauth
+            .metric(r#"hitl_extauth_checks_total{verdict="pass"}"#)
+            .await?,
+        1.0
+    );
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// Identity headers prove nothing: through the real gateway, a call that names alice in
 /// `x-user-id` but carries no valid token of hers is refused, and nothing parks or runs. A
-/// token that does not verify is refused by `jwt_authn` (401; 403 for another audience); no
-/// token at all reaches the gate, which denies the `tools/call`: "no verified requester".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs() -> anyhow::Result<()>
-{
-    let gate = Gate::start_default("extauth_forged_identity").await?;
+/// token that does not verify is refused by the gateway's JWT check (Envoy `jwt_authn`: 401,
+/// 403 for another audience; agentgateway `jwtAuth`: 401/403); no token at all reaches the
+/// gate, which denies the `tools/call`: "no verified requester".
+async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs(gateway) {
+    let gate = Gate::start_default("extauth_forged_identity", gateway).await?;
     let stranger = Issuer::generate()?;
     let mut expired = gate.issuer.claims(USER);
     expired.iat -= 3600;
@@ -901,7 +1057,7 @@ async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs() -
         assert!(matches!(reply.status, 401 | 403), "{name}: {reply:?}");
         seen.push(format!("{name}: {} {}", reply.status, reply.body));
     }
-    insta::assert_snapshot!("forged_identity_refusals", seen.join("\n"));
+    insta::assert_snapshot!(format!("forged_identity_refusals_{gateway}"), seen.join("\n"));
     assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
     assert_eq!(
         gate.extauth
@@ -915,11 +1071,12 @@ async fn a_forged_identity_without_a_valid_token_is_refused_and_nothing_runs() -
     assert!(state.audit.is_empty(), "nothing ran: {:?}", state.audit);
     Ok(())
 }
+}
 
+through_both_gateways! {
 /// The verified token names the requester; `x-user-id` is only what the caller claims.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_requester_is_the_token_holder_not_the_header() -> anyhow::Result<()> {
-    let gate = Gate::start_default("extauth_requester_from_token").await?;
+async fn the_requester_is_the_token_holder_not_the_header(gateway) {
+    let gate = Gate::start_default("extauth_requester_from_token", gateway).await?;
     let token = bearer(&gate.issuer.mint("Bob")?);
     let url = gate.url(PRIVILEGED);
     let call = tokio::spawn({
@@ -961,6 +1118,7 @@ async fn the_requester_is_the_token_holder_not_the_header() -> anyhow::Result<()
     assert_eq!(record.call.requester.as_deref(), Some("bob"), "audited");
     assert_eq!(record.call.claimed_requester.as_deref(), Some(USER));
     Ok(())
+}
 }
 
 /// Someone on the network who skips the gateway and calls the gate's Check with a forged

@@ -1,5 +1,6 @@
-//! The local lab end to end, as the chat user sees it: the real kagent engine pauses
-//! `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
+//! The local lab end to end, as the chat user sees it: on both agents (kagent's declarative
+//! engine with `requireApproval`, the BYO LangGraph agent with `interrupt()` through
+//! kagent-langgraph) the agent pauses `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
 //! and the chat user's token travels through kagent to the gateway, which proves to the
 //! tier-2 gate who asked (and refuses a chat that carries no token).
 
@@ -8,6 +9,7 @@ use hitl_harness::{
         Chat, Client,
         hitl::{Decision, Pause},
     },
+    agents::AgentKind,
     clients::{Db, GateAdmin},
     components::scripted_model::Control,
     scene::run::chat_client,
@@ -69,17 +71,20 @@ fn truncate_orders_script() -> Script {
     }
 }
 
-async fn ask_to_truncate(lab: &Lab) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
+async fn ask_to_truncate(
+    lab: &Lab,
+    agent: AgentKind,
+) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     model.load(&truncate_orders_script()).await.expect("script");
-    let client = chat_client(&lab.state, "alice").expect("the lab's requester key");
+    let client = chat_client(&lab.state, agent, "alice").expect("the lab's requester key");
     let mut chat = Chat::new(client);
     let outcome = chat
         .say("Truncate the orders table", |_| {})
         .await
         .expect("the agent answers");
     let Some(Pause::Approval(mut requests)) = outcome.pause else {
-        panic!("expected a tier-1 approval request, got {outcome:#?}");
+        panic!("{agent}: expected a tier-1 approval request, got {outcome:#?}");
     };
     let request = requests.remove(0);
     assert_eq!(request.tool, "truncate_table");
@@ -90,11 +95,17 @@ async fn ask_to_truncate(lab: &Lab) -> (Chat, hitl_harness::a2a::hitl::ApprovalR
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens() {
     let lab = Lab::up("local_lab").await;
+    for agent in AgentKind::ALL {
+        the_chat_user_decides_on(&lab, agent).await;
+    }
+}
+
+async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
     let db = Db::new(&lab.state.urls.mock_db);
 
     // Approve: the table is emptied.
     db.reset().await.expect("reset");
-    let (mut chat, request) = ask_to_truncate(&lab).await;
+    let (mut chat, request) = ask_to_truncate(lab, agent).await;
     assert_eq!(
         db.state().await.unwrap().row_counts["orders"],
         3,
@@ -115,7 +126,7 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
     // Reject with a reason: nothing runs, and the reason reaches the model verbatim.
     db.reset().await.expect("reset");
     let reason = "Keep them: finance reconciles on Friday.";
-    let (mut chat, request) = ask_to_truncate(&lab).await;
+    let (mut chat, request) = ask_to_truncate(lab, agent).await;
     let outcome = chat
         .decide(
             &request,
@@ -154,7 +165,8 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
 
     // With alice's token: parked, as alice, verified.
     model.load(&migrate_script()).await.expect("script");
-    let client = chat_client(&lab.state, "alice").expect("the lab's requester key");
+    let client =
+        chat_client(&lab.state, AgentKind::Declarative, "alice").expect("the lab's requester key");
     let said = tokio::spawn(async move {
         let mut chat = Chat::new(client);
         chat.say("Apply migration v3.", |_| {}).await

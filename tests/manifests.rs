@@ -261,8 +261,8 @@ fn require_approval_stays_within_tool_names() {
     let mut docs = lab.docs.clone();
     let agent = docs
         .iter_mut()
-        .find(|d| d.kind == "Agent")
-        .expect("an Agent");
+        .find(|d| d.kind == "Agent" && d.name == lab.agent.name)
+        .expect("the declarative Agent");
     field(agent, "/spec/declarative/tools/1/mcpServer")["requireApproval"] =
         serde_json::json!(["drop_database"]);
     match LabManifests::from_docs(&lab.root, docs) {
@@ -331,11 +331,31 @@ fn the_privileged_route_carries_the_gate_and_the_public_one_does_not() {
         lab.policies_on_route(&open.name).is_empty(),
         "the public route must carry no policy"
     );
-    // no policy reaches the public route through the Gateway either
-    assert!(
-        lab.policies
-            .iter()
-            .all(|p| !p.targets.iter().any(|(kind, _)| kind == "Gateway"))
+    // no gate reaches the public route through the Gateway either: the only Gateway policy
+    // removes a client's partial-body marker before routing, and does nothing else
+    for policy in lab
+        .policies
+        .iter()
+        .filter(|p| p.targets.iter().any(|(kind, _)| kind == "Gateway"))
+    {
+        assert!(policy.pre_routing, "{}", policy.name);
+        assert!(policy.ext_auth.is_none(), "{}", policy.name);
+        assert_eq!(
+            (policy.request_timeout, policy.backend_request_timeout),
+            (None, None),
+            "{}",
+            policy.name
+        );
+        assert_eq!(
+            policy.removes_request_headers,
+            [hitl_wire::headers::ENVOY_PARTIAL_BODY],
+            "{}",
+            policy.name
+        );
+    }
+    assert_eq!(
+        lab.stripped_request_headers(),
+        [hitl_wire::headers::ENVOY_PARTIAL_BODY]
     );
     // run_migration is tier 2; truncate_table tier 1; cluster_db_query neither
     let gating = lab.tool_gating();
@@ -504,5 +524,95 @@ fn the_dry_run_plan_is_stable() {
     for choice in [ModelChoice::Scripted, ModelChoice::Anthropic] {
         let plan = Plan::up(&lab, choice).expect("a plan");
         insta::assert_snapshot!(format!("up_dry_run_{}", choice.as_str()), plan.render());
+    }
+}
+
+// ---- the two agents are the same agent ------------------------------------------------------
+
+/// The BYO LangGraph agent's `MCP_SERVERS` says what the declarative agent's tools say: the
+/// same servers (by their in-cluster URLs), tool names, tier-1 tools and forwarded headers,
+/// and a gated server waits as long as its RemoteMCPServer does. Each model choice gives it
+/// its model in the ConfigMap `dba-model-langgraph`.
+#[test]
+fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
+    use hitl_harness::manifests::EnvSource;
+    let lab = lab();
+    let byo = lab
+        .byo_agents
+        .iter()
+        .find(|a| a.name == "dba-assistant-langgraph")
+        .expect("manifests/agent/dba-assistant-langgraph.yaml");
+    assert_eq!(byo.image, "hitl-lab/langgraph-agent:dev");
+    assert!(
+        Path::new(&hitl_harness::bins::workspace_root())
+            .join("python/langgraph-agent/Dockerfile")
+            .is_file()
+    );
+    let Some(EnvSource::Value(servers)) = byo.env.get("MCP_SERVERS") else {
+        panic!("MCP_SERVERS is not a plain value");
+    };
+    let servers: Vec<Value> = serde_json::from_str(servers).expect("MCP_SERVERS is JSON");
+    assert_eq!(servers.len(), lab.agent.tools.len());
+    for (server, tools) in servers.iter().zip(&lab.agent.tools) {
+        let remote = lab
+            .tool_server(&tools.namespace, &tools.server)
+            .expect("the declarative agent's server");
+        let strings = |key: &str| -> Vec<String> {
+            server[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(server["name"], tools.server.as_str());
+        assert_eq!(server["url"], remote.url.as_str(), "{}", tools.server);
+        assert_eq!(strings("tools"), tools.tool_names, "{}", tools.server);
+        assert_eq!(
+            strings("require_approval"),
+            tools.require_approval,
+            "{}",
+            tools.server
+        );
+        assert_eq!(
+            strings("allowed_headers"),
+            tools.allowed_headers,
+            "{}",
+            tools.server
+        );
+        let timeout = server["timeout_seconds"].as_f64().expect("a timeout");
+        let wanted = remote
+            .sse_read_timeout
+            .unwrap_or(remote.timeout)
+            .max(remote.timeout);
+        assert!(
+            timeout >= wanted.as_secs_f64(),
+            "{}: {timeout} s < {wanted:?}",
+            tools.server
+        );
+    }
+    assert_eq!(
+        byo.env.get("SYSTEM_PROMPT"),
+        Some(&EnvSource::Value(lab.agent.system_message.clone()))
+    );
+    for choice in ModelChoice::ALL {
+        let maps: Vec<&Doc> = lab
+            .docs_for(choice)
+            .filter(|d| d.kind == "ConfigMap" && d.name == "dba-model-langgraph")
+            .collect();
+        assert_eq!(maps.len(), 1, "--model {}", choice.as_str());
+        let model = lab.model(choice).expect("one per choice");
+        assert_eq!(
+            maps[0]
+                .value
+                .pointer("/data/MODEL_NAME")
+                .and_then(Value::as_str),
+            Some(model.model.as_str()),
+            "--model {}",
+            choice.as_str()
+        );
     }
 }

@@ -354,7 +354,7 @@ async fn an_agents_migration_through_envoy_runs_once_approved_in_the_browser() -
     };
     use hitl_wire::mockdb::{paths, tools};
 
-    let gate = Gate::start_default("reviewer_ui-envoy").await?;
+    let gate = Gate::start_default("reviewer_ui", hitl_harness::gateway::Gateway::Envoy).await?;
     let (ui_url, _ui) = start_ui(&gate.log_dir, &gate.extauth, &gate.db).await?;
     let driver = Driver::start(&gate.log_dir).await?;
     let bob = driver.open().await?;
@@ -442,48 +442,71 @@ async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() ->
     rebound.close().await?;
 
     // Guessing passwords: after a few wrong ones the form says to wait, even for the right one.
+    // Each wrong guess past the free ones doubles the wait, so guess until the wait is long
+    // enough that the right password, tried next, still falls inside it however slow this
+    // machine is (no timing assumption about how fast a browser submits a form).
     let guesser = driver.open().await?;
-    let mut last = String::new();
-    for n in 0..7 {
-        guesser
-            .client
-            .goto(&format!("{}/signin", stack.ui_url))
-            .await?;
-        guesser
-            .client
-            .find(Locator::Css("#username"))
-            .await?
-            .send_keys("bob")
-            .await?;
-        let password = if n == 6 { "bob-pw" } else { "guess" };
-        guesser
-            .client
-            .find(Locator::Css("#password"))
-            .await?
-            .send_keys(password)
-            .await?;
-        guesser
-            .client
-            .find(Locator::Css("form.signin-form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        // A fresh form has no banner: wait for the answer's.
-        last = eventually("the sign-in answer", || async {
-            let banners = guesser
+    let ui_url = stack.ui_url.as_str();
+    let attempt = |password: &'static str| {
+        let guesser = &guesser;
+        async move {
+            guesser.client.goto(&format!("{ui_url}/signin")).await?;
+            guesser
                 .client
-                .find_all(Locator::Css(".banner.warn"))
+                .find(Locator::Css("#username"))
+                .await?
+                .send_keys("bob")
                 .await?;
-            match banners.into_iter().next() {
-                Some(banner) => {
-                    let text = banner.text().await?;
-                    Ok((!text.is_empty()).then_some(text))
+            guesser
+                .client
+                .find(Locator::Css("#password"))
+                .await?
+                .send_keys(password)
+                .await?;
+            guesser
+                .client
+                .find(Locator::Css("form.signin-form button[type=submit]"))
+                .await?
+                .click()
+                .await?;
+            // A fresh form has no banner: wait for the answer's.
+            eventually("the sign-in answer", || async {
+                let banners = guesser
+                    .client
+                    .find_all(Locator::Css(".banner.warn"))
+                    .await?;
+                match banners.into_iter().next() {
+                    Some(banner) => {
+                        let text = banner.text().await?;
+                        Ok((!text.is_empty()).then_some(text))
+                    }
+                    None => Ok(None),
                 }
-                None => Ok(None),
-            }
-        })
-        .await?;
+            })
+            .await
+        }
+    };
+    let wait_of = |banner: &str| -> u64 {
+        banner
+            .split("Try again in")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|secs| secs.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut guesses = 0;
+    loop {
+        let banner = attempt("guess").await?;
+        guesses += 1;
+        if wait_of(&banner) >= 15 {
+            break;
+        }
+        anyhow::ensure!(
+            guesses < 25,
+            "no long lock-out after {guesses} wrong guesses: {banner}"
+        );
     }
+    let last = attempt("bob-pw").await?;
     assert!(last.contains("Too many failed sign-ins"), "{last}");
     assert!(last.contains("Try again in"), "{last}");
     guesser.screenshot("signin-throttled").await?;

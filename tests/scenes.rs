@@ -1,36 +1,72 @@
-//! Every scene in `scenarios/`, replayed against a fresh local lab (real kagent, real Envoy,
-//! our services, the scripted model). Each scene must pass, and its normalised transcript is
-//! a snapshot: a change in who asked, which gate fired, who decided or what ran shows up here.
+//! Every scene in `scenarios/`, replayed against a fresh local lab (the real gateway —
+//! agentgateway and Envoy, one run each —, our services, the scripted model) on both agents:
+//! kagent's declarative one (real kagent-adk) and the BYO LangGraph one (real
+//! kagent-langgraph). Each scene must pass on each, with the same tier, decision and execution
+//! for every call, and each normalised transcript is a snapshot, the same for both gateways: a
+//! change in who asked, which gate fired, who decided or what ran shows up here.
 
 use hitl_harness::{
+    agents::AgentKind,
+    components::agentgateway,
     conformance,
+    gateway::Gateway,
     manifests::ModelChoice,
     scene::{self, report::normalised_transcript},
 };
 use hitl_lab_tests::lab::Lab;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_scene_passes_with_the_expected_transcript() {
-    let lab = Lab::up("scenes").await;
+async fn every_scene_passes_through_agentgateway() {
+    if agentgateway::binary_for_test("scenes::every_scene_passes_through_agentgateway").is_none() {
+        return;
+    }
+    every_scene_passes_with_the_expected_transcript(Gateway::Agentgateway).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scene_passes_through_envoy() {
+    every_scene_passes_with_the_expected_transcript(Gateway::Envoy).await;
+}
+
+async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
+    let lab = Lab::up_with(&format!("scenes-{gateway}"), gateway).await;
     let scenes = scene::load_dir(&scene::parse::default_dir()).expect("scenes");
     let all: Vec<_> = scenes.iter().collect();
-    let report = conformance::replay(&lab.state, &all, ModelChoice::Scripted)
+    let report = conformance::replay(&lab.state, &all, ModelChoice::Scripted, &AgentKind::ALL)
         .await
         .expect("the scenes ran");
     for scene in &report.scenes {
-        insta::assert_snapshot!(
-            format!("scene_{:02}", scene.id),
-            normalised_transcript(scene)
-        );
+        let name = match scene.agent {
+            AgentKind::Declarative => format!("scene_{:02}", scene.id),
+            agent => format!("scene_{:02}_{agent}", scene.id),
+        };
+        insta::assert_snapshot!(name, normalised_transcript(scene));
     }
+    assert_eq!(report.gateway, gateway.as_str());
     let failures: Vec<String> = report
         .scenes
         .iter()
         .filter(|s| !s.passed)
         .flat_map(|s| {
             s.failures()
-                .map(move |c| format!("scene {}: {}", s.id, c.what))
+                .map(move |c| format!("scene {} on the {} agent: {}", s.id, s.agent, c.what))
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for declarative in report
+        .scenes
+        .iter()
+        .filter(|s| s.agent == AgentKind::Declarative)
+    {
+        let langgraph = report
+            .scenes
+            .iter()
+            .find(|s| s.agent == AgentKind::Langgraph && s.id == declarative.id)
+            .expect("every scene ran on both");
+        assert_eq!(
+            declarative.calls, langgraph.calls,
+            "scene {}: the agents' calls differ (tier, decision or execution)",
+            declarative.id
+        );
+    }
 }

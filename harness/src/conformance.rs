@@ -4,7 +4,9 @@
 use std::{path::PathBuf, sync::Arc};
 
 use crate::{
+    agents::AgentKind,
     bins::target_dir,
+    gateway::Gateway,
     lab::{LabState, Target},
     local::{self, LocalConfig},
     manifests::ModelChoice,
@@ -16,6 +18,8 @@ use crate::{
 pub struct Options {
     pub target: Target,
     pub model: ModelChoice,
+    /// The agents every scene runs against (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// Leave a lab this run started running.
     pub keep_up: bool,
     /// Where the reports go (`target/conformance`).
@@ -25,13 +29,14 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(target: Target, model: ModelChoice) -> anyhow::Result<Self> {
+    pub fn new(target: Target, model: ModelChoice, gateway: Gateway) -> anyhow::Result<Self> {
         Ok(Self {
             target,
             model,
+            agents: AgentKind::ALL.to_vec(),
             keep_up: false,
             out_dir: target_dir().join("conformance"),
-            local: LocalConfig::from_env(model)?,
+            local: LocalConfig::from_env(model, gateway)?,
         })
     }
 }
@@ -50,6 +55,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
                     state.model
                 );
             }
+            let running = state.gateway.unwrap_or(Gateway::Envoy);
+            if running != options.local.gateway {
+                anyhow::bail!(
+                    "the local lab is up with --gateway {running}; take it down (`cargo xtask \
+                     down`) or run with --gateway {running}",
+                );
+            }
             // Reuse it if it is healthy; `up` restarts it if not.
             let state = local::up(&options.local).await?;
             (state, false)
@@ -66,7 +78,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
             options.model.as_str()
         ),
     };
-    let result = replay(&lab, &scenes.iter().collect::<Vec<_>>(), options.model).await;
+    let result = replay(
+        &lab,
+        &scenes.iter().collect::<Vec<_>>(),
+        options.model,
+        &options.agents,
+    )
+    .await;
     if started && !options.keep_up {
         local::down(dir, true)?;
     }
@@ -83,29 +101,42 @@ pub async fn replay(
     lab: &LabState,
     scenes: &[&Scene],
     model: ModelChoice,
+    agents: &[AgentKind],
 ) -> anyhow::Result<SuiteReport> {
-    let options = RunOptions {
-        scripted: model == ModelChoice::Scripted,
-        live: Some(Arc::new(|line| println!("{line}"))),
-        ..RunOptions::default()
-    };
+    for agent in agents {
+        lab.agent_url(*agent)?;
+    }
     let mut reports = Vec::new();
-    for scene in scenes {
-        println!("\n━━ scene {}: {} ━━", scene.id, scene.name);
-        println!("   {}", scene.summary);
-        let report = scene::run(lab, scene, &options).await;
-        println!(
-            "━━ scene {} {} ({} checks, {:.1} s)",
-            scene.id,
-            if report.passed { "passed" } else { "FAILED" },
-            report.checks.len(),
-            report.duration_ms as f64 / 1000.0
-        );
-        reports.push(report);
+    for agent in agents {
+        let options = RunOptions {
+            agent: *agent,
+            scripted: model == ModelChoice::Scripted,
+            live: Some(Arc::new(|line| println!("{line}"))),
+            ..RunOptions::default()
+        };
+        for scene in scenes {
+            println!(
+                "\n━━ scene {} on the {agent} agent: {} ━━",
+                scene.id, scene.name
+            );
+            println!("   {}", scene.summary);
+            let report = scene::run(lab, scene, &options).await;
+            println!(
+                "━━ scene {} on the {agent} agent {} ({} checks, {:.1} s)",
+                scene.id,
+                if report.passed { "passed" } else { "FAILED" },
+                report.checks.len(),
+                report.duration_ms as f64 / 1000.0
+            );
+            reports.push(report);
+        }
     }
     Ok(SuiteReport {
         target: lab.target.as_str().to_owned(),
         model: lab.model.clone(),
+        gateway: lab
+            .gateway
+            .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),
         scenes: reports,
     })
 }

@@ -7,7 +7,8 @@
 //! hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
 //! fail closed), with every timeout on the way raised past the park timeout. With a
 //! [`RequesterJwt`], the gated routes first verify the requester's token (`jwt_authn`: no
-//! valid token, 401) and hand its payload to the gate in the Check's `metadata_context`.
+//! valid token, 401) and hand its payload to the gate in the Check's `metadata_context`. The
+//! same plan is rendered for agentgateway by [`crate::agentgateway::render`].
 
 use std::{net::IpAddr, time::Duration};
 
@@ -24,6 +25,11 @@ const JWT_REQUIREMENT: &str = "requester";
 pub const MAX_REQUEST_BYTES: u32 = 64 * 1024;
 /// How much longer than the park timeout the gateway waits, so the gate always answers first.
 pub const PARK_MARGIN: Duration = Duration::from_secs(60);
+/// Envoy's filter that edits request headers before the filters after it see them.
+pub const HEADER_MUTATION_FILTER: &str = "envoy.filters.http.header_mutation";
+/// The `context_extensions` key both gateways set on every gated route: the route's name, so
+/// the gate knows which route a Check is for without reading it off the (raw) path.
+pub const ROUTE_CONTEXT_KEY: &str = "route";
 
 const UPSTREAM_CLUSTER: &str = "mock_db";
 const EXTAUTH_CLUSTER: &str = "hitl_extauth";
@@ -56,6 +62,8 @@ impl Endpoint {
 /// One path-prefix route to the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The HTTPRoute's name; sent to the gate as `context_extensions["route"]`.
+    pub name: String,
     pub prefix: String,
     /// Whether requests on this route go through ext_authz first.
     pub gated: bool,
@@ -79,6 +87,35 @@ pub struct ExtAuthz {
     pub failure_mode_allow: bool,
 }
 
+/// The loopback ports one gateway process listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayPorts {
+    /// The MCP listener.
+    pub listen: u16,
+    /// Envoy's admin interface (`/ready`), or agentgateway's admin UI/API.
+    pub admin: u16,
+    /// agentgateway's metrics server (Envoy serves stats on `admin`).
+    pub stats: u16,
+    /// agentgateway's readiness probe (`/healthz/ready`).
+    pub readiness: u16,
+}
+
+impl GatewayPorts {
+    /// Four ports the OS says are free right now.
+    pub fn free() -> std::io::Result<Self> {
+        let held = (0..4)
+            .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let port = |i: usize| held[i].local_addr().map(|a| a.port());
+        Ok(Self {
+            listen: port(0)?,
+            admin: port(1)?,
+            stats: port(2)?,
+            readiness: port(3)?,
+        })
+    }
+}
+
 /// Who the gated routes accept as a requester: JWTs from one issuer, verified against a
 /// JWKS given inline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +135,15 @@ pub struct RequesterJwt {
 pub struct GatewayPlan {
     /// Address and port the gateway listens on.
     pub listen: Endpoint,
-    /// Envoy's admin interface (`/ready`, `/stats`); loopback only.
+    /// Envoy's admin interface (`/ready`, `/stats`) or agentgateway's admin; loopback only.
     pub admin: Endpoint,
+    /// agentgateway's metrics server (unused by Envoy).
+    pub stats: Endpoint,
+    /// agentgateway's readiness server (unused by Envoy).
+    pub readiness: Endpoint,
+    /// Request headers the gateway removes before any policy or filter sees them: a client
+    /// must not be able to assert what only the gateway may say (the partial-body marker).
+    pub strip_request_headers: Vec<String>,
     /// mock-db-mcp.
     pub upstream: Endpoint,
     /// In order; the first matching prefix wins. Other paths get Envoy's 404.
@@ -121,23 +165,27 @@ impl GatewayPlan {
     /// The lab's gateway: `/public` open, `/privileged` gated, timeouts `park_timeout` +
     /// [`PARK_MARGIN`].
     pub fn lab(
-        listen_port: u16,
-        admin_port: u16,
+        ports: GatewayPorts,
         upstream: Endpoint,
         extauth_grpc: Endpoint,
         park_timeout: Duration,
     ) -> Self {
         let patient = park_timeout + PARK_MARGIN;
         Self {
-            listen: Endpoint::loopback(listen_port),
-            admin: Endpoint::loopback(admin_port),
+            listen: Endpoint::loopback(ports.listen),
+            admin: Endpoint::loopback(ports.admin),
+            stats: Endpoint::loopback(ports.stats),
+            readiness: Endpoint::loopback(ports.readiness),
+            strip_request_headers: vec![hitl_wire::headers::ENVOY_PARTIAL_BODY.to_owned()],
             upstream,
             routes: vec![
                 Route {
+                    name: "public-mcp".into(),
                     prefix: "/public".into(),
                     gated: false,
                 },
                 Route {
+                    name: "privileged-mcp".into(),
                     prefix: "/privileged".into(),
                     gated: true,
                 },
@@ -164,8 +212,8 @@ impl GatewayPlan {
     }
 }
 
-/// `660s`: Envoy's (protobuf JSON) duration.
-fn duration(d: Duration) -> String {
+/// `660s`: Envoy's (protobuf JSON) duration; agentgateway reads the same spelling.
+pub(crate) fn duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {
@@ -219,22 +267,42 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
         "match": path_match,
         "route": { "cluster": UPSTREAM_CLUSTER, "timeout": duration(plan.route_timeout) },
     });
-    if !route.gated {
-        value["typed_per_filter_config"] = json!({
-            EXT_AUTHZ_FILTER: {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
-                "disabled": true
-            }
-        });
-    } else if plan.requester_jwt.is_some() {
-        value["typed_per_filter_config"] = json!({
-            JWT_AUTHN_FILTER: {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
-                "requirement_name": JWT_REQUIREMENT
-            }
+    let mut per_route = if route.gated {
+        json!({ "check_settings": { "context_extensions": { ROUTE_CONTEXT_KEY: route.name } } })
+    } else {
+        json!({ "disabled": true })
+    };
+    per_route["@type"] =
+        json!("type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute");
+    value["typed_per_filter_config"] = json!({ EXT_AUTHZ_FILTER: per_route });
+    if route.gated && plan.requester_jwt.is_some() {
+        value["typed_per_filter_config"][JWT_AUTHN_FILTER] = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+            "requirement_name": JWT_REQUIREMENT
         });
     }
     value
+}
+
+/// The filter that removes [`GatewayPlan::strip_request_headers`], first in the chain so that
+/// ext_authz never sees a client's copy (route-level `request_headers_to_remove` would act
+/// only in the router, after ext_authz).
+fn header_mutation(plan: &GatewayPlan) -> Option<Value> {
+    if plan.strip_request_headers.is_empty() {
+        return None;
+    }
+    let removals: Vec<Value> = plan
+        .strip_request_headers
+        .iter()
+        .map(|h| json!({ "remove": h }))
+        .collect();
+    Some(json!({
+        "name": HEADER_MUTATION_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": { "request_mutations": removals }
+        }
+    }))
 }
 
 /// The `jwt_authn` filter on the routes that name its requirement (the gated ones): a token
@@ -291,7 +359,7 @@ pub fn render(plan: &GatewayPlan) -> String {
             "failure_mode_allow": authz.failure_mode_allow,
         }
     });
-    let mut http_filters = Vec::new();
+    let mut http_filters: Vec<Value> = header_mutation(plan).into_iter().collect();
     if let Some(jwt) = &plan.requester_jwt {
         http_filters.push(jwt_filter(jwt));
         ext_authz["typed_config"]["metadata_context_namespaces"] =
@@ -377,8 +445,12 @@ mod tests {
     #[test]
     fn only_ungated_routes_disable_ext_authz() {
         let plan = GatewayPlan::lab(
-            1,
-            2,
+            GatewayPorts {
+                listen: 1,
+                admin: 2,
+                stats: 5,
+                readiness: 6,
+            },
             Endpoint::loopback(3),
             Endpoint::loopback(4),
             Duration::from_secs(600),
@@ -389,7 +461,11 @@ mod tests {
             public["typed_per_filter_config"][EXT_AUTHZ_FILTER]["disabled"],
             true
         );
-        assert!(privileged.get("typed_per_filter_config").is_none());
+        assert_eq!(
+            privileged["typed_per_filter_config"][EXT_AUTHZ_FILTER]["check_settings"]["context_extensions"]
+                [ROUTE_CONTEXT_KEY],
+            "privileged-mcp"
+        );
         assert_eq!(privileged["route"]["timeout"], "660s");
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::bins::target_dir;
+use crate::{agents::AgentKind, bins::target_dir};
 
 /// Where a lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +29,13 @@ impl Target {
 /// Every endpoint a client of the lab needs, as reachable from this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Urls {
-    /// The agent's A2A JSON-RPC endpoint.
+    /// The declarative agent's A2A JSON-RPC endpoint.
     pub agent: String,
-    /// The agent card.
+    /// The declarative agent's card.
     pub agent_card: String,
+    /// The BYO LangGraph agent's A2A JSON-RPC endpoint (its card is under it).
+    #[serde(default)]
+    pub langgraph_agent: Option<String>,
     /// The reviewer's queue (hitl-ui).
     pub reviewer_ui: String,
     /// hitl-extauth's admin API (pending, decide, history, events, metrics).
@@ -65,6 +68,10 @@ pub struct LabState {
     pub target: Target,
     /// The model behind the agent: `scripted`, `anthropic` or `openai`.
     pub model: String,
+    /// Local lab: the gateway it runs (`None` in a state file from before the choice existed,
+    /// which ran Envoy). The kind lab always runs agentgateway.
+    #[serde(default)]
+    pub gateway: Option<crate::gateway::Gateway>,
     pub urls: Urls,
     /// Local lab only: what to stop.
     #[serde(default)]
@@ -76,6 +83,41 @@ pub struct LabState {
     /// issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester_key: Option<PathBuf>,
+    /// The agents this lab runs (a state file from before the LangGraph agent: declarative).
+    #[serde(default = "declarative_only")]
+    pub agents: Vec<AgentKind>,
+}
+
+fn declarative_only() -> Vec<AgentKind> {
+    vec![AgentKind::Declarative]
+}
+
+impl Urls {
+    /// The A2A endpoint of `agent`, if this lab has one.
+    pub fn agent_url(&self, agent: AgentKind) -> Option<&str> {
+        match agent {
+            AgentKind::Declarative => Some(&self.agent),
+            AgentKind::Langgraph => self.langgraph_agent.as_deref(),
+        }
+    }
+}
+
+impl LabState {
+    /// The A2A endpoint of `agent`, or an error that says how to start it.
+    pub fn agent_url(&self, agent: AgentKind) -> anyhow::Result<&str> {
+        match self.urls.agent_url(agent) {
+            Some(url) if self.agents.contains(&agent) => Ok(url),
+            _ => anyhow::bail!(
+                "the lab that is up does not run the {agent} agent (it runs: {}); bring it up \
+                 with `cargo xtask up --local --agent {agent}` (or `--agent all`)",
+                self.agents
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
 }
 
 /// The default lab directory: `target/lab`.

@@ -3,12 +3,15 @@
 //! the A2A client and the assertions.
 
 pub mod a2a;
+pub mod agentgateway;
+pub mod agents;
 pub mod bench;
 pub mod bins;
 pub mod clients;
 pub mod components;
 pub mod conformance;
 pub mod envoy;
+pub mod gateway;
 pub mod kind;
 pub mod lab;
 pub mod local;

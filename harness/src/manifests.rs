@@ -86,6 +86,8 @@ pub struct LabManifests {
     pub gate: GateView,
     pub tool_servers: Vec<ToolServerView>,
     pub agent: AgentView,
+    /// BYO Agents (the LangGraph agent), built from `python/<image name>/`.
+    pub byo_agents: Vec<ByoAgentView>,
     /// One per `--model` choice.
     pub models: Vec<ModelConfigView>,
 }
@@ -118,6 +120,7 @@ impl LabManifests {
         let mut policies = Vec::new();
         let mut tool_servers = Vec::new();
         let mut agents = Vec::new();
+        let mut byo_agents = Vec::new();
         let mut models = Vec::new();
         for doc in &docs {
             match (doc.group(), doc.kind.as_str()) {
@@ -129,6 +132,9 @@ impl LabManifests {
                 ("gateway.networking.k8s.io", "HTTPRoute") => routes.push(read::route(doc)?),
                 ("agentgateway.dev", "AgentgatewayPolicy") => policies.push(read::policy(doc)?),
                 ("kagent.dev", "RemoteMCPServer") => tool_servers.push(read::tool_server(doc)?),
+                ("kagent.dev", "Agent") if read::is_byo(doc)? => {
+                    byo_agents.push(read::byo_agent(doc)?)
+                }
                 ("kagent.dev", "Agent") => agents.push(read::agent(doc)?),
                 ("kagent.dev", "ModelConfig") => models.push(read::model_config(doc)?),
                 _ => {} // applied as-is (NetworkPolicy, …); the schema test checks them
@@ -150,6 +156,7 @@ impl LabManifests {
             gate,
             tool_servers,
             agent,
+            byo_agents,
             models,
         };
         let problems = validate::problems(&lab);
@@ -249,6 +256,25 @@ impl LabManifests {
             .parse()
             .ok()
             .map(Duration::from_secs)
+    }
+
+    /// Request headers the Gateway removes before routing (PreRouting transformations of
+    /// policies targeting the Gateway): no route policy, the gate included, sees a client's copy.
+    pub fn stripped_request_headers(&self) -> Vec<String> {
+        let mut headers: Vec<String> = self
+            .policies
+            .iter()
+            .filter(|p| p.pre_routing && p.namespace == self.gateway.namespace)
+            .filter(|p| {
+                p.targets
+                    .iter()
+                    .any(|(kind, name)| kind == "Gateway" && *name == self.gateway.name)
+            })
+            .flat_map(|p| p.removes_request_headers.iter().cloned())
+            .collect();
+        headers.sort();
+        headers.dedup();
+        headers
     }
 
     /// How the gate writes a denial (`DENY_RESPONSE` of the gate's Deployment), if set.

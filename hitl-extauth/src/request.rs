@@ -1,5 +1,7 @@
-//! Unpacking Envoy's `CheckRequest` into the parts the gate looks at: method, path, headers,
-//! the forwarded body bytes, the declared size, and the requester the gateway verified.
+//! Unpacking a gateway's `CheckRequest` (Envoy's or agentgateway's) into the parts the gate
+//! looks at: method, path, headers, the forwarded body bytes (and whether they came as text),
+//! the declared size, the route the gateway says the request is on, and the requester the
+//! gateway verified.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +17,22 @@ pub struct Incoming {
     /// Lower-case names; repeated headers are joined with `,` (as Envoy sends them).
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+    /// The body came as `body` (text) rather than `raw_body` (bytes): a gateway that sends
+    /// text replaces invalid UTF-8 with U+FFFD (agentgateway always does; Envoy unless told
+    /// `pack_as_bytes`), so these may not be the bytes it forwards.
+    pub body_is_text: bool,
+    /// `http.size`; `None` for -1 (agentgateway: the body was cut at its limit; Envoy: no
+    /// Content-Length).
     pub declared_size: Option<u64>,
+    /// `context_extensions["route"]`: the route the gateway matched (both lab gateways set
+    /// it on the gated route), for the log; the raw path may not say it.
+    pub route: Option<String>,
     /// The requester from the gateway's verified token (`metadata_context`), never headers.
     pub verified: Verified,
 }
+
+/// The `context_extensions` key naming the gateway's route.
+pub const ROUTE_CONTEXT_KEY: &str = "route";
 
 /// A `CheckRequest` that can't be read as an HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,13 +49,23 @@ impl TryFrom<CheckRequest> for Incoming {
     type Error = RequestError;
 
     fn try_from(check: CheckRequest) -> Result<Self, Self::Error> {
-        let attributes = check.attributes.ok_or(RequestError::NoHttpAttributes)?;
+        let mut attributes = check.attributes.ok_or(RequestError::NoHttpAttributes)?;
+        let route = attributes.context_extensions.remove(ROUTE_CONTEXT_KEY);
         let verified = Verified::from_metadata(attributes.metadata_context.as_ref());
         let http = attributes
             .request
             .and_then(|r| r.http)
             .ok_or(RequestError::NoHttpAttributes)?;
-        // Envoy fills `body` (UTF-8 text) by default and `raw_body` with `pack_as_bytes`.
+        tracing::debug!(
+            route = route.as_deref().unwrap_or("-"),
+            method = %http.method,
+            path = %http.path,
+            size = http.size,
+            "check"
+        );
+        // Envoy fills `body` (UTF-8 text) by default and `raw_body` with `pack_as_bytes`;
+        // agentgateway always fills `body`.
+        let body_is_text = http.raw_body.is_empty() && !http.body.is_empty();
         let body = match (http.body.is_empty(), http.raw_body.is_empty()) {
             (_, true) => http.body.into_bytes(),
             (true, false) => http.raw_body,
@@ -79,7 +103,9 @@ impl TryFrom<CheckRequest> for Incoming {
             path: http.path,
             headers,
             body,
+            body_is_text,
             declared_size: u64::try_from(http.size).ok(),
+            route,
             verified,
         })
     }
@@ -92,6 +118,7 @@ impl Incoming {
             path: &self.path,
             headers: &self.headers,
             body: &self.body,
+            body_is_text: self.body_is_text,
             declared_size: self.declared_size,
         }
     }
@@ -139,6 +166,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(incoming.body, b"{}");
+        assert!(incoming.body_is_text);
         assert_eq!(incoming.declared_size, Some(2));
         assert_eq!(incoming.headers["content-type"], "application/json");
         assert_eq!(incoming.method, "POST");
@@ -153,6 +181,19 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(incoming.body, [0xff, b'{']);
+        assert!(!incoming.body_is_text);
+    }
+
+    #[test]
+    fn the_route_comes_from_context_extensions() {
+        let mut request = check(http());
+        let attributes = request.attributes.as_mut().unwrap();
+        attributes
+            .context_extensions
+            .insert("route".into(), "privileged-mcp".into());
+        let incoming = Incoming::try_from(request).unwrap();
+        assert_eq!(incoming.route.as_deref(), Some("privileged-mcp"));
+        assert_eq!(Incoming::try_from(check(http())).unwrap().route, None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use clap::Parser;
 #[command(name = "lab-chat", version)]
 pub struct Config {
     /// Port to serve the page on.
-    #[arg(long, env = "HTTP_PORT", default_value_t = 8095)]
+    #[arg(long, env = "HTTP_PORT", default_value_t = hitl_wire::chat::DEFAULT_PORT)]
     pub http_port: u16,
 
     /// Address to bind.
@@ -22,21 +22,23 @@ pub struct Config {
 
     /// The agents the user may pick from, `name=A2A-URL` separated by commas (the first is
     /// the default), e.g. `dba-assistant=http://127.0.0.1:18083/`.
-    #[arg(long, env = "AGENTS", value_parser = parse_agents)]
+    #[arg(long, env = hitl_wire::chat::AGENTS_ENV, value_parser = parse_agents)]
     pub agents: Agents,
 
-    /// Sign-in accounts, `user:password` pairs separated by commas.
-    #[arg(long, env = "CHAT_CREDENTIALS", hide_env_values = true)]
+    /// Sign-in accounts, `user:password` pairs separated by commas. Nobody gets past the
+    /// sign-in without one.
+    #[arg(long, env = hitl_wire::chat::CREDENTIALS_ENV, hide_env_values = true)]
     pub chat_credentials: String,
 
     /// The scripted model's base URL: its free-chat script is loaded before each new
     /// conversation (a scene may have left its own script loaded).
-    #[arg(long, env = "SCRIPTED_MODEL_URL")]
+    #[arg(long, env = hitl_wire::chat::SCRIPTED_MODEL_URL_ENV)]
     pub scripted_model_url: Option<String>,
 
     /// The lab's requester signing key (PKCS#8): each A2A request carries a token for the
-    /// signed-in user. Unset: no token, and the gate denies tier-2 calls.
-    #[arg(long, env = "REQUESTER_KEY_FILE")]
+    /// signed-in user, which the gateway verifies. Unset: no token, and the gate denies
+    /// tier-2 calls (loudly logged at start).
+    #[arg(long, env = hitl_wire::chat::REQUESTER_KEY_FILE_ENV)]
     pub requester_key_file: Option<std::path::PathBuf>,
 
     /// Key that signs session cookies and CSRF tokens (random per start if unset).
@@ -46,6 +48,21 @@ pub struct Config {
     /// Mark cookies `Secure` (serve over HTTPS only).
     #[arg(long, env = "COOKIE_SECURE", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub cookie_secure: bool,
+
+    /// Host names (and optionally ports) this page answers to, comma-separated:
+    /// DNS-rebinding protection. A request naming another `Host` is refused (421). `*`
+    /// accepts any host (loudly logged).
+    #[arg(
+        long,
+        env = hitl_wire::chat::ALLOWED_HOSTS_ENV,
+        default_value = hitl_ui::security::hosts::DEFAULT,
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: String,
+
+    /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
+    #[command(flatten)]
+    pub http: hitl_serve::Limits,
 }
 
 /// How long a sign-in lasts.

@@ -1,14 +1,22 @@
 //! The HTTP surface: sign-in, the chat page, its event stream (SSE), the user's actions,
-//! assets, health. Every state-changing request needs the same origin and the CSRF token;
-//! every response carries a strict Content-Security-Policy.
+//! assets, health. Every request but `/healthz` must name an allowed `Host` (DNS rebinding);
+//! everything but the sign-in form and the assets needs a signed-in user; every
+//! state-changing request needs the same origin and the CSRF token; every response carries a
+//! strict Content-Security-Policy.
 
-use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
-    Form, Json, Router,
-    extract::{Path, Query, State},
+    Extension, Form, Json, Router,
+    extract::{ConnectInfo, Path, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware,
+    middleware::{self, Next},
     response::{
         IntoResponse, Redirect, Response,
         sse::{Event as SseEvent, KeepAlive, Sse},
@@ -20,7 +28,9 @@ use hitl_harness::{
     a2a::{Client, hitl::Decision},
     components::scripted_model::Control,
 };
-use hitl_ui::security::{Credentials, Signer, cookies, csrf, session};
+use hitl_ui::security::{
+    IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle,
+};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::BroadcastStream;
@@ -39,9 +49,12 @@ pub const CSRF_COOKIE: &str = "lab_chat_csrf";
 /// Everything the handlers share.
 pub struct AppState {
     pub agents: Agents,
-    pub credentials: Credentials,
+    /// The built-in sign-in (no trusted header: the chat user always signs in here).
+    pub identity: IdentitySource,
     pub signer: Signer,
     pub cookies: cookies::Policy,
+    pub allowed_hosts: AllowedHosts,
+    pub throttle: Throttle,
     pub scripted_model: Option<String>,
     pub issuer: Option<Arc<hitl_harness::requester::Issuer>>,
     /// One conversation per (user, agent).
@@ -51,7 +64,7 @@ pub struct AppState {
 type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
-    Router::new()
+    let guarded = Router::new()
         .route("/", get(page))
         .route("/signin", get(signin_form).post(signin))
         .route("/signout", post(signout))
@@ -61,9 +74,33 @@ pub fn router(state: Shared) -> Router {
         .route("/answer", post(answer))
         .route("/new", post(new_chat))
         .route("/assets/{file}", get(asset))
+        .route_layer(middleware::from_fn_with_state(state.clone(), allowed_host));
+    Router::new()
+        .merge(guarded)
+        // Probes may name any address as Host: health is open to any.
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Refuse a request whose `Host` is not on `ALLOWED_HOSTS` (421, saying what to configure).
+async fn allowed_host(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if state.allowed_hosts.allows(request.headers(), request.uri()) {
+        return next.run(request).await;
+    }
+    let host = hitl_ui::security::hosts::request_host(request.headers(), request.uri())
+        .unwrap_or_else(|| "(none)".into());
+    tracing::warn!(%host, path = %request.uri().path(), "refused a request for a host not in ALLOWED_HOSTS");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "lab-chat does not answer to the host `{host}`: it is not in ALLOWED_HOSTS \
+             (DNS-rebinding protection). Open the page by one of its configured names, or add \
+             this one to ALLOWED_HOSTS.\n"
+        ),
+    )
+        .into_response()
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -91,10 +128,10 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The signed-in user, if the session cookie is genuine, unexpired and still an account.
+/// The signed-in user, if the session cookie is genuine, unexpired, not signed out and still
+/// an account.
 fn user(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let value = cookies::get(headers, SESSION_COOKIE)?;
-    session::verify(&state.signer, value, now()).filter(|u| state.credentials.has_user(u))
+    state.identity.resolve(headers, now()).map(|i| i.user)
 }
 
 /// This browser's CSRF token, and the cookie to set if it has none yet.
@@ -156,9 +193,15 @@ struct SignInForm {
 
 async fn signin(
     State(state): State<Shared>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let address = peer.map_or(
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
+    let name = form.username.trim();
     let (token, set) = csrf_token(&state, &headers);
     let again = |status: StatusCode, error: &str| {
         with_cookie(set.clone(), (status, render::signin(&token, Some(error))))
@@ -166,18 +209,32 @@ async fn signin(
     if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE) {
         return again(StatusCode::FORBIDDEN, &e.to_string());
     }
-    match state
-        .credentials
-        .check(form.username.trim(), &form.password)
-    {
-        Some(user) => {
+    if let Err(wait) = state.throttle.check(name, address, Instant::now()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        tracing::warn!(user = %name, %address, wait_secs = secs, "sign-in refused: too many failures");
+        let mut response = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed sign-ins for this user or from this address. Try again in \
+                 {secs} s."
+            ),
+        );
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let expires = now() + SESSION_TTL.as_secs() as i64;
+    match state.identity.sign_in(name, &form.password, expires) {
+        Some((user, value)) => {
+            state.throttle.succeeded(&user);
             tracing::info!(%user, "signed in");
-            let value = session::issue(&state.signer, user, now() + SESSION_TTL.as_secs() as i64);
             let cookie = state.cookies.set(SESSION_COOKIE, &value, SESSION_TTL);
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         None => {
-            tracing::warn!(user = %form.username.trim(), "sign-in failed");
+            state.throttle.failed(name, address, Instant::now());
+            tracing::warn!(user = %name, %address, "sign-in failed");
             again(StatusCode::UNAUTHORIZED, "Wrong user name or password.")
         }
     }
@@ -196,6 +253,11 @@ async fn signout(
 ) -> Response {
     if let Err(e) = csrf::check_cookie(&state.signer, &headers, form.csrf.as_deref(), CSRF_COOKIE) {
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
+    if let Some(user) = user(&state, &headers) {
+        // Server-side: the cookie stops working even if a copy of it is replayed.
+        state.identity.sign_out(&user);
+        tracing::info!(%user, "signed out");
     }
     let cookie = state.cookies.clear(SESSION_COOKIE);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/signin")).into_response()

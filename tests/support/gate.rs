@@ -1,14 +1,20 @@
-//! The gated lab on loopback: real mock-db-mcp behind a real Envoy whose `/privileged` route
-//! asks the real hitl-extauth. Clients: an MCP client (rmcp) through the gateway, reqwest for
-//! hand-made requests, and a raw TCP socket for what no HTTP client would do.
+//! The gated lab on loopback: real mock-db-mcp behind a real gateway — agentgateway or Envoy,
+//! one `GatewayPlan` — whose `/privileged` route asks the real hitl-extauth. Clients: an MCP
+//! client (rmcp) through the gateway, reqwest for hand-made requests, and a raw TCP socket for
+//! what no HTTP client would do.
+//!
+//! [`through_both_gateways!`](crate::through_both_gateways) turns one test body into an
+//! `envoy` and an `agentgateway` test; without an agentgateway binary the latter says loudly
+//! that it did not run and records it (`cargo xtask test` prints the count).
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use hitl_harness::{
-    components::{envoy, extauth::Options},
-    envoy::{Endpoint, GatewayPlan},
-    net, proc,
+    components::{agentgateway, extauth::Options},
+    envoy::{Endpoint, GatewayPlan, GatewayPorts},
+    gateway::Gateway,
+    proc,
     requester::{Issuer, bearer},
 };
 use http::{HeaderName, HeaderValue};
@@ -33,24 +39,73 @@ use crate::{
 pub const USER: &str = "alice";
 pub const AGENT: &str = "dba-assistant";
 
-/// mock-db-mcp + hitl-extauth + Envoy, all killed on drop. Envoy's gated route verifies
-/// requester tokens from [`Gate::issuer`] (as the lab's gateway does).
+/// mock-db-mcp + hitl-extauth + a gateway, all killed on drop. The gateway's gated route
+/// verifies requester tokens from [`Gate::issuer`] (as the lab's gateway does).
 pub struct Gate {
     pub db: MockDb,
     pub extauth: ExtAuth,
+    pub gateway: Gateway,
     pub plan: GatewayPlan,
     pub issuer: Issuer,
     pub log_dir: PathBuf,
-    envoy: proc::Running,
+    proxy: proc::Running,
     http: reqwest::Client,
+}
+
+/// Define `mod $name { fn envoy(); fn agentgateway() }`: the same test body through both
+/// gateways. The body sees `$gateway: Gateway`.
+#[macro_export]
+macro_rules! through_both_gateways {
+    ($(#[$meta:meta])* async fn $name:ident($gateway:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($gateway: hitl_harness::gateway::Gateway) -> anyhow::Result<()> $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn envoy() -> anyhow::Result<()> {
+                run(hitl_harness::gateway::Gateway::Envoy).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn agentgateway() -> anyhow::Result<()> {
+                if $crate::gate::skip_agentgateway(concat!(module_path!(), "::agentgateway")) {
+                    return Ok(());
+                }
+                run(hitl_harness::gateway::Gateway::Agentgateway).await
+            }
+        }
+    };
+}
+
+/// `true` (and said loudly, and recorded) when no agentgateway binary is at hand.
+pub fn skip_agentgateway(test: &str) -> bool {
+    agentgateway::binary_for_test(test).is_none()
 }
 
 pub use crate::Reply;
 
 impl Gate {
-    /// The lab with hitl-extauth configured by `configure` (e.g. a short park timeout).
-    pub async fn start(test: &str, configure: impl Fn(Options) -> Options) -> anyhow::Result<Self> {
-        let log_dir = crate::scratch_dir(test);
+    /// The lab behind `gateway`, with hitl-extauth configured by `configure` (e.g. a short
+    /// park timeout). Its directory is `target/test-scratch/<test>-<gateway>`.
+    pub async fn start(
+        test: &str,
+        gateway: Gateway,
+        configure: impl Fn(Options) -> Options,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(test, gateway, configure, |plan| plan).await
+    }
+
+    /// [`Gate::start`], with the gateway's plan edited by `plan` first.
+    pub async fn start_with(
+        test: &str,
+        gateway: Gateway,
+        configure: impl Fn(Options) -> Options,
+        edit: impl Fn(GatewayPlan) -> GatewayPlan,
+    ) -> anyhow::Result<Self> {
+        let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
         let db = MockDb::start(&log_dir).await?;
         let extauth = ExtAuth::start(&log_dir, configure).await?;
         let issuer = Issuer::generate()?;
@@ -64,24 +119,28 @@ impl Gate {
             .build()?;
         let mut last_err = None;
         for _ in 0..3 {
-            let plan = GatewayPlan::lab(
-                net::free_port()?,
-                net::free_port()?,
-                Endpoint::loopback(db.options.port),
-                extauth.options.grpc_endpoint(),
-                extauth.options.park_timeout,
-            )
-            .with_requester_jwt(issuer.gateway_jwt());
-            let spec = envoy::spec(&plan, &log_dir)?.ready_timeout(Duration::from_secs(60));
+            let plan = edit(
+                GatewayPlan::lab(
+                    GatewayPorts::free()?,
+                    Endpoint::loopback(db.options.port),
+                    extauth.options.grpc_endpoint(),
+                    extauth.options.park_timeout,
+                )
+                .with_requester_jwt(issuer.gateway_jwt()),
+            );
+            let spec = gateway
+                .spec(&plan, &log_dir)?
+                .ready_timeout(Duration::from_secs(60));
             match proc::Running::start(spec).await {
-                Ok(envoy) => {
+                Ok(proxy) => {
                     return Ok(Self {
                         db,
                         extauth,
+                        gateway,
                         plan,
                         issuer,
                         log_dir,
-                        envoy,
+                        proxy,
                         http,
                     });
                 }
@@ -91,9 +150,9 @@ impl Gate {
         Err(last_err.expect("at least one attempt"))
     }
 
-    /// The default lab (600 s parks).
-    pub async fn start_default(test: &str) -> anyhow::Result<Self> {
-        Self::start(test, |o| o).await
+    /// The default lab (600 s parks) behind `gateway`.
+    pub async fn start_default(test: &str, gateway: Gateway) -> anyhow::Result<Self> {
+        Self::start(test, gateway, |o| o).await
     }
 
     /// `http://127.0.0.1:LISTEN{path}`: through the gateway.
@@ -109,8 +168,8 @@ impl Gate {
         bearer(&self.issuer.mint(USER).expect("minting a token"))
     }
 
-    pub fn envoy_log_tail(&self) -> String {
-        self.envoy.log_tail(40)
+    pub fn gateway_log_tail(&self) -> String {
+        self.proxy.log_tail(40)
     }
 
     /// An MCP client through the gateway on `path` (handshake included), as [`USER`] via

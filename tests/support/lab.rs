@@ -4,24 +4,33 @@
 use std::time::Duration;
 
 use hitl_harness::{
+    agents::AgentKind,
+    gateway::Gateway,
     lab::LabState,
     local::{self, LocalConfig, Ports},
     manifests::ModelChoice,
 };
 
-/// A running local lab with the scripted model.
+/// A running local lab with the scripted model and both agents.
 pub struct Lab {
     pub state: LabState,
     config: LocalConfig,
 }
 
 impl Lab {
-    /// Bring a lab up for `test` (its directory is `target/test-scratch/<test>`).
+    /// Bring a lab up for `test` behind Envoy (its directory is `target/test-scratch/<test>`).
     pub async fn up(test: &str) -> Self {
+        Self::up_with(test, Gateway::Envoy).await
+    }
+
+    /// Bring a lab up for `test` behind `gateway`.
+    pub async fn up_with(test: &str, gateway: Gateway) -> Self {
         let config = LocalConfig {
             dir: crate::scratch_dir(test).join("lab"),
             ports: Ports::free().expect("free ports"),
             model: ModelChoice::Scripted,
+            gateway,
+            agents: AgentKind::ALL.to_vec(),
             // Long enough for any scene; short enough that a lost decision fails fast.
             park_timeout: Some(Duration::from_secs(120)),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),

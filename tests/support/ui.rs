@@ -108,6 +108,8 @@ impl Stack {
         let headers = HashMap::from([
             (":authority".to_owned(), "gateway.local".to_owned()),
             ("content-type".to_owned(), "application/json".to_owned()),
+            // As every gateway forwards it: the gate denies a POST whose length it can't prove.
+            ("content-length".to_owned(), body.len().to_string()),
             (
                 "accept".to_owned(),
                 "application/json, text/event-stream".to_owned(),

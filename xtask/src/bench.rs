@@ -13,7 +13,24 @@ use hitl_harness::bins::{self, BIN_DIR_ENV};
 use tokio::process::Command;
 use xshell::{Shell, cmd};
 
-use crate::flags::BenchArgs;
+use crate::flags::{BenchArgs, GatewayChoice};
+
+/// The agentgateway to measure beside Envoy: the one at hand by default (none: say so),
+/// fetched if `--gateway agentgateway` insists, none with `--gateway envoy`.
+fn agentgateway_binary(args: &BenchArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use hitl_harness::components::agentgateway;
+    match args.gateway {
+        Some(GatewayChoice::Envoy) => Ok(None),
+        Some(GatewayChoice::Agentgateway) => agentgateway::ensure_binary().map(Some),
+        None => match agentgateway::local_binary() {
+            Ok(bin) => Ok(Some(bin)),
+            Err(e) => {
+                eprintln!("note: measuring Envoy only: {e:#}");
+                Ok(None)
+            }
+        },
+    }
+}
 
 /// Run the bench; `Ok(false)` if the release xtask's bench failed.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<bool> {
@@ -28,7 +45,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<bool> {
                  (`cargo xtask bench` without {BIN_DIR_ENV} measures with a release build)"
             );
         }
-        let (report, path) = hitl_harness::bench::run(args.quick).await?;
+        let agentgateway = agentgateway_binary(args)?;
+        let (report, path) = hitl_harness::bench::run(args.quick, agentgateway).await?;
         println!("{}", report.render());
         println!("report: {}", path.display());
         return Ok(true);
@@ -49,6 +67,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<bool> {
     bench.arg("bench").env(BIN_DIR_ENV, &release);
     if args.quick {
         bench.arg("--quick");
+    }
+    if let Some(gateway) = args.gateway {
+        bench.arg("--gateway").arg(match gateway {
+            GatewayChoice::Agentgateway => "agentgateway",
+            GatewayChoice::Envoy => "envoy",
+        });
     }
     let status = bench
         .status()

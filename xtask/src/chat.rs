@@ -15,13 +15,19 @@ use crate::flags::ChatArgs;
 
 pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
     let state = LabState::require(&lab::default_dir())?;
-    let mut client = hitl_harness::scene::run::chat_client(&state, &args.user)?;
+    let agent = match hitl_harness::agents::AgentSelection::from(args.agent) {
+        hitl_harness::agents::AgentSelection::One(agent) => agent,
+        hitl_harness::agents::AgentSelection::All => {
+            anyhow::bail!("chat talks to one agent: --agent declarative or --agent langgraph")
+        }
+    };
+    let mut client = hitl_harness::scene::run::chat_client(&state, agent, &args.user)?;
     let card = client.card().await?;
     if card.declares(hitl::HITL_V1) {
         client = client.with_header("A2A-Extensions", hitl::HITL_V1);
     }
     println!(
-        "chatting with {} as {} (model: {}). Empty line or Ctrl-D to quit.",
+        "chatting with {} (the {agent} agent) as {} (model: {}). Empty line or Ctrl-D to quit.",
         card.name, args.user, state.model
     );
     println!(

@@ -86,6 +86,30 @@ impl From<ModelChoice> for hitl_harness::manifests::ModelChoice {
     }
 }
 
+/// Which agent(s): kagent's declarative `dba-assistant`, the BYO LangGraph
+/// `dba-assistant-langgraph`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AgentChoice {
+    /// kagent's declarative agent (kagent-adk, `requireApproval`).
+    Declarative,
+    /// The BYO LangGraph agent (kagent-langgraph, `interrupt()`).
+    Langgraph,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl From<AgentChoice> for hitl_harness::agents::AgentSelection {
+    fn from(choice: AgentChoice) -> Self {
+        use hitl_harness::agents::{AgentKind, AgentSelection};
+        match choice {
+            AgentChoice::Declarative => AgentSelection::One(AgentKind::Declarative),
+            AgentChoice::Langgraph => AgentSelection::One(AgentKind::Langgraph),
+            AgentChoice::All => AgentSelection::All,
+        }
+    }
+}
+
 /// Where the lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Target {
@@ -105,6 +129,39 @@ impl From<Target> for hitl_harness::lab::Target {
     }
 }
 
+/// Which gateway the local lab runs in front of mock-db-mcp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayChoice {
+    /// agentgateway, the kind lab's gateway: `AGENTGATEWAY_BIN`, `agentgateway` on PATH, or
+    /// the pinned release downloaded into target/ (default when a binary is at hand).
+    Agentgateway,
+    /// Envoy from the project venv (default when no agentgateway binary is at hand).
+    Envoy,
+}
+
+impl From<GatewayChoice> for hitl_harness::gateway::Gateway {
+    fn from(choice: GatewayChoice) -> Self {
+        match choice {
+            GatewayChoice::Agentgateway => Self::Agentgateway,
+            GatewayChoice::Envoy => Self::Envoy,
+        }
+    }
+}
+
+/// `--gateway`, or the default (agentgateway if a binary is at hand, else Envoy, saying so).
+pub fn gateway_or_default(flag: Option<GatewayChoice>) -> hitl_harness::gateway::Gateway {
+    match flag {
+        Some(choice) => choice.into(),
+        None => {
+            let (gateway, note) = hitl_harness::gateway::Gateway::default_choice();
+            if let Some(note) = note {
+                eprintln!("{note}");
+            }
+            gateway
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Run the lab as local processes instead of on kind.
@@ -116,6 +173,12 @@ pub struct UpArgs {
     /// The model behind the agent.
     #[arg(long, value_enum, default_value_t)]
     pub model: ModelChoice,
+    /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
+    /// Which agents to start (local lab; the kind lab deploys both).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -132,12 +195,21 @@ pub struct ChatArgs {
     /// The chat user's identity (sent as x-user-id).
     #[arg(long, default_value = "alice")]
     pub user: String,
+    /// Which agent to chat with.
+    #[arg(long, value_enum, default_value_t = AgentChoice::Declarative)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
 pub struct SceneArgs {
     /// Scene number (as in `scenarios/`), or `all`.
     pub scene: String,
+    /// Local lab: run it with this gateway (restarting the lab if it runs the other one).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
+    /// Which agents to replay it against (those the lab runs).
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +223,12 @@ pub struct ConformanceArgs {
     /// Leave the lab running afterwards (by default conformance stops what it started).
     #[arg(long)]
     pub keep_up: bool,
+    /// Local lab: the gateway (default agentgateway when its binary is at hand, else Envoy).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
+    /// Which agents every scene runs against.
+    #[arg(long, value_enum, default_value_t)]
+    pub agent: AgentChoice,
 }
 
 #[derive(Debug, Args)]
@@ -158,4 +236,7 @@ pub struct BenchArgs {
     /// Smaller sizes (1 000 parked calls instead of 10 000): under 3 minutes.
     #[arg(long)]
     pub quick: bool,
+    /// Measure only this gateway (by default: both, agentgateway if a binary is at hand).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
 }

@@ -20,7 +20,11 @@ pub fn build_binaries() -> anyhow::Result<()> {
 }
 
 pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
-    let config = LocalConfig::from_env(args.model.into())?;
+    let mut config = LocalConfig::from_env(
+        args.model.into(),
+        crate::flags::gateway_or_default(args.gateway),
+    )?;
+    config.agents = hitl_harness::agents::AgentSelection::from(args.agent).agents();
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");
@@ -28,7 +32,10 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
             "  2. make the Python venv {} from python/requirements.lock (first run only)",
             hitl_harness::pyenv::venv_dir().display()
         );
-        println!("  3. generate the Envoy and kagent configs from manifests/");
+        println!(
+            "  3. generate the {} and kagent configs from manifests/",
+            config.gateway
+        );
         println!("  4. start, on 127.0.0.1:");
         for (name, var, port) in config.ports.named() {
             println!("       {name:<14} :{port:<6} ({var})");

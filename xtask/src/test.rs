@@ -17,9 +17,24 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     hitl_harness::pyenv::ensure()?;
     let bin_dir = hitl_harness::bins::target_dir().join("debug");
     let extra = &args.cargo_args;
+    let not_run = hitl_harness::components::agentgateway::not_run_log();
+    let _ = std::fs::remove_file(&not_run);
     eprintln!("==> running the tests");
-    cmd!(sh, "cargo test --workspace --exclude xtask {extra...}")
+    let result = cmd!(sh, "cargo test --workspace --exclude xtask {extra...}")
         .env(hitl_harness::bins::BIN_DIR_ENV, bin_dir)
-        .run()?;
+        .run();
+    // Tests that could not run through agentgateway say so; never let that pass silently.
+    if let Ok(text) = std::fs::read_to_string(&not_run) {
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!(
+            "\n==> {} agentgateway test variant(s) were NOT RUN (no agentgateway binary: set {}):",
+            lines.len(),
+            hitl_harness::components::agentgateway::BIN_ENV
+        );
+        for line in lines {
+            eprintln!("    {line}");
+        }
+    }
+    result?;
     Ok(())
 }

@@ -210,7 +210,7 @@ pub fn activities_of(message: &Message) -> Vec<Activity> {
                 if tool == ADK_REQUEST_CONFIRMATION {
                     continue;
                 }
-                let response = data.get("response").cloned().unwrap_or(Value::Null);
+                let response = mcp_result(data.get("response").cloned().unwrap_or(Value::Null));
                 out.push(Activity::Result {
                     id: str_at(data, "/id"),
                     tool,
@@ -227,8 +227,25 @@ pub fn activities_of(message: &Message) -> Vec<Activity> {
     out
 }
 
-/// A function response as text: MCP `content[].text` joined, `result` if a string, or JSON.
+/// kagent-langgraph reports a tool result as the tool message's text only; our LangGraph
+/// agent puts the MCP `CallToolResult` JSON there (so `isError` survives). Such a string is
+/// read as the object it holds; any other response is left as it is.
+fn mcp_result(response: Value) -> Value {
+    if let Value::String(text) = &response
+        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(text)
+        && parsed.get("content").is_some_and(Value::is_array)
+    {
+        return parsed;
+    }
+    response
+}
+
+/// A function response as text: MCP `content[].text` joined, `result` if a string, the
+/// string itself, or JSON.
 fn response_text(response: &Value) -> String {
+    if let Value::String(text) = response {
+        return text.clone();
+    }
     if let Some(content) = response.get("content").and_then(Value::as_array) {
         return content
             .iter()

@@ -128,3 +128,41 @@ fn a_decision_to_a_finished_task_is_a_json_rpc_error() {
         "{err}"
     );
 }
+
+/// kagent-langgraph reports a tool result as the tool message's text; the LangGraph agent
+/// puts the MCP `CallToolResult` JSON there, so a denial still reads as an error.
+#[test]
+fn a_langgraph_tool_result_is_read_through_the_mcp_result_it_carries() {
+    let response = |response: Value| super::types::Message {
+        kind: "message".into(),
+        message_id: "m".into(),
+        role: super::types::Role::Agent,
+        parts: vec![super::types::Part::Data {
+            data: serde_json::json!({"id": "call_1", "name": "run_migration", "response": response}),
+            metadata: Some(serde_json::json!({"kagent_type": "function_response"})),
+        }],
+        context_id: None,
+        task_id: None,
+        metadata: None,
+    };
+    let denied = r#"{"content": [{"type": "text", "text": "denied at the gateway: freeze"}], "isError": true}"#;
+    assert_eq!(
+        hitl::activities_of(&response(Value::String(denied.into()))),
+        vec![Activity::Result {
+            id: "call_1".into(),
+            tool: "run_migration".into(),
+            text: "denied at the gateway: freeze".into(),
+            is_error: true,
+        }]
+    );
+    let plain = "Tool call was rejected by user. Reason: no";
+    assert_eq!(
+        hitl::activities_of(&response(Value::String(plain.into()))),
+        vec![Activity::Result {
+            id: "call_1".into(),
+            tool: "run_migration".into(),
+            text: plain.into(),
+            is_error: false,
+        }]
+    );
+}

@@ -82,7 +82,9 @@ pub fn out_dir() -> PathBuf {
 }
 
 /// Start the stack, run every step, save the report; the report and where it was saved.
-pub async fn run(quick: bool) -> anyhow::Result<(Report, PathBuf)> {
+/// Step 1 measures Envoy and, when `agentgateway` names a binary, agentgateway beside it;
+/// steps 2–5 run through Envoy.
+pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(Report, PathBuf)> {
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let unix_time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -99,7 +101,11 @@ pub async fn run(quick: bool) -> anyhow::Result<(Report, PathBuf)> {
         "==> starting mock-db-mcp and hitl-extauth ({binaries}) and Envoy; logs in {}",
         log_dir.display()
     );
-    let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT).await?;
+    let agentgateway_label = match &agentgateway {
+        Some(bin) => bin.display().to_string(),
+        None => "NOT MEASURED (no agentgateway binary; see `cargo xtask bench --help`)".into(),
+    };
+    let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT, agentgateway.as_deref()).await?;
 
     eprintln!(
         "==> [1/5] gate cost on un-gated frames ({} samples per series)",
@@ -148,6 +154,7 @@ pub async fn run(quick: bool) -> anyhow::Result<(Report, PathBuf)> {
             "release"
         },
         envoy,
+        agentgateway: agentgateway_label,
         host,
         gate_cost,
         release,

@@ -62,6 +62,8 @@ pub struct Report {
     pub client_build: &'static str,
     /// The Envoy binary and what `--version` says.
     pub envoy: String,
+    /// The agentgateway binary measured in step 1, or why none was.
+    pub agentgateway: String,
     pub host: Host,
     /// Step 1.
     pub gate_cost: Overhead,
@@ -105,6 +107,7 @@ impl Report {
         let _ = writeln!(w, "binaries: {}", self.binaries);
         let _ = writeln!(w, "client:   {} build", self.client_build);
         let _ = writeln!(w, "envoy:    {}", self.envoy);
+        let _ = writeln!(w, "agentgw:  {}", self.agentgateway);
         let _ = writeln!(w);
         let _ = writeln!(
             w,
@@ -151,8 +154,8 @@ impl Report {
         for c in &self.gate_cost.costs {
             let _ = writeln!(
                 w,
-                "1 gate cost {:<11} added median {:+.3} ms, added p99 {:+.3} ms, p99 ratio {:.2}",
-                c.method, c.added_median_ms, c.added_p99_ms, c.ratio_p99
+                "1 gate cost {:<11} via {:<12} added median {:+.3} ms, added p99 {:+.3} ms, p99 ratio {:.2}",
+                c.method, c.gateway, c.added_median_ms, c.added_p99_ms, c.ratio_p99
             );
         }
         if let Some(us) = self.gate_cost.extauth_cpu_us_per_check {

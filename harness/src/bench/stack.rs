@@ -1,5 +1,6 @@
 //! The system under test: mock-db-mcp, hitl-extauth and the real Envoy on free loopback
-//! ports, wired as in the local lab (`GatewayPlan::lab`), all killed when dropped.
+//! ports, wired as in the local lab (`GatewayPlan::lab`), plus — when its binary is at hand —
+//! a real agentgateway with the same plan in front of the same two, all killed when dropped.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,8 +11,8 @@ use anyhow::Context as _;
 
 use crate::{
     clients::{Db, GateAdmin},
-    components::{envoy, extauth, mock_db},
-    envoy::{Endpoint, GatewayPlan},
+    components::{agentgateway, envoy, extauth, mock_db},
+    envoy::{Endpoint, GatewayPlan, GatewayPorts},
     net,
     proc::{Running, Spec},
     requester::Issuer,
@@ -29,11 +30,17 @@ pub struct Stack {
     db_proc: Running,
     extauth_proc: Running,
     envoy_proc: Running,
+    /// agentgateway beside Envoy (step 1 measures both).
+    pub agentgateway: Option<(GatewayPlan, Running)>,
 }
 
 impl Stack {
     /// Start everything, logs and the audit database in `log_dir`. Parks wait `park_timeout`.
-    pub async fn start(log_dir: &Path, park_timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        log_dir: &Path,
+        park_timeout: Duration,
+        agentgateway_bin: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(log_dir)
             .with_context(|| format!("creating {}", log_dir.display()))?;
         let (db, db_proc) = start_with_retries(|| {
@@ -57,19 +64,33 @@ impl Stack {
         let issuer = Issuer::generate()?;
         super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
         let jwt = issuer.gateway_jwt();
-        let (plan, envoy_proc) = start_with_retries(|| {
-            let plan = GatewayPlan::lab(
-                net::free_port()?,
-                net::free_port()?,
+        let plan_on = |ports| {
+            GatewayPlan::lab(
+                ports,
                 Endpoint::loopback(db.port),
                 extauth.grpc_endpoint(),
                 park_timeout,
             )
-            .with_requester_jwt(jwt.clone());
+            .with_requester_jwt(jwt.clone())
+        };
+        let (plan, envoy_proc) = start_with_retries(|| {
+            let plan = plan_on(GatewayPorts::free()?);
             let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
             Ok((plan, spec))
         })
         .await?;
+        let agentgateway = match agentgateway_bin {
+            Some(bin) => Some(
+                start_with_retries(|| {
+                    let plan = plan_on(GatewayPorts::free()?);
+                    let spec = agentgateway::spec(bin, &plan, log_dir)?
+                        .ready_timeout(Duration::from_secs(60));
+                    Ok((plan, spec))
+                })
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Self {
             db,
             extauth,
@@ -78,7 +99,15 @@ impl Stack {
             db_proc,
             extauth_proc,
             envoy_proc,
+            agentgateway,
         })
+    }
+
+    /// `http://127.0.0.1:LISTEN{path}` through agentgateway, if it runs.
+    pub fn agentgateway_url(&self, path: &str) -> Option<String> {
+        self.agentgateway
+            .as_ref()
+            .map(|(plan, _)| format!("http://{}:{}{path}", plan.listen.host, plan.listen.port))
     }
 
     /// `http://127.0.0.1:LISTEN{path}`: through Envoy.
@@ -117,7 +146,8 @@ impl Stack {
     /// The end of each process's log, for an error message when a step fails.
     pub fn log_tails(&self) -> String {
         [&self.db_proc, &self.extauth_proc, &self.envoy_proc]
-            .iter()
+            .into_iter()
+            .chain(self.agentgateway.as_ref().map(|(_, p)| p))
             .map(|p| format!("--- {} ---\n{}", p.spec.name, p.log_tail(15)))
             .collect::<Vec<_>>()
             .join("\n")

@@ -5,6 +5,8 @@ use std::{
     path::Path,
 };
 
+use hitl_wire::chat;
+
 use crate::{bins, proc::Spec};
 
 /// Binary (and log file) name.
@@ -23,6 +25,8 @@ pub struct Options {
     pub scripted_model_url: Option<String>,
     /// The lab's requester signing key (`REQUESTER_KEY_FILE`).
     pub requester_key_file: Option<std::path::PathBuf>,
+    /// `ALLOWED_HOSTS`; `None`: the bind address and `localhost`, on this port.
+    pub allowed_hosts: Option<String>,
 }
 
 impl Options {
@@ -34,7 +38,16 @@ impl Options {
             credentials: credentials.into(),
             scripted_model_url: None,
             requester_key_file: None,
+            allowed_hosts: None,
         }
+    }
+
+    /// What `ALLOWED_HOSTS` is set to: the configured list, else the bind address and
+    /// `localhost`, on this port (as for hitl-ui).
+    pub fn allowed_hosts_value(&self) -> String {
+        self.allowed_hosts
+            .clone()
+            .unwrap_or_else(|| crate::components::ui::loopback_hosts(self.bind, self.port))
     }
 
     pub fn agent(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
@@ -58,15 +71,16 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
         .env("HTTP_PORT", options.port.to_string())
         .env("BIND_ADDR", options.bind.to_string())
-        .env("AGENTS", agents.join(","))
-        .env("CHAT_CREDENTIALS", &options.credentials)
+        .env(chat::AGENTS_ENV, agents.join(","))
+        .env(chat::CREDENTIALS_ENV, &options.credentials)
+        .env(chat::ALLOWED_HOSTS_ENV, options.allowed_hosts_value())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.base_url()));
     if let Some(url) = &options.scripted_model_url {
-        spec = spec.env("SCRIPTED_MODEL_URL", url);
+        spec = spec.env(chat::SCRIPTED_MODEL_URL_ENV, url);
     }
     if let Some(key) = &options.requester_key_file {
-        spec = spec.env("REQUESTER_KEY_FILE", key.display().to_string());
+        spec = spec.env(chat::REQUESTER_KEY_FILE_ENV, key.display().to_string());
     }
     Ok(spec)
 }

@@ -9,6 +9,7 @@ use std::{fmt, time::Duration};
 use anyhow::Context as _;
 
 use crate::{
+    agents::AgentKind,
     lab::{self, LabState, ProcessRecord, Target, Urls},
     manifests::ModelChoice,
     proc,
@@ -19,8 +20,10 @@ use super::wait;
 /// Which client of the lab a forward serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// kagent's controller: the agent's A2A endpoint and card.
+    /// kagent's controller: the declarative agent's A2A endpoint and card.
     Agent,
+    /// kagent's controller: the BYO LangGraph agent's A2A endpoint and card.
+    LanggraphAgent,
     /// The Gateway's Service: MCP through the gates.
     Gateway,
     /// hitl-extauth's admin API (pending, decide, history, events).
@@ -37,6 +40,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",
+            Role::LanggraphAgent => "langgraph-agent",
             Role::Gateway => "gateway",
             Role::ExtauthAdmin => "extauth-admin",
             Role::MockDb => "mock-db",
@@ -118,6 +122,7 @@ pub async fn start(
     let mut urls = Urls {
         agent: String::new(),
         agent_card: String::new(),
+        langgraph_agent: None,
         reviewer_ui: String::new(),
         extauth_admin: String::new(),
         gateway: String::new(),
@@ -128,10 +133,12 @@ pub async fn start(
     let mut state = LabState {
         target: Target::Kind,
         model: model.as_str().to_owned(),
+        gateway: Some(crate::gateway::Gateway::Agentgateway),
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         requester_key: Some(dir.join(crate::requester::KEY_FILE)),
+        agents: Vec::new(),
     };
     let mut bases = Vec::new();
     for forward in forwards {
@@ -155,6 +162,11 @@ pub async fn start(
             Role::Agent => {
                 urls.agent_card = format!("{url}.well-known/agent-card.json");
                 urls.agent = url;
+                state.agents.push(AgentKind::Declarative);
+            }
+            Role::LanggraphAgent => {
+                urls.langgraph_agent = Some(url);
+                state.agents.push(AgentKind::Langgraph);
             }
             Role::Gateway => urls.gateway = url,
             Role::ExtauthAdmin => urls.extauth_admin = url,

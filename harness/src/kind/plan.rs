@@ -4,7 +4,10 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use crate::manifests::{Doc, LabManifests, ModelChoice, Provider, secrets};
+use crate::{
+    agents::AgentKind,
+    manifests::{Doc, LabManifests, ModelChoice, Provider, secrets},
+};
 
 use super::{
     cmd::Cmd,
@@ -271,6 +274,15 @@ impl Plan {
                 }
             }
         }
+        // BYO agents: `hitl-lab/<name>:tag` is built from `python/<name>/Dockerfile`.
+        for agent in &lab.byo_agents {
+            if let Some(rest) = agent.image.strip_prefix("hitl-lab/") {
+                let dir = format!("python/{}", rest.split(':').next().unwrap_or(rest));
+                if !images.iter().any(|(image, _)| image == &agent.image) {
+                    images.push((agent.image.clone(), dir));
+                }
+            }
+        }
         let mut steps = Vec::new();
         for (image, crate_dir) in &images {
             steps.push(Step::Run {
@@ -346,6 +358,13 @@ impl Plan {
             name: lab.agent.name.clone(),
             timeout: LONG_WAIT,
         });
+        for agent in &lab.byo_agents {
+            steps.push(Step::WaitAgentReady {
+                namespace: agent.namespace.clone(),
+                name: agent.name.clone(),
+                timeout: LONG_WAIT,
+            });
+        }
         phases.push(Phase {
             title: "the lab's manifests (server-side apply, field manager hitl-lab)".into(),
             steps,
@@ -592,15 +611,30 @@ fn client_forwards(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec
         .iter()
         .find(|s| s.name == "hitl-ui")
         .ok_or_else(|| anyhow::anyhow!("manifests/ has no hitl-ui Service"))?;
-    let mut forwards = vec![
-        ClientForward {
-            role: Role::Agent,
+    let mut forwards = vec![ClientForward {
+        role: Role::Agent,
+        namespace: ns.into(),
+        service: name.into(),
+        port,
+        health: Some(format!("{a2a}.well-known/agent-card.json")),
+        path: a2a,
+    }];
+    if let Some(agent) = lab
+        .byo_agents
+        .iter()
+        .find(|a| a.name == AgentKind::Langgraph.resource_name())
+    {
+        let a2a = format!("/api/a2a/{}/{}/", agent.namespace, agent.name);
+        forwards.push(ClientForward {
+            role: Role::LanggraphAgent,
             namespace: ns.into(),
             service: name.into(),
             port,
             health: Some(format!("{a2a}.well-known/agent-card.json")),
             path: a2a,
-        },
+        });
+    }
+    forwards.extend([
         ClientForward {
             role: Role::Gateway,
             namespace: gateway.namespace.clone(),
@@ -633,7 +667,7 @@ fn client_forwards(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec
             health: Some("/healthz".into()),
             path: String::new(),
         },
-    ];
+    ]);
     if let Some(url) = lab.model(model).and_then(|m| m.base_url.as_deref())
         && model == ModelChoice::Scripted
     {

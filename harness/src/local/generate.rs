@@ -1,5 +1,6 @@
 //! The local lab's configuration, generated from `manifests/` as the kind lab's controllers
-//! would read them: the Envoy gateway from the HTTPRoutes and the AgentgatewayPolicy, the
+//! would read them: the gateway (agentgateway or Envoy, one [`GatewayPlan`]) from the
+//! HTTPRoutes and the AgentgatewayPolicies, the
 //! kagent-adk `config.json` and agent card from the Agent, its RemoteMCPServers and the
 //! chosen ModelConfig. Nothing here is written by hand twice.
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::ports::Ports;
 use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, RequesterJwt, Route},
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
     manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider},
     requester,
 };
@@ -26,10 +27,18 @@ fn unsupported(msg: impl Into<String>) -> GenerateError {
     GenerateError::Unsupported(msg.into())
 }
 
-/// The local Envoy: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
-/// loopback; the route the ext-auth policy targets is gated with the policy's body limit and
-/// failure mode; timeouts are the manifests' or the park timeout plus margin, whichever is
-/// longer (a gateway that gives up before the gate would abandon every park).
+/// The local gateway: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
+/// loopback; the route the ext-auth policy targets is gated with the policy's body limit,
+/// failure mode and context extensions; the Gateway's PreRouting header removals come first;
+/// timeouts are the manifests' or the park timeout plus margin, whichever is longer (a gateway
+/// that gives up before the gate would abandon every park).
+///
+/// The route-timeout trap: agentgateway counts `traffic.timeouts.request` from the request's
+/// arrival, parked time included, so a call approved after the route timeout would be
+/// recorded as approved and then answered 504. A manifest whose route (or Check) timeout does
+/// not outlast the park timeout is refused here; the plan's route timeout is always at least
+/// the park timeout plus [`PARK_MARGIN`], so every park ends (approved, rejected, expired)
+/// while the upstream deadline still has the margin left.
 pub fn gateway_plan(
     m: &LabManifests,
     ports: &Ports,
@@ -61,19 +70,30 @@ pub fn gateway_plan(
             gate.policy
         ))
     })?;
-    let patient = [
-        Some(park_timeout + PARK_MARGIN),
-        gate.ext_auth_timeout,
-        gate.request_timeout,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .expect("at least one");
+    for (field, timeout) in [
+        (
+            format!("traffic.timeouts.request of {}", gate.policy),
+            gate.request_timeout,
+        ),
+        (
+            "backend.http.requestTimeout on the ext-auth Service".to_owned(),
+            gate.ext_auth_timeout,
+        ),
+    ] {
+        if let Some(t) = timeout.filter(|t| *t <= park_timeout) {
+            return Err(unsupported(format!(
+                "{field} is {} s, not longer than the park timeout ({} s): a call approved \
+                 after {} s would be recorded as approved and then cut off by the gateway",
+                t.as_secs(),
+                park_timeout.as_secs(),
+                t.as_secs()
+            )));
+        }
+    }
+    let at_least = |t: Option<Duration>| t.unwrap_or_default().max(park_timeout + PARK_MARGIN);
 
     let mut plan = GatewayPlan::lab(
-        ports.gateway,
-        ports.gateway_admin,
+        ports.gateway_ports(),
         Endpoint::loopback(ports.mock_db),
         Endpoint::loopback(ports.extauth_grpc),
         park_timeout,
@@ -82,18 +102,28 @@ pub fn gateway_plan(
         .routes
         .iter()
         .map(|r| Route {
+            name: r.name.clone(),
             prefix: r.path_prefix.clone(),
             gated: r.name == gate.route,
         })
         .collect();
+    if let Some(route) = gate.ext_auth.context_extensions.get(ROUTE_CONTEXT_KEY)
+        && *route != gate.route
+    {
+        return Err(unsupported(format!(
+            "{} sends context_extensions route={route}, but it gates HTTPRoute {}",
+            gate.policy, gate.route
+        )));
+    }
+    plan.strip_request_headers = m.stripped_request_headers();
     plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
         .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
     // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
     plan.ext_authz.allow_partial_message = true;
     plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
-    plan.ext_authz.timeout = patient;
-    plan.stream_idle_timeout = patient;
-    plan.route_timeout = patient;
+    plan.ext_authz.timeout = at_least(gate.ext_auth_timeout);
+    plan.route_timeout = at_least(gate.request_timeout);
+    plan.stream_idle_timeout = plan.ext_authz.timeout.max(plan.route_timeout);
     Ok(plan)
 }
 
@@ -159,6 +189,9 @@ pub struct AgentConfig {
 /// One Streamable-HTTP MCP server in [`AgentConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpTools {
+    /// The RemoteMCPServer's name (not part of kagent's config).
+    #[serde(skip)]
+    pub name: String,
     pub params: HttpParams,
     /// The tool filter (`toolNames`).
     pub tools: Vec<String>,
@@ -185,6 +218,45 @@ pub struct AgentPlan {
     pub config: AgentConfig,
     pub card: Value,
     pub env: Vec<(String, String)>,
+    /// The model as an OpenAI-compatible endpoint: base URL, model name, API key (for the
+    /// LangGraph agent, whose one client speaks that protocol).
+    pub openai_compatible: (String, String, String),
+}
+
+/// Anthropic's OpenAI-compatible endpoint (chat completions with tools).
+pub const ANTHROPIC_OPENAI_BASE_URL: &str = "https://api.anthropic.com/v1/";
+/// OpenAI's.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The BYO LangGraph agent's environment (see `python/langgraph-agent/settings.py`): the same
+/// tool servers, tier-1 tools, forwarded headers, system message and model as the declarative
+/// agent's, so the two cannot drift in the local lab.
+pub fn langgraph_env(plan: &AgentPlan, name: &str, namespace: &str) -> Vec<(String, String)> {
+    let servers: Vec<Value> = plan
+        .config
+        .http_tools
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "url": t.params.url,
+                "tools": t.tools,
+                "require_approval": t.require_approval,
+                "allowed_headers": t.allowed_headers,
+                "timeout_seconds": t.params.sse_read_timeout.unwrap_or(t.params.timeout).max(t.params.timeout),
+            })
+        })
+        .collect();
+    let (base_url, model, key) = plan.openai_compatible.clone();
+    vec![
+        ("MODEL_BASE_URL".into(), base_url),
+        ("MODEL_NAME".into(), model),
+        ("MODEL_API_KEY".into(), key),
+        ("MCP_SERVERS".into(), Value::Array(servers).to_string()),
+        ("SYSTEM_PROMPT".into(), plan.config.instruction.clone()),
+        ("KAGENT_NAME".into(), name.to_owned()),
+        ("KAGENT_NAMESPACE".into(), namespace.to_owned()),
+    ]
 }
 
 /// Translate the Agent as kagent's controller does: each tool server's URL is rewritten to
@@ -228,6 +300,7 @@ pub fn agent_plan(
             )));
         }
         http_tools.push(HttpTools {
+            name: server.name.clone(),
             params: HttpParams {
                 url: format!("http://127.0.0.1:{}{}", ports.gateway, server.path),
                 timeout: server.timeout.as_secs_f64(),
@@ -245,7 +318,7 @@ pub fn agent_plan(
             choice.as_str()
         ))
     })?;
-    let (model_json, env) = match (choice, model.provider) {
+    let (model_json, env, openai_compatible) = match (choice, model.provider) {
         (ModelChoice::Scripted, _) => (
             json!({
                 "type": "openai",
@@ -257,6 +330,11 @@ pub fn agent_plan(
                 "OPENAI_API_KEY".to_owned(),
                 "scripted-model-needs-no-key".to_owned(),
             )],
+            (
+                format!("http://127.0.0.1:{}/v1", ports.model),
+                model.model.clone(),
+                "scripted-model-needs-no-key".to_owned(),
+            ),
         ),
         (_, provider) => {
             let var = choice.api_key_env().expect("real providers have a key");
@@ -274,7 +352,15 @@ pub fn agent_plan(
             if let Some(url) = &model.base_url {
                 json["base_url"] = json!(url);
             }
-            (json, vec![(var.to_owned(), key)])
+            let base_url = model.base_url.clone().unwrap_or_else(|| {
+                match provider {
+                    Provider::OpenAi => OPENAI_BASE_URL,
+                    Provider::Anthropic => ANTHROPIC_OPENAI_BASE_URL,
+                }
+                .to_owned()
+            });
+            let compatible = (base_url, model.model.clone(), key.clone());
+            (json, vec![(var.to_owned(), key)], compatible)
         }
     };
 
@@ -301,5 +387,6 @@ pub fn agent_plan(
         },
         card,
         env,
+        openai_compatible,
     })
 }

@@ -1,5 +1,6 @@
-//! The local lab: every part real but Kubernetes — our three services, the real Envoy, the
-//! real kagent engine, and the scripted model — as processes on 127.0.0.1, configured from
+//! The local lab: every part real but Kubernetes — our three services, the real gateway
+//! (agentgateway or Envoy), the real kagent engine, and the scripted model — as processes on
+//! 127.0.0.1, configured from
 //! `manifests/`, tracked by pid in the lab state file so `down` stops exactly them.
 
 pub mod generate;
@@ -13,8 +14,10 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
+    agents::AgentKind,
     clients::GateAdmin,
-    components::{self, chat, extauth, kagent, mock_db, scripted_model, ui},
+    components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
@@ -37,6 +40,10 @@ pub struct LocalConfig {
     pub dir: PathBuf,
     pub ports: Ports,
     pub model: ModelChoice,
+    /// The gateway in front of mock-db-mcp.
+    pub gateway: Gateway,
+    /// The agents to start (`--agent`; both by default).
+    pub agents: Vec<AgentKind>,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
@@ -49,12 +56,14 @@ pub struct LocalConfig {
 
 impl LocalConfig {
     /// The defaults for `cargo xtask up --local`: `target/lab`, documented ports (with env
-    /// overrides), the scripted model.
-    pub fn from_env(model: ModelChoice) -> anyhow::Result<Self> {
+    /// overrides), the scripted model, `gateway`.
+    pub fn from_env(model: ModelChoice, gateway: Gateway) -> anyhow::Result<Self> {
         Ok(Self {
             dir: crate::lab::default_dir(),
             ports: Ports::from_env()?,
             model,
+            gateway,
+            agents: AgentKind::ALL.to_vec(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
@@ -81,6 +90,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
     Urls {
         agent: format!("{}/", local(ports.agent)),
         agent_card: format!("{}/.well-known/agent-card.json", local(ports.agent)),
+        langgraph_agent: Some(format!("{}/", local(ports.langgraph_agent))),
         reviewer_ui: local(ports.ui),
         extauth_admin: local(ports.extauth_http),
         gateway: local(ports.gateway),
@@ -103,6 +113,31 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                     "==> the local lab is up with --model {}; restarting it with --model {}",
                     state.model,
                     config.model.as_str()
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local if state.gateway != Some(config.gateway) => {
+                config.note(format!(
+                    "==> the local lab is up with --gateway {}; restarting it with --gateway {}",
+                    state.gateway.map_or("envoy", Gateway::as_str),
+                    config.gateway
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local if !config.agents.iter().all(|a| state.agents.contains(a)) => {
+                config.note(format!(
+                    "==> the local lab is up without the {} agent; restarting it with {}",
+                    config
+                        .agents
+                        .iter()
+                        .find(|a| !state.agents.contains(a))
+                        .expect("one is missing"),
+                    config
+                        .agents
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ));
                 down(&config.dir, config.progress)?;
             }
@@ -167,7 +202,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             },
             &log_dir,
         )?,
-        components::envoy::spec(&plan, &log_dir)?,
+        config.gateway.spec(&plan, &log_dir)?,
         ui::spec(
             &ui::Options::new(ports.ui, &urls.extauth_admin)
                 .mock_db_state_url(format!(
@@ -182,24 +217,45 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if config.model == ModelChoice::Scripted {
         specs.push(scripted_model::spec(ports.model, &log_dir)?);
     }
-    // One agent today; lab-chat offers a pick as soon as there are more.
-    let agent_name = agent.card["name"].as_str().unwrap_or(&agent.app_name);
-    let mut chat_page =
-        chat::Options::new(ports.chat, &config.chat_credentials).agent(agent_name, &urls.agent);
+    if config.agents.contains(&AgentKind::Declarative) {
+        specs.push(kagent::spec(
+            &venv,
+            &kagent::Options {
+                port: ports.agent,
+                config: agent_config,
+                card: agent_card,
+                app_name: agent.app_name.clone(),
+                env: agent.env.clone(),
+            },
+            &log_dir,
+        ));
+    }
+    if config.agents.contains(&AgentKind::Langgraph) {
+        let env = generate::langgraph_env(
+            &agent,
+            AgentKind::Langgraph.resource_name(),
+            &manifests.agent.namespace,
+        );
+        specs.push(langgraph::spec(
+            &venv,
+            ports.langgraph_agent,
+            &env,
+            &log_dir,
+        ));
+    }
+    // The chat user's page, offering every agent that runs (the declarative one first).
+    let mut chat_page = chat::Options::new(ports.chat, &config.chat_credentials);
+    for kind in AgentKind::ALL
+        .into_iter()
+        .filter(|k| config.agents.contains(k))
+    {
+        if let Some(url) = urls.agent_url(kind) {
+            chat_page = chat_page.agent(kind.resource_name(), url);
+        }
+    }
     chat_page.scripted_model_url = urls.scripted_model.clone();
     chat_page.requester_key_file = Some(config.dir.join(crate::requester::KEY_FILE));
     specs.push(chat::spec(&chat_page, &log_dir)?);
-    specs.push(kagent::spec(
-        &venv,
-        &kagent::Options {
-            port: ports.agent,
-            config: agent_config,
-            card: agent_card,
-            app_name: agent.app_name.clone(),
-            env: agent.env.clone(),
-        },
-        &log_dir,
-    ));
 
     config.note(format!(
         "==> starting {} processes (logs in {})",
@@ -209,10 +265,12 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let mut state = LabState {
         target: Target::Local,
         model: config.model.as_str().to_owned(),
+        gateway: Some(config.gateway),
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
+        agents: config.agents.clone(),
     };
     for spec in &specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -293,7 +351,7 @@ pub fn describe(
     };
     if let Some(chat) = &u.chat {
         line(
-            "chat (chat user)",
+            "chat page (chat user)",
             format!("{chat}{}", sign_in(chat_credentials)),
         );
     }
@@ -301,8 +359,15 @@ pub fn describe(
         "reviewer UI (reviewer)",
         format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
     );
-    line("agent (A2A)", u.agent.clone());
-    line("agent card", u.agent_card.clone());
+    for agent in &state.agents {
+        if let Some(url) = u.agent_url(*agent) {
+            line(&format!("{agent} agent (A2A)"), url.to_owned());
+            line(
+                &format!("{agent} agent card"),
+                format!("{url}.well-known/agent-card.json"),
+            );
+        }
+    }
     line("ext-auth admin", format!("{}/pending", u.extauth_admin));
     line(
         "gateway (MCP)",
@@ -313,6 +378,9 @@ pub fn describe(
         line("scripted model", format!("{model}/v1"));
     }
     line("model", state.model.clone());
+    if let Some(gateway) = state.gateway {
+        line("gateway", gateway.to_string());
+    }
     line(
         "logs",
         format!(

@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 /// Every port the local lab listens on (all on 127.0.0.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
-    /// Envoy, the MCP gateway (`/public/mcp`, `/privileged/mcp`).
+    /// The MCP gateway, agentgateway or Envoy (`/public/mcp`, `/privileged/mcp`).
     pub gateway: u16,
-    /// Envoy's admin interface.
+    /// The gateway's admin interface (Envoy's `/ready` and stats; agentgateway's admin).
     pub gateway_admin: u16,
+    /// agentgateway's metrics server.
+    pub gateway_stats: u16,
+    /// agentgateway's readiness probe.
+    pub gateway_readiness: u16,
     /// mock-db-mcp.
     pub mock_db: u16,
     /// hitl-extauth gRPC (Envoy's ext_authz).
@@ -20,21 +24,30 @@ pub struct Ports {
     pub ui: u16,
     /// lab-chat, the chat user's page.
     pub chat: u16,
-    /// The agent's A2A endpoint (kagent).
+    /// The declarative agent's A2A endpoint (kagent-adk).
     pub agent: u16,
+    /// The BYO LangGraph agent's A2A endpoint (kagent-langgraph).
+    pub langgraph_agent: u16,
     /// The scripted model.
     pub model: u16,
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 9] = [
+pub const DEFAULTS: [(&str, &str, u16); 12] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
+    ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("chat", "HITL_LAB_CHAT_PORT", 18095),
     ("ui", "HITL_LAB_UI_PORT", 18090),
     ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
     ("gateway", "HITL_LAB_GATEWAY_PORT", 18080),
     ("gateway_admin", "HITL_LAB_GATEWAY_ADMIN_PORT", 18901),
+    ("gateway_stats", "HITL_LAB_GATEWAY_STATS_PORT", 18902),
+    (
+        "gateway_readiness",
+        "HITL_LAB_GATEWAY_READINESS_PORT",
+        18903,
+    ),
     ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
     ("model", "HITL_LAB_MODEL_PORT", 18070),
 ];
@@ -57,12 +70,15 @@ impl Ports {
         Ok(Self {
             gateway: get("gateway")?,
             gateway_admin: get("gateway_admin")?,
+            gateway_stats: get("gateway_stats")?,
+            gateway_readiness: get("gateway_readiness")?,
             mock_db: get("mock_db")?,
             extauth_grpc: get("extauth_grpc")?,
             extauth_http: get("extauth_http")?,
             ui: get("ui")?,
             chat: get("chat")?,
             agent: get("agent")?,
+            langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
         })
     }
@@ -87,8 +103,21 @@ impl Ports {
             ui: ports[5],
             agent: ports[6],
             model: ports[7],
-            chat: ports[8],
+            langgraph_agent: ports[8],
+            gateway_stats: ports[9],
+            gateway_readiness: ports[10],
+            chat: ports[11],
         })
+    }
+
+    /// The gateway's share of the ports.
+    pub fn gateway_ports(&self) -> crate::envoy::GatewayPorts {
+        crate::envoy::GatewayPorts {
+            listen: self.gateway,
+            admin: self.gateway_admin,
+            stats: self.gateway_stats,
+            readiness: self.gateway_readiness,
+        }
     }
 
     /// `(name, env var, port)` for each, in display order.
@@ -99,12 +128,15 @@ impl Ports {
                 let port = match *field {
                     "gateway" => self.gateway,
                     "gateway_admin" => self.gateway_admin,
+                    "gateway_stats" => self.gateway_stats,
+                    "gateway_readiness" => self.gateway_readiness,
                     "mock_db" => self.mock_db,
                     "extauth_grpc" => self.extauth_grpc,
                     "extauth_http" => self.extauth_http,
                     "ui" => self.ui,
                     "chat" => self.chat,
                     "agent" => self.agent,
+                    "langgraph_agent" => self.langgraph_agent,
                     _ => self.model,
                 };
                 (*field, *var, port)

@@ -23,6 +23,24 @@ pub struct AgentSpec {
     pub description: Option<String>,
     #[serde(default)]
     pub declarative: Option<Declarative>,
+    #[serde(default)]
+    pub byo: Option<Byo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Byo {
+    #[serde(default)]
+    pub deployment: Option<ByoDeployment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByoDeployment {
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: Vec<k8s_openapi::api::core::v1::EnvVar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +210,11 @@ pub struct PolicySpec {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
+    /// `PreRouting` or `PostRouting` (the default).
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub transformation: Option<Transformation>,
     #[serde(default)]
     pub ext_auth: Option<ExtAuth>,
     #[serde(default)]
@@ -215,6 +238,21 @@ pub struct ExtAuth {
     pub failure_mode: Option<String>,
     #[serde(default)]
     pub cache: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transformation {
+    #[serde(default)]
+    pub request: Option<RequestTransformation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTransformation {
+    /// Header names to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

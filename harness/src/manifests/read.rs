@@ -344,6 +344,22 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
             .and_then(|b| b.http.as_ref())
             .and_then(|h| h.request_timeout.as_ref()),
     )?;
+    let pre_routing = match traffic.and_then(|t| t.phase.as_deref()) {
+        None | Some("PostRouting") => false,
+        Some("PreRouting") => true,
+        Some(other) => {
+            return Err(bad(
+                doc,
+                "spec.traffic.phase",
+                format!("`{other}` is neither PreRouting nor PostRouting"),
+            ));
+        }
+    };
+    let removes_request_headers = traffic
+        .and_then(|t| t.transformation.as_ref())
+        .and_then(|t| t.request.as_ref())
+        .map(|r| r.remove.iter().map(|h| h.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     Ok(PolicyView {
         location: doc.location.clone(),
         namespace,
@@ -353,6 +369,8 @@ pub(super) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         jwt,
         request_timeout,
         backend_request_timeout,
+        pre_routing,
+        removes_request_headers,
     })
 }
 
@@ -366,8 +384,23 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         )
     })?;
     let backend = service_ref(doc, &format!("{PATH}.backendRef"), backend_ref, namespace)?;
+    let mut context_extensions = std::collections::BTreeMap::new();
     let protocol = match (&ea.grpc, &ea.http) {
-        (Some(_), None) => ExtAuthProtocol::Grpc,
+        (Some(grpc), None) => {
+            if let Some(map) = grpc.get("contextExtensions").and_then(|c| c.as_object()) {
+                for (k, v) in map {
+                    let v = v.as_str().ok_or_else(|| {
+                        bad(
+                            doc,
+                            &format!("{PATH}.grpc.contextExtensions.{k}"),
+                            "must be a string",
+                        )
+                    })?;
+                    context_extensions.insert(k.clone(), v.to_owned());
+                }
+            }
+            ExtAuthProtocol::Grpc
+        }
         (None, Some(_)) => ExtAuthProtocol::Http,
         _ => {
             return Err(bad(
@@ -414,6 +447,7 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         forward_body_max_bytes,
         failure_mode,
         cache: ea.cache.is_some(),
+        context_extensions,
     })
 }
 
@@ -470,6 +504,57 @@ pub(super) fn tool_server(doc: &Doc) -> Result<ToolServerView, ManifestError> {
         timeout: opt_duration(doc, "spec.timeout", spec.timeout.as_ref())?
             .unwrap_or(DEFAULT_MCP_TIMEOUT),
         sse_read_timeout: opt_duration(doc, "spec.sseReadTimeout", spec.sse_read_timeout.as_ref())?,
+    })
+}
+
+/// Whether an Agent document is BYO (`spec.type: BYO`).
+pub(super) fn is_byo(doc: &Doc) -> Result<bool, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    Ok(spec.agent_type.as_deref() == Some("BYO"))
+}
+
+pub(super) fn byo_agent(doc: &Doc) -> Result<ByoAgentView, ManifestError> {
+    let spec: crd::AgentSpec = spec(doc)?;
+    let namespace = namespace(doc)?;
+    let deployment = spec.byo.and_then(|b| b.deployment).ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment",
+            "a BYO agent needs its deployment",
+        )
+    })?;
+    let image = deployment.image.ok_or_else(|| {
+        bad(
+            doc,
+            "spec.byo.deployment.image",
+            "a BYO agent needs an image",
+        )
+    })?;
+    let env = deployment
+        .env
+        .into_iter()
+        .map(|var| {
+            let source = match (var.value, var.value_from) {
+                (Some(value), _) => EnvSource::Value(value),
+                (None, Some(from)) => match from.secret_key_ref {
+                    Some(secret) => EnvSource::Secret(SecretKeyRef {
+                        namespace: namespace.clone(),
+                        name: secret.name,
+                        key: secret.key,
+                    }),
+                    None => EnvSource::Other,
+                },
+                (None, None) => EnvSource::Value(String::new()),
+            };
+            (var.name, source)
+        })
+        .collect();
+    Ok(ByoAgentView {
+        location: doc.location.clone(),
+        namespace,
+        name: doc.name.clone(),
+        image,
+        env,
     })
 }
 

@@ -185,6 +185,10 @@ pub struct PolicyView {
     pub request_timeout: Option<Duration>,
     /// `backend.http.requestTimeout`.
     pub backend_request_timeout: Option<Duration>,
+    /// `traffic.phase: PreRouting` (runs before any route is picked, and before route policies).
+    pub pre_routing: bool,
+    /// `traffic.transformation.request.remove`, lower-cased.
+    pub removes_request_headers: Vec<String>,
 }
 
 impl PolicyView {
@@ -211,6 +215,8 @@ pub struct ExtAuthView {
     pub failure_mode: FailureMode,
     /// Whether a decision `cache` is configured.
     pub cache: bool,
+    /// `grpc.contextExtensions`: sent with every Check (the gate reads `route`).
+    pub context_extensions: BTreeMap<String, String>,
 }
 
 /// `traffic.jwtAuthentication` of a policy: the requester's token, verified by the gateway.
@@ -307,6 +313,16 @@ pub struct AgentView {
     pub runtime: String,
     pub stream: bool,
     pub tools: Vec<AgentToolsView>,
+}
+
+/// A BYO Agent: kagent runs the image; the lab builds it (`python/<name>/Dockerfile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByoAgentView {
+    pub location: Location,
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub env: BTreeMap<String, EnvSource>,
 }
 
 impl AgentView {

@@ -22,6 +22,8 @@ pub struct SuiteReport {
     pub target: String,
     /// `scripted`, `anthropic` or `openai`.
     pub model: String,
+    /// The gateway in front of the gate: `agentgateway` or `envoy`.
+    pub gateway: String,
     pub scenes: Vec<SceneReport>,
 }
 
@@ -39,10 +41,10 @@ impl SuiteReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<3} {:<28} {:<6} {:<18} {:<9} {:<10} {:>7}",
-            "#", "scene", "result", "tool", "tier", "decision", "ran"
+            "\n{:<3} {:<28} {:<12} {:<13} {:<6} {:<18} {:<9} {:<10} {:>7}",
+            "#", "scene", "agent", "gateway", "result", "tool", "tier", "decision", "ran"
         );
-        let _ = writeln!(out, "{}", "─".repeat(88));
+        let _ = writeln!(out, "{}", "─".repeat(115));
         for scene in &self.scenes {
             let result = if scene.passed { "pass" } else { "FAIL" };
             let mut first = true;
@@ -52,10 +54,16 @@ impl SuiteReport {
                 scene.calls.iter().map(Some).collect()
             };
             for row in rows {
-                let (id, name, res) = if first {
-                    (scene.id.to_string(), scene.name.as_str(), result)
+                let (id, name, agent, gw, res) = if first {
+                    (
+                        scene.id.to_string(),
+                        scene.name.as_str(),
+                        scene.agent.as_str(),
+                        self.gateway.as_str(),
+                        result,
+                    )
                 } else {
-                    (String::new(), "", "")
+                    (String::new(), "", "", "", "")
                 };
                 first = false;
                 let (tool, tier, decision, ran) = match row {
@@ -69,12 +77,16 @@ impl SuiteReport {
                 };
                 let _ = writeln!(
                     out,
-                    "{id:<3} {name:<28} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
+                    "{id:<3} {name:<28} {agent:<12} {gw:<13} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
                 );
             }
         }
         for scene in self.scenes.iter().filter(|s| !s.passed) {
-            let _ = writeln!(out, "\nscene {} ({}) failed:", scene.id, scene.name);
+            let _ = writeln!(
+                out,
+                "\nscene {} ({}) failed on the {} agent:",
+                scene.id, scene.name, scene.agent
+            );
             for check in scene.failures() {
                 let _ = writeln!(out, "  ✗ {}", check.what);
             }
@@ -83,7 +95,7 @@ impl SuiteReport {
         out
     }
 
-    /// Write `report.json`, `junit.xml` and `transcripts/NN-name.txt` under `dir`.
+    /// Write `report.json`, `junit.xml` and `transcripts/NN-agent-name.txt` under `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let transcripts = dir.join("transcripts");
         std::fs::create_dir_all(&transcripts)
@@ -93,7 +105,7 @@ impl SuiteReport {
         let junit = dir.join("junit.xml");
         std::fs::write(&junit, self.junit())?;
         for scene in &self.scenes {
-            let name = format!("{:02}-{}.txt", scene.id, slug(&scene.name));
+            let name = format!("{:02}-{}-{}.txt", scene.id, scene.agent, slug(&scene.name));
             std::fs::write(transcripts.join(name), render(&scene.transcript))?;
         }
         Ok(vec![json, junit, transcripts])
@@ -106,8 +118,9 @@ impl SuiteReport {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
-            "<testsuites><testsuite name=\"hitl-lab conformance ({} lab, {} model)\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+            "<testsuites><testsuite name=\"hitl-lab conformance ({} lab, {} gateway, {} model)\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
             xml(&self.target),
+            xml(&self.gateway),
             xml(&self.model),
             self.scenes.len(),
             self.failed(),
@@ -116,7 +129,8 @@ impl SuiteReport {
         for scene in &self.scenes {
             let _ = write!(
                 out,
-                "  <testcase classname=\"scenes\" name=\"{:02} {}\" time=\"{:.3}\"",
+                "  <testcase classname=\"scenes.{}\" name=\"{:02} {}\" time=\"{:.3}\"",
+                scene.agent,
                 scene.id,
                 xml(&scene.name),
                 scene.duration_ms as f64 / 1000.0
@@ -186,8 +200,10 @@ mod tests {
         SuiteReport {
             target: "local".into(),
             model: "scripted".into(),
+            gateway: "agentgateway".into(),
             scenes: vec![SceneReport {
                 id: 4,
+                agent: crate::agents::AgentKind::Langgraph,
                 name: "tier-2 reject".into(),
                 file: "scenarios/04-tier2-reject.toml".into(),
                 passed,
@@ -207,6 +223,10 @@ mod tests {
         let summary = report(false).summary();
         assert!(summary.ends_with("0 passed, 1 failed\n"), "{summary}");
         assert!(summary.contains("✗ the schema is v2"), "{summary}");
+        assert!(
+            summary.contains("failed on the langgraph agent"),
+            "{summary}"
+        );
     }
 
     #[test]
@@ -218,9 +238,9 @@ mod tests {
             "{xml}"
         );
         assert!(
-            report(true)
-                .junit()
-                .contains("name=\"04 tier-2 reject\" time=\"1.234\"/>")
+            report(true).junit().contains(
+                "classname=\"scenes.langgraph\" name=\"04 tier-2 reject\" time=\"1.234\"/>"
+            )
         );
     }
 

@@ -28,6 +28,7 @@ use crate::{
         A2aError, Chat, Client, TurnEvent, TurnOutcome,
         hitl::{self, Activity, Decision, Pause},
     },
+    agents::AgentKind,
     clients::{Db, GateAdmin},
     components::scripted_model,
     lab::LabState,
@@ -36,6 +37,8 @@ use crate::{
 /// How to run scenes.
 #[derive(Clone)]
 pub struct RunOptions {
+    /// Which of the lab's agents the chat user talks to.
+    pub agent: AgentKind,
     /// The agent runs on the scripted model: load each scene's script, check its wording.
     pub scripted: bool,
     /// The chat user (proven with a token from the lab's issuer; also sent as `x-user-id`).
@@ -51,6 +54,7 @@ pub struct RunOptions {
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
+            .field("agent", &self.agent)
             .field("scripted", &self.scripted)
             .field("user", &self.user)
             .field("reviewer", &self.reviewer)
@@ -61,6 +65,7 @@ impl std::fmt::Debug for RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
+            agent: AgentKind::Declarative,
             scripted: true,
             user: "alice".into(),
             reviewer: "platform-reviewer".into(),
@@ -93,6 +98,8 @@ pub struct CallRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct SceneReport {
     pub id: u32,
+    /// The agent the scene ran against.
+    pub agent: AgentKind,
     pub name: String,
     pub file: String,
     pub passed: bool,
@@ -152,6 +159,7 @@ pub async fn run(lab: &LabState, scene: &Scene, options: &RunOptions) -> SceneRe
     };
     SceneReport {
         id: scene.id,
+        agent: options.agent,
         name: scene.name.clone(),
         file: scene.file.clone(),
         passed: checks.iter().all(|c| c.passed),
@@ -299,8 +307,8 @@ async fn replay(
 
 /// An A2A client for the lab's agent, as `user`: proven with a token from the lab's issuer
 /// (`Authorization`), and claimed as `x-user-id` the way a chat front end would send it.
-pub fn chat_client(lab: &LabState, user: &str) -> anyhow::Result<Client> {
-    let client = Client::new(&lab.urls.agent).with_header(headers::USER_ID, user);
+pub fn chat_client(lab: &LabState, agent: AgentKind, user: &str) -> anyhow::Result<Client> {
+    let client = Client::new(lab.agent_url(agent)?).with_header(headers::USER_ID, user);
     Ok(match lab.requester_issuer()? {
         Some(issuer) => client.with_requester(std::sync::Arc::new(issuer), user),
         None => {
@@ -320,7 +328,7 @@ async fn converse(
     options: &RunOptions,
     rec: &Recorder,
 ) -> anyhow::Result<(Vec<SeenCall>, String)> {
-    let client = chat_client(lab, &options.user)?;
+    let client = chat_client(lab, options.agent, &options.user)?;
     let mut chat = Chat::new(client);
     let mut seen: Vec<SeenCall> = Vec::new();
     let mut reply = String::new();

@@ -38,8 +38,12 @@ pub struct Frame<'a> {
     pub headers: &'a BTreeMap<String, String>,
     /// The body bytes the gateway forwarded (possibly cut at its limit).
     pub body: &'a [u8],
-    /// The request's declared body size (`CheckRequest` `http.size`; `None` when the gateway
-    /// sent -1, i.e. the length was not known up front).
+    /// The body reached the gate as text (`http.body`), where the gateway has replaced any
+    /// invalid UTF-8 with U+FFFD: what the gate sees may not be what the backend gets.
+    pub body_is_text: bool,
+    /// `CheckRequest` `http.size`; `None` when the gateway sent -1. Envoy sends the
+    /// Content-Length (-1 without one); agentgateway the bytes it buffered, and -1 when it cut
+    /// the body at its forwarding limit (its only partial marker).
     pub declared_size: Option<u64>,
 }
 
@@ -87,6 +91,10 @@ pub enum Denial {
     UnknownLength,
     #[error("{0}")]
     LengthMismatch(String),
+    #[error(
+        "the body reached the gate as text with invalid UTF-8 replaced (U+FFFD): the bytes the gateway forwards may differ from the ones checked; escape U+FFFD as \\ufffd"
+    )]
+    LossyText,
     #[error("empty POST body: expected one JSON-RPC message")]
     EmptyBody,
     #[error("content-encoding {0:?}: the gate only inspects unencoded bodies")]
@@ -183,23 +191,33 @@ fn bodyless(frame: &Frame<'_>) -> Result<(), Denial> {
 }
 
 /// `POST`: the forwarded bytes are the whole body, unencoded JSON.
+///
+/// The rules mean the same behind Envoy and agentgateway:
+/// 1. No `Content-Length`: the gate cannot prove it saw the whole body (chunked bodies;
+///    agentgateway strips `Transfer-Encoding` before the gate sees the request, and stops
+///    buffering an HTTP/2 body at its first empty DATA frame), so it is denied on both.
+/// 2. Cut at the forwarding limit: Envoy says so with `x-envoy-auth-partial-body: true`
+///    (a client's own copy is removed by the gateway first), agentgateway with `size == -1`.
+/// 3. Text with U+FFFD (agentgateway sends text only): invalid UTF-8 may have been replaced.
+/// 4. The forwarded bytes, `size` and `Content-Length` all agree.
 fn complete_body(frame: &Frame<'_>) -> Result<(), Denial> {
-    if partial_marker(frame) {
-        return Err(Denial::Partial(format!(
-            "{} bytes forwarded, marked partial",
-            frame.body.len()
-        )));
-    }
     let received = frame.body.len() as u64;
+    let header = frame
+        .header("content-length")
+        .ok_or(Denial::UnknownLength)?;
+    if partial_marker(frame) || frame.declared_size.is_none() {
+        return Err(Denial::Partial(format!("{received} bytes forwarded")));
+    }
+    if frame.body_is_text && frame.body.windows(3).any(|w| w == "\u{fffd}".as_bytes()) {
+        return Err(Denial::LossyText);
+    }
     let declared = frame.declared_size.ok_or(Denial::UnknownLength)?;
-    if let Some(header) = frame.header("content-length") {
-        match header.trim().parse::<u64>() {
-            Ok(len) if len == declared => {}
-            _ => {
-                return Err(Denial::LengthMismatch(format!(
-                    "content-length {header:?} disagrees with the declared size {declared}"
-                )));
-            }
+    match header.trim().parse::<u64>() {
+        Ok(len) if len == declared => {}
+        _ => {
+            return Err(Denial::LengthMismatch(format!(
+                "content-length {header:?} disagrees with the declared size {declared}"
+            )));
         }
     }
     if received < declared {

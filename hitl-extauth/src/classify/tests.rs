@@ -11,6 +11,7 @@ struct Req {
     method: &'static str,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
+    body_is_text: bool,
     declared_size: Option<u64>,
 }
 
@@ -20,6 +21,7 @@ impl Req {
             method,
             headers: BTreeMap::new(),
             body: Vec::new(),
+            body_is_text: false,
             declared_size: None,
         }
     }
@@ -61,6 +63,7 @@ impl Req {
                 path: "/privileged/mcp",
                 headers: &self.headers,
                 body: &self.body,
+                body_is_text: self.body_is_text,
                 declared_size: self.declared_size,
             },
             allow,
@@ -329,6 +332,51 @@ fn unknown_length_is_denied() {
         .without("content-length");
     assert_eq!(req.denied(), Denial::UnknownLength);
     assert!(req.denied().to_string().contains("no Content-Length"));
+}
+
+#[test]
+fn a_complete_body_without_content_length_is_denied_on_both_gateways() {
+    // Envoy: a complete chunked POST has size -1. agentgateway: `Transfer-Encoding` stripped,
+    // size = the bytes it buffered. Neither carries a Content-Length: no proof of the length.
+    let body = call("run_migration", json!({}));
+    let behind_envoy = Req::post(&body).declared(None).without("content-length");
+    let behind_agentgateway = Req::post(&body).without("content-length");
+    assert_eq!(behind_envoy.denied(), Denial::UnknownLength);
+    assert_eq!(behind_agentgateway.denied(), Denial::UnknownLength);
+}
+
+#[test]
+fn size_minus_one_with_a_content_length_is_a_cut_body() {
+    // agentgateway's only partial marker: `size: -1` when the body was cut at maxRequestBytes.
+    let full = format!(
+        "{}{}",
+        call("run_migration", json!({})),
+        " ".repeat(70 * 1024)
+    );
+    let mut req = Req::post(&full).declared(None);
+    req.body.truncate(64 * 1024);
+    let denial = req.denied();
+    assert_eq!(denial, Denial::Partial("65536 bytes forwarded".into()));
+    // … and Envoy's marker gives the same reason.
+    let mut envoy = Req::post(&full).header("x-envoy-auth-partial-body", "true");
+    envoy.body.truncate(64 * 1024);
+    assert_eq!(envoy.denied(), denial);
+}
+
+#[test]
+fn text_with_replacement_characters_is_denied() {
+    // agentgateway sends the body as lossy text: a truncated UTF-8 sequence arrives as U+FFFD
+    // of the same length, so the lengths agree but the bytes differ from the backend's.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"run_migration","arguments":{{"version":"v3{}"}}}}}}"#,
+        '\u{fffd}'
+    );
+    let mut req = Req::post(&body);
+    req.body_is_text = true;
+    assert_eq!(req.denied(), Denial::LossyText);
+    // The same bytes as `raw_body` are what the backend gets: they may park.
+    req.body_is_text = false;
+    assert!(matches!(req.classify(), Verdict::Park(_)));
 }
 
 #[test]
@@ -650,6 +698,7 @@ fn every_denial_reason_is_a_sentence() {
         Denial::Partial("x".into()),
         Denial::UnknownLength,
         Denial::LengthMismatch("content-length \"3\" disagrees with the declared size 5".into()),
+        Denial::LossyText,
         Denial::EmptyBody,
         Denial::ContentEncoding("gzip".into()),
         Denial::ContentType("text/plain".into()),

@@ -84,7 +84,7 @@ fn show_duration(d: Duration) -> String {
 
 /// `64 MiB`: for messages.
 fn show_bytes(n: u64) -> String {
-    if n % (1024 * 1024) == 0 {
+    if n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
     } else {
         format!("{n} bytes")
@@ -257,7 +257,7 @@ impl ReadOnly {
             .trusted(schema::current)
             .map_err(QueryError::from)
             .and_then(|version| {
-                let output = self.run(sql, || self.trusted(|conn| super::schema_summary(conn)))?;
+                let output = self.run(sql, || self.trusted(super::schema_summary))?;
                 Ok((output, version))
             });
         // A read transaction: ending it can only fail if it is already gone.
