@@ -1,14 +1,19 @@
 //! The workshop, replayed as a presenter runs it from `docs/workshop.md`: the real local lab,
 //! two real Chromium windows side by side — the chat user's page (lab-chat, signed in as
 //! alice) and the platform reviewer's queue (hitl-ui, signed in as reviewer) — and the
-//! scripted model answering the workshop's prompts. Every step leaves a screenshot under
-//! `target/workshop-screenshots/`.
+//! scripted model answering the workshop's prompts. The whole runbook runs once per agent,
+//! picked on the chat page as the presenter does, on one lab. Every step leaves a screenshot
+//! under `target/workshop-screenshots/<agent>/`. Nothing here waits for a time: every step
+//! waits for what the presenter would see.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use fantoccini::Locator;
-use hitl_harness::clients::{Db, GateAdmin};
+use hitl_harness::{
+    agents::AgentKind,
+    clients::{Db, GateAdmin},
+};
 use hitl_lab_tests::{
     lab::Lab,
     ui::{Browser, Driver, PATIENCE, eventually},
@@ -18,16 +23,18 @@ fn screenshot_dir() -> PathBuf {
     hitl_harness::bins::target_dir().join("workshop-screenshots")
 }
 
-/// Both windows, each saved as `<step>-chat.png` / `<step>-queue.png`.
+/// Both windows, each saved as `<agent>/<step>-chat.png` / `<agent>/<step>-queue.png`.
 struct Room {
     chat: Browser,
     queue: Browser,
     chat_url: String,
+    /// The agent picked on the chat page (its name there), and the screenshots' folder.
+    agent: String,
 }
 
 impl Room {
     async fn snap(&self, step: &str) -> anyhow::Result<()> {
-        let dir = screenshot_dir();
+        let dir = screenshot_dir().join(&self.agent);
         std::fs::create_dir_all(&dir)?;
         for (window, browser) in [("chat", &self.chat), ("queue", &self.queue)] {
             let png = browser.client.screenshot().await?;
@@ -36,20 +43,67 @@ impl Room {
         Ok(())
     }
 
-    /// Start a new conversation (the page reloads with an empty log).
-    async fn new_chat(&self) -> anyhow::Result<()> {
+    /// Pick `agent` in the chat page's agent menu and switch to it, as the presenter does.
+    async fn pick_agent(&mut self, agent: &str) -> anyhow::Result<()> {
         self.chat.client.goto(&self.chat_url).await?;
-        self.chat
+        let menu = self
+            .chat
             .client
             .wait()
             .at_most(PATIENCE)
-            .for_element(Locator::Css("#new-chat"))
+            .for_element(Locator::Css("select#agent"))
+            .await
+            .context("the agent menu (two agents run)")?;
+        menu.select_by_value(agent).await?;
+        self.chat
+            .client
+            .find(Locator::Css("form.agent-pick button[type=submit]"))
             .await?
             .click()
             .await?;
+        let selector = format!("body[data-agent=\"{agent}\"]");
+        eventually(&format!("the chat page for {agent}"), || async {
+            Ok(self
+                .chat
+                .client
+                .find_all(Locator::Css(&selector))
+                .await?
+                .into_iter()
+                .next()
+                .map(|_| ()))
+        })
+        .await?;
+        self.agent = agent.to_owned();
+        Ok(())
+    }
+
+    /// Start a new conversation: "New chat" reloads the page with an empty log.
+    async fn new_chat(&self) -> anyhow::Result<()> {
+        let old_log = self.chat.client.find(Locator::Css("#log")).await?;
+        self.chat
+            .client
+            .find(Locator::Css("#new-chat"))
+            .await?
+            .click()
+            .await?;
+        // The old page is gone once its log element is (a stale element answers an error).
+        eventually("the page to reload", || async {
+            Ok(old_log.text().await.is_err().then_some(()))
+        })
+        .await?;
+        let selector = format!("body[data-agent=\"{}\"] #log", self.agent);
         eventually("an empty chat", || async {
-            let page = self.chat.client.find(Locator::Css("#log")).await?;
-            Ok(page.text().await?.trim().is_empty().then_some(()))
+            let Some(log) = self
+                .chat
+                .client
+                .find_all(Locator::Css(&selector))
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Ok(None);
+            };
+            Ok(log.text().await?.trim().is_empty().then_some(()))
         })
         .await
     }
@@ -199,36 +253,32 @@ async fn sign_in_chat(browser: &Browser, base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
-    let lab = Lab::up("workshop").await;
-    let urls = &lab.state.urls;
-    let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
-    let db = Db::new(&urls.mock_db);
-    let gate = GateAdmin::new(&urls.extauth_admin);
-    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
-    let room = Room {
-        chat: driver.open().await?,
-        queue: driver.open().await?,
-        chat_url: chat_url.clone(),
-    };
-    let _ = std::fs::remove_dir_all(screenshot_dir());
+/// The migration the chat user asked for, once the gate holds it: its id, after checking that
+/// the gate names the signed-in chat user as the verified requester.
+async fn parked_migration(gate: &GateAdmin) -> anyhow::Result<String> {
+    let call = eventually("the migration parked", || async {
+        Ok(gate.pending().await?.pending.into_iter().next())
+    })
+    .await?;
+    assert_eq!(call.tool_name, "run_migration");
+    assert_eq!(
+        call.requester.as_deref(),
+        Some("alice"),
+        "the gate's verified requester is the signed-in chat user"
+    );
+    Ok(call.id)
+}
 
-    // Set-up: two tabs, two roles.
-    room.chat.client.goto(&chat_url).await?;
-    room.snap("00-sign-in").await?;
-    sign_in_chat(&room.chat, &chat_url).await?;
-    room.queue
-        .sign_in(&urls.reviewer_ui, "reviewer", "reviewer")
-        .await?;
-    room.snap("01-two-tabs").await?;
-
+/// The runbook's scenes, in its order, on the agent picked in `room`.
+async fn run_scenes(room: &Room, db: &Db, gate: &GateAdmin) -> anyhow::Result<()> {
     // Scene 1, read: nobody is asked.
     db.reset().await?;
     room.new_chat().await?;
+    room.snap("01-two-tabs").await?;
     room.say("What's in the orders table?").await?;
     let said = room.agent_says("Here is the result").await?;
-    assert!(said.contains("orders"), "{said}");
+    assert!(said.contains("acme") && said.contains("initech"), "{said}");
+    assert!(gate.pending().await?.pending.is_empty(), "no gate fired");
     room.snap("10-read").await?;
 
     // Scene 2, tier-1 approve: the chat user is asked, in the chat.
@@ -255,11 +305,26 @@ async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
     room.say("Apply migration v3.").await?;
     let waiting = room.chat_waits_on("run_migration").await?;
     assert!(waiting.contains("waiting"), "{waiting}");
-    let id = eventually("the migration parked", || async {
-        Ok(gate.pending().await?.pending.first().map(|c| c.id.clone()))
-    })
-    .await?;
-    room.queue.card(&id).await?;
+    let id = parked_migration(gate).await?;
+    let card = room.queue.card(&id).await?;
+    let card_text = card.text().await?;
+    assert!(
+        card_text.contains("alice"),
+        "the reviewer sees who asked: {card_text}"
+    );
+    let chat_text = room
+        .chat
+        .client
+        .find(Locator::Css("#log"))
+        .await?
+        .text()
+        .await?;
+    for word in ["gate", "reviewer", "tier"] {
+        assert!(
+            !chat_text.to_lowercase().contains(word),
+            "the chat user only sees a slow call, not {word:?}: {chat_text}"
+        );
+    }
     room.snap("30-tier2-waiting").await?;
     room.queue.decide(&id, true, "").await?;
     room.queue.card_gone(&id).await?;
@@ -272,10 +337,7 @@ async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
     room.new_chat().await?;
     room.say("Apply migration v3.").await?;
     room.chat_waits_on("run_migration").await?;
-    let id = eventually("the migration parked", || async {
-        Ok(gate.pending().await?.pending.first().map(|c| c.id.clone()))
-    })
-    .await?;
+    let id = parked_migration(gate).await?;
     room.queue.card(&id).await?;
     room.snap("40-tier2-waiting").await?;
     let reason = "Not during business hours";
@@ -331,6 +393,72 @@ async fn the_workshop_runs_in_two_browser_windows() -> anyhow::Result<()> {
     room.agent_says("Done").await?;
     assert_eq!(db.state().await?.row_counts["orders"], 0);
     room.snap("62-ask-user-done").await?;
+    Ok(())
+}
+
+/// The page refuses what the reviewer's page refuses: a visitor who is not signed in, a
+/// request naming a host that is not on its allow-list, a state change without the CSRF token.
+async fn the_chat_page_is_guarded(chat_url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = http.get(format!("{chat_url}/")).send().await?;
+    assert_eq!(page.status(), 303, "a visitor is sent to the sign-in");
+    assert_eq!(page.headers()["location"], "/signin");
+    let events = http.get(format!("{chat_url}/events")).send().await?;
+    assert_eq!(events.status(), 401);
+    let say = http
+        .post(format!("{chat_url}/say"))
+        .json(&serde_json::json!({ "text": "Apply migration v3." }))
+        .send()
+        .await?;
+    assert_eq!(say.status(), 403, "no CSRF token, no message");
+    let rebound = http
+        .get(format!("{chat_url}/signin"))
+        .header("host", "evil.example")
+        .send()
+        .await?;
+    assert_eq!(rebound.status(), 421, "DNS rebinding refused");
+    let health = http
+        .get(format!("{chat_url}/healthz"))
+        .header("host", "10.0.0.7")
+        .send()
+        .await?;
+    assert_eq!(health.status(), 200, "probes may name any host");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Result<()> {
+    let lab = Lab::up("workshop").await;
+    let urls = &lab.state.urls;
+    let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
+    the_chat_page_is_guarded(&chat_url).await?;
+    let db = Db::new(&urls.mock_db);
+    let gate = GateAdmin::new(&urls.extauth_admin);
+    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
+    let mut room = Room {
+        chat: driver.open().await?,
+        queue: driver.open().await?,
+        chat_url: chat_url.clone(),
+        agent: AgentKind::Declarative.resource_name().to_owned(),
+    };
+    let _ = std::fs::remove_dir_all(screenshot_dir());
+
+    // Set-up: two tabs, two roles.
+    room.chat.client.goto(&chat_url).await?;
+    room.snap("00-sign-in").await?;
+    sign_in_chat(&room.chat, &chat_url).await?;
+    room.queue
+        .sign_in(&urls.reviewer_ui, "reviewer", "reviewer")
+        .await?;
+
+    for agent in AgentKind::ALL {
+        room.pick_agent(agent.resource_name()).await?;
+        run_scenes(&room, &db, &gate)
+            .await
+            .with_context(|| format!("the workshop on the {agent} agent"))?;
+    }
 
     room.chat.close().await?;
     room.queue.close().await?;
