@@ -209,10 +209,10 @@ async fn work(
         let Some(conv) = conversation.upgrade() else {
             return;
         };
-        if let Some(model) = before_first.take() {
-            if let Err(e) = load_chat_script(&model).await {
-                tracing::warn!("loading the scripted model's chat script: {e:#}");
-            }
+        if let Some(model) = before_first.take()
+            && let Err(e) = load_chat_script(&model).await
+        {
+            tracing::warn!("loading the scripted model's chat script: {e:#}");
         }
         conv.push(Event::Busy { busy: true });
         let result = match command {
