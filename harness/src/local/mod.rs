@@ -342,7 +342,7 @@ pub fn describe(
 ) -> String {
     let u = &state.urls;
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<24} {v}\n"));
     let sign_in = |credentials: Option<&str>| {
         credentials
             .and_then(|c| c.split(',').next())

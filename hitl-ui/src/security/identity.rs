@@ -209,6 +209,16 @@ mod tests {
     }
 
     #[test]
+    fn another_page_reads_only_its_own_session_cookie() {
+        let chat = source(None, Some("alice:pw")).with_session_cookie("lab_chat_session");
+        let (_, cookie) = chat.sign_in("alice", "pw", 100).unwrap();
+        let own = request(&[("cookie", &format!("lab_chat_session={cookie}"))]);
+        assert_eq!(chat.resolve(&own, 50).map(|i| i.user), Some("alice".into()));
+        let reviewers = request(&[("cookie", &format!("hitl_session={cookie}"))]);
+        assert_eq!(chat.resolve(&reviewers, 50), None);
+    }
+
+    #[test]
     fn sign_in_issues_a_session_that_identifies() {
         let src = source(None, Some("bob:pw,alice:pw2"));
         assert!(src.sign_in("bob", "wrong", 100).is_none());
