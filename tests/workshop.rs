@@ -435,7 +435,7 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
     let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
     the_chat_page_is_guarded(&chat_url).await?;
     let db = Db::new(&urls.mock_db);
-    let gate = GateAdmin::new(&urls.extauth_admin);
+    let gate = lab.state.gate_admin();
     let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
     let mut room = Room {
         chat: driver.open().await?,

@@ -120,7 +120,10 @@ fn check_fresh(name: &str, bin: &Path) -> anyhow::Result<()> {
     if !crate_dir.join("Cargo.toml").is_file() {
         return Ok(()); // not one of ours by directory name; nothing to compare
     }
-    let mut sources = vec![root.join("Cargo.lock")];
+    // Not Cargo.lock: a lock change that matters to this binary makes cargo rebuild it, and
+    // one that does not (a merge, another crate's new dependency) leaves it as it is, which
+    // would otherwise be refused for ever, whatever the user builds.
+    let mut sources = Vec::new();
     let extra = EXTRA_SOURCES
         .iter()
         .filter(|(bin, _)| *bin == name)

@@ -51,7 +51,8 @@ pub struct PendingList {
     pub pending: Vec<ParkedCall>,
 }
 
-/// `POST /decide/{id}` body.
+/// `POST /decide/{id}` body. `reviewer` is required: the admin API's credential holder
+/// (hitl-ui) asserts which signed-in reviewer decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
@@ -74,15 +75,18 @@ pub enum Outcome {
     Abandoned,
     /// Pending when the process stopped; closed on the next start.
     Lost,
+    /// Refused without review (malformed, forged, unparseable, over a limit): never parked.
+    Denied,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Approved,
         Outcome::Rejected,
         Outcome::Expired,
         Outcome::Abandoned,
         Outcome::Lost,
+        Outcome::Denied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl Outcome {
             Outcome::Expired => "expired",
             Outcome::Abandoned => "abandoned",
             Outcome::Lost => "lost",
+            Outcome::Denied => "denied",
         }
     }
 }
@@ -111,6 +116,14 @@ pub struct DecidedCall {
     pub decided_at: OffsetDateTime,
     /// Milliseconds between park and end.
     pub waited_ms: u64,
+    /// How many identical requests this record stands for: identical denials in a short
+    /// window are coalesced into one row (`decidedAt` is then the last one's time).
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `GET /history?limit=&before=&outcome=&tool=`: newest first.
@@ -190,3 +203,15 @@ pub struct HistoryQuery {
 /// Header hitl-extauth sets on an approved request on its way upstream: the parked-call id
 /// whose approval let it through (any client-supplied value is replaced or removed).
 pub const APPROVAL_ID_HEADER: &str = "x-hitl-approval-id";
+
+/// Environment variables of hitl-extauth's admin API (besides the seed's ports).
+pub mod env {
+    /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
+    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    /// hitl-ui's copy of that token.
+    pub const UI_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
+    /// Serve the admin API without a token, as the seed did (its UI sends none). Logged as a
+    /// warning at every start and shown by `/healthz`; reviewer names are then recorded as
+    /// unverified.
+    pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
+}

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use crate::{
     clients::{Db, GateAdmin},
     components::{agentgateway, envoy, extauth, mock_db},
+    credentials::Credentials,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     net,
     proc::{Running, Spec},
@@ -43,8 +44,10 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(log_dir)
             .with_context(|| format!("creating {}", log_dir.display()))?;
+        let credentials = Credentials::generate(log_dir)?;
         let (db, db_proc) = start_with_retries(|| {
-            let options = mock_db::Options::new(net::free_port()?);
+            let options =
+                mock_db::Options::new(net::free_port()?).verifying_key(&credentials.keys.verifying);
             let spec = mock_db::spec(&options, log_dir)?;
             Ok((options, spec))
         })
@@ -54,6 +57,7 @@ impl Stack {
             // footprint, not its per-requester limit.
             let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
                 .park_timeout(park_timeout)
+                .credentials(&credentials)
                 .max_parked_per_requester(1_000_000);
             let spec = extauth::spec(&options, log_dir)?;
             Ok((options, spec))
@@ -124,7 +128,7 @@ impl Stack {
     }
 
     pub fn admin(&self) -> GateAdmin {
-        GateAdmin::new(self.extauth.admin_url())
+        GateAdmin::new(self.extauth.admin_url()).with_token(self.extauth.admin_token.clone())
     }
 
     pub fn db_client(&self) -> Db {

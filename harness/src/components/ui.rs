@@ -116,7 +116,10 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         )
         .health(format!("{}/healthz", options.base_url()));
     let optional = [
-        ("HITL_EXTAUTH_ADMIN_TOKEN", &options.extauth_admin_token),
+        (
+            hitl_wire::extauth::env::UI_ADMIN_TOKEN,
+            &options.extauth_admin_token,
+        ),
         ("MOCK_DB_STATE_URL", &options.mock_db_state_url),
         ("REVIEWER_CREDENTIALS", &options.reviewer_credentials),
         ("TRUSTED_USER_HEADER", &options.trusted_user_header),

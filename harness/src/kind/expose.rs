@@ -115,6 +115,7 @@ pub async fn start(
     context: &str,
     model: ModelChoice,
     forwards: &[ClientForward],
+    admin_token: Option<String>,
 ) -> anyhow::Result<LabState> {
     let dir = lab::default_dir();
     stop(&dir)?;
@@ -137,6 +138,7 @@ pub async fn start(
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        admin_token,
         requester_key: Some(dir.join(crate::requester::KEY_FILE)),
         agents: Vec::new(),
     };

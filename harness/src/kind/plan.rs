@@ -468,8 +468,11 @@ impl Step {
                 metallb::POOL
             ),
             Step::GenerateSecret(s) => format!(
-                "Secret {}/{} (key {}): random, created once, kept on later runs",
-                s.namespace, s.name, s.key
+                "Secret {}/{} (key{} {}): random, created once, kept on later runs",
+                s.namespace,
+                s.name,
+                if s.keys().len() > 1 { "s" } else { "" },
+                s.keys().join(", ")
             ),
             Step::SecretFromEnv {
                 namespace,

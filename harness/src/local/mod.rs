@@ -15,8 +15,8 @@ use anyhow::Context as _;
 
 use crate::{
     agents::AgentKind,
-    clients::GateAdmin,
     components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    credentials::Credentials,
     gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
     manifests::{LabManifests, ModelChoice},
@@ -185,10 +185,13 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
 
     let urls = urls(ports, config.model);
+    // Fresh approval keys and admin token for every start.
+    let credentials = Credentials::generate(&config.dir)?;
     let mut specs: Vec<Spec> = vec![
         mock_db::spec(
             &mock_db::Options::new(ports.mock_db)
                 .enable_reset(true)
+                .verifying_key(&credentials.keys.verifying)
                 .query_budgets("1s", "64MiB"),
             &log_dir,
         )?,
@@ -196,7 +199,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             &{
                 let mut gate =
                     extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
-                        .park_timeout(park_timeout);
+                        .park_timeout(park_timeout)
+                        .credentials(&credentials);
                 gate.deny_response = manifests.deny_response().map(str::to_owned);
                 gate
             },
@@ -210,7 +214,8 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                     urls.mock_db,
                     hitl_wire::mockdb::paths::STATE
                 ))
-                .reviewer_credentials(&config.reviewer_credentials),
+                .reviewer_credentials(&config.reviewer_credentials)
+                .extauth_admin_token(&credentials.admin_token),
             &log_dir,
         )?,
     ];
@@ -269,6 +274,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         urls,
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        admin_token: Some(credentials.admin_token.clone()),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
         agents: config.agents.clone(),
     };
@@ -498,7 +504,7 @@ pub async fn status(state: &LabState) -> String {
     }
     out.push_str("endpoints:\n");
     out.push_str(&describe(state, None, None));
-    match GateAdmin::new(&state.urls.extauth_admin).pending().await {
+    match state.gate_admin().pending().await {
         Ok(list) => {
             out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
             for call in list.pending {
