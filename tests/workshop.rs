@@ -55,24 +55,15 @@ impl Room {
             .await
             .context("the agent menu (two agents run)")?;
         menu.select_by_value(agent).await?;
+        let old_log = self.chat.client.find(Locator::Css("#log")).await?;
         self.chat
             .client
             .find(Locator::Css("form.agent-pick button[type=submit]"))
             .await?
             .click()
             .await?;
-        let selector = format!("body[data-agent=\"{agent}\"]");
-        eventually(&format!("the chat page for {agent}"), || async {
-            Ok(self
-                .chat
-                .client
-                .find_all(Locator::Css(&selector))
-                .await?
-                .into_iter()
-                .next()
-                .map(|_| ()))
-        })
-        .await?;
+        gone(&old_log).await?;
+        self.live_page(agent).await?;
         self.agent = agent.to_owned();
         Ok(())
     }
@@ -86,24 +77,27 @@ impl Room {
             .await?
             .click()
             .await?;
-        // The old page is gone once its log element is (a stale element answers an error).
-        eventually("the page to reload", || async {
-            Ok(old_log.text().await.is_err().then_some(()))
-        })
-        .await?;
-        let selector = format!("body[data-agent=\"{}\"] #log", self.agent);
-        eventually("an empty chat", || async {
-            let Some(log) = self
+        gone(&old_log).await?;
+        let log = self.live_page(&self.agent).await?;
+        anyhow::ensure!(
+            log.text().await?.trim().is_empty(),
+            "a new chat starts empty"
+        );
+        Ok(())
+    }
+
+    /// Wait until the chat page for `agent` is loaded and follows its conversation (its
+    /// script runs and its event stream is open), and return its log.
+    async fn live_page(&self, agent: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        let selector = format!("body.live[data-agent=\"{agent}\"] #log");
+        eventually(&format!("the chat page for {agent}, live"), || async {
+            Ok(self
                 .chat
                 .client
                 .find_all(Locator::Css(&selector))
                 .await?
                 .into_iter()
-                .next()
-            else {
-                return Ok(None);
-            };
-            Ok(log.text().await?.trim().is_empty().then_some(()))
+                .next())
         })
         .await
     }
@@ -220,6 +214,14 @@ impl Room {
         })
         .await
     }
+}
+
+/// Wait until the page that held `element` is gone (a stale element answers an error).
+async fn gone(element: &fantoccini::elements::Element) -> anyhow::Result<()> {
+    eventually("the page to reload", || async {
+        Ok(element.text().await.is_err().then_some(()))
+    })
+    .await
 }
 
 async fn sign_in_chat(browser: &Browser, base: &str) -> anyhow::Result<()> {

@@ -166,6 +166,9 @@
   }
 
   const events = new EventSource("/events?agent=" + encodeURIComponent(agent));
+  // "live": the page follows the conversation (and its script is ready for input).
+  events.onopen = function () { document.body.classList.add("live"); };
+  events.onerror = function () { document.body.classList.remove("live"); };
   events.onmessage = function (m) {
     const e = JSON.parse(m.data);
     if (e.seq <= last) return; // a reconnect replays the log
