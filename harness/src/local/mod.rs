@@ -521,3 +521,41 @@ pub async fn status(state: &LabState) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_names_the_two_roles_pages_first_with_their_sign_ins() {
+        let ports = Ports::from_env().expect("default ports");
+        let state = LabState {
+            target: Target::Local,
+            model: "scripted".into(),
+            gateway: Some(Gateway::Envoy),
+            urls: urls(&ports, ModelChoice::Scripted),
+            processes: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            admin_token: None,
+            requester_key: None,
+            agents: AgentKind::ALL.to_vec(),
+        };
+        let text = describe(&state, Some("reviewer:pw,bob:x"), Some("alice:secret"));
+        let lines: Vec<&str> = text.lines().collect();
+        let chat = format!("http://127.0.0.1:{}", ports.chat);
+        let ui = format!("http://127.0.0.1:{}", ports.ui);
+        assert!(
+            lines[0].contains("chat page (chat user)")
+                && lines[0].contains(&chat)
+                && lines[0].ends_with("(sign in as alice / secret)"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("reviewer UI (reviewer)")
+                && lines[1].contains(&ui)
+                && lines[1].ends_with("(sign in as reviewer / pw)"),
+            "{text}"
+        );
+        assert!(text.contains("langgraph agent (A2A)"), "{text}");
+    }
+}
