@@ -10,7 +10,7 @@ use hitl_harness::{
         hitl::{Decision, Pause},
     },
     agents::AgentKind,
-    clients::{Db, GateAdmin},
+    clients::Db,
     components::scripted_model::Control,
     scene::run::chat_client,
 };
@@ -159,7 +159,7 @@ async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
 async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let lab = Lab::up("local_lab_requester").await;
     let db = Db::new(&lab.state.urls.mock_db);
-    let gate = GateAdmin::new(&lab.state.urls.extauth_admin);
+    let gate = lab.state.gate_admin();
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     db.reset().await.expect("reset");
 
@@ -216,11 +216,22 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
         outcome.text
     );
     assert!(gate.pending().await.expect("pending").pending.is_empty());
+    // On the record: the proven call, parked and rejected; the unproven one, denied unparked.
     let history = gate.history(10).await.expect("history");
+    let outcomes: Vec<_> = history.items.iter().map(|r| r.outcome).collect();
     assert_eq!(
-        history.items.len(),
-        1,
-        "only the proven call was ever parked"
+        outcomes,
+        [
+            hitl_wire::extauth::Outcome::Denied,
+            hitl_wire::extauth::Outcome::Rejected
+        ],
+        "newest first: {:#?}",
+        history.items
+    );
+    assert!(
+        history.items[0].reason.contains("no verified requester"),
+        "{:#?}",
+        history.items[0]
     );
     let state = db.state().await.unwrap();
     assert_eq!(state.schema_version, "v2", "nothing ran");

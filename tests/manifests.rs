@@ -332,7 +332,8 @@ fn the_privileged_route_carries_the_gate_and_the_public_one_does_not() {
         "the public route must carry no policy"
     );
     // no gate reaches the public route through the Gateway either: the only Gateway policy
-    // removes a client's partial-body marker before routing, and does nothing else
+    // removes a client's partial-body marker and approval token before routing, and does
+    // nothing else
     for policy in lab
         .policies
         .iter()
@@ -348,14 +349,20 @@ fn the_privileged_route_carries_the_gate_and_the_public_one_does_not() {
         );
         assert_eq!(
             policy.removes_request_headers,
-            [hitl_wire::headers::ENVOY_PARTIAL_BODY],
+            [
+                hitl_wire::headers::ENVOY_PARTIAL_BODY,
+                hitl_wire::approval::HEADER
+            ],
             "{}",
             policy.name
         );
     }
     assert_eq!(
         lab.stripped_request_headers(),
-        [hitl_wire::headers::ENVOY_PARTIAL_BODY]
+        [
+            hitl_wire::headers::ENVOY_PARTIAL_BODY,
+            hitl_wire::approval::HEADER
+        ]
     );
     // run_migration is tier 2; truncate_table tier 1; cluster_db_query neither
     let gating = lab.tool_gating();

@@ -1,6 +1,7 @@
 //! mock-db-mcp, driven like an agent would drive it: the real binary, a standard MCP client
 //! over Streamable HTTP, and raw HTTP for the requests a good client never sends.
 
+use hitl_harness::components::mock_db::Options;
 use hitl_lab_tests::{
     mock_db::{McpClient, MockDb, USER_AGENT, call},
     scratch_dir,
@@ -17,6 +18,23 @@ use serde_json::{Value, json};
 
 async fn start(test: &str) -> MockDb {
     MockDb::start(&scratch_dir(&format!("mock_db_mcp/{test}")))
+        .await
+        .expect("start mock-db-mcp")
+}
+
+/// mock-db-mcp as the seed ran it: privileged calls execute without an approval token
+/// (`--insecure-no-approval-key`). For the tests of what a migration does; what an approval
+/// must be is checked in `tests/approval.rs`.
+fn unapproved(options: Options) -> Options {
+    Options {
+        approval_verifying_key: None,
+        insecure_no_approval_key: true,
+        ..options
+    }
+}
+
+async fn start_unapproved(test: &str) -> MockDb {
+    MockDb::start_with(&scratch_dir(&format!("mock_db_mcp/{test}")), unapproved)
         .await
         .expect("start mock-db-mcp")
 }
@@ -280,7 +298,7 @@ async fn truncate_accepts_only_existing_tables() {
 
 #[tokio::test]
 async fn migrations_move_the_schema_both_ways_and_record_from_and_to() {
-    let db = start("migrate").await;
+    let db = start_unapproved("migrate").await;
     let admin = db.privileged("platform-admin").await.unwrap();
     let public = db.public("alice").await.unwrap();
 
@@ -352,7 +370,7 @@ async fn migrations_move_the_schema_both_ways_and_record_from_and_to() {
 
 #[tokio::test]
 async fn bad_arguments_are_tool_errors_that_say_what_was_wrong() {
-    let db = start("bad_args").await;
+    let db = start_unapproved("bad_args").await;
     let public = db.public("alice").await.unwrap();
     let privileged = db.privileged("alice").await.unwrap();
 
@@ -773,7 +791,7 @@ async fn with_no_allowed_origins_every_browser_origin_is_refused() {
 
 #[tokio::test]
 async fn independent_posts_work_without_a_session() {
-    let db = start("stateless").await;
+    let db = start_unapproved("stateless").await;
     let post = |path: &'static str, message: Value| {
         let db = &db;
         async move {
@@ -863,7 +881,7 @@ async fn a_per_request_client_works_too() {
 async fn a_file_database_survives_a_restart() {
     let dir = scratch_dir("mock_db_mcp/persistence");
     let path = dir.join("orders.db");
-    let mut db = MockDb::start_with(&dir, |o| o.db_path(&path))
+    let mut db = MockDb::start_with(&dir, |o| unapproved(o).db_path(&path))
         .await
         .unwrap();
     {
@@ -907,7 +925,7 @@ async fn reset_is_off_unless_enabled() {
 #[tokio::test]
 async fn reset_restores_the_seed_and_is_audited() {
     let dir = scratch_dir("mock_db_mcp/reset_on");
-    let db = MockDb::start_with(&dir, |o| o.enable_reset(true))
+    let db = MockDb::start_with(&dir, |o| unapproved(o).enable_reset(true))
         .await
         .unwrap();
     let public = db.public("alice").await.unwrap();
@@ -936,5 +954,220 @@ async fn reset_restores_the_seed_and_is_audited() {
     assert_eq!(
         (&orders["rows"][0]["n"], &orders["schema_version"]),
         (&json!(3), &json!("v2"))
+    );
+}
+
+// ---------- approvals: /privileged/mcp executes only what the gate approved ----------
+
+fn migration_call(id: u64, version: &str) -> String {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": tools::RUN_MIGRATION, "arguments": { "version": version } }
+    })
+    .to_string()
+}
+
+/// POST `body` straight to `/privileged/mcp` with `token` (if any): the JSON-RPC answer.
+async fn direct(db: &MockDb, body: &str, token: Option<&str>) -> Value {
+    let headers: Vec<(&str, &str)> = token
+        .map(|t| vec![(hitl_wire::approval::HEADER, t)])
+        .unwrap_or_default();
+    let reply = db
+        .post_with(paths::PRIVILEGED_MCP, body.to_owned(), &headers)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json().unwrap()
+}
+
+/// The answer is a refusal naming `check`; returns its message.
+fn refused(answer: &Value, check: &str) -> String {
+    assert_eq!(
+        answer["error"]["code"],
+        hitl_wire::approval::REFUSED_CODE,
+        "not a refusal: {answer}"
+    );
+    assert_eq!(answer["error"]["data"]["check"], check, "{answer}");
+    answer["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// The checks the audit recorded as refusals, in order; asserts nothing ran.
+async fn refusals(db: &MockDb) -> Vec<String> {
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v2", "nothing may have run");
+    assert!(
+        state.audit.iter().all(|e| !e.executed()),
+        "{:?}",
+        state.audit
+    );
+    state
+        .audit
+        .iter()
+        .filter_map(|e| e.refused.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_direct_tools_call_without_approval_is_refused_and_audited() {
+    let db = start("approval_missing").await;
+    let answer = direct(&db, &migration_call(1, "v3"), None).await;
+    let message = refused(&answer, "missing");
+    assert!(message.contains("x-hitl-approval"), "{message}");
+    assert!(message.contains("nothing was executed"), "{message}");
+    assert_eq!(refusals(&db).await, ["missing"]);
+    let state = db.state().await.unwrap();
+    assert_eq!(state.audit[0].tool, tools::RUN_MIGRATION);
+    assert_eq!(state.audit[0].args, json!({ "version": "v3" }));
+
+    // Housekeeping still works without a token: the handshake and discovery.
+    let privileged = db.privileged("alice").await.unwrap();
+    assert_eq!(privileged.list_all_tools().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_approval_runs_exactly_its_bytes_exactly_once() {
+    let db = start("approval_once").await;
+    let approved = migration_call(1, "v3");
+    let token = db.approve("call-1", approved.as_bytes(), tools::RUN_MIGRATION);
+
+    // The same JSON with one more space: other bytes, so not what was approved.
+    let respaced = approved.replacen(':', ": ", 1);
+    let message = refused(&direct(&db, &respaced, Some(&token)).await, "body-sha256");
+    assert!(message.contains("approval is for other bytes"), "{message}");
+    // Another call entirely under the same token.
+    refused(
+        &direct(&db, &migration_call(1, "v4"), Some(&token)).await,
+        "body-sha256",
+    );
+    assert_eq!(refusals(&db).await, ["body-sha256", "body-sha256"]);
+
+    // The approved bytes run, once, recorded with their approval.
+    let answer = direct(&db, &approved, Some(&token)).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["to"], "v3",
+        "{answer}"
+    );
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v3");
+    let ran = state.audit.last().unwrap();
+    assert!(ran.executed());
+    assert_eq!(ran.approval_id.as_deref(), Some("call-1"));
+
+    // A replay of the same token and bytes: refused, nothing runs again.
+    refused(&direct(&db, &approved, Some(&token)).await, "replayed");
+    let state = db.state().await.unwrap();
+    assert_eq!(
+        state.audit.iter().filter(|e| e.executed()).count(),
+        1,
+        "{:?}",
+        state.audit
+    );
+    assert_eq!(
+        state.audit.last().unwrap().refused.as_deref(),
+        Some("replayed")
+    );
+}
+
+#[tokio::test]
+async fn expired_forged_and_misdirected_approvals_are_refused() {
+    use hitl_wire::approval::{Claims, Signer};
+    let db = start("approval_forged").await;
+    let body = migration_call(1, "v3");
+    let fresh = hitl_lab_tests::mock_db::claims("call-1", body.as_bytes(), tools::RUN_MIGRATION);
+    let now = fresh.iat;
+    let sign = |claims: Claims| db.signer.sign(&claims);
+
+    let cases = [
+        // Expired a minute ago (well past the clock-skew allowance).
+        (
+            sign(Claims {
+                iat: now - 90,
+                exp: now - 60,
+                ..fresh.clone()
+            }),
+            "expired",
+        ),
+        // Issued in the future: a clock too far ahead, or a token made to outlive its TTL.
+        (
+            sign(Claims {
+                iat: now + 30,
+                exp: now + 60,
+                ..fresh.clone()
+            }),
+            "not-yet-valid",
+        ),
+        // Living longer than the 60 s the verifier allows.
+        (
+            sign(Claims {
+                exp: now + 3600,
+                ..fresh.clone()
+            }),
+            "lifetime",
+        ),
+        // Approved for another tool.
+        (
+            sign(Claims {
+                tool: tools::TRUNCATE_TABLE.into(),
+                ..fresh.clone()
+            }),
+            "tool",
+        ),
+        // Signed by a key that is not the gate's.
+        (Signer::generate().unwrap().sign(&fresh), "signature"),
+        ("v1.e30.AAAA".to_owned(), "malformed"),
+    ];
+    for (token, check) in &cases {
+        refused(&direct(&db, &body, Some(token)).await, check);
+    }
+    let expected: Vec<&str> = cases.iter().map(|(_, c)| *c).collect();
+    assert_eq!(refusals(&db).await, expected);
+}
+
+#[tokio::test]
+async fn the_public_server_never_needs_nor_honours_an_approval() {
+    let db = start("approval_public").await;
+    let body = migration_call(1, "v3");
+    let token = db.approve("call-1", body.as_bytes(), tools::RUN_MIGRATION);
+    let reply = db
+        .post_with(
+            paths::PUBLIC_MCP,
+            body,
+            &[(hitl_wire::approval::HEADER, token.as_str())],
+        )
+        .await
+        .unwrap();
+    let answer = reply.json().unwrap();
+    assert_eq!(answer["error"]["code"], -32602, "unknown tool: {answer}");
+    // Its own tools need none (tier 1 is the agent's).
+    let public = db.public("alice").await.unwrap();
+    tool_ok(&public, tools::TRUNCATE_TABLE, json!({ "table": "orders" }))
+        .await
+        .to_string();
+    let state = db.state().await.unwrap();
+    assert_eq!(state.schema_version, "v2");
+    assert_eq!(
+        state
+            .audit
+            .iter()
+            .map(|e| e.tool.as_str())
+            .collect::<Vec<_>>(),
+        [tools::TRUNCATE_TABLE]
+    );
+}
+
+#[tokio::test]
+async fn without_a_verifying_key_it_refuses_to_start() {
+    let dir = scratch_dir("mock_db_mcp/no_key");
+    let options = Options::new(hitl_harness::net::free_port().unwrap());
+    let spec = hitl_harness::components::mock_db::spec(&options, &dir)
+        .unwrap()
+        .ready_timeout(std::time::Duration::from_secs(10));
+    let Err(err) = hitl_harness::proc::Running::start(spec).await else {
+        panic!("must not start without a key")
+    };
+    let log = std::fs::read_to_string(dir.join("mock-db-mcp.log")).unwrap_or_default();
+    assert!(
+        format!("{err:#}{log}").contains("no approval verifying key"),
+        "{err:#}\n{log}"
     );
 }

@@ -142,7 +142,8 @@ pub struct GatewayPlan {
     /// agentgateway's readiness server (unused by Envoy).
     pub readiness: Endpoint,
     /// Request headers the gateway removes before any policy or filter sees them: a client
-    /// must not be able to assert what only the gateway may say (the partial-body marker).
+    /// must not be able to assert what only the gateway or the gate may say (the partial-body
+    /// marker, the gate's approval token).
     pub strip_request_headers: Vec<String>,
     /// mock-db-mcp.
     pub upstream: Endpoint,
@@ -176,7 +177,10 @@ impl GatewayPlan {
             admin: Endpoint::loopback(ports.admin),
             stats: Endpoint::loopback(ports.stats),
             readiness: Endpoint::loopback(ports.readiness),
-            strip_request_headers: vec![hitl_wire::headers::ENVOY_PARTIAL_BODY.to_owned()],
+            strip_request_headers: vec![
+                hitl_wire::headers::ENVOY_PARTIAL_BODY.to_owned(),
+                hitl_wire::approval::HEADER.to_owned(),
+            ],
             upstream,
             routes: vec![
                 Route {

@@ -47,6 +47,9 @@ pub struct Urls {
     /// The scripted model's control endpoint, when the agent uses it.
     #[serde(default)]
     pub scripted_model: Option<String>,
+    /// The chat user's page (lab-chat), in the local lab (the kind lab has kagent's UI).
+    #[serde(default)]
+    pub chat: Option<String>,
 }
 
 /// One process the local lab started.
@@ -75,6 +78,9 @@ pub struct LabState {
     pub processes: Vec<ProcessRecord>,
     /// Where the logs are.
     pub log_dir: PathBuf,
+    /// hitl-extauth's admin token, for the harness's reviewer (scenes, `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
     /// The signing key of the lab's requester tokens (`cargo xtask chat` and the scene
     /// runner prove their user with it); absent for a lab whose gateway trusts another
     /// issuer.
@@ -100,6 +106,12 @@ impl Urls {
 }
 
 impl LabState {
+    /// A client for the lab's hitl-extauth admin API, with its token.
+    pub fn gate_admin(&self) -> crate::clients::GateAdmin {
+        crate::clients::GateAdmin::new(&self.urls.extauth_admin)
+            .with_token(self.admin_token.clone())
+    }
+
     /// The A2A endpoint of `agent`, or an error that says how to start it.
     pub fn agent_url(&self, agent: AgentKind) -> anyhow::Result<&str> {
         match self.urls.agent_url(agent) {

@@ -10,6 +10,7 @@ pub mod bins;
 pub mod clients;
 pub mod components;
 pub mod conformance;
+pub mod credentials;
 pub mod envoy;
 pub mod gateway;
 pub mod kind;

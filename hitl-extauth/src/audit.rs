@@ -71,6 +71,12 @@ enum Command {
         id: String,
         reply: Reply<Option<Standing>>,
     },
+    /// A coalesced record stands for one more request.
+    Bump {
+        id: String,
+        count: u64,
+        at: OffsetDateTime,
+    },
     Flush(Reply<()>),
 }
 
@@ -87,6 +93,7 @@ impl std::fmt::Debug for Command {
             Command::Close { .. } => "Close",
             Command::History { .. } => "History",
             Command::Lookup { .. } => "Lookup",
+            Command::Bump { .. } => "Bump",
             Command::Flush(_) => "Flush",
         })
     }
@@ -109,6 +116,7 @@ impl Audit {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        add_count_column(&conn)?;
         let mut next_seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(closed_seq), 0) + 1 FROM parked_calls",
             [],
@@ -150,6 +158,23 @@ impl Audit {
             ack: Some(ack),
         });
         committed
+    }
+
+    /// Queue a finished record nobody waits for (a denial).
+    pub fn record(&self, record: DecidedCall) {
+        self.send(Command::Close {
+            record: Box::new(record),
+            ack: None,
+        });
+    }
+
+    /// Queue "record `id` now stands for `count` requests, the last at `at`".
+    pub fn bump(&self, id: &str, count: u64, at: OffsetDateTime) {
+        self.send(Command::Bump {
+            id: id.to_owned(),
+            count,
+            at,
+        });
     }
 
     /// Closed calls, newest first.
@@ -197,7 +222,8 @@ CREATE TABLE IF NOT EXISTS parked_calls (
     reason      TEXT NOT NULL DEFAULT '',
     decided_at  TEXT,
     waited_ms   INTEGER,
-    closed_seq  INTEGER UNIQUE  -- order of closing: the /history cursor
+    closed_seq  INTEGER UNIQUE, -- order of closing: the /history cursor
+    count       INTEGER NOT NULL DEFAULT 1 -- identical denials coalesced into this row
 );
 CREATE INDEX IF NOT EXISTS parked_calls_by_outcome ON parked_calls (outcome, closed_seq);
 CREATE INDEX IF NOT EXISTS parked_calls_by_tool ON parked_calls (tool_name, closed_seq);
@@ -205,7 +231,18 @@ CREATE INDEX IF NOT EXISTS parked_calls_by_tool ON parked_calls (tool_name, clos
 
 const COLUMNS: &str = "id, received_at, expires_at, method, path, headers, rpc_method, \
     tool_name, tool_args, body, body_sha256, requester, caller, outcome, reviewer, reason, \
-    decided_at, waited_ms, closed_seq";
+    decided_at, waited_ms, closed_seq, count";
+
+/// Databases written before denials were recorded have no `count` column.
+fn add_count_column(conn: &Connection) -> Result<(), AuditError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('parked_calls') WHERE name = 'count'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE parked_calls ADD COLUMN count INTEGER NOT NULL DEFAULT 1")?;
+    }
+    Ok(())
+}
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
@@ -306,6 +343,14 @@ impl Writer {
                 Command::Lookup { id, reply } => {
                     let _ = reply.send(lookup(&tx, &id));
                 }
+                Command::Bump { id, count, at } => {
+                    if let Err(e) = tx.execute(
+                        "UPDATE parked_calls SET count = ?2, decided_at = ?3 WHERE id = ?1",
+                        params![id, i64::try_from(count).unwrap_or(i64::MAX), rfc3339(at)],
+                    ) {
+                        tracing::error!(%id, error = %e, "audit: counting a repeated denial failed");
+                    }
+                }
                 Command::Flush(ack) => acks.push((ack, Ok(()))),
             }
         }
@@ -334,7 +379,7 @@ fn insert_parked(tx: &Transaction<'_>, call: &ParkedCall) -> rusqlite::Result<us
     tx.execute(
         &format!(
             "INSERT INTO parked_calls ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', NULL, '', NULL, NULL, NULL) \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', NULL, '', NULL, NULL, NULL, 1) \
              ON CONFLICT (id) DO NOTHING"
         ),
         params![
@@ -346,7 +391,7 @@ fn insert_parked(tx: &Transaction<'_>, call: &ParkedCall) -> rusqlite::Result<us
             serde_json::to_string(&call.headers).unwrap_or_default(),
             call.rpc_method,
             call.tool_name,
-            call.tool_args.to_string(),
+            crate::park::arguments(call).to_string(),
             call.body,
             call.body_sha256,
             call.requester,
@@ -360,7 +405,7 @@ fn upsert_closed(tx: &Transaction<'_>, record: &DecidedCall, seq: i64) -> Result
     let changed = tx.execute(
         &format!(
             "INSERT INTO parked_calls ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
              ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
              reviewer = excluded.reviewer, reason = excluded.reason, \
              decided_at = excluded.decided_at, waited_ms = excluded.waited_ms, \
@@ -376,7 +421,7 @@ fn upsert_closed(tx: &Transaction<'_>, record: &DecidedCall, seq: i64) -> Result
             serde_json::to_string(&call.headers).unwrap_or_default(),
             call.rpc_method,
             call.tool_name,
-            call.tool_args.to_string(),
+            crate::park::arguments(call).to_string(),
             call.body,
             call.body_sha256,
             call.requester,
@@ -387,6 +432,7 @@ fn upsert_closed(tx: &Transaction<'_>, record: &DecidedCall, seq: i64) -> Result
             rfc3339(record.decided_at),
             i64::try_from(record.waited_ms).unwrap_or(i64::MAX),
             seq,
+            i64::try_from(record.count).unwrap_or(i64::MAX),
         ],
     )?;
     if changed == 0 {
@@ -489,6 +535,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
     let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
     let outcome_text: String = row.get(13)?;
     let waited: Option<i64> = row.get(17)?;
+    let count: i64 = row.get(19)?;
     Ok(DecidedCall {
         call: ParkedCall {
             received_at: time(1, "received_at")?,
@@ -504,12 +551,14 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             requester: row.get(11)?,
             claimed_requester,
             id: id.clone(),
+            preview_of_bytes: None,
         },
         outcome: parse_outcome(&id, &outcome_text)?,
         reviewer: row.get(14)?,
         reason: row.get(15)?,
         decided_at: time(16, "decided_at")?,
         waited_ms: waited.and_then(|w| u64::try_from(w).ok()).unwrap_or(0),
+        count: u64::try_from(count).unwrap_or(1),
     })
 }
 
@@ -539,6 +588,7 @@ mod tests {
             expires_at: received_at + Duration::seconds(600),
             requester: Some("alice".into()),
             claimed_requester: Some("alice".into()),
+            preview_of_bytes: None,
         })
     }
 
@@ -550,6 +600,7 @@ mod tests {
             reason: format!("{} by bob", outcome.as_str()),
             decided_at: call.received_at + Duration::milliseconds(1500),
             waited_ms: 1500,
+            count: 1,
         }
     }
 

@@ -3,6 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use hitl_wire::{approval, extauth::env};
 
 use crate::classify::{AllowList, DEFAULT_ALLOWED_METHODS};
 
@@ -39,10 +40,37 @@ pub struct Config {
     #[arg(long, env = "ALLOWED_METHODS", default_value = DEFAULT_ALLOWED_METHODS)]
     pub allowed_methods: AllowList,
 
-    /// If set, /pending, /decide, /history and /events require `Authorization: Bearer
-    /// <token>` (/healthz and /metrics stay open).
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    /// /pending, /decide, /history and /events require `Authorization: Bearer <token>`
+    /// (/healthz and /metrics stay open). Without it they are not served at all, unless
+    /// --insecure-open-admin.
+    #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Serve the admin API without a token, as the seed lab did (for a UI that sends none):
+    /// anyone who reaches the port can approve. Logged as a warning at every start, shown by
+    /// /healthz; reviewer names are recorded as unverified.
+    #[arg(
+        long,
+        env = env::INSECURE_OPEN_ADMIN,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_open_admin: bool,
+
+    /// File holding the Ed25519 key (32-byte seed, hex) that signs approval tokens
+    /// (`x-hitl-approval`). Required unless --insecure-no-approval-key.
+    #[arg(long, env = approval::env::SIGNING_KEY_FILE, value_name = "PATH")]
+    pub approval_signing_key_file: Option<PathBuf>,
+
+    /// Run without a signing key, as the seed lab did: approvals carry no token, so a backend
+    /// that verifies approvals refuses them. Logged as a warning at every start.
+    #[arg(
+        long,
+        env = approval::env::INSECURE_NO_KEY,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_no_approval_key: bool,
 
     /// Most calls parked at once; further tool calls are denied until some are decided.
     #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
@@ -103,6 +131,26 @@ impl Config {
     pub fn admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref().filter(|t| !t.trim().is_empty())
     }
+
+    /// Who may use the admin API.
+    pub fn admin_access(&self) -> AdminAccess {
+        match (self.admin_token(), self.insecure_open_admin) {
+            (Some(token), _) => AdminAccess::Token(token.trim().to_owned()),
+            (None, true) => AdminAccess::Open,
+            (None, false) => AdminAccess::Closed,
+        }
+    }
+}
+
+/// Who may use the admin API's reviewer endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAccess {
+    /// The holder of this bearer token (hitl-ui).
+    Token(String),
+    /// Anyone (`--insecure-open-admin`): the seed's behaviour.
+    Open,
+    /// Nobody: no token configured and no opt-out. Parks can only expire.
+    Closed,
 }
 
 #[cfg(test)]
@@ -117,7 +165,17 @@ mod tests {
         assert_eq!(config.park_timeout(), Duration::from_secs(600));
         assert_eq!(config.allowed_methods, AllowList::default());
         assert_eq!(config.admin_token(), None);
+        assert_eq!(config.admin_access(), AdminAccess::Closed);
+        assert!(!config.insecure_no_approval_key);
         assert!(config.require_verified_requester, "safe by default");
+    }
+
+    #[test]
+    fn the_admin_api_opens_only_with_a_token_or_the_opt_out() {
+        let config = Config::try_parse_from(["x", "--admin-token", "t0k"]).unwrap();
+        assert_eq!(config.admin_access(), AdminAccess::Token("t0k".into()));
+        let config = Config::try_parse_from(["x", "--insecure-open-admin"]).unwrap();
+        assert_eq!(config.admin_access(), AdminAccess::Open);
     }
 
     #[test]

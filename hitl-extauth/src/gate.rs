@@ -13,8 +13,9 @@ use std::{
 };
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
-use hitl_wire::extauth::{
-    DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
+use hitl_wire::{
+    approval::{self, Claims, Signer},
+    extauth::{DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall},
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -26,6 +27,7 @@ use tokio::{
 use crate::{
     audit::{Audit, AuditError, Standing},
     classify::{self, AllowList, Classified, RpcRequest, TOOLS_CALL, ToolCall, Verdict},
+    denials::{Denials, Refused},
     events::Events,
     metrics::{CheckVerdict, Metrics},
     park::{Capacity, Decision, Message, ParkingLot, Settled},
@@ -34,7 +36,8 @@ use crate::{
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
-const REDACTED_HEADERS: [&str; 4] = [
+const REDACTED_HEADERS: [&str; 5] = [
+    approval::HEADER,
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -52,8 +55,13 @@ pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 /// What the gateway is told to do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Forward it; `approval_id` is the parked call whose approval lets it through.
-    Allow { approval_id: Option<String> },
+    /// Forward it; `approval_id` is the parked call whose approval lets it through, `token`
+    /// the signed approval the backend verifies (absent when passed without review, or
+    /// when running without a signing key).
+    Allow {
+        approval_id: Option<String>,
+        token: Option<String>,
+    },
     /// Refuse it with a 403 carrying `reason` (and the parked-call id, if it was parked).
     Deny { reason: String, id: Option<String> },
 }
@@ -74,6 +82,9 @@ pub enum DecideError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The decision itself is unusable (e.g. names no reviewer); nothing changed.
+    #[error("{0}")]
+    Invalid(String),
     #[error("the decision was taken but could not be recorded ({0}); the call was denied")]
     NotRecorded(String),
     #[error(transparent)]
@@ -90,7 +101,18 @@ pub struct Settings {
     /// Deny a `tools/call` that carries no verified requester (the default). `false` is the
     /// seed's behaviour: such calls park with no requester, marked unverified.
     pub require_verified_requester: bool,
+    /// Signs the approval token of every approved call; `None` only when running with
+    /// `--insecure-no-approval-key`.
+    pub signer: Option<Signer>,
+    /// Whether reviewer names come from the admin token's holder. With the admin API open
+    /// (`--insecure-open-admin`) anybody may claim any name: recorded as unverified.
+    pub reviewer_verified: bool,
 }
+
+/// Longest reviewer name accepted.
+pub const MAX_REVIEWER_BYTES: usize = 200;
+/// Suffix on reviewer names nobody vouched for (open admin API).
+pub const UNVERIFIED_SUFFIX: &str = " (unverified)";
 
 /// Parks in deadline order, for the sweeper.
 #[derive(Debug, Default)]
@@ -108,6 +130,7 @@ pub struct Gate {
     events: Events,
     metrics: Metrics,
     deadlines: Arc<Deadlines>,
+    denials: Denials,
 }
 
 impl Drop for Gate {
@@ -140,6 +163,7 @@ impl Gate {
             events: Events::new(),
             metrics: Metrics::new(),
             deadlines: Arc::default(),
+            denials: Denials::default(),
         });
         tokio::spawn(sweep(Arc::downgrade(&gate), Arc::clone(&gate.deadlines)));
         gate
@@ -194,8 +218,13 @@ impl Gate {
         let incoming = match Incoming::try_from(check) {
             Ok(incoming) => incoming,
             Err(e) => {
+                let refused = Refused {
+                    method: "?",
+                    path: "?",
+                    ..Refused::default()
+                };
                 return (
-                    Admission::Answer(self.refuse(e.to_string(), "?", "?")),
+                    Admission::Answer(self.refuse(e.to_string(), &refused)),
                     None,
                 );
             }
@@ -207,28 +236,57 @@ impl Gate {
                 // The pass path logs nothing above debug: it is most of the traffic.
                 tracing::debug!(method = %incoming.method, path = %incoming.path, ?why, "pass");
                 self.metrics.checked(CheckVerdict::Pass);
-                Answer::Allow { approval_id: None }
+                Answer::Allow {
+                    approval_id: None,
+                    token: None,
+                }
             }
-            Verdict::Deny(denial) => {
-                self.refuse(denial.to_string(), &incoming.method, &incoming.path)
-            }
+            Verdict::Deny(denial) => self.refuse(denial.to_string(), &refused(&incoming)),
             Verdict::Park(tool) => return (self.park(incoming, tool), rpc),
         };
         (Admission::Answer(answer), rpc)
     }
 
-    fn refuse(&self, reason: String, method: &str, path: &str) -> Answer {
-        tracing::info!(%method, %path, %reason, "denied without review");
+    /// Deny without review, and record it (bounded: see [`crate::denials`]).
+    fn refuse(&self, reason: String, refused: &Refused<'_>) -> Answer {
+        tracing::info!(method = %refused.method, path = %refused.path, %reason, "denied without review");
         self.metrics.checked(CheckVerdict::Deny);
+        self.metrics.closed(Outcome::Denied, 1);
+        self.denials
+            .record(&self.audit, refused, &reason, |headers| {
+                redact_in_place(headers)
+            });
         Answer::deny(reason, None)
     }
 
     fn park(&self, incoming: Incoming, tool: ToolCall) -> Admission<'_> {
-        let (method, path) = (incoming.method.clone(), incoming.path.clone());
-        let call = match self.parked_call(incoming, tool) {
-            Ok(call) => Arc::new(call),
-            Err(reason) => return Admission::Answer(self.refuse(reason, &method, &path)),
+        let requester = match &incoming.verified {
+            Verified::Requester(_) => requester(&incoming.verified),
+            Verified::Invalid(reason) => {
+                return Admission::Answer(self.refuse(reason.clone(), &refused(&incoming)));
+            }
+            Verified::Absent if self.settings.require_verified_requester => {
+                return Admission::Answer(
+                    self.refuse(NO_VERIFIED_REQUESTER.to_owned(), &refused(&incoming)),
+                );
+            }
+            Verified::Absent => {
+                tracing::warn!(
+                    claimed = hitl_wire::headers::claimed_requester(&incoming.headers)
+                        .as_deref()
+                        .unwrap_or("-"),
+                    "parking a call with NO verified requester (REQUIRE_VERIFIED_REQUESTER=false): \
+                     separation of duties cannot be checked for it"
+                );
+                None
+            }
         };
+        if std::str::from_utf8(&incoming.body).is_err() {
+            return Admission::Answer(
+                self.refuse("body is not valid UTF-8".to_owned(), &refused(&incoming)),
+            );
+        }
+        let call = Arc::new(self.parked_call(incoming, tool, requester));
         let mut committed = None;
         let parked = self.lot.park(Arc::clone(&call), |call| {
             committed = Some(self.audit.park(Arc::clone(call)));
@@ -236,7 +294,14 @@ impl Gate {
         let (decision, committed) = match (parked, committed) {
             (Ok(decision), Some(committed)) => (decision, committed),
             (Err(full), _) => {
-                return Admission::Answer(self.refuse(full.to_string(), &call.method, &call.path));
+                let refused = Refused {
+                    method: &call.method,
+                    path: &call.path,
+                    headers: Some(&call.headers),
+                    body: call.body.as_bytes(),
+                    requester: call.requester.clone(),
+                };
+                return Admission::Answer(self.refuse(full.to_string(), &refused));
             }
             (Ok(_), None) => unreachable!("the lot runs before_visible on every park"),
         };
@@ -264,38 +329,30 @@ impl Gate {
             sha256 = %call.body_sha256, "parked"
         );
         self.events.publish(|| Event::Parked {
-            call: (**call).clone(),
+            call: call.preview().into_owned(),
         });
     }
 
-    fn parked_call(&self, incoming: Incoming, tool: ToolCall) -> Result<ParkedCall, String> {
+    /// `incoming`'s body must be UTF-8 and `requester` its verified requester (both checked
+    /// by [`Gate::park`]).
+    fn parked_call(
+        &self,
+        incoming: Incoming,
+        tool: ToolCall,
+        requester: Option<String>,
+    ) -> ParkedCall {
         let Incoming {
             method,
             path,
             headers,
             body,
-            verified,
             ..
         } = incoming;
         let claimed_requester = hitl_wire::headers::claimed_requester(&headers);
-        let requester = match verified {
-            Verified::Requester(identity) => Some(identity.as_str().to_owned()),
-            Verified::Invalid(reason) => return Err(reason),
-            Verified::Absent if self.settings.require_verified_requester => {
-                return Err(NO_VERIFIED_REQUESTER.to_owned());
-            }
-            Verified::Absent => {
-                tracing::warn!(
-                    claimed = claimed_requester.as_deref().unwrap_or("-"),
-                    "parking a call with NO verified requester (REQUIRE_VERIFIED_REQUESTER=false): \
-                     separation of duties cannot be checked for it"
-                );
-                None
-            }
-        };
-        let body = String::from_utf8(body).map_err(|_| "body is not valid UTF-8".to_owned())?;
+        let body = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let received_at = OffsetDateTime::now_utc();
-        Ok(ParkedCall {
+        ParkedCall {
             id: uuid::Uuid::new_v4().to_string(),
             received_at,
             method,
@@ -303,13 +360,14 @@ impl Gate {
             headers: redact(headers),
             rpc_method: TOOLS_CALL.to_owned(),
             tool_name: tool.name,
-            tool_args: tool.arguments,
+            tool_args: crate::park::lean(&body, tool.arguments),
             body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
             body,
             expires_at: received_at + self.settings.park_timeout,
             requester,
             claimed_requester,
-        })
+            preview_of_bytes: None,
+        }
     }
 
     /// Queue `id` for the sweeper, due one park timeout from now.
@@ -347,6 +405,7 @@ impl Gate {
         id: &str,
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
+        let reviewer = self.reviewer(request.reviewer.as_deref())?;
         let Some(slot) = self.lot.take_visible(id) else {
             return Err(match self.audit.lookup(id).await? {
                 None => DecideError::NotFound(id.to_owned()),
@@ -364,7 +423,7 @@ impl Gate {
         } else {
             Outcome::Rejected
         };
-        let record = ended(&slot.call, outcome, request.reviewer, request.reason);
+        let record = ended(&slot.call, outcome, Some(reviewer), request.reason);
         let (done, finished) = oneshot::channel();
         let decision = Decision {
             record: record.clone(),
@@ -398,15 +457,20 @@ impl Gate {
         let Decision { record, done } = decision;
         let outcome = record.outcome;
         let reason = record.reason.clone();
-        let committed = self.close(record);
+        let committed = self.close(record.clone());
         let recorded = match committed.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(AuditError::WriterGone.to_string()),
         };
+        let token = match (outcome, &recorded, &self.settings.signer) {
+            (Outcome::Approved, Ok(()), Some(signer)) => Some(signer.sign(&claims(&record))),
+            _ => None,
+        };
         let answer = match (outcome, &recorded) {
             (Outcome::Approved, Ok(())) => Answer::Allow {
                 approval_id: Some(id),
+                token,
             },
             (Outcome::Approved, Err(e)) => {
                 tracing::error!(%id, error = %e, "approval not recorded; denying");
@@ -425,6 +489,30 @@ impl Gate {
         answer
     }
 
+    /// The reviewer a decision names, as it will be recorded and signed. A decision must
+    /// name one; the name is trusted because only the admin token's holder (hitl-ui, which
+    /// asserts its signed-in reviewer) can decide — unless the admin API is open.
+    fn reviewer(&self, named: Option<&str>) -> Result<String, DecideError> {
+        let name = named.map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            return Err(DecideError::Invalid(
+                "a decision must name its reviewer (\"reviewer\": \"…\"); nothing was decided"
+                    .into(),
+            ));
+        }
+        if name.len() > MAX_REVIEWER_BYTES || name.chars().any(char::is_control) {
+            return Err(DecideError::Invalid(format!(
+                "reviewer must be at most {MAX_REVIEWER_BYTES} bytes without control \
+                 characters; nothing was decided"
+            )));
+        }
+        Ok(if self.settings.reviewer_verified {
+            name.to_owned()
+        } else {
+            format!("{name}{UNVERIFIED_SUFFIX}")
+        })
+    }
+
     /// End a parked call: queue its record, count it, announce it. Every slot taken out of
     /// the lot comes through here exactly once.
     fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), AuditError>> {
@@ -434,12 +522,26 @@ impl Gate {
         );
         self.metrics.ended(record.outcome, record.waited_ms);
         let committed = self.audit.close(record.clone());
-        self.events.publish(|| match record.outcome {
-            Outcome::Expired => Event::Expired { record },
-            Outcome::Abandoned => Event::Abandoned { record },
-            Outcome::Approved | Outcome::Rejected | Outcome::Lost => Event::Decided { record },
+        self.events.publish(|| {
+            // Events carry previews of large bodies, as `/pending` does.
+            let record = match record.call.preview() {
+                std::borrow::Cow::Borrowed(_) => record,
+                std::borrow::Cow::Owned(call) => DecidedCall { call, ..record },
+            };
+            event_of(record)
         });
         committed
+    }
+}
+
+/// The event that announces a closed call.
+fn event_of(record: DecidedCall) -> Event {
+    match record.outcome {
+        Outcome::Expired => Event::Expired { record },
+        Outcome::Abandoned => Event::Abandoned { record },
+        Outcome::Approved | Outcome::Rejected | Outcome::Lost | Outcome::Denied => {
+            Event::Decided { record }
+        }
     }
 }
 
@@ -593,14 +695,53 @@ fn ended(
         reviewer,
         reason,
         decided_at,
+        count: 1,
     }
 }
 
-fn redact(mut headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
+/// What an approval token asserts about an approved record.
+fn claims(record: &DecidedCall) -> Claims {
+    let iat = record.decided_at.unix_timestamp();
+    Claims {
+        id: record.call.id.clone(),
+        sha256: record.call.body_sha256.clone(),
+        tool: record.call.tool_name.clone(),
+        requester: record.call.requester.clone(),
+        reviewer: record.reviewer.clone().unwrap_or_default(),
+        iat,
+        exp: iat + approval::TTL_SECS,
+    }
+}
+
+/// Who asked for a call, as far as the gate can prove it: the requester of the token the
+/// gateway verified ([`crate::requester`]); identity headers never count.
+pub fn requester(verified: &Verified) -> Option<String> {
+    match verified {
+        Verified::Requester(identity) => Some(identity.as_str().to_owned()),
+        Verified::Absent | Verified::Invalid(_) => None,
+    }
+}
+
+/// What a denial record keeps of `incoming`.
+fn refused(incoming: &Incoming) -> Refused<'_> {
+    Refused {
+        method: &incoming.method,
+        path: &incoming.path,
+        headers: Some(&incoming.headers),
+        body: &incoming.body,
+        requester: requester(&incoming.verified),
+    }
+}
+
+fn redact_in_place(headers: &mut BTreeMap<String, String>) {
     for name in REDACTED_HEADERS {
         if let Some(value) = headers.get_mut(name) {
             *value = REDACTED.to_owned();
         }
     }
+}
+
+fn redact(mut headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    redact_in_place(&mut headers);
     headers
 }

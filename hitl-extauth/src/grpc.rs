@@ -7,7 +7,10 @@ use envoy_types::ext_authz::v3::{
     CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
     pb::{Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode},
 };
-use hitl_wire::extauth::{APPROVAL_ID_HEADER, DenyBody};
+use hitl_wire::{
+    approval,
+    extauth::{APPROVAL_ID_HEADER, DenyBody},
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -75,18 +78,20 @@ impl Authorization for AuthService {
 /// ([`DenyStyle::Mcp`]), with a JSON-RPC answer to it that says why.
 pub fn check_response(answer: Answer, rpc: Option<&RpcRequest>) -> CheckResponse {
     match answer {
-        Answer::Allow { approval_id } => {
+        Answer::Allow { approval_id, token } => {
             let mut ok = OkHttpResponseBuilder::new();
-            match approval_id {
-                Some(id) => ok.add_header(
-                    APPROVAL_ID_HEADER,
-                    id,
-                    Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-                    false,
-                ),
-                // Whatever a client claims there never reaches upstream unless we set it.
-                None => ok.remove_header(APPROVAL_ID_HEADER),
-            };
+            // Whatever a client claims in these never reaches upstream unless we set it.
+            for (name, value) in [(APPROVAL_ID_HEADER, approval_id), (approval::HEADER, token)] {
+                match value {
+                    Some(value) => ok.add_header(
+                        name,
+                        value,
+                        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
+                        false,
+                    ),
+                    None => ok.remove_header(name),
+                };
+            }
             let mut response = CheckResponse::with_status(Status::ok(""));
             response.set_http_response(ok);
             response
@@ -264,6 +269,7 @@ mod tests {
         let response = check_response(
             Answer::Allow {
                 approval_id: Some("abc".into()),
+                token: Some("v1.x.y".into()),
             },
             None,
         );
@@ -271,16 +277,29 @@ mod tests {
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
             panic!("no ok response");
         };
-        let header = ok.headers[0].header.as_ref().unwrap();
+        let headers: Vec<_> = ok
+            .headers
+            .iter()
+            .map(|h| {
+                let h = h.header.as_ref().unwrap();
+                (h.key.as_str(), h.value.as_str())
+            })
+            .collect();
         assert_eq!(
-            (header.key.as_str(), header.value.as_str()),
-            (APPROVAL_ID_HEADER, "abc")
+            headers,
+            [(APPROVAL_ID_HEADER, "abc"), (approval::HEADER, "v1.x.y")]
         );
 
-        let response = check_response(Answer::Allow { approval_id: None }, None);
+        let response = check_response(
+            Answer::Allow {
+                approval_id: None,
+                token: None,
+            },
+            None,
+        );
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
             panic!("no ok response");
         };
-        assert_eq!(ok.headers_to_remove, [APPROVAL_ID_HEADER]);
+        assert_eq!(ok.headers_to_remove, [APPROVAL_ID_HEADER, approval::HEADER]);
     }
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod audit;
 pub mod classify;
 pub mod config;
+pub mod denials;
 pub mod events;
 pub mod gate;
 pub mod grpc;
@@ -24,11 +25,14 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use hitl_wire::extauth::Outcome;
+use hitl_wire::{
+    approval::{self, Signer},
+    extauth::Outcome,
+};
 
 use crate::{
     audit::Audit,
-    config::Config,
+    config::{AdminAccess, Config},
     gate::{Gate, Settings},
     grpc::AuthService,
     park::Capacity,
@@ -48,6 +52,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "closed calls left pending by the previous run as lost"
         );
     }
+    let mut warnings = Vec::new();
+    let signer = match (
+        &config.approval_signing_key_file,
+        config.insecure_no_approval_key,
+    ) {
+        (Some(path), _) => Some(
+            Signer::from_file(path)
+                .with_context(|| format!("loading the approval signing key {}", path.display()))?,
+        ),
+        (None, true) => {
+            warnings.push(
+                "INSECURE: no approval signing key: approved calls carry no token, and a \
+                 backend that verifies approvals refuses them",
+            );
+            None
+        }
+        (None, false) => anyhow::bail!(
+            "no approval signing key: set {} (a file with a hex Ed25519 seed), or {}=1 to run \
+             without one as the seed lab did",
+            approval::env::SIGNING_KEY_FILE,
+            approval::env::INSECURE_NO_KEY
+        ),
+    };
+    let access = config.admin_access();
+    match access {
+        AdminAccess::Token(_) => {}
+        AdminAccess::Open => warnings.push(
+            "INSECURE: the admin API is open without a token: anyone who reaches it can \
+             approve a parked call; reviewer names are recorded as unverified",
+        ),
+        AdminAccess::Closed => warnings.push(
+            "the admin API's reviewer endpoints are off: set ADMIN_TOKEN (or \
+             INSECURE_OPEN_ADMIN=1); parked calls can only expire",
+        ),
+    }
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     let gate = Gate::start(
         Settings {
             allow: config.allowed_methods.clone(),
@@ -58,6 +100,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .unwrap_or(usize::MAX),
             },
             require_verified_requester: config.require_verified_requester,
+            signer,
+            reviewer_verified: !matches!(access, AdminAccess::Open),
         },
         audit.clone(),
     );
@@ -82,6 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
         allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
         admin_token = config.admin_token().is_some(),
+        signs_approvals = config.approval_signing_key_file.is_some(),
         require_verified_requester = config.require_verified_requester, "hitl-extauth listening"
     );
 
@@ -93,7 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.deny_response,
         )))
         .serve_with_incoming(grpc_incoming);
-    let admin = admin::router(Arc::clone(&gate), config.admin_token().map(str::to_owned));
+    let admin = admin::router(Arc::clone(&gate), access, warnings);
     let http = hitl_serve::serve(
         http_listener,
         admin,

@@ -72,7 +72,7 @@ impl Metrics {
         registry.register("parked", "Calls waiting for a decision now", parked.clone());
         registry.register(
             "decisions",
-            "Parked calls ended, by outcome (approved, rejected, expired, abandoned, lost)",
+            "Parked calls ended, by outcome (approved, rejected, expired, abandoned, lost, denied)",
             decisions.clone(),
         );
         registry.register(

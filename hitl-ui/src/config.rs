@@ -35,7 +35,7 @@ pub struct Config {
 
     /// Bearer token for hitl-extauth's admin API, if it requires one. Used server-side only;
     /// it never reaches a browser.
-    #[arg(long, env = "HITL_EXTAUTH_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, env = hitl_wire::extauth::env::UI_ADMIN_TOKEN, hide_env_values = true)]
     pub extauth_admin_token: Option<String>,
 
     /// mock-db-mcp's `GET /state` URL, read live for the current schema version shown on

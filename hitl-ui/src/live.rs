@@ -244,6 +244,7 @@ mod tests {
             reason: "ok".into(),
             decided_at: card.call.received_at,
             waited_ms: 5,
+            count: 1,
         }
     }
 

@@ -51,20 +51,34 @@ impl AuditLog {
         caller: Caller,
         detail: serde_json::Value,
     ) -> AuditEntry {
-        let entry = AuditEntry {
-            seq: self.next_seq,
+        self.push(AuditEntry {
+            seq: 0,
             at: OffsetDateTime::now_utc(),
             tool: tool.to_owned(),
             args,
             caller,
             detail,
-        };
+            approval_id: None,
+            refused: None,
+        })
+    }
+
+    /// Append `entry` with the next sequence number and return it.
+    pub fn push(&mut self, mut entry: AuditEntry) -> AuditEntry {
+        entry.seq = self.next_seq;
         self.next_seq += 1;
         if self.entries.len() == CAPACITY {
             self.entries.pop_front();
         }
         self.entries.push_back(entry.clone());
         entry
+    }
+
+    /// Change the newest entry (it must exist) and return it.
+    pub fn amend_last(&mut self, change: impl FnOnce(&mut AuditEntry)) -> AuditEntry {
+        let last = self.entries.back_mut().expect("an entry was just recorded");
+        change(last);
+        last.clone()
     }
 
     /// Oldest first, newest last.

@@ -3,6 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use hitl_wire::approval;
 use hitl_wire::mockdb::env;
 
 use crate::db::{Location, query::Budgets};
@@ -50,6 +51,22 @@ pub struct Config {
     )]
     pub allowed_hosts: Vec<String>,
 
+    /// File holding the gate's Ed25519 verifying (public) key, hex. /privileged/mcp executes
+    /// a tools/call only with an `x-hitl-approval` token that verifies against it, is
+    /// unexpired and unused, and whose sha256 is that of the bytes received. Required unless
+    /// --insecure-no-approval-key.
+    #[arg(long, env = approval::env::VERIFYING_KEY_FILE, value_name = "PATH")]
+    pub approval_verifying_key_file: Option<PathBuf>,
+
+    /// Execute privileged tool calls without any approval token, as the seed lab did (anyone
+    /// who reaches the port can run a migration). Logged as a warning at every start.
+    #[arg(
+        long,
+        env = approval::env::INSECURE_NO_KEY,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_no_approval_key: bool,
     /// Browser origins allowed on the MCP endpoints (comma-separated `scheme://host[:port]`,
     /// port `*` for any, or `null`): DNS-rebinding and cross-site protection, as the MCP spec
     /// asks. A request without `Origin` (every non-browser client) passes; one whose Origin is

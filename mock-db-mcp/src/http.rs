@@ -12,7 +12,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use hitl_wire::mockdb::paths;
+use std::sync::Arc;
+
+use hitl_wire::{approval::Verifier, mockdb::paths};
 use rmcp::{
     model::ClientJsonRpcMessage,
     transport::streamable_http_server::{
@@ -42,15 +44,23 @@ struct App {
     reset_enabled: bool,
 }
 
+/// The exact body bytes of an MCP POST, as received: what an approval token's sha256 must
+/// match. Put into the request's extensions by the guard; rmcp hands them on to the tools.
+#[derive(Debug, Clone)]
+pub struct ReceivedBody(pub Bytes);
+
 /// The body limit, for the JSON-RPC guard's own read of the body.
 #[derive(Clone, Copy)]
 struct BodyLimit(usize);
 
 /// The whole service. `shutdown` stops the MCP services' in-flight work when cancelled.
+/// `approvals`: the verifier /privileged/mcp checks every tool call's approval with (`None`
+/// only when running with `--insecure-no-approval-key`).
 pub fn router(
     store: Store,
     config: &Config,
     origins: Origins,
+    approvals: Option<Arc<Verifier>>,
     shutdown: CancellationToken,
 ) -> Router {
     let body_limit = config.http.body_limit(DEFAULT_MAX_BODY_BYTES);
@@ -68,7 +78,7 @@ pub fn router(
     };
 
     let public = PublicTools::new(store.clone());
-    let privileged = PrivilegedTools::new(store.clone());
+    let privileged = PrivilegedTools::new(store.clone(), approvals);
     let mcp = Router::new()
         .route_service(
             paths::PUBLIC_MCP,
@@ -169,8 +179,9 @@ async fn jsonrpc_guard(
     if let Err(rejection) = check_jsonrpc(&bytes) {
         return rejection.into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let mut request = Request::from_parts(parts, Body::from(bytes.clone()));
+    request.extensions_mut().insert(ReceivedBody(bytes));
+    next.run(request).await
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

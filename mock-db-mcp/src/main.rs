@@ -14,6 +14,7 @@ use std::{io::IsTerminal as _, net::SocketAddr};
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use hitl_wire::approval::{self, Verifier};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -29,12 +30,35 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
+    let approvals = match (
+        &config.approval_verifying_key_file,
+        config.insecure_no_approval_key,
+    ) {
+        (Some(path), _) => Some(std::sync::Arc::new(
+            Verifier::from_file(path).with_context(|| {
+                format!("loading the approval verifying key {}", path.display())
+            })?,
+        )),
+        (None, true) => {
+            tracing::warn!(
+                "INSECURE: no approval verifying key: /privileged/mcp executes tool calls \
+                 without any approval, for anyone who reaches this port"
+            );
+            None
+        }
+        (None, false) => anyhow::bail!(
+            "no approval verifying key: set {} (a file with the gate's hex Ed25519 public \
+             key), or {}=1 to execute privileged calls without approval as the seed lab did",
+            approval::env::VERIFYING_KEY_FILE,
+            approval::env::INSECURE_NO_KEY
+        ),
+    };
     let location = config.location();
     let store = store::Store::open(&location, config.budgets())
         .with_context(|| format!("opening the database ({location:?})"))?;
     let origins = origin::Origins::parse(&config.allowed_origins).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
-    let app = http::router(store, &config, origins, shutdown.clone());
+    let app = http::router(store, &config, origins, approvals, shutdown.clone());
 
     let addr = SocketAddr::new(config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -44,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         %addr,
         ?location,
         reset_enabled = config.enable_reset,
+        verifies_approvals = config.approval_verifying_key_file.is_some(),
         "mock-db-mcp listening"
     );
     hitl_serve::serve(

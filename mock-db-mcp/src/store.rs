@@ -127,14 +127,16 @@ impl Store {
 
     /// `run_migration`: move the schema to `to` and audit it (a no-op is audited too: the
     /// call reached the database).
+    /// `approval_id`: the verified approval that let the call run, if any.
     pub async fn migrate(
         &self,
         to: SchemaVersion,
         caller: Caller,
+        approval_id: Option<String>,
     ) -> Result<(Migration, AuditEntry), DbError> {
         self.with(move |inner| {
             let migration = inner.db.migrate(to)?;
-            let entry = inner.audit.record(
+            let mut entry = inner.audit.record(
                 tools::RUN_MIGRATION,
                 json!({ "version": to }),
                 caller,
@@ -145,7 +147,34 @@ impl Store {
                     "steps": migration.steps,
                 }),
             );
+            if approval_id.is_some() {
+                entry = inner.audit.amend_last(|e| e.approval_id = approval_id);
+            }
             Ok((migration, entry))
+        })
+        .await
+    }
+
+    /// A privileged call refused for want of a valid approval: audited, nothing run.
+    pub async fn refuse(
+        &self,
+        tool: String,
+        args: serde_json::Value,
+        caller: Caller,
+        check: &'static str,
+        reason: String,
+    ) -> Result<AuditEntry, DbError> {
+        self.with(move |inner| {
+            Ok(inner.audit.push(AuditEntry {
+                seq: 0,
+                at: time::OffsetDateTime::now_utc(),
+                tool,
+                args,
+                caller,
+                detail: json!({ "check": check, "reason": reason }),
+                approval_id: None,
+                refused: Some(check.to_owned()),
+            }))
         })
         .await
     }

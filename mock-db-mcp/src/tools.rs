@@ -9,8 +9,6 @@
 //! rmcp reports argument errors that way, as the MCP spec asks. An unknown tool is a
 //! JSON-RPC `invalid params` error; a broken database is a JSON-RPC internal error.
 
-use std::sync::Arc;
-
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
@@ -22,12 +20,17 @@ use rmcp::{
     service::RequestContext,
     tool, tool_handler, tool_router,
 };
+use std::sync::Arc;
+
+use hitl_wire::approval::{self, Claims, Refusal, Verifier};
+use rmcp::model::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
     audit::{self, Caller},
     db::{QueryError, SchemaVersion, TruncateError, query::MAX_ROWS},
+    http::ReceivedBody,
     store::Store,
 };
 
@@ -239,21 +242,80 @@ impl ServerHandler for PublicTools {
     }
 }
 
-/// `/privileged/mcp`.
+/// `/privileged/mcp`. Every `tools/call` is checked against its approval token before
+/// anything runs (see [`PrivilegedTools::approve`]).
 #[derive(Clone)]
 pub struct PrivilegedTools {
     store: Store,
+    /// `None`: running with `--insecure-no-approval-key`, every call executes.
+    approvals: Option<Arc<Verifier>>,
     /// Built once: rmcp makes a new service per stateless request (and another to look up a
     /// tool's schema), and cloning an `Arc` costs nothing, unlike the tools and schemas.
     tool_router: Arc<ToolRouter<Self>>,
 }
 
+/// The verified approval a call runs under (put into the call's extensions).
+#[derive(Debug, Clone)]
+struct Approved(Claims);
+
 impl PrivilegedTools {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, approvals: Option<Arc<Verifier>>) -> Self {
         Self {
             store,
+            approvals,
             tool_router: Arc::new(Self::tool_router()),
         }
+    }
+
+    /// The approval check, at the point of dispatch, on what rmcp is about to run: the
+    /// token in `x-hitl-approval` must verify against the gate's key, be unexpired and
+    /// unused, name this tool, and carry the sha256 of the exact bytes this server
+    /// received. A refusal is audited and answered with a JSON-RPC error naming the check.
+    async fn approve(
+        &self,
+        request: &CallToolRequestParams,
+        extensions: &Extensions,
+    ) -> Result<Option<Claims>, ErrorData> {
+        let Some(verifier) = &self.approvals else {
+            return Ok(None);
+        };
+        let parts = extensions.get::<http::request::Parts>();
+        let token = parts
+            .and_then(|p| p.headers.get(approval::HEADER))
+            .map(|v| v.to_str().unwrap_or("\u{0}not text"));
+        let body = parts.and_then(|p| p.extensions.get::<ReceivedBody>());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let verdict = match body {
+            Some(ReceivedBody(bytes)) => verifier.verify(token, bytes, &request.name, now),
+            None => Err(Refusal::Malformed(
+                "the request body was not read as JSON, so its bytes cannot be checked".into(),
+            )),
+        };
+        let refusal = match verdict {
+            Ok(claims) => return Ok(Some(claims)),
+            Err(refusal) => refusal,
+        };
+        let caller = caller(extensions);
+        let args = request
+            .arguments
+            .clone()
+            .map_or(serde_json::Value::Null, serde_json::Value::Object);
+        tracing::warn!(tool = %request.name, check = refusal.check(), %refusal, ?caller, "refused");
+        self.store
+            .refuse(
+                request.name.to_string(),
+                args,
+                caller,
+                refusal.check(),
+                refusal.to_string(),
+            )
+            .await
+            .map_err(internal)?;
+        Err(ErrorData::new(
+            ErrorCode(approval::REFUSED_CODE as i32),
+            format!("refused: {refusal}; nothing was executed"),
+            Some(json!({ "check": refusal.check() })),
+        ))
     }
 }
 
@@ -276,12 +338,22 @@ impl PrivilegedTools {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let caller = caller(&extensions);
+        let approval = extensions.get::<Approved>().map(|a| a.0.clone());
         let (migration, entry) = self
             .store
-            .migrate(version, caller.clone())
+            .migrate(
+                version,
+                caller.clone(),
+                approval.as_ref().map(|a| a.id.clone()),
+            )
             .await
             .map_err(internal)?;
-        tracing::info!(from = %migration.from, to = %migration.to, ?caller, "migration");
+        tracing::info!(
+            from = %migration.from, to = %migration.to, ?caller,
+            approval = approval.as_ref().map(|a| a.id.as_str()).unwrap_or("-"),
+            reviewer = approval.as_ref().map(|a| a.reviewer.as_str()).unwrap_or("-"),
+            "migration"
+        );
         let message = if migration.changed() {
             format!(
                 "migrated the schema from {} to {}",
@@ -318,10 +390,13 @@ impl ServerHandler for PrivilegedTools {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if self.tool_router.get(&request.name).is_none() {
             return Err(unknown_tool(&request.name, &*self.tool_router));
+        }
+        if let Some(claims) = self.approve(&request, &context.extensions).await? {
+            context.extensions.insert(Approved(claims));
         }
         self.tool_router
             .call(ToolCallContext::new(self, request, context))

@@ -7,11 +7,19 @@ use std::{
 };
 
 use anyhow::Context as _;
+use envoy_types::pb::envoy::service::auth::v3::{
+    AttributeContext, CheckRequest, CheckResponse,
+    attribute_context::{HttpRequest, Request as AttrRequest},
+    authorization_client::AuthorizationClient,
+};
 use hitl_harness::{
     components::extauth::{self, Options},
     net, proc,
 };
-use hitl_wire::extauth::{DecideRequest, DecidedCall, Event, HistoryPage, ParkedCall, PendingList};
+use hitl_wire::{
+    approval::Signer,
+    extauth::{DecideRequest, DecidedCall, Event, HistoryPage, ParkedCall, PendingList},
+};
 use serde_json::Value;
 
 /// How long the helpers wait for something to show up before failing the test.
@@ -27,14 +35,29 @@ pub struct ExtAuth {
 
 impl ExtAuth {
     /// Start with the options `configure` makes from the defaults (free ports, audit DB in
-    /// `log_dir`). Retries with new ports if the ones picked were taken in between.
+    /// `log_dir`, a fresh signing key and admin token). Retries with new ports if the ones
+    /// picked were taken in between.
     pub async fn start(
         log_dir: &Path,
         configure: impl Fn(Options) -> Options,
     ) -> anyhow::Result<Self> {
+        Self::start_keyed(log_dir, &Signer::generate()?, configure).await
+    }
+
+    /// The same, signing approvals with `signer`.
+    pub async fn start_keyed(
+        log_dir: &Path,
+        signer: &Signer,
+        configure: impl Fn(Options) -> Options,
+    ) -> anyhow::Result<Self> {
+        let keys = signer.write_key_files(&log_dir.join("keys"))?;
+        let token = hitl_harness::credentials::random_token()?;
         let mut last_err = None;
         for _ in 0..3 {
-            let options = configure(Options::new(net::free_port()?, net::free_port()?, log_dir));
+            let mut defaults =
+                Options::new(net::free_port()?, net::free_port()?, log_dir).admin_token(&token);
+            defaults.approval_signing_key = Some(keys.signing.clone());
+            let options = configure(defaults);
             match proc::Running::start(extauth::spec(&options, log_dir)?).await {
                 Ok(running) => {
                     return Ok(Self {
@@ -71,8 +94,19 @@ impl ExtAuth {
         self.running.log_tail(40)
     }
 
+    /// `request` with the admin token, when there is one.
+    pub fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.options.admin_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let resp = self.http.get(self.url(path)).send().await?;
+        let resp = self
+            .authorized(self.http.get(self.url(path)))
+            .send()
+            .await?;
         let status = resp.status();
         let text = resp.text().await?;
         anyhow::ensure!(status.is_success(), "GET {path}: {status}: {text}");
@@ -81,6 +115,11 @@ impl ExtAuth {
 
     pub async fn pending(&self) -> anyhow::Result<Vec<ParkedCall>> {
         Ok(self.get_json::<PendingList>("/pending").await?.pending)
+    }
+
+    /// `GET /pending/{id}`: one pending call, whole.
+    pub async fn pending_call(&self, id: &str) -> anyhow::Result<ParkedCall> {
+        self.get_json(&format!("/pending/{id}")).await
     }
 
     /// Poll `/pending` until it holds exactly `n` calls.
@@ -104,8 +143,7 @@ impl ExtAuth {
     /// `POST /decide/{id}` with a raw body: status and JSON answer.
     pub async fn decide_raw(&self, id: &str, body: &str) -> anyhow::Result<(u16, Value)> {
         let resp = self
-            .http
-            .post(self.url(&format!("/decide/{id}")))
+            .authorized(self.http.post(self.url(&format!("/decide/{id}"))))
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
@@ -159,6 +197,54 @@ impl ExtAuth {
         }
     }
 
+    /// Send one `Check` to the gRPC port as agentgateway does (the body as lossy UTF-8 text
+    /// in `body`, never `raw_body`); the answer arrives once the gate decides.
+    pub async fn check(
+        &self,
+        body: &str,
+        user: &str,
+    ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<CheckResponse>>> {
+        let headers = std::collections::HashMap::from([
+            (":authority".to_owned(), "gateway.local".to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("content-length".to_owned(), body.len().to_string()),
+            ("x-user-id".to_owned(), user.to_owned()),
+        ]);
+        let request = CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(AttrRequest {
+                    http: Some(HttpRequest {
+                        method: "POST".into(),
+                        path: "/privileged/mcp".into(),
+                        size: body.len() as i64,
+                        headers,
+                        body: body.to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                // As after the gateway verified `user`'s requester token.
+                metadata_context: Some(verified_metadata(user)),
+                ..Default::default()
+            }),
+        };
+        self.check_raw(request).await
+    }
+
+    /// Send `request` as it is (e.g. a forged frame without HTTP attributes).
+    pub async fn check_raw(
+        &self,
+        request: CheckRequest,
+    ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<CheckResponse>>> {
+        let grpc = format!("http://127.0.0.1:{}", self.options.grpc_port);
+        let mut client = AuthorizationClient::connect(grpc)
+            .await
+            .context("connecting to the gate's gRPC port")?;
+        Ok(tokio::spawn(async move {
+            Ok(client.check(request).await?.into_inner())
+        }))
+    }
+
     /// `GET /metrics` as text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         Ok(self
@@ -182,8 +268,8 @@ impl ExtAuth {
     /// Subscribe to `GET /events`.
     pub async fn events(&self) -> anyhow::Result<EventStream> {
         // No overall timeout on a stream that is meant to stay open.
-        let resp = reqwest::Client::new()
-            .get(self.url("/events"))
+        let resp = self
+            .authorized(reqwest::Client::new().get(self.url("/events")))
             .send()
             .await?
             .error_for_status()?;
@@ -233,6 +319,19 @@ impl EventStream {
             self.buf.extend_from_slice(&chunk);
         }
     }
+}
+
+/// The value of `name` among the headers an OK `CheckResponse` adds upstream.
+pub fn added_header(response: &CheckResponse, name: &str) -> Option<String> {
+    use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+    let Some(HttpResponse::OkResponse(ok)) = &response.http_response else {
+        return None;
+    };
+    ok.headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .find(|h| h.key == name)
+        .map(|h| h.value.clone())
 }
 
 /// A Check's `metadata_context` as the gateway sends it after verifying a requester token

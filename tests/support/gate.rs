@@ -17,6 +17,7 @@ use hitl_harness::{
     proc,
     requester::{Issuer, bearer},
 };
+use hitl_wire::approval::Signer;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ServiceExt as _,
@@ -106,8 +107,10 @@ impl Gate {
         edit: impl Fn(GatewayPlan) -> GatewayPlan,
     ) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
-        let db = MockDb::start(&log_dir).await?;
-        let extauth = ExtAuth::start(&log_dir, configure).await?;
+        // One key pair: hitl-extauth signs approvals, mock-db-mcp verifies them.
+        let signer = Signer::generate()?;
+        let db = MockDb::start_keyed(&log_dir, signer.clone(), |o| o).await?;
+        let extauth = ExtAuth::start_keyed(&log_dir, &signer, configure).await?;
         let issuer = Issuer::generate()?;
         // Every request proves USER unless a test says otherwise.
         let http = reqwest::Client::builder()

@@ -13,7 +13,10 @@ use hitl_harness::{
     components::mock_db::{self, Options},
     net, proc,
 };
-use hitl_wire::mockdb::{State, paths};
+use hitl_wire::{
+    approval::{self, Claims, Signer},
+    mockdb::{State, paths},
+};
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt as _, RoleClient,
@@ -31,9 +34,11 @@ pub const USER_AGENT: &str = "hitl-lab-tests/mock-db-mcp";
 /// An MCP client session with one endpoint.
 pub type McpClient = RunningService<RoleClient, ()>;
 
-/// One running mock-db-mcp, killed on drop.
+/// One running mock-db-mcp, killed on drop. It verifies approvals against `signer`'s public
+/// key, so a test can mint valid tokens (as hitl-extauth would) or forge others.
 pub struct MockDb {
     pub options: Options,
+    pub signer: Signer,
     log_dir: PathBuf,
     running: proc::Running,
     http: reqwest::Client,
@@ -51,10 +56,20 @@ impl MockDb {
         log_dir: &Path,
         configure: impl Fn(Options) -> Options,
     ) -> anyhow::Result<Self> {
+        Self::start_keyed(log_dir, Signer::generate()?, configure).await
+    }
+
+    /// Verify approvals made by `signer` (hitl-extauth's key, in the gated lab).
+    pub async fn start_keyed(
+        log_dir: &Path,
+        signer: Signer,
+        configure: impl Fn(Options) -> Options,
+    ) -> anyhow::Result<Self> {
+        let keys = signer.write_key_files(&log_dir.join("keys"))?;
         let mut last_err = None;
         for _ in 0..3 {
-            let options = configure(Options::new(net::free_port()?));
-            match Self::spawn(log_dir, options).await {
+            let options = configure(Options::new(net::free_port()?).verifying_key(&keys.verifying));
+            match Self::spawn(log_dir, options, signer.clone()).await {
                 Ok(db) => return Ok(db),
                 Err(err) => last_err = Some(err),
             }
@@ -62,11 +77,12 @@ impl MockDb {
         Err(last_err.expect("at least one attempt"))
     }
 
-    async fn spawn(log_dir: &Path, options: Options) -> anyhow::Result<Self> {
+    async fn spawn(log_dir: &Path, options: Options, signer: Signer) -> anyhow::Result<Self> {
         let spec = mock_db::spec(&options, log_dir)?.ready_timeout(Duration::from_secs(30));
         let running = proc::Running::start(spec).await?;
         Ok(Self {
             options,
+            signer,
             log_dir: log_dir.to_path_buf(),
             running,
             // No connection reuse: a request the server refused mid-body (413) closes its
@@ -178,6 +194,29 @@ impl MockDb {
         Reply::read(resp).await
     }
 
+    /// A raw JSON POST of `body` to `path` with extra `headers` (e.g. an approval token).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        Reply::read(request.body(body).send().await?).await
+    }
+
+    /// A token for exactly `body` calling `tool`, as hitl-extauth signs it on approval.
+    pub fn approve(&self, id: &str, body: &[u8], tool: &str) -> String {
+        self.signer.sign(&claims(id, body, tool))
+    }
+
     /// A raw JSON-RPC POST from a browser page at `origin`.
     pub async fn post_with_origin(
         &self,
@@ -212,6 +251,22 @@ impl MockDb {
     pub async fn post_jsonrpc(&self, path: &str, message: &Value) -> anyhow::Result<Reply> {
         self.post_raw(path, "application/json", message.to_string())
             .await
+    }
+}
+
+/// The claims hitl-extauth would sign for approving `body` (calling `tool`) now.
+pub fn claims(id: &str, body: &[u8], tool: &str) -> Claims {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Claims {
+        id: id.to_owned(),
+        sha256: approval::sha256_hex(body),
+        tool: tool.to_owned(),
+        requester: Some("alice".into()),
+        reviewer: "bob".into(),
+        iat: now,
+        exp: now + approval::TTL_SECS,
     }
 }
 

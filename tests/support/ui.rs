@@ -179,9 +179,10 @@ pub async fn start_ui(
 ) -> anyhow::Result<(String, Running)> {
     let mut last = None;
     for _ in 0..3 {
-        let options = Options::new(net::free_port()?, extauth.options.admin_url())
+        let mut options = Options::new(net::free_port()?, extauth.options.admin_url())
             .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
             .reviewer_credentials(CREDENTIALS);
+        options.extauth_admin_token = extauth.options.admin_token.clone();
         match Running::start(ui::spec(&options, log_dir)?).await {
             Ok(running) => return Ok((options.base_url(), running)),
             Err(e) => last = Some(e),

@@ -43,6 +43,47 @@ pub struct ParkedCall {
     /// unverified, never used to decide anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_requester: Option<String>,
+    /// Set only in a listing's copy (`/pending`, `/events`) of a call whose body is longer than
+    /// [`PREVIEW_BYTES`]: the whole body's length in bytes. `body` then holds only its first
+    /// bytes (cut at a character boundary) and `toolArgs` is `null`; `GET /pending/{id}` serves
+    /// the whole call, and `/history` records are always whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_of_bytes: Option<usize>,
+}
+
+/// Body bytes a listing carries per parked call: one large call must not make every
+/// `/pending`, every event and every reviewer's page carry its whole body (the gateway forwards
+/// up to 64 KiB). Reviewers load the rest on demand.
+pub const PREVIEW_BYTES: usize = 4096;
+
+impl ParkedCall {
+    /// This call as listings carry it: itself when its body fits [`PREVIEW_BYTES`], else a
+    /// copy with the body cut there and no parsed arguments ([`ParkedCall::preview_of_bytes`]).
+    pub fn preview(&self) -> std::borrow::Cow<'_, ParkedCall> {
+        if self.body.len() <= PREVIEW_BYTES || self.preview_of_bytes.is_some() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut cut = PREVIEW_BYTES;
+        while !self.body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        std::borrow::Cow::Owned(ParkedCall {
+            body: self.body[..cut].to_owned(),
+            tool_args: serde_json::Value::Null,
+            preview_of_bytes: Some(self.body.len()),
+            headers: self.headers.clone(),
+            id: self.id.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            rpc_method: self.rpc_method.clone(),
+            tool_name: self.tool_name.clone(),
+            body_sha256: self.body_sha256.clone(),
+            requester: self.requester.clone(),
+            claimed_requester: self.claimed_requester.clone(),
+            received_at: self.received_at,
+            expires_at: self.expires_at,
+        })
+    }
 }
 
 /// `GET /pending`.
@@ -51,7 +92,8 @@ pub struct PendingList {
     pub pending: Vec<ParkedCall>,
 }
 
-/// `POST /decide/{id}` body.
+/// `POST /decide/{id}` body. `reviewer` is required: the admin API's credential holder
+/// (hitl-ui) asserts which signed-in reviewer decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
@@ -74,15 +116,18 @@ pub enum Outcome {
     Abandoned,
     /// Pending when the process stopped; closed on the next start.
     Lost,
+    /// Refused without review (malformed, forged, unparseable, over a limit): never parked.
+    Denied,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Approved,
         Outcome::Rejected,
         Outcome::Expired,
         Outcome::Abandoned,
         Outcome::Lost,
+        Outcome::Denied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +137,7 @@ impl Outcome {
             Outcome::Expired => "expired",
             Outcome::Abandoned => "abandoned",
             Outcome::Lost => "lost",
+            Outcome::Denied => "denied",
         }
     }
 }
@@ -111,6 +157,14 @@ pub struct DecidedCall {
     pub decided_at: OffsetDateTime,
     /// Milliseconds between park and end.
     pub waited_ms: u64,
+    /// How many identical requests this record stands for: identical denials in a short
+    /// window are coalesced into one row (`decidedAt` is then the last one's time).
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `GET /history?limit=&before=&outcome=&tool=`: newest first.
@@ -190,3 +244,15 @@ pub struct HistoryQuery {
 /// Header hitl-extauth sets on an approved request on its way upstream: the parked-call id
 /// whose approval let it through (any client-supplied value is replaced or removed).
 pub const APPROVAL_ID_HEADER: &str = "x-hitl-approval-id";
+
+/// Environment variables of hitl-extauth's admin API (besides the seed's ports).
+pub mod env {
+    /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
+    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    /// hitl-ui's copy of that token.
+    pub const UI_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
+    /// Serve the admin API without a token, as the seed did (its UI sends none). Logged as a
+    /// warning at every start and shown by `/healthz`; reviewer names are then recorded as
+    /// unverified.
+    pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
+}

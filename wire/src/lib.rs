@@ -4,6 +4,8 @@
 //! Field names follow the seed lab (camelCase on the ext-auth admin API, snake_case on
 //! mock-db-mcp's `/state`) so the seed's clients keep working.
 
+pub mod approval;
+pub mod chat;
 pub mod extauth;
 pub mod headers;
 pub mod http;

@@ -61,7 +61,8 @@ pub struct State {
     pub audit: Vec<AuditEntry>,
 }
 
-/// One mutation that reached the database.
+/// One mutation that reached the database, or one privileged call refused before it could
+/// (`refused` set: nothing ran).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Monotonic per process start; lets observers tell "new since" without clocks.
@@ -74,6 +75,22 @@ pub struct AuditEntry {
     pub args: serde_json::Value,
     /// Identity headers that reached the server (see [`crate::headers::IDENTITY`]).
     pub caller: BTreeMap<String, String>,
-    /// What changed, tool-specific: `{"rows_deleted": 3}`, `{"from": "v2", "to": "v3"}`.
+    /// What changed, tool-specific: `{"rows_deleted": 3}`, `{"from": "v2", "to": "v3"}`;
+    /// for a refusal `{"check": …, "reason": …}`.
     pub detail: serde_json::Value,
+    /// The approval (hitl-extauth's parked-call id) whose verified token let a privileged
+    /// call run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// Set when the call was refused and did not run: the approval check that failed
+    /// (`missing`, `signature`, `expired`, `body-sha256`, `replayed`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl AuditEntry {
+    /// Whether this entry is a call that ran (not a refusal).
+    pub fn executed(&self) -> bool {
+        self.refused.is_none()
+    }
 }

@@ -71,7 +71,8 @@ pub async fn measure(
     let dir = stack.log_dir.join("callgrind");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let options = extauth::Options::new(net::free_port()?, net::free_port()?, &dir)
-        .park_timeout(park_timeout);
+        .park_timeout(park_timeout)
+        .credentials(&stack.credentials);
     let mut spec = extauth::spec(&options, &dir)?.ready_timeout(START_PATIENCE);
     let binary = std::mem::replace(&mut spec.program, valgrind);
     let mut args = vec![
@@ -84,7 +85,9 @@ pub async fn measure(
     let gate = Running::start(spec)
         .await
         .context("starting hitl-extauth under callgrind")?;
-    let pid = gate.pid().context("hitl-extauth under callgrind has no pid")?;
+    let pid = gate
+        .pid()
+        .context("hitl-extauth under callgrind has no pid")?;
 
     let plan = GatewayPlan::lab(
         GatewayPorts::free()?,
@@ -93,8 +96,7 @@ pub async fn measure(
         park_timeout,
     )
     .with_requester_jwt(stack.requester_jwt.clone());
-    let gateway =
-        Running::start(envoy::spec(&plan, &dir)?.ready_timeout(START_PATIENCE)).await?;
+    let gateway = Running::start(envoy::spec(&plan, &dir)?.ready_timeout(START_PATIENCE)).await?;
     let url = format!(
         "http://{}:{}{}",
         plan.listen.host,
@@ -168,7 +170,10 @@ fn last_dump_total(dir: &Path, pid: u32) -> anyhow::Result<u64> {
 /// The instruction count on a callgrind dump's `totals:` (or `summary:`) line.
 pub fn dump_total(dump: &str) -> Option<u64> {
     dump.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))?
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })?
         .split_whitespace()
         .next()?
         .parse()

@@ -134,8 +134,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         "==> [1b/5] instructions per passed Check (hitl-extauth under callgrind, {} Checks)",
         sizes.callgrind_checks
     );
-    let instructions =
-        instructions::measure(&stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
+    let instructions = instructions::measure(&stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
 
     eprintln!(
         "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",

@@ -191,7 +191,11 @@ pub async fn measure(
     let gated: Vec<usize> = pairs.iter().map(|&(_, _, gated)| gated).collect();
     let extauth: Vec<f64> = cpu
         .iter()
-        .flat_map(|rows| gated.iter().filter_map(|&g| rows[g].get(extauth::NAME).copied()))
+        .flat_map(|rows| {
+            gated
+                .iter()
+                .filter_map(|&g| rows[g].get(extauth::NAME).copied())
+        })
         .collect();
     let extauth_cpu_us_per_check =
         (!extauth.is_empty()).then(|| extauth.iter().sum::<f64>() / extauth.len() as f64);

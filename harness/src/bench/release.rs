@@ -159,9 +159,7 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         progress.tick(round + 1);
     }
     progress.finish();
-    let cpu_us_per_call = meter
-        .map(|m| m.per_request_us(samples))
-        .unwrap_or_default();
+    let cpu_us_per_call = meter.map(|m| m.per_request_us(samples)).unwrap_or_default();
     subscriber.abort();
 
     let summary = |s: &[Duration]| Summary::of(s).context("no samples taken");

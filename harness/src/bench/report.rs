@@ -16,7 +16,12 @@ use super::{
 use crate::components::{agentgateway, envoy, extauth, mock_db};
 
 /// The processes of the CPU table, in its column order.
-const CPU_COLUMNS: [&str; 4] = [mock_db::NAME, extauth::NAME, envoy::NAME, agentgateway::NAME];
+const CPU_COLUMNS: [&str; 4] = [
+    mock_db::NAME,
+    extauth::NAME,
+    envoy::NAME,
+    agentgateway::NAME,
+];
 
 /// A figure with a target, and whether it was met.
 #[derive(Debug, Clone, PartialEq, Serialize)]

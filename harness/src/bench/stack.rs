@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use crate::{
     clients::{Db, GateAdmin},
     components::{agentgateway, envoy, extauth, mock_db},
+    credentials::Credentials,
     envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt},
     net,
     proc::{Running, Spec},
@@ -28,6 +29,8 @@ pub struct Stack {
     pub plan: GatewayPlan,
     /// The requester tokens the gated routes accept (for another gateway in front of `db`).
     pub requester_jwt: RequesterJwt,
+    /// The approval keys and admin token the processes were started with.
+    pub credentials: Credentials,
     pub log_dir: PathBuf,
     db_proc: Running,
     extauth_proc: Running,
@@ -45,8 +48,10 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(log_dir)
             .with_context(|| format!("creating {}", log_dir.display()))?;
+        let credentials = Credentials::generate(log_dir)?;
         let (db, db_proc) = start_with_retries(|| {
-            let options = mock_db::Options::new(net::free_port()?);
+            let options =
+                mock_db::Options::new(net::free_port()?).verifying_key(&credentials.keys.verifying);
             let spec = mock_db::spec(&options, log_dir)?;
             Ok((options, spec))
         })
@@ -56,6 +61,7 @@ impl Stack {
             // footprint, not its per-requester limit.
             let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
                 .park_timeout(park_timeout)
+                .credentials(&credentials)
                 .max_parked_per_requester(1_000_000);
             let spec = extauth::spec(&options, log_dir)?;
             Ok((options, spec))
@@ -98,6 +104,7 @@ impl Stack {
             extauth,
             plan,
             requester_jwt: jwt,
+            credentials,
             log_dir: log_dir.to_path_buf(),
             db_proc,
             extauth_proc,
@@ -127,7 +134,7 @@ impl Stack {
     }
 
     pub fn admin(&self) -> GateAdmin {
-        GateAdmin::new(self.extauth.admin_url())
+        GateAdmin::new(self.extauth.admin_url()).with_token(self.extauth.admin_token.clone())
     }
 
     pub fn db_client(&self) -> Db {

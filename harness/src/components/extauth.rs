@@ -6,7 +6,9 @@ use std::{
     time::Duration,
 };
 
-use crate::{bins, envoy::Endpoint, proc::Spec};
+use hitl_wire::{approval, extauth::env};
+
+use crate::{bins, credentials::Credentials, envoy::Endpoint, proc::Spec};
 
 /// Binary (and log file) name.
 pub const NAME: &str = "hitl-extauth";
@@ -28,6 +30,12 @@ pub struct Options {
     pub allowed_methods: Option<String>,
     /// `ADMIN_TOKEN`, if any.
     pub admin_token: Option<String>,
+    /// `INSECURE_OPEN_ADMIN`: serve the admin API without a token (the seed's way).
+    pub insecure_open_admin: bool,
+    /// `APPROVAL_SIGNING_KEY_FILE`: the key approval tokens are signed with.
+    pub approval_signing_key: Option<PathBuf>,
+    /// `INSECURE_NO_APPROVAL_KEY`: run without one (the seed's way).
+    pub insecure_no_approval_key: bool,
     /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
     /// client can read).
     pub deny_response: Option<String>,
@@ -46,9 +54,19 @@ impl Options {
             audit_db: dir.join("hitl-extauth.db"),
             allowed_methods: None,
             admin_token: None,
+            insecure_open_admin: false,
+            approval_signing_key: None,
+            insecure_no_approval_key: false,
             deny_response: None,
             max_parked_per_requester: None,
         }
+    }
+
+    /// Sign approvals with the lab's key and demand its admin token.
+    pub fn credentials(mut self, credentials: &Credentials) -> Self {
+        self.approval_signing_key = Some(credentials.keys.signing.clone());
+        self.admin_token = Some(credentials.admin_token.clone());
+        self
     }
 
     pub fn max_parked_per_requester(mut self, n: u64) -> Self {
@@ -100,7 +118,16 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         spec = spec.env("ALLOWED_METHODS", methods);
     }
     if let Some(token) = &options.admin_token {
-        spec = spec.env("ADMIN_TOKEN", token);
+        spec = spec.env(env::ADMIN_TOKEN, token);
+    }
+    if let Some(key) = &options.approval_signing_key {
+        spec = spec.env(approval::env::SIGNING_KEY_FILE, key.as_os_str());
+    }
+    if options.insecure_open_admin {
+        spec = spec.env(env::INSECURE_OPEN_ADMIN, "1");
+    }
+    if options.insecure_no_approval_key {
+        spec = spec.env(approval::env::INSECURE_NO_KEY, "1");
     }
     if let Some(style) = &options.deny_response {
         spec = spec.env("DENY_RESPONSE", style);

@@ -5,7 +5,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use hitl_wire::mockdb::{env, paths};
+use hitl_wire::{
+    approval,
+    mockdb::{env, paths},
+};
 
 use crate::{bins, proc::Spec};
 
@@ -22,6 +25,10 @@ pub struct Options {
     pub db_path: Option<PathBuf>,
     /// Serve `POST /reset` (`--enable-reset`), which scene runners use between scenes.
     pub enable_reset: bool,
+    /// `APPROVAL_VERIFYING_KEY_FILE`: the gate's public key approvals are checked with.
+    pub approval_verifying_key: Option<PathBuf>,
+    /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval (the seed's way).
+    pub insecure_no_approval_key: bool,
     /// `ALLOWED_ORIGINS`: browser origins the MCP endpoints accept (empty: none).
     pub allowed_origins: Vec<String>,
     /// `QUERY_TIME_BUDGET` (e.g. `1s`); unset: the binary's default.
@@ -39,11 +46,19 @@ impl Options {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             db_path: None,
             enable_reset: false,
+            approval_verifying_key: None,
+            insecure_no_approval_key: false,
             allowed_origins: Vec::new(),
             query_time_budget: None,
             query_memory_budget: None,
             header_read_timeout: None,
         }
+    }
+
+    /// Check approvals with this public key file.
+    pub fn verifying_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.approval_verifying_key = Some(path.into());
+        self
     }
 
     pub fn header_read_timeout(mut self, timeout: &str) -> Self {
@@ -96,6 +111,12 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if options.enable_reset {
         spec = spec.env("ENABLE_RESET", "1");
+    }
+    if let Some(key) = &options.approval_verifying_key {
+        spec = spec.env(approval::env::VERIFYING_KEY_FILE, key.as_os_str());
+    }
+    if options.insecure_no_approval_key {
+        spec = spec.env(approval::env::INSECURE_NO_KEY, "1");
     }
     if !options.allowed_origins.is_empty() {
         spec = spec.env(env::ALLOWED_ORIGINS, options.allowed_origins.join(","));

@@ -115,6 +115,7 @@ pub async fn start(
     context: &str,
     model: ModelChoice,
     forwards: &[ClientForward],
+    admin_token: Option<String>,
 ) -> anyhow::Result<LabState> {
     let dir = lab::default_dir();
     stop(&dir)?;
@@ -128,6 +129,7 @@ pub async fn start(
         gateway: String::new(),
         mock_db: String::new(),
         scripted_model: None,
+        chat: None,
     };
     let mut state = LabState {
         target: Target::Kind,
@@ -136,6 +138,7 @@ pub async fn start(
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
+        admin_token,
         requester_key: Some(dir.join(crate::requester::KEY_FILE)),
         agents: Vec::new(),
     };

@@ -152,7 +152,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         } => {
             let value = std::env::var(env).with_context(|| format!("{env} is not set"))?;
             let client = run.client().await?;
-            apply_secret(&client, namespace, name, key, value.into_bytes()).await
+            apply_secret(&client, namespace, name, vec![(key.as_str(), value)]).await
         }
         Step::Apply { docs, .. } => {
             let client = run.client().await?;
@@ -188,7 +188,9 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             wait::agent(&client, namespace, name, *timeout).await
         }
         Step::Expose { forwards } => {
-            let state = expose::start(&run.context, run.plan.model, forwards).await?;
+            let client = run.client().await?;
+            let token = super::status::admin_token(&client).await?;
+            let state = expose::start(&run.context, run.plan.model, forwards, Some(token)).await?;
             run.state = Some(state);
             Ok(())
         }
@@ -223,26 +225,30 @@ async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::R
         eprintln!("      exists: kept");
         return Ok(());
     }
-    let value = match secret.value {
-        GeneratedValue::Token => random_hex()?,
-        GeneratedValue::ReviewerAccount { user } => format!("{user}:{}", random_hex()?),
+    let data: Vec<(&str, String)> = match secret.value {
+        GeneratedValue::Token => vec![(secret.key, random_hex()?)],
+        GeneratedValue::ReviewerAccount { user } => {
+            vec![(secret.key, format!("{user}:{}", random_hex()?))]
+        }
+        GeneratedValue::ApprovalKeyPair => {
+            let signer = hitl_wire::approval::Signer::generate()?;
+            vec![
+                (secret.key, signer.signing_key_hex()),
+                (
+                    crate::manifests::secrets::APPROVAL_VERIFYING_KEY,
+                    signer.verifying_key_hex(),
+                ),
+            ]
+        }
     };
-    apply_secret(
-        client,
-        secret.namespace,
-        secret.name,
-        secret.key,
-        value.into_bytes(),
-    )
-    .await
+    apply_secret(client, secret.namespace, secret.name, data).await
 }
 
 async fn apply_secret(
     client: &Client,
     namespace: &str,
     name: &str,
-    key: &str,
-    value: Vec<u8>,
+    data: Vec<(&str, String)>,
 ) -> anyhow::Result<()> {
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
@@ -254,7 +260,11 @@ async fn apply_secret(
             )])),
             ..Default::default()
         },
-        data: Some(BTreeMap::from([(key.to_owned(), ByteString(value))])),
+        data: Some(
+            data.into_iter()
+                .map(|(key, value)| (key.to_owned(), ByteString(value.into_bytes())))
+                .collect(),
+        ),
         type_: Some("Opaque".to_owned()),
         ..Default::default()
     };

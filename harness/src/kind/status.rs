@@ -145,6 +145,12 @@ pub async fn reviewer_login(client: &Client) -> anyhow::Result<String> {
     secret_value(client, reviewers.namespace, reviewers.name, reviewers.key).await
 }
 
+/// hitl-extauth's generated admin token.
+pub async fn admin_token(client: &Client) -> anyhow::Result<String> {
+    let token = secrets::ADMIN_TOKEN;
+    secret_value(client, token.namespace, token.name, token.key).await
+}
+
 async fn secret_value(
     client: &Client,
     namespace: &str,

@@ -10,7 +10,13 @@ pub enum GeneratedValue {
     Token,
     /// A hitl-ui sign-in line, `<user>:<random password>`.
     ReviewerAccount { user: &'static str },
+    /// A fresh Ed25519 approval key pair: the seed (hex) under `key`, the public key (hex)
+    /// under [`APPROVAL_VERIFYING_KEY`]. Each Deployment mounts only the half it needs.
+    ApprovalKeyPair,
 }
+
+/// The key of the approval key Secret that holds the public half.
+pub const APPROVAL_VERIFYING_KEY: &str = "verifying-key";
 
 /// A Secret `up` creates with a random value if it does not exist yet (and never rotates:
 /// running `up` again keeps sign-ins and tokens valid).
@@ -21,6 +27,24 @@ pub struct GeneratedSecret {
     pub key: &'static str,
     pub value: GeneratedValue,
 }
+
+impl GeneratedSecret {
+    /// Every key the Secret holds.
+    pub fn keys(&self) -> Vec<&'static str> {
+        match self.value {
+            GeneratedValue::ApprovalKeyPair => vec![self.key, APPROVAL_VERIFYING_KEY],
+            _ => vec![self.key],
+        }
+    }
+}
+
+/// The admin API token: hitl-extauth demands it, hitl-ui sends it.
+pub const ADMIN_TOKEN: GeneratedSecret = GeneratedSecret {
+    namespace: "hitl-lab",
+    name: "hitl-extauth-admin",
+    key: "token",
+    value: GeneratedValue::Token,
+};
 
 /// Every generated Secret.
 pub const GENERATED: &[GeneratedSecret] = &[
@@ -37,6 +61,15 @@ pub const GENERATED: &[GeneratedSecret] = &[
         name: "hitl-ui-reviewers",
         key: "credentials",
         value: GeneratedValue::ReviewerAccount { user: "reviewer" },
+    },
+    ADMIN_TOKEN,
+    // hitl-extauth signs approvals with `signing-key`; mock-db-mcp verifies with
+    // `verifying-key` and never sees the other.
+    GeneratedSecret {
+        namespace: "hitl-lab",
+        name: "hitl-approval-key",
+        key: "signing-key",
+        value: GeneratedValue::ApprovalKeyPair,
     },
 ];
 

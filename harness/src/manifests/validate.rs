@@ -312,7 +312,7 @@ fn deployments(lab: &LabManifests, out: &mut Problems) {
         let resource = format!("Deployment {}/{}", deployment.namespace, deployment.name);
         let secret_ok = |name: &str, key: Option<&str>| {
             if let Some(generated) = secrets::generated(&deployment.namespace, name) {
-                return key.is_none_or(|k| k == generated.key);
+                return key.is_none_or(|k| generated.keys().contains(&k));
             }
             lab.secrets.iter().any(|s| {
                 s.namespace == deployment.namespace

@@ -178,7 +178,7 @@ async fn replay(
     checks: &mut Vec<Check>,
 ) -> anyhow::Result<Vec<CallRow>> {
     let db = Db::new(&lab.urls.mock_db);
-    let gate = GateAdmin::new(&lab.urls.extauth_admin);
+    let gate = lab.gate_admin();
 
     // Fresh state: seed data, empty reviewer queue, the scene's script.
     let baseline = db.reset().await?;
@@ -242,8 +242,21 @@ async fn replay(
     let executed: Vec<&AuditEntry> = state
         .audit
         .iter()
-        .filter(|e| e.seq > baseline_seq && e.tool != tools::RESET)
+        .filter(|e| e.seq > baseline_seq && e.tool != tools::RESET && e.executed())
         .collect();
+    for refused in state
+        .audit
+        .iter()
+        .filter(|e| e.seq > baseline_seq && !e.executed())
+    {
+        rec.say(
+            Who::Database,
+            format!(
+                "{} {} refused: {}",
+                refused.tool, refused.args, refused.detail
+            ),
+        );
+    }
     for entry in &executed {
         let who = entry
             .caller

@@ -95,12 +95,46 @@ impl Recorder {
         if let Some(live) = &self.live {
             live(&line);
         }
-        self.inner.lock().expect("transcript lock").push(line);
+        let mut lines = self.inner.lock().expect("transcript lock");
+        let at = causal_position(&lines, &line);
+        lines.insert(at, line);
     }
 
     pub fn lines(&self) -> Vec<Line> {
         self.inner.lock().expect("transcript lock").clone()
     }
+}
+
+/// Where `line` belongs in `lines`: at the end, except that the agent's `calls T …` goes
+/// before the gateway's `parked T …` it caused, when the gate's event stream reported the park
+/// before the agent's own stream reported the call (two observers, one cause: the record
+/// keeps the cause first, so transcripts do not depend on which stream was faster).
+fn causal_position(lines: &[Line], line: &Line) -> usize {
+    let Some(tool) = (line.who == Who::Agent)
+        .then(|| line.text.strip_prefix("calls "))
+        .flatten()
+        .and_then(|rest| rest.split(' ').next())
+    else {
+        return lines.len();
+    };
+    let parked = format!("the gateway parked {tool} ");
+    let called = format!("calls {tool} ");
+    // Within this turn (since the user last spoke), the n-th call of a tool caused its n-th
+    // park: this call goes before the park no earlier call explains, if there is one.
+    let turn = lines
+        .iter()
+        .rposition(|l| l.who == Who::User)
+        .map_or(0, |i| i + 1);
+    let calls = lines[turn..]
+        .iter()
+        .filter(|l| l.who == Who::Agent && l.text.starts_with(&called))
+        .count();
+    lines[turn..]
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.who == Who::Tier2 && l.text.starts_with(&parked))
+        .nth(calls)
+        .map_or(lines.len(), |(i, _)| turn + i)
 }
 
 /// Render lines as text.
@@ -230,5 +264,39 @@ mod tests {
     fn leaves_ordinary_text_alone() {
         let text = "Schema v2 → v3; rows_deleted 3; call_001_truncate_table; ünïcode";
         assert_eq!(normalise(text), text);
+    }
+
+    #[test]
+    fn a_call_reported_after_its_park_is_recorded_before_it() {
+        use super::{Recorder, Who};
+        let rec = Recorder::new(None);
+        rec.say(Who::User, "Apply migration v3.");
+        rec.say(Who::Tier2, "the gateway parked run_migration {} from alice");
+        rec.say(Who::Reviewer, "bob rejects: no");
+        rec.say(Who::Agent, "calls run_migration {}");
+        rec.say(Who::Agent, "calls cluster_db_query {}");
+        let order: Vec<_> = rec.lines().into_iter().map(|l| l.text).collect();
+        assert_eq!(
+            order,
+            [
+                "Apply migration v3.",
+                "calls run_migration {}",
+                "the gateway parked run_migration {} from alice",
+                "bob rejects: no",
+                "calls cluster_db_query {}",
+            ]
+        );
+        // A call reported in time stays where it is; a later call does not jump a park that
+        // an earlier call already explains.
+        rec.say(Who::Tier2, "the gateway parked run_migration {} from alice");
+        rec.say(Who::Agent, "calls run_migration {}");
+        let tail: Vec<_> = rec.lines().into_iter().skip(5).map(|l| l.text).collect();
+        assert_eq!(
+            tail,
+            [
+                "calls run_migration {}",
+                "the gateway parked run_migration {} from alice"
+            ]
+        );
     }
 }

@@ -1,8 +1,11 @@
-//! The admin HTTP API: the reviewer's queue (`/pending`, `/decide/{id}`), the audit trail
+//! The admin HTTP API: the reviewer's queue (`/pending`, with large bodies cut to a preview,
+//! and `/pending/{id}`, one call whole), its decisions (`/decide/{id}`), the audit trail
 //! (`/history`), the live feed (`/events`), and the operator's `/metrics` and `/healthz`.
 //!
-//! With an admin token configured, everything that shows request bodies or changes state
-//! needs `Authorization: Bearer <token>`; `/healthz` and `/metrics` stay open.
+//! Everything that shows request bodies or changes state needs `Authorization: Bearer
+//! <ADMIN_TOKEN>` (compared in constant time). Without a token those endpoints are not
+//! served (503), unless hitl-extauth runs with `--insecure-open-admin`. `/healthz` and
+//! `/metrics` stay open; `/healthz` lists every insecure setting.
 
 mod sse;
 
@@ -18,30 +21,47 @@ use axum::{
     routing::{get, post},
 };
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, PendingList,
+    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, env,
 };
 
 use crate::{
     audit::AuditError,
+    config::AdminAccess,
     gate::{DecideError, Gate},
 };
 
-/// The admin API router.
-pub fn router(gate: Arc<Gate>, admin_token: Option<String>) -> Router {
+/// The admin API router. `warnings` (insecure settings) are shown by `/healthz`.
+pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>) -> Router {
     let protected = Router::new()
         .route("/pending", get(pending))
+        .route("/pending/{id}", get(pending_call))
         .route("/decide/{id}", post(decide))
         .route("/history", get(history))
         .route("/events", get(sse::events))
         .route_layer(middleware::from_fn_with_state(
-            Arc::new(admin_token),
+            Arc::new(access),
             require_token,
         ));
+    let health = Arc::new(health_text(&warnings));
     Router::new()
-        .route("/healthz", get(healthz))
+        .route(
+            "/healthz",
+            get(move || async move { health.as_str().to_owned() }),
+        )
         .route("/metrics", get(metrics))
         .merge(protected)
         .with_state(gate)
+}
+
+/// `ok`, then one `warning: …` line per insecure setting.
+fn health_text(warnings: &[&str]) -> String {
+    let mut text = String::from("ok\n");
+    for warning in warnings {
+        text.push_str("warning: ");
+        text.push_str(warning);
+        text.push('\n');
+    }
+    text
 }
 
 /// An admin API error: a status and an [`ApiError`] body.
@@ -71,6 +91,7 @@ impl From<DecideError> for Failure {
         match e {
             DecideError::NotFound(_) => Failure(StatusCode::NOT_FOUND, e.to_string()),
             DecideError::Conflict(_) => Failure(StatusCode::CONFLICT, e.to_string()),
+            DecideError::Invalid(_) => Failure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             DecideError::NotRecorded(_) => {
                 Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
@@ -80,38 +101,50 @@ impl From<DecideError> for Failure {
 }
 
 async fn require_token(
-    State(token): State<Arc<Option<String>>>,
+    State(access): State<Arc<AdminAccess>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(expected) = token.as_deref() {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !presented.is_some_and(|p| same(p.trim().as_bytes(), expected.as_bytes())) {
-            let mut response = Failure(
-                StatusCode::UNAUTHORIZED,
-                "this endpoint needs `Authorization: Bearer <ADMIN_TOKEN>`".into(),
+    match access.as_ref() {
+        AdminAccess::Open => {}
+        AdminAccess::Closed => {
+            return Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the admin API is off: hitl-extauth has no {} (or {}=1 to serve it \
+                     without one)",
+                    env::ADMIN_TOKEN,
+                    env::INSECURE_OPEN_ADMIN
+                ),
             )
             .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
+        }
+        AdminAccess::Token(expected) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if !presented.is_some_and(|p| same(p.trim().as_bytes(), expected.as_bytes())) {
+                let mut response = Failure(
+                    StatusCode::UNAUTHORIZED,
+                    "this endpoint needs `Authorization: Bearer <ADMIN_TOKEN>`".into(),
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
         }
     }
     next.run(request).await
 }
 
-/// Compare without an early exit, so response time says nothing about the token.
+/// Compare in constant time, so response time says nothing about the token.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn healthz() -> &'static str {
-    "ok"
+    use subtle::ConstantTimeEq as _;
+    bool::from(a.ct_eq(b))
 }
 
 async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
@@ -126,8 +159,29 @@ async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
 
 async fn pending(State(gate): State<Arc<Gate>>) -> Json<PendingList> {
     Json(PendingList {
-        pending: gate.pending().iter().map(|c| (**c).clone()).collect(),
+        pending: gate
+            .pending()
+            .iter()
+            .map(|c| c.preview().into_owned())
+            .collect(),
     })
+}
+
+/// One pending call, whole (body and arguments), for a reviewer who opens a large one.
+async fn pending_call(
+    State(gate): State<Arc<Gate>>,
+    Path(id): Path<String>,
+) -> Result<Json<ParkedCall>, Failure> {
+    gate.pending()
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| Json(crate::park::whole(&c)))
+        .ok_or_else(|| {
+            Failure(
+                StatusCode::NOT_FOUND,
+                format!("no pending call {id} (decided, expired or never parked: see /history)"),
+            )
+        })
 }
 
 async fn decide(
@@ -149,7 +203,9 @@ async fn decide(
             ),
         )
     })?;
-    Ok(Json(gate.decide(&id, request).await?))
+    let mut decided = gate.decide(&id, request).await?;
+    decided.call = crate::park::whole(&decided.call);
+    Ok(Json(decided))
 }
 
 async fn history(

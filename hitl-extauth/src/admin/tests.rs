@@ -17,16 +17,24 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
 
+use hitl_wire::approval::Signer;
+
 use super::router;
 use crate::{
     audit::Audit,
     classify::AllowList,
+    config::AdminAccess,
     gate::{Answer, Gate, NO_REASON_GIVEN, NO_VERIFIED_REQUESTER, Settings},
     park::Capacity,
     requester::tests::verified_metadata,
 };
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
+
+/// No token: the API open (these tests are about the gate, not the credential).
+fn access(token: Option<String>) -> AdminAccess {
+    token.map_or(AdminAccess::Open, AdminAccess::Token)
+}
 
 struct Lab {
     gate: Arc<Gate>,
@@ -58,6 +66,8 @@ impl Lab {
                     per_requester: max_parked,
                 },
                 require_verified_requester,
+                signer: Some(Signer::from_seed([1; 32])),
+                reviewer_verified: true,
             },
             audit,
         );
@@ -91,7 +101,7 @@ impl Lab {
         let request = request
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
             .unwrap();
-        let response = router(Arc::clone(&self.gate), self.token.clone())
+        let response = router(Arc::clone(&self.gate), access(self.token.clone()), vec![])
             .oneshot(request)
             .await
             .unwrap();
@@ -191,7 +201,10 @@ async fn housekeeping_passes_and_junk_is_denied_without_parking() {
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     assert_eq!(
         lab.check(ping).await.unwrap(),
-        Answer::Allow { approval_id: None }
+        Answer::Allow {
+            approval_id: None,
+            token: None
+        }
     );
     let Answer::Deny { reason, id } = lab.check("[]").await.unwrap() else {
         panic!("batch passed");
@@ -226,12 +239,20 @@ async fn approve_releases_the_call_and_is_recorded() {
     let decided: DecidedCall = serde_json::from_slice(&body).unwrap();
     assert_eq!(decided.outcome, Outcome::Approved);
     assert_eq!(decided.reviewer.as_deref(), Some("bob"));
-    assert_eq!(
-        check.await.unwrap(),
-        Answer::Allow {
-            approval_id: Some(call.id.clone())
-        }
-    );
+    let Answer::Allow {
+        approval_id,
+        token: Some(token),
+    } = check.await.unwrap()
+    else {
+        panic!("approved without a token");
+    };
+    assert_eq!(approval_id, Some(call.id.clone()));
+    let claims = Signer::from_seed([1; 32]).verifier().open(&token).unwrap();
+    assert_eq!(claims.id, call.id);
+    assert_eq!(claims.sha256, call.body_sha256);
+    assert_eq!(claims.tool, "run_migration");
+    assert_eq!(claims.reviewer, "bob");
+    assert_eq!(claims.exp - claims.iat, hitl_wire::approval::TTL_SECS);
     assert!(lab.gate.pending().is_empty());
     // /decide answered after the record was committed: history has it at once.
     let history: HistoryPage = lab.get("/history").await;
@@ -246,7 +267,7 @@ async fn reject_denies_with_the_reason_verbatim() {
     let (status, _) = lab
         .decide(
             &id,
-            r#"{"approved":false,"reason":"not during business hours ✋"}"#,
+            r#"{"approved":false,"reason":"not during business hours ✋","reviewer":"bob"}"#,
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -265,7 +286,9 @@ async fn reject_without_reason_says_so() {
     let check = lab.check(MIGRATE);
     let id = lab.parked(1).await.pending[0].id.clone();
     assert_eq!(
-        lab.decide(&id, r#"{"approved":false}"#).await.0,
+        lab.decide(&id, r#"{"approved":false,"reviewer":"bob"}"#)
+            .await
+            .0,
         StatusCode::OK
     );
     let Answer::Deny { reason, .. } = check.await.unwrap() else {
@@ -285,17 +308,23 @@ async fn decisions_apply_exactly_once() {
     let check = lab.check(MIGRATE);
     let id = lab.parked(1).await.pending[0].id.clone();
     assert_eq!(
-        lab.decide(&id, r#"{"approved":true}"#).await.0,
+        lab.decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+            .await
+            .0,
         StatusCode::OK
     );
     check.await.unwrap();
-    let (status, body) = lab.decide(&id, r#"{"approved":false}"#).await;
+    let (status, body) = lab
+        .decide(&id, r#"{"approved":false,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
         error_of(&body),
         format!("call {id} was already closed: approved")
     );
-    let (status, body) = lab.decide("no-such-id", r#"{"approved":true}"#).await;
+    let (status, body) = lab
+        .decide("no-such-id", r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body), r#"no parked call with id "no-such-id""#);
 }
@@ -310,9 +339,12 @@ async fn bad_decide_bodies_change_nothing() {
         ("{", StatusCode::BAD_REQUEST),
         ("approve", StatusCode::BAD_REQUEST),
         ("{}", StatusCode::UNPROCESSABLE_ENTITY),
-        (r#"{"approved":"yes"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (
-            r#"{"approved":true,"extra":1}"#,
+            r#"{"approved":"yes","reviewer":"bob"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"approved":true,"extra":1,"reviewer":"bob"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
@@ -358,7 +390,9 @@ async fn cancelled_check_is_abandoned_at_once() {
         (Outcome::Abandoned, id.as_str())
     );
     assert!(lab.gate.pending().is_empty());
-    let (status, body) = lab.decide(&id, r#"{"approved":true}"#).await;
+    let (status, body) = lab
+        .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(error_of(&body).ends_with("abandoned"));
 }
@@ -389,7 +423,7 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         .call(
             Method::POST,
             "/decide/x",
-            Some(r#"{"approved":true}"#),
+            Some(r#"{"approved":true,"reviewer":"bob"}"#),
             None,
         )
         .await;
@@ -398,7 +432,7 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         .call(
             Method::POST,
             "/decide/x",
-            Some(r#"{"approved":true}"#),
+            Some(r#"{"approved":true,"reviewer":"bob"}"#),
             Some("s3cret"),
         )
         .await;
@@ -437,7 +471,7 @@ async fn events_replay_pending_then_follow_live() {
     let first = lab.check(MIGRATE);
     let first_id = lab.parked(1).await.pending[0].id.clone();
 
-    let response = router(Arc::clone(&lab.gate), None)
+    let response = router(Arc::clone(&lab.gate), AdminAccess::Open, vec![])
         .oneshot(Request::get("/events").body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -484,8 +518,11 @@ async fn events_replay_pending_then_follow_live() {
     let second_id = data["call"]["id"].as_str().unwrap().to_owned();
     assert_ne!(second_id, first_id);
 
-    lab.decide(&first_id, r#"{"approved":false,"reason":"no"}"#)
-        .await;
+    lab.decide(
+        &first_id,
+        r#"{"approved":false,"reason":"no","reviewer":"bob"}"#,
+    )
+    .await;
     first.await.unwrap();
     let (name, data) = next_event().await;
     assert_eq!(name, "decided");
@@ -506,7 +543,8 @@ async fn metrics_count_parks_and_outcomes() {
     let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("hitl_extauth_parked 1\n"), "{text}");
-    lab.decide(&id, r#"{"approved":true}"#).await;
+    lab.decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
     check.await.unwrap();
     let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
     let text = String::from_utf8(text).unwrap();
@@ -540,7 +578,10 @@ async fn a_forged_identity_header_without_a_verified_token_is_denied() {
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     assert_eq!(
         lab.check_request(post_from(ping, None, "x")).await.unwrap(),
-        Answer::Allow { approval_id: None }
+        Answer::Allow {
+            approval_id: None,
+            token: None,
+        }
     );
 }
 

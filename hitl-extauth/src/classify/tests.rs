@@ -761,5 +761,8 @@ fn the_verdict_carries_the_json_rpc_id_it_read() {
         assert_eq!(Req::post(body).rpc(), None, "{body}");
     }
     // Nor for a frame the classifier never parsed.
-    assert_eq!(Req::post(rpc("tools/list")).without("content-length").rpc(), None);
+    assert_eq!(
+        Req::post(rpc("tools/list")).without("content-length").rpc(),
+        None
+    );
 }

@@ -64,6 +64,7 @@ async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
                             reviewer: req.reviewer,
                             reason: req.reason,
                             waited_ms: 1,
+                            count: 1,
                         }))
                     }
                 },

@@ -707,7 +707,10 @@ mod tests {
         let run = |sql: &str| reader.run_versioned(sql).map(|(out, _)| out);
         // Twice: the second run comes from the statement cache, and so do BEGIN/COMMIT.
         for _ in 0..2 {
-            assert_eq!(run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"], 3);
+            assert_eq!(
+                run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"],
+                3
+            );
         }
         // Our own statements' texts, sent as the caller's SQL, still meet the authorizer.
         for sql in [BEGIN_SQL, COMMIT_SQL, " BEGIN DEFERRED ", "COMMIT\n"] {
@@ -719,10 +722,18 @@ mod tests {
         assert!(run(schema::CURRENT_VERSION_SQL).is_ok());
         // A cached statement follows the schema: after v4 → v1 the refunds table is gone.
         db.migrate(SchemaVersion::V4).unwrap();
-        assert_eq!(run("SELECT COUNT(*) AS n FROM refunds").unwrap().row_count, 1);
+        assert_eq!(
+            run("SELECT COUNT(*) AS n FROM refunds").unwrap().row_count,
+            1
+        );
         db.migrate(SchemaVersion::V1).unwrap();
-        let err = run("SELECT COUNT(*) AS n FROM refunds").unwrap_err().to_string();
+        let err = run("SELECT COUNT(*) AS n FROM refunds")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no such table: refunds"), "{err}");
-        assert_eq!(run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"], 3);
+        assert_eq!(
+            run("SELECT COUNT(*) AS n FROM orders").unwrap().rows[0]["n"],
+            3
+        );
     }
 }

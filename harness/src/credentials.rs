@@ -1,0 +1,49 @@
+//! The lab's generated credentials: the approval key pair (hitl-extauth signs with one half,
+//! mock-db-mcp verifies with the other) and the admin API's bearer token (hitl-extauth
+//! demands it, hitl-ui and the harness's reviewer send it). Fresh ones per start, written
+//! under the lab's directory, readable by their owner only.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use hitl_wire::approval::{KeyFiles, Signer};
+
+/// Where a lab's credentials are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The approval key pair, as files.
+    pub keys: KeyFiles,
+    /// hitl-extauth's `ADMIN_TOKEN`.
+    pub admin_token: String,
+}
+
+impl Credentials {
+    /// New random credentials in `<dir>/credentials/`.
+    pub fn generate(dir: &Path) -> anyhow::Result<Self> {
+        let dir = dir.join("credentials");
+        let signer = Signer::generate()?;
+        let keys = signer
+            .write_key_files(&dir)
+            .with_context(|| format!("writing the approval keys to {}", dir.display()))?;
+        Ok(Self {
+            keys,
+            admin_token: random_token()?,
+        })
+    }
+
+    /// The directory holding them.
+    pub fn dir(&self) -> PathBuf {
+        self.keys
+            .signing
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// 32 random bytes as hex.
+pub fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
