@@ -374,7 +374,13 @@ pub fn describe(
             );
         }
     }
-    line("ext-auth admin", format!("{}/pending", u.extauth_admin));
+    line(
+        "ext-auth admin",
+        format!(
+            "{}/pending  (Authorization: Bearer <admin_token in target/lab/state.json>)",
+            u.extauth_admin
+        ),
+    );
     line(
         "gateway (MCP)",
         format!("{0}/public/mcp  {0}/privileged/mcp", u.gateway),
