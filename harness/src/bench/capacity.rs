@@ -59,6 +59,9 @@ pub struct Capacity {
     /// First request sent → the gate's `hitl_extauth_parked` gauge reads `calls` (polled
     /// every 100 ms).
     pub park_all_s: f64,
+    /// Park throughput: `calls / park_all_s` (each park committed to the audit before it is
+    /// counted, group commit included).
+    pub parks_per_s: f64,
     /// First decision sent → last decision answered.
     pub decide_all_s: f64,
     /// First decision sent → last client has its answer.
@@ -290,6 +293,7 @@ pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow:
         ),
         calls,
         park_all_s: park_all.as_secs_f64(),
+        parks_per_s: calls as f64 / park_all.as_secs_f64().max(f64::EPSILON),
         decide_all_s: decide_all.as_secs_f64(),
         drain_s: drain.as_secs_f64(),
         extauth_rss_before_kib,

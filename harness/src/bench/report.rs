@@ -265,6 +265,11 @@ impl Report {
         );
         let _ = writeln!(
             w,
+            "    park throughput {:.0} parks/s (each committed to the audit before it counts)",
+            c.parks_per_s
+        );
+        let _ = writeln!(
+            w,
             "    hitl-extauth RSS {} → {} KiB parked ({:.2} KiB per call) → {} KiB drained; {} fds",
             c.extauth_rss_before_kib,
             c.extauth_rss_parked_kib,
