@@ -5,6 +5,7 @@
 pub mod a2a;
 pub mod agentgateway;
 pub mod agents;
+pub mod attacks;
 pub mod bench;
 pub mod bins;
 pub mod clients;
