@@ -13,6 +13,7 @@ pub mod components;
 pub mod conformance;
 pub mod credentials;
 pub mod envoy;
+pub mod gate_check;
 pub mod gateway;
 pub mod kind;
 pub mod lab;

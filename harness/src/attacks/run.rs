@@ -153,7 +153,7 @@ pub enum Answer {
 }
 
 impl Answer {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Answer::Refused { status, .. } => format!("refused {status}"),
             Answer::Passed { status, .. } => format!("passed {status}"),
@@ -161,7 +161,7 @@ impl Answer {
         }
     }
 
-    fn body(&self) -> &str {
+    pub fn body(&self) -> &str {
         match self {
             Answer::Refused { body, .. } | Answer::Passed { body, .. } => body,
             Answer::Held => "",
@@ -247,7 +247,7 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
     report
 }
 
-fn check(report: &mut AttackReport, passed: bool, what: impl Into<String>) {
+pub(crate) fn check(report: &mut AttackReport, passed: bool, what: impl Into<String>) {
     report.checks.push(Check {
         passed,
         what: what.into(),
@@ -255,7 +255,7 @@ fn check(report: &mut AttackReport, passed: bool, what: impl Into<String>) {
 }
 
 /// The backend's audit since `before`: (executed, refused checks).
-fn since(before: &State, after: &State) -> (Vec<String>, Vec<String>) {
+pub(crate) fn since(before: &State, after: &State) -> (Vec<String>, Vec<String>) {
     let last = before.audit.iter().map(|e| e.seq).max().unwrap_or(0);
     let mut executed = Vec::new();
     let mut refused = Vec::new();
@@ -394,7 +394,7 @@ async fn run_request(
     Ok(())
 }
 
-fn short(answer: &Answer) -> String {
+pub(crate) fn short(answer: &Answer) -> String {
     let body = answer.body();
     let cut: String = body.chars().take(160).collect();
     match answer {
