@@ -55,7 +55,8 @@ async fn hitl_extauth_passes_every_check(gateway) {
 through_both_gateways! {
 /// The fail-open gate holds only an obvious `tools/call` and passes everything else. Against
 /// it the lifecycle passes (it does park, approve, reject with the reason, expire), and so do
-/// the attacks that the gateway or the backend stop by themselves; the ones that need a gate
+/// the attacks that the gateway or the backend stop by themselves (path tricks, and frames
+/// the backend's parser refuses); the ones that need a gate
 /// that reads bodies strictly, proves lengths and verifies the requester fail.
 async fn a_fail_open_gate_fails_exactly_the_checks_it_should(gateway) {
     let dir = hitl_lab_tests::scratch_dir(&format!("gate_check_fail_open-{gateway}"));
@@ -72,8 +73,11 @@ async fn a_fail_open_gate_fails_exactly_the_checks_it_should(gateway) {
         "body-duplicate-method",
         "body-duplicate-tool-name",
         // It never asks whether it saw the whole body, or the body the backend will see.
+        // (Padding *before* the call passes this gate too, but mock-db-mcp's own body limit
+        // answers 413; a batch, a BOM, trailing data and `Tools/Call` likewise pass the gate
+        // and are refused by the backend's strict parser: the catalogue cannot tell who
+        // refused a frame that never became a tool call, so those rows pass.)
         "body-padded-past-limit",
-        "body-padded-front",
         "body-chunked",
         "body-gzip",
         "body-text-plain",
