@@ -49,6 +49,50 @@ async fn first_push(
     }))
 }
 
+/// The page is no wider than the window, and `card`'s `approve` control and Reject button
+/// are inside it once the card is scrolled to the top.
+async fn assert_in_view(
+    browser: &Browser,
+    card: &fantoccini::elements::Element,
+    approve: &str,
+) -> anyhow::Result<()> {
+    let card_arg = vec![serde_json::to_value(card)?];
+    browser
+        .client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'start'});",
+            card_arg.clone(),
+        )
+        .await?;
+    let script = format!(
+        "const card = arguments[0];
+         const approve = card.querySelector('{approve}').getBoundingClientRect();
+         const reject = card.querySelector('button[value=reject]').getBoundingClientRect();
+         return {{
+           pageWidth: document.documentElement.scrollWidth,
+           windowWidth: window.innerWidth,
+           windowHeight: window.innerHeight,
+           approve: [approve.left, approve.top, approve.right, approve.bottom],
+           reject: [reject.left, reject.top, reject.right, reject.bottom],
+         }};"
+    );
+    let layout = browser.client.execute(&script, card_arg).await?;
+    let width = layout["windowWidth"].as_f64().unwrap_or_default();
+    let height = layout["windowHeight"].as_f64().unwrap_or_default();
+    anyhow::ensure!(
+        layout["pageWidth"].as_f64().unwrap_or(f64::MAX) <= width,
+        "page wider than the window: {layout}"
+    );
+    for button in ["approve", "reject"] {
+        let rect: Vec<f64> = serde_json::from_value(layout[button].clone())?;
+        anyhow::ensure!(
+            rect[0] >= 0.0 && rect[2] <= width && rect[1] >= 0.0 && rect[3] <= height,
+            "{button} out of view: {layout}"
+        );
+    }
+    Ok(())
+}
+
 /// Text of the element matching `css` inside the page.
 async fn text_of(browser: &Browser, css: &str) -> anyhow::Result<String> {
     Ok(browser.client.find(Locator::Css(css)).await?.text().await?)
@@ -548,47 +592,29 @@ async fn long_and_invisible_characters_are_shown_safely() -> anyhow::Result<()> 
     let driver = Driver::start(&stack.log_dir).await?;
     let bob = open_signed_in(&driver, &stack, "bob").await?;
 
-    // One 60 000-character argument: the page stays as wide as the window, the value is
-    // clamped with "Show all", and the buttons are in view.
+    // One 60 000-character argument. The queue lists it as a preview (the gate's listings
+    // carry only a large body's first bytes): the card says so, Reject is there and Approve
+    // becomes "Review to approve", all in view on a page no wider than the window.
     let long_version = format!("v{}", "9".repeat(60_000));
-    let _long = stack.park_migration("alice", &long_version).await?;
+    let long = stack.park_migration("alice", &long_version).await?;
     let long_id = stack.wait_pending(1).await?.remove(0);
     let card = bob.card(&long_id).await?;
-    bob.client
-        .execute(
-            "arguments[0].scrollIntoView({block: 'start'});",
-            vec![serde_json::to_value(&card)?],
-        )
-        .await?;
-    let layout = bob
-        .client
-        .execute(
-            "const card = arguments[0];
-             const approve = card.querySelector('button[value=approve]').getBoundingClientRect();
-             const reject = card.querySelector('button[value=reject]').getBoundingClientRect();
-             return {
-               pageWidth: document.documentElement.scrollWidth,
-               windowWidth: window.innerWidth,
-               windowHeight: window.innerHeight,
-               approve: [approve.left, approve.top, approve.right, approve.bottom],
-               reject: [reject.left, reject.top, reject.right, reject.bottom],
-             };",
-            vec![serde_json::to_value(&card)?],
-        )
-        .await?;
-    let width = layout["windowWidth"].as_f64().unwrap_or_default();
-    let height = layout["windowHeight"].as_f64().unwrap_or_default();
+    let text = card.text().await?;
+    assert!(text.contains("This call is large"), "{text}");
     assert!(
-        layout["pageWidth"].as_f64().unwrap_or(f64::MAX) <= width,
-        "page wider than the window: {layout}"
+        text.chars().count() < 10_000,
+        "the queue carried the whole call"
     );
-    for button in ["approve", "reject"] {
-        let rect: Vec<f64> = serde_json::from_value(layout[button].clone())?;
-        assert!(
-            rect[0] >= 0.0 && rect[2] <= width && rect[1] >= 0.0 && rect[3] <= height,
-            "{button} button out of view: {layout}"
-        );
-    }
+    assert_in_view(&bob, &card, ".btn-approve").await?;
+    bob.screenshot("card-large-preview").await?;
+
+    // Its own page has it whole: the value clamped with "Show all", the buttons in view.
+    card.find(Locator::Css("a.whole-call"))
+        .await?
+        .click()
+        .await?;
+    let card = bob.card(&long_id).await?;
+    assert_in_view(&bob, &card, "button[value=approve]").await?;
     let headline = card.find(Locator::Css("h2.change")).await?.text().await?;
     assert!(headline.chars().count() < 100, "{headline}");
     bob.screenshot("card-long-value").await?;
@@ -597,6 +623,19 @@ async fn long_and_invisible_characters_are_shown_safely() -> anyhow::Result<()> 
     show_all.click().await?;
     assert!(show_all.text().await?.contains("Show less"));
     bob.decide(&long_id, false, "too long to read").await?;
+    let said = eventually("the decision's message", || async {
+        let text = card
+            .find(Locator::Css(".form-message"))
+            .await?
+            .text()
+            .await?;
+        Ok(text.contains("rejected").then_some(text))
+    })
+    .await?;
+    assert!(said.contains("Back to the queue"), "{said}");
+    let answer = long.await??;
+    assert_eq!(answer.status.map(|s| s.code), Some(PERMISSION_DENIED));
+    bob.client.goto(&stack.ui_url).await?;
     bob.card_gone(&long_id).await?;
 
     // A bidi override makes `\u{202e}4v` read "v4": the card spells it out and warns.

@@ -14,6 +14,10 @@ pub const BIN_DIR_ENV: &str = "HITL_LAB_BIN_DIR";
 /// from, besides its own crate.
 const SHARED_SOURCES: &[&str] = &["wire", "serve"];
 
+/// Crates a particular binary is built from besides its own and [`SHARED_SOURCES`]: lab-chat
+/// uses the harness's A2A client and requester issuer, and hitl-ui's sign-in.
+const EXTRA_SOURCES: &[(&str, &[&str])] = &[("lab-chat", &["harness", "hitl-ui"])];
+
 /// Root of the checkout (the directory holding the workspace `Cargo.toml`), found at run time.
 ///
 /// It is looked up from where the program runs, never taken from the compile-time
@@ -120,7 +124,13 @@ fn check_fresh(name: &str, bin: &Path) -> anyhow::Result<()> {
     // one that does not (a merge, another crate's new dependency) leaves it as it is, which
     // would otherwise be refused for ever, whatever the user builds.
     let mut sources = Vec::new();
-    for dir in std::iter::once(crate_dir).chain(SHARED_SOURCES.iter().map(|d| root.join(d))) {
+    let extra = EXTRA_SOURCES
+        .iter()
+        .filter(|(bin, _)| *bin == name)
+        .flat_map(|(_, dirs)| dirs.iter());
+    let dirs =
+        std::iter::once(crate_dir).chain(SHARED_SOURCES.iter().chain(extra).map(|d| root.join(d)));
+    for dir in dirs {
         sources.push(dir.join("Cargo.toml"));
         sources.push(dir.join("build.rs"));
         for sub in ["src", "assets"] {

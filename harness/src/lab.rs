@@ -47,6 +47,9 @@ pub struct Urls {
     /// The scripted model's control endpoint, when the agent uses it.
     #[serde(default)]
     pub scripted_model: Option<String>,
+    /// The chat user's page (lab-chat), in the local lab (the kind lab has kagent's UI).
+    #[serde(default)]
+    pub chat: Option<String>,
 }
 
 /// One process the local lab started.

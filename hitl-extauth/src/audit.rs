@@ -391,7 +391,7 @@ fn insert_parked(tx: &Transaction<'_>, call: &ParkedCall) -> rusqlite::Result<us
             serde_json::to_string(&call.headers).unwrap_or_default(),
             call.rpc_method,
             call.tool_name,
-            call.tool_args.to_string(),
+            crate::park::arguments(call).to_string(),
             call.body,
             call.body_sha256,
             call.requester,
@@ -421,7 +421,7 @@ fn upsert_closed(tx: &Transaction<'_>, record: &DecidedCall, seq: i64) -> Result
             serde_json::to_string(&call.headers).unwrap_or_default(),
             call.rpc_method,
             call.tool_name,
-            call.tool_args.to_string(),
+            crate::park::arguments(call).to_string(),
             call.body,
             call.body_sha256,
             call.requester,
@@ -551,6 +551,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             requester: row.get(11)?,
             claimed_requester,
             id: id.clone(),
+            preview_of_bytes: None,
         },
         outcome: parse_outcome(&id, &outcome_text)?,
         reviewer: row.get(14)?,
@@ -587,6 +588,7 @@ mod tests {
             expires_at: received_at + Duration::seconds(600),
             requester: Some("alice".into()),
             claimed_requester: Some("alice".into()),
+            preview_of_bytes: None,
         })
     }
 

@@ -124,6 +124,7 @@ fn record(
                 .as_deref()
                 .map(|r| cut(r, MAX_HEADER_VALUE_BYTES)),
             claimed_requester,
+            preview_of_bytes: None,
         },
         outcome: Outcome::Denied,
         reviewer: None,

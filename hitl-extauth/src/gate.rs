@@ -304,7 +304,7 @@ impl Gate {
             sha256 = %call.body_sha256, "parked"
         );
         self.events.publish(|| Event::Parked {
-            call: (**call).clone(),
+            call: call.preview().into_owned(),
         });
     }
 
@@ -335,12 +335,13 @@ impl Gate {
             headers: redact(headers),
             rpc_method: TOOLS_CALL.to_owned(),
             tool_name: tool.name,
-            tool_args: tool.arguments,
+            tool_args: crate::park::lean(&body, tool.arguments),
             body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
             body,
             expires_at: received_at + self.settings.park_timeout,
             requester,
             claimed_requester,
+            preview_of_bytes: None,
         }
     }
 
@@ -496,14 +497,26 @@ impl Gate {
         );
         self.metrics.ended(record.outcome, record.waited_ms);
         let committed = self.audit.close(record.clone());
-        self.events.publish(|| match record.outcome {
-            Outcome::Expired => Event::Expired { record },
-            Outcome::Abandoned => Event::Abandoned { record },
-            Outcome::Approved | Outcome::Rejected | Outcome::Lost | Outcome::Denied => {
-                Event::Decided { record }
-            }
+        self.events.publish(|| {
+            // Events carry previews of large bodies, as `/pending` does.
+            let record = match record.call.preview() {
+                std::borrow::Cow::Borrowed(_) => record,
+                std::borrow::Cow::Owned(call) => DecidedCall { call, ..record },
+            };
+            event_of(record)
         });
         committed
+    }
+}
+
+/// The event that announces a closed call.
+fn event_of(record: DecidedCall) -> Event {
+    match record.outcome {
+        Outcome::Expired => Event::Expired { record },
+        Outcome::Abandoned => Event::Abandoned { record },
+        Outcome::Approved | Outcome::Rejected | Outcome::Lost | Outcome::Denied => {
+            Event::Decided { record }
+        }
     }
 }
 

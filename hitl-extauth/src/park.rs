@@ -7,14 +7,55 @@
 //! A call enters the lot hidden: it holds its place (and counts against the capacity) while
 //! its audit record is committed, and only [`ParkingLot::reveal`] makes it visible to
 //! reviewers. Nobody can see, and so nobody can decide, a park the audit could still lose.
+//!
+//! A large call's body is kept once: its parsed arguments are not kept beside it (see
+//! [`lean`]) and are read back from the body where a whole call is needed ([`arguments`]).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use hitl_wire::extauth::{DecidedCall, ParkedCall};
+use std::borrow::Cow;
+
+use hitl_wire::extauth::{DecidedCall, PREVIEW_BYTES, ParkedCall};
 use tokio::sync::oneshot;
+
+/// `arguments` as the lot keeps them for a call with `body`: `null` when the body is longer
+/// than a listing's preview (listings don't carry them then, and the body has them).
+pub fn lean(body: &str, arguments: serde_json::Value) -> serde_json::Value {
+    if body.len() > PREVIEW_BYTES {
+        serde_json::Value::Null
+    } else {
+        arguments
+    }
+}
+
+/// `call`'s arguments, read back from its body when the lot kept it [`lean`]. The classifier
+/// accepted that body as one `tools/call` before it was parked, so it parses; `{}` when it
+/// has no `arguments`, as the classifier reads it.
+pub fn arguments(call: &ParkedCall) -> Cow<'_, serde_json::Value> {
+    if !call.tool_args.is_null() || call.body.len() <= PREVIEW_BYTES {
+        return Cow::Borrowed(&call.tool_args);
+    }
+    let parsed = serde_json::from_str::<serde_json::Value>(&call.body)
+        .ok()
+        .and_then(|mut v| {
+            v.get_mut("params")?
+                .get_mut("arguments")
+                .map(std::mem::take)
+        })
+        .unwrap_or_else(|| serde_json::json!({}));
+    Cow::Owned(parsed)
+}
+
+/// `call` whole: with its arguments, wherever the lot kept them.
+pub fn whole(call: &ParkedCall) -> ParkedCall {
+    ParkedCall {
+        tool_args: arguments(call).into_owned(),
+        ..call.clone()
+    }
+}
 
 /// What ends a park, on its way to the waiting `Check`.
 #[derive(Debug)]
@@ -252,6 +293,7 @@ mod tests {
             expires_at: OffsetDateTime::UNIX_EPOCH,
             requester: None,
             claimed_requester: None,
+            preview_of_bytes: None,
         })
     }
 
@@ -332,5 +374,25 @@ mod tests {
         let _c = lot.park(call_from("b1", "bob"), |_| {}).unwrap();
         assert!(lot.take("a1").is_some());
         let _d = lot.park(call_from("a3", "alice"), |_| {}).unwrap();
+    }
+
+    #[test]
+    fn a_large_call_keeps_its_body_once_and_its_arguments_come_back_whole() {
+        let note = "x".repeat(2 * PREVIEW_BYTES);
+        let arguments = serde_json::json!({"version": "v3", "note": note});
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "run_migration", "arguments": arguments},
+        })
+        .to_string();
+        let mut call = (*call("big")).clone();
+        call.tool_args = lean(&body, arguments.clone());
+        call.body = body;
+        assert!(call.tool_args.is_null(), "not kept beside the body");
+        assert_eq!(*super::arguments(&call), arguments);
+        assert_eq!(whole(&call).tool_args, arguments);
+        // A small call keeps its arguments as parsed.
+        let small = serde_json::json!({"version": "v3"});
+        assert_eq!(lean("{}", small.clone()), small);
     }
 }

@@ -96,12 +96,14 @@
     return `${what} ${info.outcome}${who}${why}`;
   }
 
+  // `false` when the card is not in the queue (the page of one call).
   function removeCard(id, info) {
     const card = findCard(id);
-    if (!card) return;
+    if (!card) return false;
     card.remove();
     refreshCount();
     if (info) toast(describeEnd(info), info.outcome);
+    return true;
   }
 
   // ---- live updates ------------------------------------------------------------------
@@ -197,12 +199,15 @@
       });
       const data = await response.json().catch(() => ({}));
       if (response.ok) {
-        removeCard(card.dataset.callId, {
+        const info = {
           tool: data.toolName,
           outcome: data.outcome ?? (decision === "approve" ? "approved" : "rejected"),
           reviewer: data.reviewer,
           reason: data.reason,
-        });
+        };
+        if (!removeCard(card.dataset.callId, info)) {
+          say(form, describeEnd(info), "ok", { href: "/", text: "Back to the queue" });
+        }
         return;
       }
       const message = data.error ?? `The decision failed (HTTP ${response.status}).`;

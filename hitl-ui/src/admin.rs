@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, PendingList,
+    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall, PendingList,
 };
 use reqwest::{RequestBuilder, StatusCode};
 
@@ -115,6 +115,12 @@ impl AdminClient {
     /// `GET /pending`.
     pub async fn pending(&self) -> Result<PendingList, AdminError> {
         let url = self.url("/pending");
+        Self::json(self.send(self.http.get(&url), &url).await?).await
+    }
+
+    /// `GET /pending/{id}`: one pending call whole (listings cut large bodies to a preview).
+    pub async fn pending_call(&self, id: &str) -> Result<ParkedCall, AdminError> {
+        let url = self.url(&format!("/pending/{}", encode_segment(id)));
         Self::json(self.send(self.http.get(&url), &url).await?).await
     }
 

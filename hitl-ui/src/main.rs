@@ -7,7 +7,6 @@ mod live;
 mod render;
 mod routes;
 mod schema;
-mod security;
 mod sse;
 mod upstream;
 
@@ -20,6 +19,8 @@ use anyhow::Context as _;
 use axum::http::HeaderName;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
+
+use hitl_ui::security;
 
 use crate::{
     admin::AdminClient,

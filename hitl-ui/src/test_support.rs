@@ -24,5 +24,6 @@ pub fn call_from(requester: Option<&str>, hdrs: &[(&str, &str)]) -> ParkedCall {
         body_sha256: String::new(),
         expires_at: now,
         requester: requester.map(str::to_owned),
+        preview_of_bytes: None,
     }
 }

@@ -117,6 +117,11 @@ impl ExtAuth {
         Ok(self.get_json::<PendingList>("/pending").await?.pending)
     }
 
+    /// `GET /pending/{id}`: one pending call, whole.
+    pub async fn pending_call(&self, id: &str) -> anyhow::Result<ParkedCall> {
+        self.get_json(&format!("/pending/{id}")).await
+    }
+
     /// Poll `/pending` until it holds exactly `n` calls.
     pub async fn wait_pending(&self, n: usize) -> anyhow::Result<Vec<ParkedCall>> {
         let deadline = tokio::time::Instant::now() + PATIENCE;

@@ -34,6 +34,7 @@ impl Lab {
             // Long enough for any scene; short enough that a lost decision fails fast.
             park_timeout: Some(Duration::from_secs(120)),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
+            chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),
             progress: true,
         };
         let state = match local::up(&config).await {

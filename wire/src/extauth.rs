@@ -43,6 +43,47 @@ pub struct ParkedCall {
     /// unverified, never used to decide anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_requester: Option<String>,
+    /// Set only in a listing's copy (`/pending`, `/events`) of a call whose body is longer than
+    /// [`PREVIEW_BYTES`]: the whole body's length in bytes. `body` then holds only its first
+    /// bytes (cut at a character boundary) and `toolArgs` is `null`; `GET /pending/{id}` serves
+    /// the whole call, and `/history` records are always whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_of_bytes: Option<usize>,
+}
+
+/// Body bytes a listing carries per parked call: one large call must not make every
+/// `/pending`, every event and every reviewer's page carry its whole body (the gateway forwards
+/// up to 64 KiB). Reviewers load the rest on demand.
+pub const PREVIEW_BYTES: usize = 4096;
+
+impl ParkedCall {
+    /// This call as listings carry it: itself when its body fits [`PREVIEW_BYTES`], else a
+    /// copy with the body cut there and no parsed arguments ([`ParkedCall::preview_of_bytes`]).
+    pub fn preview(&self) -> std::borrow::Cow<'_, ParkedCall> {
+        if self.body.len() <= PREVIEW_BYTES || self.preview_of_bytes.is_some() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut cut = PREVIEW_BYTES;
+        while !self.body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        std::borrow::Cow::Owned(ParkedCall {
+            body: self.body[..cut].to_owned(),
+            tool_args: serde_json::Value::Null,
+            preview_of_bytes: Some(self.body.len()),
+            headers: self.headers.clone(),
+            id: self.id.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            rpc_method: self.rpc_method.clone(),
+            tool_name: self.tool_name.clone(),
+            body_sha256: self.body_sha256.clone(),
+            requester: self.requester.clone(),
+            claimed_requester: self.claimed_requester.clone(),
+            received_at: self.received_at,
+            expires_at: self.expires_at,
+        })
+    }
 }
 
 /// `GET /pending`.

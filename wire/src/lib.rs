@@ -5,6 +5,7 @@
 //! mock-db-mcp's `/state`) so the seed's clients keep working.
 
 pub mod approval;
+pub mod chat;
 pub mod extauth;
 pub mod headers;
 pub mod http;

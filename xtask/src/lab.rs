@@ -48,7 +48,15 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
     let state = local::up(&config).await?;
     println!(
         "{}",
-        local::describe(&state, Some(&config.reviewer_credentials))
+        local::describe(
+            &state,
+            Some(&config.reviewer_credentials),
+            Some(&config.chat_credentials)
+        )
+    );
+    println!(
+        "two roles, two tabs: the chat user opens the chat page, the platform reviewer the \
+         reviewer UI (runbook: docs/workshop.md)"
     );
     println!("next: `cargo xtask chat`, `cargo xtask scene all`, `cargo xtask down`");
     Ok(())

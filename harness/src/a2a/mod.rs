@@ -35,9 +35,23 @@ pub enum A2aError {
     Decode(String),
     #[error("the agent's stream ended before the task paused or finished")]
     StreamEnded,
+    #[error(
+        "the agent's task {task} was still {state} after {waited:?} of polling (its stream had \
+         ended); is the agent stuck? its log is in the lab's logs directory"
+    )]
+    StillRunning {
+        task: String,
+        state: String,
+        waited: Duration,
+    },
     #[error(transparent)]
     DecisionNotTaken(#[from] hitl::DecisionNotTaken),
 }
+
+/// How long a [`Chat`] polls a task whose stream ended before it paused or finished:
+/// longer than any park (hitl-extauth's `PARK_TIMEOUT_SEC` defaults to 10 min), so a call held
+/// at the gateway is waited for, but not for ever.
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// A2A client for one agent.
 #[derive(Debug, Clone)]
@@ -480,11 +494,19 @@ impl Chat {
         if self.task_id.is_empty() {
             return Err(A2aError::StreamEnded);
         }
+        let deadline = tokio::time::Instant::now() + CATCH_UP_LIMIT;
         loop {
             let task = self.client.get_task(&self.task_id).await?;
             self.absorb_task(task, &mut outcome, emit);
             if outcome.state.is_terminal() || outcome.state == TaskState::InputRequired {
                 return Ok(outcome);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(A2aError::StillRunning {
+                    task: self.task_id.clone(),
+                    state: format!("{:?}", outcome.state),
+                    waited: CATCH_UP_LIMIT,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

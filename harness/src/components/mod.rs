@@ -3,6 +3,7 @@
 //! (detached, tracked in its state file). One definition of "how to run X".
 
 pub mod agentgateway;
+pub mod chat;
 pub mod envoy;
 pub mod extauth;
 pub mod kagent;

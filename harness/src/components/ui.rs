@@ -59,15 +59,9 @@ impl Options {
     /// What `ALLOWED_HOSTS` is set to: the configured list, else the bind address (loopback
     /// when bound to all interfaces) and `localhost`, on this port.
     pub fn allowed_hosts_value(&self) -> String {
-        self.allowed_hosts.clone().unwrap_or_else(|| {
-            let host = match self.bind {
-                IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
-                IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
-                IpAddr::V4(v4) => v4.to_string(),
-                IpAddr::V6(v6) => format!("[{v6}]"),
-            };
-            format!("{host}:{port},localhost:{port}", port = self.port)
-        })
+        self.allowed_hosts
+            .clone()
+            .unwrap_or_else(|| loopback_hosts(self.bind, self.port))
     }
 
     pub fn mock_db_state_url(mut self, url: impl Into<String>) -> Self {
@@ -94,6 +88,18 @@ impl Options {
     pub fn base_url(&self) -> String {
         crate::net::http_url(self.bind, self.port)
     }
+}
+
+/// `ALLOWED_HOSTS` for a page bound to `bind:port`: the bind address (loopback when bound to
+/// all interfaces) and `localhost`, on that port.
+pub fn loopback_hosts(bind: IpAddr, port: u16) -> String {
+    let host = match bind {
+        IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    format!("{host}:{port},localhost:{port}")
 }
 
 /// The process spec: our built binary, configured through its environment, healthy once

@@ -129,6 +129,7 @@ pub async fn start(
         gateway: String::new(),
         mock_db: String::new(),
         scripted_model: None,
+        chat: None,
     };
     let mut state = LabState {
         target: Target::Kind,

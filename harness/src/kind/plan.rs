@@ -259,7 +259,9 @@ impl Plan {
         });
 
         // 4. our images
-        let mut images = Vec::new();
+        // (image, how to build it): our Rust services from the workspace's one `Dockerfile`
+        // (`--build-arg SERVICE=<crate>`), BYO agents from their own directory's.
+        let mut images: Vec<(String, ImageSource)> = Vec::new();
         for deployment in lab
             .deployments
             .iter()
@@ -269,7 +271,7 @@ impl Plan {
                 if let Some(rest) = container.image.strip_prefix("hitl-lab/") {
                     let crate_dir = rest.split(':').next().unwrap_or(rest).to_owned();
                     if !images.iter().any(|(image, _)| image == &container.image) {
-                        images.push((container.image.clone(), crate_dir));
+                        images.push((container.image.clone(), ImageSource::Service(crate_dir)));
                     }
                 }
             }
@@ -279,22 +281,21 @@ impl Plan {
             if let Some(rest) = agent.image.strip_prefix("hitl-lab/") {
                 let dir = format!("python/{}", rest.split(':').next().unwrap_or(rest));
                 if !images.iter().any(|(image, _)| image == &agent.image) {
-                    images.push((agent.image.clone(), dir));
+                    images.push((agent.image.clone(), ImageSource::Dir(dir)));
                 }
             }
         }
         let mut steps = Vec::new();
-        for (image, crate_dir) in &images {
+        for (image, source) in &images {
+            let mut args = vec!["build".to_owned(), "--tag".to_owned(), image.clone()];
+            args.extend(["--file".to_owned(), source.dockerfile()]);
+            if let ImageSource::Service(name) = source {
+                args.extend(["--build-arg".to_owned(), format!("SERVICE={name}")]);
+            }
+            args.push(".".to_owned());
             steps.push(Step::Run {
                 what: format!("build {image}"),
-                cmd: Cmd::new("docker").args([
-                    "build",
-                    "--tag",
-                    image,
-                    "--file",
-                    &format!("{crate_dir}/Dockerfile"),
-                    ".",
-                ]),
+                cmd: Cmd::new("docker").args(args),
             });
             steps.push(Step::Run {
                 what: format!("load {image} into the cluster's nodes"),
@@ -385,7 +386,12 @@ impl Plan {
         });
 
         let mut files = vec![config];
-        files.extend(images.iter().map(|(_, dir)| format!("{dir}/Dockerfile")));
+        for (_, source) in &images {
+            let file = source.dockerfile();
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
         Ok(Plan {
             cluster,
             model,
@@ -690,4 +696,21 @@ fn client_forwards(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec
         });
     }
     Ok(forwards)
+}
+
+/// Where an image of ours is built from.
+enum ImageSource {
+    /// One of the workspace's Rust services (a crate directory = package name).
+    Service(String),
+    /// A directory with its own `Dockerfile` (the BYO Python agents).
+    Dir(String),
+}
+
+impl ImageSource {
+    fn dockerfile(&self) -> String {
+        match self {
+            ImageSource::Service(_) => "Dockerfile".to_owned(),
+            ImageSource::Dir(dir) => format!("{dir}/Dockerfile"),
+        }
+    }
 }

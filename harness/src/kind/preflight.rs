@@ -194,7 +194,7 @@ mod tests {
             None
         }
         fn file_exists(&self, path: &str) -> bool {
-            path != "hitl-extauth/Dockerfile"
+            path != "Dockerfile"
         }
     }
 
@@ -214,8 +214,8 @@ mod tests {
 
     fn files() -> Vec<String> {
         vec![
-            "mock-db-mcp/Dockerfile".into(),
-            "hitl-extauth/Dockerfile".into(),
+            "Dockerfile".into(),
+            "python/langgraph-agent/Dockerfile".into(),
         ]
     }
 
@@ -230,7 +230,7 @@ mod tests {
             "helm is not installed",
             "kubectl is not installed",
             "ANTHROPIC_API_KEY is not set",
-            "hitl-extauth/Dockerfile is missing",
+            "Dockerfile is missing",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

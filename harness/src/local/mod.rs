@@ -15,7 +15,7 @@ use anyhow::Context as _;
 
 use crate::{
     agents::AgentKind,
-    components::{extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
     gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
@@ -28,6 +28,10 @@ pub use ports::Ports;
 /// Default sign-in for the local reviewer UI (`user:password`); override with
 /// `HITL_LAB_REVIEWER_CREDENTIALS`.
 pub const DEFAULT_REVIEWER_CREDENTIALS: &str = "reviewer:reviewer";
+
+/// Default sign-in for the local chat page (`user:password`); override with
+/// `HITL_LAB_CHAT_CREDENTIALS`.
+pub const DEFAULT_CHAT_CREDENTIALS: &str = "alice:alice";
 
 /// How to bring the local lab up.
 #[derive(Debug, Clone)]
@@ -44,6 +48,8 @@ pub struct LocalConfig {
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
     pub reviewer_credentials: String,
+    /// lab-chat's sign-in, `user:password[,…]`.
+    pub chat_credentials: String,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -61,6 +67,8 @@ impl LocalConfig {
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
+            chat_credentials: std::env::var("HITL_LAB_CHAT_CREDENTIALS")
+                .unwrap_or_else(|_| DEFAULT_CHAT_CREDENTIALS.to_owned()),
             progress: true,
         })
     }
@@ -88,6 +96,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
         gateway: local(ports.gateway),
         mock_db: local(ports.mock_db),
         scripted_model: (model == ModelChoice::Scripted).then(|| local(ports.model)),
+        chat: Some(local(ports.chat)),
     }
 }
 
@@ -239,6 +248,19 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             &log_dir,
         ));
     }
+    // The chat user's page, offering every agent that runs (the declarative one first).
+    let mut chat_page = chat::Options::new(ports.chat, &config.chat_credentials);
+    for kind in AgentKind::ALL
+        .into_iter()
+        .filter(|k| config.agents.contains(k))
+    {
+        if let Some(url) = urls.agent_url(kind) {
+            chat_page = chat_page.agent(kind.resource_name(), url);
+        }
+    }
+    chat_page.scripted_model_url = urls.scripted_model.clone();
+    chat_page.requester_key_file = Some(config.dir.join(crate::requester::KEY_FILE));
+    specs.push(chat::spec(&chat_page, &log_dir)?);
 
     config.note(format!(
         "==> starting {} processes (logs in {})",
@@ -319,10 +341,30 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
 }
 
 /// What `up` prints at the end: where everything is.
-pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String {
+pub fn describe(
+    state: &LabState,
+    reviewer_credentials: Option<&str>,
+    chat_credentials: Option<&str>,
+) -> String {
     let u = &state.urls;
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<24} {v}\n"));
+    let sign_in = |credentials: Option<&str>| {
+        credentials
+            .and_then(|c| c.split(',').next())
+            .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
+            .unwrap_or_default()
+    };
+    if let Some(chat) = &u.chat {
+        line(
+            "chat page (chat user)",
+            format!("{chat}{}", sign_in(chat_credentials)),
+        );
+    }
+    line(
+        "reviewer UI (reviewer)",
+        format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
+    );
     for agent in &state.agents {
         if let Some(url) = u.agent_url(*agent) {
             line(&format!("{agent} agent (A2A)"), url.to_owned());
@@ -332,11 +374,6 @@ pub fn describe(state: &LabState, reviewer_credentials: Option<&str>) -> String 
             );
         }
     }
-    let sign_in = reviewer_credentials
-        .and_then(|c| c.split(',').next())
-        .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
-        .unwrap_or_default();
-    line("reviewer UI", format!("{}{sign_in}", u.reviewer_ui));
     line("ext-auth admin", format!("{}/pending", u.extauth_admin));
     line(
         "gateway (MCP)",
@@ -466,7 +503,7 @@ pub async fn status(state: &LabState) -> String {
         ));
     }
     out.push_str("endpoints:\n");
-    out.push_str(&describe(state, None));
+    out.push_str(&describe(state, None, None));
     match state.gate_admin().pending().await {
         Ok(list) => {
             out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
@@ -483,4 +520,42 @@ pub async fn status(state: &LabState) -> String {
         Err(e) => out.push_str(&format!("waiting for a reviewer: unknown ({e:#})\n")),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_names_the_two_roles_pages_first_with_their_sign_ins() {
+        let ports = Ports::from_env().expect("default ports");
+        let state = LabState {
+            target: Target::Local,
+            model: "scripted".into(),
+            gateway: Some(Gateway::Envoy),
+            urls: urls(&ports, ModelChoice::Scripted),
+            processes: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            admin_token: None,
+            requester_key: None,
+            agents: AgentKind::ALL.to_vec(),
+        };
+        let text = describe(&state, Some("reviewer:pw,bob:x"), Some("alice:secret"));
+        let lines: Vec<&str> = text.lines().collect();
+        let chat = format!("http://127.0.0.1:{}", ports.chat);
+        let ui = format!("http://127.0.0.1:{}", ports.ui);
+        assert!(
+            lines[0].contains("chat page (chat user)")
+                && lines[0].contains(&chat)
+                && lines[0].ends_with("(sign in as alice / secret)"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("reviewer UI (reviewer)")
+                && lines[1].contains(&ui)
+                && lines[1].ends_with("(sign in as reviewer / pw)"),
+            "{text}"
+        );
+        assert!(text.contains("langgraph agent (A2A)"), "{text}");
+    }
 }

@@ -22,6 +22,8 @@ pub struct Ports {
     pub extauth_http: u16,
     /// hitl-ui, the reviewer's queue.
     pub ui: u16,
+    /// lab-chat, the chat user's page.
+    pub chat: u16,
     /// The declarative agent's A2A endpoint (kagent-adk).
     pub agent: u16,
     /// The BYO LangGraph agent's A2A endpoint (kagent-langgraph).
@@ -31,9 +33,10 @@ pub struct Ports {
 }
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 11] = [
+pub const DEFAULTS: [(&str, &str, u16); 12] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
     ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
+    ("chat", "HITL_LAB_CHAT_PORT", 18095),
     ("ui", "HITL_LAB_UI_PORT", 18090),
     ("extauth_http", "HITL_LAB_EXTAUTH_HTTP_PORT", 18092),
     ("extauth_grpc", "HITL_LAB_EXTAUTH_GRPC_PORT", 18091),
@@ -73,6 +76,7 @@ impl Ports {
             extauth_grpc: get("extauth_grpc")?,
             extauth_http: get("extauth_http")?,
             ui: get("ui")?,
+            chat: get("chat")?,
             agent: get("agent")?,
             langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
@@ -102,6 +106,7 @@ impl Ports {
             langgraph_agent: ports[8],
             gateway_stats: ports[9],
             gateway_readiness: ports[10],
+            chat: ports[11],
         })
     }
 
@@ -129,6 +134,7 @@ impl Ports {
                     "extauth_grpc" => self.extauth_grpc,
                     "extauth_http" => self.extauth_http,
                     "ui" => self.ui,
+                    "chat" => self.chat,
                     "agent" => self.agent,
                     "langgraph_agent" => self.langgraph_agent,
                     _ => self.model,

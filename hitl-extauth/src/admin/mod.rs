@@ -1,4 +1,5 @@
-//! The admin HTTP API: the reviewer's queue (`/pending`, `/decide/{id}`), the audit trail
+//! The admin HTTP API: the reviewer's queue (`/pending`, with large bodies cut to a preview,
+//! and `/pending/{id}`, one call whole), its decisions (`/decide/{id}`), the audit trail
 //! (`/history`), the live feed (`/events`), and the operator's `/metrics` and `/healthz`.
 //!
 //! Everything that shows request bodies or changes state needs `Authorization: Bearer
@@ -20,7 +21,7 @@ use axum::{
     routing::{get, post},
 };
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, PendingList, env,
+    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, env,
 };
 
 use crate::{
@@ -33,6 +34,7 @@ use crate::{
 pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>) -> Router {
     let protected = Router::new()
         .route("/pending", get(pending))
+        .route("/pending/{id}", get(pending_call))
         .route("/decide/{id}", post(decide))
         .route("/history", get(history))
         .route("/events", get(sse::events))
@@ -157,8 +159,29 @@ async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
 
 async fn pending(State(gate): State<Arc<Gate>>) -> Json<PendingList> {
     Json(PendingList {
-        pending: gate.pending().iter().map(|c| (**c).clone()).collect(),
+        pending: gate
+            .pending()
+            .iter()
+            .map(|c| c.preview().into_owned())
+            .collect(),
     })
+}
+
+/// One pending call, whole (body and arguments), for a reviewer who opens a large one.
+async fn pending_call(
+    State(gate): State<Arc<Gate>>,
+    Path(id): Path<String>,
+) -> Result<Json<ParkedCall>, Failure> {
+    gate.pending()
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| Json(crate::park::whole(&c)))
+        .ok_or_else(|| {
+            Failure(
+                StatusCode::NOT_FOUND,
+                format!("no pending call {id} (decided, expired or never parked: see /history)"),
+            )
+        })
 }
 
 async fn decide(
@@ -180,7 +203,9 @@ async fn decide(
             ),
         )
     })?;
-    Ok(Json(gate.decide(&id, request).await?))
+    let mut decided = gate.decide(&id, request).await?;
+    decided.call = crate::park::whole(&decided.call);
+    Ok(Json(decided))
 }
 
 async fn history(

@@ -33,7 +33,7 @@ pub async fn events(
         .iter()
         .map(|call| {
             Ok(sse_event(&Frame::new(&Event::Parked {
-                call: (**call).clone(),
+                call: call.preview().into_owned(),
             })))
         })
         .collect();

@@ -265,7 +265,16 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
             }
             section.args {
                 h3 { @if generic { "Tool " code { (shorten(&call.tool_name, HEADLINE_CHARS)) } " with arguments" } @else { "Arguments" } }
-                (block(None, &pretty_args(&call.tool_args)))
+                @if let Some(bytes) = call.preview_of_bytes {
+                    p.change-note.large-call {
+                        "This call is large (" (bytes) " bytes), so the queue shows only its first "
+                        (call.body.len()) " bytes. "
+                        a.whole-call href={ "/calls/" (call.id) } { "Review the whole call" }
+                        " to approve it; rejecting needs no more."
+                    }
+                } @else {
+                    (block(None, &pretty_args(&call.tool_args)))
+                }
             }
             details.raw {
                 summary { "Raw request" }
@@ -283,6 +292,9 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                 }
                 // Verbatim: these are the bytes the hash above is taken over.
                 (block(Some("body"), &call.body))
+                @if let Some(bytes) = call.preview_of_bytes {
+                    p.muted.small { "The first " (call.body.len()) " of " (bytes) " bytes; the hash covers them all." }
+                }
                 p.muted.small { "Call id " code { (call.id) } " · JSON-RPC " code { (call.rpc_method) } }
             }
             form.decide method="post" action={ "/calls/" (call.id) "/decide" } {
@@ -294,7 +306,11 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                     placeholder="e.g. Approved for tonight's maintenance window / Not during business hours" {}
                 div.actions {
                     button.btn.btn-reject type="submit" name="decision" value="reject" { "Reject" }
-                    button.btn.btn-approve type="submit" name="decision" value="approve" { "Approve" }
+                    @if call.preview_of_bytes.is_none() {
+                        button.btn.btn-approve type="submit" name="decision" value="approve" { "Approve" }
+                    } @else {
+                        a.btn.btn-approve href={ "/calls/" (call.id) } { "Review to approve" }
+                    }
                 }
                 p.form-message role="status" aria-live="polite" {}
             }

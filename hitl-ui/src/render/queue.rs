@@ -31,6 +31,25 @@ pub fn page(viewer: &Viewer, cards: &[&str], upstream_connected: bool, gate_url:
     layout("Queue", Tab::Queue, viewer, cards.len(), main)
 }
 
+/// One parked call on its own page, whole (`GET /calls/{id}`), or why it cannot be shown.
+pub fn one(viewer: &Viewer, card: Result<&str, &str>, queue_count: usize) -> Markup {
+    let main = html! {
+        (identity_banner(viewer))
+        div.page-head {
+            p { a href="/" { "← Back to the queue" } }
+            h1 { "One parked call, whole" }
+        }
+        @match card {
+            Ok(card) => div.single { (PreEscaped(card)) },
+            Err(why) => div.banner.warn role="alert" {
+                (why) " " a href="/history" { "See the history" } "."
+            },
+        }
+        div #toasts .toasts aria-live="polite" {}
+    };
+    layout("Parked call", Tab::None, viewer, queue_count, main)
+}
+
 fn identity_banner(viewer: &Viewer) -> Markup {
     html! {
         @if !viewer.identity_configured {

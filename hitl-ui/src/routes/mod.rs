@@ -49,6 +49,7 @@ pub fn router(state: SharedState) -> Router {
     let reading = Router::new()
         .route("/", get(pages::queue))
         .route("/history", get(pages::history))
+        .route("/calls/{id}", get(pages::call))
         .route("/live", get(live::stream))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

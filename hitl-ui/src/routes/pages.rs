@@ -1,7 +1,7 @@
-//! `GET /` (the queue) and `GET /history`.
+//! `GET /` (the queue), `GET /calls/{id}` (one parked call, whole) and `GET /history`.
 
 use axum::{
-    extract::{Query, State, rejection::QueryRejection},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -28,6 +28,30 @@ pub async fn queue(State(state): State<SharedState>, headers: HeaderMap) -> Resp
     let fresh = state.cards.make_all(calls).await;
     let html: Vec<&str> = fresh.iter().map(|card| card.html.as_str()).collect();
     let page = render::queue::page(&viewer, &html, connected, state.admin.base_url());
+    with_cookie(set_cookie, page)
+}
+
+/// One parked call, loaded whole from the gate: the queue shows large calls as previews.
+pub async fn call(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (viewer, set_cookie) = viewer(&state, &headers);
+    let card = match state.admin.pending_call(&id).await {
+        Ok(call) => Ok(state.cards.make(call).await),
+        Err(crate::admin::AdminError::NotFound(_)) => Err(
+            "This call is not waiting any more: it was decided, expired or withdrawn.".to_owned(),
+        ),
+        Err(e) => Err(e.to_string()),
+    };
+    let page = render::queue::one(
+        &viewer,
+        card.as_ref()
+            .map(|c| c.html.as_str())
+            .map_err(String::as_str),
+        state.live.len(),
+    );
     with_cookie(set_cookie, page)
 }
 

@@ -96,6 +96,11 @@ impl Credentials {
     pub fn len(&self) -> usize {
         self.accounts.len()
     }
+
+    /// Whether there are no accounts (parsing refuses that, so never for a parsed list).
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
 }
 
 /// 1–64 printable, non-space characters that make an acceptable identity (no control,

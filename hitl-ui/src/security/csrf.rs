@@ -40,8 +40,19 @@ pub fn check(
     headers: &HeaderMap,
     form_token: Option<&str>,
 ) -> Result<(), CsrfError> {
+    check_cookie(signer, headers, form_token, cookies::CSRF)
+}
+
+/// [`check`] against a CSRF cookie of another name: another page on the same host (cookies
+/// are not separated by port) keeps its own.
+pub fn check_cookie(
+    signer: &Signer,
+    headers: &HeaderMap,
+    form_token: Option<&str>,
+    cookie_name: &str,
+) -> Result<(), CsrfError> {
     same_origin(headers)?;
-    let cookie = cookies::get(headers, cookies::CSRF).ok_or(CsrfError::BadToken)?;
+    let cookie = cookies::get(headers, cookie_name).ok_or(CsrfError::BadToken)?;
     let token = headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())

@@ -33,6 +33,8 @@ pub struct IdentitySource {
     trusted_header: Option<HeaderName>,
     credentials: Option<Credentials>,
     signer: Signer,
+    /// The session cookie's name (another page on the same host keeps its own).
+    session_cookie: &'static str,
     /// When each account last signed out (unix ms): sessions issued before are void. One
     /// entry per configured account at most, so bounded. Per process: with several replicas
     /// a sign-out holds on the replica that saw it (and on all after a key change).
@@ -49,8 +51,21 @@ impl IdentitySource {
             trusted_header,
             credentials,
             signer,
+            session_cookie: cookies::SESSION,
             signed_out: Mutex::default(),
         }
+    }
+
+    /// Read the session from a cookie of another name: cookies are shared by every port of a
+    /// host, so another page beside this one (lab-chat) must not read or overwrite its sessions.
+    pub fn with_session_cookie(mut self, name: &'static str) -> Self {
+        self.session_cookie = name;
+        self
+    }
+
+    /// The session cookie's name.
+    pub fn session_cookie(&self) -> &'static str {
+        self.session_cookie
     }
 
     /// Whether anyone at all can be identified (else the UI is read-only).
@@ -82,7 +97,7 @@ impl IdentitySource {
             }
         }
         let credentials = self.credentials.as_ref()?;
-        let cookie = cookies::get(request, cookies::SESSION)?;
+        let cookie = cookies::get(request, self.session_cookie)?;
         let session = session::verify(&self.signer, cookie, now)?;
         let signed_out = self
             .signed_out
@@ -191,6 +206,16 @@ mod tests {
         // Sign-in only: the same header is just a header.
         let sign_in = source(None, Some("bob:pw"));
         assert_eq!(sign_in.resolve(&req, 0), None);
+    }
+
+    #[test]
+    fn another_page_reads_only_its_own_session_cookie() {
+        let chat = source(None, Some("alice:pw")).with_session_cookie("lab_chat_session");
+        let (_, cookie) = chat.sign_in("alice", "pw", 100).unwrap();
+        let own = request(&[("cookie", &format!("lab_chat_session={cookie}"))]);
+        assert_eq!(chat.resolve(&own, 50).map(|i| i.user), Some("alice".into()));
+        let reviewers = request(&[("cookie", &format!("hitl_session={cookie}"))]);
+        assert_eq!(chat.resolve(&reviewers, 50), None);
     }
 
     #[test]

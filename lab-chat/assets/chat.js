@@ -1,0 +1,191 @@
+// lab chat: draws the conversation from the server's event stream and sends the user's
+// messages, decisions and answers. Text only ever goes in through textContent.
+"use strict";
+(function () {
+  const log = document.getElementById("log");
+  if (!log) return; // the sign-in page
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const agent = document.body.dataset.agent;
+  const statusLine = document.getElementById("status");
+  const form = document.getElementById("say");
+  const prompt = document.getElementById("prompt");
+  const send = document.getElementById("send");
+  const SLOW_MS = 2000;
+  const tools = new Map();
+  let last = -1;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function add(node) {
+    log.appendChild(node);
+    node.scrollIntoView({ block: "end" });
+    return node;
+  }
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify(Object.assign({ agent: agent }, body)),
+    }).then(function (r) {
+      if (!r.ok) r.text().then(function (t) { add(el("div", "msg error", t || ("HTTP " + r.status))); });
+      return r.ok;
+    });
+  }
+  function args(value) {
+    return value === null || value === undefined ? "" : JSON.stringify(value);
+  }
+
+  function approvalCard(e) {
+    const card = el("div", "card approval");
+    card.dataset.id = e.id;
+    card.appendChild(el("h3", "", "Approval needed"));
+    const what = el("p");
+    what.append("The agent wants to run ");
+    what.appendChild(el("strong", "tool-name", e.tool));
+    card.appendChild(what);
+    card.appendChild(el("pre", "args", JSON.stringify(e.args, null, 2)));
+    if (e.hint) card.appendChild(el("p", "muted", e.hint));
+    const actions = el("div", "actions");
+    const approve = el("button", "btn btn-approve approve", "Approve");
+    const reason = el("input", "reason");
+    reason.placeholder = "Reason for rejecting (the agent sees it)";
+    const reject = el("button", "btn btn-reject reject", "Reject");
+    approve.type = reject.type = "button";
+    actions.append(approve, reason, reject);
+    card.appendChild(actions);
+    function done(ok) {
+      if (!ok) { approve.disabled = reject.disabled = reason.disabled = false; }
+    }
+    approve.addEventListener("click", function () {
+      approve.disabled = reject.disabled = reason.disabled = true;
+      post("/decide", { id: e.id, approve: true }).then(done);
+    });
+    reject.addEventListener("click", function () {
+      approve.disabled = reject.disabled = reason.disabled = true;
+      post("/decide", { id: e.id, approve: false, reason: reason.value }).then(done);
+    });
+    return card;
+  }
+
+  function questionCard(e) {
+    const card = el("div", "card question");
+    card.dataset.id = e.id;
+    card.appendChild(el("h3", "", "The agent asks"));
+    const inputs = [];
+    e.questions.forEach(function (q) {
+      card.appendChild(el("p", "question-text", q.question));
+      const input = el("input", "answer");
+      input.placeholder = q.choices.length ? "Pick one, or type your own answer" : "Your answer";
+      if (q.choices.length) {
+        const choices = el("div", "choices");
+        q.choices.forEach(function (c) {
+          const b = el("button", "btn btn-small choice", c);
+          b.type = "button";
+          b.addEventListener("click", function () { input.value = c; });
+          choices.appendChild(b);
+        });
+        card.appendChild(choices);
+      }
+      card.appendChild(input);
+      inputs.push(input);
+    });
+    const actions = el("div", "actions");
+    const answer = el("button", "btn btn-primary send-answer", "Answer");
+    answer.type = "button";
+    answer.addEventListener("click", function () {
+      answer.disabled = true;
+      post("/answer", { id: e.id, answers: inputs.map(function (i) { return i.value.trim(); }) })
+        .then(function (ok) { if (!ok) answer.disabled = false; });
+    });
+    actions.appendChild(answer);
+    card.appendChild(actions);
+    return card;
+  }
+
+  function settle(id, text) {
+    const card = log.querySelector('.card[data-id="' + CSS.escape(id) + '"]');
+    if (!card) return;
+    card.classList.add("decided");
+    card.querySelectorAll("button, input").forEach(function (b) { b.disabled = true; });
+    card.appendChild(el("p", "outcome muted", text));
+  }
+
+  function render(e) {
+    switch (e.kind) {
+      case "user": add(el("div", "msg user", e.text)); break;
+      case "agent": add(el("div", "msg agent", e.text)); break;
+      case "call": {
+        const line = el("div", "tool");
+        line.dataset.id = e.id;
+        line.append("calls ");
+        line.appendChild(el("strong", "", e.tool));
+        line.append(" ");
+        line.appendChild(el("code", "args", args(e.args)));
+        const state = el("span", "state", " …");
+        line.appendChild(state);
+        add(line);
+        const timer = setTimeout(function () {
+          line.classList.add("slow");
+          state.className = "state waiting";
+          state.textContent = " waiting… (this call is taking a while)";
+        }, SLOW_MS);
+        tools.set(e.id, { line: line, state: state, timer: timer });
+        break;
+      }
+      case "result": {
+        const t = tools.get(e.id);
+        if (t) {
+          clearTimeout(t.timer);
+          t.line.classList.remove("slow");
+          t.line.classList.add(e.is_error ? "failed" : "done");
+          t.state.className = "state";
+          t.state.textContent = e.is_error ? " ✗ failed" : " ✓ done";
+          t.line.title = e.text;
+        }
+        break;
+      }
+      case "approval": add(approvalCard(e)); break;
+      case "question": add(questionCard(e)); break;
+      case "decided":
+        settle(e.id, e.approved ? "You approved." : "You rejected: " + (e.reason || "(no reason)"));
+        break;
+      case "answered": settle(e.id, "You answered: " + e.answers.join(", ")); break;
+      case "taken": add(el("div", "msg note taken", "The agent took your decision.")); break;
+      case "ended": add(el("div", "msg note", "The task ended: " + e.state)); break;
+      case "error": add(el("div", "msg error", e.text)); break;
+      case "busy":
+        statusLine.textContent = e.busy ? "The agent is working…" : "";
+        document.body.classList.toggle("busy", e.busy);
+        send.disabled = e.busy;
+        break;
+    }
+  }
+
+  const events = new EventSource("/events?agent=" + encodeURIComponent(agent));
+  // "live": the page follows the conversation (and its script is ready for input).
+  events.onopen = function () { document.body.classList.add("live"); };
+  events.onerror = function () { document.body.classList.remove("live"); };
+  events.onmessage = function (m) {
+    const e = JSON.parse(m.data);
+    if (e.seq <= last) return; // a reconnect replays the log
+    last = e.seq;
+    render(e);
+  };
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    const text = prompt.value.trim();
+    if (!text) return;
+    post("/say", { text: text }).then(function (ok) { if (ok) prompt.value = ""; });
+  });
+  prompt.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+  });
+  document.getElementById("new-chat").addEventListener("click", function () {
+    post("/new", {}).then(function (ok) { if (ok) location.reload(); });
+  });
+})();

@@ -1,0 +1,468 @@
+//! The workshop, replayed as a presenter runs it from `docs/workshop.md`: the real local lab,
+//! two real Chromium windows side by side — the chat user's page (lab-chat, signed in as
+//! alice) and the platform reviewer's queue (hitl-ui, signed in as reviewer) — and the
+//! scripted model answering the workshop's prompts. The whole runbook runs once per agent,
+//! picked on the chat page as the presenter does, on one lab. Every step leaves a screenshot
+//! under `target/workshop-screenshots/<agent>/`. Nothing here waits for a time: every step
+//! waits for what the presenter would see.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use fantoccini::Locator;
+use hitl_harness::{
+    agents::AgentKind,
+    clients::{Db, GateAdmin},
+};
+use hitl_lab_tests::{
+    lab::Lab,
+    ui::{Browser, Driver, PATIENCE, eventually},
+};
+
+fn screenshot_dir() -> PathBuf {
+    hitl_harness::bins::target_dir().join("workshop-screenshots")
+}
+
+/// Both windows, each saved as `<agent>/<step>-chat.png` / `<agent>/<step>-queue.png`.
+struct Room {
+    chat: Browser,
+    queue: Browser,
+    chat_url: String,
+    /// The agent picked on the chat page (its name there), and the screenshots' folder.
+    agent: String,
+}
+
+impl Room {
+    async fn snap(&self, step: &str) -> anyhow::Result<()> {
+        let dir = screenshot_dir().join(&self.agent);
+        std::fs::create_dir_all(&dir)?;
+        for (window, browser) in [("chat", &self.chat), ("queue", &self.queue)] {
+            let png = browser.client.screenshot().await?;
+            std::fs::write(dir.join(format!("{step}-{window}.png")), png)?;
+        }
+        Ok(())
+    }
+
+    /// Pick `agent` in the chat page's agent menu and switch to it, as the presenter does.
+    async fn pick_agent(&mut self, agent: &str) -> anyhow::Result<()> {
+        self.chat.client.goto(&self.chat_url).await?;
+        let menu = self
+            .chat
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("select#agent"))
+            .await
+            .context("the agent menu (two agents run)")?;
+        menu.select_by_value(agent).await?;
+        let old_log = self.chat.client.find(Locator::Css("#log")).await?;
+        self.chat
+            .client
+            .find(Locator::Css("form.agent-pick button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        gone(&old_log).await?;
+        self.live_page(agent).await?;
+        self.agent = agent.to_owned();
+        Ok(())
+    }
+
+    /// Start a new conversation: "New chat" reloads the page with an empty log.
+    async fn new_chat(&self) -> anyhow::Result<()> {
+        let old_log = self.chat.client.find(Locator::Css("#log")).await?;
+        self.chat
+            .client
+            .find(Locator::Css("#new-chat"))
+            .await?
+            .click()
+            .await?;
+        gone(&old_log).await?;
+        let log = self.live_page(&self.agent).await?;
+        anyhow::ensure!(
+            log.text().await?.trim().is_empty(),
+            "a new chat starts empty"
+        );
+        Ok(())
+    }
+
+    /// Wait until the chat page for `agent` is loaded and follows its conversation (its
+    /// script runs and its event stream is open), and return its log.
+    async fn live_page(&self, agent: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        let selector = format!("body.live[data-agent=\"{agent}\"] #log");
+        eventually(&format!("the chat page for {agent}, live"), || async {
+            Ok(self
+                .chat
+                .client
+                .find_all(Locator::Css(&selector))
+                .await?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    /// Type `text` in the chat box and press Enter, as the presenter does.
+    async fn say(&self, text: &str) -> anyhow::Result<()> {
+        let prompt = self.chat.client.find(Locator::Css("#prompt")).await?;
+        prompt.send_keys(&format!("{text}\u{E007}")).await?;
+        eventually(&format!("`{text}` in the chat"), || async {
+            let mine = self.chat.client.find_all(Locator::Css(".msg.user")).await?;
+            for m in mine {
+                if m.text().await? == text {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Wait until the agent has said something containing `needle`, and is done working.
+    async fn agent_says(&self, needle: &str) -> anyhow::Result<String> {
+        eventually(&format!("the agent to say {needle:?}"), || async {
+            if self.busy().await? {
+                return Ok(None);
+            }
+            for m in self
+                .chat
+                .client
+                .find_all(Locator::Css(".msg.agent"))
+                .await?
+            {
+                let text = m.text().await?;
+                if text.contains(needle) {
+                    return Ok(Some(text));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn busy(&self) -> anyhow::Result<bool> {
+        let body = self.chat.client.find(Locator::Css("body")).await?;
+        Ok(body
+            .attr("class")
+            .await?
+            .unwrap_or_default()
+            .contains("busy"))
+    }
+
+    /// The open approval card in the chat (tier 1): its tool and arguments as shown.
+    async fn approval_card(&self) -> anyhow::Result<(String, String)> {
+        let card = self
+            .chat
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(".card.approval:not(.decided)"))
+            .await
+            .context("an approval card in the chat")?;
+        let tool = card.find(Locator::Css(".tool-name")).await?.text().await?;
+        let args = card.find(Locator::Css("pre.args")).await?.text().await?;
+        Ok((tool, args))
+    }
+
+    async fn decide_in_chat(&self, approve: bool, reason: &str) -> anyhow::Result<()> {
+        let card = self
+            .chat
+            .client
+            .find(Locator::Css(".card.approval:not(.decided)"))
+            .await?;
+        if approve {
+            card.find(Locator::Css("button.approve"))
+                .await?
+                .click()
+                .await?;
+        } else {
+            card.find(Locator::Css("input.reason"))
+                .await?
+                .send_keys(reason)
+                .await?;
+            card.find(Locator::Css("button.reject"))
+                .await?
+                .click()
+                .await?;
+        }
+        eventually("the agent to take the decision", || async {
+            let taken = self
+                .chat
+                .client
+                .find_all(Locator::Css(".msg.taken"))
+                .await?;
+            Ok((!taken.is_empty()).then_some(()))
+        })
+        .await
+    }
+
+    /// The chat shows the tool call as slow ("waiting…") without a word about tier 2.
+    async fn chat_waits_on(&self, tool: &str) -> anyhow::Result<String> {
+        eventually(&format!("{tool} shown as waiting"), || async {
+            for line in self
+                .chat
+                .client
+                .find_all(Locator::Css(".tool.slow"))
+                .await?
+            {
+                let text = line.text().await?;
+                if text.contains(tool) {
+                    return Ok(Some(text));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+}
+
+/// Wait until the page that held `element` is gone (a stale element answers an error).
+async fn gone(element: &fantoccini::elements::Element) -> anyhow::Result<()> {
+    eventually("the page to reload", || async {
+        Ok(element.text().await.is_err().then_some(()))
+    })
+    .await
+}
+
+async fn sign_in_chat(browser: &Browser, base: &str) -> anyhow::Result<()> {
+    browser.client.goto(&format!("{base}/signin")).await?;
+    browser
+        .client
+        .find(Locator::Css("#username"))
+        .await?
+        .send_keys("alice")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#password"))
+        .await?
+        .send_keys("alice")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("form.signin-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    let name = browser
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#user-name"))
+        .await
+        .context("alice did not end up signed in to the chat")?;
+    anyhow::ensure!(name.text().await? == "alice");
+    Ok(())
+}
+
+/// The migration the chat user asked for, once the gate holds it: its id, after checking that
+/// the gate names the signed-in chat user as the verified requester.
+async fn parked_migration(gate: &GateAdmin) -> anyhow::Result<String> {
+    let call = eventually("the migration parked", || async {
+        Ok(gate.pending().await?.pending.into_iter().next())
+    })
+    .await?;
+    assert_eq!(call.tool_name, "run_migration");
+    assert_eq!(
+        call.requester.as_deref(),
+        Some("alice"),
+        "the gate's verified requester is the signed-in chat user"
+    );
+    Ok(call.id)
+}
+
+/// The runbook's scenes, in its order, on the agent picked in `room`.
+async fn run_scenes(room: &Room, db: &Db, gate: &GateAdmin) -> anyhow::Result<()> {
+    // Scene 1, read: nobody is asked.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.snap("01-two-tabs").await?;
+    room.say("What's in the orders table?").await?;
+    let said = room.agent_says("Here is the result").await?;
+    assert!(said.contains("acme") && said.contains("initech"), "{said}");
+    assert!(gate.pending().await?.pending.is_empty(), "no gate fired");
+    room.snap("10-read").await?;
+
+    // Scene 2, tier-1 approve: the chat user is asked, in the chat.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate the orders table.").await?;
+    let (tool, args) = room.approval_card().await?;
+    assert_eq!(tool, "truncate_table");
+    assert!(args.contains("\"orders\""), "{args}");
+    assert_eq!(
+        db.state().await?.row_counts["orders"],
+        3,
+        "nothing runs yet"
+    );
+    room.snap("20-tier1-card").await?;
+    room.decide_in_chat(true, "").await?;
+    room.agent_says("Here is the result").await?;
+    assert_eq!(db.state().await?.row_counts["orders"], 0);
+    room.snap("21-tier1-approved").await?;
+
+    // Scene 3, tier-2 approve: the chat only sees a slow call; the reviewer decides.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Apply migration v3.").await?;
+    let waiting = room.chat_waits_on("run_migration").await?;
+    assert!(waiting.contains("waiting"), "{waiting}");
+    let id = parked_migration(gate).await?;
+    let card = room.queue.card(&id).await?;
+    let card_text = card.text().await?;
+    assert!(
+        card_text.contains("alice"),
+        "the reviewer sees who asked: {card_text}"
+    );
+    let chat_text = room
+        .chat
+        .client
+        .find(Locator::Css("#log"))
+        .await?
+        .text()
+        .await?;
+    for word in ["gate", "reviewer", "tier"] {
+        assert!(
+            !chat_text.to_lowercase().contains(word),
+            "the chat user only sees a slow call, not {word:?}: {chat_text}"
+        );
+    }
+    room.snap("30-tier2-waiting").await?;
+    room.queue.decide(&id, true, "").await?;
+    room.queue.card_gone(&id).await?;
+    room.agent_says("Here is the result").await?;
+    assert_eq!(db.state().await?.schema_version, "v3");
+    room.snap("31-tier2-approved").await?;
+
+    // Scene 4, tier-2 reject: the reviewer's reason reaches the chat.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Apply migration v3.").await?;
+    room.chat_waits_on("run_migration").await?;
+    let id = parked_migration(gate).await?;
+    room.queue.card(&id).await?;
+    room.snap("40-tier2-waiting").await?;
+    let reason = "Not during business hours";
+    room.queue.decide(&id, false, reason).await?;
+    room.queue.card_gone(&id).await?;
+    room.agent_says(reason).await?;
+    assert_eq!(db.state().await?.schema_version, "v2");
+    room.snap("41-tier2-rejected").await?;
+
+    // Scene 5, tier-1 reject with a reason the model sees.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate the orders table.").await?;
+    room.approval_card().await?;
+    let reason = "We need these orders for the audit";
+    room.decide_in_chat(false, reason).await?;
+    let said = room.agent_says("Understood: I did not run it.").await?;
+    assert!(said.contains(reason), "{said}");
+    assert_eq!(db.state().await?.row_counts["orders"], 3);
+    room.snap("50-tier1-rejected").await?;
+
+    // Scene 6, ask_user: the agent asks which table, then asks for approval.
+    db.reset().await?;
+    room.new_chat().await?;
+    room.say("Truncate a table.").await?;
+    let question = room
+        .chat
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(".card.question:not(.decided)"))
+        .await?;
+    let text = question.text().await?;
+    assert!(text.contains("Which table should I truncate?"), "{text}");
+    room.snap("60-question").await?;
+    question
+        .find(Locator::XPath(
+            ".//button[contains(@class,'choice') and .='orders']",
+        ))
+        .await?
+        .click()
+        .await?;
+    question
+        .find(Locator::Css("button.send-answer"))
+        .await?
+        .click()
+        .await?;
+    let (tool, args) = room.approval_card().await?;
+    assert_eq!(tool, "truncate_table");
+    assert!(args.contains("\"orders\""), "{args}");
+    room.snap("61-question-then-approval").await?;
+    room.decide_in_chat(true, "").await?;
+    room.agent_says("Done").await?;
+    assert_eq!(db.state().await?.row_counts["orders"], 0);
+    room.snap("62-ask-user-done").await?;
+    Ok(())
+}
+
+/// The page refuses what the reviewer's page refuses: a visitor who is not signed in, a
+/// request naming a host that is not on its allow-list, a state change without the CSRF token.
+async fn the_chat_page_is_guarded(chat_url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = http.get(format!("{chat_url}/")).send().await?;
+    assert_eq!(page.status(), 303, "a visitor is sent to the sign-in");
+    assert_eq!(page.headers()["location"], "/signin");
+    let events = http.get(format!("{chat_url}/events")).send().await?;
+    assert_eq!(events.status(), 401);
+    let say = http
+        .post(format!("{chat_url}/say"))
+        .json(&serde_json::json!({ "text": "Apply migration v3." }))
+        .send()
+        .await?;
+    assert_eq!(say.status(), 403, "no CSRF token, no message");
+    let rebound = http
+        .get(format!("{chat_url}/signin"))
+        .header("host", "evil.example")
+        .send()
+        .await?;
+    assert_eq!(rebound.status(), 421, "DNS rebinding refused");
+    let health = http
+        .get(format!("{chat_url}/healthz"))
+        .header("host", "10.0.0.7")
+        .send()
+        .await?;
+    assert_eq!(health.status(), 200, "probes may name any host");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Result<()> {
+    let lab = Lab::up("workshop").await;
+    let urls = &lab.state.urls;
+    let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
+    the_chat_page_is_guarded(&chat_url).await?;
+    let db = Db::new(&urls.mock_db);
+    let gate = lab.state.gate_admin();
+    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
+    let mut room = Room {
+        chat: driver.open().await?,
+        queue: driver.open().await?,
+        chat_url: chat_url.clone(),
+        agent: AgentKind::Declarative.resource_name().to_owned(),
+    };
+    let _ = std::fs::remove_dir_all(screenshot_dir());
+
+    // Set-up: two tabs, two roles.
+    room.chat.client.goto(&chat_url).await?;
+    room.snap("00-sign-in").await?;
+    sign_in_chat(&room.chat, &chat_url).await?;
+    room.queue
+        .sign_in(&urls.reviewer_ui, "reviewer", "reviewer")
+        .await?;
+
+    for agent in AgentKind::ALL {
+        room.pick_agent(agent.resource_name()).await?;
+        run_scenes(&room, &db, &gate)
+            .await
+            .with_context(|| format!("the workshop on the {agent} agent"))?;
+    }
+
+    room.chat.close().await?;
+    room.queue.close().await?;
+    Ok(())
+}
