@@ -309,12 +309,15 @@ async fn run_request(
     let answer = send_raw(endpoint, &bytes, target.park_window).await?;
     report.observed = answer.describe();
 
-    let verdict_ok = match (expect.verdict, &answer) {
-        (Verdict::Refused, Answer::Refused { .. }) => true,
-        (Verdict::Parked, Answer::Held) => true,
-        (Verdict::RefusedOrParked, Answer::Refused { .. } | Answer::Held) => true,
-        _ => false,
-    };
+    let verdict_ok = matches!(
+        (expect.verdict, &answer),
+        (Verdict::Refused, Answer::Refused { .. })
+            | (Verdict::Parked, Answer::Held)
+            | (
+                Verdict::RefusedOrParked,
+                Answer::Refused { .. } | Answer::Held
+            )
+    );
     let wanted = match expect.verdict {
         Verdict::Refused => "refused",
         Verdict::Parked => "parked",
