@@ -78,13 +78,20 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
             options.model.as_str()
         ),
     };
-    let result = replay(
+    let attacks = crate::attacks::load_dir(&crate::attacks::catalogue::default_dir())?;
+    let mut result = replay(
         &lab,
         &scenes.iter().collect::<Vec<_>>(),
         options.model,
         &options.agents,
     )
     .await;
+    if let Ok(report) = &mut result {
+        match replay_attacks(&lab, &options.local, &attacks).await {
+            Ok(rows) => report.attacks = rows,
+            Err(e) => result = Err(e),
+        }
+    }
     if started && !options.keep_up {
         local::down(dir, true)?;
     }
@@ -94,6 +101,72 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
         eprintln!("report: {}", path.display());
     }
     Ok(report)
+}
+
+/// The lab's gate as an attack target: its gateway, mock-db-mcp, hitl-extauth's admin API
+/// and Check port, the reviewer UI signed in with the lab's first reviewer account.
+pub async fn lab_target(
+    lab: &LabState,
+    local: &LocalConfig,
+) -> anyhow::Result<crate::attacks::Target> {
+    use crate::attacks::{Decider, Target};
+    let issuer = lab.requester_issuer()?.ok_or_else(|| {
+        anyhow::anyhow!("the lab has no requester key: its gateway trusts another issuer")
+    })?;
+    let ui = match local
+        .reviewer_credentials
+        .split(',')
+        .next()
+        .and_then(|c| c.split_once(':'))
+    {
+        Some((user, password)) => Some((
+            crate::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, user, password).await?,
+            user.to_owned(),
+        )),
+        None => None,
+    };
+    Ok(Target {
+        gateway: endpoint_of(&lab.urls.gateway)?,
+        backend: endpoint_of(&lab.urls.mock_db)?,
+        db: crate::clients::Db::new(&lab.urls.mock_db),
+        issuer,
+        requester: "alice".into(),
+        admin: Some(lab.gate_admin()),
+        admin_url: Some(lab.urls.extauth_admin.clone()),
+        decider: Decider::Admin(lab.gate_admin()),
+        ui,
+        ext_authz: (lab.target == crate::lab::Target::Local)
+            .then(|| crate::envoy::Endpoint::loopback(local.ports.extauth_grpc)),
+        backend_verifies: true,
+        ours: true,
+        park_window: std::time::Duration::from_secs(3),
+    })
+}
+
+/// `http://host:port[/…]` → host and port.
+pub fn endpoint_of(url: &str) -> anyhow::Result<crate::envoy::Endpoint> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("not an http:// URL: {url}"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("no port in {url}"))?;
+    Ok(crate::envoy::Endpoint::new(host, port.parse()?))
+}
+
+/// Replay the attack catalogue against the lab's gate, one live line per attack.
+pub async fn replay_attacks(
+    lab: &LabState,
+    local: &LocalConfig,
+    attacks: &[crate::attacks::Attack],
+) -> anyhow::Result<Vec<crate::attacks::AttackReport>> {
+    let target = lab_target(lab, local).await?;
+    println!(
+        "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
+        attacks.len()
+    );
+    Ok(crate::attacks::run_all(&target, attacks, &|line| println!("{line}")).await)
 }
 
 /// Replay `scenes` against `lab`, printing each transcript as it happens.
@@ -132,6 +205,7 @@ pub async fn replay(
         }
     }
     Ok(SuiteReport {
+        attacks: Vec::new(),
         target: lab.target.as_str().to_owned(),
         model: lab.model.clone(),
         gateway: lab

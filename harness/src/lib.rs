@@ -5,6 +5,7 @@
 pub mod a2a;
 pub mod agentgateway;
 pub mod agents;
+pub mod attacks;
 pub mod bench;
 pub mod bins;
 pub mod clients;
@@ -12,6 +13,7 @@ pub mod components;
 pub mod conformance;
 pub mod credentials;
 pub mod envoy;
+pub mod gate_check;
 pub mod gateway;
 pub mod kind;
 pub mod lab;

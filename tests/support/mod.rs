@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod extauth;
+pub mod fail_open_gate;
 pub mod gate;
 pub mod lab;
 pub mod manifests;

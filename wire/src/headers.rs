@@ -32,3 +32,7 @@ pub fn claimed_requester(headers: &BTreeMap<String, String>) -> Option<String> {
         })
         .map(str::to_owned)
 }
+
+/// A tag the conformance harness (`cargo xtask gate-check`) puts on each call it sends, so a
+/// gate that decides elsewhere can be told which call to decide (`--decide-cmd … {id}`).
+pub const CHECK_ID: &str = "x-hitl-check-id";

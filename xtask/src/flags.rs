@@ -34,6 +34,10 @@ pub enum Command {
     /// The main job: bring the lab up if needed, replay every scene with fresh state,
     /// report (transcripts, summary, JUnit + JSON under target/), tear down what it started.
     Conformance(ConformanceArgs),
+    /// Check ANY ext_authz gate (`envoy.service.auth.v3.Authorization`): start a real gateway
+    /// in front of mock-db-mcp asking the gate at --ext-authz, run the lifecycle checks and
+    /// the attack catalogue, report (target/gate-check/). See docs/gate-contract.md.
+    GateCheck(GateCheckArgs),
     /// Forward the kind lab's UIs to localhost (kagent UI :8080, hitl-ui :8090) until Ctrl-C.
     PortForward,
     /// Measure what the gates cost and how far they scale (prints a table, writes JSON).
@@ -51,6 +55,7 @@ impl Command {
             Command::Chat(_) => "chat",
             Command::Scene(_) => "scene",
             Command::Conformance(_) => "conformance",
+            Command::GateCheck(_) => "gate-check",
             Command::PortForward => "port-forward",
             Command::Bench(_) => "bench",
         }
@@ -239,4 +244,33 @@ pub struct BenchArgs {
     /// Measure only this gateway (by default: both, agentgateway if a binary is at hand).
     #[arg(long, value_enum)]
     pub gateway: Option<GatewayChoice>,
+}
+
+#[derive(Debug, Args)]
+pub struct GateCheckArgs {
+    /// The gate's Check port (h2c gRPC), e.g. 127.0.0.1:9001.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ext_authz: String,
+    /// hitl-extauth's admin API: decisions go through it, and its /pending and /history
+    /// join the checks.
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<String>,
+    /// A file holding the admin API's bearer token (else $HITL_EXTAUTH_ADMIN_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// For gates that decide elsewhere: a shell command, with {id} (the parked call's id from
+    /// --admin, else the call's x-hitl-check-id), {approve} (true|false), {reason} and
+    /// {reviewer} filled in; exit 0 = decided.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub decide_cmd: Option<String>,
+    /// The gateway in front of the gate (default agentgateway when its binary is at hand).
+    #[arg(long, value_enum)]
+    pub gateway: Option<GatewayChoice>,
+    /// The gate's approval-token public key (hex Ed25519): mock-db-mcp then verifies
+    /// approvals, and the token checks run.
+    #[arg(long, value_name = "FILE")]
+    pub approval_key: Option<std::path::PathBuf>,
+    /// The gate's park timeout in seconds: enables the expiry check.
+    #[arg(long, value_name = "SECS")]
+    pub park_timeout: Option<u64>,
 }

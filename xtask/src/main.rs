@@ -44,6 +44,7 @@ async fn run(flags: flags::Xtask) -> anyhow::Result<bool> {
         Command::Chat(args) => chat::run(&args).await.map(|()| true)?,
         Command::Scene(args) => scenes::scene(&args).await?,
         Command::Conformance(args) => scenes::conformance(&args).await?,
+        Command::GateCheck(args) => scenes::gate_check(&args).await?,
         Command::PortForward => kind::port_forward().await.map(|()| true)?,
         Command::Bench(args) => bench::run(&args).await?,
     };

@@ -8,7 +8,7 @@ use hitl_harness::{
     scene,
 };
 
-use crate::flags::{ConformanceArgs, SceneArgs};
+use crate::flags::{ConformanceArgs, GateCheckArgs, SceneArgs};
 
 pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
     let mut lab = LabState::require(&lab::default_dir())?;
@@ -54,6 +54,34 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.agents = AgentSelection::from(args.agent).agents();
     options.local.agents = options.agents.clone();
     let report = conformance::run(&options).await?;
+    print!("{}", report.summary());
+    Ok(report.failed() == 0)
+}
+
+pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
+    crate::lab::build_binaries()?;
+    let (host, port) = args
+        .ext_authz
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--ext-authz wants HOST:PORT, not {:?}", args.ext_authz))?;
+    let endpoint = hitl_harness::envoy::Endpoint::new(host, port.parse()?);
+    let gateway = crate::flags::gateway_or_default(args.gateway);
+    let mut options = hitl_harness::gate_check::Options::new(endpoint, gateway);
+    options.admin = args.admin.clone();
+    options.admin_token = match &args.admin_token_file {
+        Some(file) => Some(std::fs::read_to_string(file)?.trim().to_owned()),
+        None => std::env::var(hitl_wire::extauth::env::UI_ADMIN_TOKEN).ok(),
+    };
+    options.decide_cmd = args.decide_cmd.clone();
+    options.approval_key = args.approval_key.clone();
+    options.park_timeout = args.park_timeout.map(std::time::Duration::from_secs);
+    let attacks =
+        hitl_harness::attacks::load_dir(&hitl_harness::attacks::catalogue::default_dir())?;
+    let report =
+        hitl_harness::gate_check::run(&options, &attacks, &|line| println!("{line}")).await?;
+    for path in report.write(&options.dir)? {
+        eprintln!("report: {}", path.display());
+    }
     print!("{}", report.summary());
     Ok(report.failed() == 0)
 }

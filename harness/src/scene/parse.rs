@@ -149,7 +149,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
 }
 
 /// An error at byte `span` of `text`, with its line and column.
-fn locate(file: &str, text: &str, span: Range<usize>, message: String) -> SceneError {
+pub(crate) fn locate(file: &str, text: &str, span: Range<usize>, message: String) -> SceneError {
     let (line, column) = line_col(text, span.start);
     SceneError {
         file: file.to_owned(),
@@ -160,7 +160,10 @@ fn locate(file: &str, text: &str, span: Range<usize>, message: String) -> SceneE
 }
 
 /// Deserialize, with TOML's own errors located in the file.
-fn from_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, SceneError> {
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, SceneError> {
     toml::from_str(text)
         .map_err(|e| locate(file, text, e.span().unwrap_or(0..0), e.message().to_owned()))
 }

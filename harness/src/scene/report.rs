@@ -14,6 +14,7 @@ use super::{
     run::SceneReport,
     transcript::{normalise, render},
 };
+use crate::attacks::AttackReport;
 
 /// Every scene's report, and where the run happened.
 #[derive(Debug, Clone, Serialize)]
@@ -25,15 +26,19 @@ pub struct SuiteReport {
     /// The gateway in front of the gate: `agentgateway` or `envoy`.
     pub gateway: String,
     pub scenes: Vec<SceneReport>,
+    /// The attack catalogue's rows (`scenarios/attacks/`), after the scenes.
+    #[serde(default)]
+    pub attacks: Vec<AttackReport>,
 }
 
 impl SuiteReport {
     pub fn passed(&self) -> usize {
         self.scenes.iter().filter(|s| s.passed).count()
+            + self.attacks.iter().filter(|a| a.passed).count()
     }
 
     pub fn failed(&self) -> usize {
-        self.scenes.len() - self.passed()
+        self.scenes.len() + self.attacks.len() - self.passed()
     }
 
     /// The summary table and the closing `N passed, M failed` line.
@@ -81,6 +86,26 @@ impl SuiteReport {
                 );
             }
         }
+        if !self.attacks.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<36} {:<10} {:<13} {:<6} observed",
+                "attack", "family", "gateway", "result"
+            );
+            let _ = writeln!(out, "{}", "─".repeat(115));
+            for attack in &self.attacks {
+                let result = match (attack.passed, attack.checks.is_empty()) {
+                    (false, _) => "FAIL",
+                    (true, true) => "n/a",
+                    (true, false) => "pass",
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<36} {:<10} {:<13} {:<6} {}",
+                    attack.id, attack.family, self.gateway, result, attack.observed
+                );
+            }
+        }
         for scene in self.scenes.iter().filter(|s| !s.passed) {
             let _ = writeln!(
                 out,
@@ -89,6 +114,25 @@ impl SuiteReport {
             );
             for check in scene.failures() {
                 let _ = writeln!(out, "  ✗ {}", check.what);
+            }
+        }
+        for attack in self.attacks.iter().filter(|a| !a.passed) {
+            let _ = writeln!(out, "\nattack {} ({}) failed:", attack.id, attack.name);
+            for check in attack.failures() {
+                let _ = writeln!(out, "  ✗ {}", check.what);
+            }
+        }
+        let not_applicable: Vec<_> = self
+            .attacks
+            .iter()
+            .filter(|a| !a.not_applicable.is_empty())
+            .collect();
+        if !not_applicable.is_empty() {
+            let _ = writeln!(out, "\nn/a for this gate:");
+            for attack in not_applicable {
+                for why in &attack.not_applicable {
+                    let _ = writeln!(out, "  – {}: {why}", attack.id);
+                }
             }
         }
         let _ = writeln!(out, "\n{} passed, {} failed", self.passed(), self.failed());
@@ -114,7 +158,8 @@ impl SuiteReport {
     /// JUnit XML: one testsuite, one testcase per scene, one failure element listing the
     /// failed checks.
     pub fn junit(&self) -> String {
-        let total_ms: u64 = self.scenes.iter().map(|s| s.duration_ms).sum();
+        let total_ms: u64 = self.scenes.iter().map(|s| s.duration_ms).sum::<u64>()
+            + self.attacks.iter().map(|a| a.duration_ms).sum::<u64>();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
@@ -122,7 +167,7 @@ impl SuiteReport {
             xml(&self.target),
             xml(&self.gateway),
             xml(&self.model),
-            self.scenes.len(),
+            self.scenes.len() + self.attacks.len(),
             self.failed(),
             total_ms as f64 / 1000.0
         );
@@ -146,6 +191,46 @@ impl SuiteReport {
                 xml(failures.first().map_or("", |s| s.as_str())),
                 xml(&failures.join("\n")),
                 xml(&render(&scene.transcript))
+            );
+        }
+        for attack in &self.attacks {
+            let _ = write!(
+                out,
+                "  <testcase classname=\"attacks.{}\" name=\"{} {}\" time=\"{:.3}\"",
+                xml(&attack.family),
+                xml(&attack.id),
+                xml(&attack.name),
+                attack.duration_ms as f64 / 1000.0
+            );
+            let notes: Vec<String> = attack
+                .checks
+                .iter()
+                .map(|c| format!("{} {}", if c.passed { "✓" } else { "✗" }, c.what))
+                .chain(attack.not_applicable.iter().map(|n| format!("n/a: {n}")))
+                .collect();
+            if attack.passed && attack.checks.is_empty() {
+                let _ = writeln!(
+                    out,
+                    ">\n    <skipped message=\"{}\"/>\n  </testcase>",
+                    xml(&notes.join("; "))
+                );
+                continue;
+            }
+            if attack.passed {
+                let _ = writeln!(
+                    out,
+                    ">\n    <system-out>{}</system-out>\n  </testcase>",
+                    xml(&notes.join("\n"))
+                );
+                continue;
+            }
+            let failures: Vec<String> = attack.failures().map(|c| c.what.clone()).collect();
+            let _ = writeln!(
+                out,
+                ">\n    <failure message=\"{}\">{}</failure>\n    <system-out>{}</system-out>\n  </testcase>",
+                xml(failures.first().map_or("", |s| s.as_str())),
+                xml(&failures.join("\n")),
+                xml(&notes.join("\n"))
             );
         }
         out.push_str("</testsuite></testsuites>\n");
@@ -215,6 +300,7 @@ mod tests {
                 calls: vec![],
                 transcript: vec![],
             }],
+            attacks: vec![],
         }
     }
 

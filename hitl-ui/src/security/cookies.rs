@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, header};
 
 /// Name of the signed sign-in cookie.
-pub const SESSION: &str = "hitl_session";
+pub const SESSION: &str = hitl_wire::ui::SESSION_COOKIE;
 /// Name of the random per-browser CSRF cookie.
-pub const CSRF: &str = "hitl_csrf";
+pub const CSRF: &str = hitl_wire::ui::CSRF_COOKIE;
 
 /// Value of cookie `name` from the request's `Cookie` headers, if present.
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,0 +1,96 @@
+//! `Authorization/Check` sent straight to a gate, as a gateway sends it after verifying the
+//! requester's token: for the one attack that needs the approval token itself (a replay).
+
+use envoy_types::pb::{
+    envoy::{
+        config::core::v3::Metadata,
+        service::auth::v3::{
+            AttributeContext, CheckRequest, CheckResponse,
+            attribute_context::{HttpRequest, Request},
+            authorization_client::AuthorizationClient,
+            check_response::HttpResponse,
+        },
+    },
+    google::protobuf::{Struct, Value, value::Kind},
+};
+use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM};
+
+use crate::envoy::Endpoint;
+
+/// The verified payload a gateway hands the gate after its JWT check (Envoy `jwt_authn`
+/// `payload_in_metadata`; agentgateway's JWT policy), naming `sub`.
+pub fn verified_metadata(sub: &str) -> Metadata {
+    let string = |s: &str| Value {
+        kind: Some(Kind::StringValue(s.to_owned())),
+    };
+    let payload = Struct {
+        fields: [(REQUESTER_CLAIM.to_owned(), string(sub))].into(),
+    };
+    let namespace = Struct {
+        fields: [(
+            PAYLOAD_KEY.to_owned(),
+            Value {
+                kind: Some(Kind::StructValue(payload)),
+            },
+        )]
+        .into(),
+    };
+    Metadata {
+        filter_metadata: [(METADATA_NAMESPACE.to_owned(), namespace)].into(),
+        ..Default::default()
+    }
+}
+
+/// A complete `POST` of `body` to `path` as Envoy forwards it (`raw_body`, `size`, a
+/// matching `content-length`), from the verified requester `sub`, with `headers` added.
+pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    let headers = [
+        ("content-type", "application/json".to_owned()),
+        ("content-length", body.len().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .chain(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+    .collect();
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    path: path.into(),
+                    headers,
+                    size: body.len() as i64,
+                    raw_body: body.as_bytes().to_vec(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            context_extensions: [("route".to_owned(), "privileged-mcp".to_owned())].into(),
+            metadata_context: Some(verified_metadata(sub)),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Send `request` to the gate at `endpoint` (h2c); the answer arrives once it decides.
+pub async fn check(endpoint: &Endpoint, request: CheckRequest) -> anyhow::Result<CheckResponse> {
+    let mut client =
+        AuthorizationClient::connect(format!("http://{}:{}", endpoint.host, endpoint.port)).await?;
+    Ok(client.check(request).await?.into_inner())
+}
+
+/// The value of header `name` the gate adds upstream on an OK answer.
+pub fn added_header(response: &CheckResponse, name: &str) -> Option<String> {
+    let Some(HttpResponse::OkResponse(ok)) = &response.http_response else {
+        return None;
+    };
+    ok.headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .find(|h| h.key.eq_ignore_ascii_case(name))
+        .map(|h| h.value.clone())
+}
