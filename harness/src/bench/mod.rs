@@ -4,8 +4,8 @@
 //!
 //! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
 //! CPU per request of each of our processes, row by row), [`instructions`] (1b, callgrind's
-//! instruction count per passed Check),
-//! [`release`] (2 and 3, decision → release and park → visible), [`capacity`] (4, many parks
+//! instruction count per passed Check), [`token`] (1c, the approval chain's signing, verifying
+//! and hashing), [`release`] (2 and 3, decision → release and park → visible), [`capacity`] (4, many parks
 //! at once), [`throughput`] (5, mock-db-mcp alone). [`stack`] starts the processes,
 //! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
 //! only reports: a missed target is a figure in the table, not an error.
@@ -20,6 +20,7 @@ pub mod report;
 pub mod stack;
 pub mod stats;
 pub mod throughput;
+pub mod token;
 
 use std::{
     path::PathBuf,
@@ -48,6 +49,8 @@ pub struct Sizes {
     pub cpu_requests_per_row: usize,
     /// Passed Checks counted under callgrind in step 1b.
     pub callgrind_checks: usize,
+    /// Rounds of each operation in step 1c.
+    pub token_rounds: usize,
     /// Timed park-and-approve rounds in steps 2 and 3.
     pub release_samples: usize,
     pub release_warmup: usize,
@@ -65,6 +68,7 @@ impl Sizes {
             gate_cost_warmup: 30,
             cpu_requests_per_row: 500,
             callgrind_checks: 200,
+            token_rounds: 2_000,
             release_samples: 100,
             release_warmup: 10,
             capacity_calls: 1_000,
@@ -79,6 +83,7 @@ impl Sizes {
             gate_cost_warmup: 100,
             cpu_requests_per_row: 2_000,
             callgrind_checks: 1_000,
+            token_rounds: 20_000,
             release_samples: 500,
             release_warmup: 20,
             capacity_calls: 10_000,
@@ -137,6 +142,12 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
     let instructions = instructions::measure(&stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
 
     eprintln!(
+        "==> [1c/5] the approval chain in process ({} rounds each)",
+        sizes.token_rounds
+    );
+    let token = token::measure(sizes.token_rounds)?;
+
+    eprintln!(
         "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
         sizes.release_samples
     );
@@ -186,6 +197,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         host,
         gate_cost,
         instructions,
+        token,
         release,
         capacity,
         throughput,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{
     Sizes, capacity::Capacity, host::Host, instructions::Instructions, overhead::Overhead,
-    release::Release, stats::Summary, throughput::Throughput,
+    release::Release, stats::Summary, throughput::Throughput, token::TokenCost,
 };
 use crate::components::{agentgateway, envoy, extauth, mock_db};
 
@@ -78,6 +78,8 @@ pub struct Report {
     pub gate_cost: Overhead,
     /// Step 1b.
     pub instructions: Instructions,
+    /// Step 1c.
+    pub token: TokenCost,
     /// Steps 2 and 3.
     pub release: Release,
     /// Step 4.
@@ -210,6 +212,17 @@ impl Report {
             "1b instructions per passed Check (hitl-extauth, callgrind): {} ({})",
             self.instructions.show(),
             self.instructions.note
+        );
+        let t = &self.token;
+        let _ = writeln!(
+            w,
+            "1c approval chain per approved call: {:.1} µs (sign {:.1} µs at the gate; verify \
+             {:.1} µs + sha256 {:.1} µs of 1 KiB, {:.1} µs of 64 KiB at mock-db-mcp)",
+            t.per_approved_call_us(),
+            t.sign_us,
+            t.verify_us,
+            t.sha256_1k_us,
+            t.sha256_64k_us
         );
         let _ = writeln!(w);
         let _ = writeln!(
