@@ -1,7 +1,7 @@
 //! hitl-ui in a real browser against the real hitl-extauth: a reviewer session from empty
 //! queue to history, and every way a decision must be refused.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -538,17 +538,22 @@ async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() ->
             .and_then(|secs| secs.parse().ok())
             .unwrap_or(0)
     };
+    // A guess refused during a lock-out is not counted (or anyone could keep a user locked
+    // out for ever), so each short lock is waited out before the next guess counts:
+    // 5 free, then 1 + 2 + 4 + 8 s of waiting until the lock-out reaches 16 s.
     let mut guesses = 0;
     loop {
         let banner = attempt("guess").await?;
         guesses += 1;
-        if wait_of(&banner) >= 15 {
+        let wait = wait_of(&banner);
+        if wait >= 15 {
             break;
         }
         anyhow::ensure!(
             guesses < 25,
             "no long lock-out after {guesses} wrong guesses: {banner}"
         );
+        tokio::time::sleep(Duration::from_secs(wait)).await;
     }
     let last = attempt("bob-pw").await?;
     assert!(last.contains("Too many failed sign-ins"), "{last}");
