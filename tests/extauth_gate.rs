@@ -1450,41 +1450,17 @@ async fn the_requester_is_the_token_holder_not_the_header(gateway) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -> anyhow::Result<()>
 {
-    use envoy_types::pb::envoy::service::auth::v3::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
-    };
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     let dir = hitl_lab_tests::scratch_dir("extauth_direct_check");
     let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
     let endpoint = extauth.options.grpc_endpoint();
     let mut client =
         AuthorizationClient::connect(format!("http://{}:{}", endpoint.host, endpoint.port)).await?;
-    let body = migrate(1, "v3");
-    let request = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "POST".into(),
-                    path: PRIVILEGED.into(),
-                    headers: [
-                        ("content-type", "application/json".to_owned()),
-                        ("content-length", body.len().to_string()),
-                        ("x-user-id", USER.to_owned()),
-                        ("authorization", "Bearer forged".to_owned()),
-                    ]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-                    size: body.len() as i64,
-                    raw_body: body.into_bytes(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    };
+    let request = check::post(
+        PRIVILEGED,
+        &migrate(1, "v3"),
+        &[("x-user-id", USER), ("authorization", "Bearer forged")],
+    );
     let answer = tokio::time::timeout(PATIENCE, client.check(request))
         .await??
         .into_inner();

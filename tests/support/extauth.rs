@@ -335,30 +335,5 @@ pub fn added_header(response: &CheckResponse, name: &str) -> Option<String> {
 }
 
 /// A Check's `metadata_context` as the gateway sends it after verifying a requester token
-/// whose `sub` is `sub` (Envoy `jwt_authn` `payload_in_metadata`; agentgateway's JWT policy).
-pub fn verified_metadata(sub: &str) -> envoy_types::pb::envoy::config::core::v3::Metadata {
-    use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
-    use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM};
-    let payload = Struct {
-        fields: [(
-            REQUESTER_CLAIM.to_owned(),
-            Value {
-                kind: Some(Kind::StringValue(sub.to_owned())),
-            },
-        )]
-        .into(),
-    };
-    let namespace = Struct {
-        fields: [(
-            PAYLOAD_KEY.to_owned(),
-            Value {
-                kind: Some(Kind::StructValue(payload)),
-            },
-        )]
-        .into(),
-    };
-    envoy_types::pb::envoy::config::core::v3::Metadata {
-        filter_metadata: [(METADATA_NAMESPACE.to_owned(), namespace)].into(),
-        ..Default::default()
-    }
-}
+/// whose `sub` is `sub`: the harness's one builder.
+pub use hitl_harness::attacks::check::verified_metadata;

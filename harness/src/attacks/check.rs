@@ -1,5 +1,6 @@
-//! `Authorization/Check` sent straight to a gate, as a gateway sends it after verifying the
-//! requester's token: for the one attack that needs the approval token itself (a replay).
+//! `Authorization/Check` sent straight to a gate, as a gateway sends it (after verifying the
+//! requester's token, for [`verified_post`]): the one builder, used by the attack that needs
+//! the approval token itself (a replay) and by the tests that talk to the gate's gRPC port.
 
 use envoy_types::pb::{
     envoy::{
@@ -41,9 +42,9 @@ pub fn verified_metadata(sub: &str) -> Metadata {
     }
 }
 
-/// A complete `POST` of `body` to `path` as Envoy forwards it (`raw_body`, `size`, a
-/// matching `content-length`), from the verified requester `sub`, with `headers` added.
-pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]) -> CheckRequest {
+/// A complete `POST` of `body` to `path` as Envoy forwards it with `with_request_body`
+/// (`raw_body`, `size`, a matching `content-length`), with `headers` added.
+pub fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
     let headers = [
         ("content-type", "application/json".to_owned()),
         ("content-length", body.len().to_string()),
@@ -69,11 +70,20 @@ pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]
                 }),
                 ..Default::default()
             }),
-            context_extensions: [("route".to_owned(), "privileged-mcp".to_owned())].into(),
-            metadata_context: Some(verified_metadata(sub)),
             ..Default::default()
         }),
     }
+}
+
+/// [`post`] on the privileged route (its `context_extensions`) from the verified requester
+/// `sub`.
+pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    let mut check = post(path, body, headers);
+    if let Some(attributes) = check.attributes.as_mut() {
+        attributes.context_extensions = [("route".to_owned(), "privileged-mcp".to_owned())].into();
+        attributes.metadata_context = Some(verified_metadata(sub));
+    }
+    check
 }
 
 /// Send `request` to the gate at `endpoint` (h2c); the answer arrives once it decides.
