@@ -150,31 +150,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         result = grpc => result.context("gRPC server failed")?,
         result = http => result.context("admin HTTP server failed")?,
-        () = shutdown_signal() => tracing::info!("shutting down"),
+        () = hitl_serve::shutdown_signal() => tracing::info!("shutting down"),
     }
     audit.flush().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }

@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         &config.http,
         http::DEFAULT_MAX_BODY_BYTES,
         async move {
-            wait_for_signal().await;
+            hitl_serve::shutdown_signal().await;
             tracing::info!("shutting down");
             shutdown.cancel();
         },
@@ -85,27 +85,4 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("serving HTTP")?;
     Ok(())
-}
-
-/// SIGTERM (container stop) or Ctrl-C.
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::warn!(%err, "cannot listen for SIGTERM; Ctrl-C only");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

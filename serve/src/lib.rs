@@ -115,6 +115,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Resolves on SIGTERM (a container stop) or Ctrl-C: every service's `shutdown` for
+/// [`serve`]. Where SIGTERM cannot be listened for, Ctrl-C only, with a warning.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot listen for SIGTERM; Ctrl-C only");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
 /// Serve `app` on `listener` with `limits` until `shutdown` resolves; then stop accepting,
 /// let open connections finish (at most 10 s) and return. `default_body_limit` is the
 /// service's body limit when [`Limits::max_body_bytes`] is unset.
