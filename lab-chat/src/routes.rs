@@ -88,19 +88,7 @@ async fn allowed_host(State(state): State<Shared>, request: Request, next: Next)
     if state.allowed_hosts.allows(request.headers(), request.uri()) {
         return next.run(request).await;
     }
-    let host = hitl_ui::security::hosts::request_host(request.headers(), request.uri())
-        .unwrap_or_else(|| "(none)".into());
-    tracing::warn!(%host, path = %request.uri().path(), "refused a request for a host not in ALLOWED_HOSTS");
-    (
-        StatusCode::MISDIRECTED_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "lab-chat does not answer to the host `{host}`: it is not in ALLOWED_HOSTS \
-             (DNS-rebinding protection). Open the page by one of its configured names, or add \
-             this one to ALLOWED_HOSTS.\n"
-        ),
-    )
-        .into_response()
+    hitl_ui::security::hosts::misdirected("lab-chat", request.headers(), request.uri())
 }
 
 async fn security_headers(mut response: Response) -> Response {

@@ -75,17 +75,7 @@ async fn allowed_host(State(state): State<SharedState>, request: Request, next: 
     if state.allowed_hosts.allows(request.headers(), request.uri()) {
         return next.run(request).await;
     }
-    let host = crate::security::hosts::request_host(request.headers(), request.uri())
-        .unwrap_or_else(|| "(none)".into());
-    tracing::warn!(%host, path = %request.uri().path(), "refused a request for a host not in ALLOWED_HOSTS");
-    (
-        StatusCode::MISDIRECTED_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "hitl-ui does not answer to the host `{host}`: it is not in ALLOWED_HOSTS              (DNS-rebinding protection). Open the UI by one of its configured names, or add              this one to ALLOWED_HOSTS.\n"
-        ),
-    )
-        .into_response()
+    crate::security::hosts::misdirected("hitl-ui", request.headers(), request.uri())
 }
 
 /// The queue, history and live stream are for reviewers only: a page sends a visitor who is

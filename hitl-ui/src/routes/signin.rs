@@ -63,7 +63,8 @@ pub async fn submit(
         let mut response = again(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
-                "Too many failed sign-ins for this user or from this address. Try again in                  {secs} s."
+                "Too many failed sign-ins for this user or from this address. Try again in \
+                 {secs} s."
             ),
         );
         if let Ok(value) = header::HeaderValue::from_str(&secs.to_string()) {

@@ -6,7 +6,10 @@
 //! Entries are `host` (any port) or `host:port`, case-insensitive; `[::1]` for IPv6. `*`
 //! accepts every host: the seed's behaviour, an explicit and loudly logged opt-out.
 
-use axum::http::{HeaderMap, Uri, header};
+use axum::{
+    http::{HeaderMap, StatusCode, Uri, header},
+    response::{IntoResponse as _, Response},
+};
 
 /// Used when `ALLOWED_HOSTS` is unset: the loopback names, any port (the local lab, tests and
 /// `kubectl port-forward`).
@@ -119,6 +122,23 @@ fn split(text: &str) -> Option<Entry> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
     valid.then_some(Entry { host, port })
+}
+
+/// The answer to a request for a host `service` is not configured for: 421, naming the host
+/// and what to configure (the request is logged).
+pub fn misdirected(service: &str, headers: &HeaderMap, uri: &Uri) -> Response {
+    let host = request_host(headers, uri).unwrap_or_else(|| "(none)".into());
+    tracing::warn!(%host, path = %uri.path(), "refused a request for a host not in ALLOWED_HOSTS");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "{service} does not answer to the host `{host}`: it is not in ALLOWED_HOSTS \
+             (DNS-rebinding protection). Open it by one of its configured names, or add this \
+             one to ALLOWED_HOSTS.\n"
+        ),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
