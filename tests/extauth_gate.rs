@@ -3,13 +3,13 @@
 //! what a reviewer's decision does, and everything the gate refuses without asking.
 //!
 //! Needs the built binaries (`cargo build --workspace --bins`), Envoy
-//! (`hitl_harness::pyenv::envoy_binary()`: `$HITL_LAB_ENVOY` or the project venv) and
+//! (`hitl_lab::pyenv::envoy_binary()`: `$HITL_LAB_ENVOY` or the project venv) and
 //! agentgateway (`$AGENTGATEWAY_BIN` or on `PATH`; without it the agentgateway variants print
 //! `NOT RUN …` and are counted by `cargo xtask test`).
 
 use std::time::Duration;
 
-use hitl_harness::{
+use hitl_lab::{
     agentgateway, components,
     envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt, render},
     gateway::Gateway,
@@ -116,10 +116,10 @@ fn agentgateway_config_for_the_lab() -> anyhow::Result<()> {
 /// The local lab's generated plan (from `manifests/`) also validates with the real binary.
 #[test]
 fn the_generated_lab_config_validates_with_agentgateway() -> anyhow::Result<()> {
-    let manifests = hitl_harness::manifests::LabManifests::load()?;
-    let ports = hitl_harness::local::Ports::free()?;
+    let manifests = hitl_manifests::LabManifests::load()?;
+    let ports = hitl_lab::local::Ports::free()?;
     let plan =
-        hitl_harness::local::generate::gateway_plan(&manifests, &ports, Duration::from_secs(600))?;
+        hitl_lab::local::generate::gateway_plan(&manifests, &ports, Duration::from_secs(600))?;
     assert_eq!(
         plan.strip_request_headers,
         [
@@ -1005,18 +1005,14 @@ mod route_timeout_trap {
 
     #[test]
     fn manifests_whose_route_timeout_a_park_could_outlive_are_refused() -> anyhow::Result<()> {
-        let manifests = hitl_harness::manifests::LabManifests::load()?;
-        let ports = hitl_harness::local::Ports::free()?;
+        let manifests = hitl_manifests::LabManifests::load()?;
+        let ports = hitl_lab::local::Ports::free()?;
         let generate = |park: u64| {
-            hitl_harness::local::generate::gateway_plan(
-                &manifests,
-                &ports,
-                Duration::from_secs(park),
-            )
+            hitl_lab::local::generate::gateway_plan(&manifests, &ports, Duration::from_secs(park))
         };
         // The manifests' 11m outlasts the 600 s park by the margin.
         let plan = generate(600)?;
-        assert!(plan.route_timeout >= Duration::from_secs(600) + hitl_harness::envoy::PARK_MARGIN);
+        assert!(plan.route_timeout >= Duration::from_secs(600) + hitl_lab::envoy::PARK_MARGIN);
         assert!(plan.ext_authz.timeout >= plan.route_timeout);
         // A park longer than the route's 11m: refused, naming the trap.
         let err = generate(700).expect_err("a 700 s park outlives the 660 s route timeout");
@@ -1265,7 +1261,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     let http = reqwest::Client::new();
 
     let closed = ExtAuth::start(&dir.join("closed"), |o| {
-        hitl_harness::components::extauth::Options {
+        hitl_lab::components::extauth::Options {
             admin_token: None,
             ..o
         }
@@ -1285,7 +1281,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
 
     // The seed's UI sends no token: with the explicit opt-out it works, and says so.
     let open = ExtAuth::start(&dir.join("open"), |o| {
-        hitl_harness::components::extauth::Options {
+        hitl_lab::components::extauth::Options {
             admin_token: None,
             insecure_open_admin: true,
             ..o
@@ -1308,15 +1304,15 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_signing_key_the_gate_refuses_to_start() -> anyhow::Result<()> {
-    use hitl_harness::components::extauth::{Options, spec};
+    use hitl_lab::components::extauth::{Options, spec};
     let dir = hitl_lab_tests::scratch_dir("extauth_no_key");
     let options = Options::new(
-        hitl_harness::net::free_port()?,
-        hitl_harness::net::free_port()?,
+        hitl_lab::net::free_port()?,
+        hitl_lab::net::free_port()?,
         &dir,
     )
     .admin_token("t");
-    let started = hitl_harness::proc::Running::start(
+    let started = hitl_lab::proc::Running::start(
         spec(&options, &dir)?.ready_timeout(Duration::from_secs(10)),
     )
     .await;

@@ -6,8 +6,8 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use hitl_harness::{attacks, gate_check, scene::SuiteReport};
 use hitl_lab_tests::{extauth::ExtAuth, fail_open_gate::FailOpenGate, through_both_gateways};
+use hitl_scenes::{attacks, gate_check, scene::SuiteReport};
 use hitl_wire::approval::Signer;
 
 fn catalogue() -> Vec<attacks::Attack> {

@@ -4,17 +4,15 @@
 //! and the chat user's token travels through kagent to the gateway, which proves to the
 //! tier-2 gate who asked (and refuses a chat that carries no token).
 
-use hitl_harness::{
+use hitl_lab::{agents::AgentKind, clients::Db, components::scripted_model::Control};
+use hitl_lab_tests::lab::Lab;
+use hitl_scenes::{
     a2a::{
         Chat, Client,
         hitl::{Decision, Pause},
     },
-    agents::AgentKind,
-    clients::Db,
-    components::scripted_model::Control,
     scene::run::chat_client,
 };
-use hitl_lab_tests::lab::Lab;
 use hitl_wire::{
     headers,
     model::{Response, Script, ToolCall, Turn, When},
@@ -74,7 +72,7 @@ fn truncate_orders_script() -> Script {
 async fn ask_to_truncate(
     lab: &Lab,
     agent: AgentKind,
-) -> (Chat, hitl_harness::a2a::hitl::ApprovalRequest) {
+) -> (Chat, hitl_scenes::a2a::hitl::ApprovalRequest) {
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     model.load(&truncate_orders_script()).await.expect("script");
     let client = chat_client(&lab.state, agent, "alice").expect("the lab's requester key");

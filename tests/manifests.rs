@@ -5,17 +5,15 @@
 
 use std::{path::Path, time::Duration};
 
-use hitl_harness::{
-    kind::{self, Plan},
-    manifests::{
-        Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice,
-        Problem, parse_file,
-    },
-};
+use hitl_kind::{self as kind, Plan};
 use hitl_lab_tests::{
     manifests::{CRDS_DIR_ENV, Catalog, crds_dir},
     mock_db::MockDb,
     scratch_dir,
+};
+use hitl_manifests::{
+    Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice, Problem,
+    parse_file,
 };
 use serde_json::Value;
 
@@ -425,7 +423,7 @@ fn the_gated_route_verifies_the_requester_and_the_agent_forwards_the_token() {
     assert_eq!(provider.audiences, [hitl_wire::identity::LAB_AUDIENCE]);
     assert_eq!(
         provider.jwks_inline.as_deref(),
-        Some(hitl_harness::requester::LAB_JWKS_PLACEHOLDER)
+        Some(hitl_lab::requester::LAB_JWKS_PLACEHOLDER)
     );
     for tools in &lab.agent.tools {
         let server = lab
@@ -542,7 +540,7 @@ fn the_dry_run_plan_is_stable() {
 /// its model in the ConfigMap `dba-model-langgraph`.
 #[test]
 fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
-    use hitl_harness::manifests::EnvSource;
+    use hitl_manifests::EnvSource;
     let lab = lab();
     let byo = lab
         .byo_agents
@@ -551,7 +549,7 @@ fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
         .expect("manifests/agent/dba-assistant-langgraph.yaml");
     assert_eq!(byo.image, "hitl-lab/langgraph-agent:dev");
     assert!(
-        Path::new(&hitl_harness::bins::workspace_root())
+        Path::new(&hitl_lab::bins::workspace_root())
             .join("python/langgraph-agent/Dockerfile")
             .is_file()
     );

@@ -1,7 +1,7 @@
 //! mock-db-mcp, driven like an agent would drive it: the real binary, a standard MCP client
 //! over Streamable HTTP, and raw HTTP for the requests a good client never sends.
 
-use hitl_harness::components::mock_db::Options;
+use hitl_lab::components::mock_db::Options;
 use hitl_lab_tests::{
     mock_db::{McpClient, MockDb, USER_AGENT, call},
     scratch_dir,
@@ -1158,11 +1158,11 @@ async fn the_public_server_never_needs_nor_honours_an_approval() {
 #[tokio::test]
 async fn without_a_verifying_key_it_refuses_to_start() {
     let dir = scratch_dir("mock_db_mcp/no_key");
-    let options = Options::new(hitl_harness::net::free_port().unwrap());
-    let spec = hitl_harness::components::mock_db::spec(&options, &dir)
+    let options = Options::new(hitl_lab::net::free_port().unwrap());
+    let spec = hitl_lab::components::mock_db::spec(&options, &dir)
         .unwrap()
         .ready_timeout(std::time::Duration::from_secs(10));
-    let Err(err) = hitl_harness::proc::Running::start(spec).await else {
+    let Err(err) = hitl_lab::proc::Running::start(spec).await else {
         panic!("must not start without a key")
     };
     let log = std::fs::read_to_string(dir.join("mock-db-mcp.log")).unwrap_or_default();

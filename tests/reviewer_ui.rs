@@ -398,7 +398,7 @@ async fn an_agents_migration_through_envoy_runs_once_approved_in_the_browser() -
     };
     use hitl_wire::mockdb::{paths, tools};
 
-    let gate = Gate::start_default("reviewer_ui", hitl_harness::gateway::Gateway::Envoy).await?;
+    let gate = Gate::start_default("reviewer_ui", hitl_lab::gateway::Gateway::Envoy).await?;
     let (ui_url, _ui) = start_ui(&gate.log_dir, &gate.extauth, &gate.db).await?;
     let driver = Driver::start(&gate.log_dir).await?;
     let bob = driver.open().await?;

@@ -5,15 +5,13 @@
 //! for every call, and each normalised transcript is a snapshot, the same for both gateways: a
 //! change in who asked, which gate fired, who decided or what ran shows up here.
 
-use hitl_harness::{
-    agents::AgentKind,
-    components::agentgateway,
+use hitl_lab::{agents::AgentKind, components::agentgateway, gateway::Gateway};
+use hitl_lab_tests::lab::Lab;
+use hitl_manifests::ModelChoice;
+use hitl_scenes::{
     conformance,
-    gateway::Gateway,
-    manifests::ModelChoice,
     scene::{self, report::normalised_transcript},
 };
-use hitl_lab_tests::lab::Lab;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_scene_passes_through_agentgateway() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 fn root() -> PathBuf {
-    hitl_harness::bins::workspace_root()
+    hitl_lab::bins::workspace_root()
 }
 
 /// Every file of the checkout that is ours: not build output, not git's, not the venv.
@@ -72,7 +72,7 @@ fn no_source_script_or_test_reaches_outside_the_checkout() {
 
 #[test]
 fn every_upstream_crd_copy_is_listed_with_its_sha256() {
-    let dir = hitl_harness::manifests::LabManifests::dir().join(hitl_harness::manifests::CRDS_DIR);
+    let dir = hitl_manifests::LabManifests::dir().join(hitl_manifests::CRDS_DIR);
     let readme = std::fs::read_to_string(dir.join("README.md")).expect("manifests/crds/README.md");
     let mut yamls: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("manifests/crds")

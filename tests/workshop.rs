@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use fantoccini::Locator;
-use hitl_harness::{
+use hitl_lab::{
     agents::AgentKind,
     clients::{Db, GateAdmin},
 };
@@ -20,7 +20,7 @@ use hitl_lab_tests::{
 };
 
 fn screenshot_dir() -> PathBuf {
-    hitl_harness::bins::target_dir().join("workshop-screenshots")
+    hitl_lab::bins::target_dir().join("workshop-screenshots")
 }
 
 /// Both windows, each saved as `<agent>/<step>-chat.png` / `<agent>/<step>-queue.png`.

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hitl_harness::a2a::{
+use hitl_scenes::a2a::{
     Chat, Client, TurnEvent, TurnOutcome,
     hitl::{self, Activity, Decision, Pause},
     types::TaskState,
@@ -97,7 +97,7 @@ impl Conversation {
     /// (e.g. loading the scripted model's chat script).
     pub fn start(
         client: Client,
-        before_first: Option<hitl_harness::components::scripted_model::Control>,
+        before_first: Option<hitl_lab::components::scripted_model::Control>,
     ) -> Arc<Self> {
         let (tx, _) = broadcast::channel(256);
         let (inbox, rx) = mpsc::channel(16);
@@ -200,7 +200,7 @@ impl Conversation {
 async fn work(
     conversation: std::sync::Weak<Conversation>,
     client: Client,
-    mut before_first: Option<hitl_harness::components::scripted_model::Control>,
+    mut before_first: Option<hitl_lab::components::scripted_model::Control>,
     mut rx: mpsc::Receiver<Command>,
 ) {
     let mut chat = Chat::new(client);
@@ -282,10 +282,10 @@ async fn work(
 }
 
 async fn load_chat_script(
-    model: &hitl_harness::components::scripted_model::Control,
+    model: &hitl_lab::components::scripted_model::Control,
 ) -> anyhow::Result<()> {
     model
-        .load(&hitl_harness::scene::parse::chat_script()?)
+        .load(&hitl_scenes::scene::parse::chat_script()?)
         .await?;
     Ok(())
 }

@@ -60,7 +60,7 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
     }
     let issuer = match &config.requester_key_file {
         Some(path) => Some(Arc::new(
-            hitl_harness::requester::Issuer::load_file(path)
+            hitl_lab::requester::Issuer::load_file(path)
                 .with_context(|| format!("REQUESTER_KEY_FILE {}", path.display()))?,
         )),
         None => {

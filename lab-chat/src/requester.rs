@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use hitl_harness::{a2a::Client, requester::Issuer};
+use hitl_lab::requester::Issuer;
+use hitl_scenes::a2a::Client;
 use hitl_wire::headers;
 
 /// `client` with the identity of `user`.

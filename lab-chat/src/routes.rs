@@ -24,10 +24,8 @@ use axum::{
     routing::{get, post},
 };
 use futures::{Stream, StreamExt as _};
-use hitl_harness::{
-    a2a::{Client, hitl::Decision},
-    components::scripted_model::Control,
-};
+use hitl_lab::components::scripted_model::Control;
+use hitl_scenes::a2a::{Client, hitl::Decision};
 use hitl_ui::security::{
     IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle,
 };
@@ -56,7 +54,7 @@ pub struct AppState {
     pub allowed_hosts: AllowedHosts,
     pub throttle: Throttle,
     pub scripted_model: Option<String>,
-    pub issuer: Option<Arc<hitl_harness::requester::Issuer>>,
+    pub issuer: Option<Arc<hitl_lab::requester::Issuer>>,
     /// One conversation per (user, agent).
     pub conversations: Mutex<HashMap<(String, String), Arc<Conversation>>>,
 }

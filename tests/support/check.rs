@@ -5,7 +5,7 @@ use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 
 use crate::extauth::ExtAuth;
 
-pub use hitl_harness::attacks::check::post;
+pub use hitl_scenes::attacks::check::post;
 
 /// `check` as the gateway sends it after verifying a requester token whose `sub` is `sub`
 /// (the verified payload in `metadata_context`).

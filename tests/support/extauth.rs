@@ -12,7 +12,7 @@ use envoy_types::pb::envoy::service::auth::v3::{
     attribute_context::{HttpRequest, Request as AttrRequest},
     authorization_client::AuthorizationClient,
 };
-use hitl_harness::{
+use hitl_lab::{
     components::extauth::{self, Options},
     net, proc,
 };
@@ -51,7 +51,7 @@ impl ExtAuth {
         configure: impl Fn(Options) -> Options,
     ) -> anyhow::Result<Self> {
         let keys = signer.write_key_files(&log_dir.join("keys"))?;
-        let token = hitl_harness::credentials::random_token()?;
+        let token = hitl_lab::credentials::random_token()?;
         let mut last_err = None;
         for _ in 0..3 {
             let mut defaults =
@@ -336,4 +336,4 @@ pub fn added_header(response: &CheckResponse, name: &str) -> Option<String> {
 
 /// A Check's `metadata_context` as the gateway sends it after verifying a requester token
 /// whose `sub` is `sub`: the harness's one builder.
-pub use hitl_harness::attacks::check::verified_metadata;
+pub use hitl_scenes::attacks::check::verified_metadata;

@@ -11,7 +11,7 @@ use envoy_types::ext_authz::v3::{
     CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
     pb::{Authorization, AuthorizationServer, CheckRequest, CheckResponse, HttpStatusCode},
 };
-use hitl_harness::envoy::Endpoint;
+use hitl_lab::envoy::Endpoint;
 use tonic::{Request, Response, Status};
 
 /// The running gate; stops on drop.
@@ -110,7 +110,7 @@ impl FailOpenGate {
     pub async fn start(dir: &std::path::Path, park_timeout: Duration) -> anyhow::Result<Self> {
         let decisions = dir.join("decisions");
         std::fs::create_dir_all(&decisions)?;
-        let port = hitl_harness::net::free_port()?;
+        let port = hitl_lab::net::free_port()?;
         let incoming =
             tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], port)))
                 .map_err(|e| anyhow::anyhow!("binding the fail-open gate: {e}"))?;

@@ -10,7 +10,7 @@
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use hitl_harness::{
+use hitl_lab::{
     components::{agentgateway, extauth::Options},
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
@@ -63,11 +63,11 @@ macro_rules! through_both_gateways {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn run($gateway: hitl_harness::gateway::Gateway) -> anyhow::Result<()> $body
+            async fn run($gateway: hitl_lab::gateway::Gateway) -> anyhow::Result<()> $body
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn envoy() -> anyhow::Result<()> {
-                run(hitl_harness::gateway::Gateway::Envoy).await
+                run(hitl_lab::gateway::Gateway::Envoy).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +75,7 @@ macro_rules! through_both_gateways {
                 if $crate::gate::skip_agentgateway(concat!(module_path!(), "::agentgateway")) {
                     return Ok(());
                 }
-                run(hitl_harness::gateway::Gateway::Agentgateway).await
+                run(hitl_lab::gateway::Gateway::Agentgateway).await
             }
         }
     };

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use hitl_harness::{
+use hitl_lab::{
     agents::AgentKind,
     gateway::Gateway,
     lab::LabState,
     local::{self, LocalConfig, Ports},
-    manifests::ModelChoice,
 };
+use hitl_manifests::ModelChoice;
+use hitl_scenes::scene;
 
 /// A running local lab with the scripted model and both agents.
 pub struct Lab {
@@ -35,6 +36,7 @@ impl Lab {
             park_timeout: Some(Duration::from_secs(120)),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
             chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),
+            chat_script: Some(scene::parse::chat_script().expect("scenarios/chat parses")),
             progress: true,
         };
         let state = match local::up(&config).await {

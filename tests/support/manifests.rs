@@ -6,7 +6,7 @@
 //! would otherwise pass silently). Every problem names file, resource and field path.
 //!
 //! Not checked: the CRDs' CEL rules (`x-kubernetes-validations`). The one the lab depends on
-//! (requireApproval ⊆ toolNames) is re-implemented by `hitl_harness::manifests`.
+//! (requireApproval ⊆ toolNames) is re-implemented by `hitl_manifests`.
 
 use std::{
     collections::BTreeMap,
@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use hitl_harness::manifests::{Doc, Problem};
+use hitl_manifests::{Doc, Problem};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
@@ -25,9 +25,7 @@ pub const CRDS_DIR_ENV: &str = "HITL_LAB_CRDS_DIR";
 pub fn crds_dir() -> PathBuf {
     std::env::var_os(CRDS_DIR_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            hitl_harness::manifests::LabManifests::dir().join(hitl_harness::manifests::CRDS_DIR)
-        })
+        .unwrap_or_else(|| hitl_manifests::LabManifests::dir().join(hitl_manifests::CRDS_DIR))
 }
 
 /// One served version of one CRD, compiled.

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use hitl_harness::{
+use hitl_lab::{
     components::mock_db::{self, Options},
     net, proc,
 };

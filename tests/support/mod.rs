@@ -46,9 +46,7 @@ impl Reply {
 
 /// Per-test scratch directory under `target/` (logs, databases), wiped at the start.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = hitl_harness::bins::target_dir()
-        .join("test-scratch")
-        .join(test);
+    let dir = hitl_lab::bins::target_dir().join("test-scratch").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir

@@ -17,7 +17,7 @@ use envoy_types::pb::envoy::service::auth::v3::{
     authorization_client::AuthorizationClient,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
-use hitl_harness::{
+use hitl_lab::{
     components::ui::{self, Options},
     net,
     proc::{Running, Spec},
@@ -35,7 +35,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Where the screenshots go (kept as CI artifacts).
 pub fn screenshot_dir() -> PathBuf {
-    hitl_harness::bins::target_dir().join("ui-screenshots")
+    hitl_lab::bins::target_dir().join("ui-screenshots")
 }
 
 /// Retry `check` until it returns `Ok(Some(_))`, or fail after [`PATIENCE`] with the last
@@ -203,7 +203,7 @@ pub struct Driver {
 }
 
 fn find_program(name: &str) -> anyhow::Result<PathBuf> {
-    hitl_harness::prereqs::find_program(name).with_context(|| {
+    hitl_lab::prereqs::find_program(name).with_context(|| {
         format!(
             "`{name}` not found: `cargo xtask test` installs Debian's `chromium` and \
              `chromium-driver` (as root), or install them yourself"

@@ -3,25 +3,23 @@
 
 use std::io::{BufRead as _, Write as _};
 
-use hitl_harness::{
-    a2a::{
-        Chat, TurnEvent, TurnOutcome,
-        hitl::{self, Activity, Decision, Pause},
-    },
-    lab::{self, LabState},
+use hitl_lab::lab::{self, LabState};
+use hitl_scenes::a2a::{
+    Chat, TurnEvent, TurnOutcome,
+    hitl::{self, Activity, Decision, Pause},
 };
 
 use crate::flags::ChatArgs;
 
 pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
     let state = LabState::require(&lab::default_dir())?;
-    let agent = match hitl_harness::agents::AgentSelection::from(args.agent) {
-        hitl_harness::agents::AgentSelection::One(agent) => agent,
-        hitl_harness::agents::AgentSelection::All => {
+    let agent = match hitl_lab::agents::AgentSelection::from(args.agent) {
+        hitl_lab::agents::AgentSelection::One(agent) => agent,
+        hitl_lab::agents::AgentSelection::All => {
             anyhow::bail!("chat talks to one agent: --agent declarative or --agent langgraph")
         }
     };
-    let mut client = hitl_harness::scene::run::chat_client(&state, agent, &args.user)?;
+    let mut client = hitl_scenes::scene::run::chat_client(&state, agent, &args.user)?;
     let card = client.card().await?;
     if card.declares(hitl::HITL_V1) {
         client = client.with_header("A2A-Extensions", hitl::HITL_V1);
@@ -39,8 +37,8 @@ pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
     );
     if let Some(url) = &state.urls.scripted_model {
         // A scene may have left its own script loaded.
-        hitl_harness::components::scripted_model::Control::new(url)
-            .load(&hitl_harness::scene::parse::chat_script()?)
+        hitl_lab::components::scripted_model::Control::new(url)
+            .load(&hitl_scenes::scene::parse::chat_script()?)
             .await?;
     }
     let mut chat = Chat::new(client);
@@ -98,8 +96,7 @@ fn show(event: &TurnEvent) {
 }
 
 fn finish(outcome: &TurnOutcome) {
-    if outcome.state.is_terminal()
-        && outcome.state != hitl_harness::a2a::types::TaskState::Completed
+    if outcome.state.is_terminal() && outcome.state != hitl_scenes::a2a::types::TaskState::Completed
     {
         println!("   (the task ended {:?})", outcome.state);
     }

@@ -81,7 +81,7 @@ pub enum ModelChoice {
     Openai,
 }
 
-impl From<ModelChoice> for hitl_harness::manifests::ModelChoice {
+impl From<ModelChoice> for hitl_manifests::ModelChoice {
     fn from(choice: ModelChoice) -> Self {
         match choice {
             ModelChoice::Scripted => Self::Scripted,
@@ -104,9 +104,9 @@ pub enum AgentChoice {
     All,
 }
 
-impl From<AgentChoice> for hitl_harness::agents::AgentSelection {
+impl From<AgentChoice> for hitl_lab::agents::AgentSelection {
     fn from(choice: AgentChoice) -> Self {
-        use hitl_harness::agents::{AgentKind, AgentSelection};
+        use hitl_lab::agents::{AgentKind, AgentSelection};
         match choice {
             AgentChoice::Declarative => AgentSelection::One(AgentKind::Declarative),
             AgentChoice::Langgraph => AgentSelection::One(AgentKind::Langgraph),
@@ -125,7 +125,7 @@ pub enum Target {
     Kind,
 }
 
-impl From<Target> for hitl_harness::lab::Target {
+impl From<Target> for hitl_lab::lab::Target {
     fn from(target: Target) -> Self {
         match target {
             Target::Local => Self::Local,
@@ -144,7 +144,7 @@ pub enum GatewayChoice {
     Envoy,
 }
 
-impl From<GatewayChoice> for hitl_harness::gateway::Gateway {
+impl From<GatewayChoice> for hitl_lab::gateway::Gateway {
     fn from(choice: GatewayChoice) -> Self {
         match choice {
             GatewayChoice::Agentgateway => Self::Agentgateway,
@@ -154,11 +154,11 @@ impl From<GatewayChoice> for hitl_harness::gateway::Gateway {
 }
 
 /// `--gateway`, or the default (agentgateway if a binary is at hand, else Envoy, saying so).
-pub fn gateway_or_default(flag: Option<GatewayChoice>) -> hitl_harness::gateway::Gateway {
+pub fn gateway_or_default(flag: Option<GatewayChoice>) -> hitl_lab::gateway::Gateway {
     match flag {
         Some(choice) => choice.into(),
         None => {
-            let (gateway, note) = hitl_harness::gateway::Gateway::default_choice();
+            let (gateway, note) = hitl_lab::gateway::Gateway::default_choice();
             if let Some(note) = note {
                 eprintln!("{note}");
             }

@@ -1,10 +1,8 @@
 //! `cargo xtask up | down | status | port-forward` for the kind lab: flag mapping only; the
-//! work is in `hitl_harness::kind`.
+//! work is in `hitl_kind`.
 
-use hitl_harness::{
-    kind::{self, UpOptions},
-    lab::Target,
-};
+use hitl_kind::{self as kind, UpOptions};
+use hitl_lab::lab::Target;
 
 use crate::flags::UpArgs;
 

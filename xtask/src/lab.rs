@@ -2,7 +2,7 @@
 
 use std::{io::Write as _, time::Duration};
 
-use hitl_harness::{
+use hitl_lab::{
     lab::{self, LabState, Target},
     local::{self, LocalConfig},
 };
@@ -13,7 +13,7 @@ use crate::flags::{LogsArgs, UpArgs};
 /// Build our binaries (the lab runs what is built now, not a stale copy).
 pub fn build_binaries() -> anyhow::Result<()> {
     let sh = Shell::new()?;
-    sh.change_dir(hitl_harness::bins::workspace_root());
+    sh.change_dir(hitl_lab::bins::workspace_root());
     eprintln!("==> building the lab's binaries");
     cmd!(sh, "cargo build --quiet --workspace --bins --exclude xtask").run()?;
     Ok(())
@@ -24,13 +24,14 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
         args.model.into(),
         crate::flags::gateway_or_default(args.gateway),
     )?;
-    config.agents = hitl_harness::agents::AgentSelection::from(args.agent).agents();
+    config.agents = hitl_lab::agents::AgentSelection::from(args.agent).agents();
+    config.chat_script = Some(hitl_scenes::scene::parse::chat_script()?);
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");
         println!(
             "  2. make the Python venv {} from python/requirements.lock (first run only)",
-            hitl_harness::pyenv::venv_dir().display()
+            hitl_lab::pyenv::venv_dir().display()
         );
         println!(
             "  3. generate the {} and kagent configs from manifests/",
@@ -43,7 +44,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
         println!("  5. wait for every health check and print the URLs");
         return Ok(());
     }
-    hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_LOCAL_LAB)?;
+    hitl_lab::prereqs::ensure(hitl_lab::prereqs::FOR_LOCAL_LAB)?;
     build_binaries()?;
     let state = local::up(&config).await?;
     println!(

@@ -1,27 +1,27 @@
 //! `scene N|all` and `conformance`: replay scenes and report; the work is in the harness.
 
-use hitl_harness::{
+use hitl_lab::{
     agents::AgentSelection,
-    conformance,
     lab::{self, LabState},
-    manifests::ModelChoice,
-    scene,
 };
+use hitl_manifests::ModelChoice;
+use hitl_scenes::{conformance, scene};
 
 use crate::flags::{ConformanceArgs, GateCheckArgs, SceneArgs};
 
 pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
     let mut lab = LabState::require(&lab::default_dir())?;
-    if let Some(gateway) = args.gateway.map(hitl_harness::gateway::Gateway::from)
+    if let Some(gateway) = args.gateway.map(hitl_lab::gateway::Gateway::from)
         && lab.target == lab::Target::Local
         && lab.gateway != Some(gateway)
     {
         // `up` restarts the local lab with the gateway asked for.
         let model = scene_model(&lab.model);
         crate::lab::build_binaries()?;
-        let mut config = hitl_harness::local::LocalConfig::from_env(model, gateway)?;
+        let mut config = hitl_lab::local::LocalConfig::from_env(model, gateway)?;
         config.agents = lab.agents.clone();
-        lab = hitl_harness::local::up(&config).await?;
+        config.chat_script = Some(scene::parse::chat_script()?);
+        lab = hitl_lab::local::up(&config).await?;
     }
     let scenes = scene::load_dir(&scene::parse::default_dir())?;
     let selected = scene::select(&scenes, &args.scene)?;
@@ -42,12 +42,12 @@ fn scene_model(model: &str) -> ModelChoice {
 
 pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     if args.target == crate::flags::Target::Local {
-        hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_LOCAL_LAB)?;
+        hitl_lab::prereqs::ensure(hitl_lab::prereqs::FOR_LOCAL_LAB)?;
         crate::lab::build_binaries()?;
     }
     let gateway = match args.target {
         crate::flags::Target::Local => crate::flags::gateway_or_default(args.gateway),
-        crate::flags::Target::Kind => hitl_harness::gateway::Gateway::Agentgateway,
+        crate::flags::Target::Kind => hitl_lab::gateway::Gateway::Agentgateway,
     };
     let mut options = conformance::Options::new(args.target.into(), args.model.into(), gateway)?;
     options.keep_up = args.keep_up;
@@ -64,9 +64,9 @@ pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
         .ext_authz
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("--ext-authz wants HOST:PORT, not {:?}", args.ext_authz))?;
-    let endpoint = hitl_harness::envoy::Endpoint::new(host, port.parse()?);
+    let endpoint = hitl_lab::envoy::Endpoint::new(host, port.parse()?);
     let gateway = crate::flags::gateway_or_default(args.gateway);
-    let mut options = hitl_harness::gate_check::Options::new(endpoint, gateway);
+    let mut options = hitl_scenes::gate_check::Options::new(endpoint, gateway);
     options.admin = args.admin.clone();
     options.admin_token = match &args.admin_token_file {
         Some(file) => Some(std::fs::read_to_string(file)?.trim().to_owned()),
@@ -75,10 +75,9 @@ pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
     options.decide_cmd = args.decide_cmd.clone();
     options.approval_key = args.approval_key.clone();
     options.park_timeout = args.park_timeout.map(std::time::Duration::from_secs);
-    let attacks =
-        hitl_harness::attacks::load_dir(&hitl_harness::attacks::catalogue::default_dir())?;
+    let attacks = hitl_scenes::attacks::load_dir(&hitl_scenes::attacks::catalogue::default_dir())?;
     let report =
-        hitl_harness::gate_check::run(&options, &attacks, &|line| println!("{line}")).await?;
+        hitl_scenes::gate_check::run(&options, &attacks, &|line| println!("{line}")).await?;
     for path in report.write(&options.dir)? {
         eprintln!("report: {}", path.display());
     }

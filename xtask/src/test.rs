@@ -10,18 +10,18 @@ use crate::flags::TestArgs;
 
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let sh = Shell::new()?;
-    sh.change_dir(hitl_harness::bins::workspace_root());
-    hitl_harness::prereqs::ensure(hitl_harness::prereqs::FOR_TESTS)?;
+    sh.change_dir(hitl_lab::bins::workspace_root());
+    hitl_lab::prereqs::ensure(hitl_lab::prereqs::FOR_TESTS)?;
     crate::lab::build_binaries()?;
     // Installed here, with progress, rather than silently inside the first test that needs it.
-    hitl_harness::pyenv::ensure()?;
-    let bin_dir = hitl_harness::bins::target_dir().join("debug");
+    hitl_lab::pyenv::ensure()?;
+    let bin_dir = hitl_lab::bins::target_dir().join("debug");
     let extra = &args.cargo_args;
-    let not_run = hitl_harness::components::agentgateway::not_run_log();
+    let not_run = hitl_lab::components::agentgateway::not_run_log();
     let _ = std::fs::remove_file(&not_run);
     eprintln!("==> running the tests");
     let result = cmd!(sh, "cargo test --workspace --exclude xtask {extra...}")
-        .env(hitl_harness::bins::BIN_DIR_ENV, bin_dir)
+        .env(hitl_lab::bins::BIN_DIR_ENV, bin_dir)
         .run();
     // Tests that could not run through agentgateway say so; never let that pass silently.
     if let Ok(text) = std::fs::read_to_string(&not_run) {
@@ -29,7 +29,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         eprintln!(
             "\n==> {} agentgateway test variant(s) were NOT RUN (no agentgateway binary: set {}):",
             lines.len(),
-            hitl_harness::components::agentgateway::BIN_ENV
+            hitl_lab::components::agentgateway::BIN_ENV
         );
         for line in lines {
             eprintln!("    {line}");

@@ -16,7 +16,7 @@ use hitl_wire::mockdb::paths;
 use serde::Serialize;
 
 use super::{mcp, stack::Stack};
-use crate::{
+use hitl_lab::{
     components::{envoy, extauth},
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     net,

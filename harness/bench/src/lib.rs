@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: what the gates cost and how far they scale, measured on loopback
 //! against the real Envoy, hitl-extauth and mock-db-mcp (whichever binaries
-//! [`crate::bins::bin_dir`] points at — xtask builds and points at the release ones).
+//! [`hitl_lab::bins::bin_dir`] points at — xtask builds and points at the release ones).
 //!
 //! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
 //! CPU per request of each of our processes, row by row), [`instructions`] (1b, callgrind's
@@ -11,6 +11,7 @@
 //! only reports: a missed target is a figure in the table, not an error.
 
 pub mod capacity;
+pub mod cli;
 pub mod host;
 pub mod instructions;
 pub mod mcp;
@@ -32,7 +33,7 @@ use serde::Serialize;
 
 pub use report::{Report, Target};
 
-use crate::{bins, pyenv};
+use hitl_lab::{bins, pyenv};
 
 /// Parks outlast any run: nothing should expire while it is measured.
 const PARK_TIMEOUT: Duration = Duration::from_secs(900);

@@ -92,7 +92,7 @@ pub async fn post(
     if let Some(token) = REQUESTER_TOKEN.get() {
         request = request.header(
             hitl_wire::identity::TOKEN_HEADER,
-            crate::requester::bearer(token),
+            hitl_lab::requester::bearer(token),
         );
     }
     let start = Instant::now();

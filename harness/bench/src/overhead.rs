@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, time::Duration};
 use hitl_wire::mockdb::paths;
 use serde::Serialize;
 
-use crate::components::extauth;
+use hitl_lab::components::extauth;
 
 use super::{
     Progress, Target, host,

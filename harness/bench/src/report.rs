@@ -13,7 +13,7 @@ use super::{
     Sizes, capacity::Capacity, host::Host, instructions::Instructions, overhead::Overhead,
     release::Release, stats::Summary, throughput::Throughput, token::TokenCost,
 };
-use crate::components::{agentgateway, envoy, extauth, mock_db};
+use hitl_lab::components::{agentgateway, envoy, extauth, mock_db};
 
 /// The processes of the CPU table, in its column order.
 const CPU_COLUMNS: [&str; 4] = [

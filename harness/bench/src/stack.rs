@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{
+use hitl_lab::{
     clients::{Db, GateAdmin},
     components::{agentgateway, envoy, extauth, mock_db},
     credentials::Credentials,

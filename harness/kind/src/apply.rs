@@ -20,7 +20,8 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::plan::FIELD_MANAGER;
+/// Field manager for every server-side apply.
+pub const FIELD_MANAGER: &str = "hitl-lab";
 
 fn params() -> PatchParams {
     // `force`: these resources are ours; take fields over from an earlier manager (kubectl).

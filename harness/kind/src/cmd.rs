@@ -39,7 +39,7 @@ impl Cmd {
         let mut command = tokio::process::Command::new(&self.program);
         command
             .args(&self.args)
-            .current_dir(crate::bins::workspace_root())
+            .current_dir(hitl_lab::bins::workspace_root())
             .stdin(Stdio::null())
             .kill_on_drop(true);
         command

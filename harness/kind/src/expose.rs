@@ -8,12 +8,12 @@ use std::{fmt, time::Duration};
 
 use anyhow::Context as _;
 
-use crate::{
+use hitl_lab::{
     agents::AgentKind,
     lab::{self, LabState, ProcessRecord, Target, Urls},
-    manifests::ModelChoice,
     proc,
 };
+use hitl_manifests::ModelChoice;
 
 use super::wait;
 
@@ -134,17 +134,17 @@ pub async fn start(
     let mut state = LabState {
         target: Target::Kind,
         model: model.as_str().to_owned(),
-        gateway: Some(crate::gateway::Gateway::Agentgateway),
+        gateway: Some(hitl_lab::gateway::Gateway::Agentgateway),
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         admin_token,
-        requester_key: Some(dir.join(crate::requester::KEY_FILE)),
+        requester_key: Some(dir.join(hitl_lab::requester::KEY_FILE)),
         agents: Vec::new(),
     };
     let mut bases = Vec::new();
     for forward in forwards {
-        let port = crate::net::free_port()?;
+        let port = hitl_lab::net::free_port()?;
         let name = format!("port-forward-{}", forward.role.as_str());
         let spec = argv(context, forward, port)
             .into_iter()

@@ -10,15 +10,16 @@ mod plan;
 pub mod preflight;
 mod run;
 mod status;
-pub mod versions;
+use hitl_lab::versions;
 mod wait;
 
+pub use apply::FIELD_MANAGER;
 pub use cmd::Cmd;
-pub use plan::{FIELD_MANAGER, Phase, Plan, Step, cluster_name, context};
+pub use plan::{Phase, Plan, Step, cluster_name, context};
 pub use run::UpReport;
 pub use status::{FORWARDS, Forward};
 
-use crate::manifests::{LabManifests, ModelChoice};
+use hitl_manifests::{LabManifests, ModelChoice};
 
 /// What `cargo xtask up` (kind) was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use crate::manifests::ModelChoice;
+use hitl_manifests::ModelChoice;
 
-use super::versions;
+use hitl_lab::versions;
 
 /// What went wrong running a probe command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Probe for System {
     }
 
     fn file_exists(&self, path: &str) -> bool {
-        crate::bins::workspace_root().join(path).is_file()
+        hitl_lab::bins::workspace_root().join(path).is_file()
     }
 }
 

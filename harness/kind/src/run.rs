@@ -7,10 +7,8 @@ use anyhow::Context as _;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client};
 
-use crate::{
-    lab::LabState,
-    manifests::secrets::{GeneratedSecret, GeneratedValue},
-};
+use hitl_lab::lab::LabState;
+use hitl_manifests::secrets::{GeneratedSecret, GeneratedValue};
 
 use super::{
     apply, expose, metallb,
@@ -52,8 +50,8 @@ impl Run<'_> {
 /// Run every step of `plan` (pre-flight first).
 pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
     super::preflight::check(&super::preflight::System, plan.model, &plan.files)?;
-    if let Some(state) = LabState::load(&crate::lab::default_dir())?
-        && state.target != crate::lab::Target::Kind
+    if let Some(state) = LabState::load(&hitl_lab::lab::default_dir())?
+        && state.target != hitl_lab::lab::Target::Kind
     {
         anyhow::bail!(
             "a {} lab is up: take it down first (`cargo xtask down`)",
@@ -158,10 +156,11 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             let client = run.client().await?;
             // The lab's own requester key (kept in target/lab): its JWKS replaces the
             // placeholder in the gate policy, as the local lab does.
-            let issuer = crate::requester::Issuer::load_or_create(&crate::lab::default_dir())?;
+            let issuer =
+                hitl_lab::requester::Issuer::load_or_create(&hitl_lab::lab::default_dir())?;
             for doc in docs {
                 let mut value = doc.value.clone();
-                if crate::requester::fill_lab_jwks(&mut value, &issuer) {
+                if hitl_lab::requester::fill_lab_jwks(&mut value, &issuer) {
                     eprintln!("      {}: the lab's requester key as JWKS", doc.resource());
                 }
                 apply::apply(&client, &value).await?;
@@ -235,7 +234,7 @@ async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::R
             vec![
                 (secret.key, signer.signing_key_hex()),
                 (
-                    crate::manifests::secrets::APPROVAL_VERIFYING_KEY,
+                    hitl_manifests::secrets::APPROVAL_VERIFYING_KEY,
                     signer.verifying_key_hex(),
                 ),
             ]

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::{Api, Client, api::ListParams};
 
-use crate::manifests::{LabManifests, ModelChoice, secrets};
+use hitl_manifests::{LabManifests, ModelChoice, secrets};
 
 use super::{apply, cmd::Cmd, plan, wait};
 
@@ -72,7 +72,7 @@ pub struct Where<'a> {
     /// `user:password` for hitl-ui's sign-in.
     pub reviewer: Option<&'a str>,
     /// The recorded lab (background forwards), if any.
-    pub state: Option<&'a crate::lab::LabState>,
+    pub state: Option<&'a hitl_lab::lab::LabState>,
 }
 
 impl fmt::Display for Where<'_> {
@@ -238,12 +238,12 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         );
     }
 
-    if let Some(state) = crate::lab::LabState::load(&crate::lab::default_dir())?
-        && state.target == crate::lab::Target::Kind
+    if let Some(state) = hitl_lab::lab::LabState::load(&hitl_lab::lab::default_dir())?
+        && state.target == hitl_lab::lab::Target::Kind
     {
         println!("\nBackground port-forwards (from `up`):");
         for p in &state.processes {
-            let alive = crate::proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
+            let alive = hitl_lab::proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
             let mark = if alive {
                 "running"
             } else {
@@ -289,7 +289,7 @@ async fn pending(
         .find(|p| p.name.as_deref() == Some("http"))
         .context("the gate's Service has no `http` (admin) port")?
         .port;
-    let local = crate::net::free_port()?;
+    let local = hitl_lab::net::free_port()?;
     let forward = Forward {
         what: "hitl-extauth admin API",
         namespace: "hitl-lab",
@@ -383,7 +383,7 @@ pub async fn port_forward(lab: &LabManifests) -> anyhow::Result<()> {
 /// `cargo xtask down` for the kind lab: stop the background port-forwards, forget the lab,
 /// delete the cluster (a no-op if there is none).
 pub async fn down(lab: &LabManifests) -> anyhow::Result<()> {
-    super::expose::stop(&crate::lab::default_dir())?;
+    super::expose::stop(&hitl_lab::lab::default_dir())?;
     let cluster = plan::cluster_name(lab)?;
     let cmd = Cmd::new("kind").args(["delete", "cluster", "--name", &cluster]);
     eprintln!("$ {cmd}");

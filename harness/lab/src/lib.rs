@@ -1,27 +1,22 @@
-//! hitl-harness: everything xtask and the tests share about the lab — where our binaries
-//! are, how to run and stop processes, and (as the lab grows) the topology, the scene model,
-//! the A2A client and the assertions.
+//! hitl-lab: the lab as processes — where our binaries are, how to start and stop each
+//! component, the gateways (Envoy, agentgateway) and their plans, the requester's tokens,
+//! the recorded lab (`target/lab/state.json`) and the local lab that starts it all.
+//! Shared by xtask, the tests, the scenes and the bench. It never talks to a cluster: the
+//! kind lab is `hitl-kind`.
 
-pub mod a2a;
 pub mod agentgateway;
 pub mod agents;
-pub mod attacks;
-pub mod bench;
 pub mod bins;
 pub mod clients;
 pub mod components;
-pub mod conformance;
 pub mod credentials;
 pub mod envoy;
-pub mod gate_check;
 pub mod gateway;
-pub mod kind;
 pub mod lab;
 pub mod local;
-pub mod manifests;
 pub mod net;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
 pub mod requester;
-pub mod scene;
+pub mod versions;

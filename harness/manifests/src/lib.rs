@@ -10,6 +10,7 @@
 //! e.g. the scripted model's Deployment). Only the chosen file is applied
 //! ([`LabManifests::docs_for`]).
 
+pub mod checkout;
 mod crd;
 mod docs;
 mod error;
@@ -95,7 +96,7 @@ pub struct LabManifests {
 impl LabManifests {
     /// `<workspace>/manifests`.
     pub fn dir() -> PathBuf {
-        crate::bins::workspace_root().join("manifests")
+        crate::checkout::workspace_root().join("manifests")
     }
 
     /// Load the workspace's `manifests/`.

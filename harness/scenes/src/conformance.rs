@@ -3,15 +3,15 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use crate::{
+use crate::scene::{self, RunOptions, Scene, SuiteReport};
+use hitl_lab::{
     agents::AgentKind,
     bins::target_dir,
     gateway::Gateway,
     lab::{LabState, Target},
     local::{self, LocalConfig},
-    manifests::ModelChoice,
-    scene::{self, RunOptions, Scene, SuiteReport},
 };
+use hitl_manifests::ModelChoice;
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -36,7 +36,10 @@ impl Options {
             agents: AgentKind::ALL.to_vec(),
             keep_up: false,
             out_dir: target_dir().join("conformance"),
-            local: LocalConfig::from_env(model, gateway)?,
+            local: LocalConfig {
+                chat_script: Some(scene::parse::chat_script()?),
+                ..LocalConfig::from_env(model, gateway)?
+            },
         })
     }
 }
@@ -120,7 +123,7 @@ pub async fn lab_target(
         .and_then(|c| c.split_once(':'))
     {
         Some((user, password)) => Some((
-            crate::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, user, password).await?,
+            hitl_lab::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, user, password).await?,
             user.to_owned(),
         )),
         None => None,
@@ -128,15 +131,15 @@ pub async fn lab_target(
     Ok(Target {
         gateway: endpoint_of(&lab.urls.gateway)?,
         backend: endpoint_of(&lab.urls.mock_db)?,
-        db: crate::clients::Db::new(&lab.urls.mock_db),
+        db: hitl_lab::clients::Db::new(&lab.urls.mock_db),
         issuer,
         requester: "alice".into(),
         admin: Some(lab.gate_admin()),
         admin_url: Some(lab.urls.extauth_admin.clone()),
         decider: Decider::Admin(lab.gate_admin()),
         ui,
-        ext_authz: (lab.target == crate::lab::Target::Local)
-            .then(|| crate::envoy::Endpoint::loopback(local.ports.extauth_grpc)),
+        ext_authz: (lab.target == hitl_lab::lab::Target::Local)
+            .then(|| hitl_lab::envoy::Endpoint::loopback(local.ports.extauth_grpc)),
         backend_verifies: true,
         ours: true,
         park_window: std::time::Duration::from_secs(3),
@@ -144,7 +147,7 @@ pub async fn lab_target(
 }
 
 /// `http://host:port[/…]` → host and port.
-pub fn endpoint_of(url: &str) -> anyhow::Result<crate::envoy::Endpoint> {
+pub fn endpoint_of(url: &str) -> anyhow::Result<hitl_lab::envoy::Endpoint> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow::anyhow!("not an http:// URL: {url}"))?;
@@ -152,7 +155,7 @@ pub fn endpoint_of(url: &str) -> anyhow::Result<crate::envoy::Endpoint> {
     let (host, port) = authority
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("no port in {url}"))?;
-    Ok(crate::envoy::Endpoint::new(host, port.parse()?))
+    Ok(hitl_lab::envoy::Endpoint::new(host, port.parse()?))
 }
 
 /// Replay the attack catalogue against the lab's gate, one live line per attack.

@@ -18,13 +18,15 @@ use crate::{
         Attack, AttackReport, Decider, Target,
         run::{Answer, check, new_tag, parked_id, send_raw, short, since, spawn_call, tagged_call},
     },
+    scene::SuiteReport,
+};
+use hitl_lab::{
     clients::{Db, GateAdmin},
     components::mock_db,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
     proc,
     requester::{Issuer, bearer},
-    scene::SuiteReport,
 };
 
 /// What `gate-check` was asked to check.
@@ -60,7 +62,7 @@ impl Options {
             gateway,
             approval_key: None,
             park_timeout: None,
-            dir: crate::bins::target_dir().join("gate-check"),
+            dir: hitl_lab::bins::target_dir().join("gate-check"),
             park_window: Duration::from_secs(3),
         }
     }
@@ -92,7 +94,7 @@ pub async fn run(
         ),
     };
 
-    let mut db_options = mock_db::Options::new(crate::net::free_port()?)
+    let mut db_options = mock_db::Options::new(hitl_lab::net::free_port()?)
         .db_path(options.dir.join("mock-db.sqlite"))
         .enable_reset(true);
     match &options.approval_key {

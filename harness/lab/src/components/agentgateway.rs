@@ -3,7 +3,7 @@
 //!
 //! The binary is, in order: `$AGENTGATEWAY_BIN`; `agentgateway` on `PATH`; one downloaded
 //! before into `target/agentgateway/<version>/`; else (for `up`, `conformance`, `bench`) the
-//! release the kind lab pins ([`crate::kind::versions::AGENTGATEWAY`]), downloaded with `curl`
+//! release the kind lab pins ([`crate::versions::AGENTGATEWAY`]), downloaded with `curl`
 //! into `target/` and checked against its published sha256.
 
 use std::{
@@ -14,7 +14,8 @@ use std::{
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::{bins::target_dir, envoy::GatewayPlan, kind::versions, proc::Spec};
+use crate::versions;
+use crate::{bins::target_dir, envoy::GatewayPlan, proc::Spec};
 
 /// Log file (and config file) name.
 pub const NAME: &str = "agentgateway";

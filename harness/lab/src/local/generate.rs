@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::ports::Ports;
 use crate::{
     envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
-    manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider},
     requester,
 };
+use hitl_manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider};
 
 /// A manifest the local lab cannot translate faithfully.
 #[derive(Debug, thiserror::Error)]

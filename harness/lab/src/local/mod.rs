@@ -12,6 +12,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use hitl_wire::model::Script;
 
 use crate::{
     agents::AgentKind,
@@ -19,10 +20,10 @@ use crate::{
     credentials::Credentials,
     gateway::Gateway,
     lab::{LabState, ProcessRecord, Target, Urls},
-    manifests::{LabManifests, ModelChoice},
     proc::{self, Spec},
     pyenv,
 };
+use hitl_manifests::{LabManifests, ModelChoice};
 pub use ports::Ports;
 
 /// Default sign-in for the local reviewer UI (`user:password`); override with
@@ -50,6 +51,10 @@ pub struct LocalConfig {
     pub reviewer_credentials: String,
     /// lab-chat's sign-in, `user:password[,…]`.
     pub chat_credentials: String,
+    /// The script the scripted model plays for free-form chat until a scene loads its own
+    /// (`scenarios/chat/`, parsed by the caller: hitl-scenes' `scene::parse::chat_script`);
+    /// `None` leaves the model without one.
+    pub chat_script: Option<Script>,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -69,6 +74,7 @@ impl LocalConfig {
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
             chat_credentials: std::env::var("HITL_LAB_CHAT_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_CHAT_CREDENTIALS.to_owned()),
+            chat_script: None,
             progress: true,
         })
     }
@@ -327,11 +333,9 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
             failures.join("\n\n")
         );
     }
-    if let Some(url) = &state.urls.scripted_model {
+    if let (Some(url), Some(script)) = (&state.urls.scripted_model, &config.chat_script) {
         // Free-form chat works from the first prompt; scenes load their own scripts.
-        scripted_model::Control::new(url)
-            .load(&crate::scene::parse::chat_script()?)
-            .await?;
+        scripted_model::Control::new(url).load(script).await?;
     }
     config.note(format!(
         "==> the local lab is up ({:.1} s)",

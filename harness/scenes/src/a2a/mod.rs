@@ -10,8 +10,8 @@ use std::{sync::Arc, time::Duration};
 use futures::{Stream, StreamExt as _};
 use serde_json::{Value, json};
 
-use crate::requester::{Issuer, bearer};
 use hitl::{Activity, Pause};
+use hitl_lab::requester::{Issuer, bearer};
 use types::{AgentCard, Message, StreamEvent, Task, TaskState};
 
 /// Errors talking to an A2A agent.

@@ -15,7 +15,7 @@ fn capture(name: &str) -> Value {
     let dir = std::env::var_os("HITL_LAB_REFERENCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            crate::bins::workspace_root().join("tests/fixtures/kagent-adk-0.10.4-wire")
+            hitl_lab::bins::workspace_root().join("tests/fixtures/kagent-adk-0.10.4-wire")
         });
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {

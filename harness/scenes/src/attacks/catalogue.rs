@@ -321,7 +321,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Attack>> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         let name = path
-            .strip_prefix(crate::bins::workspace_root())
+            .strip_prefix(hitl_lab::bins::workspace_root())
             .unwrap_or(&path)
             .display()
             .to_string();

@@ -16,7 +16,7 @@ use envoy_types::pb::{
 };
 use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM};
 
-use crate::envoy::Endpoint;
+use hitl_lab::envoy::Endpoint;
 
 /// The verified payload a gateway hands the gate after its JWT check (Envoy `jwt_authn`
 /// `payload_in_metadata`; agentgateway's JWT policy), naming `sub`.

@@ -22,11 +22,11 @@ use tokio::{
 use super::catalogue::{
     ApprovalToken, Attack, Backend, Framing, Identity, Kind, Request, To, Verdict,
 };
-use crate::{
+use crate::scene::run::Check;
+use hitl_lab::{
     clients::{Db, GateAdmin, ReviewerUi},
     envoy::Endpoint,
     requester::{Issuer, bearer},
-    scene::run::Check,
 };
 
 /// How decisions reach the gate under test.

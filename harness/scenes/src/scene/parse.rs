@@ -309,7 +309,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The scenes directory: `<workspace>/scenarios`.
 pub fn default_dir() -> PathBuf {
-    crate::bins::workspace_root().join("scenarios")
+    hitl_lab::bins::workspace_root().join("scenarios")
 }
 
 /// Every `*.toml` scene under `dir`, sorted by id; duplicate ids are an error.
@@ -327,7 +327,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Scene>> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         let name = path
-            .strip_prefix(crate::bins::workspace_root())
+            .strip_prefix(hitl_lab::bins::workspace_root())
             .unwrap_or(&path)
             .display()
             .to_string();

@@ -288,7 +288,7 @@ mod tests {
             gateway: "agentgateway".into(),
             scenes: vec![SceneReport {
                 id: 4,
-                agent: crate::agents::AgentKind::Langgraph,
+                agent: hitl_lab::agents::AgentKind::Langgraph,
                 name: "tier-2 reject".into(),
                 file: "scenarios/04-tier2-reject.toml".into(),
                 passed,

@@ -23,11 +23,11 @@ use super::{
     model::{ExpectedCall, HumanDecision, Scene, Tier},
     transcript::{Line, LiveSink, Recorder, Who},
 };
-use crate::{
-    a2a::{
-        A2aError, Chat, Client, TurnEvent, TurnOutcome,
-        hitl::{self, Activity, Decision, Pause},
-    },
+use crate::a2a::{
+    A2aError, Chat, Client, TurnEvent, TurnOutcome,
+    hitl::{self, Activity, Decision, Pause},
+};
+use hitl_lab::{
     agents::AgentKind,
     clients::{Db, GateAdmin},
     components::scripted_model,

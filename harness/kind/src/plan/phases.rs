@@ -1,0 +1,397 @@
+//! The phases of `up`, one function each: the kind cluster, MetalLB, the CRDs and control
+//! planes (with kagent's chart values), our images, the manifests, where everything is.
+
+use hitl_manifests::{Doc, LabManifests, ModelChoice, Provider, secrets};
+
+use super::{KIND_NETWORK, LONG_WAIT, Phase, SHORT_WAIT, Step, forwards};
+use crate::{cmd::Cmd, metallb, versions};
+
+/// The kubectl and helm commands, against the lab's kube context.
+pub(super) struct Tools {
+    ctx: String,
+}
+
+impl Tools {
+    pub(super) fn new(cluster: &str) -> Self {
+        Self {
+            ctx: super::context(cluster),
+        }
+    }
+
+    fn kubectl(&self) -> Cmd {
+        Cmd::new("kubectl").args(["--context", self.ctx.as_str()])
+    }
+
+    fn helm(&self, release: &str, chart: String, version: &str, namespace: &str) -> Cmd {
+        Cmd::new("helm")
+            .args(["upgrade", "--install", release])
+            .arg(chart)
+            .args([
+                "--version",
+                version,
+                "--namespace",
+                namespace,
+                "--create-namespace",
+            ])
+            .args(["--kube-context", self.ctx.as_str()])
+    }
+}
+
+/// 1. The kind cluster, from `config` (`manifests/kind/cluster.yaml`).
+pub(super) fn cluster(cluster: &str, config: &str) -> Phase {
+    Phase {
+        title: "kind cluster".into(),
+        steps: vec![Step::CreateCluster {
+            name: cluster.to_owned(),
+            cmd: Cmd::new("kind")
+                .args(["create", "cluster", "--name", cluster, "--config", config]),
+        }],
+    }
+}
+
+/// 2. MetalLB, and its address pool on the kind network.
+pub(super) fn metallb(tools: &Tools) -> Phase {
+    Phase {
+        title: format!("MetalLB {}", versions::METALLB),
+        steps: vec![
+            Step::Run {
+                what: "install MetalLB (native manifest)".into(),
+                cmd: tools
+                    .kubectl()
+                    .args(["apply", "--server-side", "-f"])
+                    .arg(versions::metallb_manifest()),
+            },
+            Step::WaitDeployments {
+                namespace: metallb::NAMESPACE.into(),
+                names: vec!["controller".into()],
+                timeout: SHORT_WAIT,
+            },
+            Step::MetalLbPool {
+                inspect: Cmd::new("docker").args(["network", "inspect", KIND_NETWORK]),
+            },
+        ],
+    }
+}
+
+/// 3. The CRDs and control planes: Gateway API, agentgateway and kagent.
+pub(super) fn control_planes(
+    tools: &Tools,
+    lab: &LabManifests,
+    model: ModelChoice,
+) -> anyhow::Result<Phase> {
+    let gateway_crds = ["gatewayclasses", "gateways", "httproutes"]
+        .map(|plural| format!("{plural}.gateway.networking.k8s.io"));
+    let mut kagent = tools.helm(
+        "kagent",
+        format!("{}/kagent", versions::KAGENT_CHARTS),
+        versions::KAGENT,
+        "kagent",
+    );
+    for (key, value) in kagent_values(lab, model)? {
+        kagent = kagent.arg("--set").arg(format!("{key}={value}"));
+    }
+    let mut steps = vec![
+        Step::Run {
+            what: format!(
+                "Gateway API CRDs {} (standard channel)",
+                versions::GATEWAY_API
+            ),
+            cmd: tools
+                .kubectl()
+                .args(["apply", "--server-side", "-f"])
+                .arg(versions::gateway_api_manifest()),
+        },
+        Step::WaitCrds {
+            names: gateway_crds.to_vec(),
+        },
+    ];
+    steps.extend(agentgateway_steps(tools));
+    steps.extend([
+        Step::Run {
+            what: format!("kagent CRDs {}", versions::KAGENT),
+            cmd: tools.helm(
+                "kagent-crds",
+                format!("{}/kagent-crds", versions::KAGENT_CHARTS),
+                versions::KAGENT,
+                "kagent",
+            ),
+        },
+        Step::Run {
+            what: format!(
+                "kagent {} (bundled agents and tools off; default model = --model {})",
+                versions::KAGENT,
+                model.as_str()
+            ),
+            cmd: kagent,
+        },
+        Step::WaitDeployments {
+            namespace: "kagent".into(),
+            names: Vec::new(),
+            timeout: LONG_WAIT,
+        },
+    ]);
+    Ok(Phase {
+        title: "Gateway API, agentgateway and kagent".into(),
+        steps,
+    })
+}
+
+/// agentgateway's CRDs and control plane, and the wait for it.
+fn agentgateway_steps(tools: &Tools) -> [Step; 3] {
+    [
+        Step::Run {
+            what: format!("agentgateway CRDs {}", versions::AGENTGATEWAY),
+            cmd: tools.helm(
+                "agentgateway-crds",
+                format!("{}/agentgateway-crds", versions::AGENTGATEWAY_CHARTS),
+                versions::AGENTGATEWAY,
+                "agentgateway-system",
+            ),
+        },
+        Step::Run {
+            what: format!("agentgateway control plane {}", versions::AGENTGATEWAY),
+            cmd: tools.helm(
+                "agentgateway",
+                format!("{}/agentgateway", versions::AGENTGATEWAY_CHARTS),
+                versions::AGENTGATEWAY,
+                "agentgateway-system",
+            ),
+        },
+        Step::WaitDeployments {
+            namespace: "agentgateway-system".into(),
+            names: Vec::new(),
+            timeout: SHORT_WAIT,
+        },
+    ]
+}
+
+/// Our images and how to build each: our Rust services from the workspace's one `Dockerfile`
+/// (`--build-arg SERVICE=<crate>`), BYO agents from their own directory's.
+pub(super) fn images(lab: &LabManifests, model: ModelChoice) -> Vec<(String, ImageSource)> {
+    let mut images: Vec<(String, ImageSource)> = Vec::new();
+    for deployment in lab
+        .deployments
+        .iter()
+        .filter(|d| d.model.is_none_or(|m| m == model))
+    {
+        for container in &deployment.containers {
+            if let Some(rest) = container.image.strip_prefix("hitl-lab/") {
+                let crate_dir = rest.split(':').next().unwrap_or(rest).to_owned();
+                if !images.iter().any(|(image, _)| image == &container.image) {
+                    images.push((container.image.clone(), ImageSource::Service(crate_dir)));
+                }
+            }
+        }
+    }
+    // BYO agents: `hitl-lab/<name>:tag` is built from `python/<name>/Dockerfile`.
+    for agent in &lab.byo_agents {
+        if let Some(rest) = agent.image.strip_prefix("hitl-lab/") {
+            let dir = format!("python/{}", rest.split(':').next().unwrap_or(rest));
+            if !images.iter().any(|(image, _)| image == &agent.image) {
+                images.push((agent.image.clone(), ImageSource::Dir(dir)));
+            }
+        }
+    }
+    images
+}
+
+/// 4. Build `images` and load them into the cluster's nodes.
+pub(super) fn our_images(images: &[(String, ImageSource)], cluster: &str) -> Phase {
+    let mut steps = Vec::new();
+    for (image, source) in images {
+        let mut args = vec!["build".to_owned(), "--tag".to_owned(), image.clone()];
+        args.extend(["--file".to_owned(), source.dockerfile()]);
+        if let ImageSource::Service(name) = source {
+            args.extend(["--build-arg".to_owned(), format!("SERVICE={name}")]);
+        }
+        args.push(".".to_owned());
+        steps.push(Step::Run {
+            what: format!("build {image}"),
+            cmd: Cmd::new("docker").args(args),
+        });
+        steps.push(Step::Run {
+            what: format!("load {image} into the cluster's nodes"),
+            cmd: Cmd::new("kind").args(["load", "docker-image", image, "--name", cluster]),
+        });
+    }
+    Phase {
+        title: "our images".into(),
+        steps,
+    }
+}
+
+/// 5. The manifests for `model`: namespaces, generated and API-key Secrets, the rest, then
+/// the waits until our Deployments, the Gateway and the Agents are ready.
+pub(super) fn manifests(lab: &LabManifests, model: ModelChoice) -> Phase {
+    let mut docs: Vec<Doc> = lab.docs_for(model).cloned().collect();
+    docs.sort_by_key(apply_rank);
+    let (namespaces, rest): (Vec<Doc>, Vec<Doc>) =
+        docs.into_iter().partition(|d| d.kind == "Namespace");
+    let mut steps = vec![Step::Apply {
+        what: "namespaces".into(),
+        docs: namespaces,
+    }];
+    steps.extend(secrets::GENERATED.iter().copied().map(Step::GenerateSecret));
+    if let (Some(var), Some(config)) = (model.api_key_env(), lab.model(model))
+        && let Some(key) = &config.api_key
+    {
+        steps.push(Step::SecretFromEnv {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            key: key.key.clone(),
+            env: var.to_owned(),
+        });
+    }
+    steps.push(Step::Apply {
+        what: format!("manifests/ for --model {}", model.as_str()),
+        docs: rest,
+    });
+    steps.extend(readiness(lab, model));
+    Phase {
+        title: "the lab's manifests (server-side apply, field manager hitl-lab)".into(),
+        steps,
+    }
+}
+
+/// The waits after the apply: our Deployments (per namespace), the Gateway, the Agents.
+fn readiness(lab: &LabManifests, model: ModelChoice) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let ours: Vec<_> = lab
+        .deployments
+        .iter()
+        .filter(|d| d.model.is_none_or(|m| m == model))
+        .collect();
+    let namespaces: std::collections::BTreeSet<&str> =
+        ours.iter().map(|d| d.namespace.as_str()).collect();
+    for namespace in namespaces {
+        steps.push(Step::WaitDeployments {
+            namespace: namespace.to_owned(),
+            names: ours
+                .iter()
+                .filter(|d| d.namespace == namespace)
+                .map(|d| d.name.clone())
+                .collect(),
+            timeout: SHORT_WAIT,
+        });
+    }
+    steps.push(Step::WaitGatewayAddress {
+        namespace: lab.gateway.namespace.clone(),
+        name: lab.gateway.name.clone(),
+        timeout: SHORT_WAIT,
+    });
+    steps.push(Step::WaitAgentReady {
+        namespace: lab.agent.namespace.clone(),
+        name: lab.agent.name.clone(),
+        timeout: LONG_WAIT,
+    });
+    for agent in &lab.byo_agents {
+        steps.push(Step::WaitAgentReady {
+            namespace: agent.namespace.clone(),
+            name: agent.name.clone(),
+            timeout: LONG_WAIT,
+        });
+    }
+    steps
+}
+
+/// 6. The port-forwards the clients need, and where everything is.
+pub(super) fn where_everything_is(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Phase> {
+    Ok(Phase {
+        title: "where everything is".into(),
+        steps: vec![
+            Step::Expose {
+                forwards: forwards::client_forwards(lab, model)?,
+            },
+            Step::PrintUrls {
+                agent_namespace: lab.agent.namespace.clone(),
+                agent_name: lab.agent.name.clone(),
+            },
+        ],
+    })
+}
+
+/// kagent chart values: the chosen model as kagent's default model config (the same provider,
+/// model, key Secret and base URL as `dba-model`), and none of the bundled agents and tool
+/// servers, which the lab does not use (and which would each pull an image and want a key).
+fn kagent_values(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec<(String, String)>> {
+    let config = lab.model(model).ok_or_else(|| {
+        anyhow::anyhow!(
+            "manifests/models/{}.yaml has no ModelConfig",
+            model.as_str()
+        )
+    })?;
+    let provider = match config.provider {
+        Provider::OpenAi => "openAI",
+        Provider::Anthropic => "anthropic",
+    };
+    let mut values = vec![
+        ("providers.default".to_owned(), provider.to_owned()),
+        (format!("providers.{provider}.model"), config.model.clone()),
+    ];
+    if let Some(key) = &config.api_key {
+        values.push((
+            format!("providers.{provider}.apiKeySecretRef"),
+            key.name.clone(),
+        ));
+        values.push((
+            format!("providers.{provider}.apiKeySecretKey"),
+            key.key.clone(),
+        ));
+    }
+    if let Some(url) = &config.base_url {
+        values.push((format!("providers.{provider}.config.baseUrl"), url.clone()));
+    }
+    for off in [
+        "k8s-agent",
+        "kgateway-agent",
+        "istio-agent",
+        "promql-agent",
+        "observability-agent",
+        "argo-rollouts-agent",
+        "helm-agent",
+        "cilium-policy-agent",
+        "cilium-manager-agent",
+        "cilium-debug-agent",
+        "kagent-tools",
+        "grafana-mcp",
+        "querydoc",
+    ] {
+        values.push((format!("{off}.enabled"), "false".to_owned()));
+    }
+    Ok(values)
+}
+
+/// Where an image of ours is built from.
+pub(super) enum ImageSource {
+    /// One of the workspace's Rust services (a crate directory = package name).
+    Service(String),
+    /// A directory with its own `Dockerfile` (the BYO Python agents).
+    Dir(String),
+}
+
+impl ImageSource {
+    pub(super) fn dockerfile(&self) -> String {
+        match self {
+            ImageSource::Service(_) => "Dockerfile".to_owned(),
+            ImageSource::Dir(dir) => format!("{dir}/Dockerfile"),
+        }
+    }
+}
+
+/// Order in which kinds are applied: what others refer to first.
+fn apply_rank(doc: &Doc) -> u8 {
+    match (doc.group(), doc.kind.as_str()) {
+        ("", "Namespace") => 0,
+        ("", "ServiceAccount" | "Secret" | "ConfigMap") => 1,
+        ("", "Service") => 2,
+        ("apps", _) => 3,
+        ("networking.k8s.io", _) => 4,
+        ("gateway.networking.k8s.io", "Gateway") => 5,
+        ("gateway.networking.k8s.io", _) => 6,
+        ("agentgateway.dev", _) => 7,
+        ("kagent.dev", "ModelConfig") => 8,
+        ("kagent.dev", "RemoteMCPServer") => 9,
+        ("kagent.dev", "Agent") => 11,
+        _ => 10,
+    }
+}
