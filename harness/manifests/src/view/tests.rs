@@ -1,3 +1,5 @@
+//! The typed view's own rules, checked on hand-built values.
+
 use super::*;
 
 #[test]

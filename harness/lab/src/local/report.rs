@@ -1,0 +1,147 @@
+//! What the local lab says about itself: where everything is (`up`'s last words) and
+//! `status` (each process, the endpoints, what waits for a reviewer).
+
+use crate::{lab::LabState, proc};
+
+/// What `up` prints at the end: where everything is.
+pub fn describe(
+    state: &LabState,
+    reviewer_credentials: Option<&str>,
+    chat_credentials: Option<&str>,
+) -> String {
+    let u = &state.urls;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<24} {v}\n"));
+    let sign_in = |credentials: Option<&str>| {
+        credentials
+            .and_then(|c| c.split(',').next())
+            .map(|c| format!("  (sign in as {})", c.replacen(':', " / ", 1)))
+            .unwrap_or_default()
+    };
+    if let Some(chat) = &u.chat {
+        line(
+            "chat page (chat user)",
+            format!("{chat}{}", sign_in(chat_credentials)),
+        );
+    }
+    line(
+        "reviewer UI (reviewer)",
+        format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
+    );
+    for agent in &state.agents {
+        if let Some(url) = u.agent_url(*agent) {
+            line(&format!("{agent} agent (A2A)"), url.to_owned());
+            line(
+                &format!("{agent} agent card"),
+                format!("{url}.well-known/agent-card.json"),
+            );
+        }
+    }
+    line(
+        "ext-auth admin",
+        format!(
+            "{}/pending  (Authorization: Bearer <admin_token in target/lab/state.json>)",
+            u.extauth_admin
+        ),
+    );
+    line(
+        "gateway (MCP)",
+        format!("{0}/public/mcp  {0}/privileged/mcp", u.gateway),
+    );
+    line("database state", format!("{}/state", u.mock_db));
+    if let Some(model) = &u.scripted_model {
+        line("scripted model", format!("{model}/v1"));
+    }
+    line("model", state.model.clone());
+    if let Some(gateway) = state.gateway {
+        line("gateway", gateway.to_string());
+    }
+    line(
+        "logs",
+        format!(
+            "{}  (`cargo xtask logs <component>`)",
+            state.log_dir.display()
+        ),
+    );
+    out
+}
+
+/// One line per process (running or not), the URLs, and what waits for a reviewer.
+pub async fn status(state: &LabState) -> String {
+    let mut out = String::from("processes:\n");
+    for p in &state.processes {
+        let alive = proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
+        out.push_str(&format!(
+            "  {:<16} pid {:<8} {}\n",
+            p.name,
+            p.pid,
+            if alive { "running" } else { "NOT RUNNING" }
+        ));
+    }
+    out.push_str("endpoints:\n");
+    out.push_str(&describe(state, None, None));
+    match state.gate_admin().pending().await {
+        Ok(list) => {
+            out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
+            for call in list.pending {
+                out.push_str(&format!(
+                    "  {} {} {} (from {})\n",
+                    call.id,
+                    call.tool_name,
+                    call.tool_args,
+                    call.requester.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+        Err(e) => out.push_str(&format!("waiting for a reviewer: unknown ({e:#})\n")),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use hitl_manifests::ModelChoice;
+
+    use super::*;
+    use crate::{
+        agents::AgentKind,
+        gateway::Gateway,
+        lab::Target,
+        local::{Ports, urls},
+    };
+
+    #[test]
+    fn up_names_the_two_roles_pages_first_with_their_sign_ins() {
+        let ports = Ports::from_env().expect("default ports");
+        let state = LabState {
+            target: Target::Local,
+            model: "scripted".into(),
+            gateway: Some(Gateway::Envoy),
+            urls: urls(&ports, ModelChoice::Scripted),
+            processes: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            admin_token: None,
+            requester_key: None,
+            agents: AgentKind::ALL.to_vec(),
+        };
+        let text = describe(&state, Some("reviewer:pw,bob:x"), Some("alice:secret"));
+        let lines: Vec<&str> = text.lines().collect();
+        let chat = format!("http://127.0.0.1:{}", ports.chat);
+        let ui = format!("http://127.0.0.1:{}", ports.ui);
+        assert!(
+            lines[0].contains("chat page (chat user)")
+                && lines[0].contains(&chat)
+                && lines[0].ends_with("(sign in as alice / secret)"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("reviewer UI (reviewer)")
+                && lines[1].contains(&ui)
+                && lines[1].ends_with("(sign in as reviewer / pw)"),
+            "{text}"
+        );
+        assert!(text.contains("langgraph agent (A2A)"), "{text}");
+    }
+}

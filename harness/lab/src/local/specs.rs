@@ -1,0 +1,166 @@
+//! What the local lab runs, as process specs: the services (mock-db-mcp, the gate, the
+//! gateway, the reviewer UI) and the agents' side (the scripted model, the agents, the chat
+//! page), all configured from the manifests' translation in `generate`.
+
+use std::{path::PathBuf, time::Duration};
+
+use hitl_manifests::{LabManifests, ModelChoice};
+
+use super::{LocalConfig, generate};
+use crate::{
+    agents::AgentKind,
+    components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    credentials::Credentials,
+    envoy::GatewayPlan,
+    lab::Urls,
+    proc::Spec,
+    pyenv::Venv,
+    requester,
+};
+
+/// The manifests translated for this lab: the gateway's plan, the agent's, where the
+/// agent's config and card were written, and the gate's park timeout.
+pub(super) struct Translated {
+    pub(super) gateway: GatewayPlan,
+    pub(super) agent: generate::AgentPlan,
+    agent_config: PathBuf,
+    agent_card: PathBuf,
+    pub(super) park_timeout: Duration,
+}
+
+/// Translate `manifests` for `config`; write the agent's config and card and the requester
+/// key's JWKS under `config.dir`.
+pub(super) fn translate(
+    config: &LocalConfig,
+    manifests: &LabManifests,
+) -> anyhow::Result<Translated> {
+    let park_timeout = config
+        .park_timeout
+        .or_else(|| manifests.park_timeout())
+        .unwrap_or(Duration::from_secs(600));
+    let ports = &config.ports;
+    // The lab issues its own requester tokens: one key pair, kept across restarts.
+    let issuer = requester::Issuer::load_or_create(&config.dir)?;
+    // The public half as a file, for gateways that read their JWKS from one (agentgateway).
+    std::fs::write(
+        config.dir.join(requester::JWKS_FILE),
+        issuer.jwks().to_string(),
+    )?;
+    let mut plan = generate::gateway_plan(manifests, ports, park_timeout)?;
+    plan.requester_jwt = generate::requester_jwt(manifests, &issuer)?;
+    let api_key = config
+        .model
+        .api_key_env()
+        .and_then(|v| std::env::var(v).ok());
+    let agent = generate::agent_plan(manifests, ports, config.model, api_key)?;
+
+    let conf_dir = config.dir.join("config");
+    std::fs::create_dir_all(&conf_dir)?;
+    let agent_config = conf_dir.join("agent-config.json");
+    let agent_card = conf_dir.join("agent-card.json");
+    std::fs::write(&agent_config, serde_json::to_vec_pretty(&agent.config)?)?;
+    std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
+    Ok(Translated {
+        gateway: plan,
+        agent,
+        agent_config,
+        agent_card,
+        park_timeout,
+    })
+}
+
+/// mock-db-mcp, the gate, the gateway and the reviewer UI.
+pub(super) fn services(
+    config: &LocalConfig,
+    manifests: &LabManifests,
+    lab: &Translated,
+    urls: &Urls,
+    credentials: &Credentials,
+) -> anyhow::Result<Vec<Spec>> {
+    let ports = &config.ports;
+    let log_dir = config.log_dir();
+    Ok(vec![
+        mock_db::spec(
+            &mock_db::Options::new(ports.mock_db)
+                .enable_reset(true)
+                .verifying_key(&credentials.keys.verifying)
+                .query_budgets("1s", "64MiB"),
+            &log_dir,
+        )?,
+        extauth::spec(
+            &{
+                let mut gate =
+                    extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
+                        .park_timeout(lab.park_timeout)
+                        .credentials(credentials);
+                gate.deny_response = manifests.deny_response().map(str::to_owned);
+                gate
+            },
+            &log_dir,
+        )?,
+        config.gateway.spec(&lab.gateway, &log_dir)?,
+        ui::spec(
+            &ui::Options::new(ports.ui, &urls.extauth_admin)
+                .mock_db_state_url(format!(
+                    "{}{}",
+                    urls.mock_db,
+                    hitl_wire::mockdb::paths::STATE
+                ))
+                .reviewer_credentials(&config.reviewer_credentials)
+                .extauth_admin_token(&credentials.admin_token),
+            &log_dir,
+        )?,
+    ])
+}
+
+/// The scripted model (with `--model scripted`), the agents asked for, and the chat page.
+pub(super) fn agents(
+    config: &LocalConfig,
+    manifests: &LabManifests,
+    lab: &Translated,
+    urls: &Urls,
+    venv: &Venv,
+) -> anyhow::Result<Vec<Spec>> {
+    let ports = &config.ports;
+    let log_dir = config.log_dir();
+    let agent = &lab.agent;
+    let mut specs = Vec::new();
+    if config.model == ModelChoice::Scripted {
+        specs.push(scripted_model::spec(ports.model, &log_dir)?);
+    }
+    if config.agents.contains(&AgentKind::Declarative) {
+        specs.push(kagent::spec(
+            venv,
+            &kagent::Options {
+                port: ports.agent,
+                config: lab.agent_config.clone(),
+                card: lab.agent_card.clone(),
+                app_name: agent.app_name.clone(),
+                env: agent.env.clone(),
+            },
+            &log_dir,
+        ));
+    }
+    if config.agents.contains(&AgentKind::Langgraph) {
+        let env = generate::langgraph_env(
+            agent,
+            AgentKind::Langgraph.resource_name(),
+            &manifests.agent.namespace,
+        );
+        specs.push(langgraph::spec(venv, ports.langgraph_agent, &env, &log_dir));
+    }
+    // The chat user's page, offering every agent that runs (the declarative one first).
+    let mut chat_page = chat::Options::new(ports.chat, &config.chat_credentials);
+    for kind in AgentKind::ALL
+        .into_iter()
+        .filter(|k| config.agents.contains(k))
+    {
+        if let Some(url) = urls.agent_url(kind) {
+            chat_page = chat_page.agent(kind.resource_name(), url);
+        }
+    }
+    chat_page.scripted_model_url = urls.scripted_model.clone();
+    chat_page.requester_key_file = Some(config.dir.join(requester::KEY_FILE));
+    specs.push(chat::spec(&chat_page, &log_dir)?);
+    Ok(specs)
+}
