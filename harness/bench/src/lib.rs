@@ -124,57 +124,14 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
     };
     let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT, agentgateway.as_deref()).await?;
 
-    eprintln!(
-        "==> [1/5] gate cost on un-gated frames ({} samples per series)",
-        sizes.gate_cost_samples
-    );
-    let gate_cost = overhead::measure(
-        &stack,
-        sizes.gate_cost_samples,
-        sizes.gate_cost_warmup,
-        sizes.cpu_requests_per_row,
-    )
-    .await?;
-
-    eprintln!(
-        "==> [1b/5] instructions per passed Check (hitl-extauth under callgrind, {} Checks)",
-        sizes.callgrind_checks
-    );
-    let instructions = instructions::measure(&stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
-
-    eprintln!(
-        "==> [1c/5] the approval chain in process ({} rounds each)",
-        sizes.token_rounds
-    );
-    let token = token::measure(sizes.token_rounds)?;
-
-    eprintln!(
-        "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
-        sizes.release_samples
-    );
-    let release = release::measure(&stack, sizes.release_samples, sizes.release_warmup).await?;
-
-    let mut throughput = Vec::new();
-    for concurrency in THROUGHPUT_CONCURRENCY {
-        eprintln!(
-            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
-            sizes.throughput_seconds
-        );
-        throughput.push(
-            throughput::measure(
-                &stack,
-                concurrency,
-                Duration::from_secs(sizes.throughput_seconds),
-            )
-            .await?,
-        );
-    }
-
-    eprintln!(
-        "==> [4/5] capacity: {} calls parked at once through Envoy",
-        sizes.capacity_calls
-    );
-    let capacity = capacity::measure(&stack, sizes.capacity_calls, PARK_TIMEOUT).await?;
+    let Measured {
+        gate_cost,
+        instructions,
+        token,
+        release,
+        throughput,
+        capacity,
+    } = measure(&stack, &sizes).await?;
 
     let targets = [
         gate_cost.targets(),
@@ -207,6 +164,80 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
     };
     let path = report.write(&out)?;
     Ok((report, path))
+}
+
+/// Every step's figures.
+struct Measured {
+    gate_cost: overhead::Overhead,
+    instructions: instructions::Instructions,
+    token: token::TokenCost,
+    release: release::Release,
+    throughput: Vec<throughput::Throughput>,
+    capacity: capacity::Capacity,
+}
+
+/// Run every step on `stack`, in the order of the progress lines (step 4, capacity, last).
+async fn measure(stack: &stack::Stack, sizes: &Sizes) -> anyhow::Result<Measured> {
+    eprintln!(
+        "==> [1/5] gate cost on un-gated frames ({} samples per series)",
+        sizes.gate_cost_samples
+    );
+    let gate_cost = overhead::measure(
+        stack,
+        sizes.gate_cost_samples,
+        sizes.gate_cost_warmup,
+        sizes.cpu_requests_per_row,
+    )
+    .await?;
+
+    eprintln!(
+        "==> [1b/5] instructions per passed Check (hitl-extauth under callgrind, {} Checks)",
+        sizes.callgrind_checks
+    );
+    let instructions = instructions::measure(stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
+
+    eprintln!(
+        "==> [1c/5] the approval chain in process ({} rounds each)",
+        sizes.token_rounds
+    );
+    let token = token::measure(sizes.token_rounds)?;
+
+    eprintln!(
+        "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
+        sizes.release_samples
+    );
+    let release = release::measure(stack, sizes.release_samples, sizes.release_warmup).await?;
+
+    let mut throughput = Vec::new();
+    for concurrency in THROUGHPUT_CONCURRENCY {
+        eprintln!(
+            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
+            sizes.throughput_seconds
+        );
+        throughput.push(
+            throughput::measure(
+                stack,
+                concurrency,
+                Duration::from_secs(sizes.throughput_seconds),
+            )
+            .await?,
+        );
+    }
+
+    eprintln!(
+        "==> [4/5] capacity: {} calls parked at once through Envoy",
+        sizes.capacity_calls
+    );
+    let capacity = capacity::measure(stack, sizes.capacity_calls, PARK_TIMEOUT).await?;
+
+    Ok(Measured {
+        gate_cost,
+        instructions,
+        token,
+        release,
+        throughput,
+        capacity,
+    })
 }
 
 /// The Envoy binary and the version it reports.

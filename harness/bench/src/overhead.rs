@@ -104,6 +104,9 @@ impl Overhead {
 
 const METHODS: [&str; 2] = ["initialize", "tools/list"];
 
+/// (gateway, index of its /public route, index of its gated route)
+type Pair = (&'static str, usize, usize);
+
 /// `samples` timed requests per method and route, after `warmup` untimed rounds; then
 /// `cpu_requests` more per row, one row at a time, for its CPU figures.
 pub async fn measure(
@@ -112,82 +115,22 @@ pub async fn measure(
     warmup: usize,
     cpu_requests: usize,
 ) -> anyhow::Result<Overhead> {
-    let mut routes: Vec<(String, String)> = vec![
-        (
-            "direct /public/mcp".into(),
-            stack.direct_url(paths::PUBLIC_MCP),
-        ),
-        (
-            "direct /privileged/mcp".into(),
-            stack.direct_url(paths::PRIVILEGED_MCP),
-        ),
-        (
-            "envoy /public/mcp".into(),
-            stack.gateway_url(paths::PUBLIC_MCP),
-        ),
-        (
-            "envoy+gate /privileged/mcp".into(),
-            stack.gateway_url(paths::PRIVILEGED_MCP),
-        ),
-    ];
-    // (gateway, index of its /public route, index of its gated route)
-    let mut pairs: Vec<(&'static str, usize, usize)> = vec![("envoy", 2, 3)];
-    if let (Some(public), Some(gated)) = (
-        stack.agentgateway_url(paths::PUBLIC_MCP),
-        stack.agentgateway_url(paths::PRIVILEGED_MCP),
-    ) {
-        routes.push(("agentgateway /public/mcp".into(), public));
-        routes.push(("agentgateway+gate /privileged/mcp".into(), gated));
-        pairs.push(("agentgateway", 4, 5));
-    }
+    let (routes, pairs) = routes(stack);
     let labels: Vec<&str> = routes.iter().map(|(l, _)| l.as_str()).collect();
     let urls: Vec<&str> = routes.iter().map(|(_, u)| u.as_str()).collect();
     let http = mcp::http1(Duration::from_secs(10))?;
-    let mut taken: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); urls.len()]; METHODS.len()];
-    let mut progress = Progress::new("gate cost", warmup + samples);
     let mut id = 0u64;
-    for round in 0..warmup + samples {
-        for (m, method) in METHODS.iter().enumerate() {
-            for k in 0..urls.len() {
-                // Rotate which route goes first, so none always follows another.
-                let r = (round + k) % urls.len();
-                id += 1;
-                let body = match *method {
-                    "initialize" => mcp::initialize(id),
-                    _ => mcp::tools_list(id),
-                };
-                let reply: Reply = mcp::post(&http, urls[r], body, None).await?;
-                reply.rpc_result(id).map_err(|e| {
-                    anyhow::anyhow!("{method} on {}: {e:#}\n{}", labels[r], stack.log_tails())
-                })?;
-                if round >= warmup {
-                    taken[m][r].push(reply.took);
-                }
-            }
-        }
-        progress.tick(round + 1);
-    }
-    progress.finish();
-
-    // CPU per request, row by row: only this row's requests run while it is sampled.
-    let mut cpu: Vec<Vec<BTreeMap<&'static str, f64>>> = vec![Vec::new(); METHODS.len()];
-    let mut progress = Progress::new("gate cost, CPU per row", METHODS.len() * urls.len());
-    for (m, method) in METHODS.iter().enumerate() {
-        for (r, url) in urls.iter().enumerate() {
-            let meter = host::CpuMeter::start(stack.processes());
-            for _ in 0..cpu_requests {
-                id += 1;
-                let body = match *method {
-                    "initialize" => mcp::initialize(id),
-                    _ => mcp::tools_list(id),
-                };
-                mcp::post(&http, url, body, None).await?.rpc_result(id)?;
-            }
-            cpu[m].push(meter.per_request_us(cpu_requests));
-            progress.tick(m * urls.len() + r + 1);
-        }
-    }
-    progress.finish();
+    let taken = latencies(
+        stack,
+        &http,
+        &labels,
+        &urls,
+        warmup + samples,
+        warmup,
+        &mut id,
+    )
+    .await?;
+    let mut cpu = cpu_rows(stack, &http, &urls, cpu_requests, &mut id).await?;
     let gated: Vec<usize> = pairs.iter().map(|&(_, _, gated)| gated).collect();
     let extauth: Vec<f64> = cpu
         .iter()
@@ -235,4 +178,106 @@ pub async fn measure(
         costs,
         extauth_cpu_us_per_check,
     })
+}
+
+/// The routes measured (label, URL): direct, through Envoy, through agentgateway when it
+/// runs; and each gateway's pair of routes.
+fn routes(stack: &Stack) -> (Vec<(String, String)>, Vec<Pair>) {
+    let mut routes: Vec<(String, String)> = vec![
+        (
+            "direct /public/mcp".into(),
+            stack.direct_url(paths::PUBLIC_MCP),
+        ),
+        (
+            "direct /privileged/mcp".into(),
+            stack.direct_url(paths::PRIVILEGED_MCP),
+        ),
+        (
+            "envoy /public/mcp".into(),
+            stack.gateway_url(paths::PUBLIC_MCP),
+        ),
+        (
+            "envoy+gate /privileged/mcp".into(),
+            stack.gateway_url(paths::PRIVILEGED_MCP),
+        ),
+    ];
+    let mut pairs: Vec<Pair> = vec![("envoy", 2, 3)];
+    if let (Some(public), Some(gated)) = (
+        stack.agentgateway_url(paths::PUBLIC_MCP),
+        stack.agentgateway_url(paths::PRIVILEGED_MCP),
+    ) {
+        routes.push(("agentgateway /public/mcp".into(), public));
+        routes.push(("agentgateway+gate /privileged/mcp".into(), gated));
+        pairs.push(("agentgateway", 4, 5));
+    }
+    (routes, pairs)
+}
+
+/// The request for `method` with JSON-RPC `id`.
+fn body(method: &str, id: u64) -> String {
+    match method {
+        "initialize" => mcp::initialize(id),
+        _ => mcp::tools_list(id),
+    }
+}
+
+/// `rounds` rounds of every method on every route, interleaved; the times of all but the
+/// first `warmup` rounds, by method and route.
+async fn latencies(
+    stack: &Stack,
+    http: &reqwest::Client,
+    labels: &[&str],
+    urls: &[&str],
+    rounds: usize,
+    warmup: usize,
+    id: &mut u64,
+) -> anyhow::Result<Vec<Vec<Vec<Duration>>>> {
+    let mut taken: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); urls.len()]; METHODS.len()];
+    let mut progress = Progress::new("gate cost", rounds);
+    for round in 0..rounds {
+        for (m, method) in METHODS.iter().enumerate() {
+            for k in 0..urls.len() {
+                // Rotate which route goes first, so none always follows another.
+                let r = (round + k) % urls.len();
+                *id += 1;
+                let reply: Reply = mcp::post(http, urls[r], body(method, *id), None).await?;
+                reply.rpc_result(*id).map_err(|e| {
+                    anyhow::anyhow!("{method} on {}: {e:#}\n{}", labels[r], stack.log_tails())
+                })?;
+                if round >= warmup {
+                    taken[m][r].push(reply.took);
+                }
+            }
+        }
+        progress.tick(round + 1);
+    }
+    progress.finish();
+    Ok(taken)
+}
+
+/// CPU per request, row by row: only this row's requests run while it is sampled.
+async fn cpu_rows(
+    stack: &Stack,
+    http: &reqwest::Client,
+    urls: &[&str],
+    cpu_requests: usize,
+    id: &mut u64,
+) -> anyhow::Result<Vec<Vec<BTreeMap<&'static str, f64>>>> {
+    let mut cpu: Vec<Vec<BTreeMap<&'static str, f64>>> = vec![Vec::new(); METHODS.len()];
+    let mut progress = Progress::new("gate cost, CPU per row", METHODS.len() * urls.len());
+    for (m, method) in METHODS.iter().enumerate() {
+        for (r, url) in urls.iter().enumerate() {
+            let meter = host::CpuMeter::start(stack.processes());
+            for _ in 0..cpu_requests {
+                *id += 1;
+                mcp::post(http, url, body(method, *id), None)
+                    .await?
+                    .rpc_result(*id)?;
+            }
+            cpu[m].push(meter.per_request_us(cpu_requests));
+            progress.tick(m * urls.len() + r + 1);
+        }
+    }
+    progress.finish();
+    Ok(cpu)
 }

@@ -18,6 +18,7 @@ use std::{
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
+use hitl_lab::clients::GateAdmin;
 use hitl_wire::{
     extauth::{DecideRequest, Event},
     mockdb::{paths, tools},
@@ -100,61 +101,20 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         if round == warmup {
             meter = Some(host::CpuMeter::start(stack.processes()));
         }
-        let id = round as u64 + 1;
-        let tag = format!("release-{id}");
-        let body = mcp::tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }));
-        let call = {
-            let (http, url, tag) = (http.clone(), url.clone(), tag.clone());
-            tokio::spawn(async move {
-                let sent = Instant::now();
-                mcp::post(&http, &url, body, Some(&tag))
-                    .await
-                    .map(|reply| (sent, reply))
-            })
-        };
-
-        // Park → visible: our tag on a `parked` event.
-        let (seen, parked_id) = tokio::time::timeout(PATIENCE, async {
-            loop {
-                let (at, event) = rx.recv().await.context("the /events stream ended")?;
-                if let Event::Parked { call } = event
-                    && call.headers.get(TAG_HEADER) == Some(&tag)
-                {
-                    return anyhow::Ok((at, call.id));
-                }
-            }
-        })
-        .await
-        .with_context(|| {
-            format!(
-                "call {tag} never showed up as parked\n{}",
-                stack.log_tails()
-            )
-        })??;
-
-        // Decision → release.
-        let decided_at = Instant::now();
-        let decision = DecideRequest {
-            approved: true,
-            reason: String::new(),
-            reviewer: Some("bench".into()),
-        };
-        tokio::time::timeout(PATIENCE, admin.decide(&parked_id, &decision))
-            .await
-            .context("POST /decide timed out")??;
-        let answered = Instant::now();
-        let (sent, reply) = tokio::time::timeout(PATIENCE, call)
-            .await
-            .with_context(|| format!("approved call {tag} was never released"))?
-            .context("the client task failed")??;
-        reply
-            .rpc_result(id)
-            .with_context(|| format!("approved call {tag}"))?;
-
+        let t = one_round(
+            stack,
+            &admin,
+            &http,
+            &url,
+            &version,
+            round as u64 + 1,
+            &mut rx,
+        )
+        .await?;
         if round >= warmup {
-            visible.push(seen.saturating_duration_since(sent));
-            release.push(reply.done.saturating_duration_since(decided_at));
-            decide_rtt.push(answered - decided_at);
+            visible.push(t.visible);
+            release.push(t.release);
+            decide_rtt.push(t.decide_rtt);
         }
         progress.tick(round + 1);
     }
@@ -168,5 +128,79 @@ pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Re
         decision_to_release: summary(&release)?,
         decide_round_trip: summary(&decide_rtt)?,
         cpu_us_per_call,
+    })
+}
+
+/// One round's three figures.
+struct Round {
+    visible: Duration,
+    release: Duration,
+    decide_rtt: Duration,
+}
+
+/// Send gated call `id`, wait for its `parked` event, approve it, wait for its release.
+async fn one_round(
+    stack: &Stack,
+    admin: &GateAdmin,
+    http: &reqwest::Client,
+    url: &str,
+    version: &str,
+    id: u64,
+    rx: &mut mpsc::UnboundedReceiver<(Instant, Event)>,
+) -> anyhow::Result<Round> {
+    let tag = format!("release-{id}");
+    let body = mcp::tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }));
+    let call = {
+        let (http, url, tag) = (http.clone(), url.to_owned(), tag.clone());
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            mcp::post(&http, &url, body, Some(&tag))
+                .await
+                .map(|reply| (sent, reply))
+        })
+    };
+
+    // Park → visible: our tag on a `parked` event.
+    let (seen, parked_id) = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let (at, event) = rx.recv().await.context("the /events stream ended")?;
+            if let Event::Parked { call } = event
+                && call.headers.get(TAG_HEADER) == Some(&tag)
+            {
+                return anyhow::Ok((at, call.id));
+            }
+        }
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "call {tag} never showed up as parked\n{}",
+            stack.log_tails()
+        )
+    })??;
+
+    // Decision → release.
+    let decided_at = Instant::now();
+    let decision = DecideRequest {
+        approved: true,
+        reason: String::new(),
+        reviewer: Some("bench".into()),
+    };
+    tokio::time::timeout(PATIENCE, admin.decide(&parked_id, &decision))
+        .await
+        .context("POST /decide timed out")??;
+    let answered = Instant::now();
+    let (sent, reply) = tokio::time::timeout(PATIENCE, call)
+        .await
+        .with_context(|| format!("approved call {tag} was never released"))?
+        .context("the client task failed")??;
+    reply
+        .rpc_result(id)
+        .with_context(|| format!("approved call {tag}"))?;
+
+    Ok(Round {
+        visible: seen.saturating_duration_since(sent),
+        release: reply.done.saturating_duration_since(decided_at),
+        decide_rtt: answered - decided_at,
     })
 }

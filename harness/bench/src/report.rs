@@ -138,6 +138,18 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let w = &mut out;
+        self.render_header(w);
+        self.render_latency(w);
+        self.render_costs(w);
+        self.render_cpu(w);
+        self.render_capacity(w);
+        self.render_throughput(w);
+        self.render_targets(w);
+        out
+    }
+
+    /// Where and how it was measured.
+    fn render_header(&self, w: &mut String) {
         let _ = writeln!(
             w,
             "hitl-lab bench ({}) — {} cores, open-files limit {}, loopback",
@@ -152,6 +164,10 @@ impl Report {
         let _ = writeln!(w, "envoy:    {}", self.envoy);
         let _ = writeln!(w, "agentgw:  {}", self.agentgateway);
         let _ = writeln!(w);
+    }
+
+    /// The latency table: steps 1, 2, 3 and 5.
+    fn render_latency(&self, w: &mut String) {
         let _ = writeln!(
             w,
             "{:<58} {:>7} {:>9} {:>9} {:>9}",
@@ -194,6 +210,10 @@ impl Report {
             );
         }
         let _ = writeln!(w);
+    }
+
+    /// Step 1's added cost per gateway, 1b's instructions, 1c's approval chain.
+    fn render_costs(&self, w: &mut String) {
         for c in &self.gate_cost.costs {
             let _ = writeln!(
                 w,
@@ -225,6 +245,10 @@ impl Report {
             t.sha256_64k_us
         );
         let _ = writeln!(w);
+    }
+
+    /// CPU per request, per process.
+    fn render_cpu(&self, w: &mut String) {
         let _ = writeln!(
             w,
             "{:<58} {:>12} {:>12} {:>12} {:>12}",
@@ -265,6 +289,10 @@ impl Report {
                 &cpu,
             );
         }
+    }
+
+    /// Step 4: the parked burst.
+    fn render_capacity(&self, w: &mut String) {
         let c = &self.capacity;
         let _ = writeln!(
             w,
@@ -305,6 +333,10 @@ impl Report {
         for p in &c.problems {
             let _ = writeln!(w, "    ! {p}");
         }
+    }
+
+    /// Step 5: mock-db-mcp alone.
+    fn render_throughput(&self, w: &mut String) {
         for t in &self.throughput {
             let _ = writeln!(
                 w,
@@ -320,6 +352,10 @@ impl Report {
                 t.client_cpu_cores.map_or("?".into(), |c| format!("{c:.2}")),
             );
         }
+    }
+
+    /// Each target, met or missed, and the time it all took.
+    fn render_targets(&self, w: &mut String) {
         let _ = writeln!(w);
         let _ = writeln!(w, "targets:");
         for t in &self.targets {
@@ -334,7 +370,6 @@ impl Report {
             );
         }
         let _ = writeln!(w, "measured in {:.1} s", self.elapsed_s);
-        out
     }
 }
 
