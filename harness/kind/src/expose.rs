@@ -160,28 +160,44 @@ pub async fn start(
         state.save(&dir)?;
         let base = format!("http://127.0.0.1:{port}");
         let url = format!("{base}{}", forward.path);
-        match forward.role {
-            Role::Agent => {
-                urls.agent_card = format!("{url}.well-known/agent-card.json");
-                urls.agent = url;
-                state.agents.push(AgentKind::Declarative);
-            }
-            Role::LanggraphAgent => {
-                urls.langgraph_agent = Some(url);
-                state.agents.push(AgentKind::Langgraph);
-            }
-            Role::Gateway => urls.gateway = url,
-            Role::ExtauthAdmin => urls.extauth_admin = url,
-            Role::MockDb => urls.mock_db = url,
-            Role::ReviewerUi => urls.reviewer_ui = url,
-            Role::ScriptedModel => urls.scripted_model = Some(url),
-        }
+        record_url(&mut urls, &mut state.agents, forward.role, url);
         bases.push((forward, base, pid, spec.log));
     }
+    wait_working(&bases).await?;
+    state.urls = urls;
+    state.save(&dir)?;
+    Ok(state)
+}
+
+/// Where the forward for `role` lands in the lab's URLs (and which agents it brings).
+fn record_url(urls: &mut Urls, agents: &mut Vec<AgentKind>, role: Role, url: String) {
+    match role {
+        Role::Agent => {
+            urls.agent_card = format!("{url}.well-known/agent-card.json");
+            urls.agent = url;
+            agents.push(AgentKind::Declarative);
+        }
+        Role::LanggraphAgent => {
+            urls.langgraph_agent = Some(url);
+            agents.push(AgentKind::Langgraph);
+        }
+        Role::Gateway => urls.gateway = url,
+        Role::ExtauthAdmin => urls.extauth_admin = url,
+        Role::MockDb => urls.mock_db = url,
+        Role::ReviewerUi => urls.reviewer_ui = url,
+        Role::ScriptedModel => urls.scripted_model = Some(url),
+    }
+}
+
+/// Until every forward works: its health path answers 2xx, or (without one) its port
+/// accepts a connection; fail when its kubectl has exited.
+async fn wait_working(
+    bases: &[(&ClientForward, String, u32, std::path::PathBuf)],
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()?;
-    for (forward, base, pid, log) in &bases {
+    for (forward, base, pid, log) in bases {
         let what = format!("{} on {base} ({})", forward.role.as_str(), forward);
         wait::until(&what, Duration::from_secs(60), || async {
             if proc::live_cmdline(*pid).is_none() {
@@ -212,7 +228,5 @@ pub async fn start(
         })
         .await?;
     }
-    state.urls = urls;
-    state.save(&dir)?;
-    Ok(state)
+    Ok(())
 }

@@ -10,8 +10,12 @@ use kube::{Api, Client};
 use hitl_lab::lab::LabState;
 use hitl_manifests::secrets::{GeneratedSecret, GeneratedValue};
 
+use hitl_manifests::Doc;
+
 use super::{
-    apply, expose, metallb,
+    apply,
+    cmd::Cmd,
+    expose, metallb,
     plan::{self, Plan, Step},
     wait,
 };
@@ -87,19 +91,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
 
 async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
     match step {
-        Step::CreateCluster { name, cmd } => {
-            let existing = super::cmd::Cmd::new("kind")
-                .args(["get", "clusters"])
-                .output()
-                .await?;
-            if existing.lines().any(|line| line.trim() == name) {
-                eprintln!("      kind cluster `{name}` exists: kept");
-                Ok(())
-            } else {
-                eprintln!("      $ {cmd}");
-                cmd.run().await
-            }
-        }
+        Step::CreateCluster { name, cmd } => create_cluster(name, cmd).await,
         Step::Run { cmd, .. } => {
             eprintln!("      $ {cmd}");
             cmd.run().await
@@ -116,28 +108,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             let client = run.client().await?;
             wait::deployments(&client, namespace, names, *timeout).await
         }
-        Step::MetalLbPool { inspect } => {
-            let json = inspect.output().await?;
-            let subnet = metallb::ipv4_subnet(&json)?;
-            let (first, last) = metallb::pool_range(subnet)?;
-            eprintln!("      kind network {subnet}: pool {first}-{last}");
-            let client = run.client().await?;
-            // MetalLB validates pools with a webhook that answers a little after its
-            // Deployment is Available: retry until it accepts.
-            wait::until(
-                "MetalLB's webhook to accept the pool",
-                Duration::from_secs(120),
-                || async {
-                    for resource in metallb::pool_resources(first, last) {
-                        apply::apply(&client, &resource)
-                            .await
-                            .map_err(|e| format!("{e:#}"))?;
-                    }
-                    Ok(())
-                },
-            )
-            .await
-        }
+        Step::MetalLbPool { inspect } => metallb_pool(run, inspect).await,
         Step::GenerateSecret(secret) => {
             let client = run.client().await?;
             generate_secret(&client, secret).await
@@ -152,22 +123,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             let client = run.client().await?;
             apply_secret(&client, namespace, name, vec![(key.as_str(), value)]).await
         }
-        Step::Apply { docs, .. } => {
-            let client = run.client().await?;
-            // The lab's own requester key (kept in target/lab): its JWKS replaces the
-            // placeholder in the gate policy, as the local lab does.
-            let issuer =
-                hitl_lab::requester::Issuer::load_or_create(&hitl_lab::lab::default_dir())?;
-            for doc in docs {
-                let mut value = doc.value.clone();
-                if hitl_lab::requester::fill_lab_jwks(&mut value, &issuer) {
-                    eprintln!("      {}: the lab's requester key as JWKS", doc.resource());
-                }
-                apply::apply(&client, &value).await?;
-                eprintln!("      applied {}", doc.resource());
-            }
-            Ok(())
-        }
+        Step::Apply { docs, .. } => apply_docs(run, docs).await,
         Step::WaitGatewayAddress {
             namespace,
             name,
@@ -196,22 +152,82 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         Step::PrintUrls {
             agent_namespace,
             agent_name,
-        } => {
-            let client = run.client().await?;
-            let reviewer = super::status::reviewer_login(&client).await.ok();
-            let urls = super::status::Where {
-                cluster: &run.plan.cluster,
-                model: run.plan.model,
-                gateway_address: run.gateway_address.as_deref().unwrap_or("?"),
-                agent_namespace,
-                agent_name,
-                reviewer: reviewer.as_deref(),
-                state: run.state.as_ref(),
-            };
-            print!("{urls}");
-            Ok(())
-        }
+        } => print_urls(run, agent_namespace, agent_name).await,
     }
+}
+
+/// `kind create cluster`, unless a cluster of that name exists.
+async fn create_cluster(name: &str, cmd: &Cmd) -> anyhow::Result<()> {
+    let existing = Cmd::new("kind").args(["get", "clusters"]).output().await?;
+    if existing.lines().any(|line| line.trim() == name) {
+        eprintln!("      kind cluster `{name}` exists: kept");
+        Ok(())
+    } else {
+        eprintln!("      $ {cmd}");
+        cmd.run().await
+    }
+}
+
+/// MetalLB's address pool from the kind network's subnet.
+async fn metallb_pool(run: &mut Run<'_>, inspect: &Cmd) -> anyhow::Result<()> {
+    let json = inspect.output().await?;
+    let subnet = metallb::ipv4_subnet(&json)?;
+    let (first, last) = metallb::pool_range(subnet)?;
+    eprintln!("      kind network {subnet}: pool {first}-{last}");
+    let client = run.client().await?;
+    // MetalLB validates pools with a webhook that answers a little after its
+    // Deployment is Available: retry until it accepts.
+    wait::until(
+        "MetalLB's webhook to accept the pool",
+        Duration::from_secs(120),
+        || async {
+            for resource in metallb::pool_resources(first, last) {
+                apply::apply(&client, &resource)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+            }
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Server-side apply `docs`, the gate policy's JWKS placeholder filled with the lab's key.
+async fn apply_docs(run: &mut Run<'_>, docs: &[Doc]) -> anyhow::Result<()> {
+    let client = run.client().await?;
+    // The lab's own requester key (kept in target/lab): its JWKS replaces the
+    // placeholder in the gate policy, as the local lab does.
+    let issuer = hitl_lab::requester::Issuer::load_or_create(&hitl_lab::lab::default_dir())?;
+    for doc in docs {
+        let mut value = doc.value.clone();
+        if hitl_lab::requester::fill_lab_jwks(&mut value, &issuer) {
+            eprintln!("      {}: the lab's requester key as JWKS", doc.resource());
+        }
+        apply::apply(&client, &value).await?;
+        eprintln!("      applied {}", doc.resource());
+    }
+    Ok(())
+}
+
+/// Where everything is.
+async fn print_urls(
+    run: &mut Run<'_>,
+    agent_namespace: &str,
+    agent_name: &str,
+) -> anyhow::Result<()> {
+    let client = run.client().await?;
+    let reviewer = super::status::reviewer_login(&client).await.ok();
+    let urls = super::status::Where {
+        cluster: &run.plan.cluster,
+        model: run.plan.model,
+        gateway_address: run.gateway_address.as_deref().unwrap_or("?"),
+        agent_namespace,
+        agent_name,
+        reviewer: reviewer.as_deref(),
+        state: run.state.as_ref(),
+    };
+    print!("{urls}");
+    Ok(())
 }
 
 async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::Result<()> {

@@ -238,6 +238,13 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         );
     }
 
+    print_forwards()?;
+    print_pending(&context, lab).await;
+    Ok(())
+}
+
+/// The background port-forwards `up` recorded, running or not.
+fn print_forwards() -> anyhow::Result<()> {
     if let Some(state) = hitl_lab::lab::LabState::load(&hitl_lab::lab::default_dir())?
         && state.target == hitl_lab::lab::Target::Kind
     {
@@ -253,8 +260,13 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         }
     }
 
+    Ok(())
+}
+
+/// The calls waiting for a platform reviewer.
+async fn print_pending(context: &str, lab: &LabManifests) {
     println!("\nCalls waiting for a platform reviewer (hitl-extauth /pending):");
-    match pending(&context, lab).await {
+    match pending(context, lab).await {
         Ok(list) if list.pending.is_empty() => println!("  none"),
         Ok(list) => {
             for call in list.pending {
@@ -270,7 +282,6 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         }
         Err(e) => println!("  unavailable: {e:#}"),
     }
-    Ok(())
 }
 
 /// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward` (the admin API is

@@ -2,19 +2,18 @@
 //! would read them: the gateway (agentgateway or Envoy, one [`GatewayPlan`]) from the
 //! HTTPRoutes and the AgentgatewayPolicies, the
 //! kagent-adk `config.json` and agent card from the Agent, its RemoteMCPServers and the
-//! chosen ModelConfig. Nothing here is written by hand twice.
-
-use std::time::Duration;
+//! chosen ModelConfig. Nothing here is written by hand twice. The gateway's translation is
+//! in `gateway`, the agent's here.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ports::Ports;
-use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
-    requester,
-};
-use hitl_manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ModelChoice, Provider};
+use hitl_manifests::{LabManifests, ModelChoice, Provider};
+
+mod gateway;
+
+pub use gateway::{gateway_plan, requester_jwt};
 
 /// A manifest the local lab cannot translate faithfully.
 #[derive(Debug, thiserror::Error)]
@@ -23,157 +22,8 @@ pub enum GenerateError {
     Unsupported(String),
 }
 
-fn unsupported(msg: impl Into<String>) -> GenerateError {
+pub(crate) fn unsupported(msg: impl Into<String>) -> GenerateError {
     GenerateError::Unsupported(msg.into())
-}
-
-/// The local gateway: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
-/// loopback; the route the ext-auth policy targets is gated with the policy's body limit,
-/// failure mode and context extensions; the Gateway's PreRouting header removals come first;
-/// timeouts are the manifests' or the park timeout plus margin, whichever is longer (a gateway
-/// that gives up before the gate would abandon every park).
-///
-/// The route-timeout trap: agentgateway counts `traffic.timeouts.request` from the request's
-/// arrival, parked time included, so a call approved after the route timeout would be
-/// recorded as approved and then answered 504. A manifest whose route (or Check) timeout does
-/// not outlast the park timeout is refused here; the plan's route timeout is always at least
-/// the park timeout plus [`PARK_MARGIN`], so every park ends (approved, rejected, expired)
-/// while the upstream deadline still has the margin left.
-pub fn gateway_plan(
-    m: &LabManifests,
-    ports: &Ports,
-    park_timeout: Duration,
-) -> Result<GatewayPlan, GenerateError> {
-    let gate = &m.gate;
-    let upstream = m
-        .routes
-        .first()
-        .map(|r| r.backend.clone())
-        .ok_or_else(|| unsupported("the manifests define no HTTPRoute"))?;
-    for route in &m.routes {
-        if route.backend != upstream {
-            return Err(unsupported(format!(
-                "HTTPRoute {} goes to {}, but the local lab runs one upstream ({upstream})",
-                route.name, route.backend
-            )));
-        }
-    }
-    if gate.ext_auth.protocol != ExtAuthProtocol::Grpc {
-        return Err(unsupported(
-            "the gate's extAuth is not gRPC; hitl-extauth speaks Envoy's gRPC Check",
-        ));
-    }
-    let max_bytes = gate.ext_auth.forward_body_max_bytes.ok_or_else(|| {
-        unsupported(format!(
-            "AgentgatewayPolicy {} does not forward the body (forwardBody): the gate could not \
-             see which tool is called",
-            gate.policy
-        ))
-    })?;
-    for (field, timeout) in [
-        (
-            format!("traffic.timeouts.request of {}", gate.policy),
-            gate.request_timeout,
-        ),
-        (
-            "backend.http.requestTimeout on the ext-auth Service".to_owned(),
-            gate.ext_auth_timeout,
-        ),
-    ] {
-        if let Some(t) = timeout.filter(|t| *t <= park_timeout) {
-            return Err(unsupported(format!(
-                "{field} is {} s, not longer than the park timeout ({} s): a call approved \
-                 after {} s would be recorded as approved and then cut off by the gateway",
-                t.as_secs(),
-                park_timeout.as_secs(),
-                t.as_secs()
-            )));
-        }
-    }
-    let at_least = |t: Option<Duration>| t.unwrap_or_default().max(park_timeout + PARK_MARGIN);
-
-    let mut plan = GatewayPlan::lab(
-        ports.gateway_ports(),
-        Endpoint::loopback(ports.mock_db),
-        Endpoint::loopback(ports.extauth_grpc),
-        park_timeout,
-    );
-    plan.routes = m
-        .routes
-        .iter()
-        .map(|r| Route {
-            name: r.name.clone(),
-            prefix: r.path_prefix.clone(),
-            gated: r.name == gate.route,
-        })
-        .collect();
-    if let Some(route) = gate.ext_auth.context_extensions.get(ROUTE_CONTEXT_KEY)
-        && *route != gate.route
-    {
-        return Err(unsupported(format!(
-            "{} sends context_extensions route={route}, but it gates HTTPRoute {}",
-            gate.policy, gate.route
-        )));
-    }
-    plan.strip_request_headers = m.stripped_request_headers();
-    plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
-        .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
-    // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
-    plan.ext_authz.allow_partial_message = true;
-    plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
-    plan.ext_authz.timeout = at_least(gate.ext_auth_timeout);
-    plan.route_timeout = at_least(gate.request_timeout);
-    plan.stream_idle_timeout = plan.ext_authz.timeout.max(plan.route_timeout);
-    Ok(plan)
-}
-
-/// What the local gateway accepts as a requester: the gate policy's `jwtAuthentication`
-/// (issuer, audiences, Strict or Optional), its JWKS the lab's own key where the manifest holds the
-/// placeholder the kind lab fills in the same way ([`requester::LAB_JWKS_PLACEHOLDER`]).
-/// `None` when the policy verifies no token.
-pub fn requester_jwt(
-    m: &LabManifests,
-    issuer: &requester::Issuer,
-) -> Result<Option<RequesterJwt>, GenerateError> {
-    let Some(jwt) = &m.gate.jwt else {
-        return Ok(None);
-    };
-    let policy = &m.gate.policy;
-    let allow_missing = match jwt.mode {
-        JwtMode::Strict => false,
-        JwtMode::Optional => true,
-        JwtMode::Permissive => {
-            return Err(unsupported(format!(
-                "AgentgatewayPolicy {policy}: jwtAuthentication.mode Permissive passes invalid \
-                 tokens on; the local lab translates Strict and Optional"
-            )));
-        }
-    };
-    let [provider] = jwt.providers.as_slice() else {
-        return Err(unsupported(format!(
-            "AgentgatewayPolicy {policy}: the local lab translates exactly one JWT provider"
-        )));
-    };
-    let jwks = match provider.jwks_inline.as_deref() {
-        Some(requester::LAB_JWKS_PLACEHOLDER) => issuer.jwks().to_string(),
-        Some(inline) => inline.to_owned(),
-        None if provider.jwks_remote => {
-            return Err(unsupported(format!(
-                "AgentgatewayPolicy {policy}: a remote JWKS cannot be reached from the local lab"
-            )));
-        }
-        None => {
-            return Err(unsupported(format!(
-                "AgentgatewayPolicy {policy}: the JWT provider has no jwks"
-            )));
-        }
-    };
-    Ok(Some(RequesterJwt {
-        issuer: provider.issuer.clone(),
-        audiences: provider.audiences.clone(),
-        jwks,
-        allow_missing,
-    }))
 }
 
 /// kagent-adk's `AgentConfig` (what kagent's controller writes into the agent's Secret).
@@ -270,6 +120,28 @@ pub fn agent_plan(
     api_key: Option<String>,
 ) -> Result<AgentPlan, GenerateError> {
     let agent = &m.agent;
+    let http_tools = http_tools(m, ports)?;
+    let (model_json, env, openai_compatible) = model_settings(m, ports, choice, api_key)?;
+    let app_name = agent.app_name();
+    let card = agent_card(agent, ports);
+    Ok(AgentPlan {
+        app_name,
+        config: AgentConfig {
+            model: model_json,
+            description: agent.description.clone(),
+            instruction: agent.system_message.clone(),
+            http_tools,
+            stream: agent.stream,
+        },
+        card,
+        env,
+        openai_compatible,
+    })
+}
+
+/// The Agent's tool servers, each rewritten to the local gateway.
+fn http_tools(m: &LabManifests, ports: &Ports) -> Result<Vec<HttpTools>, GenerateError> {
+    let agent = &m.agent;
     let gateway_host = m.gateway.service().host();
     let mut http_tools = Vec::new();
     for tools in &agent.tools {
@@ -312,13 +184,28 @@ pub fn agent_plan(
         });
     }
 
+    Ok(http_tools)
+}
+
+/// kagent-adk's model settings for `choice`, the model's environment, and the
+/// OpenAI-compatible (base URL, model, key) the LangGraph agent uses.
+type ModelSettings = (Value, Vec<(String, String)>, (String, String, String));
+
+/// The chosen ModelConfig as kagent-adk's model (the scripted model on loopback, or a real
+/// provider with its key from the environment).
+fn model_settings(
+    m: &LabManifests,
+    ports: &Ports,
+    choice: ModelChoice,
+    api_key: Option<String>,
+) -> Result<ModelSettings, GenerateError> {
     let model = m.model(choice).ok_or_else(|| {
         unsupported(format!(
             "manifests/models/ has no ModelConfig for {}",
             choice.as_str()
         ))
     })?;
-    let (model_json, env, openai_compatible) = match (choice, model.provider) {
+    Ok(match (choice, model.provider) {
         (ModelChoice::Scripted, _) => (
             json!({
                 "type": "openai",
@@ -362,10 +249,12 @@ pub fn agent_plan(
             let compatible = (base_url, model.model.clone(), key.clone());
             (json, vec![(var.to_owned(), key)], compatible)
         }
-    };
+    })
+}
 
-    let app_name = agent.app_name();
-    let card = json!({
+/// The agent card kagent would serve for `agent` on the local port.
+fn agent_card(agent: &hitl_manifests::AgentView, ports: &Ports) -> Value {
+    json!({
         "name": agent.name.replace('-', "_"),
         "description": agent.description,
         "url": format!("http://127.0.0.1:{}/", ports.agent),
@@ -375,18 +264,5 @@ pub fn agent_plan(
         "defaultInputModes": ["text"],
         "defaultOutputModes": ["text"],
         "skills": [],
-    });
-    Ok(AgentPlan {
-        app_name,
-        config: AgentConfig {
-            model: model_json,
-            description: agent.description.clone(),
-            instruction: agent.system_message.clone(),
-            http_tools,
-            stream: agent.stream,
-        },
-        card,
-        env,
-        openai_compatible,
     })
 }

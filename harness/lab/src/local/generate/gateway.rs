@@ -1,0 +1,171 @@
+//! The local gateway's [`GatewayPlan`] from the HTTPRoutes and the gate's
+//! AgentgatewayPolicy, and the requester's JWT settings from its `jwtAuthentication`.
+
+use std::time::Duration;
+
+use hitl_manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests};
+
+use super::{GenerateError, unsupported};
+use crate::{
+    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
+    local::ports::Ports,
+    requester,
+};
+
+/// The local gateway: every HTTPRoute of the Gateway becomes a prefix route to mock-db-mcp on
+/// loopback; the route the ext-auth policy targets is gated with the policy's body limit,
+/// failure mode and context extensions; the Gateway's PreRouting header removals come first;
+/// timeouts are the manifests' or the park timeout plus margin, whichever is longer (a gateway
+/// that gives up before the gate would abandon every park).
+///
+/// The route-timeout trap: agentgateway counts `traffic.timeouts.request` from the request's
+/// arrival, parked time included, so a call approved after the route timeout would be
+/// recorded as approved and then answered 504. A manifest whose route (or Check) timeout does
+/// not outlast the park timeout is refused here; the plan's route timeout is always at least
+/// the park timeout plus [`PARK_MARGIN`], so every park ends (approved, rejected, expired)
+/// while the upstream deadline still has the margin left.
+pub fn gateway_plan(
+    m: &LabManifests,
+    ports: &Ports,
+    park_timeout: Duration,
+) -> Result<GatewayPlan, GenerateError> {
+    let gate = &m.gate;
+    let upstream = m
+        .routes
+        .first()
+        .map(|r| r.backend.clone())
+        .ok_or_else(|| unsupported("the manifests define no HTTPRoute"))?;
+    for route in &m.routes {
+        if route.backend != upstream {
+            return Err(unsupported(format!(
+                "HTTPRoute {} goes to {}, but the local lab runs one upstream ({upstream})",
+                route.name, route.backend
+            )));
+        }
+    }
+    let max_bytes = check_gate(m, park_timeout)?;
+    let at_least = |t: Option<Duration>| t.unwrap_or_default().max(park_timeout + PARK_MARGIN);
+
+    let mut plan = GatewayPlan::lab(
+        ports.gateway_ports(),
+        Endpoint::loopback(ports.mock_db),
+        Endpoint::loopback(ports.extauth_grpc),
+        park_timeout,
+    );
+    plan.routes = m
+        .routes
+        .iter()
+        .map(|r| Route {
+            name: r.name.clone(),
+            prefix: r.path_prefix.clone(),
+            gated: r.name == gate.route,
+        })
+        .collect();
+    if let Some(route) = gate.ext_auth.context_extensions.get(ROUTE_CONTEXT_KEY)
+        && *route != gate.route
+    {
+        return Err(unsupported(format!(
+            "{} sends context_extensions route={route}, but it gates HTTPRoute {}",
+            gate.policy, gate.route
+        )));
+    }
+    plan.strip_request_headers = m.stripped_request_headers();
+    plan.ext_authz.max_request_bytes = u32::try_from(max_bytes)
+        .map_err(|_| unsupported(format!("forwardBody.maxSize {max_bytes} is too large")))?;
+    // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
+    plan.ext_authz.allow_partial_message = true;
+    plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
+    plan.ext_authz.timeout = at_least(gate.ext_auth_timeout);
+    plan.route_timeout = at_least(gate.request_timeout);
+    plan.stream_idle_timeout = plan.ext_authz.timeout.max(plan.route_timeout);
+    Ok(plan)
+}
+
+/// What the local gateway accepts as a requester: the gate policy's `jwtAuthentication`
+/// (issuer, audiences, Strict or Optional), its JWKS the lab's own key where the manifest holds the
+/// placeholder the kind lab fills in the same way ([`requester::LAB_JWKS_PLACEHOLDER`]).
+/// `None` when the policy verifies no token.
+pub fn requester_jwt(
+    m: &LabManifests,
+    issuer: &requester::Issuer,
+) -> Result<Option<RequesterJwt>, GenerateError> {
+    let Some(jwt) = &m.gate.jwt else {
+        return Ok(None);
+    };
+    let policy = &m.gate.policy;
+    let allow_missing = match jwt.mode {
+        JwtMode::Strict => false,
+        JwtMode::Optional => true,
+        JwtMode::Permissive => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: jwtAuthentication.mode Permissive passes invalid \
+                 tokens on; the local lab translates Strict and Optional"
+            )));
+        }
+    };
+    let [provider] = jwt.providers.as_slice() else {
+        return Err(unsupported(format!(
+            "AgentgatewayPolicy {policy}: the local lab translates exactly one JWT provider"
+        )));
+    };
+    let jwks = match provider.jwks_inline.as_deref() {
+        Some(requester::LAB_JWKS_PLACEHOLDER) => issuer.jwks().to_string(),
+        Some(inline) => inline.to_owned(),
+        None if provider.jwks_remote => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: a remote JWKS cannot be reached from the local lab"
+            )));
+        }
+        None => {
+            return Err(unsupported(format!(
+                "AgentgatewayPolicy {policy}: the JWT provider has no jwks"
+            )));
+        }
+    };
+    Ok(Some(RequesterJwt {
+        issuer: provider.issuer.clone(),
+        audiences: provider.audiences.clone(),
+        jwks,
+        allow_missing,
+    }))
+}
+
+/// What the local gateway cannot do faithfully for the gate's policy: another extAuth
+/// protocol, no forwarded body, or a timeout that does not outlast the park timeout. The
+/// body limit when all is well.
+fn check_gate(m: &LabManifests, park_timeout: Duration) -> Result<u64, GenerateError> {
+    let gate = &m.gate;
+    if gate.ext_auth.protocol != ExtAuthProtocol::Grpc {
+        return Err(unsupported(
+            "the gate's extAuth is not gRPC; hitl-extauth speaks Envoy's gRPC Check",
+        ));
+    }
+    let max_bytes = gate.ext_auth.forward_body_max_bytes.ok_or_else(|| {
+        unsupported(format!(
+            "AgentgatewayPolicy {} does not forward the body (forwardBody): the gate could not \
+             see which tool is called",
+            gate.policy
+        ))
+    })?;
+    for (field, timeout) in [
+        (
+            format!("traffic.timeouts.request of {}", gate.policy),
+            gate.request_timeout,
+        ),
+        (
+            "backend.http.requestTimeout on the ext-auth Service".to_owned(),
+            gate.ext_auth_timeout,
+        ),
+    ] {
+        if let Some(t) = timeout.filter(|t| *t <= park_timeout) {
+            return Err(unsupported(format!(
+                "{field} is {} s, not longer than the park timeout ({} s): a call approved \
+                 after {} s would be recorded as approved and then cut off by the gateway",
+                t.as_secs(),
+                park_timeout.as_secs(),
+                t.as_secs()
+            )));
+        }
+    }
+    Ok(max_bytes)
+}
