@@ -10,6 +10,7 @@ mod plan;
 pub mod preflight;
 mod run;
 mod status;
+mod urls;
 use hitl_lab::versions;
 mod wait;
 

@@ -217,7 +217,7 @@ async fn print_urls(
 ) -> anyhow::Result<()> {
     let client = run.client().await?;
     let reviewer = super::status::reviewer_login(&client).await.ok();
-    let urls = super::status::Where {
+    let urls = super::urls::Where {
         cluster: &run.plan.cluster,
         model: run.plan.model,
         gateway_address: run.gateway_address.as_deref().unwrap_or("?"),

@@ -2,7 +2,6 @@
 //! calls waiting for a reviewer) and `port-forward` (the UIs on localhost until Ctrl-C).
 
 use std::{
-    fmt,
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -11,7 +10,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::{Api, Client, api::ListParams};
 
-use hitl_manifests::{LabManifests, ModelChoice, secrets};
+use hitl_manifests::{LabManifests, secrets};
 
 use super::{apply, cmd::Cmd, plan, wait};
 
@@ -60,80 +59,6 @@ fn forward_cmd(context: &str, f: &Forward, local: u16) -> Cmd {
         &format!("svc/{}", f.service),
         &format!("{local}:{}", f.remote),
     ])
-}
-
-/// The end of `up`: where everything is and how to reach it.
-pub struct Where<'a> {
-    pub cluster: &'a str,
-    pub model: ModelChoice,
-    pub gateway_address: &'a str,
-    pub agent_namespace: &'a str,
-    pub agent_name: &'a str,
-    /// `user:password` for hitl-ui's sign-in.
-    pub reviewer: Option<&'a str>,
-    /// The recorded lab (background forwards), if any.
-    pub state: Option<&'a hitl_lab::lab::LabState>,
-}
-
-impl fmt::Display for Where<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let a2a_path = format!("/api/a2a/{}/{}/", self.agent_namespace, self.agent_name);
-        writeln!(
-            f,
-            "\nThe lab is up on kind cluster `{}` (--model {}).\n",
-            self.cluster,
-            self.model.as_str()
-        )?;
-        writeln!(f, "MCP through the gateway (from this machine, on Linux):")?;
-        writeln!(f, "  http://{}/public/mcp       open", self.gateway_address)?;
-        writeln!(
-            f,
-            "  http://{}/privileged/mcp   tier-2 gated (hitl-extauth parks tools/call)",
-            self.gateway_address
-        )?;
-        writeln!(f, "\nRun `cargo xtask port-forward` (until Ctrl-C), then:")?;
-        for fw in &FORWARDS {
-            let path = if fw.service == "kagent-controller" {
-                a2a_path.as_str()
-            } else {
-                ""
-            };
-            writeln!(f, "  http://localhost:{}{path}   {}", fw.local, fw.what)?;
-        }
-        match self.reviewer.and_then(|r| r.split_once(':')) {
-            Some((user, password)) => {
-                writeln!(f, "  hitl-ui sign-in: {user} / {password}")?;
-            }
-            None => writeln!(
-                f,
-                "  hitl-ui sign-in: see Secret hitl-lab/hitl-ui-reviewers"
-            )?,
-        }
-        writeln!(
-            f,
-            "\nIn the cluster the agent is at http://kagent-controller.kagent.svc.cluster.local:8083{a2a_path}"
-        )?;
-        if let Some(state) = self.state {
-            let u = &state.urls;
-            writeln!(
-                f,
-                "\nFor `cargo xtask scene|conformance|chat`, background port-forwards (stopped by \
-                 `down`; state in target/lab/state.json):"
-            )?;
-            writeln!(f, "  agent A2A       {}", u.agent)?;
-            writeln!(f, "  gateway         {}", u.gateway)?;
-            writeln!(f, "  extauth admin   {}", u.extauth_admin)?;
-            writeln!(f, "  mock-db-mcp     {}", u.mock_db)?;
-            writeln!(f, "  hitl-ui         {}", u.reviewer_ui)?;
-            if let Some(url) = &u.scripted_model {
-                writeln!(f, "  scripted model  {url}")?;
-            }
-        }
-        writeln!(
-            f,
-            "More: `cargo xtask status`; tear down: `cargo xtask down`."
-        )
-    }
 }
 
 /// hitl-ui's generated sign-in line (`reviewer:<password>`).
