@@ -155,3 +155,71 @@ fn every_crate_is_on_the_architecture_code_map() {
         missing.join(", ")
     );
 }
+
+/// The harness's files still over the limit, each waiting for its split (issue #12: the scene
+/// runner's reshaping owns these). Take a file off the list when it falls under the limit;
+/// add none.
+const OVER_400_LINES_PENDING: &[&str] = &[
+    "harness/scenes/src/a2a/hitl.rs",
+    "harness/scenes/src/a2a/mod.rs",
+    "harness/scenes/src/attacks/run.rs",
+    "harness/scenes/src/gate_check.rs",
+    "harness/scenes/src/scene/run.rs",
+];
+
+#[test]
+fn no_harness_file_is_over_400_lines() {
+    const LIMIT: usize = 400;
+    let root = root();
+    let mut problems = Vec::new();
+    for path in files() {
+        let rel = path.strip_prefix(&root).unwrap_or(&path);
+        if !rel.starts_with("harness") || rel.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        let name = rel.to_string_lossy().replace('\\', "/");
+        let pending = OVER_400_LINES_PENDING.contains(&name.as_str());
+        if lines > LIMIT && !pending {
+            problems.push(format!(
+                "{name}: {lines} lines; split it by job (a module per job, each under {LIMIT})"
+            ));
+        }
+        if lines <= LIMIT && pending {
+            problems.push(format!(
+                "{name}: {lines} lines now; take it off OVER_400_LINES_PENDING"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn only_hitl_kind_depends_on_kube() {
+    // The cluster client is the kind lab's alone: the local lab, the scenes and above all the
+    // release bench client must build without it.
+    let root = root();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let workspace: toml::Value = toml::from_str(&manifest).unwrap();
+    let mut offenders = Vec::new();
+    for member in workspace["workspace"]["members"].as_array().unwrap() {
+        let dir = member.as_str().unwrap();
+        let krate: toml::Value =
+            toml::from_str(&std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap())
+                .unwrap();
+        let name = krate["package"]["name"].as_str().unwrap();
+        let uses_kube = ["dependencies", "dev-dependencies", "build-dependencies"]
+            .iter()
+            .filter_map(|table| krate.get(table))
+            .any(|deps| deps.get("kube").is_some());
+        if uses_kube && name != "hitl-kind" {
+            offenders.push(format!("{name} ({dir}/)"));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "only hitl-kind may depend on kube; these do too (move the cluster code into \
+         hitl-kind): {}",
+        offenders.join(", ")
+    );
+}

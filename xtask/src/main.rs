@@ -1,5 +1,6 @@
 //! `cargo xtask`: the lab's one entry point. Thin by design — it parses the command line and
-//! calls into `hitl-harness`, where the topology, scenes and assertions live.
+//! calls into the harness crates (`harness/`: hitl-lab, hitl-kind, hitl-scenes, hitl-bench,
+//! hitl-manifests), where the topology, scenes and assertions live.
 
 mod bench;
 mod chat;

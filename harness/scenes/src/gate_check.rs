@@ -211,7 +211,7 @@ async fn lifecycle(
         id: id.into(),
         name: name.into(),
         family: "lifecycle".into(),
-        file: "harness/src/gate_check.rs".into(),
+        file: "harness/scenes/src/gate_check.rs".into(),
         passed: false,
         observed: String::new(),
         duration_ms: 0,
