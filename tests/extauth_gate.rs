@@ -57,7 +57,7 @@ fn raw_post(gate: &Gate, body: &str) -> String {
 }
 
 fn snapshot_plan() -> GatewayPlan {
-    GatewayPlan::lab(
+    GatewayPlan::from_manifests(
         GatewayPorts {
             listen: 10000,
             admin: 9901,
@@ -68,6 +68,7 @@ fn snapshot_plan() -> GatewayPlan {
         Endpoint::loopback(9001),
         Duration::from_secs(600),
     )
+    .expect("manifests/ translate to a gateway plan")
     .with_requester_jwt(RequesterJwt {
         issuer: hitl_wire::identity::LAB_ISSUER.into(),
         audiences: vec![hitl_wire::identity::LAB_AUDIENCE.into()],

@@ -123,12 +123,12 @@ impl Gate {
         let mut last_err = None;
         for _ in 0..3 {
             let plan = edit(
-                GatewayPlan::lab(
+                GatewayPlan::from_manifests(
                     GatewayPorts::free()?,
                     Endpoint::loopback(db.options.port),
                     extauth.options.grpc_endpoint(),
                     extauth.options.park_timeout,
-                )
+                )?
                 .with_requester_jwt(issuer.gateway_jwt()),
             );
             let spec = gateway

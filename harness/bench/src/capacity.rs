@@ -23,7 +23,7 @@ use super::{Target, host, stack::Stack};
 pub const RSS_PER_CALL_TARGET_KIB: f64 = 16.0;
 /// Parked calls per HTTP/2 connection to Envoy. Envoy accepts at most 1024 concurrent
 /// streams on one downstream connection unless its `http2_protocol_options` say otherwise
-/// (`GatewayPlan::lab` does not), so more calls take more connections.
+/// (the plan generated from the manifests does not), so more calls take more connections.
 pub const STREAMS_PER_CONNECTION: usize = 1_000;
 /// Give up when the parked count has not moved for this long.
 const STALL: Duration = Duration::from_secs(20);

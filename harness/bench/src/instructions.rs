@@ -89,12 +89,12 @@ pub async fn measure(
         .pid()
         .context("hitl-extauth under callgrind has no pid")?;
 
-    let plan = GatewayPlan::lab(
+    let plan = GatewayPlan::from_manifests(
         GatewayPorts::free()?,
         Endpoint::loopback(stack.db.port),
         options.grpc_endpoint(),
         park_timeout,
-    )
+    )?
     .with_requester_jwt(stack.requester_jwt.clone());
     let gateway = Running::start(envoy::spec(&plan, &dir)?.ready_timeout(START_PATIENCE)).await?;
     let url = format!(

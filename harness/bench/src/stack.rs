@@ -1,5 +1,5 @@
 //! The system under test: mock-db-mcp, hitl-extauth and the real Envoy on free loopback
-//! ports, wired as in the local lab (`GatewayPlan::lab`), plus — when its binary is at hand —
+//! ports, wired as in the local lab (`GatewayPlan::from_manifests`), plus — when its binary is at hand —
 //! a real agentgateway with the same plan in front of the same two, all killed when dropped.
 
 use std::{
@@ -72,17 +72,17 @@ impl Stack {
         let issuer = Issuer::generate()?;
         super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
         let jwt = issuer.gateway_jwt();
-        let plan_on = |ports| {
-            GatewayPlan::lab(
+        let plan_on = |ports| -> anyhow::Result<GatewayPlan> {
+            Ok(GatewayPlan::from_manifests(
                 ports,
                 Endpoint::loopback(db.port),
                 extauth.grpc_endpoint(),
                 park_timeout,
-            )
-            .with_requester_jwt(jwt.clone())
+            )?
+            .with_requester_jwt(jwt.clone()))
         };
         let (plan, envoy_proc) = start_with_retries(|| {
-            let plan = plan_on(GatewayPorts::free()?);
+            let plan = plan_on(GatewayPorts::free()?)?;
             let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
             Ok((plan, spec))
         })
@@ -90,7 +90,7 @@ impl Stack {
         let agentgateway = match agentgateway_bin {
             Some(bin) => Some(
                 start_with_retries(|| {
-                    let plan = plan_on(GatewayPorts::free()?);
+                    let plan = plan_on(GatewayPorts::free()?)?;
                     let spec = agentgateway::spec(bin, &plan, log_dir)?
                         .ready_timeout(Duration::from_secs(60));
                     Ok((plan, spec))

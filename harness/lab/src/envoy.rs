@@ -2,9 +2,9 @@
 //! does (which routes, which of them are gated, how long a park may take) and [`render`]
 //! turns it into the YAML `envoy -c` reads.
 //!
-//! [`GatewayPlan::lab`] is the local equivalent of the kind lab's routing
-//! (`manifests/gateway/`): `/public` straight to mock-db-mcp, `/privileged` through
-//! hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
+//! [`GatewayPlan::from_manifests`] is the local equivalent of the kind lab's routing
+//! (`manifests/gateway/`, translated by `local::generate`): `/public` straight to
+//! mock-db-mcp, `/privileged` through hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
 //! fail closed), with every timeout on the way raised past the park timeout. With a
 //! [`RequesterJwt`], the gated routes first verify the requester's token (`jwt_authn`: no
 //! valid token, 401) and hand its payload to the gate in the Check's `metadata_context`. The
@@ -166,9 +166,11 @@ pub struct GatewayPlan {
 }
 
 impl GatewayPlan {
-    /// The lab's gateway: `/public` open, `/privileged` gated, timeouts `park_timeout` +
-    /// [`PARK_MARGIN`].
-    pub fn lab(
+    /// What the manifests do not say, and defaults for what they do: `/public` open,
+    /// `/privileged` gated, timeouts `park_timeout` + [`PARK_MARGIN`]. The base of the plan
+    /// generated from the manifests ([`GatewayPlan::from_manifests`]), which is the one every
+    /// gateway runs.
+    pub(crate) fn base(
         ports: GatewayPorts,
         upstream: Endpoint,
         extauth_grpc: Endpoint,

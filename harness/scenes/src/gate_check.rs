@@ -103,12 +103,12 @@ pub async fn run(
     }
     let db_process = proc::Running::start(mock_db::spec(&db_options, &log_dir)?).await?;
     let issuer = Issuer::generate()?;
-    let plan = GatewayPlan::lab(
+    let plan = GatewayPlan::from_manifests(
         GatewayPorts::free()?,
         Endpoint::loopback(db_options.port),
         options.ext_authz.clone(),
         options.park_timeout.unwrap_or(Duration::from_secs(600)),
-    )
+    )?
     .with_requester_jwt(issuer.gateway_jwt());
     let gateway_process = proc::Running::start(
         options

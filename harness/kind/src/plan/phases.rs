@@ -37,7 +37,7 @@ impl Tools {
     }
 }
 
-/// 1. The kind cluster, from `config` (`manifests/kind/cluster.yaml`).
+/// Phase 1: the kind cluster, from `config` (`manifests/kind/cluster.yaml`).
 pub(super) fn cluster(cluster: &str, config: &str) -> Phase {
     Phase {
         title: "kind cluster".into(),
@@ -49,7 +49,7 @@ pub(super) fn cluster(cluster: &str, config: &str) -> Phase {
     }
 }
 
-/// 2. MetalLB, and its address pool on the kind network.
+/// Phase 2: MetalLB, and its address pool on the kind network.
 pub(super) fn metallb(tools: &Tools) -> Phase {
     Phase {
         title: format!("MetalLB {}", versions::METALLB),
@@ -73,7 +73,7 @@ pub(super) fn metallb(tools: &Tools) -> Phase {
     }
 }
 
-/// 3. The CRDs and control planes: Gateway API, agentgateway and kagent.
+/// Phase 3: the CRDs and control planes: Gateway API, agentgateway and kagent.
 pub(super) fn control_planes(
     tools: &Tools,
     lab: &LabManifests,
@@ -195,7 +195,7 @@ pub(super) fn images(lab: &LabManifests, model: ModelChoice) -> Vec<(String, Ima
     images
 }
 
-/// 4. Build `images` and load them into the cluster's nodes.
+/// Phase 4: build `images` and load them into the cluster's nodes.
 pub(super) fn our_images(images: &[(String, ImageSource)], cluster: &str) -> Phase {
     let mut steps = Vec::new();
     for (image, source) in images {
@@ -220,7 +220,7 @@ pub(super) fn our_images(images: &[(String, ImageSource)], cluster: &str) -> Pha
     }
 }
 
-/// 5. The manifests for `model`: namespaces, generated and API-key Secrets, the rest, then
+/// Phase 5: the manifests for `model`: namespaces, generated and API-key Secrets, the rest, then
 /// the waits until our Deployments, the Gateway and the Agents are ready.
 pub(super) fn manifests(lab: &LabManifests, model: ModelChoice) -> Phase {
     let mut docs: Vec<Doc> = lab.docs_for(model).cloned().collect();
@@ -294,7 +294,7 @@ fn readiness(lab: &LabManifests, model: ModelChoice) -> Vec<Step> {
     steps
 }
 
-/// 6. The port-forwards the clients need, and where everything is.
+/// Phase 6: the port-forwards the clients need, and where everything is.
 pub(super) fn where_everything_is(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Phase> {
     Ok(Phase {
         title: "where everything is".into(),

@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn only_ungated_routes_disable_ext_authz() {
-        let plan = GatewayPlan::lab(
+        let plan = GatewayPlan::base(
             GatewayPorts {
                 listen: 1,
                 admin: 2,

@@ -13,7 +13,7 @@ use hitl_manifests::{LabManifests, ModelChoice, Provider};
 
 mod gateway;
 
-pub use gateway::{gateway_plan, requester_jwt};
+pub use gateway::{Wiring, gateway_plan, gateway_plan_on, requester_jwt};
 
 /// A manifest the local lab cannot translate faithfully.
 #[derive(Debug, thiserror::Error)]

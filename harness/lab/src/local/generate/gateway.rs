@@ -7,7 +7,9 @@ use hitl_manifests::{ExtAuthProtocol, FailureMode, JwtMode, LabManifests};
 
 use super::{GenerateError, unsupported};
 use crate::{
-    envoy::{Endpoint, GatewayPlan, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route},
+    envoy::{
+        Endpoint, GatewayPlan, GatewayPorts, PARK_MARGIN, ROUTE_CONTEXT_KEY, RequesterJwt, Route,
+    },
     local::ports::Ports,
     requester,
 };
@@ -29,6 +31,42 @@ pub fn gateway_plan(
     ports: &Ports,
     park_timeout: Duration,
 ) -> Result<GatewayPlan, GenerateError> {
+    let wiring = Wiring {
+        ports: ports.gateway_ports(),
+        upstream: Endpoint::loopback(ports.mock_db),
+        extauth_grpc: Endpoint::loopback(ports.extauth_grpc),
+    };
+    gateway_plan_on(m, &wiring, park_timeout)
+}
+
+/// Where a gateway generated from the manifests listens and what it fronts: the local
+/// lab's ports, or a test's or the bench's own.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    pub ports: GatewayPorts,
+    /// mock-db-mcp.
+    pub upstream: Endpoint,
+    /// hitl-extauth's Check (gRPC).
+    pub extauth_grpc: Endpoint,
+}
+
+/// [`gateway_plan`] on `wiring`: the same translation of the manifests, on other ports.
+pub fn gateway_plan_on(
+    m: &LabManifests,
+    wiring: &Wiring,
+    park_timeout: Duration,
+) -> Result<GatewayPlan, GenerateError> {
+    let max_bytes = check_gate(m, park_timeout)?;
+    translate(m, wiring, park_timeout, max_bytes)
+}
+
+/// The plan for a checked gate whose body limit is `max_bytes`.
+fn translate(
+    m: &LabManifests,
+    wiring: &Wiring,
+    park_timeout: Duration,
+    max_bytes: u64,
+) -> Result<GatewayPlan, GenerateError> {
     let gate = &m.gate;
     let upstream = m
         .routes
@@ -43,13 +81,12 @@ pub fn gateway_plan(
             )));
         }
     }
-    let max_bytes = check_gate(m, park_timeout)?;
     let at_least = |t: Option<Duration>| t.unwrap_or_default().max(park_timeout + PARK_MARGIN);
 
-    let mut plan = GatewayPlan::lab(
-        ports.gateway_ports(),
-        Endpoint::loopback(ports.mock_db),
-        Endpoint::loopback(ports.extauth_grpc),
+    let mut plan = GatewayPlan::base(
+        wiring.ports,
+        wiring.upstream.clone(),
+        wiring.extauth_grpc.clone(),
         park_timeout,
     );
     plan.routes = m
@@ -168,4 +205,30 @@ fn check_gate(m: &LabManifests, park_timeout: Duration) -> Result<u64, GenerateE
         }
     }
     Ok(max_bytes)
+}
+
+impl GatewayPlan {
+    /// The lab's gateway as `manifests/` describes it (the local lab's translation, see
+    /// [`gateway_plan`]), on `ports` in front of `upstream` and `extauth_grpc`: what the
+    /// tests, the gate check and the bench run, so there is one description of the gateway.
+    /// Its timeouts are the manifests' or `park_timeout` plus [`PARK_MARGIN`], whichever is
+    /// longer.
+    pub fn from_manifests(
+        ports: GatewayPorts,
+        upstream: Endpoint,
+        extauth_grpc: Endpoint,
+        park_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let manifests = LabManifests::load()?;
+        let wiring = Wiring {
+            ports,
+            upstream,
+            extauth_grpc,
+        };
+        // The manifests are checked against their own park timeout (the gate's
+        // PARK_TIMEOUT_SEC); a caller's longer one only raises the plan's timeouts.
+        let own = manifests.park_timeout().unwrap_or(park_timeout);
+        let max_bytes = check_gate(&manifests, own)?;
+        Ok(translate(&manifests, &wiring, park_timeout, max_bytes)?)
+    }
 }
