@@ -10,18 +10,18 @@
 //! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
 //! only reports: a missed target is a figure in the table, not an error.
 
-pub mod capacity;
+mod capacity;
 pub mod cli;
-pub mod host;
-pub mod instructions;
-pub mod mcp;
-pub mod overhead;
-pub mod release;
-pub mod report;
-pub mod stack;
-pub mod stats;
-pub mod throughput;
-pub mod token;
+mod host;
+mod instructions;
+mod mcp;
+mod overhead;
+mod release;
+mod report;
+mod stack;
+mod stats;
+mod throughput;
+mod token;
 
 use std::{
     path::PathBuf,

@@ -4,10 +4,10 @@
 
 mod apply;
 mod cmd;
-pub mod expose;
+mod expose;
 pub mod metallb;
 mod plan;
-pub mod preflight;
+mod preflight;
 mod run;
 mod status;
 mod urls;
