@@ -223,3 +223,111 @@ fn only_hitl_kind_depends_on_kube() {
         offenders.join(", ")
     );
 }
+
+/// The harness's functions still over the limit (`file: fn`), each waiting for its split
+/// (issue #12: the scene runner's reshaping owns these). Take one off the list when it falls
+/// under the limit; add none.
+const OVER_80_LINES_PENDING: &[&str] = &[
+    "harness/scenes/src/attacks/catalogue.rs: parse",
+    "harness/scenes/src/attacks/run.rs: replay_approval",
+    "harness/scenes/src/attacks/run.rs: run_request",
+    "harness/scenes/src/gate_check.rs: run",
+    "harness/scenes/src/scene/report.rs: summary",
+    "harness/scenes/src/scene/run.rs: check_calls",
+    "harness/scenes/src/scene/run.rs: converse",
+    "harness/scenes/src/scene/run.rs: replay",
+    "harness/scenes/src/scene/run.rs: review",
+];
+
+/// Each `fn` before the file's `#[cfg(test)]` and its length in lines, braces counted outside
+/// string and char literals (good enough for rustfmt-formatted code).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.trim() != "#[cfg(test)]")
+        .collect();
+    let code = |line: &str| {
+        let line = line.split("//").next().unwrap_or("");
+        let (mut out, mut quoted, mut escaped) = (String::new(), false, false);
+        for c in line.chars() {
+            match (quoted, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (_, false, '"') => quoted = !quoted,
+                (false, _, c) => out.push(c),
+                _ => {}
+            }
+        }
+        out.replace("'{'", "").replace("'}'", "")
+    };
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "fn") else {
+            continue;
+        };
+        let before_ok = words[..at]
+            .iter()
+            .all(|w| w.starts_with("pub") || matches!(*w, "async" | "const" | "unsafe"));
+        if !before_ok || at + 1 >= words.len() {
+            continue;
+        }
+        let name: String = words[at + 1]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut opened) = (0i32, false);
+        for (end, body) in lines.iter().enumerate().skip(start) {
+            let body = code(body);
+            for c in body.chars() {
+                match c {
+                    '{' => (depth, opened) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if (opened && depth == 0) || (!opened && body.trim_end().ends_with(';')) {
+                found.push((name.clone(), end - start + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_harness_function_is_over_80_lines() {
+    const LIMIT: usize = 80;
+    let root = root();
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for path in files() {
+        let rel = path.strip_prefix(&root).unwrap_or(&path);
+        let is_test_file = rel.file_name().is_some_and(|n| n == "tests.rs");
+        if !rel.starts_with("harness") || rel.extension().is_none_or(|e| e != "rs") || is_test_file
+        {
+            continue;
+        }
+        let file = rel.to_string_lossy().replace('\\', "/");
+        for (name, lines) in function_lengths(&std::fs::read_to_string(&path).unwrap()) {
+            let key = format!("{file}: {name}");
+            if lines > LIMIT {
+                if OVER_80_LINES_PENDING.contains(&key.as_str()) {
+                    seen.push(key);
+                } else {
+                    problems.push(format!(
+                        "{key}: {lines} lines; split it into the steps it is made of"
+                    ));
+                }
+            }
+        }
+    }
+    for pending in OVER_80_LINES_PENDING {
+        if !seen.iter().any(|s| s == pending) {
+            problems.push(format!(
+                "{pending} is not over {LIMIT} lines any more; take it off OVER_80_LINES_PENDING"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
