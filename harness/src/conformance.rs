@@ -183,7 +183,7 @@ pub async fn replay(
     for agent in agents {
         let options = RunOptions {
             agent: *agent,
-            scripted: model == ModelChoice::Scripted,
+            model,
             live: Some(Arc::new(|line| println!("{line}"))),
             ..RunOptions::default()
         };

@@ -26,7 +26,7 @@ use crate::{
     clients::{Db, GateAdmin, ReviewerUi},
     envoy::Endpoint,
     requester::{Issuer, bearer},
-    scene::run::Check,
+    scene::Check,
 };
 
 /// How decisions reach the gate under test.
