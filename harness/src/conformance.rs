@@ -47,7 +47,7 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
     let dir = &options.local.dir;
     let (lab, started) = match (options.target, LabState::load(dir)?) {
         (Target::Local, Some(state)) if state.target == Target::Local => {
-            if state.model != options.model.as_str() {
+            if state.model != options.model {
                 anyhow::bail!(
                     "the local lab is up with --model {}; take it down (`cargo xtask down`) or \
                      run with --model {}",
@@ -207,7 +207,7 @@ pub async fn replay(
     Ok(SuiteReport {
         attacks: Vec::new(),
         target: lab.target.as_str().to_owned(),
-        model: lab.model.clone(),
+        model: lab.model.as_str().to_owned(),
         gateway: lab
             .gateway
             .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),

@@ -108,7 +108,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
                 "a kind lab is recorded in {}; take it down first (`cargo xtask down`)",
                 crate::lab::state_path(&config.dir).display()
             ),
-            Target::Local if state.model != config.model.as_str() => {
+            Target::Local if state.model != config.model => {
                 config.note(format!(
                     "==> the local lab is up with --model {}; restarting it with --model {}",
                     state.model,
@@ -269,7 +269,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     ));
     let mut state = LabState {
         target: Target::Local,
-        model: config.model.as_str().to_owned(),
+        model: config.model,
         gateway: Some(config.gateway),
         urls,
         processes: Vec::new(),
@@ -389,7 +389,7 @@ pub fn describe(
     if let Some(model) = &u.scripted_model {
         line("scripted model", format!("{model}/v1"));
     }
-    line("model", state.model.clone());
+    line("model", state.model.to_string());
     if let Some(gateway) = state.gateway {
         line("gateway", gateway.to_string());
     }
@@ -537,7 +537,7 @@ mod tests {
         let ports = Ports::from_env().expect("default ports");
         let state = LabState {
             target: Target::Local,
-            model: "scripted".into(),
+            model: ModelChoice::Scripted,
             gateway: Some(Gateway::Envoy),
             urls: urls(&ports, ModelChoice::Scripted),
             processes: Vec::new(),
