@@ -7,9 +7,12 @@ use futures::{Stream, StreamExt as _};
 use serde_json::{Value, json};
 
 use super::{
-    A2aError,
+    A2aError, TURN_LIMIT,
     types::{AgentCard, Message, StreamEvent, Task},
 };
+
+/// Longest the agent card may take to arrive.
+pub const CARD_LIMIT: Duration = Duration::from_secs(30);
 use crate::requester::{Issuer, bearer};
 
 /// A2A client for one agent.
@@ -59,6 +62,7 @@ impl Client {
         let resp = self
             .http
             .get(&url)
+            .timeout(CARD_LIMIT)
             .send()
             .await
             .map_err(|source| A2aError::Http {
@@ -71,8 +75,9 @@ impl Client {
             .map_err(|e| A2aError::Decode(format!("agent card: {e}")))
     }
 
+    /// A JSON-RPC POST; none outlives a turn ([`TURN_LIMIT`]), its answer's stream included.
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut req = self.http.post(&self.url).json(body);
+        let mut req = self.http.post(&self.url).json(body).timeout(TURN_LIMIT);
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }

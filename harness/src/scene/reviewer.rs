@@ -202,7 +202,8 @@ impl Work {
             reason,
             reviewer: Some(reviewer.clone()),
         };
-        if let Err(e) = gate.decide(&call.id, &request).await {
+        let decided = super::run::within("hitl-extauth /decide", gate.decide(&call.id, &request));
+        if let Err(e) = decided.await {
             rec.say(Who::Check, format!("FAIL deciding {}: {e:#}", call.id));
         }
     }

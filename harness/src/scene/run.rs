@@ -30,6 +30,21 @@ use crate::{
 
 pub use super::chat_user::chat_client;
 
+/// Longest one request to the lab's services may take (the reset, the queue, the state, the
+/// model's log; a decision).
+pub const LAB_CALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// `fut`, a request to the lab about `what`, within [`LAB_CALL_LIMIT`].
+pub async fn within<T>(
+    what: &str,
+    fut: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(LAB_CALL_LIMIT, fut).await {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!("{what} did not answer within {LAB_CALL_LIMIT:?}"),
+    }
+}
+
 /// How to run scenes.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -135,15 +150,19 @@ async fn replay(
         rec: rec.clone(),
         scene: scene.id,
     };
-    let reviewer = Reviewer::start(desk, scene, gate.events().await?);
+    let events = within("hitl-extauth /events", gate.events()).await?;
+    let reviewer = Reviewer::start(desk, scene, events);
     let conversation = chat_user::converse(lab, scene, options, rec).await;
     let parks = reviewer.finish(reviewer::CLOSING_GRACE).await;
     let conversation = conversation?;
 
-    let state = db.state().await?;
-    let still_pending = gate.pending().await?.pending.len();
+    let state = within("mock-db-mcp /state", db.state()).await?;
+    let still_pending = within("hitl-extauth /pending", gate.pending()).await?;
     let model_log = match model {
-        Some(model) => Some(serde_json::to_string(&model.requests().await?)?),
+        Some(model) => {
+            let requests = within("the scripted model's log", model.requests()).await?;
+            Some(serde_json::to_string(&requests)?)
+        }
         None => None,
     };
     let seen = Observation {
@@ -152,7 +171,7 @@ async fn replay(
         parks,
         state,
         baseline_seq,
-        still_pending,
+        still_pending: still_pending.pending.len(),
         model_log,
     };
     record_database(&seen, rec);
@@ -168,9 +187,11 @@ async fn fresh_state(
     scene: &Scene,
     options: &RunOptions,
 ) -> anyhow::Result<(u64, Option<scripted_model::Control>)> {
-    let baseline = db.reset().await?;
+    let baseline = within("mock-db-mcp /reset", db.reset()).await?;
     let baseline_seq = baseline.audit.last().map_or(0, |e| e.seq);
-    let pending = gate.pending().await?.pending;
+    let pending = within("hitl-extauth /pending", gate.pending())
+        .await?
+        .pending;
     anyhow::ensure!(
         pending.is_empty(),
         "the reviewer queue is not empty before the scene ({} parked call(s)); decide them in \
@@ -180,7 +201,7 @@ async fn fresh_state(
     let model = match (&lab.urls.scripted_model, options.scripted()) {
         (Some(url), true) => {
             let control = scripted_model::Control::new(url);
-            control.load(&scene.script).await?;
+            within("the scripted model", control.load(&scene.script)).await?;
             Some(control)
         }
         (None, true) => anyhow::bail!(
