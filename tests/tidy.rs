@@ -156,17 +156,6 @@ fn every_crate_is_on_the_architecture_code_map() {
     );
 }
 
-/// The harness's files still over the limit, each waiting for its split (issue #12: the scene
-/// runner's reshaping owns these). Take a file off the list when it falls under the limit;
-/// add none.
-const OVER_400_LINES_PENDING: &[&str] = &[
-    "harness/scenes/src/a2a/hitl.rs",
-    "harness/scenes/src/a2a/mod.rs",
-    "harness/scenes/src/attacks/run.rs",
-    "harness/scenes/src/gate_check.rs",
-    "harness/scenes/src/scene/run.rs",
-];
-
 #[test]
 fn no_harness_file_is_over_400_lines() {
     const LIMIT: usize = 400;
@@ -179,15 +168,9 @@ fn no_harness_file_is_over_400_lines() {
         }
         let lines = std::fs::read_to_string(&path).unwrap().lines().count();
         let name = rel.to_string_lossy().replace('\\', "/");
-        let pending = OVER_400_LINES_PENDING.contains(&name.as_str());
-        if lines > LIMIT && !pending {
+        if lines > LIMIT {
             problems.push(format!(
                 "{name}: {lines} lines; split it by job (a module per job, each under {LIMIT})"
-            ));
-        }
-        if lines <= LIMIT && pending {
-            problems.push(format!(
-                "{name}: {lines} lines now; take it off OVER_400_LINES_PENDING"
             ));
         }
     }
@@ -223,21 +206,6 @@ fn only_hitl_kind_depends_on_kube() {
         offenders.join(", ")
     );
 }
-
-/// The harness's functions still over the limit (`file: fn`), each waiting for its split
-/// (issue #12: the scene runner's reshaping owns these). Take one off the list when it falls
-/// under the limit; add none.
-const OVER_80_LINES_PENDING: &[&str] = &[
-    "harness/scenes/src/attacks/catalogue.rs: parse",
-    "harness/scenes/src/attacks/run.rs: replay_approval",
-    "harness/scenes/src/attacks/run.rs: run_request",
-    "harness/scenes/src/gate_check.rs: run",
-    "harness/scenes/src/scene/report.rs: summary",
-    "harness/scenes/src/scene/run.rs: check_calls",
-    "harness/scenes/src/scene/run.rs: converse",
-    "harness/scenes/src/scene/run.rs: replay",
-    "harness/scenes/src/scene/run.rs: review",
-];
 
 /// Each `fn` before the file's `#[cfg(test)]` and its length in lines, braces counted outside
 /// string and char literals (good enough for rustfmt-formatted code).
@@ -300,7 +268,6 @@ fn no_harness_function_is_over_80_lines() {
     const LIMIT: usize = 80;
     let root = root();
     let mut problems = Vec::new();
-    let mut seen = Vec::new();
     for path in files() {
         let rel = path.strip_prefix(&root).unwrap_or(&path);
         let is_test_file = rel.file_name().is_some_and(|n| n == "tests.rs");
@@ -312,21 +279,10 @@ fn no_harness_function_is_over_80_lines() {
         for (name, lines) in function_lengths(&std::fs::read_to_string(&path).unwrap()) {
             let key = format!("{file}: {name}");
             if lines > LIMIT {
-                if OVER_80_LINES_PENDING.contains(&key.as_str()) {
-                    seen.push(key);
-                } else {
-                    problems.push(format!(
-                        "{key}: {lines} lines; split it into the steps it is made of"
-                    ));
-                }
+                problems.push(format!(
+                    "{key}: {lines} lines; split it into the steps it is made of"
+                ));
             }
-        }
-    }
-    for pending in OVER_80_LINES_PENDING {
-        if !seen.iter().any(|s| s == pending) {
-            problems.push(format!(
-                "{pending} is not over {LIMIT} lines any more; take it off OVER_80_LINES_PENDING"
-            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -4,7 +4,6 @@ use hitl_lab::{
     agents::AgentSelection,
     lab::{self, LabState},
 };
-use hitl_manifests::ModelChoice;
 use hitl_scenes::{conformance, scene};
 
 use crate::flags::{ConformanceArgs, GateCheckArgs, SceneArgs};
@@ -16,28 +15,18 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
         && lab.gateway != Some(gateway)
     {
         // `up` restarts the local lab with the gateway asked for.
-        let model = scene_model(&lab.model);
         crate::lab::build_binaries()?;
-        let mut config = hitl_lab::local::LocalConfig::from_env(model, gateway)?;
+        let mut config = hitl_lab::local::LocalConfig::from_env(lab.model, gateway)?;
         config.agents = lab.agents.clone();
         config.chat_script = Some(scene::parse::chat_script()?);
         lab = hitl_lab::local::up(&config).await?;
     }
     let scenes = scene::load_dir(&scene::parse::default_dir())?;
     let selected = scene::select(&scenes, &args.scene)?;
-    let model = scene_model(&lab.model);
     let agents = AgentSelection::from(args.agent).agents();
-    let report = conformance::replay(&lab, &selected, model, &agents).await?;
+    let report = conformance::replay(&lab, &selected, lab.model, &agents).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
-}
-
-fn scene_model(model: &str) -> ModelChoice {
-    match model {
-        "anthropic" => ModelChoice::Anthropic,
-        "openai" => ModelChoice::Openai,
-        _ => ModelChoice::Scripted,
-    }
 }
 
 pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {

@@ -133,7 +133,7 @@ pub async fn start(
     };
     let mut state = LabState {
         target: Target::Kind,
-        model: model.as_str().to_owned(),
+        model,
         gateway: Some(hitl_lab::gateway::Gateway::Agentgateway),
         urls: urls.clone(),
         processes: Vec::new(),

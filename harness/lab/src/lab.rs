@@ -66,8 +66,8 @@ pub struct ProcessRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabState {
     pub target: Target,
-    /// The model behind the agent: `scripted`, `anthropic` or `openai`.
-    pub model: String,
+    /// The model behind the agent.
+    pub model: hitl_manifests::ModelChoice,
     /// Local lab: the gateway it runs (`None` in a state file from before the choice existed,
     /// which ran Envoy). The kind lab always runs agentgateway.
     #[serde(default)]

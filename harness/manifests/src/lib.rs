@@ -32,8 +32,11 @@ pub use read::SecretView;
 pub use units::{parse_byte_quantity, parse_duration};
 pub use view::*;
 
-/// The model behind the agent (`--model`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The model behind the agent (`--model`); in the lab state file as `as_str` writes it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelChoice {
     /// Our deterministic scripted model, deployed in the lab: no API key.
     Scripted,
@@ -66,6 +69,12 @@ impl ModelChoice {
             ModelChoice::Anthropic => Some("ANTHROPIC_API_KEY"),
             ModelChoice::Openai => Some("OPENAI_API_KEY"),
         }
+    }
+}
+
+impl std::fmt::Display for ModelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
     let dir = &options.local.dir;
     let (lab, started) = match (options.target, LabState::load(dir)?) {
         (Target::Local, Some(state)) if state.target == Target::Local => {
-            if state.model != options.model.as_str() {
+            if state.model != options.model {
                 anyhow::bail!(
                     "the local lab is up with --model {}; take it down (`cargo xtask down`) or \
                      run with --model {}",
@@ -186,7 +186,7 @@ pub async fn replay(
     for agent in agents {
         let options = RunOptions {
             agent: *agent,
-            scripted: model == ModelChoice::Scripted,
+            model,
             live: Some(Arc::new(|line| println!("{line}"))),
             ..RunOptions::default()
         };
@@ -210,7 +210,7 @@ pub async fn replay(
     Ok(SuiteReport {
         attacks: Vec::new(),
         target: lab.target.as_str().to_owned(),
-        model: lab.model.clone(),
+        model: lab.model.as_str().to_owned(),
         gateway: lab
             .gateway
             .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),

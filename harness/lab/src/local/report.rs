@@ -52,7 +52,7 @@ pub fn describe(
     if let Some(model) = &u.scripted_model {
         line("scripted model", format!("{model}/v1"));
     }
-    line("model", state.model.clone());
+    line("model", state.model.to_string());
     if let Some(gateway) = state.gateway {
         line("gateway", gateway.to_string());
     }
@@ -117,7 +117,7 @@ mod tests {
         let ports = Ports::from_env().expect("default ports");
         let state = LabState {
             target: Target::Local,
-            model: "scripted".into(),
+            model: ModelChoice::Scripted,
             gateway: Some(Gateway::Envoy),
             urls: urls(&ports, ModelChoice::Scripted),
             processes: Vec::new(),

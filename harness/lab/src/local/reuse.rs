@@ -17,7 +17,7 @@ pub(super) fn already_up(config: &LocalConfig) -> anyhow::Result<Option<LabState
                 "a kind lab is recorded in {}; take it down first (`cargo xtask down`)",
                 crate::lab::state_path(&config.dir).display()
             ),
-            Target::Local if state.model != config.model.as_str() => {
+            Target::Local if state.model != config.model => {
                 config.note(format!(
                     "==> the local lab is up with --model {}; restarting it with --model {}",
                     state.model,

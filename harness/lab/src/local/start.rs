@@ -76,7 +76,7 @@ pub(super) async fn start(
     ));
     let mut state = LabState {
         target: Target::Local,
-        model: config.model.as_str().to_owned(),
+        model: config.model,
         gateway: Some(config.gateway),
         urls,
         processes: Vec::new(),

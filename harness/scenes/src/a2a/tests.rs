@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    hitl::{self, Activity, Decision, DecisionNotTaken, Pause},
+    answer::{self, DecisionNotTaken},
+    hitl::{self, Activity, Decision, Pause},
     types::{Task, TaskState},
 };
 
@@ -79,7 +80,7 @@ fn an_approval_that_ran_the_tool_is_verified_as_taken() {
     let request = approval(&task_of("01-01-approve-flow_initial-send.json"));
     let after = task_of("02-01-approve-flow_approve-send.json");
     assert_eq!(after.status.state, TaskState::Completed);
-    hitl::check_decision_taken(&request, &Decision::Approve, &activities(&after), None)
+    answer::check_decision_taken(&request, &Decision::Approve, &activities(&after), None)
         .expect("approval taken");
 }
 
@@ -91,7 +92,7 @@ fn a_rejection_reaches_the_tool_result_with_its_reason() {
         reason: "batch says no".into(),
     };
     let acts = activities(&after);
-    hitl::check_decision_taken(&request, &reject, &acts, None).expect("rejection taken");
+    answer::check_decision_taken(&request, &reject, &acts, None).expect("rejection taken");
     assert!(acts.iter().any(|a| matches!(a,
         Activity::Result { text, .. } if text.contains("Reason: batch says no"))));
 }
@@ -101,7 +102,7 @@ fn a_plain_text_yes_is_silently_dropped_and_we_notice() {
     let request = approval(&task_of("11-06-plain-text-yes_initial-send.json"));
     let after = task_of("12-06-plain-text-yes_text-yes.json");
     assert_eq!(after.status.state, TaskState::Completed);
-    let err = hitl::check_decision_taken(&request, &Decision::Approve, &activities(&after), None)
+    let err = answer::check_decision_taken(&request, &Decision::Approve, &activities(&after), None)
         .expect_err("a dropped decision must be caught");
     assert!(matches!(err, DecisionNotTaken::Dropped { .. }), "{err}");
 }
@@ -112,7 +113,7 @@ fn our_decision_messages_have_the_observed_shape() {
     let sent = capture("06-03-reject-clean_reject-send.json");
     let observed = &sent["request"]["params"]["message"]["parts"][0]["data"];
     let reason = observed["rejection_reason"].as_str().unwrap().to_owned();
-    let ours = hitl::decision_message("t", "c", &request, &Decision::Reject { reason });
+    let ours = answer::decision_message("t", "c", &request, &Decision::Reject { reason });
     let ours = serde_json::to_value(&ours).unwrap();
     assert_eq!(&ours["parts"][0]["data"], observed);
     assert_eq!(ours["taskId"], "t");
@@ -122,7 +123,7 @@ fn our_decision_messages_have_the_observed_shape() {
 #[test]
 fn a_decision_to_a_finished_task_is_a_json_rpc_error() {
     let value = capture("15-08-approve-completed-task.json");
-    let err = super::rpc_result(value["response"].clone()).expect_err("an error");
+    let err = super::client::rpc_result(value["response"].clone()).expect_err("an error");
     assert!(
         matches!(err, super::A2aError::Rpc { code: -32602, .. }),
         "{err}"

@@ -196,7 +196,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
         let span = attack.span();
         let a = attack.into_inner();
         let id_span = a.id.span();
-        let id = a.id.into_inner();
+        let id = a.id.get_ref().clone();
         if id.is_empty()
             || !id
                 .chars()
@@ -207,74 +207,11 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
                 format!("attack id `{id}`: use lowercase letters, digits and `-`"),
             ));
         }
-        let kind_name = a
-            .kind
-            .as_ref()
-            .map_or_else(|| "request".to_owned(), |k| k.get_ref().clone());
-        let kind_span = a.kind.as_ref().map_or(span.clone(), |k| k.span());
-        let kind = match kind_name.as_str() {
-            "request" => {
-                let mut body = Vec::new();
-                if a.bom {
-                    body.extend_from_slice("\u{feff}".as_bytes());
-                }
-                body.extend(std::iter::repeat_n(b' ', a.pad_before));
-                body.extend_from_slice(
-                    a.body
-                        .as_deref()
-                        .unwrap_or("{{call}}")
-                        .replace("{{call}}", CALL)
-                        .as_bytes(),
-                );
-                body.extend(std::iter::repeat_n(b' ', a.pad_after));
-                body.extend_from_slice(a.trailing.as_bytes());
-                Kind::Request(Request {
-                    to: a.to.unwrap_or(To::Gateway),
-                    method: a.method.unwrap_or_else(|| "POST".into()),
-                    path: a
-                        .path
-                        .unwrap_or_else(|| hitl_wire::mockdb::paths::PRIVILEGED_MCP.into()),
-                    body,
-                    headers: a.headers.into_iter().collect(),
-                    identity: a.identity.unwrap_or(Identity::Token),
-                    framing: a.framing.unwrap_or(Framing::Length),
-                    approval: a.approval.unwrap_or(ApprovalToken::None),
-                })
-            }
-            "self-approval" => Kind::SelfApproval,
-            "replay-approval" => Kind::ReplayApproval,
-            "decide-without-credentials" => Kind::DecideWithoutCredentials,
-            other => {
-                return Err(at(
-                    kind_span,
-                    format!(
-                        "unknown kind `{other}`: use request, self-approval, replay-approval or decide-without-credentials"
-                    ),
-                ));
-            }
-        };
+        let name = a.name.clone();
         let expect_span = a.expect.span();
+        let kind = kind_of(&a, span).map_err(|(span, message)| at(span, message))?;
         let e = a.expect.into_inner();
-        let backend = match e.backend {
-            None => Backend::Untouched,
-            Some(b) => {
-                let b_span = b.span();
-                match b.into_inner().as_str() {
-                    "untouched" => Backend::Untouched,
-                    other => match other.strip_prefix("refused:") {
-                        Some(check) if !check.is_empty() => Backend::Refused(check.to_owned()),
-                        _ => {
-                            return Err(at(
-                                b_span,
-                                format!(
-                                    "backend `{other}`: use `untouched` or `refused:<check>` (e.g. refused:missing)"
-                                ),
-                            ));
-                        }
-                    },
-                }
-            }
-        };
+        let backend = backend_of(e.backend).map_err(|(span, message)| at(span, message))?;
         let verdict = match (&kind, e.verdict) {
             (Kind::Request(_), None) => {
                 return Err(at(
@@ -286,7 +223,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
         };
         out.push(Attack {
             id,
-            name: a.name,
+            name,
             family: raw.family.clone(),
             file: file.to_owned(),
             kind,
@@ -300,6 +237,80 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
         });
     }
     Ok(out)
+}
+
+/// What the attacker does: a request (the default) or a named procedure.
+fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, String)> {
+    let kind_name = a
+        .kind
+        .as_ref()
+        .map_or_else(|| "request".to_owned(), |k| k.get_ref().clone());
+    let kind_span = a.kind.as_ref().map_or(span, |k| k.span());
+    Ok(match kind_name.as_str() {
+        "request" => Kind::Request(request_of(a)),
+        "self-approval" => Kind::SelfApproval,
+        "replay-approval" => Kind::ReplayApproval,
+        "decide-without-credentials" => Kind::DecideWithoutCredentials,
+        other => {
+            return Err((
+                kind_span,
+                format!(
+                    "unknown kind `{other}`: use request, self-approval, replay-approval or decide-without-credentials"
+                ),
+            ));
+        }
+    })
+}
+
+/// The request's bytes and framing: the body after its template, BOM and padding.
+fn request_of(a: &RawAttack) -> Request {
+    let mut body = Vec::new();
+    if a.bom {
+        body.extend_from_slice("\u{feff}".as_bytes());
+    }
+    body.extend(std::iter::repeat_n(b' ', a.pad_before));
+    body.extend_from_slice(
+        a.body
+            .as_deref()
+            .unwrap_or("{{call}}")
+            .replace("{{call}}", CALL)
+            .as_bytes(),
+    );
+    body.extend(std::iter::repeat_n(b' ', a.pad_after));
+    body.extend_from_slice(a.trailing.as_bytes());
+    Request {
+        to: a.to.unwrap_or(To::Gateway),
+        method: a.method.clone().unwrap_or_else(|| "POST".into()),
+        path: a
+            .path
+            .clone()
+            .unwrap_or_else(|| hitl_wire::mockdb::paths::PRIVILEGED_MCP.into()),
+        body,
+        headers: a.headers.clone().into_iter().collect(),
+        identity: a.identity.unwrap_or(Identity::Token),
+        framing: a.framing.unwrap_or(Framing::Length),
+        approval: a.approval.unwrap_or(ApprovalToken::None),
+    }
+}
+
+/// `untouched` (the default) or `refused:<check>`.
+fn backend_of(backend: Option<Spanned<String>>) -> Result<Backend, (Range<usize>, String)> {
+    let Some(b) = backend else {
+        return Ok(Backend::Untouched);
+    };
+    let span = b.span();
+    match b.into_inner().as_str() {
+        "untouched" => Ok(Backend::Untouched),
+        other => match other.strip_prefix("refused:") {
+            Some(check) if !check.is_empty() => Ok(Backend::Refused(check.to_owned())),
+            _ => Err((
+                span,
+                format!(
+                    "backend `{other}`: use `untouched` or `refused:<check>` (e.g. refused:missing)"
+                ),
+            )),
+        },
+    }
 }
 
 /// The catalogue's directory: `<workspace>/scenarios/attacks`.

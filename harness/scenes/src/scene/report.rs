@@ -11,10 +11,32 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{
-    run::SceneReport,
-    transcript::{normalise, render},
+    transcript::{Line, normalise, render},
+    verdict::{CallRow, Check, Decided},
 };
 use crate::attacks::AttackReport;
+use hitl_lab::agents::AgentKind;
+
+/// The outcome of one scene.
+#[derive(Debug, Clone, Serialize)]
+pub struct SceneReport {
+    pub id: u32,
+    /// The agent the scene ran against.
+    pub agent: AgentKind,
+    pub name: String,
+    pub file: String,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub checks: Vec<Check>,
+    pub calls: Vec<CallRow>,
+    pub transcript: Vec<Line>,
+}
+
+impl SceneReport {
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+}
 
 /// Every scene's report, and where the run happened.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +66,15 @@ impl SuiteReport {
     /// The summary table and the closing `N passed, M failed` line.
     pub fn summary(&self) -> String {
         let mut out = String::new();
+        self.scene_table(&mut out);
+        self.attack_table(&mut out);
+        self.failures(&mut out);
+        let _ = writeln!(out, "\n{} passed, {} failed", self.passed(), self.failed());
+        out
+    }
+
+    /// One row per call of every scene (one row for a scene without calls).
+    fn scene_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\n{:<3} {:<28} {:<12} {:<13} {:<6} {:<18} {:<9} {:<10} {:>7}",
@@ -52,14 +83,13 @@ impl SuiteReport {
         let _ = writeln!(out, "{}", "─".repeat(115));
         for scene in &self.scenes {
             let result = if scene.passed { "pass" } else { "FAIL" };
-            let mut first = true;
             let rows = if scene.calls.is_empty() {
                 vec![None]
             } else {
                 scene.calls.iter().map(Some).collect()
             };
-            for row in rows {
-                let (id, name, agent, gw, res) = if first {
+            for (i, row) in rows.into_iter().enumerate() {
+                let (id, name, agent, gw, res) = if i == 0 {
                     (
                         scene.id.to_string(),
                         scene.name.as_str(),
@@ -70,12 +100,11 @@ impl SuiteReport {
                 } else {
                     (String::new(), "", "", "", "")
                 };
-                first = false;
                 let (tool, tier, decision, ran) = match row {
                     Some(r) => (
                         r.tool.as_str(),
                         r.observed_tier.map_or("?", |t| t.as_str()),
-                        r.observed_decision.as_deref().unwrap_or("—"),
+                        r.observed_decision.map_or("—", Decided::as_str),
                         r.executed.map_or("?", |e| if e { "yes" } else { "no" }),
                     ),
                     None => ("—", "", "", ""),
@@ -86,26 +115,34 @@ impl SuiteReport {
                 );
             }
         }
-        if !self.attacks.is_empty() {
+    }
+
+    fn attack_table(&self, out: &mut String) {
+        if self.attacks.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<36} {:<10} {:<13} {:<6} observed",
+            "attack", "family", "gateway", "result"
+        );
+        let _ = writeln!(out, "{}", "─".repeat(115));
+        for attack in &self.attacks {
+            let result = match (attack.passed, attack.checks.is_empty()) {
+                (false, _) => "FAIL",
+                (true, true) => "n/a",
+                (true, false) => "pass",
+            };
             let _ = writeln!(
                 out,
-                "\n{:<36} {:<10} {:<13} {:<6} observed",
-                "attack", "family", "gateway", "result"
+                "{:<36} {:<10} {:<13} {:<6} {}",
+                attack.id, attack.family, self.gateway, result, attack.observed
             );
-            let _ = writeln!(out, "{}", "─".repeat(115));
-            for attack in &self.attacks {
-                let result = match (attack.passed, attack.checks.is_empty()) {
-                    (false, _) => "FAIL",
-                    (true, true) => "n/a",
-                    (true, false) => "pass",
-                };
-                let _ = writeln!(
-                    out,
-                    "{:<36} {:<10} {:<13} {:<6} {}",
-                    attack.id, attack.family, self.gateway, result, attack.observed
-                );
-            }
         }
+    }
+
+    /// Every failed check, by scene and attack, then what did not apply to the gate.
+    fn failures(&self, out: &mut String) {
         for scene in self.scenes.iter().filter(|s| !s.passed) {
             let _ = writeln!(
                 out,
@@ -135,8 +172,6 @@ impl SuiteReport {
                 }
             }
         }
-        let _ = writeln!(out, "\n{} passed, {} failed", self.passed(), self.failed());
-        out
     }
 
     /// Write `report.json`, `junit.xml` and `transcripts/NN-agent-name.txt` under `dir`.
@@ -279,7 +314,7 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scene::run::{Check, SceneReport};
+    use crate::scene::verdict::Check;
 
     fn report(passed: bool) -> SuiteReport {
         SuiteReport {
