@@ -22,7 +22,7 @@ use hitl_lab_tests::{
     mock_db, through_both_gateways,
 };
 use hitl_wire::{
-    extauth::{DenyBody, Event, Outcome},
+    extauth::{DenyBody, Event, HistoryQuery, Outcome, client::AdminError, paths as admin_paths},
     mockdb::{paths, tools},
 };
 use serde_json::json;
@@ -160,7 +160,7 @@ async fn handshake_and_discovery_pass_unparked(gateway) {
             .await?,
         0.0
     );
-    assert_eq!(gate.extauth.history("").await?.items.len(), 0);
+    assert_eq!(gate.extauth.history(&HistoryQuery::default()).await?.items.len(), 0);
     Ok(())
 }
 }
@@ -197,18 +197,17 @@ async fn a_large_call_is_listed_as_a_preview_and_served_whole(gateway) {
     assert_eq!(whole.body, body);
     assert_eq!(whole.tool_args, json!({"version": "v3"}));
     assert_eq!(whole.preview_of_bytes, None);
-    let missing = gate
-        .extauth
-        .authorized(reqwest::Client::new().get(gate.extauth.url("/pending/nope")))
-        .send()
-        .await?;
-    assert_eq!(missing.status(), 404);
+    let missing = gate.extauth.admin().pending_call("nope").await;
+    assert!(
+        matches!(missing, Err(AdminError::NotFound(_))),
+        "{missing:?}"
+    );
 
     gate.extauth.decide(&listed.id, true, "read it all", "bob").await?;
     let reply = tokio::time::timeout(PATIENCE, call).await???;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(gate.db.state().await?.schema_version, "v3");
-    let record = gate.extauth.history("outcome=approved").await?.items.remove(0);
+    let record = gate.extauth.history(&HistoryQuery::outcome(Outcome::Approved)).await?.items.remove(0);
     assert_eq!((record.call.body.as_str(), record.call.preview_of_bytes), (body.as_str(), None));
     Ok(())
 }
@@ -281,7 +280,7 @@ async fn approved_migration_runs_once_recorded(gateway) {
         Some(USER)
     );
 
-    let history = gate.extauth.history("outcome=approved").await?;
+    let history = gate.extauth.history(&HistoryQuery::outcome(Outcome::Approved)).await?;
     assert_eq!(history.items.len(), 1);
     let record = &history.items[0];
     assert_eq!(
@@ -351,7 +350,7 @@ async fn rejected_migration_gets_the_reason_and_changes_nothing(gateway) {
         parked.id
     };
     assert_eq!(gate.db.state().await?.schema_version, before.schema_version);
-    let history = gate.extauth.history("outcome=rejected").await?;
+    let history = gate.extauth.history(&HistoryQuery::outcome(Outcome::Rejected)).await?;
     let ids: Vec<_> = history.items.iter().map(|r| r.call.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -476,7 +475,7 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
     assert_eq!(gate.db.state().await?.schema_version, "v3");
 
     assert!(gate.extauth.pending().await?.is_empty());
-    let history = gate.extauth.history("").await?;
+    let history = gate.extauth.history(&HistoryQuery::default()).await?;
     let summary: Vec<_> = history
         .items
         .iter()
@@ -560,12 +559,12 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
         }
     }
     let mut recorded = std::collections::BTreeMap::new();
-    let mut query = "limit=500".to_owned();
+    let mut query = HistoryQuery::latest(500);
     loop {
         let page = extauth.history(&query).await?;
         recorded.extend(page.items.into_iter().map(|r| (r.call.id, r.outcome)));
         match page.next_before {
-            Some(next) => query = format!("limit=500&before={next}"),
+            Some(next) => query.before = Some(next),
             None => break,
         }
     }
@@ -744,7 +743,7 @@ async fn fail_closed_through_the_gateway(gateway) {
 
     assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
     // Every refusal is on the record as `denied`; nothing else is.
-    let history = gate.extauth.history("").await?.items;
+    let history = gate.extauth.history(&HistoryQuery::default()).await?.items;
     assert!(
         history.iter().all(|r| r.outcome == Outcome::Denied),
         "{history:#?}"
@@ -1143,7 +1142,7 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
     let gate = Gate::start_default("extauth_admin_auth", Gateway::Envoy).await?;
     let call = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let parked = gate.extauth.wait_pending(1).await?.remove(0);
-    let url = gate.extauth.url(&format!("/decide/{}", parked.id));
+    let url = gate.extauth.url(&admin_paths::decide(&parked.id));
     let approve = r#"{"approved":true,"reason":"","reviewer":"mallory"}"#;
     let http = reqwest::Client::new();
 
@@ -1167,7 +1166,11 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
             Some("Bearer")
         );
     }
-    for path in ["/pending", "/history", "/events"] {
+    for path in [
+        admin_paths::PENDING,
+        admin_paths::HISTORY,
+        admin_paths::EVENTS,
+    ] {
         let resp = http.get(gate.extauth.url(path)).send().await?;
         assert_eq!(resp.status(), 401, "{path} without a credential");
     }
@@ -1197,7 +1200,7 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
     assert_eq!(deny_body(&reply).reason, "not today");
     let record = gate
         .extauth
-        .history("outcome=rejected")
+        .history(&HistoryQuery::outcome(Outcome::Rejected))
         .await?
         .items
         .remove(0);
@@ -1227,7 +1230,11 @@ async fn every_denial_is_on_the_record_and_repeats_are_coalesced() -> anyhow::Re
         Some(tonic::Code::PermissionDenied as i32)
     );
 
-    let denied = gate.extauth.history("outcome=denied").await?.items;
+    let denied = gate
+        .extauth
+        .history(&HistoryQuery::outcome(Outcome::Denied))
+        .await?
+        .items;
     let rows: Vec<(u64, &str)> = denied
         .iter()
         .map(|r| (r.count, r.reason.as_str()))
@@ -1271,11 +1278,11 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
         }
     })
     .await?;
-    let resp = http.get(closed.url("/pending")).send().await?;
+    let resp = http.get(closed.url(admin_paths::PENDING)).send().await?;
     assert_eq!(resp.status(), 503);
     assert!(resp.text().await?.contains("ADMIN_TOKEN"));
     let health = http
-        .get(closed.url("/healthz"))
+        .get(closed.url(admin_paths::HEALTHZ))
         .send()
         .await?
         .text()
@@ -1292,7 +1299,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
         }
     })
     .await?;
-    let health = http.get(open.url("/healthz")).send().await?.text().await?;
+    let health = open.admin().healthz().await?;
     assert!(
         health.contains("warning: INSECURE: the admin API is open"),
         "{health}"

@@ -131,9 +131,9 @@ pub async fn lab_target(
         db: crate::clients::Db::new(&lab.urls.mock_db),
         issuer,
         requester: "alice".into(),
-        admin: Some(lab.gate_admin()),
+        admin: Some(lab.gate_admin()?),
         admin_url: Some(lab.urls.extauth_admin.clone()),
-        decider: Decider::Admin(lab.gate_admin()),
+        decider: Decider::Admin(lab.gate_admin()?),
         ui,
         ext_authz: (lab.target == crate::lab::Target::Local)
             .then(|| crate::envoy::Endpoint::loopback(local.ports.extauth_grpc)),

@@ -11,14 +11,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hitl_wire::{extauth::Outcome, mockdb::paths};
+use hitl_wire::{
+    extauth::{HistoryQuery, Outcome, client::AdminClient},
+    mockdb::paths,
+};
 
 use crate::{
     attacks::{
         Attack, AttackReport, Decider, Target,
         run::{Answer, check, new_tag, parked_id, send_raw, short, since, spawn_call, tagged_call},
     },
-    clients::{Db, GateAdmin},
+    clients::Db,
     components::mock_db,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
@@ -83,9 +86,7 @@ pub async fn run(
     std::fs::create_dir_all(&log_dir)?;
     let decider = match (&options.decide_cmd, &options.admin) {
         (Some(cmd), _) => Decider::Command(cmd.clone()),
-        (None, Some(url)) => {
-            Decider::Admin(GateAdmin::new(url).with_token(options.admin_token.clone()))
-        }
+        (None, Some(url)) => Decider::Admin(AdminClient::new(url, options.admin_token.clone())?),
         (None, None) => anyhow::bail!(
             "gate-check needs a way to decide: --admin URL (hitl-extauth's admin API) or \
              --decide-cmd 'COMMAND {{id}} {{approve}} {{reason}}'"
@@ -131,7 +132,8 @@ pub async fn run(
     let admin = options
         .admin
         .as_ref()
-        .map(|url| GateAdmin::new(url).with_token(options.admin_token.clone()));
+        .map(|url| AdminClient::new(url, options.admin_token.clone()))
+        .transpose()?;
     let target = Target {
         gateway: plan.listen.clone(),
         backend: Endpoint::loopback(db_options.port),
@@ -459,7 +461,7 @@ async fn hang_up(target: &Target, report: &mut AttackReport) -> anyhow::Result<(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let history = admin.history(50).await?;
+        let history = admin.history(&HistoryQuery::latest(50)).await?;
         let abandoned = history
             .items
             .iter()

@@ -5,11 +5,10 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
-use hitl_wire::extauth::{Event, ParkedCall};
+use hitl_wire::extauth::{Event, ParkedCall, client::AdminClient};
 use time::OffsetDateTime;
 
 use crate::{
-    admin::AdminClient,
     live::{Card, Live},
     render::card,
     schema::{SchemaProbe, SchemaVersion},
@@ -94,7 +93,7 @@ async fn session(
     live: &Live,
     cards: &CardMaker,
     backoff: &mut Backoff,
-) -> Result<(), crate::admin::AdminError> {
+) -> Result<(), hitl_wire::extauth::client::AdminError> {
     let events = admin.events().await?;
     let pending = admin.pending().await?;
     live.replace_all(cards.make_all(pending.pending).await);

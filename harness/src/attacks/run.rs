@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use hitl_wire::{
     approval,
-    extauth::{DecideRequest, Outcome},
+    extauth::{DecideRequest, HistoryQuery, Outcome, client::AdminClient},
     headers,
     mockdb::{State, paths},
 };
@@ -23,7 +23,7 @@ use super::catalogue::{
     ApprovalToken, Attack, Backend, Framing, Identity, Kind, Request, To, Verdict,
 };
 use crate::{
-    clients::{Db, GateAdmin, ReviewerUi},
+    clients::{Db, ReviewerUi},
     envoy::Endpoint,
     requester::{Issuer, bearer},
     scene::run::Check,
@@ -33,7 +33,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum Decider {
     /// hitl-extauth's admin API (`POST /decide/{id}`).
-    Admin(GateAdmin),
+    Admin(AdminClient),
     /// A shell command, `{id}` `{approve}` (`true`/`false`) `{reason}` `{reviewer}` filled in
     /// (each shell-quoted); exit 0 means the decision was taken.
     Command(String),
@@ -103,7 +103,7 @@ pub struct Target {
     /// The requester our calls come from.
     pub requester: String,
     /// hitl-extauth's admin API (pending, history) when the gate is hitl-extauth.
-    pub admin: Option<GateAdmin>,
+    pub admin: Option<AdminClient>,
     /// The admin API's base URL, to try it without credentials.
     pub admin_url: Option<String>,
     pub decider: Decider,
@@ -269,8 +269,8 @@ pub(crate) fn since(before: &State, after: &State) -> (Vec<String>, Vec<String>)
 }
 
 /// The number of `denied` decisions on the gate's record (coalesced repeats counted).
-async fn denied_count(admin: &GateAdmin) -> anyhow::Result<u64> {
-    let page = admin.history(500).await?;
+async fn denied_count(admin: &AdminClient) -> anyhow::Result<u64> {
+    let page = admin.history(&HistoryQuery::latest(500)).await?;
     Ok(page
         .items
         .iter()

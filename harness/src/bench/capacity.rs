@@ -113,7 +113,7 @@ impl Capacity {
 
 /// Park `calls` at once, decide them all, check every answer.
 pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow::Result<Capacity> {
-    let admin = stack.admin();
+    let admin = stack.admin()?;
     let version = stack.db_client().state().await?.schema_version;
     let url = stack.gateway_url(paths::PRIVILEGED_MCP);
     let connections = calls.div_ceil(STREAMS_PER_CONNECTION).max(1);

@@ -76,7 +76,7 @@ impl Release {
 
 /// `samples` timed park-and-approve rounds after `warmup` untimed ones.
 pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Result<Release> {
-    let admin = stack.admin();
+    let admin = stack.admin()?;
     let version = stack.db_client().state().await?.schema_version;
     let url = stack.gateway_url(paths::PRIVILEGED_MCP);
     let http = mcp::http1(PATIENCE)?;

@@ -12,7 +12,10 @@ use std::{
 
 use futures::StreamExt as _;
 use hitl_wire::{
-    extauth::{DecideRequest, Event, Outcome},
+    extauth::{
+        DecideRequest, Event, Outcome,
+        client::{AdminClient, AdminError},
+    },
     headers,
     mockdb::{AuditEntry, State, tools},
 };
@@ -29,7 +32,7 @@ use crate::{
         hitl::{self, Activity, Decision, Pause},
     },
     agents::AgentKind,
-    clients::{Db, GateAdmin},
+    clients::Db,
     components::scripted_model,
     lab::LabState,
 };
@@ -178,7 +181,7 @@ async fn replay(
     checks: &mut Vec<Check>,
 ) -> anyhow::Result<Vec<CallRow>> {
     let db = Db::new(&lab.urls.mock_db);
-    let gate = lab.gate_admin();
+    let gate = lab.gate_admin()?;
 
     // Fresh state: seed data, empty reviewer queue, the scene's script.
     let baseline = db.reset().await?;
@@ -528,8 +531,8 @@ fn absorb(outcome: &TurnOutcome, seen: &mut Vec<SeenCall>, reply: &mut String) {
 /// The platform reviewer: decides each park as the scene says, in order, and records what
 /// the gateway reports.
 async fn review(
-    gate: GateAdmin,
-    events: impl futures::Stream<Item = anyhow::Result<Event>>,
+    gate: AdminClient,
+    events: impl futures::Stream<Item = Result<Event, AdminError>>,
     mut plan: VecDeque<(String, HumanDecision)>,
     reviewer: String,
     rec: Recorder,

@@ -32,11 +32,14 @@ impl Filters {
             pairs.push(format!("outcome={}", outcome.as_str()));
         }
         if let Some(tool) = &self.tool {
-            pairs.push(format!("tool={}", crate::admin::encode_segment(tool)));
+            pairs.push(format!(
+                "tool={}",
+                hitl_wire::extauth::paths::encode_segment(tool)
+            ));
         }
         pairs.push(format!(
             "before={}",
-            crate::admin::encode_segment(next_before)
+            hitl_wire::extauth::paths::encode_segment(next_before)
         ));
         format!("/history?{}", pairs.join("&"))
     }
