@@ -22,7 +22,9 @@ use hitl_lab_tests::{
     mock_db, through_both_gateways,
 };
 use hitl_wire::{
-    extauth::{DenyBody, Event, HistoryQuery, Outcome, client::AdminError, paths as admin_paths},
+    extauth::{
+        DenyBody, Event, HistoryQuery, Outcome, client::AdminError, denial, paths as admin_paths,
+    },
     mockdb::{paths, tools},
 };
 use serde_json::json;
@@ -356,6 +358,44 @@ async fn rejected_migration_gets_the_reason_and_changes_nothing(gateway) {
         ids,
         [events_id.as_str(), parked.id.as_str()],
         "newest first"
+    );
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// `DENY_RESPONSE=mcp`, as the lab runs it: the rejected `tools/call` is answered HTTP 200 with
+/// a tool result marked `isError` (its text carries the reason, which the model reads), and
+/// the 403's body rides along.
+async fn in_mcp_terms_a_rejected_call_is_a_tool_error_with_the_reason(gateway) {
+    let gate = Gate::start("extauth_reject_mcp", gateway, |o| o.deny_response("mcp")).await?;
+    let call = gate.spawn_post(PRIVILEGED, migrate(9, "v4"));
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    let reason = "no migrations during the freeze";
+    gate.extauth
+        .decide(&parked.id, false, reason, "bob")
+        .await?;
+
+    let reply = tokio::time::timeout(PATIENCE, call).await???;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let body = DenyBody {
+        approved: false,
+        reason: reason.into(),
+        id: Some(parked.id.clone()),
+    };
+    assert_eq!(
+        denial::parse(&reply.body),
+        Some(denial::Denial {
+            id: json!(9),
+            tool_error: true,
+            body: body.clone(),
+        }),
+        "{reply:?}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&reply.body)?;
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        denial::message(&body).as_str()
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! hitl-extauth's admin API: its paths ([`paths`]), the JSON of `/pending`, `/decide/{id}`,
 //! `/history`, `/events`, and the body of the 403 a rejected call gets back through the
-//! gateway. The one client of that API is [`client`] (feature `client`).
+//! gateway (or, in MCP terms, [`denial`]). The one client of that API is [`client`] (feature
+//! `client`).
 //!
 //! Seed-compatible names first (`id`, `receivedAt`, `method`, `path`, `headers`, `rpcMethod`,
 //! `toolName`, `toolArgs`, `body`); everything after them is ours.
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod denial;
 
 /// The admin API's paths; the ones with `{id}` are axum route patterns, filled in by the
 /// functions of the same name.
