@@ -1320,7 +1320,11 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     .await?;
     let resp = http.get(closed.url(admin_paths::PENDING)).send().await?;
     assert_eq!(resp.status(), 503);
-    assert!(resp.text().await?.contains("ADMIN_TOKEN"));
+    assert!(
+        resp.text()
+            .await?
+            .contains(hitl_wire::env::extauth::ADMIN_TOKEN)
+    );
     let health = http
         .get(closed.url(admin_paths::HEALTHZ))
         .send()

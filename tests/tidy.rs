@@ -155,3 +155,68 @@ fn every_crate_is_on_the_architecture_code_map() {
         missing.join(", ")
     );
 }
+
+/// The variable names of `hitl_wire::env`: the values of its `pub const NAME: &str = "…"`
+/// (the upper-case ones: names, not defaults).
+fn service_env_names() -> Vec<String> {
+    let dir = root().join("wire/src/env");
+    let mut sources = vec![root().join("wire/src/env.rs")];
+    sources.extend(
+        std::fs::read_dir(&dir)
+            .expect("wire/src/env")
+            .flatten()
+            .map(|e| e.path()),
+    );
+    let mut names = Vec::new();
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("pub const ") else {
+                continue;
+            };
+            let Some((_, value)) = rest.split_once(": &str = \"") else {
+                continue;
+            };
+            let value = value.trim_end_matches("\";");
+            if !value.is_empty() && value.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                names.push(value.to_owned());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_services_env_names_are_spelled_only_in_their_contract() {
+    let names = service_env_names();
+    assert!(names.contains(&"PARK_TIMEOUT_SEC".to_owned()), "{names:?}");
+    let root = root();
+    let contract = root.join("wire/src/env");
+    let mut offenders = Vec::new();
+    for path in files() {
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.starts_with(&contract)
+            || path == root.join("wire/src/env.rs")
+            || path == root.join("tests/tidy.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            for name in &names {
+                if line.contains(&format!("\"{name}\"")) {
+                    let rel = path.strip_prefix(&root).unwrap_or(&path);
+                    offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these spell a service's environment variable as a string; use the constant of \
+         `hitl_wire::env::<service>` so the service, the harness and the tests cannot drift:\n{}",
+        offenders.join("\n")
+    );
+}

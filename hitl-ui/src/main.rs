@@ -138,7 +138,8 @@ fn load_credentials(config: &Config) -> anyhow::Result<Option<Credentials>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let credentials = Credentials::parse(&text).context("REVIEWER_CREDENTIALS")?;
+    let credentials =
+        Credentials::parse(&text).context(hitl_wire::env::ui::REVIEWER_CREDENTIALS)?;
     tracing::info!(accounts = credentials.len(), "built-in sign-in enabled");
     Ok(Some(credentials))
 }

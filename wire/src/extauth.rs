@@ -325,15 +325,3 @@ impl HistoryQuery {
 /// Header hitl-extauth sets on an approved request on its way upstream: the parked-call id
 /// whose approval let it through (any client-supplied value is replaced or removed).
 pub const APPROVAL_ID_HEADER: &str = "x-hitl-approval-id";
-
-/// Environment variables of hitl-extauth's admin API (besides the seed's ports).
-pub mod env {
-    /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
-    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
-    /// hitl-ui's copy of that token.
-    pub const UI_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
-    /// Serve the admin API without a token, as the seed did (its UI sends none). Logged as a
-    /// warning at every start and shown by `/healthz`; reviewer names are then recorded as
-    /// unverified.
-    pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
-}

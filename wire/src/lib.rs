@@ -5,10 +5,9 @@
 //! mock-db-mcp's `/state`) so the seed's clients keep working.
 
 pub mod approval;
-pub mod chat;
+pub mod env;
 pub mod extauth;
 pub mod headers;
-pub mod http;
 pub mod identity;
 pub mod mockdb;
 pub mod model;

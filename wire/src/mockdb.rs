@@ -20,20 +20,6 @@ pub mod paths {
     pub const RESET: &str = "/reset";
 }
 
-/// Environment variables mock-db-mcp reads besides the seed's (`PORT`, `BIND_ADDR`,
-/// `DB_PATH`, `ENABLE_RESET`, `ALLOWED_HOSTS`).
-pub mod env {
-    /// Comma-separated browser origins allowed on the MCP endpoints (`scheme://host[:port]`,
-    /// port `*` for any, or `null`). A request without `Origin` always passes; one with an
-    /// Origin not listed gets 403. Empty (the default) refuses every Origin.
-    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
-    /// Wall-clock budget of one `cluster_db_query` statement (`1s`, `500ms`; default 1 s).
-    pub const QUERY_TIME_BUDGET: &str = "QUERY_TIME_BUDGET";
-    /// SQLite heap budget of the process, so of all queries together (`64MiB`, bytes; default
-    /// 64 MiB).
-    pub const QUERY_MEMORY_BUDGET: &str = "QUERY_MEMORY_BUDGET";
-}
-
 /// The JSON body of mock-db-mcp's own HTTP refusals (a bad `Origin`, …): `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

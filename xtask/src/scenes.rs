@@ -70,7 +70,7 @@ pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
     options.admin = args.admin.clone();
     options.admin_token = match &args.admin_token_file {
         Some(file) => Some(std::fs::read_to_string(file)?.trim().to_owned()),
-        None => std::env::var(hitl_wire::extauth::env::UI_ADMIN_TOKEN).ok(),
+        None => std::env::var(hitl_wire::env::ui::EXTAUTH_ADMIN_TOKEN).ok(),
     };
     options.decide_cmd = args.decide_cmd.clone();
     options.approval_key = args.approval_key.clone();

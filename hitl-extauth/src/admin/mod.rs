@@ -21,8 +21,7 @@ use axum::{
     routing::{get, post},
 };
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, env,
-    paths,
+    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, paths,
 };
 
 use crate::{
@@ -114,8 +113,8 @@ async fn require_token(
                 format!(
                     "the admin API is off: hitl-extauth has no {} (or {}=1 to serve it \
                      without one)",
-                    env::ADMIN_TOKEN,
-                    env::INSECURE_OPEN_ADMIN
+                    hitl_wire::env::extauth::ADMIN_TOKEN,
+                    hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
                 ),
             )
             .into_response();

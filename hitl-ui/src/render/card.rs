@@ -339,7 +339,12 @@ mod tests {
         assert_eq!(down.headline, "Schema ? → v3");
         assert!(down.note.unwrap().contains("connection refused"));
         let unset = describe(&call, &SchemaVersion::NotConfigured);
-        assert!(unset.note.unwrap().contains("MOCK_DB_STATE_URL"));
+        assert!(
+            unset
+                .note
+                .unwrap()
+                .contains(hitl_wire::env::ui::MOCK_DB_STATE_URL)
+        );
     }
 
     #[test]

@@ -56,8 +56,8 @@ fn identity_banner(viewer: &Viewer) -> Markup {
             div.banner.info {
                 strong { "Read-only." }
                 " No reviewer sign-in is configured, so nobody can decide here. Set "
-                code { "REVIEWER_CREDENTIALS" } " (built-in sign-in) or "
-                code { "TRUSTED_USER_HEADER" } " (behind an auth proxy) and restart hitl-ui."
+                code { (hitl_wire::env::ui::REVIEWER_CREDENTIALS) } " (built-in sign-in) or "
+                code { (hitl_wire::env::ui::TRUSTED_USER_HEADER) } " (behind an auth proxy) and restart hitl-ui."
             }
         } @else if viewer.identity.is_none() {
             div.banner.info {

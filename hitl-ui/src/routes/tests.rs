@@ -258,7 +258,8 @@ async fn another_host_is_refused_but_health_answers() {
         assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST, "{path}");
         let text = body_text(response).await;
         assert!(
-            text.contains("rebound.evil.example:8080") && text.contains("ALLOWED_HOSTS"),
+            text.contains("rebound.evil.example:8080")
+                && text.contains(hitl_wire::env::ui::ALLOWED_HOSTS),
             "{text}"
         );
     }
