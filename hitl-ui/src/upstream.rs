@@ -5,7 +5,10 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
-use hitl_wire::extauth::{Event, ParkedCall, client::AdminClient};
+use hitl_wire::{
+    extauth::{Event, ParkedCall, client::AdminClient},
+    mockdb::tools,
+};
 use time::OffsetDateTime;
 
 use crate::{
@@ -36,7 +39,7 @@ impl CardMaker {
 
     /// Only migrations need the database's version; don't ask for anything else.
     async fn version_for(&self, calls: &[ParkedCall]) -> SchemaVersion {
-        if calls.iter().any(|c| c.tool_name == "run_migration") {
+        if calls.iter().any(|c| c.tool_name == tools::RUN_MIGRATION) {
             self.schema.current().await
         } else {
             SchemaVersion::NotConfigured

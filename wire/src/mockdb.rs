@@ -36,6 +36,12 @@ pub mod tools {
     pub const RUN_MIGRATION: &str = "run_migration";
     /// Not an MCP tool: the `tool` of the audit entry `POST /reset` appends.
     pub const RESET: &str = "reset";
+    /// The lab's three tools, by rising risk.
+    pub const ALL: [&str; 3] = [CLUSTER_DB_QUERY, TRUNCATE_TABLE, RUN_MIGRATION];
+    /// The tools of `/public/mcp`.
+    pub const PUBLIC: [&str; 2] = [CLUSTER_DB_QUERY, TRUNCATE_TABLE];
+    /// The tools of `/privileged/mcp`.
+    pub const PRIVILEGED: [&str; 1] = [RUN_MIGRATION];
 }
 
 /// `GET /state`: the seed's shape (`schema_version`, `row_counts`, `audit`), audit newest last.

@@ -107,9 +107,9 @@ fn filter_form(filters: &Filters) -> Markup {
                 input type="text" name="tool" list="known-tools" placeholder="any tool"
                     value=[filters.tool.as_deref()];
                 datalist #known-tools {
-                    option value="run_migration" {}
-                    option value="truncate_table" {}
-                    option value="cluster_db_query" {}
+                    @for tool in hitl_wire::mockdb::tools::ALL.iter().rev() {
+                        option value=(tool) {}
+                    }
                 }
             }
             button.btn.btn-small type="submit" { "Filter" }

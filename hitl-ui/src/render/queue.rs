@@ -77,7 +77,7 @@ fn empty_state(empty: bool) -> Markup {
             div.empty-mark aria-hidden="true" { "✓" }
             h2 { "Nothing is waiting for you" }
             p {
-                "When the agent calls a privileged tool — such as " code { "run_migration" }
+                "When the agent calls a privileged tool — such as " code { (hitl_wire::mockdb::tools::RUN_MIGRATION) }
                 " on the gateway's " code { "/privileged/mcp" } " route — the gate holds the request "
                 "and it appears here at once: what it would change, who asked, and Approve / Reject."
             }
