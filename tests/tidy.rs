@@ -220,3 +220,48 @@ fn the_services_env_names_are_spelled_only_in_their_contract() {
         offenders.join("\n")
     );
 }
+
+/// `println!(` or `print!(` as a macro call of its own (not `eprintln!`, not `sprint…`).
+fn prints_to_stdout(line: &str) -> bool {
+    ["println!(", "print!("].iter().any(|needle| {
+        line.match_indices(needle).any(|(at, _)| {
+            !line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
+
+#[test]
+fn library_code_does_not_print() {
+    let root = root();
+    let mut offenders = Vec::new();
+    for path in files() {
+        let rel = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
+        let edge = rel.starts_with("xtask")
+            || rel.starts_with("tests")
+            || rel.ends_with("src/main.rs")
+            || rel.components().any(|c| c.as_os_str() == "bin")
+            || rel.file_name().is_some_and(|n| n == "tests.rs");
+        if edge || rel.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // Unit tests (`#[cfg(test)]` to the end of the file) may print.
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            if !line.trim_start().starts_with("//") && prints_to_stdout(line) {
+                offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "library code prints to stdout; return the text, emit a `tracing` event or take a \
+         progress callback, and let the edge (xtask, a `main.rs`) print it:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// How to run the suite.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub target: Target,
     pub model: ModelChoice,
@@ -26,6 +26,24 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// The local lab to bring up when none is.
     pub local: LocalConfig,
+    /// Where the live transcript and the attack lines go as they happen (xtask prints them).
+    pub progress: Progress,
+}
+
+/// A sink for live progress lines.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("target", &self.target)
+            .field("model", &self.model)
+            .field("agents", &self.agents)
+            .field("keep_up", &self.keep_up)
+            .field("out_dir", &self.out_dir)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {
@@ -37,6 +55,7 @@ impl Options {
             keep_up: false,
             out_dir: target_dir().join("conformance"),
             local: LocalConfig::from_env(model, gateway)?,
+            progress: Arc::new(|line| tracing::info!("{line}")),
         })
     }
 }
@@ -84,10 +103,11 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
         &scenes.iter().collect::<Vec<_>>(),
         options.model,
         &options.agents,
+        &options.progress,
     )
     .await;
     if let Ok(report) = &mut result {
-        match replay_attacks(&lab, &options.local, &attacks).await {
+        match replay_attacks(&lab, &options.local, &attacks, &*options.progress).await {
             Ok(rows) => report.attacks = rows,
             Err(e) => result = Err(e),
         }
@@ -155,26 +175,28 @@ pub fn endpoint_of(url: &str) -> anyhow::Result<crate::envoy::Endpoint> {
     Ok(crate::envoy::Endpoint::new(host, port.parse()?))
 }
 
-/// Replay the attack catalogue against the lab's gate, one live line per attack.
+/// Replay the attack catalogue against the lab's gate, one `progress` line per attack.
 pub async fn replay_attacks(
     lab: &LabState,
     local: &LocalConfig,
     attacks: &[crate::attacks::Attack],
+    progress: &dyn Fn(&str),
 ) -> anyhow::Result<Vec<crate::attacks::AttackReport>> {
     let target = lab_target(lab, local).await?;
-    println!(
+    progress(&format!(
         "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
         attacks.len()
-    );
-    Ok(crate::attacks::run_all(&target, attacks, &|line| println!("{line}")).await)
+    ));
+    Ok(crate::attacks::run_all(&target, attacks, progress).await)
 }
 
-/// Replay `scenes` against `lab`, printing each transcript as it happens.
+/// Replay `scenes` against `lab`, each transcript line to `progress` as it happens.
 pub async fn replay(
     lab: &LabState,
     scenes: &[&Scene],
     model: ModelChoice,
     agents: &[AgentKind],
+    progress: &Progress,
 ) -> anyhow::Result<SuiteReport> {
     for agent in agents {
         lab.agent_url(*agent)?;
@@ -184,23 +206,26 @@ pub async fn replay(
         let options = RunOptions {
             agent: *agent,
             scripted: model == ModelChoice::Scripted,
-            live: Some(Arc::new(|line| println!("{line}"))),
+            live: Some({
+                let progress = progress.clone();
+                Arc::new(move |line| progress(&line.to_string()))
+            }),
             ..RunOptions::default()
         };
         for scene in scenes {
-            println!(
+            progress(&format!(
                 "\n━━ scene {} on the {agent} agent: {} ━━",
                 scene.id, scene.name
-            );
-            println!("   {}", scene.summary);
+            ));
+            progress(&format!("   {}", scene.summary));
             let report = scene::run(lab, scene, &options).await;
-            println!(
+            progress(&format!(
                 "━━ scene {} on the {agent} agent {} ({} checks, {:.1} s)",
                 scene.id,
                 if report.passed { "passed" } else { "FAILED" },
                 report.checks.len(),
                 report.duration_ms as f64 / 1000.0
-            );
+            ));
             reports.push(report);
         }
     }

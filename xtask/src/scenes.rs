@@ -27,9 +27,14 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
     let selected = scene::select(&scenes, &args.scene)?;
     let model = scene_model(&lab.model);
     let agents = AgentSelection::from(args.agent).agents();
-    let report = conformance::replay(&lab, &selected, model, &agents).await?;
+    let report = conformance::replay(&lab, &selected, model, &agents, &printed()).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
+}
+
+/// Progress lines to the terminal as they happen.
+fn printed() -> conformance::Progress {
+    std::sync::Arc::new(|line| println!("{line}"))
 }
 
 fn scene_model(model: &str) -> ModelChoice {
@@ -53,6 +58,7 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.keep_up = args.keep_up;
     options.agents = AgentSelection::from(args.agent).agents();
     options.local.agents = options.agents.clone();
+    options.progress = printed();
     let report = conformance::run(&options).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)

@@ -27,6 +27,8 @@ pub struct UpReport {
     pub gateway_address: String,
     /// What was recorded in the lab state file (URLs through the background forwards).
     pub state: Option<LabState>,
+    /// Where everything is, for the person who ran `up` (the plan's last step).
+    pub urls: Option<String>,
 }
 
 struct Run<'a> {
@@ -35,6 +37,7 @@ struct Run<'a> {
     client: Option<Client>,
     gateway_address: Option<String>,
     state: Option<LabState>,
+    urls: Option<String>,
 }
 
 impl Run<'_> {
@@ -66,6 +69,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
         client: None,
         gateway_address: None,
         state: None,
+        urls: None,
     };
     let total = plan.len();
     let mut n = 0;
@@ -84,6 +88,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
         context: run.context.clone(),
         gateway_address: run.gateway_address.unwrap_or_default(),
         state: run.state,
+        urls: run.urls,
     })
 }
 
@@ -209,7 +214,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
                 reviewer: reviewer.as_deref(),
                 state: run.state.as_ref(),
             };
-            print!("{urls}");
+            run.urls = Some(urls.to_string());
             Ok(())
         }
     }

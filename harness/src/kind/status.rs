@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::{Api, Client, api::ListParams};
 
@@ -174,16 +175,24 @@ pub(super) async fn cluster_exists(cluster: &str) -> anyhow::Result<bool> {
     Ok(clusters.lines().any(|l| l.trim() == cluster))
 }
 
-/// `cargo xtask status` for the kind lab.
-pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
+/// `cargo xtask status` for the kind lab: the text to show.
+pub async fn status(lab: &LabManifests) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let cluster = plan::cluster_name(lab)?;
     if !cluster_exists(&cluster).await? {
-        println!("No kind cluster `{cluster}`: bring the lab up with `cargo xtask up`.");
-        return Ok(());
+        writeln!(
+            out,
+            "No kind cluster `{cluster}`: bring the lab up with `cargo xtask up`."
+        )?;
+        return Ok(out);
     }
     let context = plan::context(&cluster);
     let client = apply::client(&context).await?;
-    println!("kind cluster `{cluster}` (context {context})\n\nDeployments:");
+    writeln!(
+        out,
+        "kind cluster `{cluster}` (context {context})\n\nDeployments:"
+    )?;
     for namespace in [
         "hitl-lab",
         "kagent",
@@ -204,7 +213,7 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
             } else {
                 "..."
             };
-            println!("  {mark} {namespace}/{name}  {ready}/{desired} ready");
+            writeln!(out, "  {mark} {namespace}/{name}  {ready}/{desired} ready")?;
         }
     }
 
@@ -221,9 +230,9 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
         Some(obj) => wait::gateway_address(&obj).unwrap_or_else(|| "no address yet".to_owned()),
         None => "not created".to_owned(),
     };
-    println!("\nGateway {}/{}: {address}", gw.namespace, gw.name);
+    writeln!(out, "\nGateway {}/{}: {address}", gw.namespace, gw.name)?;
 
-    println!("\nAgents:");
+    writeln!(out, "\nAgents:")?;
     let agents = apply::dynamic_api_all(&client, "kagent.dev", "v1alpha2", "Agent").await?;
     for agent in agents.list(&ListParams::default()).await?.items {
         let ready = match wait::condition(&agent, "Ready") {
@@ -231,17 +240,18 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
             Some((status, message)) => format!("Ready {status}: {message}"),
             None => "no status yet".to_owned(),
         };
-        println!(
+        writeln!(
+            out,
             "  {}/{}: {ready}",
             agent.metadata.namespace.as_deref().unwrap_or("?"),
             agent.metadata.name.as_deref().unwrap_or("?")
-        );
+        )?;
     }
 
     if let Some(state) = crate::lab::LabState::load(&crate::lab::default_dir())?
         && state.target == crate::lab::Target::Kind
     {
-        println!("\nBackground port-forwards (from `up`):");
+        writeln!(out, "\nBackground port-forwards (from `up`):")?;
         for p in &state.processes {
             let alive = crate::proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
             let mark = if alive {
@@ -249,28 +259,33 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
             } else {
                 "NOT RUNNING (re-run `cargo xtask up`)"
             };
-            println!("  {:<28} pid {:<8} {mark}", p.name, p.pid);
+            writeln!(out, "  {:<28} pid {:<8} {mark}", p.name, p.pid)?;
         }
     }
 
-    println!("\nCalls waiting for a platform reviewer (hitl-extauth /pending):");
-    match pending(&context, lab).await {
-        Ok(list) if list.pending.is_empty() => println!("  none"),
+    writeln!(
+        out,
+        "\nCalls waiting for a platform reviewer (hitl-extauth /pending):"
+    )?;
+    let token = admin_token(&client).await.ok();
+    match pending(&context, lab, token).await {
+        Ok(list) if list.pending.is_empty() => writeln!(out, "  none")?,
         Ok(list) => {
             for call in list.pending {
-                println!(
+                writeln!(
+                    out,
                     "  {}  {}({})  asked by {}  expires {}",
                     call.id,
                     call.tool_name,
                     call.tool_args,
                     call.requester.as_deref().unwrap_or("unknown"),
                     call.expires_at
-                );
+                )?;
             }
         }
-        Err(e) => println!("  unavailable: {e:#}"),
+        Err(e) => writeln!(out, "  unavailable: {e:#}")?,
     }
-    Ok(())
+    Ok(out)
 }
 
 /// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward` (the admin API is
@@ -278,6 +293,7 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
 async fn pending(
     context: &str,
     lab: &LabManifests,
+    token: Option<String>,
 ) -> anyhow::Result<hitl_wire::extauth::PendingList> {
     let backend = &lab.gate.ext_auth.backend;
     let service = lab
@@ -298,22 +314,26 @@ async fn pending(
         remote: admin_port,
     };
     let mut child = spawn_forward(context, &forward, local, true)?;
-    let url = format!("http://127.0.0.1:{local}/pending");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let admin = AdminClient::with_timeouts(
+        &format!("http://127.0.0.1:{local}"),
+        token,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )?;
     let started = Instant::now();
     let result = loop {
-        match http.get(&url).send().await {
-            Ok(resp) => break resp.error_for_status().map_err(anyhow::Error::from),
-            Err(_) if started.elapsed() < Duration::from_secs(15) => {
+        match admin.pending().await {
+            Err(AdminError::Unreachable { .. }) if started.elapsed() < Duration::from_secs(15) => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => break Err(anyhow::Error::from(e).context("port-forward to hitl-extauth")),
+            Err(e @ AdminError::Unreachable { .. }) => {
+                break Err(anyhow::Error::from(e).context("port-forward to hitl-extauth"));
+            }
+            other => break other.map_err(anyhow::Error::from),
         }
     };
     let _ = child.kill().await;
-    Ok(result?.json().await?)
+    result
 }
 
 fn spawn_forward(
