@@ -1334,7 +1334,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     assert!(health.starts_with("ok\n"), "{health}");
     assert!(health.contains("reviewer endpoints are off"), "{health}");
 
-    // The seed's UI sends no token: with the explicit opt-out it works, and says so.
+    // A UI that sends no token works only with the explicit opt-out, which says so.
     let open = ExtAuth::start(&dir.join("open"), |o| {
         hitl_harness::components::extauth::Options {
             admin_token: None,

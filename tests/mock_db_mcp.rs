@@ -22,7 +22,7 @@ async fn start(test: &str) -> MockDb {
         .expect("start mock-db-mcp")
 }
 
-/// mock-db-mcp as the seed ran it: privileged calls execute without an approval token
+/// mock-db-mcp without approval checks (`INSECURE_NO_APPROVAL_KEY`): privileged calls execute without an approval token
 /// (`--insecure-no-approval-key`). For the tests of what a migration does; what an approval
 /// must be is checked in `tests/approval.rs`.
 fn unapproved(options: Options) -> Options {

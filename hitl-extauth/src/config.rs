@@ -1,4 +1,5 @@
-//! Configuration: command-line flags with environment-variable fallbacks (the seed's names).
+//! Configuration: command-line flags with environment-variable fallbacks
+//! (`hitl_wire::env::extauth`).
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -46,7 +47,7 @@ pub struct Config {
     #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Serve the admin API without a token, as the seed lab did (for a UI that sends none):
+    /// Serve the admin API without a token (for a UI that sends none):
     /// anyone who reaches the port can approve. Logged as a warning at every start, shown by
     /// /healthz; reviewer names are recorded as unverified.
     #[arg(
@@ -62,7 +63,7 @@ pub struct Config {
     #[arg(long, env = env::APPROVAL_SIGNING_KEY_FILE, value_name = "PATH")]
     pub approval_signing_key_file: Option<PathBuf>,
 
-    /// Run without a signing key, as the seed lab did: approvals carry no token, so a backend
+    /// Run without a signing key: approvals carry no token, so a backend
     /// that verifies approvals refuses them. Logged as a warning at every start.
     #[arg(
         long,
@@ -83,7 +84,7 @@ pub struct Config {
     #[arg(long, env = env::MAX_PARKED_PER_REQUESTER, default_value_t = env::DEFAULT_MAX_PARKED_PER_REQUESTER, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_parked_per_requester: u64,
 
-    /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
+    /// How a denial reaches the caller. `http` (the default): HTTP 403 with a JSON
     /// body `{"approved": false, "reason", "id"}`. `mcp` (HTTP 200, in MCP terms): a denied
     /// `tools/call` gets a tool result marked `isError` whose text is the reason (the 403 body
     /// under `_meta`), any other JSON-RPC request a JSON-RPC error (code -32003, the body as
@@ -93,8 +94,8 @@ pub struct Config {
     pub deny_response: DenyStyle,
 
     /// Deny every `tools/call` whose requester the gateway did not verify (the requester
-    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is the seed's
-    /// behaviour, an explicit opt-out logged loudly: such calls park with no verified
+    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is an explicit
+    /// opt-out, logged loudly: such calls park with no verified
     /// requester, and separation of duties cannot be checked for them.
     #[arg(
         long,
@@ -147,7 +148,7 @@ impl Config {
 pub enum AdminAccess {
     /// The holder of this bearer token (hitl-ui).
     Token(String),
-    /// Anyone (`--insecure-open-admin`): the seed's behaviour.
+    /// Anyone (`--insecure-open-admin`).
     Open,
     /// Nobody: no token configured and no opt-out. Parks can only expire.
     Closed,

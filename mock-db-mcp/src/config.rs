@@ -57,7 +57,7 @@ pub struct Config {
     #[arg(long, env = env::APPROVAL_VERIFYING_KEY_FILE, value_name = "PATH")]
     pub approval_verifying_key_file: Option<PathBuf>,
 
-    /// Execute privileged tool calls without any approval token, as the seed lab did (anyone
+    /// Execute privileged tool calls without any approval token (anyone
     /// who reaches the port can run a migration). Logged as a warning at every start.
     #[arg(
         long,

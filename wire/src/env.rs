@@ -1,9 +1,9 @@
 //! Each service's environment contract: the variables it reads and their defaults, one module
 //! per service. The services' clap flags take their `env` names and defaults from here, and
 //! the harness sets the same names for the processes it starts, so a launcher and a service
-//! cannot disagree. Names the seed lab defined (`PORT`, `HTTP_PORT`, `PARK_TIMEOUT_SEC`, …)
-//! keep their spelling and defaults. No other module of the workspace spells one of these
-//! names (`tests/tidy.rs`).
+//! cannot disagree. The names and defaults are a published contract (`docs/decisions.md`):
+//! deployments set them. No other module of the workspace spells one of these names
+//! (`tests/tidy.rs`).
 
 pub mod chat;
 pub mod extauth;
@@ -25,8 +25,8 @@ pub mod shared {
     pub const HTTP_PORT: &str = "HTTP_PORT";
     /// Host names (optionally `host:port`) a server answers to, comma-separated.
     pub const ALLOWED_HOSTS: &str = "ALLOWED_HOSTS";
-    /// Run without an approval key, as the seed lab did (hitl-extauth signs no tokens,
-    /// mock-db-mcp requires none). Logged as a warning at every start.
+    /// Run without an approval key (hitl-extauth signs no tokens, mock-db-mcp requires
+    /// none). Logged as a warning at every start.
     pub const INSECURE_NO_APPROVAL_KEY: &str = "INSECURE_NO_APPROVAL_KEY";
     /// The key that signs session cookies (random per start when unset).
     pub const SESSION_SECRET: &str = "SESSION_SECRET";

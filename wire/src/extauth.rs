@@ -3,8 +3,9 @@
 //! gateway (or, in MCP terms, [`denial`]). The one client of that API is [`client`] (feature
 //! `client`).
 //!
-//! Seed-compatible names first (`id`, `receivedAt`, `method`, `path`, `headers`, `rpcMethod`,
-//! `toolName`, `toolArgs`, `body`); everything after them is ours.
+//! A [`ParkedCall`]'s first fields (`id`, `receivedAt`, `method`, `path`, `headers`,
+//! `rpcMethod`, `toolName`, `toolArgs`, `body`) are the contract's original ones and never
+//! change (`docs/decisions.md`); the later ones bind, time and attribute the call.
 
 use std::collections::BTreeMap;
 
@@ -91,7 +92,7 @@ pub struct ParkedCall {
     pub tool_args: serde_json::Value,
     /// The forwarded body, verbatim.
     pub body: String,
-    // ---- additions over the seed ----
+    // ---- binding, expiry and attribution ----
     /// Hex sha256 of `body`: the approval is bound to exactly these bytes.
     pub body_sha256: String,
     /// When an undecided park turns into a denial (`PARK_TIMEOUT_SEC`).

@@ -44,7 +44,7 @@ pub mod tools {
     pub const PRIVILEGED: [&str; 1] = [RUN_MIGRATION];
 }
 
-/// `GET /state`: the seed's shape (`schema_version`, `row_counts`, `audit`), audit newest last.
+/// `GET /state`: `schema_version`, `row_counts`, `audit` (newest last).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub schema_version: String,

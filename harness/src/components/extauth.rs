@@ -30,14 +30,15 @@ pub struct Options {
     pub allowed_methods: Option<String>,
     /// `ADMIN_TOKEN`, if any.
     pub admin_token: Option<String>,
-    /// `INSECURE_OPEN_ADMIN`: serve the admin API without a token (the seed's way).
+    /// `INSECURE_OPEN_ADMIN`: serve the admin API without a token.
     pub insecure_open_admin: bool,
     /// `APPROVAL_SIGNING_KEY_FILE`: the key approval tokens are signed with.
     pub approval_signing_key: Option<PathBuf>,
-    /// `INSECURE_NO_APPROVAL_KEY`: run without one (the seed's way).
+    /// `INSECURE_NO_APPROVAL_KEY`: run without one.
     pub insecure_no_approval_key: bool,
-    /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
-    /// client can read).
+    /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a denied `tools/call` answered
+    /// with a tool result marked `isError` carrying the reason, which the agent's MCP client
+    /// reads; see `hitl_wire::extauth::denial`).
     pub deny_response: Option<String>,
     /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
     pub max_parked_per_requester: Option<u64>,

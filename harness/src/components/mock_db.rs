@@ -24,7 +24,7 @@ pub struct Options {
     pub enable_reset: bool,
     /// `APPROVAL_VERIFYING_KEY_FILE`: the gate's public key approvals are checked with.
     pub approval_verifying_key: Option<PathBuf>,
-    /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval (the seed's way).
+    /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval.
     pub insecure_no_approval_key: bool,
     /// `ALLOWED_ORIGINS`: browser origins the MCP endpoints accept (empty: none).
     pub allowed_origins: Vec<String>,

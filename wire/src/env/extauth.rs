@@ -17,9 +17,8 @@ pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";
 pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
 /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
-/// Serve the admin API without a token, as the seed did (its UI sends none). Logged as a
-/// warning at every start and shown by `/healthz`; reviewer names are then recorded as
-/// unverified.
+/// Serve the admin API without a token (for a UI that sends none). Logged as a warning at
+/// every start and shown by `/healthz`; reviewer names are then recorded as unverified.
 pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
 /// File holding the Ed25519 signing key (32-byte seed, hex) of approval tokens.
 pub const APPROVAL_SIGNING_KEY_FILE: &str = "APPROVAL_SIGNING_KEY_FILE";
