@@ -22,7 +22,9 @@ use hitl_lab_tests::{
     mock_db, through_both_gateways,
 };
 use hitl_wire::{
-    extauth::{DenyBody, Event, Outcome},
+    extauth::{
+        DenyBody, Event, HistoryQuery, Outcome, client::AdminError, denial, paths as admin_paths,
+    },
     mockdb::{paths, tools},
 };
 use serde_json::json;
@@ -161,7 +163,7 @@ async fn handshake_and_discovery_pass_unparked(gateway) {
             .await?,
         0.0
     );
-    assert_eq!(gate.extauth.history("").await?.items.len(), 0);
+    assert_eq!(gate.extauth.history(&HistoryQuery::default()).await?.items.len(), 0);
     Ok(())
 }
 }
@@ -198,18 +200,17 @@ async fn a_large_call_is_listed_as_a_preview_and_served_whole(gateway) {
     assert_eq!(whole.body, body);
     assert_eq!(whole.tool_args, json!({"version": "v3"}));
     assert_eq!(whole.preview_of_bytes, None);
-    let missing = gate
-        .extauth
-        .authorized(reqwest::Client::new().get(gate.extauth.url("/pending/nope")))
-        .send()
-        .await?;
-    assert_eq!(missing.status(), 404);
+    let missing = gate.extauth.admin().pending_call("nope").await;
+    assert!(
+        matches!(missing, Err(AdminError::NotFound(_))),
+        "{missing:?}"
+    );
 
     gate.extauth.decide(&listed.id, true, "read it all", "bob").await?;
     let reply = tokio::time::timeout(PATIENCE, call).await???;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(gate.db.state().await?.schema_version, "v3");
-    let record = gate.extauth.history("outcome=approved").await?.items.remove(0);
+    let record = gate.extauth.history(&HistoryQuery::outcome(Outcome::Approved)).await?.items.remove(0);
     assert_eq!((record.call.body.as_str(), record.call.preview_of_bytes), (body.as_str(), None));
     Ok(())
 }
@@ -282,7 +283,7 @@ async fn approved_migration_runs_once_recorded(gateway) {
         Some(USER)
     );
 
-    let history = gate.extauth.history("outcome=approved").await?;
+    let history = gate.extauth.history(&HistoryQuery::outcome(Outcome::Approved)).await?;
     assert_eq!(history.items.len(), 1);
     let record = &history.items[0];
     assert_eq!(
@@ -352,12 +353,50 @@ async fn rejected_migration_gets_the_reason_and_changes_nothing(gateway) {
         parked.id
     };
     assert_eq!(gate.db.state().await?.schema_version, before.schema_version);
-    let history = gate.extauth.history("outcome=rejected").await?;
+    let history = gate.extauth.history(&HistoryQuery::outcome(Outcome::Rejected)).await?;
     let ids: Vec<_> = history.items.iter().map(|r| r.call.id.as_str()).collect();
     assert_eq!(
         ids,
         [events_id.as_str(), parked.id.as_str()],
         "newest first"
+    );
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// `DENY_RESPONSE=mcp`, as the lab runs it: the rejected `tools/call` is answered HTTP 200 with
+/// a tool result marked `isError` (its text carries the reason, which the model reads), and
+/// the 403's body rides along.
+async fn in_mcp_terms_a_rejected_call_is_a_tool_error_with_the_reason(gateway) {
+    let gate = Gate::start("extauth_reject_mcp", gateway, |o| o.deny_response("mcp")).await?;
+    let call = gate.spawn_post(PRIVILEGED, migrate(9, "v4"));
+    let parked = gate.extauth.wait_pending(1).await?.remove(0);
+    let reason = "no migrations during the freeze";
+    gate.extauth
+        .decide(&parked.id, false, reason, "bob")
+        .await?;
+
+    let reply = tokio::time::timeout(PATIENCE, call).await???;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let body = DenyBody {
+        approved: false,
+        reason: reason.into(),
+        id: Some(parked.id.clone()),
+    };
+    assert_eq!(
+        denial::parse(&reply.body),
+        Some(denial::Denial {
+            id: json!(9),
+            tool_error: true,
+            body: body.clone(),
+        }),
+        "{reply:?}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&reply.body)?;
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        denial::message(&body).as_str()
     );
     Ok(())
 }
@@ -477,7 +516,7 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
     assert_eq!(gate.db.state().await?.schema_version, "v3");
 
     assert!(gate.extauth.pending().await?.is_empty());
-    let history = gate.extauth.history("").await?;
+    let history = gate.extauth.history(&HistoryQuery::default()).await?;
     let summary: Vec<_> = history
         .items
         .iter()
@@ -561,12 +600,12 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
         }
     }
     let mut recorded = std::collections::BTreeMap::new();
-    let mut query = "limit=500".to_owned();
+    let mut query = HistoryQuery::latest(500);
     loop {
         let page = extauth.history(&query).await?;
         recorded.extend(page.items.into_iter().map(|r| (r.call.id, r.outcome)));
         match page.next_before {
-            Some(next) => query = format!("limit=500&before={next}"),
+            Some(next) => query.before = Some(next),
             None => break,
         }
     }
@@ -745,7 +784,7 @@ async fn fail_closed_through_the_gateway(gateway) {
 
     assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
     // Every refusal is on the record as `denied`; nothing else is.
-    let history = gate.extauth.history("").await?.items;
+    let history = gate.extauth.history(&HistoryQuery::default()).await?.items;
     assert!(
         history.iter().all(|r| r.outcome == Outcome::Denied),
         "{history:#?}"
@@ -1140,7 +1179,7 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
     let gate = Gate::start_default("extauth_admin_auth", Gateway::Envoy).await?;
     let call = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let parked = gate.extauth.wait_pending(1).await?.remove(0);
-    let url = gate.extauth.url(&format!("/decide/{}", parked.id));
+    let url = gate.extauth.url(&admin_paths::decide(&parked.id));
     let approve = r#"{"approved":true,"reason":"","reviewer":"mallory"}"#;
     let http = reqwest::Client::new();
 
@@ -1164,7 +1203,11 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
             Some("Bearer")
         );
     }
-    for path in ["/pending", "/history", "/events"] {
+    for path in [
+        admin_paths::PENDING,
+        admin_paths::HISTORY,
+        admin_paths::EVENTS,
+    ] {
         let resp = http.get(gate.extauth.url(path)).send().await?;
         assert_eq!(resp.status(), 401, "{path} without a credential");
     }
@@ -1194,7 +1237,7 @@ async fn deciding_needs_the_admin_credential_and_a_reviewer() -> anyhow::Result<
     assert_eq!(deny_body(&reply).reason, "not today");
     let record = gate
         .extauth
-        .history("outcome=rejected")
+        .history(&HistoryQuery::outcome(Outcome::Rejected))
         .await?
         .items
         .remove(0);
@@ -1224,7 +1267,11 @@ async fn every_denial_is_on_the_record_and_repeats_are_coalesced() -> anyhow::Re
         Some(tonic::Code::PermissionDenied as i32)
     );
 
-    let denied = gate.extauth.history("outcome=denied").await?.items;
+    let denied = gate
+        .extauth
+        .history(&HistoryQuery::outcome(Outcome::Denied))
+        .await?
+        .items;
     let rows: Vec<(u64, &str)> = denied
         .iter()
         .map(|r| (r.count, r.reason.as_str()))
@@ -1268,11 +1315,15 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
         }
     })
     .await?;
-    let resp = http.get(closed.url("/pending")).send().await?;
+    let resp = http.get(closed.url(admin_paths::PENDING)).send().await?;
     assert_eq!(resp.status(), 503);
-    assert!(resp.text().await?.contains("ADMIN_TOKEN"));
+    assert!(
+        resp.text()
+            .await?
+            .contains(hitl_wire::env::extauth::ADMIN_TOKEN)
+    );
     let health = http
-        .get(closed.url("/healthz"))
+        .get(closed.url(admin_paths::HEALTHZ))
         .send()
         .await?
         .text()
@@ -1280,7 +1331,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     assert!(health.starts_with("ok\n"), "{health}");
     assert!(health.contains("reviewer endpoints are off"), "{health}");
 
-    // The seed's UI sends no token: with the explicit opt-out it works, and says so.
+    // A UI that sends no token works only with the explicit opt-out, which says so.
     let open = ExtAuth::start(&dir.join("open"), |o| {
         hitl_lab::components::extauth::Options {
             admin_token: None,
@@ -1289,7 +1340,7 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
         }
     })
     .await?;
-    let health = http.get(open.url("/healthz")).send().await?.text().await?;
+    let health = open.admin().healthz().await?;
     assert!(
         health.contains("warning: INSECURE: the admin API is open"),
         "{health}"

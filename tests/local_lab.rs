@@ -14,6 +14,7 @@ use hitl_scenes::{
     scene::run::chat_client,
 };
 use hitl_wire::{
+    extauth::HistoryQuery,
     headers,
     model::{Response, Script, ToolCall, Turn, When},
 };
@@ -157,7 +158,7 @@ async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
 async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let lab = Lab::up("local_lab_requester").await;
     let db = Db::new(&lab.state.urls.mock_db);
-    let gate = lab.state.gate_admin();
+    let gate = lab.state.gate_admin().expect("an admin client");
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     db.reset().await.expect("reset");
 
@@ -215,7 +216,10 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     );
     assert!(gate.pending().await.expect("pending").pending.is_empty());
     // On the record: the proven call, parked and rejected; the unproven one, denied unparked.
-    let history = gate.history(10).await.expect("history");
+    let history = gate
+        .history(&HistoryQuery::latest(10))
+        .await
+        .expect("history");
     let outcomes: Vec<_> = history.items.iter().map(|r| r.outcome).collect();
     assert_eq!(
         outcomes,

@@ -412,7 +412,7 @@ fn the_gated_route_verifies_the_requester_and_the_agent_forwards_the_token() {
         .deployment_behind(&lab.gate.ext_auth.backend)
         .expect("the gate's Deployment");
     assert_ne!(
-        gate.env_value(hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER),
+        gate.env_value(hitl_wire::env::extauth::REQUIRE_VERIFIED_REQUESTER),
         Some("false"),
         "with the gateway's Optional mode, the gate is what refuses calls without a token"
     );

@@ -22,7 +22,7 @@ async fn start(test: &str) -> MockDb {
         .expect("start mock-db-mcp")
 }
 
-/// mock-db-mcp as the seed ran it: privileged calls execute without an approval token
+/// mock-db-mcp without approval checks (`INSECURE_NO_APPROVAL_KEY`): privileged calls execute without an approval token
 /// (`--insecure-no-approval-key`). For the tests of what a migration does; what an approval
 /// must be is checked in `tests/approval.rs`.
 fn unapproved(options: Options) -> Options {
@@ -614,7 +614,10 @@ async fn a_runaway_recursive_query_stops_at_the_time_budget() {
     )
     .await;
     assert!(error.contains("time budget of 1 s"), "{error}");
-    assert!(error.contains("QUERY_TIME_BUDGET"), "{error}");
+    assert!(
+        error.contains(hitl_wire::env::mockdb::QUERY_TIME_BUDGET),
+        "{error}"
+    );
     eprintln!("informational: stopped after {:?}", started.elapsed());
     // The reader is usable afterwards.
     assert_eq!(
@@ -643,7 +646,10 @@ async fn a_query_needing_too_much_memory_stops_at_the_memory_budget() {
         error.contains("more memory than its budget of 64 MiB"),
         "{error}"
     );
-    assert!(error.contains("QUERY_MEMORY_BUDGET"), "{error}");
+    assert!(
+        error.contains(hitl_wire::env::mockdb::QUERY_MEMORY_BUDGET),
+        "{error}"
+    );
     let rss = db.peak_rss_kib();
     eprintln!("informational: mock-db-mcp peak RSS {rss:?} KiB");
     if let Some(kib) = rss {

@@ -481,7 +481,7 @@ async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() ->
         body.contains("does not answer to the host `rebound.test:"),
         "{body}"
     );
-    assert!(body.contains("ALLOWED_HOSTS"), "{body}");
+    assert!(body.contains(hitl_wire::env::ui::ALLOWED_HOSTS), "{body}");
     rebound.screenshot("host-refused").await?;
     rebound.close().await?;
 

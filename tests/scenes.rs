@@ -30,9 +30,16 @@ async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
     let lab = Lab::up_with(&format!("scenes-{gateway}"), gateway).await;
     let scenes = scene::load_dir(&scene::parse::default_dir()).expect("scenes");
     let all: Vec<_> = scenes.iter().collect();
-    let report = conformance::replay(&lab.state, &all, ModelChoice::Scripted, &AgentKind::ALL)
-        .await
-        .expect("the scenes ran");
+    let progress: conformance::Progress = std::sync::Arc::new(|line| println!("{line}"));
+    let report = conformance::replay(
+        &lab.state,
+        &all,
+        ModelChoice::Scripted,
+        &AgentKind::ALL,
+        &progress,
+    )
+    .await
+    .expect("the scenes ran");
     for scene in &report.scenes {
         let name = match scene.agent {
             AgentKind::Declarative => format!("scene_{:02}", scene.id),

@@ -287,3 +287,113 @@ fn no_harness_function_is_over_80_lines() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The variable names of `hitl_wire::env`: the values of its `pub const NAME: &str = "…"`
+/// (the upper-case ones: names, not defaults).
+fn service_env_names() -> Vec<String> {
+    let dir = root().join("wire/src/env");
+    let mut sources = vec![root().join("wire/src/env.rs")];
+    sources.extend(
+        std::fs::read_dir(&dir)
+            .expect("wire/src/env")
+            .flatten()
+            .map(|e| e.path()),
+    );
+    let mut names = Vec::new();
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("pub const ") else {
+                continue;
+            };
+            let Some((_, value)) = rest.split_once(": &str = \"") else {
+                continue;
+            };
+            let value = value.trim_end_matches("\";");
+            if !value.is_empty() && value.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                names.push(value.to_owned());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_services_env_names_are_spelled_only_in_their_contract() {
+    let names = service_env_names();
+    assert!(names.contains(&"PARK_TIMEOUT_SEC".to_owned()), "{names:?}");
+    let root = root();
+    let contract = root.join("wire/src/env");
+    let mut offenders = Vec::new();
+    for path in files() {
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.starts_with(&contract)
+            || path == root.join("wire/src/env.rs")
+            || path == root.join("tests/tidy.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            for name in &names {
+                if line.contains(&format!("\"{name}\"")) {
+                    let rel = path.strip_prefix(&root).unwrap_or(&path);
+                    offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these spell a service's environment variable as a string; use the constant of \
+         `hitl_wire::env::<service>` so the service, the harness and the tests cannot drift:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// `println!(` or `print!(` as a macro call of its own (not `eprintln!`, not `sprint…`).
+fn prints_to_stdout(line: &str) -> bool {
+    ["println!(", "print!("].iter().any(|needle| {
+        line.match_indices(needle).any(|(at, _)| {
+            !line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
+
+#[test]
+fn library_code_does_not_print() {
+    let root = root();
+    let mut offenders = Vec::new();
+    for path in files() {
+        let rel = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
+        let edge = rel.starts_with("xtask")
+            || rel.starts_with("tests")
+            || rel.ends_with("src/main.rs")
+            || rel.components().any(|c| c.as_os_str() == "bin")
+            || rel.file_name().is_some_and(|n| n == "tests.rs");
+        if edge || rel.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // Unit tests (`#[cfg(test)]` to the end of the file) may print.
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            if !line.trim_start().starts_with("//") && prints_to_stdout(line) {
+                offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "library code prints to stdout; return the text, emit a `tracing` event or take a \
+         progress callback, and let the edge (xtask, a `main.rs`) print it:\n{}",
+        offenders.join("\n")
+    );
+}

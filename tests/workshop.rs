@@ -10,14 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use fantoccini::Locator;
-use hitl_lab::{
-    agents::AgentKind,
-    clients::{Db, GateAdmin},
-};
+use hitl_lab::{agents::AgentKind, clients::Db};
 use hitl_lab_tests::{
     lab::Lab,
     ui::{Browser, Driver, PATIENCE, eventually},
 };
+use hitl_wire::extauth::client::AdminClient;
 
 fn screenshot_dir() -> PathBuf {
     hitl_lab::bins::target_dir().join("workshop-screenshots")
@@ -257,7 +255,7 @@ async fn sign_in_chat(browser: &Browser, base: &str) -> anyhow::Result<()> {
 
 /// The migration the chat user asked for, once the gate holds it: its id, after checking that
 /// the gate names the signed-in chat user as the verified requester.
-async fn parked_migration(gate: &GateAdmin) -> anyhow::Result<String> {
+async fn parked_migration(gate: &AdminClient) -> anyhow::Result<String> {
     let call = eventually("the migration parked", || async {
         Ok(gate.pending().await?.pending.into_iter().next())
     })
@@ -272,7 +270,7 @@ async fn parked_migration(gate: &GateAdmin) -> anyhow::Result<String> {
 }
 
 /// The runbook's scenes, in its order, on the agent picked in `room`.
-async fn run_scenes(room: &Room, db: &Db, gate: &GateAdmin) -> anyhow::Result<()> {
+async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<()> {
     // Scene 1, read: nobody is asked.
     db.reset().await?;
     room.new_chat().await?;
@@ -437,7 +435,7 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
     let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
     the_chat_page_is_guarded(&chat_url).await?;
     let db = Db::new(&urls.mock_db);
-    let gate = lab.state.gate_admin();
+    let gate = lab.state.gate_admin()?;
     let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
     let mut room = Room {
         chat: driver.open().await?,

@@ -1,9 +1,10 @@
-//! Configuration: command-line flags with environment-variable fallbacks (the seed's names).
+//! Configuration: command-line flags with environment-variable fallbacks
+//! (`hitl_wire::env::extauth`).
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use hitl_wire::{approval, extauth::env};
+use hitl_wire::env::extauth as env;
 
 use crate::classify::{AllowList, DEFAULT_ALLOWED_METHODS};
 
@@ -14,30 +15,30 @@ use crate::classify::{AllowList, DEFAULT_ALLOWED_METHODS};
 #[command(name = "hitl-extauth", version, about, long_about)]
 pub struct Config {
     /// Address both listeners bind to.
-    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
     pub bind_addr: IpAddr,
 
     /// Port of the gRPC `envoy.service.auth.v3.Authorization` service (h2c).
-    #[arg(long, env = "GRPC_PORT", default_value_t = 9001)]
+    #[arg(long, env = env::GRPC_PORT, default_value_t = env::DEFAULT_GRPC_PORT)]
     pub grpc_port: u16,
 
     /// Port of the admin HTTP API (/pending, /decide/{id}, /history, /events, /metrics,
     /// /healthz).
-    #[arg(long, env = "HTTP_PORT", default_value_t = 8081)]
+    #[arg(long, env = env::HTTP_PORT, default_value_t = env::DEFAULT_HTTP_PORT)]
     pub http_port: u16,
 
     /// Seconds a parked call waits for a decision before it is denied as expired.
-    #[arg(long, env = "PARK_TIMEOUT_SEC", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = clap::value_parser!(u64).range(1..))]
     pub park_timeout_sec: u64,
 
     /// SQLite file of the audit trail (created if missing; `:memory:` keeps it in memory and
     /// loses it on exit).
-    #[arg(long, env = "AUDIT_DB", default_value = "hitl-extauth.db")]
+    #[arg(long, env = env::AUDIT_DB, default_value = env::DEFAULT_AUDIT_DB)]
     pub audit_db: PathBuf,
 
     /// Comma-separated JSON-RPC methods that pass without review; `prefix/*` matches every
     /// method under `prefix/`. `tools/call` always parks and can't be listed.
-    #[arg(long, env = "ALLOWED_METHODS", default_value = DEFAULT_ALLOWED_METHODS)]
+    #[arg(long, env = env::ALLOWED_METHODS, default_value = DEFAULT_ALLOWED_METHODS)]
     pub allowed_methods: AllowList,
 
     /// /pending, /decide, /history and /events require `Authorization: Bearer <token>`
@@ -46,7 +47,7 @@ pub struct Config {
     #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Serve the admin API without a token, as the seed lab did (for a UI that sends none):
+    /// Serve the admin API without a token (for a UI that sends none):
     /// anyone who reaches the port can approve. Logged as a warning at every start, shown by
     /// /healthz; reviewer names are recorded as unverified.
     #[arg(
@@ -59,46 +60,46 @@ pub struct Config {
 
     /// File holding the Ed25519 key (32-byte seed, hex) that signs approval tokens
     /// (`x-hitl-approval`). Required unless --insecure-no-approval-key.
-    #[arg(long, env = approval::env::SIGNING_KEY_FILE, value_name = "PATH")]
+    #[arg(long, env = env::APPROVAL_SIGNING_KEY_FILE, value_name = "PATH")]
     pub approval_signing_key_file: Option<PathBuf>,
 
-    /// Run without a signing key, as the seed lab did: approvals carry no token, so a backend
+    /// Run without a signing key: approvals carry no token, so a backend
     /// that verifies approvals refuses them. Logged as a warning at every start.
     #[arg(
         long,
-        env = approval::env::INSECURE_NO_KEY,
+        env = env::INSECURE_NO_APPROVAL_KEY,
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub insecure_no_approval_key: bool,
 
     /// Most calls parked at once; further tool calls are denied until some are decided.
-    #[arg(long, env = "MAX_PARKED", default_value_t = 50_000)]
+    #[arg(long, env = env::MAX_PARKED, default_value_t = env::DEFAULT_MAX_PARKED)]
     pub max_parked: usize,
 
     /// Most calls one requester may have parked at once; their further tool calls are denied
     /// (with that reason) until some are decided. Keeps one noisy or hostile client from
     /// filling the reviewers' queue and the gate's memory. Calls without a requester share one
     /// allowance.
-    #[arg(long, env = "MAX_PARKED_PER_REQUESTER", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = env::MAX_PARKED_PER_REQUESTER, default_value_t = env::DEFAULT_MAX_PARKED_PER_REQUESTER, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_parked_per_requester: u64,
 
-    /// How a denial reaches the caller. `http` (the seed's contract): HTTP 403 with a JSON
+    /// How a denial reaches the caller. `http` (the default): HTTP 403 with a JSON
     /// body `{"approved": false, "reason", "id"}`. `mcp` (HTTP 200, in MCP terms): a denied
     /// `tools/call` gets a tool result marked `isError` whose text is the reason (the 403 body
     /// under `_meta`), any other JSON-RPC request a JSON-RPC error (code -32003, the body as
     /// its `data`) — for MCP clients (such as kagent's Python one) that drop the body of any
     /// 4xx, so the agent would never learn why. Frames that are not JSON-RPC get the 403.
-    #[arg(long, env = "DENY_RESPONSE", value_enum, default_value_t = DenyStyle::Http)]
+    #[arg(long, env = env::DENY_RESPONSE, value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
 
     /// Deny every `tools/call` whose requester the gateway did not verify (the requester
-    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is the seed's
-    /// behaviour, an explicit opt-out logged loudly: such calls park with no verified
+    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is an explicit
+    /// opt-out, logged loudly: such calls park with no verified
     /// requester, and separation of duties cannot be checked for them.
     #[arg(
         long,
-        env = hitl_wire::identity::ENV_REQUIRE_VERIFIED_REQUESTER,
+        env = env::REQUIRE_VERIFIED_REQUESTER,
         default_value_t = true,
         action = clap::ArgAction::Set,
         value_name = "BOOL"
@@ -147,7 +148,7 @@ impl Config {
 pub enum AdminAccess {
     /// The holder of this bearer token (hitl-ui).
     Token(String),
-    /// Anyone (`--insecure-open-admin`): the seed's behaviour.
+    /// Anyone (`--insecure-open-admin`).
     Open,
     /// Nobody: no token configured and no opt-out. Parks can only expire.
     Closed,

@@ -98,8 +98,8 @@ pub struct Settings {
     pub park_timeout: Duration,
     /// Most calls parked at once: in all, and per requester.
     pub capacity: Capacity,
-    /// Deny a `tools/call` that carries no verified requester (the default). `false` is the
-    /// seed's behaviour: such calls park with no requester, marked unverified.
+    /// Deny a `tools/call` that carries no verified requester (the default). With `false`
+    /// such calls park with no requester, marked unverified.
     pub require_verified_requester: bool,
     /// Signs the approval token of every approved call; `None` only when running with
     /// `--insecure-no-approval-key`.

@@ -9,7 +9,7 @@ use envoy_types::ext_authz::v3::{
 };
 use hitl_wire::{
     approval,
-    extauth::{APPROVAL_ID_HEADER, DenyBody},
+    extauth::{APPROVAL_ID_HEADER, DenyBody, denial},
 };
 use tonic::{Request, Response, Status};
 
@@ -17,9 +17,6 @@ use crate::{
     config::DenyStyle,
     gate::{Answer, Gate},
 };
-
-/// JSON-RPC error code of a denial written as [`DenyStyle::Mcp`] (server-defined range).
-pub const DENIED_CODE: i64 = -32003;
 
 /// The gRPC face of the gate.
 #[derive(Debug, Clone)]
@@ -107,7 +104,10 @@ pub fn check_response(answer: Answer, rpc: Option<&RpcRequest>) -> CheckResponse
                     HttpStatusCode::Forbidden,
                     serde_json::to_string(&body).unwrap_or_default(),
                 ),
-                Some(rpc) => (HttpStatusCode::Ok, json_rpc_denial(rpc, &body)),
+                Some(rpc) => (
+                    HttpStatusCode::Ok,
+                    denial::write(&rpc.id, rpc.tool_call, &body),
+                ),
             };
             let mut denied = DeniedHttpResponseBuilder::new();
             denied
@@ -124,40 +124,6 @@ pub fn check_response(answer: Answer, rpc: Option<&RpcRequest>) -> CheckResponse
             response
         }
     }
-}
-
-/// Key under which an MCP-style denial carries the seed's deny body (`_meta` of a tool
-/// result, `data` of an error).
-pub const DENIAL_META_KEY: &str = "dev.hitl-lab/denial";
-
-/// The JSON-RPC answer to a denied request: for `tools/call`, a tool result marked `isError`
-/// whose text is the reason (the model reads it; MCP clients retry errors, not results); for
-/// anything else, a JSON-RPC error. Either way the seed's body rides along.
-fn json_rpc_denial(rpc: &RpcRequest, body: &DenyBody) -> String {
-    let message = match &body.id {
-        Some(park) => format!(
-            "denied at the gateway (parked call {park}): {}",
-            body.reason
-        ),
-        None => format!("denied at the gateway: {}", body.reason),
-    };
-    let answer = if rpc.tool_call {
-        serde_json::json!({
-            "result": {
-                "content": [{"type": "text", "text": message}],
-                "isError": true,
-                "_meta": {DENIAL_META_KEY: body},
-            }
-        })
-    } else {
-        serde_json::json!({
-            "error": {"code": DENIED_CODE, "message": message, "data": {DENIAL_META_KEY: body}},
-        })
-    };
-    let mut answer = answer;
-    answer["jsonrpc"] = "2.0".into();
-    answer["id"] = rpc.id.clone();
-    answer.to_string()
 }
 
 #[cfg(test)]
@@ -242,7 +208,7 @@ mod tests {
             body["result"]["content"][0]["text"],
             "denied at the gateway (parked call abc): change freeze"
         );
-        let meta = body["result"]["_meta"][DENIAL_META_KEY].clone();
+        let meta = body["result"]["_meta"][denial::META_KEY].clone();
         assert_eq!(
             serde_json::from_value::<DenyBody>(meta).unwrap(),
             seed_body()
@@ -256,8 +222,8 @@ mod tests {
             tool_call: false,
         });
         assert_eq!(body["id"], 7);
-        assert_eq!(body["error"]["code"], DENIED_CODE);
-        let data = body["error"]["data"][DENIAL_META_KEY].clone();
+        assert_eq!(body["error"]["code"], denial::DENIED_CODE);
+        let data = body["error"]["data"][denial::META_KEY].clone();
         assert_eq!(
             serde_json::from_value::<DenyBody>(data).unwrap(),
             seed_body()

@@ -25,10 +25,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use hitl_wire::{
-    approval::{self, Signer},
-    extauth::Outcome,
-};
+use hitl_wire::{approval::Signer, extauth::Outcome};
 
 use crate::{
     audit::Audit,
@@ -71,8 +68,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (None, false) => anyhow::bail!(
             "no approval signing key: set {} (a file with a hex Ed25519 seed), or {}=1 to run \
              without one as the seed lab did",
-            approval::env::SIGNING_KEY_FILE,
-            approval::env::INSECURE_NO_KEY
+            hitl_wire::env::extauth::APPROVAL_SIGNING_KEY_FILE,
+            hitl_wire::env::extauth::INSECURE_NO_APPROVAL_KEY
         ),
     };
     let access = config.admin_access();

@@ -3,6 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use hitl_wire::env::ui as env;
 
 /// The platform reviewer's approval queue for tool calls parked at the gateway.
 ///
@@ -18,52 +19,52 @@ use clap::Parser;
 #[command(name = "hitl-ui", version)]
 pub struct Config {
     /// Port to serve the UI on.
-    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    #[arg(long, env = env::HTTP_PORT, default_value_t = env::DEFAULT_HTTP_PORT)]
     pub http_port: u16,
 
     /// Address to bind (all interfaces in a container; 127.0.0.1 for local runs and tests).
-    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
     pub bind_addr: IpAddr,
 
     /// Base URL of hitl-extauth's admin API (`/pending`, `/decide`, `/history`, `/events`).
     #[arg(
         long,
-        env = "HITL_EXTAUTH_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081"
+        env = env::EXTAUTH_ADMIN_URL,
+        default_value = env::DEFAULT_EXTAUTH_ADMIN_URL
     )]
     pub extauth_admin_url: String,
 
     /// Bearer token for hitl-extauth's admin API, if it requires one. Used server-side only;
     /// it never reaches a browser.
-    #[arg(long, env = hitl_wire::extauth::env::UI_ADMIN_TOKEN, hide_env_values = true)]
+    #[arg(long, env = env::EXTAUTH_ADMIN_TOKEN, hide_env_values = true)]
     pub extauth_admin_token: Option<String>,
 
     /// mock-db-mcp's `GET /state` URL, read live for the current schema version shown on
     /// `run_migration` cards ("Schema v2 → v3"). Unset or unreachable: shown as unknown.
-    #[arg(long, env = "MOCK_DB_STATE_URL")]
+    #[arg(long, env = env::MOCK_DB_STATE_URL)]
     pub mock_db_state_url: Option<String>,
 
     /// Request header that carries the reviewer's identity, set by a trusted auth proxy in
     /// front of this UI (e.g. `X-Forwarded-User` from oauth2-proxy). Off unless set: only set it
     /// when every request really passes through that proxy, since anyone can send the header.
-    #[arg(long, env = "TRUSTED_USER_HEADER")]
+    #[arg(long, env = env::TRUSTED_USER_HEADER)]
     pub trusted_user_header: Option<String>,
 
     /// Built-in sign-in accounts, `user:password` pairs separated by commas
     /// (e.g. `alice:secret,bob:secret2`). For the lab; prefer REVIEWER_CREDENTIALS_FILE.
-    #[arg(long, env = "REVIEWER_CREDENTIALS", hide_env_values = true)]
+    #[arg(long, env = env::REVIEWER_CREDENTIALS, hide_env_values = true)]
     pub reviewer_credentials: Option<String>,
 
     /// File with built-in sign-in accounts, `user:password` one per line or comma-separated
     /// (e.g. a mounted Kubernetes Secret). `#` starts a comment line.
-    #[arg(long, env = "REVIEWER_CREDENTIALS_FILE")]
+    #[arg(long, env = env::REVIEWER_CREDENTIALS_FILE)]
     pub reviewer_credentials_file: Option<PathBuf>,
 
     /// Refuse an approval by the reviewer who asked for the call (requester identity from the
     /// parked request's headers). Rejecting your own call is always allowed.
     #[arg(
         long,
-        env = "SEPARATION_OF_DUTIES",
+        env = env::SEPARATION_OF_DUTIES,
         default_value_t = true,
         action = clap::ArgAction::Set,
         value_name = "BOOL"
@@ -72,17 +73,17 @@ pub struct Config {
 
     /// Key that signs session cookies and CSRF tokens. Random per start if unset (sign-ins
     /// then last until a restart); set it when running more than one replica.
-    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
 
     /// How long a built-in sign-in lasts.
-    #[arg(long, env = "SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = parse_duration)]
     pub session_ttl: Duration,
 
     /// Mark cookies `Secure` (serve over HTTPS only). Off by default for the plain-http lab.
     #[arg(
         long,
-        env = "COOKIE_SECURE",
+        env = env::COOKIE_SECURE,
         default_value_t = false,
         action = clap::ArgAction::Set,
         value_name = "BOOL"
@@ -94,7 +95,7 @@ pub struct Config {
     /// another `Host` is refused (421). `*` accepts any host (loudly logged).
     #[arg(
         long,
-        env = hitl_wire::ui::ALLOWED_HOSTS_ENV,
+        env = env::ALLOWED_HOSTS,
         default_value = crate::security::hosts::DEFAULT,
         value_name = "HOSTS"
     )]

@@ -1,13 +1,11 @@
 //! `hitl-ui`: the platform reviewer's approval queue. Parses the configuration, starts
 //! following hitl-extauth, and serves the pages until SIGTERM / Ctrl-C.
 
-mod admin;
 mod config;
 mod live;
 mod render;
 mod routes;
 mod schema;
-mod sse;
 mod upstream;
 
 #[cfg(test)]
@@ -21,9 +19,9 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use hitl_ui::security;
+use hitl_wire::extauth::client::AdminClient;
 
 use crate::{
-    admin::AdminClient,
     config::Config,
     live::Live,
     routes::AppState,
@@ -101,9 +99,11 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
             "no REVIEWER_CREDENTIALS(_FILE) and no TRUSTED_USER_HEADER: the queue is read-only"
         );
     }
-    let admin = AdminClient::new(
+    let admin = AdminClient::with_timeouts(
         &config.extauth_admin_url,
         config.extauth_admin_token.clone(),
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(10),
     )
     .context("building the HTTP client")?;
     let schema =
@@ -138,7 +138,8 @@ fn load_credentials(config: &Config) -> anyhow::Result<Option<Credentials>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let credentials = Credentials::parse(&text).context("REVIEWER_CREDENTIALS")?;
+    let credentials =
+        Credentials::parse(&text).context(hitl_wire::env::ui::REVIEWER_CREDENTIALS)?;
     tracing::info!(accounts = credentials.len(), "built-in sign-in enabled");
     Ok(Some(credentials))
 }

@@ -1,5 +1,5 @@
 //! The live schema version, read from mock-db-mcp's `GET /state` so a `run_migration` card can
-//! say "Schema v2 → v3" (the seed hard-coded v2). Never older than the question: a caller gets
+//! say "Schema v2 → v3" from the database's real version. Never older than the question: a caller gets
 //! a reading taken after it asked. Concurrent callers share one request (a burst of parks
 //! costs one read), and short timeouts keep a dead database from holding a card back.
 

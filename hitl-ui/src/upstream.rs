@@ -5,11 +5,13 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
-use hitl_wire::extauth::{Event, ParkedCall};
+use hitl_wire::{
+    extauth::{Event, ParkedCall, client::AdminClient},
+    mockdb::tools,
+};
 use time::OffsetDateTime;
 
 use crate::{
-    admin::AdminClient,
     live::{Card, Live},
     render::card,
     schema::{SchemaProbe, SchemaVersion},
@@ -37,7 +39,7 @@ impl CardMaker {
 
     /// Only migrations need the database's version; don't ask for anything else.
     async fn version_for(&self, calls: &[ParkedCall]) -> SchemaVersion {
-        if calls.iter().any(|c| c.tool_name == "run_migration") {
+        if calls.iter().any(|c| c.tool_name == tools::RUN_MIGRATION) {
             self.schema.current().await
         } else {
             SchemaVersion::NotConfigured
@@ -94,7 +96,7 @@ async fn session(
     live: &Live,
     cards: &CardMaker,
     backoff: &mut Backoff,
-) -> Result<(), crate::admin::AdminError> {
+) -> Result<(), hitl_wire::extauth::client::AdminError> {
     let events = admin.events().await?;
     let pending = admin.pending().await?;
     live.replace_all(cards.make_all(pending.pending).await);

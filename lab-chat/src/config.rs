@@ -3,6 +3,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use clap::Parser;
+use hitl_wire::env::chat as env;
 
 /// The chat user's page for the local lab.
 ///
@@ -13,40 +14,40 @@ use clap::Parser;
 #[command(name = "lab-chat", version)]
 pub struct Config {
     /// Port to serve the page on.
-    #[arg(long, env = "HTTP_PORT", default_value_t = hitl_wire::chat::DEFAULT_PORT)]
+    #[arg(long, env = env::HTTP_PORT, default_value_t = env::DEFAULT_HTTP_PORT)]
     pub http_port: u16,
 
     /// Address to bind.
-    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1")]
+    #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
     pub bind_addr: IpAddr,
 
     /// The agents the user may pick from, `name=A2A-URL` separated by commas (the first is
     /// the default), e.g. `dba-assistant=http://127.0.0.1:18083/`.
-    #[arg(long, env = hitl_wire::chat::AGENTS_ENV, value_parser = parse_agents)]
+    #[arg(long, env = env::AGENTS, value_parser = parse_agents)]
     pub agents: Agents,
 
     /// Sign-in accounts, `user:password` pairs separated by commas. Nobody gets past the
     /// sign-in without one.
-    #[arg(long, env = hitl_wire::chat::CREDENTIALS_ENV, hide_env_values = true)]
+    #[arg(long, env = env::CHAT_CREDENTIALS, hide_env_values = true)]
     pub chat_credentials: String,
 
     /// The scripted model's base URL: its free-chat script is loaded before each new
     /// conversation (a scene may have left its own script loaded).
-    #[arg(long, env = hitl_wire::chat::SCRIPTED_MODEL_URL_ENV)]
+    #[arg(long, env = env::SCRIPTED_MODEL_URL)]
     pub scripted_model_url: Option<String>,
 
     /// The lab's requester signing key (PKCS#8): each A2A request carries a token for the
     /// signed-in user, which the gateway verifies. Unset: no token, and the gate denies
     /// tier-2 calls (loudly logged at start).
-    #[arg(long, env = hitl_wire::chat::REQUESTER_KEY_FILE_ENV)]
+    #[arg(long, env = env::REQUESTER_KEY_FILE)]
     pub requester_key_file: Option<std::path::PathBuf>,
 
     /// Key that signs session cookies and CSRF tokens (random per start if unset).
-    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
 
     /// Mark cookies `Secure` (serve over HTTPS only).
-    #[arg(long, env = "COOKIE_SECURE", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, env = env::COOKIE_SECURE, default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub cookie_secure: bool,
 
     /// Host names (and optionally ports) this page answers to, comma-separated:
@@ -54,7 +55,7 @@ pub struct Config {
     /// accepts any host (loudly logged).
     #[arg(
         long,
-        env = hitl_wire::chat::ALLOWED_HOSTS_ENV,
+        env = env::ALLOWED_HOSTS,
         default_value = hitl_ui::security::hosts::DEFAULT,
         value_name = "HOSTS"
     )]

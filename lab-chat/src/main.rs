@@ -45,7 +45,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    let credentials = Credentials::parse(&config.chat_credentials).context("CHAT_CREDENTIALS")?;
+    let credentials = Credentials::parse(&config.chat_credentials)
+        .context(hitl_wire::env::chat::CHAT_CREDENTIALS)?;
     tracing::info!(accounts = credentials.len(), "sign-in enabled");
     let signer = Signer::new(config.session_secret.as_deref())
         .context("no randomness for the session key")?;

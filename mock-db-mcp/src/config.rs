@@ -3,8 +3,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use hitl_wire::approval;
-use hitl_wire::mockdb::env;
+use hitl_wire::env::mockdb as env;
 
 use crate::db::{Location, query::Budgets};
 
@@ -18,23 +17,23 @@ use crate::db::{Location, query::Budgets};
 #[command(name = "mock-db-mcp", version)]
 pub struct Config {
     /// TCP port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 8080)]
+    #[arg(long, env = env::PORT, default_value_t = env::DEFAULT_PORT)]
     pub port: u16,
 
     /// Address to bind: all interfaces by default (containers); tests pass 127.0.0.1.
-    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
     pub bind_addr: IpAddr,
 
     /// SQLite file to keep the data in (created and seeded if missing, reused otherwise).
     /// Without it the database lives in memory and starts from the seed on every start.
-    #[arg(long = "db", env = "DB_PATH", value_name = "PATH")]
+    #[arg(long = "db", env = env::DB_PATH, value_name = "PATH")]
     pub db_path: Option<PathBuf>,
 
     /// Serve POST /reset, which restores the seed data and schema v2 (for scene runners).
     /// Off by default: /reset answers 404. The variable takes 1/0, true/false, yes/no, on/off.
     #[arg(
         long,
-        env = "ENABLE_RESET",
+        env = env::ENABLE_RESET,
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
@@ -45,7 +44,7 @@ pub struct Config {
     /// any host, as a service behind a gateway must.
     #[arg(
         long,
-        env = "ALLOWED_HOSTS",
+        env = env::ALLOWED_HOSTS,
         value_delimiter = ',',
         value_name = "HOSTS"
     )]
@@ -55,14 +54,14 @@ pub struct Config {
     /// a tools/call only with an `x-hitl-approval` token that verifies against it, is
     /// unexpired and unused, and whose sha256 is that of the bytes received. Required unless
     /// --insecure-no-approval-key.
-    #[arg(long, env = approval::env::VERIFYING_KEY_FILE, value_name = "PATH")]
+    #[arg(long, env = env::APPROVAL_VERIFYING_KEY_FILE, value_name = "PATH")]
     pub approval_verifying_key_file: Option<PathBuf>,
 
-    /// Execute privileged tool calls without any approval token, as the seed lab did (anyone
+    /// Execute privileged tool calls without any approval token (anyone
     /// who reaches the port can run a migration). Logged as a warning at every start.
     #[arg(
         long,
-        env = approval::env::INSECURE_NO_KEY,
+        env = env::INSECURE_NO_APPROVAL_KEY,
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]

@@ -14,7 +14,7 @@ use std::{io::IsTerminal as _, net::SocketAddr};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use hitl_wire::approval::{self, Verifier};
+use hitl_wire::approval::Verifier;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -49,8 +49,8 @@ async fn main() -> anyhow::Result<()> {
         (None, false) => anyhow::bail!(
             "no approval verifying key: set {} (a file with the gate's hex Ed25519 public \
              key), or {}=1 to execute privileged calls without approval as the seed lab did",
-            approval::env::VERIFYING_KEY_FILE,
-            approval::env::INSECURE_NO_KEY
+            hitl_wire::env::mockdb::APPROVAL_VERIFYING_KEY_FILE,
+            hitl_wire::env::mockdb::INSECURE_NO_APPROVAL_KEY
         ),
     };
     let location = config.location();

@@ -11,7 +11,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use hitl_wire::mockdb::{ErrorBody, env};
+use hitl_wire::{env::mockdb as env, mockdb::ErrorBody};
 
 /// One allowed origin: `scheme://host[:port]` (port `*` for any), or the literal `null`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -409,6 +409,24 @@ mod tests {
     use super::*;
     use crate::db::query::MAX_SQL_BYTES;
 
+    /// The `#[tool(name = …)]` attributes take only literals: they must spell the names of
+    /// `hitl_wire::mockdb::tools`, which the gate, the harness and the UI use.
+    #[test]
+    fn each_endpoint_serves_the_wire_tool_names() {
+        use hitl_wire::mockdb::tools;
+        fn names<S: Send + Sync + 'static>(router: ToolRouter<S>) -> Vec<String> {
+            let mut names: Vec<String> = router
+                .list_all()
+                .into_iter()
+                .map(|t| t.name.into())
+                .collect();
+            names.sort();
+            names
+        }
+        assert_eq!(names(PublicTools::tool_router()), tools::PUBLIC);
+        assert_eq!(names(PrivilegedTools::tool_router()), tools::PRIVILEGED);
+    }
+
     #[test]
     /// The descriptions quote the limits as text; keep them in step with the code.
     fn descriptions_state_the_real_limits() {

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
+use hitl_wire::env::model as env;
 use tracing_subscriber::EnvFilter;
 
 /// A deterministic, OpenAI-compatible chat-completions server for the hitl-lab.
@@ -15,13 +16,13 @@ use tracing_subscriber::EnvFilter;
 #[command(version)]
 struct Config {
     /// Port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 8080)]
+    #[arg(long, env = env::PORT, default_value_t = env::DEFAULT_PORT)]
     port: u16,
     /// Address to bind (all interfaces by default, as in a container).
-    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
     bind_addr: std::net::IpAddr,
     /// A script (JSON, the shape of `PUT /script`) to load at start-up.
-    #[arg(long, env = "SCRIPT_FILE")]
+    #[arg(long, env = env::SCRIPT_FILE)]
     script: Option<std::path::PathBuf>,
     #[command(flatten)]
     http: hitl_serve::Limits,

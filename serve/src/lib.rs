@@ -49,7 +49,7 @@ pub struct Limits {
     /// keep-alive connection may wait for its next request), e.g. `10s`, `500ms`.
     #[arg(
         long = "http-header-read-timeout",
-        env = hitl_wire::http::HEADER_READ_TIMEOUT_ENV,
+        env = hitl_wire::env::http::HEADER_READ_TIMEOUT,
         default_value = "10s",
         value_parser = parse_duration,
         value_name = "DURATION"
@@ -59,7 +59,7 @@ pub struct Limits {
     /// Close a connection on which nothing was sent or received for this long, e.g. `60s`.
     #[arg(
         long = "http-idle-timeout",
-        env = hitl_wire::http::IDLE_TIMEOUT_ENV,
+        env = hitl_wire::env::http::IDLE_TIMEOUT,
         default_value = "60s",
         value_parser = parse_duration,
         value_name = "DURATION"
@@ -70,7 +70,7 @@ pub struct Limits {
     /// default (its README says which).
     #[arg(
         long = "http-max-body-bytes",
-        env = hitl_wire::http::MAX_BODY_BYTES_ENV,
+        env = hitl_wire::env::http::MAX_BODY_BYTES,
         value_name = "BYTES"
     )]
     pub max_body_bytes: Option<usize>,

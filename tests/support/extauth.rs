@@ -1,8 +1,10 @@
-//! hitl-extauth fixture: the real binary on free loopback ports, with a client for its admin
-//! API (pending, decide, history, events, metrics) and a way to crash and restart it.
+//! hitl-extauth fixture: the real binary on free loopback ports, its admin API through the one
+//! client (`hitl_wire::extauth::client`) with the waits tests need, and a way to crash and
+//! restart it.
 
 use std::{
     path::{Path, PathBuf},
+    pin::Pin,
     time::Duration,
 };
 
@@ -12,13 +14,18 @@ use envoy_types::pb::envoy::service::auth::v3::{
     attribute_context::{HttpRequest, Request as AttrRequest},
     authorization_client::AuthorizationClient,
 };
+use futures::{Stream, StreamExt as _};
 use hitl_lab::{
     components::extauth::{self, Options},
     net, proc,
 };
 use hitl_wire::{
     approval::Signer,
-    extauth::{DecideRequest, DecidedCall, Event, HistoryPage, ParkedCall, PendingList},
+    extauth::{
+        DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall,
+        client::{AdminClient, AdminError},
+        paths,
+    },
 };
 use serde_json::Value;
 
@@ -30,6 +37,8 @@ pub struct ExtAuth {
     pub options: Options,
     log_dir: PathBuf,
     running: proc::Running,
+    admin: AdminClient,
+    /// For requests the typed client would not send (malformed bodies).
     http: reqwest::Client,
 }
 
@@ -61,6 +70,12 @@ impl ExtAuth {
             match proc::Running::start(extauth::spec(&options, log_dir)?).await {
                 Ok(running) => {
                     return Ok(Self {
+                        admin: AdminClient::with_timeouts(
+                            &options.admin_url(),
+                            options.admin_token.clone(),
+                            Duration::from_secs(5),
+                            PATIENCE,
+                        )?,
                         options,
                         log_dir: log_dir.to_path_buf(),
                         running,
@@ -82,7 +97,12 @@ impl ExtAuth {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.options.admin_url())
+        self.admin.url(path)
+    }
+
+    /// The admin API's client, with the admin token.
+    pub fn admin(&self) -> &AdminClient {
+        &self.admin
     }
 
     /// OS process id (to read its memory use).
@@ -96,30 +116,16 @@ impl ExtAuth {
 
     /// `request` with the admin token, when there is one.
     pub fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.options.admin_token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let resp = self
-            .authorized(self.http.get(self.url(path)))
-            .send()
-            .await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        anyhow::ensure!(status.is_success(), "GET {path}: {status}: {text}");
-        serde_json::from_str(&text).with_context(|| format!("GET {path}: {text}"))
+        self.admin.authorize(request)
     }
 
     pub async fn pending(&self) -> anyhow::Result<Vec<ParkedCall>> {
-        Ok(self.get_json::<PendingList>("/pending").await?.pending)
+        Ok(self.admin.pending().await?.pending)
     }
 
     /// `GET /pending/{id}`: one pending call, whole.
     pub async fn pending_call(&self, id: &str) -> anyhow::Result<ParkedCall> {
-        self.get_json(&format!("/pending/{id}")).await
+        Ok(self.admin.pending_call(id).await?)
     }
 
     /// Poll `/pending` until it holds exactly `n` calls.
@@ -140,10 +146,11 @@ impl ExtAuth {
         }
     }
 
-    /// `POST /decide/{id}` with a raw body: status and JSON answer.
+    /// `POST /decide/{id}` with a raw body (to see how the gate takes a malformed one):
+    /// status and JSON answer.
     pub async fn decide_raw(&self, id: &str, body: &str) -> anyhow::Result<(u16, Value)> {
         let resp = self
-            .authorized(self.http.post(self.url(&format!("/decide/{id}"))))
+            .authorized(self.http.post(self.url(&paths::decide(id))))
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
@@ -167,23 +174,22 @@ impl ExtAuth {
             reason: reason.to_owned(),
             reviewer: Some(reviewer.to_owned()),
         };
-        let (status, json) = self
-            .decide_raw(id, &serde_json::to_string(&request)?)
-            .await?;
-        anyhow::ensure!(status == 200, "decide {id}: {status}: {json}");
-        Ok(serde_json::from_value(json)?)
+        self.admin
+            .decide(id, &request)
+            .await
+            .with_context(|| format!("decide {id}"))
     }
 
-    /// `GET /history?{query}`.
-    pub async fn history(&self, query: &str) -> anyhow::Result<HistoryPage> {
-        self.get_json(&format!("/history?{query}")).await
+    /// `GET /history`.
+    pub async fn history(&self, query: &HistoryQuery) -> anyhow::Result<HistoryPage> {
+        Ok(self.admin.history(query).await?)
     }
 
     /// Poll `/history` until it holds exactly `n` records.
     pub async fn wait_history(&self, n: usize) -> anyhow::Result<HistoryPage> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let page = self.history("").await?;
+            let page = self.history(&HistoryQuery::default()).await?;
             if page.items.len() == n {
                 return Ok(page);
             }
@@ -247,14 +253,7 @@ impl ExtAuth {
 
     /// `GET /metrics` as text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?)
+        Ok(self.admin.metrics().await?)
     }
 
     /// One metric sample's value, e.g. `hitl_extauth_decisions_total{outcome="approved"}`.
@@ -267,57 +266,25 @@ impl ExtAuth {
 
     /// Subscribe to `GET /events`.
     pub async fn events(&self) -> anyhow::Result<EventStream> {
-        // No overall timeout on a stream that is meant to stay open.
-        let resp = self
-            .authorized(reqwest::Client::new().get(self.url("/events")))
-            .send()
-            .await?
-            .error_for_status()?;
-        anyhow::ensure!(
-            resp.headers()
-                .get("content-type")
-                .is_some_and(|v| v == "text/event-stream"),
-            "/events is not an event stream"
-        );
         Ok(EventStream {
-            resp,
-            buf: Vec::new(),
+            events: Box::pin(self.admin.events().await?),
         })
     }
 }
 
-/// A subscription to hitl-extauth's `/events`.
+/// A subscription to hitl-extauth's `/events`, each event awaited with [`PATIENCE`].
 pub struct EventStream {
-    resp: reqwest::Response,
-    buf: Vec<u8>,
+    events: Pin<Box<dyn Stream<Item = Result<Event, AdminError>> + Send>>,
 }
 
 impl EventStream {
-    /// The next event (skipping keep-alive comments): its SSE name and payload.
+    /// The next event: its SSE name and payload.
     pub async fn next(&mut self) -> anyhow::Result<(String, Event)> {
-        loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let bytes: Vec<u8> = self.buf.drain(..end + 2).collect();
-                let block = String::from_utf8(bytes)?;
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.strip_prefix(' ').unwrap_or(v).to_owned())
-                };
-                if let (Some(name), Some(data)) = (field("event:"), field("data:")) {
-                    let event = serde_json::from_str(&data)
-                        .with_context(|| format!("event {name}: {data}"))?;
-                    return Ok((name, event));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.resp.chunk())
-                .await
-                .context("no event within the patience window")??
-                .context("the event stream ended")?;
-            self.buf.extend_from_slice(&chunk);
-        }
+        let event = tokio::time::timeout(PATIENCE, self.events.next())
+            .await
+            .context("no event within the patience window")?
+            .context("the event stream ended")??;
+        Ok((event.name().to_owned(), event))
     }
 }
 

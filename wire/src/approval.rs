@@ -29,17 +29,6 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 /// JSON-RPC error code of a `tools/call` the backend refused for want of a valid approval.
 pub const REFUSED_CODE: i64 = -32004;
 
-/// Environment variables naming the key files (hex, one line) and the explicit opt-out.
-pub mod env {
-    /// hitl-extauth: the Ed25519 signing key (32-byte seed, hex).
-    pub const SIGNING_KEY_FILE: &str = "APPROVAL_SIGNING_KEY_FILE";
-    /// mock-db-mcp: the Ed25519 verifying (public) key (32 bytes, hex).
-    pub const VERIFYING_KEY_FILE: &str = "APPROVAL_VERIFYING_KEY_FILE";
-    /// Either service: run without a key, as the seed lab did (no tokens signed, or none
-    /// required). Logged as a warning at every start.
-    pub const INSECURE_NO_KEY: &str = "INSECURE_NO_APPROVAL_KEY";
-}
-
 /// What an approval token asserts. Unknown fields make a token malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,13 +1,77 @@
-//! hitl-extauth's admin API: `/pending`, `/decide/{id}`, `/history`, `/events`, and the body
-//! of the 403 a rejected call gets back through the gateway.
+//! hitl-extauth's admin API: its paths ([`paths`]), the JSON of `/pending`, `/decide/{id}`,
+//! `/history`, `/events`, and the body of the 403 a rejected call gets back through the
+//! gateway (or, in MCP terms, [`denial`]). The one client of that API is [`client`] (feature
+//! `client`).
 //!
-//! Seed-compatible names first (`id`, `receivedAt`, `method`, `path`, `headers`, `rpcMethod`,
-//! `toolName`, `toolArgs`, `body`); everything after them is ours.
+//! A [`ParkedCall`]'s first fields (`id`, `receivedAt`, `method`, `path`, `headers`,
+//! `rpcMethod`, `toolName`, `toolArgs`, `body`) are the contract's original ones and never
+//! change (`docs/decisions.md`); the later ones bind, time and attribute the call.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+#[cfg(feature = "client")]
+pub mod client;
+pub mod denial;
+
+/// The admin API's paths; the ones with `{id}` are axum route patterns, filled in by the
+/// functions of the same name.
+pub mod paths {
+    /// `GET`: the calls waiting for a reviewer ([`super::PendingList`]).
+    pub const PENDING: &str = "/pending";
+    /// `GET`: one pending call whole ([`super::ParkedCall`]).
+    pub const PENDING_CALL: &str = "/pending/{id}";
+    /// `POST` a [`super::DecideRequest`]: answers the [`super::DecidedCall`].
+    pub const DECIDE: &str = "/decide/{id}";
+    /// `GET` with a [`super::HistoryQuery`]: a [`super::HistoryPage`].
+    pub const HISTORY: &str = "/history";
+    /// `GET`: server-sent [`super::Event`]s, the pending calls first.
+    pub const EVENTS: &str = "/events";
+    /// `GET`: Prometheus text (open).
+    pub const METRICS: &str = "/metrics";
+    /// `GET`: `ok`, then one `warning: …` line per insecure setting (open).
+    pub const HEALTHZ: &str = "/healthz";
+
+    /// [`PENDING_CALL`] for `id`.
+    pub fn pending_call(id: &str) -> String {
+        PENDING_CALL.replace("{id}", &encode_segment(id))
+    }
+
+    /// [`DECIDE`] for `id`.
+    pub fn decide(id: &str) -> String {
+        DECIDE.replace("{id}", &encode_segment(id))
+    }
+
+    /// Percent-encode one URL path segment (or query value). Dots are encoded too, so `..`
+    /// cannot become a dot-segment that climbs out of `/decide/`.
+    pub fn encode_segment(segment: &str) -> String {
+        let mut out = String::with_capacity(segment.len());
+        for byte in segment.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn ids_cannot_escape_their_path_segment() {
+            assert_eq!(encode_segment("3f2a-9b_1~"), "3f2a-9b_1~");
+            assert_eq!(encode_segment("../history?x=1"), "%2E%2E%2Fhistory%3Fx%3D1");
+            assert_eq!(encode_segment("é"), "%C3%A9");
+            assert_eq!(decide("a/b"), "/decide/a%2Fb");
+            assert_eq!(pending_call("x"), "/pending/x");
+        }
+    }
+}
 
 /// A `tools/call` held at the gateway until a reviewer decides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +92,7 @@ pub struct ParkedCall {
     pub tool_args: serde_json::Value,
     /// The forwarded body, verbatim.
     pub body: String,
-    // ---- additions over the seed ----
+    // ---- binding, expiry and attribution ----
     /// Hex sha256 of `body`: the approval is bound to exactly these bytes.
     pub body_sha256: String,
     /// When an undecided park turns into a denial (`PARK_TIMEOUT_SEC`).
@@ -241,18 +305,24 @@ pub struct HistoryQuery {
     pub tool: Option<String>,
 }
 
+impl HistoryQuery {
+    /// The newest `limit` records, unfiltered.
+    pub fn latest(limit: u32) -> Self {
+        Self {
+            limit: Some(limit),
+            ..Self::default()
+        }
+    }
+
+    /// The newest records that ended as `outcome`.
+    pub fn outcome(outcome: Outcome) -> Self {
+        Self {
+            outcome: Some(outcome),
+            ..Self::default()
+        }
+    }
+}
+
 /// Header hitl-extauth sets on an approved request on its way upstream: the parked-call id
 /// whose approval let it through (any client-supplied value is replaced or removed).
 pub const APPROVAL_ID_HEADER: &str = "x-hitl-approval-id";
-
-/// Environment variables of hitl-extauth's admin API (besides the seed's ports).
-pub mod env {
-    /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
-    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
-    /// hitl-ui's copy of that token.
-    pub const UI_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
-    /// Serve the admin API without a token, as the seed did (its UI sends none). Logged as a
-    /// warning at every start and shown by `/healthz`; reviewer names are then recorded as
-    /// unverified.
-    pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
-}

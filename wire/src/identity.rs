@@ -41,10 +41,6 @@ pub const LAB_AUDIENCE: &str = "hitl-lab-gateway";
 /// `kid` of the lab's signing key (agentgateway requires one).
 pub const LAB_KEY_ID: &str = "hitl-lab-requesters-1";
 
-/// hitl-extauth's switch (env) for requiring a verified requester on every parked call;
-/// `true` unless explicitly set to `false`.
-pub const ENV_REQUIRE_VERIFIED_REQUESTER: &str = "REQUIRE_VERIFIED_REQUESTER";
-
 /// Longest identity accepted, in characters after normalisation.
 pub const MAX_IDENTITY_CHARS: usize = 256;
 

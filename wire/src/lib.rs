@@ -1,15 +1,15 @@
 //! The one definition of every JSON shape that crosses a process boundary in hitl-lab.
 //!
 //! Services serialise these, the harness and the UI deserialise them; nobody keeps a copy.
-//! Field names follow the seed lab (camelCase on the ext-auth admin API, snake_case on
-//! mock-db-mcp's `/state`) so the seed's clients keep working.
+//! Field names are a published contract: camelCase on the ext-auth admin API, snake_case on
+//! mock-db-mcp's `/state` (why: `docs/decisions.md`).
 
 pub mod approval;
-pub mod chat;
+pub mod env;
 pub mod extauth;
 pub mod headers;
-pub mod http;
 pub mod identity;
 pub mod mockdb;
 pub mod model;
+pub mod sse;
 pub mod ui;

@@ -20,20 +20,6 @@ pub mod paths {
     pub const RESET: &str = "/reset";
 }
 
-/// Environment variables mock-db-mcp reads besides the seed's (`PORT`, `BIND_ADDR`,
-/// `DB_PATH`, `ENABLE_RESET`, `ALLOWED_HOSTS`).
-pub mod env {
-    /// Comma-separated browser origins allowed on the MCP endpoints (`scheme://host[:port]`,
-    /// port `*` for any, or `null`). A request without `Origin` always passes; one with an
-    /// Origin not listed gets 403. Empty (the default) refuses every Origin.
-    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
-    /// Wall-clock budget of one `cluster_db_query` statement (`1s`, `500ms`; default 1 s).
-    pub const QUERY_TIME_BUDGET: &str = "QUERY_TIME_BUDGET";
-    /// SQLite heap budget of the process, so of all queries together (`64MiB`, bytes; default
-    /// 64 MiB).
-    pub const QUERY_MEMORY_BUDGET: &str = "QUERY_MEMORY_BUDGET";
-}
-
 /// The JSON body of mock-db-mcp's own HTTP refusals (a bad `Origin`, …): `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -50,9 +36,15 @@ pub mod tools {
     pub const RUN_MIGRATION: &str = "run_migration";
     /// Not an MCP tool: the `tool` of the audit entry `POST /reset` appends.
     pub const RESET: &str = "reset";
+    /// The lab's three tools, by rising risk.
+    pub const ALL: [&str; 3] = [CLUSTER_DB_QUERY, TRUNCATE_TABLE, RUN_MIGRATION];
+    /// The tools of `/public/mcp`.
+    pub const PUBLIC: [&str; 2] = [CLUSTER_DB_QUERY, TRUNCATE_TABLE];
+    /// The tools of `/privileged/mcp`.
+    pub const PRIVILEGED: [&str; 1] = [RUN_MIGRATION];
 }
 
-/// `GET /state`: the seed's shape (`schema_version`, `row_counts`, `audit`), audit newest last.
+/// `GET /state`: `schema_version`, `row_counts`, `audit` (newest last).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub schema_version: String,

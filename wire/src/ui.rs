@@ -1,8 +1,5 @@
-//! hitl-ui's environment variables besides the seed's (`HTTP_PORT`, `HITL_EXTAUTH_ADMIN_URL`,
-//! …), so launchers and the UI agree.
-
-/// Host names (optionally `host:port`) the UI answers to, comma-separated; `*` for any.
-pub const ALLOWED_HOSTS_ENV: &str = "ALLOWED_HOSTS";
+//! hitl-ui's browser-facing names the harness drives it by: the sign-in page, the decision
+//! form, the cookies. (Its environment is [`crate::env::ui`].)
 
 /// The reviewer sign-in page and form (`GET`/`POST`).
 pub const SIGNIN_PATH: &str = "/signin";

@@ -7,11 +7,15 @@ use hitl_lab::lab::Target;
 use crate::flags::UpArgs;
 
 pub async fn up(args: &UpArgs) -> anyhow::Result<()> {
-    kind::up(UpOptions {
+    match kind::up(UpOptions {
         model: args.model.into(),
         dry_run: args.dry_run,
     })
-    .await?;
+    .await?
+    {
+        kind::Up::DryRun(plan) => print!("{plan}"),
+        kind::Up::Done(report) => print!("{}", report.urls.unwrap_or_default()),
+    }
     Ok(())
 }
 
@@ -26,7 +30,10 @@ pub async fn down_if_kind(target: Option<Target>) -> anyhow::Result<()> {
 /// `status`, once the lab state has been read: show the cluster when it says kind.
 pub async fn status_if_kind(target: Option<Target>) -> anyhow::Result<()> {
     match target {
-        Some(Target::Kind) => kind::status().await,
+        Some(Target::Kind) => {
+            print!("{}", kind::status().await?);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -24,9 +24,14 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
     let scenes = scene::load_dir(&scene::parse::default_dir())?;
     let selected = scene::select(&scenes, &args.scene)?;
     let agents = AgentSelection::from(args.agent).agents();
-    let report = conformance::replay(&lab, &selected, lab.model, &agents).await?;
+    let report = conformance::replay(&lab, &selected, lab.model, &agents, &printed()).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
+}
+
+/// Progress lines to the terminal as they happen.
+fn printed() -> conformance::Progress {
+    std::sync::Arc::new(|line| println!("{line}"))
 }
 
 pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
@@ -42,6 +47,7 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.keep_up = args.keep_up;
     options.agents = AgentSelection::from(args.agent).agents();
     options.local.agents = options.agents.clone();
+    options.progress = printed();
     let report = conformance::run(&options).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
@@ -59,7 +65,7 @@ pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
     options.admin = args.admin.clone();
     options.admin_token = match &args.admin_token_file {
         Some(file) => Some(std::fs::read_to_string(file)?.trim().to_owned()),
-        None => std::env::var(hitl_wire::extauth::env::UI_ADMIN_TOKEN).ok(),
+        None => std::env::var(hitl_wire::env::ui::EXTAUTH_ADMIN_TOKEN).ok(),
     };
     options.decide_cmd = args.decide_cmd.clone();
     options.approval_key = args.approval_key.clone();

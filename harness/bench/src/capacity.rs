@@ -102,7 +102,7 @@ impl Capacity {
 
 /// Park `calls` at once, decide them all, check every answer.
 pub async fn measure(stack: &Stack, calls: usize, patience: Duration) -> anyhow::Result<Capacity> {
-    let admin = stack.admin();
+    let admin = stack.admin()?;
     let url = stack.gateway_url(paths::PRIVILEGED_MCP);
     let connections = calls.div_ceil(STREAMS_PER_CONNECTION).max(1);
     let clients = park::connect(&url, connections, patience).await?;

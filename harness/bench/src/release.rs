@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use hitl_lab::clients::GateAdmin;
+use hitl_wire::extauth::client::AdminClient;
 use hitl_wire::{
     extauth::{DecideRequest, Event},
     mockdb::{paths, tools},
@@ -77,7 +77,7 @@ impl Release {
 
 /// `samples` timed park-and-approve rounds after `warmup` untimed ones.
 pub async fn measure(stack: &Stack, samples: usize, warmup: usize) -> anyhow::Result<Release> {
-    let admin = stack.admin();
+    let admin = stack.admin()?;
     let version = stack.db_client().state().await?.schema_version;
     let url = stack.gateway_url(paths::PRIVILEGED_MCP);
     let http = mcp::http1(PATIENCE)?;
@@ -141,7 +141,7 @@ struct Round {
 /// Send gated call `id`, wait for its `parked` event, approve it, wait for its release.
 async fn one_round(
     stack: &Stack,
-    admin: &GateAdmin,
+    admin: &AdminClient,
     http: &reqwest::Client,
     url: &str,
     version: &str,

@@ -8,9 +8,10 @@ use std::{
 };
 
 use anyhow::Context as _;
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 
 use hitl_lab::{
-    clients::{Db, GateAdmin},
+    clients::Db,
     components::{agentgateway, envoy, extauth, mock_db},
     credentials::Credentials,
     envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt},
@@ -133,8 +134,8 @@ impl Stack {
         self.db.url(path)
     }
 
-    pub fn admin(&self) -> GateAdmin {
-        GateAdmin::new(self.extauth.admin_url()).with_token(self.extauth.admin_token.clone())
+    pub fn admin(&self) -> Result<AdminClient, AdminError> {
+        AdminClient::new(&self.extauth.admin_url(), self.extauth.admin_token.clone())
     }
 
     pub fn db_client(&self) -> Db {

@@ -36,14 +36,24 @@ pub fn plan(model: ModelChoice) -> anyhow::Result<Plan> {
     Plan::up(&lab, model)
 }
 
-/// `cargo xtask up` on kind. With `dry_run`, prints the plan and returns `None`.
-pub async fn up(options: UpOptions) -> anyhow::Result<Option<UpReport>> {
+/// What `up` did.
+#[derive(Debug)]
+pub enum Up {
+    /// `dry_run`: the plan it would run, rendered; nothing changed.
+    DryRun(String),
+    /// The lab is up.
+    Done(Box<UpReport>),
+}
+
+/// `cargo xtask up` on kind; with `dry_run`, only the plan.
+pub async fn up(options: UpOptions) -> anyhow::Result<Up> {
     let plan = plan(options.model)?;
     if options.dry_run {
-        print!("{}", plan.render());
-        return Ok(None);
+        return Ok(Up::DryRun(plan.render()));
     }
-    run::execute(&plan).await.map(Some)
+    run::execute(&plan)
+        .await
+        .map(|report| Up::Done(Box::new(report)))
 }
 
 /// `cargo xtask down` on kind: delete the cluster.
@@ -51,8 +61,8 @@ pub async fn down() -> anyhow::Result<()> {
     status::down(&LabManifests::load()?).await
 }
 
-/// `cargo xtask status` on kind.
-pub async fn status() -> anyhow::Result<()> {
+/// `cargo xtask status` on kind: the text to show.
+pub async fn status() -> anyhow::Result<String> {
     status::status(&LabManifests::load()?).await
 }
 

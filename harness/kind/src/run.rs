@@ -29,6 +29,8 @@ pub struct UpReport {
     pub gateway_address: String,
     /// What was recorded in the lab state file (URLs through the background forwards).
     pub state: Option<LabState>,
+    /// Where everything is, for the person who ran `up` (the plan's last step).
+    pub urls: Option<String>,
 }
 
 struct Run<'a> {
@@ -37,6 +39,7 @@ struct Run<'a> {
     client: Option<Client>,
     gateway_address: Option<String>,
     state: Option<LabState>,
+    urls: Option<String>,
 }
 
 impl Run<'_> {
@@ -68,6 +71,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
         client: None,
         gateway_address: None,
         state: None,
+        urls: None,
     };
     let total = plan.len();
     let mut n = 0;
@@ -86,6 +90,7 @@ pub async fn execute(plan: &Plan) -> anyhow::Result<UpReport> {
         context: run.context.clone(),
         gateway_address: run.gateway_address.unwrap_or_default(),
         state: run.state,
+        urls: run.urls,
     })
 }
 
@@ -152,7 +157,7 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         Step::PrintUrls {
             agent_namespace,
             agent_name,
-        } => print_urls(run, agent_namespace, agent_name).await,
+        } => record_urls(run, agent_namespace, agent_name).await,
     }
 }
 
@@ -209,8 +214,8 @@ async fn apply_docs(run: &mut Run<'_>, docs: &[Doc]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where everything is.
-async fn print_urls(
+/// Where everything is, kept for the report (the edge shows it).
+async fn record_urls(
     run: &mut Run<'_>,
     agent_namespace: &str,
     agent_name: &str,
@@ -226,7 +231,7 @@ async fn print_urls(
         reviewer: reviewer.as_deref(),
         state: run.state.as_ref(),
     };
-    print!("{urls}");
+    run.urls = Some(urls.to_string());
     Ok(())
 }
 

@@ -2,11 +2,13 @@
 //! calls waiting for a reviewer) and `port-forward` (the UIs on localhost until Ctrl-C).
 
 use std::{
+    fmt::Write as _,
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::{Api, Client, api::ListParams};
 
@@ -99,16 +101,63 @@ pub(super) async fn cluster_exists(cluster: &str) -> anyhow::Result<bool> {
     Ok(clusters.lines().any(|l| l.trim() == cluster))
 }
 
-/// `cargo xtask status` for the kind lab.
-pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
+/// `cargo xtask status` for the kind lab: the text to show.
+pub async fn status(lab: &LabManifests) -> anyhow::Result<String> {
+    let mut out = String::new();
     let cluster = plan::cluster_name(lab)?;
     if !cluster_exists(&cluster).await? {
-        println!("No kind cluster `{cluster}`: bring the lab up with `cargo xtask up`.");
-        return Ok(());
+        writeln!(
+            out,
+            "No kind cluster `{cluster}`: bring the lab up with `cargo xtask up`."
+        )?;
+        return Ok(out);
     }
     let context = plan::context(&cluster);
     let client = apply::client(&context).await?;
-    println!("kind cluster `{cluster}` (context {context})\n\nDeployments:");
+    writeln!(
+        out,
+        "kind cluster `{cluster}` (context {context})\n\nDeployments:"
+    )?;
+    write_deployments(&mut out, &client).await?;
+
+    let gw = &lab.gateway;
+    let gateways = apply::dynamic_api(
+        &client,
+        "gateway.networking.k8s.io",
+        "v1",
+        "Gateway",
+        Some(&gw.namespace),
+    )
+    .await?;
+    let address = match gateways.get_opt(&gw.name).await? {
+        Some(obj) => wait::gateway_address(&obj).unwrap_or_else(|| "no address yet".to_owned()),
+        None => "not created".to_owned(),
+    };
+    writeln!(out, "\nGateway {}/{}: {address}", gw.namespace, gw.name)?;
+
+    writeln!(out, "\nAgents:")?;
+    let agents = apply::dynamic_api_all(&client, "kagent.dev", "v1alpha2", "Agent").await?;
+    for agent in agents.list(&ListParams::default()).await?.items {
+        let ready = match wait::condition(&agent, "Ready") {
+            Some((status, _)) if status == "True" => "Ready".to_owned(),
+            Some((status, message)) => format!("Ready {status}: {message}"),
+            None => "no status yet".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {}/{}: {ready}",
+            agent.metadata.namespace.as_deref().unwrap_or("?"),
+            agent.metadata.name.as_deref().unwrap_or("?")
+        )?;
+    }
+
+    write_forwards(&mut out)?;
+    write_pending(&mut out, &client, &context, lab).await?;
+    Ok(out)
+}
+
+/// The lab's Deployments, ready or not.
+async fn write_deployments(out: &mut String, client: &Client) -> anyhow::Result<()> {
     for namespace in [
         "hitl-lab",
         "kagent",
@@ -129,51 +178,18 @@ pub async fn status(lab: &LabManifests) -> anyhow::Result<()> {
             } else {
                 "..."
             };
-            println!("  {mark} {namespace}/{name}  {ready}/{desired} ready");
+            writeln!(out, "  {mark} {namespace}/{name}  {ready}/{desired} ready")?;
         }
     }
-
-    let gw = &lab.gateway;
-    let gateways = apply::dynamic_api(
-        &client,
-        "gateway.networking.k8s.io",
-        "v1",
-        "Gateway",
-        Some(&gw.namespace),
-    )
-    .await?;
-    let address = match gateways.get_opt(&gw.name).await? {
-        Some(obj) => wait::gateway_address(&obj).unwrap_or_else(|| "no address yet".to_owned()),
-        None => "not created".to_owned(),
-    };
-    println!("\nGateway {}/{}: {address}", gw.namespace, gw.name);
-
-    println!("\nAgents:");
-    let agents = apply::dynamic_api_all(&client, "kagent.dev", "v1alpha2", "Agent").await?;
-    for agent in agents.list(&ListParams::default()).await?.items {
-        let ready = match wait::condition(&agent, "Ready") {
-            Some((status, _)) if status == "True" => "Ready".to_owned(),
-            Some((status, message)) => format!("Ready {status}: {message}"),
-            None => "no status yet".to_owned(),
-        };
-        println!(
-            "  {}/{}: {ready}",
-            agent.metadata.namespace.as_deref().unwrap_or("?"),
-            agent.metadata.name.as_deref().unwrap_or("?")
-        );
-    }
-
-    print_forwards()?;
-    print_pending(&context, lab).await;
     Ok(())
 }
 
 /// The background port-forwards `up` recorded, running or not.
-fn print_forwards() -> anyhow::Result<()> {
+fn write_forwards(out: &mut String) -> anyhow::Result<()> {
     if let Some(state) = hitl_lab::lab::LabState::load(&hitl_lab::lab::default_dir())?
         && state.target == hitl_lab::lab::Target::Kind
     {
-        println!("\nBackground port-forwards (from `up`):");
+        writeln!(out, "\nBackground port-forwards (from `up`):")?;
         for p in &state.processes {
             let alive = hitl_lab::proc::live_cmdline(p.pid).as_deref() == Some(&p.argv[..]);
             let mark = if alive {
@@ -181,32 +197,42 @@ fn print_forwards() -> anyhow::Result<()> {
             } else {
                 "NOT RUNNING (re-run `cargo xtask up`)"
             };
-            println!("  {:<28} pid {:<8} {mark}", p.name, p.pid);
+            writeln!(out, "  {:<28} pid {:<8} {mark}", p.name, p.pid)?;
         }
     }
-
     Ok(())
 }
 
 /// The calls waiting for a platform reviewer.
-async fn print_pending(context: &str, lab: &LabManifests) {
-    println!("\nCalls waiting for a platform reviewer (hitl-extauth /pending):");
-    match pending(context, lab).await {
-        Ok(list) if list.pending.is_empty() => println!("  none"),
+async fn write_pending(
+    out: &mut String,
+    client: &Client,
+    context: &str,
+    lab: &LabManifests,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\nCalls waiting for a platform reviewer (hitl-extauth /pending):"
+    )?;
+    let token = admin_token(client).await.ok();
+    match pending(context, lab, token).await {
+        Ok(list) if list.pending.is_empty() => writeln!(out, "  none")?,
         Ok(list) => {
             for call in list.pending {
-                println!(
+                writeln!(
+                    out,
                     "  {}  {}({})  asked by {}  expires {}",
                     call.id,
                     call.tool_name,
                     call.tool_args,
                     call.requester.as_deref().unwrap_or("unknown"),
                     call.expires_at
-                );
+                )?;
             }
         }
-        Err(e) => println!("  unavailable: {e:#}"),
+        Err(e) => writeln!(out, "  unavailable: {e:#}")?,
     }
+    Ok(())
 }
 
 /// hitl-extauth's `/pending`, through a short-lived `kubectl port-forward` (the admin API is
@@ -214,6 +240,7 @@ async fn print_pending(context: &str, lab: &LabManifests) {
 async fn pending(
     context: &str,
     lab: &LabManifests,
+    token: Option<String>,
 ) -> anyhow::Result<hitl_wire::extauth::PendingList> {
     let backend = &lab.gate.ext_auth.backend;
     let service = lab
@@ -234,22 +261,26 @@ async fn pending(
         remote: admin_port,
     };
     let mut child = spawn_forward(context, &forward, local, true)?;
-    let url = format!("http://127.0.0.1:{local}/pending");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let admin = AdminClient::with_timeouts(
+        &format!("http://127.0.0.1:{local}"),
+        token,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )?;
     let started = Instant::now();
     let result = loop {
-        match http.get(&url).send().await {
-            Ok(resp) => break resp.error_for_status().map_err(anyhow::Error::from),
-            Err(_) if started.elapsed() < Duration::from_secs(15) => {
+        match admin.pending().await {
+            Err(AdminError::Unreachable { .. }) if started.elapsed() < Duration::from_secs(15) => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => break Err(anyhow::Error::from(e).context("port-forward to hitl-extauth")),
+            Err(e @ AdminError::Unreachable { .. }) => {
+                break Err(anyhow::Error::from(e).context("port-forward to hitl-extauth"));
+            }
+            other => break other.map_err(anyhow::Error::from),
         }
     };
     let _ = child.kill().await;
-    Ok(result?.json().await?)
+    result
 }
 
 fn spawn_forward(

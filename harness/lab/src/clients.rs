@@ -1,14 +1,11 @@
 //! Thin typed HTTP clients for the lab's own services, over the `hitl-wire` types:
-//! mock-db-mcp's state and reset, and hitl-extauth's admin API as a platform reviewer uses it.
+//! mock-db-mcp's state and reset, and hitl-ui as a signed-in reviewer uses it. hitl-extauth's
+//! admin API has its one client in `hitl_wire::extauth::client`.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::{Stream, StreamExt as _};
-use hitl_wire::{
-    extauth::{DecideRequest, DecidedCall, Event, HistoryPage, PendingList},
-    mockdb::{State, paths},
-};
+use hitl_wire::mockdb::{State, paths};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -74,97 +71,6 @@ impl Db {
             );
         }
         ok_json("mock-db-mcp /reset", resp).await
-    }
-}
-
-/// hitl-extauth's admin API.
-#[derive(Debug, Clone)]
-pub struct GateAdmin {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
-
-impl GateAdmin {
-    pub fn new(base: impl Into<String>) -> Self {
-        Self {
-            http: http(),
-            base: base.into().trim_end_matches('/').to_owned(),
-            token: None,
-        }
-    }
-
-    /// Send `Authorization: Bearer <token>` (hitl-extauth's `ADMIN_TOKEN`).
-    pub fn with_token(mut self, token: Option<String>) -> Self {
-        self.token = token;
-        self
-    }
-
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        let req = self.http.get(format!("{}{path}", self.base));
-        match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        }
-    }
-
-    pub async fn pending(&self) -> anyhow::Result<PendingList> {
-        let resp = self.get("/pending").send().await.context("GET /pending")?;
-        ok_json("hitl-extauth /pending", resp).await
-    }
-
-    pub async fn history(&self, limit: u32) -> anyhow::Result<HistoryPage> {
-        let resp = self
-            .get(&format!("/history?limit={limit}"))
-            .send()
-            .await
-            .context("GET /history")?;
-        ok_json("hitl-extauth /history", resp).await
-    }
-
-    /// Decide a parked call as `reviewer`.
-    pub async fn decide(&self, id: &str, decision: &DecideRequest) -> anyhow::Result<DecidedCall> {
-        let mut req = self
-            .http
-            .post(format!("{}/decide/{id}", self.base))
-            .json(decision);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("POST /decide/{id}"))?;
-        ok_json(&format!("hitl-extauth /decide/{id}"), resp).await
-    }
-
-    /// Subscribe to `/events`: parked, decided, expired and abandoned calls as they happen.
-    pub async fn events(
-        &self,
-    ) -> anyhow::Result<impl Stream<Item = anyhow::Result<Event>> + use<>> {
-        let resp = self
-            .get("/events")
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .context("GET /events")?;
-        anyhow::ensure!(
-            resp.status().is_success(),
-            "hitl-extauth /events: HTTP {}",
-            resp.status()
-        );
-        use eventsource_stream::Eventsource as _;
-        Ok(resp.bytes_stream().eventsource().filter_map(|event| async {
-            match event {
-                Err(e) => Some(Err(anyhow::anyhow!("hitl-extauth /events: {e}"))),
-                // Comments and keep-alives carry no data.
-                Ok(event) if event.data.trim().is_empty() => None,
-                Ok(event) => Some(
-                    serde_json::from_str::<Event>(&event.data)
-                        .with_context(|| format!("hitl-extauth event {:?}", event.event)),
-                ),
-            }
-        }))
     }
 }
 

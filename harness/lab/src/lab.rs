@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 use serde::{Deserialize, Serialize};
 
 use crate::{agents::AgentKind, bins::target_dir};
@@ -107,9 +108,8 @@ impl Urls {
 
 impl LabState {
     /// A client for the lab's hitl-extauth admin API, with its token.
-    pub fn gate_admin(&self) -> crate::clients::GateAdmin {
-        crate::clients::GateAdmin::new(&self.urls.extauth_admin)
-            .with_token(self.admin_token.clone())
+    pub fn gate_admin(&self) -> Result<AdminClient, AdminError> {
+        AdminClient::new(&self.urls.extauth_admin, self.admin_token.clone())
     }
 
     /// The A2A endpoint of `agent`, or an error that says how to start it.

@@ -262,7 +262,7 @@ impl LabManifests {
     /// How long the gate holds a call for a human: `PARK_TIMEOUT_SEC` of the ext-auth server.
     pub fn park_timeout(&self) -> Option<Duration> {
         self.deployment_behind(&self.gate.ext_auth.backend)?
-            .env_value("PARK_TIMEOUT_SEC")?
+            .env_value(hitl_wire::env::extauth::PARK_TIMEOUT_SEC)?
             .parse()
             .ok()
             .map(Duration::from_secs)
@@ -290,7 +290,7 @@ impl LabManifests {
     /// How the gate writes a denial (`DENY_RESPONSE` of the gate's Deployment), if set.
     pub fn deny_response(&self) -> Option<&str> {
         self.deployment_behind(&self.gate.ext_auth.backend)?
-            .env_value("DENY_RESPONSE")
+            .env_value(hitl_wire::env::extauth::DENY_RESPONSE)
     }
 }
 

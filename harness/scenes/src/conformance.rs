@@ -14,7 +14,7 @@ use hitl_lab::{
 use hitl_manifests::ModelChoice;
 
 /// How to run the suite.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub target: Target,
     pub model: ModelChoice,
@@ -26,6 +26,24 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// The local lab to bring up when none is.
     pub local: LocalConfig,
+    /// Where the live transcript and the attack lines go as they happen (xtask prints them).
+    pub progress: Progress,
+}
+
+/// A sink for live progress lines.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("target", &self.target)
+            .field("model", &self.model)
+            .field("agents", &self.agents)
+            .field("keep_up", &self.keep_up)
+            .field("out_dir", &self.out_dir)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {
@@ -40,6 +58,7 @@ impl Options {
                 chat_script: Some(scene::parse::chat_script()?),
                 ..LocalConfig::from_env(model, gateway)?
             },
+            progress: Arc::new(|line| tracing::info!("{line}")),
         })
     }
 }
@@ -87,10 +106,11 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
         &scenes.iter().collect::<Vec<_>>(),
         options.model,
         &options.agents,
+        &options.progress,
     )
     .await;
     if let Ok(report) = &mut result {
-        match replay_attacks(&lab, &options.local, &attacks).await {
+        match replay_attacks(&lab, &options.local, &attacks, &*options.progress).await {
             Ok(rows) => report.attacks = rows,
             Err(e) => result = Err(e),
         }
@@ -134,9 +154,9 @@ pub async fn lab_target(
         db: hitl_lab::clients::Db::new(&lab.urls.mock_db),
         issuer,
         requester: "alice".into(),
-        admin: Some(lab.gate_admin()),
+        admin: Some(lab.gate_admin()?),
         admin_url: Some(lab.urls.extauth_admin.clone()),
-        decider: Decider::Admin(lab.gate_admin()),
+        decider: Decider::Admin(lab.gate_admin()?),
         ui,
         ext_authz: (lab.target == hitl_lab::lab::Target::Local)
             .then(|| hitl_lab::envoy::Endpoint::loopback(local.ports.extauth_grpc)),
@@ -158,26 +178,28 @@ pub fn endpoint_of(url: &str) -> anyhow::Result<hitl_lab::envoy::Endpoint> {
     Ok(hitl_lab::envoy::Endpoint::new(host, port.parse()?))
 }
 
-/// Replay the attack catalogue against the lab's gate, one live line per attack.
+/// Replay the attack catalogue against the lab's gate, one `progress` line per attack.
 pub async fn replay_attacks(
     lab: &LabState,
     local: &LocalConfig,
     attacks: &[crate::attacks::Attack],
+    progress: &dyn Fn(&str),
 ) -> anyhow::Result<Vec<crate::attacks::AttackReport>> {
     let target = lab_target(lab, local).await?;
-    println!(
+    progress(&format!(
         "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
         attacks.len()
-    );
-    Ok(crate::attacks::run_all(&target, attacks, &|line| println!("{line}")).await)
+    ));
+    Ok(crate::attacks::run_all(&target, attacks, progress).await)
 }
 
-/// Replay `scenes` against `lab`, printing each transcript as it happens.
+/// Replay `scenes` against `lab`, each transcript line to `progress` as it happens.
 pub async fn replay(
     lab: &LabState,
     scenes: &[&Scene],
     model: ModelChoice,
     agents: &[AgentKind],
+    progress: &Progress,
 ) -> anyhow::Result<SuiteReport> {
     for agent in agents {
         lab.agent_url(*agent)?;
@@ -187,23 +209,26 @@ pub async fn replay(
         let options = RunOptions {
             agent: *agent,
             model,
-            live: Some(Arc::new(|line| println!("{line}"))),
+            live: Some({
+                let progress = progress.clone();
+                Arc::new(move |line| progress(&line.to_string()))
+            }),
             ..RunOptions::default()
         };
         for scene in scenes {
-            println!(
+            progress(&format!(
                 "\n━━ scene {} on the {agent} agent: {} ━━",
                 scene.id, scene.name
-            );
-            println!("   {}", scene.summary);
+            ));
+            progress(&format!("   {}", scene.summary));
             let report = scene::run(lab, scene, &options).await;
-            println!(
+            progress(&format!(
                 "━━ scene {} on the {agent} agent {} ({} checks, {:.1} s)",
                 scene.id,
                 if report.passed { "passed" } else { "FAILED" },
                 report.checks.len(),
                 report.duration_ms as f64 / 1000.0
-            );
+            ));
             reports.push(report);
         }
     }

@@ -8,12 +8,14 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use hitl_wire::extauth::client::AdminClient;
+
 use crate::{
     attacks::{Attack, Decider, Target},
     scene::SuiteReport,
 };
 use hitl_lab::{
-    clients::{Db, GateAdmin},
+    clients::Db,
     components::mock_db,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
@@ -100,9 +102,7 @@ pub async fn run(
 fn decider(options: &Options) -> anyhow::Result<Decider> {
     Ok(match (&options.decide_cmd, &options.admin) {
         (Some(cmd), _) => Decider::Command(cmd.clone()),
-        (None, Some(url)) => {
-            Decider::Admin(GateAdmin::new(url).with_token(options.admin_token.clone()))
-        }
+        (None, Some(url)) => Decider::Admin(AdminClient::new(url, options.admin_token.clone())?),
         (None, None) => anyhow::bail!(
             "gate-check needs a way to decide: --admin URL (hitl-extauth's admin API) or \
              --decide-cmd 'COMMAND {{id}} {{approve}} {{reason}}'"
@@ -156,7 +156,8 @@ async fn start(
     let admin = options
         .admin
         .as_ref()
-        .map(|url| GateAdmin::new(url).with_token(options.admin_token.clone()));
+        .map(|url| AdminClient::new(url, options.admin_token.clone()))
+        .transpose()?;
     let target = Target {
         gateway: plan.listen.clone(),
         backend: Endpoint::loopback(db_options.port),

@@ -21,7 +21,7 @@ use axum::{
     routing::{get, post},
 };
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, env,
+    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, paths,
 };
 
 use crate::{
@@ -33,11 +33,11 @@ use crate::{
 /// The admin API router. `warnings` (insecure settings) are shown by `/healthz`.
 pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>) -> Router {
     let protected = Router::new()
-        .route("/pending", get(pending))
-        .route("/pending/{id}", get(pending_call))
-        .route("/decide/{id}", post(decide))
-        .route("/history", get(history))
-        .route("/events", get(sse::events))
+        .route(paths::PENDING, get(pending))
+        .route(paths::PENDING_CALL, get(pending_call))
+        .route(paths::DECIDE, post(decide))
+        .route(paths::HISTORY, get(history))
+        .route(paths::EVENTS, get(sse::events))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(access),
             require_token,
@@ -45,10 +45,10 @@ pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>)
     let health = Arc::new(health_text(&warnings));
     Router::new()
         .route(
-            "/healthz",
+            paths::HEALTHZ,
             get(move || async move { health.as_str().to_owned() }),
         )
-        .route("/metrics", get(metrics))
+        .route(paths::METRICS, get(metrics))
         .merge(protected)
         .with_state(gate)
 }
@@ -113,8 +113,8 @@ async fn require_token(
                 format!(
                     "the admin API is off: hitl-extauth has no {} (or {}=1 to serve it \
                      without one)",
-                    env::ADMIN_TOKEN,
-                    env::INSECURE_OPEN_ADMIN
+                    hitl_wire::env::extauth::ADMIN_TOKEN,
+                    hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
                 ),
             )
             .into_response();

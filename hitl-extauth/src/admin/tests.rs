@@ -12,7 +12,10 @@ use envoy_types::pb::envoy::service::auth::v3::{
     attribute_context::{HttpRequest, Request as AttrRequest},
 };
 use futures::StreamExt as _;
-use hitl_wire::extauth::{ApiError, DecidedCall, HistoryPage, Outcome, PendingList};
+use hitl_wire::{
+    extauth::{ApiError, DecidedCall, HistoryPage, Outcome, PendingList, paths},
+    sse::{CONTENT_TYPE, SseEvent, SseParser},
+};
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
@@ -123,7 +126,7 @@ impl Lab {
     async fn decide(&self, id: &str, body: &str) -> (StatusCode, Vec<u8>) {
         self.call(
             Method::POST,
-            &format!("/decide/{id}"),
+            &paths::decide(id),
             Some(body),
             self.token.as_deref(),
         )
@@ -133,7 +136,7 @@ impl Lab {
     /// Wait until `n` calls are parked; return them.
     async fn parked(&self, n: usize) -> PendingList {
         for _ in 0..500 {
-            let list: PendingList = self.get("/pending").await;
+            let list: PendingList = self.get(paths::PENDING).await;
             if list.pending.len() == n {
                 return list;
             }
@@ -145,7 +148,7 @@ impl Lab {
     /// Wait until the history holds `n` records; return them.
     async fn history(&self, n: usize) -> HistoryPage {
         for _ in 0..500 {
-            let page: HistoryPage = self.get("/history").await;
+            let page: HistoryPage = self.get(paths::HISTORY).await;
             if page.items.len() == n {
                 return page;
             }
@@ -255,7 +258,7 @@ async fn approve_releases_the_call_and_is_recorded() {
     assert_eq!(claims.exp - claims.iat, hitl_wire::approval::TTL_SECS);
     assert!(lab.gate.pending().is_empty());
     // /decide answered after the record was committed: history has it at once.
-    let history: HistoryPage = lab.get("/history").await;
+    let history: HistoryPage = lab.get(paths::HISTORY).await;
     assert_eq!(history.items, [decided]);
 }
 
@@ -412,7 +415,7 @@ async fn a_full_lot_denies_new_calls() {
 #[tokio::test]
 async fn admin_token_guards_bodies_and_decisions_only() {
     let lab = Lab::with(Duration::from_secs(300), 100, Some("s3cret"));
-    for uri in ["/pending", "/history", "/events"] {
+    for uri in [paths::PENDING, paths::HISTORY, paths::EVENTS] {
         for token in [None, Some("wrong"), Some("s3cre"), Some("s3cret2")] {
             let (status, body) = lab.call(Method::GET, uri, None, token).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {token:?}");
@@ -437,14 +440,14 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    for uri in ["/healthz", "/metrics"] {
+    for uri in [paths::HEALTHZ, paths::METRICS] {
         assert_eq!(
             lab.call(Method::GET, uri, None, None).await.0,
             StatusCode::OK,
             "{uri}"
         );
     }
-    let _: PendingList = lab.get("/pending").await;
+    let _: PendingList = lab.get(paths::PENDING).await;
 }
 
 #[tokio::test]
@@ -472,36 +475,24 @@ async fn events_replay_pending_then_follow_live() {
     let first_id = lab.parked(1).await.pending[0].id.clone();
 
     let response = router(Arc::clone(&lab.gate), AdminAccess::Open, vec![])
-        .oneshot(Request::get("/events").body(Body::empty()).unwrap())
+        .oneshot(Request::get(paths::EVENTS).body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
-    );
+    assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
     let mut stream = response.into_body().into_data_stream();
-    let mut text = String::new();
+    let mut parser = SseParser::new();
+    let mut ready = std::collections::VecDeque::new();
     let mut next_event = async || -> (String, serde_json::Value) {
         loop {
-            if let Some(end) = text.find("\n\n") {
-                let block: String = text.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim_start().to_owned())
-                };
-                if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
-                    return (event, serde_json::from_str(&data).unwrap());
-                }
-                continue;
+            if let Some(SseEvent { event, data }) = ready.pop_front() {
+                return (event, serde_json::from_str(&data).unwrap());
             }
             let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
                 .await
                 .expect("no event within 10 s")
                 .unwrap()
                 .unwrap();
-            text.push_str(std::str::from_utf8(&chunk).unwrap());
+            ready.extend(parser.push(&chunk).unwrap());
         }
     };
 
@@ -540,13 +531,13 @@ async fn metrics_count_parks_and_outcomes() {
     let lab = Lab::new();
     let check = lab.check(MIGRATE);
     let id = lab.parked(1).await.pending[0].id.clone();
-    let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
+    let (_, text) = lab.call(Method::GET, paths::METRICS, None, None).await;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("hitl_extauth_parked 1\n"), "{text}");
     lab.decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
         .await;
     check.await.unwrap();
-    let (_, text) = lab.call(Method::GET, "/metrics", None, None).await;
+    let (_, text) = lab.call(Method::GET, paths::METRICS, None, None).await;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("hitl_extauth_parked 0\n"), "{text}");
     assert!(

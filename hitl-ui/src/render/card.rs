@@ -4,7 +4,7 @@
 //! with invisible and direction-changing characters spelled out ([`super::visible`]) and long
 //! values clamped (a "Show all" button opens them), so the buttons stay in view.
 
-use hitl_wire::{extauth::ParkedCall, headers};
+use hitl_wire::{extauth::ParkedCall, headers, mockdb::tools};
 use maud::{Markup, html};
 use time::OffsetDateTime;
 
@@ -64,12 +64,12 @@ pub fn describe(call: &ParkedCall, schema: &SchemaVersion) -> Change {
             .map(|s| shorten(&s, HEADLINE_CHARS))
     };
     match call.tool_name.as_str() {
-        "run_migration" => {
+        tools::RUN_MIGRATION => {
             if let Some(target) = arg("version").or_else(|| arg("target_version")) {
                 return migration(&display_version(&target), schema);
             }
         }
-        "truncate_table" => {
+        tools::TRUNCATE_TABLE => {
             if let Some(table) = arg("table") {
                 return Change {
                     headline: format!("Empty table {table}"),
@@ -78,7 +78,7 @@ pub fn describe(call: &ParkedCall, schema: &SchemaVersion) -> Change {
                 };
             }
         }
-        "cluster_db_query" => {
+        tools::CLUSTER_DB_QUERY => {
             return Change {
                 headline: "Run a SQL query".into(),
                 detail: "Reads from the orders database; see the query below.".into(),
@@ -202,7 +202,10 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
     let who = asker(call);
     let left = (call.expires_at - now).whole_seconds();
     let reason_id = format!("reason-{}", call.id);
-    let generic = !matches!(call.tool_name.as_str(), "run_migration" | "truncate_table");
+    let generic = !matches!(
+        call.tool_name.as_str(),
+        tools::RUN_MIGRATION | tools::TRUNCATE_TABLE
+    );
     html! {
         article.card
             id={ "call-" (call.id) }
@@ -339,7 +342,12 @@ mod tests {
         assert_eq!(down.headline, "Schema ? → v3");
         assert!(down.note.unwrap().contains("connection refused"));
         let unset = describe(&call, &SchemaVersion::NotConfigured);
-        assert!(unset.note.unwrap().contains("MOCK_DB_STATE_URL"));
+        assert!(
+            unset
+                .note
+                .unwrap()
+                .contains(hitl_wire::env::ui::MOCK_DB_STATE_URL)
+        );
     }
 
     #[test]

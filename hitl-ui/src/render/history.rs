@@ -32,11 +32,14 @@ impl Filters {
             pairs.push(format!("outcome={}", outcome.as_str()));
         }
         if let Some(tool) = &self.tool {
-            pairs.push(format!("tool={}", crate::admin::encode_segment(tool)));
+            pairs.push(format!(
+                "tool={}",
+                hitl_wire::extauth::paths::encode_segment(tool)
+            ));
         }
         pairs.push(format!(
             "before={}",
-            crate::admin::encode_segment(next_before)
+            hitl_wire::extauth::paths::encode_segment(next_before)
         ));
         format!("/history?{}", pairs.join("&"))
     }
@@ -104,9 +107,9 @@ fn filter_form(filters: &Filters) -> Markup {
                 input type="text" name="tool" list="known-tools" placeholder="any tool"
                     value=[filters.tool.as_deref()];
                 datalist #known-tools {
-                    option value="run_migration" {}
-                    option value="truncate_table" {}
-                    option value="cluster_db_query" {}
+                    @for tool in hitl_wire::mockdb::tools::ALL.iter().rev() {
+                        option value=(tool) {}
+                    }
                 }
             }
             button.btn.btn-small type="submit" { "Filter" }

@@ -56,8 +56,8 @@ fn identity_banner(viewer: &Viewer) -> Markup {
             div.banner.info {
                 strong { "Read-only." }
                 " No reviewer sign-in is configured, so nobody can decide here. Set "
-                code { "REVIEWER_CREDENTIALS" } " (built-in sign-in) or "
-                code { "TRUSTED_USER_HEADER" } " (behind an auth proxy) and restart hitl-ui."
+                code { (hitl_wire::env::ui::REVIEWER_CREDENTIALS) } " (built-in sign-in) or "
+                code { (hitl_wire::env::ui::TRUSTED_USER_HEADER) } " (behind an auth proxy) and restart hitl-ui."
             }
         } @else if viewer.identity.is_none() {
             div.banner.info {
@@ -77,7 +77,7 @@ fn empty_state(empty: bool) -> Markup {
             div.empty-mark aria-hidden="true" { "✓" }
             h2 { "Nothing is waiting for you" }
             p {
-                "When the agent calls a privileged tool — such as " code { "run_migration" }
+                "When the agent calls a privileged tool — such as " code { (hitl_wire::mockdb::tools::RUN_MIGRATION) }
                 " on the gateway's " code { "/privileged/mcp" } " route — the gate holds the request "
                 "and it appears here at once: what it would change, who asked, and Approve / Reject."
             }

@@ -33,8 +33,8 @@ pub fn page(
                 p { "Sign-in is handled by the auth proxy in front of this page, which names you in the "
                     code { (header) } " header. It did not, so this page cannot show you the queue." }
             } @else {
-                p { "No sign-in is configured: set " code { "REVIEWER_CREDENTIALS" } " or "
-                    code { "TRUSTED_USER_HEADER" } " on hitl-ui." }
+                p { "No sign-in is configured: set " code { (hitl_wire::env::ui::REVIEWER_CREDENTIALS) } " or "
+                    code { (hitl_wire::env::ui::TRUSTED_USER_HEADER) } " on hitl-ui." }
             }
         }
     };

@@ -9,12 +9,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use hitl_wire::extauth::{ApiError, DecideRequest};
+use hitl_wire::extauth::{ApiError, DecideRequest, client::AdminError};
 use serde::Deserialize;
 
 use super::{SharedState, now};
 use crate::{
-    admin::AdminError,
     render::card::MAX_REASON,
     security::{csrf, identity},
 };

@@ -20,8 +20,9 @@ use axum::{
     routing::{get, post},
 };
 
+use hitl_wire::extauth::client::AdminClient;
+
 use crate::{
-    admin::AdminClient,
     live::Live,
     render::{self, Viewer},
     security::{IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle},

@@ -40,7 +40,7 @@ pub async fn call(
     let (viewer, set_cookie) = viewer(&state, &headers);
     let card = match state.admin.pending_call(&id).await {
         Ok(call) => Ok(state.cards.make(call).await),
-        Err(crate::admin::AdminError::NotFound(_)) => Err(
+        Err(hitl_wire::extauth::client::AdminError::NotFound(_)) => Err(
             "This call is not waiting any more: it was decided, expired or withdrawn.".to_owned(),
         ),
         Err(e) => Err(e.to_string()),

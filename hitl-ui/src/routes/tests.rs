@@ -11,7 +11,7 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use hitl_wire::extauth::{DecideRequest, DecidedCall, Outcome, PendingList};
+use hitl_wire::extauth::{DecideRequest, DecidedCall, Outcome, PendingList, paths};
 use tower::ServiceExt as _;
 
 use super::*;
@@ -30,7 +30,7 @@ async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
     let seen = decisions.clone();
     let app = Router::new()
         .route(
-            "/pending",
+            paths::PENDING,
             get(|| async {
                 Json(PendingList {
                     pending: vec![call_from(Some("alice"), &[("x-user-id", "alice")])],
@@ -38,7 +38,7 @@ async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
             }),
         )
         .route(
-            "/decide/{id}",
+            paths::DECIDE,
             post(
                 move |Path(id): Path<String>, Json(req): Json<DecideRequest>| {
                     let seen = seen.clone();
@@ -258,7 +258,8 @@ async fn another_host_is_refused_but_health_answers() {
         assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST, "{path}");
         let text = body_text(response).await;
         assert!(
-            text.contains("rebound.evil.example:8080") && text.contains("ALLOWED_HOSTS"),
+            text.contains("rebound.evil.example:8080")
+                && text.contains(hitl_wire::env::ui::ALLOWED_HOSTS),
             "{text}"
         );
     }
@@ -414,7 +415,7 @@ async fn approval_reaches_the_gate_with_reviewer_and_verbatim_reason() {
     let reason = "Ok for the 14:00 window — ticket #42 <b>&amp;</b>  ";
     let body = format!(
         "decision=approve&reason={}",
-        crate::admin::encode_segment(reason)
+        hitl_wire::extauth::paths::encode_segment(reason)
     );
     let response = ui
         .send(ui.post("/calls/c1/decide", &body, &[("x-forwarded-user", "bob")]))

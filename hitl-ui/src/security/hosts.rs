@@ -4,7 +4,7 @@
 //! whose `Host` is not listed is refused.
 //!
 //! Entries are `host` (any port) or `host:port`, case-insensitive; `[::1]` for IPv6. `*`
-//! accepts every host: the seed's behaviour, an explicit and loudly logged opt-out.
+//! accepts every host: an explicit and loudly logged opt-out.
 
 use axum::{
     http::{HeaderMap, StatusCode, Uri, header},

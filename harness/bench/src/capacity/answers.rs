@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use hitl_lab::clients::GateAdmin;
+use hitl_wire::extauth::client::AdminClient;
 use hitl_wire::extauth::{DecideRequest, DenyBody};
 use tokio::task::JoinHandle;
 
@@ -21,7 +21,7 @@ use crate::{
 
 /// Which parked call is whose: call index → parked-call id; and the calls without a tag.
 pub(super) async fn parked_ids(
-    admin: &GateAdmin,
+    admin: &AdminClient,
 ) -> anyhow::Result<(HashMap<usize, String>, Vec<String>)> {
     let pending = admin.pending().await?.pending;
     let mut parked_ids: HashMap<usize, String> = HashMap::with_capacity(pending.len());
@@ -46,7 +46,10 @@ pub(super) struct Decided {
 }
 
 /// Decide them all: even approved, odd rejected with the tag as the reason.
-pub(super) async fn decide_all(admin: &GateAdmin, parked_ids: &HashMap<usize, String>) -> Decided {
+pub(super) async fn decide_all(
+    admin: &AdminClient,
+    parked_ids: &HashMap<usize, String>,
+) -> Decided {
     eprintln!("    deciding {} parked calls…", parked_ids.len());
     let started = Instant::now();
     let errors: Vec<String> = futures::stream::iter(parked_ids.iter())

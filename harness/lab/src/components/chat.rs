@@ -5,7 +5,7 @@ use std::{
     path::Path,
 };
 
-use hitl_wire::chat;
+use hitl_wire::env::chat as env;
 
 use crate::{bins, proc::Spec};
 
@@ -69,18 +69,18 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .map(|(name, url)| format!("{name}={url}"))
         .collect();
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
-        .env("HTTP_PORT", options.port.to_string())
-        .env("BIND_ADDR", options.bind.to_string())
-        .env(chat::AGENTS_ENV, agents.join(","))
-        .env(chat::CREDENTIALS_ENV, &options.credentials)
-        .env(chat::ALLOWED_HOSTS_ENV, options.allowed_hosts_value())
+        .env(env::HTTP_PORT, options.port.to_string())
+        .env(env::BIND_ADDR, options.bind.to_string())
+        .env(env::AGENTS, agents.join(","))
+        .env(env::CHAT_CREDENTIALS, &options.credentials)
+        .env(env::ALLOWED_HOSTS, options.allowed_hosts_value())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.base_url()));
     if let Some(url) = &options.scripted_model_url {
-        spec = spec.env(chat::SCRIPTED_MODEL_URL_ENV, url);
+        spec = spec.env(env::SCRIPTED_MODEL_URL, url);
     }
     if let Some(key) = &options.requester_key_file {
-        spec = spec.env(chat::REQUESTER_KEY_FILE_ENV, key.display().to_string());
+        spec = spec.env(env::REQUESTER_KEY_FILE, key.display().to_string());
     }
     Ok(spec)
 }

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use hitl_wire::{approval, extauth::env};
+use hitl_wire::env::extauth as env;
 
 use crate::{bins, credentials::Credentials, envoy::Endpoint, proc::Spec};
 
@@ -30,14 +30,15 @@ pub struct Options {
     pub allowed_methods: Option<String>,
     /// `ADMIN_TOKEN`, if any.
     pub admin_token: Option<String>,
-    /// `INSECURE_OPEN_ADMIN`: serve the admin API without a token (the seed's way).
+    /// `INSECURE_OPEN_ADMIN`: serve the admin API without a token.
     pub insecure_open_admin: bool,
     /// `APPROVAL_SIGNING_KEY_FILE`: the key approval tokens are signed with.
     pub approval_signing_key: Option<PathBuf>,
-    /// `INSECURE_NO_APPROVAL_KEY`: run without one (the seed's way).
+    /// `INSECURE_NO_APPROVAL_KEY`: run without one.
     pub insecure_no_approval_key: bool,
-    /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a JSON-RPC error the agent's MCP
-    /// client can read).
+    /// `DENY_RESPONSE`: `http` (403, the default) or `mcp` (a denied `tools/call` answered
+    /// with a tool result marked `isError` carrying the reason, which the agent's MCP client
+    /// reads; see `hitl_wire::extauth::denial`).
     pub deny_response: Option<String>,
     /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
     pub max_parked_per_requester: Option<u64>,
@@ -104,36 +105,36 @@ impl Options {
 /// admin `/healthz` answers. Logs go to `<log_dir>/hitl-extauth.log`.
 pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
-        .env("BIND_ADDR", options.bind.to_string())
-        .env("GRPC_PORT", options.grpc_port.to_string())
-        .env("HTTP_PORT", options.http_port.to_string())
+        .env(env::BIND_ADDR, options.bind.to_string())
+        .env(env::GRPC_PORT, options.grpc_port.to_string())
+        .env(env::HTTP_PORT, options.http_port.to_string())
         .env(
-            "PARK_TIMEOUT_SEC",
+            env::PARK_TIMEOUT_SEC,
             options.park_timeout.as_secs().max(1).to_string(),
         )
-        .env("AUDIT_DB", options.audit_db.as_os_str())
+        .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
     if let Some(methods) = &options.allowed_methods {
-        spec = spec.env("ALLOWED_METHODS", methods);
+        spec = spec.env(env::ALLOWED_METHODS, methods);
     }
     if let Some(token) = &options.admin_token {
         spec = spec.env(env::ADMIN_TOKEN, token);
     }
     if let Some(key) = &options.approval_signing_key {
-        spec = spec.env(approval::env::SIGNING_KEY_FILE, key.as_os_str());
+        spec = spec.env(env::APPROVAL_SIGNING_KEY_FILE, key.as_os_str());
     }
     if options.insecure_open_admin {
         spec = spec.env(env::INSECURE_OPEN_ADMIN, "1");
     }
     if options.insecure_no_approval_key {
-        spec = spec.env(approval::env::INSECURE_NO_KEY, "1");
+        spec = spec.env(env::INSECURE_NO_APPROVAL_KEY, "1");
     }
     if let Some(style) = &options.deny_response {
-        spec = spec.env("DENY_RESPONSE", style);
+        spec = spec.env(env::DENY_RESPONSE, style);
     }
     if let Some(n) = options.max_parked_per_requester {
-        spec = spec.env("MAX_PARKED_PER_REQUESTER", n.to_string());
+        spec = spec.env(env::MAX_PARKED_PER_REQUESTER, n.to_string());
     }
     Ok(spec)
 }

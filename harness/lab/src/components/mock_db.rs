@@ -5,10 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use hitl_wire::{
-    approval,
-    mockdb::{env, paths},
-};
+use hitl_wire::{env::mockdb as env, mockdb::paths};
 
 use crate::{bins, proc::Spec};
 
@@ -27,7 +24,7 @@ pub struct Options {
     pub enable_reset: bool,
     /// `APPROVAL_VERIFYING_KEY_FILE`: the gate's public key approvals are checked with.
     pub approval_verifying_key: Option<PathBuf>,
-    /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval (the seed's way).
+    /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval.
     pub insecure_no_approval_key: bool,
     /// `ALLOWED_ORIGINS`: browser origins the MCP endpoints accept (empty: none).
     pub allowed_origins: Vec<String>,
@@ -103,20 +100,20 @@ impl Options {
 /// `/healthz` answers. Logs go to `<log_dir>/mock-db-mcp.log`.
 pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
-        .env("PORT", options.port.to_string())
-        .env("BIND_ADDR", options.bind.to_string())
+        .env(env::PORT, options.port.to_string())
+        .env(env::BIND_ADDR, options.bind.to_string())
         .health(options.url(paths::HEALTHZ));
     if let Some(db) = &options.db_path {
-        spec = spec.env("DB_PATH", db.as_os_str());
+        spec = spec.env(env::DB_PATH, db.as_os_str());
     }
     if options.enable_reset {
-        spec = spec.env("ENABLE_RESET", "1");
+        spec = spec.env(env::ENABLE_RESET, "1");
     }
     if let Some(key) = &options.approval_verifying_key {
-        spec = spec.env(approval::env::VERIFYING_KEY_FILE, key.as_os_str());
+        spec = spec.env(env::APPROVAL_VERIFYING_KEY_FILE, key.as_os_str());
     }
     if options.insecure_no_approval_key {
-        spec = spec.env(approval::env::INSECURE_NO_KEY, "1");
+        spec = spec.env(env::INSECURE_NO_APPROVAL_KEY, "1");
     }
     if !options.allowed_origins.is_empty() {
         spec = spec.env(env::ALLOWED_ORIGINS, options.allowed_origins.join(","));
@@ -125,7 +122,7 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         spec = spec.env(env::QUERY_TIME_BUDGET, budget);
     }
     if let Some(timeout) = &options.header_read_timeout {
-        spec = spec.env(hitl_wire::http::HEADER_READ_TIMEOUT_ENV, timeout);
+        spec = spec.env(hitl_wire::env::http::HEADER_READ_TIMEOUT, timeout);
     }
     if let Some(budget) = &options.query_memory_budget {
         spec = spec.env(env::QUERY_MEMORY_BUDGET, budget);

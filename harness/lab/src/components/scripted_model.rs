@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use hitl_wire::model::{Script, SeenRequest};
+use hitl_wire::{
+    env::model as env,
+    model::{Script, SeenRequest},
+};
 
 use crate::{bins, proc::Spec};
 
@@ -12,8 +15,8 @@ pub const NAME: &str = "scripted-model";
 /// The process spec: our binary on 127.0.0.1:`port`, healthy once `/healthz` answers.
 pub fn spec(port: u16, log_dir: &Path) -> anyhow::Result<Spec> {
     Ok(Spec::new(NAME, bins::path(NAME)?, log_dir)
-        .env("PORT", port.to_string())
-        .env("BIND_ADDR", "127.0.0.1")
+        .env(env::PORT, port.to_string())
+        .env(env::BIND_ADDR, "127.0.0.1")
         .env("RUST_LOG", "info")
         .health(format!("http://127.0.0.1:{port}/healthz")))
 }

@@ -5,6 +5,8 @@ use std::{
     path::Path,
 };
 
+use hitl_wire::env::ui as env;
+
 use crate::{bins, proc::Spec};
 
 /// Binary (and log file) name.
@@ -106,24 +108,18 @@ pub fn loopback_hosts(bind: IpAddr, port: u16) -> String {
 /// `/healthz` answers. Logs go to `<log_dir>/hitl-ui.log`.
 pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     let mut spec = Spec::new(NAME, bins::path(NAME)?, log_dir)
-        .env("HTTP_PORT", options.port.to_string())
-        .env("BIND_ADDR", options.bind.to_string())
-        .env("HITL_EXTAUTH_ADMIN_URL", &options.extauth_admin_url)
+        .env(env::HTTP_PORT, options.port.to_string())
+        .env(env::BIND_ADDR, options.bind.to_string())
+        .env(env::EXTAUTH_ADMIN_URL, &options.extauth_admin_url)
         .env("RUST_LOG", "info")
-        .env(
-            hitl_wire::ui::ALLOWED_HOSTS_ENV,
-            options.allowed_hosts_value(),
-        )
+        .env(env::ALLOWED_HOSTS, options.allowed_hosts_value())
         .health(format!("{}/healthz", options.base_url()));
     let optional = [
-        (
-            hitl_wire::extauth::env::UI_ADMIN_TOKEN,
-            &options.extauth_admin_token,
-        ),
-        ("MOCK_DB_STATE_URL", &options.mock_db_state_url),
-        ("REVIEWER_CREDENTIALS", &options.reviewer_credentials),
-        ("TRUSTED_USER_HEADER", &options.trusted_user_header),
-        ("SESSION_SECRET", &options.session_secret),
+        (env::EXTAUTH_ADMIN_TOKEN, &options.extauth_admin_token),
+        (env::MOCK_DB_STATE_URL, &options.mock_db_state_url),
+        (env::REVIEWER_CREDENTIALS, &options.reviewer_credentials),
+        (env::TRUSTED_USER_HEADER, &options.trusted_user_header),
+        (env::SESSION_SECRET, &options.session_secret),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -131,7 +127,7 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         }
     }
     if let Some(on) = options.separation_of_duties {
-        spec = spec.env("SEPARATION_OF_DUTIES", on.to_string());
+        spec = spec.env(env::SEPARATION_OF_DUTIES, on.to_string());
     }
     Ok(spec)
 }

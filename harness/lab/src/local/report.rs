@@ -80,7 +80,11 @@ pub async fn status(state: &LabState) -> String {
     }
     out.push_str("endpoints:\n");
     out.push_str(&describe(state, None, None));
-    match state.gate_admin().pending().await {
+    let pending = match state.gate_admin() {
+        Ok(admin) => admin.pending().await,
+        Err(e) => Err(e),
+    };
+    match pending {
         Ok(list) => {
             out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
             for call in list.pending {

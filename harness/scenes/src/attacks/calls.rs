@@ -11,7 +11,8 @@ use super::{
     raw::{Answer, privileged_post, send_raw},
     run::Target,
 };
-use hitl_lab::{clients::GateAdmin, requester::bearer};
+use hitl_lab::requester::bearer;
+use hitl_wire::extauth::client::AdminClient;
 
 /// A call sent in the background; it ends with the gateway's answer.
 pub type InFlight = JoinHandle<anyhow::Result<Answer>>;
@@ -83,7 +84,7 @@ pub async fn parked_id(target: &Target, tag: u32) -> anyhow::Result<String> {
 }
 
 /// Whether the gate has let go of the call tagged `tag` within `limit`.
-pub async fn released(admin: &GateAdmin, tag: u32, limit: Duration) -> anyhow::Result<bool> {
+pub async fn released(admin: &AdminClient, tag: u32, limit: Duration) -> anyhow::Result<bool> {
     let deadline = Instant::now() + limit;
     loop {
         let gone = pending_id(admin, tag).await?.is_none();
@@ -95,7 +96,7 @@ pub async fn released(admin: &GateAdmin, tag: u32, limit: Duration) -> anyhow::R
 }
 
 /// The id of the call tagged `tag` in `/pending`, if it is listed.
-async fn pending_id(admin: &GateAdmin, tag: u32) -> anyhow::Result<Option<String>> {
+async fn pending_id(admin: &AdminClient, tag: u32) -> anyhow::Result<Option<String>> {
     let needle = tag_needle(tag);
     Ok(admin
         .pending()

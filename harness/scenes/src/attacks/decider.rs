@@ -4,13 +4,13 @@
 use anyhow::Context as _;
 use hitl_wire::extauth::DecideRequest;
 
-use hitl_lab::clients::GateAdmin;
+use hitl_wire::extauth::client::AdminClient;
 
 /// How decisions reach the gate under test.
 #[derive(Debug, Clone)]
 pub enum Decider {
     /// hitl-extauth's admin API (`POST /decide/{id}`).
-    Admin(GateAdmin),
+    Admin(AdminClient),
     /// A shell command, `{id}` `{approve}` (`true`/`false`) `{reason}` `{reviewer}` filled in
     /// (each shell-quoted); exit 0 means the decision was taken.
     Command(String),

@@ -11,7 +11,7 @@ use super::{
     raw::{Answer, render, send_raw, short},
     run::{AttackReport, Target, check, since},
 };
-use hitl_lab::clients::GateAdmin;
+use hitl_wire::extauth::{HistoryQuery, client::AdminClient};
 
 /// How often the gate's `denied` record is looked for again (50 ms apart) after its answer.
 const RECORD_TRIES: usize = 20;
@@ -159,8 +159,8 @@ async fn the_record(
 }
 
 /// The number of `denied` decisions on the gate's record (coalesced repeats counted).
-async fn denied_count(admin: &GateAdmin) -> anyhow::Result<u64> {
-    let page = admin.history(500).await?;
+async fn denied_count(admin: &AdminClient) -> anyhow::Result<u64> {
+    let page = admin.history(&HistoryQuery::latest(500)).await?;
     Ok(page
         .items
         .iter()

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use hitl_wire::mockdb::State;
+use hitl_wire::{extauth::client::AdminClient, mockdb::State};
 use serde::Serialize;
 
 use super::{
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::scene::Check;
 use hitl_lab::{
-    clients::{Db, GateAdmin, ReviewerUi},
+    clients::{Db, ReviewerUi},
     envoy::Endpoint,
     requester::Issuer,
 };
@@ -33,7 +33,7 @@ pub struct Target {
     /// The requester our calls come from.
     pub requester: String,
     /// hitl-extauth's admin API (pending, history) when the gate is hitl-extauth.
-    pub admin: Option<GateAdmin>,
+    pub admin: Option<AdminClient>,
     /// The admin API's base URL, to try it without credentials.
     pub admin_url: Option<String>,
     pub decider: Decider,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hitl_wire::extauth::Outcome;
+use hitl_wire::extauth::{HistoryQuery, Outcome};
 
 use crate::attacks::{
     AttackReport, Target,
@@ -252,7 +252,7 @@ async fn hang_up(target: &Target, report: &mut AttackReport) -> anyhow::Result<(
         let gone = released(admin, tag, Duration::from_secs(10)).await?;
         check(report, gone, "the gate let go of the call");
         let needle = tag_needle(tag);
-        let history = admin.history(50).await?;
+        let history = admin.history(&HistoryQuery::latest(50)).await?;
         let abandoned = history
             .items
             .iter()

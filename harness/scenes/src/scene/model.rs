@@ -85,7 +85,7 @@ pub struct Expectations {
 /// A parsed, validated scene.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Scene {
-    /// Scene number as in the seed runbook.
+    /// Scene number, as the workshop runbook (`docs/workshop.md`) numbers them.
     pub id: u32,
     pub name: String,
     pub summary: String,

@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
 
 /// The lab's tools; a scene that names another is a typo.
-pub const LAB_TOOLS: &[&str] = &["cluster_db_query", "truncate_table", "run_migration"];
+pub const LAB_TOOLS: &[&str] = &hitl_wire::mockdb::tools::ALL;
 
 /// A scene file that is not a valid scene.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,7 +18,7 @@ use super::{
     observation::SeenPark,
     transcript::{Recorder, Who},
 };
-use hitl_lab::clients::GateAdmin;
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 
 /// How long the closing events of parks still open may take once the conversation is over
 /// (every park ends before the agent's call returns; its event may land a moment later).
@@ -32,7 +32,7 @@ pub struct Reviewer {
 
 /// Who reviews, for which scene, through which gate.
 pub struct Desk {
-    pub gate: GateAdmin,
+    pub gate: AdminClient,
     pub reviewer: String,
     pub rec: Recorder,
     pub scene: u32,
@@ -43,7 +43,7 @@ impl Reviewer {
     pub fn start(
         desk: Desk,
         scene: &Scene,
-        events: impl Stream<Item = anyhow::Result<Event>> + Send + 'static,
+        events: impl Stream<Item = Result<Event, AdminError>> + Send + 'static,
     ) -> Self {
         let (over, told) = oneshot::channel();
         let work = Work {
@@ -98,7 +98,7 @@ struct Work {
 impl Work {
     async fn run(
         mut self,
-        events: impl Stream<Item = anyhow::Result<Event>>,
+        events: impl Stream<Item = Result<Event, AdminError>>,
         mut told: oneshot::Receiver<Duration>,
     ) -> Vec<SeenPark> {
         let mut events = std::pin::pin!(events);

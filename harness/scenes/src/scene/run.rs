@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use hitl_wire::headers;
+use hitl_wire::{extauth::client::AdminClient, headers};
 
 use super::{
     chat_user,
@@ -20,12 +20,7 @@ use super::{
     transcript::{LiveSink, Recorder, Who},
     verdict::{Check, Verdict},
 };
-use hitl_lab::{
-    agents::AgentKind,
-    clients::{Db, GateAdmin},
-    components::scripted_model,
-    lab::LabState,
-};
+use hitl_lab::{agents::AgentKind, clients::Db, components::scripted_model, lab::LabState};
 use hitl_manifests::ModelChoice;
 
 pub use super::chat_user::chat_client;
@@ -35,12 +30,12 @@ pub use super::chat_user::chat_client;
 pub const LAB_CALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// `fut`, a request to the lab about `what`, within [`LAB_CALL_LIMIT`].
-pub async fn within<T>(
-    what: &str,
-    fut: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
+pub async fn within<T, E>(what: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    anyhow::Error: From<E>,
+{
     match tokio::time::timeout(LAB_CALL_LIMIT, fut).await {
-        Ok(result) => result,
+        Ok(result) => Ok(result?),
         Err(_) => anyhow::bail!("{what} did not answer within {LAB_CALL_LIMIT:?}"),
     }
 }
@@ -140,7 +135,7 @@ async fn replay(
     rec: &Recorder,
 ) -> anyhow::Result<Observation> {
     let db = Db::new(&lab.urls.mock_db);
-    let gate = lab.gate_admin();
+    let gate = lab.gate_admin()?;
     let (baseline_seq, model) = fresh_state(lab, &db, &gate, scene, options).await?;
 
     // Tier 2 is observed on hitl-extauth's event stream, by a reviewer working alongside.
@@ -183,7 +178,7 @@ async fn replay(
 async fn fresh_state(
     lab: &LabState,
     db: &Db,
-    gate: &GateAdmin,
+    gate: &AdminClient,
     scene: &Scene,
     options: &RunOptions,
 ) -> anyhow::Result<(u64, Option<scripted_model::Control>)> {

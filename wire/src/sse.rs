@@ -1,5 +1,10 @@
-//! A small incremental parser for `text/event-stream` (the part of the WHATWG rules we need:
-//! `event:`, multi-line `data:`, comments, CR/LF/CRLF line ends), for hitl-extauth's `/events`.
+//! The one reader of server-sent events: a small incremental parser for `text/event-stream`
+//! (the part of the WHATWG rules we need: `event:`, multi-line `data:`, comments, CR/LF/CRLF
+//! line ends), for hitl-extauth's `/events` ([`crate::extauth::client`]). No I/O: feed it
+//! bytes as they arrive.
+
+/// The media type of an event stream.
+pub const CONTENT_TYPE: &str = "text/event-stream";
 
 /// One dispatched server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,19 +1,24 @@
-//! Client for hitl-extauth's admin API: `/pending`, `/decide/{id}`, `/history`, `/events`.
-//! The only place that knows its URL and token.
+//! The one client of hitl-extauth's admin API ([`super::paths`]): `/pending`, `/decide/{id}`,
+//! `/history`, `/events` (read with [`crate::sse`]), `/metrics` and `/healthz`. hitl-ui, the
+//! harness and the tests all talk to the gate through it.
 
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
-use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall, PendingList,
-};
 use reqwest::{RequestBuilder, StatusCode};
 
-use crate::sse::SseParser;
+use super::{
+    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall,
+    PendingList, paths,
+};
+use crate::sse::{CONTENT_TYPE, SseEvent, SseParser};
 
 /// A failed admin API call.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
     #[error("hitl-extauth is unreachable at {url}: {source}")]
     Unreachable {
         url: String,
@@ -32,7 +37,7 @@ pub enum AdminError {
     Protocol(String),
 }
 
-/// hitl-extauth's admin API.
+/// hitl-extauth's admin API at one base URL, with its bearer token when there is one.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     base: String,
@@ -43,18 +48,43 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    pub fn new(base: &str, token: Option<String>) -> reqwest::Result<Self> {
+    /// A client of the admin API at `base` (`http://host:port`), sending `token` (hitl-extauth's
+    /// `ADMIN_TOKEN`) as `Authorization: Bearer`; a blank token is none. Connecting may take
+    /// 5 s; a request, as long as it needs (a listing of thousands of parks is large).
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, AdminError> {
+        Self::build(base, token, Duration::from_secs(5), None)
+    }
+
+    /// The same, giving up on connecting after `connect` and on any request (but the
+    /// `/events` stream) after `request`.
+    pub fn with_timeouts(
+        base: &str,
+        token: Option<String>,
+        connect: Duration,
+        request: Duration,
+    ) -> Result<Self, AdminError> {
+        Self::build(base, token, connect, Some(request))
+    }
+
+    fn build(
+        base: &str,
+        token: Option<String>,
+        connect: Duration,
+        request: Option<Duration>,
+    ) -> Result<Self, AdminError> {
+        let mut http = reqwest::Client::builder().connect_timeout(connect);
+        if let Some(request) = request {
+            http = http.timeout(request);
+        }
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             token: token.filter(|t| !t.is_empty()),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(10))
-                .build()?,
+            http: http.build().map_err(AdminError::Client)?,
             streaming: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
+                .connect_timeout(connect)
                 .tcp_keepalive(Duration::from_secs(15))
-                .build()?,
+                .build()
+                .map_err(AdminError::Client)?,
         })
     }
 
@@ -63,11 +93,13 @@ impl AdminClient {
         &self.base
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The full URL of `path` (one of [`paths`]).
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
+    /// `request` with the bearer token, when there is one.
+    pub fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -112,15 +144,22 @@ impl AdminClient {
         serde_json::from_slice(&bytes).map_err(|e| AdminError::Protocol(e.to_string()))
     }
 
+    async fn text(response: reqwest::Response) -> Result<String, AdminError> {
+        response
+            .text()
+            .await
+            .map_err(|e| AdminError::Protocol(e.to_string()))
+    }
+
     /// `GET /pending`.
     pub async fn pending(&self) -> Result<PendingList, AdminError> {
-        let url = self.url("/pending");
+        let url = self.url(paths::PENDING);
         Self::json(self.send(self.http.get(&url), &url).await?).await
     }
 
     /// `GET /pending/{id}`: one pending call whole (listings cut large bodies to a preview).
     pub async fn pending_call(&self, id: &str) -> Result<ParkedCall, AdminError> {
-        let url = self.url(&format!("/pending/{}", encode_segment(id)));
+        let url = self.url(&paths::pending_call(id));
         Self::json(self.send(self.http.get(&url), &url).await?).await
     }
 
@@ -130,26 +169,49 @@ impl AdminClient {
         id: &str,
         decision: &DecideRequest,
     ) -> Result<DecidedCall, AdminError> {
-        let url = self.url(&format!("/decide/{}", encode_segment(id)));
+        let url = self.url(&paths::decide(id));
         Self::json(self.send(self.http.post(&url).json(decision), &url).await?).await
     }
 
     /// `GET /history`.
     pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, AdminError> {
-        let url = self.url("/history");
+        let url = self.url(paths::HISTORY);
         Self::json(self.send(self.http.get(&url).query(query), &url).await?).await
     }
 
-    /// `GET /events`: connected once this returns; the stream ends when the connection does.
+    /// `GET /metrics`: Prometheus text.
+    pub async fn metrics(&self) -> Result<String, AdminError> {
+        let url = self.url(paths::METRICS);
+        Self::text(self.send(self.http.get(&url), &url).await?).await
+    }
+
+    /// `GET /healthz`: `ok`, then one `warning: …` line per insecure setting.
+    pub async fn healthz(&self) -> Result<String, AdminError> {
+        let url = self.url(paths::HEALTHZ);
+        Self::text(self.send(self.http.get(&url), &url).await?).await
+    }
+
+    /// `GET /events`: connected once this returns (the pending calls come first, as
+    /// `parked`); the stream ends when the connection does.
     pub async fn events(
         &self,
     ) -> Result<impl Stream<Item = Result<Event, AdminError>> + use<>, AdminError> {
-        let url = self.url("/events");
+        let url = self.url(paths::EVENTS);
         let request = self
             .streaming
             .get(&url)
-            .header(reqwest::header::ACCEPT, "text/event-stream");
+            .header(reqwest::header::ACCEPT, CONTENT_TYPE);
         let response = self.send(request, &url).await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.starts_with(CONTENT_TYPE) {
+            return Err(AdminError::Protocol(format!(
+                "{url} is not an event stream (content-type {content_type:?})"
+            )));
+        }
         let mut parser = SseParser::new();
         let stream = response
             .bytes_stream()
@@ -164,8 +226,8 @@ impl AdminClient {
                 };
                 match parser.push(&chunk) {
                     Ok(events) => events
-                        .into_iter()
-                        .filter_map(|sse| decode_event(&sse.event, &sse.data).transpose())
+                        .iter()
+                        .filter_map(|sse| decode_event(sse).transpose())
                         .collect(),
                     Err(e) => vec![Err(AdminError::Protocol(e.to_string()))],
                 }
@@ -176,47 +238,34 @@ impl AdminClient {
 }
 
 /// One `/events` message as an [`Event`]; `None` for event names this version does not know
-/// (a newer hitl-extauth may add some), an error when a known one does not parse.
-fn decode_event(name: &str, data: &str) -> Result<Option<Event>, AdminError> {
+/// (a newer hitl-extauth may add some), an error when a known one does not parse or its
+/// `type` is not its SSE name.
+fn decode_event(sse: &SseEvent) -> Result<Option<Event>, AdminError> {
+    let name = sse.event.as_str();
     if !["parked", "decided", "expired", "abandoned"].contains(&name) {
         tracing::debug!(event = name, "ignoring unknown event from hitl-extauth");
         return Ok(None);
     }
-    serde_json::from_str(data)
-        .map(Some)
-        .map_err(|e| AdminError::Protocol(format!("`{name}` event: {e}")))
-}
-
-/// Percent-encode one URL path segment. Dots are encoded too, so `..` cannot become a
-/// dot-segment that climbs out of `/decide/`.
-pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
+    let event: Event = serde_json::from_str(&sse.data)
+        .map_err(|e| AdminError::Protocol(format!("`{name}` event: {e}")))?;
+    if event.name() != name {
+        return Err(AdminError::Protocol(format!(
+            "`{name}` event carries a `{}`",
+            event.name()
+        )));
     }
-    out
+    Ok(Some(event))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ids_cannot_escape_their_path_segment() {
-        assert_eq!(encode_segment("3f2a-9b_1~"), "3f2a-9b_1~");
-        assert_eq!(encode_segment("../history?x=1"), "%2E%2E%2Fhistory%3Fx%3D1");
-        assert_eq!(encode_segment("é"), "%C3%A9");
-    }
-
     #[tokio::test]
     async fn the_admin_token_is_sent_as_bearer_and_errors_keep_their_message() {
         use axum::{Json, Router, http::HeaderMap, http::StatusCode, routing::get};
         let app = Router::new().route(
-            "/pending",
+            paths::PENDING,
             get(|headers: HeaderMap| async move {
                 match headers.get("authorization").and_then(|v| v.to_str().ok()) {
                     Some("Bearer s3cret") => Ok(Json(PendingList { pending: vec![] })),
@@ -245,9 +294,16 @@ mod tests {
         }
     }
 
+    fn sse(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
     #[test]
     fn unknown_events_are_skipped_known_ones_must_parse() {
-        assert!(decode_event("ping", "{}").unwrap().is_none());
-        assert!(decode_event("parked", "{}").is_err());
+        assert!(decode_event(&sse("ping", "{}")).unwrap().is_none());
+        assert!(decode_event(&sse("parked", "{}")).is_err());
     }
 }

@@ -1,0 +1,38 @@
+//! hitl-extauth's environment (the gate), besides the connection limits of [`super::http`].
+
+pub use super::shared::{BIND_ADDR, DEFAULT_BIND_ADDR, HTTP_PORT, INSECURE_NO_APPROVAL_KEY};
+
+/// Port of the gRPC `envoy.service.auth.v3.Authorization` service (h2c).
+pub const GRPC_PORT: &str = "GRPC_PORT";
+pub const DEFAULT_GRPC_PORT: u16 = 9001;
+/// [`HTTP_PORT`]'s default: the admin API.
+pub const DEFAULT_HTTP_PORT: u16 = 8081;
+/// Seconds a parked call waits for a decision before it is denied as expired.
+pub const PARK_TIMEOUT_SEC: &str = "PARK_TIMEOUT_SEC";
+pub const DEFAULT_PARK_TIMEOUT_SEC: u64 = 600;
+/// SQLite file of the audit trail.
+pub const AUDIT_DB: &str = "AUDIT_DB";
+pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";
+/// JSON-RPC methods that pass without review (default: the classifier's allow-list).
+pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
+/// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
+pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+/// Serve the admin API without a token (for a UI that sends none). Logged as a warning at
+/// every start and shown by `/healthz`; reviewer names are then recorded as unverified.
+pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
+/// File holding the Ed25519 signing key (32-byte seed, hex) of approval tokens.
+pub const APPROVAL_SIGNING_KEY_FILE: &str = "APPROVAL_SIGNING_KEY_FILE";
+/// Most calls parked at once.
+pub const MAX_PARKED: &str = "MAX_PARKED";
+pub const DEFAULT_MAX_PARKED: usize = 50_000;
+/// Most calls one requester may have parked at once.
+pub const MAX_PARKED_PER_REQUESTER: &str = "MAX_PARKED_PER_REQUESTER";
+pub const DEFAULT_MAX_PARKED_PER_REQUESTER: u64 = 20;
+/// How a denial reaches the caller: [`DENY_HTTP`] (the default) or [`DENY_MCP`].
+pub const DENY_RESPONSE: &str = "DENY_RESPONSE";
+/// [`DENY_RESPONSE`]: HTTP 403 with the JSON deny body.
+pub const DENY_HTTP: &str = "http";
+/// [`DENY_RESPONSE`]: an MCP answer ([`crate::extauth::denial`]).
+pub const DENY_MCP: &str = "mcp";
+/// Require a verified requester on every parked call; `true` unless explicitly `false`.
+pub const REQUIRE_VERIFIED_REQUESTER: &str = "REQUIRE_VERIFIED_REQUESTER";

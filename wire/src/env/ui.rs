@@ -1,0 +1,27 @@
+//! hitl-ui's environment (the reviewer's queue), besides the connection limits of
+//! [`super::http`].
+
+pub use super::shared::{
+    ALLOWED_HOSTS, BIND_ADDR, COOKIE_SECURE, DEFAULT_BIND_ADDR, HTTP_PORT, SESSION_SECRET,
+};
+
+/// [`HTTP_PORT`]'s default.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+/// hitl-extauth's admin API base URL.
+pub const EXTAUTH_ADMIN_URL: &str = "HITL_EXTAUTH_ADMIN_URL";
+pub const DEFAULT_EXTAUTH_ADMIN_URL: &str = "http://127.0.0.1:8081";
+/// hitl-ui's copy of hitl-extauth's `ADMIN_TOKEN`.
+pub const EXTAUTH_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
+/// mock-db-mcp's `/state` URL, for the live schema version on the cards.
+pub const MOCK_DB_STATE_URL: &str = "MOCK_DB_STATE_URL";
+/// Header an auth proxy sets with the reviewer's name.
+pub const TRUSTED_USER_HEADER: &str = "TRUSTED_USER_HEADER";
+/// Built-in sign-in accounts, `user:password,…`.
+pub const REVIEWER_CREDENTIALS: &str = "REVIEWER_CREDENTIALS";
+/// The same, read from a file.
+pub const REVIEWER_CREDENTIALS_FILE: &str = "REVIEWER_CREDENTIALS_FILE";
+/// Refuse an approval by the call's verified requester (on unless `false`).
+pub const SEPARATION_OF_DUTIES: &str = "SEPARATION_OF_DUTIES";
+/// How long a sign-in lasts (`12h`).
+pub const SESSION_TTL: &str = "SESSION_TTL";
+pub const DEFAULT_SESSION_TTL: &str = "12h";
