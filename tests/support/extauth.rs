@@ -61,31 +61,26 @@ impl ExtAuth {
     ) -> anyhow::Result<Self> {
         let keys = signer.write_key_files(&log_dir.join("keys"))?;
         let token = hitl_lab::credentials::random_token()?;
-        let mut last_err = None;
-        for _ in 0..3 {
+        net::on_fresh_ports(|| async {
             let mut defaults =
                 Options::new(net::free_port()?, net::free_port()?, log_dir).admin_token(&token);
             defaults.approval_signing_key = Some(keys.signing.clone());
             let options = configure(defaults);
-            match proc::Running::start(extauth::spec(&options, log_dir)?).await {
-                Ok(running) => {
-                    return Ok(Self {
-                        admin: AdminClient::with_timeouts(
-                            &options.admin_url(),
-                            options.admin_token.clone(),
-                            Duration::from_secs(5),
-                            PATIENCE,
-                        )?,
-                        options,
-                        log_dir: log_dir.to_path_buf(),
-                        running,
-                        http: reqwest::Client::builder().timeout(PATIENCE).build()?,
-                    });
-                }
-                Err(err) => last_err = Some(err),
-            }
-        }
-        Err(last_err.expect("at least one attempt"))
+            let running = proc::Running::start(extauth::spec(&options, log_dir)?).await?;
+            Ok(Self {
+                admin: AdminClient::with_timeouts(
+                    &options.admin_url(),
+                    options.admin_token.clone(),
+                    Duration::from_secs(5),
+                    PATIENCE,
+                )?,
+                options,
+                log_dir: log_dir.to_path_buf(),
+                running,
+                http: reqwest::Client::builder().timeout(PATIENCE).build()?,
+            })
+        })
+        .await
     }
 
     /// SIGKILL (a crash: nothing is cleaned up), then start again with the same options.

@@ -120,8 +120,7 @@ impl Gate {
                 HeaderValue::from_str(&bearer(&issuer.mint(USER)?))?,
             )]))
             .build()?;
-        let mut last_err = None;
-        for _ in 0..3 {
+        let (plan, proxy) = hitl_lab::net::on_fresh_ports(|| async {
             let plan = edit(
                 GatewayPlan::from_manifests(
                     GatewayPorts::free()?,
@@ -134,23 +133,19 @@ impl Gate {
             let spec = gateway
                 .spec(&plan, &log_dir)?
                 .ready_timeout(Duration::from_secs(60));
-            match proc::Running::start(spec).await {
-                Ok(proxy) => {
-                    return Ok(Self {
-                        db,
-                        extauth,
-                        gateway,
-                        plan,
-                        issuer,
-                        log_dir,
-                        proxy,
-                        http,
-                    });
-                }
-                Err(err) => last_err = Some(err),
-            }
-        }
-        Err(last_err.expect("at least one attempt"))
+            Ok((plan, proc::Running::start(spec).await?))
+        })
+        .await?;
+        Ok(Self {
+            db,
+            extauth,
+            gateway,
+            plan,
+            issuer,
+            log_dir,
+            proxy,
+            http,
+        })
     }
 
     /// The default lab (600 s parks) behind `gateway`.

@@ -66,15 +66,11 @@ impl MockDb {
         configure: impl Fn(Options) -> Options,
     ) -> anyhow::Result<Self> {
         let keys = signer.write_key_files(&log_dir.join("keys"))?;
-        let mut last_err = None;
-        for _ in 0..3 {
+        net::on_fresh_ports(|| async {
             let options = configure(Options::new(net::free_port()?).verifying_key(&keys.verifying));
-            match Self::spawn(log_dir, options, signer.clone()).await {
-                Ok(db) => return Ok(db),
-                Err(err) => last_err = Some(err),
-            }
-        }
-        Err(last_err.expect("at least one attempt"))
+            Self::spawn(log_dir, options, signer.clone()).await
+        })
+        .await
     }
 
     async fn spawn(log_dir: &Path, options: Options, signer: Signer) -> anyhow::Result<Self> {

@@ -177,18 +177,15 @@ pub async fn start_ui(
     extauth: &ExtAuth,
     db: &MockDb,
 ) -> anyhow::Result<(String, Running)> {
-    let mut last = None;
-    for _ in 0..3 {
+    net::on_fresh_ports(|| async {
         let mut options = Options::new(net::free_port()?, extauth.options.admin_url())
             .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
             .reviewer_credentials(CREDENTIALS);
         options.extauth_admin_token = extauth.options.admin_token.clone();
-        match Running::start(ui::spec(&options, log_dir)?).await {
-            Ok(running) => return Ok((options.base_url(), running)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.expect("at least one attempt"))
+        let running = Running::start(ui::spec(&options, log_dir)?).await?;
+        Ok((options.base_url(), running))
+    })
+    .await
 }
 
 // ---- the browser --------------------------------------------------------------------------
@@ -214,27 +211,22 @@ fn find_program(name: &str) -> anyhow::Result<PathBuf> {
 impl Driver {
     pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
         let program = find_program("chromedriver")?;
-        let mut last = None;
-        for _ in 0..3 {
+        net::on_fresh_ports(|| async {
             let port = net::free_port()?;
             let url = format!("http://127.0.0.1:{port}");
             let spec = Spec::new("chromedriver", &program, log_dir)
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
                 .health(format!("{url}/status"));
-            match Running::start(spec).await {
-                Ok(running) => {
-                    return Ok(Self {
-                        url,
-                        profiles: log_dir.join("chromium-profiles"),
-                        opened: Default::default(),
-                        _running: running,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.expect("at least one attempt"))
+            let running = Running::start(spec).await?;
+            Ok(Self {
+                url,
+                profiles: log_dir.join("chromium-profiles"),
+                opened: Default::default(),
+                _running: running,
+            })
+        })
+        .await
     }
 
     /// A fresh headless Chromium (1400×1000, fresh profile, no network beyond loopback).

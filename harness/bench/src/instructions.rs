@@ -7,21 +7,16 @@
 //! `callgrind_control` on `PATH` the figure is "n/a".
 
 use std::{
+    ffi::OsString,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::Context as _;
-use hitl_wire::mockdb::paths;
 use serde::Serialize;
 
 use super::{mcp, stack::Stack};
-use hitl_lab::{
-    components::{envoy, extauth},
-    envoy::{Endpoint, GatewayPlan, GatewayPorts},
-    net,
-    proc::Running,
-};
+use hitl_lab::{components::extauth, envoy::Endpoint, net, proc::Spec};
 
 /// Untimed, uncounted Checks first (connections, allocator, lazy statics).
 const WARMUP: usize = 30;
@@ -60,6 +55,41 @@ pub async fn measure(
     checks: usize,
     park_timeout: Duration,
 ) -> anyhow::Result<Instructions> {
+    let dir = stack.log_dir.join("callgrind");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    count(stack, &dir, checks, |valgrind_args| {
+        let options = extauth::Options::new(net::free_port()?, net::free_port()?, &dir)
+            .park_timeout(park_timeout)
+            .credentials(&stack.credentials);
+        let spec = extauth::spec(&options, &dir)?;
+        Ok((
+            under_callgrind(spec, valgrind_args),
+            options.grpc_endpoint(),
+        ))
+    })
+    .await
+}
+
+/// `spec` run by `valgrind` with `valgrind_args` (from [`count`]) before its own, and the
+/// patience a start under callgrind needs.
+pub fn under_callgrind(mut spec: Spec, valgrind_args: Vec<OsString>) -> Spec {
+    let mut args = valgrind_args;
+    args.push(spec.program.into_os_string());
+    args.append(&mut spec.args);
+    spec.program = PathBuf::from("valgrind");
+    spec.args = args;
+    spec.ready_timeout(START_PATIENCE)
+}
+
+/// Count `checks` passed Checks (after a warm-up) of the gate `start` describes — given the
+/// valgrind arguments, the [`under_callgrind`] spec and its gRPC endpoint — behind its own
+/// Envoy; dumps in `dir`.
+pub async fn count(
+    stack: &Stack,
+    dir: &Path,
+    checks: usize,
+    start: impl FnOnce(Vec<OsString>) -> anyhow::Result<(Spec, Endpoint)>,
+) -> anyhow::Result<Instructions> {
     let (Some(valgrind), Some(control)) = (on_path("valgrind"), on_path("callgrind_control"))
     else {
         return Ok(Instructions {
@@ -68,66 +98,33 @@ pub async fn measure(
             note: "n/a: valgrind (with callgrind_control) is not on PATH".into(),
         });
     };
-    let dir = stack.log_dir.join("callgrind");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let options = extauth::Options::new(net::free_port()?, net::free_port()?, &dir)
-        .park_timeout(park_timeout)
-        .credentials(&stack.credentials);
-    let mut spec = extauth::spec(&options, &dir)?.ready_timeout(START_PATIENCE);
-    let binary = std::mem::replace(&mut spec.program, valgrind);
-    let mut args = vec![
+    let (mut spec, endpoint) = start(vec![
         "--tool=callgrind".into(),
         format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()).into(),
-        binary.into_os_string(),
-    ];
-    args.append(&mut spec.args);
-    spec.args = args;
-    let gate = Running::start(spec)
+    ])?;
+    spec.program = valgrind;
+    let name = spec.name.clone();
+    let gate = super::floor::start_floor(spec, endpoint.port)
         .await
-        .context("starting hitl-extauth under callgrind")?;
+        .with_context(|| format!("starting {name} under callgrind"))?;
     let pid = gate
         .pid()
-        .context("hitl-extauth under callgrind has no pid")?;
-
-    let plan = GatewayPlan::from_manifests(
-        GatewayPorts::free()?,
-        Endpoint::loopback(stack.db.port),
-        options.grpc_endpoint(),
-        park_timeout,
-    )?
-    .with_requester_jwt(stack.requester_jwt.clone());
-    let gateway = Running::start(envoy::spec(&plan, &dir)?.ready_timeout(START_PATIENCE)).await?;
-    let url = format!(
-        "http://{}:{}{}",
-        plan.listen.host,
-        plan.listen.port,
-        paths::PRIVILEGED_MCP
-    );
+        .with_context(|| format!("{name} under callgrind has no pid"))?;
+    let (plan, gateway) = super::floor::gateway(stack, dir, endpoint).await?;
+    let url = super::floor::gated_url(&plan);
     let http = mcp::http1(START_PATIENCE)?;
-    let send = |n: usize, first: u64| {
-        let (http, url) = (&http, &url);
-        async move {
-            for id in first..first + n as u64 {
-                mcp::post(http, url, mcp::tools_list(id), None)
-                    .await?
-                    .rpc_result(id)
-                    .context("tools/list through the gate under callgrind")?;
-            }
-            anyhow::Ok(())
-        }
-    };
-    send(WARMUP, 1).await?;
+    super::floor::send(&http, &url, 1, WARMUP).await?;
     callgrind_control(&control, "--zero", pid).await?;
-    send(checks, 1_000).await?;
+    super::floor::send(&http, &url, 1_000, checks).await?;
     callgrind_control(&control, "--dump", pid).await?;
     drop(gateway);
     drop(gate);
-    let instructions = last_dump_total(&dir, pid)?;
+    let instructions = last_dump_total(dir, pid)?;
     Ok(Instructions {
         checks,
         per_passed_check: Some(instructions as f64 / checks as f64),
         note: format!(
-            "hitl-extauth under callgrind behind its own Envoy; {checks} tools/list after \
+            "{name} under callgrind behind its own Envoy; {checks} tools/list after \
              {WARMUP} warm-up; dumps in {}",
             dir.display()
         ),

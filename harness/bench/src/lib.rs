@@ -4,14 +4,18 @@
 //!
 //! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
 //! CPU per request of each of our processes, row by row), [`instructions`] (1b, callgrind's
-//! instruction count per passed Check), [`token`] (1c, the approval chain's signing, verifying
-//! and hashing), [`release`] (2 and 3, decision → release and park → visible), [`capacity`] (4, many parks
-//! at once), [`throughput`] (5, mock-db-mcp alone). [`stack`] starts the processes,
+//! instruction count per passed Check), [`floor`] (1d, the same Check costs of `check-floor`,
+//! a bare tonic gate on hitl-extauth's transport), [`token`] (1c, the approval chain's
+//! signing, verifying and hashing), [`release`] (2 and 3, decision → release and park →
+//! visible), [`capacity`] (4, many parks at once), [`throughput`] (5, mock-db-mcp alone, and
+//! `mcp-floor`, its transport with a tool that needs no SQLite). The floors are the binaries
+//! in `src/bin`, never part of a lab. [`stack`] starts the processes,
 //! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
 //! only reports: a missed target is a figure in the table, not an error.
 
 mod capacity;
 pub mod cli;
+mod floor;
 mod host;
 mod instructions;
 mod mcp;
@@ -127,11 +131,12 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
     let Measured {
         gate_cost,
         instructions,
+        floor,
         token,
         release,
         throughput,
         capacity,
-    } = measure(&stack, &sizes).await?;
+    } = measure(&stack, &sizes, &log_dir).await?;
 
     let targets = [
         gate_cost.targets(),
@@ -155,6 +160,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         host,
         gate_cost,
         instructions,
+        floor,
         token,
         release,
         capacity,
@@ -170,6 +176,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
 struct Measured {
     gate_cost: overhead::Overhead,
     instructions: instructions::Instructions,
+    floor: floor::Floor,
     token: token::TokenCost,
     release: release::Release,
     throughput: Vec<throughput::Throughput>,
@@ -177,7 +184,11 @@ struct Measured {
 }
 
 /// Run every step on `stack`, in the order of the progress lines (step 4, capacity, last).
-async fn measure(stack: &stack::Stack, sizes: &Sizes) -> anyhow::Result<Measured> {
+async fn measure(
+    stack: &stack::Stack,
+    sizes: &Sizes,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Measured> {
     eprintln!(
         "==> [1/5] gate cost on un-gated frames ({} samples per series)",
         sizes.gate_cost_samples
@@ -191,10 +202,12 @@ async fn measure(stack: &stack::Stack, sizes: &Sizes) -> anyhow::Result<Measured
     .await?;
 
     eprintln!(
-        "==> [1b/5] instructions per passed Check (hitl-extauth under callgrind, {} Checks)",
-        sizes.callgrind_checks
+        "==> [1b,1d/5] a passed Check: hitl-extauth and the floor (check-floor), {} Checks \
+         each natively, {} under callgrind",
+        sizes.cpu_requests_per_row, sizes.callgrind_checks
     );
-    let instructions = instructions::measure(stack, sizes.callgrind_checks, PARK_TIMEOUT).await?;
+    let (floor, instructions) =
+        floor::measure(stack, sizes.cpu_requests_per_row, sizes.callgrind_checks).await?;
 
     eprintln!(
         "==> [1c/5] the approval chain in process ({} rounds each)",
@@ -208,21 +221,7 @@ async fn measure(stack: &stack::Stack, sizes: &Sizes) -> anyhow::Result<Measured
     );
     let release = release::measure(stack, sizes.release_samples, sizes.release_warmup).await?;
 
-    let mut throughput = Vec::new();
-    for concurrency in THROUGHPUT_CONCURRENCY {
-        eprintln!(
-            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
-            sizes.throughput_seconds
-        );
-        throughput.push(
-            throughput::measure(
-                stack,
-                concurrency,
-                Duration::from_secs(sizes.throughput_seconds),
-            )
-            .await?,
-        );
-    }
+    let throughput = measure_throughput(stack, sizes, log_dir).await?;
 
     eprintln!(
         "==> [4/5] capacity: {} calls parked at once through Envoy",
@@ -233,11 +232,36 @@ async fn measure(stack: &stack::Stack, sizes: &Sizes) -> anyhow::Result<Measured
     Ok(Measured {
         gate_cost,
         instructions,
+        floor,
         token,
         release,
         throughput,
         capacity,
     })
+}
+
+/// Step 5: mock-db-mcp at each concurrency level, then its floor (`mcp-floor`) the same way.
+async fn measure_throughput(
+    stack: &stack::Stack,
+    sizes: &Sizes,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Vec<throughput::Throughput>> {
+    let duration = Duration::from_secs(sizes.throughput_seconds);
+    let mut throughput = Vec::new();
+    for concurrency in THROUGHPUT_CONCURRENCY {
+        eprintln!(
+            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
+            sizes.throughput_seconds
+        );
+        throughput.push(throughput::measure(stack, concurrency, duration).await?);
+    }
+    eprintln!(
+        "==> [5/5] the floor under those figures: mcp-floor (mock-db-mcp's transport, no \
+         SQLite), {} s per level",
+        sizes.throughput_seconds
+    );
+    throughput.extend(throughput::measure_floor(log_dir, &THROUGHPUT_CONCURRENCY, duration).await?);
+    Ok(throughput)
 }
 
 /// The Envoy binary and the version it reports.

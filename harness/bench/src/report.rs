@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{
-    Sizes, capacity::Capacity, host::Host, instructions::Instructions, overhead::Overhead,
-    release::Release, stats::Summary, throughput::Throughput, token::TokenCost,
+    Sizes, capacity::Capacity, floor::Floor, host::Host, instructions::Instructions,
+    overhead::Overhead, release::Release, stats::Summary, throughput::Throughput, token::TokenCost,
 };
 use hitl_lab::components::{agentgateway, envoy, extauth, mock_db};
 
@@ -78,6 +78,8 @@ pub struct Report {
     pub gate_cost: Overhead,
     /// Step 1b.
     pub instructions: Instructions,
+    /// Step 1d: hitl-extauth beside the floor under a passed Check.
+    pub floor: Floor,
     /// Step 1c.
     pub token: TokenCost,
     /// Steps 2 and 3.
@@ -124,11 +126,12 @@ impl Report {
             "binaries": self.binaries,
             "extauth_cpu_us_per_check": self.gate_cost.extauth_cpu_us_per_check,
             "extauth_instructions_per_check": self.instructions.per_passed_check,
+            "floor": self.floor.gates,
             "gate_cost": self.gate_cost.costs,
-            "mock_db_cpu_us_per_query": self
+            "cpu_us_per_query": self
                 .throughput
                 .iter()
-                .map(|t| (t.concurrency.to_string(), t.server_cpu_us_per_request))
+                .map(|t| (format!("{} c{}", t.server, t.concurrency), t.server_cpu_us_per_request))
                 .collect::<std::collections::BTreeMap<_, _>>(),
             "targets_missed": self.targets.iter().filter(|t| !t.met).map(|t| &t.what).collect::<Vec<_>>(),
         })
@@ -205,7 +208,10 @@ impl Report {
         for t in &self.throughput {
             row(
                 w,
-                &format!("5 cluster_db_query direct, concurrency {}", t.concurrency),
+                &format!(
+                    "5 cluster_db_query {}, concurrency {}",
+                    t.server, t.concurrency
+                ),
                 &t.latency,
             );
         }
@@ -244,6 +250,7 @@ impl Report {
             t.sha256_1k_us,
             t.sha256_64k_us
         );
+        self.floor.render(w);
         let _ = writeln!(w);
     }
 
@@ -285,7 +292,10 @@ impl Report {
                 .collect();
             cpu_row(
                 w,
-                &format!("5 cluster_db_query direct, concurrency {}", t.concurrency),
+                &format!(
+                    "5 cluster_db_query {}, concurrency {}",
+                    t.server, t.concurrency
+                ),
                 &cpu,
             );
         }
@@ -340,8 +350,9 @@ impl Report {
         for t in &self.throughput {
             let _ = writeln!(
                 w,
-                "5 throughput, concurrency {:>2}: {:.0} requests/s ({} in {:.1} s, {} errors); \
-                 mock-db-mcp {} µs CPU per request, bench client {} cores",
+                "5 throughput, {:<11} concurrency {:>2}: {:.0} requests/s ({} in {:.1} s, {} \
+                 errors); {} µs CPU per request, bench client {} cores",
+                t.server,
                 t.concurrency,
                 t.requests_per_s,
                 t.requests,

@@ -20,9 +20,6 @@ use hitl_lab::{
     requester::Issuer,
 };
 
-/// How many times a start is retried with fresh ports (a free port can be taken in between).
-const ATTEMPTS: usize = 3;
-
 /// The three processes and where to reach them.
 pub struct Stack {
     pub db: mock_db::Options,
@@ -185,13 +182,12 @@ impl Stack {
 async fn start_with_retries<T>(
     mut make: impl FnMut() -> anyhow::Result<(T, Spec)>,
 ) -> anyhow::Result<(T, Running)> {
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
-        let (value, spec) = make()?;
-        match Running::start(spec).await {
-            Ok(running) => return Ok((value, running)),
-            Err(e) => last = Some(e),
+    net::on_fresh_ports(|| {
+        let made = make();
+        async move {
+            let (value, spec) = made?;
+            Ok((value, Running::start(spec).await?))
         }
-    }
-    Err(last.expect("at least one attempt"))
+    })
+    .await
 }

@@ -1,5 +1,7 @@
 //! Step 5: how many `tools/call cluster_db_query` mock-db-mcp answers per second, straight
-//! (no gateway), with 1 and with 32 requests in flight, each for a fixed time.
+//! (no gateway), with 1 and with 32 requests in flight, each for a fixed time; then the same
+//! for `mcp-floor` (mock-db-mcp's MCP transport with a tool that answers without SQLite), the
+//! floor under the query's CPU figure.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ pub const CPU_TARGET_US: f64 = 60.0;
 /// One concurrency level's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
+    /// The server measured: mock-db-mcp, or the floor.
+    pub server: &'static str,
     pub concurrency: usize,
     pub requests: usize,
     pub errors: usize,
@@ -37,33 +41,69 @@ impl Throughput {
     /// The CPU target, for the one-in-flight level.
     pub fn targets(&self) -> Vec<super::Target> {
         match self.server_cpu_us_per_request {
-            Some(us) if self.concurrency == 1 => vec![super::Target::at_most(
-                "mock-db-mcp CPU per cluster_db_query, one in flight",
-                "µs",
-                us,
-                CPU_TARGET_US,
-            )],
+            Some(us) if self.concurrency == 1 && self.server == MOCK_DB => {
+                vec![super::Target::at_most(
+                    "mock-db-mcp CPU per cluster_db_query, one in flight",
+                    "µs",
+                    us,
+                    CPU_TARGET_US,
+                )]
+            }
             _ => Vec::new(),
         }
     }
 }
 
-/// `concurrency` workers, each sending one request after another for `duration`.
+/// The server of the figures that count.
+const MOCK_DB: &str = "mock-db-mcp";
+/// The floor's binary name (a bin of this crate).
+pub const FLOOR_BIN: &str = "mcp-floor";
+
+/// mock-db-mcp: `concurrency` workers, each sending one request after another for `duration`.
 pub async fn measure(
     stack: &Stack,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Throughput> {
+    let pid = stack.db_pid().context("mock-db-mcp has no pid")?;
     let url = stack.direct_url(paths::PUBLIC_MCP);
+    measure_at(MOCK_DB, &url, pid, concurrency, duration).await
+}
+
+/// `mcp-floor`, started on a free port in `log_dir`, at each of `levels`.
+pub async fn measure_floor(
+    log_dir: &std::path::Path,
+    levels: &[usize],
+    duration: Duration,
+) -> anyhow::Result<Vec<Throughput>> {
+    let port = hitl_lab::net::free_port()?;
+    let spec = hitl_lab::proc::Spec::new(FLOOR_BIN, hitl_lab::bins::path(FLOOR_BIN)?, log_dir)
+        .arg(port.to_string());
+    // It has no health endpoint: the start waits for the port instead.
+    let floor = super::floor::start_floor(spec, port).await?;
+    let pid = floor.pid().context("mcp-floor has no pid")?;
+    let url = format!("http://127.0.0.1:{port}{}", paths::PUBLIC_MCP);
+    let mut out = Vec::new();
+    for &concurrency in levels {
+        out.push(measure_at(FLOOR_BIN, &url, pid, concurrency, duration).await?);
+    }
+    Ok(out)
+}
+
+/// `concurrency` workers against `url`, each sending one request after another for
+/// `duration`; CPU of process `pid` (the server) and of this one.
+async fn measure_at(
+    server: &'static str,
+    url: &str,
+    pid: u32,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Throughput> {
+    let url = url.to_owned();
     let http = mcp::http1(Duration::from_secs(10))?;
     // Warm the connections up.
     warm(&http, &url, concurrency).await?;
-    let cpu = || {
-        stack
-            .db_pid()
-            .and_then(host::cpu_seconds)
-            .zip(host::cpu_seconds(std::process::id()))
-    };
+    let cpu = || host::cpu_seconds(pid).zip(host::cpu_seconds(std::process::id()));
     let cpu_before = cpu();
     let start = Instant::now();
     let deadline = start + duration;
@@ -100,6 +140,7 @@ pub async fn measure(
         .zip(cpu())
         .map(|((db0, me0), (db1, me1))| (db1 - db0, me1 - me0));
     Ok(Throughput {
+        server,
         concurrency,
         requests: took.len(),
         errors,

@@ -1,4 +1,4 @@
-//! Loopback ports for tests and the local lab.
+//! Loopback ports for tests and the local lab, and starting on them despite their races.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
@@ -7,6 +7,26 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener};
 pub fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// How many times [`on_fresh_ports`] tries.
+pub const START_ATTEMPTS: usize = 3;
+
+/// Run `start` (which picks its ports with [`free_port`] and starts something on them) until
+/// it succeeds, at most [`START_ATTEMPTS`] times: a port free when picked can be taken before
+/// the server binds it. The last error if every attempt failed.
+pub async fn on_fresh_ports<T, Fut>(mut start: impl FnMut() -> Fut) -> anyhow::Result<T>
+where
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut last = None;
+    for _ in 0..START_ATTEMPTS {
+        match start().await {
+            Ok(started) => return Ok(started),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
 }
 
 /// The address a client on this machine uses for a server bound to `bind`: loopback when the
