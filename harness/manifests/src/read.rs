@@ -131,21 +131,7 @@ pub(super) fn deployment(doc: &Doc) -> Result<DeploymentView, ManifestError> {
                 .env
                 .unwrap_or_default()
                 .into_iter()
-                .map(|var| {
-                    let source = match (var.value, var.value_from) {
-                        (Some(value), _) => EnvSource::Value(value),
-                        (None, Some(from)) => match from.secret_key_ref {
-                            Some(secret) => EnvSource::Secret(SecretKeyRef {
-                                namespace: namespace.clone(),
-                                name: secret.name,
-                                key: secret.key,
-                            }),
-                            None => EnvSource::Other,
-                        },
-                        (None, None) => EnvSource::Value(String::new()),
-                    };
-                    (var.name, source)
-                })
+                .map(|var| env_var(var, &namespace))
                 .collect();
             let ports = c
                 .ports
@@ -197,4 +183,25 @@ pub(super) fn secret(doc: &Doc) -> Result<SecretView, ManifestError> {
         keys,
         model: doc.model,
     })
+}
+
+/// One container env var as the view holds it: its value, or the Secret key it reads (in the
+/// workload's `namespace`), or `Other` for the sources the lab does not follow.
+pub(super) fn env_var(
+    var: k8s_openapi::api::core::v1::EnvVar,
+    namespace: &str,
+) -> (String, EnvSource) {
+    let source = match (var.value, var.value_from) {
+        (Some(value), _) => EnvSource::Value(value),
+        (None, Some(from)) => match from.secret_key_ref {
+            Some(secret) => EnvSource::Secret(SecretKeyRef {
+                namespace: namespace.to_owned(),
+                name: secret.name,
+                key: secret.key,
+            }),
+            None => EnvSource::Other,
+        },
+        (None, None) => EnvSource::Value(String::new()),
+    };
+    (var.name, source)
 }

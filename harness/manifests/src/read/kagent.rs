@@ -61,21 +61,7 @@ pub(crate) fn byo_agent(doc: &Doc) -> Result<ByoAgentView, ManifestError> {
     let env = deployment
         .env
         .into_iter()
-        .map(|var| {
-            let source = match (var.value, var.value_from) {
-                (Some(value), _) => EnvSource::Value(value),
-                (None, Some(from)) => match from.secret_key_ref {
-                    Some(secret) => EnvSource::Secret(SecretKeyRef {
-                        namespace: namespace.clone(),
-                        name: secret.name,
-                        key: secret.key,
-                    }),
-                    None => EnvSource::Other,
-                },
-                (None, None) => EnvSource::Value(String::new()),
-            };
-            (var.name, source)
-        })
+        .map(|var| super::env_var(var, &namespace))
         .collect();
     Ok(ByoAgentView {
         location: doc.location.clone(),
