@@ -269,17 +269,7 @@ impl Gate {
         tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
             .await
             .context("no complete answer from the gateway")??;
-        let text = String::from_utf8_lossy(&answer);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("not an HTTP answer: {text}"))?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((status, body))
+        hitl_scenes::attacks::raw::http_answer(&answer)
     }
 }
 

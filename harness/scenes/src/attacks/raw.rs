@@ -176,19 +176,25 @@ pub async fn send_raw(
             {
                 return Err(e).context("reading the answer");
             }
-            let text = String::from_utf8_lossy(&answer);
-            let status = text
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .with_context(|| format!("not an HTTP answer: {text}"))?;
-            let body = text
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_owned())
-                .unwrap_or_default();
+            let (status, body) = http_answer(&answer)?;
             Ok(classify(status, &body))
         }
     }
+}
+
+/// The status and body of a whole raw HTTP/1.1 answer (as read to the connection's close).
+pub fn http_answer(answer: &[u8]) -> anyhow::Result<(u16, String)> {
+    let text = String::from_utf8_lossy(answer);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("not an HTTP answer: {text}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 #[cfg(test)]
