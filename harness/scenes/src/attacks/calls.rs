@@ -36,30 +36,31 @@ pub fn new_tag() -> u32 {
     u32::from_le_bytes(bytes) >> 1
 }
 
-/// Send `body` through the gateway as `sub` in the background; the task ends with the answer
-/// (or [`Answer::Held`] after `patience`).
-pub fn spawn_call(
+/// Send a `run_migration` to `version`, with a fresh tag, through the gateway as `sub` in
+/// the background; the tag, and the task, which ends with the answer (or [`Answer::Held`]
+/// after `patience`).
+pub fn spawn_migration(
     target: &Target,
     sub: &str,
-    tag: u32,
-    body: String,
+    version: &str,
     patience: Duration,
-) -> anyhow::Result<InFlight> {
+) -> anyhow::Result<(u32, InFlight)> {
+    let tag = new_tag();
+    let body = tagged_call(tag, version);
     let token = bearer(&target.issuer.mint(sub)?);
-    let tag = tag.to_string();
+    let tag_header = tag.to_string();
     let request = privileged_post(
         &target.gateway,
         &[
             ("authorization", &token),
             (headers::USER_ID, sub),
-            (headers::CHECK_ID, &tag),
+            (headers::CHECK_ID, &tag_header),
         ],
         &body,
     );
     let endpoint = target.gateway.clone();
-    Ok(tokio::spawn(async move {
-        send_raw(&endpoint, request.as_bytes(), patience).await
-    }))
+    let call = tokio::spawn(async move { send_raw(&endpoint, request.as_bytes(), patience).await });
+    Ok((tag, call))
 }
 
 /// The id under which the gate holds the call tagged `tag`: from hitl-extauth's `/pending`

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hitl_wire::{approval, headers, mockdb::paths};
 
 use super::{
-    calls::{new_tag, parked_id, spawn_call, tagged_call},
+    calls::{new_tag, parked_id, spawn_migration, tagged_call},
     check::{added_header, check as ask_gate, verified_post},
     raw::{Answer, privileged_post, send_raw, short},
     run::{AttackReport, Target, check, since},
@@ -31,13 +31,11 @@ pub async fn self_approval(target: &Target, report: &mut AttackReport) -> anyhow
         return Ok(());
     };
     let before = target.db.state().await?;
-    let tag = new_tag();
     // The requester is the reviewer themself.
-    let call = spawn_call(
+    let (tag, call) = spawn_migration(
         target,
         reviewer,
-        tag,
-        tagged_call(tag, &before.schema_version),
+        &before.schema_version,
         Duration::from_secs(120),
     )?;
     let id = parked_id(target, tag).await?;
@@ -184,14 +182,7 @@ pub async fn decide_without_credentials(
         return Ok(());
     };
     let before = target.db.state().await?;
-    let tag = new_tag();
-    let call = spawn_call(
-        target,
-        &target.requester,
-        tag,
-        tagged_call(tag, "v4"),
-        Duration::from_secs(60),
-    )?;
+    let (tag, call) = spawn_migration(target, &target.requester, "v4", Duration::from_secs(60))?;
     let id = parked_id(target, tag).await?;
     let http = reqwest::Client::new();
     let approve = r#"{"approved":true,"reason":"","reviewer":"mallory"}"#;

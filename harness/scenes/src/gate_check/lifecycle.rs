@@ -8,7 +8,7 @@ use hitl_wire::extauth::{HistoryQuery, Outcome};
 
 use crate::attacks::{
     AttackReport, Target,
-    calls::{decide_held, held, new_tag, released, spawn_call, tag_needle, tagged_call},
+    calls::{decide_held, held, released, spawn_migration, tag_needle},
     raw::{Answer, privileged_post, send_raw, short},
     run::{check, since},
 };
@@ -89,14 +89,7 @@ async fn park_then_reject(
     id: &str,
 ) -> anyhow::Result<()> {
     let before = target.db.state().await?;
-    let tag = new_tag();
-    let call = spawn_call(
-        target,
-        &target.requester,
-        tag,
-        tagged_call(tag, "v4"),
-        Duration::from_secs(120),
-    )?;
+    let (tag, call) = spawn_migration(target, &target.requester, "v4", Duration::from_secs(120))?;
     let call = held(target, call).await?;
     if id == "tools-call-parks" {
         check(report, call.is_ok(), "no answer while undecided (parked)");
@@ -164,14 +157,7 @@ fn answer_text(answer: &Answer) -> String {
 
 async fn approve(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
     let before = target.db.state().await?;
-    let tag = new_tag();
-    let call = spawn_call(
-        target,
-        &target.requester,
-        tag,
-        tagged_call(tag, "v3"),
-        Duration::from_secs(120),
-    )?;
+    let (tag, call) = spawn_migration(target, &target.requester, "v3", Duration::from_secs(120))?;
     let call = match held(target, call).await? {
         Ok(call) => call,
         Err(answer) => {
@@ -215,12 +201,10 @@ async fn expire(
         return Ok(());
     };
     let before = target.db.state().await?;
-    let tag = new_tag();
-    let call = spawn_call(
+    let (_, call) = spawn_migration(
         target,
         &target.requester,
-        tag,
-        tagged_call(tag, "v4"),
+        "v4",
         timeout + Duration::from_secs(15),
     )?;
     let answer = call.await??;
@@ -237,16 +221,9 @@ async fn expire(
 
 async fn hang_up(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
     let before = target.db.state().await?;
-    let tag = new_tag();
     // The call is sent, then the connection dropped after the park window.
-    let answer = spawn_call(
-        target,
-        &target.requester,
-        tag,
-        tagged_call(tag, "v4"),
-        target.park_window,
-    )?
-    .await??;
+    let (tag, call) = spawn_migration(target, &target.requester, "v4", target.park_window)?;
+    let answer = call.await??;
     report.observed = format!("hung up ({})", answer.describe());
     if let Some(admin) = &target.admin {
         let gone = released(admin, tag, Duration::from_secs(10)).await?;
