@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt as _};
 use hitl_lab::{
     components::extauth::{self, Options},
     net, proc,
+    stack::Started,
 };
 use hitl_wire::{
     approval::Signer,
@@ -67,20 +68,26 @@ impl ExtAuth {
             defaults.approval_signing_key = Some(keys.signing.clone());
             let options = configure(defaults);
             let running = proc::Running::start(extauth::spec(&options, log_dir)?).await?;
-            Ok(Self {
-                admin: AdminClient::with_timeouts(
-                    &options.admin_url(),
-                    options.admin_token.clone(),
-                    Duration::from_secs(5),
-                    PATIENCE,
-                )?,
-                options,
-                log_dir: log_dir.to_path_buf(),
-                running,
-                http: reqwest::Client::builder().timeout(PATIENCE).build()?,
-            })
+            Self::adopt(Started { options, running }, log_dir)
         })
         .await
+    }
+
+    /// The fixture around a hitl-extauth started elsewhere (by `hitl_lab::stack`).
+    pub fn adopt(started: Started<Options>, log_dir: &Path) -> anyhow::Result<Self> {
+        let Started { options, running } = started;
+        Ok(Self {
+            admin: AdminClient::with_timeouts(
+                &options.admin_url(),
+                options.admin_token.clone(),
+                Duration::from_secs(5),
+                PATIENCE,
+            )?,
+            options,
+            log_dir: log_dir.to_path_buf(),
+            running,
+            http: reqwest::Client::builder().timeout(PATIENCE).build()?,
+        })
     }
 
     /// SIGKILL (a crash: nothing is cleaned up), then start again with the same options.

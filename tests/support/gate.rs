@@ -1,7 +1,7 @@
-//! The gated lab on loopback: real mock-db-mcp behind a real gateway — agentgateway or Envoy,
-//! one `GatewayPlan` — whose `/privileged` route asks the real hitl-extauth. Clients: an MCP
-//! client (rmcp) through the gateway, reqwest for hand-made requests, and a raw TCP socket for
-//! what no HTTP client would do.
+//! The gated lab on loopback, as `hitl_lab::stack` starts it: real mock-db-mcp behind a real
+//! gateway — agentgateway or Envoy, one `GatewayPlan` — whose `/privileged` route asks the
+//! real hitl-extauth. Clients: an MCP client (rmcp) through the gateway, reqwest for
+//! hand-made requests, and a raw TCP socket for what no HTTP client would do.
 //!
 //! [`through_both_gateways!`](crate::through_both_gateways) turns one test body into an
 //! `envoy` and an `agentgateway` test; without an agentgateway binary the latter says loudly
@@ -12,12 +12,12 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use hitl_lab::{
     components::{agentgateway, extauth::Options},
-    envoy::{Endpoint, GatewayPlan, GatewayPorts},
+    envoy::GatewayPlan,
     gateway::Gateway,
     proc,
     requester::{Issuer, bearer},
+    stack::{Front, Stack},
 };
-use hitl_wire::approval::Signer;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ServiceExt as _,
@@ -89,29 +89,28 @@ pub fn skip_agentgateway(test: &str) -> bool {
 pub use crate::Reply;
 
 impl Gate {
-    /// The lab behind `gateway`, with hitl-extauth configured by `configure` (e.g. a short
-    /// park timeout). Its directory is `target/test-scratch/<test>-<gateway>`.
+    /// The lab behind `gateway` (`hitl_lab::stack`), with hitl-extauth configured by
+    /// `configure` (e.g. a short park timeout). Its directory is
+    /// `target/test-scratch/<test>-<gateway>`.
     pub async fn start(
         test: &str,
         gateway: Gateway,
-        configure: impl Fn(Options) -> Options,
-    ) -> anyhow::Result<Self> {
-        Self::start_with(test, gateway, configure, |plan| plan).await
-    }
-
-    /// [`Gate::start`], with the gateway's plan edited by `plan` first.
-    pub async fn start_with(
-        test: &str,
-        gateway: Gateway,
-        configure: impl Fn(Options) -> Options,
-        edit: impl Fn(GatewayPlan) -> GatewayPlan,
+        configure: impl Fn(Options) -> Options + Send + Sync + 'static,
     ) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
-        // One key pair: hitl-extauth signs approvals, mock-db-mcp verifies them.
-        let signer = Signer::generate()?;
-        let db = MockDb::start_keyed(&log_dir, signer.clone(), |o| o).await?;
-        let extauth = ExtAuth::start_keyed(&log_dir, &signer, configure).await?;
-        let issuer = Issuer::generate()?;
+        let Stack {
+            signer,
+            issuer,
+            db,
+            extauth,
+            mut fronts,
+            ..
+        } = Stack::builder(&log_dir)
+            .gateway(gateway)
+            .extauth(configure)
+            .start()
+            .await?;
+        let Front { plan, running, .. } = fronts.pop().context("the stack has its gateway")?;
         // Every request proves USER unless a test says otherwise.
         let http = reqwest::Client::builder()
             .timeout(PATIENCE)
@@ -120,30 +119,14 @@ impl Gate {
                 HeaderValue::from_str(&bearer(&issuer.mint(USER)?))?,
             )]))
             .build()?;
-        let (plan, proxy) = hitl_lab::net::on_fresh_ports(|| async {
-            let plan = edit(
-                GatewayPlan::from_manifests(
-                    GatewayPorts::free()?,
-                    Endpoint::loopback(db.options.port),
-                    extauth.options.grpc_endpoint(),
-                    extauth.options.park_timeout,
-                )?
-                .with_requester_jwt(issuer.gateway_jwt()),
-            );
-            let spec = gateway
-                .spec(&plan, &log_dir)?
-                .ready_timeout(Duration::from_secs(60));
-            Ok((plan, proc::Running::start(spec).await?))
-        })
-        .await?;
         Ok(Self {
-            db,
-            extauth,
+            db: MockDb::adopt(db, signer, &log_dir)?,
+            extauth: ExtAuth::adopt(extauth, &log_dir)?,
             gateway,
             plan,
             issuer,
             log_dir,
-            proxy,
+            proxy: running,
             http,
         })
     }

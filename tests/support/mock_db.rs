@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use hitl_lab::{
     components::mock_db::{self, Options},
     net, proc,
+    stack::Started,
 };
 use hitl_wire::{
     approval::{self, Claims, Signer},
@@ -51,20 +52,12 @@ impl MockDb {
     }
 
     /// Adjust the options (port is chosen here). Retries with a new port if the one picked
-    /// was taken in between.
+    /// was taken in between. Approvals are verified against a fresh key pair's public half.
     pub async fn start_with(
         log_dir: &Path,
         configure: impl Fn(Options) -> Options,
     ) -> anyhow::Result<Self> {
-        Self::start_keyed(log_dir, Signer::generate()?, configure).await
-    }
-
-    /// Verify approvals made by `signer` (hitl-extauth's key, in the gated lab).
-    pub async fn start_keyed(
-        log_dir: &Path,
-        signer: Signer,
-        configure: impl Fn(Options) -> Options,
-    ) -> anyhow::Result<Self> {
+        let signer = Signer::generate()?;
         let keys = signer.write_key_files(&log_dir.join("keys"))?;
         net::on_fresh_ports(|| async {
             let options = configure(Options::new(net::free_port()?).verifying_key(&keys.verifying));
@@ -76,6 +69,17 @@ impl MockDb {
     async fn spawn(log_dir: &Path, options: Options, signer: Signer) -> anyhow::Result<Self> {
         let spec = mock_db::spec(&options, log_dir)?.ready_timeout(Duration::from_secs(30));
         let running = proc::Running::start(spec).await?;
+        Self::adopt(Started { options, running }, signer, log_dir)
+    }
+
+    /// The fixture around a mock-db-mcp started elsewhere (by `hitl_lab::stack`) that
+    /// verifies approvals made by `signer`.
+    pub fn adopt(
+        started: Started<Options>,
+        signer: Signer,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let Started { options, running } = started;
         Ok(Self {
             options,
             signer,

@@ -87,7 +87,14 @@ pub async fn measure(
     let dir = stack.log_dir.join("floor");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let ours_pid = stack.extauth_pid().context("hitl-extauth has no pid")?;
-    let ours = native(stack, &dir, stack.extauth.grpc_endpoint(), ours_pid, checks).await?;
+    let ours = native(
+        stack,
+        &dir,
+        stack.extauth.options.grpc_endpoint(),
+        ours_pid,
+        checks,
+    )
+    .await?;
     let floor_bin = bins::path(FLOOR_BIN)?;
     let port = net::free_port()?;
     let floor_proc = start_floor(
@@ -183,11 +190,11 @@ pub async fn gateway(
 ) -> anyhow::Result<(GatewayPlan, Running)> {
     let plan = GatewayPlan::from_manifests(
         GatewayPorts::free()?,
-        Endpoint::loopback(stack.db.port),
+        Endpoint::loopback(stack.db.options.port),
         gate,
         super::PARK_TIMEOUT,
     )?
-    .with_requester_jwt(stack.requester_jwt.clone());
+    .with_requester_jwt(stack.requester_jwt());
     let running =
         Running::start(envoy::spec(&plan, dir)?.ready_timeout(Duration::from_secs(120))).await?;
     Ok((plan, running))

@@ -126,7 +126,7 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         Some(bin) => bin.display().to_string(),
         None => "NOT MEASURED (no agentgateway binary; see `cargo xtask bench --help`)".into(),
     };
-    let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT, agentgateway.as_deref()).await?;
+    let stack = stack::Stack::start(&log_dir, PARK_TIMEOUT, agentgateway.is_some()).await?;
 
     let Measured {
         gate_cost,

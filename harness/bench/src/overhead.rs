@@ -242,7 +242,7 @@ async fn latencies(
                 *id += 1;
                 let reply: Reply = mcp::post(http, urls[r], body(method, *id), None).await?;
                 reply.rpc_result(*id).map_err(|e| {
-                    anyhow::anyhow!("{method} on {}: {e:#}\n{}", labels[r], stack.log_tails())
+                    anyhow::anyhow!("{method} on {}: {e:#}\n{}", labels[r], stack.log_tails(15))
                 })?;
                 if round >= warmup {
                     taken[m][r].push(reply.took);

@@ -175,7 +175,7 @@ async fn one_round(
     .with_context(|| {
         format!(
             "call {tag} never showed up as parked\n{}",
-            stack.log_tails()
+            stack.log_tails(15)
         )
     })??;
 

@@ -1,193 +1,113 @@
-//! The system under test: mock-db-mcp, hitl-extauth and the real Envoy on free loopback
-//! ports, wired as in the local lab (`GatewayPlan::from_manifests`), plus — when its binary is at hand —
-//! a real agentgateway with the same plan in front of the same two, all killed when dropped.
+//! The system under test: `hitl_lab::stack` (mock-db-mcp, hitl-extauth, the gateways run from
+//! the plan generated from `manifests/`) with Envoy in front and, when its binary is at hand,
+//! agentgateway beside it; plus the handles the steps measure through.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
-
-use anyhow::Context as _;
-use hitl_wire::extauth::client::{AdminClient, AdminError};
+use std::{ops::Deref, path::Path, time::Duration};
 
 use hitl_lab::{
     clients::Db,
-    components::{agentgateway, envoy, extauth, mock_db},
-    credentials::Credentials,
-    envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt},
-    net,
-    proc::{Running, Spec},
-    requester::Issuer,
+    components::{extauth, mock_db},
+    envoy::RequesterJwt,
+    gateway::Gateway,
+    stack::{self, Front},
 };
+use hitl_wire::extauth::client::{AdminClient, AdminError};
 
-/// The three processes and where to reach them.
-pub struct Stack {
-    pub db: mock_db::Options,
-    pub extauth: extauth::Options,
-    pub plan: GatewayPlan,
-    /// The requester tokens the gated routes accept (for another gateway in front of `db`).
-    pub requester_jwt: RequesterJwt,
-    /// The approval keys and admin token the processes were started with.
-    pub credentials: Credentials,
-    pub log_dir: PathBuf,
-    db_proc: Running,
-    extauth_proc: Running,
-    envoy_proc: Running,
-    /// agentgateway beside Envoy (step 1 measures both).
-    pub agentgateway: Option<(GatewayPlan, Running)>,
+/// [`hitl_lab::stack::Stack`] with Envoy first, as the bench starts it.
+pub struct Stack(stack::Stack);
+
+impl Deref for Stack {
+    type Target = stack::Stack;
+
+    fn deref(&self) -> &stack::Stack {
+        &self.0
+    }
 }
 
 impl Stack {
     /// Start everything, logs and the audit database in `log_dir`. Parks wait `park_timeout`.
+    /// agentgateway runs beside Envoy when `with_agentgateway` (step 1 measures both).
     pub async fn start(
         log_dir: &Path,
         park_timeout: Duration,
-        agentgateway_bin: Option<&Path>,
+        with_agentgateway: bool,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(log_dir)
-            .with_context(|| format!("creating {}", log_dir.display()))?;
-        let credentials = Credentials::generate(log_dir)?;
-        let (db, db_proc) = start_with_retries(|| {
-            let options =
-                mock_db::Options::new(net::free_port()?).verifying_key(&credentials.keys.verifying);
-            let spec = mock_db::spec(&options, log_dir)?;
-            Ok((options, spec))
-        })
-        .await?;
-        let (extauth, extauth_proc) = start_with_retries(|| {
+        let mut builder = stack::Stack::builder(log_dir)
+            .gateway(Gateway::Envoy)
             // The capacity step parks thousands of calls as one requester: measure the gate's
             // footprint, not its per-requester limit.
-            let options = extauth::Options::new(net::free_port()?, net::free_port()?, log_dir)
-                .park_timeout(park_timeout)
-                .credentials(&credentials)
-                .max_parked_per_requester(1_000_000);
-            let spec = extauth::spec(&options, log_dir)?;
-            Ok((options, spec))
-        })
-        .await?;
+            .extauth(move |o| {
+                o.park_timeout(park_timeout)
+                    .max_parked_per_requester(1_000_000)
+            });
+        if with_agentgateway {
+            builder = builder.gateway(Gateway::Agentgateway);
+        }
+        let stack = builder.start().await?;
         // The gated route verifies the bench user's token, as in the lab; one token lasts
         // the whole run.
-        let issuer = Issuer::generate()?;
-        super::mcp::set_requester_token(issuer.mint(super::mcp::USER)?);
-        let jwt = issuer.gateway_jwt();
-        let plan_on = |ports| -> anyhow::Result<GatewayPlan> {
-            Ok(GatewayPlan::from_manifests(
-                ports,
-                Endpoint::loopback(db.port),
-                extauth.grpc_endpoint(),
-                park_timeout,
-            )?
-            .with_requester_jwt(jwt.clone()))
-        };
-        let (plan, envoy_proc) = start_with_retries(|| {
-            let plan = plan_on(GatewayPorts::free()?)?;
-            let spec = envoy::spec(&plan, log_dir)?.ready_timeout(Duration::from_secs(60));
-            Ok((plan, spec))
-        })
-        .await?;
-        let agentgateway = match agentgateway_bin {
-            Some(bin) => Some(
-                start_with_retries(|| {
-                    let plan = plan_on(GatewayPorts::free()?)?;
-                    let spec = agentgateway::spec(bin, &plan, log_dir)?
-                        .ready_timeout(Duration::from_secs(60));
-                    Ok((plan, spec))
-                })
-                .await?,
-            ),
-            None => None,
-        };
-        Ok(Self {
-            db,
-            extauth,
-            plan,
-            requester_jwt: jwt,
-            credentials,
-            log_dir: log_dir.to_path_buf(),
-            db_proc,
-            extauth_proc,
-            envoy_proc,
-            agentgateway,
-        })
+        super::mcp::set_requester_token(stack.issuer.mint(super::mcp::USER)?);
+        Ok(Self(stack))
+    }
+
+    fn envoy(&self) -> &Front {
+        &self.fronts[0]
+    }
+
+    /// The requester tokens the gated routes accept (for another gateway in front of `db`).
+    pub fn requester_jwt(&self) -> RequesterJwt {
+        self.issuer.gateway_jwt()
     }
 
     /// `http://127.0.0.1:LISTEN{path}` through agentgateway, if it runs.
     pub fn agentgateway_url(&self, path: &str) -> Option<String> {
-        self.agentgateway
-            .as_ref()
-            .map(|(plan, _)| format!("http://{}:{}{path}", plan.listen.host, plan.listen.port))
+        self.front(Gateway::Agentgateway).map(|f| f.url(path))
     }
 
     /// `http://127.0.0.1:LISTEN{path}`: through Envoy.
     pub fn gateway_url(&self, path: &str) -> String {
-        format!(
-            "http://{}:{}{path}",
-            self.plan.listen.host, self.plan.listen.port
-        )
+        self.envoy().url(path)
     }
 
-    /// mock-db-mcp itself, bypassing Envoy.
+    /// mock-db-mcp itself, bypassing the gateways.
     pub fn direct_url(&self, path: &str) -> String {
-        self.db.url(path)
+        self.db.options.url(path)
     }
 
     pub fn admin(&self) -> Result<AdminClient, AdminError> {
-        AdminClient::new(&self.extauth.admin_url(), self.extauth.admin_token.clone())
+        let options = &self.extauth.options;
+        AdminClient::new(&options.admin_url(), options.admin_token.clone())
     }
 
     pub fn db_client(&self) -> Db {
-        Db::new(self.db.base_url())
+        Db::new(self.db.options.base_url())
     }
 
     pub fn extauth_pid(&self) -> Option<u32> {
-        self.extauth_proc.pid()
+        self.extauth.running.pid()
     }
 
     pub fn envoy_pid(&self) -> Option<u32> {
-        self.envoy_proc.pid()
+        self.envoy().running.pid()
     }
 
     pub fn db_pid(&self) -> Option<u32> {
-        self.db_proc.pid()
+        self.db.running.pid()
     }
 
     /// Our processes, named as in the CPU figures, with their pids.
     pub fn processes(&self) -> Vec<(&'static str, u32)> {
         [
-            (mock_db::NAME, self.db_proc.pid()),
-            (extauth::NAME, self.extauth_proc.pid()),
-            (envoy::NAME, self.envoy_proc.pid()),
-            (
-                agentgateway::NAME,
-                self.agentgateway.as_ref().and_then(|(_, p)| p.pid()),
-            ),
+            (mock_db::NAME, self.db.running.pid()),
+            (extauth::NAME, self.extauth.running.pid()),
         ]
         .into_iter()
+        .chain(
+            self.fronts
+                .iter()
+                .map(|f| (f.gateway.as_str(), f.running.pid())),
+        )
         .filter_map(|(name, pid)| Some((name, pid?)))
         .collect()
     }
-
-    /// The end of each process's log, for an error message when a step fails.
-    pub fn log_tails(&self) -> String {
-        [&self.db_proc, &self.extauth_proc, &self.envoy_proc]
-            .into_iter()
-            .chain(self.agentgateway.as_ref().map(|(_, p)| p))
-            .map(|p| format!("--- {} ---\n{}", p.spec.name, p.log_tail(15)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// Start what `make` describes; on failure try again with what a fresh `make` picks.
-async fn start_with_retries<T>(
-    mut make: impl FnMut() -> anyhow::Result<(T, Spec)>,
-) -> anyhow::Result<(T, Running)> {
-    net::on_fresh_ports(|| {
-        let made = make();
-        async move {
-            let (value, spec) = made?;
-            Ok((value, Running::start(spec).await?))
-        }
-    })
-    .await
 }

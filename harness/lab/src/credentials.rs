@@ -20,8 +20,12 @@ pub struct Credentials {
 impl Credentials {
     /// New random credentials in `<dir>/credentials/`.
     pub fn generate(dir: &Path) -> anyhow::Result<Self> {
+        Self::from_signer(&Signer::generate()?, dir)
+    }
+
+    /// `signer`'s key pair and a new admin token in `<dir>/credentials/`.
+    pub fn from_signer(signer: &Signer, dir: &Path) -> anyhow::Result<Self> {
         let dir = dir.join("credentials");
-        let signer = Signer::generate()?;
         let keys = signer
             .write_key_files(&dir)
             .with_context(|| format!("writing the approval keys to {}", dir.display()))?;

@@ -19,4 +19,5 @@ pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
 pub mod requester;
+pub mod stack;
 pub mod versions;

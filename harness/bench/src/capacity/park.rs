@@ -88,7 +88,7 @@ async fn wait_parked(
     parking: Instant,
 ) -> anyhow::Result<()> {
     let http = mcp::http1(Duration::from_secs(10))?;
-    let metrics_url = format!("{}/metrics", stack.extauth.admin_url());
+    let metrics_url = format!("{}/metrics", stack.extauth.options.admin_url());
     let mut progress = Progress::new("parking", calls);
     let (mut last_count, mut last_change) = (0, Instant::now());
     loop {
@@ -106,7 +106,7 @@ async fn wait_parked(
             "parking stalled: {parked} of {calls} calls parked ({early} answered) after {:.0?}, \
              no change for {STALL:?}\n{}",
             parking.elapsed(),
-            stack.log_tails()
+            stack.log_tails(15)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
