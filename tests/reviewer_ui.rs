@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use fantoccini::Locator;
-use hitl_lab_tests::ui::{Browser, Driver, Stack, eventually};
+use hitl_lab_tests::{
+    ui::{Browser, Driver, Stack},
+    wait::eventually,
+};
 use hitl_wire::extauth::DenyBody;
 
 const OK: i32 = 0;

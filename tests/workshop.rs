@@ -13,7 +13,8 @@ use fantoccini::Locator;
 use hitl_lab::{agents::AgentKind, clients::Db};
 use hitl_lab_tests::{
     lab::Lab,
-    ui::{Browser, Driver, PATIENCE, eventually},
+    ui::{Browser, Driver, PATIENCE},
+    wait::eventually,
 };
 use hitl_wire::extauth::client::AdminClient;
 

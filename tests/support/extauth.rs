@@ -10,9 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 use envoy_types::pb::envoy::service::auth::v3::{
-    AttributeContext, CheckRequest, CheckResponse,
-    attribute_context::{HttpRequest, Request as AttrRequest},
-    authorization_client::AuthorizationClient,
+    CheckRequest, CheckResponse, authorization_client::AuthorizationClient,
 };
 use futures::{Stream, StreamExt as _};
 use hitl_lab::{
@@ -30,8 +28,8 @@ use hitl_wire::{
 };
 use serde_json::Value;
 
-/// How long the helpers wait for something to show up before failing the test.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub use crate::wait::PATIENCE;
+use crate::wait::eventually;
 
 /// One running hitl-extauth, killed on drop.
 pub struct ExtAuth {
@@ -132,20 +130,13 @@ impl ExtAuth {
 
     /// Poll `/pending` until it holds exactly `n` calls.
     pub async fn wait_pending(&self, n: usize) -> anyhow::Result<Vec<ParkedCall>> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
+        let what = format!("{n} parked calls");
+        eventually(&what, || async {
             let pending = self.pending().await?;
-            if pending.len() == n {
-                return Ok(pending);
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "expected {n} parked calls, still {} after {PATIENCE:?}:\n{}",
-                pending.len(),
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            Ok((pending.len() == n).then_some(pending))
+        })
+        .await
+        .with_context(|| self.log_tail())
     }
 
     /// `POST /decide/{id}` with a raw body (to see how the gate takes a malformed one):
@@ -189,20 +180,13 @@ impl ExtAuth {
 
     /// Poll `/history` until it holds exactly `n` records.
     pub async fn wait_history(&self, n: usize) -> anyhow::Result<HistoryPage> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
+        let what = format!("{n} history records");
+        eventually(&what, || async {
             let page = self.history(&HistoryQuery::default()).await?;
-            if page.items.len() == n {
-                return Ok(page);
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "expected {n} history records, have {}:\n{}",
-                page.items.len(),
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            Ok((page.items.len() == n).then_some(page))
+        })
+        .await
+        .with_context(|| self.log_tail())
     }
 
     /// Send one `Check` to the gRPC port as agentgateway does (the body as lossy UTF-8 text
@@ -212,30 +196,14 @@ impl ExtAuth {
         body: &str,
         user: &str,
     ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<CheckResponse>>> {
-        let headers = std::collections::HashMap::from([
-            (":authority".to_owned(), "gateway.local".to_owned()),
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("content-length".to_owned(), body.len().to_string()),
-            ("x-user-id".to_owned(), user.to_owned()),
-        ]);
-        let request = CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(AttrRequest {
-                    http: Some(HttpRequest {
-                        method: "POST".into(),
-                        path: "/privileged/mcp".into(),
-                        size: body.len() as i64,
-                        headers,
-                        body: body.to_owned(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                // As after the gateway verified `user`'s requester token.
-                metadata_context: Some(verified_metadata(user)),
-                ..Default::default()
-            }),
-        };
+        let request = crate::check::verified(
+            hitl_scenes::attacks::check::post_as_text(
+                "/privileged/mcp",
+                body,
+                &[(":authority", "gateway.local"), ("x-user-id", user)],
+            ),
+            user,
+        );
         self.check_raw(request).await
     }
 

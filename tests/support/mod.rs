@@ -8,6 +8,7 @@ pub mod lab;
 pub mod manifests;
 pub mod mock_db;
 pub mod ui;
+pub mod wait;
 
 use std::path::PathBuf;
 

@@ -1,21 +1,16 @@
 //! hitl-ui fixture: the real hitl-ui in front of the real hitl-extauth (and the real
-//! mock-db-mcp for the live schema version), calls parked by sending Envoy's
-//! `Authorization/Check` straight to the gate over gRPC (no Envoy needed), and real Chromium
-//! windows driven over WebDriver (Debian's `chromium` + `chromium-driver`, via fantoccini).
+//! mock-db-mcp for the live schema version; both started by `hitl_lab::stack`), calls parked
+//! by sending a gateway's `Authorization/Check` straight to the gate over gRPC (no gateway
+//! needed), and real Chromium windows driven over WebDriver (Debian's `chromium` +
+//! `chromium-driver`, via fantoccini).
 
 use std::{
-    collections::HashMap,
-    future::Future,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail};
-use envoy_types::pb::envoy::service::auth::v3::{
-    AttributeContext, CheckRequest, CheckResponse,
-    attribute_context::{HttpRequest, Request},
-    authorization_client::AuthorizationClient,
-};
+use anyhow::Context as _;
+use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hitl_lab::{
     components::ui::{self, Options},
@@ -25,7 +20,7 @@ use hitl_lab::{
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::task::JoinHandle;
 
-use crate::{extauth::ExtAuth, mock_db::MockDb};
+use crate::{extauth::ExtAuth, mock_db::MockDb, wait::eventually};
 
 /// Reviewer accounts of the built-in sign-in used by these tests.
 pub const CREDENTIALS: &str = "alice:alice-pw,bob:bob-pw";
@@ -36,30 +31,6 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// Where the screenshots go (kept as CI artifacts).
 pub fn screenshot_dir() -> PathBuf {
     hitl_lab::bins::target_dir().join("ui-screenshots")
-}
-
-/// Retry `check` until it returns `Ok(Some(_))`, or fail after [`PATIENCE`] with the last
-/// word from `check`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let last = match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => None,
-            Err(e) => Some(e),
-        };
-        if Instant::now() >= deadline {
-            match last {
-                Some(e) => bail!("timed out waiting for {what}: {e:#}"),
-                None => bail!("timed out waiting for {what}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // ---- the stack -------------------------------------------------------------------------
@@ -78,8 +49,14 @@ pub struct Stack {
 impl Stack {
     pub async fn start(test: &str) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(test);
-        let db = MockDb::start(&log_dir).await?;
-        let extauth = ExtAuth::start(&log_dir, |o| o).await?;
+        let hitl_lab::stack::Stack {
+            signer,
+            db,
+            extauth,
+            ..
+        } = hitl_lab::stack::Stack::builder(&log_dir).start().await?;
+        let db = MockDb::adopt(db, signer, &log_dir)?;
+        let extauth = ExtAuth::adopt(extauth, &log_dir)?;
         let (ui_url, ui) = start_ui(&log_dir, &extauth, &db).await?;
         Ok(Self {
             db,
@@ -98,53 +75,28 @@ impl Stack {
         user: &str,
         version: &str,
     ) -> anyhow::Result<JoinHandle<anyhow::Result<CheckResponse>>> {
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": 7,
-            "method": "tools/call",
-            "params": {"name": "run_migration", "arguments": {"version": version}},
-        })
-        .to_string();
-        let headers = HashMap::from([
-            (":authority".to_owned(), "gateway.local".to_owned()),
-            ("content-type".to_owned(), "application/json".to_owned()),
-            // As every gateway forwards it: the gate denies a POST whose length it can't prove.
-            ("content-length".to_owned(), body.len().to_string()),
-            (
-                "accept".to_owned(),
-                "application/json, text/event-stream".to_owned(),
+        let body = crate::gate::tools_call(
+            7,
+            "run_migration",
+            serde_json::json!({ "version": version }),
+        );
+        // As the gateway forwards it after verifying `user`'s token.
+        let request = crate::check::verified(
+            hitl_scenes::attacks::check::post_as_text(
+                "/privileged/mcp",
+                &body,
+                &[
+                    (":authority", "gateway.local"),
+                    ("accept", "application/json, text/event-stream"),
+                    ("x-user-id", user),
+                    ("x-agent-id", "dba-assistant"),
+                    ("user-agent", "kagent-adk/0.10.4"),
+                    ("mcp-session-id", "a1b2c3"),
+                ],
             ),
-            ("x-user-id".to_owned(), user.to_owned()),
-            ("x-agent-id".to_owned(), "dba-assistant".to_owned()),
-            ("user-agent".to_owned(), "kagent-adk/0.10.4".to_owned()),
-            ("mcp-session-id".to_owned(), "a1b2c3".to_owned()),
-        ]);
-        let request = CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        method: "POST".into(),
-                        path: "/privileged/mcp".into(),
-                        host: "gateway.local".into(),
-                        size: body.len() as i64,
-                        headers,
-                        body,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                // What the gateway hands over after verifying `user`'s token.
-                metadata_context: Some(crate::extauth::verified_metadata(user)),
-                ..Default::default()
-            }),
-        };
-        let grpc = format!("http://127.0.0.1:{}", self.extauth.options.grpc_port);
-        let mut client = AuthorizationClient::connect(grpc)
-            .await
-            .context("connecting to the gate's gRPC port")?;
-        Ok(tokio::spawn(async move {
-            Ok(client.check(request).await?.into_inner())
-        }))
+            user,
+        );
+        self.extauth.check_raw(request).await
     }
 
     /// Ids of the calls pending at the gate right now.

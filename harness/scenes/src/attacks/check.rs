@@ -75,6 +75,21 @@ pub fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
     }
 }
 
+/// [`post`] as agentgateway forwards it: the body as (lossy UTF-8) text in `body`, never
+/// `raw_body` (`reference/agentgateway`: what the gate receives differs from Envoy).
+pub fn post_as_text(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    let mut check = post(path, body, headers);
+    if let Some(http) = check
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.body = String::from_utf8_lossy(&std::mem::take(&mut http.raw_body)).into_owned();
+    }
+    check
+}
+
 /// [`post`] on the privileged route (its `context_extensions`) from the verified requester
 /// `sub`.
 pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]) -> CheckRequest {
