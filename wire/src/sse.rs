@@ -1,7 +1,8 @@
 //! The one reader of server-sent events: a small incremental parser for `text/event-stream`
 //! (the part of the WHATWG rules we need: `event:`, multi-line `data:`, comments, CR/LF/CRLF
-//! line ends), for hitl-extauth's `/events` ([`crate::extauth::client`]). No I/O: feed it
-//! bytes as they arrive.
+//! line ends), for hitl-extauth's `/events` ([`crate::extauth::client`]) and the A2A
+//! stream the scenes read from kagent. The parser does no I/O: feed it bytes as they arrive;
+//! [`events`] (feature `client`) feeds it an HTTP response.
 
 /// The media type of an event stream.
 pub const CONTENT_TYPE: &str = "text/event-stream";
@@ -92,6 +93,45 @@ impl SseParser {
     }
 }
 
+/// Reading an event stream from the network failed.
+#[cfg(feature = "client")]
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The connection broke mid-stream.
+    #[error("event stream broke: {0}")]
+    Broke(#[source] reqwest::Error),
+    #[error(transparent)]
+    TooLong(#[from] LineTooLong),
+}
+
+/// The events of `response`'s body as they arrive (its status and content type are the
+/// caller's to check first). The stream ends with the body, or after its first error.
+#[cfg(feature = "client")]
+pub fn events(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<SseEvent, StreamError>> + Send {
+    use futures::StreamExt as _;
+    let mut parser = SseParser::new();
+    let mut failed = false;
+    response
+        .bytes_stream()
+        .map(move |chunk| -> Vec<Result<SseEvent, StreamError>> {
+            let parsed = chunk
+                .map_err(StreamError::Broke)
+                .and_then(|chunk| Ok(parser.push(&chunk)?));
+            match parsed {
+                Ok(events) => events.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            }
+        })
+        .flat_map(futures::stream::iter)
+        .take_while(move |item| {
+            let go_on = !failed;
+            failed |= item.is_err();
+            std::future::ready(go_on)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +179,56 @@ mod tests {
         let mut parser = SseParser::new();
         let big = vec![b'a'; MAX_LINE + 1];
         assert_eq!(parser.push(&big), Err(LineTooLong));
+    }
+}
+
+#[cfg(all(test, feature = "client"))]
+mod stream_tests {
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    fn response(body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[test]
+    fn a_response_yields_its_complete_events_and_not_a_torn_last_one() {
+        let body =
+            b"event: parked\ndata: {\"a\":1}\n\n: keep-alive\n\ndata: x\n\ndata: torn".to_vec();
+        let events: Vec<_> = futures::executor::block_on(events(response(body)).collect());
+        let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            events,
+            [
+                SseEvent {
+                    event: "parked".into(),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    event: "message".into(),
+                    data: "x".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_too_long_is_one_error_and_the_end_of_the_stream() {
+        let mut body = b"data: ok\n\n".to_vec();
+        body.extend(std::iter::repeat_n(b'x', MAX_LINE + 1));
+        body.extend(b"\n\ndata: after\n\n");
+        let items: Vec<_> = futures::executor::block_on(events(response(body)).collect());
+        // Nothing after the error: the peer is not speaking SSE.
+        assert!(
+            matches!(items.last(), Some(Err(StreamError::TooLong(LineTooLong)))),
+            "{items:?}"
+        );
+        assert!(
+            !items
+                .iter()
+                .any(|i| matches!(i, Ok(e) if e.data == "after")),
+            "{items:?}"
+        );
     }
 }

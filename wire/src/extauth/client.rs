@@ -11,7 +11,7 @@ use super::{
     ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall,
     PendingList, paths,
 };
-use crate::sse::{CONTENT_TYPE, SseEvent, SseParser};
+use crate::sse::{CONTENT_TYPE, SseEvent};
 
 /// A failed admin API call.
 #[derive(Debug, thiserror::Error)]
@@ -212,27 +212,12 @@ impl AdminClient {
                 "{url} is not an event stream (content-type {content_type:?})"
             )));
         }
-        let mut parser = SseParser::new();
-        let stream = response
-            .bytes_stream()
-            .map(move |chunk| -> Vec<Result<Event, AdminError>> {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        return vec![Err(AdminError::Protocol(format!(
-                            "events stream broke: {e}"
-                        )))];
-                    }
-                };
-                match parser.push(&chunk) {
-                    Ok(events) => events
-                        .iter()
-                        .filter_map(|sse| decode_event(sse).transpose())
-                        .collect(),
-                    Err(e) => vec![Err(AdminError::Protocol(e.to_string()))],
-                }
+        let stream = crate::sse::events(response).filter_map(|sse| {
+            std::future::ready(match sse {
+                Ok(sse) => decode_event(&sse).transpose(),
+                Err(e) => Some(Err(AdminError::Protocol(e.to_string()))),
             })
-            .flat_map(futures::stream::iter);
+        });
         Ok(stream)
     }
 }

@@ -148,9 +148,8 @@ impl Client {
                 source,
             })?;
         let resp = check_status(&self.url, resp).await?;
-        use eventsource_stream::Eventsource as _;
-        Ok(resp.bytes_stream().eventsource().map(|event| {
-            let event = event.map_err(|e| A2aError::Decode(format!("event stream: {e}")))?;
+        Ok(hitl_wire::sse::events(resp).map(|event| {
+            let event = event.map_err(|e| A2aError::Decode(e.to_string()))?;
             let value: Value = serde_json::from_str(&event.data)
                 .map_err(|e| A2aError::Decode(format!("stream event: {e}")))?;
             let result = rpc_result(value)?;
