@@ -9,15 +9,24 @@
 //! - **Idle timeout** ([`HTTP_IDLE_TIMEOUT`](Limits::idle_timeout)): a connection on which no
 //!   byte moved either way for this long is closed (HTTP/1 and HTTP/2). Event streams stay
 //!   open because their keep-alive comments count.
+//! - **Body-read timeout** ([`HTTP_BODY_READ_TIMEOUT`](Limits::body_read_timeout)): a request
+//!   body must arrive whole this long after its headers, or reading it fails (the handler
+//!   answers 400 and the connection closes). The idle timeout alone would let a client hold a
+//!   connection forever by sending a byte now and then.
 //! - **Body limit** ([`HTTP_MAX_BODY_BYTES`](Limits::max_body_bytes)): a request body larger
 //!   than this is answered `413 Payload Too Large` before any handler acts on it. Each
 //!   service passes its own default (see [`Limits::body_limit`]).
+//! - **Connection cap** ([`HTTP_MAX_CONNECTIONS`](Limits::max_connections)): at most this
+//!   many connections are served at once; more wait in the listen backlog until one closes,
+//!   so a flood of slow clients cannot use up the process's file descriptors (which its own
+//!   outgoing calls and health checks need too).
 //!
 //! Every setting is a flag and an environment variable, defined here once; services
 //! `#[command(flatten)]` [`Limits`] into their own configuration. Handlers can extract the
 //! peer address as `axum::extract::ConnectInfo<SocketAddr>`.
 
 mod activity;
+mod deadline;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -27,7 +36,7 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -37,6 +46,10 @@ use crate::activity::Activity;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`Limits::idle_timeout`]: 60 s (event streams send a keep-alive every 15 s).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for [`Limits::body_read_timeout`]: 30 s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Limits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The body limit a service gets unless it passes its own: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a graceful shutdown waits for open connections before dropping them.
@@ -74,6 +87,27 @@ pub struct Limits {
         value_name = "BYTES"
     )]
     pub max_body_bytes: Option<usize>,
+
+    /// How long a request body may take to arrive whole, counted from its headers, e.g.
+    /// `30s`.
+    #[arg(
+        long = "http-body-read-timeout",
+        env = hitl_wire::env::http::BODY_READ_TIMEOUT,
+        default_value = "30s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub body_read_timeout: Duration,
+
+    /// Most connections served at once; more wait in the listen backlog until one closes.
+    #[arg(
+        long = "http-max-connections",
+        env = hitl_wire::env::http::MAX_CONNECTIONS,
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = parse_count,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +116,8 @@ impl Default for Limits {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_body_bytes: None,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -113,6 +149,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("duration must be positive".into());
     }
     Ok(duration)
+}
+
+/// A positive whole number.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 /// Resolves on SIGTERM (a container stop) or Ctrl-C: every service's `shutdown` for
@@ -166,12 +211,31 @@ pub async fn serve(
     tracing::debug!(
         header_read_timeout = ?limits.header_read_timeout,
         idle_timeout = ?limits.idle_timeout,
+        body_read_timeout = ?limits.body_read_timeout,
+        max_connections = limits.max_connections,
         body_limit,
         "HTTP limits"
     );
 
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let body_read_timeout = limits.body_read_timeout;
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut saturated = false;
     loop {
+        // A free connection slot first: at the cap, new clients wait in the backlog.
+        if slots.available_permits() == 0 && !std::mem::replace(&mut saturated, true) {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection cap reached; new connections wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        if slots.available_permits() > 0 {
+            saturated = false;
+        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -189,7 +253,12 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(axum::body::Body::new)
+                request.map(|body| {
+                    axum::body::Body::new(deadline::Deadline::new(
+                        axum::body::Body::new(body),
+                        body_read_timeout,
+                    ))
+                })
             },
         ));
         let connection = builder
@@ -197,6 +266,7 @@ pub async fn serve(
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 result = connection => {
                     if let Err(err) = result {

@@ -1,5 +1,6 @@
 //! The limits against real sockets: a slow-header client is cut, an idle one is closed, an
-//! oversized body gets 413 and never reaches the handler.
+//! oversized body gets 413 and a trickled one 400, neither reaching the handler, and past the
+//! connection cap a client waits for a free slot.
 
 use std::{
     sync::{
@@ -76,7 +77,7 @@ async fn a_silent_connection_is_closed_at_the_idle_timeout() {
     let limits = Limits {
         header_read_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_millis(300),
-        max_body_bytes: None,
+        ..Limits::default()
     };
     let addr = start(limits, Arc::default()).await;
     let mut silent = TcpStream::connect(addr).await.unwrap();
@@ -121,6 +122,69 @@ async fn an_oversized_body_gets_413_and_never_reaches_the_handler() {
     );
 }
 
+#[tokio::test]
+async fn a_body_trickled_past_the_body_deadline_is_cut_and_never_handled() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let addr = start(limits, Arc::clone(&hits)).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    // One byte every 100 ms: never idle, but the body would take 10 s.
+    let trickle = async {
+        for _ in 0..100 {
+            if slow.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), trickle).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the handler never ran");
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_client_waits_until_a_connection_closes() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let addr = start(limits, Arc::default()).await;
+    let held: Vec<_> = futures::future::join_all((0..2).map(|_| TcpStream::connect(addr)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    // Let the server accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = format!("http://{addr}/echo");
+    let third = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .body("abc")
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "served past the cap");
+    drop(held);
+    let status = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("served once a connection closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
 fn futures_stream(
     chunks: Vec<Vec<u8>>,
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
@@ -135,4 +199,7 @@ fn durations_and_defaults() {
     assert!(parse_duration("0s").is_err());
     assert!(parse_duration("1h").is_err());
     assert_eq!(Limits::default().body_limit(7), 7);
+    assert_eq!(parse_count("3"), Ok(3));
+    assert!(parse_count("0").is_err());
+    assert!(parse_count("many").is_err());
 }

@@ -8,3 +8,9 @@ pub const HEADER_READ_TIMEOUT: &str = "HTTP_HEADER_READ_TIMEOUT";
 pub const IDLE_TIMEOUT: &str = "HTTP_IDLE_TIMEOUT";
 /// Largest request body in bytes; larger ones get 413 (default: per service).
 pub const MAX_BODY_BYTES: &str = "HTTP_MAX_BODY_BYTES";
+/// How long a request body may take to arrive whole, counted from its headers (`30s`;
+/// default 30 s). A client trickling a body byte by byte is cut.
+pub const BODY_READ_TIMEOUT: &str = "HTTP_BODY_READ_TIMEOUT";
+/// Most connections served at once (default 1024); more wait in the listen backlog until
+/// one closes.
+pub const MAX_CONNECTIONS: &str = "HTTP_MAX_CONNECTIONS";
