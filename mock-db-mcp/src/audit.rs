@@ -1,5 +1,8 @@
 //! The audit log: every call that reached a mutating tool (and every reset), with the exact
-//! arguments and the caller's identity headers. Bounded, oldest dropped first.
+//! arguments and the caller's identity headers. Bounded in what any caller can make it hold:
+//! executed calls and refusals are kept apart (refusals, which anyone can cause by calling
+//! the backend directly, never push an executed call out), each oldest dropped first, and a
+//! header value or argument list is kept up to a size, with a note of what was cut.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -7,8 +10,13 @@ use hitl_wire::{headers, mockdb::AuditEntry};
 use http::HeaderMap;
 use time::OffsetDateTime;
 
-/// How many entries `/state` keeps.
+/// How many executed calls `/state` keeps; as many refusals are kept beside them.
 pub const CAPACITY: usize = 200;
+/// The longest identity header value kept whole, in bytes; longer ones end in `…`.
+pub const MAX_HEADER_VALUE: usize = 256;
+/// The longest argument list kept whole (as JSON), in bytes; longer ones are replaced by
+/// `{"truncated": {"bytes": N, "preview": "<the first MAX_ARGS bytes>"}}`.
+pub const MAX_ARGS: usize = 4096;
 
 /// Identity headers of one request, lower-case names.
 pub type Caller = BTreeMap<String, String>;
@@ -21,22 +29,46 @@ pub fn caller_from_headers(map: &HeaderMap) -> Caller {
             let value = map.get(*name)?;
             Some((
                 (*name).to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                clip(&String::from_utf8_lossy(value.as_bytes()), MAX_HEADER_VALUE),
             ))
         })
         .collect()
 }
 
+/// `text` if it is at most `max` bytes, else its longest prefix of at most `max` bytes that
+/// ends on a character boundary, followed by `…`.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
+/// `args` as they were when small; a bounded preview when larger than [`MAX_ARGS`].
+fn bounded_args(args: serde_json::Value) -> serde_json::Value {
+    let text = args.to_string();
+    if text.len() <= MAX_ARGS {
+        return args;
+    }
+    serde_json::json!({ "truncated": { "bytes": text.len(), "preview": clip(&text, MAX_ARGS) } })
+}
+
 #[derive(Debug)]
 pub struct AuditLog {
-    entries: VecDeque<AuditEntry>,
+    executed: VecDeque<AuditEntry>,
+    refused: VecDeque<AuditEntry>,
     next_seq: u64,
 }
 
 impl Default for AuditLog {
     fn default() -> Self {
         Self {
-            entries: VecDeque::with_capacity(CAPACITY),
+            executed: VecDeque::with_capacity(CAPACITY),
+            refused: VecDeque::with_capacity(CAPACITY),
             next_seq: 1,
         }
     }
@@ -63,27 +95,38 @@ impl AuditLog {
         })
     }
 
-    /// Append `entry` with the next sequence number and return it.
+    /// Append `entry` (its arguments bounded) with the next sequence number and return it.
     pub fn push(&mut self, mut entry: AuditEntry) -> AuditEntry {
         entry.seq = self.next_seq;
         self.next_seq += 1;
-        if self.entries.len() == CAPACITY {
-            self.entries.pop_front();
+        entry.args = bounded_args(std::mem::take(&mut entry.args));
+        let kept = if entry.executed() {
+            &mut self.executed
+        } else {
+            &mut self.refused
+        };
+        if kept.len() == CAPACITY {
+            kept.pop_front();
         }
-        self.entries.push_back(entry.clone());
+        kept.push_back(entry.clone());
         entry
     }
 
-    /// Change the newest entry (it must exist) and return it.
+    /// Change the newest executed entry (it must exist) and return it.
     pub fn amend_last(&mut self, change: impl FnOnce(&mut AuditEntry)) -> AuditEntry {
-        let last = self.entries.back_mut().expect("an entry was just recorded");
+        let last = self
+            .executed
+            .back_mut()
+            .expect("an entry was just recorded");
         change(last);
         last.clone()
     }
 
-    /// Oldest first, newest last.
+    /// Executed calls and refusals together, oldest first, newest last.
     pub fn entries(&self) -> Vec<AuditEntry> {
-        self.entries.iter().cloned().collect()
+        let mut entries: Vec<_> = self.executed.iter().chain(&self.refused).cloned().collect();
+        entries.sort_by_key(|e| e.seq);
+        entries
     }
 }
 
@@ -106,6 +149,59 @@ mod tests {
         assert_eq!(entries.len(), CAPACITY);
         assert_eq!(entries[0].seq, 6);
         assert_eq!(entries.last().unwrap().seq, CAPACITY as u64 + 5);
+    }
+
+    fn refusal(i: usize) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: OffsetDateTime::now_utc(),
+            tool: "run_migration".into(),
+            args: serde_json::json!({ "version": "v4", "pad": "x".repeat(i) }),
+            caller: Caller::new(),
+            detail: serde_json::json!({}),
+            approval_id: None,
+            refused: Some("missing".into()),
+        }
+    }
+
+    #[test]
+    fn refusals_never_push_an_executed_call_out() {
+        let mut log = AuditLog::default();
+        log.record(
+            "run_migration",
+            serde_json::json!({}),
+            Caller::new(),
+            serde_json::json!({}),
+        );
+        for i in 0..CAPACITY * 2 {
+            log.push(refusal(i % 3));
+        }
+        let entries = log.entries();
+        assert_eq!(entries.len(), CAPACITY + 1);
+        assert!(entries[0].executed(), "the executed call is still there");
+        assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+    }
+
+    #[test]
+    fn large_arguments_and_header_values_are_kept_as_bounded_previews() {
+        let mut log = AuditLog::default();
+        let small = log.push(refusal(10));
+        assert_eq!(small.args["pad"], "x".repeat(10));
+        let big = log.push(refusal(60_000));
+        let truncated = &big.args["truncated"];
+        assert!(truncated["bytes"].as_u64().unwrap() > 60_000);
+        assert!(truncated["preview"].as_str().unwrap().len() <= MAX_ARGS + "…".len());
+
+        let mut map = HeaderMap::new();
+        map.insert("user-agent", "é".repeat(10_000).parse().unwrap());
+        let caller = caller_from_headers(&map);
+        let agent = &caller["user-agent"];
+        assert!(
+            agent.len() <= MAX_HEADER_VALUE + "…".len(),
+            "{}",
+            agent.len()
+        );
+        assert!(agent.ends_with('…'));
     }
 
     #[test]
