@@ -1,6 +1,9 @@
 //! Following the gate: subscribe to hitl-extauth's `/events`, load `/pending` once the stream
-//! is open (so nothing parks unseen in between), then apply each event to the live queue.
-//! When the stream drops, reconnect with capped exponential backoff.
+//! is open (so nothing parks unseen in between), then apply each event to the live queue, in
+//! order. Events already waiting are taken together and share one read of the schema version
+//! (taken after they arrived), so a flood of parks costs one read per batch, not per park, and
+//! the queue keeps up with the gate. When the stream drops, reconnect with capped exponential
+//! backoff.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,7 +28,7 @@ pub struct CardMaker {
 
 impl CardMaker {
     pub async fn make(&self, call: ParkedCall) -> Card {
-        let schema = self.version_for(std::slice::from_ref(&call)).await;
+        let schema = self.version_for([&call]).await;
         Self::with_version(call, &schema)
     }
 
@@ -38,8 +41,14 @@ impl CardMaker {
     }
 
     /// Only migrations need the database's version; don't ask for anything else.
-    async fn version_for(&self, calls: &[ParkedCall]) -> SchemaVersion {
-        if calls.iter().any(|c| c.tool_name == tools::RUN_MIGRATION) {
+    async fn version_for<'a>(
+        &self,
+        calls: impl IntoIterator<Item = &'a ParkedCall>,
+    ) -> SchemaVersion {
+        if calls
+            .into_iter()
+            .any(|c| c.tool_name == tools::RUN_MIGRATION)
+        {
             self.schema.current().await
         } else {
             SchemaVersion::NotConfigured
@@ -51,6 +60,9 @@ impl CardMaker {
         Card { call, html }
     }
 }
+
+/// Most events taken together (one schema read each batch).
+const MAX_BATCH: usize = 256;
 
 /// Capped exponential backoff: 100 ms, 200 ms, … 5 s.
 #[derive(Debug)]
@@ -106,25 +118,131 @@ async fn session(
         "following hitl-extauth"
     );
     backoff.reset();
+    let events = events.ready_chunks(MAX_BATCH);
     futures::pin_mut!(events);
-    while let Some(event) = events.next().await {
-        match event? {
-            Event::Parked { call } => {
-                tracing::info!(id = %call.id, tool = %call.tool_name, "parked");
-                live.insert(cards.make(call).await);
-            }
-            Event::Decided { record } | Event::Expired { record } | Event::Abandoned { record } => {
-                tracing::info!(id = %record.call.id, outcome = record.outcome.as_str(), "ended");
-                live.remove(&record);
-            }
+    while let Some(batch) = events.next().await {
+        // The events before a broken one still count.
+        let mut broken = None;
+        let batch: Vec<Event> = batch
+            .into_iter()
+            .map_while(|event| event.map_err(|e| broken = Some(e)).ok())
+            .collect();
+        let schema = cards
+            .version_for(batch.iter().filter_map(|event| match event {
+                Event::Parked { call } => Some(call),
+                _ => None,
+            }))
+            .await;
+        for event in batch {
+            apply(live, event, &schema);
+        }
+        if let Some(e) = broken {
+            return Err(e);
         }
     }
     Ok(())
 }
 
+/// One event on the live queue; `schema` was read after it arrived.
+fn apply(live: &Live, event: Event, schema: &SchemaVersion) {
+    match event {
+        Event::Parked { call } => {
+            tracing::info!(id = %call.id, tool = %call.tool_name, "parked");
+            live.insert(CardMaker::with_version(call, schema));
+        }
+        Event::Decided { record } | Event::Expired { record } | Event::Abandoned { record } => {
+            tracing::info!(id = %record.call.id, outcome = record.outcome.as_str(), "ended");
+            live.remove(&record);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::{Json, Router, routing::get};
+    use hitl_wire::{
+        extauth::{PendingList, paths},
+        mockdb::{self, State},
+    };
+
     use super::*;
+
+    /// Serve `app` on a free loopback port; its base URL.
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_parks_is_shown_whole_at_the_cost_of_one_schema_read_per_batch() {
+        const BURST: usize = 200;
+        // The gate: nothing pending, then BURST migrations parked at once, then the end.
+        let stream: String = (0..BURST)
+            .map(|i| {
+                let mut call = crate::test_support::call_from(Some("alice"), &[]);
+                call.id = format!("c{i}");
+                let event = Event::Parked { call };
+                format!(
+                    "event: parked\ndata: {}\n\n",
+                    serde_json::to_string(&event).unwrap()
+                )
+            })
+            .collect();
+        let gate = serve(
+            Router::new()
+                .route(
+                    paths::PENDING,
+                    get(|| async { Json(PendingList { pending: vec![] }) }),
+                )
+                .route(
+                    paths::EVENTS,
+                    get(move || async move {
+                        ([("content-type", hitl_wire::sse::CONTENT_TYPE)], stream)
+                    }),
+                ),
+        )
+        .await;
+        // The database, counting how often its state is read.
+        let reads = Arc::new(AtomicUsize::new(0));
+        let db = serve(Router::new().route(
+            mockdb::paths::STATE,
+            get({
+                let reads = Arc::clone(&reads);
+                move || async move {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    Json(State {
+                        schema_version: "v2".into(),
+                        row_counts: Default::default(),
+                        audit: vec![],
+                    })
+                }
+            }),
+        ))
+        .await;
+        let admin = AdminClient::new(&gate, None).unwrap();
+        let cards = CardMaker {
+            schema: Arc::new(
+                SchemaProbe::new(Some(format!("{db}{}", mockdb::paths::STATE))).unwrap(),
+            ),
+        };
+        let live = Live::new();
+        session(&admin, &live, &cards, &mut Backoff::new())
+            .await
+            .unwrap();
+
+        assert_eq!(live.len(), BURST, "every parked call is on the queue");
+        let (shown, _) = live.snapshot();
+        assert!(
+            shown[0].html.contains("v2"),
+            "the card says the live version"
+        );
+        let reads = reads.load(Ordering::SeqCst);
+        assert!(reads < BURST / 10, "{reads} schema reads for {BURST} parks");
+    }
 
     #[test]
     fn backoff_doubles_caps_and_resets() {
