@@ -84,6 +84,12 @@ pub struct Config {
     #[arg(long, env = env::MAX_PARKED_PER_REQUESTER, default_value_t = env::DEFAULT_MAX_PARKED_PER_REQUESTER, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_parked_per_requester: u64,
 
+    /// Most bytes of request bodies held by the parked calls together; further tool calls are
+    /// denied until some are decided. What bounds the gate's memory when bodies are large
+    /// (and whatever requester names a caller uses).
+    #[arg(long, env = env::MAX_PARKED_BYTES, default_value_t = env::DEFAULT_MAX_PARKED_BYTES, value_parser = clap::value_parser!(usize))]
+    pub max_parked_bytes: usize,
+
     /// How a denial reaches the caller. `http` (the default): HTTP 403 with a JSON
     /// body `{"approved": false, "reason", "id"}`. `mcp` (HTTP 200, in MCP terms): a denied
     /// `tools/call` gets a tool result marked `isError` whose text is the reason (the 403 body

@@ -95,6 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 total: config.max_parked,
                 per_requester: usize::try_from(config.max_parked_per_requester)
                     .unwrap_or(usize::MAX),
+                bytes: config.max_parked_bytes,
             },
             require_verified_requester: config.require_verified_requester,
             signer,

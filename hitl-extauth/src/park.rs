@@ -103,6 +103,12 @@ pub enum Full {
     /// `MAX_PARKED` calls wait already, from everyone together.
     #[error("{0} calls are already waiting for review; try again later")]
     Total(usize),
+    /// The calls waiting already hold `MAX_PARKED_BYTES` of request bodies together.
+    #[error(
+        "the calls waiting for review already hold {held} bytes (the most the gate keeps is \
+         {limit}); try again later"
+    )]
+    Bytes { held: usize, limit: usize },
     /// This requester already has `MAX_PARKED_PER_REQUESTER` calls waiting.
     #[error(
         "{requester:?} already has {parked} calls waiting for review (the most one requester \
@@ -116,12 +122,15 @@ struct Lot {
     slots: HashMap<String, Slot>,
     /// Parked calls per requester key, for the per-requester limit.
     by_requester: HashMap<String, usize>,
+    /// The request bodies held, in bytes, for the bytes limit.
+    bytes: usize,
     next_seq: u64,
 }
 
 impl Lot {
     fn remove(&mut self, id: &str) -> Option<Slot> {
         let slot = self.slots.remove(id)?;
+        self.bytes -= slot.call.body.len();
         let key = requester_key(&slot.call);
         if let Some(n) = self.by_requester.get_mut(&key) {
             *n -= 1;
@@ -138,11 +147,13 @@ fn requester_key(call: &ParkedCall) -> String {
     call.requester.clone().unwrap_or_default()
 }
 
-/// How many calls the lot holds: in all, and per requester.
+/// How many calls the lot holds: in all, and per requester; and how many bytes of request
+/// bodies in all (what bounds its memory when bodies are large).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
     pub total: usize,
     pub per_requester: usize,
+    pub bytes: usize,
 }
 
 /// The set of calls waiting for a decision.
@@ -180,6 +191,12 @@ impl ParkingLot {
         if lot.slots.len() >= self.capacity.total {
             return Err(Full::Total(lot.slots.len()));
         }
+        if lot.bytes.saturating_add(call.body.len()) > self.capacity.bytes {
+            return Err(Full::Bytes {
+                held: lot.bytes,
+                limit: self.capacity.bytes,
+            });
+        }
         let key = requester_key(&call);
         let mine = lot.by_requester.get(&key).copied().unwrap_or(0);
         if mine >= self.capacity.per_requester {
@@ -190,6 +207,7 @@ impl ParkingLot {
         }
         before_visible(&call);
         *lot.by_requester.entry(key).or_default() += 1;
+        lot.bytes += call.body.len();
         let (decide, decision) = oneshot::channel();
         let seq = lot.next_seq;
         lot.next_seq += 1;
@@ -263,12 +281,14 @@ mod tests {
     const ROOMY: Capacity = Capacity {
         total: 10,
         per_requester: 10,
+        bytes: usize::MAX,
     };
 
     fn cap(total: usize) -> Capacity {
         Capacity {
             total,
             per_requester: total,
+            bytes: usize::MAX,
         }
     }
 
@@ -359,6 +379,7 @@ mod tests {
         let lot = ParkingLot::new(Capacity {
             total: 10,
             per_requester: 2,
+            bytes: usize::MAX,
         });
         let _a = lot.park(call_from("a1", "alice"), |_| {}).unwrap();
         let _b = lot.park(call_from("a2", "alice"), |_| {}).unwrap();
@@ -374,6 +395,34 @@ mod tests {
         let _c = lot.park(call_from("b1", "bob"), |_| {}).unwrap();
         assert!(lot.take("a1").is_some());
         let _d = lot.park(call_from("a3", "alice"), |_| {}).unwrap();
+    }
+
+    #[test]
+    fn the_bodies_held_are_bounded_whoever_parks_them() {
+        let sized = |id: &str, requester: &str, len: usize| {
+            let mut call = Arc::unwrap_or_clone(call_from(id, requester));
+            call.body = "x".repeat(len);
+            Arc::new(call)
+        };
+        let lot = ParkingLot::new(Capacity {
+            total: 10,
+            per_requester: 10,
+            bytes: 100,
+        });
+        // A new requester name per call does not help: the bytes are counted for everyone.
+        let _a = lot.park(sized("a", "mallory-1", 60), |_| {}).unwrap();
+        let refused = lot.park(sized("b", "mallory-2", 60), |_| {}).unwrap_err();
+        assert_eq!(
+            refused,
+            Full::Bytes {
+                held: 60,
+                limit: 100
+            }
+        );
+        let _c = lot.park(sized("c", "alice", 40), |_| {}).unwrap();
+        // Closing a call gives its bytes back.
+        assert!(lot.take("a").is_some());
+        let _b = lot.park(sized("b", "mallory-2", 60), |_| {}).unwrap();
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl Lab {
                 capacity: Capacity {
                     total: max_parked,
                     per_requester: max_parked,
+                    bytes: usize::MAX,
                 },
                 require_verified_requester,
                 signer: Some(Signer::from_seed([1; 32])),
