@@ -30,6 +30,11 @@ pub struct Deadline {
 }
 
 impl Deadline {
+    /// `body` as an axum body that must end within `timeout` from now.
+    pub fn wrap(body: hyper::body::Incoming, timeout: Duration) -> Body {
+        Body::new(Self::new(Body::new(body), timeout))
+    }
+
     pub fn new(inner: Body, timeout: Duration) -> Self {
         Self {
             done: inner.is_end_stream(),

@@ -27,6 +27,7 @@
 
 mod activity;
 mod deadline;
+mod slots;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -36,11 +37,11 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::activity::Activity;
+use crate::{activity::Activity, slots::Slots};
 
 /// Default for [`Limits::header_read_timeout`]: 10 s.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -217,25 +218,15 @@ pub async fn serve(
         "HTTP limits"
     );
 
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut slots = Slots::new(limits.max_connections);
     let body_read_timeout = limits.body_read_timeout;
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut saturated = false;
     loop {
         // A free connection slot first: at the cap, new clients wait in the backlog.
-        if slots.available_permits() == 0 && !std::mem::replace(&mut saturated, true) {
-            tracing::warn!(
-                max_connections = limits.max_connections,
-                "connection cap reached; new connections wait until one closes"
-            );
-        }
         let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            slot = slots.next() => slot,
             () = &mut shutdown => break,
         };
-        if slots.available_permits() > 0 {
-            saturated = false;
-        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -253,12 +244,7 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(|body| {
-                    axum::body::Body::new(deadline::Deadline::new(
-                        axum::body::Body::new(body),
-                        body_read_timeout,
-                    ))
-                })
+                request.map(|body| deadline::Deadline::wrap(body, body_read_timeout))
             },
         ));
         let connection = builder
