@@ -84,9 +84,9 @@ pub struct Config {
     #[arg(long, env = env::MAX_PARKED_PER_REQUESTER, default_value_t = env::DEFAULT_MAX_PARKED_PER_REQUESTER, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_parked_per_requester: u64,
 
-    /// Most bytes of request bodies held by the parked calls together; further tool calls are
-    /// denied until some are decided. What bounds the gate's memory when bodies are large
-    /// (and whatever requester names a caller uses).
+    /// Most bytes of requests (bodies, headers, paths) held by the parked calls together;
+    /// further tool calls are denied until some are decided. What bounds the gate's memory
+    /// when requests are large (and whatever requester names a caller uses).
     #[arg(long, env = env::MAX_PARKED_BYTES, default_value_t = env::DEFAULT_MAX_PARKED_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_parked_bytes: usize,
 

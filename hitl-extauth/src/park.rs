@@ -103,7 +103,7 @@ pub enum Full {
     /// `MAX_PARKED` calls wait already, from everyone together.
     #[error("{0} calls are already waiting for review; try again later")]
     Total(usize),
-    /// The calls waiting already hold `MAX_PARKED_BYTES` of request bodies together.
+    /// The calls waiting already hold `MAX_PARKED_BYTES` of requests together.
     #[error(
         "the calls waiting for review already hold {held} bytes (the most the gate keeps is \
          {limit}); try again later"
@@ -130,7 +130,7 @@ struct Lot {
 impl Lot {
     fn remove(&mut self, id: &str) -> Option<Slot> {
         let slot = self.slots.remove(id)?;
-        self.bytes -= slot.call.body.len();
+        self.bytes -= held_bytes(&slot.call);
         let key = requester_key(&slot.call);
         if let Some(n) = self.by_requester.get_mut(&key) {
             *n -= 1;
@@ -142,13 +142,20 @@ impl Lot {
     }
 }
 
+/// What a parked call holds that its sender chose the size of: the body, the headers, the
+/// path (counted against [`Capacity::bytes`]).
+fn held_bytes(call: &ParkedCall) -> usize {
+    let headers: usize = call.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    call.body.len() + headers + call.path.len()
+}
+
 /// The key a call counts against: its requester, or the shared bucket of calls without one.
 fn requester_key(call: &ParkedCall) -> String {
     call.requester.clone().unwrap_or_default()
 }
 
-/// How many calls the lot holds: in all, and per requester; and how many bytes of request
-/// bodies in all (what bounds its memory when bodies are large).
+/// How many calls the lot holds: in all, and per requester; and how many bytes of requests
+/// (bodies, headers, paths) in all: what bounds its memory when requests are large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
     pub total: usize,
@@ -191,7 +198,7 @@ impl ParkingLot {
         if lot.slots.len() >= self.capacity.total {
             return Err(Full::Total(lot.slots.len()));
         }
-        if lot.bytes.saturating_add(call.body.len()) > self.capacity.bytes {
+        if lot.bytes.saturating_add(held_bytes(&call)) > self.capacity.bytes {
             return Err(Full::Bytes {
                 held: lot.bytes,
                 limit: self.capacity.bytes,
@@ -207,7 +214,7 @@ impl ParkingLot {
         }
         before_visible(&call);
         *lot.by_requester.entry(key).or_default() += 1;
-        lot.bytes += call.body.len();
+        lot.bytes += held_bytes(&call);
         let (decide, decision) = oneshot::channel();
         let seq = lot.next_seq;
         lot.next_seq += 1;
@@ -410,19 +417,25 @@ mod tests {
             bytes: 100,
         });
         // A new requester name per call does not help: the bytes are counted for everyone.
-        let _a = lot.park(sized("a", "mallory-1", 60), |_| {}).unwrap();
-        let refused = lot.park(sized("b", "mallory-2", 60), |_| {}).unwrap_err();
-        assert_eq!(
-            refused,
-            Full::Bytes {
-                held: 60,
-                limit: 100
-            }
+        let a = sized("a", "mallory-1", 60);
+        let held = held_bytes(&a);
+        assert!(
+            held >= 60,
+            "the body counts, and the path and headers beside it"
         );
-        let _c = lot.park(sized("c", "alice", 40), |_| {}).unwrap();
+        let _a = lot.park(a, |_| {}).unwrap();
+        let refused = lot.park(sized("b", "mallory-2", 60), |_| {}).unwrap_err();
+        assert_eq!(refused, Full::Bytes { held, limit: 100 });
+        // Large headers count as much as a large body.
+        let mut big_headers = Arc::unwrap_or_clone(sized("h", "mallory-3", 0));
+        big_headers.headers.insert("x-pad".into(), "y".repeat(60));
+        assert!(lot.park(Arc::new(big_headers), |_| {}).is_err());
+        let _c = lot
+            .park(sized("c", "alice", 100 - held - 20), |_| {})
+            .unwrap();
         // Closing a call gives its bytes back.
         assert!(lot.take("a").is_some());
-        let _b = lot.park(sized("b", "mallory-2", 60), |_| {}).unwrap();
+        let _b = lot.park(sized("b", "mallory-2", 50), |_| {}).unwrap();
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl HttpBody for Deadline {
         ready!(this.sleep.as_mut().poll(cx));
         this.done = true;
         this.expired = true;
-        tracing::info!(timeout = ?this.timeout, "request body too slow; cut");
+        tracing::debug!(timeout = ?this.timeout, "request body too slow; cut");
         Poll::Ready(Some(Err(axum::Error::new(TooSlow(this.timeout)))))
     }
 

@@ -1,20 +1,29 @@
 //! The connection cap: one slot per connection served. At the cap the accept loop waits for a
 //! slot, so further clients wait in the listen backlog instead of taking the process's last
-//! file descriptors; the first wait of each such episode is logged.
+//! file descriptors. Reaching the cap is logged at most once a minute, with how often it was
+//! reached since.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Held by a connection while it is served; dropping it frees the slot.
 pub type Slot = OwnedSemaphorePermit;
 
+/// How often reaching the cap is logged, at most.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug)]
 pub struct Slots {
     free: Arc<Semaphore>,
     cap: usize,
-    /// The cap was reached and not yet left: the warning has been given.
-    saturated: bool,
+    /// When reaching the cap was last logged.
+    warned: Option<Instant>,
+    /// Times the cap was reached since then.
+    unsaid: u64,
 }
 
 impl Slots {
@@ -22,25 +31,28 @@ impl Slots {
         Self {
             free: Arc::new(Semaphore::new(cap)),
             cap,
-            saturated: false,
+            warned: None,
+            unsaid: 0,
         }
     }
 
     /// A slot for the next connection, waiting while every slot is taken.
     pub async fn next(&mut self) -> Slot {
-        if self.free.available_permits() == 0 && !std::mem::replace(&mut self.saturated, true) {
-            tracing::warn!(
-                max_connections = self.cap,
-                "connection cap reached; new connections wait until one closes"
-            );
+        if self.free.available_permits() == 0 {
+            self.unsaid += 1;
+            if self.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                tracing::warn!(
+                    max_connections = self.cap,
+                    times = self.unsaid,
+                    "connection cap reached; new connections wait until one closes"
+                );
+                self.warned = Some(Instant::now());
+                self.unsaid = 0;
+            }
         }
-        let slot = Arc::clone(&self.free)
+        Arc::clone(&self.free)
             .acquire_owned()
             .await
-            .expect("the semaphore is never closed");
-        if self.free.available_permits() > 0 {
-            self.saturated = false;
-        }
-        slot
+            .expect("the semaphore is never closed")
     }
 }

@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_PARKED: usize = 50_000;
 /// Most calls one requester may have parked at once.
 pub const MAX_PARKED_PER_REQUESTER: &str = "MAX_PARKED_PER_REQUESTER";
 pub const DEFAULT_MAX_PARKED_PER_REQUESTER: u64 = 20;
-/// Most bytes of request bodies the parked calls hold together.
+/// Most bytes of requests (bodies, headers, paths) the parked calls hold together.
 pub const MAX_PARKED_BYTES: &str = "MAX_PARKED_BYTES";
 pub const DEFAULT_MAX_PARKED_BYTES: usize = 256 * 1024 * 1024;
 /// How a denial reaches the caller: [`DENY_HTTP`] (the default) or [`DENY_MCP`].
