@@ -1,8 +1,9 @@
 //! The audit log: every call that reached a mutating tool (and every reset), with the exact
 //! arguments and the caller's identity headers. Bounded in what any caller can make it hold:
-//! executed calls and refusals are kept apart (refusals, which anyone can cause by calling
-//! the backend directly, never push an executed call out), each oldest dropped first, and a
-//! header value or argument list is kept up to a size, with a note of what was cut.
+//! each tool's executed calls and its refusals are kept apart, oldest dropped first (so
+//! refusals, which anyone can cause by calling the backend directly, and ungated
+//! `truncate_table`s never push an approved migration out), and a header value or argument
+//! list is kept up to a size, with a note of what was cut.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -10,7 +11,7 @@ use hitl_wire::{headers, mockdb::AuditEntry};
 use http::HeaderMap;
 use time::OffsetDateTime;
 
-/// How many executed calls `/state` keeps; as many refusals are kept beside them.
+/// How many executed calls of one tool `/state` keeps; as many refusals of it beside them.
 pub const CAPACITY: usize = 200;
 /// The longest identity header value kept whole, in bytes; longer ones end in `…`.
 pub const MAX_HEADER_VALUE: usize = 256;
@@ -57,18 +58,24 @@ fn bounded_args(args: serde_json::Value) -> serde_json::Value {
     serde_json::json!({ "truncated": { "bytes": text.len(), "preview": clip(&text, MAX_ARGS) } })
 }
 
+/// Which ring an entry is kept in: its tool, and whether it ran.
+type Ring = (String, bool);
+
 #[derive(Debug)]
 pub struct AuditLog {
-    executed: VecDeque<AuditEntry>,
-    refused: VecDeque<AuditEntry>,
+    /// Only the tools' names (and `reset`) key this: a refused call names a tool it was
+    /// routed to, never a name the caller made up.
+    rings: BTreeMap<Ring, VecDeque<AuditEntry>>,
+    /// The ring of the newest entry.
+    newest: Option<Ring>,
     next_seq: u64,
 }
 
 impl Default for AuditLog {
     fn default() -> Self {
         Self {
-            executed: VecDeque::with_capacity(CAPACITY),
-            refused: VecDeque::with_capacity(CAPACITY),
+            rings: BTreeMap::new(),
+            newest: None,
             next_seq: 1,
         }
     }
@@ -100,31 +107,30 @@ impl AuditLog {
         entry.seq = self.next_seq;
         self.next_seq += 1;
         entry.args = bounded_args(std::mem::take(&mut entry.args));
-        let kept = if entry.executed() {
-            &mut self.executed
-        } else {
-            &mut self.refused
-        };
+        let ring = (entry.tool.clone(), entry.executed());
+        let kept = self.rings.entry(ring.clone()).or_default();
         if kept.len() == CAPACITY {
             kept.pop_front();
         }
         kept.push_back(entry.clone());
+        self.newest = Some(ring);
         entry
     }
 
-    /// Change the newest executed entry (it must exist) and return it.
+    /// Change the newest entry (it must exist) and return it.
     pub fn amend_last(&mut self, change: impl FnOnce(&mut AuditEntry)) -> AuditEntry {
         let last = self
-            .executed
-            .back_mut()
+            .newest
+            .as_ref()
+            .and_then(|ring| self.rings.get_mut(ring)?.back_mut())
             .expect("an entry was just recorded");
         change(last);
         last.clone()
     }
 
-    /// Executed calls and refusals together, oldest first, newest last.
+    /// Every ring together, oldest first, newest last.
     pub fn entries(&self) -> Vec<AuditEntry> {
-        let mut entries: Vec<_> = self.executed.iter().chain(&self.refused).cloned().collect();
+        let mut entries: Vec<_> = self.rings.values().flatten().cloned().collect();
         entries.sort_by_key(|e| e.seq);
         entries
     }
@@ -180,6 +186,29 @@ mod tests {
         assert_eq!(entries.len(), CAPACITY + 1);
         assert!(entries[0].executed(), "the executed call is still there");
         assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+    }
+
+    #[test]
+    fn ungated_calls_never_push_an_approved_migration_out() {
+        let mut log = AuditLog::default();
+        log.record(
+            "run_migration",
+            serde_json::json!({}),
+            Caller::new(),
+            serde_json::json!({}),
+        );
+        log.amend_last(|e| e.approval_id = Some("p1".into()));
+        for _ in 0..CAPACITY * 2 {
+            log.record(
+                "truncate_table",
+                serde_json::json!({}),
+                Caller::new(),
+                serde_json::json!({}),
+            );
+        }
+        let entries = log.entries();
+        assert_eq!(entries.len(), CAPACITY + 1);
+        assert_eq!(entries[0].approval_id.as_deref(), Some("p1"));
     }
 
     #[test]
