@@ -228,6 +228,38 @@ async fn query_refuses_oversized_and_multiple_statements() {
 // ---------- truncate_table ----------
 
 #[tokio::test]
+async fn state_without_the_audit_is_the_same_shape_with_none_and_a_bad_query_is_refused() {
+    let db = start("state_query").await;
+    let client = db.public("alice").await.unwrap();
+    tool_ok(&client, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    let http = reqwest::Client::new();
+    let url = db.url(paths::STATE);
+    let lean: State = http
+        .get(&url)
+        .query(&[("audit", "none")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let whole = db.state().await.unwrap();
+    assert_eq!(whole.audit.len(), 1);
+    assert!(lean.audit.is_empty());
+    assert_eq!(
+        (lean.schema_version, lean.row_counts),
+        (whole.schema_version, whole.row_counts)
+    );
+    let bad = http
+        .get(&url)
+        .query(&[("audit", "some")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
 async fn truncate_empties_the_table_and_audits_who_asked() {
     let db = start("truncate").await;
     let client = db

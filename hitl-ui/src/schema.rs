@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hitl_wire::mockdb::State;
+use hitl_wire::mockdb::{AuditPart, State, StateQuery};
 use tokio::sync::Mutex;
 
 /// What we know about the current schema version.
@@ -63,9 +63,13 @@ impl SchemaProbe {
     }
 
     async fn read(&self, url: &str) -> Result<String, String> {
+        // The version only: the audit can be a megabyte, and this is read per batch of parks.
         let response = self
             .http
             .get(url)
+            .query(&StateQuery {
+                audit: AuditPart::None,
+            })
             .send()
             .await
             .map_err(|e| format!("mock-db state unreachable ({})", short_reason(&e)))?;

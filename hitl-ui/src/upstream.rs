@@ -164,7 +164,7 @@ mod tests {
     use axum::{Json, Router, routing::get};
     use hitl_wire::{
         extauth::{PendingList, paths},
-        mockdb::{self, State},
+        mockdb::{self, AuditPart, State, StateQuery},
     };
 
     use super::*;
@@ -212,7 +212,12 @@ mod tests {
             mockdb::paths::STATE,
             get({
                 let reads = Arc::clone(&reads);
-                move || async move {
+                move |axum::extract::Query(query): axum::extract::Query<StateQuery>| async move {
+                    assert_eq!(
+                        query.audit,
+                        AuditPart::None,
+                        "only the version is asked for"
+                    );
                     reads.fetch_add(1, Ordering::SeqCst);
                     Json(State {
                         schema_version: "v2".into(),

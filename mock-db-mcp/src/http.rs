@@ -6,7 +6,7 @@
 use axum::{
     Json, Router,
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::{Query, Request, State},
     http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -14,7 +14,10 @@ use axum::{
 };
 use std::sync::Arc;
 
-use hitl_wire::{approval::Verifier, mockdb::paths};
+use hitl_wire::{
+    approval::Verifier,
+    mockdb::{StateQuery, paths},
+};
 use rmcp::{
     model::ClientJsonRpcMessage,
     transport::streamable_http_server::{
@@ -119,8 +122,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn state(State(app): State<App>) -> Response {
-    match app.store.state().await {
+async fn state(State(app): State<App>, Query(query): Query<StateQuery>) -> Response {
+    match app.store.state(query.audit).await {
         Ok(state) => Json(state).into_response(),
         Err(err) => internal_error(err),
     }

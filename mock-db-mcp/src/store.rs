@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Semaphore;
 
-use hitl_wire::mockdb::{AuditEntry, State, tools};
+use hitl_wire::mockdb::{AuditEntry, AuditPart, State, tools};
 use serde_json::json;
 
 use crate::{
@@ -190,23 +190,26 @@ impl Store {
                 caller,
                 json!({ "schema_version": SchemaVersion::INITIAL, "row_counts": row_counts }),
             );
-            inner.state()
+            inner.state(AuditPart::All)
         })
         .await
     }
 
     /// `GET /state`.
-    pub async fn state(&self) -> Result<State, DbError> {
-        self.with(|inner| inner.state()).await
+    pub async fn state(&self, audit: AuditPart) -> Result<State, DbError> {
+        self.with(move |inner| inner.state(audit)).await
     }
 }
 
 impl Inner {
-    fn state(&self) -> Result<State, DbError> {
+    fn state(&self, audit: AuditPart) -> Result<State, DbError> {
         Ok(State {
             schema_version: self.db.schema_version()?.to_string(),
             row_counts: self.db.row_counts()?,
-            audit: self.audit.entries(),
+            audit: match audit {
+                AuditPart::All => self.audit.entries(),
+                AuditPart::None => Vec::new(),
+            },
         })
     }
 }

@@ -44,6 +44,26 @@ pub mod tools {
     pub const PRIVILEGED: [&str; 1] = [RUN_MIGRATION];
 }
 
+/// `GET /state`'s query: `?audit=none` answers the same shape with `audit: []`, for readers
+/// that want only the schema version and row counts (hitl-ui reads it for every batch of
+/// parked migrations, so it must stay cheap however long the audit is).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateQuery {
+    #[serde(default)]
+    pub audit: AuditPart,
+}
+
+/// How much of the audit `GET /state` carries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditPart {
+    /// Every entry kept (the seed's `/state`).
+    #[default]
+    All,
+    /// None.
+    None,
+}
+
 /// `GET /state`: `schema_version`, `row_counts`, `audit` (newest last).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
