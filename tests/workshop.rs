@@ -437,7 +437,9 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
     the_chat_page_is_guarded(&chat_url).await?;
     let db = Db::new(&urls.mock_db);
     let gate = lab.state.gate_admin()?;
-    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop")).await?;
+    // Its own directory: scratch_dir wipes what it names, and the lab's state (which `down`
+    // reads to stop the lab's processes) is under `workshop/`.
+    let driver = Driver::start(&hitl_lab_tests::scratch_dir("workshop-browser")).await?;
     let mut room = Room {
         chat: driver.open().await?,
         queue: driver.open().await?,

@@ -8,6 +8,7 @@ use hitl_lab::{
     gateway::Gateway,
     lab::LabState,
     local::{self, LocalConfig, Ports},
+    proc,
 };
 use hitl_manifests::ModelChoice;
 use hitl_scenes::scene;
@@ -49,8 +50,20 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Err(e) = local::down(&self.config.dir, false) {
-            eprintln!("taking the test lab down: {e:#}");
+        if matches!(LabState::load(&self.config.dir), Ok(Some(_))) {
+            if let Err(e) = local::down(&self.config.dir, false) {
+                eprintln!("taking the test lab down: {e:#}");
+            }
+            return;
+        }
+        // The state file is gone (a test wiped the lab's directory): `down` would find
+        // nothing to stop, so stop what `up` said it started.
+        eprintln!(
+            "the test lab's state is gone from {}; stopping its processes from memory",
+            self.config.dir.display()
+        );
+        for process in self.state.processes.iter().rev() {
+            let _ = proc::stop_pid(process.pid, &process.argv, Duration::from_secs(5));
         }
     }
 }
