@@ -1073,7 +1073,7 @@ async fn a_park_ends_before_the_routes_deadline(gateway) {
         o.park_timeout(Duration::from_secs(2))
     })
     .await?;
-    assert!(gate.plan.route_timeout > Duration::from_secs(2));
+    assert!(gate.front.plan.route_timeout > Duration::from_secs(2));
     let reply = gate.post(PRIVILEGED, migrate(1, "v3")).await?;
     assert_ne!(reply.status, 504, "{reply:?}");
     let deny = deny_body(&reply);

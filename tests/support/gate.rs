@@ -12,9 +12,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use hitl_lab::{
     components::{agentgateway, extauth::Options},
-    envoy::GatewayPlan,
     gateway::Gateway,
-    proc,
     requester::{Issuer, bearer},
     stack::{Front, Stack},
 };
@@ -45,11 +43,10 @@ pub const AGENT: &str = "dba-assistant";
 pub struct Gate {
     pub db: MockDb,
     pub extauth: ExtAuth,
-    pub gateway: Gateway,
-    pub plan: GatewayPlan,
+    /// The gateway, the plan it runs, and its process.
+    pub front: Front,
     pub issuer: Issuer,
     pub log_dir: PathBuf,
-    proxy: proc::Running,
     http: reqwest::Client,
 }
 
@@ -110,7 +107,7 @@ impl Gate {
             .extauth(configure)
             .start()
             .await?;
-        let Front { plan, running, .. } = fronts.pop().context("the stack has its gateway")?;
+        let front = fronts.pop().context("the stack has its gateway")?;
         // Every request proves USER unless a test says otherwise.
         let http = reqwest::Client::builder()
             .timeout(PATIENCE)
@@ -122,11 +119,9 @@ impl Gate {
         Ok(Self {
             db: MockDb::adopt(db, signer, &log_dir)?,
             extauth: ExtAuth::adopt(extauth, &log_dir)?,
-            gateway,
-            plan,
+            front,
             issuer,
             log_dir,
-            proxy: running,
             http,
         })
     }
@@ -138,10 +133,7 @@ impl Gate {
 
     /// `http://127.0.0.1:LISTEN{path}`: through the gateway.
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "http://{}:{}{path}",
-            self.plan.listen.host, self.plan.listen.port
-        )
+        self.front.url(path)
     }
 
     /// `Bearer <token>` proving [`USER`].
@@ -150,7 +142,7 @@ impl Gate {
     }
 
     pub fn gateway_log_tail(&self) -> String {
-        self.proxy.log_tail(40)
+        self.front.running.log_tail(40)
     }
 
     /// An MCP client through the gateway on `path` (handshake included), as [`USER`] via
@@ -238,8 +230,11 @@ impl Gate {
 
     /// Open a TCP connection to the gateway and write `request` (raw HTTP/1.1) to it.
     pub async fn raw_connect(&self, request: &[u8]) -> anyhow::Result<TcpStream> {
-        let mut stream =
-            TcpStream::connect((self.plan.listen.host.as_str(), self.plan.listen.port)).await?;
+        let mut stream = TcpStream::connect((
+            self.front.plan.listen.host.as_str(),
+            self.front.plan.listen.port,
+        ))
+        .await?;
         stream.write_all(request).await?;
         Ok(stream)
     }

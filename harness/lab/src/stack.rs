@@ -55,7 +55,6 @@ impl Front {
 /// What to start: [`Stack::builder`], then [`Builder::start`].
 pub struct Builder {
     log_dir: PathBuf,
-    signer: Option<Signer>,
     gateways: Vec<Gateway>,
     extauth: Box<dyn Fn(extauth::Options) -> extauth::Options + Send + Sync>,
 }
@@ -64,12 +63,6 @@ impl Builder {
     /// Put `gateway` in front (again: each one gets its own ports and process).
     pub fn gateway(mut self, gateway: Gateway) -> Self {
         self.gateways.push(gateway);
-        self
-    }
-
-    /// Sign approvals with `signer` (a test that mints or forges approvals holds it).
-    pub fn signer(mut self, signer: Signer) -> Self {
-        self.signer = Some(signer);
         self
     }
 
@@ -88,10 +81,7 @@ impl Builder {
         let log_dir = self.log_dir;
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("creating {}", log_dir.display()))?;
-        let signer = match self.signer {
-            Some(signer) => signer,
-            None => Signer::generate()?,
-        };
+        let signer = Signer::generate()?;
         let credentials = Credentials::from_signer(&signer, &log_dir)?;
         let db = start(|| {
             let options =
@@ -165,7 +155,6 @@ impl Stack {
     pub fn builder(log_dir: &Path) -> Builder {
         Builder {
             log_dir: log_dir.to_path_buf(),
-            signer: None,
             gateways: Vec::new(),
             extauth: Box::new(|o| o),
         }
