@@ -78,11 +78,8 @@ fn cut(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [{} bytes cut]", &text[..end], text.len() - end)
+    let kept = hitl_wire::text::prefix(text, max);
+    format!("{kept}… [{} bytes cut]", text.len() - kept.len())
 }
 
 fn record(

@@ -42,11 +42,7 @@ fn clip(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let end = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{}…", &text[..end])
+    format!("{}…", hitl_wire::text::prefix(text, max))
 }
 
 /// `args` as they were when small; a bounded preview when larger than [`MAX_ARGS`].

@@ -127,12 +127,8 @@ impl ParkedCall {
         if self.body.len() <= PREVIEW_BYTES || self.preview_of_bytes.is_some() {
             return std::borrow::Cow::Borrowed(self);
         }
-        let mut cut = PREVIEW_BYTES;
-        while !self.body.is_char_boundary(cut) {
-            cut -= 1;
-        }
         std::borrow::Cow::Owned(ParkedCall {
-            body: self.body[..cut].to_owned(),
+            body: crate::text::prefix(&self.body, PREVIEW_BYTES).to_owned(),
             tool_args: serde_json::Value::Null,
             preview_of_bytes: Some(self.body.len()),
             headers: self.headers.clone(),

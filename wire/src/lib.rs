@@ -12,4 +12,5 @@ pub mod identity;
 pub mod mockdb;
 pub mod model;
 pub mod sse;
+pub mod text;
 pub mod ui;
