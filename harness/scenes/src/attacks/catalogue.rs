@@ -320,22 +320,8 @@ pub fn default_dir() -> PathBuf {
 
 /// Every attack in `dir/*.toml`, files in name order; duplicate ids are an error.
 pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Attack>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("reading the attack catalogue from {}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
     let mut all: Vec<Attack> = Vec::new();
-    for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let name = path
-            .strip_prefix(hitl_lab::bins::workspace_root())
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+    for (name, text) in crate::scene::parse::toml_files(dir, "the attack catalogue")? {
         for attack in parse(&name, &text)? {
             if let Some(other) = all.iter().find(|a| a.id == attack.id) {
                 anyhow::bail!(

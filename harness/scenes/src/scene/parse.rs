@@ -312,25 +312,36 @@ pub fn default_dir() -> PathBuf {
     hitl_lab::bins::workspace_root().join("scenarios")
 }
 
-/// Every `*.toml` scene under `dir`, sorted by id; duplicate ids are an error.
-pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Scene>> {
-    let mut scenes: Vec<Scene> = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("reading scenes from {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
+/// The `*.toml` files directly in `dir`, in name order, each as its name (relative to the
+/// workspace, for messages) and its text; `what` names them in the error when `dir` cannot
+/// be read. The scenes and the attack catalogue are both read this way.
+pub(crate) fn toml_files(dir: &Path, what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading {what} from {}: {e}", dir.display()))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let name = path
-            .strip_prefix(hitl_lab::bins::workspace_root())
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            let name = path
+                .strip_prefix(hitl_lab::bins::workspace_root())
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            Ok((name, text))
+        })
+        .collect()
+}
+
+/// Every `*.toml` scene under `dir`, sorted by id; duplicate ids are an error.
+pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Scene>> {
+    let mut scenes: Vec<Scene> = Vec::new();
+    for (name, text) in toml_files(dir, "scenes")? {
         let scene = parse(&name, &text)?;
         if let Some(other) = scenes.iter().find(|s| s.id == scene.id) {
             anyhow::bail!(
