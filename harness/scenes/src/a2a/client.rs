@@ -91,23 +91,34 @@ impl Client {
         req
     }
 
-    /// One JSON-RPC call whose result is a task.
-    async fn task_call(&self, method: &str, params: Value) -> Result<Task, A2aError> {
+    /// Send the JSON-RPC request `method(params)` (asking for `accept` when given): the
+    /// response, once its status says it succeeded.
+    async fn rpc(
+        &self,
+        method: &str,
+        params: Value,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, A2aError> {
         let body = json!({
             "jsonrpc": "2.0",
             "id": uuid::Uuid::new_v4().to_string(),
             "method": method,
             "params": params,
         });
-        let resp = self
-            .post(&body)
-            .send()
-            .await
-            .map_err(|source| A2aError::Http {
-                url: self.url.clone(),
-                source,
-            })?;
-        let resp = check_status(&self.url, resp).await?;
+        let mut request = self.post(&body);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let resp = request.send().await.map_err(|source| A2aError::Http {
+            url: self.url.clone(),
+            source,
+        })?;
+        check_status(&self.url, resp).await
+    }
+
+    /// One JSON-RPC call whose result is a task.
+    async fn task_call(&self, method: &str, params: Value) -> Result<Task, A2aError> {
+        let resp = self.rpc(method, params, None).await?;
         let value: Value = resp
             .json()
             .await
@@ -132,22 +143,10 @@ impl Client {
         &self,
         message: &Message,
     ) -> Result<impl Stream<Item = Result<StreamEvent, A2aError>> + use<>, A2aError> {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "method": "message/stream",
-            "params": {"message": message, "configuration": {"blocking": false}},
-        });
+        let params = json!({"message": message, "configuration": {"blocking": false}});
         let resp = self
-            .post(&body)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .map_err(|source| A2aError::Http {
-                url: self.url.clone(),
-                source,
-            })?;
-        let resp = check_status(&self.url, resp).await?;
+            .rpc("message/stream", params, Some(hitl_wire::sse::CONTENT_TYPE))
+            .await?;
         Ok(hitl_wire::sse::events(resp).map(|event| {
             let event = event.map_err(|e| A2aError::Decode(e.to_string()))?;
             let value: Value = serde_json::from_str(&event.data)
