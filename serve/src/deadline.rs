@@ -35,7 +35,7 @@ impl Deadline {
         Body::new(Self::new(Body::new(body), timeout))
     }
 
-    pub fn new(inner: Body, timeout: Duration) -> Self {
+    fn new(inner: Body, timeout: Duration) -> Self {
         Self {
             done: inner.is_end_stream(),
             inner,

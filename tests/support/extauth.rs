@@ -133,7 +133,8 @@ impl ExtAuth {
         let what = format!("{n} parked calls");
         eventually(&what, || async {
             let pending = self.pending().await?;
-            Ok((pending.len() == n).then_some(pending))
+            anyhow::ensure!(pending.len() == n, "{} so far", pending.len());
+            Ok(Some(pending))
         })
         .await
         .with_context(|| self.log_tail())
@@ -183,7 +184,8 @@ impl ExtAuth {
         let what = format!("{n} history records");
         eventually(&what, || async {
             let page = self.history(&HistoryQuery::default()).await?;
-            Ok((page.items.len() == n).then_some(page))
+            anyhow::ensure!(page.items.len() == n, "{} so far", page.items.len());
+            Ok(Some(page))
         })
         .await
         .with_context(|| self.log_tail())
