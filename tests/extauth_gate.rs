@@ -1354,6 +1354,126 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     Ok(())
 }
 
+/// The seed's Go reviewer UI, as it talks to the admin API: `GET /pending` and
+/// `POST /decide/{id}` with `Content-Type: application/json` and `{"approved", "reason"}`
+/// (its default reason when the reviewer typed none), no token, no reviewer.
+mod seed_ui {
+    use serde_json::{Value, json};
+
+    /// `GET /pending`, read as the seed reads it: `{"pending": [{"id", "receivedAt", …}]}`.
+    pub async fn pending(admin: &str) -> anyhow::Result<Vec<Value>> {
+        let list: Value = reqwest::get(format!("{admin}/pending"))
+            .await?
+            .json()
+            .await?;
+        let calls = list["pending"].as_array().cloned().unwrap_or_default();
+        for call in &calls {
+            // Go's decoder fails the whole list on a field of the wrong type.
+            assert!(call["id"].is_string(), "{call}");
+            let received = call["receivedAt"].as_str().expect("receivedAt");
+            time::OffsetDateTime::parse(received, &time::format_description::well_known::Rfc3339)
+                .expect("receivedAt is RFC 3339");
+            for field in ["method", "path", "body", "rpcMethod", "toolName"] {
+                assert!(call[field].is_string(), "{field}: {call}");
+            }
+            assert!(
+                call["headers"]
+                    .as_object()
+                    .is_some_and(|h| h.values().all(Value::is_string))
+            );
+        }
+        Ok(calls)
+    }
+
+    /// The Approve or Reject button with an empty reason field: the upstream status.
+    pub async fn decide(admin: &str, id: &str, approved: bool) -> anyhow::Result<u16> {
+        let reason = if approved {
+            "approved by reviewer"
+        } else {
+            "rejected by reviewer"
+        };
+        let body = json!({ "approved": approved, "reason": reason }).to_string();
+        let resp = reqwest::Client::new()
+            .post(format!("{admin}/decide/{id}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+/// The seed's own reviewer UI decides again in the seed's opt-out mode (`INSECURE_OPEN_ADMIN`,
+/// no token): a decision that names nobody is applied, and recorded — in `/history` and in the
+/// approval token — as an unnamed, unverified reviewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_ui_decides_when_the_admin_api_is_open() -> anyhow::Result<()> {
+    use hitl_lab_tests::extauth::{ExtAuth, added_header};
+    use hitl_wire::{approval, extauth::UNNAMED_REVIEWER};
+    let dir = hitl_lab_tests::scratch_dir("extauth_seed_ui");
+    let signer = hitl_wire::approval::Signer::generate()?;
+    let open = ExtAuth::start_keyed(&dir, &signer, |o| hitl_lab::components::extauth::Options {
+        admin_token: None,
+        insecure_open_admin: true,
+        ..o
+    })
+    .await?;
+    let admin = open.url("");
+    let admin = admin.trim_end_matches('/');
+
+    // Approve: the call is released with a token that names the unnamed reviewer.
+    let check = open.check(&migrate(1, "v3"), USER).await?;
+    open.wait_pending(1).await?;
+    let parked = seed_ui::pending(admin).await?.remove(0);
+    let id = parked["id"].as_str().unwrap().to_owned();
+    assert_eq!(seed_ui::decide(admin, &id, true).await?, 200);
+    let released = check.await??;
+    let token = added_header(&released, approval::HEADER).expect("released with a token");
+    let claims = signer.verifier().open(&token).expect("signed by the gate");
+    assert_eq!(claims.id, id);
+    assert_eq!(claims.reviewer, UNNAMED_REVIEWER);
+
+    // Reject: the call is denied with the seed's reason.
+    let check = open.check(&migrate(2, "v4"), USER).await?;
+    open.wait_pending(1).await?;
+    let parked = seed_ui::pending(admin).await?.remove(0);
+    let rejected_id = parked["id"].as_str().unwrap().to_owned();
+    assert_eq!(seed_ui::decide(admin, &rejected_id, false).await?, 200);
+    let denied = check.await??;
+    assert_eq!(
+        denied.status.as_ref().map(|s| s.code),
+        Some(tonic::Code::PermissionDenied as i32)
+    );
+    assert!(added_header(&denied, approval::HEADER).is_none());
+    assert!(seed_ui::pending(admin).await?.is_empty());
+
+    // Both on the record, reviewer unnamed and unverified; each decision logged as a warning.
+    let history = open.history(&HistoryQuery::default()).await?.items;
+    let decided: Vec<_> = history
+        .iter()
+        .map(|r| (r.call.id.as_str(), r.outcome, r.reviewer.as_deref()))
+        .collect();
+    assert!(
+        decided.contains(&(id.as_str(), Outcome::Approved, Some(UNNAMED_REVIEWER))),
+        "{decided:?}"
+    );
+    assert!(
+        decided.contains(&(
+            rejected_id.as_str(),
+            Outcome::Rejected,
+            Some(UNNAMED_REVIEWER)
+        )),
+        "{decided:?}"
+    );
+    let warnings = open.log_tail();
+    assert_eq!(
+        warnings.matches("names no reviewer").count(),
+        2,
+        "one warning per decision:\n{warnings}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_signing_key_the_gate_refuses_to_start() -> anyhow::Result<()> {
     use hitl_lab::components::extauth::{Options, spec};

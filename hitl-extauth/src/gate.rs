@@ -15,7 +15,10 @@ use std::{
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use hitl_wire::{
     approval::{self, Claims, Signer},
-    extauth::{DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall},
+    extauth::{
+        DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
+        UNNAMED_REVIEWER,
+    },
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -405,7 +408,7 @@ impl Gate {
         id: &str,
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
-        let reviewer = self.reviewer(request.reviewer.as_deref())?;
+        let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
         let Some(slot) = self.lot.take_visible(id) else {
             return Err(match self.audit.lookup(id).await? {
                 None => DecideError::NotFound(id.to_owned()),
@@ -491,9 +494,21 @@ impl Gate {
 
     /// The reviewer a decision names, as it will be recorded and signed. A decision must
     /// name one; the name is trusted because only the admin token's holder (hitl-ui, which
-    /// asserts its signed-in reviewer) can decide — unless the admin API is open.
-    fn reviewer(&self, named: Option<&str>) -> Result<String, DecideError> {
+    /// asserts its signed-in reviewer) can decide — unless the admin API is open. Open, a
+    /// decision that names nobody (the seed's UI sends no name) is applied as
+    /// [`UNNAMED_REVIEWER`], with a warning each time.
+    fn reviewer(&self, id: &str, named: Option<&str>) -> Result<String, DecideError> {
         let name = named.map(str::trim).unwrap_or_default();
+        if name.is_empty() && !self.settings.reviewer_verified {
+            tracing::warn!(
+                %id,
+                reviewer = UNNAMED_REVIEWER,
+                "INSECURE: a decision that names no reviewer, applied because the admin API is \
+                 open ({}); recorded and signed as {UNNAMED_REVIEWER}",
+                hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
+            );
+            return Ok(UNNAMED_REVIEWER.to_owned());
+        }
         if name.is_empty() {
             return Err(DecideError::Invalid(
                 "a decision must name its reviewer (\"reviewer\": \"…\"); nothing was decided"
