@@ -4,7 +4,7 @@
 //! and the chat user's token travels through kagent to the gateway, which proves to the
 //! tier-2 gate who asked (and refuses a chat that carries no token).
 
-use hitl_lab::{agents::AgentKind, clients::Db, components::scripted_model::Control};
+use hitl_lab::{agents::AgentKind, components::scripted_model::Control};
 use hitl_lab_tests::lab::Lab;
 use hitl_scenes::{
     a2a::{
@@ -100,7 +100,7 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
 }
 
 async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
-    let db = Db::new(&lab.state.urls.mock_db);
+    let db = lab.state.db();
 
     // Approve: the table is emptied.
     db.reset().await.expect("reset");
@@ -157,7 +157,7 @@ async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let lab = Lab::up("local_lab_requester").await;
-    let db = Db::new(&lab.state.urls.mock_db);
+    let db = lab.state.db();
     let gate = lab.state.gate_admin().expect("an admin client");
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     db.reset().await.expect("reset");

@@ -116,6 +116,7 @@ pub async fn start(
     model: ModelChoice,
     forwards: &[ClientForward],
     admin_token: Option<String>,
+    reset_token: Option<String>,
 ) -> anyhow::Result<LabState> {
     let dir = lab::default_dir();
     stop(&dir)?;
@@ -139,6 +140,7 @@ pub async fn start(
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         admin_token,
+        reset_token,
         requester_key: Some(dir.join(hitl_lab::requester::KEY_FILE)),
         agents: Vec::new(),
     };

@@ -150,7 +150,15 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         Step::Expose { forwards } => {
             let client = run.client().await?;
             let token = super::status::admin_token(&client).await?;
-            let state = expose::start(&run.context, run.plan.model, forwards, Some(token)).await?;
+            let reset = super::status::reset_token(&client).await?;
+            let state = expose::start(
+                &run.context,
+                run.plan.model,
+                forwards,
+                Some(token),
+                Some(reset),
+            )
+            .await?;
             run.state = Some(state);
             Ok(())
         }

@@ -78,6 +78,12 @@ pub async fn admin_token(client: &Client) -> anyhow::Result<String> {
     secret_value(client, token.namespace, token.name, token.key).await
 }
 
+/// mock-db-mcp's generated reset token.
+pub async fn reset_token(client: &Client) -> anyhow::Result<String> {
+    let token = secrets::RESET_TOKEN;
+    secret_value(client, token.namespace, token.name, token.key).await
+}
+
 async fn secret_value(
     client: &Client,
     namespace: &str,

@@ -82,6 +82,9 @@ pub struct LabState {
     /// hitl-extauth's admin token, for the harness's reviewer (scenes, `status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// mock-db-mcp's reset token, for the scene runner's reset between scenes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_token: Option<String>,
     /// The signing key of the lab's requester tokens (`cargo xtask chat` and the scene
     /// runner prove their user with it); absent for a lab whose gateway trusts another
     /// issuer.
@@ -110,6 +113,12 @@ impl LabState {
     /// A client for the lab's hitl-extauth admin API, with its token.
     pub fn gate_admin(&self) -> Result<AdminClient, AdminError> {
         AdminClient::new(&self.urls.extauth_admin, self.admin_token.clone())
+    }
+
+    /// A client for the lab's mock-db-mcp (directly, not through the gateway), with its
+    /// reset token.
+    pub fn db(&self) -> crate::clients::Db {
+        crate::clients::Db::new(&self.urls.mock_db, self.reset_token.clone())
     }
 
     /// The A2A endpoint of `agent`, or an error that says how to start it.

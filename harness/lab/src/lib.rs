@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod lab;
 pub mod local;
 pub mod net;
+pub mod npm_tools;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;

@@ -151,7 +151,7 @@ pub async fn lab_target(
     Ok(Target {
         gateway: endpoint_of(&lab.urls.gateway)?,
         backend: endpoint_of(&lab.urls.mock_db)?,
-        db: hitl_lab::clients::Db::new(&lab.urls.mock_db),
+        db: lab.db(),
         issuer,
         requester: "alice".into(),
         admin: Some(lab.gate_admin()?),

@@ -119,7 +119,7 @@ async fn start(
 ) -> anyhow::Result<(Rig, Target)> {
     let mut db_options = mock_db::Options::new(hitl_lab::net::free_port()?)
         .db_path(options.dir.join("mock-db.sqlite"))
-        .enable_reset(true);
+        .reset_token(hitl_lab::credentials::random_token()?);
     match &options.approval_key {
         Some(key) => db_options = db_options.verifying_key(key),
         None => db_options.insecure_no_approval_key = true,
@@ -161,7 +161,7 @@ async fn start(
     let target = Target {
         gateway: plan.listen.clone(),
         backend: Endpoint::loopback(db_options.port),
-        db: Db::new(db_options.base_url()),
+        db: Db::new(db_options.base_url(), db_options.reset_token.clone()),
         issuer,
         requester: "alice".into(),
         ours: admin.is_some(),

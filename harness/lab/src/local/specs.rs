@@ -82,7 +82,7 @@ pub(super) fn services(
     Ok(vec![
         mock_db::spec(
             &mock_db::Options::new(ports.mock_db)
-                .enable_reset(true)
+                .reset_token(&credentials.reset_token)
                 .verifying_key(&credentials.keys.verifying)
                 .query_budgets("1s", "64MiB"),
             &log_dir,

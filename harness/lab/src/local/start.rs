@@ -82,6 +82,7 @@ pub(super) async fn start(
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         admin_token: Some(credentials.admin_token.clone()),
+        reset_token: Some(credentials.reset_token.clone()),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
         agents: config.agents.clone(),
     };
