@@ -34,6 +34,7 @@ async fn hitl_extauth_passes_every_check(gateway) {
     options.admin = Some(extauth.options.admin_url());
     options.admin_token = extauth.options.admin_token.clone();
     options.approval_key = Some(keys.verifying);
+    options.requester_key = Some(extauth.requester_dir().join(hitl_lab::requester::KEY_FILE));
     options.park_timeout = Some(park);
     options.park_window = Duration::from_secs(2);
     options.dir = dir.join("gate-check");

@@ -106,7 +106,7 @@ pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyh
     let request = verified_post(
         paths::PRIVILEGED_MCP,
         &body,
-        &target.requester,
+        &target.issuer.mint(&target.requester)?,
         &[(headers::CHECK_ID, &tag.to_string())],
     );
     let endpoint = endpoint.clone();
