@@ -85,11 +85,17 @@ async fn a_fail_open_gate_fails_exactly_the_checks_it_should(gateway) {
         // A notification cannot carry a result, so a reviewer's approval could never be
         // answered: a strict gate refuses it.
         "body-notification",
-        // It never asks who is calling.
+        // It never asks who is calling, nor verifies the token it is handed.
         "identity-forged-header",
+        "requester-stated-to-the-check-port",
     ]
     .into_iter()
     .map(str::to_owned)
+    .chain(
+        // agentgateway does not check `nbf`: only a gate that verifies the token does.
+        (gateway == hitl_lab::gateway::Gateway::Agentgateway)
+            .then(|| "requester-token-not-yet-valid".to_owned()),
+    )
     .collect();
     assert_eq!(failed(&report), expected, "{}", report.summary());
     Ok(())
