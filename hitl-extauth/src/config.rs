@@ -256,7 +256,7 @@ mod tests {
     fn without_a_jwks_only_the_opt_out_starts() {
         let config = Config::try_parse_from(["x"]).unwrap();
         let err = config.requester_verifier().unwrap_err().to_string();
-        assert!(err.contains("REQUESTER_JWKS_FILE"), "{err}");
+        assert!(err.contains(env::REQUESTER_JWKS_FILE), "{err}");
         let config =
             Config::try_parse_from(["x", "--require-verified-requester", "false"]).unwrap();
         assert!(config.requester_verifier().unwrap().is_none());
