@@ -575,6 +575,7 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
                         &migrate(round * BURST + i, "v3"),
                         &[("x-user-id", USER), ("x-agent-id", AGENT)],
                     ),
+                    &extauth.issuer,
                     USER,
                 );
                 tokio::spawn(async move { client.check(request).await })
@@ -640,6 +641,7 @@ async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
         let mut client = AuthorizationClient::new(channel.clone());
         let request = check::verified(
             check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]),
+            &extauth.issuer,
             user,
         );
         tokio::spawn(async move { client.check(request).await })
@@ -933,6 +935,7 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
                 ),
                 &[("x-user-id", USER), ("x-agent-id", AGENT)],
             ),
+            &extauth.issuer,
             USER,
         )
     };
@@ -1597,10 +1600,15 @@ async fn the_requester_is_the_token_holder_not_the_header(gateway) {
         Some(USER),
         "claimed only"
     );
-    assert_eq!(
-        parked.headers.get("authorization"),
-        None,
-        "the gateway keeps the token to itself"
+    // Envoy hands the token to the gate in the header, agentgateway in metadata_context;
+    // a reviewer never sees it.
+    assert!(
+        matches!(
+            parked.headers.get("authorization").map(String::as_str),
+            None | Some("[redacted]")
+        ),
+        "the token is never shown: {:?}",
+        parked.headers
     );
     gate.extauth
         .decide(&parked.id, false, "not today", "carol")
@@ -1614,7 +1622,7 @@ async fn the_requester_is_the_token_holder_not_the_header(gateway) {
 }
 
 /// Someone on the network who skips the gateway and calls the gate's Check with a forged
-/// `x-user-id` and no verified token is denied, with the reason, and nothing parks.
+/// `x-user-id` and a token that is no JWT is denied, with the reason, and nothing parks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -> anyhow::Result<()>
 {
@@ -1644,7 +1652,8 @@ async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -
     };
     let deny: DenyBody = serde_json::from_str(&denied.body)?;
     assert!(
-        deny.reason.starts_with("no verified requester"),
+        deny.reason
+            .starts_with("the requester token is refused: it is not a JWT"),
         "{}",
         deny.reason
     );
@@ -1656,4 +1665,128 @@ async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -
         1.0
     );
     Ok(())
+}
+
+/// Whoever reaches the Check port can write any `metadata_context`: a requester it merely
+/// states (the JWT payload a gateway would put there) names nobody, and the call is denied
+/// "no verified requester" instead of parking as alice. A token in the metadata is verified
+/// like one in the header: another key's is refused, the trusted issuer's names its `sub`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_only_stated_in_metadata_context_parks_as_nobody() -> anyhow::Result<()> {
+    use envoy_types::pb::{
+        envoy::config::core::v3::Metadata,
+        google::protobuf::{Struct, Value, value::Kind},
+    };
+    use hitl_wire::identity::{TOKEN_METADATA_KEY, TOKEN_METADATA_NAMESPACE};
+    let dir = hitl_lab_tests::scratch_dir("extauth_stated_requester");
+    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let with_metadata = |metadata: Metadata| {
+        let mut request = check::post(PRIVILEGED, &migrate(1, "v3"), &[("x-user-id", USER)]);
+        request
+            .attributes
+            .as_mut()
+            .expect("attributes")
+            .metadata_context = Some(metadata);
+        request
+    };
+    let token_metadata = |token: String| Metadata {
+        filter_metadata: [(
+            TOKEN_METADATA_NAMESPACE.to_owned(),
+            Struct {
+                fields: [(
+                    TOKEN_METADATA_KEY.to_owned(),
+                    Value {
+                        kind: Some(Kind::StringValue(token)),
+                    },
+                )]
+                .into(),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let denial = |answer: envoy_types::pb::envoy::service::auth::v3::CheckResponse| {
+        let Some(
+            envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::DeniedResponse(
+                denied,
+            ),
+        ) = answer.http_response
+        else {
+            panic!("not a denial: {answer:?}");
+        };
+        serde_json::from_str::<DenyBody>(&denied.body).expect("a deny body")
+    };
+
+    let stated = extauth
+        .check_raw(with_metadata(hitl_lab_tests::extauth::stated_payload(USER)))
+        .await?;
+    let deny = denial(tokio::time::timeout(PATIENCE, stated).await???);
+    assert!(
+        deny.reason.starts_with("no verified requester"),
+        "{}",
+        deny.reason
+    );
+
+    let stranger = Issuer::generate()?.mint(USER)?;
+    let forged = extauth
+        .check_raw(with_metadata(token_metadata(stranger)))
+        .await?;
+    let deny = denial(tokio::time::timeout(PATIENCE, forged).await???);
+    assert!(deny.reason.contains("signature"), "{}", deny.reason);
+    assert!(extauth.pending().await?.is_empty(), "nothing parked");
+
+    let genuine = extauth.issuer.mint(USER)?;
+    let _parked = extauth
+        .check_raw(with_metadata(token_metadata(genuine)))
+        .await?;
+    let pending = extauth.wait_pending(1).await?;
+    assert_eq!(pending[0].requester.as_deref(), Some(USER));
+    Ok(())
+}
+
+through_both_gateways! {
+/// The two gateways and the gate agree on a requester token's times: one without `exp`, or
+/// not valid for another hour (`nbf`), is refused — by the gateway's JWT check (both require
+/// `exp`; Envoy checks `nbf`) or by the gate, which verifies the token again itself
+/// (agentgateway does not check `nbf`). Nothing parks, nothing runs.
+async fn tokens_without_exp_or_not_yet_valid_are_refused(gateway) {
+    let gate = Gate::start_default("extauth_token_times", gateway).await?;
+    let claims = gate.issuer.claims(USER);
+    let mut no_exp = claims.payload();
+    no_exp.as_object_mut().expect("an object").remove("exp");
+    let mut not_yet = claims.payload();
+    not_yet["nbf"] = serde_json::json!(claims.iat + 3600);
+    // Envoy refuses both itself; agentgateway refuses the one without `exp`, and lets the
+    // early one through to the gate, which refuses it with the reason.
+    let early = match gateway {
+        Gateway::Envoy => (401, None),
+        Gateway::Agentgateway => (403, Some("the requester token is refused: it is not valid yet")),
+    };
+    for (name, payload, (status, reason)) in [
+        ("no exp", no_exp, (401, None)),
+        ("nbf in an hour", not_yet, early),
+    ] {
+        let token = gate.issuer.sign_payload(&payload)?;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            gate.send_unproven(|http| {
+                http.post(gate.url(PRIVILEGED))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("authorization", bearer(&token))
+                    .body(migrate(1, "v3"))
+            }),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("{name}: no answer: the call parked"))??;
+        assert_eq!(reply.status, status, "{name}: {reply:?}");
+        if let Some(reason) = reason {
+            assert!(reply.body.contains(reason), "{name}: {reply:?}");
+        }
+    }
+    assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
+    let state = gate.db.state().await?;
+    assert!(state.audit.is_empty(), "nothing ran: {:?}", state.audit);
+    Ok(())
+}
 }

@@ -34,6 +34,7 @@ async fn hitl_extauth_passes_every_check(gateway) {
     options.admin = Some(extauth.options.admin_url());
     options.admin_token = extauth.options.admin_token.clone();
     options.approval_key = Some(keys.verifying);
+    options.requester_key = Some(extauth.requester_dir().join(hitl_lab::requester::KEY_FILE));
     options.park_timeout = Some(park);
     options.park_window = Duration::from_secs(2);
     options.dir = dir.join("gate-check");
@@ -84,11 +85,17 @@ async fn a_fail_open_gate_fails_exactly_the_checks_it_should(gateway) {
         // A notification cannot carry a result, so a reviewer's approval could never be
         // answered: a strict gate refuses it.
         "body-notification",
-        // It never asks who is calling.
+        // It never asks who is calling, nor verifies the token it is handed.
         "identity-forged-header",
+        "requester-stated-to-the-check-port",
     ]
     .into_iter()
     .map(str::to_owned)
+    .chain(
+        // agentgateway does not check `nbf`: only a gate that verifies the token does.
+        (gateway == hitl_lab::gateway::Gateway::Agentgateway)
+            .then(|| "requester-token-not-yet-valid".to_owned()),
+    )
     .collect();
     assert_eq!(failed(&report), expected, "{}", report.summary());
     Ok(())

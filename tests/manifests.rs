@@ -621,3 +621,45 @@ fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
         );
     }
 }
+
+/// The gate verifies every requester token itself: its Deployment trusts the issuer and
+/// audience the gateway's JWT policy names, reads the keys from the ConfigMap `up` fills like
+/// the policy's JWKS, and the policy passes the raw token on to it under the names
+/// `hitl_wire::identity` defines (agentgateway removes the header after `jwtAuth`).
+#[test]
+fn the_gate_verifies_the_same_requester_tokens_as_the_gateway() {
+    use hitl_wire::env::extauth as env;
+    let lab = lab();
+    let jwt = lab.gate.jwt.as_ref().expect("jwtAuthentication");
+    let [provider] = jwt.providers.as_slice() else {
+        panic!("one provider: {:?}", jwt.providers)
+    };
+    let gate = lab
+        .deployment_behind(&lab.gate.ext_auth.backend)
+        .expect("the gate's Deployment");
+    assert_eq!(
+        gate.env_value(env::REQUESTER_ISSUER),
+        Some(provider.issuer.as_str())
+    );
+    assert_eq!(
+        gate.env_value(env::REQUESTER_AUDIENCES),
+        Some(provider.audiences.join(",").as_str())
+    );
+    let jwks_file = gate
+        .env_value(env::REQUESTER_JWKS_FILE)
+        .expect("a JWKS file");
+    assert!(jwks_file.starts_with("/etc/hitl-requester/"), "{jwks_file}");
+    let config_map = doc(&lab, "ConfigMap", "hitl-requester-jwks");
+    assert_eq!(
+        config_map.value["data"]["jwks.json"],
+        hitl_lab::requester::LAB_JWKS_PLACEHOLDER
+    );
+    assert_eq!(
+        lab.gate
+            .ext_auth
+            .request_metadata
+            .get(hitl_wire::identity::TOKEN_METADATA_NAMESPACE),
+        Some(&hitl_wire::identity::token_metadata_cel()),
+        "agentgateway passes the raw token to the gate"
+    );
+}

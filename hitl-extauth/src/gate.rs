@@ -35,7 +35,7 @@ use crate::{
     metrics::{CheckVerdict, Metrics},
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
-    requester::Verified,
+    requester::{Verified, verify::Verifier},
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -51,7 +51,7 @@ const REDACTED: &str = "[redacted]";
 /// The reason on a call the gateway gave up on.
 pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
 /// Said to a caller whose `tools/call` carries no requester the gateway verified.
-pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), verified by the gateway; identity headers such as x-user-id are not proof";
+pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), which the gate verifies; identity headers such as x-user-id and claims in metadata_context are not proof";
 /// Said to the caller when a reviewer rejects without giving a reason.
 pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 
@@ -104,6 +104,8 @@ pub struct Settings {
     /// Deny a `tools/call` that carries no verified requester (the default). With `false`
     /// such calls park with no requester, marked unverified.
     pub require_verified_requester: bool,
+    /// Verifies requester tokens; `None` only under the opt-out above.
+    pub verifier: Option<Verifier>,
     /// Signs the approval token of every approved call; `None` only when running with
     /// `--insecure-no-approval-key`.
     pub signer: Option<Signer>,
@@ -218,7 +220,7 @@ impl Gate {
 
     /// Everything about a `Check` that needs no waiting: classify, and park if it must.
     fn admit(&self, check: CheckRequest) -> (Admission<'_>, Option<RpcRequest>) {
-        let incoming = match Incoming::try_from(check) {
+        let mut incoming = match Incoming::try_from(check) {
             Ok(incoming) => incoming,
             Err(e) => {
                 let refused = Refused {
@@ -234,6 +236,11 @@ impl Gate {
         };
         let Classified { verdict, rpc } =
             classify::classify_rpc(&incoming.frame(), &self.settings.allow);
+        if !matches!(verdict, Verdict::Pass(_)) {
+            // Who asked matters to a park and to a denial's record; a pass needs no signature
+            // check (it is most of the traffic).
+            incoming.verify(self.settings.verifier.as_ref());
+        }
         let answer = match verdict {
             Verdict::Pass(why) => {
                 // The pass path logs nothing above debug: it is most of the traffic.
@@ -728,8 +735,8 @@ fn claims(record: &DecidedCall) -> Claims {
     }
 }
 
-/// Who asked for a call, as far as the gate can prove it: the requester of the token the
-/// gateway verified ([`crate::requester`]); identity headers never count.
+/// Who asked for a call, as far as the gate can prove it: the requester of the token it
+/// verified ([`crate::requester`]); identity headers and stated claims never count.
 pub fn requester(verified: &Verified) -> Option<String> {
     match verified {
         Verified::Requester(identity) => Some(identity.as_str().to_owned()),

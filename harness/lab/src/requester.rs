@@ -42,6 +42,12 @@ pub struct Issuer {
     audience: String,
 }
 
+impl Clone for Issuer {
+    fn clone(&self) -> Self {
+        Self::from_pkcs8(self.pkcs8.clone()).expect("a key that parsed once parses again")
+    }
+}
+
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
@@ -59,6 +65,16 @@ pub struct Claims {
     pub aud: String,
     pub iat: u64,
     pub exp: u64,
+}
+
+impl Claims {
+    /// The JWT payload: these claims, with `nbf` = `iat`.
+    pub fn payload(&self) -> Value {
+        json!({
+            "iss": self.iss, "aud": self.aud, "sub": self.sub,
+            "iat": self.iat, "nbf": self.iat, "exp": self.exp,
+        })
+    }
 }
 
 fn now_secs() -> u64 {
@@ -180,11 +196,13 @@ impl Issuer {
 
     /// A token carrying exactly `claims` (tests mint expired or foreign ones with this).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.sign_payload(&claims.payload())
+    }
+
+    /// A token whose payload is `payload` as it is (attacks mint tokens without `exp`, or
+    /// not valid yet, with this).
+    pub fn sign_payload(&self, payload: &Value) -> anyhow::Result<String> {
         let header = json!({ "alg": JWT_ALG, "typ": "JWT", "kid": LAB_KEY_ID });
-        let payload = json!({
-            "iss": claims.iss, "aud": claims.aud, "sub": claims.sub,
-            "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp,
-        });
         let signing_input = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -201,9 +219,22 @@ impl Issuer {
     }
 }
 
-/// Replace [`LAB_JWKS_PLACEHOLDER`] in an AgentgatewayPolicy document's JWT providers with
-/// `issuer`'s JWKS; whether anything was replaced.
+/// Replace [`LAB_JWKS_PLACEHOLDER`] with `issuer`'s JWKS in an AgentgatewayPolicy document's
+/// JWT providers, or in a ConfigMap's data (the gate's copy); whether anything was replaced.
 pub fn fill_lab_jwks(doc: &mut Value, issuer: &Issuer) -> bool {
+    if doc.get("kind").and_then(Value::as_str) == Some("ConfigMap") {
+        let Some(data) = doc.get_mut("data").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        let mut filled = false;
+        for value in data.values_mut() {
+            if value.as_str() == Some(LAB_JWKS_PLACEHOLDER) {
+                *value = Value::String(issuer.jwks().to_string());
+                filled = true;
+            }
+        }
+        return filled;
+    }
     if doc.get("kind").and_then(Value::as_str) != Some("AgentgatewayPolicy") {
         return false;
     }
@@ -299,6 +330,13 @@ mod tests {
             "a real JWKS stays"
         );
         assert!(!fill_lab_jwks(&mut json!({"kind": "Service"}), &issuer));
+        let mut config_map =
+            json!({"kind": "ConfigMap", "data": {"jwks.json": LAB_JWKS_PLACEHOLDER}});
+        assert!(fill_lab_jwks(&mut config_map, &issuer));
+        assert_eq!(
+            config_map["data"]["jwks.json"],
+            Value::String(issuer.jwks().to_string())
+        );
     }
 
     #[test]

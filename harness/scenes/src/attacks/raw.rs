@@ -126,6 +126,18 @@ pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
             add(headers::USER_ID, &target.requester);
             add(headers::FORWARDED_USER, &target.requester);
         }
+        Identity::TokenNoExp | Identity::TokenFutureNbf => {
+            let claims = target.issuer.claims(&target.requester);
+            let mut payload = claims.payload();
+            if let (Identity::TokenNoExp, Some(p)) = (request.identity, payload.as_object_mut()) {
+                p.remove("exp");
+            } else {
+                payload["nbf"] = (claims.iat + 3600).into();
+            }
+            let token = target.issuer.sign_payload(&payload)?;
+            add(hitl_wire::identity::TOKEN_HEADER, &bearer(&token));
+            add(headers::USER_ID, &target.requester);
+        }
         Identity::None => {}
     }
     if request.approval == ApprovalToken::Forged {
