@@ -2,15 +2,22 @@
 //! engine with `requireApproval`, the BYO LangGraph agent with `interrupt()` through
 //! kagent-langgraph) the agent pauses `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
 //! and the chat user's token travels through kagent to the gateway, which proves to the
-//! tier-2 gate who asked (and refuses a chat that carries no token).
+//! tier-2 gate who asked (and refuses a chat that carries no token). And the lab listens on
+//! loopback only.
 
-use hitl_lab::{agents::AgentKind, clients::Db, components::scripted_model::Control};
-use hitl_lab_tests::lab::Lab;
+use hitl_lab::{
+    agents::AgentKind,
+    clients::Db,
+    components::{agentgateway, scripted_model::Control},
+    gateway::Gateway,
+};
+use hitl_lab_tests::{lab::Lab, sockets, through_both_gateways};
 use hitl_scenes::{
     a2a::{
         Chat, Client,
         hitl::{Decision, Pause},
     },
+    conformance::endpoint_of,
     scene::run::chat_client,
 };
 use hitl_wire::{
@@ -238,3 +245,54 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let state = db.state().await.unwrap();
     assert_eq!(state.schema_version, "v2", "nothing ran");
 }
+
+through_both_gateways! {
+/// Nothing the local lab starts is reachable from the network: every listening socket of
+/// every process it started (and their children) is on loopback. agentgateway v1.4.1 can only
+/// bind the wildcard address; its one such socket is the gateway's port, and its config then
+/// admits loopback peers only (`hitl_lab::agentgateway::loopback_only`).
+async fn every_listener_of_the_local_lab_is_on_loopback(gateway) {
+    let lab = Lab::up_with(&format!("local_lab_sockets-{gateway}"), gateway).await;
+    let processes: Vec<(String, u32)> = lab
+        .state
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), p.pid))
+        .collect();
+    let listeners = sockets::listening(&processes)?;
+    let names: std::collections::BTreeSet<&str> =
+        listeners.iter().map(|l| l.name.as_str()).collect();
+    for name in processes.iter().map(|(n, _)| n.as_str()) {
+        assert!(names.contains(name), "{name} listens nowhere? {listeners:#?}");
+    }
+    let gateway_port = endpoint_of(&lab.state.urls.gateway)?.port;
+    let exposed: Vec<_> = listeners
+        .iter()
+        .filter(|l| !l.addr.ip().is_loopback())
+        .collect();
+    match gateway {
+        Gateway::Envoy => assert_eq!(exposed, Vec::<&sockets::Listener>::new()),
+        Gateway::Agentgateway => {
+            assert!(
+                exposed
+                    .iter()
+                    .all(|l| l.name == agentgateway::NAME && l.addr.port() == gateway_port),
+                "only agentgateway's gateway port may be on the wildcard: {exposed:#?}"
+            );
+            let config = std::fs::read_to_string(
+                lab.state.log_dir.join(format!("agentgateway-{gateway_port}.yaml")),
+            )?;
+            let rule = hitl_lab::agentgateway::loopback_only(&endpoint_of(
+                &lab.state.urls.gateway,
+            )?)
+            .expect("the lab's gateway listens on loopback");
+            assert!(
+                config.contains("networkAuthorization") && config.contains(&rule),
+                "agentgateway on the wildcard admits any peer:\n{config}"
+            );
+        }
+    }
+    Ok(())
+}
+}
+
