@@ -2,8 +2,8 @@
 //! engine with `requireApproval`, the BYO LangGraph agent with `interrupt()` through
 //! kagent-langgraph) the agent pauses `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
 //! and the chat user's token travels through kagent to the gateway, which proves to the
-//! tier-2 gate who asked (and refuses a chat that carries no token). And the lab listens on
-//! loopback only.
+//! tier-2 gate who asked (and refuses a chat that carries no token). And the lab keeps to
+//! its owner: it listens on loopback only, and its secrets and audit are owner-only.
 
 use hitl_lab::{
     agents::AgentKind,
@@ -296,3 +296,45 @@ async fn every_listener_of_the_local_lab_is_on_loopback(gateway) {
 }
 }
 
+/// What the lab keeps on disk is its owner's alone: the state file (it holds the admin
+/// token), the credentials, the requester's signing key, the gate's audit trail and its
+/// journal, the logs; and no directory of the lab can be entered by anyone else.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_labs_secrets_and_audit_are_owner_only_after_up() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let lab = Lab::up("local_lab_modes").await;
+    let dir = lab
+        .state
+        .log_dir
+        .parent()
+        .expect("logs live in the lab's directory");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let mut secrets = vec![
+        hitl_lab::lab::state_path(dir),
+        dir.join(hitl_lab::requester::KEY_FILE),
+        dir.join("credentials/approval-signing.key"),
+        dir.join("hitl-extauth.db"),
+        dir.join("hitl-extauth.db-wal"),
+        dir.join("hitl-extauth.db-shm"),
+    ];
+    secrets.extend(lab.state.processes.iter().map(|p| p.log.clone()));
+    for path in &secrets {
+        assert_eq!(mode(path), 0o600, "{}", path.display());
+    }
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
+            if entry.file_type().expect("a type").is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+}

@@ -175,11 +175,11 @@ impl LabState {
     }
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        // It holds the admin token: owner-only, as is the directory around it.
+        hitl_wire::private::dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = state_path(dir);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        hitl_wire::private::write(&path, &serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn remove(dir: &Path) -> anyhow::Result<()> {
