@@ -772,3 +772,43 @@ fn the_crd_charts_are_established_before_the_charts_and_manifests_that_use_them(
         }
     }
 }
+
+/// The harness reaches hitl-ui on kind through a port-forward; hitl-ui answers 421 to any
+/// `Host` outside its `ALLOWED_HOSTS`, so the forward is on the local port that list accepts,
+/// not a random one.
+#[test]
+fn the_reviewer_ui_forward_is_on_a_port_its_allowed_hosts_accept() {
+    let lab = lab();
+    let plan = Plan::up(&lab, ModelChoice::Scripted).expect("a plan");
+    let forwards = plan
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .find_map(|s| match s {
+            kind::Step::Expose { forwards } => Some(forwards),
+            _ => None,
+        })
+        .expect("the plan exposes the lab");
+    let ui = forwards
+        .iter()
+        .find(|f| f.role == kind::ForwardRole::ReviewerUi)
+        .expect("a reviewer UI forward");
+    let port = ui
+        .local_port
+        .expect("the UI's forward has a fixed local port");
+    let allowed = lab
+        .deployment(&ui.namespace, "hitl-ui")
+        .and_then(|d| d.env_value(hitl_wire::env::ui::ALLOWED_HOSTS))
+        .expect("hitl-ui's ALLOWED_HOSTS");
+    assert!(
+        allowed.split(',').any(|h| h == format!("127.0.0.1:{port}")),
+        "127.0.0.1:{port} is not in {allowed}"
+    );
+    assert!(
+        forwards
+            .iter()
+            .filter(|f| f.role != kind::ForwardRole::ReviewerUi)
+            .all(|f| f.local_port.is_none()),
+        "only the UI needs a fixed port"
+    );
+}

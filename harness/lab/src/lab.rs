@@ -82,6 +82,11 @@ pub struct LabState {
     /// hitl-extauth's admin token, for the harness's reviewer (scenes, `status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// A reviewer's sign-in to hitl-ui (`user:password`), for the harness's checks that go
+    /// through the UI: the local lab's first account; on kind, the generated one read from the
+    /// cluster's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_login: Option<String>,
     /// The signing key of the lab's requester tokens (`cargo xtask chat` and the scene
     /// runner prove their user with it); absent for a lab whose gateway trusts another
     /// issuer.

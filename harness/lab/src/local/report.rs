@@ -127,6 +127,7 @@ mod tests {
             processes: Vec::new(),
             log_dir: PathBuf::from("logs"),
             admin_token: None,
+            reviewer_login: None,
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
         };
