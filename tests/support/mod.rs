@@ -7,7 +7,6 @@ pub mod gate;
 pub mod lab;
 pub mod manifests;
 pub mod mock_db;
-pub mod sockets;
 pub mod ui;
 pub mod wait;
 

@@ -1,6 +1,6 @@
-//! The TCP sockets a set of processes (and their children) listen on, read from `/proc`: each
-//! process's socket inodes (`/proc/<pid>/fd`) joined to the kernel's listening sockets
-//! (`/proc/net/tcp`, `/proc/net/tcp6`). Linux only.
+//! What a lab listens on, read from `/proc`: each of its processes' (and their children's)
+//! socket inodes (`/proc/<pid>/fd`) joined to the kernel's listening TCP sockets
+//! (`/proc/net/tcp`, `/proc/net/tcp6`), and which of them the network could reach. Linux only.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -8,6 +8,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+
+use crate::lab::LabState;
 
 /// One listening socket and the process holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,36 @@ pub fn listening(processes: &[(String, u32)]) -> anyhow::Result<Vec<Listener>> {
         }
     }
     Ok(out)
+}
+
+/// The listeners of `lab`'s processes that something beyond this machine could reach: every
+/// one not on loopback, except agentgateway's gateway port when its generated config admits
+/// loopback peers only (it cannot bind an address: [`crate::agentgateway::loopback_only`]).
+pub fn exposed(lab: &LabState) -> anyhow::Result<Vec<Listener>> {
+    let processes: Vec<(String, u32)> = lab
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), p.pid))
+        .collect();
+    let guarded = guarded_gateway_port(lab);
+    Ok(listening(&processes)?
+        .into_iter()
+        .filter(|l| !l.addr.ip().is_loopback())
+        .filter(|l| {
+            !(l.name == crate::components::agentgateway::NAME && Some(l.addr.port()) == guarded)
+        })
+        .collect())
+}
+
+/// The local lab's agentgateway port, if its config keeps it to loopback peers.
+fn guarded_gateway_port(lab: &LabState) -> Option<u16> {
+    let authority = lab.urls.gateway.strip_prefix("http://")?;
+    let (host, port) = authority.trim_end_matches('/').rsplit_once(':')?;
+    let listen = crate::envoy::Endpoint::new(host, port.parse().ok()?);
+    let rule = crate::agentgateway::loopback_only(&listen)?;
+    let config = crate::components::agentgateway::config_path(&lab.log_dir, listen.port);
+    let config = std::fs::read_to_string(config).ok()?;
+    (config.contains("networkAuthorization") && config.contains(&rule)).then_some(listen.port)
 }
 
 /// `processes` and every process whose parent chain leads to one of them.
