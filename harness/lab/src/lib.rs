@@ -20,5 +20,6 @@ pub mod prereqs;
 pub mod proc;
 pub mod pyenv;
 pub mod requester;
+pub mod sockets;
 pub mod stack;
 pub mod versions;

@@ -115,9 +115,10 @@ impl Issuer {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let issuer = Self::generate()?;
-                std::fs::create_dir_all(dir)
+                hitl_wire::private::dir(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                write_private(&path, &issuer.pkcs8)?;
+                hitl_wire::private::write(&path, &issuer.pkcs8)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 tracing::info!(path = %path.display(), "generated the lab's requester signing key");
                 Ok(issuer)
             }
@@ -259,24 +260,6 @@ pub fn fill_lab_jwks(doc: &mut Value, issuer: &Issuer) -> bool {
 /// `Authorization` header value carrying `token`.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

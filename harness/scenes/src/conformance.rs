@@ -136,15 +136,10 @@ pub async fn lab_target(
     let issuer = lab.requester_issuer()?.ok_or_else(|| {
         anyhow::anyhow!("the lab has no requester key: its gateway trusts another issuer")
     })?;
-    let ui = match local
-        .reviewer_credentials
-        .split(',')
-        .next()
-        .and_then(|c| c.split_once(':'))
-    {
+    let ui = match reviewer_account(lab, local)? {
         Some((user, password)) => Some((
-            hitl_lab::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, user, password).await?,
-            user.to_owned(),
+            hitl_lab::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, &user, &password).await?,
+            user,
         )),
         None => None,
     };
@@ -164,6 +159,28 @@ pub async fn lab_target(
         ours: true,
         park_window: std::time::Duration::from_secs(3),
     })
+}
+
+/// The reviewer the attacks sign in to hitl-ui as (`user`, `password`): the one the lab state
+/// records (kind: read from the cluster's Secret by `up`, its password random); for a local
+/// lab from before that was recorded, the first of `local`'s accounts.
+pub fn reviewer_account(
+    lab: &LabState,
+    local: &LocalConfig,
+) -> anyhow::Result<Option<(String, String)>> {
+    let login = match (&lab.reviewer_login, lab.target) {
+        (Some(login), _) => login.as_str(),
+        (None, hitl_lab::lab::Target::Local) => {
+            local.reviewer_credentials.split(',').next().unwrap_or("")
+        }
+        (None, hitl_lab::lab::Target::Kind) => anyhow::bail!(
+            "the kind lab's state records no reviewer sign-in (its hitl-ui password is random): \
+             run `cargo xtask up` again to record it"
+        ),
+    };
+    Ok(login
+        .split_once(':')
+        .map(|(user, password)| (user.to_owned(), password.to_owned())))
 }
 
 /// `http://host:port[/…]` → host and port.
@@ -190,7 +207,48 @@ pub async fn replay_attacks(
         "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
         attacks.len()
     ));
-    Ok(crate::attacks::run_all(&target, attacks, progress).await)
+    let mut rows = crate::attacks::run_all(&target, attacks, progress).await;
+    if lab.target == Target::Local {
+        let row = listeners_on_loopback(lab).await;
+        progress(&row.live_line("", 41));
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The local lab's own exposure, as a row of the attack table: a neighbour on the network
+/// reaches nothing it started (on kind, the cluster's network is the boundary).
+async fn listeners_on_loopback(lab: &LabState) -> crate::attacks::AttackReport {
+    use crate::attacks::{AttackReport, run::check};
+    let row = AttackReport::new(
+        "lab-listeners-on-loopback",
+        "every socket the local lab's processes listen on is on loopback",
+        "lab",
+        "harness/lab/src/sockets.rs",
+    );
+    row.run(async |report| {
+        let exposed = hitl_lab::sockets::exposed(lab)?;
+        report.observed = if exposed.is_empty() {
+            "loopback only".into()
+        } else {
+            format!("{} exposed", exposed.len())
+        };
+        let what = exposed
+            .iter()
+            .map(|l| format!("{} (pid {}) on {}", l.name, l.pid, l.addr))
+            .collect::<Vec<_>>();
+        check(
+            report,
+            exposed.is_empty(),
+            if what.is_empty() {
+                "nothing listens beyond loopback".to_owned()
+            } else {
+                format!("listening beyond loopback: {}", what.join(", "))
+            },
+        );
+        Ok(())
+    })
+    .await
 }
 
 /// Replay `scenes` against `lab`, each transcript line to `progress` as it happens.
@@ -241,4 +299,62 @@ pub async fn replay(
             .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),
         scenes: reports,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use hitl_lab::local::Ports;
+
+    use super::*;
+
+    fn state(target: Target, reviewer_login: Option<&str>) -> LabState {
+        LabState {
+            target,
+            model: ModelChoice::Scripted,
+            gateway: Some(Gateway::Agentgateway),
+            urls: local::urls(&Ports::from_env().expect("ports"), ModelChoice::Scripted),
+            processes: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            admin_token: Some("token".into()),
+            reset_token: None,
+            reviewer_login: reviewer_login.map(str::to_owned),
+            requester_key: None,
+            agents: AgentKind::ALL.to_vec(),
+        }
+    }
+
+    fn local_config() -> LocalConfig {
+        LocalConfig {
+            reviewer_credentials: "reviewer:reviewer".into(),
+            ..LocalConfig::from_env(ModelChoice::Scripted, Gateway::Envoy).expect("defaults")
+        }
+    }
+
+    #[test]
+    fn on_kind_the_attacks_sign_in_with_the_clusters_reviewer_not_the_local_default() {
+        let lab = state(Target::Kind, Some("reviewer:Zq8-random"));
+        assert_eq!(
+            reviewer_account(&lab, &local_config()).unwrap(),
+            Some(("reviewer".into(), "Zq8-random".into()))
+        );
+        let unrecorded = state(Target::Kind, None);
+        let error = reviewer_account(&unrecorded, &local_config()).unwrap_err();
+        assert!(error.to_string().contains("cargo xtask up"), "{error}");
+    }
+
+    #[test]
+    fn on_the_local_lab_the_recorded_reviewer_comes_first_then_the_configured_one() {
+        let lab = state(Target::Local, Some("carol:pw"));
+        assert_eq!(
+            reviewer_account(&lab, &local_config()).unwrap(),
+            Some(("carol".into(), "pw".into()))
+        );
+        let older = state(Target::Local, None);
+        assert_eq!(
+            reviewer_account(&older, &local_config()).unwrap(),
+            Some(("reviewer".into(), "reviewer".into()))
+        );
+    }
 }

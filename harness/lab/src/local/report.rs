@@ -135,6 +135,7 @@ mod tests {
             log_dir: PathBuf::from("logs"),
             admin_token: None,
             reset_token: None,
+            reviewer_login: None,
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
         };

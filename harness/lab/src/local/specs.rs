@@ -55,10 +55,10 @@ pub(super) fn translate(
     let agent = generate::agent_plan(manifests, ports, config.model, api_key)?;
 
     let conf_dir = config.dir.join("config");
-    std::fs::create_dir_all(&conf_dir)?;
+    hitl_wire::private::dir(&conf_dir)?;
     let agent_config = conf_dir.join("agent-config.json");
     let agent_card = conf_dir.join("agent-card.json");
-    std::fs::write(&agent_config, serde_json::to_vec_pretty(&agent.config)?)?;
+    hitl_wire::private::write(&agent_config, &serde_json::to_vec_pretty(&agent.config)?)?;
     std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
     Ok(Translated {
         gateway: plan,
