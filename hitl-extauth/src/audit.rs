@@ -219,16 +219,7 @@ fn owner_only(path: &Path) -> Result<(), AuditError> {
         path: path.display().to_string(),
         source,
     };
-    hitl_wire::private::file(path).map_err(failed)?;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = std::path::PathBuf::from(side);
-        if side.exists() {
-            hitl_wire::private::restrict(&side, hitl_wire::private::FILE_MODE).map_err(failed)?;
-        }
-    }
-    Ok(())
+    hitl_wire::private::database(path).map_err(failed)
 }
 
 const SCHEMA: &str = "

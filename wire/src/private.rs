@@ -38,6 +38,23 @@ pub fn file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Make the SQLite database at `path` owner-only before SQLite opens it: the file is
+/// created (or tightened), and so are its `-wal`, `-shm` and `-journal` files if a run before
+/// left them (SQLite gives new ones the database file's mode). Both services' audit trails
+/// come through here.
+pub fn database(path: &Path) -> std::io::Result<()> {
+    file(path)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if side.exists() {
+            restrict(&side, FILE_MODE)?;
+        }
+    }
+    Ok(())
+}
+
 /// Open `path` for appending (a log), created owner-only or tightened.
 pub fn append(path: &Path) -> std::io::Result<std::fs::File> {
     let file = options().create(true).append(true).open(path)?;
@@ -116,6 +133,24 @@ mod tests {
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
         self::dir(&sub).unwrap();
         assert_eq!(mode(&sub), 0o700);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_and_the_journals_a_run_left_are_tightened() {
+        let dir = scratch("database");
+        let db = dir.join("audit.db");
+        let wal = dir.join("audit.db-wal");
+        for path in [&db, &wal] {
+            std::fs::write(path, "").unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        database(&db).unwrap();
+        assert_eq!((mode(&db), mode(&wal)), (0o600, 0o600));
+        assert!(
+            !dir.join("audit.db-shm").exists(),
+            "nothing is created beside it"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

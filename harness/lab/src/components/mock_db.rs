@@ -8,7 +8,6 @@ use std::{
 use hitl_wire::{env::mockdb as env, mockdb::paths};
 
 use crate::{bins, proc::Spec};
-use anyhow::Context as _;
 
 /// Binary (and log file) name.
 pub const NAME: &str = "mock-db-mcp";
@@ -115,10 +114,6 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::BIND_ADDR, options.bind.to_string())
         .health(options.url(paths::HEALTHZ));
     if let Some(db) = &options.db_path {
-        // Its audit holds callers' identity headers and approval ids: created owner-only
-        // (SQLite keeps an existing file's mode and gives it to the -wal and -shm files).
-        hitl_wire::private::file(db)
-            .with_context(|| format!("creating mock-db-mcp's database {}", db.display()))?;
         spec = spec.env(env::DB_PATH, db.as_os_str());
     }
     if let Some(token) = &options.reset_token {
