@@ -286,7 +286,6 @@ async fn every_listener_of_the_local_lab_is_on_loopback(gateway) {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_labs_secrets_and_audit_are_owner_only_after_up() {
-    use std::os::unix::fs::PermissionsExt as _;
     let lab = Lab::up("local_lab_modes").await;
     let dir = lab
         .state
@@ -294,21 +293,25 @@ async fn the_labs_secrets_and_audit_are_owner_only_after_up() {
         .parent()
         .expect("logs live in the lab's directory");
     let mode = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            .permissions()
-            .mode()
-            & 0o777
+        hitl_lab::on_disk::mode(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     };
-    let mut secrets = vec![
+    // The one list conformance's `lab-secrets-owner-only` row checks too; it must hold these.
+    let secrets = hitl_lab::on_disk::secret_files(dir, &hitl_lab::on_disk::logs(&lab.state));
+    for must in [
         hitl_lab::lab::state_path(dir),
         dir.join(hitl_lab::requester::KEY_FILE),
         dir.join("credentials/approval-signing.key"),
         dir.join("hitl-extauth.db"),
         dir.join("hitl-extauth.db-wal"),
         dir.join("hitl-extauth.db-shm"),
-    ];
-    secrets.extend(lab.state.processes.iter().map(|p| p.log.clone()));
+    ] {
+        assert!(
+            secrets.contains(&must),
+            "{} is not among {secrets:?}",
+            must.display()
+        );
+    }
+    assert!(lab.state.processes.iter().all(|p| secrets.contains(&p.log)));
     for path in &secrets {
         assert_eq!(mode(path), 0o600, "{}", path.display());
     }

@@ -16,6 +16,7 @@ pub mod lab;
 pub mod local;
 pub mod net;
 pub mod npm_tools;
+pub mod on_disk;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;

@@ -4,6 +4,8 @@
 use std::{path::PathBuf, sync::Arc};
 
 use crate::scene::{self, RunOptions, Scene, SuiteReport};
+
+mod exposure;
 use hitl_lab::{
     agents::AgentKind,
     bins::target_dir,
@@ -209,46 +211,15 @@ pub async fn replay_attacks(
     ));
     let mut rows = crate::attacks::run_all(&target, attacks, progress).await;
     if lab.target == Target::Local {
-        let row = listeners_on_loopback(lab).await;
-        progress(&row.live_line("", 41));
-        rows.push(row);
+        for row in [
+            exposure::listeners_on_loopback(lab).await,
+            exposure::secrets_owner_only(lab).await,
+        ] {
+            progress(&row.live_line("", 41));
+            rows.push(row);
+        }
     }
     Ok(rows)
-}
-
-/// The local lab's own exposure, as a row of the attack table: a neighbour on the network
-/// reaches nothing it started (on kind, the cluster's network is the boundary).
-async fn listeners_on_loopback(lab: &LabState) -> crate::attacks::AttackReport {
-    use crate::attacks::{AttackReport, run::check};
-    let row = AttackReport::new(
-        "lab-listeners-on-loopback",
-        "every socket the local lab's processes listen on is on loopback",
-        "lab",
-        "harness/lab/src/sockets.rs",
-    );
-    row.run(async |report| {
-        let exposed = hitl_lab::sockets::exposed(lab)?;
-        report.observed = if exposed.is_empty() {
-            "loopback only".into()
-        } else {
-            format!("{} exposed", exposed.len())
-        };
-        let what = exposed
-            .iter()
-            .map(|l| format!("{} (pid {}) on {}", l.name, l.pid, l.addr))
-            .collect::<Vec<_>>();
-        check(
-            report,
-            exposed.is_empty(),
-            if what.is_empty() {
-                "nothing listens beyond loopback".to_owned()
-            } else {
-                format!("listening beyond loopback: {}", what.join(", "))
-            },
-        );
-        Ok(())
-    })
-    .await
 }
 
 /// Replay `scenes` against `lab`, each transcript line to `progress` as it happens.
