@@ -3,6 +3,7 @@
 
 use super::Step;
 use crate::metallb;
+use hitl_manifests::secrets;
 
 impl Step {
     /// One line: what the step does.
@@ -39,6 +40,18 @@ impl Step {
                  {}/{} = broadcast-55 .. broadcast-5 (172.18.255.200-172.18.255.250 for 172.18.0.0/16)",
                 metallb::NAMESPACE,
                 metallb::POOL
+            ),
+            Step::GenerateSecret(
+                s @ secrets::GeneratedSecret {
+                    value: secrets::GeneratedValue::GateTls { client },
+                    ..
+                },
+            ) => format!(
+                "Secrets {ns}/{} and {ns}/{client} (keys {}): a CA made once issues the gate's \
+                 and the gateway's certificates, and is forgotten; kept on later runs",
+                s.name,
+                s.keys().join(", "),
+                ns = s.namespace,
             ),
             Step::GenerateSecret(s) => format!(
                 "Secret {}/{} (key{} {}): random, created once, kept on later runs",
