@@ -133,7 +133,8 @@ pub struct GateTlsFiles {
 }
 
 impl GateTlsFiles {
-    fn in_dir(dir: &Path) -> Self {
+    /// Where [`GateTls::write`] puts them in `dir` (whether or not it has).
+    pub fn in_dir(dir: &Path) -> Self {
         Self {
             ca: dir.join("gate-ca.crt"),
             server_cert: dir.join("gate-server.crt"),
