@@ -147,6 +147,9 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
             Kind::SelfApproval => procedures::self_approval(target, report).await,
             Kind::ReplayApproval => procedures::replay_approval(target, report).await,
             Kind::StatedRequester => procedures::stated_requester(target, report).await,
+            Kind::CheckWithoutClientCertificate => {
+                super::mtls::check_without_client_certificate(target, report).await
+            }
             Kind::DecideWithoutCredentials => {
                 procedures::decide_without_credentials(target, report).await
             }
