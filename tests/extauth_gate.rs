@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hitl_lab::{
     agentgateway, components,
-    envoy::{Endpoint, GatewayPlan, GatewayPorts, RequesterJwt, render},
+    envoy::{Endpoint, GateClientTls, GatewayPlan, GatewayPorts, RequesterJwt, render},
     gateway::Gateway,
     requester::{Issuer, bearer},
 };
@@ -80,6 +80,12 @@ fn snapshot_plan() -> GatewayPlan {
                 .into(),
         allow_missing: true,
     })
+    // mTLS to the gate, as in kind; fixed paths for the snapshot (the lab writes its own).
+    .with_gate_tls(GateClientTls {
+        ca: "/lab/credentials/gate-ca.crt".into(),
+        cert: "/lab/credentials/gateway-client.crt".into(),
+        key: "/lab/credentials/gateway-client.key".into(),
+    })
 }
 
 /// The checked-in gateway config: what the kind lab's HTTPRoutes + AgentgatewayPolicy
@@ -100,12 +106,15 @@ fn agentgateway_config_for_the_lab() -> anyhow::Result<()> {
     ) else {
         return Ok(());
     };
-    // The snapshot's JWKS is a placeholder; the binary decodes the key, so validate with a
-    // real one.
-    let config = agentgateway::render(
-        &snapshot_plan().with_requester_jwt(Issuer::generate()?.gateway_jwt()),
-    );
+    // The snapshot's JWKS and certificate paths are placeholders; the binary decodes the key
+    // and reads the files, so validate with real ones.
     let dir = hitl_lab_tests::scratch_dir("extauth_agentgateway_validate");
+    let tls = hitl_lab::gate_tls::GateTls::issue("validate")?.write(&dir)?;
+    let config = agentgateway::render(
+        &snapshot_plan()
+            .with_requester_jwt(Issuer::generate()?.gateway_jwt())
+            .with_gate_tls((&tls).into()),
+    );
     let path = dir.join("agentgateway.yaml");
     std::fs::write(&path, &config)?;
     components::agentgateway::validate(&bin, &path)?;

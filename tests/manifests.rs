@@ -854,3 +854,67 @@ fn the_reviewer_ui_forward_is_on_a_port_its_allowed_hosts_accept() {
         "only the UI needs a fixed port"
     );
 }
+
+/// mTLS between the gateway and the gate is on in kind: the gate's Deployment serves its
+/// Check port with the generated server certificate and demands a client certificate from the
+/// lab's CA; the gateway's backend policy on the gate's Service presents the generated client
+/// certificate, for a name the gate's certificate holds.
+#[test]
+fn the_gateway_and_the_gate_speak_mtls_in_kind() {
+    use hitl_manifests::secrets::{GATE_TLS, GeneratedValue, TLS_KEYS};
+    use hitl_wire::env::extauth as env;
+    let GeneratedValue::GateTls { client } = GATE_TLS.value else {
+        panic!("GATE_TLS makes the certificates")
+    };
+    let lab = lab();
+    let deployment = doc(&lab, "Deployment", "hitl-extauth").value;
+    let pod = &deployment["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["secret"]["secretName"] == GATE_TLS.name)
+        .expect("the gate mounts its certificate Secret");
+    let container = &pod["containers"][0];
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == volume["name"])
+        .expect("mounted")["mountPath"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gate = lab
+        .deployment_behind(&lab.gate.ext_auth.backend)
+        .expect("the gate's Deployment");
+    let [crt, key, ca] = TLS_KEYS;
+    for (var, file) in [
+        (env::GRPC_TLS_CERT_FILE, crt),
+        (env::GRPC_TLS_KEY_FILE, key),
+        (env::GRPC_CLIENT_CA_FILE, ca),
+    ] {
+        assert_eq!(
+            gate.env_value(var),
+            Some(format!("{mount}/{file}").as_str()),
+            "{var}"
+        );
+    }
+    let policy = lab
+        .docs
+        .iter()
+        .find(|d| {
+            d.kind == "AgentgatewayPolicy"
+                && d.value["spec"]["targetRefs"][0]["kind"] == "Service"
+                && d.value["spec"]["targetRefs"][0]["name"] == lab.gate.ext_auth.backend.name
+        })
+        .expect("a backend policy on the gate's Service");
+    let tls = &policy.value["spec"]["backend"]["tls"];
+    assert_eq!(tls["mtlsCertificateRef"][0]["name"], client);
+    let sni = tls["sni"].as_str().expect("the gate's name");
+    assert!(hitl_lab::gate_tls::SERVER_NAMES.contains(&sni), "{sni}");
+    assert!(
+        tls.get("insecureSkipVerify").is_none(),
+        "the gate's certificate is verified"
+    );
+}

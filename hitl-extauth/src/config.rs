@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::{
     classify::{AllowList, DEFAULT_ALLOWED_METHODS},
     requester::verify::Verifier,
+    tls::GrpcTls,
 };
 
 /// hitl-extauth: the gateway gate. An Envoy ext_authz gRPC server that lets MCP housekeeping
@@ -135,6 +136,20 @@ pub struct Config {
     #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = clap::value_parser!(u64).range(1..))]
     pub requester_max_lifetime_sec: u64,
 
+    /// PEM certificate the Check port presents; with --grpc-tls-key-file and
+    /// --grpc-client-ca-file the port speaks TLS only and demands a client certificate from
+    /// that CA (mTLS: only the gateway holding one may ask). All three or none (plaintext).
+    #[arg(long, env = env::GRPC_TLS_CERT_FILE, value_name = "PATH")]
+    pub grpc_tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of --grpc-tls-cert-file.
+    #[arg(long, env = env::GRPC_TLS_KEY_FILE, value_name = "PATH")]
+    pub grpc_tls_key_file: Option<PathBuf>,
+
+    /// PEM CA certificate(s) the gateway's client certificate must chain to.
+    #[arg(long, env = env::GRPC_CLIENT_CA_FILE, value_name = "PATH")]
+    pub grpc_client_ca_file: Option<PathBuf>,
+
     /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
     /// unless set).
     #[command(flatten)]
@@ -184,6 +199,15 @@ pub enum AdminAccess {
 }
 
 impl Config {
+    /// The Check port's mTLS files, if all three are set; an error if only some are.
+    pub fn grpc_tls(&self) -> Result<Option<GrpcTls>, crate::tls::TlsError> {
+        GrpcTls::from_parts(
+            self.grpc_tls_cert_file.as_deref(),
+            self.grpc_tls_key_file.as_deref(),
+            self.grpc_client_ca_file.as_deref(),
+        )
+    }
+
     /// The requester-token verifier, if a JWKS is configured; an error when it cannot be
     /// built, or when none is and the opt-out is not given.
     pub fn requester_verifier(&self) -> anyhow::Result<Option<Verifier>> {
@@ -234,6 +258,10 @@ mod tests {
         assert_eq!(config.admin_access(), AdminAccess::Closed);
         assert!(!config.insecure_no_approval_key);
         assert!(config.require_verified_requester, "safe by default");
+        assert!(
+            config.grpc_tls().unwrap().is_none(),
+            "plaintext Check port, as the seed"
+        );
     }
 
     #[test]
@@ -288,6 +316,24 @@ mod tests {
             "bob"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn half_a_tls_setup_is_refused() {
+        let config = Config::try_parse_from(["x", "--grpc-tls-cert-file", "c.pem"]).unwrap();
+        let err = config.grpc_tls().unwrap_err().to_string();
+        assert!(err.contains(env::GRPC_TLS_KEY_FILE), "{err}");
+        let config = Config::try_parse_from([
+            "x",
+            "--grpc-tls-cert-file",
+            "c.pem",
+            "--grpc-tls-key-file",
+            "k.pem",
+            "--grpc-client-ca-file",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert!(config.grpc_tls().unwrap().is_some());
     }
 
     #[test]

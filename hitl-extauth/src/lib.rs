@@ -6,7 +6,7 @@
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
 //! (unpacking the check, with [`requester`]: who the gate verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
 //! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
-//! the reviewer's HTTP API; [`config`] the command line.
+//! the reviewer's HTTP API; [`config`] the command line, [`tls`] the Check port's optional mTLS.
 
 pub mod admin;
 pub mod audit;
@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod park;
 pub mod request;
 pub mod requester;
+pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -73,6 +74,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
     };
     let verifier = config.requester_verifier()?;
+    let grpc_tls = match config.grpc_tls()? {
+        Some(tls) => Some(tls.server_config()?),
+        None => None,
+    };
     let access = config.admin_access();
     match access {
         AdminAccess::Token(_) => {}
@@ -127,10 +132,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
         admin_token = config.admin_token().is_some(),
         signs_approvals = config.approval_signing_key_file.is_some(),
-        require_verified_requester = config.require_verified_requester, "hitl-extauth listening"
+        require_verified_requester = config.require_verified_requester,
+        grpc_mtls = grpc_tls.is_some(), "hitl-extauth listening"
     );
 
-    let grpc = tonic::transport::Server::builder()
+    let mut grpc = tonic::transport::Server::builder();
+    if let Some(tls) = grpc_tls {
+        grpc = grpc.tls_config(tls).context(
+            "the Check port's TLS files do not make a server identity (does the key belong \
+             to the certificate?)",
+        )?;
+    }
+    let grpc = grpc
         // One Envoy connection carries every parked call as a stream: no stream cap.
         .max_concurrent_streams(None)
         .add_service(AuthorizationServer::new(AuthService::with_deny_style(

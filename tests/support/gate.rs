@@ -12,6 +12,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use hitl_lab::{
     components::{agentgateway, extauth::Options},
+    gate_tls::GateTlsFiles,
     gateway::Gateway,
     requester::{Issuer, bearer},
     stack::{Front, Stack},
@@ -47,6 +48,8 @@ pub struct Gate {
     pub front: Front,
     pub issuer: Issuer,
     pub log_dir: PathBuf,
+    /// The mTLS files between gateway and gate, when started with [`Gate::start_mtls`].
+    pub gate_tls: Option<GateTlsFiles>,
     http: reqwest::Client,
 }
 
@@ -95,18 +98,26 @@ impl Gate {
         configure: impl Fn(Options) -> Options + Send + Sync + 'static,
     ) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
+        Self::from_stack(Stack::builder(&log_dir).gateway(gateway).extauth(configure)).await
+    }
+
+    /// The default lab behind `gateway`, gateway and gate speaking mTLS (as in kind).
+    pub async fn start_mtls(test: &str, gateway: Gateway) -> anyhow::Result<Self> {
+        let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
+        Self::from_stack(Stack::builder(&log_dir).gateway(gateway).gate_mtls()).await
+    }
+
+    async fn from_stack(builder: hitl_lab::stack::Builder) -> anyhow::Result<Self> {
         let Stack {
+            log_dir,
             signer,
             issuer,
             db,
             extauth,
             mut fronts,
+            gate_tls,
             ..
-        } = Stack::builder(&log_dir)
-            .gateway(gateway)
-            .extauth(configure)
-            .start()
-            .await?;
+        } = builder.start().await?;
         let front = fronts.pop().context("the stack has its gateway")?;
         // Every request proves USER unless a test says otherwise.
         let http = reqwest::Client::builder()
@@ -122,6 +133,7 @@ impl Gate {
             front,
             issuer,
             log_dir,
+            gate_tls,
             http,
         })
     }

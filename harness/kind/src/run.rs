@@ -241,11 +241,17 @@ async fn record_urls(
 
 async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::Result<()> {
     let api: Api<Secret> = Api::namespaced(client.clone(), secret.namespace);
-    let existing = api.get_opt(secret.name).await?;
-    if existing
-        .and_then(|s| s.data)
-        .is_some_and(|data| data.contains_key(secret.key))
-    {
+    let has_key = |existing: Option<Secret>| {
+        existing
+            .and_then(|s| s.data)
+            .is_some_and(|data| data.contains_key(secret.key))
+    };
+    let mut kept = has_key(api.get_opt(secret.name).await?);
+    if let GeneratedValue::GateTls { client: name } = secret.value {
+        // The pair or nothing: a certificate from an earlier CA would not verify the other.
+        kept = kept && has_key(api.get_opt(name).await?);
+    }
+    if kept {
         eprintln!("      exists: kept");
         return Ok(());
     }
@@ -263,6 +269,19 @@ async fn generate_secret(client: &Client, secret: &GeneratedSecret) -> anyhow::R
                     signer.verifying_key_hex(),
                 ),
             ]
+        }
+        GeneratedValue::GateTls { client: name } => {
+            let tls = hitl_lab::gate_tls::GateTls::issue("hitl-lab gateway-gate CA")?;
+            let [crt, key, ca] = hitl_manifests::secrets::TLS_KEYS;
+            let pair = |pem: &hitl_lab::gate_tls::Pem| {
+                vec![
+                    (crt, pem.cert.clone()),
+                    (key, pem.key.clone()),
+                    (ca, tls.ca.clone()),
+                ]
+            };
+            apply_secret(client, secret.namespace, name, pair(&tls.client)).await?;
+            pair(&tls.server)
         }
     };
     apply_secret(client, secret.namespace, secret.name, data).await

@@ -17,6 +17,8 @@
 //!   token; the policy's `extAuth.grpc.requestMetadata` (`grpc.metadata` here) passes the raw
 //!   token to the gate in the Check's `metadata_context`
 //!   ([`hitl_wire::identity::TOKEN_METADATA_NAMESPACE`]), where the gate verifies it itself;
+//! - the gate Service's `backend.tls` (`mtlsCertificateRef`: the gateway's client certificate
+//!   and the lab's CA) becomes the Check's `backendTLS` (cert, key, root, h2 ALPN);
 //! - the Gateway's PreRouting transformation (removing a client's `x-envoy-auth-partial-body`)
 //!   becomes a listener-level `transformations` policy, which runs before route policies.
 //!
@@ -56,6 +58,17 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
                 "policies": { "http": { "requestTimeout": duration(authz.timeout) } },
             },
         });
+        if let Some(tls) = &authz.tls {
+            // The AgentgatewayPolicy's `backend.tls` on the gate's Service: the client
+            // certificate (`mtlsCertificateRef`), the lab's CA as the only root, h2 by ALPN.
+            // The gate's certificate is checked for the host dialled (`127.0.0.1`).
+            value["policies"]["extAuthz"]["policies"]["backendTLS"] = json!({
+                "cert": tls.cert,
+                "key": tls.key,
+                "root": tls.ca,
+                "alpn": ["h2"],
+            });
+        }
         if let Some(jwt) = &plan.requester_jwt {
             value["policies"]["jwtAuth"] = jwt_auth(jwt);
         }

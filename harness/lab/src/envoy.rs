@@ -10,7 +10,7 @@
 //! valid token, 401) and hand the token itself on to the gate, which verifies it again. The
 //! same plan is rendered for agentgateway by [`crate::agentgateway::render`].
 
-use std::{collections::BTreeMap, net::IpAddr, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 
 mod bootstrap;
 
@@ -93,6 +93,29 @@ pub struct ExtAuthz {
     /// agentgateway, whose `jwtAuth` removes the header; Envoy forwards the header itself
     /// (`jwt_authn` `forward: true`) and has no such setting.
     pub request_metadata: BTreeMap<String, String>,
+    /// mTLS to the gate: the client certificate the gateway presents and the CA the gate's
+    /// certificate must chain to (for the name [`ExtAuthz::grpc`]'s host). `None`: h2c.
+    pub tls: Option<GateClientTls>,
+}
+
+/// The gateway's side of mTLS to the gate, as files (`crate::gate_tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateClientTls {
+    /// PEM: the CA the gate's server certificate must chain to.
+    pub ca: PathBuf,
+    /// PEM: the gateway's client certificate, and its key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl From<&crate::gate_tls::GateTlsFiles> for GateClientTls {
+    fn from(files: &crate::gate_tls::GateTlsFiles) -> Self {
+        Self {
+            ca: files.ca.clone(),
+            cert: files.client_cert.clone(),
+            key: files.client_key.clone(),
+        }
+    }
 }
 
 /// The loopback ports one gateway process listens on.
@@ -212,12 +235,19 @@ impl GatewayPlan {
                 pack_as_bytes: true,
                 failure_mode_allow: false,
                 request_metadata: BTreeMap::new(),
+                tls: None,
             },
             stream_idle_timeout: patient,
             route_timeout: patient,
             max_requests: 100_000,
             requester_jwt: None,
         }
+    }
+
+    /// The same, speaking mTLS to the gate with `tls`.
+    pub fn with_gate_tls(mut self, tls: GateClientTls) -> Self {
+        self.ext_authz.tls = Some(tls);
+        self
     }
 
     /// The same, with the gated routes requiring a requester token `jwt` verifies.

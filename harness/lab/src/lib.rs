@@ -11,6 +11,7 @@ pub mod clients;
 pub mod components;
 pub mod credentials;
 pub mod envoy;
+pub mod gate_tls;
 pub mod gateway;
 pub mod lab;
 pub mod local;

@@ -19,6 +19,7 @@ use crate::{
     },
     credentials::Credentials,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
+    gate_tls::{GateTls, GateTlsFiles},
     gateway::Gateway,
     net,
     proc::{Running, Spec},
@@ -60,6 +61,7 @@ pub struct Builder {
     log_dir: PathBuf,
     gateways: Vec<Gateway>,
     extauth: Box<dyn Fn(extauth::Options) -> extauth::Options + Send + Sync>,
+    gate_mtls: bool,
 }
 
 impl Builder {
@@ -75,6 +77,13 @@ impl Builder {
         edit: impl Fn(extauth::Options) -> extauth::Options + Send + Sync + 'static,
     ) -> Self {
         self.extauth = Box::new(edit);
+        self
+    }
+
+    /// Gateways and gate speak mTLS (as in the kind lab): a CA made for this stack, the gate's
+    /// Check port demanding the gateways' client certificate ([`Stack::gate_tls`]).
+    pub fn gate_mtls(mut self) -> Self {
+        self.gate_mtls = true;
         self
     }
 
@@ -96,12 +105,19 @@ impl Builder {
         // One issuer: the gateways verify its tokens, and so does the gate, itself.
         let issuer = Issuer::generate()?;
         let trust = RequesterTrust::of(&issuer, &log_dir)?;
+        let gate_tls = if self.gate_mtls {
+            Some(GateTls::issue("hitl-lab test gateway-gate CA")?.write(&credentials.dir())?)
+        } else {
+            None
+        };
         let extauth = start(|| {
-            let options = (self.extauth)(
-                extauth::Options::new(net::free_port()?, net::free_port()?, &log_dir)
-                    .credentials(&credentials)
-                    .requester(trust.clone()),
-            );
+            let mut options = extauth::Options::new(net::free_port()?, net::free_port()?, &log_dir)
+                .credentials(&credentials)
+                .requester(trust.clone());
+            if let Some(files) = &gate_tls {
+                options = options.grpc_tls(files.clone());
+            }
+            let options = (self.extauth)(options);
             let spec = extauth::spec(&options, &log_dir)?;
             Ok((options, spec))
         })
@@ -109,13 +125,16 @@ impl Builder {
         let mut fronts = Vec::with_capacity(self.gateways.len());
         for gateway in self.gateways {
             let started = start(|| {
-                let plan = GatewayPlan::from_manifests(
+                let mut plan = GatewayPlan::from_manifests(
                     GatewayPorts::free()?,
                     Endpoint::loopback(db.options.port),
                     extauth.options.grpc_endpoint(),
                     extauth.options.park_timeout,
                 )?
                 .with_requester_jwt(issuer.gateway_jwt());
+                if let Some(files) = &gate_tls {
+                    plan = plan.with_gate_tls(files.into());
+                }
                 let spec = gateway.spec(&plan, &log_dir)?.ready_timeout(GATEWAY_READY);
                 Ok((plan, spec))
             })
@@ -131,6 +150,7 @@ impl Builder {
             log_dir,
             signer,
             credentials,
+            gate_tls,
             issuer,
             db,
             extauth,
@@ -147,6 +167,8 @@ pub struct Stack {
     pub signer: Signer,
     /// The same key pair as files, and hitl-extauth's admin token.
     pub credentials: Credentials,
+    /// The mTLS files between gateways and gate, with [`Builder::gate_mtls`].
+    pub gate_tls: Option<GateTlsFiles>,
     /// Mints the requester tokens the gated routes verify.
     pub issuer: Issuer,
     pub db: Started<mock_db::Options>,
@@ -163,6 +185,7 @@ impl Stack {
             log_dir: log_dir.to_path_buf(),
             gateways: Vec::new(),
             extauth: Box::new(|o| o),
+            gate_mtls: false,
         }
     }
 

@@ -301,6 +301,21 @@ pub struct Timeouts {
 pub struct BackendPolicy {
     #[serde(default)]
     pub http: Option<BackendHttp>,
+    #[serde(default)]
+    pub tls: Option<BackendTls>,
+}
+
+/// `backend.tls`: the part the lab reads (whether the gateway presents a client certificate).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendTls {
+    #[serde(default)]
+    pub mtls_certificate_ref: Vec<NameRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameRef {
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -349,12 +349,18 @@ fn gate(policies: &[PolicyView], routes: &[RouteView]) -> Result<GateView, Manif
         .filter(|p| p.namespace == ext_auth.backend.namespace)
         .filter(|p| p.targets_service(&ext_auth.backend.name))
         .find_map(|p| p.backend_request_timeout);
+    let ext_auth_mtls_secret = policies
+        .iter()
+        .filter(|p| p.namespace == ext_auth.backend.namespace)
+        .filter(|p| p.targets_service(&ext_auth.backend.name))
+        .find_map(|p| p.backend_mtls_secret.clone());
     Ok(GateView {
         policy: policy.name.clone(),
         route: route.name.clone(),
         path_prefix: route.path_prefix.clone(),
         request_timeout: policy.request_timeout,
         ext_auth_timeout,
+        ext_auth_mtls_secret,
         ext_auth,
         jwt: policy.jwt.clone(),
     })

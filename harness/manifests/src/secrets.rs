@@ -13,7 +13,16 @@ pub enum GeneratedValue {
     /// A fresh Ed25519 approval key pair: the seed (hex) under `key`, the public key (hex)
     /// under [`APPROVAL_VERIFYING_KEY`]. Each Deployment mounts only the half it needs.
     ApprovalKeyPair,
+    /// mTLS between the gateway and the gate: a fresh CA issues the gate's server
+    /// certificate (this Secret) and the gateway's client certificate (Secret `client`, in
+    /// the same namespace), each as [`TLS_KEYS`] with the CA as `ca.crt`; the CA's key is then
+    /// forgotten. The two are made together, and kept once both exist.
+    GateTls { client: &'static str },
 }
+
+/// The keys of a [`GeneratedValue::GateTls`] Secret (a `kubernetes.io/tls` Secret's, plus the
+/// CA that the other side's certificate must chain to).
+pub const TLS_KEYS: [&str; 3] = ["tls.crt", "tls.key", "ca.crt"];
 
 /// The key of the approval key Secret that holds the public half.
 pub const APPROVAL_VERIFYING_KEY: &str = "verifying-key";
@@ -33,6 +42,7 @@ impl GeneratedSecret {
     pub fn keys(&self) -> Vec<&'static str> {
         match self.value {
             GeneratedValue::ApprovalKeyPair => vec![self.key, APPROVAL_VERIFYING_KEY],
+            GeneratedValue::GateTls { .. } => TLS_KEYS.to_vec(),
             _ => vec![self.key],
         }
     }
@@ -52,6 +62,18 @@ pub const RESET_TOKEN: GeneratedSecret = GeneratedSecret {
     name: "mock-db-mcp-reset",
     key: "token",
     value: GeneratedValue::Token,
+};
+
+/// The gate's certificate for its Check port (mounted by hitl-extauth) and, in Secret
+/// `hitl-gateway-client-tls`, the gateway's client certificate (the `mtlsCertificateRef` of the
+/// AgentgatewayPolicy on the hitl-extauth Service).
+pub const GATE_TLS: GeneratedSecret = GeneratedSecret {
+    namespace: "hitl-lab",
+    name: "hitl-extauth-tls",
+    key: "tls.crt",
+    value: GeneratedValue::GateTls {
+        client: "hitl-gateway-client-tls",
+    },
 };
 
 /// Every generated Secret.
@@ -80,11 +102,15 @@ pub const GENERATED: &[GeneratedSecret] = &[
         key: "signing-key",
         value: GeneratedValue::ApprovalKeyPair,
     },
+    GATE_TLS,
 ];
 
-/// The generated Secret `namespace/name`, if it is one.
+/// The generated Secret `namespace/name`, if it is one (the client half of
+/// [`GeneratedValue::GateTls`] included: it has the same keys).
 pub fn generated(namespace: &str, name: &str) -> Option<&'static GeneratedSecret> {
-    GENERATED
-        .iter()
-        .find(|s| s.namespace == namespace && s.name == name)
+    GENERATED.iter().find(|s| {
+        s.namespace == namespace
+            && (s.name == name
+                || matches!(s.value, GeneratedValue::GateTls { client } if client == name))
+    })
 }

@@ -185,6 +185,9 @@ pub struct PolicyView {
     pub request_timeout: Option<Duration>,
     /// `backend.http.requestTimeout`.
     pub backend_request_timeout: Option<Duration>,
+    /// `backend.tls.mtlsCertificateRef[0].name`: the Secret whose client certificate the
+    /// gateway presents to this backend.
+    pub backend_mtls_secret: Option<String>,
     /// `traffic.phase: PreRouting` (runs before any route is picked, and before route policies).
     pub pre_routing: bool,
     /// `traffic.transformation.request.remove`, lower-cased.
@@ -269,6 +272,10 @@ pub struct GateView {
     /// How long the gateway waits for the ext-auth server (`backend.http.requestTimeout` of a
     /// policy targeting its Service): must outlast a human's decision.
     pub ext_auth_timeout: Option<Duration>,
+    /// The Secret whose client certificate the gateway presents to the ext-auth server
+    /// (`backend.tls.mtlsCertificateRef` of a policy targeting its Service): mTLS between
+    /// them. `None`: plaintext.
+    pub ext_auth_mtls_secret: Option<String>,
 }
 
 /// A RemoteMCPServer: an MCP endpoint the agent can use.

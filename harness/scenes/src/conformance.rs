@@ -157,6 +157,12 @@ pub async fn lab_target(
         ui,
         ext_authz: (lab.target == hitl_lab::lab::Target::Local)
             .then(|| hitl_lab::envoy::Endpoint::loopback(local.ports.extauth_grpc)),
+        // The local lab's gateway certificate, if its gate demands one (written at `up`).
+        ext_authz_tls: {
+            let files = hitl_lab::gate_tls::GateTlsFiles::in_dir(&local.dir.join("credentials"));
+            (lab.target == hitl_lab::lab::Target::Local && files.client_key.is_file())
+                .then(|| (&files).into())
+        },
         backend_verifies: true,
         ours: true,
         park_window: std::time::Duration::from_secs(3),

@@ -178,6 +178,7 @@ async fn start(
         decider,
         ui: None,
         ext_authz: Some(options.ext_authz.clone()),
+        ext_authz_tls: None,
         backend_verifies: options.approval_key.is_some(),
         park_window: options.park_window,
     };

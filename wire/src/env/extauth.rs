@@ -50,3 +50,11 @@ pub const REQUESTER_AUDIENCES: &str = "REQUESTER_AUDIENCES";
 /// Longest lifetime accepted for a requester token, in seconds: `exp - iat`, and `exp - now`.
 pub const REQUESTER_MAX_LIFETIME_SEC: &str = "REQUESTER_MAX_LIFETIME_SEC";
 pub const DEFAULT_REQUESTER_MAX_LIFETIME_SEC: u64 = 3600;
+/// PEM certificate (chain) the gRPC Check port presents: with [`GRPC_TLS_KEY_FILE`] and
+/// [`GRPC_CLIENT_CA_FILE`], the port speaks TLS only and demands a client certificate. Unset
+/// (all three): plaintext h2c, as the seed did. A partial set refuses to start.
+pub const GRPC_TLS_CERT_FILE: &str = "GRPC_TLS_CERT_FILE";
+/// PEM private key of [`GRPC_TLS_CERT_FILE`].
+pub const GRPC_TLS_KEY_FILE: &str = "GRPC_TLS_KEY_FILE";
+/// PEM CA certificate(s) a client (the gateway) must present a certificate from.
+pub const GRPC_CLIENT_CA_FILE: &str = "GRPC_CLIENT_CA_FILE";

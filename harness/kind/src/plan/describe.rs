@@ -3,6 +3,27 @@
 
 use super::Step;
 use crate::metallb;
+use hitl_manifests::secrets;
+
+/// A generated Secret's line (the gateway-gate certificate pair's names both Secrets).
+fn generated_secret(s: &secrets::GeneratedSecret) -> String {
+    if let secrets::GeneratedValue::GateTls { client } = s.value {
+        return format!(
+            "Secrets {ns}/{} and {ns}/{client} (keys {}): a CA made once issues the gate's and \
+             the gateway's certificates, and is forgotten; kept on later runs",
+            s.name,
+            s.keys().join(", "),
+            ns = s.namespace,
+        );
+    }
+    format!(
+        "Secret {}/{} (key{} {}): random, created once, kept on later runs",
+        s.namespace,
+        s.name,
+        if s.keys().len() > 1 { "s" } else { "" },
+        s.keys().join(", ")
+    )
+}
 
 impl Step {
     /// One line: what the step does.
@@ -40,13 +61,7 @@ impl Step {
                 metallb::NAMESPACE,
                 metallb::POOL
             ),
-            Step::GenerateSecret(s) => format!(
-                "Secret {}/{} (key{} {}): random, created once, kept on later runs",
-                s.namespace,
-                s.name,
-                if s.keys().len() > 1 { "s" } else { "" },
-                s.keys().join(", ")
-            ),
+            Step::GenerateSecret(s) => generated_secret(s),
             Step::SecretFromEnv {
                 namespace,
                 name,

@@ -8,7 +8,10 @@ use std::{
 
 use hitl_wire::env::extauth as env;
 
-use crate::{bins, credentials::Credentials, envoy::Endpoint, proc::Spec, requester::Issuer};
+use crate::{
+    bins, credentials::Credentials, envoy::Endpoint, gate_tls::GateTlsFiles, proc::Spec,
+    requester::Issuer,
+};
 
 /// Binary (and log file) name.
 pub const NAME: &str = "hitl-extauth";
@@ -70,6 +73,9 @@ pub struct Options {
     pub requester: Option<RequesterTrust>,
     /// `REQUIRE_VERIFIED_REQUESTER`, if set.
     pub require_verified_requester: Option<bool>,
+    /// mTLS on the Check port (`GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`,
+    /// `GRPC_CLIENT_CA_FILE`): the server half of these files. `None`: h2c.
+    pub grpc_tls: Option<GateTlsFiles>,
 }
 
 impl Options {
@@ -90,6 +96,7 @@ impl Options {
             max_parked_per_requester: None,
             requester: None,
             require_verified_requester: None,
+            grpc_tls: None,
         }
     }
 
@@ -103,6 +110,12 @@ impl Options {
     /// Verify requester tokens as `trust` says.
     pub fn requester(mut self, trust: RequesterTrust) -> Self {
         self.requester = Some(trust);
+        self
+    }
+
+    /// Serve the Check port over mTLS with the server half of `files`.
+    pub fn grpc_tls(mut self, files: GateTlsFiles) -> Self {
+        self.grpc_tls = Some(files);
         self
     }
 
@@ -177,6 +190,12 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
             .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
             .env(env::REQUESTER_ISSUER, &trust.issuer)
             .env(env::REQUESTER_AUDIENCES, trust.audiences.join(","));
+    }
+    if let Some(tls) = &options.grpc_tls {
+        spec = spec
+            .env(env::GRPC_TLS_CERT_FILE, tls.server_cert.as_os_str())
+            .env(env::GRPC_TLS_KEY_FILE, tls.server_key.as_os_str())
+            .env(env::GRPC_CLIENT_CA_FILE, tls.ca.as_os_str());
     }
     if let Some(require) = options.require_verified_requester {
         spec = spec.env(env::REQUIRE_VERIFIED_REQUESTER, require.to_string());

@@ -1,7 +1,7 @@
 //! A [`GatewayPlan`] rendered as an Envoy bootstrap: clusters, routes, the header mutation
 //! that strips client-sent approval headers, `jwt_authn` and ext_authz filters.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use serde_json::{Value, json};
 
@@ -47,6 +47,37 @@ fn cluster(name: &str, endpoint: &Endpoint, max_requests: u32, http2: bool) -> V
         });
     }
     cluster
+}
+
+/// The gate's cluster speaks mTLS: the gateway's client certificate, the gate's certificate
+/// verified against the lab's CA and for the name the gateway dials (an IP SAN for a loopback
+/// address, else a DNS SAN, also sent as SNI), HTTP/2 by ALPN.
+fn gate_tls_socket(tls: &GateClientTls, host: &str) -> Value {
+    let san_type = if host.parse::<IpAddr>().is_ok() {
+        "IP_ADDRESS"
+    } else {
+        "DNS"
+    };
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "tls_certificates": [{
+                "certificate_chain": { "filename": tls.cert },
+                "private_key": { "filename": tls.key },
+            }],
+            "validation_context": {
+                "trusted_ca": { "filename": tls.ca },
+                "match_typed_subject_alt_names": [
+                    { "san_type": san_type, "matcher": { "exact": host } }
+                ],
+            },
+        },
+    });
+    if san_type == "DNS" {
+        context["sni"] = json!(host);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
 }
 
 fn route(plan: &GatewayPlan, route: &Route) -> Value {
@@ -169,6 +200,10 @@ pub fn render(plan: &GatewayPlan) -> String {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
         }
     }));
+    let mut gate_cluster = cluster(EXTAUTH_CLUSTER, &authz.grpc, plan.max_requests, true);
+    if let Some(tls) = &authz.tls {
+        gate_cluster["transport_socket"] = gate_tls_socket(tls, &authz.grpc.host);
+    }
     let config = json!({
         "admin": { "address": socket_address(&plan.admin) },
         "static_resources": {
@@ -206,7 +241,7 @@ pub fn render(plan: &GatewayPlan) -> String {
             }],
             "clusters": [
                 cluster(UPSTREAM_CLUSTER, &plan.upstream, plan.max_requests, false),
-                cluster(EXTAUTH_CLUSTER, &authz.grpc, plan.max_requests, true),
+                gate_cluster,
             ]
         }
     });

@@ -12,6 +12,7 @@ use crate::{
     components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
     envoy::GatewayPlan,
+    gate_tls::{GateTls, GateTlsFiles},
     lab::Urls,
     proc::Spec,
     pyenv::Venv,
@@ -26,6 +27,8 @@ pub(super) struct Translated {
     agent_config: PathBuf,
     agent_card: PathBuf,
     pub(super) park_timeout: Duration,
+    /// mTLS between the gateway and the gate, when the manifests ask for it.
+    gate_tls: Option<GateTlsFiles>,
 }
 
 /// Translate `manifests` for `config`; write the agent's config and card and the requester
@@ -48,6 +51,19 @@ pub(super) fn translate(
     if let Some(jwt) = &plan.requester_jwt {
         std::fs::write(config.dir.join(requester::JWKS_FILE), &jwt.jwks)?;
     }
+    // mTLS between the gateway and the gate when the manifests have it (the backend policy
+    // on the gate's Service presents a client certificate, as in kind): a CA for this start,
+    // its key forgotten once both certificates are issued.
+    let gate_tls = match &manifests.gate.ext_auth_mtls_secret {
+        Some(_) => Some(
+            GateTls::issue("hitl-lab local gateway-gate CA")?
+                .write(&config.dir.join("credentials"))?,
+        ),
+        None => None,
+    };
+    if let Some(files) = &gate_tls {
+        plan = plan.with_gate_tls(files.into());
+    }
     let api_key = config
         .model
         .api_key_env()
@@ -66,6 +82,7 @@ pub(super) fn translate(
         agent_config,
         agent_card,
         park_timeout,
+        gate_tls,
     })
 }
 
@@ -94,6 +111,7 @@ pub(super) fn services(
                         .park_timeout(lab.park_timeout)
                         .credentials(credentials);
                 gate.deny_response = manifests.deny_response().map(str::to_owned);
+                gate.grpc_tls = lab.gate_tls.clone();
                 // The gate verifies requester tokens itself, with the keys, issuer and
                 // audiences the gateway's JWT policy names (tests/manifests.rs checks the
                 // gate's Deployment says the same).

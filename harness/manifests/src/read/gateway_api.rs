@@ -153,6 +153,12 @@ pub(crate) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
             .and_then(|b| b.http.as_ref())
             .and_then(|h| h.request_timeout.as_ref()),
     )?;
+    let backend_mtls_secret = spec
+        .backend
+        .as_ref()
+        .and_then(|b| b.tls.as_ref())
+        .and_then(|t| t.mtls_certificate_ref.first())
+        .map(|r| r.name.clone());
     let pre_routing = match traffic.and_then(|t| t.phase.as_deref()) {
         None | Some("PostRouting") => false,
         Some("PreRouting") => true,
@@ -178,6 +184,7 @@ pub(crate) fn policy(doc: &Doc) -> Result<PolicyView, ManifestError> {
         jwt,
         request_timeout,
         backend_request_timeout,
+        backend_mtls_secret,
         pre_routing,
         removes_request_headers,
     })

@@ -43,6 +43,8 @@ pub enum Kind {
     DecideWithoutCredentials,
     /// A Check straight to the gate naming the requester only in `metadata_context`.
     StatedRequester,
+    /// A Check straight to the gate's port without the gateway's client certificate.
+    CheckWithoutClientCertificate,
 }
 
 /// Where a request goes.
@@ -258,11 +260,12 @@ fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, Str
         "replay-approval" => Kind::ReplayApproval,
         "decide-without-credentials" => Kind::DecideWithoutCredentials,
         "stated-requester" => Kind::StatedRequester,
+        "check-without-client-certificate" => Kind::CheckWithoutClientCertificate,
         other => {
             return Err((
                 kind_span,
                 format!(
-                    "unknown kind `{other}`: use request, self-approval, replay-approval, decide-without-credentials or stated-requester"
+                    "unknown kind `{other}`: use request, self-approval, replay-approval, decide-without-credentials, stated-requester or check-without-client-certificate"
                 ),
             ));
         }

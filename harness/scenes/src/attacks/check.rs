@@ -17,7 +17,11 @@ use envoy_types::pb::{
 };
 use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM, TOKEN_HEADER};
 
-use hitl_lab::{envoy::Endpoint, requester::bearer};
+use anyhow::Context as _;
+use hitl_lab::{
+    envoy::{Endpoint, GateClientTls},
+    requester::bearer,
+};
 
 /// A JWT payload naming `sub` where gateways state one after their own check (Envoy
 /// `jwt_authn` `payload_in_metadata`; agentgateway's default): what anyone who reaches the
@@ -122,9 +126,42 @@ pub fn verified_post(
 
 /// Send `request` to the gate at `endpoint` (h2c); the answer arrives once it decides.
 pub async fn check(endpoint: &Endpoint, request: CheckRequest) -> anyhow::Result<CheckResponse> {
-    let mut client =
-        AuthorizationClient::connect(format!("http://{}:{}", endpoint.host, endpoint.port)).await?;
+    check_over(endpoint, None, request).await
+}
+
+/// [`check`], over mTLS when `tls` is given: presenting its client certificate and trusting
+/// only its CA for the gate's certificate (checked for `endpoint.host`), as the gateway does.
+pub async fn check_over(
+    endpoint: &Endpoint,
+    tls: Option<&GateClientTls>,
+    request: CheckRequest,
+) -> anyhow::Result<CheckResponse> {
+    let mut client = AuthorizationClient::new(connect(endpoint, tls).await?);
     Ok(client.check(request).await?.into_inner())
+}
+
+/// A channel to the gate's Check port: h2c, or mTLS with `tls`.
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: Option<&GateClientTls>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+    let Some(tls) = tls else {
+        let url = format!("http://{}:{}", endpoint.host, endpoint.port);
+        return Ok(Channel::from_shared(url)?.connect().await?);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let config = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&tls.ca)?))
+        .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+        .domain_name(endpoint.host.clone());
+    let url = format!("https://{}:{}", endpoint.host, endpoint.port);
+    Ok(Channel::from_shared(url)?
+        .tls_config(config)?
+        .connect()
+        .await?)
 }
 
 /// The value of header `name` the gate adds upstream on an OK answer.

@@ -9,7 +9,7 @@ use hitl_wire::{approval, headers, mockdb::paths};
 
 use super::{
     calls::{new_tag, parked_id, spawn_migration, tagged_call},
-    check::{added_header, check as ask_gate, post, stated_payload, verified_post},
+    check::{added_header, check_over as ask_gate, post, stated_payload, verified_post},
     raw::{Answer, privileged_post, send_raw, short},
     run::{AttackReport, Target, check, since},
 };
@@ -110,8 +110,8 @@ pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyh
         &target.issuer.mint(&target.requester)?,
         &[(headers::CHECK_ID, &tag.to_string())],
     );
-    let endpoint = endpoint.clone();
-    let pending = tokio::spawn(async move { ask_gate(&endpoint, request).await });
+    let (endpoint, tls) = (endpoint.clone(), target.ext_authz_tls.clone());
+    let pending = tokio::spawn(async move { ask_gate(&endpoint, tls.as_ref(), request).await });
     let id = parked_id(target, tag).await?;
     if let Err(why) = target
         .decider
@@ -257,8 +257,8 @@ pub async fn stated_requester(target: &Target, report: &mut AttackReport) -> any
         attributes.context_extensions = [("route".to_owned(), "privileged-mcp".to_owned())].into();
         attributes.metadata_context = Some(stated_payload(&target.requester));
     }
-    let endpoint = endpoint.clone();
-    let pending = tokio::spawn(async move { ask_gate(&endpoint, request).await });
+    let (endpoint, tls) = (endpoint.clone(), target.ext_authz_tls.clone());
+    let pending = tokio::spawn(async move { ask_gate(&endpoint, tls.as_ref(), request).await });
     match tokio::time::timeout(target.park_window, pending).await {
         Ok(answer) => {
             let denied = match answer??.http_response {

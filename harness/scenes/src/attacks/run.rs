@@ -41,6 +41,9 @@ pub struct Target {
     pub ui: Option<(ReviewerUi, String)>,
     /// The gate's Check port, to ask it for an approval token directly.
     pub ext_authz: Option<Endpoint>,
+    /// The gateway's client certificate for [`Target::ext_authz`], when the gate demands one
+    /// (mTLS): the harness holds it as it holds the admin token.
+    pub ext_authz_tls: Option<hitl_lab::envoy::GateClientTls>,
     /// mock-db-mcp verifies approval tokens with the gate's public key.
     pub backend_verifies: bool,
     /// The gate is hitl-extauth: its reasons and its `/history` are part of the contract.
@@ -144,6 +147,9 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
             Kind::SelfApproval => procedures::self_approval(target, report).await,
             Kind::ReplayApproval => procedures::replay_approval(target, report).await,
             Kind::StatedRequester => procedures::stated_requester(target, report).await,
+            Kind::CheckWithoutClientCertificate => {
+                super::mtls::check_without_client_certificate(target, report).await
+            }
             Kind::DecideWithoutCredentials => {
                 procedures::decide_without_credentials(target, report).await
             }
