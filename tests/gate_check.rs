@@ -96,6 +96,7 @@ async fn the_catalogue_passes_twice_back_to_back_on_a_long_history(gateway) {
         options.admin = Some(extauth.options.admin_url());
         options.admin_token = extauth.options.admin_token.clone();
         options.approval_key = Some(keys.verifying.clone());
+        options.requester_key = Some(extauth.requester_dir().join(hitl_lab::requester::KEY_FILE));
         options.park_timeout = Some(park);
         options.park_window = Duration::from_secs(2);
         options.dir = dir.join(format!("gate-check-{run}"));
