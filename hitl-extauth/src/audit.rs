@@ -552,6 +552,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             claimed_requester,
             id: id.clone(),
             preview_of_bytes: None,
+            request: None,
         },
         outcome: parse_outcome(&id, &outcome_text)?,
         reviewer: row.get(14)?,
@@ -589,6 +590,7 @@ mod tests {
             requester: Some("alice".into()),
             claimed_requester: Some("alice".into()),
             preview_of_bytes: None,
+            request: None,
         })
     }
 

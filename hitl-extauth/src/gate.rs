@@ -367,6 +367,7 @@ impl Gate {
             requester,
             claimed_requester,
             preview_of_bytes: None,
+            request: None,
         }
     }
 
