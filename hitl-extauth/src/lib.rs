@@ -9,6 +9,7 @@
 //! the reviewer's HTTP API; [`config`] the command line.
 
 pub mod admin;
+pub mod approval_request;
 pub mod audit;
 pub mod classify;
 pub mod config;
