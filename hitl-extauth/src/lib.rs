@@ -5,7 +5,7 @@
 //!
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
 //! (unpacking the check, with [`requester`]: who the gateway verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
-//! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
+//! timeouts, cancellation) over [`approval_request`] (one request per action), [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
 //! the reviewer's HTTP API; [`config`] the command line.
 
 pub mod admin;
@@ -101,8 +101,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             require_verified_requester: config.require_verified_requester,
             signer,
             reviewer_verified: !matches!(access, AdminAccess::Open),
+            clocks: approval_request::Clocks {
+                ttl: std::time::Duration::from_secs(config.approval_ttl_sec),
+                window: std::time::Duration::from_secs(config.approval_window_sec),
+                reject_hold: gate::REJECTION_HOLD,
+            },
         },
         audit.clone(),
+        opened.requests,
     );
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
     if !config.require_verified_requester {
