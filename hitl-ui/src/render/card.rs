@@ -265,6 +265,16 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                 dd { time datetime=(when::machine(call.received_at)) { (when::timestamp(call.received_at)) } }
                 dt { "Request hash" }
                 dd { code.hash title="sha256 of the forwarded body: the approval applies to exactly these bytes" { "sha256:" (call.body_sha256) } }
+                @if let Some(request) = &call.request {
+                    dt { "Approval request" }
+                    dd.request title="one request per action: re-sends attach here; an approval lets one call through" {
+                        span.attempts { (request.attempts) " " @if request.attempts == 1 { "send" } @else { "sends" } }
+                        " · "
+                        @if request.waiting { span.waiting { "a caller is waiting" } } @else { span.not-waiting { "nobody waiting now: approve and the caller's retry passes once" } }
+                        " · open until "
+                        time.open-until datetime=(when::machine(request.open_until)) { (when::timestamp(request.open_until)) }
+                    }
+                }
             }
             section.args {
                 h3 { @if generic { "Tool " code { (shorten(&call.tool_name, HEADLINE_CHARS)) } " with arguments" } @else { "Arguments" } }
