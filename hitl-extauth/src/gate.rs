@@ -60,9 +60,10 @@ pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client 
 /// Said to a caller whose `tools/call` carries no requester the gateway verified.
 pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), verified by the gateway; identity headers such as x-user-id are not proof";
 /// How long a re-send of a rejected action gets the same rejection at once, without a new
-/// card: long enough to absorb a client's automatic retries, short enough that asking again
-/// later reaches a reviewer.
-pub const REJECTION_HOLD: Duration = Duration::from_secs(60);
+/// card (the default of `REJECTION_HOLD_SEC`): long enough to absorb a client's automatic
+/// retries, short enough that asking again later reaches a reviewer.
+pub const REJECTION_HOLD: Duration =
+    Duration::from_secs(hitl_wire::env::extauth::DEFAULT_REJECTION_HOLD_SEC);
 /// Said to the caller when a reviewer rejects without giving a reason.
 pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 

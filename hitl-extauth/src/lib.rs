@@ -104,7 +104,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             clocks: approval_request::Clocks {
                 ttl: std::time::Duration::from_secs(config.approval_ttl_sec),
                 window: std::time::Duration::from_secs(config.approval_window_sec),
-                reject_hold: gate::REJECTION_HOLD,
+                reject_hold: std::time::Duration::from_secs(config.rejection_hold_sec),
             },
         },
         audit.clone(),

@@ -17,6 +17,10 @@ pub const DEFAULT_APPROVAL_TTL_SEC: u64 = 24 * 60 * 60;
 /// Seconds after its approval within which one `tools/call` of the action may use it (once).
 pub const APPROVAL_WINDOW: &str = "APPROVAL_WINDOW";
 pub const DEFAULT_APPROVAL_WINDOW_SEC: u64 = 15 * 60;
+/// Seconds a re-send of a rejected action gets the same rejection at once, without a new
+/// card (`0`: none; every send after a rejection asks a reviewer again).
+pub const REJECTION_HOLD_SEC: &str = "REJECTION_HOLD_SEC";
+pub const DEFAULT_REJECTION_HOLD_SEC: u64 = 60;
 /// SQLite file of the audit trail.
 pub const AUDIT_DB: &str = "AUDIT_DB";
 pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";

@@ -42,6 +42,8 @@ pub struct Options {
     pub deny_response: Option<String>,
     /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
     pub max_parked_per_requester: Option<u64>,
+    /// `REJECTION_HOLD_SEC`, if not the default.
+    pub rejection_hold: Option<Duration>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             insecure_no_approval_key: false,
             deny_response: None,
             max_parked_per_requester: None,
+            rejection_hold: None,
         }
     }
 
@@ -115,6 +118,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
+    if let Some(hold) = options.rejection_hold {
+        spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
+    }
     if let Some(methods) = &options.allowed_methods {
         spec = spec.env(env::ALLOWED_METHODS, methods);
     }
