@@ -593,6 +593,7 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
                         &migrate(round * BURST + i, &format!("v{}", round * BURST + i)),
                         &[("x-user-id", USER), ("x-agent-id", AGENT)],
                     ),
+                    &extauth.issuer,
                     USER,
                 );
                 tokio::spawn(async move { client.check(request).await })
@@ -663,6 +664,7 @@ async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
                 &migrate(i, &format!("v{i}")),
                 &[("x-user-id", user)],
             ),
+            &extauth.issuer,
             user,
         );
         tokio::spawn(async move { client.check(request).await })
@@ -958,6 +960,7 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
                 ),
                 &[("x-user-id", USER), ("x-agent-id", AGENT)],
             ),
+            &extauth.issuer,
             USER,
         )
     };
@@ -1379,6 +1382,126 @@ async fn without_a_token_the_admin_api_is_off_unless_opened_loudly() -> anyhow::
     Ok(())
 }
 
+/// The seed's Go reviewer UI, as it talks to the admin API: `GET /pending` and
+/// `POST /decide/{id}` with `Content-Type: application/json` and `{"approved", "reason"}`
+/// (its default reason when the reviewer typed none), no token, no reviewer.
+mod seed_ui {
+    use serde_json::{Value, json};
+
+    /// `GET /pending`, read as the seed reads it: `{"pending": [{"id", "receivedAt", …}]}`.
+    pub async fn pending(admin: &str) -> anyhow::Result<Vec<Value>> {
+        let list: Value = reqwest::get(format!("{admin}/pending"))
+            .await?
+            .json()
+            .await?;
+        let calls = list["pending"].as_array().cloned().unwrap_or_default();
+        for call in &calls {
+            // Go's decoder fails the whole list on a field of the wrong type.
+            assert!(call["id"].is_string(), "{call}");
+            let received = call["receivedAt"].as_str().expect("receivedAt");
+            time::OffsetDateTime::parse(received, &time::format_description::well_known::Rfc3339)
+                .expect("receivedAt is RFC 3339");
+            for field in ["method", "path", "body", "rpcMethod", "toolName"] {
+                assert!(call[field].is_string(), "{field}: {call}");
+            }
+            assert!(
+                call["headers"]
+                    .as_object()
+                    .is_some_and(|h| h.values().all(Value::is_string))
+            );
+        }
+        Ok(calls)
+    }
+
+    /// The Approve or Reject button with an empty reason field: the upstream status.
+    pub async fn decide(admin: &str, id: &str, approved: bool) -> anyhow::Result<u16> {
+        let reason = if approved {
+            "approved by reviewer"
+        } else {
+            "rejected by reviewer"
+        };
+        let body = json!({ "approved": approved, "reason": reason }).to_string();
+        let resp = reqwest::Client::new()
+            .post(format!("{admin}/decide/{id}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+/// The seed's own reviewer UI decides again in the seed's opt-out mode (`INSECURE_OPEN_ADMIN`,
+/// no token): a decision that names nobody is applied, and recorded — in `/history` and in the
+/// approval token — as an unnamed, unverified reviewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_ui_decides_when_the_admin_api_is_open() -> anyhow::Result<()> {
+    use hitl_lab_tests::extauth::{ExtAuth, added_header};
+    use hitl_wire::{approval, extauth::UNNAMED_REVIEWER};
+    let dir = hitl_lab_tests::scratch_dir("extauth_seed_ui");
+    let signer = hitl_wire::approval::Signer::generate()?;
+    let open = ExtAuth::start_keyed(&dir, &signer, |o| hitl_lab::components::extauth::Options {
+        admin_token: None,
+        insecure_open_admin: true,
+        ..o
+    })
+    .await?;
+    let admin = open.url("");
+    let admin = admin.trim_end_matches('/');
+
+    // Approve: the call is released with a token that names the unnamed reviewer.
+    let check = open.check(&migrate(1, "v3"), USER).await?;
+    open.wait_pending(1).await?;
+    let parked = seed_ui::pending(admin).await?.remove(0);
+    let id = parked["id"].as_str().unwrap().to_owned();
+    assert_eq!(seed_ui::decide(admin, &id, true).await?, 200);
+    let released = check.await??;
+    let token = added_header(&released, approval::HEADER).expect("released with a token");
+    let claims = signer.verifier().open(&token).expect("signed by the gate");
+    assert_eq!(claims.id, id);
+    assert_eq!(claims.reviewer, UNNAMED_REVIEWER);
+
+    // Reject: the call is denied with the seed's reason.
+    let check = open.check(&migrate(2, "v4"), USER).await?;
+    open.wait_pending(1).await?;
+    let parked = seed_ui::pending(admin).await?.remove(0);
+    let rejected_id = parked["id"].as_str().unwrap().to_owned();
+    assert_eq!(seed_ui::decide(admin, &rejected_id, false).await?, 200);
+    let denied = check.await??;
+    assert_eq!(
+        denied.status.as_ref().map(|s| s.code),
+        Some(tonic::Code::PermissionDenied as i32)
+    );
+    assert!(added_header(&denied, approval::HEADER).is_none());
+    assert!(seed_ui::pending(admin).await?.is_empty());
+
+    // Both on the record, reviewer unnamed and unverified; each decision logged as a warning.
+    let history = open.history(&HistoryQuery::default()).await?.items;
+    let decided: Vec<_> = history
+        .iter()
+        .map(|r| (r.call.id.as_str(), r.outcome, r.reviewer.as_deref()))
+        .collect();
+    assert!(
+        decided.contains(&(id.as_str(), Outcome::Approved, Some(UNNAMED_REVIEWER))),
+        "{decided:?}"
+    );
+    assert!(
+        decided.contains(&(
+            rejected_id.as_str(),
+            Outcome::Rejected,
+            Some(UNNAMED_REVIEWER)
+        )),
+        "{decided:?}"
+    );
+    let warnings = open.log_tail();
+    assert_eq!(
+        warnings.matches("names no reviewer").count(),
+        2,
+        "one warning per decision:\n{warnings}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_signing_key_the_gate_refuses_to_start() -> anyhow::Result<()> {
     use hitl_lab::components::extauth::{Options, spec};
@@ -1502,10 +1625,15 @@ async fn the_requester_is_the_token_holder_not_the_header(gateway) {
         Some(USER),
         "claimed only"
     );
-    assert_eq!(
-        parked.headers.get("authorization"),
-        None,
-        "the gateway keeps the token to itself"
+    // Envoy hands the token to the gate in the header, agentgateway in metadata_context;
+    // a reviewer never sees it.
+    assert!(
+        matches!(
+            parked.headers.get("authorization").map(String::as_str),
+            None | Some("[redacted]")
+        ),
+        "the token is never shown: {:?}",
+        parked.headers
     );
     gate.extauth
         .decide(&parked.id, false, "not today", "carol")
@@ -1519,7 +1647,7 @@ async fn the_requester_is_the_token_holder_not_the_header(gateway) {
 }
 
 /// Someone on the network who skips the gateway and calls the gate's Check with a forged
-/// `x-user-id` and no verified token is denied, with the reason, and nothing parks.
+/// `x-user-id` and a token that is no JWT is denied, with the reason, and nothing parks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -> anyhow::Result<()>
 {
@@ -1549,7 +1677,8 @@ async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -
     };
     let deny: DenyBody = serde_json::from_str(&denied.body)?;
     assert!(
-        deny.reason.starts_with("no verified requester"),
+        deny.reason
+            .starts_with("the requester token is refused: it is not a JWT"),
         "{}",
         deny.reason
     );
@@ -1561,4 +1690,128 @@ async fn a_check_straight_to_the_gate_without_a_verified_requester_is_denied() -
         1.0
     );
     Ok(())
+}
+
+/// Whoever reaches the Check port can write any `metadata_context`: a requester it merely
+/// states (the JWT payload a gateway would put there) names nobody, and the call is denied
+/// "no verified requester" instead of parking as alice. A token in the metadata is verified
+/// like one in the header: another key's is refused, the trusted issuer's names its `sub`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_only_stated_in_metadata_context_parks_as_nobody() -> anyhow::Result<()> {
+    use envoy_types::pb::{
+        envoy::config::core::v3::Metadata,
+        google::protobuf::{Struct, Value, value::Kind},
+    };
+    use hitl_wire::identity::{TOKEN_METADATA_KEY, TOKEN_METADATA_NAMESPACE};
+    let dir = hitl_lab_tests::scratch_dir("extauth_stated_requester");
+    let extauth = hitl_lab_tests::extauth::ExtAuth::start(&dir, |o| o).await?;
+    let with_metadata = |metadata: Metadata| {
+        let mut request = check::post(PRIVILEGED, &migrate(1, "v3"), &[("x-user-id", USER)]);
+        request
+            .attributes
+            .as_mut()
+            .expect("attributes")
+            .metadata_context = Some(metadata);
+        request
+    };
+    let token_metadata = |token: String| Metadata {
+        filter_metadata: [(
+            TOKEN_METADATA_NAMESPACE.to_owned(),
+            Struct {
+                fields: [(
+                    TOKEN_METADATA_KEY.to_owned(),
+                    Value {
+                        kind: Some(Kind::StringValue(token)),
+                    },
+                )]
+                .into(),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let denial = |answer: envoy_types::pb::envoy::service::auth::v3::CheckResponse| {
+        let Some(
+            envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::DeniedResponse(
+                denied,
+            ),
+        ) = answer.http_response
+        else {
+            panic!("not a denial: {answer:?}");
+        };
+        serde_json::from_str::<DenyBody>(&denied.body).expect("a deny body")
+    };
+
+    let stated = extauth
+        .check_raw(with_metadata(hitl_lab_tests::extauth::stated_payload(USER)))
+        .await?;
+    let deny = denial(tokio::time::timeout(PATIENCE, stated).await???);
+    assert!(
+        deny.reason.starts_with("no verified requester"),
+        "{}",
+        deny.reason
+    );
+
+    let stranger = Issuer::generate()?.mint(USER)?;
+    let forged = extauth
+        .check_raw(with_metadata(token_metadata(stranger)))
+        .await?;
+    let deny = denial(tokio::time::timeout(PATIENCE, forged).await???);
+    assert!(deny.reason.contains("signature"), "{}", deny.reason);
+    assert!(extauth.pending().await?.is_empty(), "nothing parked");
+
+    let genuine = extauth.issuer.mint(USER)?;
+    let _parked = extauth
+        .check_raw(with_metadata(token_metadata(genuine)))
+        .await?;
+    let pending = extauth.wait_pending(1).await?;
+    assert_eq!(pending[0].requester.as_deref(), Some(USER));
+    Ok(())
+}
+
+through_both_gateways! {
+/// The two gateways and the gate agree on a requester token's times: one without `exp`, or
+/// not valid for another hour (`nbf`), is refused — by the gateway's JWT check (both require
+/// `exp`; Envoy checks `nbf`) or by the gate, which verifies the token again itself
+/// (agentgateway does not check `nbf`). Nothing parks, nothing runs.
+async fn tokens_without_exp_or_not_yet_valid_are_refused(gateway) {
+    let gate = Gate::start_default("extauth_token_times", gateway).await?;
+    let claims = gate.issuer.claims(USER);
+    let mut no_exp = claims.payload();
+    no_exp.as_object_mut().expect("an object").remove("exp");
+    let mut not_yet = claims.payload();
+    not_yet["nbf"] = serde_json::json!(claims.iat + 3600);
+    // Envoy refuses both itself; agentgateway refuses the one without `exp`, and lets the
+    // early one through to the gate, which refuses it with the reason.
+    let early = match gateway {
+        Gateway::Envoy => (401, None),
+        Gateway::Agentgateway => (403, Some("the requester token is refused: it is not valid yet")),
+    };
+    for (name, payload, (status, reason)) in [
+        ("no exp", no_exp, (401, None)),
+        ("nbf in an hour", not_yet, early),
+    ] {
+        let token = gate.issuer.sign_payload(&payload)?;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            gate.send_unproven(|http| {
+                http.post(gate.url(PRIVILEGED))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("authorization", bearer(&token))
+                    .body(migrate(1, "v3"))
+            }),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("{name}: no answer: the call parked"))??;
+        assert_eq!(reply.status, status, "{name}: {reply:?}");
+        if let Some(reason) = reason {
+            assert!(reply.body.contains(reason), "{name}: {reply:?}");
+        }
+    }
+    assert!(gate.extauth.pending().await?.is_empty(), "nothing parked");
+    let state = gate.db.state().await?;
+    assert!(state.audit.is_empty(), "nothing ran: {:?}", state.audit);
+    Ok(())
+}
 }

@@ -8,7 +8,10 @@ use std::{collections::BTreeSet, time::Duration};
 
 use hitl_lab_tests::{extauth::ExtAuth, fail_open_gate::FailOpenGate, through_both_gateways};
 use hitl_scenes::{attacks, gate_check, scene::SuiteReport};
-use hitl_wire::approval::Signer;
+use hitl_wire::{
+    approval::Signer,
+    extauth::{HistoryQuery, Outcome},
+};
 
 fn catalogue() -> Vec<attacks::Attack> {
     attacks::load_dir(&attacks::catalogue::default_dir()).expect("the catalogue parses")
@@ -34,6 +37,7 @@ async fn hitl_extauth_passes_every_check(gateway) {
     options.admin = Some(extauth.options.admin_url());
     options.admin_token = extauth.options.admin_token.clone();
     options.approval_key = Some(keys.verifying);
+    options.requester_key = Some(extauth.requester_dir().join(hitl_lab::requester::KEY_FILE));
     options.park_timeout = Some(park);
     options.park_window = Duration::from_secs(2);
     options.dir = dir.join("gate-check");
@@ -48,6 +52,50 @@ async fn hitl_extauth_passes_every_check(gateway) {
         .map(|a| a.id.as_str())
         .collect();
     assert_eq!(not_applicable, ["self-approval"], "{}", report.summary());
+    Ok(())
+}
+}
+
+through_both_gateways! {
+/// A gate that has been running a while (the local lab keeps its audit across `up`s) has more
+/// denials on record than one page of `/history`, and a catalogue run right after another
+/// finds its repeats coalesced: every denial must still be found on the record, twice.
+async fn the_catalogue_passes_twice_back_to_back_on_a_long_history(gateway) {
+    let dir = hitl_lab_tests::scratch_dir(&format!("gate_check_twice-{gateway}"));
+    let signer = Signer::generate()?;
+    let keys = signer.write_key_files(&dir.join("public"))?;
+    let park = Duration::from_secs(8);
+    let mut extauth = ExtAuth::start_keyed(&dir, &signer, |o| o.park_timeout(park)).await?;
+    // 600 distinct denials; the gate writes at most 120 new rows a minute per process, and
+    // queues denials without waiting for their commit, so each round is let settle first.
+    for round in 0..5 {
+        for i in 0..120 {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"history/{round}"}}"#);
+            extauth.check(&body, "mallory").await?.await??;
+        }
+        extauth.history(&HistoryQuery::latest(1)).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        extauth.crash_and_restart().await?;
+    }
+    let one_page = HistoryQuery {
+        limit: Some(500),
+        ..HistoryQuery::outcome(Outcome::Denied)
+    };
+    assert!(
+        extauth.history(&one_page).await?.next_before.is_some(),
+        "the gate's record holds more denials than one page of /history"
+    );
+    for run in ["first", "second"] {
+        let mut options = gate_check::Options::new(extauth.options.grpc_endpoint(), gateway);
+        options.admin = Some(extauth.options.admin_url());
+        options.admin_token = extauth.options.admin_token.clone();
+        options.approval_key = Some(keys.verifying.clone());
+        options.park_timeout = Some(park);
+        options.park_window = Duration::from_secs(2);
+        options.dir = dir.join(format!("gate-check-{run}"));
+        let report = gate_check::run(&options, &catalogue(), &|line| eprintln!("{line}")).await?;
+        assert_eq!(failed(&report), BTreeSet::new(), "{run} run: {}", report.summary());
+    }
     Ok(())
 }
 }
@@ -84,11 +132,17 @@ async fn a_fail_open_gate_fails_exactly_the_checks_it_should(gateway) {
         // A notification cannot carry a result, so a reviewer's approval could never be
         // answered: a strict gate refuses it.
         "body-notification",
-        // It never asks who is calling.
+        // It never asks who is calling, nor verifies the token it is handed.
         "identity-forged-header",
+        "requester-stated-to-the-check-port",
     ]
     .into_iter()
     .map(str::to_owned)
+    .chain(
+        // agentgateway does not check `nbf`: only a gate that verifies the token does.
+        (gateway == hitl_lab::gateway::Gateway::Agentgateway)
+            .then(|| "requester-token-not-yet-valid".to_owned()),
+    )
     .collect();
     assert_eq!(failed(&report), expected, "{}", report.summary());
     Ok(())

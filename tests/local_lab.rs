@@ -2,15 +2,22 @@
 //! engine with `requireApproval`, the BYO LangGraph agent with `interrupt()` through
 //! kagent-langgraph) the agent pauses `truncate_table` for approval (tier 1), the decision is taken, and the database shows it;
 //! and the chat user's token travels through kagent to the gateway, which proves to the
-//! tier-2 gate who asked (and refuses a chat that carries no token).
+//! tier-2 gate who asked (and refuses a chat that carries no token). And the lab keeps to
+//! its owner: it listens on loopback only, and its secrets and audit are owner-only.
 
-use hitl_lab::{agents::AgentKind, clients::Db, components::scripted_model::Control};
-use hitl_lab_tests::lab::Lab;
+use hitl_lab::{
+    agents::AgentKind,
+    components::{agentgateway, scripted_model::Control},
+    gateway::Gateway,
+    sockets,
+};
+use hitl_lab_tests::{lab::Lab, through_both_gateways};
 use hitl_scenes::{
     a2a::{
         Chat, Client,
         hitl::{Decision, Pause},
     },
+    conformance::endpoint_of,
     scene::run::chat_client,
 };
 use hitl_wire::{
@@ -100,7 +107,7 @@ async fn the_chat_user_gates_truncate_table_and_their_decision_is_what_happens()
 }
 
 async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
-    let db = Db::new(&lab.state.urls.mock_db);
+    let db = lab.state.db();
 
     // Approve: the table is emptied.
     db.reset().await.expect("reset");
@@ -157,7 +164,7 @@ async fn the_chat_user_decides_on(lab: &Lab, agent: AgentKind) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     let lab = Lab::up("local_lab_requester").await;
-    let db = Db::new(&lab.state.urls.mock_db);
+    let db = lab.state.db();
     let gate = lab.state.gate_admin().expect("an admin client");
     let model = Control::new(lab.state.urls.scripted_model.as_deref().expect("scripted"));
     db.reset().await.expect("reset");
@@ -237,4 +244,84 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     );
     let state = db.state().await.unwrap();
     assert_eq!(state.schema_version, "v2", "nothing ran");
+}
+
+through_both_gateways! {
+/// Nothing the local lab starts is reachable from the network: every listening socket of
+/// every process it started (and their children) is on loopback. agentgateway v1.4.1 can only
+/// bind the wildcard address; its one such socket is the gateway's port, and its config then
+/// admits loopback peers only (`hitl_lab::agentgateway::loopback_only`).
+async fn every_listener_of_the_local_lab_is_on_loopback(gateway) {
+    let lab = Lab::up_with(&format!("local_lab_sockets-{gateway}"), gateway).await;
+    let processes: Vec<(String, u32)> = lab
+        .state
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), p.pid))
+        .collect();
+    let listeners = sockets::listening(&processes)?;
+    for (name, _) in &processes {
+        assert!(
+            listeners.iter().any(|l| &l.name == name),
+            "{name} listens nowhere? {listeners:#?}"
+        );
+    }
+    assert_eq!(sockets::exposed(&lab.state)?, [], "all: {listeners:#?}");
+    if gateway == Gateway::Agentgateway {
+        let port = endpoint_of(&lab.state.urls.gateway)?.port;
+        assert!(
+            listeners.iter().any(|l| l.name == agentgateway::NAME
+                && l.addr.port() == port
+                && l.addr.ip().is_unspecified()),
+            "agentgateway bound an address after all? then drop the guard: {listeners:#?}"
+        );
+    }
+    Ok(())
+}
+}
+
+/// What the lab keeps on disk is its owner's alone: the state file (it holds the admin
+/// token), the credentials, the requester's signing key, the gate's audit trail and its
+/// journal, the logs; and no directory of the lab can be entered by anyone else.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_labs_secrets_and_audit_are_owner_only_after_up() {
+    let lab = Lab::up("local_lab_modes").await;
+    let dir = lab
+        .state
+        .log_dir
+        .parent()
+        .expect("logs live in the lab's directory");
+    let mode = |p: &std::path::Path| {
+        hitl_lab::on_disk::mode(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    // The one list conformance's `lab-secrets-owner-only` row checks too; it must hold these.
+    let secrets = hitl_lab::on_disk::secret_files(dir, &hitl_lab::on_disk::logs(&lab.state));
+    for must in [
+        hitl_lab::lab::state_path(dir),
+        dir.join(hitl_lab::requester::KEY_FILE),
+        dir.join("credentials/approval-signing.key"),
+        dir.join("hitl-extauth.db"),
+        dir.join("hitl-extauth.db-wal"),
+        dir.join("hitl-extauth.db-shm"),
+    ] {
+        assert!(
+            secrets.contains(&must),
+            "{} is not among {secrets:?}",
+            must.display()
+        );
+    }
+    assert!(lab.state.processes.iter().all(|p| secrets.contains(&p.log)));
+    for path in &secrets {
+        assert_eq!(mode(path), 0o600, "{}", path.display());
+    }
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
+            if entry.file_type().expect("a type").is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
 }

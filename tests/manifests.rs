@@ -621,3 +621,236 @@ fn the_langgraph_agent_has_the_declarative_agents_tools_and_gates() {
         );
     }
 }
+
+/// The gate verifies every requester token itself: its Deployment trusts the issuer and
+/// audience the gateway's JWT policy names, reads the keys from the ConfigMap `up` fills like
+/// the policy's JWKS, and the policy passes the raw token on to it under the names
+/// `hitl_wire::identity` defines (agentgateway removes the header after `jwtAuth`).
+#[test]
+fn the_gate_verifies_the_same_requester_tokens_as_the_gateway() {
+    use hitl_wire::env::extauth as env;
+    let lab = lab();
+    let jwt = lab.gate.jwt.as_ref().expect("jwtAuthentication");
+    let [provider] = jwt.providers.as_slice() else {
+        panic!("one provider: {:?}", jwt.providers)
+    };
+    let gate = lab
+        .deployment_behind(&lab.gate.ext_auth.backend)
+        .expect("the gate's Deployment");
+    assert_eq!(
+        gate.env_value(env::REQUESTER_ISSUER),
+        Some(provider.issuer.as_str())
+    );
+    assert_eq!(
+        gate.env_value(env::REQUESTER_AUDIENCES),
+        Some(provider.audiences.join(",").as_str())
+    );
+    let jwks_file = gate
+        .env_value(env::REQUESTER_JWKS_FILE)
+        .expect("a JWKS file");
+    assert!(jwks_file.starts_with("/etc/hitl-requester/"), "{jwks_file}");
+    let config_map = doc(&lab, "ConfigMap", "hitl-requester-jwks");
+    assert_eq!(
+        config_map.value["data"]["jwks.json"],
+        hitl_lab::requester::LAB_JWKS_PLACEHOLDER
+    );
+    assert_eq!(
+        lab.gate
+            .ext_auth
+            .request_metadata
+            .get(hitl_wire::identity::TOKEN_METADATA_NAMESPACE),
+        Some(&hitl_wire::identity::token_metadata_cel()),
+        "agentgateway passes the raw token to the gate"
+    );
+}
+
+// ---- the kind lab's CI workflow and upstream copies ------------------------------------------
+
+/// `.github/workflows/kind-e2e.yml`, as YAML.
+fn kind_workflow() -> serde_yaml::Value {
+    let path = hitl_manifests::checkout::workspace_root().join(".github/workflows/kind-e2e.yml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The kind workflow runs on a pinned runner image (a moving `-latest` brings Docker 29,
+/// which breaks `kind load`), installs the tools at the versions the harness pins, checks the
+/// kagent chart's provenance before `up`, and uploads nothing from `target/lab/` (the admin
+/// token, the reviewer's password, the requester's signing key).
+#[test]
+fn the_kind_workflow_is_pinned_checks_kagents_chart_and_uploads_no_credentials() {
+    use hitl_lab::versions;
+    let workflow = kind_workflow();
+    let env = &workflow["env"];
+    for (var, pinned) in [
+        ("KIND_VERSION", versions::KIND),
+        ("HELM_VERSION", versions::HELM),
+        ("KAGENT_VERSION", versions::KAGENT),
+    ] {
+        assert_eq!(env[var].as_str(), Some(pinned), "env.{var}");
+    }
+    let jobs = workflow["jobs"].as_mapping().expect("jobs");
+    for (name, job) in jobs {
+        let runs_on = job["runs-on"].as_str().unwrap_or_default();
+        assert_eq!(runs_on, "ubuntu-24.04", "job {name:?} runs on {runs_on:?}");
+        let steps = job["steps"].as_sequence().expect("steps");
+        let run = |step: &serde_yaml::Value| step["run"].as_str().unwrap_or_default().to_owned();
+        let at = |needle: &str| steps.iter().position(|s| run(s).contains(needle));
+        if let Some(up) = at("cargo xtask up") {
+            let check = at("helm show chart oci://ghcr.io/kagent-dev/kagent/helm/kagent");
+            assert!(
+                check.is_some_and(|c| c < up),
+                "job {name:?}: no `helm show chart` of kagent's chart before `up`"
+            );
+            assert!(
+                steps.iter().any(|s| run(s).contains("name: k8s-agent")),
+                "job {name:?}: the chart check must look for the release branch's bundled agents"
+            );
+        }
+        for step in steps {
+            let uses = step["uses"].as_str().unwrap_or_default();
+            if !uses.starts_with("actions/upload-artifact") {
+                continue;
+            }
+            let paths = step["with"]["path"].as_str().unwrap_or_default();
+            for path in paths.lines().map(str::trim).filter(|p| !p.is_empty()) {
+                let path = path.trim_start_matches("./").trim_end_matches('/');
+                let covers_lab = "target/lab".starts_with(path) || path.starts_with("target/lab");
+                assert!(
+                    !covers_lab && !path.contains('*') && path != ".",
+                    "job {name:?} uploads {path:?}, which holds (or may hold) target/lab/"
+                );
+            }
+        }
+    }
+}
+
+/// The agentgateway and kagent CRDs the schema test uses are the pinned releases' (not each
+/// project's `main`), and the README says where each came from (its sha256 is checked by
+/// `tests/tidy.rs`).
+#[test]
+fn the_agentgateway_and_kagent_crds_are_the_pinned_releases() {
+    use hitl_lab::versions;
+    let dir = LabManifests::dir().join(hitl_manifests::CRDS_DIR);
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("README.md");
+    let row = |file: &str| {
+        readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{file}`")))
+            .unwrap_or_else(|| panic!("{file} is not in manifests/crds/README.md"))
+            .to_owned()
+    };
+    let kagent_branch = {
+        let minor = versions::KAGENT.rsplit_once('.').expect("x.y.z").0;
+        format!("`release/v{minor}.x`")
+    };
+    let expected = [
+        (
+            "agentgateway.dev_agentgatewaypolicies.yaml",
+            format!("tag `{}`", versions::AGENTGATEWAY),
+        ),
+        ("kagent.dev_agents.yaml", kagent_branch.clone()),
+        ("kagent.dev_modelconfigs.yaml", kagent_branch.clone()),
+        ("kagent.dev_remotemcpservers.yaml", kagent_branch),
+    ];
+    for (file, source) in expected {
+        let row = row(file);
+        assert!(row.contains(&source), "{file}: not from {source}: {row}");
+        assert!(!row.contains("main"), "{file}: a copy of `main`: {row}");
+    }
+}
+
+/// Every agentgateway and kagent CRD in `manifests/crds/` (the ones the lab's resources use) is
+/// Established before anything that needs it: its CRD chart is installed with `--wait` and a
+/// wait names it, before the controller charts (the kagent chart renders a ModelConfig) and
+/// before the manifests are applied.
+#[test]
+fn the_crd_charts_are_established_before_the_charts_and_manifests_that_use_them() {
+    let lab = lab();
+    let plan = Plan::up(&lab, ModelChoice::Scripted).expect("a plan");
+    let steps: Vec<&kind::Step> = plan.phases.iter().flat_map(|p| &p.steps).collect();
+    let run_at = |prefix: &str| {
+        steps
+            .iter()
+            .position(|s| matches!(s, kind::Step::Run { what, .. } if what.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no step `{prefix}…` in the plan"))
+    };
+    let apply = steps
+        .iter()
+        .position(|s| matches!(s, kind::Step::Apply { what, .. } if what.starts_with("manifests/")))
+        .expect("the manifests are applied");
+    let dir = LabManifests::dir().join(hitl_manifests::CRDS_DIR);
+    for (group, crd_chart, user_chart) in [
+        (
+            "agentgateway.dev",
+            "agentgateway CRDs",
+            "agentgateway control plane",
+        ),
+        ("kagent.dev", "kagent CRDs", "kagent 0"),
+    ] {
+        let installed = run_at(crd_chart);
+        let kind::Step::Run { cmd, .. } = steps[installed] else {
+            unreachable!()
+        };
+        assert!(cmd.args.iter().any(|a| a == "--wait"), "{cmd}");
+        let user = run_at(user_chart);
+        for file in std::fs::read_dir(&dir).expect("manifests/crds").flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let Some(plural) = name
+                .strip_prefix(&format!("{group}_"))
+                .and_then(|n| n.strip_suffix(".yaml"))
+            else {
+                continue;
+            };
+            let crd = format!("{plural}.{group}");
+            let waited = steps
+                .iter()
+                .position(|s| matches!(s, kind::Step::WaitCrds { names } if names.contains(&crd)));
+            assert!(
+                waited.is_some_and(|w| installed < w && w < user && w < apply),
+                "{crd}: no wait for it between its chart ({installed}) and its users ({user}, \
+                 apply {apply}); waited at {waited:?}"
+            );
+        }
+    }
+}
+
+/// The harness reaches hitl-ui on kind through a port-forward; hitl-ui answers 421 to any
+/// `Host` outside its `ALLOWED_HOSTS`, so the forward is on the local port that list accepts,
+/// not a random one.
+#[test]
+fn the_reviewer_ui_forward_is_on_a_port_its_allowed_hosts_accept() {
+    let lab = lab();
+    let plan = Plan::up(&lab, ModelChoice::Scripted).expect("a plan");
+    let forwards = plan
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .find_map(|s| match s {
+            kind::Step::Expose { forwards } => Some(forwards),
+            _ => None,
+        })
+        .expect("the plan exposes the lab");
+    let ui = forwards
+        .iter()
+        .find(|f| f.role == kind::ForwardRole::ReviewerUi)
+        .expect("a reviewer UI forward");
+    let port = ui
+        .local_port
+        .expect("the UI's forward has a fixed local port");
+    let allowed = lab
+        .deployment(&ui.namespace, "hitl-ui")
+        .and_then(|d| d.env_value(hitl_wire::env::ui::ALLOWED_HOSTS))
+        .expect("hitl-ui's ALLOWED_HOSTS");
+    assert!(
+        allowed.split(',').any(|h| h == format!("127.0.0.1:{port}")),
+        "127.0.0.1:{port} is not in {allowed}"
+    );
+    assert!(
+        forwards
+            .iter()
+            .filter(|f| f.role != kind::ForwardRole::ReviewerUi)
+            .all(|f| f.local_port.is_none()),
+        "only the UI needs a fixed port"
+    );
+}

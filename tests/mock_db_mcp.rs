@@ -813,16 +813,247 @@ async fn origin_is_checked_on_the_mcp_endpoints() {
 }
 
 #[tokio::test]
-async fn with_no_allowed_origins_every_browser_origin_is_refused() {
+async fn by_default_only_the_servers_own_loopback_origins_pass() {
     let db = start("origin-default").await;
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "truncate_table", "arguments": {"table": "orders"}}});
-    let refused = db
-        .post_with_origin(paths::PUBLIC_MCP, "http://localhost:18090", &call)
+    // Another local service's page, another site: refused.
+    let other_port = db.options.port.wrapping_add(1);
+    for origin in [
+        format!("http://localhost:{other_port}"),
+        format!("http://evil.example:{}", db.options.port),
+    ] {
+        let refused = db
+            .post_with_origin(paths::PUBLIC_MCP, &origin, &call)
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 403, "{origin}: {}", refused.body);
+    }
+    assert_untouched(&db).await;
+    // Its own origin, as a browser on this machine names it: served.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "page", "version": "1"}}});
+    for host in ["localhost", "127.0.0.1"] {
+        let origin = format!("http://{host}:{}", db.options.port);
+        let served = db
+            .post_with_origin(paths::PUBLIC_MCP, &origin, &initialize)
+            .await
+            .unwrap();
+        assert_eq!(served.status, 200, "{origin}: {}", served.body);
+    }
+}
+
+// ---------- every route: Host and Origin; /reset's credential ----------
+
+/// The official MCP conformance suite's `dns-rebinding-protection` scenario (npm
+/// `@modelcontextprotocol/conformance`, installed at a pinned version on first use), against
+/// both MCP endpoints: a foreign `Host`/`Origin` is refused, the server's own loopback ones are
+/// served. Two checks per endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_conformance_suite_passes_dns_rebinding_protection() {
+    use hitl_lab::npm_tools::ConformanceSuite;
+    let suite = tokio::task::spawn_blocking(ConformanceSuite::ensure)
+        .await
+        .unwrap()
+        .expect("the MCP conformance suite");
+    let db = start("conformance-dns-rebinding").await;
+    let (mut passed, mut total) = (0, 0);
+    for path in [paths::PUBLIC_MCP, paths::PRIVILEGED_MCP] {
+        let (suite, url) = (suite.clone(), db.url(path));
+        let outcome = tokio::task::spawn_blocking(move || {
+            suite.run_server_scenario(&url, "dns-rebinding-protection")
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (outcome.passed, outcome.total),
+            (2, 2),
+            "{path}:\n{}",
+            outcome.output
+        );
+        passed += outcome.passed;
+        total += outcome.total;
+    }
+    assert_eq!((passed, total), (4, 4));
+    assert_untouched(&db).await;
+}
+
+/// A web page the lab's user opens POSTs to /reset — a "simple" cross-site request
+/// (`text/plain`, no preflight), as a form or `fetch(…, {mode: "no-cors"})` sends it: refused,
+/// and the database keeps what was done to it.
+#[tokio::test]
+async fn a_cross_site_page_cannot_reset_the_database() {
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/reset_cross_site"), |o| {
+        unapproved(o).reset_token("the-labs-own-token")
+    })
+    .await
+    .unwrap();
+    let public = db.public("alice").await.unwrap();
+    tool_ok(&public, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    let own_host = format!("127.0.0.1:{}", db.options.port);
+    let rebound_host = format!("evil.example:{}", db.options.port);
+    for (host, origin, refused_with) in [
+        // A page on another site, straight at the loopback address.
+        (own_host.as_str(), "https://evil.example", 403),
+        // A DNS-rebinding page: its own name now points here.
+        (rebound_host.as_str(), "http://evil.example", 421),
+    ] {
+        let reply = db
+            .from_a_page(
+                reqwest::Method::POST,
+                paths::RESET,
+                host,
+                Some(origin),
+                "text/plain",
+                "reset",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status, refused_with,
+            "{host} {origin}: {}",
+            reply.body
+        );
+    }
+    let state = db.state().await.unwrap();
+    assert_eq!(
+        counts(&state),
+        [("customers", 3), ("orders", 0)],
+        "not reset"
+    );
+    assert!(state.audit.iter().all(|e| e.tool != tools::RESET));
+}
+
+#[tokio::test]
+async fn reset_needs_its_credential() {
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/reset_credential"), |o| {
+        unapproved(o).reset_token("the-labs-own-token")
+    })
+    .await
+    .unwrap();
+    let public = db.public("alice").await.unwrap();
+    tool_ok(&public, tools::TRUNCATE_TABLE, json!({ "table": "orders" })).await;
+    for (what, token) in [
+        ("no credential", None),
+        ("a wrong token", Some("guess")),
+        ("a near miss", Some("the-labs-own-tokenx")),
+        ("an empty one", Some("")),
+    ] {
+        let (status, body) = db.reset_presenting("mallory", token).await.unwrap();
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(body.contains("nothing was reset"), "{what}: {body}");
+    }
+    assert_eq!(counts(&db.state().await.unwrap())[1], ("orders", 0));
+
+    // The lab's own reset, with its token, still works.
+    let (status, body) = db.reset("scene-runner").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&db.state().await.unwrap()), SEED_COUNTS);
+}
+
+/// A DNS-rebinding page reads as the name it was loaded from: /state (the audit: arguments,
+/// identity headers, approval ids) and the MCP endpoints answer only their own names.
+#[tokio::test]
+async fn state_and_the_mcp_endpoints_answer_only_their_own_host_names() {
+    let db = start("host-allow-list").await;
+    let port = db.options.port;
+    let foreign = format!("evil.example:{port}");
+    for (method, path) in [
+        (reqwest::Method::GET, paths::STATE),
+        (reqwest::Method::POST, paths::RESET),
+        (reqwest::Method::POST, paths::PUBLIC_MCP),
+        (reqwest::Method::POST, paths::PRIVILEGED_MCP),
+    ] {
+        let reply = db
+            .from_a_page(
+                method.clone(),
+                path,
+                &foreign,
+                None,
+                "application/json",
+                "{}",
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 421, "{method} {path}: {}", reply.body);
+        assert!(
+            reply.body.contains(hitl_wire::env::mockdb::ALLOWED_HOSTS),
+            "{}",
+            reply.body
+        );
+    }
+    // Health only (probes name the pod's address): "ok" tells a page nothing.
+    let reply = db
+        .from_a_page(
+            reqwest::Method::GET,
+            paths::HEALTHZ,
+            &foreign,
+            None,
+            "text/plain",
+            "",
+        )
         .await
         .unwrap();
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    assert_untouched(&db).await;
+    assert_eq!(reply.status, 200);
+    // Its own loopback names, any port: served.
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let reply = db
+            .from_a_page(
+                reqwest::Method::GET,
+                paths::STATE,
+                &host,
+                None,
+                "text/plain",
+                "",
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{host}: {}", reply.body);
+    }
+    // A page on another site reading /state by the right name: its Origin gives it away.
+    let reply = db
+        .from_a_page(
+            reqwest::Method::GET,
+            paths::STATE,
+            &format!("127.0.0.1:{port}"),
+            Some("http://evil.example"),
+            "text/plain",
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 403, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_service_behind_a_gateway_lists_the_names_it_is_reached_by() {
+    let db = MockDb::start_with(&scratch_dir("mock_db_mcp/host-list"), |o| {
+        o.allowed_hosts("mock-db-mcp.hitl-lab.svc.cluster.local:8080,hitl-gateway")
+    })
+    .await
+    .unwrap();
+    for (host, status) in [
+        ("mock-db-mcp.hitl-lab.svc.cluster.local:8080", 200),
+        ("hitl-gateway", 200),
+        ("hitl-gateway:80", 200),
+        ("mock-db-mcp.hitl-lab.svc.cluster.local:9090", 421),
+        ("localhost", 421),
+    ] {
+        let reply = db
+            .from_a_page(
+                reqwest::Method::GET,
+                paths::STATE,
+                host,
+                None,
+                "text/plain",
+                "",
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, status, "{host}: {}", reply.body);
+    }
 }
 
 // ---------- stateless transport ----------
@@ -963,7 +1194,7 @@ async fn reset_is_off_unless_enabled() {
 #[tokio::test]
 async fn reset_restores_the_seed_and_is_audited() {
     let dir = scratch_dir("mock_db_mcp/reset_on");
-    let db = MockDb::start_with(&dir, |o| unapproved(o).enable_reset(true))
+    let db = MockDb::start_with(&dir, |o| unapproved(o).reset_token("the-labs-own-token"))
         .await
         .unwrap();
     let public = db.public("alice").await.unwrap();

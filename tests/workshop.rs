@@ -435,7 +435,7 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
     let urls = &lab.state.urls;
     let chat_url = urls.chat.clone().context("the local lab has a chat page")?;
     the_chat_page_is_guarded(&chat_url).await?;
-    let db = Db::new(&urls.mock_db);
+    let db = lab.state.db();
     let gate = lab.state.gate_admin()?;
     // Its own directory: scratch_dir wipes what it names, and the lab's state (which `down`
     // reads to stop the lab's processes) is under `workshop/`.

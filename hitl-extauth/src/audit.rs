@@ -58,6 +58,11 @@ pub enum AuditError {
     Commit(String),
     #[error("the audit writer has stopped")]
     WriterGone,
+    #[error("audit database {path}: cannot make it owner-only: {source}")]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Where a call stands in the audit trail.
@@ -135,6 +140,7 @@ impl Audit {
     /// Open (or create) the database at `path` (`:memory:` for none), close leftovers as
     /// `lost`, and start the writer thread.
     pub fn open(path: &Path) -> Result<(Self, Opened), AuditError> {
+        owner_only(path)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Approvals are only acted on once committed: make a commit mean "on disk".
@@ -254,6 +260,20 @@ impl Audit {
         });
         answer.await.map_err(|_| AuditError::WriterGone)?
     }
+}
+
+/// The trail holds every call's arguments and who asked: readable by its owner only. The
+/// database file is created `0600` (SQLite gives its `-wal` and `-shm` files the database's
+/// mode) or tightened, with any journal files beside it, before SQLite opens it.
+fn owner_only(path: &Path) -> Result<(), AuditError> {
+    if path.as_os_str() == ":memory:" || path.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let failed = |source: std::io::Error| AuditError::Permissions {
+        path: path.display().to_string(),
+        source,
+    };
+    hitl_wire::private::database(path).map_err(failed)
 }
 
 const SCHEMA: &str = "
@@ -893,6 +913,28 @@ mod tests {
         drop(audit);
         let (_, reopened) = Audit::open(&path).unwrap();
         assert_eq!(reopened.lost, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_trail_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("hitl-extauth-modes-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.db");
+        let (audit, _) = Audit::open(&path).unwrap();
+        let a = call("a", "run_migration");
+        audit.park(a.clone()).await.unwrap().unwrap();
+        for file in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        drop(audit);
+        // A trail an older version left world-readable is tightened when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _ = Audit::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,12 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 use clap::Parser;
 use hitl_wire::env::extauth as env;
 
-use crate::classify::{AllowList, DEFAULT_ALLOWED_METHODS};
+use anyhow::Context as _;
+
+use crate::{
+    classify::{AllowList, DEFAULT_ALLOWED_METHODS},
+    requester::verify::Verifier,
+};
 
 /// hitl-extauth: the gateway gate. An Envoy ext_authz gRPC server that lets MCP housekeeping
 /// through, parks every `tools/call` until a reviewer approves or rejects it on the admin
@@ -111,10 +116,10 @@ pub struct Config {
     #[arg(long, env = env::DENY_RESPONSE, value_enum, default_value_t = DenyStyle::Http)]
     pub deny_response: DenyStyle,
 
-    /// Deny every `tools/call` whose requester the gateway did not verify (the requester
-    /// claim of a JWT, handed over in the check's `metadata_context`). `false` is an explicit
-    /// opt-out, logged loudly: such calls park with no verified
-    /// requester, and separation of duties cannot be checked for them.
+    /// Deny every `tools/call` that carries no requester token the gate verifies (the `sub`
+    /// of a JWT signed by a key of --requester-jwks-file). `false` is an explicit opt-out,
+    /// logged loudly: such calls park with no verified requester, and separation of duties
+    /// cannot be checked for them.
     #[arg(
         long,
         env = env::REQUIRE_VERIFIED_REQUESTER,
@@ -123,6 +128,24 @@ pub struct Config {
         value_name = "BOOL"
     )]
     pub require_verified_requester: bool,
+
+    /// JWKS (JSON file) of the keys that sign requester tokens: the keys the gateway verifies
+    /// with. Required unless --require-verified-requester false.
+    #[arg(long, env = env::REQUESTER_JWKS_FILE, value_name = "PATH")]
+    pub requester_jwks_file: Option<PathBuf>,
+
+    /// The `iss` every requester token must carry (required with --requester-jwks-file).
+    #[arg(long, env = env::REQUESTER_ISSUER)]
+    pub requester_issuer: Option<String>,
+
+    /// Comma-separated audiences; a requester token's `aud` must name one (required with
+    /// --requester-jwks-file).
+    #[arg(long, env = env::REQUESTER_AUDIENCES, value_delimiter = ',')]
+    pub requester_audiences: Vec<String>,
+
+    /// Longest requester token lifetime accepted, in seconds (`exp - iat`, and `exp - now`).
+    #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requester_max_lifetime_sec: u64,
 
     /// The admin API's connection limits (header-read and idle timeouts, body limit: 64 KiB
     /// unless set).
@@ -172,6 +195,42 @@ pub enum AdminAccess {
     Closed,
 }
 
+impl Config {
+    /// The requester-token verifier, if a JWKS is configured; an error when it cannot be
+    /// built, or when none is and the opt-out is not given.
+    pub fn requester_verifier(&self) -> anyhow::Result<Option<Verifier>> {
+        let Some(path) = &self.requester_jwks_file else {
+            anyhow::ensure!(
+                !self.require_verified_requester,
+                "no requester JWKS: set {} (with {} and {}) to the keys that sign requester \
+                 tokens, or {}=false to park calls without a verified requester as the seed did",
+                env::REQUESTER_JWKS_FILE,
+                env::REQUESTER_ISSUER,
+                env::REQUESTER_AUDIENCES,
+                env::REQUIRE_VERIFIED_REQUESTER
+            );
+            return Ok(None);
+        };
+        let issuer = self.requester_issuer.as_deref().unwrap_or_default();
+        let verifier = Verifier::from_file(
+            path,
+            issuer,
+            &self.requester_audiences,
+            Duration::from_secs(self.requester_max_lifetime_sec),
+        )
+        .with_context(|| {
+            format!(
+                "loading the requester JWKS {} ({} {issuer:?}, {} {:?})",
+                path.display(),
+                env::REQUESTER_ISSUER,
+                env::REQUESTER_AUDIENCES,
+                self.requester_audiences
+            )
+        })?;
+        Ok(Some(verifier))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +262,44 @@ mod tests {
             Config::try_parse_from(["x", "--require-verified-requester", "false"]).unwrap();
         assert!(!config.require_verified_requester);
         assert!(Config::try_parse_from(["x", "--require-verified-requester", "no"]).is_err());
+    }
+
+    #[test]
+    fn without_a_jwks_only_the_opt_out_starts() {
+        let config = Config::try_parse_from(["x"]).unwrap();
+        let err = config.requester_verifier().unwrap_err().to_string();
+        assert!(err.contains(env::REQUESTER_JWKS_FILE), "{err}");
+        let config =
+            Config::try_parse_from(["x", "--require-verified-requester", "false"]).unwrap();
+        assert!(config.requester_verifier().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_jwks_needs_its_issuer_and_audience() {
+        let dir = std::env::temp_dir().join(format!("hitl-jwks-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwks.json");
+        let issuer = crate::requester::verify::tests::TestIssuer::new();
+        std::fs::write(&path, issuer.jwks()).unwrap();
+        let file = path.to_str().unwrap();
+        let config = Config::try_parse_from(["x", "--requester-jwks-file", file]).unwrap();
+        assert!(config.requester_verifier().is_err());
+        let config = Config::try_parse_from([
+            "x",
+            "--requester-jwks-file",
+            file,
+            "--requester-issuer",
+            "https://issuer.test",
+            "--requester-audiences",
+            "a,gateway.test",
+        ])
+        .unwrap();
+        let verifier = config.requester_verifier().unwrap().unwrap();
+        assert_eq!(
+            verifier.verify(&issuer.mint("bob")).unwrap().as_str(),
+            "bob"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

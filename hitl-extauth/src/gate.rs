@@ -23,7 +23,7 @@ use hitl_wire::{
     approval::{self, Claims, Signer},
     extauth::{
         DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
-        RequestState, RequestView,
+        RequestState, RequestView, UNNAMED_REVIEWER,
     },
 };
 use sha2::{Digest, Sha256};
@@ -42,7 +42,7 @@ use crate::{
     metrics::{CheckVerdict, Metrics},
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
-    requester::Verified,
+    requester::{Verified, verify::Verifier},
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -58,7 +58,7 @@ const REDACTED: &str = "[redacted]";
 /// The reason on a call the gateway gave up on.
 pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
 /// Said to a caller whose `tools/call` carries no requester the gateway verified.
-pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), verified by the gateway; identity headers such as x-user-id are not proof";
+pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), which the gate verifies; identity headers such as x-user-id and claims in metadata_context are not proof";
 /// How long a re-send of a rejected action gets the same rejection at once, without a new
 /// card (the default of `REJECTION_HOLD_SEC`): long enough to absorb a client's automatic
 /// retries, short enough that asking again later reaches a reviewer.
@@ -116,6 +116,8 @@ pub struct Settings {
     /// Deny a `tools/call` that carries no verified requester (the default). With `false`
     /// such calls park with no requester, marked unverified.
     pub require_verified_requester: bool,
+    /// Verifies requester tokens; `None` only under the opt-out above.
+    pub verifier: Option<Verifier>,
     /// Signs the approval token of every approved call; `None` only when running with
     /// `--insecure-no-approval-key`.
     pub signer: Option<Signer>,
@@ -252,7 +254,7 @@ impl Gate {
 
     /// Everything about a `Check` that needs no waiting: classify, and park if it must.
     fn admit(&self, check: CheckRequest) -> (Admission<'_>, Option<RpcRequest>) {
-        let incoming = match Incoming::try_from(check) {
+        let mut incoming = match Incoming::try_from(check) {
             Ok(incoming) => incoming,
             Err(e) => {
                 let refused = Refused {
@@ -268,6 +270,11 @@ impl Gate {
         };
         let Classified { verdict, rpc } =
             classify::classify_rpc(&incoming.frame(), &self.settings.allow);
+        if !matches!(verdict, Verdict::Pass(_)) {
+            // Who asked matters to a park and to a denial's record; a pass needs no signature
+            // check (it is most of the traffic).
+            incoming.verify(self.settings.verifier.as_ref());
+        }
         let answer = match verdict {
             Verdict::Pass(why) => {
                 // The pass path logs nothing above debug: it is most of the traffic.
@@ -664,7 +671,7 @@ impl Gate {
         id: &str,
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
-        let reviewer = self.reviewer(request.reviewer.as_deref())?;
+        let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
         let now = OffsetDateTime::now_utc();
         let Some(card) = self.requests.card(id) else {
             return Err(self.not_decidable(id, NotOpen::Unknown).await?);
@@ -834,9 +841,21 @@ impl Gate {
 
     /// The reviewer a decision names, as it will be recorded and signed. A decision must
     /// name one; the name is trusted because only the admin token's holder (hitl-ui, which
-    /// asserts its signed-in reviewer) can decide — unless the admin API is open.
-    fn reviewer(&self, named: Option<&str>) -> Result<String, DecideError> {
+    /// asserts its signed-in reviewer) can decide — unless the admin API is open. Open, a
+    /// decision that names nobody (the seed's UI sends no name) is applied as
+    /// [`UNNAMED_REVIEWER`], with a warning each time.
+    fn reviewer(&self, id: &str, named: Option<&str>) -> Result<String, DecideError> {
         let name = named.map(str::trim).unwrap_or_default();
+        if name.is_empty() && !self.settings.reviewer_verified {
+            tracing::warn!(
+                %id,
+                reviewer = UNNAMED_REVIEWER,
+                "INSECURE: a decision that names no reviewer, applied because the admin API is \
+                 open ({}); recorded and signed as {UNNAMED_REVIEWER}",
+                hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
+            );
+            return Ok(UNNAMED_REVIEWER.to_owned());
+        }
         if name.is_empty() {
             return Err(DecideError::Invalid(
                 "a decision must name its reviewer (\"reviewer\": \"…\"); nothing was decided"
@@ -1049,8 +1068,8 @@ fn claims(record: &DecidedCall, id: &str) -> Claims {
     }
 }
 
-/// Who asked for a call, as far as the gate can prove it: the requester of the token the
-/// gateway verified ([`crate::requester`]); identity headers never count.
+/// Who asked for a call, as far as the gate can prove it: the requester of the token it
+/// verified ([`crate::requester`]); identity headers and stated claims never count.
 pub fn requester(verified: &Verified) -> Option<String> {
     match verified {
         Verified::Requester(identity) => Some(identity.as_str().to_owned()),

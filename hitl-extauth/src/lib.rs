@@ -4,7 +4,7 @@
 //! and its outcome in a durable SQLite audit trail.
 //!
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
-//! (unpacking the check, with [`requester`]: who the gateway verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
+//! (unpacking the check, with [`requester`]: who the gate verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
 //! timeouts, cancellation) over [`approval_request`] (one request per action), [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
 //! the reviewer's HTTP API; [`config`] the command line.
 
@@ -73,6 +73,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             hitl_wire::env::extauth::INSECURE_NO_APPROVAL_KEY
         ),
     };
+    let verifier = config.requester_verifier()?;
     let access = config.admin_access();
     match access {
         AdminAccess::Token(_) => {}
@@ -99,6 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 bytes: config.max_parked_bytes,
             },
             require_verified_requester: config.require_verified_requester,
+            verifier,
             signer,
             reviewer_verified: !matches!(access, AdminAccess::Open),
             clocks: approval_request::Clocks {
@@ -113,8 +115,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
     if !config.require_verified_requester {
         tracing::warn!(
-            "REQUIRE_VERIFIED_REQUESTER=false: tool calls WITHOUT a requester verified by the \
-             gateway are parked instead of denied; their cards say \"unverified\" and \
+            "REQUIRE_VERIFIED_REQUESTER=false: tool calls WITHOUT a requester token the gate \
+             verified are parked instead of denied; their cards say \"unverified\" and \
              separation of duties cannot be checked for them. Never run a real gate like this."
         );
     }

@@ -1,13 +1,16 @@
 //! Unpacking a gateway's `CheckRequest` (Envoy's or agentgateway's) into the parts the gate
 //! looks at: method, path, headers, the forwarded body bytes (and whether they came as text),
-//! the declared size, the route the gateway says the request is on, and the requester the
-//! gateway verified.
+//! the declared size, the route the gateway says the request is on, and the requester token it
+//! carries (verified by the gate, [`Incoming::verify`]).
 
 use std::collections::BTreeMap;
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 
-use crate::{classify::Frame, requester::Verified};
+use crate::{
+    classify::Frame,
+    requester::{Presented, Verified, verify::Verifier},
+};
 
 /// The HTTP request behind one `Check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +30,9 @@ pub struct Incoming {
     /// `context_extensions["route"]`: the route the gateway matched (both lab gateways set
     /// it on the gated route), for the log; the raw path may not say it.
     pub route: Option<String>,
-    /// The requester from the gateway's verified token (`metadata_context`), never headers.
+    /// The requester token the Check carries (header or `metadata_context`), unverified.
+    pub presented: Presented,
+    /// What the gate proved of it: [`Verified::Absent`] until [`Incoming::verify`].
     pub verified: Verified,
 }
 
@@ -51,7 +56,6 @@ impl TryFrom<CheckRequest> for Incoming {
     fn try_from(check: CheckRequest) -> Result<Self, Self::Error> {
         let mut attributes = check.attributes.ok_or(RequestError::NoHttpAttributes)?;
         let route = attributes.context_extensions.remove(ROUTE_CONTEXT_KEY);
-        let verified = Verified::from_metadata(attributes.metadata_context.as_ref());
         let http = attributes
             .request
             .and_then(|r| r.http)
@@ -103,6 +107,7 @@ impl TryFrom<CheckRequest> for Incoming {
                     .or_insert(value);
             }
         }
+        let presented = Presented::from_check(&headers, attributes.metadata_context.as_ref());
         Ok(Self {
             method: http.method,
             path: http.path,
@@ -111,12 +116,18 @@ impl TryFrom<CheckRequest> for Incoming {
             body_is_text,
             declared_size: u64::try_from(http.size).ok(),
             route,
-            verified,
+            presented,
+            verified: Verified::Absent,
         })
     }
 }
 
 impl Incoming {
+    /// Verify the presented requester token with `verifier` (none under the opt-out).
+    pub fn verify(&mut self, verifier: Option<&Verifier>) {
+        self.verified = Verified::check(&self.presented, verifier);
+    }
+
     pub fn frame(&self) -> Frame<'_> {
         Frame {
             method: &self.method,

@@ -96,7 +96,7 @@ pub struct Config {
     #[arg(
         long,
         env = env::ALLOWED_HOSTS,
-        default_value = crate::security::hosts::DEFAULT,
+        default_value = hitl_serve::hosts::DEFAULT,
         value_name = "HOSTS"
     )]
     pub allowed_hosts: String,

@@ -18,6 +18,7 @@ use axum::http::HeaderName;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
+use hitl_serve::hosts::AllowedHosts;
 use hitl_ui::security;
 use hitl_wire::extauth::client::AdminClient;
 
@@ -26,9 +27,7 @@ use crate::{
     live::Live,
     routes::AppState,
     schema::SchemaProbe,
-    security::{
-        Credentials, IdentitySource, Signer, cookies, hosts::AllowedHosts, throttle::Throttle,
-    },
+    security::{Credentials, IdentitySource, Signer, cookies, throttle::Throttle},
     upstream::CardMaker,
 };
 

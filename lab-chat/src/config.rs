@@ -56,7 +56,7 @@ pub struct Config {
     #[arg(
         long,
         env = env::ALLOWED_HOSTS,
-        default_value = hitl_ui::security::hosts::DEFAULT,
+        default_value = hitl_serve::hosts::DEFAULT,
         value_name = "HOSTS"
     )]
     pub allowed_hosts: String,

@@ -11,9 +11,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use hitl_ui::security::{
-    Credentials, IdentitySource, Signer, cookies, hosts::AllowedHosts, throttle::Throttle,
-};
+use hitl_serve::hosts::AllowedHosts;
+use hitl_ui::security::{Credentials, IdentitySource, Signer, cookies, throttle::Throttle};
 use tracing_subscriber::EnvFilter;
 
 use crate::{config::Config, routes::AppState};

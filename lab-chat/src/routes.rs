@@ -26,9 +26,8 @@ use axum::{
 use futures::{Stream, StreamExt as _};
 use hitl_lab::components::scripted_model::Control;
 use hitl_scenes::a2a::{Client, hitl::Decision};
-use hitl_ui::security::{
-    IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle,
-};
+use hitl_serve::hosts::AllowedHosts;
+use hitl_ui::security::{IdentitySource, Signer, cookies, csrf, throttle::Throttle};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio_stream::wrappers::BroadcastStream;
@@ -86,7 +85,7 @@ async fn allowed_host(State(state): State<Shared>, request: Request, next: Next)
     if state.allowed_hosts.allows(request.headers(), request.uri()) {
         return next.run(request).await;
     }
-    hitl_ui::security::hosts::misdirected("lab-chat", request.headers(), request.uri())
+    hitl_serve::hosts::misdirected("lab-chat", request.headers(), request.uri())
 }
 
 async fn security_headers(mut response: Response) -> Response {

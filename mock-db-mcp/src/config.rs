@@ -11,8 +11,9 @@ use crate::db::{Location, query::Budgets};
 ///
 /// One port, two MCP servers by path: /public/mcp (cluster_db_query, truncate_table) and
 /// /privileged/mcp (run_migration); plus GET /state (schema version, row counts, audit log),
-/// GET /healthz and, with --enable-reset, POST /reset. Both MCP endpoints are stateless: every
-/// POST is self-contained, so a gateway may route each request independently.
+/// GET /healthz and, with --enable-reset and its token, POST /reset. Both MCP endpoints are
+/// stateless: every POST is self-contained, so a gateway may route each request
+/// independently. Every route checks `Host` and `Origin` (DNS rebinding, cross-site pages).
 #[derive(Debug, Parser)]
 #[command(name = "mock-db-mcp", version)]
 pub struct Config {
@@ -29,8 +30,9 @@ pub struct Config {
     #[arg(long = "db", env = env::DB_PATH, value_name = "PATH")]
     pub db_path: Option<PathBuf>,
 
-    /// Serve POST /reset, which restores the seed data and schema v2 (for scene runners).
-    /// Off by default: /reset answers 404. The variable takes 1/0, true/false, yes/no, on/off.
+    /// Serve POST /reset, which restores the seed data and schema v2 (for scene runners), to
+    /// callers that present --reset-token. Off by default: /reset answers 404. The variable
+    /// takes 1/0, true/false, yes/no, on/off.
     #[arg(
         long,
         env = env::ENABLE_RESET,
@@ -39,16 +41,23 @@ pub struct Config {
     )]
     pub enable_reset: bool,
 
-    /// Accepted `Host` header values for the MCP endpoints (comma-separated, e.g.
-    /// `localhost,mock-db-mcp:8080`): DNS-rebinding protection. Empty (the default) accepts
-    /// any host, as a service behind a gateway must.
+    /// The credential POST /reset demands as `Authorization: Bearer <token>`; required with
+    /// --enable-reset. A cross-site form or `fetch` cannot send it, so no web page can reset
+    /// the database.
+    #[arg(long, env = env::RESET_TOKEN, hide_env_values = true, value_name = "TOKEN")]
+    pub reset_token: Option<String>,
+
+    /// Accepted `Host` header values on every route (comma-separated `host` or `host:port`,
+    /// e.g. `localhost,mock-db-mcp.hitl-lab.svc.cluster.local`): DNS-rebinding protection.
+    /// Others get 421. The default is the loopback names on any port; `*` accepts any host
+    /// (logged as a warning).
     #[arg(
         long,
         env = env::ALLOWED_HOSTS,
-        value_delimiter = ',',
+        default_value = hitl_serve::hosts::DEFAULT,
         value_name = "HOSTS"
     )]
-    pub allowed_hosts: Vec<String>,
+    pub allowed_hosts: String,
 
     /// File holding the gate's Ed25519 verifying (public) key, hex. /privileged/mcp executes
     /// a tools/call only with an `x-hitl-approval` token that verifies against it, is
@@ -66,10 +75,11 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub insecure_no_approval_key: bool,
-    /// Browser origins allowed on the MCP endpoints (comma-separated `scheme://host[:port]`,
-    /// port `*` for any, or `null`): DNS-rebinding and cross-site protection, as the MCP spec
-    /// asks. A request without `Origin` (every non-browser client) passes; one whose Origin is
-    /// not listed gets 403 and nothing runs. Empty (the default) refuses every Origin.
+    /// Browser origins allowed on every route (comma-separated `scheme://host[:port]`, port
+    /// `*` for any, or `null`): DNS-rebinding and cross-site protection, as the MCP spec asks.
+    /// A request without `Origin` (every non-browser client) passes; one whose Origin is not
+    /// listed gets 403 and nothing runs. Empty (the default): only the server's own loopback
+    /// origins, `http://localhost:PORT`, `http://127.0.0.1:PORT` and `http://[::1]:PORT`.
     #[arg(
         long,
         env = env::ALLOWED_ORIGINS,
@@ -137,6 +147,27 @@ impl Config {
         }
     }
 
+    /// The reset token, when /reset is served; an error naming the fix when the two
+    /// settings disagree.
+    pub fn reset(&self) -> Result<Option<&str>, String> {
+        let token = self.reset_token.as_deref().filter(|t| !t.trim().is_empty());
+        match (self.enable_reset, token) {
+            (true, Some(token)) => Ok(Some(token)),
+            (false, None) => Ok(None),
+            (true, None) => Err(format!(
+                "{} is set but {} is not: /reset needs a credential (a long random token) \
+                 so that no web page can reset the database",
+                env::ENABLE_RESET,
+                env::RESET_TOKEN
+            )),
+            (false, Some(_)) => Err(format!(
+                "{} is set but {} is not: set both to serve /reset, or neither",
+                env::RESET_TOKEN,
+                env::ENABLE_RESET
+            )),
+        }
+    }
+
     pub fn location(&self) -> Location {
         match &self.db_path {
             Some(path) => Location::File(path.clone()),
@@ -164,6 +195,20 @@ mod tests {
         assert_eq!(config.location(), Location::Memory);
         assert_eq!(config.budgets(), Budgets::DEFAULT);
         assert!(config.allowed_origins.is_empty());
+        assert_eq!(config.allowed_hosts, hitl_serve::hosts::DEFAULT);
+        assert_eq!(config.reset(), Ok(None));
+    }
+
+    #[test]
+    fn reset_needs_its_token() {
+        let config = Config::try_parse_from(["mock-db-mcp", "--enable-reset"]).unwrap();
+        assert!(config.reset().unwrap_err().contains(env::RESET_TOKEN));
+        let config = Config::try_parse_from(["mock-db-mcp", "--reset-token", "t"]).unwrap();
+        assert!(config.reset().unwrap_err().contains(env::ENABLE_RESET));
+        let config =
+            Config::try_parse_from(["mock-db-mcp", "--enable-reset", "--reset-token", "t"])
+                .unwrap();
+        assert_eq!(config.reset(), Ok(Some("t")));
     }
 
     #[test]
@@ -191,6 +236,6 @@ mod tests {
         assert!(config.enable_reset);
         assert_eq!(config.port, 9000);
         assert_eq!(config.location(), Location::File("/tmp/orders.db".into()));
-        assert_eq!(config.allowed_hosts, ["localhost", "mock-db-mcp:8080"]);
+        assert_eq!(config.allowed_hosts, "localhost,mock-db-mcp:8080");
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP surface: both MCP services mounted by path (stateless Streamable HTTP), `/state`,
-//! `/healthz` and the optional `/reset`. In front of the MCP endpoints: the `Origin` check
-//! ([`crate::origin`]), then a guard that turns bodies which are not JSON-RPC into JSON-RPC
-//! errors (400) instead of transport errors.
+//! `/healthz` and the optional `/reset` (with its credential). In front of every route but
+//! `/healthz`: the `Host` allow-list ([`crate::access`]), then the `Origin` check
+//! ([`crate::origin`]); in front of the MCP endpoints also a guard that turns bodies which
+//! are not JSON-RPC into JSON-RPC errors (400) instead of transport errors.
 
 use axum::{
     Json, Router,
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::{
+    access::{self, ResetToken},
     audit,
     config::Config,
     db::DbError,
@@ -44,7 +46,14 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 struct App {
     store: Store,
-    reset_enabled: bool,
+    /// `None`: /reset is off.
+    reset: Option<ResetToken>,
+}
+
+/// What every request is checked against before any route runs.
+pub struct Guards {
+    pub hosts: hitl_serve::hosts::AllowedHosts,
+    pub origins: Origins,
 }
 
 /// The exact body bytes of an MCP POST, as received: what an approval token's sha256 must
@@ -58,27 +67,26 @@ struct BodyLimit(usize);
 
 /// The whole service. `shutdown` stops the MCP services' in-flight work when cancelled.
 /// `approvals`: the verifier /privileged/mcp checks every tool call's approval with (`None`
-/// only when running with `--insecure-no-approval-key`).
+/// only when running with `--insecure-no-approval-key`). `reset_token`: /reset's credential
+/// (`None`: /reset is off).
 pub fn router(
     store: Store,
     config: &Config,
-    origins: Origins,
+    guards: Guards,
     approvals: Option<Arc<Verifier>>,
+    reset_token: Option<ResetToken>,
     shutdown: CancellationToken,
 ) -> Router {
     let body_limit = config.http.body_limit(DEFAULT_MAX_BODY_BYTES);
-    let mut mcp_config = StreamableHttpServerConfig::default()
+    let mcp_config = StreamableHttpServerConfig::default()
         // Stateless: no session id, every POST self-contained, answered with plain JSON.
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_max_request_body_bytes(body_limit)
-        .with_cancellation_token(shutdown);
-    mcp_config = if config.allowed_hosts.is_empty() {
-        mcp_config.disable_allowed_hosts()
-    } else {
-        mcp_config.with_allowed_hosts(config.allowed_hosts.clone())
-    };
+        .with_cancellation_token(shutdown)
+        // Checked for every route in front of rmcp, with the same list ([`access`]).
+        .disable_allowed_hosts();
 
     let public = PublicTools::new(store.clone());
     let privileged = PrivilegedTools::new(store.clone(), approvals);
@@ -102,18 +110,29 @@ pub fn router(
         .layer(middleware::from_fn_with_state(
             BodyLimit(body_limit),
             jsonrpc_guard,
-        ))
-        .layer(middleware::from_fn_with_state(origins, origin::check));
+        ));
 
-    Router::new()
+    let guarded = Router::new()
         .route(paths::STATE, get(state))
-        .route(paths::HEALTHZ, get(healthz))
         .route(paths::RESET, post(reset))
         .with_state(App {
             store,
-            reset_enabled: config.enable_reset,
+            reset: reset_token,
         })
         .merge(mcp)
+        // The last layer added runs first: Host, then Origin, then the route.
+        .layer(middleware::from_fn_with_state(
+            guards.origins,
+            origin::check,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(guards.hosts),
+            access::check_host,
+        ));
+    Router::new()
+        .merge(guarded)
+        // Probes name the pod's address as Host; "ok" tells a rebinding page nothing.
+        .route(paths::HEALTHZ, get(healthz))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
 }
@@ -130,12 +149,15 @@ async fn state(State(app): State<App>, Query(query): Query<StateQuery>) -> Respo
 }
 
 async fn reset(State(app): State<App>, headers: HeaderMap) -> Response {
-    if !app.reset_enabled {
+    let Some(token) = &app.reset else {
         return (
             StatusCode::NOT_FOUND,
-            "reset is disabled: start mock-db-mcp with --enable-reset (or ENABLE_RESET=1)\n",
+            "reset is disabled: start mock-db-mcp with --enable-reset and --reset-token\n",
         )
             .into_response();
+    };
+    if !token.admits(&headers) {
+        return access::unauthorized();
     }
     match app.store.reset(audit::caller_from_headers(&headers)).await {
         Ok(state) => {

@@ -2,6 +2,7 @@
 //! by path over Streamable HTTP. Parses configuration, opens the database, serves until
 //! SIGTERM or Ctrl-C.
 
+mod access;
 mod audit;
 mod config;
 mod db;
@@ -14,6 +15,7 @@ use std::{io::IsTerminal as _, net::SocketAddr};
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use hitl_serve::hosts::AllowedHosts;
 use hitl_wire::approval::Verifier;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -56,18 +58,42 @@ async fn main() -> anyhow::Result<()> {
     let location = config.location();
     let store = store::Store::open(&location, config.budgets())
         .with_context(|| format!("opening the database ({location:?})"))?;
-    let origins = origin::Origins::parse(&config.allowed_origins).map_err(anyhow::Error::msg)?;
-    let shutdown = CancellationToken::new();
-    let app = http::router(store, &config, origins, approvals, shutdown.clone());
+    let reset = config
+        .reset()
+        .map_err(anyhow::Error::msg)?
+        .map(access::ResetToken::new);
+    let hosts = AllowedHosts::parse(&config.allowed_hosts).map_err(anyhow::Error::msg)?;
+    if hosts == AllowedHosts::Any {
+        tracing::warn!(
+            "INSECURE: {}=* answers any Host: DNS-rebinding protection is OFF (a page on any \
+             site the user opens could read /state)",
+            hitl_wire::env::mockdb::ALLOWED_HOSTS
+        );
+    }
 
     let addr = SocketAddr::new(config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr().context("the bound address")?;
+    let origins =
+        origin::Origins::parse(&config.allowed_origins, addr.port()).map_err(anyhow::Error::msg)?;
+    let shutdown = CancellationToken::new();
+    let allowed_hosts = hosts.describe();
+    let guards = http::Guards { hosts, origins };
+    let app = http::router(
+        store,
+        &config,
+        guards,
+        approvals,
+        reset.clone(),
+        shutdown.clone(),
+    );
     tracing::info!(
         %addr,
         ?location,
-        reset_enabled = config.enable_reset,
+        %allowed_hosts,
+        reset_enabled = reset.is_some(),
         verifies_approvals = config.approval_verifying_key_file.is_some(),
         "mock-db-mcp listening"
     );

@@ -1,6 +1,7 @@
-//! `Origin` validation on the MCP endpoints (the MCP spec's DNS-rebinding defence): a request
-//! without `Origin` passes (every non-browser client); one whose Origin is not on the
-//! allow-list is answered 403 with a JSON error before anything runs.
+//! `Origin` validation on every route (the MCP spec's DNS-rebinding defence, and no cross-site
+//! page may POST `/reset` or read `/state`): a request without `Origin` passes (every
+//! non-browser client); one whose Origin is not on the allow-list is answered 403 with a JSON
+//! error before anything runs. Unconfigured, the list is the server's own loopback origins.
 
 use std::sync::Arc;
 
@@ -32,12 +33,27 @@ pub struct Origins {
 }
 
 impl Origins {
-    /// Parse the `ALLOWED_ORIGINS` entries; a malformed one is a start-up error.
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
-        let allowed = entries
+    /// Parse the `ALLOWED_ORIGINS` entries; a malformed one is a start-up error. No entries:
+    /// the server's own origins on loopback, `http://{localhost,127.0.0.1,[::1]}:own_port`
+    /// (a page this server itself served, as a browser on the same machine sees it).
+    pub fn parse(entries: &[String], own_port: u16) -> Result<Self, String> {
+        let entries: Vec<&str> = entries
             .iter()
             .map(|e| e.trim())
             .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            let own = ["localhost", "127.0.0.1", "[::1]"].map(|host| Allowed::Origin {
+                scheme: "http".into(),
+                host: host.into(),
+                port: Some(own_port),
+            });
+            return Ok(Self {
+                allowed: Arc::new(own.into()),
+            });
+        }
+        let allowed = entries
+            .into_iter()
             .map(|entry| {
                 if entry == "null" {
                     return Ok(Allowed::Null);
@@ -118,9 +134,10 @@ pub async fn check(State(origins): State<Origins>, request: Request, next: Next)
     }
     tracing::warn!(%origin, path = %request.uri().path(), "refused a request from a browser origin not allowed");
     let error = format!(
-        "Forbidden: Origin `{origin}` is not allowed on this MCP endpoint (DNS-rebinding \
-         protection); nothing was executed. Allowed origins are set with {} (comma-separated \
-         scheme://host[:port]); requests without an Origin header are not affected.",
+        "Forbidden: Origin `{origin}` is not allowed by mock-db-mcp (DNS-rebinding and \
+         cross-site protection); nothing was executed. Allowed origins are set with {} \
+         (comma-separated scheme://host[:port]); requests without an Origin header are not \
+         affected.",
         env::ALLOWED_ORIGINS
     );
     (StatusCode::FORBIDDEN, Json(ErrorBody { error })).into_response()
@@ -131,15 +148,40 @@ mod tests {
     use super::*;
 
     fn origins(list: &[&str]) -> Origins {
-        Origins::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        Origins::parse(
+            &list.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            8080,
+        )
+        .unwrap()
     }
 
     #[test]
-    fn empty_list_refuses_every_origin() {
-        let none = origins(&[]);
-        for origin in ["http://localhost", "null", "https://evil.example", ""] {
-            assert!(!none.allows(origin), "{origin}");
+    fn unconfigured_only_the_servers_own_loopback_origins_pass() {
+        let own = origins(&[]);
+        for origin in [
+            "http://localhost:8080",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(own.allows(origin), "{origin}");
         }
+        for origin in [
+            "http://localhost",
+            "http://localhost:8081",
+            "https://localhost:8080",
+            "http://evil.example:8080",
+            "null",
+            "",
+        ] {
+            assert!(!own.allows(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn a_configured_list_replaces_the_default() {
+        let list = origins(&["https://app.example.com"]);
+        assert!(list.allows("https://app.example.com"));
+        assert!(!list.allows("http://localhost:8080"));
     }
 
     #[test]
@@ -176,7 +218,7 @@ mod tests {
     #[test]
     fn malformed_entries_are_refused_at_start() {
         for bad in ["localhost", "ftp://x", "http://x/path", "http://x:port"] {
-            assert!(Origins::parse(&[bad.to_string()]).is_err(), "{bad}");
+            assert!(Origins::parse(&[bad.to_string()], 8080).is_err(), "{bad}");
         }
     }
 }

@@ -27,6 +27,7 @@
 
 mod activity;
 mod deadline;
+pub mod hosts;
 mod slots;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};

@@ -3,17 +3,17 @@
 
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 
+use hitl_lab::requester::Issuer;
+
 use crate::extauth::ExtAuth;
 
 pub use hitl_scenes::attacks::check::post;
 
-/// `check` as the gateway sends it after verifying a requester token whose `sub` is `sub`
-/// (the verified payload in `metadata_context`).
-pub fn verified(mut check: CheckRequest, sub: &str) -> CheckRequest {
-    if let Some(attributes) = check.attributes.as_mut() {
-        attributes.metadata_context = Some(crate::extauth::verified_metadata(sub));
-    }
-    check
+/// `check` as Envoy sends it with the requester's token (minted by `issuer` for `sub`) in
+/// `Authorization`, for the gate to verify.
+pub fn verified(check: CheckRequest, issuer: &Issuer, sub: &str) -> CheckRequest {
+    let token = issuer.mint(sub).expect("minting a requester token");
+    hitl_scenes::attacks::check::with_token(check, &token)
 }
 
 /// One HTTP/2 connection to `extauth`'s gRPC port.

@@ -14,8 +14,9 @@ use envoy_types::pb::envoy::service::auth::v3::{
 };
 use futures::{Stream, StreamExt as _};
 use hitl_lab::{
-    components::extauth::{self, Options},
+    components::extauth::{self, Options, RequesterTrust},
     net, proc,
+    requester::Issuer,
     stack::Started,
 };
 use hitl_wire::{
@@ -34,6 +35,8 @@ use crate::wait::eventually;
 /// One running hitl-extauth, killed on drop.
 pub struct ExtAuth {
     pub options: Options,
+    /// Mints the requester tokens this gate verifies.
+    pub issuer: Issuer,
     log_dir: PathBuf,
     running: proc::Running,
     admin: AdminClient,
@@ -60,9 +63,14 @@ impl ExtAuth {
     ) -> anyhow::Result<Self> {
         let keys = signer.write_key_files(&log_dir.join("keys"))?;
         let token = hitl_lab::credentials::random_token()?;
+        // Kept in `log_dir` so that a gate check can mint tokens this gate accepts.
+        let requester_dir = log_dir.join("requester");
+        Issuer::load_or_create(&requester_dir)?;
+        let trust = RequesterTrust::of(&Issuer::load(&requester_dir)?, &requester_dir)?;
         net::on_fresh_ports(|| async {
-            let mut defaults =
-                Options::new(net::free_port()?, net::free_port()?, log_dir).admin_token(&token);
+            let mut defaults = Options::new(net::free_port()?, net::free_port()?, log_dir)
+                .admin_token(&token)
+                .requester(trust.clone());
             defaults.approval_signing_key = Some(keys.signing.clone());
             let options = configure(defaults);
             let running = proc::Running::start(extauth::spec(&options, log_dir)?).await?;
@@ -71,10 +79,27 @@ impl ExtAuth {
         .await
     }
 
-    /// The fixture around a hitl-extauth started elsewhere (by `hitl_lab::stack`).
+    /// Where [`ExtAuth::start`] keeps the requester key its gate trusts
+    /// (`hitl_lab::requester::KEY_FILE` in it).
+    pub fn requester_dir(&self) -> PathBuf {
+        self.log_dir.join("requester")
+    }
+
+    /// The fixture around a hitl-extauth started elsewhere (by `hitl_lab::stack`, which
+    /// hands over its `issuer`), or by [`ExtAuth::start`] (whose issuer is in `log_dir`).
     pub fn adopt(started: Started<Options>, log_dir: &Path) -> anyhow::Result<Self> {
+        Self::adopt_with(started, log_dir, Issuer::load(&log_dir.join("requester"))?)
+    }
+
+    /// [`ExtAuth::adopt`], with the issuer whose tokens this gate verifies.
+    pub fn adopt_with(
+        started: Started<Options>,
+        log_dir: &Path,
+        issuer: Issuer,
+    ) -> anyhow::Result<Self> {
         let Started { options, running } = started;
         Ok(Self {
+            issuer,
             admin: AdminClient::with_timeouts(
                 &options.admin_url(),
                 options.admin_token.clone(),
@@ -204,6 +229,7 @@ impl ExtAuth {
                 body,
                 &[(":authority", "gateway.local"), ("x-user-id", user)],
             ),
+            &self.issuer,
             user,
         );
         self.check_raw(request).await
@@ -273,6 +299,6 @@ pub fn added_header(response: &CheckResponse, name: &str) -> Option<String> {
         .map(|h| h.value.clone())
 }
 
-/// A Check's `metadata_context` as the gateway sends it after verifying a requester token
-/// whose `sub` is `sub`: the harness's one builder.
-pub use hitl_scenes::attacks::check::verified_metadata;
+/// A Check's `metadata_context` stating a requester `sub` (as gateways state a payload they
+/// verified): the harness's one builder. The gate believes none of it.
+pub use hitl_scenes::attacks::check::stated_payload;

@@ -118,7 +118,7 @@ impl Gate {
             .build()?;
         Ok(Self {
             db: MockDb::adopt(db, signer, &log_dir)?,
-            extauth: ExtAuth::adopt(extauth, &log_dir)?,
+            extauth: ExtAuth::adopt_with(extauth, &log_dir, issuer.clone())?,
             front,
             issuer,
             log_dir,

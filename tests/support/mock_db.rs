@@ -164,15 +164,50 @@ impl MockDb {
         Ok(resp.json().await?)
     }
 
-    /// `POST /reset` as `user`: status and body.
+    /// `POST /reset` as `user`, with the reset token it was started with: status and body.
     pub async fn reset(&self, user: &str) -> anyhow::Result<(u16, String)> {
-        let resp = self
+        let token = self.options.reset_token.clone().unwrap_or_default();
+        self.reset_presenting(user, Some(&token)).await
+    }
+
+    /// `POST /reset` as `user` presenting `token` (`None`: no `Authorization`).
+    pub async fn reset_presenting(
+        &self,
+        user: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        let mut request = self
             .http
             .post(self.url(paths::RESET))
-            .header("x-user-id", user)
-            .send()
-            .await?;
+            .header("x-user-id", user);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let resp = request.send().await?;
         Ok((resp.status().as_u16(), resp.text().await?))
+    }
+
+    /// A request to `path` as a browser page sends it: `Host` and `Origin` as given (e.g. a
+    /// DNS-rebinding page's own name), no credential.
+    pub async fn from_a_page(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        host: &str,
+        origin: Option<&str>,
+        content_type: &str,
+        body: &str,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("host", host)
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        Reply::read(request.send().await?).await
     }
 
     /// A raw POST to `path` with the headers a Streamable HTTP client sends, except that the

@@ -53,10 +53,11 @@ impl Stack {
             signer,
             db,
             extauth,
+            issuer,
             ..
         } = hitl_lab::stack::Stack::builder(&log_dir).start().await?;
         let db = MockDb::adopt(db, signer, &log_dir)?;
-        let extauth = ExtAuth::adopt(extauth, &log_dir)?;
+        let extauth = ExtAuth::adopt_with(extauth, &log_dir, issuer)?;
         let (ui_url, ui) = start_ui(&log_dir, &extauth, &db).await?;
         Ok(Self {
             db,
@@ -80,7 +81,7 @@ impl Stack {
             "run_migration",
             serde_json::json!({ "version": version }),
         );
-        // As the gateway forwards it after verifying `user`'s token.
+        // As Envoy forwards it, with `user`'s token for the gate to verify.
         let request = crate::check::verified(
             hitl_scenes::attacks::check::post_as_text(
                 "/privileged/mcp",
@@ -94,6 +95,7 @@ impl Stack {
                     ("mcp-session-id", "a1b2c3"),
                 ],
             ),
+            &self.extauth.issuer,
             user,
         );
         self.extauth.check_raw(request).await

@@ -211,7 +211,9 @@ pub struct PendingList {
 }
 
 /// `POST /decide/{id}` body. `reviewer` is required: the admin API's credential holder
-/// (hitl-ui) asserts which signed-in reviewer decided.
+/// (hitl-ui) asserts which signed-in reviewer decided. Only with the admin API open
+/// (`INSECURE_OPEN_ADMIN`, the seed's UI, which names nobody) may it be left out: the
+/// decision is then recorded and signed as [`UNNAMED_REVIEWER`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
@@ -221,6 +223,10 @@ pub struct DecideRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewer: Option<String>,
 }
+
+/// The reviewer recorded (in `/history` and in the approval token) for a decision that named
+/// none, which only an open admin API (`INSECURE_OPEN_ADMIN`) accepts.
+pub const UNNAMED_REVIEWER: &str = "(unnamed, unverified)";
 
 /// How a park ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,11 +3,14 @@
 //!
 //! The chat client signs its user's identity into a short-lived JWT (ES256; the claim
 //! [`REQUESTER_CLAIM`]) and sends it as `Authorization: Bearer …`. kagent forwards that
-//! header to the MCP servers (`allowedHeaders`), the gateway verifies signature, `iss`,
-//! `aud` and `exp` and hands the verified payload to the gate in the `CheckRequest`'s
-//! `metadata_context` under [`METADATA_NAMESPACE`] → [`PAYLOAD_KEY`]. Envoy's `jwt_authn`
-//! (`payload_in_metadata`) and agentgateway's JWT policy both use exactly that shape.
-//! Identity headers a caller merely sends (`x-user-id`, …) are shown, never trusted.
+//! header to the MCP servers (`allowedHeaders`); the gateway verifies it (signature, `iss`,
+//! `aud`, `exp`) and hands the gate the token itself, which the gate verifies again against
+//! its own copy of the JWKS: Envoy's `jwt_authn` keeps the header ([`TOKEN_HEADER`],
+//! `forward: true`), agentgateway's `jwtAuth` removes it and passes the raw token in the
+//! Check's `metadata_context` under [`TOKEN_METADATA_NAMESPACE`] → [`TOKEN_METADATA_KEY`]
+//! ([`token_metadata_cel`], its `extAuth.grpc.requestMetadata`). Claims a gateway (or anyone
+//! reaching the Check port) merely states — the payload under [`METADATA_NAMESPACE`] →
+//! [`PAYLOAD_KEY`], identity headers such as `x-user-id` — name nobody.
 //!
 //! Names are compared as [`Identity`]s: NFKC, then case folded, then NFKC again; refused if
 //! they hold control, bidi, zero-width or other invisible characters, or mix scripts (a
@@ -19,17 +22,35 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_security::MixedScript as _;
 
-/// `filter_metadata` namespace the gateway puts the verified JWT payload in: Envoy's
-/// `jwt_authn` filter name, which agentgateway uses too.
+/// `filter_metadata` namespace in which gateways hand over a JWT payload they verified
+/// (Envoy's `jwt_authn` `payload_in_metadata`; agentgateway by default). Not believed by the
+/// gate: whoever reaches its Check port can write anything here.
 pub const METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
-/// Key of the verified payload inside [`METADATA_NAMESPACE`] (Envoy's
-/// `payload_in_metadata`; agentgateway's fixed key).
+/// Key of that payload inside [`METADATA_NAMESPACE`].
 pub const PAYLOAD_KEY: &str = "jwt_payload";
+/// `filter_metadata` namespace in which a gateway that removes the requester's token after
+/// verifying it (agentgateway's `jwtAuth`) passes the raw token on to the gate.
+pub const TOKEN_METADATA_NAMESPACE: &str = "dev.hitl-lab.requester";
+/// Key of the raw token (a string, the compact JWS) inside [`TOKEN_METADATA_NAMESPACE`].
+pub const TOKEN_METADATA_KEY: &str = "token";
+
+/// The CEL expression agentgateway evaluates for `extAuth.grpc.requestMetadata` under
+/// [`TOKEN_METADATA_NAMESPACE`]: a map holding the raw token ([`TOKEN_METADATA_KEY`]).
+/// `jwt.rawToken` is redacted unless asked for `unredacted()` (agentgateway v1.4.1,
+/// `crates/agentgateway/src/http/jwt.rs`); without a verified token `jwt` is absent, the
+/// expression fails and agentgateway leaves the namespace out.
+pub fn token_metadata_cel() -> String {
+    format!(r#"{{"{TOKEN_METADATA_KEY}": jwt.rawToken.unredacted()}}"#)
+}
+
+/// The `Authorization` scheme the requester's token travels under.
+pub const BEARER_PREFIX: &str = "Bearer ";
+
 /// The claim naming the person on whose behalf the call is made.
 pub const REQUESTER_CLAIM: &str = "sub";
 
 /// The header the requester's token travels in, from the chat client through kagent to the
-/// gateway (`Authorization: Bearer <jwt>`).
+/// gateway (`Authorization: Bearer <jwt>`), and on to the gate through Envoy.
 pub const TOKEN_HEADER: &str = "authorization";
 /// The only JWT algorithm the lab issues: ES256 (P-256). Envoy's `jwt_authn` verifies
 /// EdDSA too, agentgateway only RSA and EC keys.

@@ -16,7 +16,8 @@ pub mod paths {
     pub const STATE: &str = "/state";
     /// `GET`: 200 once the database is open.
     pub const HEALTHZ: &str = "/healthz";
-    /// `POST` (only with `--enable-reset`): restore the seed data and schema, answer [`super::State`].
+    /// `POST` (only with `--enable-reset`, and only with `Authorization: Bearer <RESET_TOKEN>`):
+    /// restore the seed data and schema, answer [`super::State`].
     pub const RESET: &str = "/reset";
 }
 

@@ -270,6 +270,10 @@ pub struct GateCheckArgs {
     /// approvals, and the token checks run.
     #[arg(long, value_name = "FILE")]
     pub approval_key: Option<std::path::PathBuf>,
+    /// The requester-token signing key (PKCS#8 DER, e.g. target/lab/requester-signing-key.p8)
+    /// whose tokens the gate trusts; the gateway is configured with its public half.
+    #[arg(long, value_name = "FILE")]
+    pub requester_key: Option<std::path::PathBuf>,
     /// The gate's park timeout in seconds: enables the expiry check.
     #[arg(long, value_name = "SECS")]
     pub park_timeout: Option<u64>,

@@ -69,6 +69,7 @@ pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
     };
     options.decide_cmd = args.decide_cmd.clone();
     options.approval_key = args.approval_key.clone();
+    options.requester_key = args.requester_key.clone();
     options.park_timeout = args.park_timeout.map(std::time::Duration::from_secs);
     let attacks = hitl_scenes::attacks::load_dir(&hitl_scenes::attacks::catalogue::default_dir())?;
     let report =

@@ -60,7 +60,8 @@ pub async fn measure(
     count(stack, &dir, checks, |valgrind_args| {
         let options = extauth::Options::new(net::free_port()?, net::free_port()?, &dir)
             .park_timeout(park_timeout)
-            .credentials(&stack.credentials);
+            .credentials(&stack.credentials)
+            .requester(extauth::RequesterTrust::of(&stack.issuer, &dir)?);
         let spec = extauth::spec(&options, &dir)?;
         Ok((
             under_callgrind(spec, valgrind_args),

@@ -80,7 +80,10 @@ impl Stack {
     }
 
     pub fn db_client(&self) -> Db {
-        Db::new(self.db.options.base_url())
+        Db::new(
+            self.db.options.base_url(),
+            self.db.options.reset_token.clone(),
+        )
     }
 
     pub fn extauth_pid(&self) -> Option<u32> {

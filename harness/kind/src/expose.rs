@@ -62,6 +62,35 @@ pub struct ClientForward {
     pub health: Option<String>,
     /// Path appended to the forwarded base URL for the role's URL (the agent's A2A path).
     pub path: String,
+    /// The local port it must be on (hitl-ui answers only the `Host`s in its `ALLOWED_HOSTS`);
+    /// `None`: any free one.
+    pub local_port: Option<u16>,
+}
+
+/// Credentials the harness's clients need, read from the cluster, kept in the lab state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// hitl-extauth's admin token.
+    pub admin_token: Option<String>,
+    /// mock-db-mcp's reset token.
+    pub reset_token: Option<String>,
+    /// A reviewer's sign-in to hitl-ui (`user:password`).
+    pub reviewer_login: Option<String>,
+}
+
+/// The local port for `forward`: its own, when it needs one (and it is free), else a free one.
+fn local_port(forward: &ClientForward) -> anyhow::Result<u16> {
+    let Some(port) = forward.local_port else {
+        return Ok(hitl_lab::net::free_port()?);
+    };
+    std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
+        format!(
+            "the {} forward needs 127.0.0.1:{port} (the only local port its ALLOWED_HOSTS \
+             accepts), which is in use: stop what holds it (a `cargo xtask port-forward`?)",
+            forward.role.as_str()
+        )
+    })?;
+    Ok(port)
 }
 
 impl fmt::Display for ClientForward {
@@ -115,7 +144,7 @@ pub async fn start(
     context: &str,
     model: ModelChoice,
     forwards: &[ClientForward],
-    admin_token: Option<String>,
+    access: Access,
 ) -> anyhow::Result<LabState> {
     let dir = lab::default_dir();
     stop(&dir)?;
@@ -138,13 +167,15 @@ pub async fn start(
         urls: urls.clone(),
         processes: Vec::new(),
         log_dir: log_dir.clone(),
-        admin_token,
+        admin_token: access.admin_token,
+        reset_token: access.reset_token,
+        reviewer_login: access.reviewer_login,
         requester_key: Some(dir.join(hitl_lab::requester::KEY_FILE)),
         agents: Vec::new(),
     };
     let mut bases = Vec::new();
     for forward in forwards {
-        let port = hitl_lab::net::free_port()?;
+        let port = local_port(forward)?;
         let name = format!("port-forward-{}", forward.role.as_str());
         let spec = argv(context, forward, port)
             .into_iter()
@@ -229,4 +260,34 @@ async fn wait_working(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forward(local_port: Option<u16>) -> ClientForward {
+        ClientForward {
+            role: Role::ReviewerUi,
+            namespace: "hitl-lab".into(),
+            service: "hitl-ui".into(),
+            port: 8080,
+            health: Some("/healthz".into()),
+            path: String::new(),
+            local_port,
+        }
+    }
+
+    #[test]
+    fn a_forward_that_needs_its_port_gets_it_and_says_so_when_it_is_taken() {
+        let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let error = local_port(&forward(Some(port))).unwrap_err();
+        assert!(format!("{error:#}").contains("is in use"), "{error:#}");
+        drop(held);
+        assert_eq!(local_port(&forward(Some(port))).unwrap(), port);
+        let argv = argv("kind-hitl-lab", &forward(Some(port)), port);
+        assert!(argv.contains(&format!("{port}:8080")), "{argv:?}");
+        assert!(local_port(&forward(None)).unwrap() > 0);
+    }
 }

@@ -16,6 +16,7 @@ mod wait;
 
 pub use apply::FIELD_MANAGER;
 pub use cmd::Cmd;
+pub use expose::{ClientForward, Role as ForwardRole};
 pub use plan::{Phase, Plan, Step, cluster_name, context};
 pub use run::UpReport;
 pub use status::{FORWARDS, Forward};

@@ -1,8 +1,10 @@
 //! `up` as data: a [`Plan`] of numbered phases and [`Step`]s, built purely from the manifests
 //! and the pinned versions. The dry run prints it; the real run executes the very same steps
-//! (`run.rs`), so what you read is what happens. The phases are built in `phases`, the
-//! forwards the clients need in `forwards`, each step's text in `describe`.
+//! (`run.rs`), so what you read is what happens. The phases are built in `phases` (a CRD chart
+//! and its waits in `charts`), the forwards the clients need in `forwards`, each step's text in
+//! `describe`.
 
+mod charts;
 mod describe;
 mod forwards;
 mod phases;

@@ -149,8 +149,12 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
         }
         Step::Expose { forwards } => {
             let client = run.client().await?;
-            let token = super::status::admin_token(&client).await?;
-            let state = expose::start(&run.context, run.plan.model, forwards, Some(token)).await?;
+            let access = expose::Access {
+                admin_token: Some(super::status::admin_token(&client).await?),
+                reset_token: Some(super::status::reset_token(&client).await?),
+                reviewer_login: Some(super::status::reviewer_login(&client).await?),
+            };
+            let state = expose::start(&run.context, run.plan.model, forwards, access).await?;
             run.state = Some(state);
             Ok(())
         }

@@ -78,6 +78,12 @@ pub async fn admin_token(client: &Client) -> anyhow::Result<String> {
     secret_value(client, token.namespace, token.name, token.key).await
 }
 
+/// mock-db-mcp's generated reset token.
+pub async fn reset_token(client: &Client) -> anyhow::Result<String> {
+    let token = secrets::RESET_TOKEN;
+    secret_value(client, token.namespace, token.name, token.key).await
+}
+
 async fn secret_value(
     client: &Client,
     namespace: &str,
@@ -311,8 +317,17 @@ pub async fn port_forward(lab: &LabManifests) -> anyhow::Result<()> {
         "no kind cluster `{cluster}`: bring the lab up with `cargo xtask up`"
     );
     let context = plan::context(&cluster);
+    // `up` already forwards hitl-ui to the port its ALLOWED_HOSTS accepts, for the harness.
+    let up_forwards = hitl_lab::lab::LabState::load(&hitl_lab::lab::default_dir())?
+        .filter(|s| s.target == hitl_lab::lab::Target::Kind)
+        .map(|s| s.urls.reviewer_ui);
     let mut children = Vec::new();
     for fw in &FORWARDS {
+        let url = format!("http://127.0.0.1:{}", fw.local);
+        if fw.service == "hitl-ui" && up_forwards.as_deref() == Some(url.as_str()) {
+            eprintln!("  ({url}: already forwarded by `cargo xtask up`)");
+            continue;
+        }
         eprintln!("$ {}", forward_cmd(&context, fw, fw.local));
         children.push((fw, spawn_forward(&context, fw, fw.local, false)?));
     }

@@ -11,10 +11,12 @@
 //!   hitl-extauth Service's `backend.http.requestTimeout` the Check's deadline
 //!   (`extAuthz.policies.http.requestTimeout`);
 //! - the AgentgatewayPolicy's `jwtAuthentication` (the plan's [`RequesterJwt`]) becomes the
-//!   gated route's `jwtAuth` (one issuer, its audiences, the JWKS inline; mode `optional` when a
-//!   request without a token may reach the gate, else `strict`). agentgateway runs it before
-//!   `extAuthz` and sends the verified payload in the Check's `metadata_context`
-//!   ([`hitl_wire::identity::METADATA_NAMESPACE`]), where the gate reads the requester;
+//!   gated route's `jwtAuth` (one issuer, its audiences, the JWKS inline, `exp` required as
+//!   agentgateway's default says; mode `optional` when a request without a token may reach
+//!   the gate, else `strict`). agentgateway runs it before `extAuthz` and then removes the
+//!   token; the policy's `extAuth.grpc.requestMetadata` (`grpc.metadata` here) passes the raw
+//!   token to the gate in the Check's `metadata_context`
+//!   ([`hitl_wire::identity::TOKEN_METADATA_NAMESPACE`]), where the gate verifies it itself;
 //! - the Gateway's PreRouting transformation (removing a client's `x-envoy-auth-partial-body`)
 //!   becomes a listener-level `transformations` policy, which runs before route policies.
 //!
@@ -42,7 +44,7 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
             "timeout": { "requestTimeout": duration(plan.route_timeout) },
             "extAuthz": {
                 "host": host_port(&authz.grpc),
-                "protocol": { "grpc": { "context": { ROUTE_CONTEXT_KEY: route.name } } },
+                "protocol": { "grpc": grpc_protocol(plan, route) },
                 "failureMode": if authz.failure_mode_allow { "allow" } else { "deny" },
                 "includeRequestBody": {
                     // Must be set: a missing field deserialises to 0 (every body "too large").
@@ -61,19 +63,42 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
     value
 }
 
-/// The gated route's `jwtAuth`: a token present must verify (else 401/403); a missing one is
-/// let through to the gate only with [`RequesterJwt::allow_missing`].
+/// The gated route's gRPC ext_authz settings: the route's name as `context_extensions`, and
+/// the policy's `requestMetadata` (which replaces agentgateway's default metadata).
+fn grpc_protocol(plan: &GatewayPlan, route: &Route) -> Value {
+    let mut grpc = json!({ "context": { ROUTE_CONTEXT_KEY: route.name } });
+    if !plan.ext_authz.request_metadata.is_empty() {
+        grpc["metadata"] = json!(plan.ext_authz.request_metadata);
+    }
+    grpc
+}
+
+/// The gated route's `jwtAuth`: a token present must verify and carry `exp` (else 401/403);
+/// a missing one is let through to the gate only with [`RequesterJwt::allow_missing`].
 fn jwt_auth(jwt: &RequesterJwt) -> Value {
     json!({
         "mode": if jwt.allow_missing { "optional" } else { "strict" },
         "issuer": jwt.issuer,
         "audiences": jwt.audiences,
         "jwks": jwt.jwks,
+        "jwtValidationOptions": { "requiredClaims": ["exp"] },
     })
 }
 
+/// The CEL rule that keeps a loopback `listen` to loopback peers, if it is one. agentgateway
+/// v1.4.1's standalone config has no bind address (`LocalBind` has a port only; the socket is
+/// always the wildcard), so the plan's loopback address is enforced per connection instead:
+/// a `networkAuthorization` frontend policy closes any connection from another address before
+/// a byte of HTTP is read.
+pub fn loopback_only(listen: &crate::envoy::Endpoint) -> Option<String> {
+    let ip: std::net::IpAddr = listen.host.parse().ok()?;
+    ip.is_loopback()
+        .then(|| format!("source.address == \"{ip}\""))
+}
+
 /// The agentgateway standalone config (YAML) for `plan`. Binds are always on the wildcard
-/// address (agentgateway has no per-bind address); IPv6 is off so it is `0.0.0.0`.
+/// address (agentgateway has no per-bind address); IPv6 is off so it is `0.0.0.0`, and a
+/// loopback plan admits loopback peers only ([`loopback_only`]).
 pub fn render(plan: &GatewayPlan) -> String {
     let mut listener = json!({
         "name": "gateway",
@@ -85,7 +110,7 @@ pub fn render(plan: &GatewayPlan) -> String {
             "transformations": { "request": { "remove": plan.strip_request_headers } }
         });
     }
-    let config = json!({
+    let mut config = json!({
         "config": {
             "enableIpv6": false,
             "adminAddr": host_port(&plan.admin),
@@ -94,6 +119,10 @@ pub fn render(plan: &GatewayPlan) -> String {
         },
         "binds": [{ "port": plan.listen.port, "listeners": [listener] }],
     });
+    if let Some(rule) = loopback_only(&plan.listen) {
+        config["frontendPolicies"] =
+            json!({ "networkAuthorization": { "rules": [{ "require": rule }] } });
+    }
     let yaml = serde_yaml::to_string(&config).expect("a JSON value always renders as YAML");
     format!(
         "# Generated by hitl_lab::agentgateway::render from a GatewayPlan; do not edit by hand.\n{yaml}"

@@ -28,18 +28,21 @@ async fn ok_json<T: serde::de::DeserializeOwned>(
         .with_context(|| format!("{what}: reading the answer"))
 }
 
-/// mock-db-mcp, reached directly (not through the gateway).
+/// mock-db-mcp, reached directly (not through the gateway), with the lab's reset token.
 #[derive(Debug, Clone)]
 pub struct Db {
     http: reqwest::Client,
     base: String,
+    reset_token: Option<String>,
 }
 
 impl Db {
-    pub fn new(base: impl Into<String>) -> Self {
+    /// `reset_token`: what `/reset` demands (`None`: this client cannot reset).
+    pub fn new(base: impl Into<String>, reset_token: Option<String>) -> Self {
         Self {
             http: http(),
             base: base.into().trim_end_matches('/').to_owned(),
+            reset_token,
         }
     }
 
@@ -54,12 +57,21 @@ impl Db {
         ok_json("mock-db-mcp /state", resp).await
     }
 
-    /// Restore the seed data (needs mock-db-mcp started with `--enable-reset`).
+    /// Restore the seed data (needs mock-db-mcp started with `--enable-reset` and the reset
+    /// token this client holds).
     pub async fn reset(&self) -> anyhow::Result<State> {
         let url = format!("{}{}", self.base, paths::RESET);
+        let token = self.reset_token.as_deref().with_context(|| {
+            format!(
+                "no reset token for mock-db-mcp at {}: the lab records it in its state file \
+                 when it starts (bring the lab up again with `cargo xtask up`)",
+                self.base
+            )
+        })?;
         let resp = self
             .http
             .post(&url)
+            .bearer_auth(token)
             .send()
             .await
             .with_context(|| format!("POST {url}"))?;

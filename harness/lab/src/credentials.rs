@@ -1,7 +1,8 @@
 //! The lab's generated credentials: the approval key pair (hitl-extauth signs with one half,
-//! mock-db-mcp verifies with the other) and the admin API's bearer token (hitl-extauth
-//! demands it, hitl-ui and the harness's reviewer send it). Fresh ones per start, written
-//! under the lab's directory, readable by their owner only.
+//! mock-db-mcp verifies with the other), the admin API's bearer token (hitl-extauth
+//! demands it, hitl-ui and the harness's reviewer send it) and mock-db-mcp's reset token (it
+//! demands it on `/reset`, the scene runner sends it). Fresh ones per start, written under
+//! the lab's directory, readable by their owner only.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ pub struct Credentials {
     pub keys: KeyFiles,
     /// hitl-extauth's `ADMIN_TOKEN`.
     pub admin_token: String,
+    /// mock-db-mcp's `RESET_TOKEN`.
+    pub reset_token: String,
 }
 
 impl Credentials {
@@ -32,6 +35,7 @@ impl Credentials {
         Ok(Self {
             keys,
             admin_token: random_token()?,
+            reset_token: random_token()?,
         })
     }
 

@@ -7,10 +7,10 @@
 //! mock-db-mcp, `/privileged` through hitl-extauth's ext_authz (gRPC, request body up to 64 KiB forwarded, partial bodies marked,
 //! fail closed), with every timeout on the way raised past the park timeout. With a
 //! [`RequesterJwt`], the gated routes first verify the requester's token (`jwt_authn`: no
-//! valid token, 401) and hand its payload to the gate in the Check's `metadata_context`. The
+//! valid token, 401) and hand the token itself on to the gate, which verifies it again. The
 //! same plan is rendered for agentgateway by [`crate::agentgateway::render`].
 
-use std::{net::IpAddr, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
 mod bootstrap;
 
@@ -88,6 +88,11 @@ pub struct ExtAuthz {
     pub pack_as_bytes: bool,
     /// Let requests through when the gate is down or errs. Never in this lab.
     pub failure_mode_allow: bool,
+    /// agentgateway's `grpc.metadata` (the policy's `requestMetadata`): `metadata_context`
+    /// namespace → CEL expression. How the requester's raw token reaches the gate through
+    /// agentgateway, whose `jwtAuth` removes the header; Envoy forwards the header itself
+    /// (`jwt_authn` `forward: true`) and has no such setting.
+    pub request_metadata: BTreeMap<String, String>,
 }
 
 /// The loopback ports one gateway process listens on.
@@ -206,6 +211,7 @@ impl GatewayPlan {
                 allow_partial_message: true,
                 pack_as_bytes: true,
                 failure_mode_allow: false,
+                request_metadata: BTreeMap::new(),
             },
             stream_idle_timeout: patient,
             route_timeout: patient,

@@ -82,6 +82,14 @@ pub struct LabState {
     /// hitl-extauth's admin token, for the harness's reviewer (scenes, `status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// mock-db-mcp's reset token, for the scene runner's reset between scenes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_token: Option<String>,
+    /// A reviewer's sign-in to hitl-ui (`user:password`), for the harness's checks that go
+    /// through the UI: the local lab's first account; on kind, the generated one read from the
+    /// cluster's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_login: Option<String>,
     /// The signing key of the lab's requester tokens (`cargo xtask chat` and the scene
     /// runner prove their user with it); absent for a lab whose gateway trusts another
     /// issuer.
@@ -110,6 +118,12 @@ impl LabState {
     /// A client for the lab's hitl-extauth admin API, with its token.
     pub fn gate_admin(&self) -> Result<AdminClient, AdminError> {
         AdminClient::new(&self.urls.extauth_admin, self.admin_token.clone())
+    }
+
+    /// A client for the lab's mock-db-mcp (directly, not through the gateway), with its
+    /// reset token.
+    pub fn db(&self) -> crate::clients::Db {
+        crate::clients::Db::new(&self.urls.mock_db, self.reset_token.clone())
     }
 
     /// The A2A endpoint of `agent`, or an error that says how to start it.
@@ -175,11 +189,11 @@ impl LabState {
     }
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        // It holds the admin token: owner-only, as is the directory around it.
+        hitl_wire::private::dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = state_path(dir);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        hitl_wire::private::write(&path, &serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn remove(dir: &Path) -> anyhow::Result<()> {

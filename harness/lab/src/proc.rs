@@ -204,14 +204,11 @@ const HOLD: &str = "\"$@\"; exit $?";
 
 fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        hitl_wire::private::dir(dir)
             .with_context(|| format!("creating log directory {}", dir.display()))?;
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening log file {}", path.display()))
+    // A service may log what a caller sent (tokens included): owner-only.
+    hitl_wire::private::append(path).with_context(|| format!("opening log file {}", path.display()))
 }
 
 /// The command line of a live (non-zombie) process, from `/proc`.

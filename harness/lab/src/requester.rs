@@ -42,6 +42,12 @@ pub struct Issuer {
     audience: String,
 }
 
+impl Clone for Issuer {
+    fn clone(&self) -> Self {
+        Self::from_pkcs8(self.pkcs8.clone()).expect("a key that parsed once parses again")
+    }
+}
+
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
@@ -59,6 +65,16 @@ pub struct Claims {
     pub aud: String,
     pub iat: u64,
     pub exp: u64,
+}
+
+impl Claims {
+    /// The JWT payload: these claims, with `nbf` = `iat`.
+    pub fn payload(&self) -> Value {
+        json!({
+            "iss": self.iss, "aud": self.aud, "sub": self.sub,
+            "iat": self.iat, "nbf": self.iat, "exp": self.exp,
+        })
+    }
 }
 
 fn now_secs() -> u64 {
@@ -99,9 +115,10 @@ impl Issuer {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let issuer = Self::generate()?;
-                std::fs::create_dir_all(dir)
+                hitl_wire::private::dir(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                write_private(&path, &issuer.pkcs8)?;
+                hitl_wire::private::write(&path, &issuer.pkcs8)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 tracing::info!(path = %path.display(), "generated the lab's requester signing key");
                 Ok(issuer)
             }
@@ -180,11 +197,13 @@ impl Issuer {
 
     /// A token carrying exactly `claims` (tests mint expired or foreign ones with this).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.sign_payload(&claims.payload())
+    }
+
+    /// A token whose payload is `payload` as it is (attacks mint tokens without `exp`, or
+    /// not valid yet, with this).
+    pub fn sign_payload(&self, payload: &Value) -> anyhow::Result<String> {
         let header = json!({ "alg": JWT_ALG, "typ": "JWT", "kid": LAB_KEY_ID });
-        let payload = json!({
-            "iss": claims.iss, "aud": claims.aud, "sub": claims.sub,
-            "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp,
-        });
         let signing_input = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -201,9 +220,22 @@ impl Issuer {
     }
 }
 
-/// Replace [`LAB_JWKS_PLACEHOLDER`] in an AgentgatewayPolicy document's JWT providers with
-/// `issuer`'s JWKS; whether anything was replaced.
+/// Replace [`LAB_JWKS_PLACEHOLDER`] with `issuer`'s JWKS in an AgentgatewayPolicy document's
+/// JWT providers, or in a ConfigMap's data (the gate's copy); whether anything was replaced.
 pub fn fill_lab_jwks(doc: &mut Value, issuer: &Issuer) -> bool {
+    if doc.get("kind").and_then(Value::as_str) == Some("ConfigMap") {
+        let Some(data) = doc.get_mut("data").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        let mut filled = false;
+        for value in data.values_mut() {
+            if value.as_str() == Some(LAB_JWKS_PLACEHOLDER) {
+                *value = Value::String(issuer.jwks().to_string());
+                filled = true;
+            }
+        }
+        return filled;
+    }
     if doc.get("kind").and_then(Value::as_str) != Some("AgentgatewayPolicy") {
         return false;
     }
@@ -228,24 +260,6 @@ pub fn fill_lab_jwks(doc: &mut Value, issuer: &Issuer) -> bool {
 /// `Authorization` header value carrying `token`.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -299,6 +313,13 @@ mod tests {
             "a real JWKS stays"
         );
         assert!(!fill_lab_jwks(&mut json!({"kind": "Service"}), &issuer));
+        let mut config_map =
+            json!({"kind": "ConfigMap", "data": {"jwks.json": LAB_JWKS_PLACEHOLDER}});
+        assert!(fill_lab_jwks(&mut config_map, &issuer));
+        assert_eq!(
+            config_map["data"]["jwks.json"],
+            Value::String(issuer.jwks().to_string())
+        );
     }
 
     #[test]

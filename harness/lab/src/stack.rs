@@ -2,7 +2,7 @@
 //! start them: mock-db-mcp, hitl-extauth, and in front of both one or more gateways run from
 //! the plan generated from `manifests/` ([`GatewayPlan::from_manifests`]). One approval key
 //! pair (hitl-extauth signs, mock-db-mcp verifies), one admin token, one requester-token
-//! issuer whose tokens the gated routes verify. Every process is killed when dropped.
+//! issuer whose tokens the gated routes and the gate verify. Every process is killed when dropped.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,7 +13,10 @@ use anyhow::Context as _;
 use hitl_wire::approval::Signer;
 
 use crate::{
-    components::{extauth, mock_db},
+    components::{
+        extauth::{self, RequesterTrust},
+        mock_db,
+    },
     credentials::Credentials,
     envoy::{Endpoint, GatewayPlan, GatewayPorts},
     gateway::Gateway,
@@ -90,16 +93,19 @@ impl Builder {
             Ok((options, spec))
         })
         .await?;
+        // One issuer: the gateways verify its tokens, and so does the gate, itself.
+        let issuer = Issuer::generate()?;
+        let trust = RequesterTrust::of(&issuer, &log_dir)?;
         let extauth = start(|| {
             let options = (self.extauth)(
                 extauth::Options::new(net::free_port()?, net::free_port()?, &log_dir)
-                    .credentials(&credentials),
+                    .credentials(&credentials)
+                    .requester(trust.clone()),
             );
             let spec = extauth::spec(&options, &log_dir)?;
             Ok((options, spec))
         })
         .await?;
-        let issuer = Issuer::generate()?;
         let mut fronts = Vec::with_capacity(self.gateways.len());
         for gateway in self.gateways {
             let started = start(|| {

@@ -18,13 +18,15 @@ pub const GATEWAY_API: &str = "v1.6.1";
 
 /// agentgateway's CRD and control-plane charts. v1.4.1 is the newest release; every field our
 /// AgentgatewayPolicy uses (`extAuth.backendRef/grpc/forwardBody/failureMode`,
-/// `timeouts.request`, `backend.http.requestTimeout/version`) is in its CRD as in
-/// `manifests/crds` (taken from agentgateway's main branch after v1.4.1).
+/// `timeouts.request`, `backend.http.requestTimeout/version`) is in its CRD, the v1.4.1 chart's
+/// copy of which is in `manifests/crds`.
 pub const AGENTGATEWAY: &str = "v1.4.1";
 
 /// kagent's CRD and control-plane charts. 0.10.4 matches kagent-adk 0.10.4, the engine the
 /// local lab runs (the Agent uses the Python runtime, i.e. that same engine) and the one whose
-/// tier-1 approval protocol was observed (`tests/fixtures/kagent-adk-0.10.4-wire`).
+/// tier-1 approval protocol was observed (`tests/fixtures/kagent-adk-0.10.4-wire`). Its CRDs in
+/// `manifests/crds` come from kagent's `release/v0.10.x` branch, which (unlike `main`) still
+/// has the Agent controller the lab needs.
 pub const KAGENT: &str = "0.10.4";
 
 /// Where the remote pieces come from.

@@ -46,6 +46,14 @@ pub const ADMIN_TOKEN: GeneratedSecret = GeneratedSecret {
     value: GeneratedValue::Token,
 };
 
+/// mock-db-mcp's reset token: it demands it on `/reset`, the scene runner sends it.
+pub const RESET_TOKEN: GeneratedSecret = GeneratedSecret {
+    namespace: "hitl-lab",
+    name: "mock-db-mcp-reset",
+    key: "token",
+    value: GeneratedValue::Token,
+};
+
 /// Every generated Secret.
 pub const GENERATED: &[GeneratedSecret] = &[
     // hitl-ui's cookie-signing key.
@@ -63,6 +71,7 @@ pub const GENERATED: &[GeneratedSecret] = &[
         value: GeneratedValue::ReviewerAccount { user: "reviewer" },
     },
     ADMIN_TOKEN,
+    RESET_TOKEN,
     // hitl-extauth signs approvals with `signing-key`; mock-db-mcp verifies with
     // `verifying-key` and never sees the other.
     GeneratedSecret {

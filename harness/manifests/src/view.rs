@@ -217,6 +217,9 @@ pub struct ExtAuthView {
     pub cache: bool,
     /// `grpc.contextExtensions`: sent with every Check (the gate reads `route`).
     pub context_extensions: BTreeMap<String, String>,
+    /// `grpc.requestMetadata`: `metadata_context` namespace → CEL expression, evaluated by
+    /// agentgateway for every Check (the gate reads the requester's raw token there).
+    pub request_metadata: BTreeMap<String, String>,
 }
 
 /// `traffic.jwtAuthentication` of a policy: the requester's token, verified by the gateway.

@@ -4,6 +4,8 @@
 use std::{path::PathBuf, sync::Arc};
 
 use crate::scene::{self, RunOptions, Scene, SuiteReport};
+
+mod exposure;
 use hitl_lab::{
     agents::AgentKind,
     bins::target_dir,
@@ -136,22 +138,17 @@ pub async fn lab_target(
     let issuer = lab.requester_issuer()?.ok_or_else(|| {
         anyhow::anyhow!("the lab has no requester key: its gateway trusts another issuer")
     })?;
-    let ui = match local
-        .reviewer_credentials
-        .split(',')
-        .next()
-        .and_then(|c| c.split_once(':'))
-    {
+    let ui = match reviewer_account(lab, local)? {
         Some((user, password)) => Some((
-            hitl_lab::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, user, password).await?,
-            user.to_owned(),
+            hitl_lab::clients::ReviewerUi::sign_in(&lab.urls.reviewer_ui, &user, &password).await?,
+            user,
         )),
         None => None,
     };
     Ok(Target {
         gateway: endpoint_of(&lab.urls.gateway)?,
         backend: endpoint_of(&lab.urls.mock_db)?,
-        db: hitl_lab::clients::Db::new(&lab.urls.mock_db),
+        db: lab.db(),
         issuer,
         requester: "alice".into(),
         admin: Some(lab.gate_admin()?),
@@ -164,6 +161,28 @@ pub async fn lab_target(
         ours: true,
         park_window: std::time::Duration::from_secs(3),
     })
+}
+
+/// The reviewer the attacks sign in to hitl-ui as (`user`, `password`): the one the lab state
+/// records (kind: read from the cluster's Secret by `up`, its password random); for a local
+/// lab from before that was recorded, the first of `local`'s accounts.
+pub fn reviewer_account(
+    lab: &LabState,
+    local: &LocalConfig,
+) -> anyhow::Result<Option<(String, String)>> {
+    let login = match (&lab.reviewer_login, lab.target) {
+        (Some(login), _) => login.as_str(),
+        (None, hitl_lab::lab::Target::Local) => {
+            local.reviewer_credentials.split(',').next().unwrap_or("")
+        }
+        (None, hitl_lab::lab::Target::Kind) => anyhow::bail!(
+            "the kind lab's state records no reviewer sign-in (its hitl-ui password is random): \
+             run `cargo xtask up` again to record it"
+        ),
+    };
+    Ok(login
+        .split_once(':')
+        .map(|(user, password)| (user.to_owned(), password.to_owned())))
 }
 
 /// `http://host:port[/…]` → host and port.
@@ -190,7 +209,17 @@ pub async fn replay_attacks(
         "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
         attacks.len()
     ));
-    Ok(crate::attacks::run_all(&target, attacks, progress).await)
+    let mut rows = crate::attacks::run_all(&target, attacks, progress).await;
+    if lab.target == Target::Local {
+        for row in [
+            exposure::listeners_on_loopback(lab).await,
+            exposure::secrets_owner_only(lab).await,
+        ] {
+            progress(&row.live_line("", 41));
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }
 
 /// Replay `scenes` against `lab`, each transcript line to `progress` as it happens.
@@ -241,4 +270,62 @@ pub async fn replay(
             .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),
         scenes: reports,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use hitl_lab::local::Ports;
+
+    use super::*;
+
+    fn state(target: Target, reviewer_login: Option<&str>) -> LabState {
+        LabState {
+            target,
+            model: ModelChoice::Scripted,
+            gateway: Some(Gateway::Agentgateway),
+            urls: local::urls(&Ports::from_env().expect("ports"), ModelChoice::Scripted),
+            processes: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            admin_token: Some("token".into()),
+            reset_token: None,
+            reviewer_login: reviewer_login.map(str::to_owned),
+            requester_key: None,
+            agents: AgentKind::ALL.to_vec(),
+        }
+    }
+
+    fn local_config() -> LocalConfig {
+        LocalConfig {
+            reviewer_credentials: "reviewer:reviewer".into(),
+            ..LocalConfig::from_env(ModelChoice::Scripted, Gateway::Envoy).expect("defaults")
+        }
+    }
+
+    #[test]
+    fn on_kind_the_attacks_sign_in_with_the_clusters_reviewer_not_the_local_default() {
+        let lab = state(Target::Kind, Some("reviewer:Zq8-random"));
+        assert_eq!(
+            reviewer_account(&lab, &local_config()).unwrap(),
+            Some(("reviewer".into(), "Zq8-random".into()))
+        );
+        let unrecorded = state(Target::Kind, None);
+        let error = reviewer_account(&unrecorded, &local_config()).unwrap_err();
+        assert!(error.to_string().contains("cargo xtask up"), "{error}");
+    }
+
+    #[test]
+    fn on_the_local_lab_the_recorded_reviewer_comes_first_then_the_configured_one() {
+        let lab = state(Target::Local, Some("carol:pw"));
+        assert_eq!(
+            reviewer_account(&lab, &local_config()).unwrap(),
+            Some(("carol".into(), "pw".into()))
+        );
+        let older = state(Target::Local, None);
+        assert_eq!(
+            reviewer_account(&older, &local_config()).unwrap(),
+            Some(("reviewer".into(), "reviewer".into()))
+        );
+    }
 }

@@ -44,6 +44,10 @@ pub struct Options {
     pub approval_key: Option<PathBuf>,
     /// The gate's park timeout, when known: the expiry check waits for it.
     pub park_timeout: Option<Duration>,
+    /// The requester-token signing key (PKCS#8, as `hitl_lab::requester` keeps it) whose
+    /// tokens the gate verifies; without one a fresh key is made, which a gate that verifies
+    /// requester tokens itself does not trust.
+    pub requester_key: Option<PathBuf>,
     /// Logs, generated configs, the database (`target/gate-check`).
     pub dir: PathBuf,
     /// How long an unanswered call counts as parked.
@@ -60,6 +64,7 @@ impl Options {
             gateway,
             approval_key: None,
             park_timeout: None,
+            requester_key: None,
             dir: hitl_lab::bins::target_dir().join("gate-check"),
             park_window: Duration::from_secs(3),
         }
@@ -119,13 +124,16 @@ async fn start(
 ) -> anyhow::Result<(Rig, Target)> {
     let mut db_options = mock_db::Options::new(hitl_lab::net::free_port()?)
         .db_path(options.dir.join("mock-db.sqlite"))
-        .enable_reset(true);
+        .reset_token(hitl_lab::credentials::random_token()?);
     match &options.approval_key {
         Some(key) => db_options = db_options.verifying_key(key),
         None => db_options.insecure_no_approval_key = true,
     }
     let db_process = proc::Running::start(mock_db::spec(&db_options, log_dir)?).await?;
-    let issuer = Issuer::generate()?;
+    let issuer = match &options.requester_key {
+        Some(key) => Issuer::load_file(key)?,
+        None => Issuer::generate()?,
+    };
     let plan = GatewayPlan::from_manifests(
         GatewayPorts::free()?,
         Endpoint::loopback(db_options.port),
@@ -161,7 +169,7 @@ async fn start(
     let target = Target {
         gateway: plan.listen.clone(),
         backend: Endpoint::loopback(db_options.port),
-        db: Db::new(db_options.base_url()),
+        db: Db::new(db_options.base_url(), db_options.reset_token.clone()),
         issuer,
         requester: "alice".into(),
         ours: admin.is_some(),

@@ -29,8 +29,11 @@ use crate::{
     config::AdminAccess,
     gate::{Answer, Gate, NO_REASON_GIVEN, NO_VERIFIED_REQUESTER, Settings},
     park::Capacity,
-    requester::tests::verified_metadata,
+    requester::verify::tests::TestIssuer,
 };
+
+/// Signs the requester tokens of these tests; the gate verifies with its JWKS.
+static ISSUER: std::sync::LazyLock<TestIssuer> = std::sync::LazyLock::new(TestIssuer::new);
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
 const MIGRATE_V4: &str = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v4"}}}"#;
@@ -71,6 +74,7 @@ impl Lab {
                     bytes: usize::MAX,
                 },
                 require_verified_requester,
+                verifier: Some(ISSUER.verifier()),
                 signer: Some(Signer::from_seed([1; 32])),
                 reviewer_verified: true,
                 clocks: crate::approval_request::Clocks {
@@ -166,26 +170,30 @@ impl Lab {
     }
 }
 
-/// A POST of `body` whose token the gateway verified as alice's.
+/// A POST of `body` carrying alice's requester token.
 fn post(body: &str) -> CheckRequest {
     post_from(body, Some("alice"), "alice")
 }
 
-/// A POST of `body` with `x-user-id: claimed`, and a token the gateway verified for
-/// `verified` (none at all for `None`).
+/// A POST of `body` with `x-user-id: claimed`, and a requester token (as Envoy forwards it)
+/// for `verified` (none at all for `None`).
 fn post_from(body: &str, verified: Option<&str>, claimed: &str) -> CheckRequest {
-    let headers = [
+    let mut headers: std::collections::HashMap<String, String> = [
         ("content-type", "application/json"),
         ("content-length", &body.len().to_string()),
         ("x-user-id", claimed),
-        ("authorization", "Bearer secret-of-alice"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    if let Some(sub) = verified {
+        headers.insert(
+            "authorization".into(),
+            format!("Bearer {}", ISSUER.mint(sub)),
+        );
+    }
     CheckRequest {
         attributes: Some(AttributeContext {
-            metadata_context: verified.map(|sub| verified_metadata(&[("sub", sub)])),
             request: Some(AttrRequest {
                 http: Some(HttpRequest {
                     method: "POST".into(),

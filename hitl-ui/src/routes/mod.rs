@@ -20,12 +20,13 @@ use axum::{
     routing::{get, post},
 };
 
+use hitl_serve::hosts::AllowedHosts;
 use hitl_wire::extauth::client::AdminClient;
 
 use crate::{
     live::Live,
     render::{self, Viewer},
-    security::{IdentitySource, Signer, cookies, csrf, hosts::AllowedHosts, throttle::Throttle},
+    security::{IdentitySource, Signer, cookies, csrf, throttle::Throttle},
     upstream::CardMaker,
 };
 
@@ -76,7 +77,7 @@ async fn allowed_host(State(state): State<SharedState>, request: Request, next: 
     if state.allowed_hosts.allows(request.headers(), request.uri()) {
         return next.run(request).await;
     }
-    crate::security::hosts::misdirected("hitl-ui", request.headers(), request.uri())
+    hitl_serve::hosts::misdirected("hitl-ui", request.headers(), request.uri())
 }
 
 /// The queue, history and live stream are for reviewers only: a page sends a visitor who is

@@ -1,12 +1,12 @@
 //! Who may decide, and proof that a request really came from our own page: reviewer
 //! identity (trusted proxy header or built-in sign-in), signed session cookies, CSRF tokens
-//! the same-origin check, the `Host` allow-list and sign-in rate limiting. Pure logic over
-//! headers; the HTTP handlers only call in here.
+//! the same-origin check and sign-in rate limiting. Pure logic over headers; the HTTP
+//! handlers only call in here. (The `Host` allow-list, shared with every browser-reachable
+//! service, is `hitl_serve::hosts`.)
 
 pub mod cookies;
 pub mod credentials;
 pub mod csrf;
-pub mod hosts;
 pub mod identity;
 pub mod session;
 pub mod signer;

@@ -42,6 +42,12 @@ pub enum DbError {
     UnknownRecordedVersion(String),
     #[error("database task failed: {0}")]
     TaskFailed(String),
+    #[error("making {path} readable by its owner only: {source}")]
+    Permissions {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DbError {
@@ -110,6 +116,12 @@ impl Db {
             }
             Location::File(path) => (path.clone(), false),
         };
+        // The audit holds callers' identity headers, arguments and approval ids: the file
+        // (and the journals SQLite gives its mode) is its owner's alone.
+        hitl_wire::private::database(&path).map_err(|source| DbError::Permissions {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut writer = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -340,6 +352,28 @@ mod tests {
         db.reset().unwrap();
         assert_eq!(db.schema_version().unwrap(), SchemaVersion::V2);
         assert_eq!(counts(&db), [("customers".into(), 3), ("orders".into(), 3)]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_database_is_its_owners_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("mock-db-mcp-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("orders.db");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut db = Db::open(&Location::File(path.clone())).unwrap();
+        db.migrate(SchemaVersion::V3).unwrap();
+        for name in ["orders.db", "orders.db-wal"] {
+            let mode = std::fs::metadata(dir.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        drop(db);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

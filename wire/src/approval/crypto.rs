@@ -154,8 +154,8 @@ impl Signer {
             verifying: dir.join("approval-verifying.key"),
         };
         let write = |path: &Path, text: String| {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| write_private(path, text.as_bytes()))
+            crate::private::dir(dir)
+                .and_then(|()| crate::private::write(path, text.as_bytes()))
                 .map_err(|source| KeyError::Write {
                     path: path.to_owned(),
                     source,
@@ -173,18 +173,6 @@ impl Signer {
         let signature = self.key.sign(signed.as_bytes());
         format!("{signed}.{}", B64.encode(signature.to_bytes()))
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
 }
 
 /// Where [`Signer::write_key_files`] put the two halves.

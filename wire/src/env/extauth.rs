@@ -50,3 +50,14 @@ pub const DENY_HTTP: &str = "http";
 pub const DENY_MCP: &str = "mcp";
 /// Require a verified requester on every parked call; `true` unless explicitly `false`.
 pub const REQUIRE_VERIFIED_REQUESTER: &str = "REQUIRE_VERIFIED_REQUESTER";
+/// JWKS file (JSON) whose keys sign the requester tokens the gate accepts: the same keys
+/// the gateway verifies with. Required unless [`REQUIRE_VERIFIED_REQUESTER`] is `false`.
+pub const REQUESTER_JWKS_FILE: &str = "REQUESTER_JWKS_FILE";
+/// `iss` a requester token must carry (required with [`REQUESTER_JWKS_FILE`]).
+pub const REQUESTER_ISSUER: &str = "REQUESTER_ISSUER";
+/// Comma-separated audiences; a requester token's `aud` must hold one of them (required with
+/// [`REQUESTER_JWKS_FILE`]).
+pub const REQUESTER_AUDIENCES: &str = "REQUESTER_AUDIENCES";
+/// Longest lifetime accepted for a requester token, in seconds: `exp - iat`, and `exp - now`.
+pub const REQUESTER_MAX_LIFETIME_SEC: &str = "REQUESTER_MAX_LIFETIME_SEC";
+pub const DEFAULT_REQUESTER_MAX_LIFETIME_SEC: u64 = 3600;

@@ -2,7 +2,7 @@
 //! mock-db-mcp, reviewer UI, scripted model), read from the manifests.
 
 use hitl_lab::agents::AgentKind;
-use hitl_manifests::{LabManifests, ModelChoice};
+use hitl_manifests::{LabManifests, ModelChoice, ServiceRef, ServiceView};
 
 use crate::expose::{ClientForward, Role};
 
@@ -32,6 +32,7 @@ fn agent_forwards(lab: &LabManifests) -> Vec<ClientForward> {
         port,
         health: Some(format!("{a2a}.well-known/agent-card.json")),
         path: a2a,
+        local_port: None,
     }];
     if let Some(agent) = lab
         .byo_agents
@@ -46,6 +47,7 @@ fn agent_forwards(lab: &LabManifests) -> Vec<ClientForward> {
             port,
             health: Some(format!("{a2a}.well-known/agent-card.json")),
             path: a2a,
+            local_port: None,
         });
     }
     forwards
@@ -83,6 +85,7 @@ fn service_forwards(lab: &LabManifests) -> anyhow::Result<[ClientForward; 4]> {
             port: gateway.port,
             health: None,
             path: String::new(),
+            local_port: None,
         },
         ClientForward {
             role: Role::ExtauthAdmin,
@@ -91,6 +94,7 @@ fn service_forwards(lab: &LabManifests) -> anyhow::Result<[ClientForward; 4]> {
             port: service_port(&gate.namespace, &gate.name, "http")?,
             health: Some("/healthz".into()),
             path: String::new(),
+            local_port: None,
         },
         ClientForward {
             role: Role::MockDb,
@@ -99,6 +103,7 @@ fn service_forwards(lab: &LabManifests) -> anyhow::Result<[ClientForward; 4]> {
             port: db.port,
             health: Some("/healthz".into()),
             path: String::new(),
+            local_port: None,
         },
         ClientForward {
             role: Role::ReviewerUi,
@@ -107,6 +112,7 @@ fn service_forwards(lab: &LabManifests) -> anyhow::Result<[ClientForward; 4]> {
             port: service_port(&ui.namespace, &ui.name, "http")?,
             health: Some("/healthz".into()),
             path: String::new(),
+            local_port: Some(ui_local_port(lab, ui)?),
         },
     ])
 }
@@ -135,5 +141,30 @@ fn scripted_model_forward(
         port: parsed.port_or_known_default().unwrap_or(80),
         health: Some("/healthz".into()),
         path: String::new(),
+        local_port: None,
     }))
+}
+
+/// The local port hitl-ui's `ALLOWED_HOSTS` accepts on this machine (`127.0.0.1:<port>`): the
+/// harness's forward must be on it, or hitl-ui answers every request 421.
+fn ui_local_port(lab: &LabManifests, ui: &ServiceView) -> anyhow::Result<u16> {
+    let service = ServiceRef {
+        namespace: ui.namespace.clone(),
+        name: ui.name.clone(),
+        port: 0,
+    };
+    let var = hitl_wire::env::ui::ALLOWED_HOSTS;
+    let allowed = lab
+        .deployment_behind(&service)
+        .and_then(|d| d.env_value(var))
+        .ok_or_else(|| anyhow::anyhow!("hitl-ui's Deployment in manifests/ sets no {var}"))?;
+    allowed
+        .split(',')
+        .find_map(|host| host.trim().strip_prefix("127.0.0.1:")?.parse().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "hitl-ui's {var} ({allowed}) accepts no 127.0.0.1:<port>, so no local forward \
+                 to it would be answered"
+            )
+        })
 }

@@ -1,9 +1,9 @@
 //! The phases of `up`, one function each: the kind cluster, MetalLB, the CRDs and control
 //! planes (with kagent's chart values), our images, the manifests, where everything is.
 
-use hitl_manifests::{Doc, LabManifests, ModelChoice, Provider, secrets};
+use hitl_manifests::{Doc, LabManifests, ModelChoice, secrets};
 
-use super::{KIND_NETWORK, LONG_WAIT, Phase, SHORT_WAIT, Step, forwards};
+use super::{KIND_NETWORK, LONG_WAIT, Phase, SHORT_WAIT, Step, charts, forwards};
 use crate::{cmd::Cmd, metallb, versions};
 
 /// The kubectl and helm commands, against the lab's kube context.
@@ -87,7 +87,7 @@ pub(super) fn control_planes(
         versions::KAGENT,
         "kagent",
     );
-    for (key, value) in kagent_values(lab, model)? {
+    for (key, value) in charts::kagent_values(lab, model)? {
         kagent = kagent.arg("--set").arg(format!("{key}={value}"));
     }
     let mut steps = vec![
@@ -106,16 +106,17 @@ pub(super) fn control_planes(
         },
     ];
     steps.extend(agentgateway_steps(tools));
+    steps.extend(charts::crd_chart(
+        format!("kagent CRDs {}", versions::KAGENT),
+        tools.helm(
+            "kagent-crds",
+            format!("{}/kagent-crds", versions::KAGENT_CHARTS),
+            versions::KAGENT,
+            "kagent",
+        ),
+        charts::KAGENT_CRDS,
+    ));
     steps.extend([
-        Step::Run {
-            what: format!("kagent CRDs {}", versions::KAGENT),
-            cmd: tools.helm(
-                "kagent-crds",
-                format!("{}/kagent-crds", versions::KAGENT_CHARTS),
-                versions::KAGENT,
-                "kagent",
-            ),
-        },
         Step::Run {
             what: format!(
                 "kagent {} (bundled agents and tools off; default model = --model {})",
@@ -137,17 +138,19 @@ pub(super) fn control_planes(
 }
 
 /// agentgateway's CRDs and control plane, and the wait for it.
-fn agentgateway_steps(tools: &Tools) -> [Step; 3] {
-    [
-        Step::Run {
-            what: format!("agentgateway CRDs {}", versions::AGENTGATEWAY),
-            cmd: tools.helm(
-                "agentgateway-crds",
-                format!("{}/agentgateway-crds", versions::AGENTGATEWAY_CHARTS),
-                versions::AGENTGATEWAY,
-                "agentgateway-system",
-            ),
-        },
+fn agentgateway_steps(tools: &Tools) -> Vec<Step> {
+    let mut steps = charts::crd_chart(
+        format!("agentgateway CRDs {}", versions::AGENTGATEWAY),
+        tools.helm(
+            "agentgateway-crds",
+            format!("{}/agentgateway-crds", versions::AGENTGATEWAY_CHARTS),
+            versions::AGENTGATEWAY,
+            "agentgateway-system",
+        ),
+        charts::AGENTGATEWAY_CRDS,
+    )
+    .to_vec();
+    steps.extend([
         Step::Run {
             what: format!("agentgateway control plane {}", versions::AGENTGATEWAY),
             cmd: tools.helm(
@@ -162,7 +165,8 @@ fn agentgateway_steps(tools: &Tools) -> [Step; 3] {
             names: Vec::new(),
             timeout: SHORT_WAIT,
         },
-    ]
+    ]);
+    steps
 }
 
 /// Our images and how to build each: our Rust services from the workspace's one `Dockerfile`
@@ -308,57 +312,6 @@ pub(super) fn where_everything_is(lab: &LabManifests, model: ModelChoice) -> any
             },
         ],
     })
-}
-
-/// kagent chart values: the chosen model as kagent's default model config (the same provider,
-/// model, key Secret and base URL as `dba-model`), and none of the bundled agents and tool
-/// servers, which the lab does not use (and which would each pull an image and want a key).
-fn kagent_values(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Vec<(String, String)>> {
-    let config = lab.model(model).ok_or_else(|| {
-        anyhow::anyhow!(
-            "manifests/models/{}.yaml has no ModelConfig",
-            model.as_str()
-        )
-    })?;
-    let provider = match config.provider {
-        Provider::OpenAi => "openAI",
-        Provider::Anthropic => "anthropic",
-    };
-    let mut values = vec![
-        ("providers.default".to_owned(), provider.to_owned()),
-        (format!("providers.{provider}.model"), config.model.clone()),
-    ];
-    if let Some(key) = &config.api_key {
-        values.push((
-            format!("providers.{provider}.apiKeySecretRef"),
-            key.name.clone(),
-        ));
-        values.push((
-            format!("providers.{provider}.apiKeySecretKey"),
-            key.key.clone(),
-        ));
-    }
-    if let Some(url) = &config.base_url {
-        values.push((format!("providers.{provider}.config.baseUrl"), url.clone()));
-    }
-    for off in [
-        "k8s-agent",
-        "kgateway-agent",
-        "istio-agent",
-        "promql-agent",
-        "observability-agent",
-        "argo-rollouts-agent",
-        "helm-agent",
-        "cilium-policy-agent",
-        "cilium-manager-agent",
-        "cilium-debug-agent",
-        "kagent-tools",
-        "grafana-mcp",
-        "querydoc",
-    ] {
-        values.push((format!("{off}.enabled"), "false".to_owned()));
-    }
-    Ok(values)
 }
 
 /// Where an image of ours is built from.

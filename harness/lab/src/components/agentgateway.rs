@@ -175,10 +175,15 @@ pub fn binary_for_test(what: &str) -> Option<PathBuf> {
     }
 }
 
+/// Where the config of the agentgateway listening on `port` is written.
+pub fn config_path(log_dir: &Path, port: u16) -> PathBuf {
+    log_dir.join(format!("{NAME}-{port}.yaml"))
+}
+
 /// Write the rendered config of `plan` to `<log_dir>/agentgateway-<port>.yaml`.
 pub fn write_config(plan: &GatewayPlan, log_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-    let path = log_dir.join(format!("{NAME}-{}.yaml", plan.listen.port));
+    let path = config_path(log_dir, plan.listen.port);
     std::fs::write(&path, crate::agentgateway::render(plan))
         .with_context(|| format!("writing the agentgateway config {}", path.display()))?;
     Ok(path)

@@ -8,10 +8,33 @@ use std::{
 
 use hitl_wire::env::extauth as env;
 
-use crate::{bins, credentials::Credentials, envoy::Endpoint, proc::Spec};
+use crate::{bins, credentials::Credentials, envoy::Endpoint, proc::Spec, requester::Issuer};
 
 /// Binary (and log file) name.
 pub const NAME: &str = "hitl-extauth";
+
+/// Whose requester tokens the gate accepts: it verifies each token itself against this JWKS,
+/// issuer and audiences (`REQUESTER_JWKS_FILE`, `REQUESTER_ISSUER`, `REQUESTER_AUDIENCES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequesterTrust {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
+impl RequesterTrust {
+    /// Trust `issuer`'s tokens: its JWKS written to `dir` ([`crate::requester::JWKS_FILE`]).
+    pub fn of(issuer: &Issuer, dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let jwks_file = dir.join(crate::requester::JWKS_FILE);
+        std::fs::write(&jwks_file, issuer.jwks().to_string())?;
+        Ok(Self {
+            jwks_file,
+            issuer: issuer.issuer().to_owned(),
+            audiences: vec![issuer.audience().to_owned()],
+        })
+    }
+}
 
 /// How to run one hitl-extauth.
 #[derive(Debug, Clone)]
@@ -42,6 +65,11 @@ pub struct Options {
     pub deny_response: Option<String>,
     /// `MAX_PARKED_PER_REQUESTER`, if not the default (load tests park thousands as one).
     pub max_parked_per_requester: Option<u64>,
+    /// Whose requester tokens it verifies; without one it starts only with
+    /// `require_verified_requester: Some(false)`.
+    pub requester: Option<RequesterTrust>,
+    /// `REQUIRE_VERIFIED_REQUESTER`, if set.
+    pub require_verified_requester: Option<bool>,
     /// `REJECTION_HOLD_SEC`, if not the default.
     pub rejection_hold: Option<Duration>,
 }
@@ -62,6 +90,8 @@ impl Options {
             insecure_no_approval_key: false,
             deny_response: None,
             max_parked_per_requester: None,
+            requester: None,
+            require_verified_requester: None,
             rejection_hold: None,
         }
     }
@@ -70,6 +100,12 @@ impl Options {
     pub fn credentials(mut self, credentials: &Credentials) -> Self {
         self.approval_signing_key = Some(credentials.keys.signing.clone());
         self.admin_token = Some(credentials.admin_token.clone());
+        self
+    }
+
+    /// Verify requester tokens as `trust` says.
+    pub fn requester(mut self, trust: RequesterTrust) -> Self {
+        self.requester = Some(trust);
         self
     }
 
@@ -141,6 +177,15 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if let Some(n) = options.max_parked_per_requester {
         spec = spec.env(env::MAX_PARKED_PER_REQUESTER, n.to_string());
+    }
+    if let Some(trust) = &options.requester {
+        spec = spec
+            .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
+            .env(env::REQUESTER_ISSUER, &trust.issuer)
+            .env(env::REQUESTER_AUDIENCES, trust.audiences.join(","));
+    }
+    if let Some(require) = options.require_verified_requester {
+        spec = spec.env(env::REQUIRE_VERIFIED_REQUESTER, require.to_string());
     }
     Ok(spec)
 }

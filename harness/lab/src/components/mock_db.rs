@@ -20,13 +20,16 @@ pub struct Options {
     pub bind: IpAddr,
     /// Keep the data in this SQLite file (`--db`) instead of memory.
     pub db_path: Option<PathBuf>,
-    /// Serve `POST /reset` (`--enable-reset`), which scene runners use between scenes.
-    pub enable_reset: bool,
+    /// Serve `POST /reset` (`ENABLE_RESET`) to callers that present this token
+    /// (`RESET_TOKEN`): scene runners reset the data between scenes. `None`: /reset is off.
+    pub reset_token: Option<String>,
+    /// `ALLOWED_HOSTS`; unset: the binary's default (the loopback names).
+    pub allowed_hosts: Option<String>,
     /// `APPROVAL_VERIFYING_KEY_FILE`: the gate's public key approvals are checked with.
     pub approval_verifying_key: Option<PathBuf>,
     /// `INSECURE_NO_APPROVAL_KEY`: execute privileged calls without approval.
     pub insecure_no_approval_key: bool,
-    /// `ALLOWED_ORIGINS`: browser origins the MCP endpoints accept (empty: none).
+    /// `ALLOWED_ORIGINS`: browser origins mock-db-mcp accepts (empty: its own loopback ones).
     pub allowed_origins: Vec<String>,
     /// `QUERY_TIME_BUDGET` (e.g. `1s`); unset: the binary's default.
     pub query_time_budget: Option<String>,
@@ -42,7 +45,8 @@ impl Options {
             port,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             db_path: None,
-            enable_reset: false,
+            reset_token: None,
+            allowed_hosts: None,
             approval_verifying_key: None,
             insecure_no_approval_key: false,
             allowed_origins: Vec::new(),
@@ -80,8 +84,14 @@ impl Options {
         self
     }
 
-    pub fn enable_reset(mut self, enable: bool) -> Self {
-        self.enable_reset = enable;
+    /// Serve `/reset` to callers that present `token`.
+    pub fn reset_token(mut self, token: impl Into<String>) -> Self {
+        self.reset_token = Some(token.into());
+        self
+    }
+
+    pub fn allowed_hosts(mut self, hosts: &str) -> Self {
+        self.allowed_hosts = Some(hosts.to_owned());
         self
     }
 
@@ -106,8 +116,13 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     if let Some(db) = &options.db_path {
         spec = spec.env(env::DB_PATH, db.as_os_str());
     }
-    if options.enable_reset {
-        spec = spec.env(env::ENABLE_RESET, "1");
+    if let Some(token) = &options.reset_token {
+        spec = spec
+            .env(env::ENABLE_RESET, "1")
+            .env(env::RESET_TOKEN, token);
+    }
+    if let Some(hosts) = &options.allowed_hosts {
+        spec = spec.env(env::ALLOWED_HOSTS, hosts);
     }
     if let Some(key) = &options.approval_verifying_key {
         spec = spec.env(env::APPROVAL_VERIFYING_KEY_FILE, key.as_os_str());

@@ -75,6 +75,9 @@ fn route(plan: &GatewayPlan, route: &Route) -> Value {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
             "requirement_name": JWT_REQUIREMENT
         });
+        // The token is forwarded for the gate (ext_authz) only: the router removes it before
+        // the backend, as agentgateway's jwtAuth does.
+        value["request_headers_to_remove"] = json!([hitl_wire::identity::TOKEN_HEADER]);
     }
     value
 }
@@ -101,9 +104,10 @@ fn header_mutation(plan: &GatewayPlan) -> Option<Value> {
 }
 
 /// The `jwt_authn` filter on the routes that name its requirement (the gated ones): a token
-/// there must verify (else 401/403), a missing one is refused too unless
-/// [`RequesterJwt::allow_missing`]; the verified payload goes to the dynamic metadata that
-/// ext_authz forwards to the gate. The token itself is not forwarded upstream.
+/// there must verify and carry `exp` (else 401/403), a missing one is refused too unless
+/// [`RequesterJwt::allow_missing`]. The header stays on the request (`forward`), so ext_authz
+/// hands the token to the gate, which verifies it itself; the route removes it before the
+/// backend.
 fn jwt_filter(jwt: &RequesterJwt) -> Value {
     json!({
         "name": JWT_AUTHN_FILTER,
@@ -115,8 +119,8 @@ fn jwt_filter(jwt: &RequesterJwt) -> Value {
                     "audiences": jwt.audiences,
                     "local_jwks": { "inline_string": jwt.jwks },
                     "from_headers": [{ "name": "Authorization", "value_prefix": "Bearer " }],
-                    "forward": false,
-                    "payload_in_metadata": hitl_wire::identity::PAYLOAD_KEY,
+                    "forward": true,
+                    "require_expiration": true,
                     "clock_skew_seconds": 30,
                 }
             },
@@ -137,7 +141,7 @@ fn jwt_filter(jwt: &RequesterJwt) -> Value {
 /// The Envoy bootstrap (YAML) for `plan`.
 pub fn render(plan: &GatewayPlan) -> String {
     let authz = &plan.ext_authz;
-    let mut ext_authz = json!({
+    let ext_authz = json!({
         "name": EXT_AUTHZ_FILTER,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
@@ -157,8 +161,6 @@ pub fn render(plan: &GatewayPlan) -> String {
     let mut http_filters: Vec<Value> = header_mutation(plan).into_iter().collect();
     if let Some(jwt) = &plan.requester_jwt {
         http_filters.push(jwt_filter(jwt));
-        ext_authz["typed_config"]["metadata_context_namespaces"] =
-            json!([hitl_wire::identity::METADATA_NAMESPACE]);
     }
     http_filters.push(ext_authz);
     http_filters.push(json!({

@@ -48,7 +48,14 @@ pub fn describe(
         "gateway (MCP)",
         format!("{0}/public/mcp  {0}/privileged/mcp", u.gateway),
     );
-    line("database state", format!("{}/state", u.mock_db));
+    line(
+        "database state",
+        format!(
+            "{0}/state  (reset: POST {0}/reset, Authorization: Bearer <reset_token in \
+             target/lab/state.json>)",
+            u.mock_db
+        ),
+    );
     if let Some(model) = &u.scripted_model {
         line("scripted model", format!("{model}/v1"));
     }
@@ -127,6 +134,8 @@ mod tests {
             processes: Vec::new(),
             log_dir: PathBuf::from("logs"),
             admin_token: None,
+            reset_token: None,
+            reviewer_login: None,
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
         };

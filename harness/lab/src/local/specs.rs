@@ -41,13 +41,13 @@ pub(super) fn translate(
     let ports = &config.ports;
     // The lab issues its own requester tokens: one key pair, kept across restarts.
     let issuer = requester::Issuer::load_or_create(&config.dir)?;
-    // The public half as a file, for gateways that read their JWKS from one (agentgateway).
-    std::fs::write(
-        config.dir.join(requester::JWKS_FILE),
-        issuer.jwks().to_string(),
-    )?;
     let mut plan = generate::gateway_plan(manifests, ports, park_timeout)?;
     plan.requester_jwt = generate::requester_jwt(manifests, &issuer)?;
+    // The keys the gateway verifies with (the lab's where the manifest has the placeholder)
+    // as a file, for the gate, which verifies every requester token again itself.
+    if let Some(jwt) = &plan.requester_jwt {
+        std::fs::write(config.dir.join(requester::JWKS_FILE), &jwt.jwks)?;
+    }
     let api_key = config
         .model
         .api_key_env()
@@ -55,10 +55,10 @@ pub(super) fn translate(
     let agent = generate::agent_plan(manifests, ports, config.model, api_key)?;
 
     let conf_dir = config.dir.join("config");
-    std::fs::create_dir_all(&conf_dir)?;
+    hitl_wire::private::dir(&conf_dir)?;
     let agent_config = conf_dir.join("agent-config.json");
     let agent_card = conf_dir.join("agent-card.json");
-    std::fs::write(&agent_config, serde_json::to_vec_pretty(&agent.config)?)?;
+    hitl_wire::private::write(&agent_config, &serde_json::to_vec_pretty(&agent.config)?)?;
     std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
     Ok(Translated {
         gateway: plan,
@@ -82,7 +82,7 @@ pub(super) fn services(
     Ok(vec![
         mock_db::spec(
             &mock_db::Options::new(ports.mock_db)
-                .enable_reset(true)
+                .reset_token(&credentials.reset_token)
                 .verifying_key(&credentials.keys.verifying)
                 .query_budgets("1s", "64MiB"),
             &log_dir,
@@ -94,6 +94,18 @@ pub(super) fn services(
                         .park_timeout(lab.park_timeout)
                         .credentials(credentials);
                 gate.deny_response = manifests.deny_response().map(str::to_owned);
+                // The gate verifies requester tokens itself, with the keys, issuer and
+                // audiences the gateway's JWT policy names (tests/manifests.rs checks the
+                // gate's Deployment says the same).
+                gate.requester =
+                    lab.gateway
+                        .requester_jwt
+                        .as_ref()
+                        .map(|jwt| extauth::RequesterTrust {
+                            jwks_file: config.dir.join(requester::JWKS_FILE),
+                            issuer: jwt.issuer.clone(),
+                            audiences: jwt.audiences.clone(),
+                        });
                 // The scenes replay one chat user's actions on each agent, back to back: a
                 // 60 s hold would carry one agent's rejection into the other's scene. Two
                 // seconds still absorb a client's automatic re-send (issue #26).

@@ -82,6 +82,13 @@ pub(super) async fn start(
         processes: Vec::new(),
         log_dir: log_dir.clone(),
         admin_token: Some(credentials.admin_token.clone()),
+        reset_token: Some(credentials.reset_token.clone()),
+        reviewer_login: config
+            .reviewer_credentials
+            .split(',')
+            .next()
+            .filter(|login| login.contains(':'))
+            .map(str::to_owned),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
         agents: config.agents.clone(),
     };

@@ -194,20 +194,12 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
     })?;
     let backend = service_ref(doc, &format!("{PATH}.backendRef"), backend_ref, namespace)?;
     let mut context_extensions = std::collections::BTreeMap::new();
+    let mut request_metadata = std::collections::BTreeMap::new();
     let protocol = match (&ea.grpc, &ea.http) {
         (Some(grpc), None) => {
-            if let Some(map) = grpc.get("contextExtensions").and_then(|c| c.as_object()) {
-                for (k, v) in map {
-                    let v = v.as_str().ok_or_else(|| {
-                        bad(
-                            doc,
-                            &format!("{PATH}.grpc.contextExtensions.{k}"),
-                            "must be a string",
-                        )
-                    })?;
-                    context_extensions.insert(k.clone(), v.to_owned());
-                }
-            }
+            context_extensions =
+                string_map(doc, &format!("{PATH}.grpc"), grpc, "contextExtensions")?;
+            request_metadata = string_map(doc, &format!("{PATH}.grpc"), grpc, "requestMetadata")?;
             ExtAuthProtocol::Grpc
         }
         (None, Some(_)) => ExtAuthProtocol::Http,
@@ -257,7 +249,27 @@ fn ext_auth(doc: &Doc, ea: &crd::ExtAuth, namespace: &str) -> Result<ExtAuthView
         failure_mode,
         cache: ea.cache.is_some(),
         context_extensions,
+        request_metadata,
     })
+}
+
+/// `parent.field` as a map of strings (empty when absent).
+fn string_map(
+    doc: &Doc,
+    path: &str,
+    parent: &serde_json::Value,
+    field: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ManifestError> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(map) = parent.get(field).and_then(|c| c.as_object()) {
+        for (k, v) in map {
+            let v = v
+                .as_str()
+                .ok_or_else(|| bad(doc, &format!("{path}.{field}.{k}"), "must be a string"))?;
+            out.insert(k.clone(), v.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 fn jwt(doc: &Doc, j: &crd::JwtAuthentication) -> Result<JwtView, ManifestError> {

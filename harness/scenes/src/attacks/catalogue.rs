@@ -41,6 +41,8 @@ pub enum Kind {
     ReplayApproval,
     /// `POST /decide/{id}` on the gate's admin API without its credential.
     DecideWithoutCredentials,
+    /// A Check straight to the gate naming the requester only in `metadata_context`.
+    StatedRequester,
 }
 
 /// Where a request goes.
@@ -61,6 +63,10 @@ pub enum Identity {
     Token,
     /// `x-user-id` / `x-forwarded-user` naming the requester, no token.
     HeaderOnly,
+    /// A token from the trusted issuer without `exp`.
+    TokenNoExp,
+    /// A token from the trusted issuer not valid for another hour (`nbf`).
+    TokenFutureNbf,
     /// Nothing at all.
     None,
 }
@@ -251,11 +257,12 @@ fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, Str
         "self-approval" => Kind::SelfApproval,
         "replay-approval" => Kind::ReplayApproval,
         "decide-without-credentials" => Kind::DecideWithoutCredentials,
+        "stated-requester" => Kind::StatedRequester,
         other => {
             return Err((
                 kind_span,
                 format!(
-                    "unknown kind `{other}`: use request, self-approval, replay-approval or decide-without-credentials"
+                    "unknown kind `{other}`: use request, self-approval, replay-approval, decide-without-credentials or stated-requester"
                 ),
             ));
         }

@@ -1,6 +1,7 @@
-//! `Authorization/Check` sent straight to a gate, as a gateway sends it (after verifying the
-//! requester's token, for [`verified_post`]): the one builder, used by the attack that needs
-//! the approval token itself (a replay) and by the tests that talk to the gate's gRPC port.
+//! `Authorization/Check` sent straight to a gate, as a gateway sends it (with the requester's
+//! token as Envoy forwards it, for [`verified_post`]): the one builder, used by the attacks
+//! that need the approval token itself (a replay) or forge what a gateway would state (a
+//! requester named in `metadata_context`), and by the tests that talk to the gate's gRPC port.
 
 use envoy_types::pb::{
     envoy::{
@@ -14,13 +15,14 @@ use envoy_types::pb::{
     },
     google::protobuf::{Struct, Value, value::Kind},
 };
-use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM};
+use hitl_wire::identity::{METADATA_NAMESPACE, PAYLOAD_KEY, REQUESTER_CLAIM, TOKEN_HEADER};
 
-use hitl_lab::envoy::Endpoint;
+use hitl_lab::{envoy::Endpoint, requester::bearer};
 
-/// The verified payload a gateway hands the gate after its JWT check (Envoy `jwt_authn`
-/// `payload_in_metadata`; agentgateway's JWT policy), naming `sub`.
-pub fn verified_metadata(sub: &str) -> Metadata {
+/// A JWT payload naming `sub` where gateways state one after their own check (Envoy
+/// `jwt_authn` `payload_in_metadata`; agentgateway's default): what anyone who reaches the
+/// Check port can write. The gate believes none of it.
+pub fn stated_payload(sub: &str) -> Metadata {
     let string = |s: &str| Value {
         kind: Some(Kind::StringValue(s.to_owned())),
     };
@@ -40,6 +42,19 @@ pub fn verified_metadata(sub: &str) -> Metadata {
         filter_metadata: [(METADATA_NAMESPACE.to_owned(), namespace)].into(),
         ..Default::default()
     }
+}
+
+/// `check` carrying the requester's `token` as Envoy forwards it (`Authorization: Bearer`).
+pub fn with_token(mut check: CheckRequest, token: &str) -> CheckRequest {
+    if let Some(http) = check
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.headers.insert(TOKEN_HEADER.to_owned(), bearer(token));
+    }
+    check
 }
 
 /// A complete `POST` of `body` to `path` as Envoy forwards it with `with_request_body`
@@ -90,13 +105,17 @@ pub fn post_as_text(path: &str, body: &str, headers: &[(&str, &str)]) -> CheckRe
     check
 }
 
-/// [`post`] on the privileged route (its `context_extensions`) from the verified requester
-/// `sub`.
-pub fn verified_post(path: &str, body: &str, sub: &str, headers: &[(&str, &str)]) -> CheckRequest {
-    let mut check = post(path, body, headers);
+/// [`post`] on the privileged route (its `context_extensions`) carrying the requester's
+/// `token`.
+pub fn verified_post(
+    path: &str,
+    body: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> CheckRequest {
+    let mut check = with_token(post(path, body, headers), token);
     if let Some(attributes) = check.attributes.as_mut() {
         attributes.context_extensions = [("route".to_owned(), "privileged-mcp".to_owned())].into();
-        attributes.metadata_context = Some(verified_metadata(sub));
     }
     check
 }

@@ -1,6 +1,7 @@
 //! The approval chain's procedures in the catalogue: a requester approving their own call,
-//! an approval token spent twice, a decision without the admin credential. Each is a short
-//! scene of its own against the gate, checked from the answer and mock-db-mcp's audit.
+//! an approval token spent twice, a decision without the admin credential, a requester only
+//! stated to the Check port. Each is a short scene of its own against the gate, checked from
+//! the answer and mock-db-mcp's audit.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use hitl_wire::{approval, headers, mockdb::paths};
 
 use super::{
     calls::{fresh_requester, new_tag, parked_id, spawn_migration, tagged_call},
-    check::{added_header, check as ask_gate, verified_post},
+    check::{added_header, check as ask_gate, post, stated_payload, verified_post},
     raw::{Answer, privileged_post, send_raw, short},
     run::{AttackReport, Target, check, since},
 };
@@ -106,7 +107,7 @@ pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyh
     let request = verified_post(
         paths::PRIVILEGED_MCP,
         &body,
-        &fresh_requester(target),
+        &target.issuer.mint(&fresh_requester(target))?,
         &[(headers::CHECK_ID, &tag.to_string())],
     );
     let endpoint = endpoint.clone();
@@ -235,5 +236,71 @@ pub async fn decide_without_credentials(
         executed.is_empty() && after.schema_version == before.schema_version,
         "nothing executed",
     );
+    Ok(())
+}
+
+/// A Check straight to the gate's port that names the requester only in `metadata_context`
+/// (the JWT payload a gateway would state), with no token: denied at once, nothing parks,
+/// nothing runs. (Before the gate verified tokens itself, this parked as the named requester.)
+pub async fn stated_requester(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
+    use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+    let Some(endpoint) = &target.ext_authz else {
+        report
+            .not_applicable
+            .push("the gate's Check port is not known".into());
+        return Ok(());
+    };
+    let before = target.db.state().await?;
+    let tag = new_tag();
+    let body = tagged_call(tag, &before.schema_version);
+    let mut request = post(
+        paths::PRIVILEGED_MCP,
+        &body,
+        &[(headers::CHECK_ID, &tag.to_string())],
+    );
+    if let Some(attributes) = request.attributes.as_mut() {
+        attributes.context_extensions = [("route".to_owned(), "privileged-mcp".to_owned())].into();
+        attributes.metadata_context = Some(stated_payload(&target.requester));
+    }
+    let endpoint = endpoint.clone();
+    let pending = tokio::spawn(async move { ask_gate(&endpoint, request).await });
+    match tokio::time::timeout(target.park_window, pending).await {
+        Ok(answer) => {
+            let denied = match answer??.http_response {
+                Some(HttpResponse::DeniedResponse(denied)) => Some(denied.body),
+                _ => None,
+            };
+            report.observed = format!("denied: {}", denied.is_some());
+            check(report, denied.is_some(), "the Check is denied at once");
+            if target.ours {
+                check(
+                    report,
+                    denied.is_some_and(|b| b.contains("no verified requester")),
+                    "the reason: no verified requester",
+                );
+            }
+        }
+        Err(_) => {
+            report.observed = "parked".into();
+            check(
+                report,
+                false,
+                "the Check parked: a stated requester named someone",
+            );
+            let id = parked_id(target, tag).await?;
+            let _ = target
+                .decider
+                .decide(
+                    &id,
+                    false,
+                    "conformance: cleaning up",
+                    "conformance-reviewer",
+                )
+                .await?;
+        }
+    }
+    let after = target.db.state().await?;
+    let (executed, _) = since(&before, &after);
+    check(report, executed.is_empty(), "nothing executed");
     Ok(())
 }

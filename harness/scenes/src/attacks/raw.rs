@@ -74,11 +74,26 @@ pub fn short(answer: &Answer) -> String {
 
 /// The request line and the headers every raw request carries (`Connection: close`).
 fn head(method: &str, path: &str, to: &Endpoint) -> String {
-    format!(
-        "{method} {path} HTTP/1.1\r\nhost: {}:{}\r\ncontent-type: application/json\r\n\
-         accept: application/json, text/event-stream\r\nconnection: close\r\n",
-        to.host, to.port
-    )
+    head_but(method, path, to, &[])
+}
+
+/// [`head`] without the default headers `overridden` names (case-insensitive): an attack's own
+/// `host` or `content-type` replaces ours rather than adding a second one.
+fn head_but(method: &str, path: &str, to: &Endpoint, overridden: &[(String, String)]) -> String {
+    let host = format!("{}:{}", to.host, to.port);
+    let defaults = [
+        ("host", host.as_str()),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("connection", "close"),
+    ];
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in defaults {
+        if !overridden.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head
 }
 
 /// A `POST` of a JSON-RPC `body` to the privileged MCP path on `to`, with `extra` headers.
@@ -97,7 +112,7 @@ pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
         To::Gateway => &target.gateway,
         To::Backend => &target.backend,
     };
-    let mut head = head(&request.method, &request.path, to);
+    let mut head = head_but(&request.method, &request.path, to, &request.headers);
     let mut add = |name: &str, value: &str| head.push_str(&format!("{name}: {value}\r\n"));
     match request.identity {
         Identity::Token => {
@@ -110,6 +125,18 @@ pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
         Identity::HeaderOnly => {
             add(headers::USER_ID, &target.requester);
             add(headers::FORWARDED_USER, &target.requester);
+        }
+        Identity::TokenNoExp | Identity::TokenFutureNbf => {
+            let claims = target.issuer.claims(&target.requester);
+            let mut payload = claims.payload();
+            if let (Identity::TokenNoExp, Some(p)) = (request.identity, payload.as_object_mut()) {
+                p.remove("exp");
+            } else {
+                payload["nbf"] = (claims.iat + 3600).into();
+            }
+            let token = target.issuer.sign_payload(&payload)?;
+            add(hitl_wire::identity::TOKEN_HEADER, &bearer(&token));
+            add(headers::USER_ID, &target.requester);
         }
         Identity::None => {}
     }
@@ -210,6 +237,20 @@ mod tests {
             "POST /privileged/mcp HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-type: \
              application/json\r\naccept: application/json, text/event-stream\r\nconnection: \
              close\r\nauthorization: Bearer t\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn an_attacks_own_host_and_content_type_replace_the_defaults() {
+        let to = Endpoint::loopback(8080);
+        let overridden = [
+            ("Host".to_owned(), "evil.example".to_owned()),
+            ("content-type".to_owned(), "text/plain".to_owned()),
+        ];
+        assert_eq!(
+            head_but("GET", "/state", &to, &overridden),
+            "GET /state HTTP/1.1\r\naccept: application/json, text/event-stream\r\n\
+             connection: close\r\n"
         );
     }
 

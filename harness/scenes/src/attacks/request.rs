@@ -2,7 +2,7 @@
 //! backend), then checked from each source — the answer's verdict, status and reason,
 //! mock-db-mcp's audit, and the gate's `/history`.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use hitl_wire::{extauth::Outcome, mockdb::State};
 
@@ -15,6 +15,11 @@ use hitl_wire::extauth::{HistoryQuery, client::AdminClient};
 
 /// How often the gate's `denied` record is looked for again (50 ms apart) after its answer.
 const RECORD_TRIES: usize = 20;
+
+/// How many of the gate's newest `denied` records are compared before and after. A denial is
+/// a new record at the top or a bump of the newest one (see hitl-extauth's `denials`), so a
+/// short page always holds it, however long the gate's history is.
+const DENIED_PAGE: u32 = 50;
 
 /// Send `request` and check everything `attack` expects of it.
 pub async fn run(
@@ -36,7 +41,7 @@ pub async fn run(
     }
     let before = target.db.state().await?;
     let denied_before = match (&target.admin, expect.audited) {
-        (Some(admin), true) => Some(denied_count(admin).await?),
+        (Some(admin), true) => Some(denials(admin).await?),
         _ => None,
     };
     let endpoint = match request.to {
@@ -49,7 +54,7 @@ pub async fn run(
     let after = target.db.state().await?;
     the_backend(expect, &before, &after, report);
     if expect.audited {
-        the_record(target, denied_before, report).await?;
+        the_record(target, expect, denied_before, report).await?;
     }
     Ok(())
 }
@@ -132,24 +137,35 @@ fn the_backend(expect: &Expect, before: &State, after: &State, report: &mut Atta
     }
 }
 
-/// A `denied` record on the gate's `/history` (hitl-extauth only).
+/// A `denied` record on the gate's `/history` for this request (hitl-extauth only): a new
+/// record, or an earlier identical denial's `count` bumped (the gate coalesces repeats), whose
+/// reason holds the refusal's expected wording.
 async fn the_record(
     target: &Target,
-    denied_before: Option<u64>,
+    expect: &Expect,
+    denied_before: Option<Denials>,
     report: &mut AttackReport,
 ) -> anyhow::Result<()> {
     match (&target.admin, denied_before) {
-        (Some(admin), Some(n)) if target.ours => {
+        (Some(admin), Some(before)) if target.ours => {
             // The record is written as the denial is answered; give it a moment.
-            let mut now = denied_count(admin).await?;
+            let mut now = denials(admin).await?;
             for _ in 0..RECORD_TRIES {
-                if now > n {
+                if !recorded(&before, &now).is_empty() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                now = denied_count(admin).await?;
+                now = denials(admin).await?;
             }
-            check(report, now > n, "on the gate's record as `denied`");
+            let reasons = recorded(&before, &now);
+            let fragment = expect.reason.as_deref().unwrap_or_default();
+            let passed = reasons.iter().any(|r| r.contains(fragment));
+            let what = if passed || reasons.is_empty() {
+                "on the gate's record as `denied`".to_owned()
+            } else {
+                format!("on the gate's record as `denied`, but for {reasons:?}, not `{fragment}`")
+            };
+            check(report, passed, what);
         }
         _ => report
             .not_applicable
@@ -158,13 +174,60 @@ async fn the_record(
     Ok(())
 }
 
-/// The number of `denied` decisions on the gate's record (coalesced repeats counted).
-async fn denied_count(admin: &AdminClient) -> anyhow::Result<u64> {
-    let page = admin.history(&HistoryQuery::latest(500)).await?;
+/// The gate's newest `denied` records: id → (count, reason).
+type Denials = BTreeMap<String, (u64, String)>;
+
+async fn denials(admin: &AdminClient) -> anyhow::Result<Denials> {
+    let query = HistoryQuery {
+        limit: Some(DENIED_PAGE),
+        ..HistoryQuery::outcome(Outcome::Denied)
+    };
+    let page = admin.history(&query).await?;
     Ok(page
         .items
+        .into_iter()
+        .map(|r| (r.call.id, (r.count.max(1), r.reason)))
+        .collect())
+}
+
+/// The reasons of the denials recorded between `before` and `after`: records that are new,
+/// and records whose count grew. Records that slid off the page are not denials.
+fn recorded<'a>(before: &Denials, after: &'a Denials) -> Vec<&'a str> {
+    after
         .iter()
-        .filter(|r| r.outcome == Outcome::Denied)
-        .map(|r| r.count.max(1))
-        .sum())
+        .filter(|(id, (count, _))| before.get(*id).is_none_or(|(was, _)| count > was))
+        .map(|(_, (_, reason))| reason.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(rows: &[(&str, u64, &str)]) -> Denials {
+        rows.iter()
+            .map(|(id, n, reason)| ((*id).to_owned(), (*n, (*reason).to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_record_is_a_denial_even_when_an_old_one_slides_off_the_page() {
+        let before = page(&[("old", 1, "batches"), ("a", 1, "duplicate key")]);
+        let after = page(&[("a", 1, "duplicate key"), ("b", 1, "allow-list")]);
+        assert_eq!(recorded(&before, &after), ["allow-list"]);
+    }
+
+    #[test]
+    fn a_coalesced_repeat_is_a_denial() {
+        let before = page(&[("a", 1, "forwarding limit")]);
+        let after = page(&[("a", 2, "forwarding limit")]);
+        assert_eq!(recorded(&before, &after), ["forwarding limit"]);
+    }
+
+    #[test]
+    fn nothing_new_is_no_denial() {
+        let before = page(&[("a", 3, "batches"), ("b", 1, "allow-list")]);
+        let after = page(&[("b", 1, "allow-list")]);
+        assert!(recorded(&before, &after).is_empty());
+    }
 }

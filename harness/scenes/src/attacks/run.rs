@@ -143,6 +143,7 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
             Kind::Request(r) => request::run(target, attack, r, report).await,
             Kind::SelfApproval => procedures::self_approval(target, report).await,
             Kind::ReplayApproval => procedures::replay_approval(target, report).await,
+            Kind::StatedRequester => procedures::stated_requester(target, report).await,
             Kind::DecideWithoutCredentials => {
                 procedures::decide_without_credentials(target, report).await
             }

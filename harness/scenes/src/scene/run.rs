@@ -134,7 +134,7 @@ async fn replay(
     options: &RunOptions,
     rec: &Recorder,
 ) -> anyhow::Result<Observation> {
-    let db = Db::new(&lab.urls.mock_db);
+    let db = lab.db();
     let gate = lab.gate_admin()?;
     let (baseline_seq, model) = fresh_state(lab, &db, &gate, scene, options).await?;
 

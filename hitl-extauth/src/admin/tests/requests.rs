@@ -25,6 +25,7 @@ fn settings(park_timeout: Duration) -> Settings {
         require_verified_requester: true,
         signer: Some(Signer::from_seed([1; 32])),
         reviewer_verified: true,
+        verifier: Some(ISSUER.verifier()),
         clocks: Clocks {
             ttl: Duration::from_secs(24 * 3600),
             window: Duration::from_secs(900),

@@ -112,6 +112,7 @@ fn translate(
     // agentgateway's forwardBody forwards a cut body marked partial (allowPartialMessage).
     plan.ext_authz.allow_partial_message = true;
     plan.ext_authz.failure_mode_allow = gate.ext_auth.failure_mode == FailureMode::FailOpen;
+    plan.ext_authz.request_metadata = gate.ext_auth.request_metadata.clone();
     plan.ext_authz.timeout = at_least(gate.ext_auth_timeout);
     plan.route_timeout = at_least(gate.request_timeout);
     plan.stream_idle_timeout = plan.ext_authz.timeout.max(plan.route_timeout);

@@ -1,7 +1,8 @@
-//! The `Host` allow-list (`ALLOWED_HOSTS`): DNS-rebinding protection. A page on another site
-//! whose name an attacker points at this server's address would otherwise be same-origin with
-//! it (and could sign in and decide); its requests carry the attacker's host name, so anything
-//! whose `Host` is not listed is refused.
+//! The `Host` allow-list (`ALLOWED_HOSTS`) every browser-reachable service checks (hitl-ui,
+//! lab-chat, mock-db-mcp): DNS-rebinding protection. A page on another site whose name an
+//! attacker points at a server's address would otherwise be same-origin with it (and could
+//! sign in and decide, or read the database's audit); its requests carry the attacker's host
+//! name, so anything whose `Host` is not listed is refused.
 //!
 //! Entries are `host` (any port) or `host:port`, case-insensitive; `[::1]` for IPv6. `*`
 //! accepts every host: an explicit and loudly logged opt-out.
@@ -38,7 +39,7 @@ impl AllowedHosts {
             .collect();
         if items.is_empty() {
             return Err(
-                "ALLOWED_HOSTS is empty: list the host names the UI is opened by (e.g. \
+                "ALLOWED_HOSTS is empty: list the host names the service is reached by (e.g. \
                         hitl-ui.example.com,localhost), or `*` for any"
                     .into(),
             );
