@@ -344,31 +344,25 @@ async fn rejected_migration_gets_the_reason_and_changes_nothing(gateway) {
     assert_eq!(after.schema_version, before.schema_version);
     assert_eq!(after.audit, before.audit, "nothing reached the database");
 
-    // The MCP client sees the refusal as a failed call.
+    // The MCP client sends the same action again (another JSON-RPC id) within the rejection
+    // hold: the same rejection at once, no second card (issue #26); it sees a failed call.
     let client = gate.mcp(PRIVILEGED).await?;
-    let events_id = {
-        let call = tokio::spawn(async move {
-            let result =
-                mock_db::call(&client, tools::RUN_MIGRATION, json!({"version": "v4"})).await;
-            (client, result)
-        });
-        let parked = gate.extauth.wait_pending(1).await?.remove(0);
-        gate.extauth
-            .decide(&parked.id, false, "still no", "bob")
-            .await?;
-        let (client, result) = tokio::time::timeout(PATIENCE, call).await??;
-        assert!(result.is_err(), "a rejected call must fail: {result:?}");
-        client.cancel().await?;
-        parked.id
-    };
+    let result = tokio::time::timeout(
+        PATIENCE,
+        mock_db::call(&client, tools::RUN_MIGRATION, json!({"version": "v4"})),
+    )
+    .await?;
+    assert!(result.is_err(), "a rejected call must fail: {result:?}");
+    client.cancel().await?;
+    assert!(gate.extauth.pending().await?.is_empty(), "no second card");
     assert_eq!(gate.db.state().await?.schema_version, before.schema_version);
     let history = gate.extauth.history(&HistoryQuery::outcome(Outcome::Rejected)).await?;
-    let ids: Vec<_> = history.items.iter().map(|r| r.call.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [events_id.as_str(), parked.id.as_str()],
-        "newest first"
-    );
+    let records: Vec<_> = history
+        .items
+        .iter()
+        .map(|r| (r.call.id == parked.id, r.reason.as_str()))
+        .collect();
+    assert_eq!(records, [(false, reason), (true, reason)], "newest first");
     Ok(())
 }
 }
@@ -419,15 +413,23 @@ async fn undecided_park_times_out_denied(gateway) {
     .await?;
     let reply = gate.post(PRIVILEGED, migrate(1, "v3")).await?;
     let deny = deny_body(&reply);
-    assert_eq!(
-        deny.reason,
-        "park timed out after 2 s with no decision from a reviewer"
+    // Issue #26: the hold ran out, the approval request did not; the caller is told so.
+    let id = deny.id.clone().expect("the request's id");
+    assert!(
+        deny.reason.starts_with(&format!(
+            "park timed out after 2 s with no decision from a reviewer; the approval request \
+             {id} stays open until "
+        )),
+        "{}",
+        deny.reason
     );
     let record = gate.extauth.wait_history(1).await?.items.remove(0);
     assert_eq!(record.outcome, Outcome::Expired);
     assert_eq!(Some(record.call.id), deny.id);
     assert_eq!(record.reason, deny.reason);
-    assert!(gate.extauth.pending().await?.is_empty());
+    let pending = gate.extauth.pending().await?;
+    assert_eq!(pending[0].id, id);
+    assert!(!pending[0].request.as_ref().expect("a request").waiting);
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
@@ -491,24 +493,30 @@ async fn client_hang_up_abandons_the_park(gateway) {
     let id = gate.extauth.wait_pending(1).await?.remove(0).id;
     drop(socket);
 
-    gate.extauth.wait_pending(0).await?;
     let record = gate.extauth.wait_history(1).await?.items.remove(0);
     assert_eq!(
         (record.call.id.as_str(), record.outcome),
         (id.as_str(), Outcome::Abandoned)
     );
+    // Issue #26: the request stays open with nobody waiting, and decidable.
+    let pending = gate.extauth.wait_pending(1).await?;
+    assert_eq!(pending[0].id, id);
     let (status, body) = gate
         .extauth
-        .decide_raw(&id, r#"{"approved": true, "reviewer": "bob"}"#)
+        .decide_raw(&id, r#"{"approved": false, "reason": "no", "reviewer": "bob"}"#)
         .await?;
-    assert_eq!(status, 409, "{body}");
+    assert_eq!(status, 200, "{body}");
+    gate.extauth.wait_pending(0).await?;
     assert_eq!(gate.db.state().await?.schema_version, "v2");
     Ok(())
 }
 }
 
 through_both_gateways! {
-async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
+/// kill -9 under a held call (issue #26): the held attempt fails closed and is recorded as
+/// lost, its approval request survives the restart (still in `/pending`, decidable), and the
+/// retry passes exactly once.
+async fn restart_keeps_the_audit_and_the_open_request(gateway) {
     let mut gate = Gate::start_default("extauth_restart", gateway).await?;
     let first = gate.spawn_post(PRIVILEGED, migrate(1, "v3"));
     let approved = gate.extauth.wait_pending(1).await?.remove(0);
@@ -524,7 +532,8 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
     assert_eq!(reply.status, 403, "{reply:?}");
     assert_eq!(gate.db.state().await?.schema_version, "v3");
 
-    assert!(gate.extauth.pending().await?.is_empty());
+    let pending = gate.extauth.wait_pending(1).await?;
+    assert_eq!(pending[0].id, lost.id, "the card survived the crash");
     let history = gate.extauth.history(&HistoryQuery::default()).await?;
     let summary: Vec<_> = history
         .items
@@ -545,17 +554,25 @@ async fn restart_keeps_the_audit_and_closes_pending_as_lost(gateway) {
     );
     assert_eq!(record.call.body, approved.body);
     assert_eq!(history.items[0].call.tool_args, json!({"version": "v4"}));
-    let (status, _) = gate
-        .extauth
-        .decide_raw(&lost.id, r#"{"approved": true, "reviewer": "bob"}"#)
-        .await?;
-    assert_eq!(status, 409);
     assert_eq!(
         gate.extauth
             .metric(r#"hitl_extauth_decisions_total{outcome="lost"}"#)
             .await?,
         1.0
     );
+    // Approved with nobody waiting; the retry (another JSON-RPC id) passes, once.
+    let (status, body) = gate
+        .extauth
+        .decide_raw(&lost.id, r#"{"approved": true, "reviewer": "bob"}"#)
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let retry = gate.post(PRIVILEGED, migrate(3, "v4")).await?;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(gate.db.state().await?.schema_version, "v4");
+    let again = gate.spawn_post(PRIVILEGED, migrate(4, "v4"));
+    let card = gate.extauth.wait_pending(1).await?.remove(0);
+    assert_ne!(card.id, lost.id, "a used approval does not pass a second call");
+    again.abort();
     Ok(())
 }
 }
@@ -581,7 +598,8 @@ async fn no_announced_park_is_lost_to_a_crash() -> anyhow::Result<()> {
                 let request = check::verified(
                     check::post(
                         PRIVILEGED,
-                        &migrate(round * BURST + i, "v3"),
+                        // Distinct actions (one request each): the same one would attach.
+                        &migrate(round * BURST + i, &format!("v{}", round * BURST + i)),
                         &[("x-user-id", USER), ("x-agent-id", AGENT)],
                     ),
                     &extauth.issuer,
@@ -649,7 +667,12 @@ async fn one_requester_cannot_fill_the_queue() -> anyhow::Result<()> {
     let send = |i: u64, user: &str| {
         let mut client = AuthorizationClient::new(channel.clone());
         let request = check::verified(
-            check::post(PRIVILEGED, &migrate(i, "v3"), &[("x-user-id", user)]),
+            // Distinct actions: re-sends of one action attach to one request (issue #26).
+            check::post(
+                PRIVILEGED,
+                &migrate(i, &format!("v{i}")),
+                &[("x-user-id", user)],
+            ),
             &extauth.issuer,
             user,
         );
@@ -890,12 +913,14 @@ async fn events_announce_parks_and_decisions(gateway) {
     );
     assert_eq!(first.await??.status, 200);
 
+    // Issue #26: a hung-up caller leaves its request open; its card is re-announced.
     drop(second);
     let (name, event) = events.next().await?;
-    assert_eq!(
-        (name.as_str(), event.call_id()),
-        ("abandoned", second_id.as_str())
-    );
+    let Event::Parked { call } = event else {
+        panic!("expected parked, got {name}")
+    };
+    assert_eq!(call.id, second_id);
+    assert!(!call.request.expect("a request").waiting);
     Ok(())
 }
 }
@@ -938,7 +963,7 @@ async fn many_parked_calls_stay_cheap() -> anyhow::Result<()> {
                 PRIVILEGED,
                 &format!(
                     "{}{padding}}}",
-                    migrate(i as u64, "v3")
+                    migrate(i as u64, &format!("v{i}"))
                         .strip_suffix('}')
                         .expect("an object")
                 ),

@@ -371,14 +371,34 @@ async fn the_queue_follows_the_gate_across_a_restart() -> anyhow::Result<()> {
     let lost = stack.wait_pending(1).await?.remove(0);
     bob.card(&lost).await?;
 
-    // The gate crashes and comes back; the call it was holding is closed as lost, and the
-    // page drops it once hitl-ui has reconnected and re-read the queue — no reload.
+    // The gate crashes and comes back; the call it was holding is closed as lost, but its
+    // approval request survives (issue #26): the gate lists it with nobody waiting, and once
+    // hitl-ui has reconnected the card is still on the page — no reload.
     stack.extauth.crash_and_restart().await?;
-    bob.card_gone(&lost).await?;
+    let listed = stack.extauth.pending().await?;
+    let request = listed[0].request.as_ref().expect("an approval request");
+    assert_eq!(
+        (listed[0].id.as_str(), request.waiting),
+        (lost.as_str(), false)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while text_of(&bob, "#live-status").await? != "live" {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "hitl-ui never came back live"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bob.card(&lost).await?;
 
     // Still following: the next park shows up live.
     let _next_check = stack.park_migration("alice", "v4").await?;
-    let next = stack.wait_pending(1).await?.remove(0);
+    let next = stack
+        .wait_pending(2)
+        .await?
+        .into_iter()
+        .find(|c| *c != lost)
+        .expect("the new card");
     let text = bob.card(&next).await?.text().await?;
     assert!(text.contains("Schema v2 → v4"), "{text}");
     let status = text_of(&bob, "#live-status").await?;

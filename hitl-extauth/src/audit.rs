@@ -5,6 +5,10 @@
 //! Commands are applied in the order they were queued, a burst of them per transaction.
 //! Closing a call upserts the whole row, so the outcome lands even if the insert was lost.
 //! On open, rows still `pending` (the process stopped while they waited) are closed as `lost`.
+//!
+//! The same thread writes the approval requests (`crate::approval_request::store`): a park
+//! and the request it opens or attaches to commit together, and each request transition is
+//! one conditional write acknowledged with whether it won.
 
 use std::{
     collections::BTreeMap,
@@ -17,6 +21,17 @@ use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome, Parked
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use tokio::sync::oneshot;
+
+use crate::approval_request::store::{self as requests, Transition};
+
+/// What a park writes about its approval request, in the park's own transaction.
+#[derive(Debug)]
+pub enum RequestWrite {
+    /// The park opens this request.
+    Open(Box<requests::Row>),
+    /// The park attaches to the request with this id.
+    Attach(String),
+}
 
 /// Default and largest `/history` page.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -62,7 +77,14 @@ type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 enum Command {
     Park {
         call: Arc<ParkedCall>,
+        request: Option<RequestWrite>,
         ack: Reply<()>,
+    },
+    /// One request transition; `link` is an attempt that asked for it (a use).
+    Transition {
+        transition: Box<Transition>,
+        link: Option<String>,
+        ack: Reply<bool>,
     },
     Close {
         record: Box<DecidedCall>,
@@ -96,6 +118,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Park { .. } => "Park",
             Command::Close { .. } => "Close",
+            Command::Transition { .. } => "Transition",
             Command::History { .. } => "History",
             Command::Lookup { .. } => "Lookup",
             Command::Bump { .. } => "Bump",
@@ -105,10 +128,12 @@ impl std::fmt::Debug for Command {
 }
 
 /// What opening the trail found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
     /// Calls that were pending when the previous process stopped, now closed as `lost`.
     pub lost: usize,
+    /// Approval requests that outlive the process: open, approved unused, rejected in hold.
+    pub requests: Vec<requests::Row>,
 }
 
 impl Audit {
@@ -122,6 +147,7 @@ impl Audit {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(requests::SCHEMA)?;
         add_count_column(&conn)?;
         let mut next_seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(closed_seq), 0) + 1 FROM parked_calls",
@@ -129,6 +155,7 @@ impl Audit {
             |r| r.get(0),
         )?;
         let lost = close_leftovers(&mut conn, &mut next_seq, OffsetDateTime::now_utc())?;
+        let requests = requests::live(&mut conn, OffsetDateTime::now_utc())?;
         let (commands, rx) = mpsc::channel();
         thread::Builder::new()
             .name("audit-writer".into())
@@ -138,7 +165,7 @@ impl Audit {
                 id: String::new(),
                 detail: e.to_string(),
             })?;
-        Ok((Self { commands }, Opened { lost }))
+        Ok((Self { commands }, Opened { lost, requests }))
     }
 
     fn send(&self, command: Command) {
@@ -151,9 +178,36 @@ impl Audit {
     /// committed. A burst of parks shares one transaction (group commit), so each waits for
     /// one fsync, not one apiece.
     pub fn park(&self, call: Arc<ParkedCall>) -> oneshot::Receiver<Result<(), AuditError>> {
+        self.park_for(call, None)
+    }
+
+    /// [`Audit::park`], with the approval request the park opens or attaches to written in
+    /// the same transaction.
+    pub fn park_for(
+        &self,
+        call: Arc<ParkedCall>,
+        request: Option<RequestWrite>,
+    ) -> oneshot::Receiver<Result<(), AuditError>> {
         let (ack, committed) = oneshot::channel();
-        self.send(Command::Park { call, ack });
+        self.send(Command::Park { call, request, ack });
         committed
+    }
+
+    /// Queue one request transition (and the attempt that caused it, if any); the receiver
+    /// says, once committed, whether this write won (`false`: the request was no longer in
+    /// `transition.from`).
+    pub fn transition(
+        &self,
+        transition: Transition,
+        link: Option<String>,
+    ) -> oneshot::Receiver<Result<bool, AuditError>> {
+        let (ack, won) = oneshot::channel();
+        self.send(Command::Transition {
+            transition: Box::new(transition),
+            link,
+            ack,
+        });
+        won
     }
 
     /// Queue the close of a call; `Ok` from the returned receiver means committed.
@@ -328,6 +382,7 @@ impl Writer {
     /// Apply a batch in one transaction; acknowledge parks and closes only after the commit.
     fn apply(&mut self, batch: Vec<Command>) {
         let mut acks: Vec<(Reply<()>, Result<(), AuditError>)> = Vec::new();
+        let mut won: Vec<(Reply<bool>, Result<bool, AuditError>)> = Vec::new();
         let next_seq = &mut self.next_seq;
         let tx = match self.conn.transaction() {
             Ok(tx) => tx,
@@ -338,10 +393,9 @@ impl Writer {
         };
         for command in batch {
             match command {
-                Command::Park { call, ack } => {
-                    let result = insert_parked(&tx, &call)
-                        .map(drop)
-                        .map_err(AuditError::from);
+                Command::Park { call, request, ack } => {
+                    let result =
+                        park_with_request(&tx, &call, request.as_ref()).map_err(AuditError::from);
                     if let Err(e) = &result {
                         tracing::error!(id = %call.id, error = %e, "audit: recording a parked call failed");
                     }
@@ -371,6 +425,22 @@ impl Writer {
                         tracing::error!(%id, error = %e, "audit: counting a repeated denial failed");
                     }
                 }
+                Command::Transition {
+                    transition,
+                    link,
+                    ack,
+                } => {
+                    let result = link
+                        .map_or(Ok(()), |attempt| {
+                            requests::link(&tx, &transition.id, &attempt, transition.at)
+                        })
+                        .and_then(|()| requests::apply(&tx, &transition))
+                        .map_err(AuditError::from);
+                    if let Err(e) = &result {
+                        tracing::error!(id = %transition.id, error = %e, "audit: a request transition failed");
+                    }
+                    won.push((ack, result));
+                }
                 Command::Flush(ack) => acks.push((ack, Ok(()))),
             }
         }
@@ -379,6 +449,12 @@ impl Writer {
             tracing::error!(error = %e, "audit: commit failed");
         }
         for (ack, result) in acks {
+            let _ = ack.send(match (&committed, result) {
+                (Ok(()), result) => result,
+                (Err(e), _) => Err(AuditError::Commit(e.to_string())),
+            });
+        }
+        for (ack, result) in won {
             let _ = ack.send(match (&committed, result) {
                 (Ok(()), result) => result,
                 (Err(e), _) => Err(AuditError::Commit(e.to_string())),
@@ -393,6 +469,24 @@ fn caller(call: &ParkedCall) -> String {
         .filter_map(|name| call.headers.get(*name).map(|v| (*name, v.as_str())))
         .collect();
     serde_json::to_string(&identity).unwrap_or_else(|_| "{}".into())
+}
+
+/// A park's row, and its request's: opened (inserted) or attached to (linked).
+fn park_with_request(
+    tx: &Transaction<'_>,
+    call: &ParkedCall,
+    request: Option<&RequestWrite>,
+) -> rusqlite::Result<()> {
+    let at = call.received_at;
+    match request {
+        None => {}
+        Some(RequestWrite::Open(row)) => {
+            requests::insert(tx, row)?;
+            requests::link(tx, &row.id, &call.id, at)?;
+        }
+        Some(RequestWrite::Attach(id)) => requests::link(tx, id, &call.id, at)?,
+    }
+    insert_parked(tx, call).map(drop)
 }
 
 fn insert_parked(tx: &Transaction<'_>, call: &ParkedCall) -> rusqlite::Result<usize> {
@@ -572,6 +666,7 @@ fn decided_from_row(row: &Row<'_>) -> Result<DecidedCall, AuditError> {
             claimed_requester,
             id: id.clone(),
             preview_of_bytes: None,
+            request: None,
         },
         outcome: parse_outcome(&id, &outcome_text)?,
         reviewer: row.get(14)?,
@@ -609,6 +704,7 @@ mod tests {
             requester: Some("alice".into()),
             claimed_requester: Some("alice".into()),
             preview_of_bytes: None,
+            request: None,
         })
     }
 

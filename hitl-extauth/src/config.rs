@@ -37,6 +37,18 @@ pub struct Config {
     #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = clap::value_parser!(u64).range(1..))]
     pub park_timeout_sec: u64,
 
+    /// Seconds an approval request stays open for a decision, across retries and restarts.
+    #[arg(long, env = env::APPROVAL_TTL, default_value_t = env::DEFAULT_APPROVAL_TTL_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    pub approval_ttl_sec: u64,
+
+    /// Seconds after the decision within which an approval may be used, once.
+    #[arg(long, env = env::APPROVAL_WINDOW, default_value_t = env::DEFAULT_APPROVAL_WINDOW_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    pub approval_window_sec: u64,
+
+    /// Seconds a re-send of a rejected action is refused at once with the same reason.
+    #[arg(long, env = env::REJECTION_HOLD_SEC, default_value_t = env::DEFAULT_REJECTION_HOLD_SEC)]
+    pub rejection_hold_sec: u64,
+
     /// SQLite file of the audit trail (created if missing; `:memory:` keeps it in memory and
     /// loses it on exit).
     #[arg(long, env = env::AUDIT_DB, default_value = env::DEFAULT_AUDIT_DB)]

@@ -122,6 +122,7 @@ fn record(
                 .map(|r| cut(r, MAX_HEADER_VALUE_BYTES)),
             claimed_requester,
             preview_of_bytes: None,
+            request: None,
         },
         outcome: Outcome::Denied,
         reviewer: None,

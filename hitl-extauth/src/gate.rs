@@ -2,6 +2,11 @@
 //! reviewers' decisions, expires parks nobody decided, and closes every park exactly once —
 //! recorded in the audit trail, counted in the metrics, announced on the event feed.
 //!
+//! The unit a reviewer decides is an approval request, one per action
+//! ([`crate::approval_request`]); each `Check` is an attempt at it: it attaches to the open
+//! request, uses an approval once, meets a recent rejection, or opens a new request. A held
+//! attempt that times out leaves its request open for a later decision and a retry.
+//!
 //! A parked `Check` costs little while it waits: its future holds only the receiving end of
 //! its decision channel. Timeouts are kept by one sweeper task for all parks (every park has
 //! the same timeout, so deadlines come due in parking order).
@@ -14,10 +19,11 @@ use std::{
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use hitl_wire::{
+    action::{self, Action},
     approval::{self, Claims, Signer},
     extauth::{
         DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
-        UNNAMED_REVIEWER,
+        RequestState, RequestView, UNNAMED_REVIEWER,
     },
 };
 use sha2::{Digest, Sha256};
@@ -28,7 +34,8 @@ use tokio::{
 };
 
 use crate::{
-    audit::{Audit, AuditError, Standing},
+    approval_request::{self as requests, Clocks, Met, NotOpen, Requests},
+    audit::{Audit, AuditError, RequestWrite, Standing},
     classify::{self, AllowList, Classified, RpcRequest, TOOLS_CALL, ToolCall, Verdict},
     denials::{Denials, Refused},
     events::Events,
@@ -52,6 +59,11 @@ const REDACTED: &str = "[redacted]";
 pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
 /// Said to a caller whose `tools/call` carries no requester the gateway verified.
 pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), which the gate verifies; identity headers such as x-user-id and claims in metadata_context are not proof";
+/// How long a re-send of a rejected action gets the same rejection at once, without a new
+/// card (the default of `REJECTION_HOLD_SEC`): long enough to absorb a client's automatic
+/// retries, short enough that asking again later reaches a reviewer.
+pub const REJECTION_HOLD: Duration =
+    Duration::from_secs(hitl_wire::env::extauth::DEFAULT_REJECTION_HOLD_SEC);
 /// Said to the caller when a reviewer rejects without giving a reason.
 pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
 
@@ -112,6 +124,8 @@ pub struct Settings {
     /// Whether reviewer names come from the admin token's holder. With the admin API open
     /// (`--insecure-open-admin`) anybody may claim any name: recorded as unverified.
     pub reviewer_verified: bool,
+    /// How long approval requests and approvals last.
+    pub clocks: Clocks,
 }
 
 /// Longest reviewer name accepted.
@@ -136,6 +150,7 @@ pub struct Gate {
     metrics: Metrics,
     deadlines: Arc<Deadlines>,
     denials: Denials,
+    requests: Requests,
 }
 
 impl Drop for Gate {
@@ -156,12 +171,21 @@ pub struct Checked<F> {
 enum Admission<'g> {
     Answer(Answer),
     Parked(Parking<'g>),
+    /// An approved, unused request of the same action: use it (`call` is this attempt).
+    Using {
+        call: Arc<ParkedCall>,
+        id: String,
+        reviewer: String,
+        reason: String,
+    },
 }
 
 impl Gate {
-    /// The gate, with its timeout sweeper running (needs a Tokio runtime).
-    pub fn start(settings: Settings, audit: Audit) -> Arc<Self> {
+    /// The gate, with its timeout sweeper running (needs a Tokio runtime), over the live
+    /// approval requests `requests` read back from the audit store.
+    pub fn start(settings: Settings, audit: Audit, requests: Vec<requests::Row>) -> Arc<Self> {
         let gate = Arc::new(Self {
+            requests: Requests::new(settings.clocks, requests),
             lot: ParkingLot::new(settings.capacity),
             settings,
             audit,
@@ -182,9 +206,13 @@ impl Gate {
         &self.events
     }
 
-    /// Calls waiting for a decision, oldest first.
+    /// Open approval requests, oldest first, as cards: with or without a caller waiting.
     pub fn pending(&self) -> Vec<Arc<ParkedCall>> {
-        self.lot.snapshot()
+        self.requests
+            .cards(OffsetDateTime::now_utc())
+            .into_iter()
+            .map(Arc::new)
+            .collect()
     }
 
     pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, AuditError> {
@@ -213,6 +241,12 @@ impl Gate {
                 match admission {
                     Admission::Answer(answer) => answer,
                     Admission::Parked(parking) => parking.wait().await,
+                    Admission::Using {
+                        call,
+                        id,
+                        reviewer,
+                        reason,
+                    } => Box::pin(self.use_approval(call, id, reviewer, reason)).await,
                 }
             },
         }
@@ -296,22 +330,101 @@ impl Gate {
                 self.refuse("body is not valid UTF-8".to_owned(), &refused(&incoming)),
             );
         }
-        let call = Arc::new(self.parked_call(incoming, tool, requester));
+        self.attempt(incoming, tool, requester)
+    }
+
+    /// One attempt at an action: find what its approval request says (attach, use, repeat a
+    /// rejection, or open one) — `incoming`'s body is UTF-8 and `requester` verified.
+    fn attempt(
+        &self,
+        incoming: Incoming,
+        tool: ToolCall,
+        requester: Option<String>,
+    ) -> Admission<'_> {
+        let route = incoming
+            .route
+            .clone()
+            .unwrap_or_else(|| incoming.path.clone());
+        let mut call = self.parked_call(incoming, tool, requester);
+        let arguments = crate::park::arguments(&call).into_owned();
+        let (canonical, key) = match action::canonical(&arguments).and_then(|canonical| {
+            let action = Action {
+                requester: call.requester.as_deref(),
+                route: &route,
+                tool: &call.tool_name,
+                arguments: &arguments,
+            };
+            Ok((canonical, action.key()?))
+        }) {
+            Ok(found) => found,
+            Err(e) => return Admission::Answer(self.refuse(e.to_string(), &refused_call(&call))),
+        };
+        let now = call.received_at;
+        let open = || self.request_row(&call, &key, &canonical);
+        let (met, expiry) = self
+            .requests
+            .meet(&key, open, &call.id, call.expires_at, now);
+        if let Some(expiry) = expiry {
+            let _won = self.audit.transition(expiry, None);
+        }
+        let request_id = match &met {
+            Met::Open { id } | Met::Approved { id, .. } | Met::Rejected { id, .. } => id.clone(),
+            Met::Nothing => call.id.clone(),
+        };
+        // The attempt knows its request (for its timeout's message).
+        call.request = self
+            .requests
+            .card(&request_id)
+            .and_then(|card| card.request)
+            .or_else(|| {
+                let mut view = self.request_row(&call, &key, &canonical).card.request?;
+                view.id.clone_from(&request_id);
+                Some(view)
+            });
+        let call = Arc::new(call);
+        let (request_id, write) = match met {
+            Met::Approved {
+                id,
+                reviewer,
+                reason,
+            } => {
+                return Admission::Using {
+                    call,
+                    id,
+                    reviewer,
+                    reason,
+                };
+            }
+            Met::Rejected { id, reason } => {
+                return Admission::Answer(self.rejected_again(&call, id, reason));
+            }
+            Met::Open { id } => (id.clone(), RequestWrite::Attach(id)),
+            Met::Nothing => (
+                call.id.clone(),
+                RequestWrite::Open(Box::new(self.request_row(&call, &key, &canonical))),
+            ),
+        };
+        self.hold(call, request_id, write)
+    }
+
+    /// Hold attempt `call` of request `request_id` in the lot until it is answered, its park
+    /// and `write` (its request opened or attached to) committed together.
+    fn hold(
+        &self,
+        call: Arc<ParkedCall>,
+        request_id: String,
+        write: RequestWrite,
+    ) -> Admission<'_> {
         let mut committed = None;
+        let mut write = Some(write);
         let parked = self.lot.park(Arc::clone(&call), |call| {
-            committed = Some(self.audit.park(Arc::clone(call)));
+            committed = Some(self.audit.park_for(Arc::clone(call), write.take()));
         });
         let (decision, committed) = match (parked, committed) {
             (Ok(decision), Some(committed)) => (decision, committed),
             (Err(full), _) => {
-                let refused = Refused {
-                    method: &call.method,
-                    path: &call.path,
-                    headers: Some(&call.headers),
-                    body: call.body.as_bytes(),
-                    requester: call.requester.clone(),
-                };
-                return Admission::Answer(self.refuse(full.to_string(), &refused));
+                self.attempt_ended(&request_id, &call.id, false);
+                return Admission::Answer(self.refuse(full.to_string(), &refused_call(&call)));
             }
             (Ok(_), None) => unreachable!("the lot runs before_visible on every park"),
         };
@@ -320,6 +433,7 @@ impl Gate {
             waiting: Waiting {
                 gate: self,
                 id: call.id.clone(),
+                request: request_id,
                 decision,
                 settled: false,
             },
@@ -327,10 +441,127 @@ impl Gate {
         })
     }
 
-    /// The park's record is committed: let reviewers see it, start its clock, announce it.
-    fn reveal(&self, call: &Arc<ParkedCall>) {
+    /// The stored row of the request `call` opens: its card shows the canonical arguments.
+    fn request_row(&self, call: &ParkedCall, key: &str, canonical: &str) -> requests::Row {
+        let open_until = call.received_at + self.settings.clocks.ttl;
+        let shown = serde_json::from_str(canonical).unwrap_or(serde_json::Value::Null);
+        requests::Row {
+            id: call.id.clone(),
+            action_key: key.to_owned(),
+            state: RequestState::Open,
+            card: ParkedCall {
+                tool_args: crate::park::lean(&call.body, shown),
+                request: Some(RequestView {
+                    id: call.id.clone(),
+                    state: RequestState::Open,
+                    action_key: key.to_owned(),
+                    canonical_args: canonical.to_owned(),
+                    attempts: 1,
+                    waiting: true,
+                    open_until,
+                }),
+                ..call.clone()
+            },
+            opened_at: call.received_at,
+            open_until,
+            reviewer: None,
+            reason: String::new(),
+            decided_at: None,
+            usable_until: None,
+            attempts: 1,
+        }
+    }
+
+    /// A re-send of an action rejected within [`REJECTION_HOLD`]: the same rejection, at once.
+    fn rejected_again(&self, call: &ParkedCall, id: String, reason: String) -> Answer {
+        let reason = if reason.trim().is_empty() {
+            NO_REASON_GIVEN.to_owned()
+        } else {
+            reason
+        };
+        self.metrics.checked(CheckVerdict::Deny);
+        let record = ended(call, Outcome::Rejected, None, reason.clone());
+        let _committed = self.close(record);
+        Answer::deny(reason, Some(id))
+    }
+
+    /// Use the approval of request `id` for attempt `call`: one conditional write decides
+    /// which attempt gets it; this one passes only if it won and its record is committed.
+    async fn use_approval(
+        &self,
+        call: Arc<ParkedCall>,
+        id: String,
+        reviewer: String,
+        reason: String,
+    ) -> Answer {
+        self.metrics.checked(CheckVerdict::Park);
+        let record = ended(&call, Outcome::Approved, Some(reviewer), reason);
+        self.spend(&id, record, Some(call.id.clone())).await
+    }
+
+    /// Spend approval `id` on the attempt of `record` (`link`: not yet linked to it), record
+    /// the attempt, and let it through with a token bound to its exact bytes — or deny.
+    async fn spend(&self, id: &str, record: DecidedCall, link: Option<String>) -> Answer {
+        let used = requests::use_by(id, &record.call.id, OffsetDateTime::now_utc());
+        let won = self.audit.transition(used.clone(), link).await;
+        match won {
+            Ok(Ok(true)) => {
+                self.requests.applied(&used);
+            }
+            Ok(Ok(false)) => {
+                let reason = format!(
+                    "the approval of request {id} was already used by another call; an approval \
+                     lets one call through: send the call again to ask for a new one"
+                );
+                let _committed = self.close(DecidedCall {
+                    outcome: Outcome::Denied,
+                    reason: reason.clone(),
+                    ..record
+                });
+                return Answer::deny(reason, Some(id.to_owned()));
+            }
+            Ok(Err(e)) => return not_recorded(id, &e.to_string()),
+            Err(_) => return not_recorded(id, &AuditError::WriterGone.to_string()),
+        }
+        let committed = self.close(record.clone());
+        match committed.await {
+            Ok(Ok(())) => Answer::Allow {
+                approval_id: Some(id.to_owned()),
+                token: self
+                    .settings
+                    .signer
+                    .as_ref()
+                    .map(|signer| signer.sign(&claims(&record, id))),
+            },
+            Ok(Err(e)) => not_recorded(id, &e.to_string()),
+            Err(_) => not_recorded(id, &AuditError::WriterGone.to_string()),
+        }
+    }
+
+    /// Attempt `attempt` of request `id` is no longer held; `announce`: re-announce the card
+    /// (its `waiting` flag changed).
+    fn attempt_ended(&self, id: &str, attempt: &str, announce: bool) {
+        self.requests.detach(id, attempt);
+        if announce {
+            self.announce(id);
+        }
+    }
+
+    /// Publish request `id`'s card as it is now (if open).
+    fn announce(&self, id: &str) {
+        if let Some(card) = self.requests.card(id) {
+            self.events.publish(|| Event::Parked {
+                call: card.preview().into_owned(),
+            });
+        }
+    }
+
+    /// The park's record is committed: let reviewers see its request, start its clock,
+    /// announce the request's card (new, or with one more attempt).
+    fn reveal(&self, call: &Arc<ParkedCall>, request: &str) {
         let id = &call.id;
         self.lot.reveal(id);
+        self.requests.reveal(request);
         self.metrics.checked(CheckVerdict::Park);
         self.metrics.parked();
         self.expire_later(id);
@@ -338,9 +569,7 @@ impl Gate {
             %id, tool = %call.tool_name, requester = call.requester.as_deref().unwrap_or("-"),
             sha256 = %call.body_sha256, "parked"
         );
-        self.events.publish(|| Event::Parked {
-            call: call.preview().into_owned(),
-        });
+        self.announce(request);
     }
 
     /// `incoming`'s body must be UTF-8 and `requester` its verified requester (both checked
@@ -377,6 +606,7 @@ impl Gate {
             requester,
             claimed_requester,
             preview_of_bytes: None,
+            request: None,
         }
     }
 
@@ -396,28 +626,180 @@ impl Gate {
         }
     }
 
-    /// The park timed out: if it is still parked, close it as expired and deny it.
+    /// The park timed out: if it is still parked, close the attempt as expired and deny it,
+    /// telling the caller its approval request stays open.
     fn expire(&self, id: &str) {
         let Some(slot) = self.lot.take(id) else {
             return; // decided or abandoned in the meantime
         };
         let secs = self.settings.park_timeout.as_secs();
-        let reason = format!("park timed out after {secs} s with no decision from a reviewer");
+        let request_id = slot
+            .call
+            .request
+            .as_ref()
+            .map_or(id, |r| r.id.as_str())
+            .to_owned();
+        let open_until = self
+            .requests
+            .card(&request_id)
+            .and_then(|card| card.request)
+            .map(|r| r.open_until);
+        let reason = match open_until {
+            Some(until) => {
+                let until = until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                format!(
+                    "park timed out after {secs} s with no decision from a reviewer; the approval \
+                     request {request_id} stays open until {until}: once a reviewer approves it, \
+                     send the same call again and it passes once"
+                )
+            }
+            None => format!("park timed out after {secs} s with no decision from a reviewer"),
+        };
+        self.attempt_ended(&request_id, id, true);
         // Denying needs no commit; the record is queued before the answer goes out.
         let _committed = self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
         // If the `Check` is gone, its guard finds this message and knows the park is closed.
         let _ = slot.decide.send(Message::Expired { reason });
     }
 
-    /// Apply a reviewer's decision to a parked call.
+    /// Apply a reviewer's decision to an open approval request, whether or not a caller is
+    /// held for it: one conditional write, then the held attempts (if any) are answered.
     pub async fn decide(
         &self,
         id: &str,
         request: DecideRequest,
     ) -> Result<DecidedCall, DecideError> {
         let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
-        let Some(slot) = self.lot.take_visible(id) else {
-            return Err(match self.audit.lookup(id).await? {
+        let now = OffsetDateTime::now_utc();
+        let Some(card) = self.requests.card(id) else {
+            return Err(self.not_decidable(id, NotOpen::Unknown).await?);
+        };
+        let transition =
+            match self
+                .requests
+                .decision(id, request.approved, &reviewer, &request.reason, now)
+            {
+                Ok(transition) => transition,
+                Err((not_open, expiry)) => {
+                    if let Some(expiry) = expiry {
+                        let _won = self.audit.transition(*expiry, None);
+                    }
+                    return Err(self.not_decidable(id, not_open).await?);
+                }
+            };
+        match self.audit.transition(transition.clone(), None).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                return Err(DecideError::Conflict(format!(
+                    "call {id} was decided by someone else at the same moment"
+                )));
+            }
+            Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
+            Err(_) => return Err(DecideError::NotRecorded(AuditError::WriterGone.to_string())),
+        }
+        let outcome = if request.approved {
+            Outcome::Approved
+        } else {
+            Outcome::Rejected
+        };
+        let record = DecidedCall {
+            waited_ms: u64::try_from((now - card.received_at).whole_milliseconds()).unwrap_or(0),
+            call: ParkedCall {
+                request: None,
+                ..card
+            },
+            outcome,
+            reviewer: Some(reviewer.clone()),
+            reason: request.reason.clone(),
+            decided_at: now,
+            count: 1,
+        };
+        tracing::info!(%id, outcome = outcome.as_str(), %reviewer, "request decided");
+        self.events.publish(|| Event::Decided {
+            record: DecidedCall {
+                call: record.call.preview().into_owned(),
+                ..record.clone()
+            },
+        });
+        let waiters = self.requests.applied(&transition);
+        if let Some(settled) = self.answer_held(&waiters, &record).await {
+            settled?;
+        }
+        Ok(record)
+    }
+
+    /// Hand a decision to the attempts held for its request (newest first): an approval goes
+    /// to the newest only (it lets one call through); a rejection to all. What became of the
+    /// first, if any was held.
+    async fn answer_held(
+        &self,
+        waiters: &[String],
+        decided: &DecidedCall,
+    ) -> Option<Result<(), DecideError>> {
+        let mut first = None;
+        for (n, attempt) in waiters.iter().enumerate() {
+            let Some(slot) = self.lot.take(attempt) else {
+                continue; // timed out or abandoned in the meantime
+            };
+            if decided.outcome == Outcome::Approved && first.is_some() {
+                let reason = format!(
+                    "the approval of request {} went to a newer send of the same call",
+                    decided.call.id
+                );
+                let _committed =
+                    self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+                let _ = slot.decide.send(Message::Expired { reason });
+                continue;
+            }
+            // The held attempt ends with its request's decision, at the decision's time.
+            let record = DecidedCall {
+                waited_ms: u64::try_from(
+                    (decided.decided_at - slot.call.received_at).whole_milliseconds(),
+                )
+                .unwrap_or(0),
+                decided_at: decided.decided_at,
+                ..ended(
+                    &slot.call,
+                    decided.outcome,
+                    decided.reviewer.clone(),
+                    decided.reason.clone(),
+                )
+            };
+            let (done, finished) = oneshot::channel();
+            let decision = Decision { record, done };
+            if let Err(Message::Decided(decision)) =
+                slot.decide.send(Message::Decided(Box::new(decision)))
+            {
+                // The gateway gave up between our take and the send; its guard found nothing.
+                let record = ended(
+                    &decision.record.call,
+                    Outcome::Abandoned,
+                    None,
+                    ABANDONED_REASON.into(),
+                );
+                let _committed = self.close(record);
+                continue;
+            }
+            if first.is_none() {
+                first = Some((n, finished));
+            }
+        }
+        let (_, finished) = first?;
+        Some(match finished.await {
+            Ok(Settled::NotRecorded(why)) => Err(DecideError::NotRecorded(why)),
+            Ok(Settled::Recorded | Settled::Abandoned) | Err(_) => Ok(()),
+        })
+    }
+
+    /// Why `id` cannot be decided, as the reviewer is told.
+    async fn not_decidable(&self, id: &str, not_open: NotOpen) -> Result<DecideError, DecideError> {
+        Ok(match not_open {
+            NotOpen::Was(state) => {
+                DecideError::Conflict(format!("call {id} was already closed: {}", state.as_str()))
+            }
+            NotOpen::Unknown => match self.audit.lookup(id).await? {
                 None => DecideError::NotFound(id.to_owned()),
                 Some(Standing::Pending) => {
                     DecideError::Conflict(format!("call {id} is already being closed"))
@@ -426,77 +808,35 @@ impl Gate {
                     "call {id} was already closed: {}",
                     outcome.as_str()
                 )),
-            });
-        };
-        let outcome = if request.approved {
-            Outcome::Approved
-        } else {
-            Outcome::Rejected
-        };
-        let record = ended(&slot.call, outcome, Some(reviewer), request.reason);
-        let (done, finished) = oneshot::channel();
-        let decision = Decision {
-            record: record.clone(),
-            done,
-        };
-        if let Err(Message::Decided(decision)) =
-            slot.decide.send(Message::Decided(Box::new(decision)))
-        {
-            let record = decision.record;
-            // The gateway gave up between our take and the send; its guard found nothing.
-            let record = ended(
-                &record.call,
-                Outcome::Abandoned,
-                None,
-                ABANDONED_REASON.into(),
-            );
-            let _committed = self.close(record);
-            return Err(abandoned_conflict(id));
-        }
-        match finished.await {
-            Ok(Settled::NotRecorded(why)) => Err(DecideError::NotRecorded(why)),
-            Ok(Settled::Abandoned) => Err(abandoned_conflict(id)),
-            // `Err(_)`: the check was cancelled after it queued the record.
-            Ok(Settled::Recorded) | Err(_) => Ok(record),
-        }
+            },
+        })
     }
 
-    /// Record a reviewer's decision, then answer the gateway. An approval is only acted on
-    /// once its record is committed.
-    async fn settle(&self, id: String, decision: Decision) -> Answer {
+    /// Answer a held attempt of request `request` with its reviewer's decision: an approval
+    /// is spent on it (one conditional write) and recorded before it passes; a rejection is
+    /// recorded and denied with the reviewer's reason.
+    async fn settle(&self, request: String, decision: Decision) -> Answer {
         let Decision { record, done } = decision;
-        let outcome = record.outcome;
+        if record.outcome == Outcome::Approved {
+            let answer = self.spend(&request, record, None).await;
+            let _ = done.send(match &answer {
+                Answer::Allow { .. } => Settled::Recorded,
+                Answer::Deny { reason, .. } => Settled::NotRecorded(reason.clone()),
+            });
+            return answer;
+        }
         let reason = record.reason.clone();
-        let committed = self.close(record.clone());
-        let recorded = match committed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(AuditError::WriterGone.to_string()),
+        let recorded = match self.close(record).await {
+            Ok(Ok(())) => Settled::Recorded,
+            Ok(Err(e)) => Settled::NotRecorded(e.to_string()),
+            Err(_) => Settled::NotRecorded(AuditError::WriterGone.to_string()),
         };
-        let token = match (outcome, &recorded, &self.settings.signer) {
-            (Outcome::Approved, Ok(()), Some(signer)) => Some(signer.sign(&claims(&record))),
-            _ => None,
-        };
-        let answer = match (outcome, &recorded) {
-            (Outcome::Approved, Ok(())) => Answer::Allow {
-                approval_id: Some(id),
-                token,
-            },
-            (Outcome::Approved, Err(e)) => {
-                tracing::error!(%id, error = %e, "approval not recorded; denying");
-                Answer::deny(
-                    format!("approved, but the approval could not be recorded ({e}); denied"),
-                    Some(id),
-                )
-            }
-            _ if reason.trim().is_empty() => Answer::deny(NO_REASON_GIVEN, Some(id)),
-            _ => Answer::deny(reason, Some(id)),
-        };
-        let _ = done.send(match recorded {
-            Ok(()) => Settled::Recorded,
-            Err(e) => Settled::NotRecorded(e),
-        });
-        answer
+        let _ = done.send(recorded);
+        if reason.trim().is_empty() {
+            Answer::deny(NO_REASON_GIVEN, Some(request))
+        } else {
+            Answer::deny(reason, Some(request))
+        }
     }
 
     /// The reviewer a decision names, as it will be recorded and signed. A decision must
@@ -535,35 +875,16 @@ impl Gate {
         })
     }
 
-    /// End a parked call: queue its record, count it, announce it. Every slot taken out of
-    /// the lot comes through here exactly once.
+    /// End an attempt: queue its record, count it. Every slot taken out of the lot comes
+    /// through here exactly once.
     fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), AuditError>> {
         tracing::info!(
             id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
             reviewer = record.reviewer.as_deref().unwrap_or("-"), "closed"
         );
         self.metrics.ended(record.outcome, record.waited_ms);
-        let committed = self.audit.close(record.clone());
-        self.events.publish(|| {
-            // Events carry previews of large bodies, as `/pending` does.
-            let record = match record.call.preview() {
-                std::borrow::Cow::Borrowed(_) => record,
-                std::borrow::Cow::Owned(call) => DecidedCall { call, ..record },
-            };
-            event_of(record)
-        });
-        committed
-    }
-}
-
-/// The event that announces a closed call.
-fn event_of(record: DecidedCall) -> Event {
-    match record.outcome {
-        Outcome::Expired => Event::Expired { record },
-        Outcome::Abandoned => Event::Abandoned { record },
-        Outcome::Approved | Outcome::Rejected | Outcome::Lost | Outcome::Denied => {
-            Event::Decided { record }
-        }
+        // No event: events are about cards (requests), and an attempt's end is not one.
+        self.audit.close(record)
     }
 }
 
@@ -620,13 +941,18 @@ impl Parking<'_> {
         let gate = self.waiting.gate;
         match recorded {
             Ok(()) => {
-                gate.reveal(&self.call);
+                gate.reveal(&self.call, &self.waiting.request);
                 self.waiting.wait().await
             }
             Err(e) => {
                 // Never shown, never recorded: take it back quietly and fail closed.
                 self.waiting.settled = true;
                 gate.lot.take(&self.call.id);
+                if self.waiting.request == self.call.id {
+                    gate.requests.forget(&self.call.id);
+                } else {
+                    gate.attempt_ended(&self.waiting.request, &self.call.id, false);
+                }
                 tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
                 gate.metrics.checked(CheckVerdict::Deny);
                 Answer::deny(
@@ -643,6 +969,8 @@ impl Parking<'_> {
 struct Waiting<'g> {
     gate: &'g Gate,
     id: String,
+    /// The approval request this attempt is for.
+    request: String,
     decision: oneshot::Receiver<Message>,
     settled: bool,
 }
@@ -651,15 +979,15 @@ impl Waiting<'_> {
     async fn wait(mut self) -> Answer {
         let message = (&mut self.decision).await;
         self.settled = true;
-        let id = std::mem::take(&mut self.id);
+        let request = std::mem::take(&mut self.request);
         match message {
             // Boxed: only a decided call pays for the recording future's state.
-            Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(id, *decision)).await,
-            Ok(Message::Expired { reason }) => Answer::deny(reason, Some(id)),
+            Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(request, *decision)).await,
+            Ok(Message::Expired { reason }) => Answer::deny(reason, Some(request)),
             // The sending side vanished without a word (shutdown): fail closed.
             Err(_) => Answer::deny(
                 "hitl-extauth lost track of this call before a decision; denied",
-                Some(id),
+                Some(request),
             ),
         }
     }
@@ -678,6 +1006,8 @@ impl Drop for Waiting<'_> {
                 None,
                 ABANDONED_REASON.into(),
             ));
+            // The request stays open: its card now says nobody is waiting.
+            gate.attempt_ended(&self.request, &self.id, true);
             return;
         }
         // Someone else took the call. A reviewer's decision that already reached us can no
@@ -694,12 +1024,6 @@ impl Drop for Waiting<'_> {
             let _ = done.send(Settled::Abandoned);
         }
     }
-}
-
-fn abandoned_conflict(id: &str) -> DecideError {
-    DecideError::Conflict(format!(
-        "the gateway gave up on call {id} before the decision arrived; it was closed as abandoned"
-    ))
 }
 
 /// The finished record of `call`, ended now.
@@ -721,11 +1045,20 @@ fn ended(
     }
 }
 
-/// What an approval token asserts about an approved record.
-fn claims(record: &DecidedCall) -> Claims {
+/// Deny an approved attempt whose use could not be recorded: fail closed.
+fn not_recorded(id: &str, e: &str) -> Answer {
+    tracing::error!(%id, error = %e, "approval not recorded; denying");
+    Answer::deny(
+        format!("approved, but the approval could not be recorded ({e}); denied"),
+        Some(id.to_owned()),
+    )
+}
+
+/// What an approval token asserts about an approved attempt of request `id`.
+fn claims(record: &DecidedCall, id: &str) -> Claims {
     let iat = record.decided_at.unix_timestamp();
     Claims {
-        id: record.call.id.clone(),
+        id: id.to_owned(),
         sha256: record.call.body_sha256.clone(),
         tool: record.call.tool_name.clone(),
         requester: record.call.requester.clone(),
@@ -741,6 +1074,17 @@ pub fn requester(verified: &Verified) -> Option<String> {
     match verified {
         Verified::Requester(identity) => Some(identity.as_str().to_owned()),
         Verified::Absent | Verified::Invalid(_) => None,
+    }
+}
+
+/// What a denial record keeps of an attempt.
+fn refused_call(call: &ParkedCall) -> Refused<'_> {
+    Refused {
+        method: &call.method,
+        path: &call.path,
+        headers: Some(&call.headers),
+        body: call.body.as_bytes(),
+        requester: call.requester.clone(),
     }
 }
 

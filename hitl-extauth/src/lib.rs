@@ -5,10 +5,12 @@
 //!
 //! Modules, in the order a request meets them: [`grpc`] (the Envoy face) → [`request`]
 //! (unpacking the check, with [`requester`]: who the gate verified) → [`classify`] (pass / deny / park) → [`gate`] (parking, decisions,
-//! timeouts, cancellation) over [`park`], [`audit`], [`events`] and [`metrics`]; [`admin`] is
-//! the reviewer's HTTP API; [`config`] the command line, [`tls`] the Check port's optional mTLS.
+//! timeouts, cancellation) over [`approval_request`] (one request per action), [`park`],
+//! [`audit`], [`events`] and [`metrics`]; [`admin`] is the reviewer's HTTP API; [`config`] the
+//! command line, [`tls`] the Check port's optional mTLS.
 
 pub mod admin;
+pub mod approval_request;
 pub mod audit;
 pub mod classify;
 pub mod config;
@@ -107,8 +109,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             verifier,
             signer,
             reviewer_verified: !matches!(access, AdminAccess::Open),
+            clocks: approval_request::Clocks {
+                ttl: std::time::Duration::from_secs(config.approval_ttl_sec),
+                window: std::time::Duration::from_secs(config.approval_window_sec),
+                reject_hold: std::time::Duration::from_secs(config.rejection_hold_sec),
+            },
         },
         audit.clone(),
+        opened.requests,
     );
     gate.metrics().closed(Outcome::Lost, opened.lost as u64);
     if !config.require_verified_requester {

@@ -321,6 +321,7 @@ mod tests {
             requester: None,
             claimed_requester: None,
             preview_of_bytes: None,
+            request: None,
         })
     }
 

@@ -25,5 +25,6 @@ pub fn call_from(requester: Option<&str>, hdrs: &[(&str, &str)]) -> ParkedCall {
         expires_at: now,
         requester: requester.map(str::to_owned),
         preview_of_bytes: None,
+        request: None,
     }
 }

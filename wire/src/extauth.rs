@@ -113,6 +113,63 @@ pub struct ParkedCall {
     /// the whole call, and `/history` records are always whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_of_bytes: Option<usize>,
+    /// On a card (`/pending`, `/events`): the approval request this call stands for — one per
+    /// action, however many times it is sent ([`RequestView`]). `id` is then the request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestView>,
+}
+
+/// Where an approval request stands (issue #26): `open` until decided or `APPROVAL_TTL`
+/// passes; `approved` until used once or `APPROVAL_WINDOW` passes; `rejected`, `expired`
+/// and `used` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    Open,
+    Approved,
+    Rejected,
+    Expired,
+    Used,
+}
+
+impl RequestState {
+    pub const ALL: [RequestState; 5] = [
+        RequestState::Open,
+        RequestState::Approved,
+        RequestState::Rejected,
+        RequestState::Expired,
+        RequestState::Used,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Open => "open",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+            RequestState::Used => "used",
+        }
+    }
+}
+
+/// The approval request behind a card: the action it covers and its clocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    /// The request's id (a card's own id; an attempt's request).
+    pub id: String,
+    pub state: RequestState,
+    /// [`crate::action::Action::key`]: equal keys, the same request.
+    pub action_key: String,
+    /// The arguments in RFC 8785 canonical form: what an approval covers.
+    pub canonical_args: String,
+    /// `tools/call`s that asked for this action so far (one per `Check`).
+    pub attempts: u64,
+    /// Whether a caller is being held for it right now (its hold ends at `expiresAt`).
+    pub waiting: bool,
+    /// When the request expires if nobody decides it (`APPROVAL_TTL`).
+    #[serde(with = "time::serde::rfc3339")]
+    pub open_until: OffsetDateTime,
 }
 
 /// Body bytes a listing carries per parked call: one large call must not make every
@@ -142,6 +199,7 @@ impl ParkedCall {
             claimed_requester: self.claimed_requester.clone(),
             received_at: self.received_at,
             expires_at: self.expires_at,
+            request: self.request.clone(),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! Field names are a published contract: camelCase on the ext-auth admin API, snake_case on
 //! mock-db-mcp's `/state` (why: `docs/decisions.md`).
 
+pub mod action;
 pub mod approval;
 pub mod env;
 pub mod extauth;

@@ -36,6 +36,7 @@ use crate::{
 static ISSUER: std::sync::LazyLock<TestIssuer> = std::sync::LazyLock::new(TestIssuer::new);
 
 const MIGRATE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#;
+const MIGRATE_V4: &str = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v4"}}}"#;
 
 /// No token: the API open (these tests are about the gate, not the credential).
 fn access(token: Option<String>) -> AdminAccess {
@@ -76,8 +77,14 @@ impl Lab {
                 verifier: Some(ISSUER.verifier()),
                 signer: Some(Signer::from_seed([1; 32])),
                 reviewer_verified: true,
+                clocks: crate::approval_request::Clocks {
+                    ttl: Duration::from_secs(24 * 3600),
+                    window: Duration::from_secs(900),
+                    reject_hold: crate::gate::REJECTION_HOLD,
+                },
             },
             audit,
+            Vec::new(),
         );
         Self {
             gate,
@@ -377,17 +384,22 @@ async fn undecided_park_expires_into_a_denial() {
     let Answer::Deny { reason, id } = check.await.unwrap() else {
         panic!("expired call passed")
     };
-    assert_eq!(
-        reason,
-        "park timed out after 1 s with no decision from a reviewer"
+    // Issue #26: the hold ran out, the approval request did not.
+    let id = id.expect("the request's id");
+    assert!(
+        reason.starts_with(&format!(
+            "park timed out after 1 s with no decision from a reviewer; the approval request \
+             {id} stays open until "
+        )),
+        "{reason}"
     );
+    assert!(reason.ends_with("send the same call again and it passes once"));
     let record = &lab.history(1).await.items[0];
-    assert_eq!(
-        (record.outcome, Some(&record.call.id)),
-        (Outcome::Expired, id.as_ref())
-    );
+    assert_eq!((record.outcome, &record.call.id), (Outcome::Expired, &id));
     assert_eq!(record.reason, reason);
-    assert!(lab.gate.pending().is_empty());
+    let pending = lab.gate.pending();
+    let view = pending[0].request.as_ref().unwrap();
+    assert_eq!((pending[0].id.as_str(), view.waiting), (id.as_str(), false));
 }
 
 #[tokio::test]
@@ -401,12 +413,29 @@ async fn cancelled_check_is_abandoned_at_once() {
         (record.outcome, record.call.id.as_str()),
         (Outcome::Abandoned, id.as_str())
     );
-    assert!(lab.gate.pending().is_empty());
-    let (status, body) = lab
+    // Issue #26: the request outlives the attempt, still decidable with nobody waiting.
+    let pending = lab.gate.pending();
+    assert!(!pending[0].request.as_ref().unwrap().waiting);
+    let (status, _) = lab
         .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(error_of(&body).ends_with("abandoned"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(lab.gate.pending().is_empty());
+    // The retry uses the approval, once.
+    assert!(matches!(
+        lab.check(MIGRATE).await.unwrap(),
+        Answer::Allow { .. }
+    ));
+    let again = lab.check(MIGRATE);
+    assert_eq!(
+        lab.parked(1).await.pending[0]
+            .request
+            .as_ref()
+            .unwrap()
+            .attempts,
+        1
+    );
+    again.abort();
 }
 
 #[tokio::test]
@@ -512,7 +541,7 @@ async fn events_replay_pending_then_follow_live() {
     );
     assert_eq!(data["call"]["id"], first_id.as_str(), "replayed on connect");
 
-    let second = lab.check(MIGRATE);
+    let second = lab.check(MIGRATE_V4);
     let (name, data) = next_event().await;
     assert_eq!(name, "parked");
     let second_id = data["call"]["id"].as_str().unwrap().to_owned();
@@ -529,10 +558,12 @@ async fn events_replay_pending_then_follow_live() {
     assert_eq!(data["record"]["id"], first_id.as_str());
     assert_eq!(data["record"]["outcome"], "rejected");
 
+    // Issue #26: a hung-up caller leaves its request open; the card is re-announced.
     second.abort();
     let (name, data) = next_event().await;
-    assert_eq!(name, "abandoned");
-    assert_eq!(data["record"]["id"], second_id.as_str());
+    assert_eq!(name, "parked");
+    assert_eq!(data["call"]["id"], second_id.as_str());
+    assert_eq!(data["call"]["request"]["waiting"], false);
 }
 
 #[tokio::test]
@@ -623,3 +654,5 @@ async fn the_opt_out_parks_unverified_calls_without_a_requester() {
     assert_eq!(call.requester, None);
     assert_eq!(call.claimed_requester.as_deref(), Some("mallory"));
 }
+
+mod requests;

@@ -262,7 +262,16 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                 dt { "Route" }
                 dd { code { (call.method) " " (call.path) } }
                 dt { "Received" }
-                dd { time datetime=(when::machine(call.received_at)) { (when::timestamp(call.received_at)) } }
+                dd {
+                    time datetime=(when::machine(call.received_at)) { (when::timestamp(call.received_at)) }
+                    // One request per action (issue #26): re-sends attach; kept on this line.
+                    @if let Some(request) = &call.request {
+                        span.request title={ "one approval request per action: re-sends attach here; open until " (when::timestamp(request.open_until)) ", an approval lets one call through" } {
+                            " · " (request.attempts) @if request.attempts == 1 { " send" } @else { " sends" }
+                            @if request.waiting { " · caller waiting" } @else { " · nobody waiting: the retry passes once approved" }
+                        }
+                    }
+                }
                 dt { "Request hash" }
                 dd { code.hash title="sha256 of the forwarded body: the approval applies to exactly these bytes" { "sha256:" (call.body_sha256) } }
             }
@@ -413,6 +422,28 @@ mod tests {
         let html = card(&call, &SchemaVersion::NotConfigured, call.received_at).into_string();
         assert!(!html.contains("hunter2"));
         assert!(html.contains("[redacted]"));
+    }
+
+    /// An approval request's card says how many sends attached and whether anyone waits.
+    #[test]
+    fn the_card_counts_sends_and_says_whether_a_caller_waits() {
+        let mut call = call_from(Some("alice"), &[]);
+        let mut view = hitl_wire::extauth::RequestView {
+            id: call.id.clone(),
+            state: hitl_wire::extauth::RequestState::Open,
+            action_key: "k".into(),
+            canonical_args: r#"{"version":"v3"}"#.into(),
+            attempts: 3,
+            waiting: true,
+            open_until: call.received_at + time::Duration::hours(24),
+        };
+        call.request = Some(view.clone());
+        let html = card(&call, &SchemaVersion::NotConfigured, call.received_at).into_string();
+        assert!(html.contains("3 sends · caller waiting"), "{html}");
+        view.waiting = false;
+        call.request = Some(view);
+        let html = card(&call, &SchemaVersion::NotConfigured, call.received_at).into_string();
+        assert!(html.contains("nobody waiting"), "{html}");
     }
 
     /// The whole card, one tag per line, for review: what a reviewer is shown for a typical

@@ -10,6 +10,17 @@ pub const DEFAULT_HTTP_PORT: u16 = 8081;
 /// Seconds a parked call waits for a decision before it is denied as expired.
 pub const PARK_TIMEOUT_SEC: &str = "PARK_TIMEOUT_SEC";
 pub const DEFAULT_PARK_TIMEOUT_SEC: u64 = 600;
+/// Seconds an approval request nobody decided stays open (and decidable), whatever happened
+/// to the calls that asked for it; then it expires (issue #26).
+pub const APPROVAL_TTL: &str = "APPROVAL_TTL";
+pub const DEFAULT_APPROVAL_TTL_SEC: u64 = 24 * 60 * 60;
+/// Seconds after its approval within which one `tools/call` of the action may use it (once).
+pub const APPROVAL_WINDOW: &str = "APPROVAL_WINDOW";
+pub const DEFAULT_APPROVAL_WINDOW_SEC: u64 = 15 * 60;
+/// Seconds a re-send of a rejected action gets the same rejection at once, without a new
+/// card (`0`: none; every send after a rejection asks a reviewer again).
+pub const REJECTION_HOLD_SEC: &str = "REJECTION_HOLD_SEC";
+pub const DEFAULT_REJECTION_HOLD_SEC: u64 = 60;
 /// SQLite file of the audit trail.
 pub const AUDIT_DB: &str = "AUDIT_DB";
 pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";

@@ -53,17 +53,18 @@ pub(super) async fn park_all(
     url: &str,
     calls: usize,
 ) -> anyhow::Result<Parked> {
-    let version = stack.db_client().state().await?.schema_version;
     let answered_early = Arc::new(AtomicUsize::new(0));
     let parking = Instant::now();
     let handles: Vec<_> = (0..calls)
         .map(|i| {
             let http = clients[i % clients.len()].clone();
             let url = url.to_owned();
+            // One action per call (a read that changes nothing): re-sends of the same action
+            // would attach to one approval request, one card (issue #26).
             let body = mcp::tools_call(
                 i as u64,
-                tools::RUN_MIGRATION,
-                json!({ "version": version }),
+                tools::CLUSTER_DB_QUERY,
+                json!({ "sql": format!("SELECT {i}") }),
             );
             let answered = Arc::clone(&answered_early);
             tokio::spawn(async move {

@@ -76,6 +76,8 @@ pub struct Options {
     /// mTLS on the Check port (`GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`,
     /// `GRPC_CLIENT_CA_FILE`): the server half of these files. `None`: h2c.
     pub grpc_tls: Option<GateTlsFiles>,
+    /// `REJECTION_HOLD_SEC`, if not the default.
+    pub rejection_hold: Option<Duration>,
 }
 
 impl Options {
@@ -97,6 +99,7 @@ impl Options {
             requester: None,
             require_verified_requester: None,
             grpc_tls: None,
+            rejection_hold: None,
         }
     }
 
@@ -164,6 +167,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
+    if let Some(hold) = options.rejection_hold {
+        spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
+    }
     if let Some(methods) = &options.allowed_methods {
         spec = spec.env(env::ALLOWED_METHODS, methods);
     }

@@ -124,6 +124,10 @@ pub(super) fn services(
                             issuer: jwt.issuer.clone(),
                             audiences: jwt.audiences.clone(),
                         });
+                // The scenes replay one chat user's actions on each agent, back to back: a
+                // 60 s hold would carry one agent's rejection into the other's scene. Two
+                // seconds still absorb a client's automatic re-send (issue #26).
+                gate.rejection_hold = Some(std::time::Duration::from_secs(2));
                 gate
             },
             &log_dir,

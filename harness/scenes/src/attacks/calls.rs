@@ -88,12 +88,31 @@ pub async fn parked_id(target: &Target, tag: u32) -> anyhow::Result<String> {
 pub async fn released(admin: &AdminClient, tag: u32, limit: Duration) -> anyhow::Result<bool> {
     let deadline = Instant::now() + limit;
     loop {
-        let gone = pending_id(admin, tag).await?.is_none();
+        let gone = !held_for(admin, tag).await?;
         if gone || Instant::now() > deadline {
             return Ok(gone);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether the call tagged `tag` is still held: listed in `/pending` with a caller waiting. (An
+/// approval request may stay listed after its caller left, marked not waiting: issue #26.)
+async fn held_for(admin: &AdminClient, tag: u32) -> anyhow::Result<bool> {
+    let needle = tag_needle(tag);
+    Ok(admin
+        .pending()
+        .await?
+        .pending
+        .iter()
+        .any(|c| c.body.contains(&needle) && c.request.as_ref().is_none_or(|r| r.waiting)))
+}
+
+/// A requester of our own for one call: each gets its own approval request (one request per
+/// action, and the requester is part of the action: issue #26), so a check never meets the
+/// request, approval or rejection an earlier check left behind.
+pub fn fresh_requester(target: &Target) -> String {
+    format!("{}-{}", target.requester, new_tag())
 }
 
 /// The id of the call tagged `tag` in `/pending`, if it is listed.

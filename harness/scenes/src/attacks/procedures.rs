@@ -8,7 +8,7 @@ use std::time::Duration;
 use hitl_wire::{approval, headers, mockdb::paths};
 
 use super::{
-    calls::{new_tag, parked_id, spawn_migration, tagged_call},
+    calls::{fresh_requester, new_tag, parked_id, spawn_migration, tagged_call},
     check::{added_header, check_over as ask_gate, post, stated_payload, verified_post},
     raw::{Answer, privileged_post, send_raw, short},
     run::{AttackReport, Target, check, since},
@@ -107,7 +107,7 @@ pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyh
     let request = verified_post(
         paths::PRIVILEGED_MCP,
         &body,
-        &target.issuer.mint(&target.requester)?,
+        &target.issuer.mint(&fresh_requester(target))?,
         &[(headers::CHECK_ID, &tag.to_string())],
     );
     let (endpoint, tls) = (endpoint.clone(), target.ext_authz_tls.clone());
@@ -183,7 +183,12 @@ pub async fn decide_without_credentials(
         return Ok(());
     };
     let before = target.db.state().await?;
-    let (tag, call) = spawn_migration(target, &target.requester, "v4", Duration::from_secs(60))?;
+    let (tag, call) = spawn_migration(
+        target,
+        &fresh_requester(target),
+        "v4",
+        Duration::from_secs(60),
+    )?;
     let id = parked_id(target, tag).await?;
     let http = reqwest::Client::new();
     let approve = r#"{"approved":true,"reason":"","reviewer":"mallory"}"#;

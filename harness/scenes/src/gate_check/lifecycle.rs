@@ -8,7 +8,7 @@ use hitl_wire::extauth::{HistoryQuery, Outcome};
 
 use crate::attacks::{
     AttackReport, Target,
-    calls::{decide_held, held, released, spawn_migration, tag_needle},
+    calls::{decide_held, fresh_requester, held, released, spawn_migration, tag_needle},
     raw::{Answer, privileged_post, send_raw, short},
     run::{check, since},
 };
@@ -35,7 +35,7 @@ pub const LIFECYCLE: [(&str, &str); 6] = [
     ),
     (
         "hang-up-abandons",
-        "a caller who hangs up leaves nothing parked and nothing runs",
+        "a caller who hangs up is let go (nobody held for it) and nothing runs",
     ),
 ];
 
@@ -89,7 +89,12 @@ async fn park_then_reject(
     id: &str,
 ) -> anyhow::Result<()> {
     let before = target.db.state().await?;
-    let (tag, call) = spawn_migration(target, &target.requester, "v4", Duration::from_secs(120))?;
+    let (tag, call) = spawn_migration(
+        target,
+        &fresh_requester(target),
+        "v4",
+        Duration::from_secs(120),
+    )?;
     let call = held(target, call).await?;
     if id == "tools-call-parks" {
         check(report, call.is_ok(), "no answer while undecided (parked)");
@@ -157,7 +162,12 @@ fn answer_text(answer: &Answer) -> String {
 
 async fn approve(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
     let before = target.db.state().await?;
-    let (tag, call) = spawn_migration(target, &target.requester, "v3", Duration::from_secs(120))?;
+    let (tag, call) = spawn_migration(
+        target,
+        &fresh_requester(target),
+        "v3",
+        Duration::from_secs(120),
+    )?;
     let call = match held(target, call).await? {
         Ok(call) => call,
         Err(answer) => {
@@ -203,7 +213,7 @@ async fn expire(
     let before = target.db.state().await?;
     let (_, call) = spawn_migration(
         target,
-        &target.requester,
+        &fresh_requester(target),
         "v4",
         timeout + Duration::from_secs(15),
     )?;
@@ -222,7 +232,7 @@ async fn expire(
 async fn hang_up(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
     let before = target.db.state().await?;
     // The call is sent, then the connection dropped after the park window.
-    let (tag, call) = spawn_migration(target, &target.requester, "v4", target.park_window)?;
+    let (tag, call) = spawn_migration(target, &fresh_requester(target), "v4", target.park_window)?;
     let answer = call.await??;
     report.observed = format!("hung up ({})", answer.describe());
     if let Some(admin) = &target.admin {

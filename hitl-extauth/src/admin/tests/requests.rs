@@ -1,0 +1,202 @@
+//! Approval requests (issue #26) in-process: one card per action however it is sent, an
+//! approval used once by a later retry, a rejection repeated at once, and open requests
+//! that outlive the process.
+
+use super::*;
+use crate::{approval_request::Clocks, gate::REJECTION_HOLD};
+
+/// `run_migration` to v3 as alice's client might send it: another JSON-RPC id, key order,
+/// whitespace, `\u` escapes — the same action.
+const SAME_V3: [&str; 3] = [
+    r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_migration","arguments":{"target_version":"v3"}}}"#,
+    r#"{"id":"retry-1","jsonrpc":"2.0","method":"tools/call","params":{"arguments":{"target_version":"v3"},"name":"run_migration"}}"#,
+    "{ \"jsonrpc\": \"2.0\", \"id\": 99, \"method\": \"tools/call\",\n  \"params\": { \"name\": \"run_migration\", \"arguments\": { \"target_version\": \"\\u0076\\u0033\" } } }",
+];
+
+fn settings(park_timeout: Duration) -> Settings {
+    Settings {
+        allow: AllowList::default(),
+        park_timeout,
+        capacity: Capacity {
+            total: 100,
+            per_requester: 100,
+            bytes: usize::MAX,
+        },
+        require_verified_requester: true,
+        signer: Some(Signer::from_seed([1; 32])),
+        reviewer_verified: true,
+        verifier: Some(ISSUER.verifier()),
+        clocks: Clocks {
+            ttl: Duration::from_secs(24 * 3600),
+            window: Duration::from_secs(900),
+            reject_hold: REJECTION_HOLD,
+        },
+    }
+}
+
+/// A lab whose audit trail is the file `db`, reading back the requests it holds.
+fn lab_on(db: &Path, park_timeout: Duration) -> Lab {
+    let (audit, opened) = Audit::open(db).unwrap();
+    Lab {
+        gate: Gate::start(settings(park_timeout), audit, opened.requests),
+        token: None,
+    }
+}
+
+fn allowed(answer: &Answer) -> bool {
+    matches!(answer, Answer::Allow { .. })
+}
+
+#[tokio::test]
+async fn three_sends_of_one_action_make_one_card_and_one_use() {
+    let lab = Lab::new();
+    let mut held = Vec::new();
+    for (n, body) in SAME_V3.iter().enumerate() {
+        held.push(lab.check(body));
+        // Each send attaches: one card, counting attempts.
+        let card = lab.parked(1).await.pending.remove(0);
+        for _ in 0..200 {
+            if lab.gate.pending()[0].request.as_ref().unwrap().attempts == n as u64 + 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(card.tool_args, serde_json::json!({"target_version": "v3"}));
+    }
+    let card = lab.gate.pending().remove(0);
+    let view = card.request.clone().unwrap();
+    assert_eq!((view.attempts, view.waiting), (3, true));
+    assert_eq!(view.canonical_args, r#"{"target_version":"v3"}"#);
+
+    let (status, _) = lab
+        .decide(&card.id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut answers = Vec::new();
+    for check in held {
+        answers.push(check.await.unwrap());
+    }
+    assert_eq!(
+        answers.iter().filter(|a| allowed(a)).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(lab.gate.pending().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_made_after_the_hold_lets_one_retry_through_bound_to_its_bytes() {
+    let lab = Lab::with(Duration::from_millis(300), 100, None);
+    let Answer::Deny { id, .. } = lab.check(SAME_V3[0]).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    let id = id.unwrap();
+    let (status, _) = lab
+        .decide(&id, r#"{"approved":true,"reason":"ok","reviewer":"bob"}"#)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "no caller waits, the request is decidable"
+    );
+
+    let Answer::Allow { approval_id, token } = lab.check(SAME_V3[1]).await.unwrap() else {
+        panic!("the approved retry was denied")
+    };
+    assert_eq!(approval_id.as_deref(), Some(id.as_str()));
+    // The token is bound to the retry's exact bytes, as mock-db-mcp checks it.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verifier = Signer::from_seed([1; 32]).verifier();
+    let claims = verifier
+        .verify(
+            token.as_deref(),
+            SAME_V3[1].as_bytes(),
+            "run_migration",
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        claims.sha256,
+        hex::encode(Sha256::digest(SAME_V3[1].as_bytes()))
+    );
+    assert_eq!(claims.id, id);
+
+    // Used: the next send is a new request, not a second pass.
+    let again = lab.check(SAME_V3[2]);
+    let card = lab.parked(1).await.pending.remove(0);
+    assert_ne!(card.id, id);
+    again.abort();
+}
+
+#[tokio::test]
+async fn a_rejection_is_repeated_at_once_and_other_actions_are_other_requests() {
+    let lab = Lab::with(Duration::from_millis(300), 100, None);
+    let Answer::Deny { id, .. } = lab.check(SAME_V3[0]).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    let id = id.unwrap();
+    lab.decide(
+        &id,
+        r#"{"approved":false,"reason":"not today","reviewer":"bob"}"#,
+    )
+    .await;
+    let answer = lab.check(SAME_V3[2]).await.unwrap();
+    assert_eq!(
+        answer,
+        Answer::Deny {
+            reason: "not today".into(),
+            id: Some(id.clone())
+        }
+    );
+    assert!(lab.gate.pending().is_empty(), "no second card");
+
+    // bob's call, or alice's v4, is another action: another request.
+    let bob = lab.check_request(post_from(SAME_V3[0], Some("bob"), "bob"));
+    let v4 = lab.check(&SAME_V3[0].replace("v3", "v4"));
+    let cards = lab.parked(2).await.pending;
+    assert!(cards.iter().all(|c| c.id != id));
+    bob.abort();
+    v4.abort();
+}
+
+#[tokio::test]
+async fn alices_approval_does_not_let_bob_through() {
+    let lab = Lab::with(Duration::from_millis(300), 100, None);
+    let Answer::Deny { id, .. } = lab.check(SAME_V3[0]).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    lab.decide(&id.unwrap(), r#"{"approved":true,"reviewer":"carol"}"#)
+        .await;
+    let bob = lab.check_request(post_from(SAME_V3[0], Some("bob"), "alice"));
+    let card = lab.parked(1).await.pending.remove(0);
+    assert_eq!(card.requester.as_deref(), Some("bob"));
+    bob.abort();
+}
+
+#[tokio::test]
+async fn an_open_request_outlives_the_process() {
+    let dir = std::env::temp_dir().join(format!("hitl-requests-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let id = {
+        let lab = lab_on(&db, Duration::from_secs(300));
+        let held = lab.check(SAME_V3[0]);
+        let id = lab.parked(1).await.pending.remove(0).id;
+        held.abort();
+        lab.gate.pending();
+        id
+    };
+    // The next process: the card is still there, decidable, and the retry passes once.
+    let lab = lab_on(&db, Duration::from_secs(300));
+    let card = lab.parked(1).await.pending.remove(0);
+    assert_eq!(card.id, id);
+    let (status, _) = lab
+        .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(allowed(&lab.check(SAME_V3[1]).await.unwrap()));
+    let again = lab.check(SAME_V3[1]);
+    assert_ne!(lab.parked(1).await.pending[0].id, id);
+    again.abort();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,359 @@
+//! Approval requests (issue #26): the unit a reviewer decides is the *action* — verified
+//! requester, route, tool, canonical arguments ([`hitl_wire::action`]) — not the HTTP request
+//! that carried it. A `tools/call` is one *attempt*; attempts of the same action attach to the
+//! one live request, which outlives them (and the process: it lives in the audit store).
+//!
+//! [`state`] is the whole state machine; [`store`] its rows. This module keeps the live
+//! requests in memory, indexed by action, and says what each `Check` meets ([`Met`]). Every
+//! transition is written first (one conditional write, [`store::apply`]) and only the winner
+//! changes the index, so the store decides every race.
+
+pub mod state;
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+use hitl_wire::extauth::{ParkedCall, RequestView};
+use time::OffsetDateTime;
+
+pub use state::{State, Step};
+pub use store::{Row, Transition};
+
+/// How long requests and their decisions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clocks {
+    /// An open request nobody decided expires after this (`APPROVAL_TTL`).
+    pub ttl: Duration,
+    /// An approval may be used once within this, from the decision (`APPROVAL_WINDOW`).
+    pub window: Duration,
+    /// A re-send of a rejected action within this gets the same rejection at once.
+    pub reject_hold: Duration,
+}
+
+/// What a `Check` of an action meets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Met {
+    /// No live request: this attempt opens one (its id is the attempt's id).
+    Nothing,
+    /// An open request: attach to it (no second card).
+    Open { id: String },
+    /// Approved and unused within its window: try to use it.
+    Approved {
+        id: String,
+        reviewer: String,
+        reason: String,
+    },
+    /// Rejected within the hold: the same rejection, at once.
+    Rejected { id: String, reason: String },
+}
+
+#[derive(Debug)]
+struct Entry {
+    row: Row,
+    /// Attempts held right now (their ids), oldest first.
+    waiters: Vec<String>,
+    /// When the newest held attempt's hold ends.
+    held_until: Option<OffsetDateTime>,
+    /// Committed, so shown and decidable.
+    visible: bool,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    by_id: HashMap<String, Entry>,
+    /// Live requests (open, approved, rejected in hold) by action key.
+    by_key: HashMap<String, String>,
+}
+
+/// The live approval requests.
+#[derive(Debug)]
+pub struct Requests {
+    index: Mutex<Index>,
+    pub clocks: Clocks,
+}
+
+/// Why a decision did not apply to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotOpen {
+    Unknown,
+    Was(State),
+}
+
+impl Requests {
+    /// The live requests `rows` read back from the store (all visible: they are committed).
+    pub fn new(clocks: Clocks, rows: Vec<Row>) -> Self {
+        let mut index = Index::default();
+        for row in rows {
+            index.by_key.insert(row.action_key.clone(), row.id.clone());
+            index.by_id.insert(
+                row.id.clone(),
+                Entry {
+                    row,
+                    waiters: Vec::new(),
+                    held_until: None,
+                    visible: true,
+                },
+            );
+        }
+        Self {
+            index: Mutex::new(index),
+            clocks,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // Every operation leaves the maps consistent: a poisoned lock is still usable.
+        self.index
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What attempt `attempt` (held until `held_until`) of action `key` meets at `now`, and
+    /// the expiry a run-out clock calls for (to be written). Opening and attaching are
+    /// recorded here, under the lock, so two sends of one action never open two requests.
+    pub fn meet(
+        &self,
+        key: &str,
+        open: impl FnOnce() -> Row,
+        attempt: &str,
+        held_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> (Met, Option<Transition>) {
+        let mut index = self.lock();
+        let mut expiry = None;
+        if let Some(id) = index.by_key.get(key).cloned() {
+            let entry = index.by_id.get_mut(&id).expect("by_key names live entries");
+            let row = &entry.row;
+            match row.state {
+                State::Open if now < row.open_until => {
+                    entry.row.attempts += 1;
+                    entry.waiters.push(attempt.to_owned());
+                    entry.held_until = Some(held_until);
+                    return (Met::Open { id }, None);
+                }
+                State::Approved if row.usable_until.is_some_and(|u| now < u) => {
+                    return (
+                        Met::Approved {
+                            id,
+                            reviewer: row.reviewer.clone().unwrap_or_default(),
+                            reason: row.reason.clone(),
+                        },
+                        None,
+                    );
+                }
+                State::Rejected if row.usable_until.is_some_and(|u| now < u) => {
+                    return (
+                        Met::Rejected {
+                            id,
+                            reason: row.reason.clone(),
+                        },
+                        None,
+                    );
+                }
+                State::Open | State::Approved => {
+                    expiry = Some(expire(&row.id, row.state, now));
+                }
+                _ => {}
+            }
+            index.by_key.remove(key);
+            index.by_id.remove(&id);
+        }
+        let row = open();
+        index.by_key.insert(key.to_owned(), row.id.clone());
+        index.by_id.insert(
+            row.id.clone(),
+            Entry {
+                row,
+                waiters: vec![attempt.to_owned()],
+                held_until: Some(held_until),
+                visible: false,
+            },
+        );
+        (Met::Nothing, expiry)
+    }
+
+    /// The request `id` was committed: show it.
+    pub fn reveal(&self, id: &str) {
+        if let Some(entry) = self.lock().by_id.get_mut(id) {
+            entry.visible = true;
+        }
+    }
+
+    /// The request `id` could not be committed: forget it.
+    pub fn forget(&self, id: &str) {
+        let mut index = self.lock();
+        if let Some(entry) = index.by_id.remove(id) {
+            index.by_key.remove(&entry.row.action_key);
+        }
+    }
+
+    /// Attempt `attempt` is no longer held for request `id` (timed out, abandoned, answered).
+    pub fn detach(&self, id: &str, attempt: &str) {
+        if let Some(entry) = self.lock().by_id.get_mut(id) {
+            entry.waiters.retain(|w| w != attempt);
+            if entry.waiters.is_empty() {
+                entry.held_until = None;
+            }
+        }
+    }
+
+    /// The transition a decision on `id` asks for: `Err` when `id` is not a visible, open
+    /// request (or its TTL ran out: then also the expiry to write).
+    pub fn decision(
+        &self,
+        id: &str,
+        approved: bool,
+        reviewer: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Transition, (NotOpen, Option<Box<Transition>>)> {
+        let index = self.lock();
+        let Some(entry) = index.by_id.get(id).filter(|e| e.visible) else {
+            return Err((NotOpen::Unknown, None));
+        };
+        match entry.row.state {
+            State::Open if now < entry.row.open_until => {}
+            State::Open => {
+                return Err((
+                    NotOpen::Was(State::Expired),
+                    Some(Box::new(expire(id, State::Open, now))),
+                ));
+            }
+            other => return Err((NotOpen::Was(other), None)),
+        }
+        let (to, hold) = if approved {
+            (State::Approved, self.clocks.window)
+        } else {
+            (State::Rejected, self.clocks.reject_hold)
+        };
+        Ok(Transition {
+            id: id.to_owned(),
+            from: State::Open,
+            to,
+            at: now,
+            reviewer: Some(reviewer.to_owned()),
+            reason: Some(reason.to_owned()),
+            usable_until: Some(now + hold),
+            used_by: None,
+        })
+    }
+
+    /// `won` was committed: apply it to the index. A decision hands back the attempts held
+    /// for the request (newest first), for the gate to answer.
+    pub fn applied(&self, won: &Transition) -> Vec<String> {
+        let mut index = self.lock();
+        let Some(entry) = index.by_id.get_mut(&won.id) else {
+            return Vec::new();
+        };
+        entry.row.state = won.to;
+        if let Some(reviewer) = &won.reviewer {
+            entry.row.reviewer = Some(reviewer.clone());
+        }
+        if let Some(reason) = &won.reason {
+            entry.row.reason.clone_from(reason);
+        }
+        if won.usable_until.is_some() {
+            entry.row.usable_until = won.usable_until;
+        }
+        if matches!(won.to, State::Approved | State::Rejected) {
+            entry.row.decided_at = Some(won.at);
+        }
+        let mut waiters = std::mem::take(&mut entry.waiters);
+        entry.held_until = None;
+        if matches!(won.to, State::Expired | State::Used) {
+            let key = entry.row.action_key.clone();
+            index.by_id.remove(&won.id);
+            index.by_key.remove(&key);
+        }
+        waiters.reverse();
+        waiters
+    }
+
+    /// The open, visible requests at `now`, oldest first, as cards.
+    pub fn cards(&self, now: OffsetDateTime) -> Vec<ParkedCall> {
+        let index = self.lock();
+        let mut open: Vec<&Entry> = index
+            .by_id
+            .values()
+            .filter(|e| e.visible && e.row.state == State::Open && now < e.row.open_until)
+            .collect();
+        open.sort_by(|a, b| (a.row.opened_at, &a.row.id).cmp(&(b.row.opened_at, &b.row.id)));
+        open.into_iter().map(card).collect()
+    }
+
+    /// The card of request `id`, if it is open and visible.
+    pub fn card(&self, id: &str) -> Option<ParkedCall> {
+        let index = self.lock();
+        index
+            .by_id
+            .get(id)
+            .filter(|e| e.visible && e.row.state == State::Open)
+            .map(card)
+    }
+
+    /// How many requests are open now (a gauge).
+    pub fn open(&self) -> usize {
+        self.lock()
+            .by_id
+            .values()
+            .filter(|e| e.row.state == State::Open)
+            .count()
+    }
+}
+
+/// The request's card: its first attempt's call, with the request's id, attempts and clocks.
+fn card(entry: &Entry) -> ParkedCall {
+    let row = &entry.row;
+    ParkedCall {
+        id: row.id.clone(),
+        expires_at: entry.held_until.unwrap_or(row.open_until),
+        request: Some(RequestView {
+            id: row.id.clone(),
+            state: row.state,
+            action_key: row.action_key.clone(),
+            canonical_args: row
+                .card
+                .request
+                .as_ref()
+                .map(|r| r.canonical_args.clone())
+                .unwrap_or_default(),
+            attempts: row.attempts,
+            waiting: !entry.waiters.is_empty(),
+            open_until: row.open_until,
+        }),
+        ..row.card.clone()
+    }
+}
+
+/// The transition that expires request `id` (its clock ran out at `now`).
+pub fn expire(id: &str, from: State, now: OffsetDateTime) -> Transition {
+    Transition {
+        id: id.to_owned(),
+        from,
+        to: State::Expired,
+        at: now,
+        reviewer: None,
+        reason: None,
+        usable_until: None,
+        used_by: None,
+    }
+}
+
+/// The transition that spends approval `id` on attempt `attempt`.
+pub fn use_by(id: &str, attempt: &str, now: OffsetDateTime) -> Transition {
+    Transition {
+        used_by: Some(attempt.to_owned()),
+        ..expire(id, State::Approved, now)
+    }
+    .to(State::Used)
+}
+
+impl Transition {
+    fn to(self, to: State) -> Self {
+        Self { to, ..self }
+    }
+}
