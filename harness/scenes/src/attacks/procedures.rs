@@ -88,10 +88,7 @@ pub async fn self_approval(target: &Target, report: &mut AttackReport) -> anyhow
 
 /// Ask the gate directly for an approval, spend it once at the backend, then again.
 pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
-    let Some(endpoint) = &target.ext_authz else {
-        report
-            .not_applicable
-            .push("the gate's Check port is not known".into());
+    let Some(endpoint) = target.check_port(report) else {
         return Ok(());
     };
     if !target.backend_verifies {
@@ -244,10 +241,7 @@ pub async fn decide_without_credentials(
 /// nothing runs. (Before the gate verified tokens itself, this parked as the named requester.)
 pub async fn stated_requester(target: &Target, report: &mut AttackReport) -> anyhow::Result<()> {
     use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-    let Some(endpoint) = &target.ext_authz else {
-        report
-            .not_applicable
-            .push("the gate's Check port is not known".into());
+    let Some(endpoint) = target.check_port(report) else {
         return Ok(());
     };
     let before = target.db.state().await?;

@@ -52,6 +52,19 @@ pub struct Target {
     pub park_window: Duration,
 }
 
+impl Target {
+    /// The gate's Check port, for the procedures that ask it directly; without one, `report`
+    /// says so as not applicable.
+    pub fn check_port(&self, report: &mut AttackReport) -> Option<&Endpoint> {
+        if self.ext_authz.is_none() {
+            report
+                .not_applicable
+                .push("the gate's Check port is not known".into());
+        }
+        self.ext_authz.as_ref()
+    }
+}
+
 /// One attack's result (or one of gate-check's lifecycle checks): a row in the summary table
 /// and the reports.
 #[derive(Debug, Clone, Serialize)]
