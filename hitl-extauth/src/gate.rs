@@ -185,7 +185,14 @@ impl Gate {
     /// approval requests `requests` read back from the audit store.
     pub fn start(settings: Settings, audit: Audit, requests: Vec<requests::Row>) -> Arc<Self> {
         let gate = Arc::new(Self {
-            requests: Requests::new(settings.clocks, requests),
+            requests: Requests::new(
+                settings.clocks,
+                requests::Limits {
+                    total: settings.capacity.total,
+                    per_requester: settings.capacity.per_requester,
+                },
+                requests,
+            ),
             lot: ParkingLot::new(settings.capacity),
             settings,
             audit,
@@ -367,6 +374,10 @@ impl Gate {
         if let Some(expiry) = expiry {
             let _won = self.audit.transition(expiry, None);
         }
+        let met = match met {
+            Ok(met) => met,
+            Err(full) => return Admission::Answer(self.refuse(full.0, &refused_call(&call))),
+        };
         let request_id = match &met {
             Met::Open { id } | Met::Approved { id, .. } | Met::Rejected { id, .. } => id.clone(),
             Met::Nothing => call.id.clone(),

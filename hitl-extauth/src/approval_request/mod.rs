@@ -51,6 +51,41 @@ pub enum Met {
     Rejected { id: String, reason: String },
 }
 
+/// Opening one more request would pass a [`Limits`] (the reason says which): the attempt is
+/// denied and nothing is opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Full(pub String);
+
+/// How many live requests (open, or decided and still within their window or hold) there may
+/// be: in all, and per requester. A live request is a call waiting for review, or a decision
+/// waiting to be used, and it holds its card in memory until its clock runs out: without these
+/// a caller who hangs up at once could open requests without end. The gate sets them from
+/// `MAX_PARKED` and `MAX_PARKED_PER_REQUESTER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub total: usize,
+    pub per_requester: usize,
+}
+
+impl Limits {
+    /// No limit (tests of other things).
+    pub const NONE: Self = Self {
+        total: usize::MAX,
+        per_requester: usize::MAX,
+    };
+}
+
+/// Whether `row` still stands at `now`: open within its TTL, or decided within its window
+/// (approved) or hold (rejected).
+fn live(row: &Row, now: OffsetDateTime) -> bool {
+    match row.state {
+        State::Open => now < row.open_until,
+        State::Approved | State::Rejected => row.usable_until.is_some_and(|u| now < u),
+        State::Expired | State::Used => false,
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     row: Row,
@@ -74,6 +109,7 @@ struct Index {
 pub struct Requests {
     index: Mutex<Index>,
     pub clocks: Clocks,
+    limits: Limits,
 }
 
 /// Why a decision did not apply to a request.
@@ -85,7 +121,7 @@ pub enum NotOpen {
 
 impl Requests {
     /// The live requests `rows` read back from the store (all visible: they are committed).
-    pub fn new(clocks: Clocks, rows: Vec<Row>) -> Self {
+    pub fn new(clocks: Clocks, limits: Limits, rows: Vec<Row>) -> Self {
         let mut index = Index::default();
         for row in rows {
             index.by_key.insert(row.action_key.clone(), row.id.clone());
@@ -102,6 +138,7 @@ impl Requests {
         Self {
             index: Mutex::new(index),
             clocks,
+            limits,
         }
     }
 
@@ -122,7 +159,7 @@ impl Requests {
         attempt: &str,
         held_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> (Met, Option<Transition>) {
+    ) -> (Result<Met, Full>, Option<Transition>) {
         let mut index = self.lock();
         let mut expiry = None;
         if let Some(id) = index.by_key.get(key).cloned() {
@@ -133,24 +170,24 @@ impl Requests {
                     entry.row.attempts += 1;
                     entry.waiters.push(attempt.to_owned());
                     entry.held_until = Some(held_until);
-                    return (Met::Open { id }, None);
+                    return (Ok(Met::Open { id }), None);
                 }
                 State::Approved if row.usable_until.is_some_and(|u| now < u) => {
                     return (
-                        Met::Approved {
+                        Ok(Met::Approved {
                             id,
                             reviewer: row.reviewer.clone().unwrap_or_default(),
                             reason: row.reason.clone(),
-                        },
+                        }),
                         None,
                     );
                 }
                 State::Rejected if row.usable_until.is_some_and(|u| now < u) => {
                     return (
-                        Met::Rejected {
+                        Ok(Met::Rejected {
                             id,
                             reason: row.reason.clone(),
-                        },
+                        }),
                         None,
                     );
                 }
@@ -163,6 +200,9 @@ impl Requests {
             index.by_id.remove(&id);
         }
         let row = open();
+        if let Some(reason) = self.full(&index, row.card.requester.as_deref(), now) {
+            return (Err(Full(reason)), expiry);
+        }
         index.by_key.insert(key.to_owned(), row.id.clone());
         index.by_id.insert(
             row.id.clone(),
@@ -173,7 +213,33 @@ impl Requests {
                 visible: false,
             },
         );
-        (Met::Nothing, expiry)
+        (Ok(Met::Nothing), expiry)
+    }
+
+    /// Why one more request of `requester` may not open at `now`, if it may not. Counted
+    /// over the live requests alone, so a request whose clock ran out frees its place even
+    /// before anything writes its expiry.
+    fn full(&self, index: &Index, requester: Option<&str>, now: OffsetDateTime) -> Option<String> {
+        let (mut total, mut mine) = (0, 0);
+        for entry in index.by_id.values().filter(|e| live(&e.row, now)) {
+            total += 1;
+            if entry.row.card.requester.as_deref() == requester {
+                mine += 1;
+            }
+        }
+        if total >= self.limits.total {
+            return Some(format!(
+                "{total} approval requests are already open or awaiting use; try again later"
+            ));
+        }
+        if mine >= self.limits.per_requester {
+            let who = requester.unwrap_or("the requesters without a verified token");
+            return Some(format!(
+                "{who:?} already has {mine} approval requests open or awaiting use (the most one \
+                 requester may have); wait for a decision on those first"
+            ));
+        }
+        None
     }
 
     /// The request `id` was committed: show it.

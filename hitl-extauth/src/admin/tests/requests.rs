@@ -200,3 +200,49 @@ async fn an_open_request_outlives_the_process() {
     again.abort();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A caller who hangs up at once leaves its request open (it outlives the attempt), so opening
+/// requests is capped like holding calls: a requester may have `MAX_PARKED_PER_REQUESTER` live
+/// requests and everyone together `MAX_PARKED`; past that an attempt is refused at once with
+/// the reason and nothing opens, while a re-send of an open request still attaches.
+#[tokio::test]
+async fn a_requester_who_hangs_up_cannot_open_requests_without_end() {
+    let mut settings = settings(Duration::from_secs(300));
+    settings.capacity.per_requester = 2;
+    settings.capacity.total = 3;
+    let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
+    let lab = Lab {
+        gate: Gate::start(settings, audit, Vec::new()),
+        token: None,
+    };
+    let version = |v: &str| SAME_V3[0].replace("v3", v);
+    let send = |body: &str, who: &str| lab.check_request(post_from(body, Some(who), who));
+    for (n, v) in ["v3", "v4"].into_iter().enumerate() {
+        let held = send(&version(v), "alice");
+        lab.parked(n + 1).await;
+        held.abort();
+    }
+    let Answer::Deny { reason, id } = send(&version("v5"), "alice").await.unwrap() else {
+        panic!("a third request of alice's opened")
+    };
+    assert!(
+        reason.contains("\"alice\" already has 2 approval requests"),
+        "{reason}"
+    );
+    assert_eq!((id, lab.gate.pending().len()), (None, 2));
+
+    // A re-send of one of hers attaches; bob opens the third request, and then nobody more.
+    let again = send(&version("v3"), "alice");
+    let bob = send(&version("v5"), "bob");
+    lab.parked(3).await;
+    bob.abort();
+    let Answer::Deny { reason, .. } = send(&version("v6"), "carol").await.unwrap() else {
+        panic!("a fourth request opened")
+    };
+    assert!(
+        reason.contains("3 approval requests are already open"),
+        "{reason}"
+    );
+    assert_eq!(lab.gate.pending().len(), 3);
+    again.abort();
+}
