@@ -209,16 +209,7 @@ pub async fn decide_without_credentials(
     let still = admin.pending().await?.pending.iter().any(|c| c.id == id);
     check(report, still, "the call is still waiting");
     // Close it as a reviewer would.
-    if let Err(why) = target
-        .decider
-        .decide(
-            &id,
-            false,
-            "conformance: cleaning up",
-            "conformance-reviewer",
-        )
-        .await?
-    {
+    if let Err(why) = target.decider.clean_up(&id).await? {
         check(
             report,
             false,
@@ -282,15 +273,7 @@ pub async fn stated_requester(target: &Target, report: &mut AttackReport) -> any
                 "the Check parked: a stated requester named someone",
             );
             let id = parked_id(target, tag).await?;
-            let _ = target
-                .decider
-                .decide(
-                    &id,
-                    false,
-                    "conformance: cleaning up",
-                    "conformance-reviewer",
-                )
-                .await?;
+            let _ = target.decider.clean_up(&id).await?;
         }
     }
     let after = target.db.state().await?;
