@@ -1,0 +1,221 @@
+//! A reviewer's decision: one conditional write on the approval request, then the attempts
+//! held for it (if any) answered — the approval spent on the newest, a rejection to all.
+
+use super::*;
+
+impl Gate {
+    /// Apply a reviewer's decision to an open approval request, whether or not a caller is
+    /// held for it: one conditional write, then the held attempts (if any) are answered.
+    pub async fn decide(
+        &self,
+        id: &str,
+        request: DecideRequest,
+    ) -> Result<DecidedCall, DecideError> {
+        let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
+        let now = OffsetDateTime::now_utc();
+        let Some(card) = self.requests.card(id) else {
+            return Err(self.not_decidable(id, NotOpen::Unknown).await?);
+        };
+        let transition =
+            match self
+                .requests
+                .decision(id, request.approved, &reviewer, &request.reason, now)
+            {
+                Ok(transition) => transition,
+                Err((not_open, expiry)) => {
+                    if let Some(expiry) = expiry {
+                        let _won = self.audit.transition(*expiry, None);
+                    }
+                    return Err(self.not_decidable(id, not_open).await?);
+                }
+            };
+        match self.audit.transition(transition.clone(), None).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                return Err(DecideError::Conflict(format!(
+                    "call {id} was decided by someone else at the same moment"
+                )));
+            }
+            Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
+            Err(_) => return Err(DecideError::NotRecorded(AuditError::WriterGone.to_string())),
+        }
+        let outcome = if request.approved {
+            Outcome::Approved
+        } else {
+            Outcome::Rejected
+        };
+        let record = DecidedCall {
+            waited_ms: u64::try_from((now - card.received_at).whole_milliseconds()).unwrap_or(0),
+            call: ParkedCall {
+                request: None,
+                ..card
+            },
+            outcome,
+            reviewer: Some(reviewer.clone()),
+            reason: request.reason.clone(),
+            decided_at: now,
+            count: 1,
+        };
+        tracing::info!(%id, outcome = outcome.as_str(), %reviewer, "request decided");
+        self.events.publish(|| Event::Decided {
+            record: DecidedCall {
+                call: record.call.preview().into_owned(),
+                ..record.clone()
+            },
+        });
+        let waiters = self.requests.applied(&transition);
+        if let Some(settled) = self.answer_held(&waiters, &record).await {
+            settled?;
+        }
+        Ok(record)
+    }
+
+    /// Hand a decision to the attempts held for its request (newest first): an approval goes
+    /// to the newest only (it lets one call through); a rejection to all. What became of the
+    /// first, if any was held.
+    pub(super) async fn answer_held(
+        &self,
+        waiters: &[String],
+        decided: &DecidedCall,
+    ) -> Option<Result<(), DecideError>> {
+        let mut first = None;
+        for (n, attempt) in waiters.iter().enumerate() {
+            let Some(slot) = self.lot.take(attempt) else {
+                continue; // timed out or abandoned in the meantime
+            };
+            if decided.outcome == Outcome::Approved && first.is_some() {
+                let reason = format!(
+                    "the approval of request {} went to a newer send of the same call",
+                    decided.call.id
+                );
+                let _committed =
+                    self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+                let _ = slot.decide.send(Message::Expired { reason });
+                continue;
+            }
+            // The held attempt ends with its request's decision, at the decision's time.
+            let record = DecidedCall {
+                waited_ms: u64::try_from(
+                    (decided.decided_at - slot.call.received_at).whole_milliseconds(),
+                )
+                .unwrap_or(0),
+                decided_at: decided.decided_at,
+                ..ended(
+                    &slot.call,
+                    decided.outcome,
+                    decided.reviewer.clone(),
+                    decided.reason.clone(),
+                )
+            };
+            let (done, finished) = oneshot::channel();
+            let decision = Decision { record, done };
+            if let Err(Message::Decided(decision)) =
+                slot.decide.send(Message::Decided(Box::new(decision)))
+            {
+                // The gateway gave up between our take and the send; its guard found nothing.
+                let record = ended(
+                    &decision.record.call,
+                    Outcome::Abandoned,
+                    None,
+                    ABANDONED_REASON.into(),
+                );
+                let _committed = self.close(record);
+                continue;
+            }
+            if first.is_none() {
+                first = Some((n, finished));
+            }
+        }
+        let (_, finished) = first?;
+        Some(match finished.await {
+            Ok(Settled::NotRecorded(why)) => Err(DecideError::NotRecorded(why)),
+            Ok(Settled::Recorded | Settled::Abandoned) | Err(_) => Ok(()),
+        })
+    }
+
+    /// Why `id` cannot be decided, as the reviewer is told.
+    pub(super) async fn not_decidable(
+        &self,
+        id: &str,
+        not_open: NotOpen,
+    ) -> Result<DecideError, DecideError> {
+        Ok(match not_open {
+            NotOpen::Was(state) => {
+                DecideError::Conflict(format!("call {id} was already closed: {}", state.as_str()))
+            }
+            NotOpen::Unknown => match self.audit.lookup(id).await? {
+                None => DecideError::NotFound(id.to_owned()),
+                Some(Standing::Pending) => {
+                    DecideError::Conflict(format!("call {id} is already being closed"))
+                }
+                Some(Standing::Closed(outcome)) => DecideError::Conflict(format!(
+                    "call {id} was already closed: {}",
+                    outcome.as_str()
+                )),
+            },
+        })
+    }
+
+    /// Answer a held attempt of request `request` with its reviewer's decision: an approval
+    /// is spent on it (one conditional write) and recorded before it passes; a rejection is
+    /// recorded and denied with the reviewer's reason.
+    pub(super) async fn settle(&self, request: String, decision: Decision) -> Answer {
+        let Decision { record, done } = decision;
+        if record.outcome == Outcome::Approved {
+            let answer = self.spend(&request, record, None).await;
+            let _ = done.send(match &answer {
+                Answer::Allow { .. } => Settled::Recorded,
+                Answer::Deny { reason, .. } => Settled::NotRecorded(reason.clone()),
+            });
+            return answer;
+        }
+        let reason = record.reason.clone();
+        let recorded = match self.close(record).await {
+            Ok(Ok(())) => Settled::Recorded,
+            Ok(Err(e)) => Settled::NotRecorded(e.to_string()),
+            Err(_) => Settled::NotRecorded(AuditError::WriterGone.to_string()),
+        };
+        let _ = done.send(recorded);
+        if reason.trim().is_empty() {
+            Answer::deny(NO_REASON_GIVEN, Some(request))
+        } else {
+            Answer::deny(reason, Some(request))
+        }
+    }
+
+    /// The reviewer a decision names, as it will be recorded and signed. A decision must
+    /// name one; the name is trusted because only the admin token's holder (hitl-ui, which
+    /// asserts its signed-in reviewer) can decide — unless the admin API is open. Open, a
+    /// decision that names nobody (the seed's UI sends no name) is applied as
+    /// [`UNNAMED_REVIEWER`], with a warning each time.
+    pub(super) fn reviewer(&self, id: &str, named: Option<&str>) -> Result<String, DecideError> {
+        let name = named.map(str::trim).unwrap_or_default();
+        if name.is_empty() && !self.settings.reviewer_verified {
+            tracing::warn!(
+                %id,
+                reviewer = UNNAMED_REVIEWER,
+                "INSECURE: a decision that names no reviewer, applied because the admin API is \
+                 open ({}); recorded and signed as {UNNAMED_REVIEWER}",
+                hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
+            );
+            return Ok(UNNAMED_REVIEWER.to_owned());
+        }
+        if name.is_empty() {
+            return Err(DecideError::Invalid(
+                "a decision must name its reviewer (\"reviewer\": \"…\"); nothing was decided"
+                    .into(),
+            ));
+        }
+        if name.len() > MAX_REVIEWER_BYTES || name.chars().any(char::is_control) {
+            return Err(DecideError::Invalid(format!(
+                "reviewer must be at most {MAX_REVIEWER_BYTES} bytes without control \
+                 characters; nothing was decided"
+            )));
+        }
+        Ok(if self.settings.reviewer_verified {
+            name.to_owned()
+        } else {
+            format!("{name}{UNVERIFIED_SUFFIX}")
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! The gate itself: answers one `Check` (pass, deny, or park until decided), applies
+//! reviewers' decisions, expires parks nobody decided, and closes every park exactly once —
+//! recorded in the audit trail, counted in the metrics, announced on the event feed.
+//!
+//! The unit a reviewer decides is an approval request, one per action
+//! ([`crate::approval_request`]); each `Check` is an attempt at it: it attaches to the open
+//! request, uses an approval once, meets a recent rejection, or opens a new request. A held
+//! attempt that times out leaves its request open for a later decision and a retry.
+//!
+//! Here: admitting a `Check` (classify, verify, refuse or park). `attempt`: one attempt at
+//! an action. `decide`: a reviewer's decision. `waiting`: held attempts, their clock and
+//! their cancellation. `record`: what is written and signed about an attempt.
+//!
+//! A parked `Check` costs little while it waits: its future holds only the receiving end of
+//! its decision channel. Timeouts are kept by one sweeper task for all parks (every park has
+//! the same timeout, so deadlines come due in parking order).
+
+mod attempt;
+mod decide;
+mod record;
+mod waiting;
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use envoy_types::ext_authz::v3::pb::CheckRequest;
+use hitl_wire::{
+    action::{self, Action},
+    approval::{self, Claims, Signer},
+    extauth::{
+        DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
+        RequestState, RequestView, UNNAMED_REVIEWER,
+    },
+};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::{
+    sync::{Notify, oneshot},
+    time::Instant,
+};
+
+pub use record::requester;
+use record::{claims, ended, not_recorded, redact, redact_in_place, refused, refused_call};
+use waiting::{Deadlines, Parking, Waiting, sweep};
+
+use crate::{
+    approval_request::{self as requests, Clocks, Met, NotOpen, Requests},
+    audit::{Audit, AuditError, RequestWrite, Standing},
+    classify::{self, AllowList, Classified, RpcRequest, TOOLS_CALL, ToolCall, Verdict},
+    denials::{Denials, Refused},
+    events::Events,
+    metrics::{CheckVerdict, Metrics},
+    park::{Capacity, Decision, Message, ParkingLot, Settled},
+    request::Incoming,
+    requester::{Verified, verify::Verifier},
+};
+
+/// Header values never shown to reviewers nor stored: credentials.
+const REDACTED_HEADERS: [&str; 5] = [
+    approval::HEADER,
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
+const REDACTED: &str = "[redacted]";
+
+/// The reason on a call the gateway gave up on.
+pub const ABANDONED_REASON: &str = "the gateway cancelled the check (the client hung up or the gateway timed out) before a decision";
+/// Said to a caller whose `tools/call` carries no requester the gateway verified.
+pub const NO_VERIFIED_REQUESTER: &str = "no verified requester: a gated tool call must carry the requester's token (Authorization: Bearer <JWT>), which the gate verifies; identity headers such as x-user-id and claims in metadata_context are not proof";
+/// How long a re-send of a rejected action gets the same rejection at once, without a new
+/// card (the default of `REJECTION_HOLD_SEC`): long enough to absorb a client's automatic
+/// retries, short enough that asking again later reaches a reviewer.
+pub const REJECTION_HOLD: Duration =
+    Duration::from_secs(hitl_wire::env::extauth::DEFAULT_REJECTION_HOLD_SEC);
+/// Said to the caller when a reviewer rejects without giving a reason.
+pub const NO_REASON_GIVEN: &str = "rejected by a reviewer (no reason given)";
+
+/// What the gateway is told to do with the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Forward it; `approval_id` is the parked call whose approval lets it through, `token`
+    /// the signed approval the backend verifies (absent when passed without review, or
+    /// when running without a signing key).
+    Allow {
+        approval_id: Option<String>,
+        token: Option<String>,
+    },
+    /// Refuse it with a 403 carrying `reason` (and the parked-call id, if it was parked).
+    Deny { reason: String, id: Option<String> },
+}
+
+impl Answer {
+    fn deny(reason: impl Into<String>, id: Option<String>) -> Self {
+        Answer::Deny {
+            reason: reason.into(),
+            id,
+        }
+    }
+}
+
+/// Why a `/decide` did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("no parked call with id {0:?}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The decision itself is unusable (e.g. names no reviewer); nothing changed.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the decision was taken but could not be recorded ({0}); the call was denied")]
+    NotRecorded(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Tunables of the gate.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub allow: AllowList,
+    pub park_timeout: Duration,
+    /// Most calls parked at once: in all, and per requester.
+    pub capacity: Capacity,
+    /// Deny a `tools/call` that carries no verified requester (the default). With `false`
+    /// such calls park with no requester, marked unverified.
+    pub require_verified_requester: bool,
+    /// Verifies requester tokens; `None` only under the opt-out above.
+    pub verifier: Option<Verifier>,
+    /// Signs the approval token of every approved call; `None` only when running with
+    /// `--insecure-no-approval-key`.
+    pub signer: Option<Signer>,
+    /// Whether reviewer names come from the admin token's holder. With the admin API open
+    /// (`--insecure-open-admin`) anybody may claim any name: recorded as unverified.
+    pub reviewer_verified: bool,
+    /// How long approval requests and approvals last.
+    pub clocks: Clocks,
+}
+
+/// Longest reviewer name accepted.
+pub const MAX_REVIEWER_BYTES: usize = 200;
+/// Suffix on reviewer names nobody vouched for (open admin API).
+pub const UNVERIFIED_SUFFIX: &str = " (unverified)";
+
+/// The gate's shared state.
+#[derive(Debug)]
+pub struct Gate {
+    settings: Settings,
+    lot: ParkingLot,
+    audit: Audit,
+    events: Events,
+    metrics: Metrics,
+    deadlines: Arc<Deadlines>,
+    denials: Denials,
+    requests: Requests,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Let the sweeper notice the gate is gone.
+        self.deadlines.wake.notify_one();
+    }
+}
+
+/// What [`Gate::check_rpc`] hands back: the request's JSON-RPC id (if the classifier read
+/// one) and the answer to come.
+pub struct Checked<F> {
+    pub rpc: Option<RpcRequest>,
+    pub answer: F,
+}
+
+/// What [`Gate::admit`] made of a `Check`.
+enum Admission<'g> {
+    Answer(Answer),
+    Parked(Parking<'g>),
+    /// An approved, unused request of the same action: use it (`call` is this attempt).
+    Using {
+        call: Arc<ParkedCall>,
+        id: String,
+        reviewer: String,
+        reason: String,
+    },
+}
+
+impl Gate {
+    /// The gate, with its timeout sweeper running (needs a Tokio runtime), over the live
+    /// approval requests `requests` read back from the audit store.
+    pub fn start(settings: Settings, audit: Audit, requests: Vec<requests::Row>) -> Arc<Self> {
+        let gate = Arc::new(Self {
+            requests: Requests::new(
+                settings.clocks,
+                requests::Limits {
+                    total: settings.capacity.total,
+                    per_requester: settings.capacity.per_requester,
+                },
+                requests,
+            ),
+            lot: ParkingLot::new(settings.capacity),
+            settings,
+            audit,
+            events: Events::new(),
+            metrics: Metrics::new(),
+            deadlines: Arc::default(),
+            denials: Denials::default(),
+        });
+        tokio::spawn(sweep(Arc::downgrade(&gate), Arc::clone(&gate.deadlines)));
+        gate
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Open approval requests, oldest first, as cards: with or without a caller waiting.
+    pub fn pending(&self) -> Vec<Arc<ParkedCall>> {
+        self.requests
+            .cards(OffsetDateTime::now_utc())
+            .into_iter()
+            .map(Arc::new)
+            .collect()
+    }
+
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, AuditError> {
+        self.audit.history(query).await
+    }
+
+    /// Answer one `Check`. For a parked call the returned future waits for the decision, the
+    /// timeout, or being dropped (the gateway cancelled), whichever comes first.
+    ///
+    /// Classifying and parking happen right here, before the future: it then holds only what
+    /// waiting needs, not the request (thousands of parked calls wait at once).
+    pub fn check(&self, check: CheckRequest) -> impl Future<Output = Answer> + Send + '_ {
+        self.check_rpc(check).answer
+    }
+
+    /// [`Gate::check`], also handing back the JSON-RPC request the classifier read from the
+    /// body (for a denial that answers it): the one strict reading, never a second parse.
+    pub fn check_rpc(
+        &self,
+        check: CheckRequest,
+    ) -> Checked<impl Future<Output = Answer> + Send + '_> {
+        let (admission, rpc) = self.admit(check);
+        Checked {
+            rpc,
+            answer: async move {
+                match admission {
+                    Admission::Answer(answer) => answer,
+                    Admission::Parked(parking) => parking.wait().await,
+                    Admission::Using {
+                        call,
+                        id,
+                        reviewer,
+                        reason,
+                    } => Box::pin(self.use_approval(call, id, reviewer, reason)).await,
+                }
+            },
+        }
+    }
+
+    /// Everything about a `Check` that needs no waiting: classify, and park if it must.
+    fn admit(&self, check: CheckRequest) -> (Admission<'_>, Option<RpcRequest>) {
+        let mut incoming = match Incoming::try_from(check) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                let refused = Refused {
+                    method: "?",
+                    path: "?",
+                    ..Refused::default()
+                };
+                return (
+                    Admission::Answer(self.refuse(e.to_string(), &refused)),
+                    None,
+                );
+            }
+        };
+        let Classified { verdict, rpc } =
+            classify::classify_rpc(&incoming.frame(), &self.settings.allow);
+        if !matches!(verdict, Verdict::Pass(_)) {
+            // Who asked matters to a park and to a denial's record; a pass needs no signature
+            // check (it is most of the traffic).
+            incoming.verify(self.settings.verifier.as_ref());
+        }
+        let answer = match verdict {
+            Verdict::Pass(why) => {
+                // The pass path logs nothing above debug: it is most of the traffic.
+                tracing::debug!(method = %incoming.method, path = %incoming.path, ?why, "pass");
+                self.metrics.checked(CheckVerdict::Pass);
+                Answer::Allow {
+                    approval_id: None,
+                    token: None,
+                }
+            }
+            Verdict::Deny(denial) => self.refuse(denial.to_string(), &refused(&incoming)),
+            Verdict::Park(tool) => return (self.park(incoming, tool), rpc),
+        };
+        (Admission::Answer(answer), rpc)
+    }
+
+    /// Deny without review, and record it (bounded: see [`crate::denials`]).
+    fn refuse(&self, reason: String, refused: &Refused<'_>) -> Answer {
+        tracing::info!(method = %refused.method, path = %refused.path, %reason, "denied without review");
+        self.metrics.checked(CheckVerdict::Deny);
+        self.metrics.closed(Outcome::Denied, 1);
+        self.denials
+            .record(&self.audit, refused, &reason, |headers| {
+                redact_in_place(headers)
+            });
+        Answer::deny(reason, None)
+    }
+
+    fn park(&self, incoming: Incoming, tool: ToolCall) -> Admission<'_> {
+        let requester = match &incoming.verified {
+            Verified::Requester(_) => requester(&incoming.verified),
+            Verified::Invalid(reason) => {
+                return Admission::Answer(self.refuse(reason.clone(), &refused(&incoming)));
+            }
+            Verified::Absent if self.settings.require_verified_requester => {
+                return Admission::Answer(
+                    self.refuse(NO_VERIFIED_REQUESTER.to_owned(), &refused(&incoming)),
+                );
+            }
+            Verified::Absent => {
+                tracing::warn!(
+                    claimed = hitl_wire::headers::claimed_requester(&incoming.headers)
+                        .as_deref()
+                        .unwrap_or("-"),
+                    "parking a call with NO verified requester (REQUIRE_VERIFIED_REQUESTER=false): \
+                     separation of duties cannot be checked for it"
+                );
+                None
+            }
+        };
+        if std::str::from_utf8(&incoming.body).is_err() {
+            return Admission::Answer(
+                self.refuse("body is not valid UTF-8".to_owned(), &refused(&incoming)),
+            );
+        }
+        self.attempt(incoming, tool, requester)
+    }
+
+    /// End an attempt: queue its record, count it. Every slot taken out of the lot comes
+    /// through here exactly once.
+    fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), AuditError>> {
+        tracing::info!(
+            id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
+            reviewer = record.reviewer.as_deref().unwrap_or("-"), "closed"
+        );
+        self.metrics.ended(record.outcome, record.waited_ms);
+        // No event: events are about cards (requests), and an attempt's end is not one.
+        self.audit.close(record)
+    }
+}

@@ -1,0 +1,206 @@
+//! Held attempts and their clocks: the one sweeper that ends holds whose `PARK_TIMEOUT_SEC`
+//! ran out (the request stays open), and the futures a held `Check` waits in — closed as
+//! `abandoned` when the gateway drops them.
+
+use super::*;
+
+/// Parks in deadline order, for the sweeper.
+#[derive(Debug, Default)]
+pub(super) struct Deadlines {
+    pub(super) queue: Mutex<VecDeque<(Instant, String)>>,
+    pub(super) wake: Notify,
+}
+
+impl Gate {
+    /// Queue `id` for the sweeper, due one park timeout from now.
+    pub(super) fn expire_later(&self, id: &str) {
+        let deadline = Instant::now() + self.settings.park_timeout;
+        let mut queue = self
+            .deadlines
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let was_empty = queue.is_empty();
+        queue.push_back((deadline, id.to_owned()));
+        drop(queue);
+        if was_empty {
+            self.deadlines.wake.notify_one();
+        }
+    }
+
+    /// The park timed out: if it is still parked, close the attempt as expired and deny it,
+    /// telling the caller its approval request stays open.
+    pub(super) fn expire(&self, id: &str) {
+        let Some(slot) = self.lot.take(id) else {
+            return; // decided or abandoned in the meantime
+        };
+        let secs = self.settings.park_timeout.as_secs();
+        let request_id = slot
+            .call
+            .request
+            .as_ref()
+            .map_or(id, |r| r.id.as_str())
+            .to_owned();
+        let open_until = self
+            .requests
+            .card(&request_id)
+            .and_then(|card| card.request)
+            .map(|r| r.open_until);
+        let reason = match open_until {
+            Some(until) => {
+                let until = until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                format!(
+                    "park timed out after {secs} s with no decision from a reviewer; the approval \
+                     request {request_id} stays open until {until}: once a reviewer approves it, \
+                     send the same call again and it passes once"
+                )
+            }
+            None => format!("park timed out after {secs} s with no decision from a reviewer"),
+        };
+        self.attempt_ended(&request_id, id, true);
+        // Denying needs no commit; the record is queued before the answer goes out.
+        let _committed = self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+        // If the `Check` is gone, its guard finds this message and knows the park is closed.
+        let _ = slot.decide.send(Message::Expired { reason });
+    }
+}
+
+/// The one task that expires parks: sleeps until the oldest deadline, expires what is due.
+/// Ends when the gate is dropped.
+pub(super) async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
+    loop {
+        let next = deadlines
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .front()
+            .map(|(deadline, _)| *deadline);
+        match next {
+            None => deadlines.wake.notified().await,
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+        }
+        let Some(gate) = gate.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let due: Vec<String> = {
+            let mut queue = deadlines
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let n = queue
+                .iter()
+                .take_while(|(deadline, _)| *deadline <= now)
+                .count();
+            queue.drain(..n).map(|(_, id)| id).collect()
+        };
+        for id in due {
+            gate.expire(&id);
+        }
+    }
+}
+
+/// A `Check` whose park is in the lot but not yet visible: its audit record is on its way to
+/// disk. Nobody sees a park before it is committed, so a crash can never lose one that a
+/// reviewer (or an `/events` subscriber) has seen. Dropped here, the park is abandoned as below.
+pub(super) struct Parking<'g> {
+    pub(super) committed: oneshot::Receiver<Result<(), AuditError>>,
+    pub(super) call: Arc<ParkedCall>,
+    pub(super) waiting: Waiting<'g>,
+}
+
+impl Parking<'_> {
+    pub(super) async fn wait(mut self) -> Answer {
+        let recorded = match (&mut self.committed).await {
+            Ok(result) => result,
+            Err(_) => Err(AuditError::WriterGone),
+        };
+        let gate = self.waiting.gate;
+        match recorded {
+            Ok(()) => {
+                gate.reveal(&self.call, &self.waiting.request);
+                self.waiting.wait().await
+            }
+            Err(e) => {
+                // Never shown, never recorded: take it back quietly and fail closed.
+                self.waiting.settled = true;
+                gate.lot.take(&self.call.id);
+                if self.waiting.request == self.call.id {
+                    gate.requests.forget(&self.call.id);
+                } else {
+                    gate.attempt_ended(&self.waiting.request, &self.call.id, false);
+                }
+                tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
+                gate.metrics.checked(CheckVerdict::Deny);
+                Answer::deny(
+                    format!("the call could not be recorded for review ({e}); denied"),
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// A `Check` waiting for its park to end. Dropped unsettled means the gateway cancelled the
+/// call: the park is closed as `abandoned` right there.
+pub(super) struct Waiting<'g> {
+    pub(super) gate: &'g Gate,
+    pub(super) id: String,
+    /// The approval request this attempt is for.
+    pub(super) request: String,
+    pub(super) decision: oneshot::Receiver<Message>,
+    pub(super) settled: bool,
+}
+
+impl Waiting<'_> {
+    pub(super) async fn wait(mut self) -> Answer {
+        let message = (&mut self.decision).await;
+        self.settled = true;
+        let request = std::mem::take(&mut self.request);
+        match message {
+            // Boxed: only a decided call pays for the recording future's state.
+            Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(request, *decision)).await,
+            Ok(Message::Expired { reason }) => Answer::deny(reason, Some(request)),
+            // The sending side vanished without a word (shutdown): fail closed.
+            Err(_) => Answer::deny(
+                "hitl-extauth lost track of this call before a decision; denied",
+                Some(request),
+            ),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let gate = self.gate;
+        if let Some(slot) = gate.lot.take(&self.id) {
+            let _committed = gate.close(ended(
+                &slot.call,
+                Outcome::Abandoned,
+                None,
+                ABANDONED_REASON.into(),
+            ));
+            // The request stays open: its card now says nobody is waiting.
+            gate.attempt_ended(&self.request, &self.id, true);
+            return;
+        }
+        // Someone else took the call. A reviewer's decision that already reached us can no
+        // longer be carried out: close as abandoned and tell them. (An expiry is closed.)
+        self.decision.close();
+        if let Ok(Message::Decided(decision)) = self.decision.try_recv() {
+            let Decision { record, done } = *decision;
+            let _committed = gate.close(ended(
+                &record.call,
+                Outcome::Abandoned,
+                None,
+                ABANDONED_REASON.into(),
+            ));
+            let _ = done.send(Settled::Abandoned);
+        }
+    }
+}
