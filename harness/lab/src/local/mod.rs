@@ -7,6 +7,7 @@ pub mod generate;
 pub mod ports;
 mod report;
 mod reuse;
+pub mod runs;
 mod specs;
 mod start;
 mod stop;
@@ -114,8 +115,18 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
 
 /// Bring the local lab up (or confirm it is up): idempotent.
 pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
+    let was_down = LabState::load(&config.dir)?.is_none();
     if let Some(state) = reuse::already_up(config)? {
         return Ok(state);
+    }
+    if was_down
+        && let Some(kept) =
+            runs::archive(&config.dir, &runs::stamp(time::OffsetDateTime::now_utc()))?
+    {
+        config.note(format!(
+            "==> a new lab run: the last run's history and logs are kept in {}",
+            kept.display()
+        ));
     }
     let started = Instant::now();
     start::wait_ports_free(config).await?;

@@ -106,8 +106,8 @@ pub fn privileged_post(to: &Endpoint, extra: &[(&str, &str)], body: &str) -> Str
     request
 }
 
-/// A catalogue request's bytes, HTTP/1.1, `Connection: close`.
-pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
+/// A catalogue request's bytes as `requester` sends them, HTTP/1.1, `Connection: close`.
+pub fn render(target: &Target, request: &Request, requester: &str) -> anyhow::Result<Vec<u8>> {
     let to = match request.to {
         To::Gateway => &target.gateway,
         To::Backend => &target.backend,
@@ -118,16 +118,16 @@ pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
         Identity::Token => {
             add(
                 hitl_wire::identity::TOKEN_HEADER,
-                &bearer(&target.issuer.mint(&target.requester)?),
+                &bearer(&target.issuer.mint(requester)?),
             );
-            add(headers::USER_ID, &target.requester);
+            add(headers::USER_ID, requester);
         }
         Identity::HeaderOnly => {
-            add(headers::USER_ID, &target.requester);
-            add(headers::FORWARDED_USER, &target.requester);
+            add(headers::USER_ID, requester);
+            add(headers::FORWARDED_USER, requester);
         }
         Identity::TokenNoExp | Identity::TokenFutureNbf => {
-            let claims = target.issuer.claims(&target.requester);
+            let claims = target.issuer.claims(requester);
             let mut payload = claims.payload();
             if let (Identity::TokenNoExp, Some(p)) = (request.identity, payload.as_object_mut()) {
                 p.remove("exp");
@@ -136,7 +136,7 @@ pub fn render(target: &Target, request: &Request) -> anyhow::Result<Vec<u8>> {
             }
             let token = target.issuer.sign_payload(&payload)?;
             add(hitl_wire::identity::TOKEN_HEADER, &bearer(&token));
-            add(headers::USER_ID, &target.requester);
+            add(headers::USER_ID, requester);
         }
         Identity::None => {}
     }

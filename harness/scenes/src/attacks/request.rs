@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use hitl_wire::{extauth::Outcome, mockdb::State};
 
 use super::{
+    calls::{LISTING_LIMIT, fresh_requester},
     catalogue::{Attack, Backend, Expect, Request, To, Verdict},
     raw::{Answer, render, send_raw, short},
     run::{AttackReport, Target, check, since},
@@ -48,15 +49,67 @@ pub async fn run(
         To::Gateway => &target.gateway,
         To::Backend => &target.backend,
     };
-    let answer = send_raw(endpoint, &render(target, request)?, target.park_window).await?;
+    // A requester of its own, so the approval request a held attack opens is its alone: no
+    // later attack or scene meets it (issue #26: the requester is part of the action).
+    let requester = fresh_requester(target);
+    let bytes = render(target, request, &requester)?;
+    let answer = send_raw(endpoint, &bytes, target.park_window).await?;
     report.observed = answer.describe();
     the_answer(target, expect, request, &answer, report);
+    if matches!(answer, Answer::Held) {
+        close_what_it_opened(target, &requester, report).await?;
+    }
     let after = target.db.state().await?;
     the_backend(expect, &before, &after, report);
     if expect.audited {
         the_record(target, expect, denied_before, report).await?;
     }
     Ok(())
+}
+
+/// Reject the approval requests `requester`'s held call opened (it outlives the call: issue
+/// #26), as the run's own reviewer, so the reviewer queue is empty after the catalogue.
+/// Without hitl-extauth's `/pending` to find them, the gate under test keeps them.
+async fn close_what_it_opened(
+    target: &Target,
+    requester: &str,
+    report: &mut AttackReport,
+) -> anyhow::Result<()> {
+    let Some(admin) = &target.admin else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + LISTING_LIMIT;
+    loop {
+        let opened: Vec<String> = admin
+            .pending()
+            .await?
+            .pending
+            .into_iter()
+            .filter(|c| c.requester.as_deref() == Some(requester))
+            .map(|c| c.id)
+            .collect();
+        if !opened.is_empty() {
+            for id in opened {
+                if let Err(why) = target.decider.clean_up(&id).await? {
+                    check(
+                        report,
+                        false,
+                        format!("could not close request {id}: {why}"),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            check(
+                report,
+                false,
+                format!("the held call is not listed in /pending under {requester}"),
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The verdict, the status and the reason, from the answer.

@@ -189,8 +189,9 @@ async fn fresh_state(
         .pending;
     anyhow::ensure!(
         pending.is_empty(),
-        "the reviewer queue is not empty before the scene ({} parked call(s)); decide them in \
-         hitl-ui or restart the lab",
+        "the reviewer queue is not empty before the scene ({} open approval request(s)); decide \
+         them in hitl-ui, or start a new lab run with an empty queue (`cargo xtask down`, then \
+         `cargo xtask up --local`)",
         pending.len()
     );
     let model = match (&lab.urls.scripted_model, options.scripted()) {
