@@ -339,6 +339,40 @@ impl Requests {
         waiters
     }
 
+    /// The requests whose clock ran out by `now`: the expiries to write (open past
+    /// `APPROVAL_TTL`, approved past `APPROVAL_WINDOW`), each with the card it had; rejected
+    /// requests past their hold need no write and leave the index here. Nothing runs out
+    /// while an attempt is held for it.
+    pub fn run_out(&self, now: OffsetDateTime) -> Vec<(Transition, ParkedCall)> {
+        let mut index = self.lock();
+        let mut writes = Vec::new();
+        let mut gone = Vec::new();
+        for (id, entry) in &index.by_id {
+            if !entry.visible || !entry.waiters.is_empty() || live(&entry.row, now) {
+                continue;
+            }
+            match entry.row.state {
+                State::Open | State::Approved => {
+                    writes.push((expire(id, entry.row.state, now), card(entry)));
+                }
+                State::Rejected | State::Expired | State::Used => gone.push(id.clone()),
+            }
+        }
+        for id in gone {
+            if let Some(entry) = index.by_id.remove(&id)
+                && index.by_key.get(&entry.row.action_key) == Some(&id)
+            {
+                index.by_key.remove(&entry.row.action_key);
+            }
+        }
+        writes
+    }
+
+    /// How many requests the index holds, live or not yet swept.
+    pub fn held(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
     /// The open, visible requests at `now`, oldest first, as cards.
     pub fn cards(&self, now: OffsetDateTime) -> Vec<ParkedCall> {
         let index = self.lock();

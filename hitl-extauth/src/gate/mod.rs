@@ -44,7 +44,7 @@ use tokio::{
 
 pub use record::requester;
 use record::{claims, ended, not_recorded, redact, redact_in_place, refused, refused_call};
-use waiting::{Deadlines, Parking, Waiting, sweep};
+use waiting::{Deadlines, Parking, REQUEST_SWEEP, Waiting, sweep, sweep_requests};
 
 use crate::{
     approval_request::{self as requests, Clocks, Met, NotOpen, Requests},
@@ -208,6 +208,7 @@ impl Gate {
             denials: Denials::default(),
         });
         tokio::spawn(sweep(Arc::downgrade(&gate), Arc::clone(&gate.deadlines)));
+        tokio::spawn(sweep_requests(Arc::downgrade(&gate), REQUEST_SWEEP));
         gate
     }
 
@@ -217,6 +218,12 @@ impl Gate {
 
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// How many approval requests the gate keeps in memory: live ones, and those whose clock
+    /// ran out since the last sweep.
+    pub fn requests_in_memory(&self) -> usize {
+        self.requests.held()
     }
 
     /// Open approval requests, oldest first, as cards: with or without a caller waiting.

@@ -1,6 +1,7 @@
 //! Held attempts and their clocks: the one sweeper that ends holds whose `PARK_TIMEOUT_SEC`
-//! ran out (the request stays open), and the futures a held `Check` waits in — closed as
-//! `abandoned` when the gateway drops them.
+//! ran out (the request stays open), the futures a held `Check` waits in — closed as
+//! `abandoned` when the gateway drops them — and the sweeper that expires approval requests
+//! whose own clock ran out (`APPROVAL_TTL`, `APPROVAL_WINDOW`).
 
 use super::*;
 
@@ -201,6 +202,56 @@ impl Drop for Waiting<'_> {
                 ABANDONED_REASON.into(),
             ));
             let _ = done.send(Settled::Abandoned);
+        }
+    }
+}
+
+/// How often approval requests' clocks are looked at: an expired request leaves the reviewers'
+/// queue within this (a decision or a use after its clock is refused at once regardless).
+pub(super) const REQUEST_SWEEP: Duration = Duration::from_secs(1);
+
+/// Said on the record of an open request nobody decided in time.
+pub const TTL_REASON: &str = "no reviewer decided this approval request before its APPROVAL_TTL ran out; send the call again to ask anew";
+
+/// The task that expires approval requests whose clock ran out: each expiry one committed
+/// conditional write; an open request's card leaves the queue with an `expired` event.
+/// Without it a request nobody decided, or a rejection past its hold, would stay in memory.
+/// Ends when the gate is dropped.
+pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(gate) = gate.upgrade() else {
+            return;
+        };
+        let now = OffsetDateTime::now_utc();
+        for (expiry, card) in gate.requests.run_out(now) {
+            match gate.audit.transition(expiry.clone(), None).await {
+                Ok(Ok(true)) => {
+                    gate.requests.applied(&expiry);
+                    if expiry.from == RequestState::Open {
+                        tracing::info!(id = %expiry.id, "approval request expired (APPROVAL_TTL)");
+                        let card = ParkedCall {
+                            request: None,
+                            ..card
+                        };
+                        let record = ended(&card, Outcome::Expired, None, TTL_REASON.to_owned());
+                        gate.events.publish(|| Event::Expired {
+                            record: DecidedCall {
+                                call: record.call.preview().into_owned(),
+                                ..record
+                            },
+                        });
+                    }
+                }
+                // Someone else moved it first (a decision, a use): the index has it.
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(id = %expiry.id, error = %e, "expiry not recorded; retrying")
+                }
+                Err(_) => return,
+            }
         }
     }
 }

@@ -246,3 +246,65 @@ async fn a_requester_who_hangs_up_cannot_open_requests_without_end() {
     assert_eq!(lab.gate.pending().len(), 3);
     again.abort();
 }
+
+/// An open request nobody decides expires when its `APPROVAL_TTL` runs out: its card leaves
+/// the queue with an `expired` event, a late decision is refused as expired, and the next
+/// send is a new request. A rejection past its hold leaves the gate's memory.
+#[tokio::test]
+async fn a_request_nobody_decides_expires_with_its_ttl() {
+    let mut settings = settings(Duration::from_millis(200));
+    settings.clocks.ttl = Duration::from_millis(600);
+    settings.clocks.reject_hold = Duration::from_millis(100);
+    let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
+    let lab = Lab {
+        gate: Gate::start(settings, audit, Vec::new()),
+        token: None,
+    };
+    let mut events = lab.gate.events().subscribe();
+    let Answer::Deny { id, .. } = lab.check(SAME_V3[0]).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    let id = id.unwrap();
+    assert_eq!(lab.gate.pending().len(), 1, "open after its hold ran out");
+
+    let expired = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let frame = events.recv().await.unwrap();
+            if frame.name == "expired" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("an expired event within the TTL and a sweep");
+    assert!(expired.data.contains(&id) && expired.data.contains("APPROVAL_TTL"));
+    assert!(lab.gate.pending().is_empty());
+    let (status, body) = lab
+        .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
+
+    // The next send asks anew; rejected, it is held for its hold, then forgotten.
+    let again = lab.check(SAME_V3[1]);
+    let card = lab.parked(1).await.pending.remove(0);
+    assert_ne!(card.id, id);
+    lab.decide(
+        &card.id,
+        r#"{"approved":false,"reason":"no","reviewer":"bob"}"#,
+    )
+    .await;
+    let _ = again.await;
+    for _ in 0..50 {
+        if lab.gate.requests_in_memory() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lab.gate.requests_in_memory(), 0, "swept after the hold");
+}
