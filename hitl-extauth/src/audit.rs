@@ -80,10 +80,12 @@ enum Command {
         request: Option<RequestWrite>,
         ack: Reply<()>,
     },
-    /// One request transition; `link` is an attempt that asked for it (a use).
+    /// One request transition; `link` is an attempt that asked for it (a use); `record` a
+    /// history record written with it if it wins (a decision nobody waits for, an expiry).
     Transition {
         transition: Box<Transition>,
         link: Option<String>,
+        record: Option<Box<DecidedCall>>,
         ack: Reply<bool>,
     },
     Close {
@@ -201,10 +203,21 @@ impl Audit {
         transition: Transition,
         link: Option<String>,
     ) -> oneshot::Receiver<Result<bool, AuditError>> {
+        self.transition_recorded(transition, link, None)
+    }
+
+    /// [`Audit::transition`], and if it wins, `record` on the history in the same commit.
+    pub fn transition_recorded(
+        &self,
+        transition: Transition,
+        link: Option<String>,
+        record: Option<DecidedCall>,
+    ) -> oneshot::Receiver<Result<bool, AuditError>> {
         let (ack, won) = oneshot::channel();
         self.send(Command::Transition {
             transition: Box::new(transition),
             link,
+            record: record.map(Box::new),
             ack,
         });
         won
@@ -428,6 +441,7 @@ impl Writer {
                 Command::Transition {
                     transition,
                     link,
+                    record,
                     ack,
                 } => {
                     let result = link
@@ -435,7 +449,14 @@ impl Writer {
                             requests::link(&tx, &transition.id, &attempt, transition.at)
                         })
                         .and_then(|()| requests::apply(&tx, &transition))
-                        .map_err(AuditError::from);
+                        .map_err(AuditError::from)
+                        .and_then(|won| match record {
+                            Some(record) if won => {
+                                *next_seq += 1;
+                                upsert_closed(&tx, &record, *next_seq - 1).map(|()| won)
+                            }
+                            _ => Ok(won),
+                        });
                     if let Err(e) = &result {
                         tracing::error!(id = %transition.id, error = %e, "audit: a request transition failed");
                     }

@@ -29,21 +29,12 @@ impl Gate {
                     return Err(self.not_decidable(id, not_open).await?);
                 }
             };
-        match self.audit.transition(transition.clone(), None).await {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => {
-                return Err(DecideError::Conflict(format!(
-                    "call {id} was decided by someone else at the same moment"
-                )));
-            }
-            Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
-            Err(_) => return Err(DecideError::NotRecorded(AuditError::WriterGone.to_string())),
-        }
         let outcome = if request.approved {
             Outcome::Approved
         } else {
             Outcome::Rejected
         };
+        let nobody_waits = card.request.as_ref().is_some_and(|r| !r.waiting);
         let record = DecidedCall {
             waited_ms: u64::try_from((now - card.received_at).whole_milliseconds()).unwrap_or(0),
             call: ParkedCall {
@@ -56,6 +47,23 @@ impl Gate {
             decided_at: now,
             count: 1,
         };
+        // With nobody held, no attempt's record would carry the decision: the request's own
+        // record does, in the same commit as the transition.
+        let own = nobody_waits.then(|| request_record(&record, DECISION_SUFFIX));
+        match self
+            .audit
+            .transition_recorded(transition.clone(), None, own)
+            .await
+        {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                return Err(DecideError::Conflict(format!(
+                    "call {id} was decided by someone else at the same moment"
+                )));
+            }
+            Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
+            Err(_) => return Err(DecideError::NotRecorded(AuditError::WriterGone.to_string())),
+        }
         tracing::info!(%id, outcome = outcome.as_str(), %reviewer, "request decided");
         self.events.publish(|| Event::Decided {
             record: DecidedCall {

@@ -43,7 +43,10 @@ use tokio::{
 };
 
 pub use record::requester;
-use record::{claims, ended, not_recorded, redact, redact_in_place, refused, refused_call};
+pub use record::{DECISION_SUFFIX, EXPIRY_SUFFIX};
+use record::{
+    claims, ended, not_recorded, redact, redact_in_place, refused, refused_call, request_record,
+};
 use waiting::{Deadlines, Parking, REQUEST_SWEEP, Waiting, sweep, sweep_requests};
 
 use crate::{

@@ -88,3 +88,20 @@ pub(super) fn redact(mut headers: BTreeMap<String, String>) -> BTreeMap<String, 
     redact_in_place(&mut headers);
     headers
 }
+
+/// The id suffix of a request's own record of its decision (made while nobody was held).
+pub const DECISION_SUFFIX: &str = ".decision";
+/// The id suffix of a request's own record of its expiry (`APPROVAL_TTL`).
+pub const EXPIRY_SUFFIX: &str = ".expiry";
+
+/// `record` as the approval request's own history record: its id is the request's with
+/// `suffix`, so it never collides with an attempt's (the first attempt shares the request's id).
+pub(super) fn request_record(record: &DecidedCall, suffix: &str) -> DecidedCall {
+    DecidedCall {
+        call: ParkedCall {
+            id: format!("{}{suffix}", record.call.id),
+            ..record.call.clone()
+        },
+        ..record.clone()
+    }
+}

@@ -227,16 +227,24 @@ pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
         };
         let now = OffsetDateTime::now_utc();
         for (expiry, card) in gate.requests.run_out(now) {
-            match gate.audit.transition(expiry.clone(), None).await {
+            let card = ParkedCall {
+                request: None,
+                ..card
+            };
+            let record = ended(&card, Outcome::Expired, None, TTL_REASON.to_owned());
+            // An open request's expiry is on the history as its own record; an unused
+            // approval's end needs none (its decision is there).
+            let own =
+                (expiry.from == RequestState::Open).then(|| request_record(&record, EXPIRY_SUFFIX));
+            match gate
+                .audit
+                .transition_recorded(expiry.clone(), None, own)
+                .await
+            {
                 Ok(Ok(true)) => {
                     gate.requests.applied(&expiry);
                     if expiry.from == RequestState::Open {
                         tracing::info!(id = %expiry.id, "approval request expired (APPROVAL_TTL)");
-                        let card = ParkedCall {
-                            request: None,
-                            ..card
-                        };
-                        let record = ended(&card, Outcome::Expired, None, TTL_REASON.to_owned());
                         gate.events.publish(|| Event::Expired {
                             record: DecidedCall {
                                 call: record.call.preview().into_owned(),

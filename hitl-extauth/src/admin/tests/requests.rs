@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::{approval_request::Clocks, gate::REJECTION_HOLD};
+use hitl_wire::extauth::{HistoryQuery, Outcome};
 
 /// `run_migration` to v3 as alice's client might send it: another JSON-RPC id, key order,
 /// whitespace, `\u` escapes — the same action.
@@ -98,6 +99,17 @@ async fn an_approval_made_after_the_hold_lets_one_retry_through_bound_to_its_byt
         status,
         StatusCode::OK,
         "no caller waits, the request is decidable"
+    );
+    // Nobody was held: the request's own record carries the decision on the history.
+    let history = lab.gate.history(HistoryQuery::default()).await.unwrap();
+    let decision = history
+        .items
+        .iter()
+        .find(|r| r.call.id == format!("{id}{}", crate::gate::DECISION_SUFFIX))
+        .expect("the decision on the history");
+    assert_eq!(
+        (decision.outcome, decision.reviewer.as_deref()),
+        (Outcome::Approved, Some("bob"))
     );
 
     let Answer::Allow { approval_id, token } = lab.check(SAME_V3[1]).await.unwrap() else {
@@ -279,6 +291,13 @@ async fn a_request_nobody_decides_expires_with_its_ttl() {
     .expect("an expired event within the TTL and a sweep");
     assert!(expired.data.contains(&id) && expired.data.contains("APPROVAL_TTL"));
     assert!(lab.gate.pending().is_empty());
+    let history = lab.gate.history(HistoryQuery::default()).await.unwrap();
+    let own = history
+        .items
+        .iter()
+        .find(|r| r.call.id == format!("{id}{}", crate::gate::EXPIRY_SUFFIX))
+        .expect("the request's expiry on the history");
+    assert_eq!(own.outcome, Outcome::Expired);
     let (status, body) = lab
         .decide(&id, r#"{"approved":true,"reviewer":"bob"}"#)
         .await;
