@@ -134,7 +134,7 @@ fn record(
 }
 
 impl Denials {
-    /// Record one denial (queued; denying needs no commit).
+    /// Record one denial (queued; the gate answers once the queue is committed).
     pub fn record(
         &self,
         audit: &Audit,

@@ -262,7 +262,13 @@ impl Gate {
             rpc,
             answer: async move {
                 match admission {
-                    Admission::Answer(answer) => answer,
+                    Admission::Answer(answer @ Answer::Allow { .. }) => answer,
+                    // A denial's record was queued as it was decided: answer once it is
+                    // committed, so no denial a caller saw is missing after a crash.
+                    Admission::Answer(denied) => {
+                        self.audit.flush().await;
+                        denied
+                    }
                     Admission::Parked(parking) => parking.wait().await,
                     Admission::Using {
                         call,

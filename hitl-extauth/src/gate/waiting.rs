@@ -61,7 +61,7 @@ impl Gate {
             None => format!("park timed out after {secs} s with no decision from a reviewer"),
         };
         self.attempt_ended(&request_id, id, true);
-        // Denying needs no commit; the record is queued before the answer goes out.
+        // The record is queued before the message; the answer waits for its commit.
         let _committed = self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
         // If the `Check` is gone, its guard finds this message and knows the park is closed.
         let _ = slot.decide.send(Message::Expired { reason });
@@ -163,7 +163,11 @@ impl Waiting<'_> {
         match message {
             // Boxed: only a decided call pays for the recording future's state.
             Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(request, *decision)).await,
-            Ok(Message::Expired { reason }) => Answer::deny(reason, Some(request)),
+            Ok(Message::Expired { reason }) => {
+                // Its record was queued before the message was sent.
+                self.gate.audit.flush().await;
+                Answer::deny(reason, Some(request))
+            }
             // The sending side vanished without a word (shutdown): fail closed.
             Err(_) => Answer::deny(
                 "hitl-extauth lost track of this call before a decision; denied",

@@ -327,3 +327,33 @@ async fn a_request_nobody_decides_expires_with_its_ttl() {
     }
     assert_eq!(lab.gate.requests_in_memory(), 0, "swept after the hold");
 }
+
+/// A denial is answered only once its record is on disk: a reader of the database file sees
+/// it the moment the caller has the answer (so a kill -9 right after cannot lose it), for a
+/// refusal without review and for a hold that ran out.
+#[tokio::test]
+async fn a_denial_is_on_disk_before_the_caller_hears_it() {
+    let dir = std::env::temp_dir().join(format!("hitl-denial-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let lab = lab_on(&db, Duration::from_millis(200));
+    let on_disk = |outcome: &str| -> i64 {
+        let reader = rusqlite::Connection::open(&db).unwrap();
+        reader
+            .query_row(
+                "SELECT count(*) FROM parked_calls WHERE outcome = ?1",
+                [outcome],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    let Answer::Deny { .. } = lab.check(r#"[{"jsonrpc":"2.0"}]"#).await.unwrap() else {
+        panic!("a batch passed")
+    };
+    assert_eq!(on_disk("denied"), 1);
+    let Answer::Deny { .. } = lab.check(SAME_V3[0]).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    assert_eq!(on_disk("expired"), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
