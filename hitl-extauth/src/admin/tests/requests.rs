@@ -357,3 +357,16 @@ async fn a_denial_is_on_disk_before_the_caller_hears_it() {
     assert_eq!(on_disk("expired"), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Two integers past 2^53 share one RFC 8785 form, so an approval of one would let the other
+/// through: such arguments are refused at once with the way out, and nothing opens.
+#[tokio::test]
+async fn an_integer_past_2_53_is_refused_not_rounded_into_another_approval() {
+    let lab = Lab::new();
+    let body = SAME_V3[0].replace(r#""v3""#, "9007199254740993");
+    let Answer::Deny { reason, id } = lab.check(&body).await.unwrap() else {
+        panic!("passed unreviewed")
+    };
+    assert!(reason.contains("send it as a string"), "{reason}");
+    assert_eq!((id, lab.gate.pending().len()), (None, 0));
+}
