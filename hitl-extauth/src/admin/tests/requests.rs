@@ -289,7 +289,10 @@ async fn a_request_nobody_decides_expires_with_its_ttl() {
     })
     .await
     .expect("an expired event within the TTL and a sweep");
-    assert!(expired.data.contains(&id) && expired.data.contains("APPROVAL_TTL"));
+    assert!(
+        expired.data.contains(&id)
+            && expired.data.contains(hitl_wire::env::extauth::APPROVAL_TTL)
+    );
     assert!(lab.gate.pending().is_empty());
     let history = lab.gate.history(HistoryQuery::default()).await.unwrap();
     let own = history
