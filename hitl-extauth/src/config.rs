@@ -54,6 +54,16 @@ pub struct Config {
     #[arg(long, env = env::AUDIT_DB, default_value = env::DEFAULT_AUDIT_DB)]
     pub audit_db: PathBuf,
 
+    /// Keep the store on PostgreSQL instead of the SQLite file: `postgres://user@host/db`
+    /// (the schema is created and migrated at start). One gate process per store for now:
+    /// a second is refused at start.
+    #[arg(long, env = env::STORE_URL, hide_env_values = true)]
+    pub store_url: Option<String>,
+
+    /// File holding the PostgreSQL password (kept out of STORE_URL; trailing newline ignored).
+    #[arg(long, env = env::STORE_PASSWORD_FILE, requires = "store_url")]
+    pub store_password_file: Option<PathBuf>,
+
     /// Comma-separated JSON-RPC methods that pass without review; `prefix/*` matches every
     /// method under `prefix/`. `tools/call` always parks and can't be listed.
     #[arg(long, env = env::ALLOWED_METHODS, default_value = DEFAULT_ALLOWED_METHODS)]
@@ -177,6 +187,38 @@ pub enum DenyStyle {
     /// An MCP answer to the request's id (HTTP 200): a tool error for `tools/call`, a
     /// JSON-RPC error otherwise; the deny body rides along.
     Mcp,
+}
+
+impl Config {
+    /// Where the store lives: PostgreSQL when `STORE_URL` is set, else the SQLite file.
+    pub fn store_location(&self) -> anyhow::Result<crate::store::Location> {
+        let Some(url) = &self.store_url else {
+            return Ok(crate::store::Location::Sqlite(self.audit_db.clone()));
+        };
+        anyhow::ensure!(
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "{} must be a postgres:// URL (got {:?}); leave it unset to keep the store in the \
+             SQLite file {}",
+            env::STORE_URL,
+            crate::store::postgres::redacted(url),
+            env::AUDIT_DB
+        );
+        let password = match &self.store_password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| {
+                        format!("reading {} {}", env::STORE_PASSWORD_FILE, path.display())
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        Ok(crate::store::Location::Postgres {
+            url: url.clone(),
+            password,
+        })
+    }
 }
 
 impl Config {

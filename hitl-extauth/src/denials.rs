@@ -21,7 +21,7 @@ use hitl_wire::extauth::{DecidedCall, Outcome, ParkedCall};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::audit::Audit;
+use crate::store::Store;
 
 pub const BODY_EXCERPT_BYTES: usize = 1024;
 pub const MAX_HEADERS: usize = 32;
@@ -137,7 +137,7 @@ impl Denials {
     /// Record one denial (queued; the gate answers once the queue is committed).
     pub fn record(
         &self,
-        audit: &Audit,
+        audit: &Store,
         refused: &Refused<'_>,
         reason: &str,
         redact: impl Fn(&mut BTreeMap<String, String>),
@@ -198,7 +198,7 @@ impl Denials {
     }
 }
 
-fn bump(audit: &Audit, open: &mut Open) {
+fn bump(audit: &Store, open: &mut Open) {
     open.record.count += 1;
     open.record.decided_at = OffsetDateTime::now_utc();
     audit.bump(

@@ -11,7 +11,6 @@
 
 pub mod admin;
 pub mod approval_request;
-pub mod audit;
 pub mod classify;
 pub mod config;
 pub mod denials;
@@ -22,6 +21,7 @@ pub mod metrics;
 pub mod park;
 pub mod request;
 pub mod requester;
+pub mod store;
 pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -31,11 +31,11 @@ use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use hitl_wire::{approval::Signer, extauth::Outcome};
 
 use crate::{
-    audit::Audit,
     config::{AdminAccess, Config},
     gate::{Gate, Settings},
     grpc::AuthService,
     park::Capacity,
+    store::Store,
 };
 
 /// Open the audit trail, then serve gRPC and the admin API until SIGINT/SIGTERM.
@@ -44,8 +44,9 @@ use crate::{
 /// wait for minutes): their connections drop, Envoy denies them (`failure_mode_allow:
 /// false`), and the next start closes whatever was still pending as `lost`.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let (audit, opened) = Audit::open(&config.audit_db)
-        .with_context(|| format!("opening the audit database {}", config.audit_db.display()))?;
+    let location = config.store_location()?;
+    let (audit, opened) =
+        Store::open_at(&location).with_context(|| format!("opening the store {location:?}"))?;
     if opened.lost > 0 {
         tracing::warn!(
             lost = opened.lost,
@@ -137,7 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the admin HTTP port {http_addr}"))?;
     tracing::info!(
         %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
-        allowed_methods = %config.allowed_methods, audit_db = %config.audit_db.display(),
+        allowed_methods = %config.allowed_methods, store = ?location,
         admin_token = config.admin_token().is_some(),
         signs_approvals = config.approval_signing_key_file.is_some(),
         require_verified_requester = config.require_verified_requester,

@@ -18,6 +18,7 @@ pub mod local;
 pub mod net;
 pub mod npm_tools;
 pub mod on_disk;
+pub mod postgres;
 pub mod prereqs;
 pub mod proc;
 pub mod pyenv;

@@ -1,5 +1,6 @@
 //! What the machine must have before the lab or its tests can run (Chromium and ChromeDriver
-//! for the reviewer-UI tests, Python's `venv` for the pinned kagent/Envoy environment), and
+//! for the reviewer-UI tests, Python's `venv` for the pinned kagent/Envoy environment,
+//! PostgreSQL for the store's second engine), and
 //! installing it from Debian when that is possible: as root with `apt-get`, printing the
 //! command it runs. Otherwise one line that names the command to run.
 
@@ -16,6 +17,8 @@ pub enum Prereq {
     ChromeDriver,
     /// Python's `venv` and `ensurepip` modules (the project venv is built with them).
     PythonVenv,
+    /// PostgreSQL's server binaries (`initdb`, `postgres`): the store suite runs on them.
+    Postgres,
 }
 
 impl Prereq {
@@ -25,6 +28,7 @@ impl Prereq {
             Prereq::Chromium => "chromium",
             Prereq::ChromeDriver => "chromium-driver",
             Prereq::PythonVenv => "python3-venv",
+            Prereq::Postgres => "postgresql",
         }
     }
 
@@ -34,12 +38,18 @@ impl Prereq {
             Prereq::Chromium => find_program("chromium").is_some(),
             Prereq::ChromeDriver => find_program("chromedriver").is_some(),
             Prereq::PythonVenv => python_has_venv(),
+            Prereq::Postgres => crate::postgres::bin_dir().is_ok(),
         }
     }
 }
 
 /// What `cargo xtask test` needs.
-pub const FOR_TESTS: &[Prereq] = &[Prereq::Chromium, Prereq::ChromeDriver, Prereq::PythonVenv];
+pub const FOR_TESTS: &[Prereq] = &[
+    Prereq::Chromium,
+    Prereq::ChromeDriver,
+    Prereq::PythonVenv,
+    Prereq::Postgres,
+];
 /// What the local lab needs (`up --local`, `conformance`).
 pub const FOR_LOCAL_LAB: &[Prereq] = &[Prereq::PythonVenv];
 
@@ -107,7 +117,8 @@ pub fn ensure(needed: &[Prereq]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

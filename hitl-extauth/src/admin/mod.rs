@@ -25,9 +25,9 @@ use hitl_wire::extauth::{
 };
 
 use crate::{
-    audit::AuditError,
     config::AdminAccess,
     gate::{DecideError, Gate},
+    store::StoreError,
 };
 
 /// The admin API router. `warnings` (insecure settings) are shown by `/healthz`.
@@ -74,10 +74,10 @@ impl IntoResponse for Failure {
     }
 }
 
-impl From<AuditError> for Failure {
-    fn from(e: AuditError) -> Self {
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
         match e {
-            AuditError::BadCursor(_) => Failure(StatusCode::BAD_REQUEST, e.to_string()),
+            StoreError::BadCursor(_) => Failure(StatusCode::BAD_REQUEST, e.to_string()),
             _ => {
                 tracing::error!(error = %e, "admin API: audit trail failed");
                 Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -95,7 +95,7 @@ impl From<DecideError> for Failure {
             DecideError::NotRecorded(_) => {
                 Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
-            DecideError::Audit(e) => e.into(),
+            DecideError::Store(e) => e.into(),
         }
     }
 }

@@ -24,12 +24,12 @@ use hitl_wire::approval::Signer;
 
 use super::router;
 use crate::{
-    audit::Audit,
     classify::AllowList,
     config::AdminAccess,
     gate::{Answer, Gate, NO_REASON_GIVEN, NO_VERIFIED_REQUESTER, Settings},
     park::Capacity,
     requester::verify::tests::TestIssuer,
+    store::Store,
 };
 
 /// Signs the requester tokens of these tests; the gate verifies with its JWKS.
@@ -63,7 +63,7 @@ impl Lab {
         token: Option<&str>,
         require_verified_requester: bool,
     ) -> Self {
-        let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
+        let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
         let gate = Gate::start(
             Settings {
                 allow: AllowList::default(),

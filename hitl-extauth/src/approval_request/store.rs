@@ -1,12 +1,15 @@
-//! The approval requests' rows in the audit database: the schema, the one conditional write
-//! per transition, the attempt links, and the reading-back of live requests at start. Runs
-//! on the audit writer's thread, inside its transaction (see [`crate::audit`]).
+//! The approval requests' rows in the store: the schema, the one conditional write per
+//! transition, the attempt links, and the reading-back of live requests at start. Runs on
+//! the store's writer, inside its transaction, on either engine (see [`crate::store`]).
 
 use hitl_wire::extauth::ParkedCall;
-use rusqlite::{Connection, Transaction, params};
 use time::OffsetDateTime;
 
 use super::state::{self, State};
+use crate::store::{
+    StoreError,
+    sql::{Tx, Value},
+};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS approval_requests (
@@ -14,14 +17,14 @@ CREATE TABLE IF NOT EXISTS approval_requests (
     action_key   TEXT NOT NULL,
     state        TEXT NOT NULL,
     card         TEXT NOT NULL,   -- JSON: the ParkedCall reviewers see (canonical arguments)
-    opened_ms    INTEGER NOT NULL,
-    open_until_ms INTEGER NOT NULL, -- APPROVAL_TTL
+    opened_ms    BIGINT NOT NULL,
+    open_until_ms BIGINT NOT NULL, -- APPROVAL_TTL
     reviewer     TEXT,
     reason       TEXT,
-    decided_ms   INTEGER,
-    usable_until_ms INTEGER,      -- approved: APPROVAL_WINDOW; rejected: the hold
+    decided_ms   BIGINT,
+    usable_until_ms BIGINT,       -- approved: APPROVAL_WINDOW; rejected: the hold
     used_by      TEXT,            -- the attempt that spent the approval
-    ended_ms     INTEGER
+    ended_ms     BIGINT
 );
 -- Attach, don't duplicate: at most one live request per action.
 CREATE UNIQUE INDEX IF NOT EXISTS approval_requests_live_action
@@ -30,7 +33,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS approval_requests_live_action
 CREATE TABLE IF NOT EXISTS request_attempts (
     attempt_id TEXT PRIMARY KEY,
     request_id TEXT NOT NULL,
-    at_ms      INTEGER NOT NULL
+    at_ms      BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS request_attempts_by_request ON request_attempts (request_id);
 ";
@@ -77,16 +80,16 @@ pub struct Transition {
 }
 
 /// Insert a newly opened request (state `open`).
-pub fn insert(tx: &Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
+pub fn insert(tx: &mut dyn Tx, row: &Row) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO approval_requests (id, action_key, state, card, opened_ms, open_until_ms) \
          VALUES (?1, ?2, 'open', ?3, ?4, ?5)",
-        params![
-            row.id,
-            row.action_key,
-            serde_json::to_string(&row.card).unwrap_or_default(),
-            ms(row.opened_at),
-            ms(row.open_until),
+        &[
+            Value::from(&row.id),
+            Value::from(&row.action_key),
+            Value::from(serde_json::to_string(&row.card).unwrap_or_default()),
+            Value::from(ms(row.opened_at)),
+            Value::from(ms(row.open_until)),
         ],
     )?;
     Ok(())
@@ -94,21 +97,25 @@ pub fn insert(tx: &Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
 
 /// Record that `attempt_id` asked for `request_id`.
 pub fn link(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     request_id: &str,
     attempt_id: &str,
     at: OffsetDateTime,
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO request_attempts (attempt_id, request_id, at_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (attempt_id) DO NOTHING",
-        params![attempt_id, request_id, ms(at)],
+        &[
+            Value::from(attempt_id),
+            Value::from(request_id),
+            Value::from(ms(at)),
+        ],
     )?;
     Ok(())
 }
 
 /// Apply `t` if the request is still `t.from`: `true` if this write won.
-pub fn apply(tx: &Transaction<'_>, t: &Transition) -> rusqlite::Result<bool> {
+pub fn apply(tx: &mut dyn Tx, t: &Transition) -> Result<bool, StoreError> {
     let ended = matches!(t.to, State::Rejected | State::Expired | State::Used).then(|| ms(t.at));
     let decided = matches!(t.to, State::Approved | State::Rejected).then(|| ms(t.at));
     let changed = tx.execute(
@@ -116,16 +123,16 @@ pub fn apply(tx: &Transaction<'_>, t: &Transition) -> rusqlite::Result<bool> {
          reason = COALESCE(?5, reason), decided_ms = COALESCE(?6, decided_ms), \
          usable_until_ms = COALESCE(?7, usable_until_ms), used_by = COALESCE(?8, used_by), \
          ended_ms = COALESCE(?9, ended_ms) WHERE id = ?1 AND state = ?2",
-        params![
-            t.id,
-            t.from.as_str(),
-            t.to.as_str(),
-            t.reviewer,
-            t.reason,
-            decided,
-            t.usable_until.map(ms),
-            t.used_by,
-            ended,
+        &[
+            Value::from(&t.id),
+            Value::from(t.from.as_str()),
+            Value::from(t.to.as_str()),
+            Value::from(&t.reviewer),
+            Value::from(&t.reason),
+            Value::from(decided),
+            Value::from(t.usable_until.map(ms)),
+            Value::from(&t.used_by),
+            Value::from(ended),
         ],
     )?;
     Ok(changed == 1)
@@ -134,70 +141,44 @@ pub fn apply(tx: &Transaction<'_>, t: &Transition) -> rusqlite::Result<bool> {
 /// Requests that may still matter at `now`: open within their TTL, approved within their
 /// window, rejected within their hold. Open and approved ones whose clock ran out while the
 /// gate was down are expired here first (the same conditional write as ever).
-pub fn live(conn: &mut Connection, now: OffsetDateTime) -> rusqlite::Result<Vec<Row>> {
-    let tx = conn.transaction()?;
-    let now_ms = ms(now);
+pub fn live(tx: &mut dyn Tx, now: OffsetDateTime) -> Result<Vec<Row>, StoreError> {
+    let now_ms = Value::from(ms(now));
     tx.execute(
         "UPDATE approval_requests SET state = 'expired', ended_ms = ?1 \
          WHERE (state = 'open' AND open_until_ms <= ?1) \
             OR (state = 'approved' AND usable_until_ms <= ?1)",
-        [now_ms],
+        std::slice::from_ref(&now_ms),
     )?;
-    let rows = {
-        let mut stmt = tx.prepare(
-            "SELECT id, action_key, state, card, opened_ms, open_until_ms, reviewer, reason, \
-             decided_ms, usable_until_ms, \
-             (SELECT COUNT(*) FROM request_attempts a WHERE a.request_id = r.id) \
-             FROM approval_requests r WHERE state IN ('open', 'approved') \
-             OR (state = 'rejected' AND usable_until_ms > ?1) ORDER BY opened_ms, id",
-        )?;
-        stmt.query_map([now_ms], |r| {
-            let state: String = r.get(2)?;
-            let card: String = r.get(3)?;
-            Ok((
-                state::parse(&state),
-                serde_json::from_str::<ParkedCall>(&card).ok(),
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                [r.get::<_, i64>(4)?, r.get::<_, i64>(5)?],
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                [r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?],
-                r.get::<_, i64>(10)?,
-            ))
-        })?
-        .filter_map(|row| match row {
-            Ok((
-                Some(state),
-                Some(card),
-                id,
-                action_key,
-                [opened, until],
-                reviewer,
-                reason,
-                [decided, usable],
-                attempts,
-            )) => Some(Ok(Row {
-                id,
-                action_key,
-                state,
-                card,
-                opened_at: from_ms(opened),
-                open_until: from_ms(until),
-                reviewer,
-                reason: reason.unwrap_or_default(),
-                decided_at: decided.map(from_ms),
-                usable_until: usable.map(from_ms),
-                attempts: u64::try_from(attempts).unwrap_or(0),
-            })),
-            Ok((_, _, id, ..)) => {
-                tracing::error!(%id, "approval request row unreadable; left alone");
-                None
-            }
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<rusqlite::Result<Vec<Row>>>()?
-    };
-    tx.commit()?;
-    Ok(rows)
+    let rows = tx.query(
+        "SELECT id, action_key, state, card, opened_ms, open_until_ms, reviewer, reason, \
+         decided_ms, usable_until_ms, \
+         (SELECT COUNT(*) FROM request_attempts a WHERE a.request_id = r.id) \
+         FROM approval_requests r WHERE state IN ('open', 'approved') \
+         OR (state = 'rejected' AND usable_until_ms > ?1) ORDER BY opened_ms, id",
+        &[now_ms],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id = r.text(0)?;
+        let state = state::parse(&r.text(2)?);
+        let card = serde_json::from_str::<ParkedCall>(&r.text(3)?).ok();
+        let (Some(state), Some(card)) = (state, card) else {
+            tracing::error!(%id, "approval request row unreadable; left alone");
+            continue;
+        };
+        out.push(Row {
+            action_key: r.text(1)?,
+            state,
+            card,
+            opened_at: from_ms(r.int(4)?),
+            open_until: from_ms(r.int(5)?),
+            reviewer: r.opt_text(6)?,
+            reason: r.opt_text(7)?.unwrap_or_default(),
+            decided_at: r.opt_int(8)?.map(from_ms),
+            usable_until: r.opt_int(9)?.map(from_ms),
+            attempts: u64::try_from(r.int(10)?).unwrap_or(0),
+            id,
+        });
+    }
+    Ok(out)
 }

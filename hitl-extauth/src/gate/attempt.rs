@@ -207,7 +207,7 @@ impl Gate {
                 return Answer::deny(reason, Some(id.to_owned()));
             }
             Ok(Err(e)) => return not_recorded(id, &e.to_string()),
-            Err(_) => return not_recorded(id, &AuditError::WriterGone.to_string()),
+            Err(_) => return not_recorded(id, &StoreError::WriterGone.to_string()),
         }
         let committed = self.close(record.clone());
         match committed.await {
@@ -220,7 +220,7 @@ impl Gate {
                     .map(|signer| signer.sign(&claims(&record, id))),
             },
             Ok(Err(e)) => not_recorded(id, &e.to_string()),
-            Err(_) => not_recorded(id, &AuditError::WriterGone.to_string()),
+            Err(_) => not_recorded(id, &StoreError::WriterGone.to_string()),
         }
     }
 

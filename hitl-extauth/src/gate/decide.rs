@@ -62,7 +62,7 @@ impl Gate {
                 )));
             }
             Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
-            Err(_) => return Err(DecideError::NotRecorded(AuditError::WriterGone.to_string())),
+            Err(_) => return Err(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
         }
         tracing::info!(%id, outcome = outcome.as_str(), %reviewer, "request decided");
         self.events.publish(|| Event::Decided {
@@ -181,7 +181,7 @@ impl Gate {
         let recorded = match self.close(record).await {
             Ok(Ok(())) => Settled::Recorded,
             Ok(Err(e)) => Settled::NotRecorded(e.to_string()),
-            Err(_) => Settled::NotRecorded(AuditError::WriterGone.to_string()),
+            Err(_) => Settled::NotRecorded(StoreError::WriterGone.to_string()),
         };
         let _ = done.send(recorded);
         if reason.trim().is_empty() {

@@ -51,7 +51,6 @@ use waiting::{Deadlines, Parking, REQUEST_SWEEP, Waiting, sweep, sweep_requests}
 
 use crate::{
     approval_request::{self as requests, Clocks, Met, NotOpen, Requests},
-    audit::{Audit, AuditError, RequestWrite, Standing},
     classify::{self, AllowList, Classified, RpcRequest, TOOLS_CALL, ToolCall, Verdict},
     denials::{Denials, Refused},
     events::Events,
@@ -59,6 +58,7 @@ use crate::{
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
     requester::{Verified, verify::Verifier},
+    store::{RequestWrite, Standing, Store, StoreError},
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -119,7 +119,7 @@ pub enum DecideError {
     #[error("the decision was taken but could not be recorded ({0}); the call was denied")]
     NotRecorded(String),
     #[error(transparent)]
-    Audit(#[from] AuditError),
+    Store(#[from] StoreError),
 }
 
 /// Tunables of the gate.
@@ -154,7 +154,7 @@ pub const UNVERIFIED_SUFFIX: &str = " (unverified)";
 pub struct Gate {
     settings: Settings,
     lot: ParkingLot,
-    audit: Audit,
+    audit: Store,
     events: Events,
     metrics: Metrics,
     deadlines: Arc<Deadlines>,
@@ -192,7 +192,7 @@ enum Admission<'g> {
 impl Gate {
     /// The gate, with its timeout sweeper running (needs a Tokio runtime), over the live
     /// approval requests `requests` read back from the audit store.
-    pub fn start(settings: Settings, audit: Audit, requests: Vec<requests::Row>) -> Arc<Self> {
+    pub fn start(settings: Settings, audit: Store, requests: Vec<requests::Row>) -> Arc<Self> {
         let gate = Arc::new(Self {
             requests: Requests::new(
                 settings.clocks,
@@ -238,7 +238,7 @@ impl Gate {
             .collect()
     }
 
-    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, AuditError> {
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.audit.history(query).await
     }
 
@@ -364,7 +364,7 @@ impl Gate {
 
     /// End an attempt: queue its record, count it. Every slot taken out of the lot comes
     /// through here exactly once.
-    fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), AuditError>> {
+    fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), StoreError>> {
         tracing::info!(
             id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
             reviewer = record.reviewer.as_deref().unwrap_or("-"), "closed"

@@ -107,7 +107,7 @@ pub(super) async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
 /// disk. Nobody sees a park before it is committed, so a crash can never lose one that a
 /// reviewer (or an `/events` subscriber) has seen. Dropped here, the park is abandoned as below.
 pub(super) struct Parking<'g> {
-    pub(super) committed: oneshot::Receiver<Result<(), AuditError>>,
+    pub(super) committed: oneshot::Receiver<Result<(), StoreError>>,
     pub(super) call: Arc<ParkedCall>,
     pub(super) waiting: Waiting<'g>,
 }
@@ -116,7 +116,7 @@ impl Parking<'_> {
     pub(super) async fn wait(mut self) -> Answer {
         let recorded = match (&mut self.committed).await {
             Ok(result) => result,
-            Err(_) => Err(AuditError::WriterGone),
+            Err(_) => Err(StoreError::WriterGone),
         };
         let gate = self.waiting.gate;
         match recorded {

@@ -24,6 +24,10 @@ pub const DEFAULT_REJECTION_HOLD_SEC: u64 = 60;
 /// SQLite file of the audit trail.
 pub const AUDIT_DB: &str = "AUDIT_DB";
 pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";
+/// The store on PostgreSQL instead of the SQLite file: a `postgres://` URL.
+pub const STORE_URL: &str = "STORE_URL";
+/// A file holding the PostgreSQL password, kept out of `STORE_URL`.
+pub const STORE_PASSWORD_FILE: &str = "STORE_PASSWORD_FILE";
 /// JSON-RPC methods that pass without review (default: the classifier's allow-list).
 pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
 /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.

@@ -78,6 +78,8 @@ pub struct Options {
     pub grpc_tls: Option<GateTlsFiles>,
     /// `REJECTION_HOLD_SEC`, if not the default.
     pub rejection_hold: Option<Duration>,
+    /// The store on PostgreSQL (`STORE_URL`, `STORE_PASSWORD_FILE`) instead of `audit_db`.
+    pub postgres: Option<(String, PathBuf)>,
 }
 
 impl Options {
@@ -100,7 +102,14 @@ impl Options {
             require_verified_requester: None,
             grpc_tls: None,
             rejection_hold: None,
+            postgres: None,
         }
+    }
+
+    /// Keep the store on PostgreSQL at `url`, its password in `password_file`.
+    pub fn postgres(mut self, url: impl Into<String>, password_file: impl Into<PathBuf>) -> Self {
+        self.postgres = Some((url.into(), password_file.into()));
+        self
     }
 
     /// Sign approvals with the lab's key and demand its admin token.
@@ -167,6 +176,11 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
+    if let Some((url, password_file)) = &options.postgres {
+        spec = spec
+            .env(env::STORE_URL, url)
+            .env(env::STORE_PASSWORD_FILE, password_file.as_os_str());
+    }
     if let Some(hold) = options.rejection_hold {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
     }

@@ -37,7 +37,7 @@ fn settings(park_timeout: Duration) -> Settings {
 
 /// A lab whose audit trail is the file `db`, reading back the requests it holds.
 fn lab_on(db: &Path, park_timeout: Duration) -> Lab {
-    let (audit, opened) = Audit::open(db).unwrap();
+    let (audit, opened) = Store::open(db).unwrap();
     Lab {
         gate: Gate::start(settings(park_timeout), audit, opened.requests),
         token: None,
@@ -222,7 +222,7 @@ async fn a_requester_who_hangs_up_cannot_open_requests_without_end() {
     let mut settings = settings(Duration::from_secs(300));
     settings.capacity.per_requester = 2;
     settings.capacity.total = 3;
-    let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
+    let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
     let lab = Lab {
         gate: Gate::start(settings, audit, Vec::new()),
         token: None,
@@ -267,7 +267,7 @@ async fn a_request_nobody_decides_expires_with_its_ttl() {
     let mut settings = settings(Duration::from_millis(200));
     settings.clocks.ttl = Duration::from_millis(600);
     settings.clocks.reject_hold = Duration::from_millis(100);
-    let (audit, _) = Audit::open(Path::new(":memory:")).unwrap();
+    let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
     let lab = Lab {
         gate: Gate::start(settings, audit, Vec::new()),
         token: None,
@@ -290,8 +290,7 @@ async fn a_request_nobody_decides_expires_with_its_ttl() {
     .await
     .expect("an expired event within the TTL and a sweep");
     assert!(
-        expired.data.contains(&id)
-            && expired.data.contains(hitl_wire::env::extauth::APPROVAL_TTL)
+        expired.data.contains(&id) && expired.data.contains(hitl_wire::env::extauth::APPROVAL_TTL)
     );
     assert!(lab.gate.pending().is_empty());
     let history = lab.gate.history(HistoryQuery::default()).await.unwrap();

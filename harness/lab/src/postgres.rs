@@ -1,0 +1,240 @@
+//! A PostgreSQL server of our own, for the tests and the lab: Debian's `postgresql` binaries
+//! (`POSTGRES_BIN_DIR`, else the newest `/usr/lib/postgresql/*/bin`), a fresh cluster made by
+//! `initdb` in a directory we name (under `target/`), listening on 127.0.0.1 only (no Unix
+//! socket), one user with a generated password (SCRAM). PostgreSQL refuses to run as root, so
+//! under root (CI) the server runs as the `postgres` system user the package creates. The
+//! server stops when the [`Server`] is dropped.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+
+/// Names the directory of `initdb`, `postgres` and `pg_isready` when they are elsewhere.
+pub const BIN_DIR_ENV: &str = "POSTGRES_BIN_DIR";
+/// The one role the server is made with.
+pub const USER: &str = "hitl";
+/// How long a fresh server may take to accept connections.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub password: String,
+    bin: PathBuf,
+}
+
+/// Where Debian's PostgreSQL binaries are, or why not.
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).context(
+        "PostgreSQL is not installed: `apt-get install postgresql` (Debian), or set \
+         POSTGRES_BIN_DIR to the directory holding initdb and postgres",
+    )
+}
+
+use crate::prereqs::is_root;
+
+/// `program` from `bin`, run as the `postgres` user when we are root (`setpriv` execs it, so
+/// the child we hold is the program itself, and killing it kills the server).
+fn command(bin: &Path, program: &str) -> Command {
+    let path = bin.join(program);
+    if is_root() {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
+        .arg(path);
+        cmd
+    } else {
+        Command::new(path)
+    }
+}
+
+/// Give `path` (and the directories it needs) to the `postgres` user when we are root.
+fn hand_over(path: &Path) -> anyhow::Result<()> {
+    if !is_root() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(path)
+        .status()
+        .context("running chown")?;
+    anyhow::ensure!(status.success(), "chown postgres {} failed", path.display());
+    Ok(())
+}
+
+impl Server {
+    /// Make a cluster in `dir` (which must not exist yet) and start it on a free port.
+    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        let bin = bin_dir()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let password = crate::credentials::random_token()?;
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &password)?;
+        let data = dir.join("data");
+        hand_over(dir)?;
+        let out = command(&bin, "initdb")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                USER,
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .context("running initdb")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "initdb {} failed: {}",
+            data.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        std::fs::remove_file(&pwfile).ok();
+        let port = crate::net::free_port()?;
+        let log = std::fs::File::create(dir.join("postgres.log"))?;
+        hand_over(&dir.join("postgres.log"))?;
+        let child = command(&bin, "postgres")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+            ])
+            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .arg("-p")
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting postgres")?;
+        let mut server = Self {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            port,
+            password,
+            bin,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!(
+                    "postgres exited ({status}) before it was ready; see {}",
+                    self.dir.join("postgres.log").display()
+                );
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "postgres was not ready within {READY_LIMIT:?}; see {}",
+                self.dir.join("postgres.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The URL of database `db` on this server, without the password.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The URL of database `db` with the password in it.
+    pub fn url_with_password(&self, db: &str) -> String {
+        format!(
+            "postgres://{USER}:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
+    }
+
+    /// Write the password to `path`, owner-only (for `STORE_PASSWORD_FILE`).
+    pub fn password_file(&self, path: &Path) -> anyhow::Result<()> {
+        hitl_wire::private::write(path, self.password.as_bytes())?;
+        Ok(())
+    }
+
+    /// Start the server again on its cluster and port, after [`Server::kill`].
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "the server is still running");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("postgres.log"))?;
+        self.child = Some(
+            command(&self.bin, "postgres")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                ])
+                .args(["-c", "fsync=off", "-c", "max_connections=200"])
+                .arg("-p")
+                .arg(self.port.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting postgres again")?,
+        );
+        self.wait_ready()
+    }
+
+    /// Stop the server at once (`SIGKILL`: what a crash looks like to its clients).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    /// Stop the server and remove its cluster.
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

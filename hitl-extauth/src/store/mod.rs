@@ -1,0 +1,474 @@
+//! The gate's store: the audit trail (one row per attempt and per denial, `/history`) and the
+//! approval requests, behind one contract with two engines beside it — SQLite ([`sqlite`],
+//! the embedded default: one file, one replica) and PostgreSQL ([`postgres`]).
+//!
+//! One writer per process owns the engine's connection; the async side only queues
+//! [`Command`]s, so no database call ever runs on a runtime worker. Commands are applied in
+//! the order they were queued, a burst of them per transaction (group commit), and each is
+//! acknowledged only once its transaction is committed. The statements are written once
+//! ([`trail`], [`crate::approval_request::store`]) over [`sql::Tx`], which each engine
+//! implements. Closing a call upserts the whole row, so the outcome lands even if the insert
+//! was lost. On open, rows still `pending` (the process stopped while they waited) are closed
+//! as `lost`, and the live approval requests are read back.
+
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+pub mod trail;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, mpsc},
+    thread,
+};
+
+use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome, ParkedCall};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use crate::approval_request::store::{self as requests, Transition};
+use sql::Tx;
+
+/// What a park writes about its approval request, in the park's own transaction.
+#[derive(Debug)]
+pub enum RequestWrite {
+    /// The park opens this request.
+    Open(Box<requests::Row>),
+    /// The park attaches to the request with this id.
+    Attach(String),
+}
+
+/// Default and largest `/history` page.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+/// Most commands applied in one transaction.
+const MAX_BATCH: usize = 512;
+/// The reason recorded on calls closed as `lost`.
+pub const LOST_REASON: &str =
+    "hitl-extauth stopped while this call was waiting for review; closed as lost on restart";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("audit database: {0}")]
+    Engine(String),
+    #[error("audit database holds a malformed {what} for call {id}: {detail}")]
+    Corrupt {
+        what: &'static str,
+        id: String,
+        detail: String,
+    },
+    #[error("bad history cursor {0:?}")]
+    BadCursor(String),
+    #[error("audit database: commit failed: {0}")]
+    Commit(String),
+    #[error("the audit writer has stopped")]
+    WriterGone,
+    #[error("audit database {path}: cannot make it owner-only: {source}")]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where a call stands in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Pending,
+    Closed(Outcome),
+}
+
+/// Where the store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file (`:memory:` for none).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database: a `postgres://` URL (or key=value string), and the password
+    /// when it is kept out of the URL (`STORE_PASSWORD_FILE`).
+    Postgres {
+        url: String,
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Location::Postgres { url, .. } => write!(f, "{}", postgres::redacted(url)),
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What the writer is asked to do.
+enum Command {
+    Park {
+        call: Arc<ParkedCall>,
+        request: Option<RequestWrite>,
+        ack: Reply<()>,
+    },
+    /// One request transition; `link` is an attempt that asked for it (a use); `record` a
+    /// history record written with it if it wins (a decision nobody waits for, an expiry).
+    Transition {
+        transition: Box<Transition>,
+        link: Option<String>,
+        record: Option<Box<DecidedCall>>,
+        ack: Reply<bool>,
+    },
+    Close {
+        record: Box<DecidedCall>,
+        ack: Option<Reply<()>>,
+    },
+    History {
+        query: HistoryQuery,
+        reply: Reply<HistoryPage>,
+    },
+    Lookup {
+        id: String,
+        reply: Reply<Option<Standing>>,
+    },
+    /// A coalesced record stands for one more request.
+    Bump {
+        id: String,
+        count: u64,
+        at: OffsetDateTime,
+    },
+    Flush(Reply<()>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Park { .. } => "Park",
+            Command::Close { .. } => "Close",
+            Command::Transition { .. } => "Transition",
+            Command::History { .. } => "History",
+            Command::Lookup { .. } => "Lookup",
+            Command::Bump { .. } => "Bump",
+            Command::Flush(_) => "Flush",
+        })
+    }
+}
+
+/// An engine: runs one closure in one transaction and commits it.
+pub trait Engine: Send + 'static {
+    /// Run `f` in a new transaction and commit; `Err` when the transaction could not begin
+    /// or commit (then nothing `f` wrote is kept).
+    fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn Tx)) -> Result<(), StoreError>;
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    commands: mpsc::Sender<Command>,
+}
+
+/// What opening the store found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    /// Calls that were pending when the previous process stopped, now closed as `lost`.
+    pub lost: usize,
+    /// Approval requests that outlive the process: open, approved unused, rejected in hold.
+    pub requests: Vec<requests::Row>,
+}
+
+impl Store {
+    /// Open (or create) the SQLite store at `path` (`:memory:` for none).
+    pub fn open(path: &Path) -> Result<(Self, Opened), StoreError> {
+        Self::open_at(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Open the store at `location` (migrating its schema), close leftovers as `lost`, read
+    /// back the live requests, and start the writer. Everything runs on the writer's own
+    /// thread (an engine may block, and may not run inside the async runtime); this waits
+    /// for it to be ready.
+    pub fn open_at(location: &Location) -> Result<(Self, Opened), StoreError> {
+        let location = location.clone();
+        let (ready, opened) = mpsc::channel();
+        let (commands, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || match location {
+                Location::Sqlite(path) => serve(|| sqlite::Sqlite::open(&path), &ready, rx),
+                Location::Postgres { url, password } => serve(
+                    || postgres::Postgres::open(&url, password.as_deref()),
+                    &ready,
+                    rx,
+                ),
+            })
+            .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
+        let opened = opened.recv().map_err(|_| StoreError::WriterGone)??;
+        Ok((Self { commands }, opened))
+    }
+
+    fn send(&self, command: Command) {
+        if let Err(mpsc::SendError(command)) = self.commands.send(command) {
+            tracing::error!(?command, "store writer has stopped; record not written");
+        }
+    }
+
+    /// Queue the insert of a newly parked call; `Ok` from the returned receiver means
+    /// committed. A burst of parks shares one transaction (group commit), so each waits for
+    /// one shared fsync.
+    pub fn park(&self, call: Arc<ParkedCall>) -> oneshot::Receiver<Result<(), StoreError>> {
+        self.park_for(call, None)
+    }
+
+    /// [`Store::park`], and in the same transaction what the park does to its approval
+    /// request (opens it, or attaches to it).
+    pub fn park_for(
+        &self,
+        call: Arc<ParkedCall>,
+        request: Option<RequestWrite>,
+    ) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (ack, committed) = oneshot::channel();
+        self.send(Command::Park { call, request, ack });
+        committed
+    }
+
+    /// Queue one request transition (and the attempt that caused it, if any); the receiver
+    /// says, once committed, whether this write won (`false`: the request was no longer in
+    /// `transition.from`).
+    pub fn transition(
+        &self,
+        transition: Transition,
+        link: Option<String>,
+    ) -> oneshot::Receiver<Result<bool, StoreError>> {
+        self.transition_recorded(transition, link, None)
+    }
+
+    /// [`Store::transition`], and if it wins, `record` on the history in the same commit.
+    pub fn transition_recorded(
+        &self,
+        transition: Transition,
+        link: Option<String>,
+        record: Option<DecidedCall>,
+    ) -> oneshot::Receiver<Result<bool, StoreError>> {
+        let (ack, won) = oneshot::channel();
+        self.send(Command::Transition {
+            transition: Box::new(transition),
+            link,
+            record: record.map(Box::new),
+            ack,
+        });
+        won
+    }
+
+    /// Queue the close of a call; `Ok` from the returned receiver means committed.
+    pub fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (ack, committed) = oneshot::channel();
+        self.send(Command::Close {
+            record: Box::new(record),
+            ack: Some(ack),
+        });
+        committed
+    }
+
+    /// Queue a finished record nobody waits for (a denial).
+    pub fn record(&self, record: DecidedCall) {
+        self.send(Command::Close {
+            record: Box::new(record),
+            ack: None,
+        });
+    }
+
+    /// Queue "record `id` now stands for `count` requests, the last at `at`".
+    pub fn bump(&self, id: &str, count: u64, at: OffsetDateTime) {
+        self.send(Command::Bump {
+            id: id.to_owned(),
+            count,
+            at,
+        });
+    }
+
+    /// Closed calls, newest first.
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::History { query, reply });
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Wait until everything queued so far is committed (or the writer is gone).
+    pub async fn flush(&self) {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Flush(reply));
+        let _ = answer.await;
+    }
+
+    /// Whether `id` was ever parked here, and how it stands. Sees every command queued before.
+    pub async fn lookup(&self, id: &str) -> Result<Option<Standing>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Lookup {
+            id: id.to_owned(),
+            reply,
+        });
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// The writer's thread: open the engine, report what opening found (or why it failed),
+/// then take what is queued, a burst per transaction, until every handle is gone.
+fn serve<E: Engine>(
+    open: impl FnOnce() -> Result<E, StoreError>,
+    ready: &mpsc::Sender<Result<Opened, StoreError>>,
+    commands: mpsc::Receiver<Command>,
+) {
+    let opened = open().and_then(|mut engine| {
+        let opened = start(&mut engine)?;
+        Ok((engine, opened))
+    });
+    let mut engine = match opened {
+        Ok((engine, opened)) => {
+            let _ = ready.send(Ok(opened));
+            engine
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    while let Ok(first) = commands.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        apply(&mut engine, batch);
+    }
+    tracing::debug!("store writer: every handle dropped, stopping");
+}
+
+/// What a store opened with: attempts left `pending` closed as `lost`, the live requests.
+fn start(engine: &mut impl Engine) -> Result<Opened, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let mut opened = Err(StoreError::WriterGone);
+    engine.transaction(&mut |tx| {
+        opened = trail::close_leftovers(tx, now).and_then(|lost| {
+            Ok(Opened {
+                lost,
+                requests: requests::live(tx, now)?,
+            })
+        });
+    })?;
+    opened
+}
+
+/// An acknowledgement to send once the transaction's fate is known.
+enum Ack {
+    Done(Reply<()>, Result<(), StoreError>),
+    Won(Reply<bool>, Result<bool, StoreError>),
+}
+
+/// Apply a batch in one transaction; acknowledge writes only after the commit.
+fn apply(engine: &mut impl Engine, batch: Vec<Command>) {
+    let mut batch = Some(batch);
+    let mut acks: Vec<Ack> = Vec::new();
+    let committed = engine.transaction(&mut |tx| {
+        for command in batch.take().into_iter().flatten() {
+            // Each command all or nothing: a failed one leaves no half of itself behind, and
+            // (PostgreSQL aborts a transaction on any error) does not take the batch with it.
+            let began = tx.execute("SAVEPOINT command", &[]).is_ok();
+            let (ack, failed) = one(tx, command);
+            if began && failed {
+                let _ = tx.execute("ROLLBACK TO SAVEPOINT command", &[]);
+            }
+            if began {
+                let _ = tx.execute("RELEASE SAVEPOINT command", &[]);
+            }
+            acks.extend(ack);
+        }
+    });
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "store: commit failed");
+    }
+    let committed = committed.map_err(|e| e.to_string());
+    for ack in acks {
+        match ack {
+            Ack::Done(reply, result) => {
+                let _ = reply.send(committed.clone().map_err(StoreError::Commit).and(result));
+            }
+            Ack::Won(reply, result) => {
+                let _ = reply.send(committed.clone().map_err(StoreError::Commit).and(result));
+            }
+        }
+    }
+}
+
+/// Carry out one command inside the batch's transaction: what to acknowledge after the
+/// commit, and whether it failed.
+fn one(tx: &mut dyn Tx, command: Command) -> (Option<Ack>, bool) {
+    match command {
+        Command::Park { call, request, ack } => {
+            let result = trail::park_with_request(tx, &call, request.as_ref());
+            if let Err(e) = &result {
+                tracing::error!(id = %call.id, error = %e, "store: recording a parked call failed");
+            }
+            let failed = result.is_err();
+            (Some(Ack::Done(ack, result)), failed)
+        }
+        Command::Close { record, ack } => {
+            let result = trail::upsert_closed(tx, &record);
+            if let Err(e) = &result {
+                tracing::error!(id = %record.call.id, error = %e, "store: recording an outcome failed");
+            }
+            let failed = result.is_err();
+            (ack.map(|ack| Ack::Done(ack, result)), failed)
+        }
+        Command::History { query, reply } => {
+            let page = trail::history(tx, &query);
+            let failed = page.is_err();
+            let _ = reply.send(page);
+            (None, failed)
+        }
+        Command::Lookup { id, reply } => {
+            let standing = trail::lookup(tx, &id);
+            let failed = standing.is_err();
+            let _ = reply.send(standing);
+            (None, failed)
+        }
+        Command::Bump { id, count, at } => {
+            let result = trail::bump(tx, &id, count, at);
+            if let Err(e) = &result {
+                tracing::error!(%id, error = %e, "store: counting a repeated denial failed");
+            }
+            (None, result.is_err())
+        }
+        Command::Transition {
+            transition,
+            link,
+            record,
+            ack,
+        } => {
+            let result = transition_in(tx, &transition, link.as_deref(), record.as_deref());
+            if let Err(e) = &result {
+                tracing::error!(id = %transition.id, error = %e, "store: a request transition failed");
+            }
+            let failed = result.is_err();
+            (Some(Ack::Won(ack, result)), failed)
+        }
+        Command::Flush(ack) => (Some(Ack::Done(ack, Ok(()))), false),
+    }
+}
+
+/// One transition: the attempt's link, the conditional write, and if it won, its record.
+fn transition_in(
+    tx: &mut dyn Tx,
+    transition: &Transition,
+    link: Option<&str>,
+    record: Option<&DecidedCall>,
+) -> Result<bool, StoreError> {
+    if let Some(attempt) = link {
+        requests::link(tx, &transition.id, attempt, transition.at)?;
+    }
+    let won = requests::apply(tx, transition)?;
+    if let (true, Some(record)) = (won, record) {
+        trail::upsert_closed(tx, record)?;
+    }
+    Ok(won)
+}
+
+#[cfg(test)]
+mod tests;

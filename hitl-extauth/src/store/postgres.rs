@@ -1,0 +1,242 @@
+//! The PostgreSQL engine: the store on a server the platform team already runs, for several
+//! gate replicas. The schema is versioned and migrated at open under a transaction-scoped
+//! advisory lock, so replicas starting together migrate once; `closed_seq` comes from a
+//! sequence, unique across replicas. Statements are prepared once per connection.
+//!
+//! Connections are plaintext (`NoTls`): point it at a server on a trusted network, or through
+//! a local TLS proxy; a URL that demands TLS is refused at connect with PostgreSQL's reason.
+
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls, Statement, types::ToSql, types::Type};
+
+use super::{
+    Engine, StoreError,
+    sql::{Row, Tx, Value, dollar_params},
+};
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's own message (e.g. "password authentication failed for user …").
+        let detail = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+        StoreError::Engine(format!("PostgreSQL: {detail}"))
+    }
+}
+
+/// Any number, the same in every replica: the key of the migration lock.
+const MIGRATION_LOCK: i64 = 0x6869_746c_2d6c_6162; // "hitl-lab"
+
+/// The key of the lock one gate process holds on its store while it runs.
+const PROCESS_LOCK: i64 = 0x6869_746c_2d67_6174; // "hitl-gat"
+
+/// Each schema version, in order; a version is applied once, in one transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(1, "CREATE SEQUENCE IF NOT EXISTS history_seq;")];
+
+/// An open PostgreSQL store.
+pub struct Postgres {
+    client: Client,
+    statements: HashMap<String, Statement>,
+    /// To connect again after the server went away.
+    config: postgres::Config,
+    /// The URL without its password, for errors.
+    shown: String,
+}
+
+/// `url` without its password, for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
+    config.connect(NoTls).map_err(|e| {
+        StoreError::Engine(format!(
+            "cannot connect to {}: {}",
+            redacted(shown),
+            StoreError::from(e)
+        ))
+    })
+}
+
+impl Postgres {
+    /// Connect to `url` (`password` overrides any in it) and migrate the schema.
+    pub fn open(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            StoreError::Engine(format!("STORE_URL {}: {e}", redacted(url)))
+        })?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        config.application_name("hitl-extauth");
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        let client = connect(&config, url)?;
+        let mut store = Self {
+            client,
+            statements: HashMap::new(),
+            config,
+            shown: redacted(url),
+        };
+        store.migrate()?;
+        store.hold_the_store()?;
+        Ok(store)
+    }
+
+    /// Until replicas share held calls and live requests (issue #27), a second gate on the
+    /// same store would close the first one's held calls as lost: refuse it. The session
+    /// lock goes with the connection, so a killed gate frees it.
+    fn hold_the_store(&mut self) -> Result<(), StoreError> {
+        let held: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&PROCESS_LOCK])?
+            .get(0);
+        if !held {
+            return Err(StoreError::Engine(format!(
+                "another hitl-extauth is using the store at {}; one gate process per store",
+                self.shown
+            )));
+        }
+        Ok(())
+    }
+
+    /// After the server went away: connect again (and hold the store again), or say why not.
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.client = connect(&self.config, &self.shown)?;
+        self.statements.clear();
+        self.hold_the_store()?;
+        tracing::info!(store = %self.shown, "store: connected to PostgreSQL again");
+        Ok(())
+    }
+
+    /// Bring the schema to the newest version, once, whoever else is starting.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        let applied: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !applied.contains(&0) {
+            tx.batch_execute(super::trail::SCHEMA)?;
+            tx.batch_execute(crate::approval_request::store::SCHEMA)?;
+            tx.execute("INSERT INTO schema_migrations (version) VALUES (0)", &[])?;
+        }
+        for (version, sql) in MIGRATIONS {
+            if !applied.contains(version) {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[version],
+                )?;
+                tracing::info!(version, "store: schema migrated");
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Engine for Postgres {
+    fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn Tx)) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            // Every write fails closed until the server is back; then the gate goes on.
+            self.reconnect()?;
+        }
+        let tx = self.client.transaction()?;
+        let mut open = PgTx {
+            tx,
+            statements: &mut self.statements,
+        };
+        f(&mut open);
+        open.tx.commit()?;
+        Ok(())
+    }
+}
+
+struct PgTx<'c> {
+    tx: postgres::Transaction<'c>,
+    statements: &'c mut HashMap<String, Statement>,
+}
+
+impl PgTx<'_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(&dollar_params(sql))?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+fn params(values: &[Value]) -> Vec<Box<dyn ToSql + Sync>> {
+    values
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                Value::Text(t) => Box::new(t.clone()),
+                Value::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+fn column(row: &postgres::Row, idx: usize) -> Result<Value, StoreError> {
+    let ty = row.columns()[idx].type_();
+    Ok(if *ty == Type::INT8 {
+        Value::Int(row.try_get::<_, Option<i64>>(idx)?)
+    } else if *ty == Type::INT4 {
+        Value::Int(row.try_get::<_, Option<i32>>(idx)?.map(i64::from))
+    } else {
+        Value::Text(row.try_get::<_, Option<String>>(idx)?)
+    })
+}
+
+impl Tx for PgTx<'_> {
+    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+        if values.is_empty() {
+            // Savepoints and other statements without parameters: not worth a prepare.
+            self.tx.batch_execute(sql)?;
+            return Ok(0);
+        }
+        let statement = self.statement(sql)?;
+        let params = params(values);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p).collect();
+        Ok(self.tx.execute(&statement, &refs)?)
+    }
+
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        let params = params(values);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p).collect();
+        self.tx
+            .query(&statement, &refs)?
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| column(row, i))
+                    .collect::<Result<_, _>>()
+                    .map(Row)
+            })
+            .collect()
+    }
+
+    fn next_seq(&mut self) -> Result<i64, StoreError> {
+        let row = self.tx.query_one("SELECT nextval('history_seq')", &[])?;
+        Ok(row.get(0))
+    }
+}

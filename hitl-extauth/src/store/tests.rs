@@ -1,0 +1,505 @@
+//! The store's suite: every test runs on each engine — SQLite in memory or in a file, and
+//! PostgreSQL on a server of its own under `target/` (Debian's `postgresql`; see
+//! `hitl_lab::postgres`) — through the same [`Store`] handle the gate uses.
+
+use std::{path::Path, sync::Arc};
+
+use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome, ParkedCall};
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+
+/// Where one test's store lives; dropping it removes it (and stops its server).
+enum Place {
+    Sqlite(PathBuf),
+    Postgres(hitl_lab::postgres::Server),
+}
+
+impl Place {
+    fn new(engine: &str) -> Self {
+        let dir = hitl_lab::bins::target_dir()
+            .join("store-tests")
+            .join(uuid::Uuid::new_v4().to_string());
+        match engine {
+            "sqlite" => {
+                std::fs::create_dir_all(&dir).unwrap();
+                Place::Sqlite(dir)
+            }
+            _ => Place::Postgres(hitl_lab::postgres::Server::start(&dir).unwrap()),
+        }
+    }
+
+    fn location(&self) -> Location {
+        match self {
+            Place::Sqlite(dir) => Location::Sqlite(dir.join("audit.db")),
+            Place::Postgres(server) => Location::Postgres {
+                url: server.url("postgres"),
+                password: Some(server.password.clone()),
+            },
+        }
+    }
+
+    fn open(&self) -> (Store, Opened) {
+        Store::open_at(&self.location()).unwrap()
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Sqlite(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Each test, once per engine: `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_each_engine {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name(super::Place::new("sqlite")).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$name(super::Place::new("postgres")).await;
+            }
+        }
+    )*};
+}
+
+on_each_engine!(
+    park_close_history_lookup,
+    second_close_is_refused,
+    close_without_park_still_records,
+    history_pages_and_filters,
+    pending_at_restart_is_lost_and_history_survives,
+    a_failed_command_leaves_nothing_and_spares_its_batch,
+    a_request_opens_attaches_and_moves_once,
+    one_live_request_per_action_is_a_store_fact,
+);
+
+fn call(id: &str, tool: &str) -> Arc<ParkedCall> {
+    let received_at = OffsetDateTime::now_utc();
+    Arc::new(ParkedCall {
+        id: id.into(),
+        received_at,
+        method: "POST".into(),
+        path: "/privileged/mcp".into(),
+        headers: [
+            ("x-user-id".to_owned(), "alice".to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ]
+        .into(),
+        rpc_method: "tools/call".into(),
+        tool_name: tool.into(),
+        tool_args: serde_json::json!({"target_version": "v3"}),
+        body: "{}".into(),
+        body_sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
+        expires_at: received_at + Duration::seconds(600),
+        requester: Some("alice".into()),
+        claimed_requester: Some("alice".into()),
+        preview_of_bytes: None,
+        request: None,
+    })
+}
+
+fn closed(call: &ParkedCall, outcome: Outcome) -> DecidedCall {
+    DecidedCall {
+        call: call.clone(),
+        outcome,
+        reviewer: Some("bob".into()),
+        reason: format!("{} by bob", outcome.as_str()),
+        decided_at: call.received_at + Duration::milliseconds(1500),
+        waited_ms: 1500,
+        count: 1,
+    }
+}
+
+async fn park_close_history_lookup(place: Place) {
+    let (audit, opened) = place.open();
+    assert_eq!(opened.lost, 0);
+    let a = call("a", "run_migration");
+    let b = call("b", "truncate_table");
+    audit.park(a.clone());
+    audit.park(b.clone());
+    assert_eq!(audit.lookup("a").await.unwrap(), Some(Standing::Pending));
+    assert_eq!(audit.lookup("zzz").await.unwrap(), None);
+    assert!(
+        audit
+            .history(HistoryQuery::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    audit
+        .close(closed(&a, Outcome::Approved))
+        .await
+        .unwrap()
+        .unwrap();
+    audit
+        .close(closed(&b, Outcome::Rejected))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        audit.lookup("a").await.unwrap(),
+        Some(Standing::Closed(Outcome::Approved))
+    );
+
+    let page = audit.history(HistoryQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(
+        page.items[0],
+        closed(&b, Outcome::Rejected),
+        "newest first, round trip"
+    );
+    assert_eq!(page.items[1].call.id, "a");
+    assert_eq!(page.next_before, None);
+}
+
+async fn second_close_is_refused(place: Place) {
+    let (audit, _) = place.open();
+    let a = call("a", "run_migration");
+    audit.park(a.clone());
+    audit
+        .close(closed(&a, Outcome::Expired))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        audit
+            .close(closed(&a, Outcome::Approved))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert_eq!(
+        audit.lookup("a").await.unwrap(),
+        Some(Standing::Closed(Outcome::Expired))
+    );
+}
+
+async fn close_without_park_still_records(place: Place) {
+    let (audit, _) = place.open();
+    let a = call("a", "run_migration");
+    audit
+        .close(closed(&a, Outcome::Abandoned))
+        .await
+        .unwrap()
+        .unwrap();
+    audit.park(a.clone());
+    assert_eq!(
+        audit.lookup("a").await.unwrap(),
+        Some(Standing::Closed(Outcome::Abandoned))
+    );
+}
+
+async fn history_pages_and_filters(place: Place) {
+    let (audit, _) = place.open();
+    for i in 0..5 {
+        let c = call(
+            &format!("c{i}"),
+            if i % 2 == 0 { "run_migration" } else { "other" },
+        );
+        audit.park(c.clone());
+        let outcome = if i < 3 {
+            Outcome::Approved
+        } else {
+            Outcome::Rejected
+        };
+        audit.close(closed(&c, outcome)).await.unwrap().unwrap();
+    }
+    let ids = |page: &HistoryPage| {
+        page.items
+            .iter()
+            .map(|r| r.call.id.clone())
+            .collect::<Vec<_>>()
+    };
+
+    let first = audit
+        .history(HistoryQuery {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), ["c4", "c3"]);
+    let second = audit
+        .history(HistoryQuery {
+            limit: Some(2),
+            before: first.next_before.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["c2", "c1"]);
+    let third = audit
+        .history(HistoryQuery {
+            limit: Some(2),
+            before: second.next_before.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&third), ["c0"]);
+    assert_eq!(third.next_before, None);
+
+    let approved = audit
+        .history(HistoryQuery {
+            outcome: Some(Outcome::Approved),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&approved), ["c2", "c1", "c0"]);
+    let tool = audit
+        .history(HistoryQuery {
+            tool: Some("other".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&tool), ["c3", "c1"]);
+    assert!(matches!(
+        audit
+            .history(HistoryQuery {
+                before: Some("x".into()),
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::BadCursor(_))
+    ));
+}
+
+async fn pending_at_restart_is_lost_and_history_survives(place: Place) {
+    {
+        let (audit, _) = place.open();
+        let a = call("a", "run_migration");
+        let b = call("b", "run_migration");
+        audit.park(a.clone());
+        audit.park(b.clone());
+        audit
+            .close(closed(&a, Outcome::Approved))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let (audit, opened) = place.open();
+    assert_eq!(opened.lost, 1);
+    let page = audit.history(HistoryQuery::default()).await.unwrap();
+    let summary: Vec<_> = page
+        .items
+        .iter()
+        .map(|r| (r.call.id.as_str(), r.outcome))
+        .collect();
+    assert_eq!(summary, [("b", Outcome::Lost), ("a", Outcome::Approved)]);
+    assert_eq!(page.items[0].reason, LOST_REASON);
+    assert_eq!(page.items[0].reviewer, None);
+    drop(audit);
+    let (_, reopened) = place.open();
+    assert_eq!(reopened.lost, 0);
+}
+
+/// A command that fails (a second close) is rolled back alone: the batch it shared a
+/// transaction with still commits (PostgreSQL would abort the whole transaction otherwise).
+async fn a_failed_command_leaves_nothing_and_spares_its_batch(place: Place) {
+    let (audit, _) = place.open();
+    let a = call("a", "run_migration");
+    let b = call("b", "run_migration");
+    audit.park(a.clone()).await.unwrap().unwrap();
+    audit
+        .close(closed(&a, Outcome::Expired))
+        .await
+        .unwrap()
+        .unwrap();
+    // Queued together: one fails, the others must land.
+    let again = audit.close(closed(&a, Outcome::Approved));
+    let parked = audit.park(b.clone());
+    let closed_b = audit.close(closed(&b, Outcome::Rejected));
+    assert!(again.await.unwrap().is_err());
+    parked.await.unwrap().unwrap();
+    closed_b.await.unwrap().unwrap();
+    assert_eq!(
+        audit.lookup("b").await.unwrap(),
+        Some(Standing::Closed(Outcome::Rejected))
+    );
+    assert_eq!(
+        audit.lookup("a").await.unwrap(),
+        Some(Standing::Closed(Outcome::Expired))
+    );
+}
+
+fn request(call: &ParkedCall, key: &str) -> requests::Row {
+    requests::Row {
+        id: call.id.clone(),
+        action_key: key.into(),
+        state: crate::approval_request::State::Open,
+        card: call.clone(),
+        opened_at: call.received_at,
+        open_until: call.received_at + Duration::hours(24),
+        reviewer: None,
+        reason: String::new(),
+        decided_at: None,
+        usable_until: None,
+        attempts: 1,
+    }
+}
+
+/// A request opens with its first attempt, a second attaches, each transition is won once,
+/// and what is live is read back after a restart with its attempts counted.
+async fn a_request_opens_attaches_and_moves_once(place: Place) {
+    use crate::approval_request::{State, Step, state::next};
+    let (store, _) = place.open();
+    let first = call("r1", "run_migration");
+    let second = call("r1-again", "run_migration");
+    let row = request(&first, "key-1");
+    store
+        .park_for(first.clone(), Some(RequestWrite::Open(Box::new(row))))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .park_for(second.clone(), Some(RequestWrite::Attach("r1".into())))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(store);
+    let (store, opened) = place.open();
+    assert_eq!(opened.lost, 2, "both attempts were held");
+    assert_eq!(opened.requests.len(), 1, "the request outlives them");
+    assert_eq!(
+        (opened.requests[0].attempts, opened.requests[0].state),
+        (2, State::Open)
+    );
+
+    let now = OffsetDateTime::now_utc();
+    let approve = Transition {
+        id: "r1".into(),
+        from: State::Open,
+        to: next(State::Open, Step::Approve).unwrap(),
+        at: now,
+        reviewer: Some("bob".into()),
+        reason: Some("ok".into()),
+        usable_until: Some(now + Duration::minutes(15)),
+        used_by: None,
+    };
+    assert!(
+        store
+            .transition(approve.clone(), None)
+            .await
+            .unwrap()
+            .unwrap()
+    );
+    assert!(
+        !store.transition(approve, None).await.unwrap().unwrap(),
+        "won once"
+    );
+    let used = crate::approval_request::use_by("r1", "r1-retry", now);
+    assert!(
+        store
+            .transition(used.clone(), Some("r1-retry".into()))
+            .await
+            .unwrap()
+            .unwrap()
+    );
+    assert!(
+        !store.transition(used, None).await.unwrap().unwrap(),
+        "used once"
+    );
+    drop(store);
+    let (_, opened) = place.open();
+    assert!(opened.requests.is_empty(), "a used request is not live");
+}
+
+/// Two requests of one action cannot both be live: the second open fails, and its attempt's
+/// row goes with it (all or nothing).
+async fn one_live_request_per_action_is_a_store_fact(place: Place) {
+    let (store, _) = place.open();
+    let a = call("a", "run_migration");
+    let b = call("b", "run_migration");
+    store
+        .park_for(
+            a.clone(),
+            Some(RequestWrite::Open(Box::new(request(&a, "same")))),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .park_for(
+            b.clone(),
+            Some(RequestWrite::Open(Box::new(request(&b, "same")))),
+        )
+        .await
+        .unwrap();
+    assert!(second.is_err(), "{second:?}");
+    assert_eq!(store.lookup("b").await.unwrap(), None);
+    assert_eq!(store.lookup("a").await.unwrap(), Some(Standing::Pending));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_trail_and_its_journal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = std::env::temp_dir().join(format!("hitl-extauth-modes-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.db");
+    let (audit, _) = Store::open(&path).unwrap();
+    let a = call("a", "run_migration");
+    audit.park(a.clone()).await.unwrap().unwrap();
+    for file in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    drop(audit);
+    // A trail an older version left world-readable is tightened when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _ = Store::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One gate process per PostgreSQL store until replicas share their held calls: a second is
+/// refused at open with the reason; when the first goes, the store is free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_gate_on_one_postgres_store_is_refused() {
+    let place = Place::new("postgres");
+    let (first, _) = place.open();
+    let second = Store::open_at(&place.location()).unwrap_err();
+    assert!(
+        second
+            .to_string()
+            .contains("another hitl-extauth is using the store"),
+        "{second}"
+    );
+    assert!(!second.to_string().contains(&format!(
+        "{}@",
+        match &place {
+            Place::Postgres(server) => server.password.clone(),
+            Place::Sqlite(_) => unreachable!(),
+        }
+    )));
+    drop(first);
+    // The writer's connection closes once its last handle is gone.
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok(store) = Store::open_at(&place.location()) {
+            reopened = Some(store);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(reopened.is_some(), "the store stayed locked");
+}
+
+#[test]
+fn a_password_never_shows_in_a_location() {
+    let location = Location::Postgres {
+        url: "postgres://hitl:s3cret@db:5432/gate".into(),
+        password: None,
+    };
+    assert_eq!(format!("{location:?}"), "postgres://hitl:***@db:5432/gate");
+}
