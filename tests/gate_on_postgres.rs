@@ -1,8 +1,8 @@
 //! The gate with its store on PostgreSQL (issue #27, one gate process for now), through each
 //! real gateway, against a real PostgreSQL server of the test's own under `target/`
 //! (Debian's `postgresql`): an approval request outlives a kill -9 of the gate and its retry
-//! runs once; with the server gone every gated call is denied (fail closed), and when it is
-//! back the gate goes on by itself, nothing lost.
+//! runs once; with the server gone every gated call is denied (fail closed) and `/readyz`
+//! says why, and when it is back the gate goes on by itself, nothing lost.
 //!
 //! Needs the built binaries, Envoy and agentgateway, as `extauth_gate` does, and PostgreSQL.
 
@@ -43,6 +43,17 @@ async fn gate_on_postgres(
     Ok((server, gate))
 }
 
+/// The gate's `/readyz`: status and text.
+async fn readyz(gate: &Gate) -> anyhow::Result<(u16, String)> {
+    let url = format!(
+        "{}{}",
+        gate.extauth.options.admin_url(),
+        hitl_wire::extauth::paths::READYZ
+    );
+    let reply = reqwest::get(url).await?;
+    Ok((reply.status().as_u16(), reply.text().await?))
+}
+
 through_both_gateways! {
 async fn on_postgres_an_open_request_outlives_a_kill_9_and_its_retry_runs_once(gateway) {
     let (_server, mut gate) = gate_on_postgres("pg_restart", gateway).await?;
@@ -76,7 +87,11 @@ async fn with_postgres_gone_every_gated_call_is_denied_and_the_gate_comes_back(g
     gate.extauth.decide(&card.id, true, "ok", "bob").await?;
     assert_eq!(tokio::time::timeout(PATIENCE, first).await???.status, 200);
 
+    assert_eq!(readyz(&gate).await?.0, 200);
     server.kill();
+    let (status, why) = readyz(&gate).await?;
+    assert_eq!(status, 503, "not ready while the store is gone: {why}");
+    assert!(why.contains("gated calls are denied"), "{why}");
     for id in 2..4 {
         let denied = tokio::time::timeout(PATIENCE, gate.post(PRIVILEGED, migrate(id, "v4"))).await??;
         assert_eq!(denied.status, 403, "fail closed while the store is gone: {denied:?}");
@@ -100,6 +115,7 @@ async fn with_postgres_gone_every_gated_call_is_denied_and_the_gate_comes_back(g
         }
     }
     let (card, call) = parked.expect("the gate parks again once PostgreSQL is back");
+    assert_eq!(readyz(&gate).await?.0, 200, "ready again");
     gate.extauth.decide(&card.id, true, "ok", "bob").await?;
     assert_eq!(tokio::time::timeout(PATIENCE, call).await???.status, 200);
     assert_eq!(gate.db.state().await?.schema_version, "v4");

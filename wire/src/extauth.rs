@@ -33,6 +33,8 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
     /// `GET`: `ok`, then one `warning: …` line per insecure setting (open).
     pub const HEALTHZ: &str = "/healthz";
+    /// `GET`: `ready` while the store commits, else 503 with the reason (open).
+    pub const READYZ: &str = "/readyz";
 
     /// [`PENDING_CALL`] for `id`.
     pub fn pending_call(id: &str) -> String {

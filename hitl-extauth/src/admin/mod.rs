@@ -49,8 +49,21 @@ pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>)
             get(move || async move { health.as_str().to_owned() }),
         )
         .route(paths::METRICS, get(metrics))
+        .route(paths::READYZ, get(ready))
         .merge(protected)
         .with_state(gate)
+}
+
+/// `ready`, or 503 with why not: the store does not commit (every gated call is being denied).
+async fn ready(State(gate): State<Arc<Gate>>) -> Response {
+    match gate.ready().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {e}; gated calls are denied until it is back\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// `ok`, then one `warning: …` line per insecure setting.

@@ -478,7 +478,7 @@ async fn admin_token_guards_bodies_and_decisions_only() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    for uri in [paths::HEALTHZ, paths::METRICS] {
+    for uri in [paths::HEALTHZ, paths::METRICS, paths::READYZ] {
         assert_eq!(
             lab.call(Method::GET, uri, None, None).await.0,
             StatusCode::OK,

@@ -144,6 +144,9 @@ pub struct Settings {
     pub clocks: Clocks,
 }
 
+/// How long `/readyz` waits for the store to commit.
+pub const READY_LIMIT: Duration = Duration::from_secs(2);
+
 /// Longest reviewer name accepted.
 pub const MAX_REVIEWER_BYTES: usize = 200;
 /// Suffix on reviewer names nobody vouched for (open admin API).
@@ -236,6 +239,11 @@ impl Gate {
             .into_iter()
             .map(Arc::new)
             .collect()
+    }
+
+    /// Whether the gate can record what it decides now (its store commits): `/readyz`.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.audit.ready(READY_LIMIT).await
     }
 
     pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {

@@ -296,6 +296,22 @@ impl Store {
         let _ = answer.await;
     }
 
+    /// Whether the store commits now: an empty transaction through the writer, within
+    /// `limit` (readiness: while it fails, every gated call would be denied).
+    pub async fn ready(&self, limit: std::time::Duration) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Flush(reply));
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(StoreError::Engine(
+                "the store could not begin a transaction".into(),
+            )),
+            Err(_) => Err(StoreError::Engine(format!(
+                "the store did not commit within {limit:?}"
+            ))),
+        }
+    }
+
     /// Whether `id` was ever parked here, and how it stands. Sees every command queued before.
     pub async fn lookup(&self, id: &str) -> Result<Option<Standing>, StoreError> {
         let (reply, answer) = oneshot::channel();
