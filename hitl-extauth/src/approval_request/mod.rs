@@ -3,13 +3,13 @@
 //! that carried it. A `tools/call` is one *attempt*; attempts of the same action attach to the
 //! one live request, which outlives them (and the process: it lives in the audit store).
 //!
-//! [`state`] is the whole state machine; [`store`] its rows. This module keeps the live
+//! [`state`] is the whole state machine; [`rows`] its rows. This module keeps the live
 //! requests in memory, indexed by action, and says what each `Check` meets ([`Met`]). Every
-//! transition is written first (one conditional write, [`store::apply`]) and only the winner
+//! transition is written first (one conditional write, [`rows::apply`]) and only the winner
 //! changes the index, so the store decides every race.
 
+pub mod rows;
 pub mod state;
-pub mod store;
 
 use std::{
     collections::HashMap,
@@ -20,8 +20,8 @@ use std::{
 use hitl_wire::extauth::{ParkedCall, RequestView};
 use time::OffsetDateTime;
 
+pub use rows::{Row, Transition};
 pub use state::{State, Step};
-pub use store::{Row, Transition};
 
 /// How long requests and their decisions last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

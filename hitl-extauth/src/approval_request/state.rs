@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `rejected`, `expired` and `used` are final. Each transition is one committed, conditional
-//! write (`UPDATE … WHERE id = ? AND state = <from>`, [`super::store`]), so of two racers
+//! write (`UPDATE … WHERE id = ? AND state = <from>`, [`super::rows`]), so of two racers
 //! (two reviewers, a reviewer and the clock, two retries) exactly one wins.
 
 pub use hitl_wire::extauth::RequestState as State;

@@ -6,7 +6,7 @@
 //! [`Command`]s, so no database call ever runs on a runtime worker. Commands are applied in
 //! the order they were queued, a burst of them per transaction (group commit), and each is
 //! acknowledged only once its transaction is committed. The statements are written once
-//! ([`trail`], [`crate::approval_request::store`]) over [`sql::Tx`], which each engine
+//! ([`trail`], [`crate::approval_request::rows`]) over [`sql::Tx`], which each engine
 //! implements. Closing a call upserts the whole row, so the outcome lands even if the insert
 //! was lost. On open, rows still `pending` (the process stopped while they waited) are closed
 //! as `lost`, and the live approval requests are read back.
@@ -26,7 +26,7 @@ use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome, Parked
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use crate::approval_request::store::{self as requests, Transition};
+use crate::approval_request::rows::{self as requests, Transition};
 use sql::Tx;
 
 /// What a park writes about its approval request, in the park's own transaction.

@@ -132,7 +132,7 @@ impl Postgres {
             .collect();
         if !applied.contains(&0) {
             tx.batch_execute(super::trail::SCHEMA)?;
-            tx.batch_execute(crate::approval_request::store::SCHEMA)?;
+            tx.batch_execute(crate::approval_request::rows::SCHEMA)?;
             tx.execute("INSERT INTO schema_migrations (version) VALUES (0)", &[])?;
         }
         for (version, sql) in MIGRATIONS {

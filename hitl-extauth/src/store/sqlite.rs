@@ -34,7 +34,7 @@ impl Sqlite {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(super::trail::SCHEMA)?;
-        conn.execute_batch(crate::approval_request::store::SCHEMA)?;
+        conn.execute_batch(crate::approval_request::rows::SCHEMA)?;
         add_count_column(&conn)?;
         let next_seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(closed_seq), 0) + 1 FROM parked_calls",

@@ -11,7 +11,7 @@ use super::{
     DEFAULT_PAGE, LOST_REASON, MAX_PAGE, RequestWrite, Standing, StoreError,
     sql::{Row, Tx, Value, int},
 };
-use crate::approval_request::store as requests;
+use crate::approval_request::rows as requests;
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS parked_calls (
