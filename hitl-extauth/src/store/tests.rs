@@ -503,3 +503,31 @@ fn a_password_never_shows_in_a_location() {
     };
     assert_eq!(format!("{location:?}"), "postgres://hitl:***@db:5432/gate");
 }
+
+/// How many parks a second each engine commits when they come in bursts (a measurement, not
+/// a check: `cargo test -p hitl-extauth --release -- --ignored parks_per_second --nocapture`;
+/// the bench reports the gate's own figures).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement"]
+async fn parks_per_second() {
+    for engine in ["sqlite", "postgres"] {
+        let place = Place::new(engine);
+        let (store, _) = place.open();
+        let n = 5000;
+        let started = std::time::Instant::now();
+        let mut acks = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = call(&format!("p{i}"), "run_migration");
+            let row = request(&c, &format!("key-{i}"));
+            acks.push(store.park_for(c, Some(RequestWrite::Open(Box::new(row)))));
+        }
+        for ack in acks {
+            ack.await.unwrap().unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{engine}: {n} parks in {secs:.2} s = {:.0}/s",
+            n as f64 / secs
+        );
+    }
+}
