@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, env = env::STORE_PASSWORD_FILE, requires = "store_url")]
     pub store_password_file: Option<PathBuf>,
 
+    /// PEM file of the CA that signs the PostgreSQL server's certificate: the connection is
+    /// then TLS, required, and the certificate must name STORE_URL's host. Unset: plaintext.
+    #[arg(long, env = env::STORE_CA_FILE, requires = "store_url")]
+    pub store_ca_file: Option<PathBuf>,
+
     /// Comma-separated JSON-RPC methods that pass without review; `prefix/*` matches every
     /// method under `prefix/`. `tools/call` always parks and can't be listed.
     #[arg(long, env = env::ALLOWED_METHODS, default_value = DEFAULT_ALLOWED_METHODS)]
@@ -217,6 +222,7 @@ impl Config {
         Ok(crate::store::Location::Postgres {
             url: url.clone(),
             password,
+            ca_file: self.store_ca_file.clone(),
         })
     }
 }

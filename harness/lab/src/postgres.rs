@@ -28,6 +28,8 @@ pub struct Server {
     pub port: u16,
     pub password: String,
     bin: PathBuf,
+    /// `-c` settings beyond the defaults (TLS), kept for a restart.
+    settings: Vec<String>,
 }
 
 /// Where Debian's PostgreSQL binaries are, or why not.
@@ -90,6 +92,16 @@ fn hand_over(path: &Path) -> anyhow::Result<()> {
 impl Server {
     /// Make a cluster in `dir` (which must not exist yet) and start it on a free port.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// [`Server::start`], accepting only TLS connections (`hostssl`), with `identity` as
+    /// the server's certificate and key.
+    pub fn start_tls(dir: &Path, identity: &crate::gate_tls::Pem) -> anyhow::Result<Self> {
+        Self::start_with(dir, Some(identity))
+    }
+
+    fn start_with(dir: &Path, tls: Option<&crate::gate_tls::Pem>) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let password = crate::credentials::random_token()?;
@@ -117,6 +129,20 @@ impl Server {
             String::from_utf8_lossy(&out.stderr).trim()
         );
         std::fs::remove_file(&pwfile).ok();
+        let mut settings: Vec<String> = Vec::new();
+        if let Some(identity) = tls {
+            // Certificate and key in the cluster, the key the server's alone; plaintext
+            // connections refused.
+            hitl_wire::private::write(&data.join("server.crt"), identity.cert.as_bytes())?;
+            hitl_wire::private::write(&data.join("server.key"), identity.key.as_bytes())?;
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                format!("hostssl all {USER} 127.0.0.1/32 scram-sha-256\n"),
+            )?;
+            hand_over(&data)?;
+            settings.extend(["ssl=on".into(), "ssl_cert_file=server.crt".into()]);
+            settings.push("ssl_key_file=server.key".into());
+        }
         let port = crate::net::free_port()?;
         let log = std::fs::File::create(dir.join("postgres.log"))?;
         hand_over(&dir.join("postgres.log"))?;
@@ -130,6 +156,7 @@ impl Server {
                 "unix_socket_directories=",
             ])
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .arg("-p")
             .arg(port.to_string())
             .stdin(Stdio::null())
@@ -143,6 +170,7 @@ impl Server {
             port,
             password,
             bin,
+            settings,
         };
         server.wait_ready()?;
         Ok(server)
@@ -211,6 +239,7 @@ impl Server {
                     "unix_socket_directories=",
                 ])
                 .args(["-c", "fsync=off", "-c", "max_connections=200"])
+                .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
                 .arg("-p")
                 .arg(self.port.to_string())
                 .stdin(Stdio::null())

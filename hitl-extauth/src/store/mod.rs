@@ -82,11 +82,13 @@ pub enum Standing {
 pub enum Location {
     /// An SQLite file (`:memory:` for none).
     Sqlite(PathBuf),
-    /// A PostgreSQL database: a `postgres://` URL (or key=value string), and the password
-    /// when it is kept out of the URL (`STORE_PASSWORD_FILE`).
+    /// A PostgreSQL database: a `postgres://` URL, the password when it is kept out of the
+    /// URL (`STORE_PASSWORD_FILE`), and the CA that signs the server's certificate when the
+    /// connection is TLS (`STORE_CA_FILE`).
     Postgres {
         url: String,
         password: Option<String>,
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -191,8 +193,12 @@ impl Store {
             .name("store-writer".into())
             .spawn(move || match location {
                 Location::Sqlite(path) => serve(|| sqlite::Sqlite::open(&path), &ready, rx),
-                Location::Postgres { url, password } => serve(
-                    || postgres::Postgres::open(&url, password.as_deref()),
+                Location::Postgres {
+                    url,
+                    password,
+                    ca_file,
+                } => serve(
+                    || postgres::Postgres::open(&url, password.as_deref(), ca_file.as_deref()),
                     &ready,
                     rx,
                 ),

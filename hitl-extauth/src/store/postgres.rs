@@ -3,12 +3,19 @@
 //! advisory lock, so replicas starting together migrate once; `closed_seq` comes from a
 //! sequence, unique across replicas. Statements are prepared once per connection.
 //!
-//! Connections are plaintext (`NoTls`): point it at a server on a trusted network, or through
-//! a local TLS proxy; a URL that demands TLS is refused at connect with PostgreSQL's reason.
+//! With `STORE_CA_FILE` the connection is TLS (rustls over ring), required, and the server's
+//! certificate must chain to that CA and name the URL's host; without it the connection is
+//! plaintext, for a server on the same trusted network (a URL that asks for TLS then fails
+//! with a reason that names `STORE_CA_FILE`).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path, sync::Arc};
 
-use postgres::{Client, NoTls, Statement, types::ToSql, types::Type};
+use postgres::{
+    Client, NoTls, Statement,
+    config::SslMode,
+    types::{ToSql, Type},
+};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     Engine, StoreError,
@@ -18,10 +25,7 @@ use super::{
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         // The server's own message (e.g. "password authentication failed for user …").
-        let detail = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
-        StoreError::Engine(format!("PostgreSQL: {detail}"))
+        StoreError::Engine(format!("PostgreSQL: {}", detail(&e)))
     }
 }
 
@@ -40,6 +44,7 @@ pub struct Postgres {
     statements: HashMap<String, Statement>,
     /// To connect again after the server went away.
     config: postgres::Config,
+    tls: Option<MakeRustlsConnect>,
     /// The URL without its password, for errors.
     shown: String,
 }
@@ -58,19 +63,72 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
-    config.connect(NoTls).map_err(|e| {
+fn connect(
+    config: &postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+    shown: &str,
+) -> Result<Client, StoreError> {
+    let connected = match tls {
+        Some(tls) => config.connect(tls.clone()),
+        None => config.connect(NoTls),
+    };
+    connected.map_err(|e| {
+        let why = detail(&e);
+        let asks_for_tls = ["no encryption", "SSL", "TLS"]
+            .iter()
+            .any(|w| why.contains(w));
+        let hint = if tls.is_none() && asks_for_tls {
+            " (the server wants TLS: set STORE_CA_FILE to the CA of its certificate)"
+        } else {
+            ""
+        };
         StoreError::Engine(format!(
-            "cannot connect to {}: {}",
-            redacted(shown),
-            StoreError::from(e)
+            "cannot connect to {}: {why}{hint}",
+            redacted(shown)
         ))
     })
 }
 
+/// PostgreSQL's own message for `e` when the server sent one, else the client's.
+fn detail(e: &postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |db| db.message().to_owned())
+}
+
+/// TLS that trusts only the CA in `ca_file` (PEM).
+fn tls(ca_file: &Path) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+    let bad =
+        |why: String| StoreError::Engine(format!("STORE_CA_FILE {}: {why}", ca_file.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    for cert in certs {
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 impl Postgres {
-    /// Connect to `url` (`password` overrides any in it) and migrate the schema.
-    pub fn open(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
+    /// Connect to `url` (`password` overrides any in it; TLS trusting `ca_file` when given)
+    /// and migrate the schema.
+    pub fn open(
+        url: &str,
+        password: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
             StoreError::Engine(format!("STORE_URL {}: {e}", redacted(url)))
         })?;
@@ -79,11 +137,16 @@ impl Postgres {
         }
         config.application_name("hitl-extauth");
         config.connect_timeout(std::time::Duration::from_secs(10));
-        let client = connect(&config, url)?;
+        let tls = ca_file.map(tls).transpose()?;
+        if tls.is_some() {
+            config.ssl_mode(SslMode::Require);
+        }
+        let client = connect(&config, tls.as_ref(), url)?;
         let mut store = Self {
             client,
             statements: HashMap::new(),
             config,
+            tls,
             shown: redacted(url),
         };
         store.migrate()?;
@@ -110,7 +173,7 @@ impl Postgres {
 
     /// After the server went away: connect again (and hold the store again), or say why not.
     fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.client = connect(&self.config, &self.shown)?;
+        self.client = connect(&self.config, self.tls.as_ref(), &self.shown)?;
         self.statements.clear();
         self.hold_the_store()?;
         tracing::info!(store = %self.shown, "store: connected to PostgreSQL again");

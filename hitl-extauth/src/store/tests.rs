@@ -35,6 +35,7 @@ impl Place {
             Place::Postgres(server) => Location::Postgres {
                 url: server.url("postgres"),
                 password: Some(server.password.clone()),
+                ca_file: None,
             },
         }
     }
@@ -500,6 +501,7 @@ fn a_password_never_shows_in_a_location() {
     let location = Location::Postgres {
         url: "postgres://hitl:s3cret@db:5432/gate".into(),
         password: None,
+        ca_file: None,
     };
     assert_eq!(format!("{location:?}"), "postgres://hitl:***@db:5432/gate");
 }
@@ -530,4 +532,46 @@ async fn parks_per_second() {
             n as f64 / secs
         );
     }
+}
+
+/// With `STORE_CA_FILE` the store speaks TLS and believes only a server certificate from
+/// that CA: the right CA connects, another CA is refused, and a plaintext client of a server
+/// that demands TLS is told to set `STORE_CA_FILE`.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_the_store_believes_only_its_ca() {
+    let dir = hitl_lab::bins::target_dir()
+        .join("store-tests")
+        .join(uuid::Uuid::new_v4().to_string());
+    let issued = hitl_lab::gate_tls::GateTls::issue("store-test-ca").unwrap();
+    let server =
+        hitl_lab::postgres::Server::start_tls(&dir.join("cluster"), &issued.server).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &issued.ca).unwrap();
+    let other = dir.join("other-ca.pem");
+    std::fs::write(
+        &other,
+        hitl_lab::gate_tls::GateTls::issue("other").unwrap().ca,
+    )
+    .unwrap();
+    let at = |ca_file: Option<&Path>| Location::Postgres {
+        url: server.url("postgres"),
+        password: Some(server.password.clone()),
+        ca_file: ca_file.map(Path::to_path_buf),
+    };
+
+    let (store, _) = Store::open_at(&at(Some(&ca))).unwrap();
+    store
+        .ready(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    drop(store);
+    let wrong = Store::open_at(&at(Some(&other))).unwrap_err().to_string();
+    assert!(wrong.contains("cannot connect"), "{wrong}");
+    let plain = Store::open_at(&at(None)).unwrap_err().to_string();
+    assert!(
+        plain.contains(hitl_wire::env::extauth::STORE_CA_FILE),
+        "{plain}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

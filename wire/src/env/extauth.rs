@@ -28,6 +28,8 @@ pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";
 pub const STORE_URL: &str = "STORE_URL";
 /// A file holding the PostgreSQL password, kept out of `STORE_URL`.
 pub const STORE_PASSWORD_FILE: &str = "STORE_PASSWORD_FILE";
+/// PEM CA of the PostgreSQL server's certificate: the connection is then TLS, and verified.
+pub const STORE_CA_FILE: &str = "STORE_CA_FILE";
 /// JSON-RPC methods that pass without review (default: the classifier's allow-list).
 pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
 /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
