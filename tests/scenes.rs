@@ -37,6 +37,7 @@ async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
         ModelChoice::Scripted,
         &AgentKind::ALL,
         &progress,
+        conformance::restart_gate(&lab.state, &lab.config.dir, None),
     )
     .await
     .expect("the scenes ran");

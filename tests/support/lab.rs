@@ -33,8 +33,9 @@ impl Lab {
             model: ModelChoice::Scripted,
             gateway,
             agents: AgentKind::ALL.to_vec(),
-            // Long enough for any scene; short enough that a lost decision fails fast.
-            park_timeout: Some(Duration::from_secs(120)),
+            // As conformance's own lab: scene 7 waits for the hold to run out; scenes 3 and 4
+            // are decided as the card appears.
+            park_timeout: Some(hitl_scenes::conformance::PARK_TIMEOUT),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
             chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),
             chat_script: Some(scene::parse::chat_script().expect("scenarios/chat parses")),

@@ -63,6 +63,49 @@ impl Spec {
     }
 }
 
+/// A [`Spec`] as the lab state file keeps it (owner-only: the environment holds tokens).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub health_url: Option<String>,
+    pub ready_timeout_ms: u64,
+}
+
+impl From<&Spec> for SavedSpec {
+    fn from(spec: &Spec) -> Self {
+        let text = |s: &OsString| s.to_string_lossy().into_owned();
+        Self {
+            program: spec.program.clone(),
+            args: spec.args.iter().map(text).collect(),
+            env: spec.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            health_url: spec.health_url.clone(),
+            ready_timeout_ms: u64::try_from(spec.ready_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl SavedSpec {
+    /// The spec again, named `name`, logging to `log`.
+    pub fn spec(&self, name: &str, log: &Path) -> Spec {
+        Spec {
+            name: name.to_owned(),
+            program: self.program.clone(),
+            args: self.args.iter().map(OsString::from).collect(),
+            env: self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), OsString::from(v)))
+                .collect(),
+            health_url: self.health_url.clone(),
+            ready_timeout: Duration::from_millis(self.ready_timeout_ms),
+            log: log.to_path_buf(),
+        }
+    }
+}
+
 /// A running child process, killed when dropped.
 #[derive(Debug)]
 pub struct Running {
@@ -272,6 +315,25 @@ pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<St
         argv.join(" "),
         group_members(pid)
     )
+}
+
+/// Kill the process group `pid` leads at once (SIGKILL, no grace: a crash, as `kill -9`), if
+/// it is still the one we started; return once every process of the group is gone.
+pub fn kill_pid(pid: u32, argv: &[String]) -> anyhow::Result<Stopped> {
+    match live_cmdline(pid) {
+        Some(cmdline) if cmdline == argv => {}
+        Some(_) => return Ok(Stopped::NotRunning),
+        None if group_members(pid).is_empty() => return Ok(Stopped::NotRunning),
+        None => {}
+    }
+    signal_group(pid, "KILL");
+    anyhow::ensure!(
+        wait_group_gone(pid, Duration::from_secs(5)),
+        "process group {pid} ({}) did not stop after SIGKILL: still {:?}",
+        argv.join(" "),
+        group_members(pid)
+    );
+    Ok(Stopped::Stopped)
 }
 
 /// Wait up to `timeout` for the group `pgid` to have no live member.

@@ -7,6 +7,7 @@ use std::{collections::VecDeque, time::Duration};
 use super::{
     model::{ExpectedCall, HumanDecision, Scene, Tier},
     observation::{SeenCall, ToolResult},
+    reviewer::Reviewer,
     run::RunOptions,
     transcript::{Recorder, Who},
 };
@@ -48,6 +49,7 @@ pub async fn converse(
     scene: &Scene,
     options: &RunOptions,
     rec: &Recorder,
+    reviewer: &Reviewer,
 ) -> anyhow::Result<Conversation> {
     let mut user = ChatUser {
         chat: Chat::new(chat_client(lab, options.agent, &options.user)?),
@@ -57,7 +59,11 @@ pub async fn converse(
         answers: scene.answers.iter().collect(),
         seen: Conversation::default(),
     };
-    for prompt in &scene.prompts {
+    for (i, prompt) in scene.prompts.iter().enumerate() {
+        if i > 0 {
+            // "Try again." comes once the reviewer has decided what the scene puts off.
+            reviewer.caught_up(options.turn_timeout).await?;
+        }
         user.say(prompt).await?;
     }
     if !user.answers.is_empty() {

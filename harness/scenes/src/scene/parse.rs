@@ -11,7 +11,7 @@ use hitl_wire::model::{Response, Script, ToolCall, Turn, When};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
+use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier, WhileHeld};
 
 /// The lab's tools; a scene that names another is a typo.
 pub const LAB_TOOLS: &[&str] = &hitl_wire::mockdb::tools::ALL;
@@ -60,6 +60,7 @@ struct RawCall {
     tier: Tier,
     decide: Option<Spanned<String>>,
     reason: Option<String>,
+    while_held: Option<Spanned<String>>,
     executed: bool,
 }
 
@@ -124,7 +125,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
     for call in raw.calls {
         let span = call.span();
         let call = call.into_inner();
-        calls.push(to_call(call, text, span.clone()).map_err(|(s, m)| at(s.unwrap_or(span), m))?);
+        let call =
+            to_call(call, text, span.clone()).map_err(|(s, m)| at(s.unwrap_or(span.clone()), m))?;
+        earlier_approval_has_one(&calls, &call).map_err(|m| at(span, m))?;
+        calls.push(call);
     }
 
     Ok(Scene {
@@ -249,7 +253,7 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
                     tier.as_str(),
                     tier.decider(),
                     if tier == Tier::Gateway {
-                        ", timeout"
+                        ", timeout, earlier-approval"
                     } else {
                         ""
                     }
@@ -261,6 +265,7 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
             reason: raw.reason.clone().unwrap_or_default(),
         }),
         (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
+        (Tier::Gateway, Some(EARLIER_APPROVAL)) => Some(HumanDecision::EarlierApproval),
         (Tier::Agent, Some("timeout")) => {
             return Err((
                 decide_span,
@@ -269,13 +274,24 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
                     .into(),
             ));
         }
+        (Tier::Agent, Some(EARLIER_APPROVAL)) => {
+            return Err((
+                decide_span,
+                "`decide = \"earlier-approval\"` only exists at the gateway; the agent asks the \
+                 chat user for every call"
+                    .into(),
+            ));
+        }
         (_, Some(other)) => {
             return Err((
                 decide_span,
-                format!("unknown decision `{other}`: use approve, reject or timeout"),
+                format!(
+                    "unknown decision `{other}`: use approve, reject, timeout or earlier-approval"
+                ),
             ));
         }
     };
+    let while_held = while_held(raw.while_held, raw.tier, decision.as_ref(), raw.executed)?;
     if raw.reason.is_some() && !matches!(decision, Some(HumanDecision::Reject { .. })) {
         return Err((None, "`reason` goes with `decide = \"reject\"` only".into()));
     }
@@ -290,13 +306,92 @@ fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall,
                 .into(),
         ));
     }
+    if decision == Some(HumanDecision::EarlierApproval) && !raw.executed {
+        return Err((
+            None,
+            "`decide = \"earlier-approval\"` says the call passes on an approval: it runs \
+             (`executed = true`)"
+                .into(),
+        ));
+    }
     Ok(ExpectedCall {
         tool,
         tier: raw.tier,
         decision,
+        while_held,
         executed: raw.executed,
         line: line_col(text, span.start).0,
     })
+}
+
+/// The decision of a call that passes on an earlier call's approval.
+const EARLIER_APPROVAL: &str = "earlier-approval";
+
+/// `while_held`: only on a tier-2 call the reviewer approves or rejects, which then cannot
+/// have run (its caller is denied when the hold ends or the gate dies; a retry runs).
+fn while_held(
+    raw: Option<Spanned<String>>,
+    tier: Tier,
+    decision: Option<&HumanDecision>,
+    executed: bool,
+) -> Result<Option<WhileHeld>, Located> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let span = raw.span();
+    let held = match raw.into_inner().as_str() {
+        "hold-runs-out" => WhileHeld::HoldRunsOut,
+        "gate-restarts" => WhileHeld::GateRestarts,
+        other => {
+            return Err((
+                Some(span),
+                format!("unknown `while_held = \"{other}\"`: use hold-runs-out or gate-restarts"),
+            ));
+        }
+    };
+    if tier != Tier::Gateway
+        || !matches!(
+            decision,
+            Some(HumanDecision::Approve | HumanDecision::Reject { .. })
+        )
+    {
+        return Err((
+            Some(span),
+            "`while_held` goes with `tier = \"gateway\"` and `decide = \"approve\"` or \
+             `\"reject\"`: it says what happens before the reviewer decides a held call"
+                .into(),
+        ));
+    }
+    if executed {
+        return Err((
+            None,
+            format!(
+                "`executed = true` contradicts `while_held = \"{}\"`: the held call is denied \
+                 before the reviewer decides; a retry (`decide = \"earlier-approval\"`) runs",
+                held.as_str()
+            ),
+        ));
+    }
+    Ok(Some(held))
+}
+
+/// A call that passes on an earlier approval needs an earlier call of its tool that the
+/// reviewer approves.
+fn earlier_approval_has_one(before: &[ExpectedCall], call: &ExpectedCall) -> Result<(), String> {
+    if call.decision != Some(HumanDecision::EarlierApproval)
+        || before.iter().any(|c| {
+            c.tool == call.tool
+                && c.tier == Tier::Gateway
+                && c.decision == Some(HumanDecision::Approve)
+        })
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "`decide = \"earlier-approval\"` needs an earlier [[call]] of {} that the reviewer \
+         approves at the gateway",
+        call.tool
+    ))
 }
 
 /// 1-based line and column of byte `offset` in `text`.
