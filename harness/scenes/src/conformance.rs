@@ -118,8 +118,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
                      down`) or run with --gateway {running}",
                 );
             }
-            // Reuse it if it is healthy; `up` restarts it if not.
-            let state = local::up(&options.local).await?;
+            // Reuse it if it is healthy (with the hold it has: scene 7 then waits that long);
+            // `up` mends it if not.
+            let reuse = LocalConfig {
+                park_timeout: None,
+                ..options.local.clone()
+            };
+            let state = local::up(&reuse).await?;
             (state, false)
         }
         (Target::Local, None) => (local::up(&options.local).await?, true),

@@ -51,6 +51,21 @@ pub(super) async fn already_up(config: &LocalConfig) -> anyhow::Result<Option<La
                 ));
                 down(&config.dir, config.progress)?;
             }
+            Target::Local
+                if config
+                    .park_timeout
+                    .is_some_and(|t| state.park_timeout_sec != Some(t.as_secs())) =>
+            {
+                config.note(format!(
+                    "==> the local lab is up with another hold (PARK_TIMEOUT_SEC {}); restarting \
+                     it with {} s",
+                    state
+                        .park_timeout_sec
+                        .map_or("unknown".to_owned(), |s| s.to_string()),
+                    config.park_timeout.map_or(0, |t| t.as_secs())
+                ));
+                down(&config.dir, config.progress)?;
+            }
             Target::Local => return mend(config, state).await,
         }
     }

@@ -171,7 +171,9 @@ impl Conversation {
         for activity in &outcome.activities {
             match activity {
                 Activity::Call { id, tool, args } if tool != hitl::ASK_USER => {
-                    if !self.calls.iter().any(|c| c.id == *id) {
+                    // A call reported again is the same call until it has a result; an id
+                    // seen on an answered call is a new call (ids may repeat across prompts).
+                    if !self.calls.iter().any(|c| c.id == *id && c.result.is_none()) {
                         self.calls.push(SeenCall {
                             id: id.clone(),
                             tool: tool.clone(),
@@ -184,7 +186,7 @@ impl Conversation {
                 Activity::Result {
                     id, text, is_error, ..
                 } => {
-                    if let Some(call) = self.calls.iter_mut().find(|c| c.id == *id) {
+                    if let Some(call) = self.calls.iter_mut().rev().find(|c| c.id == *id) {
                         call.result = Some(ToolResult {
                             text: text.clone(),
                             is_error: *is_error,

@@ -11,7 +11,10 @@ use hitl_wire::model::{Response, Script, ToolCall, Turn, When};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier, WhileHeld};
+use super::model::{Expectations, Scene};
+
+mod call;
+use call::{RawCall, earlier_approval_has_one, to_call};
 
 /// The lab's tools; a scene that names another is a typo.
 pub const LAB_TOOLS: &[&str] = &hitl_wire::mockdb::tools::ALL;
@@ -51,17 +54,6 @@ struct RawTurn {
     call: Option<ToolCall>,
     say: Option<String>,
     respond: Option<Vec<Response>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCall {
-    tool: Spanned<String>,
-    tier: Tier,
-    decide: Option<Spanned<String>>,
-    reason: Option<String>,
-    while_held: Option<Spanned<String>>,
-    executed: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,180 +214,8 @@ fn to_turn(raw: RawTurn) -> Result<Turn, String> {
     Ok(Turn { respond })
 }
 
-type Located = (Option<Range<usize>>, String);
-
-fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall, Located> {
-    let tool_span = raw.tool.span();
-    let tool = raw.tool.into_inner();
-    if !LAB_TOOLS.contains(&tool.as_str()) {
-        return Err((
-            Some(tool_span),
-            format!(
-                "unknown tool `{tool}`; the lab's tools are {}",
-                LAB_TOOLS.join(", ")
-            ),
-        ));
-    }
-    let decide_span = raw.decide.as_ref().map(Spanned::span);
-    let decision = match (raw.tier, raw.decide.map(Spanned::into_inner).as_deref()) {
-        (Tier::None, None) => None,
-        (Tier::None, Some(_)) => {
-            return Err((
-                decide_span,
-                "`decide` is set but `tier = \"none\"`: nobody decides on an ungated call".into(),
-            ));
-        }
-        (tier, None) => {
-            return Err((
-                None,
-                format!(
-                    "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
-                    tier.as_str(),
-                    tier.decider(),
-                    if tier == Tier::Gateway {
-                        ", timeout, earlier-approval"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        (_, Some("approve")) => Some(HumanDecision::Approve),
-        (_, Some("reject")) => Some(HumanDecision::Reject {
-            reason: raw.reason.clone().unwrap_or_default(),
-        }),
-        (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
-        (Tier::Gateway, Some(EARLIER_APPROVAL)) => Some(HumanDecision::EarlierApproval),
-        (Tier::Agent, Some("timeout")) => {
-            return Err((
-                decide_span,
-                "`decide = \"timeout\"` only exists at the gateway; the agent waits for the chat \
-                 user forever"
-                    .into(),
-            ));
-        }
-        (Tier::Agent, Some(EARLIER_APPROVAL)) => {
-            return Err((
-                decide_span,
-                "`decide = \"earlier-approval\"` only exists at the gateway; the agent asks the \
-                 chat user for every call"
-                    .into(),
-            ));
-        }
-        (_, Some(other)) => {
-            return Err((
-                decide_span,
-                format!(
-                    "unknown decision `{other}`: use approve, reject, timeout or earlier-approval"
-                ),
-            ));
-        }
-    };
-    let while_held = while_held(raw.while_held, raw.tier, decision.as_ref(), raw.executed)?;
-    if raw.reason.is_some() && !matches!(decision, Some(HumanDecision::Reject { .. })) {
-        return Err((None, "`reason` goes with `decide = \"reject\"` only".into()));
-    }
-    let denied = matches!(
-        decision,
-        Some(HumanDecision::Reject { .. } | HumanDecision::Timeout)
-    );
-    if denied && raw.executed {
-        return Err((
-            None,
-            "`executed = true` contradicts the decision: a rejected or timed-out call never runs"
-                .into(),
-        ));
-    }
-    if decision == Some(HumanDecision::EarlierApproval) && !raw.executed {
-        return Err((
-            None,
-            "`decide = \"earlier-approval\"` says the call passes on an approval: it runs \
-             (`executed = true`)"
-                .into(),
-        ));
-    }
-    Ok(ExpectedCall {
-        tool,
-        tier: raw.tier,
-        decision,
-        while_held,
-        executed: raw.executed,
-        line: line_col(text, span.start).0,
-    })
-}
-
-/// The decision of a call that passes on an earlier call's approval.
-const EARLIER_APPROVAL: &str = "earlier-approval";
-
-/// `while_held`: only on a tier-2 call the reviewer approves or rejects, which then cannot
-/// have run (its caller is denied when the hold ends or the gate dies; a retry runs).
-fn while_held(
-    raw: Option<Spanned<String>>,
-    tier: Tier,
-    decision: Option<&HumanDecision>,
-    executed: bool,
-) -> Result<Option<WhileHeld>, Located> {
-    let Some(raw) = raw else {
-        return Ok(None);
-    };
-    let span = raw.span();
-    let held = match raw.into_inner().as_str() {
-        "hold-runs-out" => WhileHeld::HoldRunsOut,
-        "gate-restarts" => WhileHeld::GateRestarts,
-        other => {
-            return Err((
-                Some(span),
-                format!("unknown `while_held = \"{other}\"`: use hold-runs-out or gate-restarts"),
-            ));
-        }
-    };
-    if tier != Tier::Gateway
-        || !matches!(
-            decision,
-            Some(HumanDecision::Approve | HumanDecision::Reject { .. })
-        )
-    {
-        return Err((
-            Some(span),
-            "`while_held` goes with `tier = \"gateway\"` and `decide = \"approve\"` or \
-             `\"reject\"`: it says what happens before the reviewer decides a held call"
-                .into(),
-        ));
-    }
-    if executed {
-        return Err((
-            None,
-            format!(
-                "`executed = true` contradicts `while_held = \"{}\"`: the held call is denied \
-                 before the reviewer decides; a retry (`decide = \"earlier-approval\"`) runs",
-                held.as_str()
-            ),
-        ));
-    }
-    Ok(Some(held))
-}
-
-/// A call that passes on an earlier approval needs an earlier call of its tool that the
-/// reviewer approves.
-fn earlier_approval_has_one(before: &[ExpectedCall], call: &ExpectedCall) -> Result<(), String> {
-    if call.decision != Some(HumanDecision::EarlierApproval)
-        || before.iter().any(|c| {
-            c.tool == call.tool
-                && c.tier == Tier::Gateway
-                && c.decision == Some(HumanDecision::Approve)
-        })
-    {
-        return Ok(());
-    }
-    Err(format!(
-        "`decide = \"earlier-approval\"` needs an earlier [[call]] of {} that the reviewer \
-         approves at the gateway",
-        call.tool
-    ))
-}
-
 /// 1-based line and column of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

@@ -298,11 +298,18 @@ impl Work {
     }
 
     fn closed(&mut self, record: &DecidedCall) {
+        let mut nobody_held = false;
         if let Some(park) = self.parks.iter_mut().find(|p| p.id == record.call.id) {
             park.outcome = Some(record.outcome);
             park.reason = record.reason.clone();
+            nobody_held = park.hold_ended || park.came_back;
         }
         let detail = match record.outcome {
+            Outcome::Approved if nobody_held => {
+                "recorded the approval; nobody is held for it: the same call sent again passes \
+                 once"
+                    .to_owned()
+            }
             Outcome::Approved => "released the call upstream".to_owned(),
             other => format!("denied the call ({}): {}", other.as_str(), record.reason),
         };

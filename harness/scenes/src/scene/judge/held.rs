@@ -78,7 +78,6 @@ pub(super) fn put_off(
     park: &SeenPark,
     verdict: &mut Verdict,
 ) {
-    let denied = call.result.as_ref().filter(|r| r.is_error);
     match held {
         WhileHeld::HoldRunsOut => {
             verdict.check(
@@ -88,6 +87,7 @@ pub(super) fn put_off(
                      caller waiting) before the reviewer decided"
                 ),
             );
+            let denied = call.result.as_ref().filter(|r| r.is_error);
             verdict.check(
                 denied.is_some_and(|r| {
                     r.text.contains(&park.id) && r.text.contains("send the same call again")
@@ -104,9 +104,18 @@ pub(super) fn put_off(
                 park.came_back,
                 format!("{tool}: the restarted gate's /events still showed the card"),
             );
+            // Each agent words a broken tool call its own way (kagent: a result holding
+            // "error"; LangGraph: "Tool call failed"); none is a success.
+            let failed = call.result.as_ref().is_none_or(|r| {
+                let text = r.text.to_lowercase();
+                r.is_error || text.contains("error") || text.contains("failed")
+            });
             verdict.check(
-                denied.is_some(),
-                format!("{tool}: the held call failed closed when its gate died (an error)"),
+                failed,
+                format!(
+                    "{tool}: the held call failed closed when its gate died (the agent got an \
+                     error, not a result)"
+                ),
             );
         }
     }

@@ -180,9 +180,24 @@ fn after_a_restart_the_card_must_have_come_back_and_the_held_call_failed_closed(
         ["run_migration: the restarted gate's /events still showed the card"]
     );
     seen.parks[0].came_back = true;
-    seen.calls[0].result = None;
+    seen.calls[0].result = Some(ToolResult {
+        text: "migrated v2 -> v3".into(),
+        is_error: false,
+    });
     assert_eq!(
         failures(&judge(&long_approval("gate-restarts"), &seen, alice(false))),
-        ["run_migration: the held call failed closed when its gate died (an error)"]
+        [
+            "run_migration: the held call failed closed when its gate died (the agent got an \
+             error, not a result)"
+        ]
+    );
+    // kagent reports a broken MCP session as a result that holds the error.
+    seen.calls[0].result = Some(ToolResult {
+        text: r#"{"error":"MCP session connection lost"}"#.into(),
+        is_error: false,
+    });
+    assert_eq!(
+        failures(&judge(&long_approval("gate-restarts"), &seen, alice(false))),
+        Vec::<&str>::new()
     );
 }
