@@ -16,7 +16,7 @@ use hitl_scenes::scene;
 /// A running local lab with the scripted model and both agents.
 pub struct Lab {
     pub state: LabState,
-    config: LocalConfig,
+    pub config: LocalConfig,
 }
 
 impl Lab {
