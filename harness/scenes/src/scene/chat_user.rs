@@ -65,6 +65,7 @@ pub async fn converse(
             reviewer.caught_up(options.turn_timeout).await?;
         }
         user.say(prompt).await?;
+        reviewer.turn_ended();
     }
     if !user.answers.is_empty() {
         anyhow::bail!(

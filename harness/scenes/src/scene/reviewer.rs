@@ -33,6 +33,8 @@ pub struct Reviewer {
     task: Option<JoinHandle<Vec<SeenPark>>>,
     /// Decisions the scene puts off (after the hold, after a restart) not yet taken.
     put_off: watch::Receiver<usize>,
+    /// The chat user's turns that have ended.
+    turns: watch::Sender<usize>,
 }
 
 /// Kills hitl-extauth (`kill -9`) and has the lab bring it back on the same store; returns
@@ -65,12 +67,15 @@ impl Reviewer {
         let plan = plan(scene);
         let (put_off_tx, put_off) =
             watch::channel(plan.iter().filter(|p| p.while_held.is_some()).count());
+        let (turns, turns_rx) = watch::channel(0);
         let work = Work {
             plan,
             parks: Vec::new(),
             desk,
             held: None,
             put_off: put_off_tx,
+            turns: turns_rx,
+            closing: None,
             resubscribe: false,
             resubscribed: false,
         };
@@ -78,7 +83,14 @@ impl Reviewer {
             over: Some(over),
             task: Some(tokio::spawn(work.run(Box::pin(events), told))),
             put_off,
+            turns,
         }
+    }
+
+    /// The chat user's turn (a prompt and all that followed) has ended: what the reviewer
+    /// puts off until the held call's turn is over may go on.
+    pub fn turn_ended(&self) {
+        self.turns.send_modify(|n| *n += 1);
     }
 
     /// Wait (at most `limit`) until every decision the scene puts off has been taken: the
@@ -98,6 +110,8 @@ impl Reviewer {
     /// The conversation is over: every park the reviewer saw, once each has closed (or
     /// `grace` has passed).
     pub async fn finish(mut self, grace: Duration) -> Vec<SeenPark> {
+        // No turn is on any more: nothing put off waits for one to end.
+        self.turns.send_modify(|n| *n = usize::MAX);
         if let Some(over) = self.over.take() {
             let _ = over.send(grace);
         }
@@ -147,10 +161,15 @@ struct Work {
     desk: Desk,
     plan: VecDeque<Planned>,
     parks: Vec<SeenPark>,
-    /// The park whose decision is put off, what it will be, and until what.
-    held: Option<(String, HumanDecision, WhileHeld)>,
-    /// Decisions put off and not yet taken.
+    /// The park whose decision is put off, what it will be, and until what; and how many of
+    /// the chat user's turns had ended when it was parked.
+    held: Option<(String, HumanDecision, WhileHeld, usize)>,
+    /// Decisions put off and not yet taken (one counts as taken once `/events` shows it).
     put_off: watch::Sender<usize>,
+    /// The chat user's turns that have ended.
+    turns: watch::Receiver<usize>,
+    /// A put-off decision taken, its closing event not yet seen.
+    closing: Option<String>,
     /// The gate restarted: read a new event stream.
     resubscribe: bool,
     /// Reading the restarted gate's event stream.
@@ -263,8 +282,8 @@ impl Work {
         self.decide(&call.id, decision).await;
     }
 
-    /// Take `decision` on card `id` now.
-    async fn decide(&self, id: &str, decision: HumanDecision) {
+    /// Take `decision` on card `id` now; whether the gate took it.
+    async fn decide(&self, id: &str, decision: HumanDecision) -> bool {
         let Desk {
             gate,
             reviewer,
@@ -282,9 +301,9 @@ impl Work {
             }
             HumanDecision::Timeout => {
                 rec.say(Who::Reviewer, "nobody decides; the park will time out");
-                return;
+                return true;
             }
-            HumanDecision::EarlierApproval => return,
+            HumanDecision::EarlierApproval => return true,
         };
         let request = DecideRequest {
             approved,
@@ -294,11 +313,17 @@ impl Work {
         let decided = super::run::within("hitl-extauth /decide", gate.decide(id, &request));
         if let Err(e) = decided.await {
             rec.say(Who::Check, format!("FAIL deciding {id}: {e:#}"));
+            return false;
         }
+        true
     }
 
     fn closed(&mut self, record: &DecidedCall) {
         let mut nobody_held = false;
+        if self.closing.as_deref() == Some(record.call.id.as_str()) {
+            self.closing = None;
+            self.put_off.send_modify(|n| *n = n.saturating_sub(1));
+        }
         if let Some(park) = self.parks.iter_mut().find(|p| p.id == record.call.id) {
             park.outcome = Some(record.outcome);
             park.reason = record.reason.clone();

@@ -2,11 +2,19 @@
 //! own hold ran out (its `/events` re-announces the card with no caller waiting), or kills the
 //! gate while the call is held, has the lab bring it back and reads the restarted gate's
 //! `/events` (the open cards come first). Either way it then looks the card up in `/pending`
-//! (recorded for the judge: listed, no caller waiting) and decides.
+//! (recorded for the judge: listed, no caller waiting) and decides. What follows the held
+//! call waits for the chat user's turn to end (the agent has said what it was told), so the
+//! transcript reads in one order: the denial, the agent's words, then the restart or the
+//! decision; the chat user's next prompt waits for the decision's closing event.
+
+use std::time::Duration;
 
 use hitl_wire::extauth::ParkedCall;
 
 use super::{Events, Work};
+
+/// Longest the reviewer waits for the held call's turn to end before going on anyway.
+const TURN_END_WAIT: Duration = Duration::from_secs(120);
 use crate::scene::{
     model::{HumanDecision, WhileHeld},
     observation::Listed,
@@ -17,7 +25,8 @@ use crate::scene::{
 impl Work {
     /// Put off `decision` on the new card `id` until `while_held` has happened.
     pub(super) async fn put_off(&mut self, id: &str, decision: HumanDecision, held: WhileHeld) {
-        self.held = Some((id.to_owned(), decision, held));
+        let turn = *self.turns.borrow();
+        self.held = Some((id.to_owned(), decision, held, turn));
         let rec = &self.desk.rec;
         match held {
             WhileHeld::HoldRunsOut => rec.say(
@@ -33,6 +42,9 @@ impl Work {
                     Some(restart) => restart().await,
                     None => Err(anyhow::anyhow!("this lab has no way to restart its gate")),
                 };
+                // The held call fails closed the moment its gate dies: its turn ends first.
+                self.turn_over(turn).await;
+                let rec = &self.desk.rec;
                 match restarted {
                     Ok(()) => {
                         rec.say(Who::Lab, "hitl-extauth is back (same store)");
@@ -48,9 +60,10 @@ impl Work {
     /// it waits for has happened (no caller waiting after the hold; the card on the restarted
     /// gate), and if so decide it.
     pub(super) async fn announced_again(&mut self, call: &ParkedCall) {
-        let Some((id, _, held)) = &self.held else {
+        let Some((id, _, held, turn)) = &self.held else {
             return;
         };
+        let turn = *turn;
         if *id != call.id {
             return;
         }
@@ -84,15 +97,34 @@ impl Work {
             }
             WhileHeld::HoldRunsOut => return,
         }
-        let Some((id, decision, _)) = self.held.take() else {
+        let Some((id, decision, _, _)) = self.held.take() else {
             return;
         };
+        // The agent has said what it was told before the reviewer acts.
+        self.turn_over(turn).await;
         let listed = self.listed(&id).await;
         if let Some(park) = self.parks.iter_mut().find(|p| p.id == id) {
             park.listed_before_decision = listed;
         }
-        self.decide(&id, decision).await;
-        self.put_off.send_modify(|n| *n = n.saturating_sub(1));
+        if self.decide(&id, decision).await {
+            // Counted as taken when `/events` shows it (`closed`).
+            self.closing = Some(id);
+        } else {
+            self.put_off.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+
+    /// Wait (bounded) until the chat user's turn that was on when the call parked (the
+    /// `turn`-th ended turn was the last before it) has ended.
+    async fn turn_over(&mut self, turn: usize) {
+        let ended = self.turns.wait_for(|n| *n > turn);
+        if tokio::time::timeout(TURN_END_WAIT, ended).await.is_err() {
+            let rec = &self.desk.rec;
+            rec.say(
+                Who::Check,
+                format!("the held call's turn did not end within {TURN_END_WAIT:?}; going on"),
+            );
+        }
     }
 
     /// How `/pending` lists card `id` now.
