@@ -320,27 +320,33 @@ impl Work {
 
     fn closed(&mut self, record: &DecidedCall) {
         let mut nobody_held = false;
-        if self.closing.as_deref() == Some(record.call.id.as_str()) {
-            self.closing = None;
-            self.put_off.send_modify(|n| *n = n.saturating_sub(1));
-        }
         if let Some(park) = self.parks.iter_mut().find(|p| p.id == record.call.id) {
             park.outcome = Some(record.outcome);
             park.reason = record.reason.clone();
             nobody_held = park.hold_ended || park.came_back;
         }
-        let detail = match record.outcome {
-            Outcome::Approved if nobody_held => {
-                "recorded the approval; nobody is held for it: the same call sent again passes \
-                 once"
-                    .to_owned()
-            }
-            Outcome::Approved => "released the call upstream".to_owned(),
-            other => format!("denied the call ({}): {}", other.as_str(), record.reason),
-        };
+        let waited = record.waited_ms;
         self.desk.rec.say(
             Who::Tier2,
-            format!("the gateway {detail} after {} ms", record.waited_ms),
+            match record.outcome {
+                Outcome::Approved if nobody_held => format!(
+                    "the gateway recorded the approval after {waited} ms; nobody is held for \
+                     it: the same call sent again passes once"
+                ),
+                Outcome::Approved => {
+                    format!("the gateway released the call upstream after {waited} ms")
+                }
+                other => format!(
+                    "the gateway denied the call ({}): {} after {waited} ms",
+                    other.as_str(),
+                    record.reason
+                ),
+            },
         );
+        // A put-off decision counts as taken once it shows here (the chat user goes on).
+        if self.closing.as_deref() == Some(record.call.id.as_str()) {
+            self.closing = None;
+            self.put_off.send_modify(|n| *n = n.saturating_sub(1));
+        }
     }
 }
