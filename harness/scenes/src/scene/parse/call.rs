@@ -39,60 +39,13 @@ pub(super) fn to_call(
         ));
     }
     let decide_span = raw.decide.as_ref().map(Spanned::span);
-    let decision = match (raw.tier, raw.decide.map(Spanned::into_inner).as_deref()) {
-        (Tier::None, None) => None,
-        (Tier::None, Some(_)) => {
-            return Err((
-                decide_span,
-                "`decide` is set but `tier = \"none\"`: nobody decides on an ungated call".into(),
-            ));
-        }
-        (tier, None) => {
-            return Err((
-                None,
-                format!(
-                    "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
-                    tier.as_str(),
-                    tier.decider(),
-                    if tier == Tier::Gateway {
-                        ", timeout, earlier-approval"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        (_, Some("approve")) => Some(HumanDecision::Approve),
-        (_, Some("reject")) => Some(HumanDecision::Reject {
-            reason: raw.reason.clone().unwrap_or_default(),
-        }),
-        (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
-        (Tier::Gateway, Some(EARLIER_APPROVAL)) => Some(HumanDecision::EarlierApproval),
-        (Tier::Agent, Some("timeout")) => {
-            return Err((
-                decide_span,
-                "`decide = \"timeout\"` only exists at the gateway; the agent waits for the chat \
-                 user forever"
-                    .into(),
-            ));
-        }
-        (Tier::Agent, Some(EARLIER_APPROVAL)) => {
-            return Err((
-                decide_span,
-                "`decide = \"earlier-approval\"` only exists at the gateway; the agent asks the \
-                 chat user for every call"
-                    .into(),
-            ));
-        }
-        (_, Some(other)) => {
-            return Err((
-                decide_span,
-                format!(
-                    "unknown decision `{other}`: use approve, reject, timeout or earlier-approval"
-                ),
-            ));
-        }
-    };
+    let decide = raw.decide.map(Spanned::into_inner);
+    let decision = decision(
+        raw.tier,
+        decide.as_deref(),
+        raw.reason.as_deref(),
+        decide_span,
+    )?;
     let while_held = while_held(raw.while_held, raw.tier, decision.as_ref(), raw.executed)?;
     if raw.reason.is_some() && !matches!(decision, Some(HumanDecision::Reject { .. })) {
         return Err((None, "`reason` goes with `decide = \"reject\"` only".into()));
@@ -123,6 +76,69 @@ pub(super) fn to_call(
         while_held,
         executed: raw.executed,
         line: line_col(text, span.start).0,
+    })
+}
+
+/// What `decide` says the human at `tier` does (`reason` goes with a rejection).
+fn decision(
+    tier: Tier,
+    decide: Option<&str>,
+    reason: Option<&str>,
+    decide_span: Option<Range<usize>>,
+) -> Result<Option<HumanDecision>, Located> {
+    Ok(match (tier, decide) {
+        (Tier::None, None) => None,
+        (Tier::None, Some(_)) => {
+            return Err((
+                decide_span,
+                "`decide` is set but `tier = \"none\"`: nobody decides on an ungated call".into(),
+            ));
+        }
+        (tier, None) => {
+            return Err((
+                None,
+                format!(
+                    "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
+                    tier.as_str(),
+                    tier.decider(),
+                    if tier == Tier::Gateway {
+                        ", timeout, earlier-approval"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        (_, Some("approve")) => Some(HumanDecision::Approve),
+        (_, Some("reject")) => Some(HumanDecision::Reject {
+            reason: reason.unwrap_or_default().to_owned(),
+        }),
+        (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
+        (Tier::Gateway, Some(EARLIER_APPROVAL)) => Some(HumanDecision::EarlierApproval),
+        (Tier::Agent, Some("timeout")) => {
+            return Err((
+                decide_span,
+                "`decide = \"timeout\"` only exists at the gateway; the agent waits for the chat \
+                 user forever"
+                    .into(),
+            ));
+        }
+        (Tier::Agent, Some(EARLIER_APPROVAL)) => {
+            return Err((
+                decide_span,
+                "`decide = \"earlier-approval\"` only exists at the gateway; the agent asks the \
+                 chat user for every call"
+                    .into(),
+            ));
+        }
+        (_, Some(other)) => {
+            return Err((
+                decide_span,
+                format!(
+                    "unknown decision `{other}`: use approve, reject, timeout or earlier-approval"
+                ),
+            ));
+        }
     })
 }
 
