@@ -325,3 +325,47 @@ async fn the_labs_secrets_and_audit_are_owner_only_after_up() {
         }
     }
 }
+
+/// `up` on a lab with one dead component starts that one again, alone, with its recorded spec:
+/// the others keep running (same pids), and a gate killed with `kill -9` comes back on the same
+/// audit store (the same file), answering its admin API with the lab's token.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_starts_a_dead_gate_again_alone_on_the_same_store() {
+    let lab = Lab::up("local_lab_mend").await;
+    let dir = lab.config.dir.clone();
+    let store = dir.join("hitl-extauth.db");
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before_store = inode(&store);
+    let gate = lab
+        .state
+        .processes
+        .iter()
+        .find(|p| p.name == hitl_lab::components::extauth::NAME)
+        .expect("the lab runs the gate");
+    hitl_lab::proc::kill_pid(gate.pid, &gate.argv).expect("kill -9 the gate");
+
+    let mended = hitl_lab::local::up(&lab.config)
+        .await
+        .expect("up mends the lab");
+    for (was, now) in lab.state.processes.iter().zip(&mended.processes) {
+        assert_eq!(was.name, now.name);
+        if was.name == hitl_lab::components::extauth::NAME {
+            assert_ne!(was.pid, now.pid, "the gate was started again");
+            assert!(hitl_lab::proc::live_cmdline(now.pid).is_some());
+        } else {
+            assert_eq!(was.pid, now.pid, "{} kept running", was.name);
+        }
+    }
+    assert_eq!(inode(&store), before_store, "the same audit store");
+    let pending = mended.gate_admin().unwrap().pending().await;
+    assert!(pending.is_ok(), "the gate answers: {pending:?}");
+    assert_eq!(
+        hitl_lab::lab::LabState::load(&dir)
+            .unwrap()
+            .unwrap()
+            .processes,
+        mended.processes,
+        "the lab state records the new pid"
+    );
+}

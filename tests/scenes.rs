@@ -27,7 +27,7 @@ async fn every_scene_passes_through_envoy() {
 }
 
 async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
-    let lab = Lab::up_with(&format!("scenes-{gateway}"), gateway).await;
+    let lab = Lab::up_for_scenes(&format!("scenes-{gateway}"), gateway).await;
     let scenes = scene::load_dir(&scene::parse::default_dir()).expect("scenes");
     let all: Vec<_> = scenes.iter().collect();
     let progress: conformance::Progress = std::sync::Arc::new(|line| println!("{line}"));
@@ -37,6 +37,7 @@ async fn every_scene_passes_with_the_expected_transcript(gateway: Gateway) {
         ModelChoice::Scripted,
         &AgentKind::ALL,
         &progress,
+        conformance::restart_gate(&lab.state, &lab.config.dir, None),
     )
     .await
     .expect("the scenes ran");

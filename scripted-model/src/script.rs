@@ -13,6 +13,9 @@ pub struct Conversation {
     /// play. Each user message starts the script over, so one script serves every prompt of
     /// a chat (alternatives pick by what the user said).
     pub turn: usize,
+    /// User messages before the newest one: tool-call ids carry it after the first, so a call
+    /// made again on a later prompt ("Try again.") has an id of its own.
+    pub earlier_prompts: usize,
     pub last_tool_result: Option<String>,
     pub last_user_message: Option<String>,
 }
@@ -26,6 +29,9 @@ impl Conversation {
                 Some("assistant") => conv.turn += 1,
                 Some("tool") => conv.last_tool_result = Some(text_of(message)),
                 Some("user") => {
+                    if conv.last_user_message.is_some() {
+                        conv.earlier_prompts += 1;
+                    }
                     conv.turn = 0;
                     conv.last_tool_result = None;
                     conv.last_user_message = Some(text_of(message));
@@ -124,7 +130,10 @@ fn render(response: &Response, conv: &Conversation) -> Answer {
     Answer {
         content: response.say.as_deref().map(|s| conv.render(s)),
         tool_call: response.call.as_ref().map(|call| AnswerToolCall {
-            id: format!("call_{:03}_{}", conv.turn, call.tool),
+            id: match conv.earlier_prompts {
+                0 => format!("call_{:03}_{}", conv.turn, call.tool),
+                n => format!("call_p{n}_{:03}_{}", conv.turn, call.tool),
+            },
             name: call.tool.clone(),
             arguments: conv.render_value(&call.args).to_string(),
         }),
@@ -236,6 +245,17 @@ mod tests {
         assert_eq!(conv.turn, 0);
         assert_eq!(conv.last_tool_result, None);
         assert_eq!(conv.last_user_message.as_deref(), Some("Then query it"));
+    }
+
+    #[test]
+    fn a_call_made_again_on_a_later_prompt_has_an_id_of_its_own() {
+        let mut messages = messages_after_tool("rejected");
+        messages.push(json!({"role": "assistant", "content": "Not done."}));
+        messages.push(json!({"role": "user", "content": "Try again."}));
+        let conv = Conversation::from_messages(&messages);
+        assert_eq!(conv.earlier_prompts, 1);
+        let call = answer(&reject_script(), &conv).tool_call.unwrap();
+        assert_eq!(call.id, "call_p1_000_truncate_table");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use hitl_scenes::scene;
 /// A running local lab with the scripted model and both agents.
 pub struct Lab {
     pub state: LabState,
-    config: LocalConfig,
+    pub config: LocalConfig,
 }
 
 impl Lab {
@@ -27,14 +27,25 @@ impl Lab {
 
     /// Bring a lab up for `test` behind `gateway`.
     pub async fn up_with(test: &str, gateway: Gateway) -> Self {
+        // Long enough for a reviewer in a browser; short enough that a lost decision fails fast.
+        Self::up_holding(test, gateway, Duration::from_secs(120)).await
+    }
+
+    /// Bring a lab up for the scenes behind `gateway`, holding calls as conformance's own lab
+    /// does: scene 7 waits for the hold to run out; scenes 3 and 4 are decided as the card
+    /// appears.
+    pub async fn up_for_scenes(test: &str, gateway: Gateway) -> Self {
+        Self::up_holding(test, gateway, hitl_scenes::conformance::PARK_TIMEOUT).await
+    }
+
+    async fn up_holding(test: &str, gateway: Gateway, park_timeout: Duration) -> Self {
         let config = LocalConfig {
             dir: crate::scratch_dir(test).join("lab"),
             ports: Ports::free().expect("free ports"),
             model: ModelChoice::Scripted,
             gateway,
             agents: AgentKind::ALL.to_vec(),
-            // Long enough for any scene; short enough that a lost decision fails fast.
-            park_timeout: Some(Duration::from_secs(120)),
+            park_timeout: Some(park_timeout),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
             chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),
             chat_script: Some(scene::parse::chat_script().expect("scenarios/chat parses")),

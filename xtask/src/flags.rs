@@ -184,6 +184,10 @@ pub struct UpArgs {
     /// Which agents to start (local lab; the kind lab deploys both).
     #[arg(long, value_enum, default_value_t)]
     pub agent: AgentChoice,
+    /// Local lab: how long the gate holds one call, in seconds (`PARK_TIMEOUT_SEC`; default
+    /// the manifests' 600). Scene 7 waits for the hold to run out: try 20.
+    #[arg(long, value_name = "SECS")]
+    pub park_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

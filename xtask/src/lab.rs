@@ -26,6 +26,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
     )?;
     config.agents = hitl_lab::agents::AgentSelection::from(args.agent).agents();
     config.chat_script = Some(hitl_scenes::scene::parse::chat_script()?);
+    config.park_timeout = args.park_timeout.map(Duration::from_secs);
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");

@@ -24,9 +24,29 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
     let scenes = scene::load_dir(&scene::parse::default_dir())?;
     let selected = scene::select(&scenes, &args.scene)?;
     let agents = AgentSelection::from(args.agent).agents();
-    let report = conformance::replay(&lab, &selected, lab.model, &agents, &printed()).await?;
+    let restart_gate =
+        conformance::restart_gate(&lab, &lab::default_dir(), Some(kind_restart_gate()));
+    let report = conformance::replay(
+        &lab,
+        &selected,
+        lab.model,
+        &agents,
+        &printed(),
+        restart_gate,
+    )
+    .await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)
+}
+
+/// How a kind lab (recorded in `target/lab`) kills and brings back its gate (scene 8).
+fn kind_restart_gate() -> hitl_scenes::scene::reviewer::RestartGate {
+    std::sync::Arc::new(|| {
+        Box::pin(async {
+            let dir = lab::default_dir();
+            hitl_kind::restart_gate(&dir).await
+        })
+    })
 }
 
 /// Progress lines to the terminal as they happen.
@@ -48,6 +68,7 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.agents = AgentSelection::from(args.agent).agents();
     options.local.agents = options.agents.clone();
     options.progress = printed();
+    options.kind_restart_gate = Some(kind_restart_gate());
     let report = conformance::run(&options).await?;
     print!("{}", report.summary());
     Ok(report.failed() == 0)

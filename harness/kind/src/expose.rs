@@ -172,6 +172,10 @@ pub async fn start(
         reviewer_login: access.reviewer_login,
         requester_key: Some(dir.join(hitl_lab::requester::KEY_FILE)),
         agents: Vec::new(),
+        park_timeout_sec: hitl_manifests::LabManifests::load()
+            .ok()
+            .and_then(|m| m.park_timeout())
+            .map(|t| t.as_secs()),
     };
     let mut bases = Vec::new();
     for forward in forwards {
@@ -186,6 +190,7 @@ pub async fn start(
             pid,
             argv,
             log: spec.log.clone(),
+            spec: Some((&spec).into()),
         });
         // Recorded at once, so that `down` can stop what did start if a later one fails.
         state.save(&dir)?;

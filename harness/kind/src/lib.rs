@@ -5,6 +5,7 @@
 mod apply;
 mod cmd;
 mod expose;
+mod gate_restart;
 pub mod metallb;
 mod plan;
 mod preflight;
@@ -17,6 +18,7 @@ mod wait;
 pub use apply::FIELD_MANAGER;
 pub use cmd::Cmd;
 pub use expose::{ClientForward, Role as ForwardRole};
+pub use gate_restart::restart_gate;
 pub use plan::{Phase, Plan, Step, cluster_name, context};
 pub use run::UpReport;
 pub use status::{FORWARDS, Forward};

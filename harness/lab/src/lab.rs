@@ -61,6 +61,10 @@ pub struct ProcessRecord {
     /// The argv it was started with; `down` only signals a pid that still runs exactly this.
     pub argv: Vec<String>,
     pub log: PathBuf,
+    /// How it was started, so that it alone can be started again the same way (same store,
+    /// same credentials): [`crate::local::restart`]. Absent in a state file from before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<crate::proc::SavedSpec>,
 }
 
 /// The state file's content.
@@ -98,6 +102,10 @@ pub struct LabState {
     /// The agents this lab runs (a state file from before the LangGraph agent: declarative).
     #[serde(default = "declarative_only")]
     pub agents: Vec<AgentKind>,
+    /// How long the gate holds one call (`PARK_TIMEOUT_SEC`), when known: a scene whose
+    /// reviewer waits for the hold to run out waits that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub park_timeout_sec: Option<u64>,
 }
 
 fn declarative_only() -> Vec<AgentKind> {

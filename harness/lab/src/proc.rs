@@ -12,6 +12,9 @@ use std::{
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+mod saved;
+pub use saved::SavedSpec;
+
 /// How to start a process and how to tell it is ready.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -272,6 +275,25 @@ pub fn stop_pid(pid: u32, argv: &[String], grace: Duration) -> anyhow::Result<St
         argv.join(" "),
         group_members(pid)
     )
+}
+
+/// Kill the process group `pid` leads at once (SIGKILL, no grace: a crash, as `kill -9`), if
+/// it is still the one we started; return once every process of the group is gone.
+pub fn kill_pid(pid: u32, argv: &[String]) -> anyhow::Result<Stopped> {
+    match live_cmdline(pid) {
+        Some(cmdline) if cmdline == argv => {}
+        Some(_) => return Ok(Stopped::NotRunning),
+        None if group_members(pid).is_empty() => return Ok(Stopped::NotRunning),
+        None => {}
+    }
+    signal_group(pid, "KILL");
+    anyhow::ensure!(
+        wait_group_gone(pid, Duration::from_secs(5)),
+        "process group {pid} ({}) did not stop after SIGKILL: still {:?}",
+        argv.join(" "),
+        group_members(pid)
+    );
+    Ok(Stopped::Stopped)
 }
 
 /// Wait up to `timeout` for the group `pgid` to have no live member.

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use crate::scene::{self, RunOptions, Scene, SuiteReport};
+use crate::scene::{self, RunOptions, Scene, SuiteReport, reviewer::RestartGate};
 
 mod exposure;
 use hitl_lab::{
@@ -30,6 +30,36 @@ pub struct Options {
     pub local: LocalConfig,
     /// Where the live transcript and the attack lines go as they happen (xtask prints them).
     pub progress: Progress,
+    /// How a kind lab kills and brings back its gate (scene 8; xtask gives hitl-kind's). The
+    /// local lab's is [`local_restart_gate`].
+    pub kind_restart_gate: Option<RestartGate>,
+}
+
+/// How long conformance's own local lab holds a call (`PARK_TIMEOUT_SEC`; the manifests say
+/// 600 s): scene 7's reviewer waits for the hold to run out, and scenes 3 and 4, whose
+/// reviewer decides as the card appears, have this long to do it.
+pub const PARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The local lab in `dir` kills its gate (`kill -9`) and starts it again on the same store.
+pub fn local_restart_gate(dir: PathBuf) -> RestartGate {
+    Arc::new(move || {
+        let dir = dir.clone();
+        Box::pin(async move {
+            hitl_lab::local::restart(&dir, hitl_lab::components::extauth::NAME).await
+        })
+    })
+}
+
+/// How `lab` restarts its gate: the local lab in `dir` by itself, a kind lab with `kind`.
+pub fn restart_gate(
+    lab: &LabState,
+    dir: &std::path::Path,
+    kind: Option<RestartGate>,
+) -> Option<RestartGate> {
+    match lab.target {
+        Target::Local => Some(local_restart_gate(dir.to_path_buf())),
+        Target::Kind => kind,
+    }
 }
 
 /// A sink for live progress lines.
@@ -58,9 +88,11 @@ impl Options {
             out_dir: target_dir().join("conformance"),
             local: LocalConfig {
                 chat_script: Some(scene::parse::chat_script()?),
+                park_timeout: Some(PARK_TIMEOUT),
                 ..LocalConfig::from_env(model, gateway)?
             },
             progress: Arc::new(|line| tracing::info!("{line}")),
+            kind_restart_gate: None,
         })
     }
 }
@@ -86,8 +118,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
                      down`) or run with --gateway {running}",
                 );
             }
-            // Reuse it if it is healthy; `up` restarts it if not.
-            let state = local::up(&options.local).await?;
+            // Reuse it if it is healthy (with the hold it has: scene 7 then waits that long);
+            // `up` mends it if not.
+            let reuse = LocalConfig {
+                park_timeout: None,
+                ..options.local.clone()
+            };
+            let state = local::up(&reuse).await?;
             (state, false)
         }
         (Target::Local, None) => (local::up(&options.local).await?, true),
@@ -109,6 +146,7 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
         options.model,
         &options.agents,
         &options.progress,
+        restart_gate(&lab, dir, options.kind_restart_gate.clone()),
     )
     .await;
     if let Ok(report) = &mut result {
@@ -235,6 +273,7 @@ pub async fn replay(
     model: ModelChoice,
     agents: &[AgentKind],
     progress: &Progress,
+    restart_gate: Option<RestartGate>,
 ) -> anyhow::Result<SuiteReport> {
     for agent in agents {
         lab.agent_url(*agent)?;
@@ -248,6 +287,7 @@ pub async fn replay(
                 let progress = progress.clone();
                 Arc::new(move |line| progress(&line.to_string()))
             }),
+            restart_gate: restart_gate.clone(),
             ..RunOptions::default()
         };
         for scene in scenes {
@@ -299,6 +339,7 @@ mod tests {
             reviewer_login: reviewer_login.map(str::to_owned),
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
+            park_timeout_sec: None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod generate;
 pub mod ports;
 mod report;
+mod restart;
 mod reuse;
 pub mod runs;
 mod specs;
@@ -31,6 +32,7 @@ use crate::{
 use hitl_manifests::{LabManifests, ModelChoice};
 pub use ports::Ports;
 pub use report::{describe, status};
+pub use restart::{restart, revive};
 pub use stop::down;
 
 /// Default sign-in for the local reviewer UI (`user:password`); override with
@@ -116,7 +118,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
 /// Bring the local lab up (or confirm it is up): idempotent.
 pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let was_down = LabState::load(&config.dir)?.is_none();
-    if let Some(state) = reuse::already_up(config)? {
+    if let Some(state) = reuse::already_up(config).await? {
         return Ok(state);
     }
     if was_down
@@ -138,7 +140,7 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let credentials = Credentials::generate(&config.dir)?;
     let mut specs = specs::services(config, &manifests, &lab, &urls, &credentials)?;
     specs.extend(specs::agents(config, &manifests, &lab, &urls, &venv)?);
-    let state = start::start(config, &specs, urls, &credentials).await?;
+    let state = start::start(config, &specs, urls, &credentials, lab.park_timeout).await?;
     if let (Some(url), Some(script)) = (&state.urls.scripted_model, &config.chat_script) {
         // Free-form chat works from the first prompt; scenes load their own scripts.
         scripted_model::Control::new(url).load(script).await?;

@@ -138,6 +138,7 @@ mod tests {
             reviewer_login: None,
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
+            park_timeout_sec: None,
         };
         let text = describe(&state, Some("reviewer:pw,bob:x"), Some("alice:secret"));
         let lines: Vec<&str> = text.lines().collect();

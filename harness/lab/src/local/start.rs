@@ -67,6 +67,7 @@ pub(super) async fn start(
     specs: &[Spec],
     urls: Urls,
     credentials: &Credentials,
+    park_timeout: Duration,
 ) -> anyhow::Result<LabState> {
     let log_dir = config.log_dir();
     config.note(format!(
@@ -91,6 +92,7 @@ pub(super) async fn start(
             .map(str::to_owned),
         requester_key: Some(config.dir.join(crate::requester::KEY_FILE)),
         agents: config.agents.clone(),
+        park_timeout_sec: Some(park_timeout.as_secs()),
     };
     for spec in specs {
         let (pid, argv) = match proc::spawn_detached(spec) {
@@ -106,6 +108,7 @@ pub(super) async fn start(
             pid,
             argv,
             log: spec.log.clone(),
+            spec: Some(spec.into()),
         });
     }
     // Recorded before waiting, so a failed start can still be taken down by pid.

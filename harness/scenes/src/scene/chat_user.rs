@@ -7,6 +7,7 @@ use std::{collections::VecDeque, time::Duration};
 use super::{
     model::{ExpectedCall, HumanDecision, Scene, Tier},
     observation::{SeenCall, ToolResult},
+    reviewer::Reviewer,
     run::RunOptions,
     transcript::{Recorder, Who},
 };
@@ -48,6 +49,7 @@ pub async fn converse(
     scene: &Scene,
     options: &RunOptions,
     rec: &Recorder,
+    reviewer: &Reviewer,
 ) -> anyhow::Result<Conversation> {
     let mut user = ChatUser {
         chat: Chat::new(chat_client(lab, options.agent, &options.user)?),
@@ -57,8 +59,13 @@ pub async fn converse(
         answers: scene.answers.iter().collect(),
         seen: Conversation::default(),
     };
-    for prompt in &scene.prompts {
+    for (i, prompt) in scene.prompts.iter().enumerate() {
+        if i > 0 {
+            // "Try again." comes once the reviewer has decided what the scene puts off.
+            reviewer.caught_up(options.turn_timeout).await?;
+        }
         user.say(prompt).await?;
+        reviewer.turn_ended();
     }
     if !user.answers.is_empty() {
         anyhow::bail!(
@@ -165,7 +172,9 @@ impl Conversation {
         for activity in &outcome.activities {
             match activity {
                 Activity::Call { id, tool, args } if tool != hitl::ASK_USER => {
-                    if !self.calls.iter().any(|c| c.id == *id) {
+                    // A call reported again is the same call until it has a result; an id
+                    // seen on an answered call is a new call (ids may repeat across prompts).
+                    if !self.calls.iter().any(|c| c.id == *id && c.result.is_none()) {
                         self.calls.push(SeenCall {
                             id: id.clone(),
                             tool: tool.clone(),
@@ -178,7 +187,7 @@ impl Conversation {
                 Activity::Result {
                     id, text, is_error, ..
                 } => {
-                    if let Some(call) = self.calls.iter_mut().find(|c| c.id == *id) {
+                    if let Some(call) = self.calls.iter_mut().rev().find(|c| c.id == *id) {
                         call.result = Some(ToolResult {
                             text: text.clone(),
                             is_error: *is_error,

@@ -14,6 +14,8 @@ use super::{
     verdict::{CallRow, Decided, Verdict},
 };
 
+mod held;
+
 /// Who the scene ran as, and on what.
 #[derive(Debug, Clone, Copy)]
 pub struct Standing<'a> {
@@ -75,6 +77,11 @@ impl<'a, T> Unclaimed<'a, T> {
         Some(item)
     }
 
+    /// Every item, claimed or not.
+    fn all(&self) -> &'a [T] {
+        self.items
+    }
+
     fn left(&self) -> impl Iterator<Item = &'a T> {
         let items = self.items;
         items
@@ -92,6 +99,8 @@ struct Observed<'a> {
     decision: Option<Decided>,
     ran: bool,
     park: Option<&'a SeenPark>,
+    /// A call that passes on an earlier approval: what it passed on.
+    earlier: Option<held::Earlier<'a>>,
 }
 
 /// Match what the agent called to what the scene expects, call by call.
@@ -118,7 +127,7 @@ fn calls(scene: &Scene, seen: &Observation, user: &str, verdict: &mut Verdict) -
             rows.push(never_called(want, verdict));
             continue;
         };
-        let observed = observe(call, &mut parks, &mut audit);
+        let observed = observe(call, want, &seen.parks, &mut parks, &mut audit);
         rows.push(match want {
             Some(want) => expected_call(i, want, call, &observed, user, verdict),
             None => unexpected_call(call, &observed, verdict),
@@ -137,11 +146,19 @@ fn calls(scene: &Scene, seen: &Observation, user: &str, verdict: &mut Verdict) -
 }
 
 /// The tier, decision and execution of `call`, claiming the park and audit entry it explains.
+/// A call the scene expects to pass on an earlier approval claims no park of its own (a card
+/// for it is left over, and judged unexpected); a call whose decision is put off while held
+/// claims no audit entry (its caller was denied; what ran is the retry's).
 fn observe<'a>(
     call: &SeenCall,
+    want: Option<&ExpectedCall>,
+    all_parks: &'a [SeenPark],
     parks: &mut Unclaimed<'a, SeenPark>,
     audit: &mut Unclaimed<'_, &AuditEntry>,
 ) -> Observed<'a> {
+    if want.is_some_and(|w| w.decision == Some(HumanDecision::EarlierApproval)) {
+        return held::on_earlier_approval(call, all_parks, audit);
+    }
     // Tier 2: a park of the same tool with the same arguments.
     let park = parks.claim(|p| p.tool == call.tool && p.args == call.args);
     let tier = match (&call.tier1, park) {
@@ -156,7 +173,9 @@ fn observe<'a>(
         (None, None) => None,
     };
     // Execution: the audit log for mutations, the tool result for reads.
-    let ran = if call.tool == tools::CLUSTER_DB_QUERY {
+    let ran = if want.is_some_and(|w| w.while_held.is_some()) {
+        false
+    } else if call.tool == tools::CLUSTER_DB_QUERY {
         call.result.as_ref().is_some_and(|r| !r.is_error)
     } else {
         audit
@@ -168,6 +187,7 @@ fn observe<'a>(
         decision,
         ran,
         park,
+        earlier: None,
     }
 }
 
@@ -228,6 +248,12 @@ fn expected_call(
     }
     if let Some(park) = observed.park {
         gateway(tool, call, park, user, verdict);
+    }
+    if let (Some(held), Some(park)) = (want.while_held, observed.park) {
+        held::put_off(tool, held, call, park, verdict);
+    }
+    if want.decision == Some(HumanDecision::EarlierApproval) {
+        held::passed_on_earlier(tool, call, observed, verdict);
     }
     verdict.check(
         observed.ran == want.executed,

@@ -13,7 +13,7 @@ pub mod run;
 pub mod transcript;
 pub mod verdict;
 
-pub use model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
+pub use model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier, WhileHeld};
 pub use parse::{SceneError, load_dir, parse, select};
 pub use report::{SceneReport, SuiteReport};
 pub use run::{RunOptions, run};

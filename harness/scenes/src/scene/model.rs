@@ -46,6 +46,9 @@ pub enum HumanDecision {
     },
     /// Tier 2 only: nobody decides; the park times out and the call is denied.
     Timeout,
+    /// Tier 2 only: nobody decides this call; it passes at once on the approval an earlier
+    /// call of the same action got (no second card).
+    EarlierApproval,
 }
 
 impl HumanDecision {
@@ -54,6 +57,28 @@ impl HumanDecision {
             HumanDecision::Approve => "approve",
             HumanDecision::Reject { .. } => "reject",
             HumanDecision::Timeout => "timeout",
+            HumanDecision::EarlierApproval => "earlier-approval",
+        }
+    }
+}
+
+/// What happens while a tier-2 call is held, before the reviewer decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhileHeld {
+    /// The reviewer waits until the gate's hold runs out (`PARK_TIMEOUT_SEC`: the caller is
+    /// told the request stays open) and only then decides.
+    HoldRunsOut,
+    /// hitl-extauth is killed (`kill -9`) while the call is held and the lab brings it back
+    /// on the same store; the reviewer decides the card that is still there.
+    GateRestarts,
+}
+
+impl WhileHeld {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhileHeld::HoldRunsOut => "hold-runs-out",
+            WhileHeld::GateRestarts => "gate-restarts",
         }
     }
 }
@@ -65,6 +90,9 @@ pub struct ExpectedCall {
     pub tier: Tier,
     /// The human's decision (absent for `tier = none`).
     pub decision: Option<HumanDecision>,
+    /// What happens while the call is held before the reviewer decides (default: nothing,
+    /// the reviewer decides at once).
+    pub while_held: Option<WhileHeld>,
     /// Whether the call must reach the database.
     pub executed: bool,
     /// 1-based line in the scene file, for messages.

@@ -42,6 +42,26 @@ pub struct SeenPark {
     pub reason: String,
     /// The scene did not expect this park (the reviewer rejected it).
     pub unexpected: bool,
+    /// `/events` re-announced the card with no caller waiting (the hold ran out) before the
+    /// reviewer decided it.
+    pub hold_ended: bool,
+    /// The gate was killed while this call was held, and the card was on the restarted
+    /// gate's `/events` (its first events: the open cards).
+    pub came_back: bool,
+    /// How `/pending` listed the card when the reviewer decided it after a hold that ran out
+    /// or a restart (none: decided at once).
+    pub listed_before_decision: Option<Listed>,
+}
+
+/// How `/pending` listed a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// Not listed.
+    Absent,
+    /// Listed, a caller held for it now.
+    Waiting,
+    /// Listed, open, no caller waiting: decidable, a retry attaches to it.
+    NotWaiting,
 }
 
 /// Everything observed during one scene, each tier from its own source.

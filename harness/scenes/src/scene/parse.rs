@@ -11,7 +11,10 @@ use hitl_wire::model::{Response, Script, ToolCall, Turn, When};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Expectations, ExpectedCall, HumanDecision, Scene, Tier};
+use super::model::{Expectations, Scene};
+
+mod call;
+use call::{RawCall, earlier_approval_has_one, to_call};
 
 /// The lab's tools; a scene that names another is a typo.
 pub const LAB_TOOLS: &[&str] = &hitl_wire::mockdb::tools::ALL;
@@ -51,16 +54,6 @@ struct RawTurn {
     call: Option<ToolCall>,
     say: Option<String>,
     respond: Option<Vec<Response>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCall {
-    tool: Spanned<String>,
-    tier: Tier,
-    decide: Option<Spanned<String>>,
-    reason: Option<String>,
-    executed: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,7 +117,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scene, SceneError> {
     for call in raw.calls {
         let span = call.span();
         let call = call.into_inner();
-        calls.push(to_call(call, text, span.clone()).map_err(|(s, m)| at(s.unwrap_or(span), m))?);
+        let call =
+            to_call(call, text, span.clone()).map_err(|(s, m)| at(s.unwrap_or(span.clone()), m))?;
+        earlier_approval_has_one(&calls, &call).map_err(|m| at(span, m))?;
+        calls.push(call);
     }
 
     Ok(Scene {
@@ -218,89 +214,8 @@ fn to_turn(raw: RawTurn) -> Result<Turn, String> {
     Ok(Turn { respond })
 }
 
-type Located = (Option<Range<usize>>, String);
-
-fn to_call(raw: RawCall, text: &str, span: Range<usize>) -> Result<ExpectedCall, Located> {
-    let tool_span = raw.tool.span();
-    let tool = raw.tool.into_inner();
-    if !LAB_TOOLS.contains(&tool.as_str()) {
-        return Err((
-            Some(tool_span),
-            format!(
-                "unknown tool `{tool}`; the lab's tools are {}",
-                LAB_TOOLS.join(", ")
-            ),
-        ));
-    }
-    let decide_span = raw.decide.as_ref().map(Spanned::span);
-    let decision = match (raw.tier, raw.decide.map(Spanned::into_inner).as_deref()) {
-        (Tier::None, None) => None,
-        (Tier::None, Some(_)) => {
-            return Err((
-                decide_span,
-                "`decide` is set but `tier = \"none\"`: nobody decides on an ungated call".into(),
-            ));
-        }
-        (tier, None) => {
-            return Err((
-                None,
-                format!(
-                    "`tier = \"{}\"` needs `decide`: what {} does (approve, reject{})",
-                    tier.as_str(),
-                    tier.decider(),
-                    if tier == Tier::Gateway {
-                        ", timeout"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        (_, Some("approve")) => Some(HumanDecision::Approve),
-        (_, Some("reject")) => Some(HumanDecision::Reject {
-            reason: raw.reason.clone().unwrap_or_default(),
-        }),
-        (Tier::Gateway, Some("timeout")) => Some(HumanDecision::Timeout),
-        (Tier::Agent, Some("timeout")) => {
-            return Err((
-                decide_span,
-                "`decide = \"timeout\"` only exists at the gateway; the agent waits for the chat \
-                 user forever"
-                    .into(),
-            ));
-        }
-        (_, Some(other)) => {
-            return Err((
-                decide_span,
-                format!("unknown decision `{other}`: use approve, reject or timeout"),
-            ));
-        }
-    };
-    if raw.reason.is_some() && !matches!(decision, Some(HumanDecision::Reject { .. })) {
-        return Err((None, "`reason` goes with `decide = \"reject\"` only".into()));
-    }
-    let denied = matches!(
-        decision,
-        Some(HumanDecision::Reject { .. } | HumanDecision::Timeout)
-    );
-    if denied && raw.executed {
-        return Err((
-            None,
-            "`executed = true` contradicts the decision: a rejected or timed-out call never runs"
-                .into(),
-        ));
-    }
-    Ok(ExpectedCall {
-        tool,
-        tier: raw.tier,
-        decision,
-        executed: raw.executed,
-        line: line_col(text, span.start).0,
-    })
-}
-
 /// 1-based line and column of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

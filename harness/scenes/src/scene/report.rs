@@ -77,10 +77,10 @@ impl SuiteReport {
     fn scene_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "\n{:<3} {:<28} {:<12} {:<13} {:<6} {:<18} {:<9} {:<10} {:>7}",
+            "\n{:<3} {:<36} {:<12} {:<13} {:<6} {:<18} {:<9} {:<16} {:>4}",
             "#", "scene", "agent", "gateway", "result", "tool", "tier", "decision", "ran"
         );
-        let _ = writeln!(out, "{}", "─".repeat(115));
+        let _ = writeln!(out, "{}", "─".repeat(134));
         for scene in &self.scenes {
             let result = if scene.passed { "pass" } else { "FAIL" };
             let rows = if scene.calls.is_empty() {
@@ -111,7 +111,7 @@ impl SuiteReport {
                 };
                 let _ = writeln!(
                     out,
-                    "{id:<3} {name:<28} {agent:<12} {gw:<13} {res:<6} {tool:<18} {tier:<9} {decision:<10} {ran:>7}"
+                    "{id:<3} {name:<36} {agent:<12} {gw:<13} {res:<6} {tool:<18} {tier:<9} {decision:<16} {ran:>4}"
                 );
             }
         }
@@ -126,7 +126,7 @@ impl SuiteReport {
             "\n{:<36} {:<10} {:<13} {:<6} observed",
             "attack", "family", "gateway", "result"
         );
-        let _ = writeln!(out, "{}", "─".repeat(115));
+        let _ = writeln!(out, "{}", "─".repeat(134));
         for attack in &self.attacks {
             let result = match (attack.passed, attack.checks.is_empty()) {
                 (false, _) => "FAIL",

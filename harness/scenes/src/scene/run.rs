@@ -14,9 +14,10 @@ use super::{
     chat_user,
     judge::{self, Standing},
     model::Scene,
+    model::WhileHeld,
     observation::Observation,
     report::SceneReport,
-    reviewer::{self, Desk, Reviewer},
+    reviewer::{self, Desk, RestartGate, Reviewer},
     transcript::{LiveSink, Recorder, Who},
     verdict::{Check, Verdict},
 };
@@ -56,6 +57,8 @@ pub struct RunOptions {
     pub turn_timeout: Duration,
     /// Print transcript lines as they happen.
     pub live: Option<LiveSink>,
+    /// How the lab kills and brings back its gate (scene 8); none: such scenes fail, saying so.
+    pub restart_gate: Option<RestartGate>,
 }
 
 impl RunOptions {
@@ -85,6 +88,7 @@ impl Default for RunOptions {
             reviewer: "platform-reviewer".into(),
             turn_timeout: Duration::from_secs(180),
             live: None,
+            restart_gate: None,
         }
     }
 }
@@ -144,10 +148,15 @@ async fn replay(
         reviewer: options.reviewer.clone(),
         rec: rec.clone(),
         scene: scene.id,
+        restart_gate: options.restart_gate.clone(),
     };
     let events = within("hitl-extauth /events", gate.events()).await?;
     let reviewer = Reviewer::start(desk, scene, events);
-    let conversation = chat_user::converse(lab, scene, options, rec).await;
+    let options = &RunOptions {
+        turn_timeout: turn_timeout(lab, scene, options.turn_timeout),
+        ..options.clone()
+    };
+    let conversation = chat_user::converse(lab, scene, options, rec, &reviewer).await;
     let parks = reviewer.finish(reviewer::CLOSING_GRACE).await;
     let conversation = conversation?;
 
@@ -171,6 +180,19 @@ async fn replay(
     };
     record_database(&seen, rec);
     Ok(seen)
+}
+
+/// How long one agent turn may take: `base`, or, when the scene's reviewer waits for the
+/// gate's hold to run out, that hold and a minute more.
+fn turn_timeout(lab: &LabState, scene: &Scene, base: Duration) -> Duration {
+    let waits_out = scene
+        .calls
+        .iter()
+        .any(|c| c.while_held == Some(WhileHeld::HoldRunsOut));
+    match lab.park_timeout_sec {
+        Some(hold) if waits_out => base.max(Duration::from_secs(hold + 60)),
+        _ => base,
+    }
 }
 
 /// Seed data, an empty reviewer queue, the scene's script (scripted model only): the last

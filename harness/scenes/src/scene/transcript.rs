@@ -26,6 +26,8 @@ pub enum Who {
     Reviewer,
     /// What reached the database.
     Database,
+    /// The lab itself (a component killed and brought back).
+    Lab,
     /// The harness's own checks.
     Check,
 }
@@ -40,6 +42,7 @@ impl Who {
             Who::Tier2 => "tier 2",
             Who::Reviewer => "reviewer",
             Who::Database => "mock-db",
+            Who::Lab => "lab",
             Who::Check => "check",
         }
     }

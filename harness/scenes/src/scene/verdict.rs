@@ -27,6 +27,9 @@ pub enum Decided {
     Denied,
     /// Parked, and no closing event arrived.
     Undecided,
+    /// Passed at once on an earlier call's approval (no card of its own).
+    #[serde(rename = "earlier-approval")]
+    EarlierApproval,
 }
 
 impl Decided {
@@ -39,6 +42,7 @@ impl Decided {
             Decided::Lost => "lost",
             Decided::Denied => "denied",
             Decided::Undecided => "undecided",
+            Decided::EarlierApproval => "earlier-approval",
         }
     }
 
@@ -48,6 +52,7 @@ impl Decided {
             HumanDecision::Approve => Decided::Approve,
             HumanDecision::Reject { .. } => Decided::Reject,
             HumanDecision::Timeout => Decided::Timeout,
+            HumanDecision::EarlierApproval => Decided::EarlierApproval,
         }
     }
 

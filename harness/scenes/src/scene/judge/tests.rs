@@ -74,7 +74,7 @@ executed = true
     .expect("the scene parses")
 }
 
-fn call(tool: &str, args: Value) -> SeenCall {
+pub(super) fn call(tool: &str, args: Value) -> SeenCall {
     SeenCall {
         id: format!("call_{tool}"),
         tool: tool.into(),
@@ -84,14 +84,14 @@ fn call(tool: &str, args: Value) -> SeenCall {
     }
 }
 
-fn failed(text: &str) -> Option<ToolResult> {
+pub(super) fn failed(text: &str) -> Option<ToolResult> {
     Some(ToolResult {
         text: text.into(),
         is_error: true,
     })
 }
 
-fn park(tool: &str, args: Value, outcome: Option<Outcome>, reason: &str) -> SeenPark {
+pub(super) fn park(tool: &str, args: Value, outcome: Option<Outcome>, reason: &str) -> SeenPark {
     SeenPark {
         id: "3f2b6a1e".into(),
         tool: tool.into(),
@@ -100,10 +100,13 @@ fn park(tool: &str, args: Value, outcome: Option<Outcome>, reason: &str) -> Seen
         outcome,
         reason: reason.into(),
         unexpected: false,
+        hold_ended: false,
+        came_back: false,
+        listed_before_decision: None,
     }
 }
 
-fn ran(seq: u64, tool: &str, args: Value) -> AuditEntry {
+pub(super) fn ran(seq: u64, tool: &str, args: Value) -> AuditEntry {
     AuditEntry {
         seq,
         at: time::OffsetDateTime::UNIX_EPOCH,
@@ -116,7 +119,11 @@ fn ran(seq: u64, tool: &str, args: Value) -> AuditEntry {
     }
 }
 
-fn observation(calls: Vec<SeenCall>, parks: Vec<SeenPark>, audit: Vec<AuditEntry>) -> Observation {
+pub(super) fn observation(
+    calls: Vec<SeenCall>,
+    parks: Vec<SeenPark>,
+    audit: Vec<AuditEntry>,
+) -> Observation {
     Observation {
         calls,
         reply: format!("The migration was not applied: {REASON}"),
@@ -145,14 +152,14 @@ fn rejected_as_expected() -> Observation {
     observation(vec![migration], vec![park], vec![])
 }
 
-fn alice(scripted: bool) -> Standing<'static> {
+pub(super) fn alice(scripted: bool) -> Standing<'static> {
     Standing {
         user: "alice",
         scripted,
     }
 }
 
-fn failures(verdict: &Verdict) -> Vec<&str> {
+pub(super) fn failures(verdict: &Verdict) -> Vec<&str> {
     verdict.failures().map(|c| c.what.as_str()).collect()
 }
 
