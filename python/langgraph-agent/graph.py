@@ -105,6 +105,9 @@ class Toolbox:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Each server's tools as last listed: a server that cannot list them now (a gated
+        # route fails closed while its gate restarts) keeps offering what it offered.
+        self.known: dict[str, list[Any]] = {}
 
     def client(self) -> MultiServerMCPClient:
         headers = REQUEST_HEADERS.get()
@@ -126,7 +129,15 @@ class Toolbox:
         tools: list[Any] = []
         owner: dict[str, str] = {}
         for s in self.settings.servers:
-            for tool in await client.get_tools(server_name=s.name):
+            try:
+                listed = await client.get_tools(server_name=s.name)
+                self.known[s.name] = listed
+            except Exception as e:  # noqa: BLE001 - any failure to list: fall back, or raise
+                if s.name not in self.known:
+                    raise
+                log.warning("listing %s's tools failed (%s); using the last list", s.name, e)
+                listed = self.known[s.name]
+            for tool in listed:
                 if s.tools and tool.name not in s.tools:
                     continue
                 tools.append(tool)
