@@ -89,6 +89,44 @@ fn connect(
     })
 }
 
+/// How long a starting gate waits for its PostgreSQL to accept connections (they often
+/// start together: a pod and its database, the local lab's processes).
+pub const START_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`connect`], retrying while nothing accepts the connection, up to [`START_WAIT`]; an
+/// answer from the server (a wrong password, no such database) or a failed TLS handshake ends
+/// it at once.
+fn connect_at_start(
+    config: &postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+    shown: &str,
+) -> Result<Client, StoreError> {
+    let deadline = std::time::Instant::now() + START_WAIT;
+    let mut said = false;
+    loop {
+        let attempt = match tls {
+            Some(tls) => config.connect(tls.clone()),
+            None => config.connect(NoTls),
+        };
+        match attempt {
+            Ok(client) => return Ok(client),
+            // Nobody listening yet ("error connecting to server"), not a TLS or server refusal.
+            Err(e)
+                if e.as_db_error().is_none()
+                    && e.to_string().starts_with("error connecting to server")
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !said {
+                    tracing::warn!(store = %redacted(shown), error = %e, "waiting for PostgreSQL");
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            Err(_) => return connect(config, tls, shown),
+        }
+    }
+}
+
 /// PostgreSQL's own message for `e` when the server sent one, else the client's.
 fn detail(e: &postgres::Error) -> String {
     e.as_db_error()
@@ -141,7 +179,7 @@ impl Postgres {
         if tls.is_some() {
             config.ssl_mode(SslMode::Require);
         }
-        let client = connect(&config, tls.as_ref(), url)?;
+        let client = connect_at_start(&config, tls.as_ref(), url)?;
         let mut store = Self {
             client,
             statements: HashMap::new(),

@@ -575,3 +575,23 @@ async fn over_tls_the_store_believes_only_its_ca() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A gate that starts before its PostgreSQL (a pod beside its database, the local lab's
+/// processes) waits for it instead of failing: the store opens once the server is up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_waits_for_its_postgres_to_come_up() {
+    let dir = hitl_lab::bins::target_dir()
+        .join("store-tests")
+        .join(uuid::Uuid::new_v4().to_string());
+    let mut server = hitl_lab::postgres::Server::start(&dir).unwrap();
+    let location = Location::Postgres {
+        url: server.url("postgres"),
+        password: Some(server.password.clone()),
+        ca_file: None,
+    };
+    server.kill();
+    let opening = std::thread::spawn(move || Store::open_at(&location).map(|_| ()));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    server.restart().unwrap();
+    opening.join().unwrap().unwrap();
+}
