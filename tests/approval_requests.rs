@@ -26,10 +26,10 @@ const PRIVILEGED: &str = paths::PRIVILEGED_MCP;
 const PER_ROUND: u64 = 4;
 const HELD: u64 = 2;
 
-/// The arguments of action `n`: `n % 100 == 0` is `run_migration` to v3 (mock-db-mcp audits
+/// The arguments of action `n`: a multiple of 100 is `run_migration` to v3 (mock-db-mcp audits
 /// each run with its approval), any other a read of its own SQL.
 fn args(n: u64) -> serde_json::Value {
-    if n % 100 == 0 {
+    if n.is_multiple_of(100) {
         json!({ "version": "v3" })
     } else {
         json!({ "sql": format!("SELECT {n} AS request") })
@@ -38,7 +38,7 @@ fn args(n: u64) -> serde_json::Value {
 
 /// Action `n` sent as JSON-RPC id `id`.
 fn call(n: u64, id: u64) -> String {
-    let tool = if n % 100 == 0 {
+    let tool = if n.is_multiple_of(100) {
         tools::RUN_MIGRATION
     } else {
         tools::CLUSTER_DB_QUERY
