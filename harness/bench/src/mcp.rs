@@ -80,6 +80,18 @@ pub async fn post(
     body: String,
     tag: Option<&str>,
 ) -> anyhow::Result<Reply> {
+    post_as(http, url, body, tag, None).await
+}
+
+/// [`post`] proving the requester of `token` instead of the bench user (the capacity step
+/// parks one action per requester: one action is one approval request, issue #26).
+pub async fn post_as(
+    http: &reqwest::Client,
+    url: &str,
+    body: String,
+    tag: Option<&str>,
+    token: Option<&str>,
+) -> anyhow::Result<Reply> {
     let mut request = http
         .post(url)
         .header("content-type", "application/json")
@@ -89,7 +101,7 @@ pub async fn post(
     if let Some(tag) = tag {
         request = request.header(TAG_HEADER, tag);
     }
-    if let Some(token) = REQUESTER_TOKEN.get() {
+    if let Some(token) = token.or(REQUESTER_TOKEN.get().map(String::as_str)) {
         request = request.header(
             hitl_wire::identity::TOKEN_HEADER,
             hitl_lab::requester::bearer(token),

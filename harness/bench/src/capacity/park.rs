@@ -53,22 +53,30 @@ pub(super) async fn park_all(
     url: &str,
     calls: usize,
 ) -> anyhow::Result<Parked> {
+    // One action per call: `run_migration` (all the gated route serves) to the version in
+    // place, each from a requester of its own. Re-sends of one action would attach to one
+    // approval request, one card (issue #26), and the route takes only four versions. The
+    // tokens are minted before the clock starts.
+    let version = stack.db_client().state().await?.schema_version;
+    let tokens = (0..calls)
+        .map(|i| stack.issuer.mint(&format!("{}-{i}", mcp::USER)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let answered_early = Arc::new(AtomicUsize::new(0));
     let parking = Instant::now();
-    let handles: Vec<_> = (0..calls)
-        .map(|i| {
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| {
             let http = clients[i % clients.len()].clone();
             let url = url.to_owned();
-            // One action per call (a read that changes nothing): re-sends of the same action
-            // would attach to one approval request, one card (issue #26).
             let body = mcp::tools_call(
                 i as u64,
-                tools::CLUSTER_DB_QUERY,
-                json!({ "sql": format!("SELECT {i}") }),
+                tools::RUN_MIGRATION,
+                json!({ "version": version }),
             );
             let answered = Arc::clone(&answered_early);
             tokio::spawn(async move {
-                let reply = mcp::post(&http, &url, body, Some(&tag(i))).await;
+                let reply = mcp::post_as(&http, &url, body, Some(&tag(i)), Some(&token)).await;
                 answered.fetch_add(1, Ordering::Relaxed);
                 reply
             })

@@ -80,6 +80,10 @@ pub struct Options {
     pub rejection_hold: Option<Duration>,
     /// The store on PostgreSQL (`STORE_URL`, `STORE_PASSWORD_FILE`) instead of `audit_db`.
     pub postgres: Option<(String, PathBuf)>,
+    /// `APPROVAL_TTL` (whole seconds), if not the default: how long a request stays open.
+    pub approval_ttl: Option<Duration>,
+    /// `APPROVAL_WINDOW` (whole seconds), if not the default: how long an approval is usable.
+    pub approval_window: Option<Duration>,
 }
 
 impl Options {
@@ -103,6 +107,8 @@ impl Options {
             grpc_tls: None,
             rejection_hold: None,
             postgres: None,
+            approval_ttl: None,
+            approval_window: None,
         }
     }
 
@@ -133,6 +139,14 @@ impl Options {
 
     pub fn max_parked_per_requester(mut self, n: u64) -> Self {
         self.max_parked_per_requester = Some(n);
+        self
+    }
+
+    /// Requests stay open `ttl` (`APPROVAL_TTL`) and approvals are usable `window`
+    /// (`APPROVAL_WINDOW`) after the decision.
+    pub fn approval_clocks(mut self, ttl: Duration, window: Duration) -> Self {
+        self.approval_ttl = Some(ttl);
+        self.approval_window = Some(window);
         self
     }
 
@@ -183,6 +197,12 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     }
     if let Some(hold) = options.rejection_hold {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
+    }
+    if let Some(ttl) = options.approval_ttl {
+        spec = spec.env(env::APPROVAL_TTL, ttl.as_secs().to_string());
+    }
+    if let Some(window) = options.approval_window {
+        spec = spec.env(env::APPROVAL_WINDOW, window.as_secs().to_string());
     }
     if let Some(methods) = &options.allowed_methods {
         spec = spec.env(env::ALLOWED_METHODS, methods);

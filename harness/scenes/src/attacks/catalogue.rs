@@ -45,6 +45,8 @@ pub enum Kind {
     StatedRequester,
     /// A Check straight to the gate's port without the gateway's client certificate.
     CheckWithoutClientCertificate,
+    /// Issue #26's approval requests: an approval tried beyond what it covers.
+    Requests(super::requests::Procedure),
 }
 
 /// Where a request goes.
@@ -261,14 +263,10 @@ fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, Str
         "decide-without-credentials" => Kind::DecideWithoutCredentials,
         "stated-requester" => Kind::StatedRequester,
         "check-without-client-certificate" => Kind::CheckWithoutClientCertificate,
-        other => {
-            return Err((
-                kind_span,
-                format!(
-                    "unknown kind `{other}`: use request, self-approval, replay-approval, decide-without-credentials, stated-requester or check-without-client-certificate"
-                ),
-            ));
-        }
+        other => match super::requests::Procedure::from_kind(other) {
+            Some(procedure) => Kind::Requests(procedure),
+            None => return Err((kind_span, super::requests::unknown_kind(other))),
+        },
     })
 }
 

@@ -9,6 +9,7 @@ pub mod mtls;
 pub mod procedures;
 pub mod raw;
 pub mod request;
+pub mod requests;
 pub mod run;
 
 pub use catalogue::{Attack, load_dir};

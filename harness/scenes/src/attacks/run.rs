@@ -166,6 +166,7 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
             Kind::DecideWithoutCredentials => {
                 procedures::decide_without_credentials(target, report).await
             }
+            Kind::Requests(procedure) => super::requests::run(target, *procedure, report).await,
         })
         .await
 }
