@@ -102,6 +102,29 @@ struct Index {
     by_id: HashMap<String, Entry>,
     /// Live requests (open, approved, rejected in hold) by action key.
     by_key: HashMap<String, String>,
+    /// How many entries each requester has in `by_id`: the cap is checked without a scan.
+    per_requester: HashMap<Option<String>, usize>,
+}
+
+impl Index {
+    fn insert(&mut self, entry: Entry) {
+        *self
+            .per_requester
+            .entry(entry.row.card.requester.clone())
+            .or_default() += 1;
+        self.by_id.insert(entry.row.id.clone(), entry);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.by_id.remove(id)?;
+        if let Some(n) = self.per_requester.get_mut(&entry.row.card.requester) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_requester.remove(&entry.row.card.requester);
+            }
+        }
+        Some(entry)
+    }
 }
 
 /// The live approval requests.
@@ -125,15 +148,12 @@ impl Requests {
         let mut index = Index::default();
         for row in rows {
             index.by_key.insert(row.action_key.clone(), row.id.clone());
-            index.by_id.insert(
-                row.id.clone(),
-                Entry {
-                    row,
-                    waiters: Vec::new(),
-                    held_until: None,
-                    visible: true,
-                },
-            );
+            index.insert(Entry {
+                row,
+                waiters: Vec::new(),
+                held_until: None,
+                visible: true,
+            });
         }
         Self {
             index: Mutex::new(index),
@@ -197,36 +217,32 @@ impl Requests {
                 _ => {}
             }
             index.by_key.remove(key);
-            index.by_id.remove(&id);
+            index.remove(&id);
         }
         let row = open();
-        if let Some(reason) = self.full(&index, row.card.requester.as_deref(), now) {
+        if let Some(reason) = self.full(&index, row.card.requester.as_deref()) {
             return (Err(Full(reason)), expiry);
         }
         index.by_key.insert(key.to_owned(), row.id.clone());
-        index.by_id.insert(
-            row.id.clone(),
-            Entry {
-                row,
-                waiters: vec![attempt.to_owned()],
-                held_until: Some(held_until),
-                visible: false,
-            },
-        );
+        index.insert(Entry {
+            row,
+            waiters: vec![attempt.to_owned()],
+            held_until: Some(held_until),
+            visible: false,
+        });
         (Ok(Met::Nothing), expiry)
     }
 
-    /// Why one more request of `requester` may not open at `now`, if it may not. Counted
-    /// over the live requests alone, so a request whose clock ran out frees its place even
-    /// before anything writes its expiry.
-    fn full(&self, index: &Index, requester: Option<&str>, now: OffsetDateTime) -> Option<String> {
-        let (mut total, mut mine) = (0, 0);
-        for entry in index.by_id.values().filter(|e| live(&e.row, now)) {
-            total += 1;
-            if entry.row.card.requester.as_deref() == requester {
-                mine += 1;
-            }
-        }
+    /// Why one more request of `requester` may not open, if it may not. Counted over the
+    /// requests the gate holds: live ones, and (for at most one sweep, a second) those whose
+    /// clock just ran out.
+    fn full(&self, index: &Index, requester: Option<&str>) -> Option<String> {
+        let total = index.by_id.len();
+        let mine = index
+            .per_requester
+            .get(&requester.map(str::to_owned))
+            .copied()
+            .unwrap_or(0);
         if total >= self.limits.total {
             return Some(format!(
                 "{total} approval requests are already open or awaiting use; try again later"
@@ -252,7 +268,7 @@ impl Requests {
     /// The request `id` could not be committed: forget it.
     pub fn forget(&self, id: &str) {
         let mut index = self.lock();
-        if let Some(entry) = index.by_id.remove(id) {
+        if let Some(entry) = index.remove(id) {
             index.by_key.remove(&entry.row.action_key);
         }
     }
@@ -332,7 +348,7 @@ impl Requests {
         entry.held_until = None;
         if matches!(won.to, State::Expired | State::Used) {
             let key = entry.row.action_key.clone();
-            index.by_id.remove(&won.id);
+            index.remove(&won.id);
             index.by_key.remove(&key);
         }
         waiters.reverse();
@@ -359,7 +375,7 @@ impl Requests {
             }
         }
         for id in gone {
-            if let Some(entry) = index.by_id.remove(&id)
+            if let Some(entry) = index.remove(&id)
                 && index.by_key.get(&entry.row.action_key) == Some(&id)
             {
                 index.by_key.remove(&entry.row.action_key);
