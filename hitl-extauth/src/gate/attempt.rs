@@ -189,36 +189,40 @@ impl Gate {
         link: Option<String>,
     ) -> Answer {
         let used = requests::use_by(id, &record.call.id, OffsetDateTime::now_utc());
-        let won = self.audit.transition(used.clone(), link).await;
+        // The use and the attempt's record are one commit: one fsync between the decision
+        // and the release, and never a use without its record.
+        let won = self
+            .audit
+            .transition_recorded(used.clone(), link, Some(record.clone()))
+            .await;
         match won {
             Ok(Ok(true)) => {
                 self.requests.applied(&used);
+                self.counted(&record);
+                Answer::Allow {
+                    approval_id: Some(id.to_owned()),
+                    token: self
+                        .settings
+                        .signer
+                        .as_ref()
+                        .map(|signer| signer.sign(&claims(&record, id))),
+                }
             }
             Ok(Ok(false)) => {
                 let reason = format!(
                     "the approval of request {id} was already used by another call; an approval \
                      lets one call through: send the call again to ask for a new one"
                 );
-                let _committed = self.close(DecidedCall {
-                    outcome: Outcome::Denied,
-                    reason: reason.clone(),
-                    ..record
-                });
-                return Answer::deny(reason, Some(id.to_owned()));
+                // Answered once its record is committed, as every denial.
+                let _committed = self
+                    .close(DecidedCall {
+                        outcome: Outcome::Denied,
+                        reason: reason.clone(),
+                        ..record
+                    })
+                    .await;
+                Answer::deny(reason, Some(id.to_owned()))
             }
-            Ok(Err(e)) => return not_recorded(id, &e.to_string()),
-            Err(_) => return not_recorded(id, &StoreError::WriterGone.to_string()),
-        }
-        let committed = self.close(record.clone());
-        match committed.await {
-            Ok(Ok(())) => Answer::Allow {
-                approval_id: Some(id.to_owned()),
-                token: self
-                    .settings
-                    .signer
-                    .as_ref()
-                    .map(|signer| signer.sign(&claims(&record, id))),
-            },
             Ok(Err(e)) => not_recorded(id, &e.to_string()),
             Err(_) => not_recorded(id, &StoreError::WriterGone.to_string()),
         }

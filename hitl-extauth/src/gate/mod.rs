@@ -373,12 +373,18 @@ impl Gate {
     /// End an attempt: queue its record, count it. Every slot taken out of the lot comes
     /// through here exactly once.
     fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), StoreError>> {
+        self.counted(&record);
+        self.audit.close(record)
+    }
+
+    /// Log and count the end of an attempt whose record is written some other way (with the
+    /// transition that spent its approval).
+    fn counted(&self, record: &DecidedCall) {
         tracing::info!(
             id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
             reviewer = record.reviewer.as_deref().unwrap_or("-"), "closed"
         );
         self.metrics.ended(record.outcome, record.waited_ms);
         // No event: events are about cards (requests), and an attempt's end is not one.
-        self.audit.close(record)
     }
 }
