@@ -89,6 +89,41 @@ fn hand_over(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `dir`, or when the `postgres` user cannot reach it (we are root and it lies under a
+/// directory only root may enter, such as a checkout in `/root`), a fresh directory under the
+/// system's temporary directory, handed over to `postgres`.
+fn reachable(dir: &Path) -> anyhow::Result<PathBuf> {
+    if !is_root() {
+        return Ok(dir.to_path_buf());
+    }
+    let can = Command::new("setpriv")
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+            "test",
+            "-w",
+        ])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if can {
+        return Ok(dir.to_path_buf());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let elsewhere = std::env::temp_dir()
+        .join("hitl-lab-postgres")
+        .join(uuid::Uuid::new_v4().to_string());
+    std::fs::create_dir_all(&elsewhere)?;
+    hand_over(&elsewhere)?;
+    tracing::info!(
+        wanted = %dir.display(), using = %elsewhere.display(),
+        "the postgres user cannot reach the cluster's directory; using one it can"
+    );
+    Ok(elsewhere)
+}
+
 impl Server {
     /// Make a cluster in `dir` (which must not exist yet) and start it on a free port.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
@@ -104,11 +139,13 @@ impl Server {
     fn start_with(dir: &Path, tls: Option<&crate::gate_tls::Pem>) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        hand_over(dir)?;
+        let dir = &reachable(dir)?;
         let password = crate::credentials::random_token()?;
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, &password)?;
+        hand_over(&pwfile)?;
         let data = dir.join("data");
-        hand_over(dir)?;
         let out = command(&bin, "initdb")
             .arg("-D")
             .arg(&data)
@@ -265,5 +302,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under root, a cluster asked for below a directory only root may enter (a checkout in
+    /// `/root`) is made where the `postgres` user can work, and still answers.
+    #[test]
+    fn a_cluster_below_a_root_only_directory_still_starts() {
+        if !is_root() || bin_dir().is_err() {
+            return;
+        }
+        let closed = crate::bins::target_dir()
+            .join("pg-closed")
+            .join(uuid::Uuid::new_v4().to_string());
+        std::fs::create_dir_all(&closed).unwrap();
+        hitl_wire::private::dir(&closed).unwrap();
+        let server = Server::start(&closed.join("cluster")).unwrap();
+        assert!(
+            server.dir.starts_with(std::env::temp_dir()),
+            "{:?}",
+            server.dir
+        );
+        let at = server.dir.clone();
+        drop(server);
+        assert!(!at.exists(), "removed with the server");
+        std::fs::remove_dir_all(&closed).unwrap();
     }
 }
