@@ -65,6 +65,9 @@ pub enum Message {
     Decided(Box<Decision>),
     /// The park timed out; already recorded, the `Check` only has to deny with `reason`.
     Expired { reason: String },
+    /// A reviewer's approval, already spent on this call and recorded in the same commit:
+    /// the `Check` only has to pass it on.
+    Released(Box<crate::gate::Answer>),
 }
 
 /// A reviewer's decision on its way to the waiting `Check`.

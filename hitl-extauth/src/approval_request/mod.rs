@@ -273,6 +273,18 @@ impl Requests {
         }
     }
 
+    /// The attempts held for request `id` now, newest first.
+    pub fn waiters(&self, id: &str) -> Vec<String> {
+        let index = self.lock();
+        let mut waiters = index
+            .by_id
+            .get(id)
+            .map(|e| e.waiters.clone())
+            .unwrap_or_default();
+        waiters.reverse();
+        waiters
+    }
+
     /// Attempt `attempt` is no longer held for request `id` (timed out, abandoned, answered).
     pub fn detach(&self, id: &str, attempt: &str) {
         if let Some(entry) = self.lock().by_id.get_mut(id) {

@@ -1,5 +1,6 @@
 //! A reviewer's decision: one conditional write on the approval request, then the attempts
-//! held for it (if any) answered — the approval spent on the newest, a rejection to all.
+//! held for it (if any) answered — an approval spent on the newest in the same commit, a
+//! rejection to all.
 
 use super::*;
 
@@ -47,9 +48,17 @@ impl Gate {
             decided_at: now,
             count: 1,
         };
-        // With nobody held, no attempt's record would carry the decision: the request's own
-        // record does, in the same commit as the transition.
-        let own = nobody_waits.then(|| request_record(&record, DECISION_SUFFIX));
+        if request.approved
+            && let Some(handed) = self.approve_held(id, &transition, &record).await
+        {
+            handed?;
+            self.decided(id, &record);
+            return Ok(record);
+        }
+        // With nobody held (an approval gets here only then), no attempt's record would carry
+        // the decision: the request's own record does, in the same commit as the transition.
+        let own =
+            (nobody_waits || request.approved).then(|| request_record(&record, DECISION_SUFFIX));
         match self
             .audit
             .transition_recorded(transition.clone(), None, own)
@@ -64,18 +73,98 @@ impl Gate {
             Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
             Err(_) => return Err(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
         }
-        tracing::info!(%id, outcome = outcome.as_str(), %reviewer, "request decided");
+        self.decided(id, &record);
+        let waiters = self.requests.applied(&transition);
+        if let Some(settled) = self.answer_held(&waiters, &record).await {
+            settled?;
+        }
+        Ok(record)
+    }
+
+    /// Log and announce a committed decision.
+    fn decided(&self, id: &str, record: &DecidedCall) {
+        tracing::info!(
+            %id, outcome = record.outcome.as_str(),
+            reviewer = record.reviewer.as_deref().unwrap_or("-"), "request decided"
+        );
         self.events.publish(|| Event::Decided {
             record: DecidedCall {
                 call: record.call.preview().into_owned(),
                 ..record.clone()
             },
         });
-        let waiters = self.requests.applied(&transition);
-        if let Some(settled) = self.answer_held(&waiters, &record).await {
-            settled?;
+    }
+
+    /// An approval while a caller is held: the newest held attempt gets it, and the
+    /// approval, its use and that attempt's record are one commit — one fsync between the
+    /// reviewer's click and the release. Older held attempts are told the approval went to
+    /// the newer send. `None`: nobody is held any more (the approval waits for a retry).
+    async fn approve_held(
+        &self,
+        id: &str,
+        approve: &requests::Transition,
+        decided: &DecidedCall,
+    ) -> Option<Result<(), DecideError>> {
+        let mut waiters = self.requests.waiters(id).into_iter();
+        let (attempt, slot) = waiters.find_map(|a| self.lot.take(&a).map(|slot| (a, slot)))?;
+        let record = held_record(&slot.call, decided);
+        let used = requests::use_by(id, &attempt, decided.decided_at);
+        let won = self
+            .audit
+            .transitions(
+                vec![approve.clone(), used.clone()],
+                None,
+                Some(record.clone()),
+            )
+            .await;
+        let failed = match won {
+            Ok(Ok(true)) => None,
+            Ok(Ok(false)) => Some(DecideError::Conflict(format!(
+                "call {id} was decided by someone else at the same moment"
+            ))),
+            Ok(Err(e)) => Some(DecideError::NotRecorded(e.to_string())),
+            Err(_) => Some(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
+        };
+        if let Some(error) = failed {
+            // Nothing was written: the held call is denied (fail closed) with the reason.
+            let reason = format!("the approval could not be recorded ({error}); denied");
+            let _committed = self
+                .close(ended(&slot.call, Outcome::Denied, None, reason.clone()))
+                .await;
+            let _ = slot.decide.send(Message::Expired { reason });
+            return Some(Err(error));
         }
-        Ok(record)
+        let others = self.requests.applied(approve);
+        self.requests.applied(&used);
+        self.counted(&record);
+        let answer = Answer::Allow {
+            approval_id: Some(id.to_owned()),
+            token: self
+                .settings
+                .signer
+                .as_ref()
+                .map(|signer| signer.sign(&claims(&record, id))),
+        };
+        if slot
+            .decide
+            .send(Message::Released(Box::new(answer)))
+            .is_err()
+        {
+            tracing::warn!(
+                %id, attempt = %attempt,
+                "the gateway gave up on the call as its approval was recorded; the approval is spent"
+            );
+        }
+        for other in others.iter().filter(|o| **o != attempt) {
+            if let Some(slot) = self.lot.take(other) {
+                let reason =
+                    format!("the approval of request {id} went to a newer send of the same call");
+                let _committed =
+                    self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+                let _ = slot.decide.send(Message::Expired { reason });
+            }
+        }
+        Some(Ok(()))
     }
 
     /// Hand a decision to the attempts held for its request (newest first): an approval goes
@@ -101,20 +190,7 @@ impl Gate {
                 let _ = slot.decide.send(Message::Expired { reason });
                 continue;
             }
-            // The held attempt ends with its request's decision, at the decision's time.
-            let record = DecidedCall {
-                waited_ms: u64::try_from(
-                    (decided.decided_at - slot.call.received_at).whole_milliseconds(),
-                )
-                .unwrap_or(0),
-                decided_at: decided.decided_at,
-                ..ended(
-                    &slot.call,
-                    decided.outcome,
-                    decided.reviewer.clone(),
-                    decided.reason.clone(),
-                )
-            };
+            let record = held_record(&slot.call, decided);
             let (done, finished) = oneshot::channel();
             let decision = Decision { record, done };
             if let Err(Message::Decided(decision)) =
@@ -225,5 +301,21 @@ impl Gate {
         } else {
             format!("{name}{UNVERIFIED_SUFFIX}")
         })
+    }
+}
+
+/// The record of held attempt `call` ending with its request's decision, at the decision's
+/// time.
+fn held_record(call: &ParkedCall, decided: &DecidedCall) -> DecidedCall {
+    DecidedCall {
+        waited_ms: u64::try_from((decided.decided_at - call.received_at).whole_milliseconds())
+            .unwrap_or(0),
+        decided_at: decided.decided_at,
+        ..ended(
+            call,
+            decided.outcome,
+            decided.reviewer.clone(),
+            decided.reason.clone(),
+        )
     }
 }

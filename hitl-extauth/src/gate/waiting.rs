@@ -163,6 +163,7 @@ impl Waiting<'_> {
         match message {
             // Boxed: only a decided call pays for the recording future's state.
             Ok(Message::Decided(decision)) => Box::pin(self.gate.settle(request, *decision)).await,
+            Ok(Message::Released(answer)) => *answer,
             Ok(Message::Expired { reason }) => {
                 // Its record was queued before the message was sent.
                 self.gate.audit.flush().await;

@@ -112,8 +112,9 @@ enum Command {
     },
     /// One request transition; `link` is an attempt that asked for it (a use); `record` a
     /// history record written with it if it wins (a decision nobody waits for, an expiry).
+    /// (Several transitions: all win, or none is written.)
     Transition {
-        transition: Box<Transition>,
+        transitions: Vec<Transition>,
         link: Option<String>,
         record: Option<Box<DecidedCall>>,
         ack: Reply<bool>,
@@ -251,9 +252,20 @@ impl Store {
         link: Option<String>,
         record: Option<DecidedCall>,
     ) -> oneshot::Receiver<Result<bool, StoreError>> {
+        self.transitions(vec![transition], link, record)
+    }
+
+    /// Several transitions of one request in one commit (a decision and the use it is put
+    /// to): `true` only if every one won; if any did not, none is written.
+    pub fn transitions(
+        &self,
+        transitions: Vec<Transition>,
+        link: Option<String>,
+        record: Option<DecidedCall>,
+    ) -> oneshot::Receiver<Result<bool, StoreError>> {
         let (ack, won) = oneshot::channel();
         self.send(Command::Transition {
-            transition: Box::new(transition),
+            transitions,
             link,
             record: record.map(Box::new),
             ack,
@@ -459,37 +471,44 @@ fn one(tx: &mut dyn Tx, command: Command) -> (Option<Ack>, bool) {
             (None, result.is_err())
         }
         Command::Transition {
-            transition,
+            transitions,
             link,
             record,
             ack,
         } => {
-            let result = transition_in(tx, &transition, link.as_deref(), record.as_deref());
+            let result = transition_in(tx, &transitions, link.as_deref(), record.as_deref());
             if let Err(e) = &result {
-                tracing::error!(id = %transition.id, error = %e, "store: a request transition failed");
+                let id = transitions.first().map_or("-", |t| t.id.as_str());
+                tracing::error!(%id, error = %e, "store: a request transition failed");
             }
-            let failed = result.is_err();
+            // Lost (or failed): nothing of it stays, not even a first step that won.
+            let failed = !matches!(result, Ok(true));
             (Some(Ack::Won(ack, result)), failed)
         }
         Command::Flush(ack) => (Some(Ack::Done(ack, Ok(()))), false),
     }
 }
 
-/// One transition: the attempt's link, the conditional write, and if it won, its record.
+/// Transitions of one request, in order: the attempt's link, each conditional write, and if
+/// all won, the record.
 fn transition_in(
     tx: &mut dyn Tx,
-    transition: &Transition,
+    transitions: &[Transition],
     link: Option<&str>,
     record: Option<&DecidedCall>,
 ) -> Result<bool, StoreError> {
-    if let Some(attempt) = link {
-        requests::link(tx, &transition.id, attempt, transition.at)?;
+    if let (Some(attempt), Some(first)) = (link, transitions.first()) {
+        requests::link(tx, &first.id, attempt, first.at)?;
     }
-    let won = requests::apply(tx, transition)?;
-    if let (true, Some(record)) = (won, record) {
+    for transition in transitions {
+        if !requests::apply(tx, transition)? {
+            return Ok(false);
+        }
+    }
+    if let Some(record) = record {
         trail::upsert_closed(tx, record)?;
     }
-    Ok(won)
+    Ok(true)
 }
 
 #[cfg(test)]
