@@ -46,17 +46,6 @@ fn call(n: u64, id: u64) -> String {
     tools_call(id, tool, args(n))
 }
 
-/// A complete HTTP/1.1 POST of `body` to the privileged route, proving the test's user.
-fn raw_post(gate: &Gate, body: &str) -> String {
-    format!(
-        "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-         accept: application/json, text/event-stream\r\nauthorization: {}\r\n\
-         content-length: {}\r\n\r\n{body}",
-        gate.user_bearer(),
-        body.len()
-    )
-}
-
 /// The card in `/pending` of action `n`, once `ready` holds for it.
 async fn card_for(
     gate: &Gate,
@@ -109,7 +98,7 @@ async fn open_requests(
             ids.push(card_for(gate, n, waiting).await?.id);
         } else {
             let socket = gate
-                .raw_connect(raw_post(gate, &call(n, n)).as_bytes())
+                .raw_connect(gate.raw_post(&call(n, n)).as_bytes())
                 .await?;
             card_for(gate, n, waiting).await?;
             drop(socket);

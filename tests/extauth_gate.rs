@@ -18,7 +18,7 @@ use hitl_lab::{
 use hitl_lab_tests::{
     check,
     extauth::PATIENCE,
-    gate::{AGENT, Gate, USER, tools_call},
+    gate::{AGENT, Gate, USER, migrate},
     mock_db, through_both_gateways,
 };
 use hitl_wire::{
@@ -40,22 +40,6 @@ fn deny_body(reply: &hitl_lab_tests::Reply) -> DenyBody {
         "{reply:?}"
     );
     serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
-}
-
-fn migrate(id: u64, version: &str) -> String {
-    tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }))
-}
-
-/// A complete HTTP/1.1 POST of `body` to the privileged route, as [`USER`], kept open after
-/// the answer.
-fn raw_post(gate: &Gate, body: &str) -> String {
-    format!(
-        "POST {PRIVILEGED} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
-         accept: application/json, text/event-stream\r\nauthorization: {}\r\n\
-         content-length: {}\r\n\r\n{body}",
-        gate.user_bearer(),
-        body.len()
-    )
 }
 
 fn snapshot_plan() -> GatewayPlan {
@@ -488,7 +472,7 @@ through_both_gateways! {
 async fn client_hang_up_abandons_the_park(gateway) {
     let gate = Gate::start_default("extauth_hang_up", gateway).await?;
     let socket = gate
-        .raw_connect(raw_post(&gate, &migrate(1, "v3")).as_bytes())
+        .raw_connect(gate.raw_post(&migrate(1, "v3")).as_bytes())
         .await?;
     let id = gate.extauth.wait_pending(1).await?.remove(0).id;
     drop(socket);
@@ -896,7 +880,7 @@ async fn events_announce_parks_and_decisions(gateway) {
     );
 
     let body = migrate(2, "v4");
-    let second = gate.raw_connect(raw_post(&gate, &body).as_bytes()).await?;
+    let second = gate.raw_connect(gate.raw_post(&body).as_bytes()).await?;
     let (name, event) = events.next().await?;
     let Event::Parked { call } = event else {
         panic!("expected parked, got {name}")

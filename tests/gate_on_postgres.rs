@@ -11,20 +11,15 @@ use std::time::Duration;
 use hitl_lab::postgres::Server;
 use hitl_lab_tests::{
     extauth::PATIENCE,
-    gate::{Gate, tools_call},
+    gate::{Gate, migrate},
     through_both_gateways,
 };
 use hitl_wire::{
     extauth::{HistoryQuery, Outcome},
-    mockdb::{paths, tools},
+    mockdb::paths,
 };
-use serde_json::json;
 
 const PRIVILEGED: &str = paths::PRIVILEGED_MCP;
-
-fn migrate(id: u64, version: &str) -> String {
-    tools_call(id, tools::RUN_MIGRATION, json!({ "version": version }))
-}
 
 /// A PostgreSQL server for `test`, and the gate's store on it.
 async fn gate_on_postgres(

@@ -148,6 +148,19 @@ impl Gate {
         self.front.url(path)
     }
 
+    /// A complete HTTP/1.1 POST of `body` to the privileged route, as [`USER`], for
+    /// [`Gate::raw_connect`] (the connection is kept open after the answer).
+    pub fn raw_post(&self, body: &str) -> String {
+        format!(
+            "POST {} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\nauthorization: {}\r\n\
+             content-length: {}\r\n\r\n{body}",
+            hitl_wire::mockdb::paths::PRIVILEGED_MCP,
+            self.user_bearer(),
+            body.len()
+        )
+    }
+
     /// `Bearer <token>` proving [`USER`].
     pub fn user_bearer(&self) -> String {
         bearer(&self.issuer.mint(USER).expect("minting a token"))
@@ -261,6 +274,15 @@ impl Gate {
             .context("no complete answer from the gateway")??;
         hitl_scenes::attacks::raw::http_answer(&answer)
     }
+}
+
+/// A JSON-RPC `tools/call run_migration` to `version`, as id `id`.
+pub fn migrate(id: u64, version: &str) -> String {
+    tools_call(
+        id,
+        hitl_wire::mockdb::tools::RUN_MIGRATION,
+        serde_json::json!({ "version": version }),
+    )
 }
 
 /// A JSON-RPC `tools/call` of `tool` with `args`.

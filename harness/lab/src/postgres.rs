@@ -180,35 +180,18 @@ impl Server {
             settings.extend(["ssl=on".into(), "ssl_cert_file=server.crt".into()]);
             settings.push("ssl_key_file=server.key".into());
         }
-        let port = crate::net::free_port()?;
-        let log = std::fs::File::create(dir.join("postgres.log"))?;
-        hand_over(&dir.join("postgres.log"))?;
-        let child = command(&bin, "postgres")
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "unix_socket_directories=",
-            ])
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
-            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
-            .arg("-p")
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting postgres")?;
+        let log = dir.join("postgres.log");
+        std::fs::File::create(&log)?;
+        hand_over(&log)?;
         let mut server = Self {
-            child: Some(child),
+            child: None,
             dir: dir.to_path_buf(),
-            port,
+            port: crate::net::free_port()?,
             password,
             bin,
             settings,
         };
+        server.spawn()?;
         server.wait_ready()?;
         Ok(server)
     }
@@ -262,30 +245,33 @@ impl Server {
     /// Start the server again on its cluster and port, after [`Server::kill`].
     pub fn restart(&mut self) -> anyhow::Result<()> {
         anyhow::ensure!(self.child.is_none(), "the server is still running");
+        self.spawn()?;
+        self.wait_ready()
+    }
+
+    /// Spawn `postgres` on the cluster: loopback only, no Unix socket, our settings, its
+    /// output appended to `postgres.log`.
+    fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.join("postgres.log"))?;
-        self.child = Some(
-            command(&self.bin, "postgres")
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args([
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "unix_socket_directories=",
-                ])
-                .args(["-c", "fsync=off", "-c", "max_connections=200"])
-                .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
-                .arg("-p")
-                .arg(self.port.to_string())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting postgres again")?,
-        );
-        self.wait_ready()
+        let child = command(&self.bin, "postgres")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "unix_socket_directories="])
+            // Throwaway clusters: a commit need not survive the machine, only the process.
+            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting postgres")?;
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Stop the server at once (`SIGKILL`: what a crash looks like to its clients).

@@ -199,14 +199,7 @@ impl Gate {
             Ok(Ok(true)) => {
                 self.requests.applied(&used);
                 self.counted(&record);
-                Answer::Allow {
-                    approval_id: Some(id.to_owned()),
-                    token: self
-                        .settings
-                        .signer
-                        .as_ref()
-                        .map(|signer| signer.sign(&claims(&record, id))),
-                }
+                self.released(id, &record)
             }
             Ok(Ok(false)) => {
                 let reason = format!(
@@ -297,6 +290,19 @@ impl Gate {
             claimed_requester,
             preview_of_bytes: None,
             request: None,
+        }
+    }
+
+    /// Let the approved attempt of `record` through on request `id`'s approval, with a token
+    /// bound to its exact bytes (none when running without a signing key).
+    pub(super) fn released(&self, id: &str, record: &DecidedCall) -> Answer {
+        Answer::Allow {
+            approval_id: Some(id.to_owned()),
+            token: self
+                .settings
+                .signer
+                .as_ref()
+                .map(|signer| signer.sign(&claims(record, id))),
         }
     }
 }

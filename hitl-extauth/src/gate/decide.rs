@@ -137,14 +137,7 @@ impl Gate {
         let others = self.requests.applied(approve);
         self.requests.applied(&used);
         self.counted(&record);
-        let answer = Answer::Allow {
-            approval_id: Some(id.to_owned()),
-            token: self
-                .settings
-                .signer
-                .as_ref()
-                .map(|signer| signer.sign(&claims(&record, id))),
-        };
+        let answer = self.released(id, &record);
         if slot
             .decide
             .send(Message::Released(Box::new(answer)))
