@@ -258,7 +258,7 @@ pub fn structural_to_json_schema(schema: &Value) -> Value {
 pub fn check_core(doc: &Doc) -> Option<Vec<Problem>> {
     use k8s_openapi::api::{
         apps::v1::Deployment,
-        core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount},
+        core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount},
         networking::v1::NetworkPolicy,
     };
     let v = &doc.value;
@@ -268,6 +268,7 @@ pub fn check_core(doc: &Doc) -> Option<Vec<Problem>> {
         ("v1", "Secret") => round_trip::<Secret>(doc, v, ""),
         ("v1", "ConfigMap") => round_trip::<ConfigMap>(doc, v, ""),
         ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(doc, v, ""),
+        ("v1", "PersistentVolumeClaim") => round_trip::<PersistentVolumeClaim>(doc, v, ""),
         ("apps/v1", "Deployment") => round_trip::<Deployment>(doc, v, ""),
         ("networking.k8s.io/v1", "NetworkPolicy") => round_trip::<NetworkPolicy>(doc, v, ""),
         _ => return None,
