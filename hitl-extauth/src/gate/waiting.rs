@@ -49,7 +49,10 @@ impl Gate {
             .map(|r| r.open_until);
         let reason = match open_until {
             Some(until) => {
+                // Whole seconds: a person reads it, and the reason keeps one length.
                 let until = until
+                    .replace_nanosecond(0)
+                    .unwrap_or(until)
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
                 format!(
