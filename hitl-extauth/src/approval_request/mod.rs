@@ -423,6 +423,17 @@ impl Requests {
             .map(card)
     }
 
+    /// Request `id` as its card shows it, whatever its state and whether or not it is
+    /// committed yet (an attempt's own view of its request).
+    pub fn view(&self, id: &str) -> Option<RequestView> {
+        self.lock().by_id.get(id).map(view)
+    }
+
+    /// Request `id`'s row as it stands (the one an opening attempt writes).
+    pub fn row(&self, id: &str) -> Option<Row> {
+        self.lock().by_id.get(id).map(|e| e.row.clone())
+    }
+
     /// How many requests are open now (a gauge).
     pub fn open(&self) -> usize {
         self.lock()
@@ -439,21 +450,27 @@ fn card(entry: &Entry) -> ParkedCall {
     ParkedCall {
         id: row.id.clone(),
         expires_at: entry.held_until.unwrap_or(row.open_until),
-        request: Some(RequestView {
-            id: row.id.clone(),
-            state: row.state,
-            action_key: row.action_key.clone(),
-            canonical_args: row
-                .card
-                .request
-                .as_ref()
-                .map(|r| r.canonical_args.clone())
-                .unwrap_or_default(),
-            attempts: row.attempts,
-            waiting: !entry.waiters.is_empty(),
-            open_until: row.open_until,
-        }),
+        request: Some(view(entry)),
         ..row.card.clone()
+    }
+}
+
+/// The request as its card shows it: state, attempts, whether a caller waits, its clock.
+fn view(entry: &Entry) -> RequestView {
+    let row = &entry.row;
+    RequestView {
+        id: row.id.clone(),
+        state: row.state,
+        action_key: row.action_key.clone(),
+        canonical_args: row
+            .card
+            .request
+            .as_ref()
+            .map(|r| r.canonical_args.clone())
+            .unwrap_or_default(),
+        attempts: row.attempts,
+        waiting: !entry.waiters.is_empty(),
+        open_until: row.open_until,
     }
 }
 

@@ -48,15 +48,7 @@ impl Gate {
             Met::Nothing => call.id.clone(),
         };
         // The attempt knows its request (for its timeout's message).
-        call.request = self
-            .requests
-            .card(&request_id)
-            .and_then(|card| card.request)
-            .or_else(|| {
-                let mut view = self.request_row(&call, &key, &canonical).card.request?;
-                view.id.clone_from(&request_id);
-                Some(view)
-            });
+        call.request = self.requests.view(&request_id);
         let call = Arc::new(call);
         let (request_id, write) = match met {
             Met::Approved {
@@ -75,10 +67,14 @@ impl Gate {
                 return Admission::Answer(self.rejected_again(&call, id, reason));
             }
             Met::Open { id } => (id.clone(), RequestWrite::Attach(id)),
-            Met::Nothing => (
-                call.id.clone(),
-                RequestWrite::Open(Box::new(self.request_row(&call, &key, &canonical))),
-            ),
+            Met::Nothing => match self.requests.row(&call.id) {
+                Some(row) => (call.id.clone(), RequestWrite::Open(Box::new(row))),
+                // Cannot happen (a request not yet committed is never swept); fail closed.
+                None => {
+                    let reason = "the approval request could not be opened; send the call again";
+                    return Admission::Answer(self.refuse(reason.to_owned(), &refused_call(&call)));
+                }
+            },
         };
         self.hold(call, request_id, write)
     }
