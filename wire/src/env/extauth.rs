@@ -30,6 +30,9 @@ pub const STORE_URL: &str = "STORE_URL";
 pub const STORE_PASSWORD_FILE: &str = "STORE_PASSWORD_FILE";
 /// PEM CA of the PostgreSQL server's certificate: the connection is then TLS, and verified.
 pub const STORE_CA_FILE: &str = "STORE_CA_FILE";
+/// This replica's name in the store (a pod sets its own name): shown in `/state` and logs,
+/// and the owner of the calls it holds. A random suffix is added at every start.
+pub const REPLICA_NAME: &str = "REPLICA_NAME";
 /// JSON-RPC methods that pass without review (default: the classifier's allow-list).
 pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
 /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
