@@ -132,8 +132,11 @@ enum Command {
         id: String,
         reply: Reply<Option<requests::Row>>,
     },
-    /// This replica is alive; close the calls of replicas that are not (shared store only).
-    Beat,
+    /// This replica is alive; close the calls of replicas that are not, if it may `judge`
+    /// (shared store only).
+    Beat {
+        judge: bool,
+    },
     /// One request transition; `link` is an attempt that asked for it (a use); `record` a
     /// history record written with it if it wins (a decision nobody waits for, an expiry).
     /// (Several transitions: all win, or none is written.)
@@ -169,7 +172,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Park { .. } => "Park",
             Command::Read { .. } => "Read",
-            Command::Beat => "Beat",
+            Command::Beat { .. } => "Beat",
             Command::Close { .. } => "Close",
             Command::Transition { .. } => "Transition",
             Command::History { .. } => "History",
@@ -465,6 +468,8 @@ fn serve<E: Engine>(
         }
     };
     let mut beaten = Instant::now();
+    // Since when this replica's beats have committed without a break.
+    let mut alive_since: Option<Instant> = None;
     loop {
         let mut batch = match commands.recv_timeout(replica::HEARTBEAT) {
             Ok(first) => vec![first],
@@ -477,12 +482,21 @@ fn serve<E: Engine>(
                 Err(_) => break,
             }
         }
-        if ctx.shared && beaten.elapsed() >= replica::HEARTBEAT {
-            batch.push(Command::Beat);
+        let beats = ctx.shared && beaten.elapsed() >= replica::HEARTBEAT;
+        if beats {
+            let judge = alive_since.is_some_and(|t| t.elapsed() >= replica::DEAD_AFTER);
+            batch.push(Command::Beat { judge });
             beaten = Instant::now();
         }
         if !batch.is_empty() {
-            apply(&mut engine, batch, &ctx);
+            let committed = apply(&mut engine, batch, &ctx);
+            if beats {
+                alive_since = if committed {
+                    alive_since.or(Some(beaten))
+                } else {
+                    None
+                };
+            }
         }
     }
     tracing::debug!("store writer: every handle dropped, stopping");
@@ -524,8 +538,9 @@ fn announce(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
     tx.notify(&format!("{} {id}", ctx.replica))
 }
 
-/// Apply a batch in one transaction; acknowledge writes only after the commit.
-fn apply(engine: &mut impl Engine, batch: Vec<Command>, ctx: &Ctx) {
+/// Apply a batch in one transaction; acknowledge writes only after the commit. Whether it
+/// committed.
+fn apply(engine: &mut impl Engine, batch: Vec<Command>, ctx: &Ctx) -> bool {
     let mut batch = Some(batch);
     let mut acks: Vec<Ack> = Vec::new();
     let committed = engine.transaction(&mut |tx| {
@@ -561,6 +576,7 @@ fn apply(engine: &mut impl Engine, batch: Vec<Command>, ctx: &Ctx) {
             }
         }
     }
+    committed.is_ok()
 }
 
 /// Carry out one command inside the batch's transaction: what to acknowledge after the
@@ -599,8 +615,8 @@ fn one(tx: &mut dyn Tx, command: Command, ctx: &Ctx, counts: &mut Counts) -> (Op
             let failed = result.is_err();
             (Some(Ack::Read(reply, Box::new(result))), failed)
         }
-        Command::Beat => {
-            let result = replica::beat(tx, &ctx.replica, OffsetDateTime::now_utc())
+        Command::Beat { judge } => {
+            let result = replica::beat(tx, &ctx.replica, OffsetDateTime::now_utc(), judge)
                 .and_then(|(_, touched)| touched.iter().try_for_each(|id| announce(tx, ctx, id)));
             if let Err(e) = &result {
                 tracing::error!(error = %e, "store: the replica's heartbeat failed");

@@ -88,7 +88,7 @@ pub fn id(name: Option<&str>) -> String {
 }
 
 /// At start, as replica `replica` named `name`: register, and close as lost the calls of
-/// this name's previous lives (and of every silent replica, as [`beat`] does). How many.
+/// this name's previous lives. How many. (Silent replicas are judged later, by [`beat`].)
 pub fn arrive(
     tx: &mut dyn Tx,
     replica: &str,
@@ -122,7 +122,7 @@ pub fn arrive(
             Value::from(ms(now)),
         ],
     )?;
-    Ok(lost + beat(tx, replica, now)?.0)
+    Ok(lost + beat(tx, replica, now, false)?.0)
 }
 
 /// The reason on a call whose replica stopped.
@@ -134,13 +134,17 @@ pub fn lost_reason(replica: &str) -> String {
     )
 }
 
-/// Say `replica` is alive at `now` (registering it if it is not, e.g. at start), and close
-/// as lost the calls of replicas silent since `now - DEAD_AFTER`: how many, and the requests
-/// they were attempts of (whose cards now say nobody waits).
+/// Say `replica` is alive at `now` (registering it if it is not), and — if it may `judge` —
+/// close as lost the calls of replicas silent since `now - DEAD_AFTER`: how many, and the
+/// requests they were attempts of (whose cards now say nobody waits). A replica judges only
+/// once it has itself beaten without a break for `DEAD_AFTER`: after the store was away,
+/// every replica is silent for as long, and none must take the others for dead before they
+/// had the time to beat again.
 pub fn beat(
     tx: &mut dyn Tx,
     replica: &str,
     now: OffsetDateTime,
+    judge: bool,
 ) -> Result<(usize, Vec<String>), StoreError> {
     let at = Value::from(ms(now));
     let seen = tx.execute(
@@ -156,6 +160,9 @@ pub fn beat(
              ON CONFLICT (id) DO NOTHING",
             &[Value::from(replica), at],
         )?;
+    }
+    if !judge {
+        return Ok((0, Vec::new()));
     }
     let cutoff = ms(now) - i64::try_from(DEAD_AFTER.as_millis()).unwrap_or(i64::MAX);
     let orphans = tx.query(

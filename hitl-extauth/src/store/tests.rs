@@ -531,7 +531,7 @@ async fn replicas_share_a_store_and_hear_each_other() {
         let later = OffsetDateTime::now_utc() + Duration::seconds(11);
         let mut closed = None;
         engine
-            .transaction(&mut |tx| closed = Some(replica::beat(tx, "c", later).unwrap()))
+            .transaction(&mut |tx| closed = Some(replica::beat(tx, "c", later, true).unwrap()))
             .unwrap();
         closed.unwrap()
     })
