@@ -55,10 +55,15 @@ pub struct Config {
     pub audit_db: PathBuf,
 
     /// Keep the store on PostgreSQL instead of the SQLite file: `postgres://user@host/db`
-    /// (the schema is created and migrated at start). One gate process per store for now:
-    /// a second is refused at start.
+    /// (the schema is created and migrated at start). Several gate replicas may share it:
+    /// any replica admits calls and takes decisions for all of them.
     #[arg(long, env = env::STORE_URL, hide_env_values = true)]
     pub store_url: Option<String>,
+
+    /// This replica's name in a shared store (e.g. its pod's name), shown in logs and
+    /// `/state`; a random suffix is added at each start.
+    #[arg(long, env = env::REPLICA_NAME)]
+    pub replica_name: Option<String>,
 
     /// File holding the PostgreSQL password (kept out of STORE_URL; trailing newline ignored).
     #[arg(long, env = env::STORE_PASSWORD_FILE, requires = "store_url")]

@@ -45,8 +45,8 @@ use crate::{
 /// false`), and the next start closes whatever was still pending as `lost`.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let location = config.store_location()?;
-    let (audit, opened) =
-        Store::open_at(&location).with_context(|| format!("opening the store {location:?}"))?;
+    let (audit, opened) = Store::open_as(&location, config.replica_name.as_deref())
+        .with_context(|| format!("opening the store {location:?}"))?;
     if opened.lost > 0 {
         tracing::warn!(
             lost = opened.lost,

@@ -655,4 +655,5 @@ async fn the_opt_out_parks_unverified_calls_without_a_requester() {
     assert_eq!(call.claimed_requester.as_deref(), Some("mallory"));
 }
 
+mod replicas;
 mod requests;

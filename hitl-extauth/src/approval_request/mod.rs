@@ -268,7 +268,9 @@ impl Requests {
     /// The request `id` could not be committed: forget it.
     pub fn forget(&self, id: &str) {
         let mut index = self.lock();
-        if let Some(entry) = index.remove(id) {
+        if let Some(entry) = index.remove(id)
+            && index.by_key.get(&entry.row.action_key).map(String::as_str) == Some(id)
+        {
             index.by_key.remove(&entry.row.action_key);
         }
     }
@@ -376,7 +378,11 @@ impl Requests {
         let mut writes = Vec::new();
         let mut gone = Vec::new();
         for (id, entry) in &index.by_id {
-            if !entry.visible || !entry.waiters.is_empty() || live(&entry.row, now) {
+            if !entry.visible
+                || !entry.waiters.is_empty()
+                || entry.row.waiting
+                || live(&entry.row, now)
+            {
                 continue;
             }
             match entry.row.state {
@@ -394,6 +400,68 @@ impl Requests {
             }
         }
         writes
+    }
+
+    /// Request `row` as another replica left it (committed): the index takes it as it is —
+    /// added if live and new here, changed, or dropped once it no longer stands — and hands
+    /// back the state it had here before (`None`: unknown here) and, when the change ends
+    /// this replica's holds (decided, expired, used), the attempts it held, newest first.
+    pub fn sync(&self, row: Row, now: OffsetDateTime) -> (Option<State>, Vec<String>) {
+        let mut index = self.lock();
+        let id = row.id.clone();
+        let key = row.action_key.clone();
+        let Some(entry) = index.by_id.get_mut(&id) else {
+            if live(&row, now) {
+                index.by_key.insert(key, id);
+                index.insert(Entry {
+                    row,
+                    waiters: Vec::new(),
+                    held_until: None,
+                    visible: true,
+                });
+            }
+            return (None, Vec::new());
+        };
+        let before = entry.row.state;
+        if rank(row.state) < rank(before) {
+            // Read before a change this replica made itself: older than the index.
+            return (Some(before), Vec::new());
+        }
+        let attempts = entry.row.attempts.max(row.attempts);
+        entry.row = Row { attempts, ..row };
+        entry.visible = true;
+        let mut waiters = if entry.row.state == State::Open {
+            Vec::new()
+        } else {
+            entry.held_until = None;
+            std::mem::take(&mut entry.waiters)
+        };
+        if matches!(entry.row.state, State::Expired | State::Used) {
+            index.remove(&id);
+            if index.by_key.get(&key) == Some(&id) {
+                index.by_key.remove(&key);
+            }
+        } else {
+            index.by_key.insert(key, id);
+        }
+        waiters.reverse();
+        (Some(before), waiters)
+    }
+
+    /// Every live request as the store holds it (after following the others was broken):
+    /// each synced; what the index holds that the store no longer calls live is left to its
+    /// clock and to the next conditional write (which then loses).
+    pub fn resync(
+        &self,
+        rows: Vec<Row>,
+        now: OffsetDateTime,
+    ) -> Vec<(Option<State>, Row, Vec<String>)> {
+        rows.into_iter()
+            .map(|row| {
+                let (before, waiters) = self.sync(row.clone(), now);
+                (before, row, waiters)
+            })
+            .collect()
     }
 
     /// How many requests the index holds, live or not yet swept.
@@ -444,6 +512,15 @@ impl Requests {
     }
 }
 
+/// How far along its life a request in `state` is: states only ever move forward.
+fn rank(state: State) -> u8 {
+    match state {
+        State::Open => 0,
+        State::Approved | State::Rejected => 1,
+        State::Expired | State::Used => 2,
+    }
+}
+
 /// The request's card: its first attempt's call, with the request's id, attempts and clocks.
 fn card(entry: &Entry) -> ParkedCall {
     let row = &entry.row;
@@ -469,7 +546,7 @@ fn view(entry: &Entry) -> RequestView {
             .map(|r| r.canonical_args.clone())
             .unwrap_or_default(),
         attempts: row.attempts,
-        waiting: !entry.waiters.is_empty(),
+        waiting: !entry.waiters.is_empty() || row.waiting,
         open_until: row.open_until,
     }
 }

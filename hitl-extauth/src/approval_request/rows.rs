@@ -62,6 +62,8 @@ pub struct Row {
     pub decided_at: Option<OffsetDateTime>,
     pub usable_until: Option<OffsetDateTime>,
     pub attempts: u64,
+    /// A call is held for it by another replica (as read; this replica knows its own).
+    pub waiting: bool,
 }
 
 /// One transition, written as one conditional update.
@@ -79,19 +81,34 @@ pub struct Transition {
     pub used_by: Option<String>,
 }
 
-/// Insert a newly opened request (state `open`).
+/// Insert a newly opened request (state `open`). Another replica may have opened a request
+/// for the same action a moment earlier: then nothing is inserted and [`StoreError::Raced`]
+/// names that request.
 pub fn insert(tx: &mut dyn Tx, row: &Row) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO approval_requests (id, action_key, state, card, opened_ms, open_until_ms) \
-         VALUES (?1, ?2, 'open', ?3, ?4, ?5)",
+    let inserted = tx.execute(
+        "INSERT INTO approval_requests \
+         (id, action_key, state, card, opened_ms, open_until_ms, requester) \
+         VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         &[
             Value::from(&row.id),
             Value::from(&row.action_key),
             Value::from(serde_json::to_string(&row.card).unwrap_or_default()),
             Value::from(ms(row.opened_at)),
             Value::from(ms(row.open_until)),
+            Value::from(&row.card.requester),
         ],
     )?;
+    if inserted == 0 {
+        let other = tx.query_opt(
+            "SELECT id FROM approval_requests WHERE action_key = ?1 \
+             AND state IN ('open', 'approved')",
+            &[Value::from(&row.action_key)],
+        )?;
+        return Err(StoreError::Raced(match other {
+            Some(other) => other.text(0)?,
+            None => row.id.clone(),
+        }));
+    }
     Ok(())
 }
 
@@ -138,10 +155,56 @@ pub fn apply(tx: &mut dyn Tx, t: &Transition) -> Result<bool, StoreError> {
     Ok(changed == 1)
 }
 
+/// A request's columns, and whether a replica other than `?2` holds a call for it.
+const SELECT: &str = "SELECT id, action_key, state, card, opened_ms, open_until_ms, reviewer, \
+    reason, decided_ms, usable_until_ms, \
+    (SELECT COUNT(*) FROM request_attempts a WHERE a.request_id = r.id), \
+    CASE WHEN EXISTS (SELECT 1 FROM request_attempts a JOIN parked_calls p \
+            ON p.id = a.attempt_id WHERE a.request_id = r.id AND p.outcome = 'pending' \
+            AND (p.replica IS NULL OR p.replica <> ?2)) THEN 1 ELSE 0 END \
+    FROM approval_requests r";
+
+/// Request `id` as it stands, whatever its state (`replica`: the one reading).
+pub fn one(tx: &mut dyn Tx, id: &str, replica: &str) -> Result<Option<Row>, StoreError> {
+    let found = tx.query_opt(
+        &format!("{SELECT} WHERE id = ?1"),
+        &[Value::from(id), Value::from(replica)],
+    )?;
+    Ok(match found {
+        Some(r) => read(&r)?,
+        None => None,
+    })
+}
+
+/// One row of [`SELECT`]; `None` (logged) if it cannot be read.
+fn read(r: &crate::store::sql::Row) -> Result<Option<Row>, StoreError> {
+    let id = r.text(0)?;
+    let state = state::parse(&r.text(2)?);
+    let card = serde_json::from_str::<ParkedCall>(&r.text(3)?).ok();
+    let (Some(state), Some(card)) = (state, card) else {
+        tracing::error!(%id, "approval request row unreadable; left alone");
+        return Ok(None);
+    };
+    Ok(Some(Row {
+        action_key: r.text(1)?,
+        state,
+        card,
+        opened_at: from_ms(r.int(4)?),
+        open_until: from_ms(r.int(5)?),
+        reviewer: r.opt_text(6)?,
+        reason: r.opt_text(7)?.unwrap_or_default(),
+        decided_at: r.opt_int(8)?.map(from_ms),
+        usable_until: r.opt_int(9)?.map(from_ms),
+        attempts: u64::try_from(r.int(10)?).unwrap_or(0),
+        waiting: r.int(11)? != 0,
+        id,
+    }))
+}
+
 /// Requests that may still matter at `now`: open within their TTL, approved within their
 /// window, rejected within their hold. Open and approved ones whose clock ran out while the
 /// gate was down are expired here first (the same conditional write as ever).
-pub fn live(tx: &mut dyn Tx, now: OffsetDateTime) -> Result<Vec<Row>, StoreError> {
+pub fn live(tx: &mut dyn Tx, now: OffsetDateTime, replica: &str) -> Result<Vec<Row>, StoreError> {
     let now_ms = Value::from(ms(now));
     tx.execute(
         "UPDATE approval_requests SET state = 'expired', ended_ms = ?1 \
@@ -150,35 +213,15 @@ pub fn live(tx: &mut dyn Tx, now: OffsetDateTime) -> Result<Vec<Row>, StoreError
         std::slice::from_ref(&now_ms),
     )?;
     let rows = tx.query(
-        "SELECT id, action_key, state, card, opened_ms, open_until_ms, reviewer, reason, \
-         decided_ms, usable_until_ms, \
-         (SELECT COUNT(*) FROM request_attempts a WHERE a.request_id = r.id) \
-         FROM approval_requests r WHERE state IN ('open', 'approved') \
-         OR (state = 'rejected' AND usable_until_ms > ?1) ORDER BY opened_ms, id",
-        &[now_ms],
+        &format!(
+            "{SELECT} WHERE state IN ('open', 'approved') \
+             OR (state = 'rejected' AND usable_until_ms > ?1) ORDER BY opened_ms, id"
+        ),
+        &[now_ms, Value::from(replica)],
     )?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let id = r.text(0)?;
-        let state = state::parse(&r.text(2)?);
-        let card = serde_json::from_str::<ParkedCall>(&r.text(3)?).ok();
-        let (Some(state), Some(card)) = (state, card) else {
-            tracing::error!(%id, "approval request row unreadable; left alone");
-            continue;
-        };
-        out.push(Row {
-            action_key: r.text(1)?,
-            state,
-            card,
-            opened_at: from_ms(r.int(4)?),
-            open_until: from_ms(r.int(5)?),
-            reviewer: r.opt_text(6)?,
-            reason: r.opt_text(7)?.unwrap_or_default(),
-            decided_at: r.opt_int(8)?.map(from_ms),
-            usable_until: r.opt_int(9)?.map(from_ms),
-            attempts: u64::try_from(r.int(10)?).unwrap_or(0),
-            id,
-        });
+        out.extend(read(&r)?);
     }
     Ok(out)
 }

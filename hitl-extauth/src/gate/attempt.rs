@@ -89,8 +89,12 @@ impl Gate {
     ) -> Admission<'_> {
         let mut committed = None;
         let mut write = Some(write);
+        let caps = Caps {
+            total: self.settings.capacity.total,
+            per_requester: self.settings.capacity.per_requester,
+        };
         let parked = self.lot.park(Arc::clone(&call), |call| {
-            committed = Some(self.audit.park_for(Arc::clone(call), write.take()));
+            committed = Some(self.audit.park_for(Arc::clone(call), write.take(), caps));
         });
         let (decision, committed) = match (parked, committed) {
             (Ok(decision), Some(committed)) => (decision, committed),
@@ -146,6 +150,7 @@ impl Gate {
             decided_at: None,
             usable_until: None,
             attempts: 1,
+            waiting: false,
         }
     }
 
@@ -198,6 +203,11 @@ impl Gate {
                 self.released(id, &record)
             }
             Ok(Ok(false)) => {
+                // Spent by another attempt (perhaps on another replica): take the request as
+                // the store holds it, so the next send asks anew.
+                if let Ok(Some(row)) = self.audit.request(id).await {
+                    self.requests.sync(row, OffsetDateTime::now_utc());
+                }
                 let reason = format!(
                     "the approval of request {id} was already used by another call; an approval \
                      lets one call through: send the call again to ask for a new one"

@@ -35,7 +35,9 @@ impl Gate {
         } else {
             Outcome::Rejected
         };
-        let nobody_waits = card.request.as_ref().is_some_and(|r| !r.waiting);
+        // Whether a call is held for it here (one held by another replica is answered there,
+        // and written there: the decision's own record covers it meanwhile).
+        let nobody_here = self.requests.waiters(id).is_empty();
         let record = DecidedCall {
             waited_ms: u64::try_from((now - card.received_at).whole_milliseconds()).unwrap_or(0),
             call: ParkedCall {
@@ -55,10 +57,10 @@ impl Gate {
             self.decided(id, &record);
             return Ok(record);
         }
-        // With nobody held (an approval gets here only then), no attempt's record would carry
-        // the decision: the request's own record does, in the same commit as the transition.
+        // With nobody held here (an approval gets here only then), no attempt's record here
+        // carries the decision: the request's own record does, in the same commit.
         let own =
-            (nobody_waits || request.approved).then(|| request_record(&record, DECISION_SUFFIX));
+            (nobody_here || request.approved).then(|| request_record(&record, DECISION_SUFFIX));
         match self
             .audit
             .transition_recorded(transition.clone(), None, own)
@@ -82,7 +84,7 @@ impl Gate {
     }
 
     /// Log and announce a committed decision.
-    fn decided(&self, id: &str, record: &DecidedCall) {
+    pub(super) fn decided(&self, id: &str, record: &DecidedCall) {
         tracing::info!(
             %id, outcome = record.outcome.as_str(),
             reviewer = record.reviewer.as_deref().unwrap_or("-"), "request decided"

@@ -17,6 +17,7 @@
 
 mod attempt;
 mod decide;
+mod follow;
 mod record;
 mod waiting;
 
@@ -47,7 +48,7 @@ pub use record::{DECISION_SUFFIX, EXPIRY_SUFFIX};
 use record::{
     claims, ended, not_recorded, redact, redact_in_place, refused, refused_call, request_record,
 };
-use waiting::{Deadlines, Parking, REQUEST_SWEEP, Waiting, sweep, sweep_requests};
+use waiting::{Deadlines, Parking, REQUEST_SWEEP, TTL_REASON, Waiting, sweep, sweep_requests};
 
 use crate::{
     approval_request::{self as requests, Clocks, Met, NotOpen, Requests},
@@ -58,7 +59,7 @@ use crate::{
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
     requester::{Verified, verify::Verifier},
-    store::{RequestWrite, Standing, Store, StoreError},
+    store::{Caps, Change, RequestWrite, Standing, Store, StoreError},
 };
 
 /// Header values never shown to reviewers nor stored: credentials.
@@ -215,6 +216,9 @@ impl Gate {
         });
         tokio::spawn(sweep(Arc::downgrade(&gate), Arc::clone(&gate.deadlines)));
         tokio::spawn(sweep_requests(Arc::downgrade(&gate), REQUEST_SWEEP));
+        if let Some(changes) = gate.audit.changes() {
+            tokio::spawn(follow::follow(Arc::downgrade(&gate), changes));
+        }
         gate
     }
 

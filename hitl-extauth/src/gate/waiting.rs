@@ -136,12 +136,29 @@ impl Parking<'_> {
                 } else {
                     gate.attempt_ended(&self.waiting.request, &self.call.id, false);
                 }
-                tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
-                gate.metrics.checked(CheckVerdict::Deny);
-                Answer::deny(
-                    format!("the call could not be recorded for review ({e}); denied"),
-                    None,
-                )
+                match e {
+                    // A cap across the replicas, or another replica's request for the same
+                    // action: a denial like any other, said as it is (the retry attaches to
+                    // that request).
+                    StoreError::Full(_) | StoreError::Raced(_) => {
+                        if let StoreError::Raced(other) = &e
+                            && let Ok(Some(row)) = gate.audit.request(other).await
+                        {
+                            gate.requests.sync(row, OffsetDateTime::now_utc());
+                        }
+                        let denied = gate.refuse(e.to_string(), &refused_call(&self.call));
+                        gate.audit.flush().await;
+                        denied
+                    }
+                    e => {
+                        gate.metrics.checked(CheckVerdict::Deny);
+                        tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
+                        Answer::deny(
+                            format!("the call could not be recorded for review ({e}); denied"),
+                            None,
+                        )
+                    }
+                }
             }
         }
     }
@@ -261,8 +278,13 @@ pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
                         });
                     }
                 }
-                // Someone else moved it first (a decision, a use): the index has it.
-                Ok(Ok(false)) => {}
+                // Someone else moved it first (a decision, a use, another replica's sweep):
+                // take the request as the store holds it.
+                Ok(Ok(false)) => {
+                    if let Ok(Some(row)) = gate.audit.request(&expiry.id).await {
+                        gate.synced(row, OffsetDateTime::now_utc());
+                    }
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(id = %expiry.id, error = %e, "expiry not recorded; retrying")
                 }

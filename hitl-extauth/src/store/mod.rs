@@ -11,15 +11,19 @@
 //! was lost. On open, rows still `pending` (the process stopped while they waited) are closed
 //! as `lost`, and the live approval requests are read back.
 
+pub mod caps;
+mod listen;
 pub mod postgres;
+pub mod replica;
 pub mod sql;
 pub mod sqlite;
 pub mod trail;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, mpsc},
+    sync::{Arc, Mutex, mpsc},
     thread,
+    time::Instant,
 };
 
 use hitl_wire::extauth::{DecidedCall, HistoryPage, HistoryQuery, Outcome, ParkedCall};
@@ -27,6 +31,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::approval_request::rows::{self as requests, Transition};
+pub use caps::Caps;
+use caps::Counts;
+pub use listen::Change;
 use sql::Tx;
 
 /// What a park writes about its approval request, in the park's own transaction.
@@ -63,6 +70,15 @@ pub enum StoreError {
     Commit(String),
     #[error("the audit writer has stopped")]
     WriterGone,
+    /// A cap across the replicas would be passed (the reason says which); nothing written.
+    #[error("{0}")]
+    Full(String),
+    /// Another replica opened a request for the same action a moment before (its id).
+    #[error(
+        "another replica of the gate opened approval request {0} for this same call a moment \
+         ago; send the call again: it attaches to that request"
+    )]
+    Raced(String),
     #[error("audit database {path}: cannot make it owner-only: {source}")]
     Permissions {
         path: String,
@@ -108,7 +124,18 @@ enum Command {
     Park {
         call: Arc<ParkedCall>,
         request: Option<RequestWrite>,
+        caps: Caps,
         ack: Reply<()>,
+    },
+    /// Request `id` as it stands now.
+    Read {
+        id: String,
+        reply: Reply<Option<requests::Row>>,
+    },
+    /// This replica is alive; close the calls of replicas that are not, if it may `judge`
+    /// (shared store only).
+    Beat {
+        judge: bool,
     },
     /// One request transition; `link` is an attempt that asked for it (a use); `record` a
     /// history record written with it if it wins (a decision nobody waits for, an expiry).
@@ -144,6 +171,8 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Park { .. } => "Park",
+            Command::Read { .. } => "Read",
+            Command::Beat { .. } => "Beat",
             Command::Close { .. } => "Close",
             Command::Transition { .. } => "Transition",
             Command::History { .. } => "History",
@@ -165,6 +194,9 @@ pub trait Engine: Send + 'static {
 #[derive(Debug, Clone)]
 pub struct Store {
     commands: mpsc::Sender<Command>,
+    /// What other replicas change, until the gate takes it (shared store only).
+    changes: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>>,
+    replica: Arc<str>,
 }
 
 /// What opening the store found.
@@ -174,6 +206,16 @@ pub struct Opened {
     pub lost: usize,
     /// Approval requests that outlive the process: open, approved unused, rejected in hold.
     pub requests: Vec<requests::Row>,
+}
+
+/// What the writer knows besides its engine.
+struct Ctx {
+    /// This replica's id (the owner of the calls it parks).
+    replica: String,
+    /// Its `REPLICA_NAME`, if given.
+    name: Option<String>,
+    /// Whether other replicas write the store too.
+    shared: bool,
 }
 
 impl Store {
@@ -187,26 +229,80 @@ impl Store {
     /// thread (an engine may block, and may not run inside the async runtime); this waits
     /// for it to be ready.
     pub fn open_at(location: &Location) -> Result<(Self, Opened), StoreError> {
+        Self::open_as(location, None)
+    }
+
+    /// [`Store::open_at`], as the replica named `name` (`REPLICA_NAME`). On PostgreSQL the
+    /// store is shared: this replica registers, closes the calls of replicas that stopped,
+    /// and follows what the others change ([`Store::changes`]).
+    pub fn open_as(location: &Location, name: Option<&str>) -> Result<(Self, Opened), StoreError> {
+        let replica = replica::id(name);
+        let ctx = Ctx {
+            replica: replica.clone(),
+            name: replica::name(name).map(str::to_owned),
+            shared: matches!(location, Location::Postgres { .. }),
+        };
         let location = location.clone();
         let (ready, opened) = mpsc::channel();
         let (commands, rx) = mpsc::channel();
+        let (changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
         thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || match location {
-                Location::Sqlite(path) => serve(|| sqlite::Sqlite::open(&path), &ready, rx),
+                Location::Sqlite(path) => serve(|| sqlite::Sqlite::open(&path), &ready, rx, ctx),
                 Location::Postgres {
                     url,
                     password,
                     ca_file,
-                } => serve(
-                    || postgres::Postgres::open(&url, password.as_deref(), ca_file.as_deref()),
-                    &ready,
-                    rx,
-                ),
+                } => {
+                    let me = ctx.replica.clone();
+                    let open = move || {
+                        let engine = postgres::Postgres::open(
+                            &url,
+                            password.as_deref(),
+                            ca_file.as_deref(),
+                        )?;
+                        engine.listener(&me).follow(changes_tx)?;
+                        Ok(engine)
+                    };
+                    serve(open, &ready, rx, ctx)
+                }
             })
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         let opened = opened.recv().map_err(|_| StoreError::WriterGone)??;
-        Ok((Self { commands }, opened))
+        tracing::info!(%replica, "store opened");
+        Ok((
+            Self {
+                commands,
+                changes: Arc::new(Mutex::new(Some(changes))),
+                replica: replica.into(),
+            },
+            opened,
+        ))
+    }
+
+    /// This replica's id in the store.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// What other replicas change in the store, as it happens: once (the gate takes it);
+    /// never anything on a store nobody else writes.
+    pub fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// Request `id` as it stands in the store now (another replica may have moved it).
+    pub async fn request(&self, id: &str) -> Result<Option<requests::Row>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Read {
+            id: id.to_owned(),
+            reply,
+        });
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     fn send(&self, command: Command) {
@@ -219,18 +315,25 @@ impl Store {
     /// committed. A burst of parks shares one transaction (group commit), so each waits for
     /// one shared fsync.
     pub fn park(&self, call: Arc<ParkedCall>) -> oneshot::Receiver<Result<(), StoreError>> {
-        self.park_for(call, None)
+        self.park_for(call, None, Caps::NONE)
     }
 
     /// [`Store::park`], and in the same transaction what the park does to its approval
-    /// request (opens it, or attaches to it).
+    /// request (opens it, or attaches to it), within `caps` across the replicas (a store
+    /// nobody else writes leaves the caps to the process).
     pub fn park_for(
         &self,
         call: Arc<ParkedCall>,
         request: Option<RequestWrite>,
+        caps: Caps,
     ) -> oneshot::Receiver<Result<(), StoreError>> {
         let (ack, committed) = oneshot::channel();
-        self.send(Command::Park { call, request, ack });
+        self.send(Command::Park {
+            call,
+            request,
+            caps,
+            ack,
+        });
         committed
     }
 
@@ -342,14 +445,16 @@ impl Store {
 }
 
 /// The writer's thread: open the engine, report what opening found (or why it failed),
-/// then take what is queued, a burst per transaction, until every handle is gone.
+/// then take what is queued, a burst per transaction, until every handle is gone. On a
+/// shared store the replica's heartbeat rides in the first transaction of every second.
 fn serve<E: Engine>(
     open: impl FnOnce() -> Result<E, StoreError>,
     ready: &mpsc::Sender<Result<Opened, StoreError>>,
     commands: mpsc::Receiver<Command>,
+    ctx: Ctx,
 ) {
     let opened = open().and_then(|mut engine| {
-        let opened = start(&mut engine)?;
+        let opened = start(&mut engine, &ctx)?;
         Ok((engine, opened))
     });
     let mut engine = match opened {
@@ -362,28 +467,56 @@ fn serve<E: Engine>(
             return;
         }
     };
-    while let Ok(first) = commands.recv() {
-        let mut batch = vec![first];
+    let mut beaten = Instant::now();
+    // Since when this replica's beats have committed without a break.
+    let mut alive_since: Option<Instant> = None;
+    loop {
+        let mut batch = match commands.recv_timeout(replica::HEARTBEAT) {
+            Ok(first) => vec![first],
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         while batch.len() < MAX_BATCH {
             match commands.try_recv() {
                 Ok(command) => batch.push(command),
                 Err(_) => break,
             }
         }
-        apply(&mut engine, batch);
+        let beats = ctx.shared && beaten.elapsed() >= replica::HEARTBEAT;
+        if beats {
+            let judge = alive_since.is_some_and(|t| t.elapsed() >= replica::DEAD_AFTER);
+            batch.push(Command::Beat { judge });
+            beaten = Instant::now();
+        }
+        if !batch.is_empty() {
+            let committed = apply(&mut engine, batch, &ctx);
+            if beats {
+                alive_since = if committed {
+                    alive_since.or(Some(beaten))
+                } else {
+                    None
+                };
+            }
+        }
     }
     tracing::debug!("store writer: every handle dropped, stopping");
 }
 
-/// What a store opened with: attempts left `pending` closed as `lost`, the live requests.
-fn start(engine: &mut impl Engine) -> Result<Opened, StoreError> {
+/// What a store opened with: attempts left `pending` closed as `lost` (on a shared store,
+/// only those of replicas that stopped; this one registers), the live requests.
+fn start(engine: &mut impl Engine, ctx: &Ctx) -> Result<Opened, StoreError> {
     let now = OffsetDateTime::now_utc();
     let mut opened = Err(StoreError::WriterGone);
     engine.transaction(&mut |tx| {
-        opened = trail::close_leftovers(tx, now).and_then(|lost| {
+        let lost = if ctx.shared {
+            replica::arrive(tx, &ctx.replica, ctx.name.as_deref(), now)
+        } else {
+            trail::close_leftovers(tx, now)
+        };
+        opened = lost.and_then(|lost| {
             Ok(Opened {
                 lost,
-                requests: requests::live(tx, now)?,
+                requests: requests::live(tx, now, &ctx.replica)?,
             })
         });
     })?;
@@ -394,18 +527,29 @@ fn start(engine: &mut impl Engine) -> Result<Opened, StoreError> {
 enum Ack {
     Done(Reply<()>, Result<(), StoreError>),
     Won(Reply<bool>, Result<bool, StoreError>),
+    Read(
+        Reply<Option<requests::Row>>,
+        Box<Result<Option<requests::Row>, StoreError>>,
+    ),
 }
 
-/// Apply a batch in one transaction; acknowledge writes only after the commit.
-fn apply(engine: &mut impl Engine, batch: Vec<Command>) {
+/// Tell the other replicas (once committed) that request `id` changed.
+fn announce(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+    tx.notify(&format!("{} {id}", ctx.replica))
+}
+
+/// Apply a batch in one transaction; acknowledge writes only after the commit. Whether it
+/// committed.
+fn apply(engine: &mut impl Engine, batch: Vec<Command>, ctx: &Ctx) -> bool {
     let mut batch = Some(batch);
     let mut acks: Vec<Ack> = Vec::new();
     let committed = engine.transaction(&mut |tx| {
+        let mut counts = Counts::default();
         for command in batch.take().into_iter().flatten() {
             // Each command all or nothing: a failed one leaves no half of itself behind, and
             // (PostgreSQL aborts a transaction on any error) does not take the batch with it.
             let began = tx.execute("SAVEPOINT command", &[]).is_ok();
-            let (ack, failed) = one(tx, command);
+            let (ack, failed) = one(tx, command, ctx, &mut counts);
             if began && failed {
                 let _ = tx.execute("ROLLBACK TO SAVEPOINT command", &[]);
             }
@@ -427,24 +571,66 @@ fn apply(engine: &mut impl Engine, batch: Vec<Command>) {
             Ack::Won(reply, result) => {
                 let _ = reply.send(committed.clone().map_err(StoreError::Commit).and(result));
             }
+            Ack::Read(reply, result) => {
+                let _ = reply.send(committed.clone().map_err(StoreError::Commit).and(*result));
+            }
         }
     }
+    committed.is_ok()
 }
 
 /// Carry out one command inside the batch's transaction: what to acknowledge after the
 /// commit, and whether it failed.
-fn one(tx: &mut dyn Tx, command: Command) -> (Option<Ack>, bool) {
+fn one(tx: &mut dyn Tx, command: Command, ctx: &Ctx, counts: &mut Counts) -> (Option<Ack>, bool) {
     match command {
-        Command::Park { call, request, ack } => {
-            let result = trail::park_with_request(tx, &call, request.as_ref());
-            if let Err(e) = &result {
-                tracing::error!(id = %call.id, error = %e, "store: recording a parked call failed");
+        Command::Park {
+            call,
+            request,
+            caps,
+            ack,
+        } => {
+            let opens = matches!(request, Some(RequestWrite::Open(_)));
+            let now = OffsetDateTime::now_utc();
+            let result = counts
+                .take(tx, caps, call.requester.as_deref(), opens, now)
+                .and_then(|()| trail::park_with_request(tx, &call, request.as_ref(), &ctx.replica))
+                .and_then(|named| named.map_or(Ok(()), |id| announce(tx, ctx, &id)));
+            match &result {
+                Err(StoreError::Full(why)) => {
+                    tracing::warn!(id = %call.id, %why, "store: not parked")
+                }
+                Err(StoreError::Raced(other)) => {
+                    tracing::info!(id = %call.id, %other, "store: another replica opened this action's request")
+                }
+                Err(e) => {
+                    tracing::error!(id = %call.id, error = %e, "store: recording a parked call failed")
+                }
+                Ok(()) => {}
             }
             let failed = result.is_err();
             (Some(Ack::Done(ack, result)), failed)
         }
+        Command::Read { id, reply } => {
+            let result = requests::one(tx, &id, &ctx.replica);
+            let failed = result.is_err();
+            (Some(Ack::Read(reply, Box::new(result))), failed)
+        }
+        Command::Beat { judge } => {
+            let result = replica::beat(tx, &ctx.replica, OffsetDateTime::now_utc(), judge)
+                .and_then(|(_, touched)| touched.iter().try_for_each(|id| announce(tx, ctx, id)));
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "store: the replica's heartbeat failed");
+            }
+            (None, result.is_err())
+        }
         Command::Close { record, ack } => {
-            let result = trail::upsert_closed(tx, &record);
+            let result = trail::upsert_closed(tx, &record).and_then(|()| {
+                record
+                    .call
+                    .request
+                    .as_ref()
+                    .map_or(Ok(()), |r| announce(tx, ctx, &r.id))
+            });
             if let Err(e) = &result {
                 tracing::error!(id = %record.call.id, error = %e, "store: recording an outcome failed");
             }
@@ -476,7 +662,11 @@ fn one(tx: &mut dyn Tx, command: Command) -> (Option<Ack>, bool) {
             record,
             ack,
         } => {
-            let result = transition_in(tx, &transitions, link.as_deref(), record.as_deref());
+            let result = transition_in(tx, &transitions, link.as_deref(), record.as_deref())
+                .and_then(|won| match transitions.first() {
+                    Some(first) if won => announce(tx, ctx, &first.id).map(|()| won),
+                    _ => Ok(won),
+                });
             if let Err(e) = &result {
                 let id = transitions.first().map_or("-", |t| t.id.as_str());
                 tracing::error!(%id, error = %e, "store: a request transition failed");

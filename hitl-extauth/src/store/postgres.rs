@@ -32,11 +32,14 @@ impl From<postgres::Error> for StoreError {
 /// Any number, the same in every replica: the key of the migration lock.
 const MIGRATION_LOCK: i64 = 0x6869_746c_2d6c_6162; // "hitl-lab"
 
-/// The key of the lock one gate process holds on its store while it runs.
-const PROCESS_LOCK: i64 = 0x6869_746c_2d67_6174; // "hitl-gat"
+/// The channel on which replicas announce approval requests they changed.
+pub const CHANNEL: &str = "hitl_requests";
 
 /// Each schema version, in order; a version is applied once, in one transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, "CREATE SEQUENCE IF NOT EXISTS history_seq;")];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, "CREATE SEQUENCE IF NOT EXISTS history_seq;"),
+    (2, super::replica::SCHEMA),
+];
 
 /// An open PostgreSQL store.
 pub struct Postgres {
@@ -63,7 +66,7 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn connect(
+pub(super) fn connect(
     config: &postgres::Config,
     tls: Option<&MakeRustlsConnect>,
     shown: &str,
@@ -188,34 +191,25 @@ impl Postgres {
             shown: redacted(url),
         };
         store.migrate()?;
-        store.hold_the_store()?;
         Ok(store)
     }
 
-    /// Until replicas share held calls and live requests (issue #27), a second gate on the
-    /// same store would close the first one's held calls as lost: refuse it. The session
-    /// lock goes with the connection, so a killed gate frees it.
-    fn hold_the_store(&mut self) -> Result<(), StoreError> {
-        let held: bool = self
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&PROCESS_LOCK])?
-            .get(0);
-        if !held {
-            return Err(StoreError::Engine(format!(
-                "another hitl-extauth is using the store at {}; one gate process per store",
-                self.shown
-            )));
-        }
-        Ok(())
-    }
-
-    /// After the server went away: connect again (and hold the store again), or say why not.
+    /// After the server went away: connect again, or say why not.
     fn reconnect(&mut self) -> Result<(), StoreError> {
         self.client = connect(&self.config, self.tls.as_ref(), &self.shown)?;
         self.statements.clear();
-        self.hold_the_store()?;
         tracing::info!(store = %self.shown, "store: connected to PostgreSQL again");
         Ok(())
+    }
+
+    /// How replica `replica` follows the others' changes: its own connection, alike.
+    pub fn listener(&self, replica: &str) -> super::listen::Listener {
+        super::listen::Listener {
+            config: self.config.clone(),
+            tls: self.tls.clone(),
+            shown: self.shown.clone(),
+            replica: replica.to_owned(),
+        }
     }
 
     /// Bring the schema to the newest version, once, whoever else is starting.
@@ -268,9 +262,9 @@ impl Engine for Postgres {
     }
 }
 
-struct PgTx<'c> {
-    tx: postgres::Transaction<'c>,
-    statements: &'c mut HashMap<String, Statement>,
+pub(super) struct PgTx<'c> {
+    pub(super) tx: postgres::Transaction<'c>,
+    pub(super) statements: &'c mut HashMap<String, Statement>,
 }
 
 impl PgTx<'_> {
@@ -339,5 +333,23 @@ impl Tx for PgTx<'_> {
     fn next_seq(&mut self) -> Result<i64, StoreError> {
         let row = self.tx.query_one("SELECT nextval('history_seq')", &[])?;
         Ok(row.get(0))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn notify(&mut self, payload: &str) -> Result<(), StoreError> {
+        self.execute(
+            "SELECT pg_notify(?1, ?2)",
+            &[Value::from(CHANNEL), Value::from(payload)],
+        )?;
+        Ok(())
+    }
+
+    fn lock(&mut self, key: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&key])?;
+        Ok(())
     }
 }

@@ -122,6 +122,25 @@ pub trait Tx {
     /// The next `/history` position (`closed_seq`): unique across every writer of the store.
     fn next_seq(&mut self) -> Result<i64, StoreError>;
 
+    /// Whether other processes write this store too (gate replicas on PostgreSQL): then
+    /// held calls are owned per replica, caps are counted in the store, and changes are
+    /// announced to the others ([`Tx::notify`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Tell the other replicas, once this transaction commits, that approval request
+    /// `payload` names changed (nothing to tell when nobody else writes the store).
+    fn notify(&mut self, _payload: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Hold lock `key` until this transaction ends, against every other writer of the store
+    /// (nothing to hold when there is none).
+    fn lock(&mut self, _key: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The first row of a query, if any.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -36,6 +36,10 @@ impl Sqlite {
         conn.execute_batch(super::trail::SCHEMA)?;
         conn.execute_batch(crate::approval_request::rows::SCHEMA)?;
         add_count_column(&conn)?;
+        for (table, column, ty) in super::replica::COLUMNS {
+            add_column(&conn, table, column, ty)?;
+        }
+        conn.execute_batch(super::replica::TABLES)?;
         let next_seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(closed_seq), 0) + 1 FROM parked_calls",
             [],
@@ -65,6 +69,19 @@ fn add_count_column(conn: &Connection) -> Result<(), StoreError> {
         .exists([])?;
     if !has {
         conn.execute_batch("ALTER TABLE parked_calls ADD COLUMN count INTEGER NOT NULL DEFAULT 1")?;
+    }
+    Ok(())
+}
+
+/// Databases written before replicas lack their columns.
+fn add_column(conn: &Connection, table: &str, column: &str, ty: &str) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+        ))?
+        .exists([column])?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
     }
     Ok(())
 }

@@ -40,8 +40,9 @@ impl Place {
         }
     }
 
+    /// The store, as the one replica `test` (a restart is a new life of it).
     fn open(&self) -> (Store, Opened) {
-        Store::open_at(&self.location()).unwrap()
+        Store::open_as(&self.location(), Some("test")).unwrap()
     }
 }
 
@@ -346,6 +347,7 @@ fn request(call: &ParkedCall, key: &str) -> requests::Row {
         decided_at: None,
         usable_until: None,
         attempts: 1,
+        waiting: false,
     }
 }
 
@@ -358,12 +360,20 @@ async fn a_request_opens_attaches_and_moves_once(place: Place) {
     let second = call("r1-again", "run_migration");
     let row = request(&first, "key-1");
     store
-        .park_for(first.clone(), Some(RequestWrite::Open(Box::new(row))))
+        .park_for(
+            first.clone(),
+            Some(RequestWrite::Open(Box::new(row))),
+            Caps::NONE,
+        )
         .await
         .unwrap()
         .unwrap();
     store
-        .park_for(second.clone(), Some(RequestWrite::Attach("r1".into())))
+        .park_for(
+            second.clone(),
+            Some(RequestWrite::Attach("r1".into())),
+            Caps::NONE,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -425,6 +435,7 @@ async fn one_live_request_per_action_is_a_store_fact(place: Place) {
         .park_for(
             a.clone(),
             Some(RequestWrite::Open(Box::new(request(&a, "same")))),
+            Caps::NONE,
         )
         .await
         .unwrap()
@@ -433,10 +444,15 @@ async fn one_live_request_per_action_is_a_store_fact(place: Place) {
         .park_for(
             b.clone(),
             Some(RequestWrite::Open(Box::new(request(&b, "same")))),
+            Caps::NONE,
         )
         .await
         .unwrap();
-    assert!(second.is_err(), "{second:?}");
+    // (As when another replica opened it a moment before: the error names that request.)
+    assert!(
+        matches!(&second, Err(StoreError::Raced(id)) if *id == request(&a, "same").id),
+        "{second:?}"
+    );
     assert_eq!(store.lookup("b").await.unwrap(), None);
     assert_eq!(store.lookup("a").await.unwrap(), Some(Standing::Pending));
 }
@@ -463,37 +479,73 @@ async fn the_trail_and_its_journal_are_owner_only() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// One gate process per PostgreSQL store until replicas share their held calls: a second is
-/// refused at open with the reason; when the first goes, the store is free again.
+/// Two replicas share one PostgreSQL store: opening the second loses nothing the first
+/// holds; a change one makes is heard by the other (and not by itself); the calls of a
+/// replica that falls silent for `DEAD_AFTER` are closed as lost, naming it.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_second_gate_on_one_postgres_store_is_refused() {
+async fn replicas_share_a_store_and_hear_each_other() {
     let place = Place::new("postgres");
-    let (first, _) = place.open();
-    let second = Store::open_at(&place.location()).unwrap_err();
-    assert!(
-        second
-            .to_string()
-            .contains("another hitl-extauth is using the store"),
-        "{second}"
+    let (a, _) = Store::open_as(&place.location(), Some("a")).unwrap();
+    let x = call("x", "run_migration");
+    a.park_for(
+        x.clone(),
+        Some(RequestWrite::Open(Box::new(request(&x, "k")))),
+        Caps::NONE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (b, opened) = Store::open_as(&place.location(), Some("b")).unwrap();
+    assert_eq!(opened.lost, 0, "a live replica's held call is not lost");
+    assert!(opened.requests[0].waiting, "held by another replica");
+    let mut heard = b.changes().unwrap();
+    let mut own = a.changes().unwrap();
+    let y = call("y", "run_migration");
+    a.park_for(
+        y.clone(),
+        Some(RequestWrite::Open(Box::new(request(&y, "k2")))),
+        Caps::NONE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let change = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Change::Request(row) = change else {
+        panic!("{change:?}")
+    };
+    assert_eq!(
+        (row.id.as_str(), row.waiting),
+        (request(&y, "k2").id.as_str(), true)
     );
-    assert!(!second.to_string().contains(&format!(
-        "{}@",
-        match &place {
-            Place::Postgres(server) => server.password.clone(),
-            Place::Sqlite(_) => unreachable!(),
-        }
-    )));
-    drop(first);
-    // The writer's connection closes once its last handle is gone.
-    let mut reopened = None;
-    for _ in 0..50 {
-        if let Ok(store) = Store::open_at(&place.location()) {
-            reopened = Some(store);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(reopened.is_some(), "the store stayed locked");
+    assert!(own.try_recv().is_err(), "a replica does not hear itself");
+
+    // A third party's heartbeat, 11 s on: A (and B) look silent, their held calls are lost.
+    let Location::Postgres { url, password, .. } = place.location() else {
+        unreachable!()
+    };
+    let (lost, touched) = std::thread::spawn(move || {
+        let mut engine = postgres::Postgres::open(&url, password.as_deref(), None).unwrap();
+        let later = OffsetDateTime::now_utc() + Duration::seconds(11);
+        let mut closed = None;
+        engine
+            .transaction(&mut |tx| closed = Some(replica::beat(tx, "c", later, true).unwrap()))
+            .unwrap();
+        closed.unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(lost, 2);
+    assert_eq!(touched.len(), 2, "both requests now have nobody waiting");
+    let page = b.history(HistoryQuery::default()).await.unwrap();
+    assert!(
+        page.items
+            .iter()
+            .all(|r| r.outcome == Outcome::Lost && r.reason.contains("replica a-")),
+        "{page:?}"
+    );
 }
 
 #[test]
@@ -521,7 +573,7 @@ async fn parks_per_second() {
         for i in 0..n {
             let c = call(&format!("p{i}"), "run_migration");
             let row = request(&c, &format!("key-{i}"));
-            acks.push(store.park_for(c, Some(RequestWrite::Open(Box::new(row)))));
+            acks.push(store.park_for(c, Some(RequestWrite::Open(Box::new(row))), Caps::NONE));
         }
         for ack in acks {
             ack.await.unwrap().unwrap();

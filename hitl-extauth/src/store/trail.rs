@@ -62,24 +62,36 @@ pub fn close_leftovers(tx: &mut dyn Tx, now: OffsetDateTime) -> Result<usize, St
     )?;
     for row in &leftovers {
         let id = row.text(0)?;
-        let waited = OffsetDateTime::parse(&row.text(1)?, &Rfc3339)
-            .map(|received| waited_ms(received, now))
-            .unwrap_or(0);
-        let seq = tx.next_seq()?;
-        tx.execute(
-            "UPDATE parked_calls SET outcome = 'lost', reason = ?2, decided_at = ?3, \
-             waited_ms = ?4, closed_seq = ?5 WHERE id = ?1",
-            &[
-                Value::from(&id),
-                Value::from(LOST_REASON),
-                Value::from(rfc3339(now)),
-                int(waited),
-                Value::from(seq),
-            ],
-        )?;
+        close_lost(tx, &id, &row.text(1)?, LOST_REASON, now)?;
         tracing::warn!(%id, "call was pending when hitl-extauth stopped; closed as lost");
     }
     Ok(leftovers.len())
+}
+
+/// Close pending call `id` (received at `received`, RFC 3339) as `lost` with `reason`.
+pub fn close_lost(
+    tx: &mut dyn Tx,
+    id: &str,
+    received: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let waited = OffsetDateTime::parse(received, &Rfc3339)
+        .map(|received| waited_ms(received, now))
+        .unwrap_or(0);
+    let seq = tx.next_seq()?;
+    tx.execute(
+        "UPDATE parked_calls SET outcome = 'lost', reason = ?2, decided_at = ?3, \
+         waited_ms = ?4, closed_seq = ?5 WHERE id = ?1 AND outcome = 'pending'",
+        &[
+            Value::from(id),
+            Value::from(reason),
+            Value::from(rfc3339(now)),
+            int(waited),
+            Value::from(seq),
+        ],
+    )?;
+    Ok(())
 }
 
 fn caller(call: &ParkedCall) -> String {
@@ -109,30 +121,38 @@ fn call_values(call: &ParkedCall) -> Vec<Value> {
     ]
 }
 
-/// A park's row, and its request's: opened (inserted) or attached to (linked).
+/// A park's row, held by `replica`, and its request's: opened (inserted) or attached to
+/// (linked). The request it names, if any.
 pub fn park_with_request(
     tx: &mut dyn Tx,
     call: &ParkedCall,
     request: Option<&RequestWrite>,
-) -> Result<(), StoreError> {
+    replica: &str,
+) -> Result<Option<String>, StoreError> {
     let at = call.received_at;
-    match request {
-        None => {}
+    let named = match request {
+        None => None,
         Some(RequestWrite::Open(row)) => {
             requests::insert(tx, row)?;
             requests::link(tx, &row.id, &call.id, at)?;
+            Some(row.id.clone())
         }
-        Some(RequestWrite::Attach(id)) => requests::link(tx, id, &call.id, at)?,
-    }
+        Some(RequestWrite::Attach(id)) => {
+            requests::link(tx, id, &call.id, at)?;
+            Some(id.clone())
+        }
+    };
+    let mut values = call_values(call);
+    values.push(Value::from(replica));
     tx.execute(
         &format!(
-            "INSERT INTO parked_calls ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', NULL, '', NULL, NULL, NULL, 1) \
+            "INSERT INTO parked_calls ({COLUMNS}, replica) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', NULL, '', NULL, NULL, NULL, 1, ?14) \
              ON CONFLICT (id) DO NOTHING"
         ),
-        &call_values(call),
+        &values,
     )?;
-    Ok(())
+    Ok(named)
 }
 
 /// Close `record`'s row (inserting it whole if its park was never written); a row already

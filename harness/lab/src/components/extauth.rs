@@ -194,9 +194,12 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
     if let Some((url, password_file)) = &options.postgres {
+        // One name per replica on this host (its gRPC port): a restart is a new life of it,
+        // which closes its previous life's held calls at once.
         spec = spec
             .env(env::STORE_URL, url)
-            .env(env::STORE_PASSWORD_FILE, password_file.as_os_str());
+            .env(env::STORE_PASSWORD_FILE, password_file.as_os_str())
+            .env(env::REPLICA_NAME, format!("{NAME}-{}", options.grpc_port));
     }
     if let Some(name) = &options.replica_name {
         spec = spec.env(env::REPLICA_NAME, name);
