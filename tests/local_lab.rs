@@ -369,3 +369,82 @@ async fn up_starts_a_dead_gate_again_alone_on_the_same_store() {
         "the lab state records the new pid"
     );
 }
+
+/// `up` with two gate replicas (`--replicas 2`): the lab runs its own PostgreSQL before the
+/// gates, records it with them, both replicas answer on their own ports behind one gateway
+/// whose Checks go to either, `up` again keeps it all (same pids), and `down` stops exactly
+/// what `up` started: every recorded process gone, the store's port free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gate_replicas_run_on_the_labs_own_postgres_and_down_stops_exactly_them() {
+    use hitl_lab::local::{self, StoreChoice};
+    let lab = Lab::up_replicas("local_lab_replicas", Gateway::Envoy, 2).await;
+    let topology = lab.state.topology();
+    assert_eq!(
+        (topology.store, topology.replicas),
+        (StoreChoice::Postgres, 2)
+    );
+    let names: Vec<&str> = lab
+        .state
+        .processes
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names[0],
+        local::store::POSTGRES,
+        "the store first: {names:?}"
+    );
+    assert!(names.contains(&"hitl-extauth") && names.contains(&"hitl-extauth-2"));
+    let postgres = lab
+        .state
+        .store
+        .as_ref()
+        .and_then(|s| s.postgres.clone())
+        .expect("recorded");
+    assert_eq!(postgres.port, lab.config.ports.postgres);
+
+    // Both replicas answer, each on its own admin port, with the lab's token.
+    for k in 1..=2 {
+        let (_, http) = lab.config.ports.extauth_replica(k);
+        let admin = hitl_wire::extauth::client::AdminClient::new(
+            &format!("http://127.0.0.1:{http}"),
+            lab.state.admin_token.clone(),
+        )
+        .unwrap();
+        assert!(admin.pending().await.is_ok(), "replica {k} answers");
+    }
+    // The gateway's Checks go to either replica.
+    let envoy = std::fs::read_to_string(
+        lab.state
+            .log_dir
+            .join(format!("envoy-{}.yaml", lab.config.ports.gateway)),
+    )
+    .unwrap_or_default();
+    for k in 1..=2 {
+        let (grpc, _) = lab.config.ports.extauth_replica(k);
+        assert!(
+            envoy.contains(&format!("port_value: {grpc}")),
+            "replica {k}'s Check port {grpc} is in the gateway's cluster"
+        );
+    }
+
+    let again = local::up(&lab.config).await.expect("up again");
+    assert_eq!(
+        again.processes, lab.state.processes,
+        "up again keeps every process"
+    );
+
+    local::down(&lab.config.dir, false).expect("down");
+    for p in &lab.state.processes {
+        assert!(
+            hitl_lab::proc::live_cmdline(p.pid).is_none(),
+            "{} (pid {}) is stopped",
+            p.name,
+            p.pid
+        );
+    }
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", postgres.port)).is_ok(),
+        "the store's port is free again"
+    );
+}

@@ -38,14 +38,32 @@ impl Lab {
         Self::up_holding(test, gateway, hitl_scenes::conformance::PARK_TIMEOUT).await
     }
 
+    /// Bring a lab up for `test` behind `gateway` with its gate as `replicas` replicas on the
+    /// lab's own PostgreSQL.
+    pub async fn up_replicas(test: &str, gateway: Gateway, replicas: u16) -> Self {
+        let topology =
+            local::Topology::from_flags(Some(local::StoreChoice::Postgres), Some(replicas))
+                .expect("a topology");
+        Self::start(test, gateway, Duration::from_secs(120), topology).await
+    }
+
     async fn up_holding(test: &str, gateway: Gateway, park_timeout: Duration) -> Self {
+        Self::start(test, gateway, park_timeout, local::Topology::default()).await
+    }
+
+    async fn start(
+        test: &str,
+        gateway: Gateway,
+        park_timeout: Duration,
+        topology: local::Topology,
+    ) -> Self {
         let config = LocalConfig {
             dir: crate::scratch_dir(test).join("lab"),
             ports: Ports::free().expect("free ports"),
             model: ModelChoice::Scripted,
             gateway,
             agents: AgentKind::ALL.to_vec(),
-            topology: Default::default(),
+            topology,
             park_timeout: Some(park_timeout),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
             chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),
@@ -66,6 +84,7 @@ impl Drop for Lab {
             if let Err(e) = local::down(&self.config.dir, false) {
                 eprintln!("taking the test lab down: {e:#}");
             }
+            self.forget_the_cluster();
             return;
         }
         // The state file is gone (a test wiped the lab's directory): `down` would find
@@ -76,6 +95,17 @@ impl Drop for Lab {
         );
         for process in self.state.processes.iter().rev() {
             let _ = proc::stop_pid(process.pid, &process.argv, Duration::from_secs(5));
+        }
+        self.forget_the_cluster();
+    }
+}
+
+impl Lab {
+    /// A test lab's PostgreSQL cluster may live outside its scratch directory (under root,
+    /// in the temporary directory): remove it with the lab.
+    fn forget_the_cluster(&self) {
+        if self.config.topology.store == local::StoreChoice::Postgres {
+            let _ = std::fs::remove_dir_all(local::store::cluster_dir(&self.config.dir));
         }
     }
 }

@@ -55,7 +55,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
         println!("  5. wait for every health check and print the URLs");
         return Ok(());
     }
-    hitl_lab::prereqs::ensure(hitl_lab::prereqs::FOR_LOCAL_LAB)?;
+    hitl_lab::prereqs::ensure(hitl_lab::prereqs::for_local_lab(config.topology.store))?;
     build_binaries()?;
     let state = local::up(&config).await?;
     println!(

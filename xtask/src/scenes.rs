@@ -57,7 +57,8 @@ fn printed() -> conformance::Progress {
 
 pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     if args.target == crate::flags::Target::Local {
-        hitl_lab::prereqs::ensure(hitl_lab::prereqs::FOR_LOCAL_LAB)?;
+        let store = crate::flags::topology(args.store, args.replicas)?.store;
+        hitl_lab::prereqs::ensure(hitl_lab::prereqs::for_local_lab(store))?;
         crate::lab::build_binaries()?;
     }
     let gateway = match args.target {

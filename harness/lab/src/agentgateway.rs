@@ -52,10 +52,12 @@ fn gate_target(plan: &GatewayPlan) -> Value {
     if authz.more_grpc.is_empty() {
         json!({ "host": host_port(&authz.grpc) })
     } else {
-        json!({ "service": {
+        // A policy's target spells the service flat (`name`, `port`), not nested as a
+        // route backend's `service:` (v1.4.1 `SimpleBackendReferenceWithPolicies`).
+        json!({
             "name": format!("{GATE_NAMESPACE}/{GATE_HOSTNAME}"),
             "port": GATE_SERVICE_PORT,
-        } })
+        })
     }
 }
 
@@ -254,10 +256,8 @@ mod tests {
         let config = config(&plan(3));
         let authz = &config["binds"][0]["listeners"][0]["routes"][1]["policies"]["extAuthz"];
         assert!(authz.get("host").is_none());
-        assert_eq!(
-            authz["service"]["name"],
-            format!("{GATE_NAMESPACE}/{GATE_HOSTNAME}")
-        );
+        assert_eq!(authz["name"], format!("{GATE_NAMESPACE}/{GATE_HOSTNAME}"));
+        assert_eq!(authz["port"], GATE_SERVICE_PORT);
         assert_eq!(authz["failureMode"], "deny");
         assert_eq!(config["services"][0]["hostname"], GATE_HOSTNAME);
         let key = format!("{GATE_NAMESPACE}/{GATE_HOSTNAME}");

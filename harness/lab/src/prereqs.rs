@@ -52,6 +52,16 @@ pub const FOR_TESTS: &[Prereq] = &[
 ];
 /// What the local lab needs (`up --local`, `conformance`).
 pub const FOR_LOCAL_LAB: &[Prereq] = &[Prereq::PythonVenv];
+/// What the local lab needs with its gate on PostgreSQL (`--store postgres`, `--replicas N`).
+pub const FOR_LOCAL_LAB_ON_POSTGRES: &[Prereq] = &[Prereq::PythonVenv, Prereq::Postgres];
+
+/// What the local lab on `store` needs.
+pub fn for_local_lab(store: hitl_manifests::StoreChoice) -> &'static [Prereq] {
+    match store {
+        hitl_manifests::StoreChoice::Sqlite => FOR_LOCAL_LAB,
+        hitl_manifests::StoreChoice::Postgres => FOR_LOCAL_LAB_ON_POSTGRES,
+    }
+}
 
 /// A program on `PATH`, or where Debian's Chromium packages put it.
 pub fn find_program(name: &str) -> Option<PathBuf> {

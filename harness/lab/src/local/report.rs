@@ -105,7 +105,7 @@ fn gate_lines(state: &LabState, line: &mut impl FnMut(&str, String)) {
                 .unwrap_or_else(|| "?".into())
         };
         line(
-            &format!("gate replica {}", p.name),
+            &format!("gate {}", p.name),
             format!(
                 "admin http://127.0.0.1:{}  Check 127.0.0.1:{}",
                 port(env),
