@@ -71,7 +71,15 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.local.agents = options.agents.clone();
     match args.target {
         crate::flags::Target::Local => {
-            options.local.topology = crate::flags::topology(args.store, args.replicas)?
+            options.local.topology = crate::flags::topology(args.store, args.replicas)?;
+            // Its own reports: CI runs both, and the first run's must not be overwritten.
+            let topology = options.local.topology;
+            if topology != hitl_lab::local::Topology::default() {
+                options.out_dir = hitl_lab::bins::target_dir().join(format!(
+                    "conformance-{}-{}",
+                    topology.store, topology.replicas
+                ));
+            }
         }
         crate::flags::Target::Kind => anyhow::ensure!(
             args.store.is_none() && args.replicas.is_none(),

@@ -321,6 +321,7 @@ pub async fn replay(
         gateway: lab
             .gateway
             .map_or_else(|| "envoy".to_owned(), |g| g.to_string()),
+        gate: (lab.target == Target::Local).then(|| lab.topology().describe()),
         scenes: reports,
     })
 }

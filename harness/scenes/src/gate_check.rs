@@ -96,6 +96,7 @@ pub async fn run(
     }
     rows.extend(crate::attacks::run_all(&target, attacks, live).await);
     Ok(SuiteReport {
+        gate: None,
         target: "gate-check".into(),
         model: "none".into(),
         gateway: options.gateway.to_string(),

@@ -47,6 +47,9 @@ pub struct SuiteReport {
     pub model: String,
     /// The gateway in front of the gate: `agentgateway` or `envoy`.
     pub gateway: String,
+    /// The local lab's gate: its store and replicas (`postgres, 2 replicas`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
     pub scenes: Vec<SceneReport>,
     /// The attack catalogue's rows (`scenarios/attacks/`), after the scenes.
     #[serde(default)]
@@ -66,6 +69,9 @@ impl SuiteReport {
     /// The summary table and the closing `N passed, M failed` line.
     pub fn summary(&self) -> String {
         let mut out = String::new();
+        if let Some(gate) = &self.gate {
+            let _ = writeln!(out, "\ngate: {gate}");
+        }
         self.scene_table(&mut out);
         self.attack_table(&mut out);
         self.failures(&mut out);
@@ -318,6 +324,7 @@ mod tests {
 
     fn report(passed: bool) -> SuiteReport {
         SuiteReport {
+            gate: None,
             target: "local".into(),
             model: "scripted".into(),
             gateway: "agentgateway".into(),
