@@ -45,6 +45,7 @@ impl Lab {
             model: ModelChoice::Scripted,
             gateway,
             agents: AgentKind::ALL.to_vec(),
+            topology: Default::default(),
             park_timeout: Some(park_timeout),
             reviewer_credentials: local::DEFAULT_REVIEWER_CREDENTIALS.to_owned(),
             chat_credentials: local::DEFAULT_CHAT_CREDENTIALS.to_owned(),

@@ -257,9 +257,10 @@ pub fn structural_to_json_schema(schema: &Value) -> Value {
 /// `None` if `doc` is not a core kind this checks.
 pub fn check_core(doc: &Doc) -> Option<Vec<Problem>> {
     use k8s_openapi::api::{
-        apps::v1::Deployment,
+        apps::v1::{Deployment, StatefulSet},
         core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount},
         networking::v1::NetworkPolicy,
+        policy::v1::PodDisruptionBudget,
     };
     let v = &doc.value;
     Some(match (doc.api_version.as_str(), doc.kind.as_str()) {
@@ -270,6 +271,8 @@ pub fn check_core(doc: &Doc) -> Option<Vec<Problem>> {
         ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(doc, v, ""),
         ("v1", "PersistentVolumeClaim") => round_trip::<PersistentVolumeClaim>(doc, v, ""),
         ("apps/v1", "Deployment") => round_trip::<Deployment>(doc, v, ""),
+        ("apps/v1", "StatefulSet") => round_trip::<StatefulSet>(doc, v, ""),
+        ("policy/v1", "PodDisruptionBudget") => round_trip::<PodDisruptionBudget>(doc, v, ""),
         ("networking.k8s.io/v1", "NetworkPolicy") => round_trip::<NetworkPolicy>(doc, v, ""),
         _ => return None,
     })

@@ -167,6 +167,33 @@ pub fn gateway_or_default(flag: Option<GatewayChoice>) -> hitl_lab::gateway::Gat
     }
 }
 
+/// Where the gate keeps its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreFlag {
+    /// One SQLite file: one gate replica (the local lab's default).
+    Sqlite,
+    /// PostgreSQL, shared by the gate's replicas (the kind lab's default; implied by
+    /// `--replicas` above 1).
+    Postgres,
+}
+
+impl From<StoreFlag> for hitl_manifests::StoreChoice {
+    fn from(flag: StoreFlag) -> Self {
+        match flag {
+            StoreFlag::Sqlite => Self::Sqlite,
+            StoreFlag::Postgres => Self::Postgres,
+        }
+    }
+}
+
+/// `--store` and `--replicas` for the local lab.
+pub fn topology(
+    store: Option<StoreFlag>,
+    replicas: Option<u16>,
+) -> anyhow::Result<hitl_lab::local::Topology> {
+    hitl_lab::local::Topology::from_flags(store.map(Into::into), replicas)
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Run the lab as local processes instead of on kind.
@@ -188,6 +215,14 @@ pub struct UpArgs {
     /// the manifests' 600). Scene 7 waits for the hold to run out: try 20.
     #[arg(long, value_name = "SECS")]
     pub park_timeout: Option<u64>,
+    /// The gate's store: local lab sqlite (default) or postgres (a PostgreSQL server the lab
+    /// starts); kind postgres (default: two replicas) or sqlite (one, its file on a PVC).
+    #[arg(long, value_enum)]
+    pub store: Option<StoreFlag>,
+    /// Local lab: how many hitl-extauth replicas (1-9, default 1); more than one implies
+    /// `--store postgres`, and both gateways balance their Checks over them.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +273,13 @@ pub struct ConformanceArgs {
     /// Which agents every scene runs against.
     #[arg(long, value_enum, default_value_t)]
     pub agent: AgentChoice,
+    /// Local lab: the gate's store (default sqlite; postgres with `--replicas` above 1).
+    #[arg(long, value_enum)]
+    pub store: Option<StoreFlag>,
+    /// Local lab: how many hitl-extauth replicas (default 1): every scene and attack runs
+    /// on that topology.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,16 @@ use hitl_lab::lab::Target;
 use crate::flags::UpArgs;
 
 pub async fn up(args: &UpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.replicas.is_none(),
+        "--replicas is the local lab's: on kind the manifests say (two hitl-extauth replicas \
+         with --store postgres, the default; one with --store sqlite)"
+    );
     match kind::up(UpOptions {
         model: args.model.into(),
+        store: args
+            .store
+            .map_or(hitl_manifests::StoreChoice::Postgres, Into::into),
         dry_run: args.dry_run,
     })
     .await?

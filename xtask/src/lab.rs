@@ -27,6 +27,7 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
     config.agents = hitl_lab::agents::AgentSelection::from(args.agent).agents();
     config.chat_script = Some(hitl_scenes::scene::parse::chat_script()?);
     config.park_timeout = args.park_timeout.map(Duration::from_secs);
+    config.topology = crate::flags::topology(args.store, args.replicas)?;
     if args.dry_run {
         println!("cargo xtask up --local would:");
         println!("  1. build the workspace's binaries (cargo build --workspace --bins)");
@@ -38,9 +39,18 @@ pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
             "  3. generate the {} and kagent configs from manifests/",
             config.gateway
         );
-        println!("  4. start, on 127.0.0.1:");
+        println!(
+            "  4. start, on 127.0.0.1 (the gate's store: {}):",
+            config.topology.describe()
+        );
         for (name, var, port) in config.ports.named() {
+            if name == "postgres" && config.topology.store == hitl_lab::local::StoreChoice::Sqlite {
+                continue;
+            }
             println!("       {name:<14} :{port:<6} ({var})");
+        }
+        for (name, port) in config.ports.replica_ports(config.topology.replicas) {
+            println!("       {name:<14} :{port:<6}");
         }
         println!("  5. wait for every health check and print the URLs");
         return Ok(());

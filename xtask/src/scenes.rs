@@ -18,6 +18,7 @@ pub async fn scene(args: &SceneArgs) -> anyhow::Result<bool> {
         crate::lab::build_binaries()?;
         let mut config = hitl_lab::local::LocalConfig::from_env(lab.model, gateway)?;
         config.agents = lab.agents.clone();
+        config.topology = lab.topology();
         config.chat_script = Some(scene::parse::chat_script()?);
         lab = hitl_lab::local::up(&config).await?;
     }
@@ -67,6 +68,16 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
     options.keep_up = args.keep_up;
     options.agents = AgentSelection::from(args.agent).agents();
     options.local.agents = options.agents.clone();
+    match args.target {
+        crate::flags::Target::Local => {
+            options.local.topology = crate::flags::topology(args.store, args.replicas)?
+        }
+        crate::flags::Target::Kind => anyhow::ensure!(
+            args.store.is_none() && args.replicas.is_none(),
+            "--store and --replicas pick the local lab's topology; the kind lab's is what \
+             `cargo xtask up --store …` brought up"
+        ),
+    }
     options.progress = printed();
     options.kind_restart_gate = Some(kind_restart_gate());
     let report = conformance::run(&options).await?;

@@ -172,6 +172,7 @@ pub async fn start(
         reviewer_login: access.reviewer_login,
         requester_key: Some(dir.join(hitl_lab::requester::KEY_FILE)),
         agents: Vec::new(),
+        store: None,
         park_timeout_sec: hitl_manifests::LabManifests::load()
             .ok()
             .and_then(|m| m.park_timeout())

@@ -23,20 +23,22 @@ pub use plan::{Phase, Plan, Step, cluster_name, context};
 pub use run::UpReport;
 pub use status::{FORWARDS, Forward};
 
-use hitl_manifests::{LabManifests, ModelChoice};
+use hitl_manifests::{LabManifests, ModelChoice, StoreChoice};
 
 /// What `cargo xtask up` (kind) was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpOptions {
     pub model: ModelChoice,
+    /// Where the gate keeps its store (PostgreSQL with two replicas, or SQLite with one).
+    pub store: StoreChoice,
     /// Print every step and change nothing (no cluster, no tools needed).
     pub dry_run: bool,
 }
 
 /// The plan `up` would run, from the workspace's `manifests/`.
-pub fn plan(model: ModelChoice) -> anyhow::Result<Plan> {
+pub fn plan(model: ModelChoice, store: StoreChoice) -> anyhow::Result<Plan> {
     let lab = LabManifests::load()?;
-    Plan::up(&lab, model)
+    Plan::up(&lab, model, store)
 }
 
 /// What `up` did.
@@ -50,7 +52,7 @@ pub enum Up {
 
 /// `cargo xtask up` on kind; with `dry_run`, only the plan.
 pub async fn up(options: UpOptions) -> anyhow::Result<Up> {
-    let plan = plan(options.model)?;
+    let plan = plan(options.model, options.store)?;
     if options.dry_run {
         return Ok(Up::DryRun(plan.render()));
     }

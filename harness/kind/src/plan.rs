@@ -11,7 +11,7 @@ mod phases;
 
 use std::{fmt::Write as _, time::Duration};
 
-use hitl_manifests::{Doc, LabManifests, ModelChoice, secrets};
+use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, secrets};
 
 use super::{cmd::Cmd, expose::ClientForward};
 
@@ -33,6 +33,12 @@ pub enum Step {
     WaitCrds { names: Vec<String> },
     /// Until these Deployments are Available (all of the namespace's when `names` is empty).
     WaitDeployments {
+        namespace: String,
+        names: Vec<String>,
+        timeout: Duration,
+    },
+    /// Until these StatefulSets have every replica ready on their newest revision.
+    WaitStatefulSets {
         namespace: String,
         names: Vec<String>,
         timeout: Duration,
@@ -83,6 +89,8 @@ pub struct Phase {
 pub struct Plan {
     pub cluster: String,
     pub model: ModelChoice,
+    /// Where the gate keeps its store (`--store`).
+    pub store: StoreChoice,
     /// Workspace files the run reads (kind config, Dockerfiles), checked in pre-flight.
     pub files: Vec<String>,
     pub preflight: Vec<String>,
@@ -108,8 +116,8 @@ pub fn cluster_name(lab: &LabManifests) -> anyhow::Result<String> {
 }
 
 impl Plan {
-    /// The plan for `cargo xtask up --model <model>`.
-    pub fn up(lab: &LabManifests, model: ModelChoice) -> anyhow::Result<Self> {
+    /// The plan for `cargo xtask up --model <model> --store <store>`.
+    pub fn up(lab: &LabManifests, model: ModelChoice, store: StoreChoice) -> anyhow::Result<Self> {
         let cluster = cluster_name(lab)?;
         let tools = phases::Tools::new(&cluster);
         let config = format!("manifests/{}/cluster.yaml", hitl_manifests::KIND_DIR);
@@ -119,7 +127,7 @@ impl Plan {
             phases::metallb(&tools),
             phases::control_planes(&tools, lab, model)?,
             phases::our_images(&images, &cluster),
-            phases::manifests(lab, model),
+            phases::manifests(lab, model, store),
             phases::where_everything_is(lab, model)?,
         ];
         let mut files = vec![config];
@@ -132,6 +140,7 @@ impl Plan {
         Ok(Plan {
             cluster,
             model,
+            store,
             preflight: super::preflight::checks(model, &files),
             files,
             phases,
@@ -143,8 +152,9 @@ impl Plan {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "cargo xtask up --model {} (kind cluster `{}`, kube context `{}`): every step, nothing changed\n",
+            "cargo xtask up --model {} --store {} (kind cluster `{}`, kube context `{}`): every step, nothing changed\n",
             self.model.as_str(),
+            self.store.as_str(),
             self.cluster,
             context(&self.cluster)
         );

@@ -113,6 +113,14 @@ async fn step_once(run: &mut Run<'_>, step: &Step) -> anyhow::Result<()> {
             let client = run.client().await?;
             wait::deployments(&client, namespace, names, *timeout).await
         }
+        Step::WaitStatefulSets {
+            namespace,
+            names,
+            timeout,
+        } => {
+            let client = run.client().await?;
+            wait::stateful_sets(&client, namespace, names, *timeout).await
+        }
         Step::MetalLbPool { inspect } => metallb_pool(run, inspect).await,
         Step::GenerateSecret(secret) => {
             let client = run.client().await?;

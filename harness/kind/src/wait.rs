@@ -7,7 +7,7 @@ use std::{
 };
 
 use k8s_openapi::{
-    api::apps::v1::Deployment,
+    api::apps::v1::{Deployment, StatefulSet},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
@@ -109,6 +109,56 @@ pub async fn deployments(
                 names.is_empty() || names.iter().any(|n| d.metadata.name.as_ref() == Some(n));
             if wanted && let Err(detail) = deployment_state(d) {
                 waiting.push(detail);
+            }
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join("; "))
+        }
+    })
+    .await
+}
+
+/// `Ok` when every replica of the StatefulSet's newest revision is ready.
+pub fn stateful_set_state(s: &StatefulSet) -> Result<(), String> {
+    let status = s.status.clone().unwrap_or_default();
+    let desired = s.spec.replicas.unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let current = status.observed_generation >= s.metadata.generation;
+    if current && ready >= desired && updated >= desired {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {ready}/{desired} ready, {updated} on the newest revision",
+            s.metadata.name.as_deref().unwrap_or("?")
+        ))
+    }
+}
+
+/// Until the named StatefulSets have every replica ready (the store, before the gate).
+pub async fn stateful_sets(
+    client: &Client,
+    namespace: &str,
+    names: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    let what = format!(
+        "StatefulSet {} in {namespace} to be ready",
+        names.join(", ")
+    );
+    until(&what, timeout, || async {
+        let mut waiting = Vec::new();
+        for name in names {
+            match api.get_opt(name).await.map_err(|e| e.to_string())? {
+                None => waiting.push(format!("{name}: not created yet")),
+                Some(set) => {
+                    if let Err(detail) = stateful_set_state(&set) {
+                        waiting.push(detail);
+                    }
+                }
             }
         }
         if waiting.is_empty() {

@@ -75,8 +75,11 @@ pub struct Route {
 /// The ext_authz call to hitl-extauth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtAuthz {
-    /// hitl-extauth's gRPC address (h2c).
+    /// hitl-extauth's gRPC address (h2c): its first replica.
     pub grpc: Endpoint,
+    /// The gate's other replicas (the local lab's `--replicas N`): every Check is balanced
+    /// over `grpc` and these (Envoy: one cluster, round robin; agentgateway: one service).
+    pub more_grpc: Vec<Endpoint>,
     /// Deadline of one Check: must outlast the longest park.
     pub timeout: Duration,
     /// Body bytes forwarded with the Check.
@@ -96,6 +99,13 @@ pub struct ExtAuthz {
     /// mTLS to the gate: the client certificate the gateway presents and the CA the gate's
     /// certificate must chain to (for the name [`ExtAuthz::grpc`]'s host). `None`: h2c.
     pub tls: Option<GateClientTls>,
+}
+
+impl ExtAuthz {
+    /// Every replica of the gate the Checks go to, the first one first.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        std::iter::once(&self.grpc).chain(&self.more_grpc)
+    }
 }
 
 /// The gateway's side of mTLS to the gate, as files (`crate::gate_tls`).
@@ -229,6 +239,7 @@ impl GatewayPlan {
             ],
             ext_authz: ExtAuthz {
                 grpc: extauth_grpc,
+                more_grpc: Vec::new(),
                 timeout: patient,
                 max_request_bytes: MAX_REQUEST_BYTES,
                 allow_partial_message: true,
@@ -242,6 +253,12 @@ impl GatewayPlan {
             max_requests: 100_000,
             requester_jwt: None,
         }
+    }
+
+    /// The same, balancing the Checks over the gate's first replica and `more` replicas.
+    pub fn with_gate_replicas(mut self, more: Vec<Endpoint>) -> Self {
+        self.ext_authz.more_grpc = more;
+        self
     }
 
     /// The same, speaking mTLS to the gate with `tls`.

@@ -106,6 +106,26 @@ pub struct LabState {
     /// reviewer waits for the hold to run out waits that long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub park_timeout_sec: Option<u64>,
+    /// Local lab: the gate's store and replicas (`None` in a state file from before
+    /// replicas: SQLite, one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreRecord>,
+}
+
+/// The local lab's gate store, as recorded: which store, how many replicas, and the
+/// PostgreSQL server the lab runs for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreRecord {
+    pub topology: crate::local::Topology,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<crate::local::store::PostgresRecord>,
+}
+
+impl LabState {
+    /// The gate's store and replicas (a state file from before them: SQLite, one).
+    pub fn topology(&self) -> crate::local::Topology {
+        self.store.as_ref().map(|s| s.topology).unwrap_or_default()
+    }
 }
 
 fn declarative_only() -> Vec<AgentKind> {

@@ -58,7 +58,7 @@ use crate::prereqs::is_root;
 
 /// `program` from `bin`, run as the `postgres` user when we are root (`setpriv` execs it, so
 /// the child we hold is the program itself, and killing it kills the server).
-fn command(bin: &Path, program: &str) -> Command {
+pub(crate) fn command(bin: &Path, program: &str) -> Command {
     let path = bin.join(program);
     if is_root() {
         let mut cmd = Command::new("setpriv");
@@ -76,7 +76,7 @@ fn command(bin: &Path, program: &str) -> Command {
 }
 
 /// Give `path` (and the directories it needs) to the `postgres` user when we are root.
-fn hand_over(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn hand_over(path: &Path) -> anyhow::Result<()> {
     if !is_root() {
         return Ok(());
     }
@@ -93,22 +93,7 @@ fn hand_over(path: &Path) -> anyhow::Result<()> {
 /// directory only root may enter, such as a checkout in `/root`), a fresh directory under the
 /// system's temporary directory, handed over to `postgres`.
 fn reachable(dir: &Path) -> anyhow::Result<PathBuf> {
-    if !is_root() {
-        return Ok(dir.to_path_buf());
-    }
-    let can = Command::new("setpriv")
-        .args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
-            "--",
-            "test",
-            "-w",
-        ])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if can {
+    if server_user_can_write(dir) {
         return Ok(dir.to_path_buf());
     }
     let _ = std::fs::remove_dir_all(dir);
@@ -122,6 +107,56 @@ fn reachable(dir: &Path) -> anyhow::Result<PathBuf> {
         "the postgres user cannot reach the cluster's directory; using one it can"
     );
     Ok(elsewhere)
+}
+
+/// Whether the server's user can write in `dir` (always, unless we are root and it is the
+/// `postgres` user, who may not enter a directory only root may).
+pub(crate) fn server_user_can_write(dir: &Path) -> bool {
+    if !is_root() {
+        return true;
+    }
+    Command::new("setpriv")
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+            "test",
+            "-w",
+        ])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `initdb` a cluster in `<dir>/data` whose one role, [`USER`], has `password` (SCRAM);
+/// `dir` must be the server user's to write. Returns the data directory.
+pub(crate) fn initdb(bin: &Path, dir: &Path, password: &str) -> anyhow::Result<PathBuf> {
+    let pwfile = dir.join("pwfile");
+    std::fs::write(&pwfile, password)?;
+    hand_over(&pwfile)?;
+    let data = dir.join("data");
+    let out = command(bin, "initdb")
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            USER,
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ])
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .output()
+        .context("running initdb")?;
+    std::fs::remove_file(&pwfile).ok();
+    anyhow::ensure!(
+        out.status.success(),
+        "initdb {} failed: {}",
+        data.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(data)
 }
 
 impl Server {
@@ -142,30 +177,7 @@ impl Server {
         hand_over(dir)?;
         let dir = &reachable(dir)?;
         let password = crate::credentials::random_token()?;
-        let pwfile = dir.join("pwfile");
-        std::fs::write(&pwfile, &password)?;
-        hand_over(&pwfile)?;
-        let data = dir.join("data");
-        let out = command(&bin, "initdb")
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                USER,
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .context("running initdb")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "initdb {} failed: {}",
-            data.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        std::fs::remove_file(&pwfile).ok();
+        let data = initdb(&bin, dir, &password)?;
         let mut settings: Vec<String> = Vec::new();
         if let Some(identity) = tls {
             // Certificate and key in the cluster, the key the server's alone; plaintext

@@ -28,6 +28,8 @@ pub struct Doc {
     pub namespace: Option<String>,
     /// Applied only when this model is chosen (files under `models/`); `None`: always.
     pub model: Option<ModelChoice>,
+    /// Applied only with this `--store` (its `hitl-lab.dev/store` label); `None`: with both.
+    pub store: Option<crate::StoreChoice>,
     /// The document as JSON.
     pub value: serde_json::Value,
 }
@@ -58,6 +60,11 @@ impl Doc {
     /// Whether this document is applied for `model`.
     pub fn applies_to(&self, model: ModelChoice) -> bool {
         self.model.is_none_or(|m| m == model)
+    }
+
+    /// Whether this document is applied with `store`.
+    pub fn applies_to_store(&self, store: crate::StoreChoice) -> bool {
+        self.store.is_none_or(|s| s == store)
     }
 }
 
@@ -153,6 +160,7 @@ fn to_doc(
         name: name.to_owned(),
         namespace: text("/metadata/namespace").map(str::to_owned),
         model,
+        store: crate::store::label_of(&value),
         location,
         value,
     })

@@ -8,14 +8,18 @@
 //! How `--model` picks: the Agent always names the ModelConfig `dba-model`; each
 //! `models/<choice>.yaml` defines `dba-model` for one choice (plus whatever that choice needs,
 //! e.g. the scripted model's Deployment). Only the chosen file is applied
-//! ([`LabManifests::docs_for`]).
+//! ([`LabManifests::docs_for`]). `--store` picks the gate's store the same way: documents
+//! labelled for the other store are left out, and in SQLite mode the gate's Deployment is
+//! rewritten for one replica on its PersistentVolumeClaim ([`store`]).
 
 pub mod checkout;
 mod crd;
 mod docs;
 mod error;
+mod model;
 mod read;
 pub mod secrets;
+pub mod store;
 mod units;
 mod validate;
 mod view;
@@ -28,55 +32,11 @@ use std::{
 
 pub use docs::{CRDS_DIR, Doc, KIND_DIR, MODELS_DIR, manifest_files, parse_file};
 pub use error::{Location, ManifestError, Problem};
+pub use model::ModelChoice;
 pub use read::SecretView;
+pub use store::StoreChoice;
 pub use units::{parse_byte_quantity, parse_duration};
 pub use view::*;
-
-/// The model behind the agent (`--model`); in the lab state file as `as_str` writes it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelChoice {
-    /// Our deterministic scripted model, deployed in the lab: no API key.
-    Scripted,
-    /// Anthropic's API.
-    Anthropic,
-    /// OpenAI's API.
-    Openai,
-}
-
-impl ModelChoice {
-    pub const ALL: [ModelChoice; 3] = [
-        ModelChoice::Scripted,
-        ModelChoice::Anthropic,
-        ModelChoice::Openai,
-    ];
-
-    /// As on the command line and in `models/<choice>.yaml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelChoice::Scripted => "scripted",
-            ModelChoice::Anthropic => "anthropic",
-            ModelChoice::Openai => "openai",
-        }
-    }
-
-    /// The environment variable holding the API key, for real providers.
-    pub fn api_key_env(self) -> Option<&'static str> {
-        match self {
-            ModelChoice::Scripted => None,
-            ModelChoice::Anthropic => Some("ANTHROPIC_API_KEY"),
-            ModelChoice::Openai => Some("OPENAI_API_KEY"),
-        }
-    }
-}
-
-impl std::fmt::Display for ModelChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The lab's manifests, loaded and cross-checked.
 #[derive(Debug, Clone)]
@@ -88,6 +48,8 @@ pub struct LabManifests {
     pub namespaces: Vec<String>,
     pub services: Vec<ServiceView>,
     pub deployments: Vec<DeploymentView>,
+    /// StatefulSets (the gate's PostgreSQL), read as their pod template like Deployments.
+    pub stateful_sets: Vec<DeploymentView>,
     pub secrets: Vec<SecretView>,
     pub gateway: GatewayView,
     pub routes: Vec<RouteView>,
@@ -124,6 +86,7 @@ impl LabManifests {
         let mut namespaces = Vec::new();
         let mut services = Vec::new();
         let mut deployments = Vec::new();
+        let mut stateful_sets = Vec::new();
         let mut secrets = Vec::new();
         let mut gateways = Vec::new();
         let mut routes = Vec::new();
@@ -138,6 +101,7 @@ impl LabManifests {
                 ("", "Service") => services.push(read::service(doc)?),
                 ("", "Secret") => secrets.push(read::secret(doc)?),
                 ("apps", "Deployment") => deployments.push(read::deployment(doc)?),
+                ("apps", "StatefulSet") => stateful_sets.push(read::stateful_set(doc)?),
                 ("gateway.networking.k8s.io", "Gateway") => gateways.push(read::gateway(doc)?),
                 ("gateway.networking.k8s.io", "HTTPRoute") => routes.push(read::route(doc)?),
                 ("agentgateway.dev", "AgentgatewayPolicy") => policies.push(read::policy(doc)?),
@@ -159,6 +123,7 @@ impl LabManifests {
             namespaces,
             services,
             deployments,
+            stateful_sets,
             secrets,
             gateway,
             routes,
@@ -177,9 +142,12 @@ impl LabManifests {
         }
     }
 
-    /// The documents `up --model <model>` applies, in file order.
+    /// The documents `up --model <model>` applies with the default store (PostgreSQL: the
+    /// manifests as written), in file order.
     pub fn docs_for(&self, model: ModelChoice) -> impl Iterator<Item = &Doc> {
-        self.docs.iter().filter(move |d| d.applies_to(model))
+        self.docs
+            .iter()
+            .filter(move |d| d.applies_to(model) && d.applies_to_store(StoreChoice::Postgres))
     }
 
     /// The ModelConfig for a `--model` choice (validation guarantees there is one).

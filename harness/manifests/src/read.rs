@@ -113,8 +113,20 @@ pub(super) fn service(doc: &Doc) -> Result<ServiceView, ManifestError> {
 
 pub(super) fn deployment(doc: &Doc) -> Result<DeploymentView, ManifestError> {
     let deployment: Deployment = typed(doc)?;
+    pod_view(doc, deployment.spec.template)
+}
+
+/// A StatefulSet, as far as its pod template goes (the same view as a Deployment's).
+pub(super) fn stateful_set(doc: &Doc) -> Result<DeploymentView, ManifestError> {
+    let set: k8s_openapi::api::apps::v1::StatefulSet = typed(doc)?;
+    pod_view(doc, set.spec.template)
+}
+
+fn pod_view(
+    doc: &Doc,
+    template: k8s_openapi::api::core::v1::PodTemplateSpec,
+) -> Result<DeploymentView, ManifestError> {
     let namespace = namespace(doc)?;
-    let template = deployment.spec.template;
     let pod_labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
     let pod = template.spec.unwrap_or_default();
     let secret_volumes = pod

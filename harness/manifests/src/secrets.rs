@@ -76,6 +76,15 @@ pub const GATE_TLS: GeneratedSecret = GeneratedSecret {
     },
 };
 
+/// The password of the gate's PostgreSQL (`--store postgres`): the server's
+/// `POSTGRES_PASSWORD_FILE` and the gate's `STORE_PASSWORD_FILE` mount it.
+pub const POSTGRES_PASSWORD: GeneratedSecret = GeneratedSecret {
+    namespace: "hitl-lab",
+    name: "hitl-postgres-password",
+    key: "password",
+    value: GeneratedValue::Token,
+};
+
 /// Every generated Secret.
 pub const GENERATED: &[GeneratedSecret] = &[
     // hitl-ui's cookie-signing key.
@@ -103,6 +112,7 @@ pub const GENERATED: &[GeneratedSecret] = &[
         value: GeneratedValue::ApprovalKeyPair,
     },
     GATE_TLS,
+    POSTGRES_PASSWORD,
 ];
 
 /// The generated Secret `namespace/name`, if it is one (the client half of

@@ -118,6 +118,13 @@ pub async fn run(options: &Options) -> anyhow::Result<SuiteReport> {
                      down`) or run with --gateway {running}",
                 );
             }
+            if state.topology() != options.local.topology {
+                anyhow::bail!(
+                    "the local lab is up with its gate on {}; take it down (`cargo xtask down`) \
+                     or run with the same --store and --replicas",
+                    state.topology().describe()
+                );
+            }
             // Reuse it if it is healthy (with the hold it has: scene 7 then waits that long);
             // `up` mends it if not.
             let reuse = LocalConfig {
@@ -340,6 +347,7 @@ mod tests {
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
             park_timeout_sec: None,
+            store: None,
         }
     }
 

@@ -25,6 +25,19 @@ fn generated_secret(s: &secrets::GeneratedSecret) -> String {
     )
 }
 
+/// The wait for the store's StatefulSets.
+fn stateful_sets(namespace: &str, names: &[String], timeout: std::time::Duration) -> String {
+    format!(
+        "wait until every replica is ready: StatefulSet {} (up to {}s)",
+        names
+            .iter()
+            .map(|n| format!("{namespace}/{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        timeout.as_secs()
+    )
+}
+
 impl Step {
     /// One line: what the step does.
     pub fn describe(&self) -> String {
@@ -55,6 +68,11 @@ impl Step {
                     timeout.as_secs()
                 )
             }
+            Step::WaitStatefulSets {
+                namespace,
+                names,
+                timeout,
+            } => stateful_sets(namespace, names, *timeout),
             Step::MetalLbPool { .. } => format!(
                 "MetalLB pool from the kind network's IPv4 subnet: IPAddressPool + L2Advertisement \
                  {}/{} = broadcast-55 .. broadcast-5 (172.18.255.200-172.18.255.250 for 172.18.0.0/16)",

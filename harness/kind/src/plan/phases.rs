@@ -1,7 +1,7 @@
 //! The phases of `up`, one function each: the kind cluster, MetalLB, the CRDs and control
 //! planes (with kagent's chart values), our images, the manifests, where everything is.
 
-use hitl_manifests::{Doc, LabManifests, ModelChoice, secrets};
+use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, secrets};
 
 use super::{KIND_NETWORK, LONG_WAIT, Phase, SHORT_WAIT, Step, charts, forwards};
 use crate::{cmd::Cmd, metallb, versions};
@@ -224,10 +224,11 @@ pub(super) fn our_images(images: &[(String, ImageSource)], cluster: &str) -> Pha
     }
 }
 
-/// Phase 5: the manifests for `model`: namespaces, generated and API-key Secrets, the rest, then
-/// the waits until our Deployments, the Gateway and the Agents are ready.
-pub(super) fn manifests(lab: &LabManifests, model: ModelChoice) -> Phase {
-    let mut docs: Vec<Doc> = lab.docs_for(model).cloned().collect();
+/// Phase 5: the manifests for `model` and `store`: namespaces, generated and API-key Secrets,
+/// the rest, then the waits until the store, our Deployments, the Gateway and the Agents are
+/// ready.
+pub(super) fn manifests(lab: &LabManifests, model: ModelChoice, store: StoreChoice) -> Phase {
+    let mut docs: Vec<Doc> = lab.docs_for_store(model, store);
     docs.sort_by_key(apply_rank);
     let (namespaces, rest): (Vec<Doc>, Vec<Doc>) =
         docs.into_iter().partition(|d| d.kind == "Namespace");
@@ -235,7 +236,14 @@ pub(super) fn manifests(lab: &LabManifests, model: ModelChoice) -> Phase {
         what: "namespaces".into(),
         docs: namespaces,
     }];
-    steps.extend(secrets::GENERATED.iter().copied().map(Step::GenerateSecret));
+    // The store's password only where there is a PostgreSQL to give it to.
+    steps.extend(
+        secrets::GENERATED
+            .iter()
+            .filter(|s| store == StoreChoice::Postgres || **s != secrets::POSTGRES_PASSWORD)
+            .copied()
+            .map(Step::GenerateSecret),
+    );
     if let (Some(var), Some(config)) = (model.api_key_env(), lab.model(model))
         && let Some(key) = &config.api_key
     {
@@ -247,14 +255,43 @@ pub(super) fn manifests(lab: &LabManifests, model: ModelChoice) -> Phase {
         });
     }
     steps.push(Step::Apply {
-        what: format!("manifests/ for --model {}", model.as_str()),
+        what: format!(
+            "manifests/ for --model {} --store {}",
+            model.as_str(),
+            store.as_str()
+        ),
         docs: rest,
     });
+    steps.extend(store_readiness(lab, store));
     steps.extend(readiness(lab, model));
     Phase {
         title: "the lab's manifests (server-side apply, field manager hitl-lab)".into(),
         steps,
     }
+}
+
+/// The store's StatefulSets (PostgreSQL) are ready before the gate's replicas are waited for:
+/// a gate whose store does not answer is not ready.
+fn store_readiness(lab: &LabManifests, store: StoreChoice) -> Vec<Step> {
+    let sets: Vec<_> = lab
+        .docs
+        .iter()
+        .filter(|d| d.kind == "StatefulSet" && d.applies_to_store(store))
+        .collect();
+    let namespaces: std::collections::BTreeSet<&str> =
+        sets.iter().filter_map(|d| d.namespace.as_deref()).collect();
+    namespaces
+        .into_iter()
+        .map(|namespace| Step::WaitStatefulSets {
+            namespace: namespace.to_owned(),
+            names: sets
+                .iter()
+                .filter(|d| d.namespace.as_deref() == Some(namespace))
+                .map(|d| d.name.clone())
+                .collect(),
+            timeout: SHORT_WAIT,
+        })
+        .collect()
 }
 
 /// The waits after the apply: our Deployments (per namespace), the Gateway, the Agents.

@@ -80,6 +80,8 @@ pub struct Options {
     pub rejection_hold: Option<Duration>,
     /// The store on PostgreSQL (`STORE_URL`, `STORE_PASSWORD_FILE`) instead of `audit_db`.
     pub postgres: Option<(String, PathBuf)>,
+    /// `REPLICA_NAME`: this replica's name in a shared store, if set.
+    pub replica_name: Option<String>,
     /// `APPROVAL_TTL` (whole seconds), if not the default: how long a request stays open.
     pub approval_ttl: Option<Duration>,
     /// `APPROVAL_WINDOW` (whole seconds), if not the default: how long an approval is usable.
@@ -107,6 +109,7 @@ impl Options {
             grpc_tls: None,
             rejection_hold: None,
             postgres: None,
+            replica_name: None,
             approval_ttl: None,
             approval_window: None,
         }
@@ -197,6 +200,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
             .env(env::STORE_URL, url)
             .env(env::STORE_PASSWORD_FILE, password_file.as_os_str())
             .env(env::REPLICA_NAME, format!("{NAME}-{}", options.grpc_port));
+    }
+    if let Some(name) = &options.replica_name {
+        spec = spec.env(env::REPLICA_NAME, name);
     }
     if let Some(hold) = options.rejection_hold {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());

@@ -21,10 +21,21 @@ fn socket_address(endpoint: &Endpoint) -> Value {
 }
 
 fn cluster(name: &str, endpoint: &Endpoint, max_requests: u32, http2: bool) -> Value {
+    balanced_cluster(name, &[endpoint], max_requests, http2)
+}
+
+/// A cluster over several endpoints, round robin (Envoy's default policy, said explicitly).
+fn balanced_cluster(name: &str, endpoints: &[&Endpoint], max_requests: u32, http2: bool) -> Value {
+    let lb_endpoints: Vec<Value> = endpoints
+        .iter()
+        .map(|e| json!({ "endpoint": { "address": socket_address(e) } }))
+        .collect();
+    let endpoint = endpoints[0];
     let mut cluster = json!({
         "name": name,
         "type": if endpoint.is_ip() { "STATIC" } else { "STRICT_DNS" },
         "connect_timeout": "2s",
+        "lb_policy": "ROUND_ROBIN",
         "circuit_breakers": {
             "thresholds": [{
                 "priority": "DEFAULT",
@@ -35,7 +46,7 @@ fn cluster(name: &str, endpoint: &Endpoint, max_requests: u32, http2: bool) -> V
         },
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(endpoint) } }] }]
+            "endpoints": [{ "lb_endpoints": lb_endpoints }]
         },
     });
     if http2 {
@@ -169,10 +180,9 @@ fn jwt_filter(jwt: &RequesterJwt) -> Value {
     })
 }
 
-/// The Envoy bootstrap (YAML) for `plan`.
-pub fn render(plan: &GatewayPlan) -> String {
-    let authz = &plan.ext_authz;
-    let ext_authz = json!({
+/// The ext_authz HTTP filter: the gate's cluster, the Check's deadline, the body it sees.
+fn ext_authz_filter(authz: &ExtAuthz) -> Value {
+    json!({
         "name": EXT_AUTHZ_FILTER,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
@@ -188,7 +198,13 @@ pub fn render(plan: &GatewayPlan) -> String {
             },
             "failure_mode_allow": authz.failure_mode_allow,
         }
-    });
+    })
+}
+
+/// The Envoy bootstrap (YAML) for `plan`.
+pub fn render(plan: &GatewayPlan) -> String {
+    let authz = &plan.ext_authz;
+    let ext_authz = ext_authz_filter(authz);
     let mut http_filters: Vec<Value> = header_mutation(plan).into_iter().collect();
     if let Some(jwt) = &plan.requester_jwt {
         http_filters.push(jwt_filter(jwt));
@@ -200,7 +216,9 @@ pub fn render(plan: &GatewayPlan) -> String {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
         }
     }));
-    let mut gate_cluster = cluster(EXTAUTH_CLUSTER, &authz.grpc, plan.max_requests, true);
+    let gate_endpoints: Vec<&Endpoint> = authz.endpoints().collect();
+    let mut gate_cluster =
+        balanced_cluster(EXTAUTH_CLUSTER, &gate_endpoints, plan.max_requests, true);
     if let Some(tls) = &authz.tls {
         gate_cluster["transport_socket"] = gate_tls_socket(tls, &authz.grpc.host);
     }
@@ -259,6 +277,37 @@ mod tests {
     fn durations() {
         assert_eq!(duration(Duration::from_secs(660)), "660s");
         assert_eq!(duration(Duration::from_millis(1500)), "1.500s");
+    }
+
+    /// The gate's replicas are one cluster, balanced round robin.
+    #[test]
+    fn the_gate_cluster_balances_over_every_replica() {
+        let plan = GatewayPlan::base(
+            GatewayPorts {
+                listen: 1,
+                admin: 2,
+                stats: 5,
+                readiness: 6,
+            },
+            Endpoint::loopback(3),
+            Endpoint::loopback(4),
+            Duration::from_secs(600),
+        )
+        .with_gate_replicas(vec![Endpoint::loopback(14)]);
+        let config: Value = serde_yaml::from_str(&render(&plan)).unwrap();
+        let gate = &config["static_resources"]["clusters"][1];
+        assert_eq!(gate["lb_policy"], "ROUND_ROBIN");
+        let ports: Vec<u64> = gate["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["endpoint"]["address"]["socket_address"]["port_value"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ports, [4, 14]);
     }
 
     #[test]

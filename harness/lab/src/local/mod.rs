@@ -12,6 +12,7 @@ pub mod runs;
 mod specs;
 mod start;
 mod stop;
+pub mod store;
 
 use std::{
     path::PathBuf,
@@ -34,6 +35,7 @@ pub use ports::Ports;
 pub use report::{describe, status};
 pub use restart::{restart, revive};
 pub use stop::down;
+pub use store::{StoreChoice, Topology};
 
 /// Default sign-in for the local reviewer UI (`user:password`); override with
 /// `HITL_LAB_REVIEWER_CREDENTIALS`.
@@ -54,6 +56,8 @@ pub struct LocalConfig {
     pub gateway: Gateway,
     /// The agents to start (`--agent`; both by default).
     pub agents: Vec<AgentKind>,
+    /// The gate's store and how many replicas share it (`--store`, `--replicas`).
+    pub topology: Topology,
     /// `PARK_TIMEOUT_SEC` for the gate (default: what the manifests give hitl-extauth).
     pub park_timeout: Option<Duration>,
     /// hitl-ui's built-in sign-in, `user:password[,…]`.
@@ -78,6 +82,7 @@ impl LocalConfig {
             model,
             gateway,
             agents: AgentKind::ALL.to_vec(),
+            topology: Topology::default(),
             park_timeout: None,
             reviewer_credentials: std::env::var("HITL_LAB_REVIEWER_CREDENTIALS")
                 .unwrap_or_else(|_| DEFAULT_REVIEWER_CREDENTIALS.to_owned()),
@@ -121,14 +126,18 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     if let Some(state) = reuse::already_up(config).await? {
         return Ok(state);
     }
-    if was_down
-        && let Some(kept) =
-            runs::archive(&config.dir, &runs::stamp(time::OffsetDateTime::now_utc()))?
-    {
+    let kept = match was_down {
+        true => runs::archive(&config.dir, &runs::stamp(time::OffsetDateTime::now_utc()))?,
+        false => None,
+    };
+    if let Some(kept) = &kept {
         config.note(format!(
             "==> a new lab run: the last run's history and logs are kept in {}",
             kept.display()
         ));
+    }
+    if was_down && let Some(what) = store::archive(&config.dir, kept.as_deref())? {
+        config.note(format!("==> {what}"));
     }
     let started = Instant::now();
     start::wait_ports_free(config).await?;
@@ -138,9 +147,20 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
     let urls = urls(&config.ports, config.model);
     // Fresh approval keys and admin token for every start.
     let credentials = Credentials::generate(&config.dir)?;
-    let mut specs = specs::services(config, &manifests, &lab, &urls, &credentials)?;
+    let server = match config.topology.store {
+        StoreChoice::Postgres => Some(store::prepare(config)?),
+        StoreChoice::Sqlite => None,
+    };
+    let record = server.as_ref().map(|s| &s.record);
+    let mut specs = specs::services(config, &manifests, &lab, &urls, &credentials, record)?;
     specs.extend(specs::agents(config, &manifests, &lab, &urls, &venv)?);
-    let state = start::start(config, &specs, urls, &credentials, lab.park_timeout).await?;
+    let started_with = start::Started {
+        urls,
+        credentials: &credentials,
+        park_timeout: lab.park_timeout,
+        server: server.as_ref(),
+    };
+    let state = start::start(config, &specs, started_with).await?;
     if let (Some(url), Some(script)) = (&state.urls.scripted_model, &config.chat_script) {
         // Free-form chat works from the first prompt; scenes load their own scripts.
         scripted_model::Control::new(url).load(script).await?;

@@ -30,10 +30,20 @@ pub struct Ports {
     pub langgraph_agent: u16,
     /// The scripted model.
     pub model: u16,
+    /// The gate's PostgreSQL (`--store postgres`).
+    pub postgres: u16,
 }
 
+/// How far apart the ports of consecutive gate replicas are: replica `k` (from 1) listens on
+/// `extauth_grpc + STEP·(k−1)` and `extauth_http + STEP·(k−1)`, so replica 1 keeps the
+/// documented ports and the others stay clear of every other default.
+pub const REPLICA_PORT_STEP: u16 = 10;
+/// The most gate replicas the local lab runs (their ports must stay below the gateway's admin
+/// ports, 18901…).
+pub const MAX_REPLICAS: u16 = 9;
+
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 12] = [
+pub const DEFAULTS: [(&str, &str, u16); 13] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
     ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("chat", "HITL_LAB_CHAT_PORT", 18095),
@@ -50,6 +60,7 @@ pub const DEFAULTS: [(&str, &str, u16); 12] = [
     ),
     ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
     ("model", "HITL_LAB_MODEL_PORT", 18070),
+    ("postgres", "HITL_LAB_POSTGRES_PORT", 18432),
 ];
 
 impl Ports {
@@ -80,6 +91,7 @@ impl Ports {
             agent: get("agent")?,
             langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
+            postgres: get("postgres")?,
         })
     }
 
@@ -107,6 +119,7 @@ impl Ports {
             gateway_stats: ports[9],
             gateway_readiness: ports[10],
             chat: ports[11],
+            postgres: ports[12],
         })
     }
 
@@ -118,6 +131,28 @@ impl Ports {
             stats: self.gateway_stats,
             readiness: self.gateway_readiness,
         }
+    }
+
+    /// The Check (gRPC) and admin (HTTP) ports of gate replica `k` (1 = the documented ones).
+    pub fn extauth_replica(&self, k: u16) -> (u16, u16) {
+        let offset = REPLICA_PORT_STEP * k.saturating_sub(1);
+        (
+            self.extauth_grpc.saturating_add(offset),
+            self.extauth_http.saturating_add(offset),
+        )
+    }
+
+    /// `(name, port)` of every port replicas 2..=`replicas` listen on, beyond [`Ports::named`].
+    pub fn replica_ports(&self, replicas: u16) -> Vec<(String, u16)> {
+        (2..=replicas)
+            .flat_map(|k| {
+                let (grpc, http) = self.extauth_replica(k);
+                [
+                    (format!("extauth_grpc (replica {k})"), grpc),
+                    (format!("extauth_http (replica {k})"), http),
+                ]
+            })
+            .collect()
     }
 
     /// `(name, env var, port)` for each, in display order.
@@ -137,6 +172,7 @@ impl Ports {
                     "chat" => self.chat,
                     "agent" => self.agent,
                     "langgraph_agent" => self.langgraph_agent,
+                    "postgres" => self.postgres,
                     _ => self.model,
                 };
                 (*field, *var, port)

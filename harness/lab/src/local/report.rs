@@ -56,6 +56,7 @@ pub fn describe(
             u.mock_db
         ),
     );
+    gate_lines(state, &mut line);
     if let Some(model) = &u.scripted_model {
         line("scripted model", format!("{model}/v1"));
     }
@@ -71,6 +72,47 @@ pub fn describe(
         ),
     );
     out
+}
+
+/// The gate's store and, with several replicas, where each one listens (hitl-ui and the
+/// harness use replica 1's admin API; a decision there releases a call held on any other).
+fn gate_lines(state: &LabState, line: &mut impl FnMut(&str, String)) {
+    let topology = state.topology();
+    let store = match state.store.as_ref().and_then(|s| s.postgres.as_ref()) {
+        Some(pg) => format!(
+            "{}  ({}; cluster {})",
+            topology.describe(),
+            pg.url,
+            pg.dir.display()
+        ),
+        None => topology.describe(),
+    };
+    line("gate store", store);
+    if topology.replicas < 2 {
+        return;
+    }
+    let env = hitl_wire::env::extauth::HTTP_PORT;
+    let grpc = hitl_wire::env::extauth::GRPC_PORT;
+    for p in state
+        .processes
+        .iter()
+        .filter(|p| p.name.starts_with(crate::components::extauth::NAME))
+    {
+        let port = |var: &str| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.env.get(var).cloned())
+                .unwrap_or_else(|| "?".into())
+        };
+        line(
+            &format!("gate replica {}", p.name),
+            format!(
+                "admin http://127.0.0.1:{}  Check 127.0.0.1:{}",
+                port(env),
+                port(grpc)
+            ),
+        );
+    }
 }
 
 /// One line per process (running or not), the URLs, and what waits for a reviewer.
@@ -139,6 +181,7 @@ mod tests {
             requester_key: None,
             agents: AgentKind::ALL.to_vec(),
             park_timeout_sec: None,
+            store: None,
         };
         let text = describe(&state, Some("reviewer:pw,bob:x"), Some("alice:secret"));
         let lines: Vec<&str> = text.lines().collect();

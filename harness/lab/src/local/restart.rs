@@ -1,6 +1,8 @@
 //! One component of the running local lab, killed and started again on its own: the same
 //! spec (same store, same credentials, same ports), the lab state's pid kept current. Scene 8
-//! kills the gate with a call held and brings it back; `up` brings back a component that died.
+//! kills the gate with a call held and brings it back (with several replicas, replica 1,
+//! `hitl-extauth`: the one hitl-ui asks; its held calls fail closed, the others keep theirs);
+//! `up` brings back a component that died.
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! A local lab that is already up: kept when it is the one asked for; a component of it that
 //! died is started again on its own (same spec, same store); taken down first when it is
-//! another lab (another model, gateway or agent) or cannot be mended; a kind lab refuses.
+//! another lab (another model, gateway, agent, store or number of gate replicas) or cannot be
+//! mended; a kind lab refuses.
 
 use super::{LocalConfig, down, restart};
 use crate::{
@@ -48,6 +49,14 @@ pub(super) async fn already_up(config: &LocalConfig) -> anyhow::Result<Option<La
                         .map(|a| a.as_str())
                         .collect::<Vec<_>>()
                         .join(" and ")
+                ));
+                down(&config.dir, config.progress)?;
+            }
+            Target::Local if state.topology() != config.topology => {
+                config.note(format!(
+                    "==> the local lab is up with its gate on {}; restarting it on {}",
+                    state.topology().describe(),
+                    config.topology.describe()
                 ));
                 down(&config.dir, config.progress)?;
             }

@@ -11,13 +11,15 @@ use crate::{
     agents::AgentKind,
     components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
-    envoy::GatewayPlan,
+    envoy::{Endpoint, GatewayPlan},
     gate_tls::{GateTls, GateTlsFiles},
     lab::Urls,
     proc::Spec,
     pyenv::Venv,
     requester,
 };
+
+use super::store::PostgresRecord;
 
 /// The manifests translated for this lab: the gateway's plan, the agent's, where the
 /// agent's config and card were written, and the gate's park timeout.
@@ -64,6 +66,11 @@ pub(super) fn translate(
     if let Some(files) = &gate_tls {
         plan = plan.with_gate_tls(files.into());
     }
+    // Every Check is balanced over the gate's replicas (replica 1 on the documented ports).
+    let more = (2..=config.topology.replicas)
+        .map(|k| Endpoint::loopback(ports.extauth_replica(k).0))
+        .collect();
+    plan = plan.with_gate_replicas(more);
     let api_key = config
         .model
         .api_key_env()
@@ -86,67 +93,107 @@ pub(super) fn translate(
     })
 }
 
-/// mock-db-mcp, the gate, the gateway and the reviewer UI.
+/// mock-db-mcp, the gate's replicas (on `postgres` when the lab runs one), the gateway and
+/// the reviewer UI.
 pub(super) fn services(
     config: &LocalConfig,
     manifests: &LabManifests,
     lab: &Translated,
     urls: &Urls,
     credentials: &Credentials,
+    postgres: Option<&PostgresRecord>,
 ) -> anyhow::Result<Vec<Spec>> {
     let ports = &config.ports;
     let log_dir = config.log_dir();
-    Ok(vec![
-        mock_db::spec(
-            &mock_db::Options::new(ports.mock_db)
-                .reset_token(&credentials.reset_token)
-                .verifying_key(&credentials.keys.verifying)
-                .query_budgets("1s", "64MiB"),
-            &log_dir,
-        )?,
-        extauth::spec(
-            &{
-                let mut gate =
-                    extauth::Options::new(ports.extauth_grpc, ports.extauth_http, &config.dir)
-                        .park_timeout(lab.park_timeout)
-                        .credentials(credentials);
-                gate.deny_response = manifests.deny_response().map(str::to_owned);
-                gate.grpc_tls = lab.gate_tls.clone();
-                // The gate verifies requester tokens itself, with the keys, issuer and
-                // audiences the gateway's JWT policy names (tests/manifests.rs checks the
-                // gate's Deployment says the same).
-                gate.requester =
-                    lab.gateway
-                        .requester_jwt
-                        .as_ref()
-                        .map(|jwt| extauth::RequesterTrust {
-                            jwks_file: config.dir.join(requester::JWKS_FILE),
-                            issuer: jwt.issuer.clone(),
-                            audiences: jwt.audiences.clone(),
-                        });
-                // The scenes (and the attack catalogue after them) replay one chat user's
-                // same actions on each agent back to back, well within any hold: a scene
-                // 3 right after another agent's scene 4 would meet that scene's rejection
-                // (seen with a 2 s hold, scenes take 0.2 s). The local lab holds none; the
-                // hold is the gate's default (60 s) everywhere else.
-                gate.rejection_hold = Some(std::time::Duration::ZERO);
-                gate
-            },
-            &log_dir,
-        )?,
-        config.gateway.spec(&lab.gateway, &log_dir)?,
-        ui::spec(
-            &ui::Options::new(ports.ui, &urls.extauth_admin)
-                .mock_db_state_url(format!(
-                    "{}{}",
-                    urls.mock_db,
-                    hitl_wire::mockdb::paths::STATE
-                ))
-                .reviewer_credentials(&config.reviewer_credentials)
-                .extauth_admin_token(&credentials.admin_token),
-            &log_dir,
-        )?,
-    ])
+    let mut specs = vec![mock_db::spec(
+        &mock_db::Options::new(ports.mock_db)
+            .reset_token(&credentials.reset_token)
+            .verifying_key(&credentials.keys.verifying)
+            .query_budgets("1s", "64MiB"),
+        &log_dir,
+    )?];
+    for k in 1..=config.topology.replicas {
+        specs.push(gate_replica(
+            config,
+            manifests,
+            lab,
+            credentials,
+            postgres,
+            k,
+        )?);
+    }
+    specs.push(config.gateway.spec(&lab.gateway, &log_dir)?);
+    specs.push(ui::spec(
+        &ui::Options::new(ports.ui, &urls.extauth_admin)
+            .mock_db_state_url(format!(
+                "{}{}",
+                urls.mock_db,
+                hitl_wire::mockdb::paths::STATE
+            ))
+            .reviewer_credentials(&config.reviewer_credentials)
+            .extauth_admin_token(&credentials.admin_token),
+        &log_dir,
+    )?);
+    Ok(specs)
+}
+
+/// The name of gate replica `k` among the lab's processes: `hitl-extauth` for the first
+/// (what `logs`, `restart` and scene 8 name), `hitl-extauth-2`, … for the others.
+pub fn replica_process(k: u16) -> String {
+    match k {
+        1 => extauth::NAME.to_owned(),
+        k => format!("{}-{k}", extauth::NAME),
+    }
+}
+
+/// Gate replica `k` (from 1) on its own ports: on the lab's PostgreSQL as `extauth-k`, or
+/// (one replica) on the SQLite file in the lab's directory.
+fn gate_replica(
+    config: &LocalConfig,
+    manifests: &LabManifests,
+    lab: &Translated,
+    credentials: &Credentials,
+    postgres: Option<&PostgresRecord>,
+    k: u16,
+) -> anyhow::Result<Spec> {
+    let (grpc, http) = config.ports.extauth_replica(k);
+    let log_dir = config.log_dir();
+    let mut spec = extauth::spec(
+        &{
+            let mut gate = extauth::Options::new(grpc, http, &config.dir)
+                .park_timeout(lab.park_timeout)
+                .credentials(credentials);
+            if let Some(store) = postgres {
+                gate = gate.postgres(&store.url, &store.password_file);
+                gate.replica_name = Some(format!("extauth-{k}"));
+            }
+            gate.deny_response = manifests.deny_response().map(str::to_owned);
+            gate.grpc_tls = lab.gate_tls.clone();
+            // The gate verifies requester tokens itself, with the keys, issuer and
+            // audiences the gateway's JWT policy names (tests/manifests.rs checks the
+            // gate's Deployment says the same).
+            gate.requester =
+                lab.gateway
+                    .requester_jwt
+                    .as_ref()
+                    .map(|jwt| extauth::RequesterTrust {
+                        jwks_file: config.dir.join(requester::JWKS_FILE),
+                        issuer: jwt.issuer.clone(),
+                        audiences: jwt.audiences.clone(),
+                    });
+            // The scenes (and the attack catalogue after them) replay one chat user's
+            // same actions on each agent back to back, well within any hold: a scene
+            // 3 right after another agent's scene 4 would meet that scene's rejection
+            // (seen with a 2 s hold, scenes take 0.2 s). The local lab holds none; the
+            // hold is the gate's default (60 s) everywhere else.
+            gate.rejection_hold = Some(std::time::Duration::ZERO);
+            gate
+        },
+        &log_dir,
+    )?;
+    spec.name = replica_process(k);
+    spec.log = log_dir.join(format!("{}.log", spec.name));
+    Ok(spec)
 }
 
 /// The scripted model (with `--model scripted`), the agents asked for, and the chat page.

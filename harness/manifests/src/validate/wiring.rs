@@ -48,7 +48,7 @@ pub(super) fn routes(lab: &LabManifests, out: &mut Problems) {
 pub(super) fn services(lab: &LabManifests, out: &mut Problems) {
     for service in &lab.services {
         let resource = format!("Service {}/{}", service.namespace, service.name);
-        let target = lab.deployments.iter().find(|d| {
+        let target = lab.deployments.iter().chain(&lab.stateful_sets).find(|d| {
             d.namespace == service.namespace
                 && compatible(d.model, service.model)
                 && crate::read::selects(&service.selector, &d.pod_labels)
@@ -58,7 +58,7 @@ pub(super) fn services(lab: &LabManifests, out: &mut Problems) {
                 &service.location,
                 &resource,
                 "spec.selector",
-                "selects no Deployment's pods in manifests/",
+                "selects no Deployment's or StatefulSet's pods in manifests/",
             );
             continue;
         };
@@ -77,7 +77,7 @@ pub(super) fn services(lab: &LabManifests, out: &mut Problems) {
                     &resource,
                     format!("spec.ports[{i}].targetPort"),
                     format!(
-                        "`{target}` is not a named container port of Deployment {}",
+                        "`{target}` is not a named container port of {}",
                         deployment.name
                     ),
                 );
@@ -87,8 +87,13 @@ pub(super) fn services(lab: &LabManifests, out: &mut Problems) {
 }
 
 pub(super) fn deployments(lab: &LabManifests, out: &mut Problems) {
-    for deployment in &lab.deployments {
-        let resource = format!("Deployment {}/{}", deployment.namespace, deployment.name);
+    let workloads = lab
+        .deployments
+        .iter()
+        .map(|d| ("Deployment", d))
+        .chain(lab.stateful_sets.iter().map(|s| ("StatefulSet", s)));
+    for (kind, deployment) in workloads {
+        let resource = format!("{kind} {}/{}", deployment.namespace, deployment.name);
         let secret_ok = |name: &str, key: Option<&str>| {
             if let Some(generated) = secrets::generated(&deployment.namespace, name) {
                 return key.is_none_or(|k| generated.keys().contains(&k));
