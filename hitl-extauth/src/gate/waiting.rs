@@ -150,13 +150,15 @@ impl Parking<'_> {
                         gate.audit.flush().await;
                         denied
                     }
+                    // Not recorded (the store is away): a denial like any other, whose
+                    // record is kept until the store is back.
                     e => {
-                        gate.metrics.checked(CheckVerdict::Deny);
                         tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
-                        Answer::deny(
-                            format!("the call could not be recorded for review ({e}); denied"),
-                            None,
-                        )
+                        let reason =
+                            format!("the call could not be recorded for review ({e}); denied");
+                        let denied = gate.refuse(reason, &refused_call(&self.call));
+                        gate.audit.flush().await;
+                        denied
                     }
                 }
             }
