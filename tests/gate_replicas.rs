@@ -46,7 +46,7 @@ async fn hold(gate: &Gate, round: usize) -> anyhow::Result<(Vec<Call>, BTreeMap<
     let calls = (0..HELD)
         .map(|i| gate.spawn_post_as(&requester(round, i), PRIVILEGED, migrate(i as u64, "v3")))
         .collect();
-    let cards = cards_of(gate, round, |c| waiting(c)).await?;
+    let cards = cards_of(gate, round, waiting).await?;
     Ok((calls, cards))
 }
 
