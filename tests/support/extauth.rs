@@ -115,7 +115,17 @@ impl ExtAuth {
 
     /// SIGKILL (a crash: nothing is cleaned up), then start again with the same options.
     pub async fn crash_and_restart(&mut self) -> anyhow::Result<()> {
-        self.running.kill().await?;
+        self.kill().await?;
+        self.restart().await
+    }
+
+    /// SIGKILL: a crash, nothing cleaned up.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.running.kill().await
+    }
+
+    /// Start again with the same options (after [`ExtAuth::kill`]).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
         let spec = extauth::spec(&self.options, &self.log_dir)?;
         self.running = proc::Running::start(spec).await?;
         Ok(())

@@ -44,6 +44,10 @@ pub const AGENT: &str = "dba-assistant";
 pub struct Gate {
     pub db: MockDb,
     pub extauth: ExtAuth,
+    /// The gate's other replicas, with [`Gate::start_replicas`] (`extauth` is the first).
+    pub replicas: Vec<ExtAuth>,
+    /// The PostgreSQL server the replicas share, with [`Gate::start_replicas`].
+    pub postgres: Option<hitl_lab::postgres::Server>,
     /// The gateway, the plan it runs, and its process.
     pub front: Front,
     pub issuer: Issuer,
@@ -101,6 +105,37 @@ impl Gate {
         Self::from_stack(Stack::builder(&log_dir).gateway(gateway).extauth(configure)).await
     }
 
+    /// The lab behind `gateway` with the gate as `n` replicas on a PostgreSQL server of the
+    /// test's own (under `target/`), the gateway balancing its Checks over them; each replica
+    /// configured by `configure`.
+    pub async fn start_replicas(
+        test: &str,
+        gateway: Gateway,
+        n: usize,
+        configure: impl Fn(Options) -> Options + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
+        // A directory of its own: the lab's is made owner-only, which the server's user may
+        // not enter (a restarted server could no longer reach its cluster).
+        let pg_dir = crate::scratch_dir(&format!("{test}-{gateway}-pg"));
+        let server = hitl_lab::postgres::Server::start(&pg_dir.join("cluster"))?;
+        let password_file = pg_dir.join("store-password");
+        server.password_file(&password_file)?;
+        let url = server.url("postgres");
+        let builder = Stack::builder(&log_dir)
+            .gateway(gateway)
+            .replicas(n)
+            .extauth(move |o| configure(o.postgres(url.clone(), password_file.clone())));
+        let mut gate = Self::from_stack(builder).await?;
+        gate.postgres = Some(server);
+        Ok(gate)
+    }
+
+    /// Every replica of the gate: the first, then the others.
+    pub fn all_replicas(&self) -> impl Iterator<Item = &ExtAuth> {
+        std::iter::once(&self.extauth).chain(&self.replicas)
+    }
+
     /// The default lab behind `gateway`, gateway and gate speaking mTLS (as in kind).
     pub async fn start_mtls(test: &str, gateway: Gateway) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(&format!("{test}-{gateway}"));
@@ -114,6 +149,7 @@ impl Gate {
             issuer,
             db,
             extauth,
+            more_extauth,
             mut fronts,
             gate_tls,
             ..
@@ -130,6 +166,11 @@ impl Gate {
         Ok(Self {
             db: MockDb::adopt(db, signer, &log_dir)?,
             extauth: ExtAuth::adopt_with(extauth, &log_dir, issuer.clone())?,
+            replicas: more_extauth
+                .into_iter()
+                .map(|r| ExtAuth::adopt_with(r, &log_dir, issuer.clone()))
+                .collect::<anyhow::Result<_>>()?,
+            postgres: None,
             front,
             issuer,
             log_dir,
@@ -246,6 +287,31 @@ impl Gate {
                 .header("content-type", "application/json")
                 .header("accept", "application/json, text/event-stream")
                 .header("x-user-id", USER)
+                .body(body)
+                .send()
+                .await?;
+            Reply::read(resp).await
+        })
+    }
+
+    /// [`Gate::spawn_post`], proving `user` instead of [`USER`].
+    pub fn spawn_post_as(
+        &self,
+        user: &str,
+        path: &str,
+        body: String,
+    ) -> tokio::task::JoinHandle<anyhow::Result<Reply>> {
+        let url = self.url(path);
+        let http = self.http.clone();
+        let token = self.issuer.mint(user).map(|t| bearer(&t));
+        let user = user.to_owned();
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .header(http::header::AUTHORIZATION, token?)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-user-id", user)
                 .body(body)
                 .send()
                 .await?;

@@ -221,9 +221,12 @@ impl Server {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
+                let log =
+                    std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 anyhow::bail!(
-                    "postgres exited ({status}) before it was ready; see {}",
-                    self.dir.join("postgres.log").display()
+                    "postgres exited ({status}) before it was ready; its log ends: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 );
             }
             anyhow::ensure!(
@@ -254,11 +257,25 @@ impl Server {
         Ok(())
     }
 
-    /// Start the server again on its cluster and port, after [`Server::kill`].
+    /// Start the server again on its cluster and port, after [`Server::kill`]. The killed
+    /// server's backends outlive it for a moment (each notices its postmaster is gone on its
+    /// own), and a new one refuses to start while they hold the cluster: try again until they
+    /// are gone.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         anyhow::ensure!(self.child.is_none(), "the server is still running");
-        self.spawn()?;
-        self.wait_ready()
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            self.spawn()?;
+            match self.wait_ready() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "postgres did not restart yet; trying again");
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Spawn `postgres` on the cluster: loopback only, no Unix socket, our settings, its

@@ -1,5 +1,5 @@
 //! The gated lab's three kinds of process on free loopback ports, as the tests and the bench
-//! start them: mock-db-mcp, hitl-extauth, and in front of both one or more gateways run from
+//! start them: mock-db-mcp, hitl-extauth (one, or several replicas on one PostgreSQL), and in front of both one or more gateways run from
 //! the plan generated from `manifests/` ([`GatewayPlan::from_manifests`]). One approval key
 //! pair (hitl-extauth signs, mock-db-mcp verifies), one admin token, one requester-token
 //! issuer whose tokens the gated routes and the gate verify. Every process is killed when dropped.
@@ -62,6 +62,7 @@ pub struct Builder {
     gateways: Vec<Gateway>,
     extauth: Box<dyn Fn(extauth::Options) -> extauth::Options + Send + Sync>,
     gate_mtls: bool,
+    replicas: usize,
 }
 
 impl Builder {
@@ -77,6 +78,13 @@ impl Builder {
         edit: impl Fn(extauth::Options) -> extauth::Options + Send + Sync + 'static,
     ) -> Self {
         self.extauth = Box::new(edit);
+        self
+    }
+
+    /// Run the gate as `n` replicas on one PostgreSQL store (the options must name it:
+    /// [`extauth::Options::postgres`]), the gateways balancing their Checks over them.
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas = n.max(1);
         self
     }
 
@@ -122,6 +130,23 @@ impl Builder {
             Ok((options, spec))
         })
         .await?;
+        if self.replicas > 1 && extauth.options.postgres.is_none() {
+            anyhow::bail!("gate replicas share a PostgreSQL store: set Options::postgres");
+        }
+        let mut more_extauth = Vec::new();
+        for k in 2..=self.replicas {
+            more_extauth.push(
+                start(|| {
+                    let mut options = extauth.options.clone();
+                    options.grpc_port = net::free_port()?;
+                    options.http_port = net::free_port()?;
+                    options.replica_name = Some(format!("replica-{k}"));
+                    let spec = extauth::spec(&options, &log_dir)?;
+                    Ok((options, spec))
+                })
+                .await?,
+            );
+        }
         let mut fronts = Vec::with_capacity(self.gateways.len());
         for gateway in self.gateways {
             let started = start(|| {
@@ -131,7 +156,13 @@ impl Builder {
                     extauth.options.grpc_endpoint(),
                     extauth.options.park_timeout,
                 )?
-                .with_requester_jwt(issuer.gateway_jwt());
+                .with_requester_jwt(issuer.gateway_jwt())
+                .with_gate_replicas(
+                    more_extauth
+                        .iter()
+                        .map(|r| r.options.grpc_endpoint())
+                        .collect(),
+                );
                 if let Some(files) = &gate_tls {
                     plan = plan.with_gate_tls(files.into());
                 }
@@ -154,6 +185,7 @@ impl Builder {
             issuer,
             db,
             extauth,
+            more_extauth,
             fronts,
         })
     }
@@ -173,6 +205,8 @@ pub struct Stack {
     pub issuer: Issuer,
     pub db: Started<mock_db::Options>,
     pub extauth: Started<extauth::Options>,
+    /// The gate's other replicas ([`Builder::replicas`]), named `replica-2`, ….
+    pub more_extauth: Vec<Started<extauth::Options>>,
     /// The gateways, in the order they were asked for.
     pub fronts: Vec<Front>,
 }
@@ -186,6 +220,7 @@ impl Stack {
             gateways: Vec::new(),
             extauth: Box::new(|o| o),
             gate_mtls: false,
+            replicas: 1,
         }
     }
 
@@ -205,6 +240,7 @@ impl Stack {
     fn all(&self) -> impl Iterator<Item = &Running> {
         [&self.db.running, &self.extauth.running]
             .into_iter()
+            .chain(self.more_extauth.iter().map(|r| &r.running))
             .chain(self.fronts.iter().map(|f| &f.running))
     }
 }

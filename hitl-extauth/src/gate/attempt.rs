@@ -17,7 +17,7 @@ impl Gate {
             .route
             .clone()
             .unwrap_or_else(|| incoming.path.clone());
-        let mut call = self.parked_call(incoming, tool, requester);
+        let call = self.parked_call(incoming, tool, requester);
         let arguments = crate::park::arguments(&call).into_owned();
         let (canonical, key) = match action::canonical(&arguments).and_then(|canonical| {
             let action = Action {
@@ -31,6 +31,19 @@ impl Gate {
             Ok(found) => found,
             Err(e) => return Admission::Answer(self.refuse(e.to_string(), &refused_call(&call))),
         };
+        self.meet(call, key, canonical, true)
+    }
+
+    /// Attempt `call` of the action `key` (arguments `canonical`) meets its request: attach,
+    /// use, repeat a rejection, or open one. `may_race`: an opening that another replica beat
+    /// may meet again once (then attaching to that replica's request).
+    pub(super) fn meet(
+        &self,
+        mut call: ParkedCall,
+        key: String,
+        canonical: String,
+        may_race: bool,
+    ) -> Admission<'_> {
         let now = call.received_at;
         let open = || self.request_row(&call, &key, &canonical);
         let (met, expiry) = self
@@ -68,7 +81,18 @@ impl Gate {
             }
             Met::Open { id } => (id.clone(), RequestWrite::Attach(id)),
             Met::Nothing => match self.requests.row(&call.id) {
-                Some(row) => (call.id.clone(), RequestWrite::Open(Box::new(row))),
+                Some(row) => {
+                    let opened = may_race.then(|| Box::new((key, canonical)));
+                    let mut admission = self.hold(
+                        call.clone(),
+                        call.id.clone(),
+                        RequestWrite::Open(Box::new(row)),
+                    );
+                    if let Admission::Parked(parking) = &mut admission {
+                        parking.opened = opened;
+                    }
+                    return admission;
+                }
                 // Cannot happen (a request not yet committed is never swept); fail closed.
                 None => {
                     let reason = "the approval request could not be opened; send the call again";
@@ -106,6 +130,7 @@ impl Gate {
         };
         Admission::Parked(Parking {
             committed,
+            opened: None,
             waiting: Waiting {
                 gate: self,
                 id: call.id.clone(),

@@ -272,24 +272,27 @@ impl Gate {
         let (admission, rpc) = self.admit(check);
         Checked {
             rpc,
-            answer: async move {
-                match admission {
-                    Admission::Answer(answer @ Answer::Allow { .. }) => answer,
-                    // A denial's record was queued as it was decided: answer once it is
-                    // committed, so no denial a caller saw is missing after a crash.
-                    Admission::Answer(denied) => {
-                        self.audit.flush().await;
-                        denied
-                    }
-                    Admission::Parked(parking) => parking.wait().await,
-                    Admission::Using {
-                        call,
-                        id,
-                        reviewer,
-                        reason,
-                    } => Box::pin(self.use_approval(call, id, reviewer, reason)).await,
-                }
-            },
+            answer: self.answer(admission),
+        }
+    }
+
+    /// The answer an admission comes to.
+    async fn answer(&self, admission: Admission<'_>) -> Answer {
+        match admission {
+            Admission::Answer(answer @ Answer::Allow { .. }) => answer,
+            // A denial's record was queued as it was decided: answer once it is committed,
+            // so no denial a caller saw is missing after a crash.
+            Admission::Answer(denied) => {
+                self.audit.flush().await;
+                denied
+            }
+            Admission::Parked(parking) => parking.wait().await,
+            Admission::Using {
+                call,
+                id,
+                reviewer,
+                reason,
+            } => Box::pin(self.use_approval(call, id, reviewer, reason)).await,
         }
     }
 

@@ -111,6 +111,9 @@ pub(super) async fn sweep(gate: Weak<Gate>, deadlines: Arc<Deadlines>) {
 /// reviewer (or an `/events` subscriber) has seen. Dropped here, the park is abandoned as below.
 pub(super) struct Parking<'g> {
     pub(super) committed: oneshot::Receiver<Result<(), StoreError>>,
+    /// An opening's action key and canonical arguments: to meet again, once, if another
+    /// replica opened the same action's request first.
+    pub(super) opened: Option<Box<(String, String)>>,
     pub(super) call: Arc<ParkedCall>,
     pub(super) waiting: Waiting<'g>,
 }
@@ -145,18 +148,30 @@ impl Parking<'_> {
                             && let Ok(Some(row)) = gate.audit.request(other).await
                         {
                             gate.requests.sync(row, OffsetDateTime::now_utc());
+                            // Meet that request instead (attach, use, or its rejection).
+                            if let Some(opened) = self.opened.take() {
+                                let (key, canonical) = *opened;
+                                let call = ParkedCall {
+                                    request: None,
+                                    ..(*self.call).clone()
+                                };
+                                let again = gate.meet(call, key, canonical, false);
+                                return Box::pin(gate.answer(again)).await;
+                            }
                         }
                         let denied = gate.refuse(e.to_string(), &refused_call(&self.call));
                         gate.audit.flush().await;
                         denied
                     }
+                    // Not recorded (the store is away): a denial like any other, whose
+                    // record is kept until the store is back.
                     e => {
-                        gate.metrics.checked(CheckVerdict::Deny);
                         tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
-                        Answer::deny(
-                            format!("the call could not be recorded for review ({e}); denied"),
-                            None,
-                        )
+                        let reason =
+                            format!("the call could not be recorded for review ({e}); denied");
+                        let denied = gate.refuse(reason, &refused_call(&self.call));
+                        gate.audit.flush().await;
+                        denied
                     }
                 }
             }

@@ -50,6 +50,8 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 /// Most commands applied in one transaction.
 const MAX_BATCH: usize = 512;
+/// Most records nobody waits for (denials) kept to write again while the store is away.
+const MAX_UNRECORDED: usize = 10_000;
 /// The reason recorded on calls closed as `lost`.
 pub const LOST_REASON: &str =
     "hitl-extauth stopped while this call was waiting for review; closed as lost on restart";
@@ -470,6 +472,8 @@ fn serve<E: Engine>(
     let mut beaten = Instant::now();
     // Since when this replica's beats have committed without a break.
     let mut alive_since: Option<Instant> = None;
+    // Denials' records whose transaction failed (the store was away): written with the next.
+    let mut unrecorded: Vec<Command> = Vec::new();
     loop {
         let mut batch = match commands.recv_timeout(replica::HEARTBEAT) {
             Ok(first) => vec![first],
@@ -488,8 +492,16 @@ fn serve<E: Engine>(
             batch.push(Command::Beat { judge });
             beaten = Instant::now();
         }
+        if !unrecorded.is_empty() {
+            // Records a failed transaction could not keep go first, in their order.
+            batch.splice(0..0, std::mem::take(&mut unrecorded));
+        }
         if !batch.is_empty() {
+            let again = retryable(&batch);
             let committed = apply(&mut engine, batch, &ctx);
+            if !committed {
+                keep_for_later(&mut unrecorded, again);
+            }
             if beats {
                 alive_since = if committed {
                     alive_since.or(Some(beaten))
@@ -500,6 +512,41 @@ fn serve<E: Engine>(
         }
     }
     tracing::debug!("store writer: every handle dropped, stopping");
+}
+
+/// The commands of `batch` nobody waits for (a denial's record, a repeat's count): kept to
+/// be written again if the batch's transaction fails, so a denial a caller saw while the store
+/// was away still reaches `/history` once it is back. (Everything else was answered with the
+/// failure: a park was denied, a decision refused.)
+fn retryable(batch: &[Command]) -> Vec<Command> {
+    batch
+        .iter()
+        .filter_map(|command| match command {
+            Command::Close { record, ack: None } => Some(Command::Close {
+                record: record.clone(),
+                ack: None,
+            }),
+            Command::Bump { id, count, at } => Some(Command::Bump {
+                id: id.clone(),
+                count: *count,
+                at: *at,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Add `again` to the records kept for later, dropping the oldest past [`MAX_UNRECORDED`].
+fn keep_for_later(unrecorded: &mut Vec<Command>, again: Vec<Command>) {
+    unrecorded.extend(again);
+    if unrecorded.len() > MAX_UNRECORDED {
+        let dropped = unrecorded.len() - MAX_UNRECORDED;
+        unrecorded.drain(..dropped);
+        tracing::error!(
+            dropped,
+            "store: away too long; the oldest denial records kept for it are dropped"
+        );
+    }
 }
 
 /// What a store opened with: attempts left `pending` closed as `lost` (on a shared store,

@@ -548,6 +548,51 @@ async fn replicas_share_a_store_and_hear_each_other() {
     );
 }
 
+/// A denial answered while PostgreSQL is away is kept and written once it is back: a kill
+/// of the server loses no record a caller was answered with.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denial_made_while_postgres_is_away_reaches_the_history_when_it_is_back() {
+    let dir = hitl_lab::bins::target_dir()
+        .join("store-tests")
+        .join(uuid::Uuid::new_v4().to_string());
+    let mut server = hitl_lab::postgres::Server::start(&dir).unwrap();
+    let location = Location::Postgres {
+        url: server.url("postgres"),
+        password: Some(server.password.clone()),
+        ca_file: None,
+    };
+    let (store, _) = Store::open_as(&location, Some("test")).unwrap();
+    server.kill();
+    let denied = closed(&call("d", "run_migration"), Outcome::Denied);
+    store.record(denied);
+    store.flush().await;
+    assert!(
+        store
+            .ready(std::time::Duration::from_secs(2))
+            .await
+            .is_err()
+    );
+    server.restart().unwrap();
+    let mut page = None;
+    for _ in 0..100 {
+        if let Ok(found) = store.history(HistoryQuery::default()).await
+            && !found.items.is_empty()
+        {
+            page = Some(found);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let page = page.expect("the denial reaches the history once the store is back");
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|r| (r.call.id.as_str(), r.outcome))
+            .collect::<Vec<_>>(),
+        [("d", Outcome::Denied)]
+    );
+}
+
 #[test]
 fn a_password_never_shows_in_a_location() {
     let location = Location::Postgres {

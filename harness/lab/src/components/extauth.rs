@@ -194,15 +194,21 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
     if let Some((url, password_file)) = &options.postgres {
-        // One name per replica on this host (its gRPC port): a restart is a new life of it,
-        // which closes its previous life's held calls at once.
+        // One name per replica (else one per gRPC port on this host): a restart is a new
+        // life of it, which closes its previous life's held calls at once.
+        let name = options
+            .replica_name
+            .clone()
+            .unwrap_or_else(|| format!("{NAME}-{}", options.grpc_port));
         spec = spec
             .env(env::STORE_URL, url)
             .env(env::STORE_PASSWORD_FILE, password_file.as_os_str())
-            .env(env::REPLICA_NAME, format!("{NAME}-{}", options.grpc_port));
+            .env(env::REPLICA_NAME, name);
     }
     if let Some(name) = &options.replica_name {
-        spec = spec.env(env::REPLICA_NAME, name);
+        // Its own log beside the others'.
+        spec.name = format!("{NAME}-{name}");
+        spec.log = log_dir.join(format!("{}.log", spec.name));
     }
     if let Some(hold) = options.rejection_hold {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());

@@ -24,12 +24,27 @@ fn replica(
     park_timeout: Duration,
     per_requester: usize,
 ) -> Lab {
+    replica_hearing(server, name, park_timeout, per_requester, true)
+}
+
+/// [`replica`]; `hears`: whether it follows the others' changes (a deaf one learns of them
+/// only from the store's answers to its own writes).
+fn replica_hearing(
+    server: &hitl_lab::postgres::Server,
+    name: &str,
+    park_timeout: Duration,
+    per_requester: usize,
+    hears: bool,
+) -> Lab {
     let location = Location::Postgres {
         url: server.url("postgres"),
         password: Some(server.password.clone()),
         ca_file: None,
     };
     let (audit, opened) = Store::open_as(&location, Some(name)).unwrap();
+    if !hears {
+        drop(audit.changes());
+    }
     let settings = Settings {
         allow: AllowList::default(),
         park_timeout,
@@ -196,4 +211,42 @@ async fn a_requesters_cap_holds_across_the_replicas() {
     // (Said by B's own index if it already heard of A's request, else by the store's count.)
     assert!(reason.contains(r#""alice" already has 1"#), "{reason}");
     held.abort();
+}
+
+/// Two replicas open a request for one action at the same moment (B has not heard of A's):
+/// the store lets one in, and B's attempt meets it again and attaches — one card, two callers
+/// held, one decision for both.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_action_opened_on_two_replicas_at_once_is_one_request() {
+    let server = server("raced");
+    let a = replica(&server, "a", LONG, 100);
+    let b = replica_hearing(&server, "b", LONG, 100, false);
+    let first = a.check(MIGRATE);
+    let card = a.parked(1).await.pending.remove(0);
+    let second = b.check(SAME_V3_RETRY);
+    let mut attempts = 0;
+    for _ in 0..200 {
+        attempts = a.gate.pending()[0].request.as_ref().unwrap().attempts;
+        if attempts == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(attempts, 2, "B's attempt attached to A's request");
+    assert!(!second.is_finished(), "B's caller is held, not refused");
+    // Decided on B (deaf, it would never hear a decision taken on A; A hears B's).
+    let (status, _) = b
+        .decide(
+            &card.id,
+            r#"{"approved":false,"reviewer":"bob","reason":"no"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for held in [first, second] {
+        let answer = tokio::time::timeout(PATIENCE, held).await.unwrap().unwrap();
+        assert!(
+            matches!(&answer, Answer::Deny { reason, .. } if reason == "no"),
+            "{answer:?}"
+        );
+    }
 }
