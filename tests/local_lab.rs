@@ -448,3 +448,69 @@ async fn two_gate_replicas_run_on_the_labs_own_postgres_and_down_stops_exactly_t
         "the store's port is free again"
     );
 }
+
+/// How many calls each gate replica of `lab` holds now, by its own `hitl_extauth_parked`.
+async fn held_per_replica(lab: &Lab) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for k in 1..=lab.config.topology.replicas {
+        let (_, http) = lab.config.ports.extauth_replica(k);
+        let admin = hitl_wire::extauth::client::AdminClient::new(
+            &format!("http://127.0.0.1:{http}"),
+            lab.state.admin_token.clone(),
+        )
+        .unwrap();
+        let text = admin.metrics().await.expect("metrics");
+        let held = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hitl_extauth_parked "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or_default() as u64;
+        let name = if k == 1 {
+            "hitl-extauth".to_owned()
+        } else {
+            format!("hitl-extauth-{k}")
+        };
+        out.push((name, held));
+    }
+    out
+}
+
+/// Scene 8 on replicas: four calls parked through the gateway are spread over the replicas;
+/// the lab's gate restart kills the replica that holds one (not blindly replica 1, whose
+/// calls may all be elsewhere), it comes back holding none, and every card is still there.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_replicas_the_gate_restart_hits_a_replica_that_holds_a_call() {
+    use hitl_scenes::attacks::calls::{parked_id, spawn_migration};
+    let lab = Lab::up_replicas("local_lab_replica_restart", Gateway::Envoy, 2).await;
+    let target = hitl_scenes::conformance::lab_target(&lab.state, &lab.config)
+        .await
+        .expect("the lab as a target");
+    let mut calls = Vec::new();
+    for version in ["v3", "v4", "v5", "v6"] {
+        let patience = std::time::Duration::from_secs(60);
+        calls.push(spawn_migration(&target, "alice", version, patience).expect("sent"));
+    }
+    for (tag, _) in &calls {
+        parked_id(&target, *tag).await.expect("parked");
+    }
+    let held = held_per_replica(&lab).await;
+    assert_eq!(held.iter().map(|(_, n)| n).sum::<u64>(), 4, "{held:?}");
+
+    let restarted = hitl_lab::local::restart_holding_gate(&lab.config.dir)
+        .await
+        .expect("restarted");
+    assert!(
+        held.iter().any(|(name, n)| *name == restarted && *n > 0),
+        "{restarted} held a call: {held:?}"
+    );
+    let after = held_per_replica(&lab).await;
+    assert!(
+        after.iter().any(|(name, n)| *name == restarted && *n == 0),
+        "{after:?}"
+    );
+    let pending = lab.state.gate_admin().unwrap().pending().await.unwrap();
+    assert_eq!(pending.pending.len(), 4, "every card outlives the restart");
+    for (_, call) in calls {
+        call.abort();
+    }
+}

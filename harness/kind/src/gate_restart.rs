@@ -2,10 +2,10 @@
 //! Its process is killed with SIGKILL from the kind node (`kill -9`, as a crash: no clean
 //! shutdown); the kubelet restarts the container in the same pod, and the store survives it
 //! (PostgreSQL, or with `--store sqlite` the file on its PersistentVolumeClaim). With two
-//! replicas, one pod's gate is killed (the first by name): calls it held fail closed, the
-//! other replica keeps serving.
-//! Returns once the container has restarted, the pod is ready again and the lab's
-//! port-forwards run (one to the pod may end with the container it forwarded to).
+//! replicas every pod's gate is killed, so the one holding the call (which the harness cannot
+//! tell from outside the cluster) is among them.
+//! Returns once every container has restarted, every pod is ready again and the lab's
+//! port-forwards run (one to a pod may end with the container it forwarded to).
 
 use std::{
     path::Path,
@@ -36,21 +36,17 @@ fn restart_count(context: &str) -> Cmd {
         "-l",
         SELECTOR,
         "-o",
-        "jsonpath={.items[0].metadata.name} \
-         {.items[0].status.containerStatuses[0].restartCount} \
-         {.items[0].status.containerStatuses[0].ready}",
+        "jsonpath={range .items[*]}{.metadata.name} \
+         {.status.containerStatuses[0].restartCount} \
+         {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
     ])
 }
 
-/// The running gate container of pod `pod` (with several replicas, only that pod's).
-fn container_id(node: &str, pod: &str) -> Cmd {
-    Cmd::new("docker")
-        .args([
-            "exec", node, "crictl", "ps", "--name", CONTAINER, "--state", "running",
-        ])
-        .arg("--label")
-        .arg(format!("io.kubernetes.pod.name={pod}"))
-        .arg("-q")
+/// The running gate containers (one per replica; kind has one node).
+fn container_ids(node: &str) -> Cmd {
+    Cmd::new("docker").args([
+        "exec", node, "crictl", "ps", "--name", CONTAINER, "--state", "running", "-q",
+    ])
 }
 
 fn container_pid(node: &str, id: &str) -> Cmd {
@@ -77,17 +73,28 @@ pub async fn restart_gate(dir: &Path) -> anyhow::Result<()> {
     let cluster = plan::cluster_name(&LabManifests::load()?)?;
     let context = plan::context(&cluster);
     let node = format!("{cluster}-control-plane");
-    let (pod, before, _) = standing(&context).await?;
-    let id = container_id(&node, &pod).output().await?;
-    let id = id.lines().next().map(str::trim).unwrap_or_default();
-    anyhow::ensure!(!id.is_empty(), "no running {CONTAINER} container on {node}");
-    let pid = container_pid(&node, id).output().await?;
-    kill(&node, pid.trim()).run().await?;
+    let before = standing(&context).await?;
+    let ids = container_ids(&node).output().await?;
+    let ids: Vec<&str> = ids
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "no running {CONTAINER} container on {node}"
+    );
+    for id in ids {
+        let pid = container_pid(&node, id).output().await?;
+        kill(&node, pid.trim()).run().await?;
+    }
     let deadline = Instant::now() + BACK_WITHIN;
     loop {
-        if let Ok((now, count, true)) = standing(&context).await
-            && now == pod
-            && count > before
+        if let Ok(now) = standing(&context).await
+            && before.iter().all(|(pod, count, _)| {
+                now.iter()
+                    .any(|(p, c, ready)| p == pod && c > count && *ready)
+            })
         {
             hitl_lab::local::revive(dir).await?;
             return Ok(());
@@ -100,13 +107,18 @@ pub async fn restart_gate(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// The first gate pod's name, its container's restart count and whether it is ready.
-async fn standing(context: &str) -> anyhow::Result<(String, u64, bool)> {
+/// Each gate pod's name, its container's restart count and whether it is ready.
+async fn standing(context: &str) -> anyhow::Result<Vec<(String, u64, bool)>> {
     let out = restart_count(context).output().await?;
-    let mut fields = out.split_whitespace();
-    let pod = fields.next().unwrap_or_default().to_owned();
-    let count = fields.next().unwrap_or_default().parse()?;
-    Ok((pod, count, fields.next() == Some("true")))
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            let pod = fields.next().unwrap_or_default().to_owned();
+            let count = fields.next().unwrap_or_default().parse()?;
+            Ok((pod, count, fields.next() == Some("true")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,9 +128,8 @@ mod tests {
     #[test]
     fn the_gate_is_killed_on_the_node_and_watched_through_its_pod() {
         assert_eq!(
-            container_id("hitl-lab-control-plane", "hitl-extauth-7d-x").to_string(),
-            "docker exec hitl-lab-control-plane crictl ps --name hitl-extauth --state running \
-             --label io.kubernetes.pod.name=hitl-extauth-7d-x -q"
+            container_ids("hitl-lab-control-plane").to_string(),
+            "docker exec hitl-lab-control-plane crictl ps --name hitl-extauth --state running -q"
         );
         assert_eq!(
             kill("hitl-lab-control-plane", "4242").to_string(),

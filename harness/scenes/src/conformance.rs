@@ -45,7 +45,9 @@ pub fn local_restart_gate(dir: PathBuf) -> RestartGate {
     Arc::new(move || {
         let dir = dir.clone();
         Box::pin(async move {
-            hitl_lab::local::restart(&dir, hitl_lab::components::extauth::NAME).await
+            hitl_lab::local::restart_holding_gate(&dir)
+                .await
+                .map(|_| ())
         })
     })
 }

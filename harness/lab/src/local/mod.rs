@@ -33,7 +33,7 @@ use crate::{
 use hitl_manifests::{LabManifests, ModelChoice};
 pub use ports::Ports;
 pub use report::{describe, status};
-pub use restart::{restart, revive};
+pub use restart::{restart, restart_holding_gate, revive};
 pub use stop::down;
 pub use store::{StoreChoice, Topology};
 

@@ -1,8 +1,8 @@
 //! One component of the running local lab, killed and started again on its own: the same
 //! spec (same store, same credentials, same ports), the lab state's pid kept current. Scene 8
-//! kills the gate with a call held and brings it back (with several replicas, replica 1,
-//! `hitl-extauth`: the one hitl-ui asks; its held calls fail closed, the others keep theirs);
-//! `up` brings back a component that died.
+//! kills the gate with a call held and brings it back ([`restart_holding_gate`]: with several
+//! replicas, the one holding the call, which its own `hitl_extauth_parked` gauge names;
+//! replica 1 when none does); `up` brings back a component that died.
 
 use std::path::Path;
 
@@ -36,6 +36,51 @@ pub async fn restart(dir: &Path, component: &str) -> anyhow::Result<()> {
     proc::kill_pid(record.pid, &record.argv)
         .with_context(|| format!("killing {component} (pid {})", record.pid))?;
     start_again(&mut state, dir, component).await
+}
+
+/// Kill and start again the gate replica that holds a call now (the first whose
+/// `hitl_extauth_parked` gauge, which counts the calls that process holds, is above zero),
+/// or replica 1 (`hitl-extauth`) when none does or the lab runs one; its name.
+pub async fn restart_holding_gate(dir: &Path) -> anyhow::Result<String> {
+    let state = LabState::require(dir)?;
+    let replicas: Vec<&crate::lab::ProcessRecord> = state
+        .processes
+        .iter()
+        .filter(|p| p.name.starts_with(crate::components::extauth::NAME))
+        .collect();
+    let mut chosen = crate::components::extauth::NAME.to_owned();
+    if replicas.len() > 1 {
+        for replica in replicas {
+            if holds_a_call(&state, replica).await {
+                chosen = replica.name.clone();
+                break;
+            }
+        }
+    }
+    restart(dir, &chosen).await?;
+    Ok(chosen)
+}
+
+/// Whether `replica` says (its admin `/metrics`) that it holds a call now.
+async fn holds_a_call(state: &LabState, replica: &crate::lab::ProcessRecord) -> bool {
+    let Some(port) = replica
+        .spec
+        .as_ref()
+        .and_then(|s| s.env.get(hitl_wire::env::extauth::HTTP_PORT))
+    else {
+        return false;
+    };
+    let Ok(admin) = hitl_wire::extauth::client::AdminClient::new(
+        &format!("http://127.0.0.1:{port}"),
+        state.admin_token.clone(),
+    ) else {
+        return false;
+    };
+    admin.metrics().await.is_ok_and(|text| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("hitl_extauth_parked "))
+            .any(|n| n.trim().parse::<f64>().is_ok_and(|n| n > 0.0))
+    })
 }
 
 /// Start again, each with its recorded spec, the processes of the lab in `dir` that died
