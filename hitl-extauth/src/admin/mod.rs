@@ -173,7 +173,8 @@ async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
 async fn pending(State(gate): State<Arc<Gate>>) -> Json<PendingList> {
     Json(PendingList {
         pending: gate
-            .pending()
+            .pending_all()
+            .await
             .iter()
             .map(|c| c.preview().into_owned())
             .collect(),
@@ -185,7 +186,8 @@ async fn pending_call(
     State(gate): State<Arc<Gate>>,
     Path(id): Path<String>,
 ) -> Result<Json<ParkedCall>, Failure> {
-    gate.pending()
+    gate.pending_all()
+        .await
         .into_iter()
         .find(|c| c.id == id)
         .map(|c| Json(crate::park::whole(&c)))

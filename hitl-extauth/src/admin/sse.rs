@@ -29,7 +29,8 @@ pub async fn events(
     let live = BroadcastStream::new(gate.events().subscribe())
         .map_while(|frame| frame.ok().map(|frame| Ok(sse_event(&frame))));
     let snapshot: Vec<Result<sse::Event, Infallible>> = gate
-        .pending()
+        .pending_all()
+        .await
         .iter()
         .map(|call| {
             Ok(sse_event(&Frame::new(&Event::Parked {

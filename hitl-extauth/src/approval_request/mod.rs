@@ -7,6 +7,12 @@
 //! requests in memory, indexed by action, and says what each `Check` meets ([`Met`]). Every
 //! transition is written first (one conditional write, [`rows::apply`]) and only the winner
 //! changes the index, so the store decides every race.
+//!
+//! The index is a bounded cache: past [`HOT`] entries, the oldest open requests nobody waits
+//! for here are left to the store alone ("cold"). A send of a cold action finds it through
+//! the store (its opening meets the live request's unique index and attaches instead), and
+//! the gate reads cold cards, decisions and expiries from the store. So a backlog of open
+//! requests costs the store rows, not the gate's memory.
 
 pub mod rows;
 pub mod state;
@@ -20,7 +26,7 @@ use std::{
 use hitl_wire::extauth::{ParkedCall, RequestView};
 use time::OffsetDateTime;
 
-pub use rows::{Row, Transition};
+pub use rows::{Row, Transition, Which};
 pub use state::{State, Step};
 
 /// How long requests and their decisions last.
@@ -127,12 +133,21 @@ impl Index {
     }
 }
 
+/// How many entries the index keeps before it leaves open requests nobody waits for here to
+/// the store alone.
+pub const HOT: usize = 1_000;
+
 /// The live approval requests.
 #[derive(Debug)]
 pub struct Requests {
     index: Mutex<Index>,
     pub clocks: Clocks,
     limits: Limits,
+    /// Entries kept before the oldest idle open ones go cold ([`HOT`]).
+    hot: usize,
+    /// Whether some open requests were left to the store (then lists, decisions and expiries
+    /// read it).
+    cold: std::sync::atomic::AtomicBool,
 }
 
 /// Why a decision did not apply to a request.
@@ -145,6 +160,11 @@ pub enum NotOpen {
 impl Requests {
     /// The live requests `rows` read back from the store (all visible: they are committed).
     pub fn new(clocks: Clocks, limits: Limits, rows: Vec<Row>) -> Self {
+        Self::with_hot(clocks, limits, rows, HOT)
+    }
+
+    /// [`Requests::new`], keeping at most about `hot` entries in memory.
+    pub fn with_hot(clocks: Clocks, limits: Limits, rows: Vec<Row>, hot: usize) -> Self {
         let mut index = Index::default();
         for row in rows {
             index.by_key.insert(row.action_key.clone(), row.id.clone());
@@ -155,11 +175,48 @@ impl Requests {
                 visible: true,
             });
         }
-        Self {
+        let requests = Self {
             index: Mutex::new(index),
             clocks,
             limits,
+            hot,
+            cold: std::sync::atomic::AtomicBool::new(false),
+        };
+        requests.trim(&mut requests.lock());
+        requests
+    }
+
+    /// Whether some open requests live only in the store.
+    pub fn has_cold(&self) -> bool {
+        self.cold.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Past twice [`HOT`] entries, leave the oldest open requests nobody waits for here (and
+    /// that are committed) to the store, down to `hot`.
+    fn trim(&self, index: &mut Index) {
+        if index.by_id.len() <= self.hot.saturating_mul(2) {
+            return;
         }
+        let mut idle: Vec<(OffsetDateTime, String)> = index
+            .by_id
+            .values()
+            .filter(|e| e.visible && e.waiters.is_empty() && e.row.state == State::Open)
+            .map(|e| (e.row.opened_at, e.row.id.clone()))
+            .collect();
+        let over = index.by_id.len().saturating_sub(self.hot).min(idle.len());
+        if over == 0 {
+            return;
+        }
+        idle.sort();
+        for (_, id) in idle.into_iter().take(over) {
+            if let Some(entry) = index.remove(&id)
+                && index.by_key.get(&entry.row.action_key) == Some(&id)
+            {
+                index.by_key.remove(&entry.row.action_key);
+            }
+        }
+        self.cold.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(left = over, "approval requests left to the store");
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -289,12 +346,32 @@ impl Requests {
 
     /// Attempt `attempt` is no longer held for request `id` (timed out, abandoned, answered).
     pub fn detach(&self, id: &str, attempt: &str) {
-        if let Some(entry) = self.lock().by_id.get_mut(id) {
+        let mut index = self.lock();
+        if let Some(entry) = index.by_id.get_mut(id) {
             entry.waiters.retain(|w| w != attempt);
             if entry.waiters.is_empty() {
                 entry.held_until = None;
             }
         }
+        self.trim(&mut index);
+    }
+
+    /// Take request `row` (read from the store: a cold one, due or decided) into the index
+    /// as it is, unless the index has it already.
+    pub fn adopt(&self, row: Row) {
+        let mut index = self.lock();
+        if index.by_id.contains_key(&row.id) {
+            return;
+        }
+        if row.state == State::Open || live(&row, OffsetDateTime::now_utc()) {
+            index.by_key.insert(row.action_key.clone(), row.id.clone());
+        }
+        index.insert(Entry {
+            row,
+            waiters: Vec::new(),
+            held_until: None,
+            visible: true,
+        });
     }
 
     /// The transition a decision on `id` asks for: `Err` when `id` is not a visible, open
@@ -419,6 +496,7 @@ impl Requests {
                     held_until: None,
                     visible: true,
                 });
+                self.trim(&mut index);
             }
             return (None, Vec::new());
         };
@@ -530,6 +608,16 @@ fn card(entry: &Entry) -> ParkedCall {
         request: Some(view(entry)),
         ..row.card.clone()
     }
+}
+
+/// The card of request `row` as the store holds it (a cold one: nobody waits for it here).
+pub fn card_of(row: &Row) -> ParkedCall {
+    card(&Entry {
+        row: row.clone(),
+        waiters: Vec::new(),
+        held_until: None,
+        visible: true,
+    })
 }
 
 /// The request as its card shows it: state, attempts, whether a caller waits, its clock.

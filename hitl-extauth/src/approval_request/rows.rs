@@ -176,6 +176,39 @@ pub fn one(tx: &mut dyn Tx, id: &str, replica: &str) -> Result<Option<Row>, Stor
     })
 }
 
+/// Which requests to read ([`select`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Open within their TTL, oldest first: every card.
+    Open,
+    /// Open past their TTL, not yet expired (at most 500): the expiries to write.
+    Due,
+}
+
+/// The requests `which` at `now` (`replica`: the one reading).
+pub fn select(
+    tx: &mut dyn Tx,
+    which: Which,
+    now: OffsetDateTime,
+    replica: &str,
+) -> Result<Vec<Row>, StoreError> {
+    let filter = match which {
+        Which::Open => "WHERE state = 'open' AND open_until_ms > ?1 ORDER BY opened_ms, id",
+        Which::Due => {
+            "WHERE state = 'open' AND open_until_ms <= ?1 ORDER BY open_until_ms, id LIMIT 500"
+        }
+    };
+    let rows = tx.query(
+        &format!("{SELECT} {filter}"),
+        &[Value::from(ms(now)), Value::from(replica)],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.extend(read(&r)?);
+    }
+    Ok(out)
+}
+
 /// One row of [`SELECT`]; `None` (logged) if it cannot be read.
 fn read(r: &crate::store::sql::Row) -> Result<Option<Row>, StoreError> {
     let id = r.text(0)?;

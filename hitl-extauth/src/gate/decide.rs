@@ -14,6 +14,13 @@ impl Gate {
     ) -> Result<DecidedCall, DecideError> {
         let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
         let now = OffsetDateTime::now_utc();
+        if self.requests.card(id).is_none()
+            && self.requests.has_cold()
+            && let Some(row) = self.audit.request(id).await?
+        {
+            // A cold request (left to the store): take it back in to decide it.
+            self.requests.adopt(row);
+        }
         let Some(card) = self.requests.card(id) else {
             return Err(self.not_decidable(id, NotOpen::Unknown).await?);
         };

@@ -197,14 +197,26 @@ impl Gate {
     /// The gate, with its timeout sweeper running (needs a Tokio runtime), over the live
     /// approval requests `requests` read back from the audit store.
     pub fn start(settings: Settings, audit: Store, requests: Vec<requests::Row>) -> Arc<Self> {
+        Self::start_hot(settings, audit, requests, requests::HOT)
+    }
+
+    /// [`Gate::start`], keeping about `hot` approval requests in memory (the rest, open and
+    /// idle, in the store alone).
+    pub fn start_hot(
+        settings: Settings,
+        audit: Store,
+        requests: Vec<requests::Row>,
+        hot: usize,
+    ) -> Arc<Self> {
         let gate = Arc::new(Self {
-            requests: Requests::new(
+            requests: Requests::with_hot(
                 settings.clocks,
                 requests::Limits {
                     total: settings.capacity.total,
                     per_requester: settings.capacity.per_requester,
                 },
                 requests,
+                hot,
             ),
             lot: ParkingLot::new(settings.capacity),
             settings,
@@ -243,6 +255,35 @@ impl Gate {
             .into_iter()
             .map(Arc::new)
             .collect()
+    }
+
+    /// Every open approval request, oldest first, as cards: those the gate keeps in memory
+    /// and, when some were left to the store, those read from it. If the store cannot be read
+    /// the gate lists what it holds (and says so in its log).
+    pub async fn pending_all(&self) -> Vec<Arc<ParkedCall>> {
+        if !self.requests.has_cold() {
+            return self.pending();
+        }
+        match self
+            .audit
+            .requests(requests::Which::Open, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| {
+                    Arc::new(
+                        self.requests
+                            .card(&row.id)
+                            .unwrap_or_else(|| requests::card_of(row)),
+                    )
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing open requests from the store failed; listing those in memory");
+                self.pending()
+            }
+        }
     }
 
     /// Whether the gate can record what it decides now (its store commits): `/readyz`.

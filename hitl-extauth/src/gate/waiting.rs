@@ -250,6 +250,9 @@ impl Drop for Waiting<'_> {
 /// queue within this (a decision or a use after its clock is refused at once regardless).
 pub(super) const REQUEST_SWEEP: Duration = Duration::from_secs(1);
 
+/// Every how many sweeps the store is asked for cold requests whose clock ran out.
+const COLD_SWEEP_TICKS: u64 = 5;
+
 /// Said on the record of an open request nobody decided in time.
 pub const TTL_REASON: &str = "no reviewer decided this approval request before its APPROVAL_TTL ran out; send the call again to ask anew";
 
@@ -260,12 +263,23 @@ pub const TTL_REASON: &str = "no reviewer decided this approval request before i
 pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
         let Some(gate) = gate.upgrade() else {
             return;
         };
         let now = OffsetDateTime::now_utc();
+        ticks += 1;
+        if gate.requests.has_cold()
+            && ticks.is_multiple_of(COLD_SWEEP_TICKS)
+            && let Ok(due) = gate.audit.requests(requests::Which::Due, now).await
+        {
+            // Cold requests whose clock ran out: taken in, expired below like the others.
+            for row in due {
+                gate.requests.adopt(row);
+            }
+        }
         for (expiry, card) in gate.requests.run_out(now) {
             let card = ParkedCall {
                 request: None,

@@ -1,5 +1,6 @@
 //! The caps on held calls and live approval requests (`MAX_PARKED`,
-//! `MAX_PARKED_PER_REQUESTER`) across every replica of a shared store: counted in the store,
+//! `MAX_PARKED_PER_REQUESTER`) across every replica of a shared store, and over the requests
+//! the gate left to the store (see [`crate::approval_request`]): counted in the store,
 //! under one lock that each transaction parking a call takes (so two replicas never both take
 //! the last place), and counted once per transaction (a burst of parks costs one count).
 //! Each process still holds its own memory caps (the parking lot's); these are the fleet's.
@@ -67,9 +68,14 @@ impl Counts {
         opens: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        if caps == Caps::NONE || !tx.shared() {
+        if caps == Caps::NONE {
             return Ok(());
         }
+        let across = if tx.shared() {
+            " across the gate's replicas"
+        } else {
+            ""
+        };
         if self.held.is_none() {
             tx.lock(CAP_LOCK)?;
             self.held = Some(count(tx, HELD, &[])?);
@@ -100,14 +106,13 @@ impl Counts {
         let name = requester.unwrap_or("the requesters without a verified token");
         if held >= as_i64(caps.total) {
             return Err(StoreError::Full(format!(
-                "{held} calls are already waiting for review across the gate's replicas; try \
-                 again later"
+                "{held} calls are already waiting for review{across}; try again later"
             )));
         }
         if held_mine >= as_i64(caps.per_requester) {
             return Err(StoreError::Full(format!(
-                "{name:?} already has {held_mine} calls waiting for review across the gate's \
-                 replicas (the most one requester may have); wait for a decision on those first"
+                "{name:?} already has {held_mine} calls waiting for review{across} (the most \
+                 one requester may have); wait for a decision on those first"
             )));
         }
         if opens && live >= as_i64(caps.total) {

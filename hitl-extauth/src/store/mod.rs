@@ -134,6 +134,12 @@ enum Command {
         id: String,
         reply: Reply<Option<requests::Row>>,
     },
+    /// The requests `which` at `now`.
+    Select {
+        which: requests::Which,
+        now: OffsetDateTime,
+        reply: Reply<Vec<requests::Row>>,
+    },
     /// This replica is alive; close the calls of replicas that are not, if it may `judge`
     /// (shared store only).
     Beat {
@@ -174,6 +180,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Park { .. } => "Park",
             Command::Read { .. } => "Read",
+            Command::Select { .. } => "Select",
             Command::Beat { .. } => "Beat",
             Command::Close { .. } => "Close",
             Command::Transition { .. } => "Transition",
@@ -295,6 +302,17 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take()
+    }
+
+    /// The requests `which` at `now`, as the store holds them (the cold ones too).
+    pub async fn requests(
+        &self,
+        which: requests::Which,
+        now: OffsetDateTime,
+    ) -> Result<Vec<requests::Row>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Select { which, now, reply });
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Request `id` as it stands in the store now (another replica may have moved it).
@@ -656,6 +674,12 @@ fn one(tx: &mut dyn Tx, command: Command, ctx: &Ctx, counts: &mut Counts) -> (Op
             }
             let failed = result.is_err();
             (Some(Ack::Done(ack, result)), failed)
+        }
+        Command::Select { which, now, reply } => {
+            let rows = requests::select(tx, which, now, &ctx.replica);
+            let failed = rows.is_err();
+            let _ = reply.send(rows);
+            (None, failed)
         }
         Command::Read { id, reply } => {
             let result = requests::one(tx, &id, &ctx.replica);

@@ -372,3 +372,68 @@ async fn an_integer_past_2_53_is_refused_not_rounded_into_another_approval() {
     assert!(reason.contains("send it as a string"), "{reason}");
     assert_eq!((id, lab.gate.pending().len()), (None, 0));
 }
+
+/// A backlog of open requests nobody waits for lives in the store, not in the gate's memory
+/// (past its hot entries): all are still listed, a re-send of a cold one attaches to it, a
+/// cold one can be decided, and each expires with its TTL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_of_open_requests_lives_in_the_store_not_in_memory() {
+    let mut settings = settings(Duration::from_millis(100));
+    settings.clocks.ttl = Duration::from_secs(3);
+    let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
+    let lab = Lab {
+        gate: Gate::start_hot(settings, audit, Vec::new(), 2),
+        token: None,
+    };
+    let version = |v: usize| SAME_V3[0].replace("v3", &format!("v{v}"));
+    for v in 1..=8 {
+        assert!(matches!(
+            lab.check(&version(v)).await.unwrap(),
+            Answer::Deny { .. }
+        ));
+    }
+    assert!(
+        lab.gate.requests_in_memory() <= 4,
+        "{}",
+        lab.gate.requests_in_memory()
+    );
+    let cards = lab.parked(8).await.pending;
+    let of = |v: usize| {
+        let args = serde_json::json!({ "target_version": format!("v{v}") });
+        cards
+            .iter()
+            .find(|c| c.tool_args == args)
+            .unwrap()
+            .id
+            .clone()
+    };
+    // The oldest is cold: its re-send attaches to it.
+    lab.check(&version(1)).await.unwrap();
+    let again = lab.parked(8).await.pending;
+    let first = again
+        .iter()
+        .find(|c| c.id == of(1))
+        .expect("still one card");
+    assert_eq!(first.request.as_ref().unwrap().attempts, 2);
+    let (status, _) = lab
+        .decide(
+            &of(2),
+            r#"{"approved":false,"reviewer":"bob","reason":"no"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a cold request is decided");
+    lab.parked(7).await;
+    // Each expires with its TTL, cold or not.
+    for _ in 0..150 {
+        if lab
+            .get::<PendingList>(paths::PENDING)
+            .await
+            .pending
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the backlog did not expire");
+}
