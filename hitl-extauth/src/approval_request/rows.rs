@@ -176,6 +176,33 @@ pub fn one(tx: &mut dyn Tx, id: &str, replica: &str) -> Result<Option<Row>, Stor
     })
 }
 
+/// How many requests [`many`] reads with one statement.
+pub const MANY: usize = 64;
+
+/// Requests `ids` (at most [`MANY`]) as they stand, in no particular order (`replica`: the
+/// one reading). One round trip for a burst of changes.
+pub fn many(tx: &mut dyn Tx, ids: &[String], replica: &str) -> Result<Vec<Row>, StoreError> {
+    // Parameter 2 is the reader (in SELECT); the ids are 1 and 3 onwards, padded with "".
+    let slots: Vec<String> = std::iter::once(1)
+        .chain(3..=MANY + 1)
+        .map(|n| format!("?{n}"))
+        .collect();
+    let mut values = vec![
+        Value::from(ids.first().map_or("", String::as_str)),
+        Value::from(replica),
+    ];
+    values.extend((1..MANY).map(|i| Value::from(ids.get(i).map_or("", String::as_str))));
+    let rows = tx.query(
+        &format!("{SELECT} WHERE id IN ({})", slots.join(", ")),
+        &values,
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.extend(read(&r)?);
+    }
+    Ok(out)
+}
+
 /// Which requests to read ([`select`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {

@@ -115,7 +115,7 @@ impl Gate {
         decided: &DecidedCall,
     ) -> Option<Result<(), DecideError>> {
         let mut waiters = self.requests.waiters(id).into_iter();
-        let (attempt, slot) = waiters.find_map(|a| self.lot.take(&a).map(|slot| (a, slot)))?;
+        let (attempt, mut slot) = waiters.find_map(|a| self.lot.take(&a).map(|slot| (a, slot)))?;
         let record = held_record(&slot.call, decided);
         let used = requests::use_by(id, &attempt, decided.decided_at);
         let won = self
@@ -128,9 +128,20 @@ impl Gate {
             .await;
         let failed = match won {
             Ok(Ok(true)) => None,
-            Ok(Ok(false)) => Some(DecideError::Conflict(format!(
-                "call {id} was decided by someone else at the same moment"
-            ))),
+            Ok(Ok(false)) => {
+                let conflict = DecideError::Conflict(format!(
+                    "call {id} was decided by someone else at the same moment"
+                ));
+                // Another decision won (on another replica, or here at the same moment):
+                // the held call gets that decision, not a denial for losing the race.
+                match self.meet_winner(id, slot).await {
+                    Ok(()) => return Some(Err(conflict)),
+                    Err(back) => {
+                        slot = back;
+                        Some(conflict)
+                    }
+                }
+            }
             Ok(Err(e)) => Some(DecideError::NotRecorded(e.to_string())),
             Err(_) => Some(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
         };
@@ -167,6 +178,55 @@ impl Gate {
             }
         }
         Some(Ok(()))
+    }
+
+    /// The decision that beat this replica's approval of `id`, read from the store, handed to
+    /// the held attempt `slot` (taken for the approval that lost) and to the others held here.
+    /// `Err(slot)` when the store does not show a decision (the slot is the caller's again).
+    async fn meet_winner(
+        &self,
+        id: &str,
+        slot: crate::park::Slot,
+    ) -> Result<(), crate::park::Slot> {
+        let row = match self.audit.request(id).await {
+            Ok(Some(row))
+                if matches!(row.state, RequestState::Approved | RequestState::Rejected) =>
+            {
+                row
+            }
+            Ok(Some(row)) if row.state == RequestState::Used => {
+                let reason = format!(
+                    "the approval of request {id} went to another send of the same call; an \
+                     approval lets one call through: send the call again to ask for a new one"
+                );
+                let _committed =
+                    self.close(ended(&slot.call, Outcome::Expired, None, reason.clone()));
+                let _ = slot.decide.send(Message::Expired { reason });
+                return Ok(());
+            }
+            _ => return Err(slot),
+        };
+        let now = OffsetDateTime::now_utc();
+        let (_, others) = self.requests.sync(row.clone(), now);
+        let decided = follow::decided_record(&row, now);
+        let (done, _finished) = oneshot::channel();
+        let decision = Decision {
+            record: held_record(&slot.call, &decided),
+            done,
+        };
+        if let Err(Message::Decided(decision)) =
+            slot.decide.send(Message::Decided(Box::new(decision)))
+        {
+            let record = ended(
+                &decision.record.call,
+                Outcome::Abandoned,
+                None,
+                ABANDONED_REASON.into(),
+            );
+            let _committed = self.close(record);
+        }
+        let _settled = self.answer_held(&others, &decided).await;
+        Ok(())
     }
 
     /// Hand a decision to the attempts held for its request (newest first): an approval goes

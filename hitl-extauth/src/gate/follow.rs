@@ -90,7 +90,7 @@ fn card_of(row: &requests::Row) -> ParkedCall {
 }
 
 /// The decision on `row` as the history and the event feed show it.
-fn decided_record(row: &requests::Row, now: OffsetDateTime) -> DecidedCall {
+pub(super) fn decided_record(row: &requests::Row, now: OffsetDateTime) -> DecidedCall {
     let decided_at = row.decided_at.unwrap_or(now);
     let call = card_of(row);
     DecidedCall {

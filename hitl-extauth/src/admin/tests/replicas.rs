@@ -109,35 +109,59 @@ async fn a_decision_on_one_replica_releases_the_call_held_on_the_other() {
 async fn fifty_decisions_racing_over_two_replicas_make_one() {
     let server = server("race");
     let (a, b) = (
-        replica(&server, "a", LONG, 100),
-        replica(&server, "b", LONG, 100),
+        Arc::new(replica(&server, "a", LONG, 100)),
+        Arc::new(replica(&server, "b", LONG, 100)),
     );
-    let held = a.check(MIGRATE);
+    for round in 0..5 {
+        race_once(&a, &b, round).await;
+    }
+}
+
+/// One race: a call held on A, fifty decisions at once, one in two through B. Exactly one
+/// wins, and the held call gets that one's decision, whichever replica took it.
+async fn race_once(a: &Arc<Lab>, b: &Arc<Lab>, round: usize) {
+    let body = MIGRATE.replace("v3", &format!("v{}", 10 + round));
+    let held = a.check(&body);
     let id = a.parked(1).await.pending.remove(0).id;
     b.parked(1).await;
-    let (a, b) = (Arc::new(a), Arc::new(b));
     let decisions: Vec<_> = (0..50)
         .map(|n| {
-            let lab = Arc::clone(if n % 2 == 0 { &a } else { &b });
+            let lab = Arc::clone(if n % 2 == 0 { a } else { b });
             let id = id.clone();
             let approve = n % 3 != 0;
             tokio::spawn(async move {
-                let body = format!(r#"{{"approved":{approve},"reviewer":"r{n}"}}"#);
-                lab.decide(&id, &body).await.0
+                let body = format!(r#"{{"approved":{approve},"reviewer":"r{n}","reason":"r{n}"}}"#);
+                lab.decide(&id, &body).await
             })
         })
         .collect();
-    let mut won = 0;
+    let mut winners = Vec::new();
     for decision in decisions {
-        let status = decision.await.unwrap();
+        let (status, body) = decision.await.unwrap();
         assert!(
             matches!(status, StatusCode::OK | StatusCode::CONFLICT),
             "{status}"
         );
-        won += usize::from(status == StatusCode::OK);
+        if status == StatusCode::OK {
+            winners.push(serde_json::from_slice::<DecidedCall>(&body).unwrap());
+        }
     }
-    assert_eq!(won, 1, "exactly one decision wins across the replicas");
-    tokio::time::timeout(PATIENCE, held).await.unwrap().unwrap();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one decision wins across the replicas"
+    );
+    let answer = tokio::time::timeout(PATIENCE, held).await.unwrap().unwrap();
+    match (&winners[0].outcome, &answer) {
+        (Outcome::Approved, Answer::Allow { .. }) => {}
+        (Outcome::Rejected, Answer::Deny { reason, .. }) => assert_eq!(reason, &winners[0].reason),
+        _ => panic!(
+            "round {round}: {:?} won, the held call got {answer:?}",
+            winners[0]
+        ),
+    }
+    a.parked(0).await;
+    b.parked(0).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
