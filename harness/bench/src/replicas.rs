@@ -4,7 +4,8 @@
 //! its store. Four rows, one module each: [`handoff`] (a decision on B releases the call held
 //! on A), [`parks`] (parks per second on PostgreSQL), [`race`] (fifty decisions racing over
 //! both replicas), [`open`] (many open requests with no caller held: the replicas' memory),
-//! run in that order so that the open requests are left for last.
+//! run in that order; [`open`] on a fresh PostgreSQL and fresh replicas, so that its memory
+//! figures start from a gate that has held nothing yet.
 
 mod fleet;
 mod handoff;
@@ -130,9 +131,9 @@ impl Replicas {
         let p = &self.parks;
         let _ = writeln!(
             w,
-            "6b {} Checks at once to A: all held in {:.2} s = {:.0} parks/s; listed on B {:.2} s \
-             later; approved on A and B, drained in {:.2} s, {} released",
-            p.calls, p.park_all_s, p.parks_per_s, p.listed_on_b_s, p.drain_s, p.released
+            "6b {} Checks at once to A: all held in {:.2} s = {:.0} parks/s; all shown on B's \
+             /events after {:.2} s; approved on A and B, drained in {:.2} s, {} released",
+            p.calls, p.park_all_s, p.parks_per_s, p.seen_on_b_s, p.drain_s, p.released
         );
         for problem in &p.problems {
             let _ = writeln!(w, "    ! {problem}");
@@ -140,14 +141,17 @@ impl Replicas {
         let o = &self.open;
         let _ = writeln!(
             w,
-            "6c {} open requests, no caller held (opened and cancelled in {:.1} s): RSS A {:.1} → \
-             {:.1} MiB, B {:.1} → {:.1} MiB; listed on A {} ({} waiting), on B {} ({} waiting)",
+            "6c {} open requests, no caller held (opened and cancelled in {:.1} s, fresh replicas): \
+             RSS A {:.1} → {:.1} MiB ({:.2} KiB per request), B {:.1} → {:.1} MiB ({:.2} KiB); \
+             listed on A {} ({} waiting), on B {} ({} waiting)",
             o.requests,
             o.open_all_s,
             mib(o.rss_before_kib[0]),
             mib(o.rss_after_kib[0]),
+            o.kib_per_request(0),
             mib(o.rss_before_kib[1]),
             mib(o.rss_after_kib[1]),
+            o.kib_per_request(1),
             o.listed[0],
             o.listed_waiting[0],
             o.listed[1],
@@ -178,7 +182,7 @@ impl Replicas {
 /// Start PostgreSQL and two replicas (logs in `<log_dir>/replicas/`), run the four rows.
 pub async fn measure(log_dir: &Path, sizes: &Sizes) -> anyhow::Result<Replicas> {
     eprintln!("==> [6/6] replicas: starting PostgreSQL and two hitl-extauth replicas on it");
-    let fleet = Fleet::start(log_dir, super::PARK_TIMEOUT).await?;
+    let fleet = Fleet::start(log_dir, "replicas", super::PARK_TIMEOUT).await?;
     eprintln!(
         "==> [6a/6] decision on replica B → release on replica A ({} calls, one at a time)",
         sizes.replica_handoff_samples
@@ -196,19 +200,23 @@ pub async fn measure(log_dir: &Path, sizes: &Sizes) -> anyhow::Result<Replicas> 
         sizes.replica_race_rounds
     );
     let race = race::measure(&fleet, sizes.replica_race_rounds).await?;
+    let setup = format!(
+        "2 hitl-extauth on one PostgreSQL ({}), Checks sent straight to their gRPC ports (no \
+         gateway: the gate and its store); logs in {} and replicas-open",
+        postgres_version(),
+        fleet.dir.display()
+    );
+    drop(fleet);
     eprintln!(
-        "==> [6c/6] {} open requests with no caller held (batches of {})",
+        "==> [6c/6] {} open requests with no caller held (batches of {}), on a fresh \
+         PostgreSQL and fresh replicas",
         sizes.replica_open_requests,
         open::BATCH
     );
-    let open = open::measure(&fleet, sizes.replica_open_requests).await?;
+    let fresh = Fleet::start(log_dir, "replicas-open", super::PARK_TIMEOUT).await?;
+    let open = open::measure(&fresh, sizes.replica_open_requests).await?;
     Ok(Replicas {
-        setup: format!(
-            "2 hitl-extauth on one PostgreSQL ({}), Checks sent straight to their gRPC ports \
-             (no gateway: the gate and its store); logs in {}",
-            postgres_version(),
-            fleet.dir.display()
-        ),
+        setup,
         handoff,
         parks,
         open,

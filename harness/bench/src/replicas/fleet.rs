@@ -1,5 +1,5 @@
 //! Step 6's system under test: one PostgreSQL server of the bench's own (Debian's
-//! `postgresql`, a fresh cluster under `target/bench/logs/replicas/`) and two hitl-extauth
+//! `postgresql`, a fresh cluster under `target/bench/logs/`) and two hitl-extauth
 //! replicas on its store, each on free loopback ports; and the `Authorization/Check` the rows
 //! send straight to a replica's gRPC port, as Envoy sends it for a `tools/call` on the gated
 //! route (the requester's token in `authorization`, the route in `context_extensions`). No
@@ -109,10 +109,10 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Start PostgreSQL in `<log_dir>/replicas/` and two replicas on it, one after the
+    /// Start PostgreSQL in `<log_dir>/<name>/` and two replicas on it, one after the
     /// other; calls are held `park_timeout`.
-    pub async fn start(log_dir: &Path, park_timeout: Duration) -> anyhow::Result<Self> {
-        let dir = log_dir.join("replicas");
+    pub async fn start(log_dir: &Path, name: &str, park_timeout: Duration) -> anyhow::Result<Self> {
+        let dir = log_dir.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let cluster = dir.join("postgres");
@@ -259,4 +259,33 @@ pub async fn send(
         Some(HttpResponse::DeniedResponse(denied)) => denied.body,
         _ => format!("{:?}", answer.status),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Check is what Envoy sends for a gated `tools/call`: the gate reads the route, the
+    /// token and the whole body from it.
+    #[test]
+    fn a_migration_check_is_a_gated_tools_call_with_its_token() {
+        let check = migration("t-1", serde_json::json!({ "version": "t-1" }), "tok");
+        let attributes = check.attributes.unwrap();
+        assert_eq!(
+            attributes.context_extensions[ROUTE_CONTEXT_KEY],
+            GATED_ROUTE
+        );
+        let http = attributes.request.unwrap().http.unwrap();
+        assert_eq!(
+            (http.method.as_str(), http.path.as_str()),
+            ("POST", paths::PRIVILEGED_MCP)
+        );
+        assert_eq!(http.headers[TOKEN_HEADER], "Bearer tok");
+        assert_eq!(http.headers[mcp::TAG_HEADER], "t-1");
+        assert_eq!(http.size as usize, http.raw_body.len());
+        let body: Value = serde_json::from_slice(&http.raw_body).unwrap();
+        assert_eq!(body["method"], "tools/call");
+        assert_eq!(body["params"]["name"], tools::RUN_MIGRATION);
+        assert_eq!(body["params"]["arguments"]["version"], "t-1");
+    }
 }

@@ -39,6 +39,13 @@ pub struct Open {
     pub listed_waiting: [usize; 2],
 }
 
+impl Open {
+    /// Replica `i`'s resident memory growth per open request, KiB.
+    pub fn kib_per_request(&self, i: usize) -> f64 {
+        (self.rss_after_kib[i] as f64 - self.rss_before_kib[i] as f64) / self.requests.max(1) as f64
+    }
+}
+
 /// Open `requests` requests with no caller held; memory before and after.
 pub async fn measure(fleet: &Fleet, requests: usize) -> anyhow::Result<Open> {
     let rss = || -> anyhow::Result<[u64; 2]> { Ok([fleet.a().rss_kib()?, fleet.b().rss_kib()?]) };

@@ -1,13 +1,15 @@
 //! Step 6b, parks per second on PostgreSQL: N Checks (each an action of its own) go to
 //! replica A at once, over connections of at most [`STREAMS_PER_CONNECTION`] streams; the
 //! clock stops when A's `hitl_extauth_parked` gauge counts all N (a call is counted once its
-//! park is committed to the store). Then B lists them all, and they are drained: every one
-//! approved, half on A and half on B, and every held Check must be answered allowed.
+//! park is committed to the store). B's `/events` must show every card (timed too: B hears of
+//! each request through PostgreSQL); then they are drained: every one approved, half on A
+//! and half on B, and every held Check must be answered allowed.
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use futures::StreamExt as _;
-use hitl_wire::extauth::{DecideRequest, ParkedCall};
+use hitl_wire::extauth::{DecideRequest, Event, ParkedCall};
 use serde::Serialize;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -21,6 +23,8 @@ pub const STREAMS_PER_CONNECTION: usize = 1_000;
 const STALL: Duration = Duration::from_secs(30);
 /// Decisions in flight at once while draining.
 const DECIDE_CONCURRENCY: usize = 32;
+/// How long after A holds them all B may take to show every card.
+const SEEN_PATIENCE: Duration = Duration::from_secs(300);
 /// Problems listed in the report (the counts cover all of them).
 const SHOWN_PROBLEMS: usize = 5;
 
@@ -31,8 +35,9 @@ pub struct Parks {
     /// First Check sent → A counts every call held.
     pub park_all_s: f64,
     pub parks_per_s: f64,
-    /// A counts them all → B lists them all on `/pending`.
-    pub listed_on_b_s: f64,
+    /// First Check sent → B's `/events` has shown every card (B hears of each request
+    /// through PostgreSQL and reads it).
+    pub seen_on_b_s: f64,
     /// First approval sent → last Check answered.
     pub drain_s: f64,
     /// Checks answered allowed after their approval.
@@ -54,6 +59,7 @@ pub async fn measure(fleet: &Fleet, calls: usize) -> anyhow::Result<Parks> {
             fleet::migration(&tag, json!({ "version": tag }), &token)
         })
         .collect();
+    let on_b = watch_parked(fleet.b(), "parks-", calls).await?;
     let started = Instant::now();
     let handles: Vec<JoinHandle<anyhow::Result<Answer>>> = checks
         .into_iter()
@@ -62,11 +68,16 @@ pub async fn measure(fleet: &Fleet, calls: usize) -> anyhow::Result<Parks> {
         .collect();
     wait_held(fleet, a, calls, &handles).await?;
     let park_all = started.elapsed();
-    let listed_at = Instant::now();
-    let cards = wait_listed(fleet, fleet.b(), "parks-", calls).await?;
-    let listed_on_b = listed_at.elapsed();
+    let (seen_all, ids) = tokio::time::timeout(SEEN_PATIENCE, on_b)
+        .await
+        .with_context(|| {
+            format!(
+                "B's /events did not show all {calls} cards within {SEEN_PATIENCE:?}\n{}",
+                fleet.log_tails()
+            )
+        })???;
 
-    let (drain, released, mut problems) = drain(fleet, &cards, handles).await;
+    let (drain, released, mut problems) = drain(fleet, &ids, handles).await;
     let count = problems.len();
     problems.truncate(SHOWN_PROBLEMS);
     if count > SHOWN_PROBLEMS {
@@ -76,7 +87,7 @@ pub async fn measure(fleet: &Fleet, calls: usize) -> anyhow::Result<Parks> {
         calls,
         park_all_s: park_all.as_secs_f64(),
         parks_per_s: calls as f64 / park_all.as_secs_f64().max(f64::EPSILON),
-        listed_on_b_s: listed_on_b.as_secs_f64(),
+        seen_on_b_s: seen_all.saturating_duration_since(started).as_secs_f64(),
         drain_s: drain.as_secs_f64(),
         released,
         problems,
@@ -114,6 +125,31 @@ pub async fn wait_held<T>(
     }
 }
 
+/// Subscribe to `replica`'s `/events` now; the task ends when it has shown `n` `parked`
+/// cards tagged `prefix…`: when the last came, and their ids.
+async fn watch_parked(
+    replica: &Replica,
+    prefix: &'static str,
+    n: usize,
+) -> anyhow::Result<JoinHandle<anyhow::Result<(Instant, Vec<String>)>>> {
+    let mut events = Box::pin(replica.admin.events().await?);
+    Ok(tokio::spawn(async move {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let event = events.next().await.context("the /events stream ended")??;
+            if let Event::Parked { call } = event
+                && call
+                    .headers
+                    .get(TAG_HEADER)
+                    .is_some_and(|t| t.starts_with(prefix))
+            {
+                ids.push(call.id);
+            }
+        }
+        Ok((Instant::now(), ids))
+    }))
+}
+
 /// Until `replica`'s `/pending` lists `n` cards whose tag starts with `prefix`: those cards.
 pub async fn wait_listed(
     fleet: &Fleet,
@@ -146,29 +182,29 @@ pub async fn wait_listed(
     }
 }
 
-/// Approve every card (alternately on A and B), then collect every held Check's answer:
+/// Approve every request (alternately on A and B), then collect every held Check's answer:
 /// (first approval → last answer, Checks allowed, problems).
 async fn drain(
     fleet: &Fleet,
-    cards: &[ParkedCall],
+    ids: &[String],
     handles: Vec<JoinHandle<anyhow::Result<Answer>>>,
 ) -> (Duration, usize, Vec<String>) {
-    eprintln!("    approving {} held calls on A and B…", cards.len());
+    eprintln!("    approving {} held calls on A and B…", ids.len());
     let started = Instant::now();
     let decision = DecideRequest {
         approved: true,
         reason: String::new(),
         reviewer: Some("bench".into()),
     };
-    let mut problems: Vec<String> = futures::stream::iter(cards.iter().enumerate())
-        .map(|(i, card)| {
+    let mut problems: Vec<String> = futures::stream::iter(ids.iter().enumerate())
+        .map(|(i, id)| {
             let admin = fleet.replicas[i % 2].admin.clone();
             let decision = decision.clone();
             async move {
-                match tokio::time::timeout(STALL, admin.decide(&card.id, &decision)).await {
+                match tokio::time::timeout(STALL, admin.decide(id, &decision)).await {
                     Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(format!("decide {}: {e}", card.id)),
-                    Err(_) => Some(format!("decide {}: no answer in {STALL:?}", card.id)),
+                    Ok(Err(e)) => Some(format!("decide {id}: {e}")),
+                    Err(_) => Some(format!("decide {id}: no answer in {STALL:?}")),
                 }
             }
         })
