@@ -199,11 +199,11 @@ async fn start_replica(
 async fn connect(options: &Options) -> anyhow::Result<Channel> {
     let endpoint = options.grpc_endpoint();
     let url = format!("http://{}:{}", endpoint.host, endpoint.port);
-    Ok(Channel::from_shared(url)?
+    Channel::from_shared(url)?
         .tcp_nodelay(true)
         .connect()
         .await
-        .context("connecting to a replica's Check port")?)
+        .context("connecting to a replica's Check port")
 }
 
 /// The Check a gateway sends for a `tools/call run_migration` with `arguments` on the gated
