@@ -37,6 +37,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<bool> {
                  (`cargo xtask bench` without {BIN_DIR_ENV} measures with a release build)"
             );
         }
+        if args.step == Some(cli::Step::Replicas) {
+            let (table, path) = hitl_bench::run_replicas(args.quick).await?;
+            println!("{table}");
+            println!("report: {}", path.display());
+            return Ok(true);
+        }
         let agentgateway = cli::agentgateway_binary(only(args))?;
         let (report, path) = hitl_bench::run(args.quick, agentgateway).await?;
         println!("{}", report.render());
@@ -62,6 +68,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<bool> {
     }
     if let Some(only) = only(args) {
         bench.arg("--gateway").arg(only.as_str());
+    }
+    if let Some(step) = args.step {
+        bench.arg("--step").arg(step.as_str());
     }
     let status = bench
         .status()

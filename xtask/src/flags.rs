@@ -290,6 +290,10 @@ pub struct BenchArgs {
     /// Measure only this gateway (by default: both, agentgateway if a binary is at hand).
     #[arg(long, value_enum)]
     pub gateway: Option<GatewayChoice>,
+    /// Run only this step (`replicas`: step 6, two gate replicas on one PostgreSQL, with no
+    /// gateway); its JSON goes to target/bench/replicas-<unix-time>.json.
+    #[arg(long, value_enum)]
+    pub step: Option<hitl_bench::cli::Step>,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,51 @@ impl Capacity {
             ),
         ]
     }
+
+    /// Step 4's lines of the report.
+    pub fn render(&self, w: &mut String) {
+        use std::fmt::Write as _;
+        let c = self;
+        let _ = writeln!(
+            w,
+            "4 capacity: {} calls parked at once via {}",
+            c.calls, c.via
+        );
+        let _ = writeln!(
+            w,
+            "    park all {:.2} s, decide all {:.2} s, drain {:.2} s",
+            c.park_all_s, c.decide_all_s, c.drain_s
+        );
+        let _ = writeln!(
+            w,
+            "    park throughput {:.0} parks/s (each committed to the audit before it counts)",
+            c.parks_per_s
+        );
+        let _ = writeln!(
+            w,
+            "    hitl-extauth RSS {} → {} KiB parked ({:.2} KiB per call) → {} KiB drained; {} fds",
+            c.extauth_rss_before_kib,
+            c.extauth_rss_parked_kib,
+            c.extauth_rss_per_call_kib,
+            c.extauth_rss_drained_kib,
+            c.extauth_fds_parked.map_or("?".into(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            w,
+            "    Envoy RSS {} KiB per parked call; {} fds",
+            c.envoy_rss_per_call_kib
+                .map_or("?".into(), |k| format!("{k:.2}")),
+            c.envoy_fds_parked.map_or("?".into(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            w,
+            "    approved and released {}, rejected with own reason {}, lost {}, crossed {}",
+            c.approved_ok, c.rejected_ok, c.lost, c.crossed
+        );
+        for p in &c.problems {
+            let _ = writeln!(w, "    ! {p}");
+        }
+    }
 }
 
 /// Park `calls` at once, decide them all, check every answer.

@@ -1,4 +1,4 @@
-//! What the release bench client is asked (`--quick`, `--gateway`) and which agentgateway
+//! What the release bench client is asked (`--quick`, `--gateway`, `--step`) and which agentgateway
 //! binary that means. Shared by the `hitl-bench` binary and by xtask, which runs the bench
 //! in process when `HITL_LAB_BIN_DIR` names the binaries to measure.
 
@@ -21,6 +21,22 @@ impl Only {
         match self {
             Only::Agentgateway => "agentgateway",
             Only::Envoy => "envoy",
+        }
+    }
+}
+
+/// One step to run alone, instead of all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    /// Step 6: two gate replicas on one PostgreSQL (no gateway, no Envoy stack).
+    Replicas,
+}
+
+impl Step {
+    /// As on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Replicas => "replicas",
         }
     }
 }

@@ -2,13 +2,14 @@
 //! against the real Envoy, hitl-extauth and mock-db-mcp (whichever binaries
 //! [`hitl_lab::bins::bin_dir`] points at — xtask builds and points at the release ones).
 //!
-//! Five steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
+//! Six steps, one module each: [`overhead`] (1, the gate's cost on frames it passes, and
 //! CPU per request of each of our processes, row by row), [`instructions`] (1b, callgrind's
 //! instruction count per passed Check), [`floor`] (1d, the same Check costs of `check-floor`,
 //! a bare tonic gate on hitl-extauth's transport), [`token`] (1c, the approval chain's
 //! signing, verifying and hashing), [`release`] (2 and 3, decision → release and park →
 //! visible), [`capacity`] (4, many parks at once), [`throughput`] (5, mock-db-mcp alone, and
-//! `mcp-floor`, its transport with a tool that needs no SQLite). The floors are the binaries
+//! `mcp-floor`, its transport with a tool that needs no SQLite), [`replicas`] (6, two gate
+//! replicas on one PostgreSQL store, Checks sent straight to them). The floors are the binaries
 //! in `src/bin`, never part of a lab. [`stack`] starts the processes,
 //! [`mcp`] sends the requests, [`stats`] summarises, [`report`] prints and saves. The bench
 //! only reports: a missed target is a figure in the table, not an error.
@@ -21,6 +22,7 @@ mod instructions;
 mod mcp;
 mod overhead;
 mod release;
+mod replicas;
 mod report;
 mod stack;
 mod stats;
@@ -63,6 +65,13 @@ pub struct Sizes {
     pub capacity_calls: usize,
     /// Seconds per concurrency level in step 5.
     pub throughput_seconds: u64,
+    /// Timed decision-on-B → release-on-A rounds in step 6a (after `release_warmup`); step
+    /// 6b parks `capacity_calls`.
+    pub replica_handoff_samples: usize,
+    /// Open requests with no caller held in step 6c.
+    pub replica_open_requests: usize,
+    /// Rounds of racing decisions in step 6d.
+    pub replica_race_rounds: usize,
 }
 
 impl Sizes {
@@ -78,6 +87,9 @@ impl Sizes {
             release_warmup: 10,
             capacity_calls: 1_000,
             throughput_seconds: 3,
+            replica_handoff_samples: 100,
+            replica_open_requests: 10_000,
+            replica_race_rounds: 5,
         }
     }
 
@@ -93,6 +105,9 @@ impl Sizes {
             release_warmup: 20,
             capacity_calls: 10_000,
             throughput_seconds: 10,
+            replica_handoff_samples: 1_000,
+            replica_open_requests: 100_000,
+            replica_race_rounds: 20,
         }
     }
 }
@@ -137,12 +152,15 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         throughput,
         capacity,
     } = measure(&stack, &sizes, &log_dir).await?;
+    drop(stack);
+    let replicas = replicas::measure(&log_dir, &sizes).await?;
 
     let targets = [
         gate_cost.targets(),
         release.targets(),
         capacity.targets(),
         throughput.iter().flat_map(|t| t.targets()).collect(),
+        replicas.targets(),
     ]
     .concat();
     let report = Report {
@@ -165,11 +183,39 @@ pub async fn run(quick: bool, agentgateway: Option<PathBuf>) -> anyhow::Result<(
         release,
         capacity,
         throughput,
+        replicas,
         targets,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     let path = report.write(&out)?;
     Ok((report, path))
+}
+
+/// Step 6 alone (`--step replicas`): its figures and targets as a table, and the JSON
+/// written to `<target>/bench/replicas-<unix-time>.json`.
+pub async fn run_replicas(quick: bool) -> anyhow::Result<(String, PathBuf)> {
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let unix_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let out = out_dir();
+    let log_dir = out.join("logs");
+    let started = Instant::now();
+    let replicas = replicas::measure(&log_dir, &sizes).await?;
+    let targets = replicas.targets();
+    let json = serde_json::json!({
+        "unix_time": unix_time, "quick": quick, "sizes": sizes, "host": host::Host::probe(),
+        "binaries": bins::bin_dir().display().to_string(), "replicas": replicas,
+        "targets": targets, "elapsed_s": started.elapsed().as_secs_f64(),
+    });
+    std::fs::create_dir_all(&out)?;
+    let path = out.join(format!("replicas-{unix_time}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mut table = String::new();
+    replicas.render(&mut table);
+    report::render_targets(&mut table, &targets);
+    Ok((table, path))
 }
 
 /// Every step's figures.
@@ -190,7 +236,7 @@ async fn measure(
     log_dir: &std::path::Path,
 ) -> anyhow::Result<Measured> {
     eprintln!(
-        "==> [1/5] gate cost on un-gated frames ({} samples per series)",
+        "==> [1/6] gate cost on un-gated frames ({} samples per series)",
         sizes.gate_cost_samples
     );
     let gate_cost = overhead::measure(
@@ -202,7 +248,7 @@ async fn measure(
     .await?;
 
     eprintln!(
-        "==> [1b,1d/5] a passed Check: hitl-extauth and the floor (check-floor), {} Checks \
+        "==> [1b,1d/6] a passed Check: hitl-extauth and the floor (check-floor), {} Checks \
          each natively, {} under callgrind",
         sizes.cpu_requests_per_row, sizes.callgrind_checks
     );
@@ -210,13 +256,13 @@ async fn measure(
         floor::measure(stack, sizes.cpu_requests_per_row, sizes.callgrind_checks).await?;
 
     eprintln!(
-        "==> [1c/5] the approval chain in process ({} rounds each)",
+        "==> [1c/6] the approval chain in process ({} rounds each)",
         sizes.token_rounds
     );
     let token = token::measure(sizes.token_rounds)?;
 
     eprintln!(
-        "==> [2,3/5] park → visible and decision → release ({} calls, one at a time)",
+        "==> [2,3/6] park → visible and decision → release ({} calls, one at a time)",
         sizes.release_samples
     );
     let release = release::measure(stack, sizes.release_samples, sizes.release_warmup).await?;
@@ -224,7 +270,7 @@ async fn measure(
     let throughput = measure_throughput(stack, sizes, log_dir).await?;
 
     eprintln!(
-        "==> [4/5] capacity: {} calls parked at once through Envoy",
+        "==> [4/6] capacity: {} calls parked at once through Envoy",
         sizes.capacity_calls
     );
     let capacity = capacity::measure(stack, sizes.capacity_calls, PARK_TIMEOUT).await?;
@@ -250,13 +296,13 @@ async fn measure_throughput(
     let mut throughput = Vec::new();
     for concurrency in THROUGHPUT_CONCURRENCY {
         eprintln!(
-            "==> [5/5] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
+            "==> [5/6] mock-db-mcp cluster_db_query throughput, concurrency {concurrency}, {} s",
             sizes.throughput_seconds
         );
         throughput.push(throughput::measure(stack, concurrency, duration).await?);
     }
     eprintln!(
-        "==> [5/5] the floor under those figures: mcp-floor (mock-db-mcp's transport, no \
+        "==> [5/6] the floor under those figures: mcp-floor (mock-db-mcp's transport, no \
          SQLite), {} s per level",
         sizes.throughput_seconds
     );

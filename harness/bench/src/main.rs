@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hitl_bench::cli::{Only, agentgateway_binary};
+use hitl_bench::cli::{Only, Step, agentgateway_binary};
 
 /// Measure the gates (overhead, release, capacity, throughput) on loopback.
 #[derive(Debug, Parser)]
@@ -17,11 +17,28 @@ struct Cli {
     /// Measure only this gateway (by default: both, agentgateway if a binary is at hand).
     #[arg(long, value_enum)]
     gateway: Option<Only>,
+    /// Run only this step (`replicas`: step 6, two gate replicas on one PostgreSQL); its
+    /// table is printed and its JSON written to target/bench/replicas-<unix-time>.json.
+    #[arg(long, value_enum)]
+    step: Option<Step>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.step == Some(Step::Replicas) {
+        return match hitl_bench::run_replicas(cli.quick).await {
+            Ok((table, path)) => {
+                println!("{table}");
+                println!("report: {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hitl-bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = async {
         let agentgateway = agentgateway_binary(cli.gateway)?;
         hitl_bench::run(cli.quick, agentgateway).await

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::{
     Sizes, capacity::Capacity, floor::Floor, host::Host, instructions::Instructions,
-    overhead::Overhead, release::Release, stats::Summary, throughput::Throughput, token::TokenCost,
+    overhead::Overhead, release::Release, replicas::Replicas, stats::Summary,
+    throughput::Throughput, token::TokenCost,
 };
 use hitl_lab::components::{agentgateway, envoy, extauth, mock_db};
 
@@ -43,6 +44,22 @@ impl Target {
             measured,
             target: format!("< {limit}"),
             met: measured < limit,
+        }
+    }
+
+    /// Met when `measured >= limit`.
+    pub fn at_least(
+        what: impl Into<String>,
+        unit: &'static str,
+        measured: f64,
+        limit: f64,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            unit,
+            measured,
+            target: format!(">= {limit}"),
+            met: measured >= limit,
         }
     }
 
@@ -88,6 +105,8 @@ pub struct Report {
     pub capacity: Capacity,
     /// Step 5.
     pub throughput: Vec<Throughput>,
+    /// Step 6.
+    pub replicas: Replicas,
     /// Every target, met or not.
     pub targets: Vec<Target>,
     /// Wall time of the measurements (not the build).
@@ -145,9 +164,11 @@ impl Report {
         self.render_latency(w);
         self.render_costs(w);
         self.render_cpu(w);
-        self.render_capacity(w);
+        self.capacity.render(w);
         self.render_throughput(w);
-        self.render_targets(w);
+        self.replicas.render(w);
+        render_targets(w, &self.targets);
+        let _ = writeln!(w, "measured in {:.1} s", self.elapsed_s);
         out
     }
 
@@ -301,50 +322,6 @@ impl Report {
         }
     }
 
-    /// Step 4: the parked burst.
-    fn render_capacity(&self, w: &mut String) {
-        let c = &self.capacity;
-        let _ = writeln!(
-            w,
-            "4 capacity: {} calls parked at once via {}",
-            c.calls, c.via
-        );
-        let _ = writeln!(
-            w,
-            "    park all {:.2} s, decide all {:.2} s, drain {:.2} s",
-            c.park_all_s, c.decide_all_s, c.drain_s
-        );
-        let _ = writeln!(
-            w,
-            "    park throughput {:.0} parks/s (each committed to the audit before it counts)",
-            c.parks_per_s
-        );
-        let _ = writeln!(
-            w,
-            "    hitl-extauth RSS {} → {} KiB parked ({:.2} KiB per call) → {} KiB drained; {} fds",
-            c.extauth_rss_before_kib,
-            c.extauth_rss_parked_kib,
-            c.extauth_rss_per_call_kib,
-            c.extauth_rss_drained_kib,
-            c.extauth_fds_parked.map_or("?".into(), |n| n.to_string())
-        );
-        let _ = writeln!(
-            w,
-            "    Envoy RSS {} KiB per parked call; {} fds",
-            c.envoy_rss_per_call_kib
-                .map_or("?".into(), |k| format!("{k:.2}")),
-            c.envoy_fds_parked.map_or("?".into(), |n| n.to_string())
-        );
-        let _ = writeln!(
-            w,
-            "    approved and released {}, rejected with own reason {}, lost {}, crossed {}",
-            c.approved_ok, c.rejected_ok, c.lost, c.crossed
-        );
-        for p in &c.problems {
-            let _ = writeln!(w, "    ! {p}");
-        }
-    }
-
     /// Step 5: mock-db-mcp alone.
     fn render_throughput(&self, w: &mut String) {
         for t in &self.throughput {
@@ -364,23 +341,22 @@ impl Report {
             );
         }
     }
+}
 
-    /// Each target, met or missed, and the time it all took.
-    fn render_targets(&self, w: &mut String) {
-        let _ = writeln!(w);
-        let _ = writeln!(w, "targets:");
-        for t in &self.targets {
-            let _ = writeln!(
-                w,
-                "  {:<6} {:<58} {:>9.3} {:<3} (target {})",
-                if t.met { "met" } else { "MISSED" },
-                t.what,
-                t.measured,
-                t.unit,
-                t.target
-            );
-        }
-        let _ = writeln!(w, "measured in {:.1} s", self.elapsed_s);
+/// Each target, met or missed.
+pub fn render_targets(w: &mut String, targets: &[Target]) {
+    let _ = writeln!(w);
+    let _ = writeln!(w, "targets:");
+    for t in targets {
+        let _ = writeln!(
+            w,
+            "  {:<6} {:<58} {:>9.3} {:<3} (target {})",
+            if t.met { "met" } else { "MISSED" },
+            t.what,
+            t.measured,
+            t.unit,
+            t.target
+        );
     }
 }
 
@@ -395,5 +371,8 @@ mod tests {
         assert!(Target::at_most("x", "x", 1.2, 1.2).met);
         assert!(!Target::at_most("x", "x", 1.21, 1.2).met);
         assert_eq!(Target::at_most("x", "", 0.0, 0.0).target, "<= 0");
+        assert!(Target::at_least("x", "/s", 1000.0, 1000.0).met);
+        assert!(!Target::at_least("x", "/s", 999.9, 1000.0).met);
+        assert_eq!(Target::at_least("x", "", 2.0, 1.0).target, ">= 1");
     }
 }
