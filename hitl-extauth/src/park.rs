@@ -271,6 +271,11 @@ impl ParkingLot {
         calls.into_iter().map(|(_, call)| call).collect()
     }
 
+    /// Whether call `id` is held here.
+    pub fn holds(&self, id: &str) -> bool {
+        self.lock().slots.contains_key(id)
+    }
+
     pub fn len(&self) -> usize {
         self.lock().slots.len()
     }

@@ -5,6 +5,9 @@
 
 use super::*;
 
+/// Below this many deadlines the queue is never purged of ended attempts.
+const PURGE_FLOOR: usize = 1024;
+
 /// Parks in deadline order, for the sweeper.
 #[derive(Debug, Default)]
 pub(super) struct Deadlines {
@@ -23,6 +26,12 @@ impl Gate {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let was_empty = queue.is_empty();
         queue.push_back((deadline, id.to_owned()));
+        // An attempt that ended early (decided, abandoned) leaves its deadline behind until
+        // it is due; when those outnumber the held calls, drop them (amortised: the queue at
+        // least doubles between two purges).
+        if queue.len() > 2 * self.lot.len() + PURGE_FLOOR {
+            queue.retain(|(_, id)| self.lot.holds(id));
+        }
         drop(queue);
         if was_empty {
             self.deadlines.wake.notify_one();
