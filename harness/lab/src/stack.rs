@@ -130,23 +130,7 @@ impl Builder {
             Ok((options, spec))
         })
         .await?;
-        if self.replicas > 1 && extauth.options.postgres.is_none() {
-            anyhow::bail!("gate replicas share a PostgreSQL store: set Options::postgres");
-        }
-        let mut more_extauth = Vec::new();
-        for k in 2..=self.replicas {
-            more_extauth.push(
-                start(|| {
-                    let mut options = extauth.options.clone();
-                    options.grpc_port = net::free_port()?;
-                    options.http_port = net::free_port()?;
-                    options.replica_name = Some(format!("replica-{k}"));
-                    let spec = extauth::spec(&options, &log_dir)?;
-                    Ok((options, spec))
-                })
-                .await?,
-            );
-        }
+        let more_extauth = more_replicas(&extauth.options, self.replicas, &log_dir).await?;
         let mut fronts = Vec::with_capacity(self.gateways.len());
         for gateway in self.gateways {
             let started = start(|| {
@@ -243,6 +227,32 @@ impl Stack {
             .chain(self.more_extauth.iter().map(|r| &r.running))
             .chain(self.fronts.iter().map(|f| &f.running))
     }
+}
+
+/// The gate's replicas 2 to `n`, as `first` but on ports of their own, named `replica-k`.
+async fn more_replicas(
+    first: &extauth::Options,
+    n: usize,
+    log_dir: &Path,
+) -> anyhow::Result<Vec<Started<extauth::Options>>> {
+    if n > 1 && first.postgres.is_none() {
+        anyhow::bail!("gate replicas share a PostgreSQL store: set Options::postgres");
+    }
+    let mut more = Vec::new();
+    for k in 2..=n {
+        more.push(
+            start(|| {
+                let mut options = first.clone();
+                options.grpc_port = net::free_port()?;
+                options.http_port = net::free_port()?;
+                options.replica_name = Some(format!("replica-{k}"));
+                let spec = extauth::spec(&options, log_dir)?;
+                Ok((options, spec))
+            })
+            .await?,
+        );
+    }
+    Ok(more)
 }
 
 /// Start what `make` describes; on failure try again with what a fresh `make` picks.
