@@ -209,14 +209,28 @@ impl Gate {
         let now = OffsetDateTime::now_utc();
         let (_, others) = self.requests.sync(row.clone(), now);
         let decided = follow::decided_record(&row, now);
-        let (done, _finished) = oneshot::channel();
+        let _settled = self.hand(slot, &decided);
+        let _settled = self.answer_held(&others, &decided).await;
+        Ok(())
+    }
+
+    /// Hand `decided` to the held attempt `slot` (taken from the lot): what became of it, once
+    /// its waiting `Check` has carried it out; `None` if the gateway gave up on it first (it
+    /// is then closed as abandoned).
+    fn hand(
+        &self,
+        slot: crate::park::Slot,
+        decided: &DecidedCall,
+    ) -> Option<oneshot::Receiver<Settled>> {
+        let (done, finished) = oneshot::channel();
         let decision = Decision {
-            record: held_record(&slot.call, &decided),
+            record: held_record(&slot.call, decided),
             done,
         };
         if let Err(Message::Decided(decision)) =
             slot.decide.send(Message::Decided(Box::new(decision)))
         {
+            // The gateway gave up between our take and the send; its guard found nothing.
             let record = ended(
                 &decision.record.call,
                 Outcome::Abandoned,
@@ -224,9 +238,9 @@ impl Gate {
                 ABANDONED_REASON.into(),
             );
             let _committed = self.close(record);
+            return None;
         }
-        let _settled = self.answer_held(&others, &decided).await;
-        Ok(())
+        Some(finished)
     }
 
     /// Hand a decision to the attempts held for its request (newest first): an approval goes
@@ -252,22 +266,9 @@ impl Gate {
                 let _ = slot.decide.send(Message::Expired { reason });
                 continue;
             }
-            let record = held_record(&slot.call, decided);
-            let (done, finished) = oneshot::channel();
-            let decision = Decision { record, done };
-            if let Err(Message::Decided(decision)) =
-                slot.decide.send(Message::Decided(Box::new(decision)))
-            {
-                // The gateway gave up between our take and the send; its guard found nothing.
-                let record = ended(
-                    &decision.record.call,
-                    Outcome::Abandoned,
-                    None,
-                    ABANDONED_REASON.into(),
-                );
-                let _committed = self.close(record);
+            let Some(finished) = self.hand(slot, decided) else {
                 continue;
-            }
+            };
             if first.is_none() {
                 first = Some((n, finished));
             }

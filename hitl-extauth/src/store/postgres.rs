@@ -38,7 +38,8 @@ pub const CHANNEL: &str = "hitl_requests";
 /// Each schema version, in order; a version is applied once, in one transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, "CREATE SEQUENCE IF NOT EXISTS history_seq;"),
-    (2, super::replica::SCHEMA),
+    (2, super::replica::COLUMNS_SQL),
+    (3, super::replica::TABLES),
 ];
 
 /// An open PostgreSQL store.

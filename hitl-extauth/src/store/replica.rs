@@ -53,22 +53,10 @@ CREATE INDEX IF NOT EXISTS approval_requests_by_state
     ON approval_requests (state, usable_until_ms);
 ";
 
-/// PostgreSQL's migration 2: the columns, then [`TABLES`].
-pub const SCHEMA: &str = "
+/// PostgreSQL's migration 2: the columns (migration 3 is [`TABLES`]).
+pub const COLUMNS_SQL: &str = "
 ALTER TABLE parked_calls ADD COLUMN IF NOT EXISTS replica TEXT;
 ALTER TABLE approval_requests ADD COLUMN IF NOT EXISTS requester TEXT;
-CREATE TABLE IF NOT EXISTS replicas (
-    id         TEXT PRIMARY KEY,
-    name       TEXT,            -- REPLICA_NAME, when set: unique to one replica at a time
-    started_ms BIGINT NOT NULL,
-    seen_ms    BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS parked_calls_pending_by_requester
-    ON parked_calls (requester) WHERE outcome = 'pending';
-CREATE INDEX IF NOT EXISTS approval_requests_by_requester
-    ON approval_requests (requester, state);
-CREATE INDEX IF NOT EXISTS approval_requests_by_state
-    ON approval_requests (state, usable_until_ms);
 ";
 
 /// `REPLICA_NAME` as given, if it names anything.

@@ -5,7 +5,7 @@
 //! fleet.
 
 use super::*;
-use crate::{approval_request::Clocks, gate::REJECTION_HOLD, store::Location};
+use crate::store::Location;
 use hitl_wire::extauth::{HistoryQuery, Outcome};
 
 /// A PostgreSQL server of the test's own, under `target/`.
@@ -45,24 +45,9 @@ fn replica_hearing(
     if !hears {
         drop(audit.changes());
     }
-    let settings = Settings {
-        allow: AllowList::default(),
-        park_timeout,
-        capacity: Capacity {
-            total: 1000,
-            per_requester,
-            bytes: usize::MAX,
-        },
-        require_verified_requester: true,
-        signer: Some(Signer::from_seed([1; 32])),
-        reviewer_verified: true,
-        verifier: Some(ISSUER.verifier()),
-        clocks: Clocks {
-            ttl: Duration::from_secs(24 * 3600),
-            window: Duration::from_secs(900),
-            reject_hold: REJECTION_HOLD,
-        },
-    };
+    let mut settings = super::requests::settings(park_timeout);
+    settings.capacity.total = 1000;
+    settings.capacity.per_requester = per_requester;
     Lab {
         gate: Gate::start(settings, audit, opened.requests),
         token: None,

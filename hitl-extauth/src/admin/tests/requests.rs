@@ -14,7 +14,7 @@ const SAME_V3: [&str; 3] = [
     "{ \"jsonrpc\": \"2.0\", \"id\": 99, \"method\": \"tools/call\",\n  \"params\": { \"name\": \"run_migration\", \"arguments\": { \"target_version\": \"\\u0076\\u0033\" } } }",
 ];
 
-fn settings(park_timeout: Duration) -> Settings {
+pub(super) fn settings(park_timeout: Duration) -> Settings {
     Settings {
         allow: AllowList::default(),
         park_timeout,
