@@ -54,6 +54,20 @@ impl Drop for Place {
     }
 }
 
+/// A PostgreSQL server for one test (to stop and start), and the store's location on it.
+fn postgres_of_its_own() -> (hitl_lab::postgres::Server, Location) {
+    let dir = hitl_lab::bins::target_dir()
+        .join("store-tests")
+        .join(uuid::Uuid::new_v4().to_string());
+    let server = hitl_lab::postgres::Server::start(&dir).unwrap();
+    let location = Location::Postgres {
+        url: server.url("postgres"),
+        password: Some(server.password.clone()),
+        ca_file: None,
+    };
+    (server, location)
+}
+
 /// Each test, once per engine: `<name>::sqlite` and `<name>::postgres`.
 macro_rules! on_each_engine {
     ($($name:ident),* $(,)?) => {$(
@@ -552,15 +566,7 @@ async fn replicas_share_a_store_and_hear_each_other() {
 /// of the server loses no record a caller was answered with.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denial_made_while_postgres_is_away_reaches_the_history_when_it_is_back() {
-    let dir = hitl_lab::bins::target_dir()
-        .join("store-tests")
-        .join(uuid::Uuid::new_v4().to_string());
-    let mut server = hitl_lab::postgres::Server::start(&dir).unwrap();
-    let location = Location::Postgres {
-        url: server.url("postgres"),
-        password: Some(server.password.clone()),
-        ca_file: None,
-    };
+    let (mut server, location) = postgres_of_its_own();
     let (store, _) = Store::open_as(&location, Some("test")).unwrap();
     server.kill();
     let denied = closed(&call("d", "run_migration"), Outcome::Denied);
@@ -677,15 +683,7 @@ async fn over_tls_the_store_believes_only_its_ca() {
 /// processes) waits for it instead of failing: the store opens once the server is up.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_waits_for_its_postgres_to_come_up() {
-    let dir = hitl_lab::bins::target_dir()
-        .join("store-tests")
-        .join(uuid::Uuid::new_v4().to_string());
-    let mut server = hitl_lab::postgres::Server::start(&dir).unwrap();
-    let location = Location::Postgres {
-        url: server.url("postgres"),
-        password: Some(server.password.clone()),
-        ca_file: None,
-    };
+    let (mut server, location) = postgres_of_its_own();
     server.kill();
     let opening = std::thread::spawn(move || Store::open_at(&location).map(|_| ()));
     std::thread::sleep(std::time::Duration::from_secs(1));
