@@ -574,7 +574,15 @@ fn start(engine: &mut impl Engine, ctx: &Ctx) -> Result<Opened, StoreError> {
     let mut opened = Err(StoreError::WriterGone);
     engine.transaction(&mut |tx| {
         let lost = if ctx.shared {
-            replica::arrive(tx, &ctx.replica, ctx.name.as_deref(), now)
+            // The other replicas hear that these requests' callers are gone.
+            replica::arrive(tx, &ctx.replica, ctx.name.as_deref(), now).and_then(
+                |(lost, touched)| {
+                    for id in &touched {
+                        announce(tx, ctx, id)?;
+                    }
+                    Ok(lost)
+                },
+            )
         } else {
             trail::close_leftovers(tx, now)
         };

@@ -76,17 +76,22 @@ pub fn id(name: Option<&str>) -> String {
 }
 
 /// At start, as replica `replica` named `name`: register, and close as lost the calls of
-/// this name's previous lives. How many. (Silent replicas are judged later, by [`beat`].)
+/// this name's previous lives: how many, and the requests they were attempts of (whose cards,
+/// on the other replicas, now say nobody waits). (Silent replicas are judged later, by
+/// [`beat`].)
 pub fn arrive(
     tx: &mut dyn Tx,
     replica: &str,
     name: Option<&str>,
     now: OffsetDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Vec<String>), StoreError> {
     let mut lost = 0;
+    let mut requests = Vec::new();
     if let Some(name) = name {
         let previous = tx.query(
-            "SELECT p.id, p.received_at FROM parked_calls p JOIN replicas r ON r.id = p.replica \
+            "SELECT p.id, p.received_at, a.request_id FROM parked_calls p \
+             JOIN replicas r ON r.id = p.replica \
+             LEFT JOIN request_attempts a ON a.attempt_id = p.id \
              WHERE p.outcome = 'pending' AND r.name = ?1 AND r.id <> ?2",
             &[Value::from(name), Value::from(replica)],
         )?;
@@ -94,6 +99,7 @@ pub fn arrive(
             let id = row.text(0)?;
             trail::close_lost(tx, &id, &row.text(1)?, super::LOST_REASON, now)?;
             tracing::warn!(%id, "call was pending when this replica stopped; closed as lost");
+            requests.extend(row.opt_text(2)?);
         }
         lost = previous.len();
         tx.execute(
@@ -110,7 +116,10 @@ pub fn arrive(
             Value::from(ms(now)),
         ],
     )?;
-    Ok(lost + beat(tx, replica, now, false)?.0)
+    beat(tx, replica, now, false)?;
+    requests.sort();
+    requests.dedup();
+    Ok((lost, requests))
 }
 
 /// The reason on a call whose replica stopped.

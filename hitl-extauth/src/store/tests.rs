@@ -562,6 +562,36 @@ async fn replicas_share_a_store_and_hear_each_other() {
     );
 }
 
+/// A replica restarted under its name closes its previous life's held call at once, and the
+/// other replicas hear that nobody waits for that request any more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_replica_tells_the_others_its_callers_are_gone() {
+    let place = Place::new("postgres");
+    let (a, _) = Store::open_as(&place.location(), Some("a")).unwrap();
+    let x = call("x", "run_migration");
+    a.park_for(
+        x.clone(),
+        Some(RequestWrite::Open(Box::new(request(&x, "k")))),
+        Caps::NONE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (b, _) = Store::open_as(&place.location(), Some("b")).unwrap();
+    let mut heard = b.changes().unwrap();
+    drop(a); // kill -9, as far as the store can tell: its rows stay pending
+    let (_a, opened) = Store::open_as(&place.location(), Some("a")).unwrap();
+    assert_eq!(opened.lost, 1);
+    let change = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Change::Request(row) = change else {
+        panic!("{change:?}")
+    };
+    assert_eq!((row.id.as_str(), row.waiting), ("x", false));
+}
+
 /// A denial answered while PostgreSQL is away is kept and written once it is back: a kill
 /// of the server loses no record a caller was answered with.
 #[tokio::test(flavor = "multi_thread")]
