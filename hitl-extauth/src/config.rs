@@ -60,6 +60,25 @@ pub struct Config {
     #[arg(long, env = env::STORE_URL, hide_env_values = true)]
     pub store_url: Option<String>,
 
+    /// Comma-separated URLs that receive a signed JSON POST when an approval request opens,
+    /// is decided or expires (needs NOTIFY_SECRET_FILE).
+    #[arg(long, env = env::NOTIFY_WEBHOOK_URLS, hide_env_values = true, value_delimiter = ',')]
+    pub notify_webhook_urls: Vec<String>,
+
+    /// Comma-separated Slack incoming-webhook URLs that receive the same notifications as a
+    /// Slack card (needs NOTIFY_SECRET_FILE).
+    #[arg(long, env = env::NOTIFY_SLACK_URLS, hide_env_values = true, value_delimiter = ',')]
+    pub notify_slack_urls: Vec<String>,
+
+    /// File holding the key that signs every notification (HMAC-SHA256 over
+    /// "<timestamp>.<body>", in x-hitl-signature; receivers check it).
+    #[arg(long, env = env::NOTIFY_SECRET_FILE)]
+    pub notify_secret_file: Option<PathBuf>,
+
+    /// hitl-ui's address (e.g. https://review.example.com), for the link to the card.
+    #[arg(long, env = env::REVIEW_URL)]
+    pub review_url: Option<String>,
+
     /// This replica's name in a shared store (e.g. its pod's name), shown in logs and
     /// `/state`; a random suffix is added at each start.
     #[arg(long, env = env::REPLICA_NAME)]
@@ -200,6 +219,57 @@ pub enum DenyStyle {
 }
 
 impl Config {
+    /// Where notifications go, if anywhere: every URL http(s), and a signing key.
+    pub fn notify_receivers(&self) -> anyhow::Result<Option<crate::notify::Receivers>> {
+        let clean = |urls: &[String]| -> Vec<String> {
+            urls.iter()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect()
+        };
+        let (webhooks, slack) = (
+            clean(&self.notify_webhook_urls),
+            clean(&self.notify_slack_urls),
+        );
+        if webhooks.is_empty() && slack.is_empty() {
+            return Ok(None);
+        }
+        if let Some(bad) = webhooks
+            .iter()
+            .chain(&slack)
+            .find(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            let shown: String = bad.chars().take(12).collect();
+            anyhow::bail!(
+                "{}/{}: every receiver must be an http(s):// URL (one starts {shown:?})",
+                env::NOTIFY_WEBHOOK_URLS,
+                env::NOTIFY_SLACK_URLS
+            );
+        }
+        let Some(path) = &self.notify_secret_file else {
+            anyhow::bail!(
+                "notifications are signed: set {} to a file holding the signing key (e.g. \
+                 `openssl rand -hex 32 > notify.key`)",
+                env::NOTIFY_SECRET_FILE
+            );
+        };
+        let secret = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("{} {}: {e}", env::NOTIFY_SECRET_FILE, path.display()))?;
+        let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "{} {}: the key must be at least 16 bytes",
+            env::NOTIFY_SECRET_FILE,
+            path.display()
+        );
+        Ok(Some(crate::notify::Receivers {
+            webhooks,
+            slack,
+            secret,
+            review_url: self.review_url.clone(),
+        }))
+    }
+
     /// Where the store lives: PostgreSQL when `STORE_URL` is set, else the SQLite file.
     pub fn store_location(&self) -> anyhow::Result<crate::store::Location> {
         let Some(url) = &self.store_url else {

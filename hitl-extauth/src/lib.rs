@@ -18,6 +18,7 @@ pub mod events;
 pub mod gate;
 pub mod grpc;
 pub mod metrics;
+pub mod notify;
 pub mod park;
 pub mod request;
 pub mod requester;
@@ -115,6 +116,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 window: std::time::Duration::from_secs(config.approval_window_sec),
                 reject_hold: std::time::Duration::from_secs(config.rejection_hold_sec),
             },
+            notify: config.notify_receivers()?,
         },
         audit.clone(),
         opened.requests,

@@ -18,6 +18,12 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+/// A notification's fate: `sent`, `failed` (after every retry) or `dropped` (queue full).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
@@ -54,6 +60,7 @@ pub struct Metrics {
     /// The `checks` series by verdict (pass, deny, park), looked up once: counting a Check
     /// is one atomic add, not a family lookup.
     checked: [Counter; 3],
+    notifications: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +92,15 @@ impl Metrics {
             "Check requests by classifier verdict (pass, deny, park)",
             checks.clone(),
         );
+        let notifications = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications to webhook receivers, by result (sent, failed, dropped)",
+            notifications.clone(),
+        );
+        for result in ["sent", "failed", "dropped"] {
+            let _ = notifications.get_or_create(&ResultLabel { result });
+        }
         // Every series exists from the start, so dashboards and tests see zeros, not gaps.
         for outcome in Outcome::ALL {
             let _ = decisions.get_or_create(&OutcomeLabel {
@@ -104,7 +120,13 @@ impl Metrics {
             decisions,
             wait,
             checked,
+            notifications,
         }
+    }
+
+    /// The notifications' counters, for the notifier to count into.
+    pub fn notifications(&self) -> Family<ResultLabel, Counter> {
+        self.notifications.clone()
     }
 
     pub fn checked(&self, verdict: CheckVerdict) {

@@ -12,6 +12,7 @@ pub mod headers;
 pub mod identity;
 pub mod mockdb;
 pub mod model;
+pub mod notify;
 pub mod private;
 pub mod sse;
 pub mod text;

@@ -82,6 +82,7 @@ impl Lab {
                     window: Duration::from_secs(900),
                     reject_hold: crate::gate::REJECTION_HOLD,
                 },
+                notify: None,
             },
             audit,
             Vec::new(),
@@ -655,5 +656,6 @@ async fn the_opt_out_parks_unverified_calls_without_a_requester() {
     assert_eq!(call.claimed_requester.as_deref(), Some("mallory"));
 }
 
+mod notify;
 mod replicas;
 mod requests;

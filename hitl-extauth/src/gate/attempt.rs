@@ -284,6 +284,11 @@ impl Gate {
             sha256 = %call.body_sha256, "parked"
         );
         self.announce(request);
+        if request == id
+            && let Some(card) = self.requests.card(request)
+        {
+            self.notice(hitl_wire::notify::Kind::Opened, &card, None);
+        }
     }
 
     /// `incoming`'s body must be UTF-8 and `requester` its verified requester (both checked

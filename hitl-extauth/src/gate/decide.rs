@@ -45,6 +45,7 @@ impl Gate {
         // Whether a call is held for it here (one held by another replica is answered there,
         // and written there: the decision's own record covers it meanwhile).
         let nobody_here = self.requests.waiters(id).is_empty();
+        let view = card.request.clone();
         let record = DecidedCall {
             waited_ms: u64::try_from((now - card.received_at).whole_milliseconds()).unwrap_or(0),
             call: ParkedCall {
@@ -62,6 +63,7 @@ impl Gate {
         {
             handed?;
             self.decided(id, &record);
+            self.notice_decided(view, &record);
             return Ok(record);
         }
         // With nobody held here (an approval gets here only then), no attempt's record here
@@ -83,11 +85,21 @@ impl Gate {
             Err(_) => return Err(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
         }
         self.decided(id, &record);
+        self.notice_decided(view, &record);
         let waiters = self.requests.applied(&transition);
         if let Some(settled) = self.answer_held(&waiters, &record).await {
             settled?;
         }
         Ok(record)
+    }
+
+    /// Tell the receivers of a decision taken here (`view`: its request, for the arguments).
+    fn notice_decided(&self, view: Option<RequestView>, record: &DecidedCall) {
+        let card = ParkedCall {
+            request: view,
+            ..record.call.clone()
+        };
+        self.notice(hitl_wire::notify::Kind::Decided, &card, Some(record));
     }
 
     /// Log and announce a committed decision.

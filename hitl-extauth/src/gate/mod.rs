@@ -18,6 +18,7 @@
 mod attempt;
 mod decide;
 mod follow;
+mod notice;
 mod record;
 mod waiting;
 
@@ -56,6 +57,7 @@ use crate::{
     denials::{Denials, Refused},
     events::Events,
     metrics::{CheckVerdict, Metrics},
+    notify::Notifier,
     park::{Capacity, Decision, Message, ParkingLot, Settled},
     request::Incoming,
     requester::{Verified, verify::Verifier},
@@ -143,6 +145,8 @@ pub struct Settings {
     pub reviewer_verified: bool,
     /// How long approval requests and approvals last.
     pub clocks: Clocks,
+    /// Where notifications go (`None`: nowhere).
+    pub notify: Option<crate::notify::Receivers>,
 }
 
 /// How long `/readyz` waits for the store to commit.
@@ -164,6 +168,7 @@ pub struct Gate {
     deadlines: Arc<Deadlines>,
     denials: Denials,
     requests: Requests,
+    notifier: Notifier,
 }
 
 impl Drop for Gate {
@@ -208,7 +213,10 @@ impl Gate {
         requests: Vec<requests::Row>,
         hot: usize,
     ) -> Arc<Self> {
+        let metrics = Metrics::new();
+        let notifier = Notifier::start(settings.notify.clone(), metrics.notifications());
         let gate = Arc::new(Self {
+            notifier,
             requests: Requests::with_hot(
                 settings.clocks,
                 requests::Limits {
@@ -222,7 +230,7 @@ impl Gate {
             settings,
             audit,
             events: Events::new(),
-            metrics: Metrics::new(),
+            metrics,
             deadlines: Arc::default(),
             denials: Denials::default(),
         });

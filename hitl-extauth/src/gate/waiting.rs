@@ -290,6 +290,7 @@ pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
             }
         }
         for (expiry, card) in gate.requests.run_out(now) {
+            let card_with_view = card.clone();
             let card = ParkedCall {
                 request: None,
                 ..card
@@ -308,6 +309,7 @@ pub(super) async fn sweep_requests(gate: Weak<Gate>, every: Duration) {
                     gate.requests.applied(&expiry);
                     if expiry.from == RequestState::Open {
                         tracing::info!(id = %expiry.id, "approval request expired (APPROVAL_TTL)");
+                        gate.notice(hitl_wire::notify::Kind::Expired, &card_with_view, None);
                         gate.events.publish(|| Event::Expired {
                             record: DecidedCall {
                                 call: record.call.preview().into_owned(),

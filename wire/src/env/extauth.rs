@@ -78,3 +78,11 @@ pub const GRPC_TLS_CERT_FILE: &str = "GRPC_TLS_CERT_FILE";
 pub const GRPC_TLS_KEY_FILE: &str = "GRPC_TLS_KEY_FILE";
 /// PEM CA certificate(s) a client (the gateway) must present a certificate from.
 pub const GRPC_CLIENT_CA_FILE: &str = "GRPC_CLIENT_CA_FILE";
+/// Comma-separated webhook receivers of the gate's notifications (generic JSON body).
+pub const NOTIFY_WEBHOOK_URLS: &str = "NOTIFY_WEBHOOK_URLS";
+/// Comma-separated Slack incoming-webhook URLs for the gate's notifications.
+pub const NOTIFY_SLACK_URLS: &str = "NOTIFY_SLACK_URLS";
+/// File holding the key that signs every notification (HMAC-SHA256).
+pub const NOTIFY_SECRET_FILE: &str = "NOTIFY_SECRET_FILE";
+/// hitl-ui's address, for the link to a request's card in notifications.
+pub const REVIEW_URL: &str = "REVIEW_URL";

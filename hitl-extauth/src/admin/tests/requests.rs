@@ -32,6 +32,7 @@ pub(super) fn settings(park_timeout: Duration) -> Settings {
             window: Duration::from_secs(900),
             reject_hold: REJECTION_HOLD,
         },
+        notify: None,
     }
 }
 
