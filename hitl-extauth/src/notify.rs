@@ -98,14 +98,33 @@ impl Notifier {
     }
 }
 
+/// The HTTP(S) client notifications go out with: rustls over ring trusting the system's
+/// roots, HTTP/1.1.
+type Http = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+fn http() -> Result<Http, String> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
+        .map_err(|e| format!("the system's CA certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
+}
+
 /// The task that sends: each notification to each receiver, a few at once.
 async fn deliver_all(
     mut rx: mpsc::Receiver<Notification>,
     receivers: Receivers,
     counted: Family<ResultLabel, Counter>,
 ) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
+    let http = match http() {
         Ok(http) => http,
         Err(e) => {
             tracing::error!(error = %e, "notifications: no HTTP client; none will be sent");
@@ -148,27 +167,34 @@ async fn deliver_all(
 }
 
 /// POST `body` to `url`, signed, retrying with backoff: whether a 2xx came back.
-async fn deliver(http: &reqwest::Client, url: &str, body: &[u8], secret: &[u8]) -> bool {
+async fn deliver(http: &Http, url: &str, body: &[u8], secret: &[u8]) -> bool {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=TRIES {
         // Signed at each try: the timestamp says when this request was made.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let sent = http
-            .post(url)
+        let request = hyper::Request::post(url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, now.to_string())
             .header(SIGNATURE_HEADER, sign(secret, now, body))
-            .body(body.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(reply) if reply.status().is_success() => return true,
-            Ok(reply) => {
+            .body(http_body_util::Full::new(
+                hyper::body::Bytes::copy_from_slice(body),
+            ));
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(receiver = %shown(url), error = %e, "notification receiver URL unusable");
+                return false;
+            }
+        };
+        match tokio::time::timeout(POST_TIMEOUT, http.request(request)).await {
+            Ok(Ok(reply)) if reply.status().is_success() => return true,
+            Ok(Ok(reply)) => {
                 tracing::debug!(receiver = %shown(url), status = %reply.status(), attempt, "notification refused")
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(receiver = %shown(url), error = %e, attempt, "notification failed")
             }
+            Err(_) => tracing::debug!(receiver = %shown(url), attempt, "notification timed out"),
         }
         if attempt < TRIES {
             tokio::time::sleep(backoff).await;
