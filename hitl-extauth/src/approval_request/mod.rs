@@ -103,6 +103,18 @@ struct Entry {
     visible: bool,
 }
 
+impl Entry {
+    /// Request `row` as the store holds it (committed), with no attempt held for it here.
+    fn committed(row: Row) -> Self {
+        Self {
+            row,
+            waiters: Vec::new(),
+            held_until: None,
+            visible: true,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Index {
     by_id: HashMap<String, Entry>,
@@ -168,12 +180,7 @@ impl Requests {
         let mut index = Index::default();
         for row in rows {
             index.by_key.insert(row.action_key.clone(), row.id.clone());
-            index.insert(Entry {
-                row,
-                waiters: Vec::new(),
-                held_until: None,
-                visible: true,
-            });
+            index.insert(Entry::committed(row));
         }
         let requests = Self {
             index: Mutex::new(index),
@@ -366,12 +373,7 @@ impl Requests {
         if row.state == State::Open || live(&row, OffsetDateTime::now_utc()) {
             index.by_key.insert(row.action_key.clone(), row.id.clone());
         }
-        index.insert(Entry {
-            row,
-            waiters: Vec::new(),
-            held_until: None,
-            visible: true,
-        });
+        index.insert(Entry::committed(row));
     }
 
     /// The transition a decision on `id` asks for: `Err` when `id` is not a visible, open
@@ -490,12 +492,7 @@ impl Requests {
         let Some(entry) = index.by_id.get_mut(&id) else {
             if live(&row, now) {
                 index.by_key.insert(key, id);
-                index.insert(Entry {
-                    row,
-                    waiters: Vec::new(),
-                    held_until: None,
-                    visible: true,
-                });
+                index.insert(Entry::committed(row));
                 self.trim(&mut index);
             }
             return (None, Vec::new());
@@ -524,22 +521,6 @@ impl Requests {
         }
         waiters.reverse();
         (Some(before), waiters)
-    }
-
-    /// Every live request as the store holds it (after following the others was broken):
-    /// each synced; what the index holds that the store no longer calls live is left to its
-    /// clock and to the next conditional write (which then loses).
-    pub fn resync(
-        &self,
-        rows: Vec<Row>,
-        now: OffsetDateTime,
-    ) -> Vec<(Option<State>, Row, Vec<String>)> {
-        rows.into_iter()
-            .map(|row| {
-                let (before, waiters) = self.sync(row.clone(), now);
-                (before, row, waiters)
-            })
-            .collect()
     }
 
     /// How many requests the index holds, live or not yet swept.
@@ -612,12 +593,7 @@ fn card(entry: &Entry) -> ParkedCall {
 
 /// The card of request `row` as the store holds it (a cold one: nobody waits for it here).
 pub fn card_of(row: &Row) -> ParkedCall {
-    card(&Entry {
-        row: row.clone(),
-        waiters: Vec::new(),
-        held_until: None,
-        visible: true,
-    })
+    card(&Entry::committed(row.clone()))
 }
 
 /// The request as its card shows it: state, attempts, whether a caller waits, its clock.

@@ -148,16 +148,12 @@ impl Parking<'_> {
                 } else {
                     gate.attempt_ended(&self.waiting.request, &self.call.id, false);
                 }
-                match e {
-                    // A cap across the replicas, or another replica's request for the same
-                    // action: a denial like any other, said as it is (the retry attaches to
-                    // that request).
-                    StoreError::Full(_) | StoreError::Raced(_) => {
-                        if let StoreError::Raced(other) = &e
-                            && let Ok(Some(row)) = gate.audit.request(other).await
-                        {
+                let reason = match e {
+                    // Another replica's request for the same action: meet it instead (attach,
+                    // use, or its rejection), once; else say so (the retry attaches to it).
+                    StoreError::Raced(other) => {
+                        if let Ok(Some(row)) = gate.audit.request(&other).await {
                             gate.requests.sync(row, OffsetDateTime::now_utc());
-                            // Meet that request instead (attach, use, or its rejection).
                             if let Some(opened) = self.opened.take() {
                                 let (key, canonical) = *opened;
                                 let call = ParkedCall {
@@ -168,21 +164,21 @@ impl Parking<'_> {
                                 return Box::pin(gate.answer(again)).await;
                             }
                         }
-                        let denied = gate.refuse(e.to_string(), &refused_call(&self.call));
-                        gate.audit.flush().await;
-                        denied
+                        StoreError::Raced(other).to_string()
                     }
-                    // Not recorded (the store is away): a denial like any other, whose
-                    // record is kept until the store is back.
+                    // A cap across the replicas: said as it is.
+                    StoreError::Full(why) => why,
+                    // Not recorded (the store is away): the denial's record is kept until
+                    // the store is back.
                     e => {
                         tracing::error!(id = %self.call.id, error = %e, "park not recorded; denying");
-                        let reason =
-                            format!("the call could not be recorded for review ({e}); denied");
-                        let denied = gate.refuse(reason, &refused_call(&self.call));
-                        gate.audit.flush().await;
-                        denied
+                        format!("the call could not be recorded for review ({e}); denied")
                     }
-                }
+                };
+                // A denial like any other: recorded, answered once its record is flushed.
+                let denied = gate.refuse(reason, &refused_call(&self.call));
+                gate.audit.flush().await;
+                denied
             }
         }
     }

@@ -205,7 +205,6 @@ pub struct Store {
     commands: mpsc::Sender<Command>,
     /// What other replicas change, until the gate takes it (shared store only).
     changes: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>>,
-    replica: Arc<str>,
 }
 
 /// What opening the store found.
@@ -284,15 +283,9 @@ impl Store {
             Self {
                 commands,
                 changes: Arc::new(Mutex::new(Some(changes))),
-                replica: replica.into(),
             },
             opened,
         ))
-    }
-
-    /// This replica's id in the store.
-    pub fn replica(&self) -> &str {
-        &self.replica
     }
 
     /// What other replicas change in the store, as it happens: once (the gate takes it);

@@ -493,36 +493,22 @@ async fn the_trail_and_its_journal_are_owner_only() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Two replicas share one PostgreSQL store: opening the second loses nothing the first
-/// holds; a change one makes is heard by the other (and not by itself); the calls of a
-/// replica that falls silent for `DEAD_AFTER` are closed as lost, naming it.
-#[tokio::test(flavor = "multi_thread")]
-async fn replicas_share_a_store_and_hear_each_other() {
-    let place = Place::new("postgres");
-    let (a, _) = Store::open_as(&place.location(), Some("a")).unwrap();
-    let x = call("x", "run_migration");
-    a.park_for(
-        x.clone(),
-        Some(RequestWrite::Open(Box::new(request(&x, "k")))),
-        Caps::NONE,
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let (b, opened) = Store::open_as(&place.location(), Some("b")).unwrap();
-    assert_eq!(opened.lost, 0, "a live replica's held call is not lost");
-    assert!(opened.requests[0].waiting, "held by another replica");
-    let mut heard = b.changes().unwrap();
-    let mut own = a.changes().unwrap();
-    let y = call("y", "run_migration");
-    a.park_for(
-        y.clone(),
-        Some(RequestWrite::Open(Box::new(request(&y, "k2")))),
-        Caps::NONE,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+/// Park call `id` (a `run_migration`) on `store`, opening the request of action `key`.
+async fn opens(store: &Store, id: &str, key: &str) {
+    let parked = call(id, "run_migration");
+    store
+        .park_for(
+            parked.clone(),
+            Some(RequestWrite::Open(Box::new(request(&parked, key)))),
+            Caps::NONE,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// The next request another replica changed, within 10 s.
+async fn next_change(heard: &mut tokio::sync::mpsc::UnboundedReceiver<Change>) -> requests::Row {
     let change = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
         .await
         .unwrap()
@@ -530,10 +516,25 @@ async fn replicas_share_a_store_and_hear_each_other() {
     let Change::Request(row) = change else {
         panic!("{change:?}")
     };
-    assert_eq!(
-        (row.id.as_str(), row.waiting),
-        (request(&y, "k2").id.as_str(), true)
-    );
+    *row
+}
+
+/// Two replicas share one PostgreSQL store: opening the second loses nothing the first
+/// holds; a change one makes is heard by the other (and not by itself); the calls of a
+/// replica that falls silent for `DEAD_AFTER` are closed as lost, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_a_store_and_hear_each_other() {
+    let place = Place::new("postgres");
+    let (a, _) = Store::open_as(&place.location(), Some("a")).unwrap();
+    opens(&a, "x", "k").await;
+    let (b, opened) = Store::open_as(&place.location(), Some("b")).unwrap();
+    assert_eq!(opened.lost, 0, "a live replica's held call is not lost");
+    assert!(opened.requests[0].waiting, "held by another replica");
+    let mut heard = b.changes().unwrap();
+    let mut own = a.changes().unwrap();
+    opens(&a, "y", "k2").await;
+    let row = next_change(&mut heard).await;
+    assert_eq!((row.id.as_str(), row.waiting), ("y", true));
     assert!(own.try_recv().is_err(), "a replica does not hear itself");
 
     // A third party's heartbeat, 11 s on: A (and B) look silent, their held calls are lost.
@@ -568,27 +569,13 @@ async fn replicas_share_a_store_and_hear_each_other() {
 async fn a_restarted_replica_tells_the_others_its_callers_are_gone() {
     let place = Place::new("postgres");
     let (a, _) = Store::open_as(&place.location(), Some("a")).unwrap();
-    let x = call("x", "run_migration");
-    a.park_for(
-        x.clone(),
-        Some(RequestWrite::Open(Box::new(request(&x, "k")))),
-        Caps::NONE,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    opens(&a, "x", "k").await;
     let (b, _) = Store::open_as(&place.location(), Some("b")).unwrap();
     let mut heard = b.changes().unwrap();
     drop(a); // kill -9, as far as the store can tell: its rows stay pending
     let (_a, opened) = Store::open_as(&place.location(), Some("a")).unwrap();
     assert_eq!(opened.lost, 1);
-    let change = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let Change::Request(row) = change else {
-        panic!("{change:?}")
-    };
+    let row = next_change(&mut heard).await;
     assert_eq!((row.id.as_str(), row.waiting), ("x", false));
 }
 
