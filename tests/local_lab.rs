@@ -199,6 +199,7 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
         .decide(
             &parked.id,
             &hitl_wire::extauth::DecideRequest {
+                id_token: None,
                 approved: false,
                 reason: "not now".into(),
                 reviewer: Some("bob".into()),

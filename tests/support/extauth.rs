@@ -199,6 +199,7 @@ impl ExtAuth {
         reviewer: &str,
     ) -> anyhow::Result<DecidedCall> {
         let request = DecideRequest {
+            id_token: None,
             approved,
             reason: reason.to_owned(),
             reviewer: Some(reviewer.to_owned()),

@@ -295,6 +295,8 @@ pub fn claims(id: &str, body: &[u8], tool: &str) -> Claims {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     Claims {
+        approvers: Vec::new(),
+        rule: None,
         id: id.to_owned(),
         sha256: approval::sha256_hex(body),
         tool: tool.to_owned(),

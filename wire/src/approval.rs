@@ -44,6 +44,12 @@ pub struct Claims {
     pub requester: Option<String>,
     /// Who approved, as the admin API's credential holder asserted.
     pub reviewer: String,
+    /// Every approver, in order, when the rule needed more than one (`reviewer` is the last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// The approval policy's rule the approval was given under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Issued at, Unix seconds (the signer's clock).
     pub iat: i64,
     /// Expires at, Unix seconds.

@@ -35,6 +35,8 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     /// `GET`: `ready` while the store commits, else 503 with the reason (open).
     pub const READYZ: &str = "/readyz";
+    /// `GET`: the approval policy ([`crate::policy::PolicyView`]).
+    pub const POLICY: &str = "/policy";
 
     /// [`PENDING_CALL`] for `id`.
     pub fn pending_call(id: &str) -> String {
@@ -172,6 +174,13 @@ pub struct RequestView {
     /// When the request expires if nobody decides it (`APPROVAL_TTL`).
     #[serde(with = "time::serde::rfc3339")]
     pub open_until: OffsetDateTime,
+    /// The policy rule that decides who may approve it, and how many must
+    /// ([`crate::policy`]). Absent only on a request opened before the gate had policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<crate::policy::RuleView>,
+    /// Approvals so far, while fewer than the rule's `approvals` (k) have approved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<crate::policy::ApprovalView>,
 }
 
 /// Body bytes a listing carries per parked call: one large call must not make every
@@ -224,6 +233,19 @@ pub struct DecideRequest {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewer: Option<String>,
+    /// The reviewer's OpenID Connect ID token, as hitl-ui received it from the identity
+    /// provider at sign-in. The gate verifies it (`REVIEWER_JWKS_FILE`, issuer, audience,
+    /// expiry) and takes the reviewer's name and groups from it, not from `reviewer`.
+    #[serde(default, rename = "idToken", skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// What `POST /decide/{id}` answers: `200` the decision that ended the request, or `202` the
+/// card of a request whose rule needs more approvals than it has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecideAnswer {
+    Decided(Box<DecidedCall>),
+    Counted(Box<ParkedCall>),
 }
 
 /// The reviewer recorded (in `/history` and in the approval token) for a decision that named

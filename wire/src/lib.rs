@@ -13,6 +13,7 @@ pub mod identity;
 pub mod mockdb;
 pub mod model;
 pub mod notify;
+pub mod policy;
 pub mod private;
 pub mod sse;
 pub mod text;

@@ -182,6 +182,7 @@ async fn one_round(
     // Decision → release.
     let decided_at = Instant::now();
     let decision = DecideRequest {
+        id_token: None,
         approved: true,
         reason: String::new(),
         reviewer: Some("bench".into()),

@@ -35,6 +35,8 @@ pub fn measure(rounds: usize) -> anyhow::Result<TokenCost> {
     let signer = Signer::generate()?;
     let verifier = signer.verifier();
     let claims = Claims {
+        approvers: Vec::new(),
+        rule: None,
         id: "0b6f3c2e-6f1d-4c55-9d7e-2d9a3f1e8c41".into(),
         sha256: hex::encode(Sha256::digest(b"{}")),
         tool: hitl_wire::mockdb::tools::RUN_MIGRATION.into(),

@@ -600,6 +600,8 @@ pub fn card_of(row: &Row) -> ParkedCall {
 fn view(entry: &Entry) -> RequestView {
     let row = &entry.row;
     RequestView {
+        approvals: Vec::new(),
+        rule: None,
         id: row.id.clone(),
         state: row.state,
         action_key: row.action_key.clone(),

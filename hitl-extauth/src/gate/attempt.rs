@@ -158,6 +158,8 @@ impl Gate {
             card: ParkedCall {
                 tool_args: crate::park::lean(&call.body, shown),
                 request: Some(RequestView {
+                    approvals: Vec::new(),
+                    rule: None,
                     id: call.id.clone(),
                     state: RequestState::Open,
                     action_key: key.to_owned(),

@@ -35,6 +35,8 @@ pub(super) fn not_recorded(id: &str, e: &str) -> Answer {
 pub(super) fn claims(record: &DecidedCall, id: &str) -> Claims {
     let iat = record.decided_at.unix_timestamp();
     Claims {
+        approvers: Vec::new(),
+        rule: None,
         id: id.to_owned(),
         sha256: record.call.body_sha256.clone(),
         tool: record.call.tool_name.clone(),

@@ -429,6 +429,8 @@ mod tests {
     fn the_card_counts_sends_and_says_whether_a_caller_waits() {
         let mut call = call_from(Some("alice"), &[]);
         let mut view = hitl_wire::extauth::RequestView {
+            approvals: Vec::new(),
+            rule: None,
             id: call.id.clone(),
             state: hitl_wire::extauth::RequestState::Open,
             action_key: "k".into(),

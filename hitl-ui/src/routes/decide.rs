@@ -106,6 +106,7 @@ pub async fn decide(
     }
 
     let request = DecideRequest {
+        id_token: None,
         approved,
         reason: form.reason,
         reviewer: Some(reviewer.user.clone()),

@@ -428,6 +428,7 @@ async fn approval_reaches_the_gate_with_reviewer_and_verbatim_reason() {
         vec![(
             "c1".to_owned(),
             DecideRequest {
+                id_token: None,
                 approved: true,
                 reason: reason.to_owned(),
                 reviewer: Some("bob".into()),

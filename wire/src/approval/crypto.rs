@@ -305,6 +305,8 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
+            approvers: Vec::new(),
+            rule: None,
             id: "call-1".into(),
             sha256: sha256_hex(BODY),
             tool: "run_migration".into(),

@@ -86,3 +86,21 @@ pub const NOTIFY_SLACK_URLS: &str = "NOTIFY_SLACK_URLS";
 pub const NOTIFY_SECRET_FILE: &str = "NOTIFY_SECRET_FILE";
 /// hitl-ui's address, for the link to a request's card in notifications.
 pub const REVIEW_URL: &str = "REVIEW_URL";
+/// TOML file of the approval policy ([`crate::policy`]): who may approve what, how many
+/// must. Unset: every gated call needs one approval from any signed-in reviewer.
+pub const APPROVAL_POLICY_FILE: &str = "APPROVAL_POLICY_FILE";
+/// JWKS file (JSON) of the identity provider that signs reviewers' ID tokens: with it, a
+/// decision may carry an `idToken`, and the gate believes the reviewer's name and groups only
+/// from a token that verifies. Unset: reviewers are the admin API holder's static names, with
+/// the groups the policy file gives them.
+pub const REVIEWER_JWKS_FILE: &str = "REVIEWER_JWKS_FILE";
+/// `iss` a reviewer's ID token must carry (required with [`REVIEWER_JWKS_FILE`]).
+pub const REVIEWER_ISSUER: &str = "REVIEWER_ISSUER";
+/// Comma-separated audiences (hitl-ui's OIDC client id); an ID token's `aud` must hold one.
+pub const REVIEWER_AUDIENCES: &str = "REVIEWER_AUDIENCES";
+/// The ID-token claim holding the reviewer's groups (a list of strings).
+pub const REVIEWER_GROUPS_CLAIM: &str = "REVIEWER_GROUPS_CLAIM";
+pub const DEFAULT_REVIEWER_GROUPS_CLAIM: &str = "groups";
+/// The ID-token claim holding the reviewer's name.
+pub const REVIEWER_NAME_CLAIM: &str = "REVIEWER_NAME_CLAIM";
+pub const DEFAULT_REVIEWER_NAME_CLAIM: &str = "preferred_username";

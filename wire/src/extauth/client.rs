@@ -8,8 +8,8 @@ use futures::{Stream, StreamExt as _};
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::{
-    ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall,
-    PendingList, paths,
+    ApiError, DecideAnswer, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery,
+    ParkedCall, PendingList, paths,
 };
 use crate::sse::{CONTENT_TYPE, SseEvent};
 
@@ -35,6 +35,10 @@ pub enum AdminError {
     Status { status: StatusCode, message: String },
     #[error("hitl-extauth sent something unreadable: {0}")]
     Protocol(String),
+    /// 202 to [`AdminClient::decide`]: the approval was counted, and the request still waits
+    /// for more (k-of-n); the card as it now stands.
+    #[error("approval counted: request {} still waits for more approvals", .0.id)]
+    Counted(Box<ParkedCall>),
 }
 
 /// hitl-extauth's admin API at one base URL, with its bearer token when there is one.
@@ -169,8 +173,31 @@ impl AdminClient {
         id: &str,
         decision: &DecideRequest,
     ) -> Result<DecidedCall, AdminError> {
+        match self.decide_step(id, decision).await? {
+            DecideAnswer::Decided(call) => Ok(*call),
+            DecideAnswer::Counted(card) => Err(AdminError::Counted(card)),
+        }
+    }
+
+    /// `POST /decide/{id}`, where an approval may be one of several the rule needs: 200 with
+    /// the ended request, or 202 with the card still waiting ([`DecideAnswer`]).
+    pub async fn decide_step(
+        &self,
+        id: &str,
+        decision: &DecideRequest,
+    ) -> Result<DecideAnswer, AdminError> {
         let url = self.url(&paths::decide(id));
-        Self::json(self.send(self.http.post(&url).json(decision), &url).await?).await
+        let response = self.send(self.http.post(&url).json(decision), &url).await?;
+        if response.status() == StatusCode::ACCEPTED {
+            return Ok(DecideAnswer::Counted(Box::new(Self::json(response).await?)));
+        }
+        Ok(DecideAnswer::Decided(Box::new(Self::json(response).await?)))
+    }
+
+    /// `GET /policy`.
+    pub async fn policy(&self) -> Result<crate::policy::PolicyView, AdminError> {
+        let url = self.url(paths::POLICY);
+        Self::json(self.send(self.http.get(&url), &url).await?).await
     }
 
     /// `GET /history`.

@@ -57,6 +57,7 @@ pub(super) async fn decide_all(
             let admin = admin.clone();
             async move {
                 let decision = DecideRequest {
+                    id_token: None,
                     approved: approved(i),
                     reason: if approved(i) { String::new() } else { tag(i) },
                     reviewer: Some("bench".into()),

@@ -87,6 +87,7 @@ async fn one_round(
     .with_context(|| format!("{tag} held on A never showed on B\n{}", fleet.log_tails()))??;
 
     let decision = DecideRequest {
+        id_token: None,
         approved: true,
         reason: String::new(),
         reviewer: Some("bench".into()),

@@ -192,6 +192,7 @@ async fn drain(
     eprintln!("    approving {} held calls on A and B…", ids.len());
     let started = Instant::now();
     let decision = DecideRequest {
+        id_token: None,
         approved: true,
         reason: String::new(),
         reviewer: Some("bench".into()),

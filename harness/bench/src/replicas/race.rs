@@ -117,6 +117,7 @@ async fn decide_at_once(fleet: &Fleet, id: &str) -> Vec<(usize, bool, Result<(),
             let (id, approve) = (id.to_owned(), n % 3 != 0);
             tokio::spawn(async move {
                 let decision = DecideRequest {
+                    id_token: None,
                     approved: approve,
                     reason: format!("reviewer {n}"),
                     reviewer: Some(format!("reviewer-{n}")),

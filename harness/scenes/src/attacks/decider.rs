@@ -40,6 +40,7 @@ impl Decider {
         match self {
             Decider::Admin(admin) => {
                 let request = DecideRequest {
+                    id_token: None,
                     approved: approve,
                     reason: reason.to_owned(),
                     reviewer: Some(reviewer.to_owned()),

@@ -172,6 +172,8 @@ fn forged_token(body: &[u8]) -> anyhow::Result<String> {
     let signer = approval::Signer::generate()?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     Ok(signer.sign(&approval::Claims {
+        approvers: Vec::new(),
+        rule: None,
         id: uuid::Uuid::new_v4().to_string(),
         sha256: approval::sha256_hex(body),
         tool: hitl_wire::mockdb::tools::RUN_MIGRATION.into(),

@@ -306,6 +306,7 @@ impl Work {
             HumanDecision::EarlierApproval => return true,
         };
         let request = DecideRequest {
+            id_token: None,
             approved,
             reason,
             reviewer: Some(reviewer.clone()),
