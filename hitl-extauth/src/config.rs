@@ -8,6 +8,8 @@ use hitl_wire::env::extauth as env;
 
 use anyhow::Context as _;
 
+mod policy;
+
 use crate::{
     classify::{AllowList, DEFAULT_ALLOWED_METHODS},
     requester::verify::Verifier,
@@ -74,6 +76,33 @@ pub struct Config {
     /// "<timestamp>.<body>", in x-hitl-signature; receivers check it).
     #[arg(long, env = env::NOTIFY_SECRET_FILE)]
     pub notify_secret_file: Option<PathBuf>,
+
+    /// The approval policy (TOML): who may approve which calls, how many must, whether a
+    /// reason is required. Unset: every gated call needs one approval from any reviewer.
+    #[arg(long, env = env::APPROVAL_POLICY_FILE, value_name = "PATH")]
+    pub approval_policy_file: Option<PathBuf>,
+
+    /// JWKS (JSON file) of the identity provider that signs reviewers' ID tokens: decisions
+    /// may then carry the reviewer's ID token, whose name and groups the gate believes.
+    #[arg(long, env = env::REVIEWER_JWKS_FILE, value_name = "PATH")]
+    pub reviewer_jwks_file: Option<PathBuf>,
+
+    /// The `iss` of reviewers' ID tokens (required with --reviewer-jwks-file).
+    #[arg(long, env = env::REVIEWER_ISSUER)]
+    pub reviewer_issuer: Option<String>,
+
+    /// Comma-separated audiences (hitl-ui's OIDC client id); an ID token's `aud` must name
+    /// one (required with --reviewer-jwks-file).
+    #[arg(long, env = env::REVIEWER_AUDIENCES, value_delimiter = ',')]
+    pub reviewer_audiences: Vec<String>,
+
+    /// The ID-token claim that lists the reviewer's groups.
+    #[arg(long, env = env::REVIEWER_GROUPS_CLAIM, default_value = env::DEFAULT_REVIEWER_GROUPS_CLAIM)]
+    pub reviewer_groups_claim: String,
+
+    /// The ID-token claim that names the reviewer.
+    #[arg(long, env = env::REVIEWER_NAME_CLAIM, default_value = env::DEFAULT_REVIEWER_NAME_CLAIM)]
+    pub reviewer_name_claim: String,
 
     /// hitl-ui's address (e.g. https://review.example.com), for the link to the card.
     #[arg(long, env = env::REVIEW_URL)]

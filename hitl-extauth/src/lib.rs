@@ -22,6 +22,7 @@ pub mod notify;
 pub mod park;
 pub mod request;
 pub mod requester;
+pub mod reviewer;
 pub mod store;
 pub mod tls;
 
@@ -117,6 +118,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 reject_hold: std::time::Duration::from_secs(config.rejection_hold_sec),
             },
             notify: config.notify_receivers()?,
+            policy: config.approval_policy()?,
+            reviewers: config.reviewer_tokens()?,
         },
         audit.clone(),
         opened.requests,

@@ -21,7 +21,8 @@ use axum::{
     routing::{get, post},
 };
 use hitl_wire::extauth::{
-    ApiError, DecideRequest, DecidedCall, HistoryPage, HistoryQuery, ParkedCall, PendingList, paths,
+    ApiError, DecideAnswer, DecideRequest, HistoryPage, HistoryQuery, ParkedCall, PendingList,
+    paths,
 };
 
 use crate::{
@@ -38,6 +39,10 @@ pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>)
         .route(paths::DECIDE, post(decide))
         .route(paths::HISTORY, get(history))
         .route(paths::EVENTS, get(sse::events))
+        .route(
+            paths::POLICY,
+            get(|State(gate): State<Arc<Gate>>| async move { Json(gate.policy().view()) }),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::new(access),
             require_token,
@@ -105,6 +110,7 @@ impl From<DecideError> for Failure {
             DecideError::NotFound(_) => Failure(StatusCode::NOT_FOUND, e.to_string()),
             DecideError::Conflict(_) => Failure(StatusCode::CONFLICT, e.to_string()),
             DecideError::Invalid(_) => Failure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            DecideError::Forbidden(_) => Failure(StatusCode::FORBIDDEN, e.to_string()),
             DecideError::NotRecorded(_) => {
                 Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
@@ -203,7 +209,7 @@ async fn decide(
     State(gate): State<Arc<Gate>>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<DecidedCall>, Failure> {
+) -> Result<axum::response::Response, Failure> {
     // Parsed by hand, whatever the content-type, so clients that don't set one still work
     // and every mistake gets a message.
     let request: DecideRequest = serde_json::from_slice(&body).map_err(|e| {
@@ -218,9 +224,14 @@ async fn decide(
             ),
         )
     })?;
-    let mut decided = gate.decide(&id, request).await?;
-    decided.call = crate::park::whole(&decided.call);
-    Ok(Json(decided))
+    Ok(match gate.decide(&id, request).await? {
+        DecideAnswer::Decided(mut decided) => {
+            decided.call = crate::park::whole(&decided.call);
+            Json(decided).into_response()
+        }
+        // Counted, and the rule needs more approvals: the card as it now stands.
+        DecideAnswer::Counted(card) => (StatusCode::ACCEPTED, Json(card)).into_response(),
+    })
 }
 
 async fn history(

@@ -66,6 +66,8 @@ impl Lab {
         let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
         let gate = Gate::start(
             Settings {
+                policy: std::sync::Arc::new(hitl_wire::policy::Policy::anyone_once()),
+                reviewers: None,
                 allow: AllowList::default(),
                 park_timeout,
                 capacity: Capacity {

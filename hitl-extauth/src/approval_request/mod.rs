@@ -26,7 +26,7 @@ use std::{
 use hitl_wire::extauth::{ParkedCall, RequestView};
 use time::OffsetDateTime;
 
-pub use rows::{Row, Transition, Which};
+pub use rows::{Count, Row, Transition, Which};
 pub use state::{State, Step};
 
 /// How long requests and their decisions last.
@@ -38,6 +38,23 @@ pub struct Clocks {
     pub window: Duration,
     /// A re-send of a rejected action within this gets the same rejection at once.
     pub reject_hold: Duration,
+}
+
+/// Who approved a request, under which rule: what its approval token names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    pub approvers: Vec<String>,
+    pub rule: Option<String>,
+}
+
+/// What a reviewer's decision does to an open request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The approval that makes the rule's k: approved.
+    Approve,
+    /// An approval short of k: counted, still open.
+    Count,
+    Reject,
 }
 
 /// What a `Check` of an action meets.
@@ -376,12 +393,14 @@ impl Requests {
         index.insert(Entry::committed(row));
     }
 
-    /// The transition a decision on `id` asks for: `Err` when `id` is not a visible, open
-    /// request (or its TTL ran out: then also the expiry to write).
+    /// The write of `verdict` by `reviewer` on request `id` at `now`, if it is open (else
+    /// why not, and the expiry to write if its TTL ran out). `count`: the approvers before
+    /// and after this one, the write's condition (an approval, counted or final).
     pub fn decision(
         &self,
         id: &str,
-        approved: bool,
+        verdict: Verdict,
+        count: Option<Count>,
         reviewer: &str,
         reason: &str,
         now: OffsetDateTime,
@@ -400,20 +419,21 @@ impl Requests {
             }
             other => return Err((NotOpen::Was(other), None)),
         }
-        let (to, hold) = if approved {
-            (State::Approved, self.clocks.window)
-        } else {
-            (State::Rejected, self.clocks.reject_hold)
+        let (to, hold) = match verdict {
+            Verdict::Approve => (State::Approved, Some(self.clocks.window)),
+            Verdict::Reject => (State::Rejected, Some(self.clocks.reject_hold)),
+            Verdict::Count => (State::Open, None),
         };
         Ok(Transition {
             id: id.to_owned(),
             from: State::Open,
             to,
             at: now,
-            reviewer: Some(reviewer.to_owned()),
-            reason: Some(reason.to_owned()),
-            usable_until: Some(now + hold),
+            reviewer: hold.map(|_| reviewer.to_owned()),
+            reason: hold.map(|_| reason.to_owned()),
+            usable_until: hold.map(|hold| now + hold),
             used_by: None,
+            count,
         })
     }
 
@@ -436,6 +456,13 @@ impl Requests {
         }
         if matches!(won.to, State::Approved | State::Rejected) {
             entry.row.decided_at = Some(won.at);
+        }
+        if let Some(count) = &won.count {
+            entry.row.approvals.clone_from(&count.after);
+        }
+        if won.to == State::Open {
+            // An approval counted: the request still waits, and so do its callers.
+            return Vec::new();
         }
         let mut waiters = std::mem::take(&mut entry.waiters);
         entry.held_until = None;
@@ -502,6 +529,13 @@ impl Requests {
             // Read before a change this replica made itself: older than the index.
             return (Some(before), Vec::new());
         }
+        if row.state == State::Open
+            && before == State::Open
+            && row.approvals.len() < entry.row.approvals.len()
+        {
+            // Read before an approval this replica counted itself.
+            return (Some(before), Vec::new());
+        }
         let attempts = entry.row.attempts.max(row.attempts);
         entry.row = Row { attempts, ..row };
         entry.visible = true;
@@ -548,6 +582,25 @@ impl Requests {
             .get(id)
             .filter(|e| e.visible && e.row.state == State::Open)
             .map(card)
+    }
+
+    /// What the approval token of request `id` names besides its reviewer: every approver and
+    /// the policy rule (empty if the request is not in the index).
+    pub fn grant(&self, id: &str) -> Grant {
+        self.lock()
+            .by_id
+            .get(id)
+            .map(|e| Grant {
+                approvers: e.row.approvals.iter().map(|a| a.reviewer.clone()).collect(),
+                rule: e
+                    .row
+                    .card
+                    .request
+                    .as_ref()
+                    .and_then(|r| r.rule.as_ref())
+                    .map(|r| r.name.clone()),
+            })
+            .unwrap_or_default()
     }
 
     /// Request `id` as its card shows it, whatever its state and whether or not it is
@@ -600,8 +653,8 @@ pub fn card_of(row: &Row) -> ParkedCall {
 fn view(entry: &Entry) -> RequestView {
     let row = &entry.row;
     RequestView {
-        approvals: Vec::new(),
-        rule: None,
+        approvals: row.approvals.clone(),
+        rule: row.card.request.as_ref().and_then(|r| r.rule.clone()),
         id: row.id.clone(),
         state: row.state,
         action_key: row.action_key.clone(),
@@ -620,6 +673,7 @@ fn view(entry: &Entry) -> RequestView {
 /// The transition that expires request `id` (its clock ran out at `now`).
 pub fn expire(id: &str, from: State, now: OffsetDateTime) -> Transition {
     Transition {
+        count: None,
         id: id.to_owned(),
         from,
         to: State::Expired,

@@ -2,7 +2,7 @@
 //! transition, the attempt links, and the reading-back of live requests at start. Runs on
 //! the store's writer, inside its transaction, on either engine (see [`crate::store`]).
 
-use hitl_wire::extauth::ParkedCall;
+use hitl_wire::{extauth::ParkedCall, policy::ApprovalView};
 use time::OffsetDateTime;
 
 use super::state::{self, State};
@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS approval_requests (
     decided_ms   BIGINT,
     usable_until_ms BIGINT,       -- approved: APPROVAL_WINDOW; rejected: the hold
     used_by      TEXT,            -- the attempt that spent the approval
-    ended_ms     BIGINT
+    ended_ms     BIGINT,
+    approvals    TEXT            -- JSON: approvals so far, while fewer than the rule's k
 );
 -- Attach, don't duplicate: at most one live request per action.
 CREATE UNIQUE INDEX IF NOT EXISTS approval_requests_live_action
@@ -37,6 +38,12 @@ CREATE TABLE IF NOT EXISTS request_attempts (
 );
 CREATE INDEX IF NOT EXISTS request_attempts_by_request ON request_attempts (request_id);
 ";
+
+/// Columns added since the first schema (SQLite adds what a database lacks).
+pub const COLUMNS: [(&str, &str, &str); 1] = [("approval_requests", "approvals", "TEXT")];
+/// PostgreSQL's migration 4: [`COLUMNS`].
+pub const COLUMNS_SQL: &str =
+    "ALTER TABLE approval_requests ADD COLUMN IF NOT EXISTS approvals TEXT;";
 
 /// Unix milliseconds: the store's clock unit.
 pub fn ms(t: OffsetDateTime) -> i64 {
@@ -64,6 +71,25 @@ pub struct Row {
     pub attempts: u64,
     /// A call is held for it by another replica (as read; this replica knows its own).
     pub waiting: bool,
+    /// Approvals counted so far (k-of-n), oldest first; the approving decision adds the last.
+    pub approvals: Vec<ApprovalView>,
+}
+
+/// The approvals column written by a transition, on the condition that it still holds what
+/// the decider read (so two reviewers counting at once never both count on the same list).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Count {
+    pub before: Vec<ApprovalView>,
+    pub after: Vec<ApprovalView>,
+}
+
+/// The approvals column's text for `approvals` ("" for none).
+pub fn approvals_text(approvals: &[ApprovalView]) -> String {
+    if approvals.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(approvals).unwrap_or_default()
+    }
 }
 
 /// One transition, written as one conditional update.
@@ -79,6 +105,8 @@ pub struct Transition {
     pub usable_until: Option<OffsetDateTime>,
     /// Set by [`state::Step::Use`]: the attempt that spent the approval.
     pub used_by: Option<String>,
+    /// Set by an approval ([`state::Step::Count`] or the approving one).
+    pub count: Option<Count>,
 }
 
 /// Insert a newly opened request (state `open`). Another replica may have opened a request
@@ -135,11 +163,17 @@ pub fn link(
 pub fn apply(tx: &mut dyn Tx, t: &Transition) -> Result<bool, StoreError> {
     let ended = matches!(t.to, State::Rejected | State::Expired | State::Used).then(|| ms(t.at));
     let decided = matches!(t.to, State::Approved | State::Rejected).then(|| ms(t.at));
+    let (before, after) = match &t.count {
+        Some(c) => (approvals_text(&c.before), Some(approvals_text(&c.after))),
+        // No condition on the approvals: compare the column with itself.
+        None => (String::new(), None),
+    };
     let changed = tx.execute(
         "UPDATE approval_requests SET state = ?3, reviewer = COALESCE(?4, reviewer), \
          reason = COALESCE(?5, reason), decided_ms = COALESCE(?6, decided_ms), \
          usable_until_ms = COALESCE(?7, usable_until_ms), used_by = COALESCE(?8, used_by), \
-         ended_ms = COALESCE(?9, ended_ms) WHERE id = ?1 AND state = ?2",
+         ended_ms = COALESCE(?9, ended_ms), approvals = COALESCE(?11, approvals) \
+         WHERE id = ?1 AND state = ?2 AND (?12 = 'any' OR COALESCE(approvals, '') = ?10)",
         &[
             Value::from(&t.id),
             Value::from(t.from.as_str()),
@@ -150,6 +184,9 @@ pub fn apply(tx: &mut dyn Tx, t: &Transition) -> Result<bool, StoreError> {
             Value::from(t.usable_until.map(ms)),
             Value::from(&t.used_by),
             Value::from(ended),
+            Value::from(before),
+            Value::from(after),
+            Value::from(if t.count.is_some() { "counted" } else { "any" }),
         ],
     )?;
     Ok(changed == 1)
@@ -161,8 +198,8 @@ const SELECT: &str = "SELECT id, action_key, state, card, opened_ms, open_until_
     (SELECT COUNT(*) FROM request_attempts a WHERE a.request_id = r.id), \
     CASE WHEN EXISTS (SELECT 1 FROM request_attempts a JOIN parked_calls p \
             ON p.id = a.attempt_id WHERE a.request_id = r.id AND p.outcome = 'pending' \
-            AND (p.replica IS NULL OR p.replica <> ?2)) THEN 1 ELSE 0 END \
-    FROM approval_requests r";
+            AND (p.replica IS NULL OR p.replica <> ?2)) THEN 1 ELSE 0 END, \
+    approvals FROM approval_requests r";
 
 /// Request `id` as it stands, whatever its state (`replica`: the one reading).
 pub fn one(tx: &mut dyn Tx, id: &str, replica: &str) -> Result<Option<Row>, StoreError> {
@@ -257,6 +294,11 @@ fn read(r: &crate::store::sql::Row) -> Result<Option<Row>, StoreError> {
         usable_until: r.opt_int(9)?.map(from_ms),
         attempts: u64::try_from(r.int(10)?).unwrap_or(0),
         waiting: r.int(11)? != 0,
+        approvals: r
+            .opt_text(12)?
+            .filter(|t| !t.is_empty())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
         id,
     }))
 }

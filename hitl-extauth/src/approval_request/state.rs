@@ -1,7 +1,8 @@
 //! The approval request's state machine, whole: its five states and every transition.
 //!
 //! ```text
-//!            approve              use (one tools/call)
+//!  count ┐
+//!        ▼   approve              use (one tools/call)
 //!   open ─────────────► approved ───────────────────► used
 //!    │  │                  │
 //!    │  │ reject           │ APPROVAL_WINDOW passes
@@ -9,6 +10,8 @@
 //!    └──────────────────► expired   (open: APPROVAL_TTL passes)
 //! ```
 //!
+//! `count` is an approval that is not yet the rule's k-th: the request stays open with one
+//! more approver (conditional on the approvers it had, so two at once count once each).
 //! `rejected`, `expired` and `used` are final. Each transition is one committed, conditional
 //! write (`UPDATE … WHERE id = ? AND state = <from>`, [`super::rows`]), so of two racers
 //! (two reviewers, a reviewer and the clock, two retries) exactly one wins.
@@ -18,8 +21,10 @@ pub use hitl_wire::extauth::RequestState as State;
 /// What moves a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// A reviewer approved it.
+    /// A reviewer approved it, and with them the rule's k distinct reviewers have.
     Approve,
+    /// A reviewer approved it, and fewer than the rule's k have: it stays open.
+    Count,
     /// A reviewer rejected it.
     Reject,
     /// A `tools/call` of the action spent the approval.
@@ -32,6 +37,7 @@ pub enum Step {
 pub fn next(from: State, step: Step) -> Option<State> {
     match (from, step) {
         (State::Open, Step::Approve) => Some(State::Approved),
+        (State::Open, Step::Count) => Some(State::Open),
         (State::Open, Step::Reject) => Some(State::Rejected),
         (State::Open | State::Approved, Step::Expire) => Some(State::Expired),
         (State::Approved, Step::Use) => Some(State::Used),
@@ -48,7 +54,13 @@ pub fn parse(text: &str) -> Option<State> {
 mod tests {
     use super::*;
 
-    const STEPS: [Step; 4] = [Step::Approve, Step::Reject, Step::Use, Step::Expire];
+    const STEPS: [Step; 5] = [
+        Step::Approve,
+        Step::Count,
+        Step::Reject,
+        Step::Use,
+        Step::Expire,
+    ];
 
     #[test]
     fn every_transition_there_is() {
@@ -64,6 +76,7 @@ mod tests {
             all,
             [
                 (State::Open, Step::Approve, State::Approved),
+                (State::Open, Step::Count, State::Open),
                 (State::Open, Step::Reject, State::Rejected),
                 (State::Open, Step::Expire, State::Expired),
                 (State::Approved, Step::Use, State::Used),

@@ -31,7 +31,22 @@ impl Gate {
             Ok(found) => found,
             Err(e) => return Admission::Answer(self.refuse(e.to_string(), &refused_call(&call))),
         };
+        if self.rule(&call).is_none() {
+            let reason = format!(
+                "no rule of the approval policy covers {} on {}: denied (nobody may approve it)",
+                call.tool_name, call.path
+            );
+            return Admission::Answer(self.refuse(reason, &refused_call(&call)));
+        }
         self.meet(call, key, canonical, true)
+    }
+
+    /// The approval policy's rule for `call` (its path, tool and arguments).
+    fn rule(&self, call: &ParkedCall) -> Option<&hitl_wire::policy::Rule> {
+        let arguments = crate::park::arguments(call);
+        self.settings
+            .policy
+            .rule_for(&call.path, &call.tool_name, &arguments)
     }
 
     /// Attempt `call` of the action `key` (arguments `canonical`) meets its request: attach,
@@ -149,9 +164,16 @@ impl Gate {
         key: &str,
         canonical: &str,
     ) -> requests::Row {
-        let open_until = call.received_at + self.settings.clocks.ttl;
+        let rule = self.rule(call);
+        let ttl = rule
+            .and_then(|r| r.max_ttl)
+            .map_or(self.settings.clocks.ttl, |max| {
+                max.min(self.settings.clocks.ttl)
+            });
+        let open_until = call.received_at + ttl;
         let shown = serde_json::from_str(canonical).unwrap_or(serde_json::Value::Null);
         requests::Row {
+            approvals: Vec::new(),
             id: call.id.clone(),
             action_key: key.to_owned(),
             state: RequestState::Open,
@@ -159,7 +181,7 @@ impl Gate {
                 tool_args: crate::park::lean(&call.body, shown),
                 request: Some(RequestView {
                     approvals: Vec::new(),
-                    rule: None,
+                    rule: rule.map(|r| r.view.clone()),
                     id: call.id.clone(),
                     state: RequestState::Open,
                     action_key: key.to_owned(),
@@ -217,6 +239,7 @@ impl Gate {
         link: Option<String>,
     ) -> Answer {
         let used = requests::use_by(id, &record.call.id, OffsetDateTime::now_utc());
+        let grant = self.requests.grant(id);
         // The use and the attempt's record are one commit: one fsync between the decision
         // and the release, and never a use without its record.
         let won = self
@@ -227,7 +250,7 @@ impl Gate {
             Ok(Ok(true)) => {
                 self.requests.applied(&used);
                 self.counted(&record);
-                self.released(id, &record)
+                self.released(id, &record, grant)
             }
             Ok(Ok(false)) => {
                 // Spent by another attempt (perhaps on another replica): take the request as
@@ -333,14 +356,19 @@ impl Gate {
 
     /// Let the approved attempt of `record` through on request `id`'s approval, with a token
     /// bound to its exact bytes (none when running without a signing key).
-    pub(super) fn released(&self, id: &str, record: &DecidedCall) -> Answer {
+    pub(super) fn released(
+        &self,
+        id: &str,
+        record: &DecidedCall,
+        grant: requests::Grant,
+    ) -> Answer {
         Answer::Allow {
             approval_id: Some(id.to_owned()),
             token: self
                 .settings
                 .signer
                 .as_ref()
-                .map(|signer| signer.sign(&claims(record, id))),
+                .map(|signer| signer.sign(&claims(record, id, grant))),
         }
     }
 }

@@ -3,16 +3,42 @@
 //! rejection to all.
 
 use super::*;
+use crate::reviewer::Reviewer;
+
+/// Times a decision is tried when other approvals are counted at the same moment.
+const COUNT_TRIES: usize = 4;
 
 impl Gate {
     /// Apply a reviewer's decision to an open approval request, whether or not a caller is
-    /// held for it: one conditional write, then the held attempts (if any) are answered.
+    /// held for it: one conditional write, then the held attempts (if any) are answered. An
+    /// approval short of the rule's k is counted (the request stays open); a count that lost
+    /// to another reviewer's at the same moment is tried again on the request as stored.
     pub async fn decide(
         &self,
         id: &str,
         request: DecideRequest,
-    ) -> Result<DecidedCall, DecideError> {
-        let reviewer = self.reviewer(id, request.reviewer.as_deref())?;
+    ) -> Result<DecideAnswer, DecideError> {
+        let reviewer = self.reviewer(id, &request)?;
+        for _ in 0..COUNT_TRIES {
+            if let Some(answer) = self.decide_once(id, &request, &reviewer).await? {
+                return Ok(answer);
+            }
+            if let Some(row) = self.audit.request(id).await? {
+                self.requests.sync(row, OffsetDateTime::now_utc());
+            }
+        }
+        Err(DecideError::Conflict(format!(
+            "request {id} is being approved by several reviewers at this moment; try again"
+        )))
+    }
+
+    /// One try at [`Gate::decide`]: `None` when its conditional write lost to another.
+    async fn decide_once(
+        &self,
+        id: &str,
+        request: &DecideRequest,
+        reviewer: &Reviewer,
+    ) -> Result<Option<DecideAnswer>, DecideError> {
         let now = OffsetDateTime::now_utc();
         if self.requests.card(id).is_none()
             && self.requests.has_cold()
@@ -24,10 +50,11 @@ impl Gate {
         let Some(card) = self.requests.card(id) else {
             return Err(self.not_decidable(id, NotOpen::Unknown).await?);
         };
+        let (verdict, count) = self.judge(&card, reviewer, request, now)?;
         let transition =
             match self
                 .requests
-                .decision(id, request.approved, &reviewer, &request.reason, now)
+                .decision(id, verdict, count, &reviewer.name, &request.reason, now)
             {
                 Ok(transition) => transition,
                 Err((not_open, expiry)) => {
@@ -37,6 +64,10 @@ impl Gate {
                     return Err(self.not_decidable(id, not_open).await?);
                 }
             };
+        if verdict == requests::Verdict::Count {
+            return self.count(id, &reviewer.name, transition).await;
+        }
+        let reviewer = reviewer.name.clone();
         let outcome = if request.approved {
             Outcome::Approved
         } else {
@@ -64,7 +95,7 @@ impl Gate {
             handed?;
             self.decided(id, &record);
             self.notice_decided(view, &record);
-            return Ok(record);
+            return Ok(Some(DecideAnswer::Decided(Box::new(record))));
         }
         // With nobody held here (an approval gets here only then), no attempt's record here
         // carries the decision: the request's own record does, in the same commit.
@@ -90,7 +121,32 @@ impl Gate {
         if let Some(settled) = self.answer_held(&waiters, &record).await {
             settled?;
         }
-        Ok(record)
+        Ok(Some(DecideAnswer::Decided(Box::new(record))))
+    }
+
+    /// Write an approval short of the rule's k: the request stays open with one more
+    /// approver, its card shows it everywhere. `None`: another write came first.
+    async fn count(
+        &self,
+        id: &str,
+        reviewer: &str,
+        transition: requests::Transition,
+    ) -> Result<Option<DecideAnswer>, DecideError> {
+        match self.audit.transition(transition.clone(), None).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Ok(None),
+            Ok(Err(e)) => return Err(DecideError::Store(e)),
+            Err(_) => return Err(DecideError::Store(StoreError::WriterGone)),
+        }
+        self.requests.applied(&transition);
+        let approvals = transition.count.as_ref().map_or(0, |c| c.after.len());
+        tracing::info!(%id, %reviewer, approvals, "approval counted; the request waits for more");
+        self.announce(id);
+        let card = self
+            .requests
+            .card(id)
+            .ok_or_else(|| DecideError::NotFound(id.to_owned()))?;
+        Ok(Some(DecideAnswer::Counted(Box::new(card))))
     }
 
     /// Tell the receivers of a decision taken here (`view`: its request, for the arguments).
@@ -167,9 +223,10 @@ impl Gate {
             return Some(Err(error));
         }
         let others = self.requests.applied(approve);
+        let grant = self.requests.grant(id);
         self.requests.applied(&used);
         self.counted(&record);
-        let answer = self.released(id, &record);
+        let answer = self.released(id, &record, grant);
         if slot
             .decide
             .send(Message::Released(Box::new(answer)))
@@ -340,42 +397,6 @@ impl Gate {
         } else {
             Answer::deny(reason, Some(request))
         }
-    }
-
-    /// The reviewer a decision names, as it will be recorded and signed. A decision must
-    /// name one; the name is trusted because only the admin token's holder (hitl-ui, which
-    /// asserts its signed-in reviewer) can decide — unless the admin API is open. Open, a
-    /// decision that names nobody (the seed's UI sends no name) is applied as
-    /// [`UNNAMED_REVIEWER`], with a warning each time.
-    pub(super) fn reviewer(&self, id: &str, named: Option<&str>) -> Result<String, DecideError> {
-        let name = named.map(str::trim).unwrap_or_default();
-        if name.is_empty() && !self.settings.reviewer_verified {
-            tracing::warn!(
-                %id,
-                reviewer = UNNAMED_REVIEWER,
-                "INSECURE: a decision that names no reviewer, applied because the admin API is \
-                 open ({}); recorded and signed as {UNNAMED_REVIEWER}",
-                hitl_wire::env::extauth::INSECURE_OPEN_ADMIN
-            );
-            return Ok(UNNAMED_REVIEWER.to_owned());
-        }
-        if name.is_empty() {
-            return Err(DecideError::Invalid(
-                "a decision must name its reviewer (\"reviewer\": \"…\"); nothing was decided"
-                    .into(),
-            ));
-        }
-        if name.len() > MAX_REVIEWER_BYTES || name.chars().any(char::is_control) {
-            return Err(DecideError::Invalid(format!(
-                "reviewer must be at most {MAX_REVIEWER_BYTES} bytes without control \
-                 characters; nothing was decided"
-            )));
-        }
-        Ok(if self.settings.reviewer_verified {
-            name.to_owned()
-        } else {
-            format!("{name}{UNVERIFIED_SUFFIX}")
-        })
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod attempt;
 mod decide;
+mod eligible;
 mod follow;
 mod notice;
 mod record;
@@ -33,8 +34,8 @@ use hitl_wire::{
     action::{self, Action},
     approval::{self, Claims, Signer},
     extauth::{
-        DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome, ParkedCall,
-        RequestState, RequestView, UNNAMED_REVIEWER,
+        DecideAnswer, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, Outcome,
+        ParkedCall, RequestState, RequestView, UNNAMED_REVIEWER,
     },
 };
 use sha2::{Digest, Sha256};
@@ -119,6 +120,9 @@ pub enum DecideError {
     /// The decision itself is unusable (e.g. names no reviewer); nothing changed.
     #[error("{0}")]
     Invalid(String),
+    /// The reviewer may not take this decision under the request's rule; nothing changed.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the decision was taken but could not be recorded ({0}); the call was denied")]
     NotRecorded(String),
     #[error(transparent)]
@@ -147,6 +151,10 @@ pub struct Settings {
     pub clocks: Clocks,
     /// Where notifications go (`None`: nowhere).
     pub notify: Option<crate::notify::Receivers>,
+    /// Who may approve what (`APPROVAL_POLICY_FILE`; without one, anybody, once).
+    pub policy: Arc<hitl_wire::policy::Policy>,
+    /// Verifies reviewers' ID tokens (`REVIEWER_JWKS_FILE`); `None`: decisions carry none.
+    pub reviewers: Option<crate::reviewer::Tokens>,
 }
 
 /// How long `/readyz` waits for the store to commit.
@@ -196,6 +204,13 @@ enum Admission<'g> {
         reviewer: String,
         reason: String,
     },
+}
+
+impl Gate {
+    /// The approval policy the gate enforces.
+    pub fn policy(&self) -> &hitl_wire::policy::Policy {
+        &self.settings.policy
+    }
 }
 
 impl Gate {

@@ -32,11 +32,11 @@ pub(super) fn not_recorded(id: &str, e: &str) -> Answer {
 }
 
 /// What an approval token asserts about an approved attempt of request `id`.
-pub(super) fn claims(record: &DecidedCall, id: &str) -> Claims {
+pub(super) fn claims(record: &DecidedCall, id: &str, grant: requests::Grant) -> Claims {
     let iat = record.decided_at.unix_timestamp();
     Claims {
-        approvers: Vec::new(),
-        rule: None,
+        approvers: grant.approvers,
+        rule: grant.rule,
         id: id.to_owned(),
         sha256: record.call.body_sha256.clone(),
         tool: record.call.tool_name.clone(),

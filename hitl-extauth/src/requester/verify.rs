@@ -83,6 +83,8 @@ pub struct Verifier {
     issuer: String,
     audiences: Vec<String>,
     max_lifetime: u64,
+    /// The claim that names the person ([`REQUESTER_CLAIM`] unless [`Verifier::naming`]).
+    subject: String,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -92,6 +94,7 @@ impl std::fmt::Debug for Verifier {
             .field("issuer", &self.issuer)
             .field("audiences", &self.audiences)
             .field("max_lifetime", &self.max_lifetime)
+            .field("subject", &self.subject)
             .finish()
     }
 }
@@ -164,7 +167,15 @@ impl Verifier {
                 .filter(|a| !a.is_empty())
                 .collect(),
             max_lifetime: max_lifetime.as_secs(),
+            subject: REQUESTER_CLAIM.to_owned(),
         })
+    }
+
+    /// This verifier with `claim` as the one that must name the person (e.g. a reviewer's
+    /// ID token's `preferred_username`).
+    pub fn naming(mut self, claim: &str) -> Self {
+        claim.clone_into(&mut self.subject);
+        self
     }
 
     /// [`Verifier::new`] with the JWKS read from `path`.
@@ -183,6 +194,18 @@ impl Verifier {
 
     /// The requester `token` names, if it verifies.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let claims = self.verify_claims(token)?;
+        match claims.get(&self.subject) {
+            Some(Value::String(sub)) => {
+                Identity::parse(sub).map_err(|e| TokenError::Subject(e.to_string()))
+            }
+            _ => Err(TokenError::Missing(self.subject.clone())),
+        }
+    }
+
+    /// Every claim of `token`, if it verifies (signature, issuer, audience, clock, lifetime,
+    /// and the naming claim present).
+    pub fn verify_claims(&self, token: &str) -> Result<HashMap<String, Value>, TokenError> {
         let header = decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         let mut candidates = self.keys.iter().filter(|k| {
             k.alg == header.alg
@@ -206,19 +229,14 @@ impl Verifier {
         }
         let claims = outcome?;
         self.lifetime(&claims)?;
-        match claims.get(REQUESTER_CLAIM) {
-            Some(Value::String(sub)) => {
-                Identity::parse(sub).map_err(|e| TokenError::Subject(e.to_string()))
-            }
-            _ => Err(TokenError::Missing(REQUESTER_CLAIM.to_owned())),
-        }
+        Ok(claims)
     }
 
     fn decode(&self, token: &str, key: &Key) -> Result<HashMap<String, Value>, TokenError> {
         let mut validation = Validation::new(key.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&self.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", REQUESTER_CLAIM]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", self.subject.as_str()]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;

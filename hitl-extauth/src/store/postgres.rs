@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, "CREATE SEQUENCE IF NOT EXISTS history_seq;"),
     (2, super::replica::COLUMNS_SQL),
     (3, super::replica::TABLES),
+    (4, crate::approval_request::rows::COLUMNS_SQL),
 ];
 
 /// An open PostgreSQL store.

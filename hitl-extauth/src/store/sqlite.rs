@@ -36,7 +36,10 @@ impl Sqlite {
         conn.execute_batch(super::trail::SCHEMA)?;
         conn.execute_batch(crate::approval_request::rows::SCHEMA)?;
         add_count_column(&conn)?;
-        for (table, column, ty) in super::replica::COLUMNS {
+        for (table, column, ty) in super::replica::COLUMNS
+            .into_iter()
+            .chain(crate::approval_request::rows::COLUMNS)
+        {
             add_column(&conn, table, column, ty)?;
         }
         conn.execute_batch(super::replica::TABLES)?;

@@ -350,6 +350,7 @@ async fn a_failed_command_leaves_nothing_and_spares_its_batch(place: Place) {
 
 fn request(call: &ParkedCall, key: &str) -> requests::Row {
     requests::Row {
+        approvals: Vec::new(),
         id: call.id.clone(),
         action_key: key.into(),
         state: crate::approval_request::State::Open,
@@ -402,6 +403,7 @@ async fn a_request_opens_attaches_and_moves_once(place: Place) {
 
     let now = OffsetDateTime::now_utc();
     let approve = Transition {
+        count: None,
         id: "r1".into(),
         from: State::Open,
         to: next(State::Open, Step::Approve).unwrap(),

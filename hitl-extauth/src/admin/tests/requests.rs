@@ -16,6 +16,8 @@ const SAME_V3: [&str; 3] = [
 
 pub(super) fn settings(park_timeout: Duration) -> Settings {
     Settings {
+        policy: std::sync::Arc::new(hitl_wire::policy::Policy::anyone_once()),
+        reviewers: None,
         allow: AllowList::default(),
         park_timeout,
         capacity: Capacity {
