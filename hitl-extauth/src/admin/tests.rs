@@ -659,5 +659,6 @@ async fn the_opt_out_parks_unverified_calls_without_a_requester() {
 }
 
 mod notify;
+mod policy;
 mod replicas;
 mod requests;

@@ -36,6 +36,18 @@ fn replica_hearing(
     per_requester: usize,
     hears: bool,
 ) -> Lab {
+    replica_with(server, name, park_timeout, per_requester, hears, None)
+}
+
+/// [`replica_hearing`] under the approval policy `policy` (`None`: anyone, once).
+fn replica_with(
+    server: &hitl_lab::postgres::Server,
+    name: &str,
+    park_timeout: Duration,
+    per_requester: usize,
+    hears: bool,
+    policy: Option<std::sync::Arc<hitl_wire::policy::Policy>>,
+) -> Lab {
     let location = Location::Postgres {
         url: server.url("postgres"),
         password: Some(server.password.clone()),
@@ -48,6 +60,9 @@ fn replica_hearing(
     let mut settings = super::requests::settings(park_timeout);
     settings.capacity.total = 1000;
     settings.capacity.per_requester = per_requester;
+    if let Some(policy) = policy {
+        settings.policy = policy;
+    }
     Lab {
         gate: Gate::start(settings, audit, opened.requests),
         token: None,
@@ -258,4 +273,49 @@ async fn one_action_opened_on_two_replicas_at_once_is_one_request() {
             "{answer:?}"
         );
     }
+}
+
+/// Two keys over two replicas: eight dbas approve a migration down to v1 at once, one in two
+/// through each replica. The store counts each approval once: exactly one is counted, one
+/// approves, the call held on A runs once with two distinct approvers.
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_approvals_racing_over_two_replicas_count_once_each_and_release_once() {
+    let server = server("k-of-n");
+    let policy = super::policy::policy();
+    let a = Arc::new(replica_with(
+        &server,
+        "a",
+        LONG,
+        100,
+        true,
+        Some(policy.clone()),
+    ));
+    let b = Arc::new(replica_with(&server, "b", LONG, 100, true, Some(policy)));
+    let held = a.check(super::policy::DOWN_TO_V1);
+    let id = a.parked(1).await.pending.remove(0).id;
+    b.parked(1).await;
+    let decisions: Vec<_> = (0..8)
+        .map(|n| {
+            let lab = Arc::clone(if n % 2 == 0 { &a } else { &b });
+            let id = id.clone();
+            tokio::spawn(async move {
+                let body = format!(r#"{{"approved":true,"reviewer":"r{n}"}}"#);
+                lab.decide(&id, &body).await.0
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for decision in decisions {
+        statuses.push(decision.await.unwrap());
+    }
+    let count = |want| statuses.iter().filter(|s| **s == want).count();
+    assert_eq!(
+        (count(StatusCode::ACCEPTED), count(StatusCode::OK)),
+        (1, 1),
+        "{statuses:?}"
+    );
+    let answer = tokio::time::timeout(PATIENCE, held).await.unwrap().unwrap();
+    let claims = super::policy::claims(&answer);
+    assert_eq!(claims.approvers.len(), 2);
+    assert_ne!(claims.approvers[0], claims.approvers[1]);
 }
