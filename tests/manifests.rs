@@ -1083,3 +1083,38 @@ fn the_gateway_and_the_gate_speak_mtls_in_kind() {
         "the gate's certificate is verified"
     );
 }
+
+/// The gate's approval policy (issue #28) parses as the gate will read it, keeps scenes 3 and
+/// 4 as the seed has them (one approval from `platform`), and asks two keys from `dba` or
+/// `sre` for a migration back down to v1; the gate's Deployment reads it from its mount.
+#[test]
+fn the_approval_policy_parses_and_asks_two_keys_only_for_a_migration_down_to_v1() {
+    use hitl_wire::policy::Policy;
+    let lab = lab();
+    let text = lab
+        .approval_policy()
+        .expect("the hitl-approval-policy ConfigMap");
+    let policy = Policy::parse(text, "hitl-approval-policy").unwrap_or_else(|e| panic!("{e}"));
+    let rule = |version: &str| {
+        let args = serde_json::json!({ "version": version });
+        let rule = policy.rule_for("/mcp", "run_migration", &args).unwrap();
+        (
+            rule.view.name.clone(),
+            rule.view.groups.clone(),
+            rule.view.approvals,
+        )
+    };
+    let platform = ("privileged".to_owned(), vec!["platform".to_owned()], 1);
+    assert_eq!(rule("v3"), platform, "scenes 3 and 4");
+    assert_eq!(rule("v1").2, 2, "scene 9");
+    assert_eq!(rule("v1").1, ["dba", "sre"]);
+    let gate = doc(&lab, "Deployment", "hitl-extauth");
+    let file = gate.value["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "APPROVAL_POLICY_FILE")
+        .and_then(|e| e["value"].as_str())
+        .expect("the gate is given the policy");
+    assert_eq!(file, "/etc/hitl-policy/policy.toml");
+}

@@ -87,6 +87,8 @@ impl AuditLog {
         detail: serde_json::Value,
     ) -> AuditEntry {
         self.push(AuditEntry {
+            approved_by: Vec::new(),
+            rule: None,
             seq: 0,
             at: OffsetDateTime::now_utc(),
             tool: tool.to_owned(),
@@ -155,6 +157,8 @@ mod tests {
 
     fn refusal(i: usize) -> AuditEntry {
         AuditEntry {
+            approved_by: Vec::new(),
+            rule: None,
             seq: 0,
             at: OffsetDateTime::now_utc(),
             tool: "run_migration".into(),

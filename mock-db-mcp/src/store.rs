@@ -127,12 +127,12 @@ impl Store {
 
     /// `run_migration`: move the schema to `to` and audit it (a no-op is audited too: the
     /// call reached the database).
-    /// `approval_id`: the verified approval that let the call run, if any.
+    /// `approval`: the verified approval that let the call run, if any.
     pub async fn migrate(
         &self,
         to: SchemaVersion,
         caller: Caller,
-        approval_id: Option<String>,
+        approval: Option<hitl_wire::approval::Claims>,
     ) -> Result<(Migration, AuditEntry), DbError> {
         self.with(move |inner| {
             let migration = inner.db.migrate(to)?;
@@ -147,8 +147,16 @@ impl Store {
                     "steps": migration.steps,
                 }),
             );
-            if approval_id.is_some() {
-                entry = inner.audit.amend_last(|e| e.approval_id = approval_id);
+            if let Some(approval) = approval {
+                entry = inner.audit.amend_last(|e| {
+                    e.approved_by = if approval.approvers.is_empty() {
+                        vec![approval.reviewer]
+                    } else {
+                        approval.approvers
+                    };
+                    e.rule = approval.rule;
+                    e.approval_id = Some(approval.id);
+                });
             }
             Ok((migration, entry))
         })
@@ -166,6 +174,8 @@ impl Store {
     ) -> Result<AuditEntry, DbError> {
         self.with(move |inner| {
             Ok(inner.audit.push(AuditEntry {
+                approved_by: Vec::new(),
+                rule: None,
                 seq: 0,
                 at: time::OffsetDateTime::now_utc(),
                 tool,

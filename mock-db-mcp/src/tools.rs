@@ -341,11 +341,7 @@ impl PrivilegedTools {
         let approval = extensions.get::<Approved>().map(|a| a.0.clone());
         let (migration, entry) = self
             .store
-            .migrate(
-                version,
-                caller.clone(),
-                approval.as_ref().map(|a| a.id.clone()),
-            )
+            .migrate(version, caller.clone(), approval.clone())
             .await
             .map_err(internal)?;
         tracing::info!(

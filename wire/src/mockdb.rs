@@ -95,6 +95,13 @@ pub struct AuditEntry {
     /// call run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// Who approved that call, as its approval token names them (every approver when the
+    /// rule needed several).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+    /// The approval policy's rule the approval was given under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Set when the call was refused and did not run: the approval check that failed
     /// (`missing`, `signature`, `expired`, `body-sha256`, `replayed`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]

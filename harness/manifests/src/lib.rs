@@ -255,12 +255,26 @@ impl LabManifests {
         headers
     }
 
+    /// The gate's approval policy (TOML): the `policy.toml` of the ConfigMap the gate mounts
+    /// at the directory of its `APPROVAL_POLICY_FILE`.
+    pub fn approval_policy(&self) -> Option<&str> {
+        self.docs
+            .iter()
+            .find(|d| d.kind == "ConfigMap" && d.name == APPROVAL_POLICY_CONFIGMAP)?
+            .value
+            .pointer("/data/policy.toml")?
+            .as_str()
+    }
+
     /// How the gate writes a denial (`DENY_RESPONSE` of the gate's Deployment), if set.
     pub fn deny_response(&self) -> Option<&str> {
         self.deployment_behind(&self.gate.ext_auth.backend)?
             .env_value(hitl_wire::env::extauth::DENY_RESPONSE)
     }
 }
+
+/// The ConfigMap that holds the gate's approval policy.
+pub const APPROVAL_POLICY_CONFIGMAP: &str = "hitl-approval-policy";
 
 fn exactly_one<T>(mut items: Vec<T>, kind: &str) -> Result<T, ManifestError> {
     match items.len() {

@@ -86,6 +86,8 @@ pub struct Options {
     pub approval_ttl: Option<Duration>,
     /// `APPROVAL_WINDOW` (whole seconds), if not the default: how long an approval is usable.
     pub approval_window: Option<Duration>,
+    /// `APPROVAL_POLICY_FILE`: who may approve what (unset: anyone, once).
+    pub approval_policy: Option<PathBuf>,
 }
 
 impl Options {
@@ -112,6 +114,7 @@ impl Options {
             replica_name: None,
             approval_ttl: None,
             approval_window: None,
+            approval_policy: None,
         }
     }
 
@@ -193,6 +196,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
+    if let Some(policy) = &options.approval_policy {
+        spec = spec.env(env::APPROVAL_POLICY_FILE, policy.as_os_str());
+    }
     if let Some((url, password_file)) = &options.postgres {
         // One name per replica (else one per gRPC port on this host): a restart is a new
         // life of it, which closes its previous life's held calls at once.

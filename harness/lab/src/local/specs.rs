@@ -31,6 +31,8 @@ pub(super) struct Translated {
     pub(super) park_timeout: Duration,
     /// mTLS between the gateway and the gate, when the manifests ask for it.
     gate_tls: Option<GateTlsFiles>,
+    /// The gate's approval policy, written from the manifests' ConfigMap.
+    approval_policy: Option<PathBuf>,
 }
 
 /// Translate `manifests` for `config`; write the agent's config and card and the requester
@@ -83,7 +85,17 @@ pub(super) fn translate(
     let agent_card = conf_dir.join("agent-card.json");
     hitl_wire::private::write(&agent_config, &serde_json::to_vec_pretty(&agent.config)?)?;
     std::fs::write(&agent_card, serde_json::to_vec_pretty(&agent.card)?)?;
+    // Who may approve what: the ConfigMap the gate's Deployment mounts, as its file.
+    let approval_policy = match manifests.approval_policy() {
+        Some(policy) => {
+            let path = conf_dir.join("approval-policy.toml");
+            std::fs::write(&path, policy)?;
+            Some(path)
+        }
+        None => None,
+    };
     Ok(Translated {
+        approval_policy,
         gateway: plan,
         agent,
         agent_config,
@@ -168,6 +180,7 @@ fn gate_replica(
                 gate.replica_name = Some(format!("extauth-{k}"));
             }
             gate.deny_response = manifests.deny_response().map(str::to_owned);
+            gate.approval_policy = lab.approval_policy.clone();
             gate.grpc_tls = lab.gate_tls.clone();
             // The gate verifies requester tokens itself, with the keys, issuer and
             // audiences the gateway's JWT policy names (tests/manifests.rs checks the

@@ -20,13 +20,8 @@ impl Decider {
     /// Reject call `id`, which an attack left waiting, as the conformance run's own reviewer:
     /// `Ok(Err(why))` when the decider refused.
     pub async fn clean_up(&self, id: &str) -> anyhow::Result<Result<(), String>> {
-        self.decide(
-            id,
-            false,
-            "conformance: cleaning up",
-            "conformance-reviewer",
-        )
-        .await
+        self.decide(id, false, "conformance: cleaning up", "platform-reviewer")
+            .await
     }
 
     /// Decide call `id` as `reviewer`: `Ok(Err(why))` when the decider refused.

@@ -54,12 +54,7 @@ pub async fn self_approval(target: &Target, report: &mut AttackReport) -> anyhow
     );
     match target
         .decider
-        .decide(
-            &id,
-            true,
-            "second pair of eyes",
-            "conformance-second-reviewer",
-        )
+        .decide(&id, true, "second pair of eyes", "platform-oncall")
         .await?
     {
         Ok(()) => {}
@@ -112,7 +107,7 @@ pub async fn replay_approval(target: &Target, report: &mut AttackReport) -> anyh
     let id = parked_id(target, tag).await?;
     if let Err(why) = target
         .decider
-        .decide(&id, true, "approve once", "conformance-reviewer")
+        .decide(&id, true, "approve once", "platform-reviewer")
         .await?
     {
         check(report, false, format!("could not approve: {why}"));

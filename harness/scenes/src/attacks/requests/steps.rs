@@ -50,12 +50,7 @@ impl Attack<'_> {
         if let Err(why) = self
             .target
             .decider
-            .decide(
-                &id,
-                true,
-                "conformance: approve once",
-                "conformance-reviewer",
-            )
+            .decide(&id, true, "conformance: approve once", "platform-reviewer")
             .await?
         {
             anyhow::bail!("could not approve request {id}: {why}");

@@ -108,6 +108,8 @@ pub(super) fn park(tool: &str, args: Value, outcome: Option<Outcome>, reason: &s
 
 pub(super) fn ran(seq: u64, tool: &str, args: Value) -> AuditEntry {
     AuditEntry {
+        approved_by: Vec::new(),
+        rule: None,
         seq,
         at: time::OffsetDateTime::UNIX_EPOCH,
         tool: tool.into(),
