@@ -101,6 +101,8 @@ struct Observed<'a> {
     park: Option<&'a SeenPark>,
     /// A call that passes on an earlier approval: what it passed on.
     earlier: Option<held::Earlier<'a>>,
+    /// Who approved it, as mock-db-mcp's audit of its run names them.
+    approved_by: Vec<String>,
 }
 
 /// Match what the agent called to what the scene expects, call by call.
@@ -173,14 +175,17 @@ fn observe<'a>(
         (None, None) => None,
     };
     // Execution: the audit log for mutations, the tool result for reads.
+    let mut approved_by = Vec::new();
     let ran = if want.is_some_and(|w| w.while_held.is_some()) {
         false
     } else if call.tool == tools::CLUSTER_DB_QUERY {
         call.result.as_ref().is_some_and(|r| !r.is_error)
     } else {
-        audit
-            .claim(|e| e.tool == call.tool && e.args == call.args)
-            .is_some()
+        let entry = audit.claim(|e| e.tool == call.tool && e.args == call.args);
+        if let Some(entry) = entry {
+            approved_by.clone_from(&entry.approved_by);
+        }
+        entry.is_some()
     };
     Observed {
         tier,
@@ -188,6 +193,31 @@ fn observe<'a>(
         ran,
         park,
         earlier: None,
+        approved_by,
+    }
+}
+
+/// Several keys (the approval policy's k-of-n): each approval but the last was counted while
+/// the call still waited, and the run's audit names every approver, in turn.
+fn keys(tool: &str, want: &ExpectedCall, observed: &Observed<'_>, verdict: &mut Verdict) {
+    let k = want.approvers.len();
+    let counted = observed.park.map_or(0, |p| p.counted);
+    verdict.check(
+        counted + 1 == k,
+        format!(
+            "{tool}: the call still waited after each of the first {} approvals (it did after \
+             {counted})",
+            k - 1
+        ),
+    );
+    if want.executed {
+        verdict.check(
+            observed.approved_by == want.approvers,
+            format!(
+                "{tool}: mock-db-mcp's audit names its approvers {:?} (found {:?})",
+                want.approvers, observed.approved_by
+            ),
+        );
     }
 }
 
@@ -254,6 +284,9 @@ fn expected_call(
     }
     if want.decision == Some(HumanDecision::EarlierApproval) {
         held::passed_on_earlier(tool, call, observed, verdict);
+    }
+    if !want.approvers.is_empty() {
+        keys(tool, want, observed, verdict);
     }
     verdict.check(
         observed.ran == want.executed,

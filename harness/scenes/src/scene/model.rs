@@ -95,6 +95,9 @@ pub struct ExpectedCall {
     pub while_held: Option<WhileHeld>,
     /// Whether the call must reach the database.
     pub executed: bool,
+    /// Tier 2 approvals by these reviewers, in turn (the approval policy's k-of-n): the call
+    /// must still wait after each but the last. Empty: the desk's own reviewer, once.
+    pub approvers: Vec<String>,
     /// 1-based line in the scene file, for messages.
     pub line: usize,
 }

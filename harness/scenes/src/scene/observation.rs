@@ -51,6 +51,8 @@ pub struct SeenPark {
     /// How `/pending` listed the card when the reviewer decided it after a hold that ran out
     /// or a restart (none: decided at once).
     pub listed_before_decision: Option<Listed>,
+    /// Approvals the gate counted while the call still waited for more (k-of-n), in turn.
+    pub counted: usize,
 }
 
 /// How `/pending` listed a card.

@@ -5,6 +5,7 @@
 //! out or the gate restarted ([`WhileHeld`]) is taken in [`held`].
 
 mod held;
+mod keys;
 
 use std::{collections::VecDeque, pin::Pin, time::Duration};
 
@@ -136,6 +137,8 @@ struct Planned {
     tool: String,
     decision: HumanDecision,
     while_held: Option<WhileHeld>,
+    /// Reviewers who approve in turn (k-of-n); empty: the desk's own, once.
+    approvers: Vec<String>,
 }
 
 /// The scene's tier-2 decisions, in order, by tool (a call that passes on an earlier
@@ -151,6 +154,7 @@ fn plan(scene: &Scene) -> VecDeque<Planned> {
                 tool: c.tool.clone(),
                 decision: c.decision.clone()?,
                 while_held: c.while_held,
+                approvers: c.approvers.clone(),
             })
         })
         .collect()
@@ -267,6 +271,7 @@ impl Work {
             hold_ended: false,
             came_back: false,
             listed_before_decision: None,
+            counted: 0,
         });
         let decision = match planned {
             Some(Planned {
@@ -274,6 +279,9 @@ impl Work {
                 while_held: Some(while_held),
                 ..
             }) => return self.put_off(&call.id, decision, while_held).await,
+            Some(Planned { approvers, .. }) if !approvers.is_empty() => {
+                return self.keys(&call.id, &approvers).await;
+            }
             Some(planned) => planned.decision,
             None => HumanDecision::Reject {
                 reason: format!("hitl-lab: scene {scene} does not expect this call here"),

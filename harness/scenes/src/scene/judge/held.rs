@@ -56,6 +56,7 @@ pub(super) fn on_earlier_approval<'a>(
         (None, None) => (Some(Tier::None), None),
     };
     Observed {
+        approved_by: Vec::new(),
         tier,
         decision,
         ran: entry.is_some(),

@@ -103,6 +103,7 @@ pub(super) fn park(tool: &str, args: Value, outcome: Option<Outcome>, reason: &s
         hold_ended: false,
         came_back: false,
         listed_before_decision: None,
+        counted: 0,
     }
 }
 

@@ -18,6 +18,8 @@ pub(super) struct RawCall {
     pub(super) reason: Option<String>,
     pub(super) while_held: Option<Spanned<String>>,
     pub(super) executed: bool,
+    #[serde(default)]
+    pub(super) approvers: Vec<String>,
 }
 
 type Located = (Option<Range<usize>>, String);
@@ -69,7 +71,18 @@ pub(super) fn to_call(
                 .into(),
         ));
     }
+    if !raw.approvers.is_empty()
+        && (decision != Some(HumanDecision::Approve) || raw.tier != Tier::Gateway)
+    {
+        return Err((
+            None,
+            "`approvers` go with `tier = \"gateway\"` and `decide = \"approve\"`: the \
+             reviewers who approve in turn"
+                .into(),
+        ));
+    }
     Ok(ExpectedCall {
+        approvers: raw.approvers,
         tool,
         tier: raw.tier,
         decision,
