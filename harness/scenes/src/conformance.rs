@@ -3,6 +3,8 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+use anyhow::Context as _;
+
 use crate::scene::{self, RunOptions, Scene, SuiteReport, reviewer::RestartGate};
 
 mod exposure;
@@ -258,6 +260,13 @@ pub async fn replay_attacks(
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<Vec<crate::attacks::AttackReport>> {
     let target = lab_target(lab, local).await?;
+    // The scenes leave the database where the last one put it (scene 9: v1, under the
+    // two-key rule); the attacks start from the seed data, as each scene does.
+    target
+        .db
+        .reset()
+        .await
+        .context("restoring mock-db-mcp's seed data before the attack catalogue")?;
     progress(&format!(
         "\n━━ attack catalogue: {} attacks through the lab's gateway ━━",
         attacks.len()

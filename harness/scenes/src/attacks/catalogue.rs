@@ -47,6 +47,8 @@ pub enum Kind {
     CheckWithoutClientCertificate,
     /// Issue #26's approval requests: an approval tried beyond what it covers.
     Requests(super::requests::Procedure),
+    /// Issue #28's two keys: one reviewer counted twice, or a reviewer the policy never named.
+    Keys(super::keys::KeysAttack),
 }
 
 /// Where a request goes.
@@ -249,6 +251,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
     Ok(out)
 }
 
+use super::keys::KeysAttack;
+
 /// What the attacker does: a request (the default) or a named procedure.
 fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, String)> {
     let kind_name = a
@@ -263,6 +267,11 @@ fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, Str
         "decide-without-credentials" => Kind::DecideWithoutCredentials,
         "stated-requester" => Kind::StatedRequester,
         "check-without-client-certificate" => Kind::CheckWithoutClientCertificate,
+        "same-reviewer-twice" => Kind::Keys(KeysAttack::SameReviewerTwice),
+        "reviewer-outside-groups" => Kind::Keys(KeysAttack::OutsideTheGroups),
+        "look-alike-second-key" => Kind::Keys(KeysAttack::LookAlikeSecondKey),
+        "forged-groups" => Kind::Keys(KeysAttack::ForgedGroups),
+        "unknown-reviewer" => Kind::Keys(KeysAttack::UnknownReviewer),
         other => match super::requests::Procedure::from_kind(other) {
             Some(procedure) => Kind::Requests(procedure),
             None => return Err((kind_span, super::requests::unknown_kind(other))),

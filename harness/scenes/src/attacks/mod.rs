@@ -5,6 +5,7 @@ pub mod calls;
 pub mod catalogue;
 pub mod check;
 pub mod decider;
+pub mod keys;
 pub mod mtls;
 pub mod procedures;
 pub mod raw;

@@ -167,6 +167,7 @@ pub async fn run(target: &Target, attack: &Attack) -> AttackReport {
                 procedures::decide_without_credentials(target, report).await
             }
             Kind::Requests(procedure) => super::requests::run(target, *procedure, report).await,
+            Kind::Keys(attack) => super::keys::run(target, *attack, report).await,
         })
         .await
 }
