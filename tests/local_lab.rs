@@ -202,7 +202,7 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
                 id_token: None,
                 approved: false,
                 reason: "not now".into(),
-                reviewer: Some("bob".into()),
+                reviewer: Some("platform-reviewer".into()),
             },
         )
         .await
@@ -245,6 +245,48 @@ async fn the_chat_users_token_reaches_the_gate_through_kagent() {
     );
     let state = db.state().await.unwrap();
     assert_eq!(state.schema_version, "v2", "nothing ran");
+    the_labs_inbox_took_the_gates_signed_notifications(&lab).await;
+}
+
+/// The lab's webhook receiver (the chat page's `/notify`) took the gate's signed notifications
+/// of the request opened and rejected above, and refuses one signed with another key.
+async fn the_labs_inbox_took_the_gates_signed_notifications(lab: &Lab) {
+    let gate = lab.state.gate_admin().expect("an admin client");
+    let mut sent = 0.0;
+    for _ in 0..100 {
+        let metrics = gate.metrics().await.expect("metrics");
+        sent = metrics
+            .lines()
+            .find(|l| l.starts_with("hitl_extauth_notifications_total{result=\"sent\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if sent >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        sent >= 2.0,
+        "opened and decided reached the lab's receiver ({sent} sent)"
+    );
+    let chat = lab.state.urls.chat.as_deref().expect("the chat page");
+    let body = br#"{"kind":"opened"}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let forged = hitl_wire::notify::sign(b"not the lab's notification key", now, body);
+    let status = reqwest::Client::new()
+        .post(format!("{}/notify", chat.trim_end_matches('/')))
+        .header(hitl_wire::notify::SIGNATURE_HEADER, forged)
+        .header(hitl_wire::notify::TIMESTAMP_HEADER, now.to_string())
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("the receiver answers")
+        .status();
+    assert_eq!(
+        status,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "a forged notification is refused"
+    );
 }
 
 through_both_gateways! {

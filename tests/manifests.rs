@@ -1113,7 +1113,7 @@ fn the_approval_policy_parses_and_asks_two_keys_only_for_a_migration_down_to_v1(
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["name"] == "APPROVAL_POLICY_FILE")
+        .find(|e| e["name"] == hitl_wire::env::extauth::APPROVAL_POLICY_FILE)
         .and_then(|e| e["value"].as_str())
         .expect("the gate is given the policy");
     assert_eq!(file, "/etc/hitl-policy/policy.toml");

@@ -282,15 +282,8 @@ impl Config {
                 env::NOTIFY_SECRET_FILE
             );
         };
-        let secret = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("{} {}: {e}", env::NOTIFY_SECRET_FILE, path.display()))?;
-        let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
-        anyhow::ensure!(
-            secret.len() >= 16,
-            "{} {}: the key must be at least 16 bytes",
-            env::NOTIFY_SECRET_FILE,
-            path.display()
-        );
+        let secret = hitl_wire::notify::secret_from_file(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", env::NOTIFY_SECRET_FILE))?;
         Ok(Some(crate::notify::Receivers {
             webhooks,
             slack,

@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = env::REQUESTER_KEY_FILE)]
     pub requester_key_file: Option<std::path::PathBuf>,
 
+    /// File holding the key hitl-extauth signs its notifications with: this page then
+    /// receives them at `POST /notify` and shows them at `/notifications`.
+    #[arg(long, env = env::NOTIFY_SECRET_FILE)]
+    pub notify_secret_file: Option<std::path::PathBuf>,
+
     /// Key that signs session cookies and CSRF tokens (random per start if unset).
     #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
@@ -110,6 +115,18 @@ fn parse_agents(text: &str) -> Result<Agents, String> {
         return Err("no agents listed".into());
     }
     Ok(Agents(agents))
+}
+
+impl Config {
+    /// The notification inbox, when a secret file is given.
+    pub fn inbox(&self) -> anyhow::Result<Option<crate::inbox::Inbox>> {
+        let Some(path) = &self.notify_secret_file else {
+            return Ok(None);
+        };
+        let secret = hitl_wire::notify::secret_from_file(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", env::NOTIFY_SECRET_FILE))?;
+        Ok(Some(crate::inbox::Inbox::new(secret)))
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod config;
 mod conversation;
+mod inbox;
 mod render;
 mod requester;
 mod routes;
@@ -84,6 +85,7 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         issuer,
         conversations: Default::default(),
         agents: config.agents.clone(),
+        inbox: config.inbox()?,
     })
 }
 

@@ -56,9 +56,11 @@ pub struct AppState {
     pub issuer: Option<Arc<hitl_lab::requester::Issuer>>,
     /// One conversation per (user, agent).
     pub conversations: Mutex<HashMap<(String, String), Arc<Conversation>>>,
+    /// The gate's notifications, when this page receives them (`NOTIFY_SECRET_FILE`).
+    pub inbox: Option<crate::inbox::Inbox>,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
     let guarded = Router::new()
@@ -70,12 +72,15 @@ pub fn router(state: Shared) -> Router {
         .route("/decide", post(decide))
         .route("/answer", post(answer))
         .route("/new", post(new_chat))
+        .route("/notifications", get(crate::inbox::list))
         .route("/assets/{file}", get(asset))
         .route_layer(middleware::from_fn_with_state(state.clone(), allowed_host));
     Router::new()
         .merge(guarded)
         // Probes may name any address as Host: health is open to any.
         .route("/healthz", get(|| async { "ok" }))
+        // The gate's webhooks: checked by their signature, not a session.
+        .route("/notify", post(crate::inbox::receive))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -115,7 +120,7 @@ fn now() -> i64 {
 
 /// The signed-in user, if the session cookie is genuine, unexpired, not signed out and still
 /// an account.
-fn user(state: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn user(state: &AppState, headers: &HeaderMap) -> Option<String> {
     state.identity.resolve(headers, now()).map(|i| i.user)
 }
 

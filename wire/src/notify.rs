@@ -171,6 +171,23 @@ mod signature {
 #[cfg(feature = "crypto")]
 pub use signature::{Refused, sign, verify};
 
+/// Shortest notification key accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// The notification key in the file at `path` (surrounding whitespace dropped): what the gate
+/// signs with and a receiver checks with, read the same way by both.
+pub fn secret_from_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let secret = String::from_utf8_lossy(&raw).trim().as_bytes().to_vec();
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{}: the key must be at least {MIN_SECRET_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(secret)
+}
+
 #[cfg(all(test, feature = "crypto"))]
 mod tests {
     use super::*;

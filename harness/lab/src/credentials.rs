@@ -18,6 +18,8 @@ pub struct Credentials {
     pub admin_token: String,
     /// mock-db-mcp's `RESET_TOKEN`.
     pub reset_token: String,
+    /// The key hitl-extauth signs its notifications with (`NOTIFY_SECRET_FILE`), as a file.
+    pub notify_secret_file: Option<PathBuf>,
 }
 
 impl Credentials {
@@ -32,10 +34,14 @@ impl Credentials {
         let keys = signer
             .write_key_files(&dir)
             .with_context(|| format!("writing the approval keys to {}", dir.display()))?;
+        let notify_secret_file = dir.join(NOTIFY_SECRET_FILE);
+        hitl_wire::private::write(&notify_secret_file, random_token()?.as_bytes())
+            .with_context(|| format!("writing {}", notify_secret_file.display()))?;
         Ok(Self {
             keys,
             admin_token: random_token()?,
             reset_token: random_token()?,
+            notify_secret_file: Some(notify_secret_file),
         })
     }
 
@@ -48,6 +54,9 @@ impl Credentials {
             .unwrap_or_default()
     }
 }
+
+/// The notification key's file, in the credentials directory.
+pub const NOTIFY_SECRET_FILE: &str = "notify.key";
 
 /// 32 random bytes as hex.
 pub fn random_token() -> anyhow::Result<String> {

@@ -16,3 +16,6 @@ pub const SCRIPTED_MODEL_URL: &str = "SCRIPTED_MODEL_URL";
 /// The requester signing key (PKCS#8 file) that mints the signed-in user's token for every
 /// A2A request.
 pub const REQUESTER_KEY_FILE: &str = "REQUESTER_KEY_FILE";
+/// File holding the key hitl-extauth signs its notifications with: lab-chat then receives
+/// them (`POST /notify`) and shows them (`/notifications`).
+pub const NOTIFY_SECRET_FILE: &str = "NOTIFY_SECRET_FILE";

@@ -1,3 +1,5 @@
+//! The approval policy's file, rule matching and eligibility, as the gate and hitl-ui use them.
+
 use super::*;
 
 const LAB: &str = r#"

@@ -27,6 +27,8 @@ pub struct Options {
     pub requester_key_file: Option<std::path::PathBuf>,
     /// `ALLOWED_HOSTS`; `None`: the bind address and `localhost`, on this port.
     pub allowed_hosts: Option<String>,
+    /// `NOTIFY_SECRET_FILE`: receive the gate's notifications (`/notify`, `/notifications`).
+    pub notify_secret_file: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -39,6 +41,7 @@ impl Options {
             scripted_model_url: None,
             requester_key_file: None,
             allowed_hosts: None,
+            notify_secret_file: None,
         }
     }
 
@@ -53,6 +56,11 @@ impl Options {
     pub fn agent(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
         self.agents.push((name.into(), url.into()));
         self
+    }
+
+    /// Where the gate posts its notifications to this page.
+    pub fn notify_url(&self) -> String {
+        format!("{}/notify", self.base_url())
     }
 
     /// `http://127.0.0.1:PORT`: what a browser opens.
@@ -76,6 +84,9 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::ALLOWED_HOSTS, options.allowed_hosts_value())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.base_url()));
+    if let Some(file) = &options.notify_secret_file {
+        spec = spec.env(env::NOTIFY_SECRET_FILE, file.as_os_str());
+    }
     if let Some(url) = &options.scripted_model_url {
         spec = spec.env(env::SCRIPTED_MODEL_URL, url);
     }

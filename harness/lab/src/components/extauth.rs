@@ -88,6 +88,17 @@ pub struct Options {
     pub approval_window: Option<Duration>,
     /// `APPROVAL_POLICY_FILE`: who may approve what (unset: anyone, once).
     pub approval_policy: Option<PathBuf>,
+    /// Signed notifications (`NOTIFY_WEBHOOK_URLS`, `NOTIFY_SECRET_FILE`, `REVIEW_URL`).
+    pub notify: Option<Notify>,
+}
+
+/// Where the gate's notifications go, and the key that signs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub webhooks: Vec<String>,
+    pub secret_file: PathBuf,
+    /// hitl-ui's address, for the card's link.
+    pub review_url: Option<String>,
 }
 
 impl Options {
@@ -115,6 +126,7 @@ impl Options {
             approval_ttl: None,
             approval_window: None,
             approval_policy: None,
+            notify: None,
         }
     }
 
@@ -196,9 +208,7 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
         .health(format!("{}/healthz", options.admin_url()));
-    if let Some(policy) = &options.approval_policy {
-        spec = spec.env(env::APPROVAL_POLICY_FILE, policy.as_os_str());
-    }
+    spec = reviewers(spec, options);
     if let Some((url, password_file)) = &options.postgres {
         // One name per replica (else one per gRPC port on this host): a restart is a new
         // life of it, which closes its previous life's held calls at once.
@@ -262,4 +272,20 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         spec = spec.env(env::REQUIRE_VERIFIED_REQUESTER, require.to_string());
     }
     Ok(spec)
+}
+
+/// Who may approve what, and who is told a call waits: the policy file and notifications.
+fn reviewers(mut spec: Spec, options: &Options) -> Spec {
+    if let Some(policy) = &options.approval_policy {
+        spec = spec.env(env::APPROVAL_POLICY_FILE, policy.as_os_str());
+    }
+    if let Some(notify) = &options.notify {
+        spec = spec
+            .env(env::NOTIFY_WEBHOOK_URLS, notify.webhooks.join(","))
+            .env(env::NOTIFY_SECRET_FILE, notify.secret_file.as_os_str());
+        if let Some(url) = &notify.review_url {
+            spec = spec.env(env::REVIEW_URL, url);
+        }
+    }
+    spec
 }

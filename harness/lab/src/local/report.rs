@@ -57,6 +57,7 @@ pub fn describe(
         ),
     );
     gate_lines(state, &mut line);
+    policy_lines(state, &mut line);
     if let Some(model) = &u.scripted_model {
         line("scripted model", format!("{model}/v1"));
     }
@@ -111,6 +112,52 @@ fn gate_lines(state: &LabState, line: &mut impl FnMut(&str, String)) {
                 port(env),
                 port(grpc)
             ),
+        );
+    }
+}
+
+/// Who may approve what (the gate's policy file: its rules, each group's static reviewers)
+/// and where its signed notifications go, as the gate was started with them.
+fn policy_lines(state: &LabState, line: &mut impl FnMut(&str, String)) {
+    use hitl_wire::env::extauth as env;
+    let Some(gate) = state
+        .processes
+        .iter()
+        .find(|p| p.name == crate::components::extauth::NAME)
+        .and_then(|p| p.spec.as_ref())
+    else {
+        return;
+    };
+    if let Some(path) = gate.env.get(env::APPROVAL_POLICY_FILE) {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| hitl_wire::policy::Policy::parse(&t, path).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(policy) => {
+                let rules: Vec<String> = policy
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        let v = &r.view;
+                        format!("{} ({} of {})", v.name, v.approvals, v.groups.join("/"))
+                    })
+                    .collect();
+                line(
+                    "approval policy",
+                    format!("{path}  rules: {}", rules.join(", ")),
+                );
+                for (group, members) in &policy.groups {
+                    line(&format!("reviewers in {group}"), members.join(", "));
+                }
+            }
+            Err(e) => line("approval policy", format!("{path}: {e}")),
+        }
+    }
+    if let Some(urls) = gate.env.get(env::NOTIFY_WEBHOOK_URLS) {
+        let inbox = urls.replace("/notify", "/notifications");
+        line(
+            "notifications",
+            format!("signed webhooks to {urls}  (read them at {inbox}, signed in)"),
         );
     }
 }

@@ -181,6 +181,19 @@ fn gate_replica(
             }
             gate.deny_response = manifests.deny_response().map(str::to_owned);
             gate.approval_policy = lab.approval_policy.clone();
+            // Signed notifications to the chat page's inbox (the lab's webhook receiver).
+            gate.notify =
+                credentials
+                    .notify_secret_file
+                    .clone()
+                    .map(|secret_file| extauth::Notify {
+                        webhooks: vec![chat::Options::new(config.ports.chat, "").notify_url()],
+                        secret_file,
+                        review_url: Some(crate::net::http_url(
+                            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                            config.ports.ui,
+                        )),
+                    });
             gate.grpc_tls = lab.gate_tls.clone();
             // The gate verifies requester tokens itself, with the keys, issuer and
             // audiences the gateway's JWT policy names (tests/manifests.rs checks the
@@ -257,6 +270,12 @@ pub(super) fn agents(
     }
     chat_page.scripted_model_url = urls.scripted_model.clone();
     chat_page.requester_key_file = Some(config.dir.join(requester::KEY_FILE));
+    chat_page.notify_secret_file = Some(
+        config
+            .dir
+            .join("credentials")
+            .join(crate::credentials::NOTIFY_SECRET_FILE),
+    );
     specs.push(chat::spec(&chat_page, &log_dir)?);
     Ok(specs)
 }

@@ -11,6 +11,7 @@ use std::{
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::{keys::KeysAttack, requests::Procedure};
 use crate::scene::{
     SceneError,
     parse::{from_toml, locate},
@@ -46,9 +47,9 @@ pub enum Kind {
     /// A Check straight to the gate's port without the gateway's client certificate.
     CheckWithoutClientCertificate,
     /// Issue #26's approval requests: an approval tried beyond what it covers.
-    Requests(super::requests::Procedure),
+    Requests(Procedure),
     /// Issue #28's two keys: one reviewer counted twice, or a reviewer the policy never named.
-    Keys(super::keys::KeysAttack),
+    Keys(KeysAttack),
 }
 
 /// Where a request goes.
@@ -251,8 +252,6 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Attack>, SceneError> {
     Ok(out)
 }
 
-use super::keys::KeysAttack;
-
 /// What the attacker does: a request (the default) or a named procedure.
 fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, String)> {
     let kind_name = a
@@ -267,14 +266,10 @@ fn kind_of(a: &RawAttack, span: Range<usize>) -> Result<Kind, (Range<usize>, Str
         "decide-without-credentials" => Kind::DecideWithoutCredentials,
         "stated-requester" => Kind::StatedRequester,
         "check-without-client-certificate" => Kind::CheckWithoutClientCertificate,
-        "same-reviewer-twice" => Kind::Keys(KeysAttack::SameReviewerTwice),
-        "reviewer-outside-groups" => Kind::Keys(KeysAttack::OutsideTheGroups),
-        "look-alike-second-key" => Kind::Keys(KeysAttack::LookAlikeSecondKey),
-        "forged-groups" => Kind::Keys(KeysAttack::ForgedGroups),
-        "unknown-reviewer" => Kind::Keys(KeysAttack::UnknownReviewer),
-        other => match super::requests::Procedure::from_kind(other) {
-            Some(procedure) => Kind::Requests(procedure),
-            None => return Err((kind_span, super::requests::unknown_kind(other))),
+        other => match (Procedure::from_kind(other), KeysAttack::from_kind(other)) {
+            (Some(procedure), _) => Kind::Requests(procedure),
+            (None, Some(attack)) => Kind::Keys(attack),
+            (None, None) => return Err((kind_span, super::requests::unknown_kind(other))),
         },
     })
 }

@@ -37,6 +37,25 @@ pub enum KeysAttack {
     UnknownReviewer,
 }
 
+impl KeysAttack {
+    /// Each attack's `kind` in the catalogue.
+    pub const KINDS: [(&'static str, KeysAttack); 5] = [
+        ("same-reviewer-twice", KeysAttack::SameReviewerTwice),
+        ("reviewer-outside-groups", KeysAttack::OutsideTheGroups),
+        ("look-alike-second-key", KeysAttack::LookAlikeSecondKey),
+        ("forged-groups", KeysAttack::ForgedGroups),
+        ("unknown-reviewer", KeysAttack::UnknownReviewer),
+    ];
+
+    /// The attack a catalogue `kind` names.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Self::KINDS
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+    }
+}
+
 /// A parked migration down to v1 under a two-key rule, and who may and may not decide it.
 struct Parked<'t> {
     admin: &'t AdminClient,
@@ -58,87 +77,73 @@ pub async fn run(
     let Some(parked) = park(target, report).await? else {
         return Ok(());
     };
-    let first = parked.eligible[0].clone();
     match attack {
-        KeysAttack::SameReviewerTwice => {
-            expect(
-                report,
-                &parked,
-                &first,
-                202,
-                "the first approval is counted",
-            )
-            .await?;
-            expect(
-                report,
-                &parked,
-                &first,
-                403,
-                "the same reviewer again is refused",
-            )
-            .await?;
-            let shouted = first.to_uppercase();
-            expect(
-                report,
-                &parked,
-                &shouted,
-                403,
-                "the same reviewer in capitals is refused",
-            )
-            .await?;
-            approvals(report, &parked, 1).await?;
-        }
-        KeysAttack::OutsideTheGroups => match parked.outsider.clone() {
-            Some(outsider) => {
-                expect(
-                    report,
-                    &parked,
-                    &outsider,
-                    403,
-                    "a reviewer outside the groups is refused",
-                )
-                .await?;
-                approvals(report, &parked, 0).await?;
-            }
-            None => report
-                .not_applicable
-                .push("the policy lists no static reviewer outside the rule's groups".into()),
-        },
-        KeysAttack::LookAlikeSecondKey => {
-            expect(
-                report,
-                &parked,
-                &first,
-                202,
-                "the first approval is counted",
-            )
-            .await?;
-            let look_alike = look_alike(&first);
-            let status = decide_as(&parked, &look_alike).await?;
-            check(
-                report,
-                matches!(status, 403 | 422),
-                format!(
-                    "{look_alike:?}, a look-alike of {first:?}, is not a second key (HTTP {status})"
-                ),
-            );
-            approvals(report, &parked, 1).await?;
-        }
+        KeysAttack::SameReviewerTwice => same_reviewer_twice(report, &parked).await?,
+        KeysAttack::OutsideTheGroups => outside_the_groups(report, &parked).await?,
+        KeysAttack::LookAlikeSecondKey => look_alike_second_key(report, &parked).await?,
         KeysAttack::ForgedGroups => forged_groups(report, &parked).await?,
         KeysAttack::UnknownReviewer => {
             let stranger = format!("intruder-{}", super::calls::new_tag());
-            expect(
-                report,
-                &parked,
-                &stranger,
-                403,
-                "a reviewer the policy does not know is refused",
-            )
-            .await?;
+            let what = "a reviewer the policy does not know is refused";
+            expect(report, &parked, &stranger, 403, what).await?;
             approvals(report, &parked, 0).await?;
         }
     }
     reject(report, parked).await
+}
+
+/// The first eligible reviewer approves, again, then again in capitals: counted once.
+async fn same_reviewer_twice(report: &mut AttackReport, parked: &Parked<'_>) -> anyhow::Result<()> {
+    let first = &parked.eligible[0];
+    expect(report, parked, first, 202, "the first approval is counted").await?;
+    expect(
+        report,
+        parked,
+        first,
+        403,
+        "the same reviewer again is refused",
+    )
+    .await?;
+    let shouted = first.to_uppercase();
+    expect(
+        report,
+        parked,
+        &shouted,
+        403,
+        "the same reviewer in capitals is refused",
+    )
+    .await?;
+    approvals(report, parked, 1).await
+}
+
+/// A static reviewer of another group approves: refused, nothing counted.
+async fn outside_the_groups(report: &mut AttackReport, parked: &Parked<'_>) -> anyhow::Result<()> {
+    let Some(outsider) = parked.outsider.clone() else {
+        report
+            .not_applicable
+            .push("the policy lists no static reviewer outside the rule's groups".into());
+        return Ok(());
+    };
+    let what = "a reviewer outside the groups is refused";
+    expect(report, parked, &outsider, 403, what).await?;
+    approvals(report, parked, 0).await
+}
+
+/// After the first approval, a Cyrillic look-alike of the same name approves: no second key.
+async fn look_alike_second_key(
+    report: &mut AttackReport,
+    parked: &Parked<'_>,
+) -> anyhow::Result<()> {
+    let first = &parked.eligible[0];
+    expect(report, parked, first, 202, "the first approval is counted").await?;
+    let look_alike = look_alike(first);
+    let status = decide_as(parked, &look_alike).await?;
+    check(
+        report,
+        matches!(status, 403 | 422),
+        format!("{look_alike:?}, a look-alike of {first:?}, is not a second key (HTTP {status})"),
+    );
+    approvals(report, parked, 1).await
 }
 
 /// Park a migration down to v1 and read its rule; `None` (not applicable, said in `report`)

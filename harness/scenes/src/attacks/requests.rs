@@ -60,9 +60,11 @@ impl Procedure {
 /// The catalogue's error for a `kind` it does not know: every kind it does.
 pub fn unknown_kind(kind: &str) -> String {
     let ours = Procedure::KINDS.map(|(k, _)| k).join(", ");
+    let keys = super::keys::KeysAttack::KINDS.map(|(k, _)| k).join(", ");
     format!(
         "unknown kind `{kind}`: use request, self-approval, replay-approval, \
-         decide-without-credentials, stated-requester, check-without-client-certificate, {ours}"
+         decide-without-credentials, stated-requester, check-without-client-certificate, {ours}, \
+         {keys}"
     )
 }
 

@@ -15,6 +15,9 @@ use super::{
 };
 
 mod held;
+mod unclaimed;
+
+use unclaimed::Unclaimed;
 
 /// Who the scene ran as, and on what.
 #[derive(Debug, Clone, Copy)]
@@ -51,45 +54,6 @@ pub fn judge(scene: &Scene, seen: &Observation, standing: Standing<'_>) -> Verdi
         words(scene, seen, &mut verdict);
     }
     verdict
-}
-
-/// Items of a list each of which may explain one observed call, the first unclaimed first.
-struct Unclaimed<'a, T> {
-    items: &'a [T],
-    claimed: Vec<bool>,
-}
-
-impl<'a, T> Unclaimed<'a, T> {
-    fn new(items: &'a [T]) -> Self {
-        Self {
-            items,
-            claimed: vec![false; items.len()],
-        }
-    }
-
-    fn claim(&mut self, matches: impl Fn(&T) -> bool) -> Option<&'a T> {
-        let items = self.items;
-        let (i, item) = items
-            .iter()
-            .enumerate()
-            .find(|(i, item)| !self.claimed[*i] && matches(item))?;
-        self.claimed[i] = true;
-        Some(item)
-    }
-
-    /// Every item, claimed or not.
-    fn all(&self) -> &'a [T] {
-        self.items
-    }
-
-    fn left(&self) -> impl Iterator<Item = &'a T> {
-        let items = self.items;
-        items
-            .iter()
-            .zip(self.claimed.clone())
-            .filter(|(_, claimed)| !claimed)
-            .map(|(item, _)| item)
-    }
 }
 
 /// What one call went through, from the three sources.

@@ -29,7 +29,7 @@ fn error_of(text: &str) -> String {
 fn every_shipped_scene_parses_and_ids_are_unique() {
     let scenes = super::load_dir(&default_dir()).expect("scenes load");
     let ids: Vec<u32> = scenes.iter().map(|s| s.id).collect();
-    assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 #[test]
@@ -230,4 +230,14 @@ fn an_earlier_approval_exists_only_at_the_gateway_and_runs() {
     let err = error_of(&LONG.replace("executed = true", "executed = false"));
     assert!(err.starts_with("s.toml:16:1: "), "{err}");
     assert!(err.contains("it runs (`executed = true`)"), "{err}");
+}
+
+#[test]
+fn approvers_go_with_a_gateway_approval_only() {
+    let keys = VALID.replace(
+        "decide = \"reject\"",
+        "decide = \"reject\"\napprovers = [\"dba-ann\", \"sre-sam\"]",
+    );
+    let e = error_of(&keys);
+    assert!(e.contains("`approvers` go with"), "{e}");
 }
