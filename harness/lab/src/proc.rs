@@ -12,7 +12,9 @@ use std::{
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+mod detached;
 mod saved;
+pub use detached::how_it_ended;
 pub use saved::SavedSpec;
 
 /// How to start a process and how to tell it is ready.
@@ -150,7 +152,12 @@ pub async fn wait_ready(
                 "{} exited ({status}) before it became healthy; log {}:\n{}",
                 spec.name,
                 spec.log.display(),
-                log_tail(&spec.log, 30)
+                match log_tail(&spec.log, 30) {
+                    tail if tail.trim().is_empty() => {
+                        "(empty: it was stopped before it wrote a line, or never started)".into()
+                    }
+                    tail => tail,
+                }
             );
         }
         if let Ok(resp) = client.get(url).send().await
@@ -198,7 +205,9 @@ pub fn spawn_detached(spec: &Spec) -> anyhow::Result<(u32, Vec<String>)> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {} ({})", spec.name, spec.program.display()))?;
-    Ok((child.id(), argv))
+    let pid = child.id();
+    detached::keep(child);
+    Ok((pid, argv))
 }
 
 const SH: &str = "/bin/sh";

@@ -206,7 +206,7 @@ async fn wait_ready(
             proc::wait_ready(spec, || {
                 proc::live_cmdline(pid)
                     .is_none()
-                    .then(|| "exited".to_owned())
+                    .then(|| proc::how_it_ended(pid).unwrap_or_else(|| "exited".to_owned()))
             })
             .await
             .map(|()| (spec.name.clone(), t.elapsed()))
