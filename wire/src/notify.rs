@@ -59,6 +59,9 @@ pub struct Notification {
     /// The card in hitl-ui (when the gate knows hitl-ui's address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The approval policy's rule: who may decide, how many must approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<crate::policy::RuleView>,
 }
 
 impl Notification {
@@ -88,6 +91,14 @@ impl Notification {
             serde_json::json!({"type": "mrkdwn", "text": format!(
                 "*Requester*\n{}", self.requester.as_deref().unwrap_or("(unverified)"))}),
         ];
+        if let Some(rule) = &self.rule {
+            fields.push(serde_json::json!({"type": "mrkdwn", "text": format!(
+                "*Rule*\n{}: {} approval(s) from {}",
+                rule.name,
+                rule.approvals,
+                rule.groups.join(" or ")
+            )}));
+        }
         if let Some(reason) = self.reason.as_deref().filter(|r| !r.is_empty()) {
             fields
                 .push(serde_json::json!({"type": "mrkdwn", "text": format!("*Reason*\n{reason}")}));

@@ -27,6 +27,7 @@ impl Gate {
             reviewer: decided.and_then(|d| d.reviewer.clone()),
             reason: decided.map(|d| d.reason.clone()),
             at: decided.map_or_else(OffsetDateTime::now_utc, |d| d.decided_at),
+            rule: card.request.as_ref().and_then(|r| r.rule.clone()),
         });
     }
 }
