@@ -17,6 +17,7 @@ pub mod lab;
 pub mod local;
 pub mod net;
 pub mod npm_tools;
+pub mod oidc_provider;
 pub mod on_disk;
 pub mod postgres;
 pub mod prereqs;

@@ -39,6 +39,15 @@ impl RequesterTrust {
     }
 }
 
+/// Whose reviewer ID tokens the gate believes (`REVIEWER_JWKS_FILE`, `REVIEWER_ISSUER`,
+/// `REVIEWER_AUDIENCES`): the lab's OpenID Provider, for hitl-ui's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewerTrust {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
 /// How to run one hitl-extauth.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -86,6 +95,8 @@ pub struct Options {
     pub approval_ttl: Option<Duration>,
     /// `APPROVAL_WINDOW` (whole seconds), if not the default: how long an approval is usable.
     pub approval_window: Option<Duration>,
+    /// Reviewers' ID tokens from this provider are believed.
+    pub reviewer: Option<ReviewerTrust>,
 }
 
 impl Options {
@@ -112,6 +123,7 @@ impl Options {
             replica_name: None,
             approval_ttl: None,
             approval_window: None,
+            reviewer: None,
         }
     }
 
@@ -245,6 +257,12 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
             .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
             .env(env::REQUESTER_ISSUER, &trust.issuer)
             .env(env::REQUESTER_AUDIENCES, trust.audiences.join(","));
+    }
+    if let Some(trust) = &options.reviewer {
+        spec = spec
+            .env(env::REVIEWER_JWKS_FILE, trust.jwks_file.as_os_str())
+            .env(env::REVIEWER_ISSUER, &trust.issuer)
+            .env(env::REVIEWER_AUDIENCES, trust.audiences.join(","));
     }
     if let Some(tls) = &options.grpc_tls {
         spec = spec

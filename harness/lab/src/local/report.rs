@@ -28,6 +28,22 @@ pub fn describe(
         "reviewer UI (reviewer)",
         format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
     );
+    if let Some(issuer) = &u.oidc_issuer {
+        line("reviewers' OpenID Provider", issuer.clone());
+        for user in crate::oidc_provider::workshop_users() {
+            let groups = match user.groups.is_empty() {
+                true => "in no reviewer group".to_owned(),
+                false => format!("groups: {}", user.groups.join(", ")),
+            };
+            line(
+                "",
+                format!(
+                    "  sign in as {} / {}  ({groups})",
+                    user.username, user.password
+                ),
+            );
+        }
+    }
     for agent in &state.agents {
         if let Some(url) = u.agent_url(*agent) {
             line(&format!("{agent} agent (A2A)"), url.to_owned());
