@@ -102,6 +102,7 @@ async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> 
         separation_of_duties: true,
         allowed_hosts: AllowedHosts::parse(HOST).unwrap(),
         throttle: Throttle::default(),
+        oidc: None,
     });
     Ui {
         app: router(state.clone()),
