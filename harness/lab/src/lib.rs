@@ -19,6 +19,7 @@ pub mod net;
 pub mod npm_tools;
 pub mod oidc_provider;
 pub mod on_disk;
+pub mod op_browser;
 pub mod postgres;
 pub mod prereqs;
 pub mod proc;
