@@ -105,11 +105,13 @@ const provider = new Provider(issuer, {
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+// No form-action in the CSP: the form's redirect chain ends at the client's callback, another
+// origin, which Chromium would refuse under form-action 'self'.
 function page(res, status, uid, error) {
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
   });
   res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · hitl-lab OpenID Provider</title>
 <style>body{font:16px system-ui;max-width:22rem;margin:4rem auto}label,input,button{display:block;width:100%;margin:.3rem 0}input{padding:.4rem}button{padding:.5rem}.error{color:#a00}</style></head>

@@ -265,6 +265,44 @@ impl Browser {
         Ok(())
     }
 
+    /// Sign in at the OpenID Provider: the page's "Sign in with your identity provider", the
+    /// provider's own form, and back to the queue.
+    pub async fn sign_in_oidc(&self, base: &str, user: &str, password: &str) -> anyhow::Result<()> {
+        self.client.goto(&format!("{base}/signin")).await?;
+        self.client
+            .find(Locator::Css("#signin-oidc"))
+            .await?
+            .click()
+            .await?;
+        let form = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("form[action$=\"/login\"] #username"))
+            .await
+            .context("the identity provider's sign-in form did not show")?;
+        form.send_keys(user).await?;
+        self.client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        self.client
+            .find(Locator::Css("form[action$=\"/login\"] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let name = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#reviewer-name"))
+            .await
+            .with_context(|| format!("{user} did not end up signed in through the provider"))?;
+        anyhow::ensure!(name.text().await? == user, "signed in as someone else");
+        Ok(())
+    }
+
     /// Press "Sign out" in the top bar.
     pub async fn sign_out(&self) -> anyhow::Result<()> {
         self.client

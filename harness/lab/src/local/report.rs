@@ -29,7 +29,7 @@ pub fn describe(
         format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
     );
     if let Some(issuer) = &u.oidc_issuer {
-        line("reviewers' OpenID Provider", issuer.clone());
+        line("reviewer sign-in (OIDC)", issuer.clone());
         for user in crate::oidc_provider::workshop_users() {
             let groups = match user.groups.is_empty() {
                 true => "in no reviewer group".to_owned(),
