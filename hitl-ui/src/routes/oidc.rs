@@ -108,7 +108,10 @@ pub async fn callback(
         }
     };
     let reviewer = &signed_in.reviewer;
-    let lives = (reviewer.expires - now()).max(1) as u64;
+    // The cookie outlives the token (which ends the session) so that, once it has expired,
+    // the page can say so rather than greet a stranger.
+    let token_lives = (reviewer.expires - now()).max(1) as u64;
+    let lives = state.session_ttl.as_secs().max(token_lives);
     let session = state
         .identity
         .oidc_session_for(&reviewer.user, &signed_in.id_token);
