@@ -252,6 +252,21 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     if let Some(n) = options.max_parked_per_requester {
         spec = spec.env(env::MAX_PARKED_PER_REQUESTER, n.to_string());
     }
+    spec = trust_env(spec, options);
+    if let Some(tls) = &options.grpc_tls {
+        spec = spec
+            .env(env::GRPC_TLS_CERT_FILE, tls.server_cert.as_os_str())
+            .env(env::GRPC_TLS_KEY_FILE, tls.server_key.as_os_str())
+            .env(env::GRPC_CLIENT_CA_FILE, tls.ca.as_os_str());
+    }
+    if let Some(require) = options.require_verified_requester {
+        spec = spec.env(env::REQUIRE_VERIFIED_REQUESTER, require.to_string());
+    }
+    Ok(spec)
+}
+
+/// Whose tokens the gate verifies: requesters' and reviewers'.
+fn trust_env(mut spec: Spec, options: &Options) -> Spec {
     if let Some(trust) = &options.requester {
         spec = spec
             .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
@@ -264,14 +279,5 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
             .env(env::REVIEWER_ISSUER, &trust.issuer)
             .env(env::REVIEWER_AUDIENCES, trust.audiences.join(","));
     }
-    if let Some(tls) = &options.grpc_tls {
-        spec = spec
-            .env(env::GRPC_TLS_CERT_FILE, tls.server_cert.as_os_str())
-            .env(env::GRPC_TLS_KEY_FILE, tls.server_key.as_os_str())
-            .env(env::GRPC_CLIENT_CA_FILE, tls.ca.as_os_str());
-    }
-    if let Some(require) = options.require_verified_requester {
-        spec = spec.env(env::REQUIRE_VERIFIED_REQUESTER, require.to_string());
-    }
-    Ok(spec)
+    spec
 }
