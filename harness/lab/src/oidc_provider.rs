@@ -136,11 +136,9 @@ impl Setup {
         private(&setup.client_secret_file, secret.as_bytes())?;
         private(&setup.users_file, &serde_json::to_vec_pretty(&setup.users)?)?;
         private(&setup.clients_file, &serde_json::to_vec_pretty(&[client])?)?;
-        std::fs::write(
-            &setup.jwks_file,
-            jwks(key.public_key().as_ref()).to_string(),
-        )
-        .with_context(|| format!("writing {}", setup.jwks_file.display()))?;
+        // Public, but kept with the lab's credentials, which are all owner-only.
+        let public = jwks(key.public_key().as_ref()).to_string();
+        private(&setup.jwks_file, public.as_bytes())?;
         Ok(setup)
     }
 }
