@@ -175,12 +175,15 @@ pub async fn decide(
         Ok(DecideAnswer::Counted(call)) => {
             let progress = policy::progress(&call).unwrap_or_else(|| "counted".to_owned());
             tracing::info!(%id, reviewer = %reviewer.user, %progress, "approval counted");
+            // The card as it now stands, for every open page (the gate's event says the same).
+            let tool_name = call.tool_name.clone();
+            state.live.insert(state.cards.make(*call).await);
             (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({
                     "counted": true,
                     "progress": format!("Approval counted: {progress}. The call waits for more."),
-                    "toolName": call.tool_name,
+                    "toolName": tool_name,
                 })),
             )
                 .into_response()

@@ -690,6 +690,11 @@ async fn an_approval_that_is_one_of_two_is_counted_not_an_error() {
         "{text}"
     );
     assert_eq!(seen.lock().unwrap().len(), 1);
+    // The card as the gate now holds it: bob has a key in, and may not turn it twice.
+    let bob = queue_as(&ui, "bob").await;
+    assert!(bob.contains("1 of 2 approvals (bob, "), "{bob}");
+    assert!(bob.contains(r#"value="approve" disabled"#), "{bob}");
+    assert!(bob.contains("already approved"), "{bob}");
 }
 
 #[tokio::test]
