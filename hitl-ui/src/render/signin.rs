@@ -29,6 +29,9 @@ pub fn page(
                     }
                 }
                 @if viewer.sign_in_enabled {
+                    @if viewer.oidc_issuer.is_some() {
+                        p.muted { "Or with a built-in account:" }
+                    }
                     form.card.signin-form method="post" action="/signin" {
                         input type="hidden" name="csrf" value=(viewer.csrf_token);
                         label for="username" { "User name" }
