@@ -694,7 +694,8 @@ async fn long_and_invisible_characters_are_shown_safely() -> anyhow::Result<()> 
 
 /// A reviewer from the identity provider (the lab's real OpenID Provider): signs in through
 /// its form, decides under the name the ID token gives, is sent to sign in again once the
-/// token expires (the decision refused meanwhile), and signs out.
+/// token expires (the decision refused meanwhile), and signs out; then someone else signs in
+/// at the same browser.
 #[tokio::test]
 async fn a_reviewer_from_the_identity_provider_decides_until_the_token_expires()
 -> anyhow::Result<()> {
@@ -747,6 +748,9 @@ async fn a_reviewer_from_the_identity_provider_decides_until_the_token_expires()
     sam.client.goto(&stack.ui_url).await?;
     let url = sam.client.current_url().await?;
     assert!(url.path().ends_with("/signin"), "signed out: {url}");
+    // Signed out, the seat is free: the provider asks for a password, not its session.
+    sam.sign_in_oidc(&stack.ui_url, "dba-ann", "dba-ann")
+        .await?;
     sam.close().await?;
     Ok(())
 }

@@ -100,7 +100,9 @@ impl Provider {
     }
 
     /// Where to send the browser, and the sign-in in progress to keep until it comes back.
-    pub async fn start(&self, redirect: &str) -> Result<(String, Flow), OidcError> {
+    /// `fresh`: ask the provider for the password again (`prompt=login`), not its session:
+    /// after a sign-out here, the next person at this browser may be someone else.
+    pub async fn start(&self, redirect: &str, fresh: bool) -> Result<(String, Flow), OidcError> {
         let client = self.client(redirect).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -112,6 +114,9 @@ impl Provider {
             .set_pkce_challenge(challenge);
         for scope in self.settings.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if fresh {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = request.url();
         let flow = Flow {

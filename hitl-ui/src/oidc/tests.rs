@@ -54,7 +54,7 @@ async fn provider_up() -> (Running, Provider, std::path::PathBuf) {
 
 /// A sign-in of `user` up to the provider's redirect back: the flow and the code.
 async fn code_for(provider: &Provider, user: &str) -> (Flow, String) {
-    let (url, flow) = provider.start(BACK).await.unwrap();
+    let (url, flow) = provider.start(BACK, false).await.unwrap();
     assert!(url.contains("code_challenge_method=S256"), "{url}");
     let back = op_browser::sign_in(&url, BACK, user, user).await.unwrap();
     assert_eq!(back.param("state").as_deref(), Some(flow.state.as_str()));
@@ -75,7 +75,7 @@ async fn the_sign_in_against_the_real_provider() {
     assert!(matches!(again, Err(OidcError::Exchange(_))), "{again:?}");
 
     // A wrong password is refused at the provider.
-    let (url, _) = provider.start(BACK).await.unwrap();
+    let (url, _) = provider.start(BACK, false).await.unwrap();
     assert!(
         op_browser::sign_in(&url, BACK, "sre-sam", "wrong")
             .await

@@ -46,7 +46,8 @@ pub async fn start(State(state): State<SharedState>, headers: HeaderMap) -> Resp
     let Some(origin) = origin(&state, &headers) else {
         return again(&state, &headers, StatusCode::BAD_REQUEST, "No Host header.");
     };
-    match provider.start(&provider.redirect_for(&origin)).await {
+    let fresh = cookies::get(&headers, cookies::OIDC_RELOGIN).is_some();
+    match provider.start(&provider.redirect_for(&origin), fresh).await {
         Ok((url, flow)) => {
             let sealed = flow.seal(&state.signer, now());
             let cookie = state.cookies.set_lax(
@@ -126,6 +127,10 @@ pub async fn callback(
             ),
         ),
         (header::SET_COOKIE, state.cookies.clear(cookies::OIDC_FLOW)),
+        (
+            header::SET_COOKIE,
+            state.cookies.clear(cookies::OIDC_RELOGIN),
+        ),
     ]);
     let page = html! {
         (maud::DOCTYPE)

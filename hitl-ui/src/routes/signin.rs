@@ -125,12 +125,20 @@ pub async fn sign_out(
         state.identity.sign_out(&identity.user);
         tracing::info!(user = %identity.user, "signed out");
     }
+    // The provider still knows this browser: the next sign-in there asks for a password, so
+    // another reviewer can take the seat.
+    let relogin = state.cookies.set_lax(
+        cookies::OIDC_RELOGIN,
+        "1",
+        std::time::Duration::from_secs(600),
+    );
     let cleared = AppendHeaders([
         (header::SET_COOKIE, state.cookies.clear(cookies::SESSION)),
         (
             header::SET_COOKIE,
             state.cookies.clear(cookies::OIDC_SESSION),
         ),
+        (header::SET_COOKIE, relogin),
     ]);
     (cleared, Redirect::to("/")).into_response()
 }

@@ -12,6 +12,9 @@ pub const OIDC_SESSION: &str = "hitl_oidc_session";
 /// Name of the cookie that carries a sign-in in progress at the provider (state, nonce, PKCE
 /// verifier, tagged): `SameSite=Lax`, so it comes back with the provider's redirect.
 pub const OIDC_FLOW: &str = "hitl_oidc_flow";
+/// Set by a sign-out: the next sign-in at the provider asks for the password again rather
+/// than riding the provider's session (`SameSite=Lax`, ten minutes).
+pub const OIDC_RELOGIN: &str = "hitl_oidc_relogin";
 /// Name of the random per-browser CSRF cookie.
 pub const CSRF: &str = hitl_wire::ui::CSRF_COOKIE;
 
