@@ -364,6 +364,40 @@ mod tests {
     }
 
     #[test]
+    fn an_oidc_session_names_the_token_s_reviewer_until_it_expires_or_they_sign_out() {
+        use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+        let src = source(None, None).with_oidc(ClaimNames {
+            name: "preferred_username".into(),
+            groups: "groups".into(),
+        });
+        assert!(src.configured() && src.any_sign_in() && !src.sign_in_enabled());
+        let claims = r#"{"preferred_username":"dba-ann","groups":["dba"],"exp":100}"#;
+        let token = format!("h.{}.s", B64.encode(claims));
+        let cookie = src.oidc_session_for("dba-ann", &token);
+        let req = request(&[("cookie", &format!("hitl_oidc_session={cookie}"))]);
+        let Resolved::Reviewer(ann) = src.resolve_why(&req, 50) else {
+            panic!("signed in")
+        };
+        assert_eq!(ann.user, "dba-ann");
+        assert_eq!(ann.groups, Some(vec!["dba".to_owned()]));
+        assert_eq!(ann.id_token.as_deref(), Some(token.as_str()));
+        assert_eq!(
+            src.resolve_why(&req, 100),
+            Resolved::Expired {
+                user: "dba-ann".into()
+            }
+        );
+        // Another token under the same tag, or a cookie from another key: nobody.
+        let forged = cookie.replacen(&token, &token.replace(".s", ".t"), 1);
+        let forged = request(&[("cookie", &format!("hitl_oidc_session={forged}"))]);
+        assert_eq!(src.resolve_why(&forged, 50), Resolved::Nobody);
+        src.sign_out("dba-ann");
+        assert_eq!(src.resolve_why(&req, 50), Resolved::Nobody, "signed out");
+        // Without OIDC configured, the cookie is just a cookie.
+        assert_eq!(source(None, None).resolve_why(&req, 50), Resolved::Nobody);
+    }
+
+    #[test]
     fn the_requester_is_the_verified_one_only() {
         let call = call_from(
             Some("alice"),
