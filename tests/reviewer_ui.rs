@@ -691,3 +691,66 @@ async fn long_and_invisible_characters_are_shown_safely() -> anyhow::Result<()> 
     bob.close().await?;
     Ok(())
 }
+
+/// A reviewer from the identity provider (the lab's real OpenID Provider): signs in through
+/// its form, decides under the name the ID token gives, is sent to sign in again once the
+/// token expires (the decision refused meanwhile), and signs out; then someone else signs in
+/// at the same browser.
+#[tokio::test]
+async fn a_reviewer_from_the_identity_provider_decides_until_the_token_expires()
+-> anyhow::Result<()> {
+    const TTL: Duration = Duration::from_secs(4);
+    let stack = Stack::start_with_provider("reviewer_ui-oidc", TTL.as_secs()).await?;
+    let driver = Driver::start(&stack.log_dir).await?;
+    let sam = driver.open().await?;
+    let check = stack.park_migration("alice", "v3").await?;
+    let first = stack.wait_pending(1).await?.remove(0);
+
+    let signed_in_at = Instant::now();
+    sam.sign_in_oidc(&stack.ui_url, "sre-sam", "sre-sam")
+        .await?;
+    sam.decide(&first, true, "the SRE on call says yes").await?;
+    sam.card_gone(&first).await?;
+    let released = check.await??;
+    assert_eq!(released.status.as_ref().map(|s| s.code), Some(OK));
+    let history = stack.extauth.wait_history(1).await?;
+    assert_eq!(history.items[0].reviewer.as_deref(), Some("sre-sam"));
+
+    // The ID token expires: the next call cannot be decided, the page says to sign in again.
+    let _pending = stack.park_migration("alice", "v2").await?;
+    let second = stack.wait_pending(1).await?.remove(0);
+    sam.card(&second).await?;
+    tokio::time::sleep(TTL.saturating_sub(signed_in_at.elapsed()) + Duration::from_secs(1)).await;
+    // (The first decision's toast may still cover the buttons.)
+    sam.client
+        .execute(
+            "document.querySelectorAll('.toast').forEach(t => t.remove());",
+            vec![],
+        )
+        .await?;
+    sam.decide(&second, true, "").await?;
+    let refused = sam.form_error(&second).await?;
+    assert!(refused.contains("has expired"), "{refused}");
+    sam.client.goto(&stack.ui_url).await?;
+    let page = text_of(&sam, "main").await?;
+    assert!(page.contains("has expired"), "{page}");
+    sam.screenshot("oidc-expired").await?;
+
+    // Signing in again (the provider remembers the browser), then out.
+    sam.sign_in_oidc(&stack.ui_url, "sre-sam", "sre-sam")
+        .await?;
+    sam.sign_out().await?;
+    sam.client
+        .wait()
+        .at_most(hitl_lab_tests::ui::PATIENCE)
+        .for_element(Locator::Css("#signin-oidc"))
+        .await?;
+    sam.client.goto(&stack.ui_url).await?;
+    let url = sam.client.current_url().await?;
+    assert!(url.path().ends_with("/signin"), "signed out: {url}");
+    // Signed out, the seat is free: the provider asks for a password, not its session.
+    sam.sign_in_oidc(&stack.ui_url, "dba-ann", "dba-ann")
+        .await?;
+    sam.close().await?;
+    Ok(())
+}

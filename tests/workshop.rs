@@ -453,7 +453,7 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
     room.snap("00-sign-in").await?;
     sign_in_chat(&room.chat, &chat_url).await?;
     room.queue
-        .sign_in(&urls.reviewer_ui, "reviewer", "reviewer")
+        .sign_in_oidc(&urls.reviewer_ui, "reviewer", "reviewer")
         .await?;
 
     for agent in AgentKind::ALL {

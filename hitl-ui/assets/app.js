@@ -60,10 +60,28 @@
     return template.content.firstElementChild;
   }
 
+  // A card that changed (an approval counted) is replaced, keeping what the reviewer typed.
   function upsert(view) {
-    if (!queue || findCard(view.id)) return; // keep a card the reviewer may be typing in
+    if (!queue) return;
     const card = fromHtml(view.html);
     if (!card) return;
+    const old = findCard(view.id);
+    if (old) {
+      if (old.outerHTML === card.outerHTML) return;
+      const typed = old.querySelector("textarea")?.value ?? "";
+      const focused = old.contains(document.activeElement);
+      const said = old.querySelector(".form-message");
+      old.replaceWith(card);
+      const area = card.querySelector("textarea");
+      if (area) area.value = typed;
+      if (focused) area?.focus();
+      const message = card.querySelector(".form-message");
+      if (said && message && said.textContent) {
+        message.textContent = said.textContent;
+        message.className = said.className;
+      }
+      return;
+    }
     card.classList.add("arriving");
     queue.appendChild(card);
     setTimeout(() => card.classList.remove("arriving"), 600);
@@ -183,7 +201,15 @@
     const decision = event.submitter?.value;
     if (!card || (decision !== "approve" && decision !== "reject")) return;
 
+    const reason = form.elements.reason.value;
+    const needed = decision === "approve" ? form.dataset.reasonApprove : form.dataset.reasonReject;
+    if (needed === "required" && reason.trim() === "") {
+      say(form, `This call's rule requires a reason to ${decision}.`, "error");
+      form.elements.reason.focus();
+      return;
+    }
     const buttons = form.querySelectorAll("button");
+    const wasDisabled = Array.from(buttons, (b) => b.disabled);
     buttons.forEach((b) => (b.disabled = true));
     say(form, decision === "approve" ? "Approving…" : "Rejecting…", "pending");
     try {
@@ -195,9 +221,14 @@
           "Content-Type": "application/x-www-form-urlencoded",
           "X-CSRF-Token": csrf,
         },
-        body: new URLSearchParams({ decision, reason: form.elements.reason.value }),
+        body: new URLSearchParams({ decision, reason }),
       });
       const data = await response.json().catch(() => ({}));
+      if (response.status === 202) {
+        // One of several approvals the rule needs: the card stays, updated by the gate.
+        say(form, data.progress ?? "Approval counted: the call waits for more.", "ok");
+        return;
+      }
       if (response.ok) {
         const info = {
           tool: data.toolName,
@@ -216,6 +247,6 @@
     } catch (err) {
       say(form, `Could not reach hitl-ui: ${err.message}`, "error");
     }
-    buttons.forEach((b) => (b.disabled = false));
+    buttons.forEach((b, i) => (b.disabled = wasDisabled[i]));
   });
 })();

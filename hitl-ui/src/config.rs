@@ -13,8 +13,9 @@ use hitl_wire::env::ui as env;
 /// hitl-extauth and its token stay server-side.
 ///
 /// Who may decide: set TRUSTED_USER_HEADER when an auth proxy (e.g. oauth2-proxy) sits in front,
-/// and/or REVIEWER_CREDENTIALS / REVIEWER_CREDENTIALS_FILE for the built-in sign-in. With
-/// neither, the queue is read-only.
+/// OIDC_ISSUER_URL (with OIDC_CLIENT_ID, OIDC_CLIENT_SECRET_FILE) to sign reviewers in at an
+/// OpenID Provider, and/or REVIEWER_CREDENTIALS / REVIEWER_CREDENTIALS_FILE for the built-in
+/// sign-in. With none, the queue is read-only.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hitl-ui", version)]
 pub struct Config {
@@ -100,6 +101,39 @@ pub struct Config {
         value_name = "HOSTS"
     )]
     pub allowed_hosts: String,
+
+    /// OpenID Connect sign-in: the provider's issuer URL (e.g. Dex, Keycloak, Okta, Entra).
+    /// With it, the sign-in page offers the provider beside any built-in accounts; needs
+    /// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET_FILE.
+    #[arg(long, env = env::OIDC_ISSUER_URL)]
+    pub oidc_issuer_url: Option<String>,
+
+    /// hitl-ui's client id at the provider (also the gate's REVIEWER_AUDIENCES).
+    #[arg(long, env = env::OIDC_CLIENT_ID)]
+    pub oidc_client_id: Option<String>,
+
+    /// File holding hitl-ui's client secret at the provider (a mounted Secret).
+    #[arg(long, env = env::OIDC_CLIENT_SECRET_FILE)]
+    pub oidc_client_secret_file: Option<PathBuf>,
+
+    /// Where the provider sends the browser back, `https://<hitl-ui>/oidc/callback`, as
+    /// registered there. Unset: `/oidc/callback` on the allowed Host the browser used.
+    #[arg(long, env = env::OIDC_REDIRECT_URL)]
+    pub oidc_redirect_url: Option<String>,
+
+    /// Scopes to ask for, space-separated (`groups` is Dex's and Okta's; Keycloak and Entra
+    /// put groups in the token by their own configuration).
+    #[arg(long, env = env::OIDC_SCOPES, default_value = env::DEFAULT_OIDC_SCOPES)]
+    pub oidc_scopes: String,
+
+    /// The ID-token claim that names the reviewer (as the gate's REVIEWER_NAME_CLAIM).
+    #[arg(long, env = env::OIDC_NAME_CLAIM, default_value = env::DEFAULT_OIDC_NAME_CLAIM)]
+    pub oidc_name_claim: String,
+
+    /// The ID-token claim that lists the reviewer's groups (as the gate's
+    /// REVIEWER_GROUPS_CLAIM).
+    #[arg(long, env = env::OIDC_GROUPS_CLAIM, default_value = env::DEFAULT_OIDC_GROUPS_CLAIM)]
+    pub oidc_groups_claim: String,
 
     /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
     #[command(flatten)]

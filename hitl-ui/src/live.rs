@@ -8,44 +8,31 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use hitl_wire::extauth::{DecidedCall, ParkedCall};
-use serde::Serialize;
+use hitl_wire::{
+    extauth::{DecidedCall, ParkedCall},
+    identity::Identity,
+    policy::PolicyView,
+};
 use tokio::sync::broadcast;
 
-/// A pending call and its card markup (rendered once, sent to everyone).
+/// A pending call and its card markup (rendered once for everyone, each viewer's decide
+/// form left as `render::policy::MARKER`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
     pub call: ParkedCall,
     pub html: String,
 }
 
-/// One card as the browser receives it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CardView {
-    pub id: String,
-    pub html: String,
-}
-
-impl From<&Card> for CardView {
-    fn from(card: &Card) -> Self {
-        Self {
-            id: card.call.id.clone(),
-            html: card.html.clone(),
-        }
-    }
-}
-
-/// A change, as pushed to browsers over `/live`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+/// A change, as pushed to browsers over `/live` ([`Push::data`] puts in each viewer's form).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Push {
     /// The whole queue (on connect, after a gate reconnect, after falling behind).
     Sync {
-        cards: Vec<CardView>,
+        cards: Vec<Arc<Card>>,
         connected: bool,
     },
-    /// A call parked.
-    Card(CardView),
+    /// A call parked, or its card changed (an approval counted).
+    Card(Arc<Card>),
     /// A call left the queue: decided here or elsewhere, expired, abandoned.
     Gone {
         id: String,
@@ -66,6 +53,28 @@ impl Push {
             Push::Card(_) => "card",
             Push::Gone { .. } => "gone",
             Push::Upstream { .. } => "upstream",
+        }
+    }
+
+    /// The event's JSON for one browser: each card's markup as `html` makes it for its viewer.
+    pub fn data(&self, html: impl Fn(&Card) -> String) -> serde_json::Value {
+        let view = |card: &Card| serde_json::json!({ "id": card.call.id, "html": html(card) });
+        match self {
+            Push::Sync { cards, connected } => serde_json::json!({
+                "cards": cards.iter().map(|c| view(c)).collect::<Vec<_>>(),
+                "connected": connected,
+            }),
+            Push::Card(card) => view(card),
+            Push::Gone {
+                id,
+                outcome,
+                reviewer,
+                reason,
+                tool,
+            } => serde_json::json!({
+                "id": id, "outcome": outcome, "reviewer": reviewer, "reason": reason, "tool": tool,
+            }),
+            Push::Upstream { connected } => serde_json::json!({ "connected": connected }),
         }
     }
 
@@ -98,11 +107,7 @@ impl Queue {
 
     fn sync(&self) -> Push {
         Push::Sync {
-            cards: self
-                .ordered()
-                .iter()
-                .map(|c| CardView::from(&**c))
-                .collect(),
+            cards: self.ordered(),
             connected: self.connected,
         }
     }
@@ -113,6 +118,9 @@ impl Queue {
 pub struct Live {
     queue: RwLock<Queue>,
     tx: broadcast::Sender<Arc<Push>>,
+    /// The gate's approval policy (`GET /policy`), when it serves one: the static reviewers'
+    /// groups.
+    policy: RwLock<Option<PolicyView>>,
 }
 
 /// A browser's subscription: the state at subscription time, then every change after it.
@@ -134,7 +142,26 @@ impl Live {
         Self {
             queue: RwLock::new(Queue::default()),
             tx,
+            policy: RwLock::new(None),
         }
+    }
+
+    /// The gate's policy as last read (`None`: it serves none, or it could not be read).
+    pub fn set_policy(&self, policy: Option<PolicyView>) {
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = policy;
+    }
+
+    /// The groups the gate's policy lists `reviewer` in as a static member (none without one).
+    pub fn static_groups(&self, reviewer: &Identity) -> Vec<String> {
+        self.policy
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|p| p.static_groups(reviewer))
+            .unwrap_or_default()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Queue> {
@@ -169,9 +196,9 @@ impl Live {
     /// A call parked (or was re-announced: replaces the card).
     pub fn insert(&self, card: Card) {
         let mut queue = self.write();
-        let view = CardView::from(&card);
-        queue.cards.insert(card.call.id.clone(), Arc::new(card));
-        self.send(Push::Card(view));
+        let card = Arc::new(card);
+        queue.cards.insert(card.call.id.clone(), card.clone());
+        self.send(Push::Card(card));
     }
 
     /// A call ended. Announced even if we never saw it park, so every browser drops it.
@@ -258,7 +285,7 @@ mod tests {
         };
         assert!(connected);
         assert_eq!(
-            cards.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            cards.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
 
@@ -279,7 +306,7 @@ mod tests {
     fn pushes_serialise_for_the_browser() {
         let push = Push::gone(&decided(&card("x", 1)));
         assert_eq!(
-            serde_json::to_value(&push).unwrap(),
+            push.data(|c| c.html.clone()),
             serde_json::json!({"id": "x", "outcome": "approved", "reviewer": "bob", "reason": "ok", "tool": "run_migration"})
         );
     }

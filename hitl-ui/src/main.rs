@@ -3,6 +3,7 @@
 
 mod config;
 mod live;
+mod oidc;
 mod render;
 mod routes;
 mod schema;
@@ -55,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         %addr,
         gate = %config.extauth_admin_url,
         sign_in = state.identity.sign_in_enabled(),
+        oidc = state.identity.oidc_enabled(),
         trusted_header = ?config.trusted_user_header,
         separation_of_duties = config.separation_of_duties,
         "hitl-ui listening"
@@ -83,7 +85,11 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .filter(|h| !h.is_empty())
         .map(|h| HeaderName::try_from(h).with_context(|| format!("TRUSTED_USER_HEADER `{h}`")))
         .transpose()?;
-    let identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    let oidc = load_oidc(config)?;
+    let mut identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    if let Some(provider) = &oidc {
+        identity = identity.with_oidc(provider.settings().claims.clone());
+    }
     let allowed_hosts = AllowedHosts::parse(&config.allowed_hosts).map_err(anyhow::Error::msg)?;
     if allowed_hosts == AllowedHosts::Any {
         tracing::warn!(
@@ -95,7 +101,8 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
     }
     if !identity.configured() {
         tracing::warn!(
-            "no REVIEWER_CREDENTIALS(_FILE) and no TRUSTED_USER_HEADER: the queue is read-only"
+            "no REVIEWER_CREDENTIALS(_FILE), OIDC_ISSUER_URL or TRUSTED_USER_HEADER: the queue \
+             is read-only"
         );
     }
     let admin = AdminClient::with_timeouts(
@@ -122,7 +129,69 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         separation_of_duties: config.separation_of_duties,
         allowed_hosts,
         throttle: Throttle::default(),
+        oidc,
     })
+}
+
+/// The OpenID Provider, when OIDC_ISSUER_URL is set: its client id and secret are then
+/// required (a half-configured sign-in refuses to start rather than silently not offering it).
+fn load_oidc(config: &Config) -> anyhow::Result<Option<oidc::Provider>> {
+    use hitl_wire::env::ui as env;
+    let Some(issuer) = config.oidc_issuer_url.clone().filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let client_id = config
+        .oidc_client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .with_context(|| {
+            format!(
+                "{} is set: set {} too",
+                env::OIDC_ISSUER_URL,
+                env::OIDC_CLIENT_ID
+            )
+        })?;
+    let path = config.oidc_client_secret_file.as_ref().with_context(|| {
+        format!(
+            "{} is set: set {} too",
+            env::OIDC_ISSUER_URL,
+            env::OIDC_CLIENT_SECRET_FILE
+        )
+    })?;
+    let client_secret = std::fs::read_to_string(path)
+        .with_context(|| {
+            format!(
+                "reading {} {}",
+                env::OIDC_CLIENT_SECRET_FILE,
+                path.display()
+            )
+        })?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(
+        !client_secret.is_empty(),
+        "{} {} is empty",
+        env::OIDC_CLIENT_SECRET_FILE,
+        path.display()
+    );
+    let settings = oidc::Settings {
+        issuer: issuer.clone(),
+        client_id,
+        client_secret,
+        redirect_url: config.oidc_redirect_url.clone().filter(|r| !r.is_empty()),
+        scopes: config
+            .oidc_scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        claims: security::oidc_session::ClaimNames {
+            name: config.oidc_name_claim.clone(),
+            groups: config.oidc_groups_claim.clone(),
+        },
+    };
+    let provider = oidc::Provider::new(settings).context("OpenID Connect sign-in")?;
+    tracing::info!(%issuer, "OpenID Connect sign-in enabled");
+    Ok(Some(provider))
 }
 
 /// Accounts from REVIEWER_CREDENTIALS and REVIEWER_CREDENTIALS_FILE together.

@@ -56,7 +56,7 @@ impl CardMaker {
     }
 
     fn with_version(call: ParkedCall, schema: &SchemaVersion) -> Card {
-        let html = card::card(&call, schema, OffsetDateTime::now_utc()).into_string();
+        let html = card::shared(&call, schema, OffsetDateTime::now_utc()).into_string();
         Card { call, html }
     }
 }
@@ -110,6 +110,7 @@ async fn session(
     backoff: &mut Backoff,
 ) -> Result<(), hitl_wire::extauth::client::AdminError> {
     let events = admin.events().await?;
+    read_policy(admin, live).await;
     let pending = admin.pending().await?;
     live.replace_all(cards.make_all(pending.pending).await);
     tracing::info!(
@@ -141,6 +142,19 @@ async fn session(
         }
     }
     Ok(())
+}
+
+/// The gate's approval policy, for static reviewers' groups: read at each (re)connection. A
+/// gate that serves none (404: before policies, or none configured) leaves them unknown.
+async fn read_policy(admin: &AdminClient, live: &Live) {
+    match admin.policy().await {
+        Ok(policy) => live.set_policy(Some(policy)),
+        Err(hitl_wire::extauth::client::AdminError::NotFound(_)) => live.set_policy(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the gate's approval policy");
+            live.set_policy(None);
+        }
+    }
 }
 
 /// One event on the live queue; `schema` was read after it arrived.

@@ -43,11 +43,23 @@ pub struct Stack {
     pub extauth: ExtAuth,
     pub ui_url: String,
     _ui: Running,
+    /// The lab's OpenID Provider, when hitl-ui signs reviewers in there too.
+    _op: Option<Running>,
     pub log_dir: PathBuf,
 }
 
 impl Stack {
     pub async fn start(test: &str) -> anyhow::Result<Self> {
+        Self::start_with(test, None).await
+    }
+
+    /// The same, with the lab's real OpenID Provider (the workshop's users, ID tokens living
+    /// `id_token_ttl_sec`) offered on hitl-ui's sign-in page beside the test accounts.
+    pub async fn start_with_provider(test: &str, id_token_ttl_sec: u64) -> anyhow::Result<Self> {
+        Self::start_with(test, Some(id_token_ttl_sec)).await
+    }
+
+    async fn start_with(test: &str, provider_ttl: Option<u64>) -> anyhow::Result<Self> {
         let log_dir = crate::scratch_dir(test);
         let hitl_lab::stack::Stack {
             signer,
@@ -58,12 +70,22 @@ impl Stack {
         } = hitl_lab::stack::Stack::builder(&log_dir).start().await?;
         let db = MockDb::adopt(db, signer, &log_dir)?;
         let extauth = ExtAuth::adopt_with(extauth, &log_dir, issuer)?;
-        let (ui_url, ui) = start_ui(&log_dir, &extauth, &db).await?;
+        let (ui_url, ui, op) = match provider_ttl {
+            Some(ttl) => {
+                let (url, ui, op) = start_ui_and_provider(&log_dir, &extauth, &db, ttl).await?;
+                (url, ui, Some(op))
+            }
+            None => {
+                let (url, ui) = start_ui(&log_dir, &extauth, &db).await?;
+                (url, ui, None)
+            }
+        };
         Ok(Self {
             db,
             extauth,
             ui_url,
             _ui: ui,
+            _op: op,
             log_dir,
         })
     }
@@ -138,6 +160,42 @@ pub async fn start_ui(
         options.extauth_admin_token = extauth.options.admin_token.clone();
         let running = Running::start(ui::spec(&options, log_dir)?).await?;
         Ok((options.base_url(), running))
+    })
+    .await
+}
+
+/// The lab's OpenID Provider (ID tokens living `ttl` s) and a hitl-ui that offers it, each
+/// on a free port: hitl-ui's port is picked first, so the provider registers its callback.
+async fn start_ui_and_provider(
+    log_dir: &Path,
+    extauth: &ExtAuth,
+    db: &MockDb,
+    ttl: u64,
+) -> anyhow::Result<(String, Running, Running)> {
+    use hitl_lab::oidc_provider::{self, Setup};
+    let installed = tokio::task::spawn_blocking(oidc_provider::ensure).await??;
+    net::on_fresh_ports(|| async {
+        let (ui_port, op_port) = (net::free_port()?, net::free_port()?);
+        let setup = Setup::write(
+            &log_dir.join("oidc"),
+            op_port,
+            oidc_provider::workshop_users(),
+            &[format!("http://127.0.0.1:{ui_port}")],
+        )?;
+        let spec =
+            hitl_lab::components::oidc_provider::spec_with_ttl(&installed, &setup, log_dir, ttl);
+        let op = Running::start(spec).await?;
+        let mut options = Options::new(ui_port, extauth.options.admin_url())
+            .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
+            .reviewer_credentials(CREDENTIALS)
+            .oidc(ui::Oidc {
+                issuer: setup.issuer.clone(),
+                client_id: oidc_provider::CLIENT_ID.to_owned(),
+                client_secret_file: setup.client_secret_file.clone(),
+            });
+        options.extauth_admin_token = extauth.options.admin_token.clone();
+        let ui = Running::start(ui::spec(&options, log_dir)?).await?;
+        Ok((options.base_url(), ui, op))
     })
     .await
 }
@@ -261,6 +319,48 @@ impl Browser {
             .for_element(Locator::Css("#reviewer-name"))
             .await
             .with_context(|| format!("{user} did not end up signed in"))?;
+        anyhow::ensure!(name.text().await? == user, "signed in as someone else");
+        Ok(())
+    }
+
+    /// Sign in at the OpenID Provider: the page's "Sign in with your identity provider", the
+    /// provider's own form (unless the provider still knows this browser), and back to the
+    /// queue.
+    pub async fn sign_in_oidc(&self, base: &str, user: &str, password: &str) -> anyhow::Result<()> {
+        self.client.goto(&format!("{base}/signin")).await?;
+        self.client
+            .find(Locator::Css("#signin-oidc"))
+            .await?
+            .click()
+            .await?;
+        let form = "form[action$=\"/login\"]";
+        let landed = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(&format!("{form} #username, #reviewer-name")))
+            .await
+            .context("neither the identity provider's form nor the queue showed")?;
+        if landed.attr("id").await?.as_deref() == Some("username") {
+            landed.send_keys(user).await?;
+            self.client
+                .find(Locator::Css("#password"))
+                .await?
+                .send_keys(password)
+                .await?;
+            self.client
+                .find(Locator::Css(&format!("{form} button[type=submit]")))
+                .await?
+                .click()
+                .await?;
+        }
+        let name = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#reviewer-name"))
+            .await
+            .with_context(|| format!("{user} did not end up signed in through the provider"))?;
         anyhow::ensure!(name.text().await? == user, "signed in as someone else");
         Ok(())
     }

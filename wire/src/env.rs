@@ -10,6 +10,7 @@ pub mod extauth;
 pub mod http;
 pub mod mockdb;
 pub mod model;
+pub mod oidc_provider;
 pub mod ui;
 
 /// Names more than one service reads, each defined once; the service modules re-export the

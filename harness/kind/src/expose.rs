@@ -159,6 +159,7 @@ pub async fn start(
         mock_db: String::new(),
         scripted_model: None,
         chat: None,
+        oidc_issuer: None,
     };
     let mut state = LabState {
         target: Target::Kind,

@@ -51,6 +51,9 @@ pub struct Urls {
     /// The chat user's page (lab-chat), in the local lab (the kind lab has kagent's UI).
     #[serde(default)]
     pub chat: Option<String>,
+    /// The reviewers' OpenID Provider (the local lab's own), its issuer URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer: Option<String>,
 }
 
 /// One process the local lab started.

@@ -1,6 +1,6 @@
 //! What the machine must have before the lab or its tests can run (Chromium and ChromeDriver
 //! for the reviewer-UI tests, Python's `venv` for the pinned kagent/Envoy environment,
-//! PostgreSQL for the store's second engine), and
+//! PostgreSQL for the store's second engine, npm for the lab's OpenID Provider), and
 //! installing it from Debian when that is possible: as root with `apt-get`, printing the
 //! command it runs. Otherwise one line that names the command to run.
 
@@ -19,6 +19,8 @@ pub enum Prereq {
     PythonVenv,
     /// PostgreSQL's server binaries (`initdb`, `postgres`): the store suite runs on them.
     Postgres,
+    /// `npm` (and Node.js with it): installs the lab's OpenID Provider from its lockfile.
+    Npm,
 }
 
 impl Prereq {
@@ -29,6 +31,7 @@ impl Prereq {
             Prereq::ChromeDriver => "chromium-driver",
             Prereq::PythonVenv => "python3-venv",
             Prereq::Postgres => "postgresql",
+            Prereq::Npm => "npm",
         }
     }
 
@@ -39,6 +42,7 @@ impl Prereq {
             Prereq::ChromeDriver => find_program("chromedriver").is_some(),
             Prereq::PythonVenv => python_has_venv(),
             Prereq::Postgres => crate::postgres::bin_dir().is_ok(),
+            Prereq::Npm => find_program("npm").is_some(),
         }
     }
 }
@@ -49,11 +53,13 @@ pub const FOR_TESTS: &[Prereq] = &[
     Prereq::ChromeDriver,
     Prereq::PythonVenv,
     Prereq::Postgres,
+    Prereq::Npm,
 ];
 /// What the local lab needs (`up --local`, `conformance`).
-pub const FOR_LOCAL_LAB: &[Prereq] = &[Prereq::PythonVenv];
+pub const FOR_LOCAL_LAB: &[Prereq] = &[Prereq::PythonVenv, Prereq::Npm];
 /// What the local lab needs with its gate on PostgreSQL (`--store postgres`, `--replicas N`).
-pub const FOR_LOCAL_LAB_ON_POSTGRES: &[Prereq] = &[Prereq::PythonVenv, Prereq::Postgres];
+pub const FOR_LOCAL_LAB_ON_POSTGRES: &[Prereq] =
+    &[Prereq::PythonVenv, Prereq::Postgres, Prereq::Npm];
 
 /// What the local lab on `store` needs.
 pub fn for_local_lab(store: hitl_manifests::StoreChoice) -> &'static [Prereq] {

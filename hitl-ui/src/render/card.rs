@@ -5,10 +5,10 @@
 //! values clamped (a "Show all" button opens them), so the buttons stay in view.
 
 use hitl_wire::{extauth::ParkedCall, headers, mockdb::tools};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use time::OffsetDateTime;
 
-use super::{visible, when};
+use super::{policy, visible, when};
 use crate::{schema::SchemaVersion, schema::display_version};
 
 /// Longest reason we accept (characters); the form says so too.
@@ -193,15 +193,25 @@ pub fn pretty_args(args: &serde_json::Value) -> String {
     serde_json::to_string_pretty(args).unwrap_or_else(|_| args.to_string())
 }
 
-/// The card for `call`. The same markup goes to every reviewer (no per-viewer data), so it can
-/// be rendered once and pushed to every browser.
+/// The card for `call` as a viewer with no policy verdict sees it.
+#[cfg(test)]
 pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> Markup {
+    let html = shared(call, schema, now).into_string();
+    PreEscaped(policy::personalise(
+        &html,
+        call,
+        &policy::Verdict::default(),
+    ))
+}
+
+/// The card for `call`, the same for every reviewer (the decide form left as
+/// [`policy::MARKER`]), so it can be rendered once and pushed to every browser.
+pub fn shared(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> Markup {
     let (shown, hidden_chars) = visible::call(call);
     let call = &shown;
     let change = describe(call, schema);
     let who = asker(call);
     let left = (call.expires_at - now).whole_seconds();
-    let reason_id = format!("reason-{}", call.id);
     let generic = !matches!(
         call.tool_name.as_str(),
         tools::RUN_MIGRATION | tools::TRUNCATE_TABLE
@@ -272,6 +282,7 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                         }
                     }
                 }
+                (policy::facts(call))
                 dt { "Request hash" }
                 dd { code.hash title="sha256 of the forwarded body: the approval applies to exactly these bytes" { "sha256:" (call.body_sha256) } }
             }
@@ -309,23 +320,8 @@ pub fn card(call: &ParkedCall, schema: &SchemaVersion, now: OffsetDateTime) -> M
                 }
                 p.muted.small { "Call id " code { (call.id) } " · JSON-RPC " code { (call.rpc_method) } }
             }
-            form.decide method="post" action={ "/calls/" (call.id) "/decide" } {
-                label for=(reason_id) {
-                    "Reason "
-                    span.muted { "— optional, sent back to the agent word for word" }
-                }
-                textarea id=(reason_id) name="reason" rows="2" maxlength=(MAX_REASON)
-                    placeholder="e.g. Approved for tonight's maintenance window / Not during business hours" {}
-                div.actions {
-                    button.btn.btn-reject type="submit" name="decision" value="reject" { "Reject" }
-                    @if call.preview_of_bytes.is_none() {
-                        button.btn.btn-approve type="submit" name="decision" value="approve" { "Approve" }
-                    } @else {
-                        a.btn.btn-approve href={ "/calls/" (call.id) } { "Review to approve" }
-                    }
-                }
-                p.form-message role="status" aria-live="polite" {}
-            }
+            // Each viewer's own form goes here (`policy::personalise`).
+            (PreEscaped(policy::MARKER))
         }
     }
 }

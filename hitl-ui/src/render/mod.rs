@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod history;
+pub mod policy;
 pub mod queue;
 pub mod signin;
 pub mod visible;
@@ -22,6 +23,8 @@ pub struct Viewer {
     pub sign_in_enabled: bool,
     /// Any identity source configured at all.
     pub identity_configured: bool,
+    /// The OpenID Provider reviewers may sign in at, if any.
+    pub oidc_issuer: Option<String>,
 }
 
 /// Which tab is active.
@@ -75,7 +78,7 @@ fn who(viewer: &Viewer) -> Markup {
             Some(identity) => {
                 span.muted { "Reviewer " }
                 strong #reviewer-name { (identity.user) }
-                @if identity.proof == Proof::SignIn {
+                @if matches!(identity.proof, Proof::SignIn | Proof::Oidc) {
                     form.inline method="post" action="/signout" {
                         input type="hidden" name="csrf" value=(viewer.csrf_token);
                         button.link type="submit" { "Sign out" }
@@ -83,7 +86,7 @@ fn who(viewer: &Viewer) -> Markup {
                 }
             }
             None => {
-                @if viewer.sign_in_enabled {
+                @if viewer.sign_in_enabled || viewer.oidc_issuer.is_some() {
                     a.btn.btn-small href="/signin" { "Sign in to decide" }
                 } @else {
                     span.muted { "Read-only" }
@@ -103,6 +106,7 @@ mod tests {
             csrf_token: "tok\"en".into(),
             sign_in_enabled: true,
             identity_configured: true,
+            oidc_issuer: None,
         }
     }
 
@@ -114,6 +118,8 @@ mod tests {
         let bob = Identity {
             user: "<b>ob".into(),
             proof: Proof::SignIn,
+            groups: None,
+            id_token: None,
         };
         let signed_in = layout("Queue", Tab::Queue, &viewer(Some(bob)), 3, html! {}).into_string();
         assert!(signed_in.contains("&lt;b&gt;ob"));

@@ -61,7 +61,7 @@ fn identity_banner(viewer: &Viewer) -> Markup {
             }
         } @else if viewer.identity.is_none() {
             div.banner.info {
-                @if viewer.sign_in_enabled {
+                @if viewer.sign_in_enabled || viewer.oidc_issuer.is_some() {
                     a href="/signin" { "Sign in" } " to approve or reject. Decisions are recorded under your name."
                 } @else {
                     "Your auth proxy did not say who you are, so you can look but not decide."
@@ -100,6 +100,7 @@ mod tests {
             csrf_token: "t".into(),
             sign_in_enabled: configured,
             identity_configured: configured,
+            oidc_issuer: None,
         }
     }
 

@@ -4,7 +4,8 @@ use maud::{Markup, html};
 
 use super::{Tab, Viewer, layout};
 
-/// The sign-in page, with an optional error from a failed attempt.
+/// The sign-in page, with an optional error from a failed attempt. With an OpenID Provider
+/// configured it offers that first, the built-in accounts (if any) below.
 pub fn page(
     viewer: &Viewer,
     error: Option<&str>,
@@ -16,18 +17,29 @@ pub fn page(
             h1 { "Sign in" }
             @if let Some(identity) = &viewer.identity {
                 p { "You are signed in as " strong { (identity.user) } ". " a href="/" { "Back to the queue" } }
-            } @else if viewer.sign_in_enabled {
+            } @else if viewer.sign_in_enabled || viewer.oidc_issuer.is_some() {
                 p.muted { "Reviewers sign in to approve or reject parked calls; every decision is recorded under your name." }
                 @if let Some(error) = error {
                     div.banner.warn role="alert" { (error) }
                 }
-                form.card.signin-form method="post" action="/signin" {
-                    input type="hidden" name="csrf" value=(viewer.csrf_token);
-                    label for="username" { "User name" }
-                    input #username type="text" name="username" autocomplete="username" required autofocus;
-                    label for="password" { "Password" }
-                    input #password type="password" name="password" autocomplete="current-password" required;
-                    div.actions { button.btn.btn-approve type="submit" { "Sign in" } }
+                @if let Some(issuer) = &viewer.oidc_issuer {
+                    div.card.signin-oidc {
+                        a.btn.btn-approve #signin-oidc href="/signin/oidc" { "Sign in with your identity provider" }
+                        p.muted.small { "OpenID Connect at " code { (issuer) } ": your groups come from there." }
+                    }
+                }
+                @if viewer.sign_in_enabled {
+                    @if viewer.oidc_issuer.is_some() {
+                        p.muted { "Or with a built-in account:" }
+                    }
+                    form.card.signin-form method="post" action="/signin" {
+                        input type="hidden" name="csrf" value=(viewer.csrf_token);
+                        label for="username" { "User name" }
+                        input #username type="text" name="username" autocomplete="username" required autofocus;
+                        label for="password" { "Password" }
+                        input #password type="password" name="password" autocomplete="current-password" required;
+                        div.actions { button.btn.btn-approve type="submit" { "Sign in" } }
+                    }
                 }
             } @else if let Some(header) = trusted_header {
                 p { "Sign-in is handled by the auth proxy in front of this page, which names you in the "

@@ -10,6 +10,14 @@ pub fn timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// `14:02`, UTC: when a reviewer approved, on the card.
+pub fn clock(at: OffsetDateTime) -> String {
+    let format = format_description!("[hour]:[minute]");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
 /// RFC 3339, for `datetime` / `data-*` attributes read by the page's script.
 pub fn machine(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()

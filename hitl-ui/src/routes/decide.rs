@@ -1,7 +1,9 @@
 //! `POST /calls/{id}/decide`: the one state change that matters. In order: same origin and
 //! CSRF token, a reviewer identity, a reason of sane size, the call still pending, separation
-//! of duties for approvals; then `POST /decide/{id}` on the gate with the reviewer's name and
-//! the reason verbatim. Answers JSON: the gate's `DecidedCall`, or `ApiError`.
+//! of duties for approvals, the call's policy rule (`hitl_wire::policy::may_decide`); then
+//! `POST /decide/{id}` on the gate with the reviewer's name, their ID token when they signed
+//! in at an OpenID Provider, and the reason verbatim. Answers JSON: the gate's `DecidedCall`;
+//! 202 with the progress when an approval was counted and more are needed; or `ApiError`.
 
 use axum::{
     Json,
@@ -9,14 +11,48 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use hitl_wire::extauth::{ApiError, DecideRequest, client::AdminError};
+use hitl_wire::extauth::{ApiError, DecideAnswer, DecideRequest, ParkedCall, client::AdminError};
 use serde::Deserialize;
 
 use super::{SharedState, now};
 use crate::{
-    render::card::MAX_REASON,
-    security::{csrf, identity},
+    render::{card::MAX_REASON, policy},
+    security::{Identity, csrf, identity, identity::Resolved},
 };
+
+/// Whether the call's rule lets `reviewer` take this decision (the gate checks it again):
+/// the sentence that says why not.
+fn eligible(
+    state: &SharedState,
+    call: &ParkedCall,
+    reviewer: &Identity,
+    approve: bool,
+    reason: &str,
+) -> Result<(), String> {
+    let Some(rule) = policy::rule(call) else {
+        return Ok(());
+    };
+    let name = hitl_wire::identity::Identity::parse(&reviewer.user).map_err(|e| e.to_string())?;
+    let groups = reviewer
+        .groups
+        .clone()
+        .unwrap_or_else(|| state.live.static_groups(&name));
+    let approvals = call
+        .request
+        .as_ref()
+        .map(|r| r.approvals.as_slice())
+        .unwrap_or_default();
+    hitl_wire::policy::may_decide(
+        rule,
+        approvals,
+        call.requester.as_deref(),
+        &name,
+        &groups,
+        approve,
+        reason,
+    )
+    .map_err(|e| e.to_string())
+}
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
@@ -48,8 +84,21 @@ pub async fn decide(
         tracing::warn!(%id, error = %e, "decision refused: CSRF");
         return refuse(StatusCode::FORBIDDEN, e.to_string());
     }
-    let Some(reviewer) = state.identity.resolve(&headers, now()) else {
-        let how = if state.identity.sign_in_enabled() {
+    let reviewer = match state.identity.resolve_why(&headers, now()) {
+        Resolved::Reviewer(reviewer) => Some(reviewer),
+        Resolved::Expired { user } => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Your sign-in as {user} at the identity provider has expired: sign in again \
+                     to decide."
+                ),
+            );
+        }
+        Resolved::Nobody => None,
+    };
+    let Some(reviewer) = reviewer else {
+        let how = if state.identity.any_sign_in() {
             "Sign in to decide: decisions are recorded under the reviewer's name."
         } else if state.identity.configured() {
             "Your auth proxy did not say who you are, so you cannot decide."
@@ -105,18 +154,39 @@ pub async fn decide(
         );
     }
 
+    if let Err(why) = eligible(&state, &call, &reviewer, approved, &form.reason) {
+        tracing::warn!(%id, reviewer = %reviewer.user, %why, "decision refused: policy");
+        return refuse(StatusCode::FORBIDDEN, why);
+    }
+
     let request = DecideRequest {
-        id_token: None,
+        id_token: reviewer.id_token.clone(),
         approved,
         reason: form.reason,
         reviewer: Some(reviewer.user.clone()),
     };
-    match state.admin.decide(&id, &request).await {
-        Ok(record) => {
+    match state.admin.decide_step(&id, &request).await {
+        Ok(DecideAnswer::Decided(record)) => {
             tracing::info!(%id, reviewer = %reviewer.user, outcome = record.outcome.as_str(), "decided");
             // The gate's event will say the same; dropping it now keeps this tab snappy.
             state.live.remove(&record);
             Json(record).into_response()
+        }
+        Ok(DecideAnswer::Counted(call)) => {
+            let progress = policy::progress(&call).unwrap_or_else(|| "counted".to_owned());
+            tracing::info!(%id, reviewer = %reviewer.user, %progress, "approval counted");
+            // The card as it now stands, for every open page (the gate's event says the same).
+            let tool_name = call.tool_name.clone();
+            state.live.insert(state.cards.make(*call).await);
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "counted": true,
+                    "progress": format!("Approval counted: {progress}. The call waits for more."),
+                    "toolName": tool_name,
+                })),
+            )
+                .into_response()
         }
         Err(AdminError::NotFound(message)) => refuse(StatusCode::NOT_FOUND, message),
         Err(AdminError::Conflict(message)) => {

@@ -6,29 +6,34 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::State,
+    http::HeaderMap,
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::SharedState;
-use crate::live::Push;
+use super::{SharedState, now, personal_html};
+use crate::{live::Push, security::Identity};
 
-fn to_event(push: &Push) -> Event {
-    let data = serde_json::to_string(push).unwrap_or_else(|_| "{}".into());
-    Event::default().event(push.name()).data(data)
+/// `push` for the browser of `viewer`: each card with their own decide form.
+fn to_event(state: &SharedState, viewer: Option<&Identity>, push: &Push) -> Event {
+    let data = push.data(|card| personal_html(state, card, viewer));
+    Event::default().event(push.name()).data(data.to_string())
 }
 
 pub async fn stream(
     State(state): State<SharedState>,
+    headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let viewer = state.identity.resolve(&headers, now());
     let subscription = state.live.subscribe();
     let first = Some(Arc::new(subscription.first));
     let stream = futures::stream::unfold(
-        (first, subscription.changes, state),
-        |(first, mut changes, state)| async move {
+        (first, subscription.changes, state, viewer),
+        |(first, mut changes, state, viewer)| async move {
             if let Some(first) = first {
-                return Some((Ok(to_event(&first)), (None, changes, state)));
+                let event = to_event(&state, viewer.as_ref(), &first);
+                return Some((Ok(event), (None, changes, state, viewer)));
             }
             let push = match changes.recv().await {
                 Ok(push) => push,
@@ -38,7 +43,8 @@ pub async fn stream(
                 }
                 Err(RecvError::Closed) => return None,
             };
-            Some((Ok(to_event(&push)), (None, changes, state)))
+            let event = to_event(&state, viewer.as_ref(), &push);
+            Some((Ok(event), (None, changes, state, viewer)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

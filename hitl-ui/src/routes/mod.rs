@@ -6,6 +6,7 @@
 mod assets;
 mod decide;
 mod live;
+mod oidc;
 mod pages;
 mod signin;
 
@@ -24,9 +25,11 @@ use hitl_serve::hosts::AllowedHosts;
 use hitl_wire::extauth::client::AdminClient;
 
 use crate::{
-    live::Live,
-    render::{self, Viewer},
-    security::{IdentitySource, Signer, cookies, csrf, throttle::Throttle},
+    live::{Card, Live},
+    render::{self, Viewer, policy},
+    security::{
+        Identity, IdentitySource, Signer, cookies, csrf, identity::Resolved, throttle::Throttle,
+    },
     upstream::CardMaker,
 };
 
@@ -43,6 +46,8 @@ pub struct AppState {
     pub separation_of_duties: bool,
     pub allowed_hosts: AllowedHosts,
     pub throttle: Throttle,
+    /// Reviewers sign in at this OpenID Provider too.
+    pub oidc: Option<crate::oidc::Provider>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -62,6 +67,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/calls/{id}/decide", post(decide::decide))
         .route("/signin", get(signin::form).post(signin::submit))
         .route("/signout", post(signin::sign_out))
+        .route("/signin/oidc", get(oidc::start))
+        .route(crate::oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/assets/{file}", get(assets::serve))
         .route_layer(middleware::from_fn_with_state(state.clone(), allowed_host));
     Router::new()
@@ -88,9 +95,11 @@ async fn require_reviewer(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.identity.resolve(request.headers(), now()).is_some() {
-        return next.run(request).await;
-    }
+    let expired = match state.identity.resolve_why(request.headers(), now()) {
+        Resolved::Reviewer(_) => return next.run(request).await,
+        Resolved::Expired { .. } => true,
+        Resolved::Nobody => false,
+    };
     if request.uri().path() == "/live" {
         return (
             StatusCode::UNAUTHORIZED,
@@ -99,8 +108,13 @@ async fn require_reviewer(
         )
             .into_response();
     }
-    if state.identity.sign_in_enabled() {
-        return Redirect::to("/signin").into_response();
+    if state.identity.any_sign_in() {
+        let to = if expired {
+            "/signin?expired=1"
+        } else {
+            "/signin"
+        };
+        return Redirect::to(to).into_response();
     }
     let (viewer, set_cookie) = viewer(&state, request.headers());
     let header = state.identity.trusted_header().map(|h| h.as_str());
@@ -148,8 +162,15 @@ pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> (Viewer, Option<S
         csrf_token: csrf::token_for(&state.signer, &cookie),
         sign_in_enabled: state.identity.sign_in_enabled(),
         identity_configured: state.identity.configured(),
+        oidc_issuer: state.oidc.as_ref().map(|p| p.settings().issuer.clone()),
     };
     (viewer, set_cookie)
+}
+
+/// `card` as `viewer` sees it: with the decide form the policy allows them.
+pub(crate) fn personal_html(state: &AppState, card: &Card, viewer: Option<&Identity>) -> String {
+    let verdict = policy::verdict(&card.call, viewer, |name| state.live.static_groups(name));
+    policy::personalise(&card.html, &card.call, &verdict)
 }
 
 /// Unix seconds now.

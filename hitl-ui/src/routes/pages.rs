@@ -8,7 +8,7 @@ use axum::{
 use hitl_wire::extauth::Outcome;
 use serde::Deserialize;
 
-use super::{SharedState, viewer};
+use super::{SharedState, personal_html, viewer};
 use crate::render::{self, history::Filters};
 
 /// Attach the CSRF cookie (if the browser had none) to a page.
@@ -26,7 +26,11 @@ pub async fn queue(State(state): State<SharedState>, headers: HeaderMap) -> Resp
     // time, but a reload should show the database as it stands.
     let calls: Vec<_> = cards.iter().map(|card| card.call.clone()).collect();
     let fresh = state.cards.make_all(calls).await;
-    let html: Vec<&str> = fresh.iter().map(|card| card.html.as_str()).collect();
+    let mine: Vec<String> = fresh
+        .iter()
+        .map(|card| personal_html(&state, card, viewer.identity.as_ref()))
+        .collect();
+    let html: Vec<&str> = mine.iter().map(String::as_str).collect();
     let page = render::queue::page(&viewer, &html, connected, state.admin.base_url());
     with_cookie(set_cookie, page)
 }
@@ -39,7 +43,10 @@ pub async fn call(
 ) -> Response {
     let (viewer, set_cookie) = viewer(&state, &headers);
     let card = match state.admin.pending_call(&id).await {
-        Ok(call) => Ok(state.cards.make(call).await),
+        Ok(call) => {
+            let card = state.cards.make(call).await;
+            Ok(personal_html(&state, &card, viewer.identity.as_ref()))
+        }
         Err(hitl_wire::extauth::client::AdminError::NotFound(_)) => Err(
             "This call is not waiting any more: it was decided, expired or withdrawn.".to_owned(),
         ),
@@ -47,9 +54,7 @@ pub async fn call(
     };
     let page = render::queue::one(
         &viewer,
-        card.as_ref()
-            .map(|c| c.html.as_str())
-            .map_err(String::as_str),
+        card.as_ref().map(String::as_str).map_err(String::as_str),
         state.live.len(),
     );
     with_cookie(set_cookie, page)

@@ -6,9 +6,9 @@ use std::{net::SocketAddr, time::Instant};
 
 use axum::{
     Extension, Form,
-    extract::{ConnectInfo, State},
+    extract::{ConnectInfo, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{AppendHeaders, IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
@@ -18,12 +18,28 @@ use crate::{
     security::{cookies, csrf},
 };
 
-pub async fn form(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub struct FormParams {
+    /// Set when an OpenID Connect sign-in's ID token expired.
+    #[serde(default)]
+    expired: Option<String>,
+}
+
+pub async fn form(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    params: Result<Query<FormParams>, QueryRejection>,
+) -> Response {
     let (viewer, set_cookie) = viewer(&state, &headers);
     let header = state.identity.trusted_header().map(|h| h.as_str());
+    let expired = params.is_ok_and(|Query(p)| p.expired.is_some()) && viewer.identity.is_none();
+    let note = expired.then_some(
+        "Your sign-in at the identity provider has expired (its ID token is no longer valid): \
+         sign in again to decide.",
+    );
     with_cookie(
         set_cookie,
-        render::signin::page(&viewer, None, header, state.live.len()),
+        render::signin::page(&viewer, note, header, state.live.len()),
     )
 }
 
@@ -109,6 +125,20 @@ pub async fn sign_out(
         state.identity.sign_out(&identity.user);
         tracing::info!(user = %identity.user, "signed out");
     }
-    let cookie = state.cookies.clear(cookies::SESSION);
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+    // The provider still knows this browser: the next sign-in there asks for a password, so
+    // another reviewer can take the seat.
+    let relogin = state.cookies.set_lax(
+        cookies::OIDC_RELOGIN,
+        "1",
+        std::time::Duration::from_secs(600),
+    );
+    let cleared = AppendHeaders([
+        (header::SET_COOKIE, state.cookies.clear(cookies::SESSION)),
+        (
+            header::SET_COOKIE,
+            state.cookies.clear(cookies::OIDC_SESSION),
+        ),
+        (header::SET_COOKIE, relogin),
+    ]);
+    (cleared, Redirect::to("/")).into_response()
 }

@@ -102,6 +102,7 @@ async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> 
         separation_of_duties: true,
         allowed_hosts: AllowedHosts::parse(HOST).unwrap(),
         throttle: Throttle::default(),
+        oidc: None,
     });
     Ui {
         app: router(state.clone()),
@@ -558,4 +559,162 @@ async fn history_rejects_unknown_outcome_filter_in_page() {
             .await
             .contains("unknown outcome `bogus`")
     );
+}
+
+// ---- the approval policy on the card (issue #28) -----------------------------------------
+
+/// `run_migration v1` asked for by alice, under a rule wanting two of dba or sre and a reason
+/// to reject, with `approved` so far.
+fn two_keys(approved: &[&str]) -> hitl_wire::extauth::ParkedCall {
+    let mut call = call_from(Some("alice"), &[]);
+    call.id = "k2".into();
+    call.request = Some(hitl_wire::extauth::RequestView {
+        id: "k2".into(),
+        state: hitl_wire::extauth::RequestState::Open,
+        action_key: "k".into(),
+        canonical_args: r#"{"version":"v1"}"#.into(),
+        attempts: 1,
+        waiting: true,
+        open_until: call.received_at,
+        rule: Some(hitl_wire::policy::RuleView {
+            name: "migration-down-to-v1".into(),
+            groups: vec!["dba".into(), "sre".into()],
+            approvals: 2,
+            reason_to_approve: false,
+            reason_to_reject: true,
+        }),
+        approvals: approved
+            .iter()
+            .map(|r| hitl_wire::policy::ApprovalView {
+                reviewer: (*r).into(),
+                at: call.received_at,
+                reason: String::new(),
+            })
+            .collect(),
+    });
+    call
+}
+
+/// hitl-ui before a gate that counts approvals: `POST /decide/k2` answers 202 with the card
+/// as it now stands; bob is a static member of `dba`.
+async fn ui_with_two_keys() -> (Ui, Arc<Mutex<Vec<DecideRequest>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let gate = {
+        let seen = seen.clone();
+        Router::new().route(
+            paths::DECIDE,
+            post(move |Json(req): Json<DecideRequest>| {
+                let seen = seen.clone();
+                async move {
+                    let who = req.reviewer.clone().unwrap_or_default();
+                    seen.lock().unwrap().push(req);
+                    (StatusCode::ACCEPTED, Json(two_keys(&[&who])))
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, gate).await });
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let state = Arc::new(AppState {
+        admin: AdminClient::new(&url, None).unwrap(),
+        live: ui.state.live.clone(),
+        cards: ui.state.cards.clone(),
+        identity: IdentitySource::new(
+            Some(axum::http::HeaderName::from_static("x-forwarded-user")),
+            None,
+            ui.state.signer.clone(),
+        ),
+        signer: ui.state.signer.clone(),
+        cookies: ui.state.cookies,
+        session_ttl: ui.state.session_ttl,
+        separation_of_duties: true,
+        allowed_hosts: AllowedHosts::parse(HOST).unwrap(),
+        throttle: Throttle::default(),
+        oidc: None,
+    });
+    state.live.set_policy(Some(hitl_wire::policy::PolicyView {
+        groups: [("dba".to_owned(), vec!["bob".to_owned()])].into(),
+        rules: Vec::new(),
+    }));
+    state.live.insert(state.cards.make(two_keys(&[])).await);
+    let ui = Ui {
+        app: router(state.clone()),
+        state,
+        decisions: ui.decisions,
+    };
+    (ui, seen)
+}
+
+async fn queue_as(ui: &Ui, user: &str) -> String {
+    let request = Request::get("/")
+        .header("x-forwarded-user", user)
+        .header(header::COOKIE, "hitl_csrf=c")
+        .body(Body::empty())
+        .unwrap();
+    body_text(ui.send(request).await).await
+}
+
+#[tokio::test]
+async fn the_card_shows_its_rule_and_each_reviewer_what_they_may_do() {
+    let (ui, _) = ui_with_two_keys().await;
+    let bob = queue_as(&ui, "bob").await;
+    assert!(bob.contains("migration-down-to-v1"), "{bob}");
+    assert!(bob.contains("0 of 2 approvals"), "{bob}");
+    assert!(bob.contains("required to reject"), "{bob}");
+    assert!(
+        !bob.contains("disabled"),
+        "bob, a static dba, may decide: {bob}"
+    );
+
+    let carol = queue_as(&ui, "carol").await;
+    assert!(carol.contains(r#"value="approve" disabled"#), "{carol}");
+    assert!(carol.contains("you are in none of them"), "{carol}");
+}
+
+#[tokio::test]
+async fn an_approval_that_is_one_of_two_is_counted_not_an_error() {
+    let (ui, seen) = ui_with_two_keys().await;
+    let response = ui
+        .send(ui.post(
+            "/calls/k2/decide",
+            "decision=approve",
+            &[("x-forwarded-user", "bob")],
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let text = body_text(response).await;
+    assert!(
+        text.contains("Approval counted: 1 of 2 approvals (bob, "),
+        "{text}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // The card as the gate now holds it: bob has a key in, and may not turn it twice.
+    let bob = queue_as(&ui, "bob").await;
+    assert!(bob.contains("1 of 2 approvals (bob, "), "{bob}");
+    assert!(bob.contains(r#"value="approve" disabled"#), "{bob}");
+    assert!(bob.contains("already approved"), "{bob}");
+}
+
+#[tokio::test]
+async fn the_policy_refuses_before_the_gate_is_asked() {
+    let (ui, seen) = ui_with_two_keys().await;
+    let carol = [("x-forwarded-user", "carol")];
+    let response = ui
+        .send(ui.post("/calls/k2/decide", "decision=approve", &carol))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(error_of(response).await.contains("dba, sre"));
+    let bob = [("x-forwarded-user", "bob")];
+    let response = ui
+        .send(ui.post("/calls/k2/decide", "decision=reject", &bob))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        error_of(response)
+            .await
+            .contains("requires a reason to reject")
+    );
+    assert!(seen.lock().unwrap().is_empty(), "the gate was never asked");
 }

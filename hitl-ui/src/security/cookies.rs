@@ -7,6 +7,14 @@ use axum::http::{HeaderMap, header};
 
 /// Name of the signed sign-in cookie.
 pub const SESSION: &str = hitl_wire::ui::SESSION_COOKIE;
+/// Name of the OpenID Connect sign-in's session cookie (the ID token, tagged).
+pub const OIDC_SESSION: &str = "hitl_oidc_session";
+/// Name of the cookie that carries a sign-in in progress at the provider (state, nonce, PKCE
+/// verifier, tagged): `SameSite=Lax`, so it comes back with the provider's redirect.
+pub const OIDC_FLOW: &str = "hitl_oidc_flow";
+/// Set by a sign-out: the next sign-in at the provider asks for the password again rather
+/// than riding the provider's session (`SameSite=Lax`, ten minutes).
+pub const OIDC_RELOGIN: &str = "hitl_oidc_relogin";
 /// Name of the random per-browser CSRF cookie.
 pub const CSRF: &str = hitl_wire::ui::CSRF_COOKIE;
 
@@ -37,6 +45,13 @@ impl Policy {
             "{name}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
             max_age.as_secs()
         )
+    }
+
+    /// The same, `SameSite=Lax`: sent on a top-level navigation from another site (the
+    /// provider's redirect back), as a `Strict` cookie is not.
+    pub fn set_lax(&self, name: &str, value: &str, max_age: Duration) -> String {
+        self.set(name, value, max_age)
+            .replace("SameSite=Strict", "SameSite=Lax")
     }
 
     /// `Set-Cookie` value that deletes `name`.

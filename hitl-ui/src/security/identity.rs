@@ -1,5 +1,6 @@
 //! Who the reviewer is: the trusted proxy header when configured, else the built-in sign-in's
-//! session cookie; and who asked for a parked call, for separation of duties.
+//! session cookie, else the OpenID Connect sign-in's (name and groups from the ID token); and
+//! who asked for a parked call, for separation of duties.
 
 use std::{
     collections::HashMap,
@@ -9,7 +10,12 @@ use std::{
 use axum::http::{HeaderMap, HeaderName};
 use hitl_wire::extauth::ParkedCall;
 
-use super::{Credentials, Signer, cookies, credentials::valid_user, session};
+use super::{
+    Credentials, Signer, cookies,
+    credentials::valid_user,
+    oidc_session::{self, ClaimNames},
+    session,
+};
 
 /// How a reviewer proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +24,8 @@ pub enum Proof {
     ProxyHeader,
     /// The built-in sign-in.
     SignIn,
+    /// A sign-in at the OpenID Provider.
+    Oidc,
 }
 
 /// A reviewer who may decide.
@@ -25,7 +33,36 @@ pub enum Proof {
 pub struct Identity {
     pub user: String,
     pub proof: Proof,
+    /// The groups the ID token names (OpenID Connect); `None`: the policy's static members say.
+    pub groups: Option<Vec<String>>,
+    /// The ID token as the provider issued it, for the gate (OpenID Connect only).
+    pub id_token: Option<String>,
 }
+
+impl Identity {
+    fn new(user: String, proof: Proof) -> Self {
+        Self {
+            user,
+            proof,
+            groups: None,
+            id_token: None,
+        }
+    }
+}
+
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Reviewer(Identity),
+    /// Signed in at the OpenID Provider, but the ID token has expired: sign in again.
+    Expired {
+        user: String,
+    },
+    Nobody,
+}
+
+/// Most sign-outs remembered for OpenID Connect reviewers (not a configured list).
+const MAX_SIGNED_OUT: usize = 10_000;
 
 /// The configured ways of establishing identity.
 #[derive(Debug)]
@@ -39,6 +76,8 @@ pub struct IdentitySource {
     /// entry per configured account at most, so bounded. Per process: with several replicas
     /// a sign-out holds on the replica that saw it (and on all after a key change).
     signed_out: Mutex<HashMap<String, i64>>,
+    /// OpenID Connect sign-in: which claims name the reviewer and their groups.
+    oidc: Option<ClaimNames>,
 }
 
 impl IdentitySource {
@@ -53,7 +92,24 @@ impl IdentitySource {
             signer,
             session_cookie: cookies::SESSION,
             signed_out: Mutex::default(),
+            oidc: None,
         }
+    }
+
+    /// Reviewers may also sign in at an OpenID Provider; `names` are the claims read.
+    pub fn with_oidc(mut self, names: ClaimNames) -> Self {
+        self.oidc = Some(names);
+        self
+    }
+
+    /// Whether the OpenID Connect sign-in is offered.
+    pub fn oidc_enabled(&self) -> bool {
+        self.oidc.is_some()
+    }
+
+    /// The claims the OpenID Connect sign-in reads.
+    pub fn claim_names(&self) -> Option<&ClaimNames> {
+        self.oidc.as_ref()
     }
 
     /// Read the session from a cookie of another name: cookies are shared by every port of a
@@ -70,12 +126,17 @@ impl IdentitySource {
 
     /// Whether anyone at all can be identified (else the UI is read-only).
     pub fn configured(&self) -> bool {
-        self.trusted_header.is_some() || self.credentials.is_some()
+        self.trusted_header.is_some() || self.credentials.is_some() || self.oidc.is_some()
     }
 
     /// Whether the built-in sign-in form is offered.
     pub fn sign_in_enabled(&self) -> bool {
         self.credentials.is_some()
+    }
+
+    /// Whether there is a sign-in page to send a visitor to (built-in or OpenID Connect).
+    pub fn any_sign_in(&self) -> bool {
+        self.credentials.is_some() || self.oidc.is_some()
     }
 
     /// The configured trusted header's name, for messages.
@@ -85,47 +146,97 @@ impl IdentitySource {
 
     /// The reviewer behind a request, if any. The trusted header wins over a session.
     pub fn resolve(&self, request: &HeaderMap, now: i64) -> Option<Identity> {
+        match self.resolve_why(request, now) {
+            Resolved::Reviewer(identity) => Some(identity),
+            Resolved::Expired { .. } | Resolved::Nobody => None,
+        }
+    }
+
+    /// The reviewer behind a request, or why there is none.
+    pub fn resolve_why(&self, request: &HeaderMap, now: i64) -> Resolved {
         if let Some(name) = &self.trusted_header
             && let Some(user) = request.get(name).and_then(|v| v.to_str().ok())
         {
             let user = user.trim();
             if valid_user(user) {
-                return Some(Identity {
-                    user: user.to_owned(),
-                    proof: Proof::ProxyHeader,
-                });
+                return Resolved::Reviewer(Identity::new(user.to_owned(), Proof::ProxyHeader));
             }
         }
+        if let Some(identity) = self.built_in_session(request, now) {
+            return Resolved::Reviewer(identity);
+        }
+        self.oidc_session(request, now)
+    }
+
+    fn built_in_session(&self, request: &HeaderMap, now: i64) -> Option<Identity> {
         let credentials = self.credentials.as_ref()?;
         let cookie = cookies::get(request, self.session_cookie)?;
         let session = session::verify(&self.signer, cookie, now)?;
-        let signed_out = self
-            .signed_out
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&session.user)
-            .copied();
-        if signed_out.is_some_and(|at| session.issued_ms <= at) {
+        if self.signed_out_since(&session.user, session.issued_ms) {
             return None;
         }
         // An account removed from the configuration stops working at the next restart.
-        credentials.has_user(&session.user).then_some(Identity {
-            user: session.user,
-            proof: Proof::SignIn,
+        credentials
+            .has_user(&session.user)
+            .then(|| Identity::new(session.user, Proof::SignIn))
+    }
+
+    fn oidc_session(&self, request: &HeaderMap, now: i64) -> Resolved {
+        let Some(names) = &self.oidc else {
+            return Resolved::Nobody;
+        };
+        let Some(session) = cookies::get(request, cookies::OIDC_SESSION)
+            .and_then(|cookie| oidc_session::verify(&self.signer, cookie))
+        else {
+            return Resolved::Nobody;
+        };
+        let Ok(reviewer) = oidc_session::reviewer(&session.id_token, names) else {
+            return Resolved::Nobody;
+        };
+        if self.signed_out_since(&reviewer.user, session.issued_ms) {
+            return Resolved::Nobody;
+        }
+        if now >= reviewer.expires {
+            return Resolved::Expired {
+                user: reviewer.user,
+            };
+        }
+        Resolved::Reviewer(Identity {
+            user: reviewer.user,
+            proof: Proof::Oidc,
+            groups: Some(reviewer.groups),
+            id_token: Some(session.id_token),
         })
+    }
+
+    /// Whether `user` signed out here after a session issued at `issued_ms`.
+    fn signed_out_since(&self, user: &str, issued_ms: i64) -> bool {
+        self.signed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .is_some_and(|at| issued_ms <= *at)
+    }
+
+    /// A new OpenID Connect session for `id_token` (verified by the caller): the cookie value.
+    pub fn oidc_session_for(&self, user: &str, id_token: &str) -> String {
+        let issued = self.issue_time(user);
+        oidc_session::issue(&self.signer, id_token, issued)
+    }
+
+    /// Now in unix ms, strictly after any sign-out of `user` recorded in this same millisecond.
+    fn issue_time(&self, user: &str) -> i64 {
+        let signed_out = self
+            .signed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        now_ms().max(signed_out.get(user).map_or(0, |at| at + 1))
     }
 
     /// Check a sign-in; on success the session cookie value valid until `expires`.
     pub fn sign_in(&self, user: &str, password: &str, expires: i64) -> Option<(String, String)> {
         let user = self.credentials.as_ref()?.check(user, password)?.to_owned();
-        // Strictly after any sign-out recorded in this same millisecond.
-        let issued = {
-            let signed_out = self
-                .signed_out
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            now_ms().max(signed_out.get(&user).map_or(0, |at| at + 1))
-        };
+        let issued = self.issue_time(&user);
         let cookie = session::issue(&self.signer, &user, issued, expires);
         Some((user, cookie))
     }
@@ -133,12 +244,21 @@ impl IdentitySource {
     /// Sign `user` out: every built-in session of theirs issued until now stops working here,
     /// so a copy of the cookie replayed later is refused.
     pub fn sign_out(&self, user: &str) {
-        if self.credentials.as_ref().is_some_and(|c| c.has_user(user)) {
-            self.signed_out
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(user.to_owned(), now_ms());
+        let configured = self.credentials.as_ref().is_some_and(|c| c.has_user(user));
+        if !configured && self.oidc.is_none() {
+            return;
         }
+        let mut signed_out = self
+            .signed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // OpenID Connect names are not a configured list: forget the oldest sign-outs past a
+        // bound (their ID tokens, an hour or so long, have long expired).
+        if signed_out.len() >= MAX_SIGNED_OUT {
+            let day_ago = now_ms() - 24 * 3600 * 1000;
+            signed_out.retain(|_, at| *at > day_ago);
+        }
+        signed_out.insert(user.to_owned(), now_ms());
     }
 }
 
@@ -193,10 +313,7 @@ mod tests {
         let req = request(&[("x-forwarded-user", " bob ")]);
         assert_eq!(
             proxy.resolve(&req, 0),
-            Some(Identity {
-                user: "bob".into(),
-                proof: Proof::ProxyHeader
-            })
+            Some(Identity::new("bob".into(), Proof::ProxyHeader))
         );
         assert_eq!(
             proxy.resolve(&request(&[("x-forwarded-user", "")]), 0),
@@ -244,6 +361,40 @@ mod tests {
         .unwrap();
         let req = request(&[("cookie", &format!("hitl_session={foreign}"))]);
         assert_eq!(other.resolve(&req, 50), None);
+    }
+
+    #[test]
+    fn an_oidc_session_names_the_token_s_reviewer_until_it_expires_or_they_sign_out() {
+        use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+        let src = source(None, None).with_oidc(ClaimNames {
+            name: "preferred_username".into(),
+            groups: "groups".into(),
+        });
+        assert!(src.configured() && src.any_sign_in() && !src.sign_in_enabled());
+        let claims = r#"{"preferred_username":"dba-ann","groups":["dba"],"exp":100}"#;
+        let token = format!("h.{}.s", B64.encode(claims));
+        let cookie = src.oidc_session_for("dba-ann", &token);
+        let req = request(&[("cookie", &format!("hitl_oidc_session={cookie}"))]);
+        let Resolved::Reviewer(ann) = src.resolve_why(&req, 50) else {
+            panic!("signed in")
+        };
+        assert_eq!(ann.user, "dba-ann");
+        assert_eq!(ann.groups, Some(vec!["dba".to_owned()]));
+        assert_eq!(ann.id_token.as_deref(), Some(token.as_str()));
+        assert_eq!(
+            src.resolve_why(&req, 100),
+            Resolved::Expired {
+                user: "dba-ann".into()
+            }
+        );
+        // Another token under the same tag, or a cookie from another key: nobody.
+        let forged = cookie.replacen(&token, &token.replace(".s", ".t"), 1);
+        let forged = request(&[("cookie", &format!("hitl_oidc_session={forged}"))]);
+        assert_eq!(src.resolve_why(&forged, 50), Resolved::Nobody);
+        src.sign_out("dba-ann");
+        assert_eq!(src.resolve_why(&req, 50), Resolved::Nobody, "signed out");
+        // Without OIDC configured, the cookie is just a cookie.
+        assert_eq!(source(None, None).resolve_why(&req, 50), Resolved::Nobody);
     }
 
     #[test]

@@ -25,3 +25,23 @@ pub const SEPARATION_OF_DUTIES: &str = "SEPARATION_OF_DUTIES";
 /// How long a sign-in lasts (`12h`).
 pub const SESSION_TTL: &str = "SESSION_TTL";
 pub const DEFAULT_SESSION_TTL: &str = "12h";
+/// OpenID Connect sign-in for reviewers: the provider's issuer URL (discovery at
+/// `<issuer>/.well-known/openid-configuration`). With it, the sign-in page offers the
+/// provider; the static accounts, if any, stay beside it.
+pub const OIDC_ISSUER_URL: &str = "OIDC_ISSUER_URL";
+/// hitl-ui's client id at the provider (the gate's `REVIEWER_AUDIENCES`).
+pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+/// File holding hitl-ui's client secret (a mounted Secret).
+pub const OIDC_CLIENT_SECRET_FILE: &str = "OIDC_CLIENT_SECRET_FILE";
+/// Where the provider sends the browser back (`https://<hitl-ui>/oidc/callback`). Unset: the
+/// allowed `Host` the browser used, `/oidc/callback` on it.
+pub const OIDC_REDIRECT_URL: &str = "OIDC_REDIRECT_URL";
+/// Scopes asked for, space-separated.
+pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
+pub const DEFAULT_OIDC_SCOPES: &str = "openid profile groups";
+/// The ID-token claim holding the reviewer's name (the gate's `REVIEWER_NAME_CLAIM`).
+pub const OIDC_NAME_CLAIM: &str = "OIDC_NAME_CLAIM";
+pub const DEFAULT_OIDC_NAME_CLAIM: &str = super::extauth::DEFAULT_REVIEWER_NAME_CLAIM;
+/// The ID-token claim holding the reviewer's groups (the gate's `REVIEWER_GROUPS_CLAIM`).
+pub const OIDC_GROUPS_CLAIM: &str = "OIDC_GROUPS_CLAIM";
+pub const DEFAULT_OIDC_GROUPS_CLAIM: &str = super::extauth::DEFAULT_REVIEWER_GROUPS_CLAIM;

@@ -39,6 +39,15 @@ impl RequesterTrust {
     }
 }
 
+/// Whose reviewer ID tokens the gate believes (`REVIEWER_JWKS_FILE`, `REVIEWER_ISSUER`,
+/// `REVIEWER_AUDIENCES`): the lab's OpenID Provider, for hitl-ui's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewerTrust {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
 /// How to run one hitl-extauth.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -90,6 +99,8 @@ pub struct Options {
     pub approval_policy: Option<PathBuf>,
     /// Signed notifications (`NOTIFY_WEBHOOK_URLS`, `NOTIFY_SECRET_FILE`, `REVIEW_URL`).
     pub notify: Option<Notify>,
+    /// Reviewers' ID tokens from this provider are believed.
+    pub reviewer: Option<ReviewerTrust>,
 }
 
 /// Where the gate's notifications go, and the key that signs them.
@@ -127,6 +138,7 @@ impl Options {
             approval_window: None,
             approval_policy: None,
             notify: None,
+            reviewer: None,
         }
     }
 
@@ -256,12 +268,7 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
     if let Some(n) = options.max_parked_per_requester {
         spec = spec.env(env::MAX_PARKED_PER_REQUESTER, n.to_string());
     }
-    if let Some(trust) = &options.requester {
-        spec = spec
-            .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
-            .env(env::REQUESTER_ISSUER, &trust.issuer)
-            .env(env::REQUESTER_AUDIENCES, trust.audiences.join(","));
-    }
+    spec = trust_env(spec, options);
     if let Some(tls) = &options.grpc_tls {
         spec = spec
             .env(env::GRPC_TLS_CERT_FILE, tls.server_cert.as_os_str())
@@ -286,6 +293,23 @@ fn reviewers(mut spec: Spec, options: &Options) -> Spec {
         if let Some(url) = &notify.review_url {
             spec = spec.env(env::REVIEW_URL, url);
         }
+    }
+    spec
+}
+
+/// Whose tokens the gate verifies: requesters' and reviewers'.
+fn trust_env(mut spec: Spec, options: &Options) -> Spec {
+    if let Some(trust) = &options.requester {
+        spec = spec
+            .env(env::REQUESTER_JWKS_FILE, trust.jwks_file.as_os_str())
+            .env(env::REQUESTER_ISSUER, &trust.issuer)
+            .env(env::REQUESTER_AUDIENCES, trust.audiences.join(","));
+    }
+    if let Some(trust) = &options.reviewer {
+        spec = spec
+            .env(env::REVIEWER_JWKS_FILE, trust.jwks_file.as_os_str())
+            .env(env::REVIEWER_ISSUER, &trust.issuer)
+            .env(env::REVIEWER_AUDIENCES, trust.audiences.join(","));
     }
     spec
 }

@@ -9,5 +9,6 @@ pub mod extauth;
 pub mod kagent;
 pub mod langgraph;
 pub mod mock_db;
+pub mod oidc_provider;
 pub mod scripted_model;
 pub mod ui;

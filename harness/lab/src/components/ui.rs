@@ -34,6 +34,19 @@ pub struct Options {
     pub session_secret: Option<String>,
     /// `ALLOWED_HOSTS`; `None`: the bind address and `localhost`, on this port.
     pub allowed_hosts: Option<String>,
+    /// Reviewers sign in at an OpenID Provider too (`OIDC_*`).
+    pub oidc: Option<Oidc>,
+}
+
+/// hitl-ui's OpenID Connect client settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oidc {
+    /// `OIDC_ISSUER_URL`.
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET_FILE`.
+    pub client_secret_file: std::path::PathBuf,
 }
 
 impl Options {
@@ -49,7 +62,14 @@ impl Options {
             separation_of_duties: None,
             session_secret: None,
             allowed_hosts: None,
+            oidc: None,
         }
+    }
+
+    /// Reviewers may sign in at this OpenID Provider.
+    pub fn oidc(mut self, oidc: Oidc) -> Self {
+        self.oidc = Some(oidc);
+        self
     }
 
     /// The `Host` names the UI answers to (`ALLOWED_HOSTS`).
@@ -125,6 +145,15 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         if let Some(value) = value {
             spec = spec.env(key, value);
         }
+    }
+    if let Some(oidc) = &options.oidc {
+        spec = spec
+            .env(env::OIDC_ISSUER_URL, &oidc.issuer)
+            .env(env::OIDC_CLIENT_ID, &oidc.client_id)
+            .env(
+                env::OIDC_CLIENT_SECRET_FILE,
+                oidc.client_secret_file.as_os_str(),
+            );
     }
     if let Some(on) = options.separation_of_duties {
         spec = spec.env(env::SEPARATION_OF_DUTIES, on.to_string());

@@ -117,6 +117,7 @@ pub fn urls(ports: &Ports, model: ModelChoice) -> Urls {
         mock_db: local(ports.mock_db),
         scripted_model: (model == ModelChoice::Scripted).then(|| local(ports.model)),
         chat: Some(local(ports.chat)),
+        oidc_issuer: Some(local(ports.oidc)),
     }
 }
 
@@ -152,7 +153,17 @@ pub async fn up(config: &LocalConfig) -> anyhow::Result<LabState> {
         StoreChoice::Sqlite => None,
     };
     let record = server.as_ref().map(|s| &s.record);
-    let mut specs = specs::services(config, &manifests, &lab, &urls, &credentials, record)?;
+    let (op_spec, op) = specs::identity_provider(config)?;
+    let mut specs = vec![op_spec];
+    specs.extend(specs::services(
+        config,
+        &manifests,
+        &lab,
+        &urls,
+        &credentials,
+        record,
+        &op,
+    )?);
     specs.extend(specs::agents(config, &manifests, &lab, &urls, &venv)?);
     let started_with = start::Started {
         urls,

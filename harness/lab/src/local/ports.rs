@@ -32,6 +32,14 @@ pub struct Ports {
     pub model: u16,
     /// The gate's PostgreSQL (`--store postgres`).
     pub postgres: u16,
+    /// The reviewers' OpenID Provider.
+    #[serde(default = "default_oidc_port")]
+    pub oidc: u16,
+}
+
+/// A state file from before the OpenID Provider: its documented port.
+fn default_oidc_port() -> u16 {
+    18096
 }
 
 /// How far apart the ports of consecutive gate replicas are: replica `k` (from 1) listens on
@@ -43,7 +51,7 @@ pub const REPLICA_PORT_STEP: u16 = 10;
 pub const MAX_REPLICAS: u16 = 9;
 
 /// `(field, env var, default)` for every port, in the order `up` prints them.
-pub const DEFAULTS: [(&str, &str, u16); 13] = [
+pub const DEFAULTS: [(&str, &str, u16); 14] = [
     ("agent", "HITL_LAB_AGENT_PORT", 18083),
     ("langgraph_agent", "HITL_LAB_LANGGRAPH_AGENT_PORT", 18084),
     ("chat", "HITL_LAB_CHAT_PORT", 18095),
@@ -61,6 +69,7 @@ pub const DEFAULTS: [(&str, &str, u16); 13] = [
     ("mock_db", "HITL_LAB_MOCK_DB_PORT", 18081),
     ("model", "HITL_LAB_MODEL_PORT", 18070),
     ("postgres", "HITL_LAB_POSTGRES_PORT", 18432),
+    ("oidc", "HITL_LAB_OIDC_PORT", 18096),
 ];
 
 impl Ports {
@@ -92,6 +101,7 @@ impl Ports {
             langgraph_agent: get("langgraph_agent")?,
             model: get("model")?,
             postgres: get("postgres")?,
+            oidc: get("oidc")?,
         })
     }
 
@@ -120,6 +130,7 @@ impl Ports {
             gateway_readiness: ports[10],
             chat: ports[11],
             postgres: ports[12],
+            oidc: ports[13],
         })
     }
 
@@ -173,6 +184,7 @@ impl Ports {
                     "agent" => self.agent,
                     "langgraph_agent" => self.langgraph_agent,
                     "postgres" => self.postgres,
+                    "oidc" => self.oidc,
                     _ => self.model,
                 };
                 (*field, *var, port)

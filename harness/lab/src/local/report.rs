@@ -28,6 +28,7 @@ pub fn describe(
         "reviewer UI (reviewer)",
         format!("{}{}", u.reviewer_ui, sign_in(reviewer_credentials)),
     );
+    provider_lines(state, &mut line);
     for agent in &state.agents {
         if let Some(url) = u.agent_url(*agent) {
             line(&format!("{agent} agent (A2A)"), url.to_owned());
@@ -73,6 +74,25 @@ pub fn describe(
         ),
     );
     out
+}
+
+/// The reviewers' OpenID Provider and the people who sign in there, with their groups.
+fn provider_lines(state: &LabState, line: &mut impl FnMut(&str, String)) {
+    let Some(issuer) = &state.urls.oidc_issuer else {
+        return;
+    };
+    line("reviewer sign-in (OIDC)", issuer.clone());
+    for user in crate::oidc_provider::workshop_users() {
+        let groups = match user.groups.is_empty() {
+            true => "in no reviewer group".to_owned(),
+            false => format!("groups: {}", user.groups.join(", ")),
+        };
+        let who = format!(
+            "  sign in as {} / {}  ({groups})",
+            user.username, user.password
+        );
+        line("", who);
+    }
 }
 
 /// The gate's store and, with several replicas, where each one listens (hitl-ui and the

@@ -9,11 +9,12 @@ use hitl_manifests::{LabManifests, ModelChoice};
 use super::{LocalConfig, generate};
 use crate::{
     agents::AgentKind,
-    components::{chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
+    components::{self, chat, extauth, kagent, langgraph, mock_db, scripted_model, ui},
     credentials::Credentials,
     envoy::{Endpoint, GatewayPlan},
     gate_tls::{GateTls, GateTlsFiles},
     lab::Urls,
+    oidc_provider,
     proc::Spec,
     pyenv::Venv,
     requester,
@@ -105,8 +106,28 @@ pub(super) fn translate(
     })
 }
 
+/// The reviewers' OpenID Provider: installed, its key and users written with the lab's
+/// other credentials, reachable from hitl-ui as a browser opens it (127.0.0.1 or localhost).
+pub(super) fn identity_provider(
+    config: &LocalConfig,
+) -> anyhow::Result<(Spec, oidc_provider::Setup)> {
+    let installed = oidc_provider::ensure()?;
+    let ui = config.ports.ui;
+    let setup = oidc_provider::Setup::write(
+        &config.dir.join("credentials"),
+        config.ports.oidc,
+        oidc_provider::workshop_users(),
+        &[
+            format!("http://127.0.0.1:{ui}"),
+            format!("http://localhost:{ui}"),
+        ],
+    )?;
+    let spec = components::oidc_provider::spec(&installed, &setup, &config.log_dir());
+    Ok((spec, setup))
+}
+
 /// mock-db-mcp, the gate's replicas (on `postgres` when the lab runs one), the gateway and
-/// the reviewer UI.
+/// the reviewer UI (its reviewers signing in at `op` too).
 pub(super) fn services(
     config: &LocalConfig,
     manifests: &LabManifests,
@@ -114,6 +135,7 @@ pub(super) fn services(
     urls: &Urls,
     credentials: &Credentials,
     postgres: Option<&PostgresRecord>,
+    op: &oidc_provider::Setup,
 ) -> anyhow::Result<Vec<Spec>> {
     let ports = &config.ports;
     let log_dir = config.log_dir();
@@ -131,7 +153,7 @@ pub(super) fn services(
             lab,
             credentials,
             postgres,
-            k,
+            (k, op),
         )?);
     }
     specs.push(config.gateway.spec(&lab.gateway, &log_dir)?);
@@ -143,7 +165,12 @@ pub(super) fn services(
                 hitl_wire::mockdb::paths::STATE
             ))
             .reviewer_credentials(&config.reviewer_credentials)
-            .extauth_admin_token(&credentials.admin_token),
+            .extauth_admin_token(&credentials.admin_token)
+            .oidc(ui::Oidc {
+                issuer: op.issuer.clone(),
+                client_id: oidc_provider::CLIENT_ID.to_owned(),
+                client_secret_file: op.client_secret_file.clone(),
+            }),
         &log_dir,
     )?);
     Ok(specs)
@@ -166,7 +193,7 @@ fn gate_replica(
     lab: &Translated,
     credentials: &Credentials,
     postgres: Option<&PostgresRecord>,
-    k: u16,
+    (k, op): (u16, &oidc_provider::Setup),
 ) -> anyhow::Result<Spec> {
     let (grpc, http) = config.ports.extauth_replica(k);
     let log_dir = config.log_dir();
@@ -213,6 +240,12 @@ fn gate_replica(
             // (seen with a 2 s hold, scenes take 0.2 s). The local lab holds none; the
             // hold is the gate's default (60 s) everywhere else.
             gate.rejection_hold = Some(std::time::Duration::ZERO);
+            // Reviewers' ID tokens from the lab's provider, for hitl-ui's client.
+            gate.reviewer = Some(extauth::ReviewerTrust {
+                jwks_file: op.jwks_file.clone(),
+                issuer: op.issuer.clone(),
+                audiences: vec![oidc_provider::CLIENT_ID.to_owned()],
+            });
             gate
         },
         &log_dir,
