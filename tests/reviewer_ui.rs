@@ -168,13 +168,10 @@ async fn a_reviewer_approves_and_rejects_in_the_browser() -> anyhow::Result<()> 
     bob.screenshot_of(&card, "card-run-migration").await?;
     alice.card(&first).await?;
 
-    // alice asked for it, so she may not approve it.
-    alice.decide(&first, true, "looks fine to me").await?;
-    let refusal = alice.form_error(&first).await?;
-    assert!(
-        refusal.contains("another reviewer must approve"),
-        "{refusal}"
-    );
+    // alice asked for it, so she may not approve it: the page says so before she tries
+    // (the gate's policy rule is on the card; hitl-ui's route and the gate refuse it too).
+    let refusal = alice.why_not_approve(&first).await?.unwrap_or_default();
+    assert!(refusal.contains("you asked for this call"), "{refusal}");
     let alices_card = alice.card(&first).await?;
     alice
         .screenshot_of(&alices_card, "card-refused-self-approval")

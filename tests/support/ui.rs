@@ -69,10 +69,10 @@ impl Stack {
             ..
         } = hitl_lab::stack::Stack::builder(&log_dir).start().await?;
         let db = MockDb::adopt(db, signer, &log_dir)?;
-        let extauth = ExtAuth::adopt_with(extauth, &log_dir, issuer)?;
+        let mut extauth = ExtAuth::adopt_with(extauth, &log_dir, issuer)?;
         let (ui_url, ui, op) = match provider_ttl {
             Some(ttl) => {
-                let (url, ui, op) = start_ui_and_provider(&log_dir, &extauth, &db, ttl).await?;
+                let (url, ui, op) = start_ui_and_provider(&log_dir, &mut extauth, &db, ttl).await?;
                 (url, ui, Some(op))
             }
             None => {
@@ -168,13 +168,15 @@ pub async fn start_ui(
 /// on a free port: hitl-ui's port is picked first, so the provider registers its callback.
 async fn start_ui_and_provider(
     log_dir: &Path,
-    extauth: &ExtAuth,
+    extauth: &mut ExtAuth,
     db: &MockDb,
     ttl: u64,
 ) -> anyhow::Result<(String, Running, Running)> {
     use hitl_lab::oidc_provider::{self, Setup};
     let installed = tokio::task::spawn_blocking(oidc_provider::ensure).await??;
-    net::on_fresh_ports(|| async {
+    let admin_url = extauth.options.admin_url();
+    let admin_token = extauth.options.admin_token.clone();
+    let (url, ui, op, setup) = net::on_fresh_ports(|| async {
         let (ui_port, op_port) = (net::free_port()?, net::free_port()?);
         let setup = Setup::write(
             &log_dir.join("oidc"),
@@ -185,7 +187,7 @@ async fn start_ui_and_provider(
         let spec =
             hitl_lab::components::oidc_provider::spec_with_ttl(&installed, &setup, log_dir, ttl);
         let op = Running::start(spec).await?;
-        let mut options = Options::new(ui_port, extauth.options.admin_url())
+        let mut options = Options::new(ui_port, admin_url.clone())
             .mock_db_state_url(db.options.url(hitl_wire::mockdb::paths::STATE))
             .reviewer_credentials(CREDENTIALS)
             .oidc(ui::Oidc {
@@ -193,11 +195,20 @@ async fn start_ui_and_provider(
                 client_id: oidc_provider::CLIENT_ID.to_owned(),
                 client_secret_file: setup.client_secret_file.clone(),
             });
-        options.extauth_admin_token = extauth.options.admin_token.clone();
+        options.extauth_admin_token = admin_token.clone();
         let ui = Running::start(ui::spec(&options, log_dir)?).await?;
-        Ok((options.base_url(), ui, op))
+        Ok((options.base_url(), ui, op, setup))
     })
-    .await
+    .await?;
+    // The gate believes this provider's ID tokens (and nobody's word for a name's groups).
+    extauth.kill().await?;
+    extauth.options.reviewer = Some(hitl_lab::components::extauth::ReviewerTrust {
+        jwks_file: setup.jwks_file.clone(),
+        issuer: setup.issuer.clone(),
+        audiences: vec![oidc_provider::CLIENT_ID.to_owned()],
+    });
+    extauth.restart().await?;
+    Ok((url, ui, op))
 }
 
 // ---- the browser --------------------------------------------------------------------------
@@ -419,6 +430,18 @@ impl Browser {
         };
         card.find(Locator::Css(button)).await?.click().await?;
         Ok(())
+    }
+
+    /// Why the page will not let this reviewer approve call `id` (its Approve button disabled,
+    /// the policy's reason under the buttons); `None` when they may.
+    pub async fn why_not_approve(&self, id: &str) -> anyhow::Result<Option<String>> {
+        let card = self.card(id).await?;
+        let button = card.find(Locator::Css("button[value=approve]")).await?;
+        if button.attr("disabled").await?.is_none() {
+            return Ok(None);
+        }
+        let note = card.find(Locator::Css(".not-eligible")).await?;
+        Ok(Some(note.text().await?))
     }
 
     /// The message the page shows under call `id`'s buttons, once it says something other
