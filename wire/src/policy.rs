@@ -217,11 +217,7 @@ impl Policy {
 
     /// The groups that list `reviewer` as a static member.
     pub fn static_groups(&self, reviewer: &Identity) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|(_, members)| members.iter().any(|m| same_person(m, reviewer.as_str())))
-            .map(|(g, _)| g.clone())
-            .collect()
+        groups_listing(&self.groups, reviewer)
     }
 
     /// What `GET /policy` serves.
@@ -245,12 +241,17 @@ pub struct PolicyView {
 impl PolicyView {
     /// The groups that list `reviewer` as a static member.
     pub fn static_groups(&self, reviewer: &Identity) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|(_, members)| members.iter().any(|m| same_person(m, reviewer.as_str())))
-            .map(|(g, _)| g.clone())
-            .collect()
+        groups_listing(&self.groups, reviewer)
     }
+}
+
+/// The groups of `groups` (name → static members) that list `reviewer`.
+fn groups_listing(groups: &BTreeMap<String, Vec<String>>, reviewer: &Identity) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|(_, members)| members.iter().any(|m| same_person(m, reviewer.as_str())))
+        .map(|(g, _)| g.clone())
+        .collect()
 }
 
 mod file;

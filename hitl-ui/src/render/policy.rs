@@ -96,16 +96,31 @@ pub fn verdict(
     viewer: Option<&Identity>,
     static_groups: impl Fn(&Name) -> Vec<String>,
 ) -> Verdict {
-    let (Some(rule), Some(viewer)) = (rule(call), viewer) else {
+    let Some(viewer) = viewer else {
         return Verdict::default();
     };
-    let Ok(name) = Name::parse(&viewer.user) else {
-        let why = "your name is not one the gate accepts".to_owned();
-        return Verdict {
-            approve: Some(why.clone()),
-            reject: Some(why),
-        };
+    // The reason is checked when the decision is sent; the form marks it required.
+    Verdict {
+        approve: check(call, viewer, &static_groups, true, "-").err(),
+        reject: check(call, viewer, &static_groups, false, "-").err(),
+    }
+}
+
+/// Whether `viewer` may take the decision `approve` (with `reason`) on `call` under its rule
+/// (the gate checks it again; `Ok` when the gate names no rule): the sentence that says why
+/// not.
+pub fn check(
+    call: &ParkedCall,
+    viewer: &Identity,
+    static_groups: impl Fn(&Name) -> Vec<String>,
+    approve: bool,
+    reason: &str,
+) -> Result<(), String> {
+    let Some(rule) = rule(call) else {
+        return Ok(());
     };
+    let name = Name::parse(&viewer.user)
+        .map_err(|_| "your name is not one the gate accepts".to_owned())?;
     let groups = viewer
         .groups
         .clone()
@@ -115,24 +130,16 @@ pub fn verdict(
         .as_ref()
         .map(|r| r.approvals.as_slice())
         .unwrap_or_default();
-    // The reason is checked when the decision is sent; the form marks it required.
-    let check = |approve| {
-        may_decide(
-            rule,
-            approvals,
-            call.requester.as_deref(),
-            &name,
-            &groups,
-            approve,
-            "-",
-        )
-        .err()
-        .map(|e| e.to_string())
-    };
-    Verdict {
-        approve: check(true),
-        reject: check(false),
-    }
+    may_decide(
+        rule,
+        approvals,
+        call.requester.as_deref(),
+        &name,
+        &groups,
+        approve,
+        reason,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The approve / reject form as `verdict` allows.

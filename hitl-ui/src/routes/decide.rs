@@ -29,29 +29,13 @@ fn eligible(
     approve: bool,
     reason: &str,
 ) -> Result<(), String> {
-    let Some(rule) = policy::rule(call) else {
-        return Ok(());
-    };
-    let name = hitl_wire::identity::Identity::parse(&reviewer.user).map_err(|e| e.to_string())?;
-    let groups = reviewer
-        .groups
-        .clone()
-        .unwrap_or_else(|| state.live.static_groups(&name));
-    let approvals = call
-        .request
-        .as_ref()
-        .map(|r| r.approvals.as_slice())
-        .unwrap_or_default();
-    hitl_wire::policy::may_decide(
-        rule,
-        approvals,
-        call.requester.as_deref(),
-        &name,
-        &groups,
+    policy::check(
+        call,
+        reviewer,
+        |name| state.live.static_groups(name),
         approve,
         reason,
     )
-    .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Deserialize)]
