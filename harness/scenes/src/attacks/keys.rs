@@ -178,6 +178,7 @@ async fn park<'t>(
         .find(|c| c.id == id);
     let rule = card.and_then(|c| c.request).and_then(|r| r.rule);
     let Some(rule) = rule.filter(|r| r.approvals >= 2) else {
+        let _ = target.decider.clean_up(&id).await;
         call.abort();
         report
             .not_applicable
@@ -200,6 +201,7 @@ async fn park<'t>(
         .find(|m| !eligible.contains(m))
         .cloned();
     if eligible.is_empty() {
+        let _ = target.decider.clean_up(&id).await;
         call.abort();
         report
             .not_applicable
