@@ -32,7 +32,15 @@ async fn hitl_extauth_passes_every_check(gateway) {
     let signer = Signer::generate()?;
     let keys = signer.write_key_files(&dir.join("public"))?;
     let park = Duration::from_secs(8);
-    let extauth = ExtAuth::start_keyed(&dir, &signer, |o| o.park_timeout(park)).await?;
+    // The lab's approval policy, so the two-key attacks apply (a migration down to v1).
+    let policy = dir.join("approval-policy.toml");
+    let lab = hitl_manifests::LabManifests::load()?;
+    std::fs::write(&policy, lab.approval_policy().expect("the lab's policy"))?;
+    let extauth = ExtAuth::start_keyed(&dir, &signer, |mut o| {
+        o.approval_policy = Some(policy.clone());
+        o.park_timeout(park)
+    })
+    .await?;
     let mut options = gate_check::Options::new(extauth.options.grpc_endpoint(), gateway);
     options.admin = Some(extauth.options.admin_url());
     options.admin_token = extauth.options.admin_token.clone();
