@@ -1,7 +1,6 @@
 //! `hitl-extauth` binary entry point: parse configuration, set up logging, run the gate.
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 // One thread runs everything async: a Check is a few microseconds of work, and on a
 // multi-threaded runtime each one also paid for waking (and re-parking) another worker that
@@ -9,10 +8,6 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = hitl_extauth::config::Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    hitl_serve::logs::init("info")?;
     hitl_extauth::run(config).await
 }

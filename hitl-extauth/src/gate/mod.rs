@@ -402,8 +402,8 @@ impl Gate {
     /// Deny without review, and record it (bounded: see [`crate::denials`]).
     fn refuse(&self, reason: String, refused: &Refused<'_>) -> Answer {
         tracing::info!(method = %refused.method, path = %refused.path, %reason, "denied without review");
+        // Counted as a Check denied, never as a decision: nobody decided anything.
         self.metrics.checked(CheckVerdict::Deny);
-        self.metrics.closed(Outcome::Denied, 1);
         self.denials
             .record(&self.audit, refused, &reason, |headers| {
                 redact_in_place(headers)
