@@ -7,7 +7,7 @@ use clap::Parser as _;
 // found nothing to steal. The audit writer keeps its own thread, so a commit never stalls it.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let config = hitl_extauth::config::Config::parse();
     hitl_serve::logs::init("info")?;
+    let config = hitl_extauth::config::Config::parse();
     hitl_extauth::run(config).await
 }

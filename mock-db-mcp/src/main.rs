@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = config::Config::parse();
     hitl_serve::logs::init("info,rmcp=warn")?;
+    let config = config::Config::parse();
 
     let approvals = match (
         &config.approval_verifying_key_file,
