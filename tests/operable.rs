@@ -10,7 +10,12 @@
 use std::time::Duration;
 
 use hitl_lab::{
-    components::mock_db, envoy::GateClientTls, gate_tls::GateTls, net, postgres::Server, proc,
+    components::{mock_db, ui},
+    envoy::GateClientTls,
+    gate_tls::GateTls,
+    net,
+    postgres::Server,
+    proc,
 };
 use hitl_lab_tests::{
     extauth::{ExtAuth, PATIENCE},
@@ -180,6 +185,41 @@ async fn decisions_count_each_decision_once_and_no_denial() -> anyhow::Result<()
     Ok(())
 }
 
+/// hitl-ui is ready while its gate's admin API answers, and says so when it does not; it
+/// logs JSON when asked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviewer_page_is_ready_while_its_gate_answers() -> anyhow::Result<()> {
+    let dir = scratch_dir("operable_ui_ready");
+    let mut gate = ExtAuth::start(&dir.join("gate"), |o| o).await?;
+    let mut options = ui::Options::new(net::free_port()?, gate.options.admin_url())
+        .reviewer_credentials(hitl_lab_tests::ui::CREDENTIALS);
+    options.extauth_admin_token = gate.options.admin_token.clone();
+    let spec = ui::spec(&options, &dir)?.env(LOG_FORMAT, LOG_FORMAT_JSON);
+    let mut page = proc::Running::start(spec).await?;
+    let url = |path: &str| format!("{}{path}", options.base_url());
+    assert_eq!(get(&url(health::LIVEZ)).await?, (200, "live\n".into()));
+    assert_eq!(get(&url(health::READYZ)).await?, (200, "ready\n".into()));
+
+    gate.kill().await?;
+    assert_eq!(get(&url(health::LIVEZ)).await?.0, 200);
+    let (status, why) = get(&url(health::READYZ)).await?;
+    assert_eq!(status, 503, "{why}");
+    assert!(why.starts_with("not ready: the gate's admin API"), "{why}");
+    assert_eq!(get(&url(health::HEALTHZ)).await?, (200, "ok".into()));
+    page.terminate(Duration::from_secs(5)).await?;
+    every_line_is_a_json_object(&std::fs::read_to_string(dir.join("hitl-ui.log"))?)
+}
+
+fn every_line_is_a_json_object(log: &str) -> anyhow::Result<()> {
+    assert!(log.lines().count() >= 1, "{log}");
+    for line in log.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{e}: not one JSON object: {line}"))?;
+        assert!(value.is_object() && value["level"].is_string(), "{line}");
+    }
+    Ok(())
+}
+
 /// mock-db-mcp on a free port with `LOG_FORMAT=format`, asked its probes; its log file.
 async fn mock_db_logging(test: &str, format: &str) -> anyhow::Result<String> {
     let dir = scratch_dir(test);
@@ -204,12 +244,7 @@ async fn mock_db_logging(test: &str, format: &str) -> anyhow::Result<String> {
 async fn log_format_json_writes_one_json_object_per_line() -> anyhow::Result<()> {
     let log = mock_db_logging("operable_log_json", LOG_FORMAT_JSON).await?;
     assert!(log.lines().count() >= 2, "{log}");
-    for line in log.lines() {
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| anyhow::anyhow!("{e}: not one JSON object: {line}"))?;
-        assert!(value.is_object() && value["level"].is_string(), "{line}");
-    }
-    Ok(())
+    every_line_is_a_json_object(&log)
 }
 
 #[tokio::test]
