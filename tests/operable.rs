@@ -275,7 +275,9 @@ async fn an_unknown_log_format_refuses_to_start_naming_the_allowed_ones() -> any
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{service} started: {stderr}");
         assert!(
-            stderr.contains("LOG_FORMAT") && stderr.contains("text") && stderr.contains("json"),
+            stderr.contains(LOG_FORMAT)
+                && stderr.contains(LOG_FORMAT_TEXT)
+                && stderr.contains(LOG_FORMAT_JSON),
             "{service}: {stderr}"
         );
     }

@@ -91,6 +91,6 @@ mod tests {
             message.contains("text") && message.contains("json"),
             "{message}"
         );
-        assert!(message.contains("LOG_FORMAT"), "{message}");
+        assert!(message.contains(LOG_FORMAT), "{message}");
     }
 }
