@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use hitl_lab::{
-    components::{mock_db, ui},
+    components::{chat, mock_db, scripted_model, ui},
     envoy::GateClientTls,
     gate_tls::GateTls,
     net,
@@ -216,6 +216,47 @@ fn every_line_is_a_json_object(log: &str) -> anyhow::Result<()> {
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| anyhow::anyhow!("{e}: not one JSON object: {line}"))?;
         assert!(value.is_object() && value["level"].is_string(), "{line}");
+    }
+    Ok(())
+}
+
+/// The lab-only services answer the same probes (nothing they need can go away after start,
+/// so they are ready once they serve), and log JSON when asked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_and_the_scripted_model_answer_the_same_probes() -> anyhow::Result<()> {
+    let dir = scratch_dir("operable_lab_services");
+    let model_port = net::free_port()?;
+    let model = scripted_model::spec(model_port, &dir)?.env(LOG_FORMAT, LOG_FORMAT_JSON);
+    let chat_options = chat::Options::new(net::free_port()?, "alice:alice-pw")
+        .agent("dba-assistant", "http://127.0.0.1:9/");
+    let chat = chat::spec(&chat_options, &dir)?.env(LOG_FORMAT, LOG_FORMAT_JSON);
+    let bases = [
+        format!("http://127.0.0.1:{model_port}"),
+        chat_options.base_url(),
+    ];
+    let mut running = vec![
+        proc::Running::start(model).await?,
+        proc::Running::start(chat).await?,
+    ];
+    for base in &bases {
+        assert_eq!(
+            get(&format!("{base}{}", health::LIVEZ)).await?,
+            (200, "live\n".into())
+        );
+        assert_eq!(
+            get(&format!("{base}{}", health::READYZ)).await?,
+            (200, "ready\n".into())
+        );
+        assert_eq!(
+            get(&format!("{base}{}", health::HEALTHZ)).await?,
+            (200, "ok".into())
+        );
+    }
+    for process in &mut running {
+        process.terminate(Duration::from_secs(5)).await?;
+    }
+    for log in [scripted_model::NAME, chat::NAME] {
+        every_line_is_a_json_object(&std::fs::read_to_string(dir.join(format!("{log}.log")))?)?;
     }
     Ok(())
 }
