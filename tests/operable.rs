@@ -177,6 +177,7 @@ async fn decisions_count_each_decision_once_and_no_denial() -> anyhow::Result<()
     assert_eq!(gate.metric(&decisions("approved")).await?, 1.0);
     assert_eq!(gate.metric(&decisions("rejected")).await?, 1.0);
     assert!(text.contains("hitl_extauth_build_info{version="), "{text}");
+    assert_eq!(gate.metric("hitl_extauth_parked").await?, 0.0, "{text}");
     assert!(
         gate.metric("hitl_extauth_check_duration_seconds_count")
             .await?

@@ -227,7 +227,7 @@ impl Gate {
         let others = self.requests.applied(approve);
         let grant = self.requests.grant(id);
         self.requests.applied(&used);
-        self.counted(&record);
+        self.counted(&record, true);
         let answer = self.released(id, &record, grant);
         if slot
             .decide
