@@ -626,7 +626,7 @@ fn on_postgres_two_gate_replicas_share_one_stateful_server() {
         gate["spec"]["selector"]["matchLabels"]
     );
     let probe = &gate["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
-    assert_eq!(probe["httpGet"]["path"], "/readyz");
+    assert_eq!(probe["httpGet"]["path"], hitl_wire::health::READYZ);
     assert!(
         !docs
             .iter()
@@ -675,7 +675,7 @@ fn on_sqlite_one_gate_replica_keeps_its_file_on_a_claim() {
     );
     assert_eq!(
         gate["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
-        "/readyz"
+        hitl_wire::health::READYZ
     );
     no_empty_dir_holds_the_store(&gate);
     let problems: Vec<Problem> = docs
@@ -684,6 +684,29 @@ fn on_sqlite_one_gate_replica_keeps_its_file_on_a_claim() {
         .flatten()
         .collect();
     assert!(problems.is_empty(), "{}", listing(&problems));
+}
+
+/// Every service we ship is probed the same way: liveness asks `/livez` (the process serves:
+/// a restart would not help a gate whose store is down), readiness asks `/readyz` (it can do
+/// its job now; else it leaves the Service).
+#[test]
+fn every_service_we_ship_is_probed_on_livez_and_readyz() {
+    let lab = lab();
+    let ours = ["hitl-extauth", "hitl-ui", "mock-db-mcp", "scripted-model"];
+    for name in ours {
+        let deployment = doc(&lab, "Deployment", name);
+        let container = &deployment.value["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["livenessProbe"]["httpGet"]["path"],
+            hitl_wire::health::LIVEZ,
+            "{name}'s liveness probe"
+        );
+        assert_eq!(
+            container["readinessProbe"]["httpGet"]["path"],
+            hitl_wire::health::READYZ,
+            "{name}'s readiness probe"
+        );
+    }
 }
 
 /// The gate's store never sits on an `emptyDir` (an eviction would lose every open request).

@@ -58,6 +58,7 @@ impl Authorization for AuthService {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        let arrived = std::time::Instant::now();
         let checked = self.gate.check_rpc(request.into_inner());
         // Only the id is kept while the call waits, and only when denials need it.
         let rpc = match self.deny_style {
@@ -66,7 +67,12 @@ impl Authorization for AuthService {
         };
         // When Envoy cancels the call, tonic drops this future, and with it the park.
         let answer = checked.answer;
-        Box::pin(async move { Ok(Response::new(check_response(answer.await, rpc.as_ref()))) })
+        let gate = &self.gate;
+        Box::pin(async move {
+            let response = check_response(answer.await, rpc.as_ref());
+            gate.metrics().answered(arrived.elapsed());
+            Ok(Response::new(response))
+        })
     }
 }
 

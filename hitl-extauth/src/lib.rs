@@ -17,6 +17,7 @@ pub mod denials;
 pub mod events;
 pub mod gate;
 pub mod grpc;
+pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod park;
@@ -30,7 +31,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use hitl_wire::{approval::Signer, extauth::Outcome};
+use hitl_wire::approval::Signer;
+use tonic_health::pb::health_server::HealthServer;
 
 use crate::{
     config::{AdminAccess, Config},
@@ -124,7 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         audit.clone(),
         opened.requests,
     );
-    gate.metrics().closed(Outcome::Lost, opened.lost as u64);
+    gate.metrics().lost(opened.lost as u64);
     if !config.require_verified_requester {
         tracing::warn!(
             "REQUIRE_VERIFIED_REQUESTER=false: tool calls WITHOUT a requester token the gate \
@@ -164,6 +166,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Arc::clone(&gate),
             config.deny_response,
         )))
+        .add_service(HealthServer::new(health::HealthService::new(Arc::clone(
+            &gate,
+        ))))
         .serve_with_incoming(grpc_incoming);
     let admin = admin::router(Arc::clone(&gate), access, warnings);
     let http = hitl_serve::serve(

@@ -1,5 +1,15 @@
-//! Prometheus metrics: how many calls are parked, how parks ended, how long they waited, and
-//! what the classifier decided.
+//! Prometheus metrics: the build, how many calls are parked, what was decided about them, how
+//! long they waited, what the classifier did, and how long a Check took to answer.
+//!
+//! `decisions_total{outcome}` counts decisions, each once: a reviewer's approval or rejection
+//! of a request, on the replica that committed it (however many held attempts it releases,
+//! and never again when another replica learns of it or a re-send meets the same rejection),
+//! and a parked attempt ended without one (`expired`, `abandoned`, `lost`). A denial without
+//! review is no decision: it is `checks_total{verdict="deny"}`.
+//!
+//! `check_duration_seconds` is the time from a Check's arrival to its answer, parked calls
+//! included (so its upper buckets are reviewers' minutes; `park_wait_seconds` is the parked
+//! part alone). A Check the gateway cancels before its answer is not observed.
 
 use hitl_wire::extauth::Outcome;
 use prometheus_client::{
@@ -7,6 +17,13 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
+
+/// Upper bounds (seconds) of the Check latency histogram: a pass or a denial takes
+/// microseconds, a parked call as long as its reviewer (up to the park timeout).
+const CHECK_BUCKETS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 1.0, 10.0, 60.0,
+    300.0, 900.0, 3600.0,
+];
 
 /// Upper bounds (seconds) of the wait-time histogram: a quick click to a long coffee break.
 const WAIT_BUCKETS: [f64; 12] = [
@@ -22,6 +39,11 @@ struct OutcomeLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabel {
+    version: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -61,6 +83,7 @@ pub struct Metrics {
     /// is one atomic add, not a family lookup.
     checked: [Counter; 3],
     notifications: Family<ResultLabel, Counter>,
+    check_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -76,11 +99,30 @@ impl Metrics {
         let decisions = Family::<OutcomeLabel, Counter>::default();
         let wait = Histogram::new(WAIT_BUCKETS);
         let checks = Family::<VerdictLabel, Counter>::default();
+        let build = Family::<BuildLabel, Gauge>::default();
+        build
+            .get_or_create(&BuildLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "This build of hitl-extauth: always 1, its version as a label",
+            build,
+        );
         registry.register("parked", "Calls waiting for a decision now", parked.clone());
         registry.register(
             "decisions",
-            "Parked calls ended, by outcome (approved, rejected, expired, abandoned, lost, denied)",
+            "Decisions, each counted once: a reviewer's (approved, rejected) on the replica \
+             that committed it, or a parked attempt ended without one (expired, abandoned, \
+             lost); denials are not decisions",
             decisions.clone(),
+        );
+        let check_duration = Histogram::new(CHECK_BUCKETS);
+        registry.register(
+            "check_duration_seconds",
+            "Time from a Check's arrival to its answer, parked calls included",
+            check_duration.clone(),
         );
         registry.register(
             "park_wait_seconds",
@@ -102,7 +144,7 @@ impl Metrics {
             let _ = notifications.get_or_create(&ResultLabel { result });
         }
         // Every series exists from the start, so dashboards and tests see zeros, not gaps.
-        for outcome in Outcome::ALL {
+        for outcome in Outcome::ALL.into_iter().filter(|o| *o != Outcome::Denied) {
             let _ = decisions.get_or_create(&OutcomeLabel {
                 outcome: outcome.as_str(),
             });
@@ -121,7 +163,18 @@ impl Metrics {
             wait,
             checked,
             notifications,
+            check_duration,
         }
+    }
+
+    /// A Check was answered `elapsed` after it arrived.
+    pub fn answered(&self, elapsed: std::time::Duration) {
+        self.check_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// A reviewer's decision was committed here: counted once, whatever it releases.
+    pub fn decided(&self, outcome: Outcome) {
+        self.count(outcome, 1);
     }
 
     /// The notifications' counters, for the notifier to count into.
@@ -137,15 +190,26 @@ impl Metrics {
         self.parked.inc();
     }
 
-    /// A parked call ended after `waited_ms`.
+    /// A parked call ended after `waited_ms`. Only an end nobody decided (expired,
+    /// abandoned, lost) is a decision of its own; approvals and rejections were counted when
+    /// they were committed ([`Metrics::decided`]), denials never are.
     pub fn ended(&self, outcome: Outcome, waited_ms: u64) {
         self.parked.dec();
-        self.closed(outcome, 1);
+        if matches!(
+            outcome,
+            Outcome::Expired | Outcome::Abandoned | Outcome::Lost
+        ) {
+            self.count(outcome, 1);
+        }
         self.wait.observe(waited_ms as f64 / 1000.0);
     }
 
-    /// Count `n` calls closed with `outcome` (without a wait sample: used for `lost`).
-    pub fn closed(&self, outcome: Outcome, n: u64) {
+    /// `n` calls left pending by the previous run, closed as lost at start.
+    pub fn lost(&self, n: u64) {
+        self.count(Outcome::Lost, n);
+    }
+
+    fn count(&self, outcome: Outcome, n: u64) {
         self.decisions
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.as_str(),
@@ -172,8 +236,12 @@ mod tests {
         m.checked(CheckVerdict::Park);
         m.parked();
         m.parked();
+        m.parked();
+        m.decided(Outcome::Approved);
         m.ended(Outcome::Approved, 1200);
-        m.closed(Outcome::Lost, 3);
+        m.ended(Outcome::Approved, 1300);
+        m.lost(3);
+        m.answered(std::time::Duration::from_micros(30));
         let text = m.render();
         for line in [
             "hitl_extauth_parked 1",
@@ -181,13 +249,23 @@ mod tests {
             r#"hitl_extauth_decisions_total{outcome="lost"} 3"#,
             r#"hitl_extauth_decisions_total{outcome="expired"} 0"#,
             r#"hitl_extauth_checks_total{verdict="park"} 1"#,
-            "hitl_extauth_park_wait_seconds_count 1",
-            r#"hitl_extauth_park_wait_seconds_bucket{le="2.5"} 1"#,
+            "hitl_extauth_park_wait_seconds_count 2",
+            r#"hitl_extauth_check_duration_seconds_bucket{le="0.00005"} 1"#,
+            r#"hitl_extauth_park_wait_seconds_bucket{le="2.5"} 2"#,
         ] {
             assert!(
                 text.lines().any(|l| l == line),
                 "{line} missing from\n{text}"
             );
         }
+        assert!(!text.contains(r#"outcome="denied""#), "{text}");
+        let build = format!(
+            r#"hitl_extauth_build_info{{version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            text.lines().any(|l| l == build),
+            "{build} missing from\n{text}"
+        );
     }
 }

@@ -17,7 +17,6 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context as _;
 use axum::http::HeaderName;
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 use hitl_serve::hosts::AllowedHosts;
 use hitl_ui::security;
@@ -34,11 +33,7 @@ use crate::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    hitl_serve::logs::init("info")?;
     let config = Config::parse();
     let state = Arc::new(build_state(&config)?);
 

@@ -14,17 +14,12 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use hitl_serve::hosts::AllowedHosts;
 use hitl_ui::security::{Credentials, IdentitySource, Signer, cookies, throttle::Throttle};
-use tracing_subscriber::EnvFilter;
 
 use crate::{config::Config, routes::AppState};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    hitl_serve::logs::init("info")?;
     let config = Config::parse();
     let state = build_state(&config)?;
     let addr = SocketAddr::new(config.bind_addr, config.http_port);

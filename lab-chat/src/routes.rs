@@ -1,8 +1,8 @@
 //! The HTTP surface: sign-in, the chat page, its event stream (SSE), the user's actions,
-//! assets, health. Every request but `/healthz` must name an allowed `Host` (DNS rebinding);
-//! everything but the sign-in form and the assets needs a signed-in user; every
-//! state-changing request needs the same origin and the CSRF token; every response carries a
-//! strict Content-Security-Policy.
+//! assets, health. Every request but the probes (`/healthz`, `/livez`, `/readyz`) must name
+//! an allowed `Host` (DNS rebinding); everything but the sign-in form and the assets needs a
+//! signed-in user; every state-changing request needs the same origin and the CSRF token;
+//! every response carries a strict Content-Security-Policy.
 
 use std::{
     collections::HashMap,
@@ -78,7 +78,16 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(guarded)
         // Probes may name any address as Host: health is open to any.
-        .route("/healthz", get(|| async { "ok" }))
+        .route(hitl_wire::health::HEALTHZ, get(|| async { "ok" }))
+        .route(
+            hitl_wire::health::LIVEZ,
+            get(|| async { hitl_wire::health::LIVE_TEXT }),
+        )
+        // Nothing it needs can go away after start: ready once it serves.
+        .route(
+            hitl_wire::health::READYZ,
+            get(|| async { hitl_wire::health::READY_TEXT }),
+        )
         // The gate's webhooks: checked by their signature, not a session.
         .route("/notify", post(crate::inbox::receive))
         .layer(middleware::map_response(security_headers))

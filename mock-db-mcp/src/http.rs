@@ -1,6 +1,6 @@
 //! The HTTP surface: both MCP services mounted by path (stateless Streamable HTTP), `/state`,
-//! `/healthz` and the optional `/reset` (with its credential). In front of every route but
-//! `/healthz`: the `Host` allow-list ([`crate::access`]), then the `Origin` check
+//! the probes (`/healthz`, `/livez`, `/readyz`) and the optional `/reset` (with its
+//! credential). In front of every route but the probes: the `Host` allow-list ([`crate::access`]), then the `Origin` check
 //! ([`crate::origin`]); in front of the MCP endpoints also a guard that turns bodies which
 //! are not JSON-RPC into JSON-RPC errors (400) instead of transport errors.
 
@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use hitl_wire::{
     approval::Verifier,
+    health,
     mockdb::{StateQuery, paths},
 };
 use rmcp::{
@@ -78,6 +79,7 @@ pub fn router(
     shutdown: CancellationToken,
 ) -> Router {
     let body_limit = config.http.body_limit(DEFAULT_MAX_BODY_BYTES);
+    let probe = store.clone();
     let mcp_config = StreamableHttpServerConfig::default()
         // Stateless: no session id, every POST self-contained, answered with plain JSON.
         .with_legacy_session_mode(false)
@@ -131,14 +133,28 @@ pub fn router(
         ));
     Router::new()
         .merge(guarded)
-        // Probes name the pod's address as Host; "ok" tells a rebinding page nothing.
+        // Probes name the pod's address as Host; their answers tell a rebinding page nothing.
         .route(paths::HEALTHZ, get(healthz))
+        .route(paths::LIVEZ, get(|| async { health::LIVE_TEXT }))
+        .route(paths::READYZ, get(ready).with_state(probe))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `ready` while the database answers, else 503 with why not.
+async fn ready(State(store): State<Store>) -> Response {
+    match store.ready().await {
+        Ok(()) => health::READY_TEXT.into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            health::not_ready_text(&format!("the database does not answer: {err}")),
+        )
+            .into_response(),
+    }
 }
 
 async fn state(State(app): State<App>, Query(query): Query<StateQuery>) -> Response {

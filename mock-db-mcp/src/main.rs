@@ -11,26 +11,18 @@ mod origin;
 mod store;
 mod tools;
 
-use std::{io::IsTerminal as _, net::SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use hitl_serve::hosts::AllowedHosts;
 use hitl_wire::approval::Verifier;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    hitl_serve::logs::init("info,rmcp=warn")?;
     let config = config::Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // rmcp logs every stateless request at info, which costs a third of the throughput.
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn")),
-        )
-        // Colours only for a person at a terminal, not in log files or container logs.
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
 
     let approvals = match (
         &config.approval_verifying_key_file,

@@ -18,6 +18,9 @@ use crate::{
     },
 };
 
+/// How long `/readyz` waits for the database to answer.
+pub const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Read-only connections, so this many queries run at once; more wait for a free one.
 const READERS: usize = 4;
 
@@ -74,6 +77,19 @@ impl Store {
         })
         .await
         .unwrap_or_else(|err| Err(DbError::TaskFailed(err.to_string()).into()))
+    }
+
+    /// Whether the database answers now (`/readyz`): reads its schema version on the
+    /// writer's connection, within [`READY_LIMIT`].
+    pub async fn ready(&self) -> Result<(), DbError> {
+        let answer = self.with(|inner| inner.db.schema_version().map(|_| ()));
+        tokio::time::timeout(READY_LIMIT, answer)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DbError::TaskFailed(format!(
+                    "the database did not answer within {READY_LIMIT:?}"
+                )))
+            })
     }
 
     /// `cluster_db_query`: the rows plus the schema version they were read at, on a reader

@@ -4,14 +4,13 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use hitl_wire::env::model as env;
-use tracing_subscriber::EnvFilter;
 
 /// A deterministic, OpenAI-compatible chat-completions server for the hitl-lab.
 ///
 /// It answers from a script (the scene runner pushes one with `PUT /script` before each
 /// scene) so that scenes replay exactly with no API key. Serves `POST /v1/chat/completions`
 /// (streaming and not), `GET|PUT /script`, `GET|DELETE /requests` (what reached the model)
-/// and `GET /healthz`.
+/// and the probes `GET /healthz`, `/livez`, `/readyz`.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Config {
@@ -34,9 +33,7 @@ const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    hitl_serve::logs::init("info")?;
     let config = Config::parse();
     let script = match &config.script {
         Some(path) => {

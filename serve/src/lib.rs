@@ -28,6 +28,7 @@
 mod activity;
 mod deadline;
 pub mod hosts;
+pub mod logs;
 mod slots;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};

@@ -33,4 +33,11 @@ pub mod shared {
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     /// Mark cookies `Secure` (behind TLS).
     pub const COOKIE_SECURE: &str = "COOKIE_SECURE";
+    /// How every service writes its log: [`LOG_FORMAT_TEXT`] (the default) or
+    /// [`LOG_FORMAT_JSON`]. Any other value refuses to start.
+    pub const LOG_FORMAT: &str = "LOG_FORMAT";
+    /// One human-readable line per event; colours only when stdout is a terminal.
+    pub const LOG_FORMAT_TEXT: &str = "text";
+    /// One JSON object per line.
+    pub const LOG_FORMAT_JSON: &str = "json";
 }

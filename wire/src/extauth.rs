@@ -32,9 +32,12 @@ pub mod paths {
     /// `GET`: Prometheus text (open).
     pub const METRICS: &str = "/metrics";
     /// `GET`: `ok`, then one `warning: …` line per insecure setting (open).
-    pub const HEALTHZ: &str = "/healthz";
-    /// `GET`: `ready` while the store commits, else 503 with the reason (open).
-    pub const READYZ: &str = "/readyz";
+    pub use crate::health::HEALTHZ;
+    /// `GET`: `live` while the process serves (open).
+    pub use crate::health::LIVEZ;
+    /// `GET`: `ready` while the store commits and the keys are loaded, else 503 with the
+    /// reason (open).
+    pub use crate::health::READYZ;
     /// `GET`: the approval policy ([`crate::policy::PolicyView`]).
     pub const POLICY: &str = "/policy";
 

@@ -9,6 +9,7 @@ pub mod approval;
 pub mod env;
 pub mod extauth;
 pub mod headers;
+pub mod health;
 pub mod identity;
 pub mod mockdb;
 pub mod model;

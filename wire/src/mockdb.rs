@@ -15,7 +15,11 @@ pub mod paths {
     /// `GET`: [`super::State`].
     pub const STATE: &str = "/state";
     /// `GET`: 200 once the database is open.
-    pub const HEALTHZ: &str = "/healthz";
+    pub use crate::health::HEALTHZ;
+    /// `GET`: 200 while the process serves.
+    pub use crate::health::LIVEZ;
+    /// `GET`: 200 while the database answers a query, else 503 with the reason.
+    pub use crate::health::READYZ;
     /// `POST` (only with `--enable-reset`, and only with `Authorization: Bearer <RESET_TOKEN>`):
     /// restore the seed data and schema, answer [`super::State`].
     pub const RESET: &str = "/reset";

@@ -279,7 +279,7 @@ mod tests {
             namespace: "hitl-lab".into(),
             service: "hitl-ui".into(),
             port: 8080,
-            health: Some("/healthz".into()),
+            health: Some(hitl_wire::health::HEALTHZ.into()),
             path: String::new(),
             local_port,
         }

@@ -1,10 +1,11 @@
 //! The admin HTTP API: the reviewer's queue (`/pending`, with large bodies cut to a preview,
 //! and `/pending/{id}`, one call whole), its decisions (`/decide/{id}`), the audit trail
-//! (`/history`), the live feed (`/events`), and the operator's `/metrics` and `/healthz`.
+//! (`/history`), the live feed (`/events`), and the operator's `/metrics`, `/healthz`,
+//! `/livez` and `/readyz`.
 //!
 //! Everything that shows request bodies or changes state needs `Authorization: Bearer
 //! <ADMIN_TOKEN>` (compared in constant time). Without a token those endpoints are not
-//! served (503), unless hitl-extauth runs with `--insecure-open-admin`. `/healthz` and
+//! served (503), unless hitl-extauth runs with `--insecure-open-admin`. The probes and
 //! `/metrics` stay open; `/healthz` lists every insecure setting.
 
 mod sse;
@@ -54,18 +55,22 @@ pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>)
             get(move || async move { health.as_str().to_owned() }),
         )
         .route(paths::METRICS, get(metrics))
+        .route(paths::LIVEZ, get(|| async { hitl_wire::health::LIVE_TEXT }))
         .route(paths::READYZ, get(ready))
         .merge(protected)
         .with_state(gate)
 }
 
 /// `ready`, or 503 with why not: the store does not commit (every gated call is being denied).
+/// The keys need no check here: a gate that could not load them does not start.
 async fn ready(State(gate): State<Arc<Gate>>) -> Response {
     match gate.ready().await {
-        Ok(()) => "ready\n".into_response(),
+        Ok(()) => hitl_wire::health::READY_TEXT.into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {e}; gated calls are denied until it is back\n"),
+            hitl_wire::health::not_ready_text(&format!(
+                "{e}; gated calls are denied until it is back"
+            )),
         )
             .into_response(),
     }

@@ -212,7 +212,7 @@ impl Gate {
         };
         self.metrics.checked(CheckVerdict::Deny);
         let record = ended(call, Outcome::Rejected, None, reason.clone());
-        let _committed = self.close(record);
+        let _committed = self.close_unparked(record);
         Answer::deny(reason, Some(id))
     }
 
@@ -238,6 +238,9 @@ impl Gate {
         record: DecidedCall,
         link: Option<String>,
     ) -> Answer {
+        // Only a held attempt (a decision's, no link to make) was parked; one using an
+        // earlier approval was answered at once.
+        let parked = link.is_none();
         let used = requests::use_by(id, &record.call.id, OffsetDateTime::now_utc());
         let grant = self.requests.grant(id);
         // The use and the attempt's record are one commit: one fsync between the decision
@@ -249,7 +252,7 @@ impl Gate {
         match won {
             Ok(Ok(true)) => {
                 self.requests.applied(&used);
-                self.counted(&record);
+                self.counted(&record, parked);
                 self.released(id, &record, grant)
             }
             Ok(Ok(false)) => {
@@ -263,13 +266,17 @@ impl Gate {
                      lets one call through: send the call again to ask for a new one"
                 );
                 // Answered once its record is committed, as every denial.
-                let _committed = self
-                    .close(DecidedCall {
-                        outcome: Outcome::Denied,
-                        reason: reason.clone(),
-                        ..record
-                    })
-                    .await;
+                let record = DecidedCall {
+                    outcome: Outcome::Denied,
+                    reason: reason.clone(),
+                    ..record
+                };
+                let _committed = if parked {
+                    self.close(record)
+                } else {
+                    self.close_unparked(record)
+                }
+                .await;
                 Answer::deny(reason, Some(id.to_owned()))
             }
             Ok(Err(e)) => not_recorded(id, &e.to_string()),

@@ -93,6 +93,7 @@ impl Gate {
             && let Some(handed) = self.approve_held(id, &transition, &record).await
         {
             handed?;
+            self.metrics.decided(record.outcome);
             self.decided(id, &record);
             self.notice_decided(view, &record);
             return Ok(Some(DecideAnswer::Decided(Box::new(record))));
@@ -115,6 +116,7 @@ impl Gate {
             Ok(Err(e)) => return Err(DecideError::NotRecorded(e.to_string())),
             Err(_) => return Err(DecideError::NotRecorded(StoreError::WriterGone.to_string())),
         }
+        self.metrics.decided(record.outcome);
         self.decided(id, &record);
         self.notice_decided(view, &record);
         let waiters = self.requests.applied(&transition);
@@ -225,7 +227,7 @@ impl Gate {
         let others = self.requests.applied(approve);
         let grant = self.requests.grant(id);
         self.requests.applied(&used);
-        self.counted(&record);
+        self.counted(&record, true);
         let answer = self.released(id, &record, grant);
         if slot
             .decide

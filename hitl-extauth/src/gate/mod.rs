@@ -402,8 +402,8 @@ impl Gate {
     /// Deny without review, and record it (bounded: see [`crate::denials`]).
     fn refuse(&self, reason: String, refused: &Refused<'_>) -> Answer {
         tracing::info!(method = %refused.method, path = %refused.path, %reason, "denied without review");
+        // Counted as a Check denied, never as a decision: nobody decided anything.
         self.metrics.checked(CheckVerdict::Deny);
-        self.metrics.closed(Outcome::Denied, 1);
         self.denials
             .record(&self.audit, refused, &reason, |headers| {
                 redact_in_place(headers)
@@ -444,18 +444,28 @@ impl Gate {
     /// End an attempt: queue its record, count it. Every slot taken out of the lot comes
     /// through here exactly once.
     fn close(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), StoreError>> {
-        self.counted(&record);
+        self.counted(&record, true);
+        self.audit.close(record)
+    }
+
+    /// [`Gate::close`] for an attempt answered at once, never parked (a re-send meeting a
+    /// held rejection, or using an approval): logged, but not a park that ended.
+    fn close_unparked(&self, record: DecidedCall) -> oneshot::Receiver<Result<(), StoreError>> {
+        self.counted(&record, false);
         self.audit.close(record)
     }
 
     /// Log and count the end of an attempt whose record is written some other way (with the
-    /// transition that spent its approval).
-    fn counted(&self, record: &DecidedCall) {
+    /// transition that spent its approval). `parked`: it was parked (counted by
+    /// [`Metrics::parked`](crate::metrics::Metrics::parked)), so its park ended too.
+    fn counted(&self, record: &DecidedCall, parked: bool) {
         tracing::info!(
             id = %record.call.id, outcome = record.outcome.as_str(), waited_ms = record.waited_ms,
             reviewer = record.reviewer.as_deref().unwrap_or("-"), "closed"
         );
-        self.metrics.ended(record.outcome, record.waited_ms);
+        if parked {
+            self.metrics.ended(record.outcome, record.waited_ms);
+        }
         // No event: events are about cards (requests), and an attempt's end is not one.
     }
 }

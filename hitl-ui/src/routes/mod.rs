@@ -1,6 +1,6 @@
 //! The HTTP surface: pages, the browser's live stream, decisions, sign-in, assets, health.
 //! Every response carries a strict Content-Security-Policy: scripts and styles only from this
-//! origin, no inline script, no framing. Every request but `/healthz` must name an allowed
+//! origin, no inline script, no framing. Every request but the probes must name an allowed
 //! `Host` (DNS rebinding); the queue, history and live stream need a signed-in reviewer.
 
 mod assets;
@@ -8,6 +8,7 @@ mod decide;
 mod live;
 mod oidc;
 mod pages;
+mod probes;
 mod signin;
 
 use std::{sync::Arc, time::Duration};
@@ -22,7 +23,7 @@ use axum::{
 };
 
 use hitl_serve::hosts::AllowedHosts;
-use hitl_wire::extauth::client::AdminClient;
+use hitl_wire::{extauth::client::AdminClient, health};
 
 use crate::{
     live::{Card, Live},
@@ -74,7 +75,9 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(guarded)
         // Probes name the pod's address as Host: health is open to any.
-        .route("/healthz", get(|| async { "ok" }))
+        .route(health::HEALTHZ, get(|| async { "ok" }))
+        .route(health::LIVEZ, get(probes::live))
+        .route(health::READYZ, get(probes::ready))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }

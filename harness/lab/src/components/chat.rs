@@ -83,7 +83,11 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::CHAT_CREDENTIALS, &options.credentials)
         .env(env::ALLOWED_HOSTS, options.allowed_hosts_value())
         .env("RUST_LOG", "info")
-        .health(format!("{}/healthz", options.base_url()));
+        .health(format!(
+            "{}{}",
+            options.base_url(),
+            hitl_wire::health::HEALTHZ
+        ));
     if let Some(file) = &options.notify_secret_file {
         spec = spec.env(env::NOTIFY_SECRET_FILE, file.as_os_str());
     }

@@ -219,7 +219,11 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         )
         .env(env::AUDIT_DB, options.audit_db.as_os_str())
         .env("RUST_LOG", "info")
-        .health(format!("{}/healthz", options.admin_url()));
+        .health(format!(
+            "{}{}",
+            options.admin_url(),
+            hitl_wire::health::HEALTHZ
+        ));
     spec = reviewers(spec, options);
     if let Some((url, password_file)) = &options.postgres {
         // One name per replica (else one per gRPC port on this host): a restart is a new

@@ -18,7 +18,10 @@ pub fn spec(port: u16, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::PORT, port.to_string())
         .env(env::BIND_ADDR, "127.0.0.1")
         .env("RUST_LOG", "info")
-        .health(format!("http://127.0.0.1:{port}/healthz")))
+        .health(format!(
+            "http://127.0.0.1:{port}{}",
+            hitl_wire::health::HEALTHZ
+        )))
 }
 
 /// Client for a running scripted model's control endpoints.

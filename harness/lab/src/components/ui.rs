@@ -133,7 +133,11 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         .env(env::EXTAUTH_ADMIN_URL, &options.extauth_admin_url)
         .env("RUST_LOG", "info")
         .env(env::ALLOWED_HOSTS, options.allowed_hosts_value())
-        .health(format!("{}/healthz", options.base_url()));
+        .health(format!(
+            "{}{}",
+            options.base_url(),
+            hitl_wire::health::HEALTHZ
+        ));
     let optional = [
         (env::EXTAUTH_ADMIN_TOKEN, &options.extauth_admin_token),
         (env::MOCK_DB_STATE_URL, &options.mock_db_state_url),
