@@ -1316,12 +1316,15 @@ async fn every_denial_is_on_the_record_and_repeats_are_coalesced() -> anyhow::Re
         "the body, verbatim (it is short)"
     );
     assert_eq!(denied[2].call.requester.as_deref(), Some(USER));
+    // Counted as denied Checks, never as decisions (denials are not decisions).
     assert_eq!(
         gate.extauth
-            .metric(r#"hitl_extauth_decisions_total{outcome="denied"}"#)
+            .metric(r#"hitl_extauth_checks_total{verdict="deny"}"#)
             .await?,
         7.0
     );
+    let metrics = gate.extauth.metrics().await?;
+    assert!(!metrics.contains(r#"outcome="denied""#), "{metrics}");
     Ok(())
 }
 
