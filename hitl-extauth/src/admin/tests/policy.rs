@@ -251,3 +251,44 @@ async fn eight_dbas_approving_at_once_count_once_each_and_release_once() {
     assert_eq!(claims.approvers.len(), 2);
     assert_ne!(claims.approvers[0], claims.approvers[1]);
 }
+
+/// A counted approval is committed before its 202: a gate that dies after it (a new process
+/// on the same store) shows the card with that approval, refuses the same reviewer again, and
+/// the second key then lets a retry of the call through once, its token naming both.
+#[tokio::test]
+async fn a_counted_approval_outlives_the_process() {
+    let dir = std::env::temp_dir().join(format!("hitl-keys-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let on = |db: &Path| {
+        let mut settings = super::requests::settings(Duration::from_secs(300));
+        settings.policy = policy();
+        let (audit, opened) = Store::open(db).unwrap();
+        Lab {
+            gate: Gate::start(settings, audit, opened.requests),
+            token: None,
+        }
+    };
+    let id = {
+        let lab = on(&db);
+        let held = lab.check(DOWN_TO_V1);
+        let id = lab.parked(1).await.pending.remove(0).id;
+        let (status, _) = lab.decide(&id, &body(true, "dba-ann", "")).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        held.abort();
+        id
+    };
+    let lab = on(&db);
+    let card = lab.parked(1).await.pending.remove(0);
+    assert_eq!(card.id, id);
+    let approvals = &card.request.as_ref().unwrap().approvals;
+    assert_eq!(approvals.len(), 1, "the counted approval is still there");
+    assert_eq!(approvals[0].reviewer, "dba-ann");
+    let (status, _) = lab.decide(&id, &body(true, "dba-ann", "")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "still counted as dba-ann's");
+    let (status, answer) = lab.decide(&id, &body(true, "sre-sam", "")).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&answer));
+    let retry = lab.check(DOWN_TO_V1).await.unwrap();
+    assert_eq!(claims(&retry).approvers, ["dba-ann", "sre-sam"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
