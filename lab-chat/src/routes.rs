@@ -78,16 +78,8 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(guarded)
         // Probes may name any address as Host: health is open to any.
-        .route(hitl_wire::health::HEALTHZ, get(|| async { "ok" }))
-        .route(
-            hitl_wire::health::LIVEZ,
-            get(|| async { hitl_wire::health::LIVE_TEXT }),
-        )
         // Nothing it needs can go away after start: ready once it serves.
-        .route(
-            hitl_wire::health::READYZ,
-            get(|| async { hitl_wire::health::READY_TEXT }),
-        )
+        .merge(hitl_serve::probes::serving())
         // The gate's webhooks: checked by their signature, not a session.
         .route("/notify", post(crate::inbox::receive))
         .layer(middleware::map_response(security_headers))

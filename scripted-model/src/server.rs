@@ -46,16 +46,8 @@ pub fn router(script: Script) -> Router {
         .route("/v1/models", get(models))
         .route("/script", get(get_script).put(put_script))
         .route("/requests", get(get_requests).delete(clear_requests))
-        .route(hitl_wire::health::HEALTHZ, get(|| async { "ok" }))
-        .route(
-            hitl_wire::health::LIVEZ,
-            get(|| async { hitl_wire::health::LIVE_TEXT }),
-        )
         // Nothing it needs can go away after start: ready once it serves.
-        .route(
-            hitl_wire::health::READYZ,
-            get(|| async { hitl_wire::health::READY_TEXT }),
-        )
+        .merge(hitl_serve::probes::serving())
         .with_state(state)
 }
 

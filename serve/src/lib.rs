@@ -29,6 +29,7 @@ mod activity;
 mod deadline;
 pub mod hosts;
 pub mod logs;
+pub mod probes;
 mod slots;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
