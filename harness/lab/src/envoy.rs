@@ -142,10 +142,10 @@ pub struct GatewayPorts {
 }
 
 impl GatewayPorts {
-    /// Four ports the OS says are free right now.
+    /// Four ports free right now (below the ephemeral range: [`crate::net::unclaimed`]).
     pub fn free() -> std::io::Result<Self> {
         let held = (0..4)
-            .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+            .map(|_| crate::net::unclaimed())
             .collect::<std::io::Result<Vec<_>>>()?;
         let port = |i: usize| held[i].local_addr().map(|a| a.port());
         Ok(Self {

@@ -2,11 +2,37 @@
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
-/// A port on 127.0.0.1 that was free a moment ago (the OS picked it). Racy by nature, so
-/// callers that spawn a server on it should treat "address in use" as retryable.
+/// A port on 127.0.0.1 that was free a moment ago. Racy by nature, so callers that spawn a
+/// server on it should treat "address in use" as retryable.
 pub fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+    Ok(unclaimed()?.local_addr()?.port())
+}
+
+/// Lowest port picked for tests: below it, the lab's documented ports (18xxx).
+const PICK_FROM: u16 = 20_000;
+
+/// A listener on a free port *below the kernel's ephemeral range*: a port the OS hands out
+/// (port 0) is one any process's next outgoing connection may take before our server binds it
+/// (seen in CI: kagent's port taken between the pick and its bind); below that range only
+/// another explicit pick can. Falls back to the OS's pick when the range leaves no room.
+pub fn unclaimed() -> std::io::Result<TcpListener> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if low > PICK_FROM + 1_000 {
+        for _ in 0..256 {
+            let mut bytes = [0u8; 2];
+            if getrandom::fill(&mut bytes).is_err() {
+                break;
+            }
+            let port = PICK_FROM + u16::from_le_bytes(bytes) % (low - PICK_FROM);
+            if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                return Ok(listener);
+            }
+        }
+    }
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
 }
 
 /// How many times [`on_fresh_ports`] tries.

@@ -111,7 +111,7 @@ impl Ports {
         // Hold the listeners until all are picked, so no port is handed out twice.
         let mut held = Vec::new();
         for _ in 0..DEFAULTS.len() {
-            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            let listener = crate::net::unclaimed()?;
             ports.push(listener.local_addr()?.port());
             held.push(listener);
         }
