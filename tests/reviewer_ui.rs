@@ -703,9 +703,11 @@ async fn a_reviewer_from_the_identity_provider_decides_until_the_token_expires()
     let check = stack.park_migration("alice", "v3").await?;
     let first = stack.wait_pending(1).await?.remove(0);
 
-    let signed_in_at = Instant::now();
     sam.sign_in_oidc(&stack.ui_url, "sre-sam", "sre-sam")
         .await?;
+    // The provider issued the ID token before the sign-in ended: it expires by TTL from now.
+    // (Timed from before the sign-in, a slow one left the token valid after the wait below.)
+    let signed_in_at = Instant::now();
     sam.decide(&first, true, "the SRE on call says yes").await?;
     sam.card_gone(&first).await?;
     let released = check.await??;
