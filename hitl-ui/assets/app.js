@@ -158,8 +158,17 @@
     });
     on("gone", (info) => removeCard(info.id, info));
     on("upstream", (data) => setUpstream(data.connected));
-    // EventSource reconnects by itself; the next `sync` puts the queue right.
-    source.onerror = () => setLive("connecting", "reconnecting…");
+    // EventSource reconnects by itself; the next `sync` puts the queue right. Closed for
+    // good means hitl-ui refused the stream (the session ended, e.g. hitl-ui restarted):
+    // the queue page then leads to the sign-in and says why.
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        setLive("connecting", "session ended…");
+        location.assign("/");
+        return;
+      }
+      setLive("connecting", "reconnecting…");
+    };
   }
 
   if (queue) {

@@ -31,8 +31,13 @@
       headers: { "content-type": "application/json", "x-csrf-token": csrf },
       body: JSON.stringify(Object.assign({ agent: agent }, body)),
     }).then(function (r) {
+      // The session ended (signed out elsewhere, expired, lab chat restarted): sign in again.
+      if (r.status === 401) { location.assign("/signin?ended=1"); return false; }
       if (!r.ok) r.text().then(function (t) { add(el("div", "msg error", t || ("HTTP " + r.status))); });
       return r.ok;
+    }, function () {
+      add(el("div", "msg error", "The lab chat is not answering; try again in a moment."));
+      return false;
     });
   }
   function args(value) {
@@ -166,9 +171,26 @@
   }
 
   const events = new EventSource("/events?agent=" + encodeURIComponent(agent));
+  const RECONNECTING = "The lab chat is not answering: reconnecting…";
+  let conversation = null;
   // "live": the page follows the conversation (and its script is ready for input).
-  events.onopen = function () { document.body.classList.add("live"); };
-  events.onerror = function () { document.body.classList.remove("live"); };
+  events.onopen = function () {
+    document.body.classList.add("live");
+    if (statusLine.textContent === RECONNECTING) statusLine.textContent = "";
+  };
+  events.onerror = function () {
+    document.body.classList.remove("live");
+    // Closed for good: the server refused the stream (the session ended). The chat page
+    // itself says why and leads to the sign-in.
+    if (events.readyState === EventSource.CLOSED) { location.assign("/"); return; }
+    statusLine.textContent = RECONNECTING;
+  };
+  // The stream names its conversation first: another one (lab chat restarted, or "New chat"
+  // in another tab) means this page shows a conversation that no longer exists.
+  events.addEventListener("conversation", function (m) {
+    if (conversation !== null && m.data !== conversation) { location.reload(); return; }
+    conversation = m.data;
+  });
   events.onmessage = function (m) {
     const e = JSON.parse(m.data);
     if (e.seq <= last) return; // a reconnect replays the log

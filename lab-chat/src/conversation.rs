@@ -87,6 +87,8 @@ pub enum Command {
 /// The shared log and the worker's inbox.
 #[derive(Debug)]
 pub struct Conversation {
+    /// Unique to this conversation in this process, and across restarts.
+    id: String,
     log: Mutex<Vec<Entry>>,
     tx: broadcast::Sender<Entry>,
     inbox: mpsc::Sender<Command>,
@@ -102,6 +104,7 @@ impl Conversation {
         let (tx, _) = broadcast::channel(256);
         let (inbox, rx) = mpsc::channel(16);
         let conversation = Arc::new(Self {
+            id: next_id(),
             log: Mutex::new(Vec::new()),
             tx,
             inbox,
@@ -113,6 +116,11 @@ impl Conversation {
             rx,
         ));
         conversation
+    }
+
+    /// Which conversation this is: a page that followed another one starts again.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Queue a command for the worker.
@@ -288,4 +296,18 @@ async fn load_chat_script(
         .load(&hitl_scenes::scene::parse::chat_script()?)
         .await?;
     Ok(())
+}
+
+/// A conversation id: this process's start time and a counter, so that neither a second
+/// conversation nor a restarted lab-chat ever repeats one.
+fn next_id() -> String {
+    static STARTED: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let started = STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    });
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{started:x}-{n}")
 }

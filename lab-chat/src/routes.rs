@@ -157,19 +157,43 @@ async fn page(
     Query(q): Query<AgentQuery>,
 ) -> Response {
     let Some(user) = user(&state, &headers) else {
-        return Redirect::to("/signin").into_response();
+        return Redirect::to(signin_path(&state, &headers)).into_response();
     };
     let (token, set) = csrf_token(&state, &headers);
     let agent = state.agents.pick(q.agent.as_deref()).name.clone();
     with_cookie(set, render::chat(&token, &user, &state.agents, &agent))
 }
 
-async fn signin_form(State(state): State<Shared>, headers: HeaderMap) -> Response {
+/// Where a request without a live session is sent: the sign-in form, saying the session
+/// ended when the browser still holds a session cookie (signed out elsewhere, expired, or
+/// lab-chat restarted with a new key).
+fn signin_path(state: &AppState, headers: &HeaderMap) -> &'static str {
+    match state.identity.holds_session_cookie(headers) {
+        true => "/signin?ended=1",
+        false => "/signin",
+    }
+}
+
+/// What a page or an action says when the browser's session is no longer valid.
+pub const SESSION_ENDED: &str = "Your session has ended (it expired, you signed out, or the \
+    lab chat restarted): sign in again.";
+
+#[derive(Debug, Default, Deserialize)]
+struct SignInQuery {
+    ended: Option<String>,
+}
+
+async fn signin_form(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<SignInQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if user(&state, &headers).is_some() {
         return Redirect::to("/").into_response();
     }
     let (token, set) = csrf_token(&state, &headers);
-    with_cookie(set, render::signin(&token, None))
+    let ended = query.is_ok_and(|Query(q)| q.ended.is_some());
+    with_cookie(set, render::signin(&token, ended.then_some(SESSION_ENDED)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,18 +301,36 @@ async fn events(
     let user = user(&state, &headers).ok_or(StatusCode::UNAUTHORIZED)?;
     let conv = conversation(&state, &user, q.agent.as_deref()).await;
     let (past, next) = conv.follow();
+    // First which conversation this is (a page that followed another one — before a restart
+    // or a "New chat" elsewhere — reloads), and to retry within a second once cut off.
+    let hello = SseEvent::default()
+        .event("conversation")
+        .data(conv.id())
+        .retry(Duration::from_secs(1));
     let live = BroadcastStream::new(next).filter_map(|e| async move { e.ok() });
-    let stream = futures::stream::iter(past)
+    let entries = futures::stream::iter(past)
         .chain(live)
-        .map(|entry| Ok(SseEvent::default().json_data(&entry).unwrap_or_default()));
+        .map(|entry| SseEvent::default().json_data(&entry).unwrap_or_default());
+    let stream = futures::stream::once(async { hello })
+        .chain(entries)
+        .map(Ok);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// A signed-in, same-origin request with this browser's CSRF token.
+/// A signed-in, same-origin request with this browser's CSRF token. The session is checked
+/// first: a page left open across a restart has a dead session *and* a stale CSRF token, and
+/// the session is what the user must fix (the page sends them to sign in on a 401).
 fn actor(state: &AppState, headers: &HeaderMap) -> Result<String, (StatusCode, String)> {
+    let user = user(state, headers).ok_or_else(|| {
+        let why = match signin_path(state, headers) {
+            "/signin" => "Sign in first.",
+            _ => SESSION_ENDED,
+        };
+        (StatusCode::UNAUTHORIZED, why.to_owned())
+    })?;
     csrf::check_cookie(&state.signer, headers, None, CSRF_COOKIE)
         .map_err(|e| (StatusCode::FORBIDDEN, e.to_string()))?;
-    user(state, headers).ok_or((StatusCode::UNAUTHORIZED, "sign in first".into()))
+    Ok(user)
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,7 +32,8 @@ pub async fn stream(
         (first, subscription.changes, state, viewer),
         |(first, mut changes, state, viewer)| async move {
             if let Some(first) = first {
-                let event = to_event(&state, viewer.as_ref(), &first);
+                // Cut off (hitl-ui restarting), the browser tries again within a second.
+                let event = to_event(&state, viewer.as_ref(), &first).retry(Duration::from_secs(1));
                 return Some((Ok(event), (None, changes, state, viewer)));
             }
             let push = match changes.recv().await {

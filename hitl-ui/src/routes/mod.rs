@@ -112,8 +112,13 @@ async fn require_reviewer(
             .into_response();
     }
     if state.identity.any_sign_in() {
+        // A session cookie that no longer stands for a session: signed out elsewhere, or
+        // hitl-ui restarted with a new key. The sign-in form says so.
+        let ended = state.identity.holds_session_cookie(request.headers());
         let to = if expired {
             "/signin?expired=1"
+        } else if ended {
+            "/signin?ended=1"
         } else {
             "/signin"
         };

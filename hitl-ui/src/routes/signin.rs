@@ -23,6 +23,9 @@ pub struct FormParams {
     /// Set when an OpenID Connect sign-in's ID token expired.
     #[serde(default)]
     expired: Option<String>,
+    /// Set when the browser's session cookie no longer stands for a session.
+    #[serde(default)]
+    ended: Option<String>,
 }
 
 pub async fn form(
@@ -32,11 +35,21 @@ pub async fn form(
 ) -> Response {
     let (viewer, set_cookie) = viewer(&state, &headers);
     let header = state.identity.trusted_header().map(|h| h.as_str());
-    let expired = params.is_ok_and(|Query(p)| p.expired.is_some()) && viewer.identity.is_none();
-    let note = expired.then_some(
-        "Your sign-in at the identity provider has expired (its ID token is no longer valid): \
-         sign in again to decide.",
-    );
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    let signed_out = viewer.identity.is_none();
+    let note = if params.expired.is_some() && signed_out {
+        Some(
+            "Your sign-in at the identity provider has expired (its ID token is no longer \
+             valid): sign in again to decide.",
+        )
+    } else if params.ended.is_some() && signed_out {
+        Some(
+            "Your session has ended (you signed out elsewhere, or hitl-ui restarted): sign in \
+             again to see the queue.",
+        )
+    } else {
+        None
+    };
     with_cookie(
         set_cookie,
         render::signin::page(&viewer, note, header, state.live.len()),

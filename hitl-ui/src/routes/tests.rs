@@ -320,6 +320,14 @@ async fn a_session_cookie_replayed_after_sign_out_is_refused() {
         StatusCode::SEE_OTHER,
         "the old cookie still works"
     );
+    // The page says why: the session ended (as after a restart with a new key).
+    assert_eq!(replayed.headers()[header::LOCATION], "/signin?ended=1");
+    let note = body_text(ui.get("/signin?ended=1", None).await).await;
+    assert!(note.contains("Your session has ended"), "{note}");
+    assert_eq!(
+        ui.get("/", None).await.headers()[header::LOCATION],
+        "/signin"
+    );
     let decide = ui
         .send(ui.post(
             "/calls/c1/decide",

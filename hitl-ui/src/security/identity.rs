@@ -152,6 +152,14 @@ impl IdentitySource {
         }
     }
 
+    /// Whether the browser still holds one of our session cookies (valid or not): with no
+    /// reviewer behind the request, its session ended (signed out elsewhere, or the service
+    /// restarted with a new key), which the sign-in form then says.
+    pub fn holds_session_cookie(&self, request: &HeaderMap) -> bool {
+        let held = |name: &str| cookies::get(request, name).is_some_and(|v| !v.is_empty());
+        held(self.session_cookie) || (self.oidc.is_some() && held(cookies::OIDC_SESSION))
+    }
+
     /// The reviewer behind a request, or why there is none.
     pub fn resolve_why(&self, request: &HeaderMap, now: i64) -> Resolved {
         if let Some(name) = &self.trusted_header
