@@ -398,7 +398,7 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
 }
 
 /// The page refuses what the reviewer's page refuses: a visitor who is not signed in, a
-/// request naming a host that is not on its allow-list, a state change without the CSRF token.
+/// request naming a host that is not on its allow-list, a state change without a session.
 async fn the_chat_page_is_guarded(chat_url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -413,7 +413,36 @@ async fn the_chat_page_is_guarded(chat_url: &str) -> anyhow::Result<()> {
         .json(&serde_json::json!({ "text": "Apply migration v3." }))
         .send()
         .await?;
-    assert_eq!(say.status(), 403, "no CSRF token, no message");
+    assert_eq!(say.status(), 401, "not signed in, no message");
+    assert_eq!(say.text().await?, "Sign in first.");
+    // Signed in, a state change still needs this browser's CSRF token.
+    let form = http.get(format!("{chat_url}/signin")).send().await?;
+    let csrf_cookie = cookie_pair(&form, "lab_chat_csrf")?;
+    let page = form.text().await?;
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the sign-in form carries its CSRF token")?;
+    let signed_in = http
+        .post(format!("{chat_url}/signin"))
+        .header("cookie", &csrf_cookie)
+        .header("origin", chat_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        // (The token is hex: nothing to escape.)
+        .body(format!("username=alice&password=alice&csrf={token}"))
+        .send()
+        .await?;
+    assert_eq!(signed_in.status(), 303, "alice signs in");
+    let session = cookie_pair(&signed_in, "lab_chat_session")?;
+    let forged = http
+        .post(format!("{chat_url}/say"))
+        .header("cookie", format!("{csrf_cookie}; {session}"))
+        .header("origin", chat_url)
+        .json(&serde_json::json!({ "text": "Apply migration v3." }))
+        .send()
+        .await?;
+    assert_eq!(forged.status(), 403, "signed in, but no CSRF token");
     let rebound = http
         .get(format!("{chat_url}/signin"))
         .header("host", "evil.example")
@@ -462,8 +491,91 @@ async fn the_workshop_runs_in_two_browser_windows_on_both_agents() -> anyhow::Re
             .await
             .with_context(|| format!("the workshop on the {agent} agent"))?;
     }
+    both_tabs_follow_a_lab_restart(&mut room, &lab).await?;
 
     room.chat.close().await?;
     room.queue.close().await?;
     Ok(())
+}
+
+/// `down` and `up` under both open tabs, as a presenter does between audiences: each page
+/// notices within seconds that its session ended and leads to the sign-in saying so (not
+/// "reconnecting…" for ever, not a CSRF error, not the old reviewer's name over an empty
+/// queue); signed in again, both show the new run as it is — an empty history, and the
+/// migration the chat asks for on the reviewer's queue.
+async fn both_tabs_follow_a_lab_restart(room: &mut Room, lab: &Lab) -> anyhow::Result<()> {
+    room.chat.client.goto(&room.chat_url).await?;
+    room.queue.client.goto(&lab.state.urls.reviewer_ui).await?;
+    room.queue
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#live-status[data-state=live]"))
+        .await
+        .context("the reviewer's queue is live before the restart")?;
+    let gate_log = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("logs").join("hitl-extauth.log")).unwrap_or_default()
+    };
+    let first_run = gate_log(&lab.config.dir);
+    hitl_lab::local::down(&lab.config.dir, false)?;
+    let state = hitl_lab::local::up(&lab.config).await?;
+    // A fresh log per component; the first run's kept under runs/.
+    let first_line = first_run.lines().next().context("the gate logged")?;
+    assert!(
+        !gate_log(&lab.config.dir).contains(first_line),
+        "a fresh gate log"
+    );
+    let runs = hitl_lab::local::runs::dir(&lab.config.dir);
+    let kept = std::fs::read_dir(&runs)?
+        .flatten()
+        .any(|run| gate_log(&run.path()).starts_with(&first_run));
+    assert!(kept, "the first run's log is kept under {}", runs.display());
+
+    for (tab, browser) in [("chat", &room.chat), ("reviewer", &room.queue)] {
+        let page = eventually(&format!("the {tab} tab to lead to the sign-in"), || async {
+            let url = browser.client.current_url().await?;
+            if !url.path().ends_with("/signin") {
+                return Ok(None);
+            }
+            let text = browser
+                .client
+                .find(Locator::Css("main"))
+                .await?
+                .text()
+                .await?;
+            Ok(Some(text))
+        })
+        .await?;
+        assert!(page.contains("session has ended"), "{tab}: {page}");
+    }
+    room.agent = "after-restart".into();
+    room.snap("90-session-ended").await?;
+
+    sign_in_chat(&room.chat, &room.chat_url).await?;
+    room.queue
+        .sign_in_oidc(&state.urls.reviewer_ui, "reviewer", "reviewer")
+        .await?;
+    let gate = state.gate_admin()?;
+    let history = gate.history(&Default::default()).await?;
+    assert!(history.items.is_empty(), "a new run: {history:?}");
+    room.say("Apply migration v3.").await?;
+    let id = parked_migration(&gate).await?;
+    room.queue.card(&id).await?;
+    room.snap("91-signed-in-again").await?;
+    room.queue.decide(&id, false, "not during the demo").await?;
+    room.queue.card_gone(&id).await?;
+    Ok(())
+}
+
+/// `name=value` of the cookie `name` that `response` sets.
+fn cookie_pair(response: &reqwest::Response, name: &str) -> anyhow::Result<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+        .with_context(|| format!("the response sets {name}"))
 }
