@@ -602,7 +602,8 @@ async fn a_rebinding_page_wrong_passwords_and_a_replayed_cookie_get_nowhere() ->
         .await?;
     let replayed = with_cookie("/").await?;
     assert_eq!(replayed.status(), reqwest::StatusCode::SEE_OTHER);
-    assert_eq!(replayed.headers()["location"], "/signin");
+    // To the sign-in, which says the session ended.
+    assert_eq!(replayed.headers()["location"], "/signin?ended=1");
     assert_eq!(
         with_cookie("/live").await?.status(),
         reqwest::StatusCode::UNAUTHORIZED
