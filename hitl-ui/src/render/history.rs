@@ -76,7 +76,7 @@ pub fn page(
                     table.history {
                         thead { tr {
                             th { "Decided" } th { "Outcome" } th { "Call" } th { "Asked by" }
-                            th { "Reviewer" } th { "Reason" } th.num { "Waited" }
+                            th { "Reviewer" } th { "Reason" } th { "Request hash" } th.num { "Waited" }
                         } }
                         tbody { @for item in &history.items { (row(item)) } }
                     }
@@ -141,7 +141,19 @@ fn row(item: &DecidedCall) -> Markup {
             td { (who.summary()) }
             td { (reviewer.as_deref().unwrap_or("—")) }
             td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (reason) } }
+            td { (short_hash(&item.call.body_sha256)) }
             td.num.nowrap { (when::waited(item.waited_ms)) }
+        }
+    }
+}
+
+/// The request's hash, its first 12 hex digits shown and all of it on hover (the queue's card
+/// shows it whole).
+fn short_hash(sha256: &str) -> Markup {
+    let short: String = sha256.chars().take(12).collect();
+    html! {
+        code.hash title={ "sha256:" (sha256) " — the approval applied to exactly these bytes" } {
+            (short) @if sha256.len() > short.len() { "…" }
         }
     }
 }
