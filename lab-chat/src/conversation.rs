@@ -374,3 +374,54 @@ async fn load_chat_script(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(conv: &Conversation) -> Vec<String> {
+        conv.follow()
+            .0
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap()["kind"].to_string())
+            .collect()
+    }
+
+    fn call(id: &str, version: &str) -> TurnEvent {
+        TurnEvent::Activity(Activity::Call {
+            id: id.into(),
+            tool: "run_migration".into(),
+            args: serde_json::json!({ "version": version }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_park_marks_the_call_it_names_whichever_comes_first() {
+        let conv = Conversation::start(Client::new("http://127.0.0.1:9"), None);
+        let v3 = serde_json::json!({ "version": "v3" });
+        conv.on_turn(&call("c1", "v3"));
+        assert!(!conv.parked("run_migration", &serde_json::json!({ "version": "v4" })));
+        assert!(conv.parked("run_migration", &v3));
+        assert!(!conv.parked("run_migration", &v3), "only once");
+        conv.stash("run_migration", v3);
+        conv.on_turn(&call("c2", "v3"));
+        assert_eq!(
+            kinds(&conv),
+            [r#""call""#, r#""parked""#, r#""call""#, r#""parked""#]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_call_ends_as_rejected_not_ran() {
+        let conv = Conversation::start(Client::new("http://127.0.0.1:9"), None);
+        conv.on_turn(&TurnEvent::Activity(Activity::Result {
+            id: "c1".into(),
+            tool: "truncate_table".into(),
+            text: "Tool call was rejected by user. Reason: audit".into(),
+            is_error: false,
+        }));
+        let entry = serde_json::to_value(&conv.follow().0[0]).unwrap();
+        assert_eq!(entry["outcome"], "rejected");
+        assert_eq!(entry["reason"], "audit");
+    }
+}
