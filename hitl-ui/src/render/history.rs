@@ -76,7 +76,7 @@ pub fn page(
                     table.history {
                         thead { tr {
                             th { "Decided" } th { "Outcome" } th { "Call" } th { "Asked by" }
-                            th { "Reviewer" } th { "Reason" } th { "Request hash" } th.num { "Waited" }
+                            th { "Reviewer" } th { "Reason" } th.num { "Waited" }
                         } }
                         tbody { @for item in &history.items { (row(item)) } }
                     }
@@ -134,6 +134,7 @@ fn row(item: &DecidedCall) -> Markup {
             td {
                 code.tool { (compact(&serde_json::Value::String(call.tool_name.clone()), 60).trim_matches('"')) }
                 div.args title=(tool_title) { (compact(&call.tool_args, 80)) }
+                div.request-hash { "hash " (short_hash(&item.call.body_sha256)) }
                 @if hidden_chars || matches!(reason, std::borrow::Cow::Owned(_)) {
                     div.hidden-chars { "contains invisible or direction-changing characters, shown as ⟨U+…⟩" }
                 }
@@ -141,14 +142,13 @@ fn row(item: &DecidedCall) -> Markup {
             td { (who.summary()) }
             td { (reviewer.as_deref().unwrap_or("—")) }
             td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (reason) } }
-            td { (short_hash(&item.call.body_sha256)) }
             td.num.nowrap { (when::waited(item.waited_ms)) }
         }
     }
 }
 
-/// The request's hash, its first 12 hex digits shown and all of it on hover (the queue's card
-/// shows it whole).
+/// The request's hash, under its call: the first 12 hex digits shown and all of it on hover
+/// (the queue's card shows it whole).
 fn short_hash(sha256: &str) -> Markup {
     let short: String = sha256.chars().take(12).collect();
     html! {
