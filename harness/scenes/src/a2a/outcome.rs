@@ -49,7 +49,8 @@ impl CallOutcome {
         }
     }
 
-    /// One line for a person: `ran: …`, `rejected by you: …`, `denied at the gateway: …`.
+    /// One line for a person, as the chat page words it: `✓ ran: …`, `✗ not run: rejected by
+    /// you: …`, `✗ not run: denied at the gateway: …`, `✗ failed: …`.
     pub fn line(&self) -> String {
         let or_none = |r: &str| {
             if r.is_empty() {
@@ -59,10 +60,14 @@ impl CallOutcome {
             }
         };
         match self {
-            Self::Ran { summary } => format!("ran: {summary}"),
-            Self::Rejected { reason } => format!("rejected by you: {}", or_none(reason)),
-            Self::Denied { reason } => format!("denied at the gateway: {}", or_none(reason)),
-            Self::Failed { error } => format!("failed: {error}"),
+            Self::Ran { summary } => format!("✓ ran: {summary}"),
+            Self::Rejected { reason } => {
+                format!("✗ not run: rejected by you: {}", or_none(reason))
+            }
+            Self::Denied { reason } => {
+                format!("✗ not run: denied at the gateway: {}", or_none(reason))
+            }
+            Self::Failed { error } => format!("✗ failed: {error}"),
         }
     }
 }
@@ -235,7 +240,7 @@ mod tests {
         }
         assert_eq!(
             CallOutcome::of(REJECTED_BY_USER, false).line(),
-            "rejected by you: (no reason given)"
+            "✗ not run: rejected by you: (no reason given)"
         );
     }
 
@@ -244,7 +249,7 @@ mod tests {
         let text = "denied at the gateway (parked call ab12): rejected by reviewer: not today";
         assert_eq!(
             CallOutcome::of(text, true).line(),
-            "denied at the gateway: rejected by reviewer: not today"
+            "✗ not run: denied at the gateway: rejected by reviewer: not today"
         );
     }
 
@@ -264,12 +269,12 @@ mod tests {
         );
         assert_eq!(
             CallOutcome::of(rows, false).line(),
-            "ran: 1 row (schema v2)."
+            "✓ ran: 1 row (schema v2)."
         );
         let migrated = r#"{"from":"v2","to":"v3","message":"migrated the schema from v2 to v3"}"#;
         assert_eq!(
             CallOutcome::of(migrated, false).line(),
-            "ran: Migrated the schema from v2 to v3."
+            "✓ ran: Migrated the schema from v2 to v3."
         );
         let truncated = r#"{"table":"orders","rows_deleted":3,"audit_seq":1}"#;
         assert_eq!(
