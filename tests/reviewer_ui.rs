@@ -227,6 +227,20 @@ async fn a_reviewer_approves_and_rejects_in_the_browser() -> anyhow::Result<()> 
     let rejected_row = text_of(&bob, &format!("tr[data-call-id=\"{second}\"]")).await?;
     assert!(rejected_row.contains("rejected"), "{rejected_row}");
     assert!(rejected_row.contains(reason), "{rejected_row}");
+    // The request's hash: its first digits shown, all of it on hover.
+    let hash = bob
+        .client
+        .find(Locator::Css(&format!(
+            "tr[data-call-id=\"{first}\"] code.hash"
+        )))
+        .await?;
+    let full = hash.attr("title").await?.unwrap_or_default();
+    let shown = hash.text().await?;
+    let digits = shown.trim_end_matches('…');
+    assert!(
+        digits.len() == 12 && full.starts_with(&format!("sha256:{digits}")),
+        "{shown} / {full}"
+    );
     bob.screenshot("history").await?;
 
     bob.client

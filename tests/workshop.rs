@@ -3,8 +3,9 @@
 //! alice) and the platform reviewer's queue (hitl-ui, signed in as reviewer) — and the
 //! scripted model answering the workshop's prompts. The whole runbook runs once per agent,
 //! picked on the chat page as the presenter does, on one lab. Every step leaves a screenshot
-//! under `target/workshop-screenshots/<agent>/`. Nothing here waits for a time: every step
-//! waits for what the presenter would see.
+//! under `target/workshop-screenshots/<agent>/`, and every call's line must say what happened
+//! to the call (ran, rejected by the chat user, denied at the gateway, waiting for a platform
+//! reviewer). Nothing here waits for a time: every step waits for what the presenter would see.
 
 use std::path::PathBuf;
 
@@ -42,7 +43,8 @@ impl Room {
         Ok(())
     }
 
-    /// Pick `agent` in the chat page's agent menu and switch to it, as the presenter does.
+    /// Pick `agent` in the chat page's agent menu, as the presenter does: the page opens the
+    /// chat with it (no other button), and says whom the user is chatting with.
     async fn pick_agent(&mut self, agent: &str) -> anyhow::Result<()> {
         self.chat.client.goto(&self.chat_url).await?;
         let menu = self
@@ -53,16 +55,15 @@ impl Room {
             .for_element(Locator::Css("select#agent"))
             .await
             .context("the agent menu (two agents run)")?;
-        menu.select_by_value(agent).await?;
-        let old_log = self.chat.client.find(Locator::Css("#log")).await?;
-        self.chat
-            .client
-            .find(Locator::Css("form.agent-pick button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        gone(&old_log).await?;
+        if menu.prop("value").await?.as_deref() != Some(agent) {
+            let old_log = self.chat.client.find(Locator::Css("#log")).await?;
+            menu.select_by_value(agent).await?;
+            gone(&old_log).await?;
+        }
         self.live_page(agent).await?;
+        let head = self.chat.client.find(Locator::Css(".chat-head")).await?;
+        let head = head.text().await?;
+        assert!(head.contains("You are chatting with"), "{head}");
         self.agent = agent.to_owned();
         Ok(())
     }
@@ -195,17 +196,36 @@ impl Room {
         .await
     }
 
-    /// The chat shows the tool call as slow ("waiting…") without a word about tier 2.
+    /// The chat shows the tool call as waiting for a platform reviewer (the gate told the chat
+    /// page it parked this user's call).
     async fn chat_waits_on(&self, tool: &str) -> anyhow::Result<String> {
-        eventually(&format!("{tool} shown as waiting"), || async {
-            for line in self
-                .chat
-                .client
-                .find_all(Locator::Css(".tool.slow"))
-                .await?
-            {
+        eventually(
+            &format!("{tool} shown as waiting for a reviewer"),
+            || async {
+                for line in self
+                    .chat
+                    .client
+                    .find_all(Locator::Css(".tool.parked"))
+                    .await?
+                {
+                    let text = line.text().await?;
+                    if text.contains(tool) {
+                        return Ok(Some(text));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await
+    }
+
+    /// The line of the call to `tool` once it says what happened to the call.
+    async fn call_line(&self, tool: &str) -> anyhow::Result<String> {
+        eventually(&format!("{tool}'s line to say what happened"), || async {
+            for line in self.chat.client.find_all(Locator::Css(".tool")).await? {
                 let text = line.text().await?;
-                if text.contains(tool) {
+                let ended = !line.find_all(Locator::Css(".outcome")).await?.is_empty();
+                if ended && text.contains(tool) {
                     return Ok(Some(text));
                 }
             }
@@ -213,6 +233,18 @@ impl Room {
         })
         .await
     }
+}
+
+/// A call's line that says it ran (and never that a call that did not run ran).
+fn ran(line: &str, summary: &str) {
+    assert!(line.contains(&format!("✓ ran: {summary}")), "{line}");
+    assert!(!line.contains("not run"), "{line}");
+}
+
+/// A call's line that says the call did not run, and why.
+fn not_run(line: &str, why: &str) {
+    assert!(line.contains(&format!("✗ not run: {why}")), "{line}");
+    assert!(!line.contains("✓") && !line.contains("done"), "{line}");
 }
 
 /// Wait until the page that held `element` is gone (a stale element answers an error).
@@ -277,8 +309,24 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
     room.new_chat().await?;
     room.snap("01-two-tabs").await?;
     room.say("What's in the orders table?").await?;
-    let said = room.agent_says("Here is the result").await?;
+    let said = room
+        .agent_says("Here is the result: 3 rows (schema v2).")
+        .await?;
     assert!(said.contains("acme") && said.contains("initech"), "{said}");
+    assert!(
+        !said.contains('{'),
+        "rows read as a table, not JSON: {said}"
+    );
+    let table = room
+        .chat
+        .client
+        .find(Locator::Css(".msg.agent table.rows"))
+        .await?;
+    assert_eq!(table.find_all(Locator::Css("tbody tr")).await?.len(), 3);
+    ran(
+        &room.call_line("cluster_db_query").await?,
+        "3 rows (schema v2).",
+    );
     assert!(gate.pending().await?.pending.is_empty(), "no gate fired");
     room.snap("10-read").await?;
 
@@ -296,16 +344,24 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
     );
     room.snap("20-tier1-card").await?;
     room.decide_in_chat(true, "").await?;
-    room.agent_says("Here is the result").await?;
+    room.agent_says("Here is the result: Emptied the orders table: 3 row(s) deleted.")
+        .await?;
+    ran(
+        &room.call_line("truncate_table").await?,
+        "Emptied the orders table: 3 row(s) deleted.",
+    );
     assert_eq!(db.state().await?.row_counts["orders"], 0);
     room.snap("21-tier1-approved").await?;
 
-    // Scene 3, tier-2 approve: the chat only sees a slow call; the reviewer decides.
+    // Scene 3, tier-2 approve: the chat sees its call wait for a reviewer; the reviewer decides.
     db.reset().await?;
     room.new_chat().await?;
     room.say("Apply migration v3.").await?;
     let waiting = room.chat_waits_on("run_migration").await?;
-    assert!(waiting.contains("waiting"), "{waiting}");
+    assert!(
+        waiting.contains("waiting for a platform reviewer…"),
+        "{waiting}"
+    );
     let id = parked_migration(gate).await?;
     let card = room.queue.card(&id).await?;
     let card_text = card.text().await?;
@@ -313,23 +369,15 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
         card_text.contains("alice"),
         "the reviewer sees who asked: {card_text}"
     );
-    let chat_text = room
-        .chat
-        .client
-        .find(Locator::Css("#log"))
-        .await?
-        .text()
-        .await?;
-    for word in ["gate", "reviewer", "tier"] {
-        assert!(
-            !chat_text.to_lowercase().contains(word),
-            "the chat user only sees a slow call, not {word:?}: {chat_text}"
-        );
-    }
     room.snap("30-tier2-waiting").await?;
     room.queue.decide(&id, true, "").await?;
     room.queue.card_gone(&id).await?;
-    room.agent_says("Here is the result").await?;
+    room.agent_says("Here is the result: Migrated the schema from v2 to v3.")
+        .await?;
+    ran(
+        &room.call_line("run_migration").await?,
+        "Migrated the schema from v2 to v3.",
+    );
     assert_eq!(db.state().await?.schema_version, "v3");
     room.snap("31-tier2-approved").await?;
 
@@ -345,6 +393,9 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
     room.queue.decide(&id, false, reason).await?;
     room.queue.card_gone(&id).await?;
     room.agent_says(reason).await?;
+    let line = room.call_line("run_migration").await?;
+    not_run(&line, "denied at the gateway: ");
+    assert!(line.contains(reason), "{line}");
     assert_eq!(db.state().await?.schema_version, "v2");
     room.snap("41-tier2-rejected").await?;
 
@@ -357,6 +408,10 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
     room.decide_in_chat(false, reason).await?;
     let said = room.agent_says("Understood: I did not run it.").await?;
     assert!(said.contains(reason), "{said}");
+    not_run(
+        &room.call_line("truncate_table").await?,
+        &format!("rejected by you: {reason}"),
+    );
     assert_eq!(db.state().await?.row_counts["orders"], 3);
     room.snap("50-tier1-rejected").await?;
 
@@ -391,7 +446,12 @@ async fn run_scenes(room: &Room, db: &Db, gate: &AdminClient) -> anyhow::Result<
     assert!(args.contains("\"orders\""), "{args}");
     room.snap("61-question-then-approval").await?;
     room.decide_in_chat(true, "").await?;
-    room.agent_says("Done").await?;
+    room.agent_says("Done: Emptied the orders table: 3 row(s) deleted.")
+        .await?;
+    ran(
+        &room.call_line("truncate_table").await?,
+        "Emptied the orders table: 3 row(s) deleted.",
+    );
     assert_eq!(db.state().await?.row_counts["orders"], 0);
     room.snap("62-ask-user-done").await?;
     Ok(())

@@ -119,10 +119,38 @@
     card.appendChild(el("p", "outcome muted", text));
   }
 
+  // What the agent said, as a person reads it: the sentence, then any rows as a table.
+  function agentMessage(e) {
+    const msg = el("div", "msg agent");
+    msg.appendChild(el("p", "said", e.sentence));
+    if (e.table) {
+      const table = el("table", "rows");
+      const head = el("tr");
+      e.table.columns.forEach(function (c) { head.appendChild(el("th", "", c)); });
+      table.appendChild(el("thead")).appendChild(head);
+      const body = table.appendChild(el("tbody"));
+      e.table.rows.forEach(function (row) {
+        const tr = body.appendChild(el("tr"));
+        row.forEach(function (c) { tr.appendChild(el("td", "", c)); });
+      });
+      msg.appendChild(table);
+    }
+    msg.title = e.text;
+    return msg;
+  }
+
+  // What happened to a call, as its line says it.
+  const OUTCOMES = {
+    ran: function (e) { return "✓ ran: " + e.summary; },
+    rejected: function (e) { return "✗ not run: rejected by you: " + (e.reason || "(no reason given)"); },
+    denied: function (e) { return "✗ not run: denied at the gateway: " + (e.reason || "(no reason given)"); },
+    failed: function (e) { return "✗ failed: " + e.error; },
+  };
+
   function render(e) {
     switch (e.kind) {
       case "user": add(el("div", "msg user", e.text)); break;
-      case "agent": add(el("div", "msg agent", e.text)); break;
+      case "agent": add(agentMessage(e)); break;
       case "call": {
         const line = el("div", "tool");
         line.dataset.id = e.id;
@@ -134,6 +162,7 @@
         line.appendChild(state);
         add(line);
         const timer = setTimeout(function () {
+          if (line.classList.contains("parked")) return;
           line.classList.add("slow");
           state.className = "state waiting";
           state.textContent = " waiting… (this call is taking a while)";
@@ -141,14 +170,24 @@
         tools.set(e.id, { line: line, state: state, timer: timer });
         break;
       }
+      case "parked": {
+        const t = tools.get(e.id);
+        if (t) {
+          clearTimeout(t.timer);
+          t.line.classList.add("slow", "parked");
+          t.state.className = "state waiting";
+          t.state.textContent = " waiting for a platform reviewer…";
+        }
+        break;
+      }
       case "result": {
         const t = tools.get(e.id);
         if (t) {
           clearTimeout(t.timer);
-          t.line.classList.remove("slow");
-          t.line.classList.add(e.is_error ? "failed" : "done");
-          t.state.className = "state";
-          t.state.textContent = e.is_error ? " ✗ failed" : " ✓ done";
+          t.line.classList.remove("slow", "parked");
+          t.line.classList.add(e.outcome);
+          t.state.className = "state outcome";
+          t.state.textContent = " " + (OUTCOMES[e.outcome] || OUTCOMES.failed)(e);
           t.line.title = e.text;
         }
         break;
@@ -207,6 +246,9 @@
   prompt.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
+  // Picking an agent opens the chat with it.
+  const pick = document.getElementById("agent");
+  if (pick) pick.addEventListener("change", function () { pick.form.submit(); });
   document.getElementById("new-chat").addEventListener("click", function () {
     post("/new", {}).then(function (ok) { if (ok) location.reload(); });
   });

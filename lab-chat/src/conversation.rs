@@ -2,11 +2,15 @@
 //! user's messages, decisions and answers in order, and turns what the agent does into a
 //! numbered log of [`Event`]s that every open browser tab of that user follows.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use hitl_scenes::a2a::{
     Chat, Client, TurnEvent, TurnOutcome,
     hitl::{self, Activity, Decision, Pause},
+    outcome::{CallOutcome, Readable},
     types::TaskState,
 };
 use serde::Serialize;
@@ -19,20 +23,30 @@ use tokio::sync::{broadcast, mpsc};
 pub enum Event {
     /// The user said something.
     User { text: String },
-    /// The agent said something.
-    Agent { text: String },
+    /// The agent said something: as said (`text`), and as a person reads it (a sentence,
+    /// and rows as a table).
+    Agent {
+        text: String,
+        #[serde(flatten)]
+        readable: Readable,
+    },
     /// The agent called a tool (shown as "calls …"; the page says "waiting…" if it is slow).
     Call {
         id: String,
         tool: String,
         args: Value,
     },
-    /// A tool call ended.
+    /// The gate parked this call for a platform reviewer (its notification named this user,
+    /// this tool and these arguments).
+    Parked { id: String },
+    /// A tool call ended: what happened to it, and the result as the agent reported it.
     Result {
         id: String,
         tool: String,
         text: String,
         is_error: bool,
+        #[serde(flatten)]
+        outcome: CallOutcome,
     },
     /// The agent waits for the user's approval of a tool call (tier 1).
     Approval {
@@ -92,6 +106,19 @@ pub struct Conversation {
     log: Mutex<Vec<Entry>>,
     tx: broadcast::Sender<Entry>,
     inbox: mpsc::Sender<Command>,
+    /// Calls the agent made that have no result yet, and parks the gate announced that no
+    /// call matched yet (its notification may come before the agent's report of the call).
+    calls: Mutex<Calls>,
+}
+
+/// How long a park announced before the agent reported its call is kept for that call (a
+/// park for a call this page never sees must not mark a later one).
+const PARK_EARLY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct Calls {
+    open: Vec<(String, String, Value)>,
+    parks: Vec<(String, Value, Instant)>,
 }
 
 impl Conversation {
@@ -108,6 +135,7 @@ impl Conversation {
             log: Mutex::new(Vec::new()),
             tx,
             inbox,
+            calls: Mutex::default(),
         });
         tokio::spawn(work(
             Arc::downgrade(&conversation),
@@ -144,6 +172,55 @@ impl Conversation {
         let _ = self.tx.send(entry);
     }
 
+    /// The gate parked a call to `tool` with `args` for this conversation's user: the open
+    /// call it matches shows "waiting for a platform reviewer…". `false`: no open call here
+    /// matches.
+    pub fn parked(&self, tool: &str, args: &Value) -> bool {
+        let mut calls = self.calls.lock().expect("calls lock");
+        let Some(at) = calls
+            .open
+            .iter()
+            .position(|(_, t, a)| t == tool && a == args)
+        else {
+            return false;
+        };
+        let (id, _, _) = calls.open.remove(at);
+        drop(calls);
+        self.push(Event::Parked { id });
+        true
+    }
+
+    /// Keep a park that matched no open call for a call reported within [`PARK_EARLY`].
+    pub fn stash(&self, tool: &str, args: Value) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        calls.parks.retain(|(_, _, at)| at.elapsed() < PARK_EARLY);
+        calls.parks.push((tool.to_owned(), args, Instant::now()));
+    }
+
+    fn called(&self, id: &str, tool: &str, args: &Value) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        calls.parks.retain(|(_, _, at)| at.elapsed() < PARK_EARLY);
+        match calls
+            .parks
+            .iter()
+            .position(|(t, a, _)| t == tool && a == args)
+        {
+            Some(at) => {
+                calls.parks.remove(at);
+                drop(calls);
+                self.push(Event::Parked { id: id.to_owned() });
+            }
+            None => calls
+                .open
+                .push((id.to_owned(), tool.to_owned(), args.clone())),
+        }
+    }
+
+    fn ended(&self, id: &str) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        calls.open.retain(|(open, _, _)| open != id);
+    }
+
     /// A turn event, as the page shows it (`ask_user`'s own call and result are the question
     /// and the answer, not tool activity).
     fn on_turn(&self, event: &TurnEvent) {
@@ -153,20 +230,28 @@ impl Conversation {
                     id: id.clone(),
                     tool: tool.clone(),
                     args: args.clone(),
-                })
+                });
+                self.called(id, tool, args);
             }
             TurnEvent::Activity(Activity::Result {
                 id,
                 tool,
                 text,
                 is_error,
-            }) if tool != hitl::ASK_USER => self.push(Event::Result {
-                id: id.clone(),
-                tool: tool.clone(),
+            }) if tool != hitl::ASK_USER => {
+                self.ended(id);
+                self.push(Event::Result {
+                    id: id.clone(),
+                    tool: tool.clone(),
+                    text: text.clone(),
+                    is_error: *is_error,
+                    outcome: CallOutcome::of(text, *is_error),
+                })
+            }
+            TurnEvent::Said(text) => self.push(Event::Agent {
                 text: text.clone(),
-                is_error: *is_error,
+                readable: Readable::of(text),
             }),
-            TurnEvent::Said(text) => self.push(Event::Agent { text: text.clone() }),
             _ => {}
         }
     }
@@ -310,4 +395,55 @@ fn next_id() -> String {
     });
     let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{started:x}-{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(conv: &Conversation) -> Vec<String> {
+        conv.follow()
+            .0
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap()["kind"].to_string())
+            .collect()
+    }
+
+    fn call(id: &str, version: &str) -> TurnEvent {
+        TurnEvent::Activity(Activity::Call {
+            id: id.into(),
+            tool: "run_migration".into(),
+            args: serde_json::json!({ "version": version }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_park_marks_the_call_it_names_whichever_comes_first() {
+        let conv = Conversation::start(Client::new("http://127.0.0.1:9"), None);
+        let v3 = serde_json::json!({ "version": "v3" });
+        conv.on_turn(&call("c1", "v3"));
+        assert!(!conv.parked("run_migration", &serde_json::json!({ "version": "v4" })));
+        assert!(conv.parked("run_migration", &v3));
+        assert!(!conv.parked("run_migration", &v3), "only once");
+        conv.stash("run_migration", v3);
+        conv.on_turn(&call("c2", "v3"));
+        assert_eq!(
+            kinds(&conv),
+            [r#""call""#, r#""parked""#, r#""call""#, r#""parked""#]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_call_ends_as_rejected_not_ran() {
+        let conv = Conversation::start(Client::new("http://127.0.0.1:9"), None);
+        conv.on_turn(&TurnEvent::Activity(Activity::Result {
+            id: "c1".into(),
+            tool: "truncate_table".into(),
+            text: "Tool call was rejected by user. Reason: audit".into(),
+            is_error: false,
+        }));
+        let entry = serde_json::to_value(&conv.follow().0[0]).unwrap();
+        assert_eq!(entry["outcome"], "rejected");
+        assert_eq!(entry["reason"], "audit");
+    }
 }

@@ -1,7 +1,8 @@
 //! The lab's notification receiver: hitl-extauth's webhooks (`hitl_wire::notify`), each
 //! checked against the lab's notification secret (HMAC over timestamp and body, at most five
 //! minutes old) and kept, the newest [`KEPT`]; the signed-in presenter reads them at
-//! `/notifications` — what a platform team's Slack channel would show.
+//! `/notifications` — what a platform team's Slack channel would show. A request opened for a
+//! chat user's call also marks that call, in their conversation, as waiting for a reviewer.
 
 use std::{collections::VecDeque, sync::Mutex};
 
@@ -35,8 +36,13 @@ impl Inbox {
         }
     }
 
-    /// Check `body`'s signature headers and keep it; why not, as a status and a sentence.
-    pub fn take(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), (StatusCode, String)> {
+    /// Check `body`'s signature headers and keep it (and return it); why not, as a status and
+    /// a sentence.
+    pub fn take(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Notification, (StatusCode, String)> {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -62,8 +68,8 @@ impl Inbox {
         if received.len() == KEPT {
             received.pop_front();
         }
-        received.push_back(notification);
-        Ok(())
+        received.push_back(notification.clone());
+        Ok(notification)
     }
 
     /// What was received, newest first.
@@ -92,10 +98,36 @@ pub async fn receive(
         );
     }
     match inbox.take(&headers, &body) {
-        Ok(()) => (StatusCode::NO_CONTENT, String::new()),
+        Ok(notification) => {
+            tell_the_requester(&state, &notification).await;
+            (StatusCode::NO_CONTENT, String::new())
+        }
         Err((status, why)) => {
             tracing::warn!(%status, %why, "notification refused");
             (status, why)
+        }
+    }
+}
+
+/// A request opened for a signed-in user's call: that user's conversations show the call as
+/// waiting for a platform reviewer (the call with this tool and these arguments).
+async fn tell_the_requester(state: &Shared, notification: &Notification) {
+    let (notify::Kind::Opened, Some(requester)) = (notification.kind, &notification.requester)
+    else {
+        return;
+    };
+    let Ok(args) = serde_json::from_str::<serde_json::Value>(&notification.arguments) else {
+        return;
+    };
+    let conversations = state.conversations.lock().await;
+    let theirs: Vec<_> = conversations
+        .iter()
+        .filter(|((user, _agent), _)| user == requester)
+        .map(|(_, conversation)| conversation)
+        .collect();
+    if !theirs.iter().any(|c| c.parked(&notification.tool, &args)) {
+        for conversation in theirs {
+            conversation.stash(&notification.tool, args.clone());
         }
     }
 }

@@ -71,18 +71,17 @@ pub fn chat(csrf: &str, user: &str, agents: &Agents, agent: &str) -> Markup {
             div.chat-head {
                 @if agents.0.len() > 1 {
                     form.agent-pick method="get" action="/" {
-                        label for="agent" { "Agent " }
+                        label for="agent" { "You are chatting with " }
                         select #agent name="agent" {
                             @for a in &agents.0 {
                                 option value=(a.name) selected[a.name == agent] { (a.name) }
                             }
                         }
-                        button.btn.btn-small type="submit" { "Switch" }
                     }
                 } @else {
-                    span.agent-name { "Agent " strong { (agent) } }
+                    span.agent-name { "You are chatting with " strong { (agent) } }
                 }
-                button #new-chat .btn.btn-small type="button" { "New chat" }
+                button #new-chat .btn.btn-small type="button" title={ "Start over with " (agent) } { "New chat" }
             }
             div #log .log aria-live="polite" {}
             div #status .status {}

@@ -27,7 +27,7 @@ impl Conversation {
         for message in messages {
             match message.get("role").and_then(Value::as_str) {
                 Some("assistant") => conv.turn += 1,
-                Some("tool") => conv.last_tool_result = Some(text_of(message)),
+                Some("tool") => conv.last_tool_result = Some(tool_text(message)),
                 Some("user") => {
                     if conv.last_user_message.is_some() {
                         conv.earlier_prompts += 1;
@@ -83,6 +83,19 @@ impl Conversation {
 }
 
 /// `content` as text: a string, or the text parts of a content array joined.
+/// A tool message's text; when that text is an MCP `CallToolResult` (`{"content": [...]}`,
+/// how our LangGraph agent hands results to its model), the result's own text, so a template
+/// reads the same on every agent.
+fn tool_text(message: &Value) -> String {
+    let text = text_of(message);
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(result)) if result.get("content").is_some_and(Value::is_array) => {
+            text_of(&Value::Object(result))
+        }
+        _ => text,
+    }
+}
+
 fn text_of(message: &Value) -> String {
     match message.get("content") {
         Some(Value::String(s)) => s.clone(),

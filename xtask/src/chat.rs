@@ -1,5 +1,6 @@
 //! `cargo xtask chat`: the end user's side of the local lab — a terminal chat with the agent
-//! over A2A. Tier-1 approval requests show as cards; questions from `ask_user` as prompts.
+//! over A2A. Tier-1 approval requests show as cards; questions from `ask_user` as prompts;
+//! each call's line says what happened to it, and answers read as sentences and tables.
 
 use std::io::{BufRead as _, Write as _};
 
@@ -7,6 +8,7 @@ use hitl_lab::lab::{self, LabState};
 use hitl_scenes::a2a::{
     Chat, TurnEvent, TurnOutcome,
     hitl::{self, Activity, Decision, Pause},
+    outcome::{CallOutcome, Readable},
 };
 
 use crate::flags::ChatArgs;
@@ -26,13 +28,16 @@ pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
     }
     println!(
         "chatting with {} (the {agent} agent) as {} (model: {}). Empty line or Ctrl-D to quit.",
-        card.name, args.user, state.model
+        agent.resource_name(),
+        args.user,
+        state.model
     );
     println!(
-        "try: \"What's in the orders table?\", \"Truncate the orders table.\", \"Apply migration v3.\""
+        "try: \"What's in the orders table?\", \"Truncate the orders table.\", \"Truncate a \
+         table.\", \"Apply migration v3.\""
     );
     println!(
-        "(a migration waits for a reviewer at {})\n",
+        "(a migration waits for a platform reviewer at {})\n",
         state.urls.reviewer_ui
     );
     if let Some(url) = &state.urls.scripted_model {
@@ -42,6 +47,7 @@ pub async fn run(args: &ChatArgs) -> anyhow::Result<()> {
             .await?;
     }
     let mut chat = Chat::new(client);
+    let _parks = crate::chat_parks::announce(&state, &args.user);
     while let Some(text) = prompt("you › ")? {
         let mut outcome = chat.say(&text, show).await?;
         loop {
@@ -87,11 +93,46 @@ fn show(event: &TurnEvent) {
         TurnEvent::Activity(Activity::Call { tool, args, .. }) if tool != hitl::ASK_USER => {
             println!("   … calls {tool} {args}")
         }
-        TurnEvent::Activity(Activity::Result { tool, is_error, .. }) if tool != hitl::ASK_USER => {
-            println!("   … {tool} {}", if *is_error { "failed" } else { "done" })
+        TurnEvent::Activity(Activity::Result {
+            tool,
+            text,
+            is_error,
+            ..
+        }) if tool != hitl::ASK_USER => {
+            println!("   … {tool} {}", CallOutcome::of(text, *is_error).line())
         }
-        TurnEvent::Said(text) => println!("agent › {text}"),
+        TurnEvent::Said(text) => said(text),
         _ => {}
+    }
+}
+
+/// What the agent said, as a person reads it: the sentence, then any rows as an aligned table.
+fn said(text: &str) {
+    let readable = Readable::of(text);
+    println!("agent › {}", readable.sentence);
+    let Some(table) = readable.table else {
+        return;
+    };
+    let widths: Vec<usize> = (0..table.columns.len())
+        .map(|i| {
+            std::iter::once(&table.columns[i])
+                .chain(table.rows.iter().filter_map(|r| r.get(i)))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("        {}", padded.join("  ").trim_end());
+    };
+    line(&table.columns);
+    for row in &table.rows {
+        line(row);
     }
 }
 

@@ -24,8 +24,10 @@ pub enum Command {
     Down,
     /// Show what is running, where, and what is waiting for a decision.
     Status,
-    /// Print a component's log (local lab): mock-db-mcp, hitl-extauth, hitl-ui, envoy,
-    /// kagent, scripted-model. Without a name, list the log files.
+    /// Print a component's log (local lab): mock-db-mcp, hitl-extauth, hitl-ui, lab-chat,
+    /// agentgateway or envoy (whichever gateway runs; envoy logs one access line per
+    /// request), kagent, kagent-langgraph, scripted-model. Without a name, list the lab's log
+    /// files.
     Logs(LogsArgs),
     /// Chat with the agent in the terminal over A2A; tier-1 approvals show as cards.
     Chat(ChatArgs),
@@ -227,7 +229,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Component whose log to print.
+    /// Component whose log to print: mock-db-mcp, hitl-extauth, hitl-ui, lab-chat,
+    /// agentgateway, envoy, kagent, kagent-langgraph, scripted-model.
     pub component: Option<String>,
     /// Keep printing as the log grows.
     #[arg(long, short)]

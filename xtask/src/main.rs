@@ -4,6 +4,7 @@
 
 mod bench;
 mod chat;
+mod chat_parks;
 mod flags;
 mod kind;
 mod lab;

@@ -134,6 +134,7 @@ fn row(item: &DecidedCall) -> Markup {
             td {
                 code.tool { (compact(&serde_json::Value::String(call.tool_name.clone()), 60).trim_matches('"')) }
                 div.args title=(tool_title) { (compact(&call.tool_args, 80)) }
+                div.request-hash { "hash " (short_hash(&item.call.body_sha256)) }
                 @if hidden_chars || matches!(reason, std::borrow::Cow::Owned(_)) {
                     div.hidden-chars { "contains invisible or direction-changing characters, shown as ⟨U+…⟩" }
                 }
@@ -142,6 +143,17 @@ fn row(item: &DecidedCall) -> Markup {
             td { (reviewer.as_deref().unwrap_or("—")) }
             td.reason { @if item.reason.is_empty() { span.muted { "—" } } @else { (reason) } }
             td.num.nowrap { (when::waited(item.waited_ms)) }
+        }
+    }
+}
+
+/// The request's hash, under its call: the first 12 hex digits shown and all of it on hover
+/// (the queue's card shows it whole).
+fn short_hash(sha256: &str) -> Markup {
+    let short: String = sha256.chars().take(12).collect();
+    html! {
+        code.hash title={ "sha256:" (sha256) " — the approval applied to exactly these bytes" } {
+            (short) @if sha256.len() > short.len() { "…" }
         }
     }
 }

@@ -82,8 +82,8 @@ fn empty_state(empty: bool) -> Markup {
                 "and it appears here at once: what it would change, who asked, and Approve / Reject."
             }
             p {
-                "To see one, ask the agent: " q.example { "Apply migration v3" }
-                " (in the kagent UI, or " code { "cargo xtask chat" } ")."
+                "To see one, send a migration from the chat: ask the agent "
+                q.example { "Apply migration v3." } " in the chat tab (or " code { "cargo xtask chat" } ")."
             }
             p.muted.small { "This page updates by itself; no need to reload." }
         }

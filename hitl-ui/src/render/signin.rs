@@ -24,7 +24,7 @@ pub fn page(
                 }
                 @if let Some(issuer) = &viewer.oidc_issuer {
                     div.card.signin-oidc {
-                        a.btn.btn-approve #signin-oidc href="/signin/oidc" { "Sign in with your identity provider" }
+                        a.btn.btn-primary #signin-oidc href="/signin/oidc" { "Sign in with your identity provider" }
                         p.muted.small { "OpenID Connect at " code { (issuer) } ": your groups come from there." }
                     }
                 }
@@ -38,7 +38,7 @@ pub fn page(
                         input #username type="text" name="username" autocomplete="username" required autofocus;
                         label for="password" { "Password" }
                         input #password type="password" name="password" autocomplete="current-password" required;
-                        div.actions { button.btn.btn-approve type="submit" { "Sign in" } }
+                        div.actions { button.btn.btn-primary type="submit" { "Sign in" } }
                     }
                 }
             } @else if let Some(header) = trusted_header {

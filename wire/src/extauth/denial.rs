@@ -16,15 +16,27 @@ pub const DENIED_CODE: i64 = -32003;
 /// the error's `data`.
 pub const META_KEY: &str = "dev.hitl-lab/denial";
 
+/// How every denial's text begins.
+pub const PREFIX: &str = "denied at the gateway";
+
 /// The text the agent reads: the reason, and the parked call's id when there was one.
 pub fn message(body: &DenyBody) -> String {
     match &body.id {
-        Some(park) => format!(
-            "denied at the gateway (parked call {park}): {}",
-            body.reason
-        ),
-        None => format!("denied at the gateway: {}", body.reason),
+        Some(park) => format!("{PREFIX} (parked call {park}): {}", body.reason),
+        None => format!("{PREFIX}: {}", body.reason),
     }
+}
+
+/// The gate's reason, read back from a denial's text ([`message`]) wherever it sits in
+/// `text` (an agent may pass it on wrapped in its own words or envelope); `None` when `text`
+/// holds no denial.
+pub fn reason_in(text: &str) -> Option<&str> {
+    let rest = &text[text.find(PREFIX)? + PREFIX.len()..];
+    let rest = match rest.strip_prefix(" (parked call ") {
+        Some(parked) => &parked[parked.find(')')? + 1..],
+        None => rest,
+    };
+    Some(rest.strip_prefix(':')?.trim())
 }
 
 /// The JSON-RPC answer (as sent) to request `id`, denied with `body`: a tool result marked
@@ -140,6 +152,17 @@ mod tests {
                 body: body()
             })
         );
+    }
+
+    #[test]
+    fn the_reason_is_read_back_from_the_text() {
+        assert_eq!(reason_in(&message(&body())), Some("change freeze"));
+        let plain = DenyBody { id: None, ..body() };
+        assert_eq!(
+            reason_in(&format!("Tool error: {}", message(&plain))),
+            Some("change freeze")
+        );
+        assert_eq!(reason_in("migrated the schema from v2 to v3"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A [`GatewayPlan`] rendered as an Envoy bootstrap: clusters, routes, the header mutation
-//! that strips client-sent approval headers, `jwt_authn` and ext_authz filters.
+//! that strips client-sent approval headers, `jwt_authn` and ext_authz filters, and an access
+//! log line per request.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -201,6 +202,22 @@ fn ext_authz_filter(authz: &ExtAuthz) -> Value {
     })
 }
 
+/// One line per request on stdout (the component's log): method, path, status, and Envoy's
+/// word for who answered (`ext_authz_denied`: the gate refused; `via_upstream`: the server).
+fn access_log() -> Value {
+    json!({
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {"text_format_source": {"inline_string": ACCESS_LINE}},
+        }
+    })
+}
+
+/// The access log's line.
+pub const ACCESS_LINE: &str = "[%START_TIME%] %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% \
+     %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% flags=%RESPONSE_FLAGS% %DURATION%ms\n";
+
 /// The Envoy bootstrap (YAML) for `plan`.
 pub fn render(plan: &GatewayPlan) -> String {
     let authz = &plan.ext_authz;
@@ -235,6 +252,7 @@ pub fn render(plan: &GatewayPlan) -> String {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": "gateway",
                             "codec_type": "AUTO",
+                            "access_log": [access_log()],
                             "stream_idle_timeout": duration(plan.stream_idle_timeout),
                             // Route on the path a server would read: `/public/../privileged`
                             // is `/privileged` (and so gated); encoded slashes are refused.
@@ -272,6 +290,28 @@ pub fn render(plan: &GatewayPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_request_gets_an_access_line() {
+        let plan = GatewayPlan::base(
+            GatewayPorts {
+                listen: 1,
+                admin: 2,
+                stats: 5,
+                readiness: 6,
+            },
+            Endpoint::loopback(3),
+            Endpoint::loopback(4),
+            Duration::from_secs(600),
+        );
+        let config: Value = serde_yaml::from_str(&render(&plan)).unwrap();
+        let manager = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        assert_eq!(
+            manager["access_log"][0]["name"],
+            "envoy.access_loggers.stdout"
+        );
+    }
 
     #[test]
     fn durations() {

@@ -1,13 +1,14 @@
 //! A2A client for talking to the agent as the chat user: the transport ([`client`]:
 //! JSON-RPC `message/send` and `message/stream`, v0.3 method names, which kagent 0.10 speaks,
 //! and the agent card), a [`Chat`] that keeps the conversation's task and context and follows
-//! each turn within a deadline, and the agent's gates read ([`hitl`]) and answered
-//! ([`answer`]).
+//! each turn within a deadline, the agent's gates read ([`hitl`]) and answered
+//! ([`answer`]), and what became of each call, made readable ([`outcome`]).
 
 pub mod answer;
 pub mod chat;
 pub mod client;
 pub mod hitl;
+pub mod outcome;
 pub mod types;
 
 use std::time::Duration;
