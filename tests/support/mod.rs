@@ -1,5 +1,6 @@
 //! Shared fixtures for the integration tests: start the real binaries on free loopback ports.
 
+pub mod chart;
 pub mod check;
 pub mod extauth;
 pub mod fail_open_gate;

@@ -95,7 +95,11 @@ pub async fn conformance(args: &ConformanceArgs) -> anyhow::Result<bool> {
 }
 
 pub async fn gate_check(args: &GateCheckArgs) -> anyhow::Result<bool> {
-    crate::lab::build_binaries()?;
+    // In the gate-check image (Dockerfile, target gate-check) the binaries are prebuilt and
+    // named by HITL_LAB_BIN_DIR, and there is no cargo: build only in a checkout.
+    if std::env::var_os(hitl_lab::bins::BIN_DIR_ENV).is_none() {
+        crate::lab::build_binaries()?;
+    }
     let (host, port) = args
         .ext_authz
         .rsplit_once(':')

