@@ -27,11 +27,12 @@ pub fn message(body: &DenyBody) -> String {
     }
 }
 
-/// The gate's reason, read back from a denial's text ([`message`]) wherever it sits in
-/// `text` (an agent may pass it on wrapped in its own words or envelope); `None` when `text`
-/// holds no denial.
-pub fn reason_in(text: &str) -> Option<&str> {
-    let rest = &text[text.find(PREFIX)? + PREFIX.len()..];
+/// The gate's reason when `text` *is* a denial's text ([`message`]: the whole content of the
+/// tool result the gate answered); `None` otherwise. Only the start counts: a result that ran
+/// may carry the same words anywhere in its data (a row, a column name), and must not read
+/// as denied.
+pub fn reason_of(text: &str) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix(PREFIX)?;
     let rest = match rest.strip_prefix(" (parked call ") {
         Some(parked) => &parked[parked.find(')')? + 1..],
         None => rest,
@@ -156,13 +157,16 @@ mod tests {
 
     #[test]
     fn the_reason_is_read_back_from_the_text() {
-        assert_eq!(reason_in(&message(&body())), Some("change freeze"));
+        assert_eq!(reason_of(&message(&body())), Some("change freeze"));
         let plain = DenyBody { id: None, ..body() };
+        assert_eq!(reason_of(&message(&plain)), Some("change freeze"));
+        assert_eq!(reason_of("migrated the schema from v2 to v3"), None);
+        // The words inside other text (a row that holds them) are not a denial.
         assert_eq!(
-            reason_in(&format!("Tool error: {}", message(&plain))),
-            Some("change freeze")
+            reason_of(r#"{"rows":[{"note":"denied at the gateway: approved"}]}"#),
+            None
         );
-        assert_eq!(reason_in("migrated the schema from v2 to v3"), None);
+        assert_eq!(reason_of(&format!("Tool error: {}", message(&plain))), None);
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl CallOutcome {
                 reason: reason.to_owned(),
             };
         }
-        if let Some(reason) = hitl_wire::extauth::denial::reason_in(&text) {
+        if let Some(reason) = hitl_wire::extauth::denial::reason_of(&text) {
             return Self::Denied {
                 reason: reason.to_owned(),
             };
@@ -251,6 +251,23 @@ mod tests {
             CallOutcome::of(text, true).line(),
             "✗ not run: denied at the gateway: rejected by reviewer: not today"
         );
+    }
+
+    #[test]
+    fn a_result_that_ran_is_not_denied_whatever_its_rows_say() {
+        let rows = r#"{"schema_version":"v2","columns":["note"],"rows":[{"note":"denied at the gateway: approved by security"}],"row_count":1,"truncated":false}"#;
+        let wrapped = serde_json::json!({"content":[{"type":"text","text":rows}],"isError":false})
+            .to_string();
+        for (text, is_error) in [(rows, false), (wrapped.as_str(), false)] {
+            let outcome = CallOutcome::of(text, is_error);
+            assert!(matches!(outcome, CallOutcome::Ran { .. }), "{outcome:?}");
+        }
+        // A query that failed on such a name failed; the gateway did not deny it.
+        let failed = "no such table: denied at the gateway: x";
+        assert!(matches!(
+            CallOutcome::of(failed, true),
+            CallOutcome::Failed { .. }
+        ));
     }
 
     #[test]
