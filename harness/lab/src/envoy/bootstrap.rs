@@ -214,8 +214,9 @@ fn access_log() -> Value {
     })
 }
 
-/// The access log's line.
-pub const ACCESS_LINE: &str = "[%START_TIME%] %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% \
+/// The access log's line. The path is the request's own `:path` (no route rewrites it):
+/// `x-envoy-original-path` would be whatever the client sent in that header.
+pub const ACCESS_LINE: &str = "[%START_TIME%] %REQ(:METHOD)% %REQ(:PATH)% \
      %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% flags=%RESPONSE_FLAGS% %DURATION%ms\n";
 
 /// The Envoy bootstrap (YAML) for `plan`.
