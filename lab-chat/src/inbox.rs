@@ -1,10 +1,14 @@
 //! The lab's notification receiver: hitl-extauth's webhooks (`hitl_wire::notify`), each
 //! checked against the lab's notification secret (HMAC over timestamp and body, at most five
-//! minutes old) and kept, the newest [`KEPT`]; the signed-in presenter reads them at
+//! minutes old), taken once (a replayed or re-sent one is acknowledged and ignored), and
+//! kept, the newest [`KEPT`]; the signed-in presenter reads them at
 //! `/notifications` — what a platform team's Slack channel would show. A request opened for a
 //! chat user's call also marks that call, in their conversation, as waiting for a reviewer.
 
-use std::{collections::VecDeque, sync::Mutex};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+};
 
 use axum::{
     Json,
@@ -21,10 +25,31 @@ pub const KEPT: usize = 100;
 /// Largest notification body read.
 pub const MAX_BODY: usize = 256 * 1024;
 
+/// How long a notification is remembered as taken: past the signature's five minutes, a
+/// replay is refused by its signature.
+const REMEMBERED_SECS: i64 = 600;
+
 /// What the receiver holds.
 pub struct Inbox {
     secret: Vec<u8>,
-    received: Mutex<VecDeque<Notification>>,
+    received: Mutex<Received>,
+}
+
+/// The notifications kept, and those taken lately (by request, kind and time: one event).
+#[derive(Default)]
+struct Received {
+    kept: VecDeque<Notification>,
+    taken: HashMap<(String, String, i64), i64>,
+}
+
+/// One event of the gate's: a retry or a replay of it carries the same three.
+fn event_key(n: &Notification) -> (String, String, i64) {
+    let at = n.at.unix_timestamp_nanos() / 1000;
+    (
+        n.request_id.clone(),
+        n.kind.as_str().to_owned(),
+        i64::try_from(at).unwrap_or(i64::MAX),
+    )
 }
 
 impl Inbox {
@@ -32,17 +57,17 @@ impl Inbox {
     pub fn new(secret: Vec<u8>) -> Self {
         Self {
             secret,
-            received: Mutex::new(VecDeque::new()),
+            received: Mutex::new(Received::default()),
         }
     }
 
-    /// Check `body`'s signature headers and keep it (and return it); why not, as a status and
-    /// a sentence.
+    /// Check `body`'s signature headers and keep it (and return it; `None` when this event
+    /// was taken already); why not, as a status and a sentence.
     pub fn take(
         &self,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Notification, (StatusCode, String)> {
+    ) -> Result<Option<Notification>, (StatusCode, String)> {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -65,17 +90,28 @@ impl Inbox {
             )
         })?;
         let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        if received.len() == KEPT {
-            received.pop_front();
+        received
+            .taken
+            .retain(|_, taken_at| now - *taken_at < REMEMBERED_SECS);
+        if received
+            .taken
+            .insert(event_key(&notification), now)
+            .is_some()
+        {
+            tracing::info!(request = %notification.request_id, "notification taken already; ignored");
+            return Ok(None);
         }
-        received.push_back(notification.clone());
-        Ok(notification)
+        if received.kept.len() == KEPT {
+            received.kept.pop_front();
+        }
+        received.kept.push_back(notification.clone());
+        Ok(Some(notification))
     }
 
     /// What was received, newest first.
     pub fn list(&self) -> Vec<Notification> {
         let received = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        received.iter().rev().cloned().collect()
+        received.kept.iter().rev().cloned().collect()
     }
 }
 
@@ -98,10 +134,11 @@ pub async fn receive(
         );
     }
     match inbox.take(&headers, &body) {
-        Ok(notification) => {
+        Ok(Some(notification)) => {
             tell_the_requester(&state, &notification).await;
             (StatusCode::NO_CONTENT, String::new())
         }
+        Ok(None) => (StatusCode::NO_CONTENT, String::new()),
         Err((status, why)) => {
             tracing::warn!(%status, %why, "notification refused");
             (status, why)
@@ -141,4 +178,40 @@ pub async fn list(
     Ok(Json(
         state.inbox.as_ref().map(|i| i.list()).unwrap_or_default(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(secret: &[u8], body: &[u8]) -> HeaderMap {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut headers = HeaderMap::new();
+        let signature = notify::sign(secret, now, body);
+        headers.insert(notify::SIGNATURE_HEADER, signature.parse().unwrap());
+        headers.insert(notify::TIMESTAMP_HEADER, now.to_string().parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_notification_is_taken_once_however_often_it_is_sent() {
+        let inbox = Inbox::new(b"lab-secret".to_vec());
+        let body = serde_json::to_vec(&serde_json::json!({
+            "kind": "opened", "request_id": "r1", "tool": "run_migration",
+            "arguments": "{\"version\":\"v3\"}", "requester": "alice",
+            "at": "2026-12-07T03:00:00Z",
+        }))
+        .unwrap();
+        let first = inbox.take(&signed(b"lab-secret", &body), &body).unwrap();
+        assert_eq!(first.map(|n| n.request_id).as_deref(), Some("r1"));
+        // A replay (or the gate's retry) of the same event: acknowledged, not taken again.
+        assert_eq!(
+            inbox.take(&signed(b"lab-secret", &body), &body).unwrap(),
+            None
+        );
+        assert_eq!(inbox.list().len(), 1);
+        // A forged one never gets that far.
+        let forged = inbox.take(&signed(b"other", &body), &body).unwrap_err();
+        assert_eq!(forged.0, StatusCode::UNAUTHORIZED);
+    }
 }
