@@ -325,3 +325,57 @@ async fn an_unknown_log_format_refuses_to_start_naming_the_allowed_ones() -> any
     }
     Ok(())
 }
+
+/// Every secret may come from a file (`NAME_FILE`, as a mounted Secret): the gates these tests
+/// start read their admin token from `ADMIN_TOKEN_FILE` (`hitl_lab::components::extauth`).
+/// Both a value and its file set is a mistake each service refuses, naming the two.
+#[tokio::test]
+async fn a_secret_set_twice_value_and_file_refuses_to_start_naming_both() -> anyhow::Result<()> {
+    use hitl_wire::env::{chat, extauth, mockdb, ui};
+    let dir = scratch_dir("operable_secret_files");
+    let file = dir.join("secret");
+    std::fs::write(&file, "s3cret\n")?;
+    for (service, name, file_name) in [
+        (
+            "hitl-extauth",
+            extauth::ADMIN_TOKEN,
+            extauth::ADMIN_TOKEN_FILE,
+        ),
+        ("hitl-extauth", extauth::STORE_URL, extauth::STORE_URL_FILE),
+        (
+            "hitl-extauth",
+            extauth::NOTIFY_SLACK_URLS,
+            extauth::NOTIFY_SLACK_URLS_FILE,
+        ),
+        (
+            "hitl-ui",
+            ui::EXTAUTH_ADMIN_TOKEN,
+            ui::EXTAUTH_ADMIN_TOKEN_FILE,
+        ),
+        ("hitl-ui", ui::SESSION_SECRET, ui::SESSION_SECRET_FILE),
+        ("mock-db-mcp", mockdb::RESET_TOKEN, mockdb::RESET_TOKEN_FILE),
+        (
+            "lab-chat",
+            chat::CHAT_CREDENTIALS,
+            chat::CHAT_CREDENTIALS_FILE,
+        ),
+    ] {
+        let out = tokio::time::timeout(
+            PATIENCE,
+            tokio::process::Command::new(hitl_lab::bins::path(service)?)
+                .env(name, "s3cret")
+                .env(file_name, &file)
+                .env(chat::AGENTS, "a=http://127.0.0.1:9/")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{service} started: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name} and {file_name} are both set")),
+            "{service}: {stderr}"
+        );
+    }
+    Ok(())
+}

@@ -40,6 +40,11 @@ pub struct Config {
     #[arg(long, env = env::EXTAUTH_ADMIN_TOKEN, hide_env_values = true)]
     pub extauth_admin_token: Option<String>,
 
+    /// HITL_EXTAUTH_ADMIN_TOKEN read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::EXTAUTH_ADMIN_TOKEN_FILE, value_name = "PATH")]
+    pub extauth_admin_token_file: Option<PathBuf>,
+
     /// mock-db-mcp's `GET /state` URL, read live for the current schema version shown on
     /// `run_migration` cards ("Schema v2 → v3"). Unset or unreachable: shown as unknown.
     #[arg(long, env = env::MOCK_DB_STATE_URL)]
@@ -76,6 +81,11 @@ pub struct Config {
     /// then last until a restart); set it when running more than one replica.
     #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
+
+    /// SESSION_SECRET read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::SESSION_SECRET_FILE, value_name = "PATH")]
+    pub session_secret_file: Option<PathBuf>,
 
     /// How long a built-in sign-in lasts.
     #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = parse_duration)]
@@ -138,6 +148,26 @@ pub struct Config {
     /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
     #[command(flatten)]
     pub http: hitl_serve::Limits,
+}
+
+impl Config {
+    /// Each secret from its `*_FILE` variable where that is set (`hitl_wire::secret`).
+    pub fn read_secret_files(mut self) -> Result<Self, hitl_wire::secret::SecretError> {
+        use hitl_wire::secret::value_or_file;
+        self.extauth_admin_token = value_or_file(
+            env::EXTAUTH_ADMIN_TOKEN,
+            self.extauth_admin_token.take(),
+            env::EXTAUTH_ADMIN_TOKEN_FILE,
+            self.extauth_admin_token_file.as_deref(),
+        )?;
+        self.session_secret = value_or_file(
+            env::SESSION_SECRET,
+            self.session_secret.take(),
+            env::SESSION_SECRET_FILE,
+            self.session_secret_file.as_deref(),
+        )?;
+        Ok(self)
+    }
 }
 
 /// `90s`, `15m`, `12h`, or a bare number of seconds.

@@ -16,6 +16,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod private;
+pub mod secret;
 pub mod sse;
 pub mod text;
 pub mod ui;
