@@ -379,3 +379,34 @@ async fn a_secret_set_twice_value_and_file_refuses_to_start_naming_both() -> any
     }
     Ok(())
 }
+
+/// One duration grammar (`hitl_wire::duration`, humantime's `90s`, `5m`, `12h`): a value in
+/// another refuses to start, naming the variable and the grammar; a bare number is seconds
+/// only where the name says so (`PARK_TIMEOUT_SEC=600`, as the seed's, still starts the gate).
+#[tokio::test]
+async fn a_duration_outside_the_one_grammar_refuses_to_start_naming_it() -> anyhow::Result<()> {
+    use hitl_wire::env::{extauth, http, mockdb, ui};
+    for (service, name, value) in [
+        ("hitl-extauth", extauth::APPROVAL_TTL, "600"),
+        ("hitl-extauth", extauth::PARK_TIMEOUT_SEC, "ten minutes"),
+        ("hitl-ui", ui::SESSION_TTL, "soon"),
+        ("mock-db-mcp", http::IDLE_TIMEOUT, "60"),
+        ("mock-db-mcp", mockdb::QUERY_TIME_BUDGET, "0s"),
+    ] {
+        let out = tokio::time::timeout(
+            PATIENCE,
+            tokio::process::Command::new(hitl_lab::bins::path(service)?)
+                .env(name, value)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{service} started: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}={value:?}")) && stderr.contains("humantime"),
+            "{service}: {stderr}"
+        );
+    }
+    Ok(())
+}

@@ -36,20 +36,23 @@ pub struct Config {
     #[arg(long, env = env::HTTP_PORT, default_value_t = env::DEFAULT_HTTP_PORT)]
     pub http_port: u16,
 
-    /// Seconds a parked call waits for a decision before it is denied as expired.
-    #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long a parked call waits for a decision before it is denied as expired: `10m`,
+    /// `90s`, or a bare number of seconds (whole seconds).
+    #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::PARK_TIMEOUT_SEC, s))]
     pub park_timeout_sec: u64,
 
-    /// Seconds an approval request stays open for a decision, across retries and restarts.
-    #[arg(long, env = env::APPROVAL_TTL, default_value_t = env::DEFAULT_APPROVAL_TTL_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long an approval request stays open for a decision, across retries and restarts
+    /// (`24h`, `90m`; whole seconds).
+    #[arg(long, env = env::APPROVAL_TTL, default_value = env::DEFAULT_APPROVAL_TTL, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::APPROVAL_TTL, s))]
     pub approval_ttl_sec: u64,
 
-    /// Seconds after the decision within which an approval may be used, once.
-    #[arg(long, env = env::APPROVAL_WINDOW, default_value_t = env::DEFAULT_APPROVAL_WINDOW_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long after the decision an approval may be used, once (`15m`; whole seconds).
+    #[arg(long, env = env::APPROVAL_WINDOW, default_value = env::DEFAULT_APPROVAL_WINDOW, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::APPROVAL_WINDOW, s))]
     pub approval_window_sec: u64,
 
-    /// Seconds a re-send of a rejected action is refused at once with the same reason.
-    #[arg(long, env = env::REJECTION_HOLD_SEC, default_value_t = env::DEFAULT_REJECTION_HOLD_SEC)]
+    /// How long a re-send of a rejected action is refused at once with the same reason (`60s`,
+    /// `0` for never, or a bare number of seconds).
+    #[arg(long, env = env::REJECTION_HOLD_SEC, default_value_t = env::DEFAULT_REJECTION_HOLD_SEC, value_parser = |s: &str| hitl_wire::duration::parse_whole_seconds(env::REJECTION_HOLD_SEC, s))]
     pub rejection_hold_sec: u64,
 
     /// SQLite file of the audit trail (created if missing; `:memory:` keeps it in memory and
@@ -230,7 +233,7 @@ pub struct Config {
     pub requester_audiences: Vec<String>,
 
     /// Longest requester token lifetime accepted, in seconds (`exp - iat`, and `exp - now`).
-    #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::REQUESTER_MAX_LIFETIME_SEC, s))]
     pub requester_max_lifetime_sec: u64,
 
     /// PEM certificate the Check port presents; with --grpc-tls-key-file and

@@ -88,7 +88,7 @@ pub struct Config {
     pub session_secret_file: Option<PathBuf>,
 
     /// How long a built-in sign-in lasts.
-    #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = parse_duration)]
+    #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = |s: &str| hitl_wire::duration::parse_positive(env::SESSION_TTL, s))]
     pub session_ttl: Duration,
 
     /// Mark cookies `Secure` (serve over HTTPS only). Off by default for the plain-http lab.
@@ -170,28 +170,6 @@ impl Config {
     }
 }
 
-/// `90s`, `15m`, `12h`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 90s, 15m or 12h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("`{text}`: unit must be s, m or h")),
-    };
-    if secs == 0 {
-        return Err("duration must be positive".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,12 +182,17 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1d").is_err());
-        assert!(parse_duration("h").is_err());
+        let ttl = |text: &str| {
+            Config::try_parse_from(["hitl-ui", "--session-ttl", text])
+                .map(|c| c.session_ttl)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(ttl("12h"), Ok(Duration::from_secs(43_200)));
+        for bad in ["90", "0s", "h"] {
+            let error = ttl(bad).unwrap_err();
+            assert!(error.contains(env::SESSION_TTL), "{error}");
+        }
     }
 
     #[test]

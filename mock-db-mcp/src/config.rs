@@ -99,7 +99,7 @@ pub struct Config {
         long,
         env = env::QUERY_TIME_BUDGET,
         default_value = "1s",
-        value_parser = hitl_serve::parse_duration,
+        value_parser = |s: &str| hitl_wire::duration::parse_positive(env::QUERY_TIME_BUDGET, s),
         value_name = "DURATION"
     )]
     pub query_time_budget: Duration,

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod approval;
+pub mod duration;
 pub mod env;
 pub mod extauth;
 pub mod headers;

@@ -7,15 +7,18 @@ pub const GRPC_PORT: &str = "GRPC_PORT";
 pub const DEFAULT_GRPC_PORT: u16 = 9001;
 /// [`HTTP_PORT`]'s default: the admin API.
 pub const DEFAULT_HTTP_PORT: u16 = 8081;
-/// Seconds a parked call waits for a decision before it is denied as expired.
+/// How long a parked call waits for a decision before it is denied as expired (a bare number
+/// of seconds, as the seed's, or `crate::duration`'s `10m`).
 pub const PARK_TIMEOUT_SEC: &str = "PARK_TIMEOUT_SEC";
 pub const DEFAULT_PARK_TIMEOUT_SEC: u64 = 600;
-/// Seconds an approval request nobody decided stays open (and decidable), whatever happened
-/// to the calls that asked for it; then it expires (issue #26).
+/// How long an approval request nobody decided stays open (and decidable), whatever happened
+/// to the calls that asked for it; then it expires (issue #26). A `crate::duration` (`24h`).
 pub const APPROVAL_TTL: &str = "APPROVAL_TTL";
+pub const DEFAULT_APPROVAL_TTL: &str = "24h";
 pub const DEFAULT_APPROVAL_TTL_SEC: u64 = 24 * 60 * 60;
-/// Seconds after its approval within which one `tools/call` of the action may use it (once).
+/// How long after its approval one `tools/call` of the action may use it (once): `15m`.
 pub const APPROVAL_WINDOW: &str = "APPROVAL_WINDOW";
+pub const DEFAULT_APPROVAL_WINDOW: &str = "15m";
 pub const DEFAULT_APPROVAL_WINDOW_SEC: u64 = 15 * 60;
 /// Seconds a re-send of a rejected action gets the same rejection at once, without a new
 /// card (`0`: none; every send after a rejection asks a reviewer again).

@@ -247,10 +247,10 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
     }
     if let Some(ttl) = options.approval_ttl {
-        spec = spec.env(env::APPROVAL_TTL, ttl.as_secs().to_string());
+        spec = spec.env(env::APPROVAL_TTL, format!("{}s", ttl.as_secs()));
     }
     if let Some(window) = options.approval_window {
-        spec = spec.env(env::APPROVAL_WINDOW, window.as_secs().to_string());
+        spec = spec.env(env::APPROVAL_WINDOW, format!("{}s", window.as_secs()));
     }
     if let Some(methods) = &options.allowed_methods {
         spec = spec.env(env::ALLOWED_METHODS, methods);
