@@ -5,12 +5,12 @@
 //! on every push), and the gate-check image pins the lab's agentgateway.
 
 use hitl_manifests::checkout::workspace_root;
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 fn yaml(path: &str) -> Value {
     let path = workspace_root().join(path);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn steps(workflow: &Value, job: &str) -> Vec<Value> {

@@ -325,3 +325,88 @@ async fn an_unknown_log_format_refuses_to_start_naming_the_allowed_ones() -> any
     }
     Ok(())
 }
+
+/// Every secret may come from a file (`NAME_FILE`, as a mounted Secret): the gates these tests
+/// start read their admin token from `ADMIN_TOKEN_FILE` (`hitl_lab::components::extauth`).
+/// Both a value and its file set is a mistake each service refuses, naming the two.
+#[tokio::test]
+async fn a_secret_set_twice_value_and_file_refuses_to_start_naming_both() -> anyhow::Result<()> {
+    use hitl_wire::env::{chat, extauth, mockdb, ui};
+    let dir = scratch_dir("operable_secret_files");
+    let file = dir.join("secret");
+    std::fs::write(&file, "s3cret\n")?;
+    for (service, name, file_name) in [
+        (
+            "hitl-extauth",
+            extauth::ADMIN_TOKEN,
+            extauth::ADMIN_TOKEN_FILE,
+        ),
+        ("hitl-extauth", extauth::STORE_URL, extauth::STORE_URL_FILE),
+        (
+            "hitl-extauth",
+            extauth::NOTIFY_SLACK_URLS,
+            extauth::NOTIFY_SLACK_URLS_FILE,
+        ),
+        (
+            "hitl-ui",
+            ui::EXTAUTH_ADMIN_TOKEN,
+            ui::EXTAUTH_ADMIN_TOKEN_FILE,
+        ),
+        ("hitl-ui", ui::SESSION_SECRET, ui::SESSION_SECRET_FILE),
+        ("mock-db-mcp", mockdb::RESET_TOKEN, mockdb::RESET_TOKEN_FILE),
+        (
+            "lab-chat",
+            chat::CHAT_CREDENTIALS,
+            chat::CHAT_CREDENTIALS_FILE,
+        ),
+    ] {
+        let out = tokio::time::timeout(
+            PATIENCE,
+            tokio::process::Command::new(hitl_lab::bins::path(service)?)
+                .env(name, "s3cret")
+                .env(file_name, &file)
+                .env(chat::AGENTS, "a=http://127.0.0.1:9/")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{service} started: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name} and {file_name} are both set")),
+            "{service}: {stderr}"
+        );
+    }
+    Ok(())
+}
+
+/// One duration grammar (`hitl_wire::duration`, humantime's `90s`, `5m`, `12h`): a value in
+/// another refuses to start, naming the variable and the grammar; a bare number is seconds
+/// only where the name says so (`PARK_TIMEOUT_SEC=600`, as the seed's, still starts the gate).
+#[tokio::test]
+async fn a_duration_outside_the_one_grammar_refuses_to_start_naming_it() -> anyhow::Result<()> {
+    use hitl_wire::env::{extauth, http, mockdb, ui};
+    for (service, name, value) in [
+        ("hitl-extauth", extauth::APPROVAL_TTL, "600"),
+        ("hitl-extauth", extauth::PARK_TIMEOUT_SEC, "ten minutes"),
+        ("hitl-ui", ui::SESSION_TTL, "soon"),
+        ("mock-db-mcp", http::IDLE_TIMEOUT, "60"),
+        ("mock-db-mcp", mockdb::QUERY_TIME_BUDGET, "0s"),
+    ] {
+        let out = tokio::time::timeout(
+            PATIENCE,
+            tokio::process::Command::new(hitl_lab::bins::path(service)?)
+                .env(name, value)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{service} started: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}={value:?}")) && stderr.contains("humantime"),
+            "{service}: {stderr}"
+        );
+    }
+    Ok(())
+}

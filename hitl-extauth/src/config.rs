@@ -21,6 +21,7 @@ use crate::{
 /// API, and denies anything it cannot prove harmless.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hitl-extauth", version, about, long_about)]
+#[command(group(clap::ArgGroup::new("store").args(["store_url", "store_url_file"]).multiple(true)))]
 pub struct Config {
     /// Address both listeners bind to.
     #[arg(long, env = env::BIND_ADDR, default_value = env::DEFAULT_BIND_ADDR)]
@@ -35,20 +36,23 @@ pub struct Config {
     #[arg(long, env = env::HTTP_PORT, default_value_t = env::DEFAULT_HTTP_PORT)]
     pub http_port: u16,
 
-    /// Seconds a parked call waits for a decision before it is denied as expired.
-    #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long a parked call waits for a decision before it is denied as expired: `10m`,
+    /// `90s`, or a bare number of seconds (whole seconds).
+    #[arg(long, env = env::PARK_TIMEOUT_SEC, default_value_t = env::DEFAULT_PARK_TIMEOUT_SEC, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::PARK_TIMEOUT_SEC, s))]
     pub park_timeout_sec: u64,
 
-    /// Seconds an approval request stays open for a decision, across retries and restarts.
-    #[arg(long, env = env::APPROVAL_TTL, default_value_t = env::DEFAULT_APPROVAL_TTL_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long an approval request stays open for a decision, across retries and restarts
+    /// (`24h`, `90m`; whole seconds).
+    #[arg(long, env = env::APPROVAL_TTL, default_value = env::DEFAULT_APPROVAL_TTL, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::APPROVAL_TTL, s))]
     pub approval_ttl_sec: u64,
 
-    /// Seconds after the decision within which an approval may be used, once.
-    #[arg(long, env = env::APPROVAL_WINDOW, default_value_t = env::DEFAULT_APPROVAL_WINDOW_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long after the decision an approval may be used, once (`15m`; whole seconds).
+    #[arg(long, env = env::APPROVAL_WINDOW, default_value = env::DEFAULT_APPROVAL_WINDOW, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::APPROVAL_WINDOW, s))]
     pub approval_window_sec: u64,
 
-    /// Seconds a re-send of a rejected action is refused at once with the same reason.
-    #[arg(long, env = env::REJECTION_HOLD_SEC, default_value_t = env::DEFAULT_REJECTION_HOLD_SEC)]
+    /// How long a re-send of a rejected action is refused at once with the same reason (`60s`,
+    /// `0` for never, or a bare number of seconds).
+    #[arg(long, env = env::REJECTION_HOLD_SEC, default_value_t = env::DEFAULT_REJECTION_HOLD_SEC, value_parser = |s: &str| hitl_wire::duration::parse_whole_seconds(env::REJECTION_HOLD_SEC, s))]
     pub rejection_hold_sec: u64,
 
     /// SQLite file of the audit trail (created if missing; `:memory:` keeps it in memory and
@@ -62,15 +66,27 @@ pub struct Config {
     #[arg(long, env = env::STORE_URL, hide_env_values = true)]
     pub store_url: Option<String>,
 
+    /// STORE_URL read from a file instead (a mounted Secret; not both; one trailing newline dropped).
+    #[arg(long, env = env::STORE_URL_FILE, value_name = "PATH")]
+    pub store_url_file: Option<PathBuf>,
+
     /// Comma-separated URLs that receive a signed JSON POST when an approval request opens,
     /// is decided or expires (needs NOTIFY_SECRET_FILE).
     #[arg(long, env = env::NOTIFY_WEBHOOK_URLS, hide_env_values = true, value_delimiter = ',')]
     pub notify_webhook_urls: Vec<String>,
 
+    /// NOTIFY_WEBHOOK_URLS, one a line, read from a file instead (a mounted Secret; not both; one trailing newline dropped).
+    #[arg(long, env = env::NOTIFY_WEBHOOK_URLS_FILE, value_name = "PATH")]
+    pub notify_webhook_urls_file: Option<PathBuf>,
+
     /// Comma-separated Slack incoming-webhook URLs that receive the same notifications as a
     /// Slack card (needs NOTIFY_SECRET_FILE).
     #[arg(long, env = env::NOTIFY_SLACK_URLS, hide_env_values = true, value_delimiter = ',')]
     pub notify_slack_urls: Vec<String>,
+
+    /// NOTIFY_SLACK_URLS, one a line, read from a file instead (a mounted Secret; not both; one trailing newline dropped).
+    #[arg(long, env = env::NOTIFY_SLACK_URLS_FILE, value_name = "PATH")]
+    pub notify_slack_urls_file: Option<PathBuf>,
 
     /// File holding the key that signs every notification (HMAC-SHA256 over
     /// "<timestamp>.<body>", in x-hitl-signature; receivers check it).
@@ -114,12 +130,12 @@ pub struct Config {
     pub replica_name: Option<String>,
 
     /// File holding the PostgreSQL password (kept out of STORE_URL; trailing newline ignored).
-    #[arg(long, env = env::STORE_PASSWORD_FILE, requires = "store_url")]
+    #[arg(long, env = env::STORE_PASSWORD_FILE, requires = "store")]
     pub store_password_file: Option<PathBuf>,
 
     /// PEM file of the CA that signs the PostgreSQL server's certificate: the connection is
     /// then TLS, required, and the certificate must name STORE_URL's host. Unset: plaintext.
-    #[arg(long, env = env::STORE_CA_FILE, requires = "store_url")]
+    #[arg(long, env = env::STORE_CA_FILE, requires = "store")]
     pub store_ca_file: Option<PathBuf>,
 
     /// Comma-separated JSON-RPC methods that pass without review; `prefix/*` matches every
@@ -132,6 +148,10 @@ pub struct Config {
     /// --insecure-open-admin.
     #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// ADMIN_TOKEN read from a file instead (a mounted Secret; not both; one trailing newline dropped).
+    #[arg(long, env = env::ADMIN_TOKEN_FILE, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// Serve the admin API without a token (for a UI that sends none):
     /// anyone who reaches the port can approve. Logged as a warning at every start, shown by
@@ -213,7 +233,7 @@ pub struct Config {
     pub requester_audiences: Vec<String>,
 
     /// Longest requester token lifetime accepted, in seconds (`exp - iat`, and `exp - now`).
-    #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::REQUESTER_MAX_LIFETIME_SEC, s))]
     pub requester_max_lifetime_sec: u64,
 
     /// PEM certificate the Check port presents; with --grpc-tls-key-file and
@@ -248,6 +268,37 @@ pub enum DenyStyle {
 }
 
 impl Config {
+    /// Each secret from its `*_FILE` variable where that is set (`hitl_wire::secret`): after
+    /// this, the value fields hold the secrets whichever way they came.
+    pub fn read_secret_files(mut self) -> Result<Self, hitl_wire::secret::SecretError> {
+        use hitl_wire::secret::{list_or_file, value_or_file};
+        self.admin_token = value_or_file(
+            env::ADMIN_TOKEN,
+            self.admin_token.take(),
+            env::ADMIN_TOKEN_FILE,
+            self.admin_token_file.as_deref(),
+        )?;
+        self.store_url = value_or_file(
+            env::STORE_URL,
+            self.store_url.take(),
+            env::STORE_URL_FILE,
+            self.store_url_file.as_deref(),
+        )?;
+        self.notify_webhook_urls = list_or_file(
+            env::NOTIFY_WEBHOOK_URLS,
+            std::mem::take(&mut self.notify_webhook_urls),
+            env::NOTIFY_WEBHOOK_URLS_FILE,
+            self.notify_webhook_urls_file.as_deref(),
+        )?;
+        self.notify_slack_urls = list_or_file(
+            env::NOTIFY_SLACK_URLS,
+            std::mem::take(&mut self.notify_slack_urls),
+            env::NOTIFY_SLACK_URLS_FILE,
+            self.notify_slack_urls_file.as_deref(),
+        )?;
+        Ok(self)
+    }
+
     /// Where notifications go, if anywhere: every URL http(s), and a signing key.
     pub fn notify_receivers(&self) -> anyhow::Result<Option<crate::notify::Receivers>> {
         let clean = |urls: &[String]| -> Vec<String> {

@@ -8,6 +8,6 @@ use clap::Parser as _;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     hitl_serve::logs::init("info")?;
-    let config = hitl_extauth::config::Config::parse();
+    let config = hitl_extauth::config::Config::parse().read_secret_files()?;
     hitl_extauth::run(config).await
 }

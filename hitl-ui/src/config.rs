@@ -40,6 +40,11 @@ pub struct Config {
     #[arg(long, env = env::EXTAUTH_ADMIN_TOKEN, hide_env_values = true)]
     pub extauth_admin_token: Option<String>,
 
+    /// HITL_EXTAUTH_ADMIN_TOKEN read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::EXTAUTH_ADMIN_TOKEN_FILE, value_name = "PATH")]
+    pub extauth_admin_token_file: Option<PathBuf>,
+
     /// mock-db-mcp's `GET /state` URL, read live for the current schema version shown on
     /// `run_migration` cards ("Schema v2 → v3"). Unset or unreachable: shown as unknown.
     #[arg(long, env = env::MOCK_DB_STATE_URL)]
@@ -77,8 +82,13 @@ pub struct Config {
     #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
 
+    /// SESSION_SECRET read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::SESSION_SECRET_FILE, value_name = "PATH")]
+    pub session_secret_file: Option<PathBuf>,
+
     /// How long a built-in sign-in lasts.
-    #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = parse_duration)]
+    #[arg(long, env = env::SESSION_TTL, default_value = env::DEFAULT_SESSION_TTL, value_parser = |s: &str| hitl_wire::duration::parse_positive(env::SESSION_TTL, s))]
     pub session_ttl: Duration,
 
     /// Mark cookies `Secure` (serve over HTTPS only). Off by default for the plain-http lab.
@@ -140,26 +150,24 @@ pub struct Config {
     pub http: hitl_serve::Limits,
 }
 
-/// `90s`, `15m`, `12h`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 90s, 15m or 12h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("`{text}`: unit must be s, m or h")),
-    };
-    if secs == 0 {
-        return Err("duration must be positive".into());
+impl Config {
+    /// Each secret from its `*_FILE` variable where that is set (`hitl_wire::secret`).
+    pub fn read_secret_files(mut self) -> Result<Self, hitl_wire::secret::SecretError> {
+        use hitl_wire::secret::value_or_file;
+        self.extauth_admin_token = value_or_file(
+            env::EXTAUTH_ADMIN_TOKEN,
+            self.extauth_admin_token.take(),
+            env::EXTAUTH_ADMIN_TOKEN_FILE,
+            self.extauth_admin_token_file.as_deref(),
+        )?;
+        self.session_secret = value_or_file(
+            env::SESSION_SECRET,
+            self.session_secret.take(),
+            env::SESSION_SECRET_FILE,
+            self.session_secret_file.as_deref(),
+        )?;
+        Ok(self)
     }
-    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -174,12 +182,17 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1d").is_err());
-        assert!(parse_duration("h").is_err());
+        let ttl = |text: &str| {
+            Config::try_parse_from(["hitl-ui", "--session-ttl", text])
+                .map(|c| c.session_ttl)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(ttl("12h"), Ok(Duration::from_secs(43_200)));
+        for bad in ["90", "0s", "h"] {
+            let error = ttl(bad).unwrap_err();
+            assert!(error.contains(env::SESSION_TTL), "{error}");
+        }
     }
 
     #[test]

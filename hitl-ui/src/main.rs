@@ -34,7 +34,7 @@ use crate::{
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     hitl_serve::logs::init("info")?;
-    let config = Config::parse();
+    let config = Config::parse().read_secret_files()?;
     let state = Arc::new(build_state(&config)?);
 
     tokio::spawn(upstream::follow(

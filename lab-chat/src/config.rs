@@ -29,7 +29,12 @@ pub struct Config {
     /// Sign-in accounts, `user:password` pairs separated by commas. Nobody gets past the
     /// sign-in without one.
     #[arg(long, env = env::CHAT_CREDENTIALS, hide_env_values = true)]
-    pub chat_credentials: String,
+    pub chat_credentials: Option<String>,
+
+    /// CHAT_CREDENTIALS read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::CHAT_CREDENTIALS_FILE, value_name = "PATH")]
+    pub chat_credentials_file: Option<std::path::PathBuf>,
 
     /// The scripted model's base URL: its free-chat script is loaded before each new
     /// conversation (a scene may have left its own script loaded).
@@ -51,6 +56,11 @@ pub struct Config {
     #[arg(long, env = env::SESSION_SECRET, hide_env_values = true)]
     pub session_secret: Option<String>,
 
+    /// SESSION_SECRET read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::SESSION_SECRET_FILE, value_name = "PATH")]
+    pub session_secret_file: Option<std::path::PathBuf>,
+
     /// Mark cookies `Secure` (serve over HTTPS only).
     #[arg(long, env = env::COOKIE_SECURE, default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub cookie_secure: bool,
@@ -69,6 +79,26 @@ pub struct Config {
     /// Connection limits (header-read and idle timeouts, body limit: 64 KiB unless set).
     #[command(flatten)]
     pub http: hitl_serve::Limits,
+}
+
+impl Config {
+    /// Each secret from its `*_FILE` variable where that is set (`hitl_wire::secret`).
+    pub fn read_secret_files(mut self) -> Result<Self, hitl_wire::secret::SecretError> {
+        use hitl_wire::secret::value_or_file;
+        self.chat_credentials = value_or_file(
+            env::CHAT_CREDENTIALS,
+            self.chat_credentials.take(),
+            env::CHAT_CREDENTIALS_FILE,
+            self.chat_credentials_file.as_deref(),
+        )?;
+        self.session_secret = value_or_file(
+            env::SESSION_SECRET,
+            self.session_secret.take(),
+            env::SESSION_SECRET_FILE,
+            self.session_secret_file.as_deref(),
+        )?;
+        Ok(self)
+    }
 }
 
 /// How long a sign-in lasts.

@@ -20,7 +20,7 @@ use crate::{config::Config, routes::AppState};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     hitl_serve::logs::init("info")?;
-    let config = Config::parse();
+    let config = Config::parse().read_secret_files()?;
     let state = build_state(&config)?;
     let addr = SocketAddr::new(config.bind_addr, config.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -40,8 +40,14 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    let credentials = Credentials::parse(&config.chat_credentials)
-        .context(hitl_wire::env::chat::CHAT_CREDENTIALS)?;
+    let text = config.chat_credentials.as_deref().with_context(|| {
+        format!(
+            "set {} or {}: nobody gets past the sign-in without an account",
+            hitl_wire::env::chat::CHAT_CREDENTIALS,
+            hitl_wire::env::chat::CHAT_CREDENTIALS_FILE
+        )
+    })?;
+    let credentials = Credentials::parse(text).context(hitl_wire::env::chat::CHAT_CREDENTIALS)?;
     tracing::info!(accounts = credentials.len(), "sign-in enabled");
     let signer = Signer::new(config.session_secret.as_deref())
         .context("no randomness for the session key")?;

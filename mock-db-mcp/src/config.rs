@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = env::RESET_TOKEN, hide_env_values = true, value_name = "TOKEN")]
     pub reset_token: Option<String>,
 
+    /// RESET_TOKEN read from a file instead (a mounted Secret; not both; one trailing newline
+    /// dropped).
+    #[arg(long, env = env::RESET_TOKEN_FILE, value_name = "PATH")]
+    pub reset_token_file: Option<PathBuf>,
+
     /// Accepted `Host` header values on every route (comma-separated `host` or `host:port`,
     /// e.g. `localhost,mock-db-mcp.hitl-lab.svc.cluster.local`): DNS-rebinding protection.
     /// Others get 421. The default is the loopback names on any port; `*` accepts any host
@@ -94,7 +99,7 @@ pub struct Config {
         long,
         env = env::QUERY_TIME_BUDGET,
         default_value = "1s",
-        value_parser = hitl_serve::parse_duration,
+        value_parser = |s: &str| hitl_wire::duration::parse_positive(env::QUERY_TIME_BUDGET, s),
         value_name = "DURATION"
     )]
     pub query_time_budget: Duration,
@@ -114,6 +119,20 @@ pub struct Config {
     /// most the gate forwards).
     #[command(flatten)]
     pub http: hitl_serve::Limits,
+}
+
+impl Config {
+    /// Each secret from its `*_FILE` variable where that is set (`hitl_wire::secret`).
+    pub fn read_secret_files(mut self) -> Result<Self, hitl_wire::secret::SecretError> {
+        use hitl_wire::secret::value_or_file;
+        self.reset_token = value_or_file(
+            env::RESET_TOKEN,
+            self.reset_token.take(),
+            env::RESET_TOKEN_FILE,
+            self.reset_token_file.as_deref(),
+        )?;
+        Ok(self)
+    }
 }
 
 /// `64MiB`, `512KiB`, or a bare number of bytes.

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     hitl_serve::logs::init("info,rmcp=warn")?;
-    let config = config::Config::parse();
+    let config = config::Config::parse().read_secret_files()?;
 
     let approvals = match (
         &config.approval_verifying_key_file,

@@ -68,7 +68,7 @@ pub struct Limits {
         long = "http-header-read-timeout",
         env = hitl_wire::env::http::HEADER_READ_TIMEOUT,
         default_value = "10s",
-        value_parser = parse_duration,
+        value_parser = |s: &str| hitl_wire::duration::parse_positive(hitl_wire::env::http::HEADER_READ_TIMEOUT, s),
         value_name = "DURATION"
     )]
     pub header_read_timeout: Duration,
@@ -78,7 +78,7 @@ pub struct Limits {
         long = "http-idle-timeout",
         env = hitl_wire::env::http::IDLE_TIMEOUT,
         default_value = "60s",
-        value_parser = parse_duration,
+        value_parser = |s: &str| hitl_wire::duration::parse_positive(hitl_wire::env::http::IDLE_TIMEOUT, s),
         value_name = "DURATION"
     )]
     pub idle_timeout: Duration,
@@ -98,7 +98,7 @@ pub struct Limits {
         long = "http-body-read-timeout",
         env = hitl_wire::env::http::BODY_READ_TIMEOUT,
         default_value = "30s",
-        value_parser = parse_duration,
+        value_parser = |s: &str| hitl_wire::duration::parse_positive(hitl_wire::env::http::BODY_READ_TIMEOUT, s),
         value_name = "DURATION"
     )]
     pub body_read_timeout: Duration,
@@ -131,28 +131,6 @@ impl Limits {
     pub fn body_limit(&self, default: usize) -> usize {
         self.max_body_bytes.unwrap_or(default)
     }
-}
-
-/// `10s`, `500ms`, `2m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => return Err(format!("`{text}`: unit must be ms, s or m")),
-    };
-    if duration.is_zero() {
-        return Err("duration must be positive".into());
-    }
-    Ok(duration)
 }
 
 /// A positive whole number.

@@ -193,11 +193,29 @@ fn futures_stream(
 
 #[test]
 fn durations_and_defaults() {
-    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-    assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
-    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-    assert!(parse_duration("0s").is_err());
-    assert!(parse_duration("1h").is_err());
+    // The grammar is `hitl_wire::duration`'s; a bare number is refused (no `_SEC` in the name).
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Service {
+        #[command(flatten)]
+        limits: Limits,
+    }
+    let parsed = Service::try_parse_from(["s", "--http-idle-timeout", "2m"]).unwrap();
+    assert_eq!(parsed.limits.idle_timeout, Duration::from_secs(120));
+    assert_eq!(
+        parsed.limits.header_read_timeout,
+        DEFAULT_HEADER_READ_TIMEOUT
+    );
+    for bad in ["10", "0s", "soon"] {
+        let error = Service::try_parse_from(["s", "--http-idle-timeout", bad])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains(hitl_wire::env::http::IDLE_TIMEOUT),
+            "{error}"
+        );
+    }
     assert_eq!(Limits::default().body_limit(7), 7);
     assert_eq!(parse_count("3"), Ok(3));
     assert!(parse_count("0").is_err());

@@ -60,7 +60,7 @@ impl Catalog {
         for path in entries {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let crd: Value = serde_yaml::from_str(&text)
+            let crd: Value = yaml_serde::from_str(&text)
                 .with_context(|| format!("parsing {}", path.display()))?;
             let spec = &crd["spec"];
             let group = spec["group"].as_str().unwrap_or_default().to_owned();

@@ -31,6 +31,8 @@ pub mod shared {
     pub const INSECURE_NO_APPROVAL_KEY: &str = "INSECURE_NO_APPROVAL_KEY";
     /// The key that signs session cookies (random per start when unset).
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
+    /// [`SESSION_SECRET`] read from a file (`crate::secret`; not both).
+    pub const SESSION_SECRET_FILE: &str = "SESSION_SECRET_FILE";
     /// Mark cookies `Secure` (behind TLS).
     pub const COOKIE_SECURE: &str = "COOKIE_SECURE";
     /// How every service writes its log: [`LOG_FORMAT_TEXT`] (the default) or

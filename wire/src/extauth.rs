@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod denial;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 
 /// The admin API's paths; the ones with `{id}` are axum route patterns, filled in by the
 /// functions of the same name.
@@ -40,6 +42,8 @@ pub mod paths {
     pub use crate::health::READYZ;
     /// `GET`: the approval policy ([`crate::policy::PolicyView`]).
     pub const POLICY: &str = "/policy";
+    /// `GET`: this API's OpenAPI 3.1 document (open; `super::openapi`, feature `openapi`).
+    pub const OPENAPI: &str = "/openapi.json";
 
     /// [`PENDING_CALL`] for `id`.
     pub fn pending_call(id: &str) -> String {
@@ -82,6 +86,7 @@ pub mod paths {
 
 /// A `tools/call` held at the gateway until a reviewer decides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ParkedCall {
     pub id: String,
@@ -130,6 +135,7 @@ pub struct ParkedCall {
 /// passes; `approved` until used once or `APPROVAL_WINDOW` passes; `rejected`, `expired`
 /// and `used` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RequestState {
     Open,
@@ -161,6 +167,7 @@ impl RequestState {
 
 /// The approval request behind a card: the action it covers and its clocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RequestView {
     /// The request's id (a card's own id; an attempt's request).
@@ -220,6 +227,7 @@ impl ParkedCall {
 
 /// `GET /pending`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingList {
     pub pending: Vec<ParkedCall>,
 }
@@ -229,6 +237,7 @@ pub struct PendingList {
 /// (`INSECURE_OPEN_ADMIN`, the seed's UI, which names nobody) may it be left out: the
 /// decision is then recorded and signed as [`UNNAMED_REVIEWER`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub approved: bool,
@@ -257,6 +266,7 @@ pub const UNNAMED_REVIEWER: &str = "(unnamed, unverified)";
 
 /// How a park ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Approved,
@@ -295,6 +305,7 @@ impl Outcome {
 
 /// A park that has ended: `POST /decide` answers with one, `/history` lists them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DecidedCall {
     #[serde(flatten)]
@@ -320,6 +331,7 @@ fn one() -> u64 {
 
 /// `GET /history?limit=&before=&outcome=&tool=`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     pub items: Vec<DecidedCall>,
@@ -330,6 +342,7 @@ pub struct HistoryPage {
 
 /// One server-sent event on `GET /events` (`event:` is the variant name, `data:` this JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     Parked { call: ParkedCall },
@@ -372,12 +385,14 @@ pub struct DenyBody {
 
 /// Error body of every admin API 4xx/5xx.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub error: String,
 }
 
 /// Query string of `GET /history` (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct HistoryQuery {
     /// Page size; the server caps it (default 50, at most 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod approval;
+pub mod duration;
 pub mod env;
 pub mod extauth;
 pub mod headers;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod private;
+pub mod secret;
 pub mod sse;
 pub mod text;
 pub mod ui;

@@ -38,6 +38,7 @@ pub const MAX_APPROVALS: u32 = 10;
 /// A rule as a card carries it ([`crate::extauth::RequestView::rule`]) and the approval token
 /// names it: what a reviewer must be to decide, and how many must approve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RuleView {
     pub name: String,
@@ -53,6 +54,7 @@ pub struct RuleView {
 
 /// One reviewer's approval of a request that needs more than one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalView {
     pub reviewer: String,
@@ -232,6 +234,7 @@ impl Policy {
 /// `GET /policy`: the rules (in order) and the static members of each group, for hitl-ui to
 /// show why a reviewer may or may not decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     pub groups: BTreeMap<String, Vec<String>>,

@@ -107,7 +107,7 @@ pub fn cluster_name(lab: &LabManifests) -> anyhow::Result<String> {
     let path = lab.root.join(hitl_manifests::KIND_DIR).join("cluster.yaml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let config: serde_json::Value = serde_yaml::from_str(&text)
+    let config: serde_json::Value = yaml_serde::from_str(&text)
         .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
     config["name"]
         .as_str()

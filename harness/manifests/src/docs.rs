@@ -123,7 +123,7 @@ pub fn parse_file(
     model: Option<ModelChoice>,
 ) -> Result<Vec<Doc>, ManifestError> {
     let mut docs = Vec::new();
-    for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (index, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let location = Location {
             file: file.to_path_buf(),
             doc: index,

@@ -56,7 +56,7 @@ pub enum ManifestError {
     Yaml {
         location: Location,
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     #[error("{location}: {message}")]
     NotAResource { location: Location, message: String },

@@ -1,7 +1,7 @@
 //! The admin HTTP API: the reviewer's queue (`/pending`, with large bodies cut to a preview,
 //! and `/pending/{id}`, one call whole), its decisions (`/decide/{id}`), the audit trail
-//! (`/history`), the live feed (`/events`), and the operator's `/metrics`, `/healthz`,
-//! `/livez` and `/readyz`.
+//! (`/history`), the live feed (`/events`), the operator's `/metrics`, `/healthz`, `/livez`
+//! and `/readyz`, and the API's own OpenAPI 3.1 document (`/openapi.json`).
 //!
 //! Everything that shows request bodies or changes state needs `Authorization: Bearer
 //! <ADMIN_TOKEN>` (compared in constant time). Without a token those endpoints are not
@@ -16,13 +16,15 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, Query, Request, State, rejection::QueryRejection},
-    http::{HeaderValue, StatusCode, header},
+    handler::Handler,
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodFilter, MethodRouter, on},
 };
 use hitl_wire::extauth::{
     ApiError, DecideAnswer, DecideRequest, HistoryPage, HistoryQuery, ParkedCall, PendingList,
+    openapi::{self, Access},
     paths,
 };
 
@@ -32,33 +34,82 @@ use crate::{
     store::StoreError,
 };
 
-/// The admin API router. `warnings` (insecure settings) are shown by `/healthz`.
+/// The admin API router: one route per operation of the admin API's OpenAPI document
+/// ([`openapi::routes`], served at `/openapi.json`), behind the token where the document
+/// says so. `warnings` (insecure settings) are shown by `/healthz`.
 pub fn router(gate: Arc<Gate>, access: AdminAccess, warnings: Vec<&'static str>) -> Router {
-    let protected = Router::new()
-        .route(paths::PENDING, get(pending))
-        .route(paths::PENDING_CALL, get(pending_call))
-        .route(paths::DECIDE, post(decide))
-        .route(paths::HISTORY, get(history))
-        .route(paths::EVENTS, get(sse::events))
-        .route(
+    let mut open = Router::new();
+    let mut protected = Router::new();
+    for route in served(&warnings) {
+        match route.access {
+            Access::Open => open = open.route(route.path, route.handler),
+            Access::Token => protected = protected.route(route.path, route.handler),
+        }
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        Arc::new(access),
+        require_token,
+    ));
+    open.merge(protected).with_state(gate)
+}
+
+/// One route the router serves: what [`openapi::routes`] lists, with its handler.
+struct Served {
+    // What the unit test compares with the document (the handler carries it for the router).
+    #[cfg_attr(not(test), allow(dead_code))]
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<Arc<Gate>>,
+}
+
+fn at<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Served
+where
+    H: Handler<T, Arc<Gate>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("GET and POST are filters");
+    Served {
+        method,
+        path,
+        access,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route of the admin API.
+fn served(warnings: &[&str]) -> Vec<Served> {
+    use Access::{Open, Token};
+    let health = Arc::new(health_text(warnings));
+    let document =
+        Arc::new(serde_json::to_string(&openapi::document()).expect("the document serialises"));
+    vec![
+        at(Method::GET, paths::PENDING, Token, pending),
+        at(Method::GET, paths::PENDING_CALL, Token, pending_call),
+        at(Method::POST, paths::DECIDE, Token, decide),
+        at(Method::GET, paths::HISTORY, Token, history),
+        at(Method::GET, paths::EVENTS, Token, sse::events),
+        at(
+            Method::GET,
             paths::POLICY,
-            get(|State(gate): State<Arc<Gate>>| async move { Json(gate.policy().view()) }),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            Arc::new(access),
-            require_token,
-        ));
-    let health = Arc::new(health_text(&warnings));
-    Router::new()
-        .route(
-            paths::HEALTHZ,
-            get(move || async move { health.as_str().to_owned() }),
-        )
-        .route(paths::METRICS, get(metrics))
-        .route(paths::LIVEZ, get(|| async { hitl_wire::health::LIVE_TEXT }))
-        .route(paths::READYZ, get(ready))
-        .merge(protected)
-        .with_state(gate)
+            Token,
+            |State(gate): State<Arc<Gate>>| async move { Json(gate.policy().view()) },
+        ),
+        at(Method::GET, paths::METRICS, Open, metrics),
+        at(Method::GET, paths::HEALTHZ, Open, move || async move {
+            health.as_str().to_owned()
+        }),
+        at(Method::GET, paths::LIVEZ, Open, || async {
+            hitl_wire::health::LIVE_TEXT
+        }),
+        at(Method::GET, paths::READYZ, Open, ready),
+        at(Method::GET, paths::OPENAPI, Open, move || async move {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                document.as_str().to_owned(),
+            )
+        }),
+    ]
 }
 
 /// `ready`, or 503 with why not: the store does not commit (every gated call is being denied).

@@ -662,3 +662,18 @@ mod notify;
 mod policy;
 mod replicas;
 mod requests;
+
+/// The router serves exactly the operations of its OpenAPI document, each behind the token
+/// where the document says so (their answers: `tests/openapi.rs`).
+#[test]
+fn the_router_serves_what_its_openapi_document_lists() {
+    let served: std::collections::BTreeSet<_> = super::served(&[])
+        .into_iter()
+        .map(|r| (r.method.as_str().to_lowercase(), r.path, r.access))
+        .collect();
+    let documented: std::collections::BTreeSet<_> = hitl_wire::extauth::openapi::routes()
+        .into_iter()
+        .map(|(method, path, access)| (method.to_owned(), path, access))
+        .collect();
+    assert_eq!(served, documented);
+}

@@ -1,7 +1,9 @@
 //! lab-chat's environment (the chat user's page in the local lab), besides the connection
 //! limits of [`super::http`].
 
-pub use super::shared::{ALLOWED_HOSTS, BIND_ADDR, COOKIE_SECURE, HTTP_PORT, SESSION_SECRET};
+pub use super::shared::{
+    ALLOWED_HOSTS, BIND_ADDR, COOKIE_SECURE, HTTP_PORT, SESSION_SECRET, SESSION_SECRET_FILE,
+};
 
 /// [`HTTP_PORT`]'s default.
 pub const DEFAULT_HTTP_PORT: u16 = 8095;
@@ -11,6 +13,8 @@ pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1";
 pub const AGENTS: &str = "AGENTS";
 /// Sign-in accounts, `user:password` separated by commas.
 pub const CHAT_CREDENTIALS: &str = "CHAT_CREDENTIALS";
+/// [`CHAT_CREDENTIALS`] read from a file (`crate::secret`; not both).
+pub const CHAT_CREDENTIALS_FILE: &str = "CHAT_CREDENTIALS_FILE";
 /// The scripted model's base URL: its free-chat script is loaded before each new conversation.
 pub const SCRIPTED_MODEL_URL: &str = "SCRIPTED_MODEL_URL";
 /// The requester signing key (PKCS#8 file) that mints the signed-in user's token for every

@@ -7,15 +7,18 @@ pub const GRPC_PORT: &str = "GRPC_PORT";
 pub const DEFAULT_GRPC_PORT: u16 = 9001;
 /// [`HTTP_PORT`]'s default: the admin API.
 pub const DEFAULT_HTTP_PORT: u16 = 8081;
-/// Seconds a parked call waits for a decision before it is denied as expired.
+/// How long a parked call waits for a decision before it is denied as expired (a bare number
+/// of seconds, as the seed's, or `crate::duration`'s `10m`).
 pub const PARK_TIMEOUT_SEC: &str = "PARK_TIMEOUT_SEC";
 pub const DEFAULT_PARK_TIMEOUT_SEC: u64 = 600;
-/// Seconds an approval request nobody decided stays open (and decidable), whatever happened
-/// to the calls that asked for it; then it expires (issue #26).
+/// How long an approval request nobody decided stays open (and decidable), whatever happened
+/// to the calls that asked for it; then it expires (issue #26). A `crate::duration` (`24h`).
 pub const APPROVAL_TTL: &str = "APPROVAL_TTL";
+pub const DEFAULT_APPROVAL_TTL: &str = "24h";
 pub const DEFAULT_APPROVAL_TTL_SEC: u64 = 24 * 60 * 60;
-/// Seconds after its approval within which one `tools/call` of the action may use it (once).
+/// How long after its approval one `tools/call` of the action may use it (once): `15m`.
 pub const APPROVAL_WINDOW: &str = "APPROVAL_WINDOW";
+pub const DEFAULT_APPROVAL_WINDOW: &str = "15m";
 pub const DEFAULT_APPROVAL_WINDOW_SEC: u64 = 15 * 60;
 /// Seconds a re-send of a rejected action gets the same rejection at once, without a new
 /// card (`0`: none; every send after a rejection asks a reviewer again).
@@ -26,6 +29,8 @@ pub const AUDIT_DB: &str = "AUDIT_DB";
 pub const DEFAULT_AUDIT_DB: &str = "hitl-extauth.db";
 /// The store on PostgreSQL instead of the SQLite file: a `postgres://` URL.
 pub const STORE_URL: &str = "STORE_URL";
+/// [`STORE_URL`] read from a file (`crate::secret`; not both): for a URL that holds a password.
+pub const STORE_URL_FILE: &str = "STORE_URL_FILE";
 /// A file holding the PostgreSQL password, kept out of `STORE_URL`.
 pub const STORE_PASSWORD_FILE: &str = "STORE_PASSWORD_FILE";
 /// PEM CA of the PostgreSQL server's certificate: the connection is then TLS, and verified.
@@ -37,6 +42,8 @@ pub const REPLICA_NAME: &str = "REPLICA_NAME";
 pub const ALLOWED_METHODS: &str = "ALLOWED_METHODS";
 /// Bearer token the admin API demands on `/pending`, `/decide`, `/history`, `/events`.
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+/// [`ADMIN_TOKEN`] read from a file (`crate::secret`; not both).
+pub const ADMIN_TOKEN_FILE: &str = "ADMIN_TOKEN_FILE";
 /// Serve the admin API without a token (for a UI that sends none). Logged as a warning at
 /// every start and shown by `/healthz`; reviewer names are then recorded as unverified.
 pub const INSECURE_OPEN_ADMIN: &str = "INSECURE_OPEN_ADMIN";
@@ -80,8 +87,13 @@ pub const GRPC_TLS_KEY_FILE: &str = "GRPC_TLS_KEY_FILE";
 pub const GRPC_CLIENT_CA_FILE: &str = "GRPC_CLIENT_CA_FILE";
 /// Comma-separated webhook receivers of the gate's notifications (generic JSON body).
 pub const NOTIFY_WEBHOOK_URLS: &str = "NOTIFY_WEBHOOK_URLS";
+/// [`NOTIFY_WEBHOOK_URLS`] read from a file, one a line or comma-separated (not both).
+pub const NOTIFY_WEBHOOK_URLS_FILE: &str = "NOTIFY_WEBHOOK_URLS_FILE";
 /// Comma-separated Slack incoming-webhook URLs for the gate's notifications.
 pub const NOTIFY_SLACK_URLS: &str = "NOTIFY_SLACK_URLS";
+/// [`NOTIFY_SLACK_URLS`] read from a file, one a line or comma-separated (not both): a Slack
+/// webhook URL is itself the credential.
+pub const NOTIFY_SLACK_URLS_FILE: &str = "NOTIFY_SLACK_URLS_FILE";
 /// File holding the key that signs every notification (HMAC-SHA256).
 pub const NOTIFY_SECRET_FILE: &str = "NOTIFY_SECRET_FILE";
 /// hitl-ui's address, for the link to a request's card in notifications.

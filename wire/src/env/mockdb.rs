@@ -15,6 +15,8 @@ pub const ENABLE_RESET: &str = "ENABLE_RESET";
 /// the lab's user opens can reset the database with a cross-site POST. Required with
 /// [`ENABLE_RESET`]; the lab generates it (a file in the local lab, a Secret in kind).
 pub const RESET_TOKEN: &str = "RESET_TOKEN";
+/// [`RESET_TOKEN`] read from a file (`crate::secret`; not both).
+pub const RESET_TOKEN_FILE: &str = "RESET_TOKEN_FILE";
 /// File holding the gate's Ed25519 verifying (public) key (32 bytes, hex).
 pub const APPROVAL_VERIFYING_KEY_FILE: &str = "APPROVAL_VERIFYING_KEY_FILE";
 /// Comma-separated browser origins allowed on every route (`scheme://host[:port]`, port `*`

@@ -3,6 +3,7 @@
 
 pub use super::shared::{
     ALLOWED_HOSTS, BIND_ADDR, COOKIE_SECURE, DEFAULT_BIND_ADDR, HTTP_PORT, SESSION_SECRET,
+    SESSION_SECRET_FILE,
 };
 
 /// [`HTTP_PORT`]'s default.
@@ -12,13 +13,16 @@ pub const EXTAUTH_ADMIN_URL: &str = "HITL_EXTAUTH_ADMIN_URL";
 pub const DEFAULT_EXTAUTH_ADMIN_URL: &str = "http://127.0.0.1:8081";
 /// hitl-ui's copy of hitl-extauth's `ADMIN_TOKEN`.
 pub const EXTAUTH_ADMIN_TOKEN: &str = "HITL_EXTAUTH_ADMIN_TOKEN";
+/// [`EXTAUTH_ADMIN_TOKEN`] read from a file (`crate::secret`; not both).
+pub const EXTAUTH_ADMIN_TOKEN_FILE: &str = "HITL_EXTAUTH_ADMIN_TOKEN_FILE";
 /// mock-db-mcp's `/state` URL, for the live schema version on the cards.
 pub const MOCK_DB_STATE_URL: &str = "MOCK_DB_STATE_URL";
 /// Header an auth proxy sets with the reviewer's name.
 pub const TRUSTED_USER_HEADER: &str = "TRUSTED_USER_HEADER";
 /// Built-in sign-in accounts, `user:password,…`.
 pub const REVIEWER_CREDENTIALS: &str = "REVIEWER_CREDENTIALS";
-/// The same, read from a file.
+/// The same, read from a file (one `user:password` a line; with both set, the accounts of
+/// both: this file came before the `*_FILE` rule and keeps its meaning).
 pub const REVIEWER_CREDENTIALS_FILE: &str = "REVIEWER_CREDENTIALS_FILE";
 /// Refuse an approval by the call's verified requester (on unless `false`).
 pub const SEPARATION_OF_DUTIES: &str = "SEPARATION_OF_DUTIES";

@@ -6,6 +6,7 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context as _;
 use hitl_wire::env::extauth as env;
 
 use crate::{
@@ -246,16 +247,19 @@ pub fn spec(options: &Options, log_dir: &Path) -> anyhow::Result<Spec> {
         spec = spec.env(env::REJECTION_HOLD_SEC, hold.as_secs().to_string());
     }
     if let Some(ttl) = options.approval_ttl {
-        spec = spec.env(env::APPROVAL_TTL, ttl.as_secs().to_string());
+        spec = spec.env(env::APPROVAL_TTL, format!("{}s", ttl.as_secs()));
     }
     if let Some(window) = options.approval_window {
-        spec = spec.env(env::APPROVAL_WINDOW, window.as_secs().to_string());
+        spec = spec.env(env::APPROVAL_WINDOW, format!("{}s", window.as_secs()));
     }
     if let Some(methods) = &options.allowed_methods {
         spec = spec.env(env::ALLOWED_METHODS, methods);
     }
     if let Some(token) = &options.admin_token {
-        spec = spec.env(env::ADMIN_TOKEN, token);
+        spec = spec.env(
+            env::ADMIN_TOKEN_FILE,
+            admin_token_file(options, token, log_dir)?,
+        );
     }
     if let Some(key) = &options.approval_signing_key {
         spec = spec.env(env::APPROVAL_SIGNING_KEY_FILE, key.as_os_str());
@@ -316,4 +320,13 @@ fn trust_env(mut spec: Spec, options: &Options) -> Spec {
             .env(env::REVIEWER_AUDIENCES, trust.audiences.join(","));
     }
     spec
+}
+
+/// The admin token in a file for `ADMIN_TOKEN_FILE`, as a mounted Secret would be (with the
+/// newline an editor leaves): the token is in no process's environment.
+fn admin_token_file(options: &Options, token: &str, log_dir: &Path) -> anyhow::Result<PathBuf> {
+    let file = log_dir.join(format!("admin-token-{}", options.http_port));
+    hitl_wire::private::write(&file, format!("{token}\n").as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(file)
 }
