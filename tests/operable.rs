@@ -381,16 +381,16 @@ async fn a_secret_set_twice_value_and_file_refuses_to_start_naming_both() -> any
 }
 
 /// One duration grammar (`hitl_wire::duration`, humantime's `90s`, `5m`, `12h`): a value in
-/// another refuses to start, naming the variable and the grammar; a bare number is seconds
-/// only where the name says so (`PARK_TIMEOUT_SEC=600`, as the seed's, still starts the gate).
+/// another refuses to start, naming the variable and the grammar (a bare number is seconds,
+/// as every duration setting took before: `PARK_TIMEOUT_SEC=600`, the seed's, still works).
 #[tokio::test]
 async fn a_duration_outside_the_one_grammar_refuses_to_start_naming_it() -> anyhow::Result<()> {
     use hitl_wire::env::{extauth, http, mockdb, ui};
     for (service, name, value) in [
-        ("hitl-extauth", extauth::APPROVAL_TTL, "600"),
+        ("hitl-extauth", extauth::APPROVAL_TTL, "a day"),
         ("hitl-extauth", extauth::PARK_TIMEOUT_SEC, "ten minutes"),
         ("hitl-ui", ui::SESSION_TTL, "soon"),
-        ("mock-db-mcp", http::IDLE_TIMEOUT, "60"),
+        ("mock-db-mcp", http::IDLE_TIMEOUT, "60 parsecs"),
         ("mock-db-mcp", mockdb::QUERY_TIME_BUDGET, "0s"),
     ] {
         let out = tokio::time::timeout(

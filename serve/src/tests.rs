@@ -193,7 +193,7 @@ fn futures_stream(
 
 #[test]
 fn durations_and_defaults() {
-    // The grammar is `hitl_wire::duration`'s; a bare number is refused (no `_SEC` in the name).
+    // The grammar is `hitl_wire::duration`'s; a bare number is seconds.
     use clap::Parser as _;
     #[derive(clap::Parser)]
     struct Service {
@@ -206,7 +206,9 @@ fn durations_and_defaults() {
         parsed.limits.header_read_timeout,
         DEFAULT_HEADER_READ_TIMEOUT
     );
-    for bad in ["10", "0s", "soon"] {
+    let bare = Service::try_parse_from(["s", "--http-idle-timeout", "10"]).unwrap();
+    assert_eq!(bare.limits.idle_timeout, Duration::from_secs(10));
+    for bad in ["0s", "soon"] {
         let error = Service::try_parse_from(["s", "--http-idle-timeout", bad])
             .err()
             .unwrap()

@@ -1,9 +1,15 @@
 //! `NAME_FILE` beside a secret `NAME`: the one way every service takes a secret either from
 //! its environment variable or from a file (a mounted Kubernetes Secret, a Docker secret),
 //! so the value need not sit in the process environment. Both set is a mistake, not a
-//! preference: the service refuses to start and says which two.
+//! preference: the service refuses to start and says which two. The file must be a regular
+//! file (a symlink to one, as Kubernetes mounts them, is fine) of at most [`MAX_FILE`] bytes,
+//! and a single value holds no control character (a stray second newline would otherwise end
+//! up inside an `Authorization` header, failing far from its cause).
 
-use std::path::Path;
+use std::{io::Read as _, path::Path};
+
+/// Largest secret file read.
+pub const MAX_FILE: u64 = 64 * 1024;
 
 /// A secret's two sources disagree, or its file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,13 @@ pub enum SecretError {
         file_name: &'static str,
         path: String,
     },
+    #[error("{file_name}={path} (the file for {name}): {why}")]
+    Unusable {
+        name: &'static str,
+        file_name: &'static str,
+        path: String,
+        why: &'static str,
+    },
 }
 
 /// The secret `name`: `value` (from `name`), or the text of `file` (from `file_name`) less one
@@ -39,6 +52,17 @@ pub fn value_or_file(
     file_name: &'static str,
     file: Option<&Path>,
 ) -> Result<Option<String>, SecretError> {
+    read(name, value, file_name, file, false)
+}
+
+/// [`value_or_file`]; `lines`: the file may hold several lines (a list).
+fn read(
+    name: &'static str,
+    value: Option<String>,
+    file_name: &'static str,
+    file: Option<&Path>,
+    lines: bool,
+) -> Result<Option<String>, SecretError> {
     let Some(path) = file else {
         return Ok(value);
     };
@@ -46,12 +70,36 @@ pub fn value_or_file(
         return Err(SecretError::Both { name, file_name });
     }
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Unreadable {
+    let unusable = |why| SecretError::Unusable {
+        name,
+        file_name,
+        path: shown.clone(),
+        why,
+    };
+    let unreadable = |source| SecretError::Unreadable {
         name,
         file_name,
         path: shown.clone(),
         source,
-    })?;
+    };
+    // Checked before opening (opening a FIFO would wait for a writer), and again once open:
+    // what is read is what was checked.
+    if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+        return Err(unusable("not a regular file"));
+    }
+    let opened = std::fs::File::open(path).map_err(unreadable)?;
+    let meta = opened.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(unusable("not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(unusable("larger than 64 KiB: not a secret"));
+    }
+    let mut text = String::new();
+    opened
+        .take(MAX_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
     let text = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -62,6 +110,12 @@ pub fn value_or_file(
             file_name,
             path: shown,
         });
+    }
+    let allowed = |c: char| lines && (c == '\n' || c == '\r');
+    if text.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(unusable(
+            "holds a control character (a second line?): one value, at most one newline at the end",
+        ));
     }
     Ok(Some(text.to_owned()))
 }
@@ -75,7 +129,7 @@ pub fn list_or_file(
     file: Option<&Path>,
 ) -> Result<Vec<String>, SecretError> {
     let value = (!values.is_empty()).then(|| values.join(","));
-    Ok(value_or_file(name, value, file_name, file)?
+    Ok(read(name, value, file_name, file, true)?
         .unwrap_or_default()
         .split([',', '\n'])
         .map(|item| item.trim().to_owned())
@@ -106,11 +160,7 @@ mod tests {
             Some("v".into())
         );
         assert_eq!(value_or_file("T", None, "T_FILE", None).unwrap(), None);
-        for (text, read) in [
-            ("s3cret\n", "s3cret"),
-            ("s3cret\r\n", "s3cret"),
-            ("a\n\n", "a\n"),
-        ] {
+        for (text, read) in [("s3cret\n", "s3cret"), ("s3cret\r\n", "s3cret")] {
             let path = file(&dir, "t", text);
             assert_eq!(
                 value_or_file("T", None, "T_FILE", Some(&path)).unwrap(),
@@ -127,6 +177,25 @@ mod tests {
             list_or_file("U", vec!["x".into()], "U_FILE", None).unwrap(),
             ["x"]
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_that_is_no_single_small_value_is_refused_without_showing_it() {
+        let dir = dir("refused");
+        let two_lines = file(&dir, "two", "tok\n\n");
+        let big = file(&dir, "big", &"x".repeat(70 * 1024));
+        for (path, why) in [
+            (two_lines, "control character"),
+            (big, "64 KiB"),
+            (dir.clone(), "not a regular file"),
+        ] {
+            let error = value_or_file("T", None, "T_FILE", Some(&path))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("T_FILE") && error.contains(why), "{error}");
+            assert!(!error.contains("tok") && !error.contains("xxx"), "{error}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
