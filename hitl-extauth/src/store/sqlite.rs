@@ -32,6 +32,9 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Approvals are only acted on once committed: make a commit mean "on disk".
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Temporary tables and sorts in memory: a pod's root filesystem is read-only and has
+        // no /tmp (the gate's are small: pages of history, the open requests).
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(super::trail::SCHEMA)?;
         conn.execute_batch(crate::approval_request::rows::SCHEMA)?;
