@@ -313,6 +313,45 @@ fn the_gate_is_locked_down_and_probed_by_default() {
     assert!(chart.doc("PodDisruptionBudget", "hitl-extauth").is_some());
 }
 
+/// A shared gateway runs in a namespace of its own: the Check port admits its pods there
+/// (one peer: those pods *in* that namespace), and only there.
+#[test]
+fn a_gateway_in_another_namespace_reaches_the_check_port_and_nobody_else_does() {
+    let chart = rendered(
+        "chart-gateway-namespace",
+        &[],
+        json!({"networkPolicy": {"gatewayNamespaceLabels":
+            {"kubernetes.io/metadata.name": "agentgateway-system"}}}),
+    );
+    let policy = chart.doc("NetworkPolicy", "hitl-extauth-ingress").unwrap();
+    let check = policy.value["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["ports"][0]["port"] == "grpc")
+        .expect("a rule for the Check port");
+    let peers = check["from"].as_array().unwrap();
+    assert_eq!(peers.len(), 1, "one peer, both selectors in it: {peers:?}");
+    assert_eq!(
+        peers[0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "agentgateway-system"
+    );
+    assert_eq!(
+        peers[0]["podSelector"]["matchLabels"]["gateway.networking.k8s.io/gateway-name"],
+        "hitl-gateway"
+    );
+    let same_namespace = defaults("chart-gateway-same-namespace");
+    let policy = same_namespace
+        .doc("NetworkPolicy", "hitl-extauth-ingress")
+        .unwrap();
+    assert!(
+        policy.value["spec"]["ingress"][0]["from"][0]
+            .get("namespaceSelector")
+            .is_none(),
+        "by default the release's own namespace"
+    );
+}
+
 #[test]
 fn on_sqlite_one_replica_keeps_its_file_on_a_claim() {
     let chart = rendered(
