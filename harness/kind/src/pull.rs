@@ -25,8 +25,18 @@ pub async fn check(
     let Ok(list) = pods.list(&ListParams::default()).await else {
         return Ok(Vec::new());
     };
+    verdict(namespace, &list.items, owners, current)
+}
+
+/// [`check`]'s answer for these pods.
+fn verdict(
+    namespace: &str,
+    pods: &[Pod],
+    owners: &[String],
+    current: &[String],
+) -> Result<Vec<String>, String> {
     let mut others = Vec::new();
-    for pod in &list.items {
+    for pod in pods {
         let name = pod.metadata.name.as_deref().unwrap_or("?");
         if !owners.is_empty() && !owners.iter().any(|o| name.starts_with(&format!("{o}-"))) {
             continue;
@@ -106,5 +116,28 @@ mod tests {
             )]
         );
         assert!(failures(&pod_waiting(&image, "ContainerCreating")).is_empty());
+    }
+
+    #[test]
+    fn our_unpublished_image_stops_the_wait_with_the_fix_and_anything_else_is_progress() {
+        let owners = ["hitl-extauth".to_owned()];
+        let ours = images::published(images::PUBLISHED_PREFIX, "hitl-extauth");
+        let pods = [pod_waiting(&ours, "ErrImagePull")];
+        let stop = verdict("hitl-lab", &pods, &owners, std::slice::from_ref(&ours))
+            .expect_err("our published image cannot be pulled");
+        assert!(
+            stop.contains(&ours) && stop.contains("cargo xtask up --build"),
+            "{stop}"
+        );
+        assert!(stop.contains("--image-prefix"), "{stop}");
+        // An older rollout's pod (the Deployment names another image now) is only progress.
+        let now = ["hitl-lab/hitl-extauth:dev".to_owned()];
+        let detail = verdict("hitl-lab", &pods, &owners, &now).expect("keep waiting");
+        assert_eq!(detail.len(), 1);
+        // Someone else's image is only progress too: a registry may be slow.
+        let theirs = "cr.kagent.dev/kagent-dev/kagent/app:0.10.4".to_owned();
+        let pods = [pod_waiting(&theirs, "ImagePullBackOff")];
+        let detail = verdict("hitl-lab", &pods, &[], &[theirs.clone()]).expect("keep waiting");
+        assert!(detail[0].contains(&theirs), "{detail:?}");
     }
 }
