@@ -137,7 +137,8 @@ mod tests {
         // Someone else's image is only progress too: a registry may be slow.
         let theirs = "cr.kagent.dev/kagent-dev/kagent/app:0.10.4".to_owned();
         let pods = [pod_waiting(&theirs, "ImagePullBackOff")];
-        let detail = verdict("hitl-lab", &pods, &[], &[theirs.clone()]).expect("keep waiting");
+        let detail =
+            verdict("hitl-lab", &pods, &[], std::slice::from_ref(&theirs)).expect("keep waiting");
         assert!(detail[0].contains(&theirs), "{detail:?}");
     }
 }
