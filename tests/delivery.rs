@@ -4,7 +4,7 @@
 //! against our gate and against the fail-open gate, which must fail; tests and `cargo deny`
 //! on every push), and the gate-check image pins the lab's agentgateway.
 
-use hitl_manifests::checkout::workspace_root;
+use hitl_manifests::{checkout::workspace_root, images};
 use yaml_serde::Value;
 
 fn yaml(path: &str) -> Value {
@@ -63,12 +63,17 @@ fn on_a_tag_every_image_is_built_for_both_architectures_with_sbom_and_provenance
         "the chart's appVersion tag (1.2.3)"
     );
     assert!(meta.contains("pattern=v{{major}}"), "the Action's @v1 tag");
+    // The chart and the kind lab pull what this pushes: one prefix, this version's tag.
     let values = yaml("charts/hitl-gate/values.yaml");
-    let prefix = text(&values["image"]["prefix"]);
-    assert!(
-        prefix.starts_with("ghcr.io/"),
-        "the chart defaults to GHCR, not {prefix:?}"
-    );
+    assert_eq!(text(&values["image"]["prefix"]), images::PUBLISHED_PREFIX);
+    let chart = yaml("charts/hitl-gate/Chart.yaml");
+    assert_eq!(text(&chart["appVersion"]), images::VERSION);
+    for service in images::PUBLISHED {
+        assert!(
+            names.contains(&service),
+            "images.yml does not push {service}"
+        );
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use hitl_lab_tests::{
 };
 use hitl_manifests::{
     Doc, ExtAuthProtocol, FailureMode, JwtMode, LabManifests, ManifestError, ModelChoice, Problem,
-    StoreChoice, parse_file,
+    StoreChoice, images::Images, parse_file,
 };
 use serde_json::Value;
 
@@ -527,11 +527,92 @@ fn each_model_choice_defines_the_model_the_agent_names() {
 fn the_dry_run_plan_is_stable() {
     let lab = lab();
     for choice in [ModelChoice::Scripted, ModelChoice::Anthropic] {
-        let plan = Plan::up(&lab, choice, StoreChoice::Postgres).expect("a plan");
+        let plan =
+            Plan::up(&lab, choice, StoreChoice::Postgres, &Images::default()).expect("a plan");
         insta::assert_snapshot!(format!("up_dry_run_{}", choice.as_str()), plan.render());
     }
-    let plan = Plan::up(&lab, ModelChoice::Scripted, StoreChoice::Sqlite).expect("a plan");
+    let plan = Plan::up(
+        &lab,
+        ModelChoice::Scripted,
+        StoreChoice::Sqlite,
+        &Images::default(),
+    )
+    .expect("a plan");
     insta::assert_snapshot!("up_dry_run_scripted_sqlite", plan.render());
+    let plan = Plan::up(
+        &lab,
+        ModelChoice::Scripted,
+        StoreChoice::Postgres,
+        &Images::Build,
+    )
+    .expect("a plan");
+    insta::assert_snapshot!("up_dry_run_scripted_build", plan.render());
+}
+
+/// The images each step of the plan builds and the Deployments it applies name.
+fn built_and_applied(images: &Images) -> (Vec<String>, Vec<String>) {
+    let plan =
+        Plan::up(&lab(), ModelChoice::Scripted, StoreChoice::Postgres, images).expect("a plan");
+    let steps: Vec<&kind::Step> = plan.phases.iter().flat_map(|p| &p.steps).collect();
+    let built = steps
+        .iter()
+        .filter_map(|s| match s {
+            kind::Step::Run { what, .. } => what.strip_prefix("build ").map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let applied = steps
+        .iter()
+        .filter_map(|s| match s {
+            kind::Step::Apply { docs, .. } => Some(docs),
+            _ => None,
+        })
+        .flatten()
+        .filter(|d| d.kind == "Deployment")
+        .flat_map(|d| {
+            d.value["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+        })
+        .flatten()
+        .filter_map(|c| c["image"].as_str().map(str::to_owned))
+        .collect();
+    (built, applied)
+}
+
+/// By default the kind lab runs the published images of this version, as the chart does
+/// (and as `images.yml` pushes them), and builds only the BYO agent, which is not published;
+/// `--build` builds and loads every image of ours as `hitl-lab/<service>:dev`; a fork names
+/// its own registry with `--image-prefix`.
+#[test]
+fn the_kind_lab_pulls_this_versions_published_images_unless_told_to_build() {
+    use hitl_manifests::images::{PUBLISHED, PUBLISHED_PREFIX, VERSION};
+    let (built, applied) = built_and_applied(&Images::default());
+    assert_eq!(built, ["hitl-lab/langgraph-agent:dev"]);
+    for service in PUBLISHED {
+        let image = format!("{PUBLISHED_PREFIX}/{service}:{VERSION}");
+        assert!(applied.contains(&image), "{image} not in {applied:?}");
+    }
+    assert!(
+        applied.iter().all(|i| !i.starts_with("hitl-lab/")),
+        "{applied:?}"
+    );
+
+    let (built, applied) = built_and_applied(&Images::Build);
+    for service in PUBLISHED {
+        let image = format!("hitl-lab/{service}:dev");
+        assert!(built.contains(&image), "--build does not build {image}");
+        assert!(applied.contains(&image), "--build does not run {image}");
+    }
+    assert!(built.contains(&"hitl-lab/langgraph-agent:dev".to_owned()));
+
+    let fork = Images::from_flags(false, Some("ghcr.io/someone/hitl-lab")).expect("a prefix");
+    let (_, applied) = built_and_applied(&fork);
+    assert!(
+        applied.contains(&format!("ghcr.io/someone/hitl-lab/hitl-extauth:{VERSION}")),
+        "{applied:?}"
+    );
+    assert!(Images::from_flags(false, Some("ghcr.io/someone/hitl-lab:v1")).is_err());
 }
 
 // ---- the gate's store: PostgreSQL with two replicas, or SQLite with one ----------------------
@@ -863,7 +944,8 @@ fn kind_workflow() -> yaml_serde::Value {
 
 /// The kind workflow runs on a pinned runner image (a moving `-latest` brings Docker 29,
 /// which breaks `kind load`), installs the tools at the versions the harness pins, checks the
-/// kagent chart's provenance before `up`, and uploads nothing from `target/lab/` (the admin
+/// kagent chart's provenance before `up`, brings up this commit's images (`--build`), and
+/// uploads nothing from `target/lab/` (the admin
 /// token, the reviewer's password, the requester's signing key).
 #[test]
 fn the_kind_workflow_is_pinned_checks_kagents_chart_and_uploads_no_credentials() {
@@ -893,6 +975,10 @@ fn the_kind_workflow_is_pinned_checks_kagents_chart_and_uploads_no_credentials()
             assert!(
                 steps.iter().any(|s| run(s).contains("name: k8s-agent")),
                 "job {name:?}: the chart check must look for the release branch's bundled agents"
+            );
+            assert!(
+                run(&steps[up]).contains("--build"),
+                "job {name:?}: `up` must build this commit's images (--build), not pull a release"
             );
         }
         for step in steps {
@@ -955,7 +1041,13 @@ fn the_agentgateway_and_kagent_crds_are_the_pinned_releases() {
 #[test]
 fn the_crd_charts_are_established_before_the_charts_and_manifests_that_use_them() {
     let lab = lab();
-    let plan = Plan::up(&lab, ModelChoice::Scripted, StoreChoice::Postgres).expect("a plan");
+    let plan = Plan::up(
+        &lab,
+        ModelChoice::Scripted,
+        StoreChoice::Postgres,
+        &Images::default(),
+    )
+    .expect("a plan");
     let steps: Vec<&kind::Step> = plan.phases.iter().flat_map(|p| &p.steps).collect();
     let run_at = |prefix: &str| {
         steps
@@ -1009,7 +1101,13 @@ fn the_crd_charts_are_established_before_the_charts_and_manifests_that_use_them(
 #[test]
 fn the_reviewer_ui_forward_is_on_a_port_its_allowed_hosts_accept() {
     let lab = lab();
-    let plan = Plan::up(&lab, ModelChoice::Scripted, StoreChoice::Postgres).expect("a plan");
+    let plan = Plan::up(
+        &lab,
+        ModelChoice::Scripted,
+        StoreChoice::Postgres,
+        &Images::default(),
+    )
+    .expect("a plan");
     let forwards = plan
         .phases
         .iter()

@@ -225,6 +225,14 @@ pub struct UpArgs {
     /// `--store postgres`, and both gateways balance their Checks over them.
     #[arg(long, value_name = "N")]
     pub replicas: Option<u16>,
+    /// Kind lab: build our images from this checkout (`hitl-lab/<service>:dev`) and `kind
+    /// load` them, instead of pulling the published images of this version.
+    #[arg(long, conflicts_with = "image_prefix")]
+    pub build: bool,
+    /// Kind lab: pull the published images from this registry path instead of
+    /// ghcr.io/hitl-lab/hitl-lab (a fork's `ghcr.io/<owner>/<repo>`).
+    #[arg(long, value_name = "REGISTRY/OWNER/REPO")]
+    pub image_prefix: Option<String>,
 }
 
 #[derive(Debug, Args)]

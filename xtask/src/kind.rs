@@ -17,6 +17,10 @@ pub async fn up(args: &UpArgs) -> anyhow::Result<()> {
         store: args
             .store
             .map_or(hitl_manifests::StoreChoice::Postgres, Into::into),
+        images: hitl_manifests::images::Images::from_flags(
+            args.build,
+            args.image_prefix.as_deref(),
+        )?,
         dry_run: args.dry_run,
     })
     .await?

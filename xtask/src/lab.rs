@@ -20,6 +20,11 @@ pub fn build_binaries() -> anyhow::Result<()> {
 }
 
 pub async fn up_local(args: &UpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.build && args.image_prefix.is_none(),
+        "--build and --image-prefix are the kind lab's: the local lab always runs this \
+         checkout's binaries"
+    );
     let mut config = LocalConfig::from_env(
         args.model.into(),
         crate::flags::gateway_or_default(args.gateway),

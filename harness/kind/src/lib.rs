@@ -9,6 +9,7 @@ mod gate_restart;
 pub mod metallb;
 mod plan;
 mod preflight;
+mod pull;
 mod run;
 mod status;
 mod urls;
@@ -23,22 +24,24 @@ pub use plan::{Phase, Plan, Step, cluster_name, context};
 pub use run::UpReport;
 pub use status::{FORWARDS, Forward};
 
-use hitl_manifests::{LabManifests, ModelChoice, StoreChoice};
+use hitl_manifests::{LabManifests, ModelChoice, StoreChoice, images::Images};
 
 /// What `cargo xtask up` (kind) was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpOptions {
     pub model: ModelChoice,
     /// Where the gate keeps its store (PostgreSQL with two replicas, or SQLite with one).
     pub store: StoreChoice,
+    /// The published images of this version (default), or build them here (`--build`).
+    pub images: Images,
     /// Print every step and change nothing (no cluster, no tools needed).
     pub dry_run: bool,
 }
 
 /// The plan `up` would run, from the workspace's `manifests/`.
-pub fn plan(model: ModelChoice, store: StoreChoice) -> anyhow::Result<Plan> {
+pub fn plan(model: ModelChoice, store: StoreChoice, images: &Images) -> anyhow::Result<Plan> {
     let lab = LabManifests::load()?;
-    Plan::up(&lab, model, store)
+    Plan::up(&lab, model, store, images)
 }
 
 /// What `up` did.
@@ -52,7 +55,7 @@ pub enum Up {
 
 /// `cargo xtask up` on kind; with `dry_run`, only the plan.
 pub async fn up(options: UpOptions) -> anyhow::Result<Up> {
-    let plan = plan(options.model, options.store)?;
+    let plan = plan(options.model, options.store, &options.images)?;
     if options.dry_run {
         return Ok(Up::DryRun(plan.render()));
     }

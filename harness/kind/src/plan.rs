@@ -1,17 +1,18 @@
 //! `up` as data: a [`Plan`] of numbered phases and [`Step`]s, built purely from the manifests
 //! and the pinned versions. The dry run prints it; the real run executes the very same steps
 //! (`run.rs`), so what you read is what happens. The phases are built in `phases` (a CRD chart
-//! and its waits in `charts`), the forwards the clients need in `forwards`, each step's text in
-//! `describe`.
+//! and its waits in `charts`, our images in `images`), the forwards the clients need in
+//! `forwards`, each step's text in `describe`.
 
 mod charts;
 mod describe;
 mod forwards;
+mod images;
 mod phases;
 
 use std::{fmt::Write as _, time::Duration};
 
-use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, secrets};
+use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, images::Images, secrets};
 
 use super::{cmd::Cmd, expose::ClientForward};
 
@@ -91,10 +92,23 @@ pub struct Plan {
     pub model: ModelChoice,
     /// Where the gate keeps its store (`--store`).
     pub store: StoreChoice,
+    /// The published images of this version (default), or `--build`.
+    pub images: Images,
     /// Workspace files the run reads (kind config, Dockerfiles), checked in pre-flight.
     pub files: Vec<String>,
     pub preflight: Vec<String>,
     pub phases: Vec<Phase>,
+}
+
+/// The image flags as typed: none for the default, `--build`, or `--image-prefix <prefix>`.
+fn images_flags(images: &Images) -> String {
+    match images {
+        Images::Build => " --build".to_owned(),
+        Images::Published { prefix } if *prefix == hitl_manifests::images::PUBLISHED_PREFIX => {
+            String::new()
+        }
+        Images::Published { prefix } => format!(" --image-prefix {prefix}"),
+    }
 }
 
 /// The kube context kind creates for a cluster.
@@ -116,22 +130,28 @@ pub fn cluster_name(lab: &LabManifests) -> anyhow::Result<String> {
 }
 
 impl Plan {
-    /// The plan for `cargo xtask up --model <model> --store <store>`.
-    pub fn up(lab: &LabManifests, model: ModelChoice, store: StoreChoice) -> anyhow::Result<Self> {
+    /// The plan for `cargo xtask up --model <model> --store <store>` (with `--build` or
+    /// `--image-prefix` as `images` says).
+    pub fn up(
+        lab: &LabManifests,
+        model: ModelChoice,
+        store: StoreChoice,
+        images: &Images,
+    ) -> anyhow::Result<Self> {
         let cluster = cluster_name(lab)?;
         let tools = phases::Tools::new(&cluster);
         let config = format!("manifests/{}/cluster.yaml", hitl_manifests::KIND_DIR);
-        let images = phases::images(lab, model);
+        let built = self::images::to_build(lab, model, images);
         let phases = vec![
             phases::cluster(&cluster, &config),
             phases::metallb(&tools),
             phases::control_planes(&tools, lab, model)?,
-            phases::our_images(&images, &cluster),
-            phases::manifests(lab, model, store),
+            self::images::our_images(&built, images, &cluster),
+            phases::manifests(lab, model, store, images),
             phases::where_everything_is(lab, model)?,
         ];
         let mut files = vec![config];
-        for (_, source) in &images {
+        for (_, source) in &built {
             let file = source.dockerfile();
             if !files.contains(&file) {
                 files.push(file);
@@ -141,6 +161,7 @@ impl Plan {
             cluster,
             model,
             store,
+            images: images.clone(),
             preflight: super::preflight::checks(model, &files),
             files,
             phases,
@@ -152,9 +173,10 @@ impl Plan {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "cargo xtask up --model {} --store {} (kind cluster `{}`, kube context `{}`): every step, nothing changed\n",
+            "cargo xtask up --model {} --store {}{} (kind cluster `{}`, kube context `{}`): every step, nothing changed\n",
             self.model.as_str(),
             self.store.as_str(),
+            images_flags(&self.images),
             self.cluster,
             context(&self.cluster)
         );

@@ -15,16 +15,41 @@ use kube::{
     api::{DynamicObject, ListParams},
 };
 
-use super::apply;
+use super::{apply, pull};
 
 const POLL: Duration = Duration::from_secs(2);
 const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a wait's check is not done.
+pub enum NotYet {
+    /// Still on its way: keep waiting (the detail shows in the progress).
+    Waiting(String),
+    /// It will not get there by waiting: stop now, with this.
+    Failed(String),
+}
 
 /// Poll `check` until it returns `Ok`, printing progress; `Err(detail)` means "not yet".
 pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
+{
+    until_or_fail(what, timeout, || {
+        let checked = check();
+        async move { checked.await.map_err(NotYet::Waiting) }
+    })
+    .await
+}
+
+/// [`until`], but a check may also say the wait is hopeless ([`NotYet::Failed`]).
+pub async fn until_or_fail<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, NotYet>>,
 {
     let started = Instant::now();
     let mut last_report = started;
@@ -35,7 +60,8 @@ where
                 eprintln!("      ok: {what} ({}s)", started.elapsed().as_secs());
                 return Ok(value);
             }
-            Err(detail) => {
+            Err(NotYet::Failed(why)) => anyhow::bail!("stopped waiting for {what}: {why}"),
+            Err(NotYet::Waiting(detail)) => {
                 let elapsed = started.elapsed();
                 if elapsed >= timeout {
                     anyhow::bail!(
@@ -86,14 +112,14 @@ pub async fn deployments(
     } else {
         format!("{} in {namespace} to be Available", names.join(", "))
     };
-    until(&what, timeout, || async {
+    until_or_fail(&what, timeout, || async {
         let list = api
             .list(&ListParams::default())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| NotYet::Waiting(e.to_string()))?;
         let mut waiting = Vec::new();
         if names.is_empty() && list.items.is_empty() {
-            return Err("no Deployments yet".to_owned());
+            return Err(NotYet::Waiting("no Deployments yet".to_owned()));
         }
         for name in names {
             if !list
@@ -112,10 +138,21 @@ pub async fn deployments(
             }
         }
         if waiting.is_empty() {
-            Ok(())
-        } else {
-            Err(waiting.join("; "))
+            return Ok(());
         }
+        // Not there yet: a pod that cannot pull its image says why.
+        let current: Vec<String> = list
+            .items
+            .iter()
+            .filter(|d| {
+                names.is_empty() || names.iter().any(|n| d.metadata.name.as_ref() == Some(n))
+            })
+            .flat_map(|d| d.spec.template.spec.iter())
+            .flat_map(|pod| pod.containers.iter().filter_map(|c| c.image.clone()))
+            .collect();
+        let pulls = pull::check(client, namespace, names, &current).await;
+        waiting.extend(pulls.map_err(NotYet::Failed)?);
+        Err(NotYet::Waiting(waiting.join("; ")))
     })
     .await
 }

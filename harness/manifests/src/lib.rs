@@ -16,6 +16,7 @@ pub mod checkout;
 mod crd;
 mod docs;
 mod error;
+pub mod images;
 mod model;
 mod read;
 pub mod secrets;

@@ -1,7 +1,8 @@
 //! The phases of `up`, one function each: the kind cluster, MetalLB, the CRDs and control
-//! planes (with kagent's chart values), our images, the manifests, where everything is.
+//! planes (with kagent's chart values), the manifests (with the images `images` picks), where
+//! everything is.
 
-use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, secrets};
+use hitl_manifests::{Doc, LabManifests, ModelChoice, StoreChoice, images::Images, secrets};
 
 use super::{KIND_NETWORK, LONG_WAIT, Phase, SHORT_WAIT, Step, charts, forwards};
 use crate::{cmd::Cmd, metallb, versions};
@@ -169,66 +170,20 @@ fn agentgateway_steps(tools: &Tools) -> Vec<Step> {
     steps
 }
 
-/// Our images and how to build each: our Rust services from the workspace's one `Dockerfile`
-/// (`--build-arg SERVICE=<crate>`), BYO agents from their own directory's.
-pub(super) fn images(lab: &LabManifests, model: ModelChoice) -> Vec<(String, ImageSource)> {
-    let mut images: Vec<(String, ImageSource)> = Vec::new();
-    for deployment in lab
-        .deployments
-        .iter()
-        .filter(|d| d.model.is_none_or(|m| m == model))
-    {
-        for container in &deployment.containers {
-            if let Some(rest) = container.image.strip_prefix("hitl-lab/") {
-                let crate_dir = rest.split(':').next().unwrap_or(rest).to_owned();
-                if !images.iter().any(|(image, _)| image == &container.image) {
-                    images.push((container.image.clone(), ImageSource::Service(crate_dir)));
-                }
-            }
-        }
-    }
-    // BYO agents: `hitl-lab/<name>:tag` is built from `python/<name>/Dockerfile`.
-    for agent in &lab.byo_agents {
-        if let Some(rest) = agent.image.strip_prefix("hitl-lab/") {
-            let dir = format!("python/{}", rest.split(':').next().unwrap_or(rest));
-            if !images.iter().any(|(image, _)| image == &agent.image) {
-                images.push((agent.image.clone(), ImageSource::Dir(dir)));
-            }
-        }
-    }
-    images
-}
-
-/// Phase 4: build `images` and load them into the cluster's nodes.
-pub(super) fn our_images(images: &[(String, ImageSource)], cluster: &str) -> Phase {
-    let mut steps = Vec::new();
-    for (image, source) in images {
-        let mut args = vec!["build".to_owned(), "--tag".to_owned(), image.clone()];
-        args.extend(["--file".to_owned(), source.dockerfile()]);
-        if let ImageSource::Service(name) = source {
-            args.extend(["--build-arg".to_owned(), format!("SERVICE={name}")]);
-        }
-        args.push(".".to_owned());
-        steps.push(Step::Run {
-            what: format!("build {image}"),
-            cmd: Cmd::new("docker").args(args),
-        });
-        steps.push(Step::Run {
-            what: format!("load {image} into the cluster's nodes"),
-            cmd: Cmd::new("kind").args(["load", "docker-image", image, "--name", cluster]),
-        });
-    }
-    Phase {
-        title: "our images".into(),
-        steps,
-    }
-}
-
 /// Phase 5: the manifests for `model` and `store`: namespaces, generated and API-key Secrets,
 /// the rest, then the waits until the store, our Deployments, the Gateway and the Agents are
 /// ready.
-pub(super) fn manifests(lab: &LabManifests, model: ModelChoice, store: StoreChoice) -> Phase {
-    let mut docs: Vec<Doc> = lab.docs_for_store(model, store);
+pub(super) fn manifests(
+    lab: &LabManifests,
+    model: ModelChoice,
+    store: StoreChoice,
+    choice: &Images,
+) -> Phase {
+    let mut docs: Vec<Doc> = lab
+        .docs_for_store(model, store)
+        .iter()
+        .map(|d| choice.rewrite(d))
+        .collect();
     docs.sort_by_key(apply_rank);
     let (namespaces, rest): (Vec<Doc>, Vec<Doc>) =
         docs.into_iter().partition(|d| d.kind == "Namespace");
@@ -349,23 +304,6 @@ pub(super) fn where_everything_is(lab: &LabManifests, model: ModelChoice) -> any
             },
         ],
     })
-}
-
-/// Where an image of ours is built from.
-pub(super) enum ImageSource {
-    /// One of the workspace's Rust services (a crate directory = package name).
-    Service(String),
-    /// A directory with its own `Dockerfile` (the BYO Python agents).
-    Dir(String),
-}
-
-impl ImageSource {
-    pub(super) fn dockerfile(&self) -> String {
-        match self {
-            ImageSource::Service(_) => "Dockerfile".to_owned(),
-            ImageSource::Dir(dir) => format!("{dir}/Dockerfile"),
-        }
-    }
 }
 
 /// Order in which kinds are applied: what others refer to first.
