@@ -65,7 +65,7 @@ impl Gate {
                 }
             };
         if verdict == requests::Verdict::Count {
-            return self.count(id, &reviewer.name, transition).await;
+            return self.count(id, &reviewer.name, transition, card).await;
         }
         let reviewer = reviewer.name.clone();
         let outcome = if request.approved {
@@ -127,12 +127,14 @@ impl Gate {
     }
 
     /// Write an approval short of the rule's k: the request stays open with one more
-    /// approver, its card shows it everywhere. `None`: another write came first.
+    /// approver, its card shows it everywhere. `None`: another write came first. `card`: the
+    /// request's card as this decision read it.
     async fn count(
         &self,
         id: &str,
         reviewer: &str,
         transition: requests::Transition,
+        card: ParkedCall,
     ) -> Result<Option<DecideAnswer>, DecideError> {
         match self.audit.transition(transition.clone(), None).await {
             Ok(Ok(true)) => {}
@@ -144,10 +146,16 @@ impl Gate {
         let approvals = transition.count.as_ref().map_or(0, |c| c.after.len());
         tracing::info!(%id, %reviewer, approvals, "approval counted; the request waits for more");
         self.announce(id);
-        let card = self
-            .requests
-            .card(id)
-            .ok_or_else(|| DecideError::NotFound(id.to_owned()))?;
+        // The card as it now stands; if the k-th approval has meanwhile approved, used and
+        // retired the request (reviewers at once), the card as this count left it: the
+        // approval was counted, and the reviewer is told so, not "no such request".
+        let card = self.requests.card(id).unwrap_or_else(|| {
+            let mut card = card;
+            if let (Some(view), Some(count)) = (card.request.as_mut(), transition.count.as_ref()) {
+                view.approvals.clone_from(&count.after);
+            }
+            card
+        });
         Ok(Some(DecideAnswer::Counted(Box::new(card))))
     }
 
