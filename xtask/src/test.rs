@@ -21,7 +21,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let not_run = hitl_lab::components::agentgateway::not_run_log();
     let _ = std::fs::remove_file(&not_run);
     eprintln!("==> running the tests");
-    let result = cmd!(sh, "cargo test --workspace --exclude xtask {extra...}")
+    // Every test binary runs even after one fails: a CI log shows every failure at once.
+    let result = cmd!(sh, "cargo test --workspace --exclude xtask --no-fail-fast {extra...}")
         .env(hitl_lab::bins::BIN_DIR_ENV, bin_dir)
         .run();
     // Tests that could not run through agentgateway say so; never let that pass silently.
