@@ -22,9 +22,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&not_run);
     eprintln!("==> running the tests");
     // Every test binary runs even after one fails: a CI log shows every failure at once.
-    let result = cmd!(sh, "cargo test --workspace --exclude xtask --no-fail-fast {extra...}")
-        .env(hitl_lab::bins::BIN_DIR_ENV, bin_dir)
-        .run();
+    let result = cmd!(
+        sh,
+        "cargo test --workspace --exclude xtask --no-fail-fast {extra...}"
+    )
+    .env(hitl_lab::bins::BIN_DIR_ENV, bin_dir)
+    .run();
     // Tests that could not run through agentgateway say so; never let that pass silently.
     if let Ok(text) = std::fs::read_to_string(&not_run) {
         let lines: Vec<&str> = text.lines().collect();
