@@ -189,7 +189,12 @@ mod tests {
         };
         assert_eq!(ttl("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(ttl("12h"), Ok(Duration::from_secs(43_200)));
-        for bad in ["90", "0s", "h"] {
+        assert_eq!(
+            ttl("90"),
+            Ok(Duration::from_secs(90)),
+            "a bare number is seconds"
+        );
+        for bad in ["0s", "h"] {
             let error = ttl(bad).unwrap_err();
             assert!(error.contains(env::SESSION_TTL), "{error}");
         }

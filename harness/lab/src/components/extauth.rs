@@ -326,6 +326,8 @@ fn trust_env(mut spec: Spec, options: &Options) -> Spec {
 /// newline an editor leaves): the token is in no process's environment.
 fn admin_token_file(options: &Options, token: &str, log_dir: &Path) -> anyhow::Result<PathBuf> {
     let file = log_dir.join(format!("admin-token-{}", options.http_port));
+    // The spec is made before the lab creates its log directory (a fresh lab's first start).
+    std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     hitl_wire::private::write(&file, format!("{token}\n").as_bytes())
         .with_context(|| format!("writing {}", file.display()))?;
     Ok(file)
