@@ -43,6 +43,13 @@ async fn get(url: &str) -> anyhow::Result<(u16, String)> {
     Ok((reply.status().as_u16(), reply.text().await?))
 }
 
+/// A service at `url(path)` answers `/livez` "live" and `/readyz` "ready".
+async fn live_and_ready(url: impl Fn(&str) -> String) -> anyhow::Result<()> {
+    assert_eq!(get(&url(health::LIVEZ)).await?, (200, "live\n".into()));
+    assert_eq!(get(&url(health::READYZ)).await?, (200, "ready\n".into()));
+    Ok(())
+}
+
 /// `grpc.health.v1.Health/Check` for `service` on the gate's Check port (mTLS with `tls`).
 async fn grpc_health(
     gate: &ExtAuth,
@@ -64,14 +71,7 @@ async fn the_gate_answers_its_probes_and_grpc_health_in_plaintext_and_over_mtls(
 -> anyhow::Result<()> {
     let dir = scratch_dir("operable_gate_probes");
     let plain = ExtAuth::start(&dir.join("plain"), |o| o).await?;
-    assert_eq!(
-        get(&plain.url(health::LIVEZ)).await?,
-        (200, "live\n".into())
-    );
-    assert_eq!(
-        get(&plain.url(health::READYZ)).await?,
-        (200, "ready\n".into())
-    );
+    live_and_ready(|path| plain.url(path)).await?;
     let (status, text) = get(&plain.url(health::HEALTHZ)).await?;
     assert_eq!((status, text.lines().next()), (200, Some("ok")));
     for service in ["", "envoy.service.auth.v3.Authorization"] {
@@ -198,8 +198,7 @@ async fn the_reviewer_page_is_ready_while_its_gate_answers() -> anyhow::Result<(
     let spec = ui::spec(&options, &dir)?.env(LOG_FORMAT, LOG_FORMAT_JSON);
     let mut page = proc::Running::start(spec).await?;
     let url = |path: &str| format!("{}{path}", options.base_url());
-    assert_eq!(get(&url(health::LIVEZ)).await?, (200, "live\n".into()));
-    assert_eq!(get(&url(health::READYZ)).await?, (200, "ready\n".into()));
+    live_and_ready(url).await?;
 
     gate.kill().await?;
     assert_eq!(get(&url(health::LIVEZ)).await?.0, 200);
@@ -240,14 +239,7 @@ async fn the_chat_page_and_the_scripted_model_answer_the_same_probes() -> anyhow
         proc::Running::start(chat).await?,
     ];
     for base in &bases {
-        assert_eq!(
-            get(&format!("{base}{}", health::LIVEZ)).await?,
-            (200, "live\n".into())
-        );
-        assert_eq!(
-            get(&format!("{base}{}", health::READYZ)).await?,
-            (200, "ready\n".into())
-        );
+        live_and_ready(|path| format!("{base}{path}")).await?;
         assert_eq!(
             get(&format!("{base}{}", health::HEALTHZ)).await?,
             (200, "ok".into())
@@ -269,14 +261,7 @@ async fn mock_db_logging(test: &str, format: &str) -> anyhow::Result<String> {
     options.insecure_no_approval_key = true;
     let spec = mock_db::spec(&options, &dir)?.env(LOG_FORMAT, format);
     let mut running = proc::Running::start(spec).await?;
-    assert_eq!(
-        get(&options.url(paths::LIVEZ)).await?,
-        (200, "live\n".into())
-    );
-    assert_eq!(
-        get(&options.url(paths::READYZ)).await?,
-        (200, "ready\n".into())
-    );
+    live_and_ready(|path| options.url(path)).await?;
     assert_eq!(get(&options.url(paths::STATE)).await?.0, 200);
     running.terminate(Duration::from_secs(5)).await?;
     Ok(std::fs::read_to_string(dir.join("mock-db-mcp.log"))?)

@@ -292,9 +292,9 @@ pub fn render(plan: &GatewayPlan) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_request_gets_an_access_line() {
-        let plan = GatewayPlan::base(
+    /// A plan on made-up ports, as the tests below read its rendering.
+    fn plan() -> GatewayPlan {
+        GatewayPlan::base(
             GatewayPorts {
                 listen: 1,
                 admin: 2,
@@ -304,7 +304,12 @@ mod tests {
             Endpoint::loopback(3),
             Endpoint::loopback(4),
             Duration::from_secs(600),
-        );
+        )
+    }
+
+    #[test]
+    fn every_request_gets_an_access_line() {
+        let plan = plan();
         let config: Value = yaml_serde::from_str(&render(&plan)).unwrap();
         let manager = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"];
@@ -323,18 +328,7 @@ mod tests {
     /// The gate's replicas are one cluster, balanced round robin.
     #[test]
     fn the_gate_cluster_balances_over_every_replica() {
-        let plan = GatewayPlan::base(
-            GatewayPorts {
-                listen: 1,
-                admin: 2,
-                stats: 5,
-                readiness: 6,
-            },
-            Endpoint::loopback(3),
-            Endpoint::loopback(4),
-            Duration::from_secs(600),
-        )
-        .with_gate_replicas(vec![Endpoint::loopback(14)]);
+        let plan = plan().with_gate_replicas(vec![Endpoint::loopback(14)]);
         let config: Value = yaml_serde::from_str(&render(&plan)).unwrap();
         let gate = &config["static_resources"]["clusters"][1];
         assert_eq!(gate["lb_policy"], "ROUND_ROBIN");
@@ -366,17 +360,7 @@ mod tests {
 
     #[test]
     fn only_ungated_routes_disable_ext_authz() {
-        let plan = GatewayPlan::base(
-            GatewayPorts {
-                listen: 1,
-                admin: 2,
-                stats: 5,
-                readiness: 6,
-            },
-            Endpoint::loopback(3),
-            Endpoint::loopback(4),
-            Duration::from_secs(600),
-        );
+        let plan = plan();
         let public = route(&plan, &plan.routes[0]);
         let privileged = route(&plan, &plan.routes[1]);
         assert_eq!(
