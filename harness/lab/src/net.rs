@@ -15,24 +15,50 @@ const PICK_FROM: u16 = 20_000;
 /// (port 0) is one any process's next outgoing connection may take before our server binds it
 /// (seen in CI: kagent's port taken between the pick and its bind); below that range only
 /// another explicit pick can. Falls back to the OS's pick when the range leaves no room.
+///
+/// No port is handed out twice by one process (until half the range has been): two tests of
+/// one binary running side by side could otherwise both pick a port in the moment between
+/// one's pick and its server's bind, and the loser's readiness probe would be answered by the
+/// winner's server (seen in CI: a gate "ready" whose own process had exited).
 pub fn unclaimed() -> std::io::Result<TcpListener> {
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
     if low > PICK_FROM + 1_000 {
+        let span = low - PICK_FROM;
         for _ in 0..256 {
             let mut bytes = [0u8; 2];
             if getrandom::fill(&mut bytes).is_err() {
                 break;
             }
-            let port = PICK_FROM + u16::from_le_bytes(bytes) % (low - PICK_FROM);
+            let port = PICK_FROM + u16::from_le_bytes(bytes) % span;
+            if !first_pick(port, span) {
+                continue;
+            }
             if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
                 return Ok(listener);
             }
         }
     }
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+}
+
+/// Whether this process has not picked `port` before (and records that it now has); the
+/// record starts over once it holds half of the `span` ports to pick from.
+fn first_pick(port: u16, span: u16) -> bool {
+    static PICKED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut picked = PICKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if picked.len() >= usize::from(span / 2) {
+        picked.clear();
+    }
+    if picked.contains(&port) {
+        return false;
+    }
+    picked.push(port);
+    true
 }
 
 /// How many times [`on_fresh_ports`] tries.
@@ -88,5 +114,12 @@ mod tests {
             "http://127.0.0.2:8"
         );
         assert_eq!(http_url("::1".parse().unwrap(), 9), "http://[::1]:9");
+    }
+
+    #[test]
+    fn one_process_never_picks_a_port_twice_while_the_first_may_still_be_binding() {
+        let picks: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::HashSet<_> = picks.iter().collect();
+        assert_eq!(distinct.len(), picks.len(), "{picks:?}");
     }
 }

@@ -162,6 +162,7 @@ pub async fn wait_ready(
         }
         if let Ok(resp) = client.get(url).send().await
             && resp.status().is_success()
+            && exited().is_none()
         {
             return Ok(());
         }
