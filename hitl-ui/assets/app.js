@@ -10,6 +10,7 @@
   const empty = document.getElementById("empty");
   const count = document.getElementById("queue-count");
   const upstreamBanner = document.getElementById("upstream-banner");
+  const moreBanner = document.getElementById("more-banner");
   const liveStatus = document.getElementById("live-status");
   const toasts = document.getElementById("toasts");
   const baseTitle = document.title.replace(/^\(\d+\) /, "");
@@ -150,6 +151,7 @@
     on("sync", (data) => {
       reconcile(data.cards);
       setUpstream(data.connected);
+      if (moreBanner) moreBanner.hidden = !data.more;
     });
     on("card", (view) => {
       upsert(view);

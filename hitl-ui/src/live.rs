@@ -30,6 +30,8 @@ pub enum Push {
     Sync {
         cards: Vec<Arc<Card>>,
         connected: bool,
+        /// The gate listed only its oldest pending calls: more wait behind them.
+        more: bool,
     },
     /// A call parked, or its card changed (an approval counted).
     Card(Arc<Card>),
@@ -60,9 +62,14 @@ impl Push {
     pub fn data(&self, html: impl Fn(&Card) -> String) -> serde_json::Value {
         let view = |card: &Card| serde_json::json!({ "id": card.call.id, "html": html(card) });
         match self {
-            Push::Sync { cards, connected } => serde_json::json!({
+            Push::Sync {
+                cards,
+                connected,
+                more,
+            } => serde_json::json!({
                 "cards": cards.iter().map(|c| view(c)).collect::<Vec<_>>(),
                 "connected": connected,
+                "more": more,
             }),
             Push::Card(card) => view(card),
             Push::Gone {
@@ -93,6 +100,8 @@ impl Push {
 struct Queue {
     cards: BTreeMap<String, Arc<Card>>,
     connected: bool,
+    /// The gate's last listing held only its oldest calls (`PendingList::more`).
+    more: bool,
 }
 
 impl Queue {
@@ -109,6 +118,7 @@ impl Queue {
         Push::Sync {
             cards: self.ordered(),
             connected: self.connected,
+            more: self.more,
         }
     }
 }
@@ -181,14 +191,16 @@ impl Live {
         let _ = self.tx.send(Arc::new(push));
     }
 
-    /// Replace the whole queue (fresh snapshot from the gate) and mark the gate connected.
-    pub fn replace_all(&self, cards: Vec<Card>) {
+    /// Replace the whole queue (fresh snapshot from the gate; `more`: the gate listed only its
+    /// oldest calls) and mark the gate connected.
+    pub fn replace_all(&self, cards: Vec<Card>, more: bool) {
         let mut queue = self.write();
         queue.cards = cards
             .into_iter()
             .map(|card| (card.call.id.clone(), Arc::new(card)))
             .collect();
         queue.connected = true;
+        queue.more = more;
         let sync = queue.sync();
         self.send(sync);
     }
@@ -245,6 +257,11 @@ impl Live {
     pub fn len(&self) -> usize {
         self.read().cards.len()
     }
+
+    /// Whether the gate's last listing left calls out (newer than every listed one).
+    pub fn more(&self) -> bool {
+        self.read().more
+    }
 }
 
 #[cfg(test)]
@@ -278,9 +295,12 @@ mod tests {
     #[test]
     fn subscriber_gets_snapshot_then_changes_in_order() {
         let live = Live::new();
-        live.replace_all(vec![card("b", 2), card("a", 1)]);
+        live.replace_all(vec![card("b", 2), card("a", 1)], false);
         let mut sub = live.subscribe();
-        let Push::Sync { cards, connected } = &sub.first else {
+        let Push::Sync {
+            cards, connected, ..
+        } = &sub.first
+        else {
             panic!("first push is a sync")
         };
         assert!(connected);

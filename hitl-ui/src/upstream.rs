@@ -111,10 +111,10 @@ async fn session(
 ) -> Result<(), hitl_wire::extauth::client::AdminError> {
     let events = admin.events().await?;
     read_policy(admin, live).await;
-    let pending = admin.pending().await?;
-    live.replace_all(cards.make_all(pending.pending).await);
+    let mut listed = sync(admin, live, cards).await?;
     tracing::info!(
         pending = live.len(),
+        more = live.more(),
         url = admin.base_url(),
         "following hitl-extauth"
     );
@@ -140,8 +140,25 @@ async fn session(
         if let Some(e) = broken {
             return Err(e);
         }
+        // The gate listed only its oldest calls: once reviewers have taken half of them off
+        // the queue, list again so the ones behind them show up.
+        if live.more() && live.len() <= listed / 2 {
+            listed = sync(admin, live, cards).await?;
+        }
     }
     Ok(())
+}
+
+/// Replace the queue with the gate's listing (`/pending`): how many calls it listed.
+async fn sync(
+    admin: &AdminClient,
+    live: &Live,
+    cards: &CardMaker,
+) -> Result<usize, hitl_wire::extauth::client::AdminError> {
+    let pending = admin.pending().await?;
+    let listed = pending.pending.len();
+    live.replace_all(cards.make_all(pending.pending).await, pending.more);
+    Ok(listed)
 }
 
 /// The gate's approval policy, for static reviewers' groups: read at each (re)connection. A
@@ -177,7 +194,7 @@ mod tests {
 
     use axum::{Json, Router, routing::get};
     use hitl_wire::{
-        extauth::{PendingList, paths},
+        extauth::{DecidedCall, PendingList, paths},
         mockdb::{self, AuditPart, State, StateQuery},
     };
 
@@ -210,7 +227,12 @@ mod tests {
             Router::new()
                 .route(
                     paths::PENDING,
-                    get(|| async { Json(PendingList { pending: vec![] }) }),
+                    get(|| async {
+                        Json(PendingList {
+                            pending: vec![],
+                            more: false,
+                        })
+                    }),
                 )
                 .route(
                     paths::EVENTS,
@@ -261,6 +283,67 @@ mod tests {
         );
         let reads = reads.load(Ordering::SeqCst);
         assert!(reads < BURST / 10, "{reads} schema reads for {BURST} parks");
+    }
+
+    /// A gate that lists only its oldest calls is listed again once reviewers have taken
+    /// half of them off the queue: the calls behind them show up.
+    #[tokio::test]
+    async fn a_queue_longer_than_the_listing_is_listed_again_as_it_drains() {
+        let call = |i: usize| {
+            let mut call = crate::test_support::call_from(Some("alice"), &[]);
+            call.id = format!("c{i}");
+            call
+        };
+        let listings = Arc::new(AtomicUsize::new(0));
+        let pending = {
+            let listings = Arc::clone(&listings);
+            move || async move {
+                // First the oldest four of five; then, two decided, the three left.
+                Json(match listings.fetch_add(1, Ordering::SeqCst) {
+                    0 => PendingList {
+                        pending: (0..4).map(call).collect(),
+                        more: true,
+                    },
+                    _ => PendingList {
+                        pending: (2..5).map(call).collect(),
+                        more: false,
+                    },
+                })
+            }
+        };
+        let stream: String = (0..2)
+            .map(|i| {
+                let record = DecidedCall {
+                    call: call(i),
+                    outcome: hitl_wire::extauth::Outcome::Approved,
+                    reviewer: Some("bob".into()),
+                    reason: String::new(),
+                    decided_at: time::OffsetDateTime::now_utc(),
+                    waited_ms: 1,
+                    count: 1,
+                };
+                let event = serde_json::to_string(&Event::Decided { record }).unwrap();
+                format!("event: decided\ndata: {event}\n\n")
+            })
+            .collect();
+        let gate = serve(Router::new().route(paths::PENDING, get(pending)).route(
+            paths::EVENTS,
+            get(move || async move { ([("content-type", hitl_wire::sse::CONTENT_TYPE)], stream) }),
+        ))
+        .await;
+        let admin = AdminClient::new(&gate, None).unwrap();
+        let cards = CardMaker {
+            schema: Arc::new(SchemaProbe::new(None).unwrap()),
+        };
+        let live = Live::new();
+        session(&admin, &live, &cards, &mut Backoff::new())
+            .await
+            .unwrap();
+        assert_eq!(listings.load(Ordering::SeqCst), 2, "listed again");
+        let (shown, _) = live.snapshot();
+        let ids: Vec<_> = shown.iter().map(|c| c.call.id.as_str()).collect();
+        assert_eq!(ids, ["c2", "c3", "c4"]);
+        assert!(!live.more());
     }
 
     #[test]

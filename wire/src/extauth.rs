@@ -225,11 +225,48 @@ impl ParkedCall {
     }
 }
 
+/// Most calls `GET /pending` lists (and `/events` starts with): the oldest. A queue longer
+/// than a reviewer can read is not listed whole, and listing it would cost the gate memory in
+/// proportion to the backlog; [`PendingList::more`] says others wait behind these.
+pub const PENDING_LISTED: usize = 1_000;
+
+/// Query string of `GET /pending`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct PendingQuery {
+    /// Most calls to list, the oldest (default [`PENDING_LISTED`]; at least 1). Tools that
+    /// must see every pending call ask for more; the gate holds at most `MAX_PARKED` open
+    /// requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl PendingQuery {
+    /// Up to `limit` of the oldest pending calls.
+    pub fn up_to(limit: u32) -> Self {
+        Self { limit: Some(limit) }
+    }
+
+    /// How many to list: `limit`, or [`PENDING_LISTED`] without one (`None`: 0, refused).
+    pub fn listed(&self) -> Option<usize> {
+        match self.limit {
+            None => Some(PENDING_LISTED),
+            Some(0) => None,
+            Some(n) => usize::try_from(n).ok(),
+        }
+    }
+}
+
 /// `GET /pending`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingList {
+    /// The oldest pending calls, oldest first: at most [`PendingQuery::limit`].
     pub pending: Vec<ParkedCall>,
+    /// Whether more calls are pending than are listed (they are newer than every listed one).
+    /// Absent from gates before the listing had a bound: read as `false`.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// `POST /decide/{id}` body. `reviewer` is required: the admin API's credential holder

@@ -224,6 +224,7 @@ async fn write_pending(
     match pending(context, lab, token).await {
         Ok(list) if list.pending.is_empty() => writeln!(out, "  none")?,
         Ok(list) => {
+            let listed = list.pending.len();
             for call in list.pending {
                 writeln!(
                     out,
@@ -233,6 +234,12 @@ async fn write_pending(
                     call.tool_args,
                     call.requester.as_deref().unwrap_or("unknown"),
                     call.expires_at
+                )?;
+            }
+            if list.more {
+                writeln!(
+                    out,
+                    "  … and more behind these (the oldest {listed} are listed)"
                 )?;
             }
         }

@@ -24,6 +24,7 @@ use axum::{
 };
 use hitl_wire::extauth::{
     ApiError, DecideAnswer, DecideRequest, HistoryPage, HistoryQuery, ParkedCall, PendingList,
+    PendingQuery,
     openapi::{self, Access},
     paths,
 };
@@ -232,15 +233,26 @@ async fn metrics(State(gate): State<Arc<Gate>>) -> impl IntoResponse {
     )
 }
 
-async fn pending(State(gate): State<Arc<Gate>>) -> Json<PendingList> {
-    Json(PendingList {
-        pending: gate
-            .pending_all()
-            .await
+async fn pending(
+    State(gate): State<Arc<Gate>>,
+    query: Result<Query<PendingQuery>, QueryRejection>,
+) -> Result<Json<PendingList>, Failure> {
+    let Query(query) = query.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let listed = query.listed().ok_or_else(|| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            "`limit` must be at least 1".to_owned(),
+        )
+    })?;
+    let listing = gate.pending_listed(listed).await;
+    Ok(Json(PendingList {
+        pending: listing
+            .calls
             .iter()
             .map(|c| c.preview().into_owned())
             .collect(),
-    })
+        more: listing.more,
+    }))
 }
 
 /// One pending call, whole (body and arguments), for a reviewer who opens a large one.
@@ -248,10 +260,9 @@ async fn pending_call(
     State(gate): State<Arc<Gate>>,
     Path(id): Path<String>,
 ) -> Result<Json<ParkedCall>, Failure> {
-    gate.pending_all()
+    gate.pending_card(&id)
         .await
-        .into_iter()
-        .find(|c| c.id == id)
+        .map_err(|e| Failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
         .map(|c| Json(crate::park::whole(&c)))
         .ok_or_else(|| {
             Failure(

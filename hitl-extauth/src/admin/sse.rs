@@ -13,7 +13,7 @@ use axum::{
     response::sse::{self, KeepAlive, Sse},
 };
 use futures::{Stream, stream};
-use hitl_wire::extauth::Event;
+use hitl_wire::extauth::{Event, PENDING_LISTED};
 use tokio_stream::{StreamExt as _, wrappers::BroadcastStream};
 
 use crate::{events::Frame, gate::Gate};
@@ -29,8 +29,9 @@ pub async fn events(
     let live = BroadcastStream::new(gate.events().subscribe())
         .map_while(|frame| frame.ok().map(|frame| Ok(sse_event(&frame))));
     let snapshot: Vec<Result<sse::Event, Infallible>> = gate
-        .pending_all()
+        .pending_listed(PENDING_LISTED)
         .await
+        .calls
         .iter()
         .map(|call| {
             Ok(sse_event(&Frame::new(&Event::Parked {

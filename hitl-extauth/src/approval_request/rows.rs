@@ -243,8 +243,8 @@ pub fn many(tx: &mut dyn Tx, ids: &[String], replica: &str) -> Result<Vec<Row>, 
 /// Which requests to read ([`select`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
-    /// Open within their TTL, oldest first: every card.
-    Open,
+    /// Open within their TTL, oldest first, at most this many: the cards listed.
+    Oldest(usize),
     /// Open past their TTL, not yet expired (at most 500): the expiries to write.
     Due,
 }
@@ -257,9 +257,13 @@ pub fn select(
     replica: &str,
 ) -> Result<Vec<Row>, StoreError> {
     let filter = match which {
-        Which::Open => "WHERE state = 'open' AND open_until_ms > ?1 ORDER BY opened_ms, id",
+        Which::Oldest(n) => format!(
+            "WHERE state = 'open' AND open_until_ms > ?1 ORDER BY opened_ms, id LIMIT {}",
+            i64::try_from(n).unwrap_or(i64::MAX)
+        ),
         Which::Due => {
             "WHERE state = 'open' AND open_until_ms <= ?1 ORDER BY open_until_ms, id LIMIT 500"
+                .to_owned()
         }
     };
     let rows = tx.query(

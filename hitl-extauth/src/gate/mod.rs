@@ -157,6 +157,14 @@ pub struct Settings {
     pub reviewers: Option<crate::reviewer::Tokens>,
 }
 
+/// The oldest pending calls as cards ([`Gate::pending_listed`]).
+#[derive(Debug)]
+pub struct Listing {
+    pub calls: Vec<Arc<ParkedCall>>,
+    /// More are open than were listed.
+    pub more: bool,
+}
+
 /// How long `/readyz` waits for the store to commit.
 pub const READY_LIMIT: Duration = Duration::from_secs(2);
 
@@ -280,33 +288,61 @@ impl Gate {
             .collect()
     }
 
-    /// Every open approval request, oldest first, as cards: those the gate keeps in memory
-    /// and, when some were left to the store, those read from it. If the store cannot be read
-    /// the gate lists what it holds (and says so in its log).
-    pub async fn pending_all(&self) -> Vec<Arc<ParkedCall>> {
+    /// The oldest open approval requests, at most `listed`, oldest first, as cards: those the
+    /// gate keeps in memory and, when some were left to the store, those read from it; and
+    /// whether more are open. If the store cannot be read the gate lists what it holds (and
+    /// says so in its log).
+    pub async fn pending_listed(&self, listed: usize) -> Listing {
+        let limited = |mut calls: Vec<Arc<ParkedCall>>| {
+            let more = calls.len() > listed;
+            calls.truncate(listed);
+            Listing { calls, more }
+        };
         if !self.requests.has_cold() {
-            return self.pending();
+            return limited(self.pending());
         }
         match self
             .audit
-            .requests(requests::Which::Open, OffsetDateTime::now_utc())
+            .requests(
+                requests::Which::Oldest(listed.saturating_add(1)),
+                OffsetDateTime::now_utc(),
+            )
             .await
         {
-            Ok(rows) => rows
-                .iter()
-                .map(|row| {
-                    Arc::new(
-                        self.requests
-                            .card(&row.id)
-                            .unwrap_or_else(|| requests::card_of(row)),
-                    )
-                })
-                .collect(),
+            Ok(rows) => limited(
+                rows.iter()
+                    .map(|row| {
+                        Arc::new(
+                            self.requests
+                                .card(&row.id)
+                                .unwrap_or_else(|| requests::card_of(row)),
+                        )
+                    })
+                    .collect(),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "listing open requests from the store failed; listing those in memory");
-                self.pending()
+                limited(self.pending())
             }
         }
+    }
+
+    /// The card of open request `id`: from memory, or read from the store when the gate left
+    /// it there (`Ok(None)`: not open).
+    pub async fn pending_card(&self, id: &str) -> Result<Option<ParkedCall>, StoreError> {
+        if let Some(card) = self.requests.card(id) {
+            return Ok(Some(card));
+        }
+        if !self.requests.has_cold() {
+            return Ok(None);
+        }
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .audit
+            .request(id)
+            .await?
+            .filter(|row| row.state == RequestState::Open && now < row.open_until)
+            .map(|row| requests::card_of(&row)))
     }
 
     /// Whether the gate can record what it decides now (its store commits): `/readyz`.

@@ -93,6 +93,7 @@ on_each_engine!(
     a_failed_command_leaves_nothing_and_spares_its_batch,
     a_request_opens_attaches_and_moves_once,
     one_live_request_per_action_is_a_store_fact,
+    the_oldest_open_requests_are_listed_and_no_more,
 );
 
 fn call(id: &str, tool: &str) -> Arc<ParkedCall> {
@@ -471,6 +472,32 @@ async fn one_live_request_per_action_is_a_store_fact(place: Place) {
     );
     assert_eq!(store.lookup("b").await.unwrap(), None);
     assert_eq!(store.lookup("a").await.unwrap(), Some(Standing::Pending));
+}
+
+/// A listing of open requests reads the oldest first and stops at its bound (the store may
+/// hold far more than anybody lists).
+async fn the_oldest_open_requests_are_listed_and_no_more(place: Place) {
+    let (store, _) = place.open();
+    for i in 1..=5 {
+        opens(&store, &format!("q{i}"), &format!("key-{i}")).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let ids = |rows: Vec<requests::Row>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .requests(requests::Which::Oldest(3), now)
+            .await
+            .unwrap()),
+        ["q1", "q2", "q3"]
+    );
+    assert_eq!(
+        ids(store
+            .requests(requests::Which::Oldest(10), now)
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
 }
 
 #[cfg(unix)]

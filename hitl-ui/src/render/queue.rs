@@ -6,7 +6,14 @@ use maud::{Markup, PreEscaped, html};
 use super::{Tab, Viewer, layout};
 
 /// The queue page around already-rendered cards (oldest first).
-pub fn page(viewer: &Viewer, cards: &[&str], upstream_connected: bool, gate_url: &str) -> Markup {
+/// `more`: the gate listed only its oldest pending calls.
+pub fn page(
+    viewer: &Viewer,
+    cards: &[&str],
+    upstream_connected: bool,
+    more: bool,
+    gate_url: &str,
+) -> Markup {
     let main = html! {
         div #upstream-banner .banner.warn role="alert" hidden[upstream_connected] {
             strong { "Not connected to the gate." }
@@ -24,6 +31,11 @@ pub fn page(viewer: &Viewer, cards: &[&str], upstream_connected: bool, gate_url:
         }
         div #queue .queue data-live-url="/live" aria-live="polite" {
             @for card in cards { (PreEscaped(*card)) }
+        }
+        div #more-banner .banner.info role="status" hidden[!more] {
+            strong { "More calls are waiting than are shown." }
+            " These are the oldest " (hitl_wire::extauth::PENDING_LISTED) "; the newer ones "
+            "appear here as these are decided."
         }
         (empty_state(cards.is_empty()))
         div #toasts .toasts aria-live="polite" {}
@@ -106,8 +118,9 @@ mod tests {
 
     #[test]
     fn empty_state_explains_how_to_trigger_a_card() {
-        let html = page(&viewer(true), &[], true, "http://gate").into_string();
+        let html = page(&viewer(true), &[], true, false, "http://gate").into_string();
         assert!(html.contains("Nothing is waiting for you"));
+        assert!(html.contains(r#"id="more-banner" role="status" hidden"#));
         assert!(html.contains("Apply migration v3"));
         assert!(html.contains(r#"id="upstream-banner" role="alert" hidden"#));
         assert!(html.contains("Sign in"));
@@ -119,6 +132,7 @@ mod tests {
             &viewer(false),
             &["<article>x</article>"],
             false,
+            false,
             "http://gate:8081",
         )
         .into_string();
@@ -129,5 +143,22 @@ mod tests {
             html.contains(r#"<section class="empty" id="empty" hidden>"#),
             "{html}"
         );
+    }
+
+    #[test]
+    fn a_queue_longer_than_the_listing_says_more_are_waiting() {
+        let html = page(
+            &viewer(true),
+            &["<article>x</article>"],
+            true,
+            true,
+            "http://gate",
+        )
+        .into_string();
+        assert!(
+            html.contains(r#"id="more-banner" role="status">"#),
+            "{html}"
+        );
+        assert!(html.contains("More calls are waiting than are shown."));
     }
 }

@@ -31,7 +31,13 @@ pub async fn queue(State(state): State<SharedState>, headers: HeaderMap) -> Resp
         .map(|card| personal_html(&state, card, viewer.identity.as_ref()))
         .collect();
     let html: Vec<&str> = mine.iter().map(String::as_str).collect();
-    let page = render::queue::page(&viewer, &html, connected, state.admin.base_url());
+    let page = render::queue::page(
+        &viewer,
+        &html,
+        connected,
+        state.live.more(),
+        state.admin.base_url(),
+    );
     with_cookie(set_cookie, page)
 }
 

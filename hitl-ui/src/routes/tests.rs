@@ -34,6 +34,7 @@ async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
             get(|| async {
                 Json(PendingList {
                     pending: vec![call_from(Some("alice"), &[("x-user-id", "alice")])],
+                    more: false,
                 })
             }),
         )

@@ -155,10 +155,25 @@ impl AdminClient {
             .map_err(|e| AdminError::Protocol(e.to_string()))
     }
 
-    /// `GET /pending`.
+    /// `GET /pending`: the oldest pending calls, as many as the gate lists by default
+    /// ([`super::PENDING_LISTED`]).
     pub async fn pending(&self) -> Result<PendingList, AdminError> {
         let url = self.url(paths::PENDING);
         Self::json(self.send(self.http.get(&url), &url).await?).await
+    }
+
+    /// Every pending call (`GET /pending?limit=` as high as it goes): for tools that must
+    /// find their own call on a gate with a long queue. Gates that list everything anyway
+    /// ignore the parameter.
+    pub async fn pending_all(&self) -> Result<PendingList, AdminError> {
+        self.pending_up_to(u32::MAX).await
+    }
+
+    /// `GET /pending?limit=`: up to `limit` of the oldest pending calls.
+    pub async fn pending_up_to(&self, limit: u32) -> Result<PendingList, AdminError> {
+        let url = self.url(paths::PENDING);
+        let query = super::PendingQuery::up_to(limit);
+        Self::json(self.send(self.http.get(&url).query(&query), &url).await?).await
     }
 
     /// `GET /pending/{id}`: one pending call whole (listings cut large bodies to a preview).
@@ -280,7 +295,10 @@ mod tests {
             paths::PENDING,
             get(|headers: HeaderMap| async move {
                 match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-                    Some("Bearer s3cret") => Ok(Json(PendingList { pending: vec![] })),
+                    Some("Bearer s3cret") => Ok(Json(PendingList {
+                        pending: vec![],
+                        more: false,
+                    })),
                     _ => Err((
                         StatusCode::UNAUTHORIZED,
                         Json(ApiError {

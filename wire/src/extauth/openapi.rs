@@ -18,7 +18,7 @@ use utoipa::{
 
 use super::{
     ApiError, DecideRequest, DecidedCall, Event, HistoryPage, HistoryQuery, ParkedCall,
-    PendingList, paths,
+    PendingList, PendingQuery, paths,
 };
 use crate::policy::PolicyView;
 
@@ -99,8 +99,15 @@ fn operations() -> Vec<Operation> {
         get(
             paths::PENDING,
             Access::Token,
-            "The calls waiting for a reviewer; large bodies cut to a preview.",
-            vec![json::<PendingList>(200, "The pending calls, oldest first.")],
+            "The oldest calls waiting for a reviewer (1 000 unless `limit` says otherwise); \
+             large bodies cut to a preview.",
+            vec![
+                json::<PendingList>(
+                    200,
+                    "The pending calls, oldest first; `more` when others wait behind them.",
+                ),
+                json::<ApiError>(400, "A query parameter that does not parse, or `limit=0`."),
+            ],
         ),
         get(
             paths::PENDING_CALL,
@@ -303,6 +310,9 @@ fn operation(op: &Operation) -> utoipa::openapi::path::Operation {
     }
     if op.path == paths::HISTORY {
         builder = builder.parameters(Some(HistoryQuery::into_params(|| Some(ParameterIn::Query))));
+    }
+    if op.path == paths::PENDING {
+        builder = builder.parameters(Some(PendingQuery::into_params(|| Some(ParameterIn::Query))));
     }
     if op.path == paths::DECIDE {
         builder = builder.request_body(Some(

@@ -23,7 +23,7 @@ use crate::{
 pub(super) async fn parked_ids(
     admin: &AdminClient,
 ) -> anyhow::Result<(HashMap<usize, String>, Vec<String>)> {
-    let pending = admin.pending().await?.pending;
+    let pending = admin.pending_all().await?.pending;
     let mut parked_ids: HashMap<usize, String> = HashMap::with_capacity(pending.len());
     let mut problems = Vec::new();
     for call in pending {

@@ -159,7 +159,7 @@ pub async fn wait_listed(
 ) -> anyhow::Result<Vec<ParkedCall>> {
     let (mut last, mut changed) = (usize::MAX, Instant::now());
     loop {
-        let mut cards = replica.admin.pending().await?.pending;
+        let mut cards = replica.admin.pending_all().await?.pending;
         cards.retain(|c| {
             c.headers
                 .get(TAG_HEADER)

@@ -202,7 +202,12 @@ pub async fn status(state: &LabState) -> String {
     };
     match pending {
         Ok(list) => {
-            out.push_str(&format!("waiting for a reviewer: {}\n", list.pending.len()));
+            let n = list.pending.len();
+            out.push_str(&if list.more {
+                format!("waiting for a reviewer: more than {n} (the oldest {n} listed)\n")
+            } else {
+                format!("waiting for a reviewer: {n}\n")
+            });
             for call in list.pending {
                 out.push_str(&format!(
                     "  {} {} {} (from {})\n",

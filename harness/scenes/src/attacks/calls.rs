@@ -101,7 +101,7 @@ pub async fn released(admin: &AdminClient, tag: u32, limit: Duration) -> anyhow:
 async fn held_for(admin: &AdminClient, tag: u32) -> anyhow::Result<bool> {
     let needle = tag_needle(tag);
     Ok(admin
-        .pending()
+        .pending_all()
         .await?
         .pending
         .iter()
@@ -119,7 +119,7 @@ pub fn fresh_requester(target: &Target) -> String {
 async fn pending_id(admin: &AdminClient, tag: u32) -> anyhow::Result<Option<String>> {
     let needle = tag_needle(tag);
     Ok(admin
-        .pending()
+        .pending_all()
         .await?
         .pending
         .into_iter()

@@ -171,7 +171,7 @@ async fn park<'t>(
     let (tag, call) = spawn_migration(target, &requester, "v1", Duration::from_secs(120))?;
     let id = parked_id(target, tag).await?;
     let card = admin
-        .pending()
+        .pending_all()
         .await?
         .pending
         .into_iter()
@@ -256,7 +256,7 @@ async fn expect(
 async fn approvals(report: &mut AttackReport, parked: &Parked<'_>, n: usize) -> anyhow::Result<()> {
     let card = parked
         .admin
-        .pending()
+        .pending_all()
         .await?
         .pending
         .into_iter()

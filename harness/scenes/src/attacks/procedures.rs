@@ -46,7 +46,12 @@ pub async fn self_approval(target: &Target, report: &mut AttackReport) -> anyhow
         status == 403 && text.contains("another reviewer must approve"),
         format!("the requester's own approval is refused (HTTP {status})"),
     );
-    let still = admin.pending().await?.pending.iter().any(|c| c.id == id);
+    let still = admin
+        .pending_all()
+        .await?
+        .pending
+        .iter()
+        .any(|c| c.id == id);
     check(
         report,
         still,
@@ -201,7 +206,12 @@ pub async fn decide_without_credentials(
         statuses.iter().all(|s| matches!(s, 401 | 403 | 503)),
         format!("refused without the credential (HTTP {statuses:?})"),
     );
-    let still = admin.pending().await?.pending.iter().any(|c| c.id == id);
+    let still = admin
+        .pending_all()
+        .await?
+        .pending
+        .iter()
+        .any(|c| c.id == id);
     check(report, still, "the call is still waiting");
     // Close it as a reviewer would.
     if let Err(why) = target.decider.clean_up(&id).await? {

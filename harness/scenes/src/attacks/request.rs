@@ -81,7 +81,7 @@ async fn close_what_it_opened(
     let deadline = std::time::Instant::now() + LISTING_LIMIT;
     loop {
         let opened: Vec<String> = admin
-            .pending()
+            .pending_all()
             .await?
             .pending
             .into_iter()

@@ -97,7 +97,7 @@ pub async fn run(
     }?;
     let mine = attack.requesters.lock().expect("not poisoned").clone();
     let left: Vec<String> = admin
-        .pending()
+        .pending_all()
         .await?
         .pending
         .into_iter()

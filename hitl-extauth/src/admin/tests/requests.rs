@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::{approval_request::Clocks, gate::REJECTION_HOLD};
-use hitl_wire::extauth::{HistoryQuery, Outcome};
+use hitl_wire::extauth::{HistoryQuery, Outcome, ParkedCall, PendingList};
 
 /// `run_migration` to v3 as alice's client might send it: another JSON-RPC id, key order,
 /// whitespace, `\u` escapes — the same action.
@@ -439,4 +439,56 @@ async fn a_backlog_of_open_requests_lives_in_the_store_not_in_memory() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the backlog did not expire");
+}
+
+/// Listing the queue reads only its oldest requests, from memory or from the store, and
+/// says whether more wait; any one of the others is still found by its id.
+#[tokio::test]
+async fn a_listing_holds_the_oldest_requests_and_says_more_wait() {
+    for hot in [2, crate::approval_request::HOT] {
+        let (audit, _) = Store::open(Path::new(":memory:")).unwrap();
+        let lab = Lab {
+            gate: Gate::start_hot(settings(Duration::from_millis(100)), audit, Vec::new(), hot),
+            token: None,
+        };
+        let version = |v: usize| SAME_V3[0].replace("v3", &format!("v{v}"));
+        for v in 1..=5 {
+            lab.check(&version(v)).await.unwrap();
+        }
+        let all = lab.parked(5).await;
+        assert!(!all.more, "hot {hot}");
+        if hot == 2 {
+            assert!(
+                lab.gate.requests_in_memory() < 5,
+                "some were left to the store"
+            );
+        }
+        let target = |c: &ParkedCall| c.tool_args["target_version"].as_str().unwrap().to_owned();
+        let listed = lab.gate.pending_listed(3).await;
+        assert!(listed.more, "hot {hot}");
+        assert_eq!(
+            listed.calls.iter().map(|c| target(c)).collect::<Vec<_>>(),
+            ["v1", "v2", "v3"],
+            "hot {hot}: the oldest, oldest first"
+        );
+        assert!(!lab.gate.pending_listed(5).await.more, "hot {hot}");
+        let asked: PendingList = lab.get(&format!("{}?limit=3", paths::PENDING)).await;
+        assert_eq!((asked.pending.len(), asked.more), (3, true), "hot {hot}");
+        for bad in ["0", "-1", "many"] {
+            let uri = format!("{}?limit={bad}", paths::PENDING);
+            let (status, _) = lab.call(Method::GET, &uri, None, None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "limit={bad}");
+        }
+        let newest = all.pending.iter().find(|c| target(c) == "v5").unwrap();
+        let one: ParkedCall = lab.get(&paths::pending_call(&newest.id)).await;
+        assert_eq!(
+            target(&one),
+            "v5",
+            "hot {hot}: an unlisted request by its id"
+        );
+        let (status, _) = lab
+            .call(Method::GET, &paths::pending_call("no-such-id"), None, None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
 }

@@ -170,7 +170,7 @@ impl Attack<'_> {
     pub(super) async fn cards_of(&self, sub: &str) -> anyhow::Result<Vec<ParkedCall>> {
         Ok(self
             .admin
-            .pending()
+            .pending_all()
             .await?
             .pending
             .into_iter()
