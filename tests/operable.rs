@@ -395,3 +395,39 @@ async fn a_duration_outside_the_one_grammar_refuses_to_start_naming_it() -> anyh
     }
     Ok(())
 }
+
+/// A key generated where only the gate reads it (the chart's Secret) still gives the MCP server
+/// its public half: `--print-verifying-key` prints exactly what the key files' verifying half
+/// holds, and serves nothing; without a key it says which setting is missing.
+#[tokio::test]
+async fn the_gate_prints_the_public_half_of_its_approval_key() -> anyhow::Result<()> {
+    use hitl_wire::{approval::Signer, env::extauth};
+    let dir = scratch_dir("operable_verifying_key");
+    let keys = Signer::generate()?.write_key_files(&dir)?;
+    let print = |key: Option<&std::path::Path>| {
+        let mut command = tokio::process::Command::new(hitl_lab::bins::path("hitl-extauth")?);
+        command.arg("--print-verifying-key").kill_on_drop(true);
+        if let Some(key) = key {
+            command.env(extauth::APPROVAL_SIGNING_KEY_FILE, key);
+        }
+        anyhow::Ok(command)
+    };
+    let out = tokio::time::timeout(PATIENCE, print(Some(&keys.signing))?.output()).await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout)?.trim(),
+        std::fs::read_to_string(&keys.verifying)?.trim()
+    );
+    let out = tokio::time::timeout(PATIENCE, print(None)?.output()).await??;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(extauth::APPROVAL_SIGNING_KEY_FILE),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -169,6 +169,13 @@ pub struct Config {
     #[arg(long, env = env::APPROVAL_SIGNING_KEY_FILE, value_name = "PATH")]
     pub approval_signing_key_file: Option<PathBuf>,
 
+    /// Print the public half of the approval signing key (hex Ed25519: what the MCP server's
+    /// verifying key file holds) and exit, serving nothing. For a key generated where only
+    /// the gate can read it, e.g. `kubectl exec deploy/hitl-extauth --
+    /// /usr/local/bin/service --print-verifying-key`.
+    #[arg(long)]
+    pub print_verifying_key: bool,
+
     /// Run without a signing key: approvals carry no token, so a backend
     /// that verifies approvals refuses them. Logged as a warning at every start.
     #[arg(

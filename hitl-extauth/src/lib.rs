@@ -42,6 +42,23 @@ use crate::{
     store::Store,
 };
 
+/// The public half of the approval signing key `config` names, as hex: what the MCP server
+/// verifies approval tokens with (`--print-verifying-key`).
+pub fn verifying_key_hex(config: &Config) -> anyhow::Result<String> {
+    let path = config
+        .approval_signing_key_file
+        .as_deref()
+        .with_context(|| {
+            format!(
+                "no approval signing key to print the public half of: set {}",
+                hitl_wire::env::extauth::APPROVAL_SIGNING_KEY_FILE
+            )
+        })?;
+    let signer = Signer::from_file(path)
+        .with_context(|| format!("loading the approval signing key {}", path.display()))?;
+    Ok(signer.verifying_key_hex())
+}
+
 /// Open the audit trail, then serve gRPC and the admin API until SIGINT/SIGTERM.
 ///
 /// On a signal the process stops at once rather than waiting for parked calls (which may
@@ -80,6 +97,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             hitl_wire::env::extauth::INSECURE_NO_APPROVAL_KEY
         ),
     };
+    // Logged at start: the public half, for whoever sets up the MCP server's verifying key.
+    let verifying_key = signer
+        .as_ref()
+        .map(Signer::verifying_key_hex)
+        .unwrap_or_else(|| "none".to_owned());
     let verifier = config.requester_verifier()?;
     let grpc_tls = match config.grpc_tls()? {
         Some(tls) => Some(tls.server_config()?),
@@ -147,7 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         %grpc_addr, %http_addr, park_timeout_sec = config.park_timeout_sec,
         allowed_methods = %config.allowed_methods, store = ?location,
         admin_token = config.admin_token().is_some(),
-        signs_approvals = config.approval_signing_key_file.is_some(),
+        approval_verifying_key = %verifying_key,
         require_verified_requester = config.require_verified_requester,
         grpc_mtls = grpc_tls.is_some(), "hitl-extauth listening"
     );

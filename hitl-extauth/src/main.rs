@@ -9,5 +9,9 @@ use clap::Parser as _;
 async fn main() -> anyhow::Result<()> {
     hitl_serve::logs::init("info")?;
     let config = hitl_extauth::config::Config::parse().read_secret_files()?;
+    if config.print_verifying_key {
+        println!("{}", hitl_extauth::verifying_key_hex(&config)?);
+        return Ok(());
+    }
     hitl_extauth::run(config).await
 }
