@@ -258,6 +258,11 @@ impl Live {
         self.read().cards.len()
     }
 
+    /// Whether call `id` is on the queue.
+    pub fn contains(&self, id: &str) -> bool {
+        self.read().cards.contains_key(id)
+    }
+
     /// Whether the gate's last listing left calls out (newer than every listed one).
     pub fn more(&self) -> bool {
         self.read().more

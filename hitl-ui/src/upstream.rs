@@ -121,7 +121,19 @@ async fn session(
     backoff.reset();
     let events = events.ready_chunks(MAX_BATCH);
     futures::pin_mut!(events);
-    while let Some(batch) = events.next().await {
+    let mut relist = tokio::time::interval_at(tokio::time::Instant::now() + RELIST, RELIST);
+    relist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let batch = tokio::select! {
+            batch = events.next() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+            _ = relist.tick(), if live.more() => {
+                listed = sync(admin, live, cards).await?;
+                continue;
+            }
+        };
         // The events before a broken one still count.
         let mut broken = None;
         let batch: Vec<Event> = batch
@@ -140,8 +152,9 @@ async fn session(
         if let Some(e) = broken {
             return Err(e);
         }
-        // The gate listed only its oldest calls: once reviewers have taken half of them off
-        // the queue, list again so the ones behind them show up.
+        // The gate listed only its oldest calls (and newer parks are not shown meanwhile):
+        // once reviewers have taken half of them off the queue, list again so the ones
+        // behind them show up.
         if live.more() && live.len() <= listed / 2 {
             listed = sync(admin, live, cards).await?;
         }
@@ -174,9 +187,17 @@ async fn read_policy(admin: &AdminClient, live: &Live) {
     }
 }
 
+/// How often a queue longer than its listing is listed again even if nothing was decided
+/// (calls behind the listed ones may have become the oldest: others expired or were withdrawn).
+const RELIST: Duration = Duration::from_secs(30);
+
 /// One event on the live queue; `schema` was read after it arrived.
 fn apply(live: &Live, event: Event, schema: &SchemaVersion) {
     match event {
+        Event::Parked { call } if live.more() && !live.contains(&call.id) => {
+            // Behind the oldest calls the gate listed: shown when a listing reaches it.
+            tracing::debug!(id = %call.id, "parked behind the listed calls");
+        }
         Event::Parked { call } => {
             tracing::info!(id = %call.id, tool = %call.tool_name, "parked");
             live.insert(CardMaker::with_version(call, schema));
@@ -286,7 +307,8 @@ mod tests {
     }
 
     /// A gate that lists only its oldest calls is listed again once reviewers have taken
-    /// half of them off the queue: the calls behind them show up.
+    /// half of them off the queue: the calls behind them show up (and a newer park is not
+    /// shown ahead of them).
     #[tokio::test]
     async fn a_queue_longer_than_the_listing_is_listed_again_as_it_drains() {
         let call = |i: usize| {
@@ -311,8 +333,13 @@ mod tests {
                 })
             }
         };
-        let stream: String = (0..2)
-            .map(|i| {
+        // A newer call parks (behind the listed ones: not shown), then two listed are decided.
+        let newer = format!(
+            "event: parked\ndata: {}\n\n",
+            serde_json::to_string(&Event::Parked { call: call(9) }).unwrap()
+        );
+        let stream: String = std::iter::once(newer)
+            .chain((0..2).map(|i| {
                 let record = DecidedCall {
                     call: call(i),
                     outcome: hitl_wire::extauth::Outcome::Approved,
@@ -324,7 +351,7 @@ mod tests {
                 };
                 let event = serde_json::to_string(&Event::Decided { record }).unwrap();
                 format!("event: decided\ndata: {event}\n\n")
-            })
+            }))
             .collect();
         let gate = serve(Router::new().route(paths::PENDING, get(pending)).route(
             paths::EVENTS,

@@ -41,7 +41,15 @@ pub fn unclaimed() -> std::io::Result<TcpListener> {
             }
         }
     }
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    // The OS's pick, still never one this process handed out before (as far as it can).
+    let mut last = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    for _ in 0..64 {
+        if first_pick(last.local_addr()?.port(), u16::MAX) {
+            break;
+        }
+        last = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    }
+    Ok(last)
 }
 
 /// Whether this process has not picked `port` before (and records that it now has); the

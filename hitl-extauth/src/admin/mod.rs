@@ -261,8 +261,7 @@ async fn pending_call(
     Path(id): Path<String>,
 ) -> Result<Json<ParkedCall>, Failure> {
     gate.pending_card(&id)
-        .await
-        .map_err(|e| Failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        .await?
         .map(|c| Json(crate::park::whole(&c)))
         .ok_or_else(|| {
             Failure(

@@ -322,7 +322,12 @@ impl Gate {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "listing open requests from the store failed; listing those in memory");
-                limited(self.pending())
+                // Some open requests are in the store alone: more than these wait.
+                let listing = limited(self.pending());
+                Listing {
+                    more: true,
+                    ..listing
+                }
             }
         }
     }
@@ -330,13 +335,15 @@ impl Gate {
     /// The card of open request `id`: from memory, or read from the store when the gate left
     /// it there (`Ok(None)`: not open).
     pub async fn pending_card(&self, id: &str) -> Result<Option<ParkedCall>, StoreError> {
+        let now = OffsetDateTime::now_utc();
         if let Some(card) = self.requests.card(id) {
-            return Ok(Some(card));
+            // Open until its clock runs out, not until the next sweep notices.
+            let open = card.request.as_ref().is_none_or(|r| now < r.open_until);
+            return Ok(open.then_some(card));
         }
         if !self.requests.has_cold() {
             return Ok(None);
         }
-        let now = OffsetDateTime::now_utc();
         Ok(self
             .audit
             .request(id)

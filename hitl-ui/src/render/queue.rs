@@ -29,13 +29,13 @@ pub fn page(
                 "approve to let it through, reject to send your reason back to the agent."
             }
         }
-        div #queue .queue data-live-url="/live" aria-live="polite" {
-            @for card in cards { (PreEscaped(*card)) }
-        }
         div #more-banner .banner.info role="status" hidden[!more] {
             strong { "More calls are waiting than are shown." }
             " These are the oldest " (hitl_wire::extauth::PENDING_LISTED) "; the newer ones "
             "appear here as these are decided."
+        }
+        div #queue .queue data-live-url="/live" aria-live="polite" {
+            @for card in cards { (PreEscaped(*card)) }
         }
         (empty_state(cards.is_empty()))
         div #toasts .toasts aria-live="polite" {}

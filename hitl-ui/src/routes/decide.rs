@@ -112,17 +112,13 @@ pub async fn decide(
         );
     }
 
-    // The call as the gate holds it: our live copy, or a fresh look if we have not seen it
-    // (that one call; a gate without `/pending/{id}` answers 404 to it, and is then looked
-    // up in its listing).
+    // The call as the gate holds it: our live copy, or a fresh look at that one call if we
+    // have not seen it (never a listing: the queue may be longer than one).
     let call = match state.live.get(&id) {
         Some(call) => Some(call),
         None => match state.admin.pending_call(&id).await {
             Ok(call) => Some(call),
-            Err(AdminError::NotFound(_)) => match state.admin.pending().await {
-                Ok(list) => list.pending.into_iter().find(|call| call.id == id),
-                Err(e) => return refuse(StatusCode::BAD_GATEWAY, e.to_string()),
-            },
+            Err(AdminError::NotFound(_)) => None,
             Err(e) => return refuse(StatusCode::BAD_GATEWAY, e.to_string()),
         },
     };

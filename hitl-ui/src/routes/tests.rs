@@ -39,6 +39,20 @@ async fn fake_gate() -> (String, Arc<Mutex<Vec<(String, DecideRequest)>>>) {
             }),
         )
         .route(
+            paths::PENDING_CALL,
+            get(|Path(id): Path<String>| async move {
+                if id != "c1" {
+                    return Err((
+                        StatusCode::NOT_FOUND,
+                        Json(hitl_wire::extauth::ApiError {
+                            error: format!("no pending call {id}"),
+                        }),
+                    ));
+                }
+                Ok(Json(call_from(Some("alice"), &[("x-user-id", "alice")])))
+            }),
+        )
+        .route(
             paths::DECIDE,
             post(
                 move |Path(id): Path<String>, Json(req): Json<DecideRequest>| {

@@ -119,6 +119,7 @@ fn operations() -> Vec<Operation> {
                     404,
                     "No such call pending (decided, expired or never parked).",
                 ),
+                json::<ApiError>(500, "The store could not be read."),
             ],
         ),
         Operation {
