@@ -207,8 +207,18 @@ pub fn ensure() -> anyhow::Result<Installed> {
         );
         std::fs::write(&stamp, wanted)?;
     }
-    std::fs::copy(src.join("op.mjs"), &installed.script)
-        .with_context(|| format!("copying {}", src.join("op.mjs").display()))?;
+    // Replaced whole (a new file renamed over the old), never rewritten in place: another
+    // lab's provider may be starting from it right now, and a half-copied script is an empty
+    // module to node, which then exits 0 without a word (seen in CI: tests start labs in
+    // parallel).
+    let script = std::fs::read(src.join("op.mjs"))
+        .with_context(|| format!("reading {}", src.join("op.mjs").display()))?;
+    if std::fs::read(&installed.script).ok().as_deref() != Some(script.as_slice()) {
+        let next = dir.join(format!("op.mjs.{}.new", std::process::id()));
+        std::fs::write(&next, &script)
+            .and_then(|()| std::fs::rename(&next, &installed.script))
+            .with_context(|| format!("installing {}", installed.script.display()))?;
+    }
     Ok(installed)
 }
 
