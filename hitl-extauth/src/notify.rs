@@ -204,13 +204,43 @@ async fn deliver(http: &Http, url: &str, body: &[u8], secret: &[u8]) -> bool {
     false
 }
 
-/// A receiver's URL without its path (Slack's path is its secret).
+/// A receiver's URL without its path (Slack's path is its secret), its query, or any
+/// `user:password@` it carries: scheme and host only.
 fn shown(url: &str) -> String {
     match url.find("://").map(|i| i + 3) {
         Some(start) => {
-            let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-            format!("{}/…", &url[..end])
+            let end = url[start..]
+                .find(['/', '?', '#'])
+                .map_or(url.len(), |i| start + i);
+            let authority = &url[start..end];
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{}{host}/…", &url[..start])
         }
         None => "(a receiver)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_receiver_is_logged_by_scheme_and_host_alone() {
+        for (url, want) in [
+            (
+                "https://hooks.slack.com/services/T0/B0/s3cret",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "https://bot:s3cret@hooks.example/in?token=s3cret",
+                "https://hooks.example/…",
+            ),
+            ("http://127.0.0.1:9/x#s3cret", "http://127.0.0.1:9/…"),
+            ("not a url", "(a receiver)"),
+        ] {
+            assert_eq!(shown(url), want, "{url}");
+        }
     }
 }

@@ -32,8 +32,9 @@ pub struct Reviewer {
     /// The normalised identity, for comparisons (`None`: an unnamed decision of an open
     /// admin API, which is nobody).
     pub identity: Option<Identity>,
-    /// The groups the identity provider's token gives (empty without a token).
-    pub token_groups: Vec<String>,
+    /// The groups the identity provider's token gives; `None` without a token (then the
+    /// policy file's static members decide, as for the no-setup sign-in list).
+    pub token_groups: Option<Vec<String>>,
 }
 
 impl Tokens {
@@ -86,7 +87,7 @@ impl Tokens {
         Ok(Reviewer {
             name: identity.as_str().to_owned(),
             identity: Some(identity),
-            token_groups,
+            token_groups: Some(token_groups),
         })
     }
 }

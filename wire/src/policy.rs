@@ -155,7 +155,7 @@ pub struct PolicyError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub view: RuleView,
-    /// The request path the call must have (exact), if any.
+    /// The request path the call must have (exact, its query string aside), if any.
     pub route: Option<String>,
     /// The tool (exact), or [`ANYONE`] for every tool.
     pub tool: String,
@@ -168,7 +168,10 @@ pub struct Rule {
 impl Rule {
     /// Whether this rule covers a `tools/call` of `tool` with `args` on `route`.
     pub fn matches(&self, route: &str, tool: &str, args: &serde_json::Value) -> bool {
-        self.route.as_deref().is_none_or(|r| r == route)
+        // `?…` reaches the same endpoint: it must not slip past a rule for that path to a
+        // weaker one after it.
+        let path = route.split(['?', '#']).next().unwrap_or(route);
+        self.route.as_deref().is_none_or(|r| r == path)
             && (self.tool == ANYONE || self.tool == tool)
             && self
                 .args

@@ -42,7 +42,7 @@ impl Gate {
     }
 
     /// The approval policy's rule for `call` (its path, tool and arguments).
-    fn rule(&self, call: &ParkedCall) -> Option<&hitl_wire::policy::Rule> {
+    pub(super) fn rule(&self, call: &ParkedCall) -> Option<&hitl_wire::policy::Rule> {
         let arguments = crate::park::arguments(call);
         self.settings
             .policy

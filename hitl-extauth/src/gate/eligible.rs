@@ -57,7 +57,7 @@ impl Gate {
             return Ok(Reviewer {
                 name: UNNAMED_REVIEWER.to_owned(),
                 identity: None,
-                token_groups: Vec::new(),
+                token_groups: None,
             });
         }
         if name.is_empty() {
@@ -76,7 +76,7 @@ impl Gate {
             return Ok(Reviewer {
                 name: format!("{name}{UNVERIFIED_SUFFIX}"),
                 identity: None,
-                token_groups: Vec::new(),
+                token_groups: None,
             });
         }
         let identity = hitl_wire::identity::Identity::parse(name).map_err(|e| {
@@ -85,7 +85,7 @@ impl Gate {
         Ok(Reviewer {
             name: name.to_owned(),
             identity: Some(identity),
-            token_groups: Vec::new(),
+            token_groups: None,
         })
     }
 
@@ -99,9 +99,18 @@ impl Gate {
         now: OffsetDateTime,
     ) -> Result<(requests::Verdict, Option<requests::Count>), DecideError> {
         let view = card.request.as_ref();
-        let rule = view
-            .and_then(|v| v.rule.clone())
-            .unwrap_or_else(|| policy::Policy::anyone_once().rules[0].view.clone());
+        let rule = match view.and_then(|v| v.rule.clone()) {
+            Some(rule) => rule,
+            // Opened before this gate had a rule on its cards (an older version's row, or an
+            // older replica's): judged by the policy in force, never waved through.
+            None => self.rule(card).map(|r| r.view.clone()).ok_or_else(|| {
+                DecideError::Forbidden(format!(
+                    "no rule of the approval policy covers {} on {}: nobody may decide \
+                         it; nothing was decided",
+                    card.tool_name, card.path
+                ))
+            })?,
+        };
         let before: Vec<ApprovalView> = view.map(|v| v.approvals.clone()).unwrap_or_default();
         self.eligible(&rule, &before, card, reviewer, request)?;
         if !request.approved {
@@ -121,8 +130,9 @@ impl Gate {
         Ok((verdict, Some(requests::Count { before, after })))
     }
 
-    /// [`policy::may_decide`] for `reviewer`, their groups being the token's and (for a name
-    /// the admin token's holder vouches for) those the policy file lists them in.
+    /// [`policy::may_decide`] for `reviewer`, their groups being their ID token's, or (for a
+    /// name the admin token's holder vouches for, without a token) those the policy file lists
+    /// them in.
     fn eligible(
         &self,
         rule: &RuleView,
@@ -147,8 +157,13 @@ impl Gate {
                 rule.name
             )));
         };
-        let mut groups = reviewer.token_groups.clone();
-        groups.extend(self.settings.policy.static_groups(identity));
+        // A signed-in reviewer's groups are their identity provider's word, never added to
+        // from the static list: its members are sign-in names of the no-setup list, and a
+        // provider may let anyone take a name like one of them (as hitl-ui judges it).
+        let groups = match &reviewer.token_groups {
+            Some(groups) => groups.clone(),
+            None => self.settings.policy.static_groups(identity),
+        };
         policy::may_decide(
             rule,
             before,

@@ -54,9 +54,10 @@ pub struct Postgres {
     shown: String,
 }
 
-/// `url` without its password, for logs and errors.
+/// `url` without its password, for logs and errors: in the user info (`user:***@`), and as a
+/// `password=` parameter of the URL's query or of libpq's `key=value` form.
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.split_once(':') {
@@ -65,7 +66,51 @@ pub fn redacted(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    without_password_parameter(&url)
+}
+
+/// Every `password=<value>` (any case; the value up to `&`, whitespace or the end, or quoted
+/// as libpq allows) as `password=***`.
+fn without_password_parameter(text: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(KEY) {
+        let start = from + found;
+        // Only a whole key: at the start, or after `?`, `&` or whitespace.
+        let whole = start == 0
+            || matches!(
+                text.as_bytes()[start - 1],
+                b'?' | b'&' | b' ' | b'\t' | b'\n'
+            );
+        let value = start + KEY.len();
+        if !whole {
+            from = value;
+            continue;
+        }
+        let end = if text[value..].starts_with('\'') {
+            // A quoted libpq value: to the closing quote (`\'` escapes one).
+            let mut i = value + 1;
+            let bytes = text.as_bytes();
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            (i + 1).min(text.len())
+        } else {
+            text[value..]
+                .find(['&', ' ', '\t', '\n'])
+                .map_or(text.len(), |i| value + i)
+        };
+        out.push_str(&text[rest..value]);
+        out.push_str("***");
+        rest = end;
+        from = end;
     }
+    out.push_str(&text[rest..]);
+    out
 }
 
 pub(super) fn connect(

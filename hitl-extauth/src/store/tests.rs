@@ -653,6 +653,31 @@ fn a_password_never_shows_in_a_location() {
         ca_file: None,
     };
     assert_eq!(format!("{location:?}"), "postgres://hitl:***@db:5432/gate");
+    for (url, shown) in [
+        (
+            "postgres://hitl@db/gate?sslmode=require&password=s3cret&x=1",
+            "postgres://hitl@db/gate?sslmode=require&password=***&x=1",
+        ),
+        (
+            "postgres://hitl@db/gate?PASSWORD=s3cret",
+            "postgres://hitl@db/gate?PASSWORD=***",
+        ),
+        (
+            "host=db user=hitl password='s3 \\'cret' dbname=gate",
+            "host=db user=hitl password=*** dbname=gate",
+        ),
+        ("host=db password=s3cret", "host=db password=***"),
+        (
+            "postgres://hitl@db/gate?application_name=no-password=here",
+            "postgres://hitl@db/gate?application_name=no-password=here",
+        ),
+    ] {
+        assert_eq!(crate::store::postgres::redacted(url), shown, "{url}");
+        assert!(
+            !crate::store::postgres::redacted(url).contains("s3"),
+            "{url}"
+        );
+    }
 }
 
 /// How many parks a second each engine commits when they come in bursts (a measurement, not

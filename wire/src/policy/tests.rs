@@ -45,6 +45,34 @@ fn the_first_matching_rule_decides_and_no_rule_denies() {
     assert!(policy.static_groups(&id("mallory")).is_empty());
 }
 
+/// A rule for a path holds for that path with a query string too: `?x` reaches the same
+/// endpoint and must not fall through to a weaker rule after it.
+#[test]
+fn a_query_string_does_not_slip_past_a_rule_for_its_path() {
+    let strict = LAB.replacen(
+        "[[rule]]\nname = \"migration-down-to-v1\"",
+        "[[rule]]\nname = \"privileged\"\nroute = \"/privileged/mcp\"\ntool = \"*\"\n\
+         groups = [\"dba\"]\napprovals = 2\n\n[[rule]]\nname = \"migration-down-to-v1\"",
+        1,
+    );
+    let policy = Policy::parse(&strict, "p.toml").unwrap();
+    let up = serde_json::json!({"version": "v3"});
+    for path in [
+        "/privileged/mcp",
+        "/privileged/mcp?x=1",
+        "/privileged/mcp#f",
+    ] {
+        let rule = policy.rule_for(path, "run_migration", &up);
+        assert_eq!(
+            rule.map(|r| r.view.name.as_str()),
+            Some("privileged"),
+            "{path}"
+        );
+    }
+    let elsewhere = policy.rule_for("/public/mcp", "run_migration", &up);
+    assert_eq!(elsewhere.map(|r| r.view.name.as_str()), Some("migrations"));
+}
+
 #[test]
 fn mistakes_are_named_with_their_line() {
     let unknown = LAB.replace(r#"["dba", "sre"]"#, r#"["dba", "sres"]"#);

@@ -212,6 +212,11 @@ async fn an_id_token_names_the_reviewer_and_brings_groups_a_header_cannot() {
         "idToken": id_token("ivan", &["dba"])});
     let (status, _) = lab.decide(&card.id, &decision.to_string()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A provider's account that took the name of a static dba member is not a dba: its
+    // groups are the provider's word alone.
+    let decision = serde_json::json!({"approved": true, "idToken": id_token("dba-ann", &[])});
+    let (status, answer) = lab.decide(&card.id, &decision.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", text(&answer));
     // The identity provider says ivan is a dba, and olga an sre: two keys.
     for (who, group, want) in [
         ("ivan", "dba", StatusCode::ACCEPTED),
