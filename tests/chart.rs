@@ -37,6 +37,11 @@ fn value_sets() -> Vec<(&'static str, Vec<PathBuf>, Value)> {
                    "networkPolicy": {"enabled": false}}),
         ),
         (
+            "an identity provider whose sub is opaque",
+            vec![],
+            json!({"extauth": {"requester": {"nameClaim": "preferred_username"}}}),
+        ),
+        (
             "managed PostgreSQL with its CA",
             vec![],
             json!({"store": {"postgres": {"url": "postgres://gate@db.example.com:5432/hitl",
@@ -439,4 +444,23 @@ fn the_optional_route_and_policies_are_the_labs_own() {
             ours.resource()
         );
     }
+}
+
+/// Where the provider's `sub` is an opaque id, requesters are named by the claim reviewers
+/// are (separation of duties compares the two); by default the gate's own default (`sub`).
+#[test]
+fn the_requester_may_be_named_by_the_reviewers_claim() {
+    let claim = extauth_env::REQUESTER_NAME_CLAIM;
+    let chart = defaults("chart-requester-claim-default");
+    assert_eq!(
+        env(chart.doc("Deployment", "hitl-extauth").unwrap(), claim),
+        None
+    );
+    let chart = rendered(
+        "chart-requester-claim",
+        &[],
+        json!({"extauth": {"requester": {"nameClaim": "preferred_username"}}}),
+    );
+    let set = env(chart.doc("Deployment", "hitl-extauth").unwrap(), claim);
+    assert_eq!(set.map(|v| &v["value"]), Some(&json!("preferred_username")));
 }

@@ -239,6 +239,12 @@ pub struct Config {
     #[arg(long, env = env::REQUESTER_AUDIENCES, value_delimiter = ',')]
     pub requester_audiences: Vec<String>,
 
+    /// The requester token's claim that names the person. Separation of duties compares it
+    /// with the reviewer's name (--reviewer-name-claim): where `sub` is an opaque id, name
+    /// both by the same claim (e.g. `preferred_username`).
+    #[arg(long, env = env::REQUESTER_NAME_CLAIM, default_value = env::DEFAULT_REQUESTER_NAME_CLAIM)]
+    pub requester_name_claim: String,
+
     /// Longest requester token lifetime accepted, in seconds (`exp - iat`, and `exp - now`).
     #[arg(long, env = env::REQUESTER_MAX_LIFETIME_SEC, default_value_t = env::DEFAULT_REQUESTER_MAX_LIFETIME_SEC, value_parser = |s: &str| hitl_wire::duration::parse_positive_seconds(env::REQUESTER_MAX_LIFETIME_SEC, s))]
     pub requester_max_lifetime_sec: u64,
@@ -454,7 +460,20 @@ impl Config {
                 self.requester_audiences
             )
         })?;
-        Ok(Some(verifier))
+        if self.reviewer_jwks_file.is_some()
+            && self.requester_name_claim != self.reviewer_name_claim
+        {
+            tracing::warn!(
+                requester_claim = %self.requester_name_claim,
+                reviewer_claim = %self.reviewer_name_claim,
+                "requesters are named by one claim and reviewers by another: separation of duties \
+                 holds only if both name a person the same way (set {} and {} to one claim \
+                 where `sub` is an opaque id)",
+                env::REQUESTER_NAME_CLAIM,
+                env::REVIEWER_NAME_CLAIM
+            );
+        }
+        Ok(Some(verifier.naming(&self.requester_name_claim)))
     }
 }
 

@@ -62,8 +62,8 @@ pub enum TokenError {
     TooLong { lifetime: u64, max: u64 },
     #[error("it was issued in the future (`iat`)")]
     IssuedInFuture,
-    #[error("its `{REQUESTER_CLAIM}` is not an acceptable identity: {0}")]
-    Subject(String),
+    #[error("its `{claim}` is not an acceptable identity: {reason}")]
+    Subject { claim: String, reason: String },
     #[error("{0}")]
     Other(String),
 }
@@ -196,9 +196,10 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         let claims = self.verify_claims(token)?;
         match claims.get(&self.subject) {
-            Some(Value::String(sub)) => {
-                Identity::parse(sub).map_err(|e| TokenError::Subject(e.to_string()))
-            }
+            Some(Value::String(sub)) => Identity::parse(sub).map_err(|e| TokenError::Subject {
+                claim: self.subject.clone(),
+                reason: e.to_string(),
+            }),
             _ => Err(TokenError::Missing(self.subject.clone())),
         }
     }
@@ -362,6 +363,27 @@ pub(crate) mod tests {
         let issuer = TestIssuer::new();
         let id = issuer.verifier().verify(&issuer.mint("Alice")).unwrap();
         assert_eq!(id.as_str(), "alice");
+    }
+
+    /// Where `sub` is an opaque id, the requester is named by the claim reviewers are named
+    /// by (`REQUESTER_NAME_CLAIM`): then separation of duties compares like with like.
+    #[test]
+    fn a_requester_may_be_named_by_another_claim() {
+        let issuer = TestIssuer::new();
+        let mut claims = TestIssuer::claims("00u1a2b3c4");
+        claims["preferred_username"] = "Alice".into();
+        let token = issuer.sign(&claims);
+        let by_name = issuer.verifier().naming("preferred_username");
+        assert_eq!(by_name.verify(&token).unwrap().as_str(), "alice");
+        assert_eq!(
+            issuer.verifier().verify(&token).unwrap().as_str(),
+            "00u1a2b3c4"
+        );
+        let unnamed = by_name.verify(&issuer.mint("alice")).unwrap_err();
+        assert!(
+            unnamed.to_string().contains("preferred_username"),
+            "{unnamed}"
+        );
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub const REQUESTER_ISSUER: &str = "REQUESTER_ISSUER";
 /// Comma-separated audiences; a requester token's `aud` must hold one of them (required with
 /// [`REQUESTER_JWKS_FILE`]).
 pub const REQUESTER_AUDIENCES: &str = "REQUESTER_AUDIENCES";
+/// The requester token's claim that names the person (default [`DEFAULT_REQUESTER_NAME_CLAIM`]).
+/// Separation of duties compares it with the reviewer's name: with an identity provider whose
+/// `sub` is an opaque id, set it to the claim reviewers are named by (`REVIEWER_NAME_CLAIM`).
+pub const REQUESTER_NAME_CLAIM: &str = "REQUESTER_NAME_CLAIM";
+pub const DEFAULT_REQUESTER_NAME_CLAIM: &str = "sub";
 /// Longest lifetime accepted for a requester token, in seconds: `exp - iat`, and `exp - now`.
 pub const REQUESTER_MAX_LIFETIME_SEC: &str = "REQUESTER_MAX_LIFETIME_SEC";
 pub const DEFAULT_REQUESTER_MAX_LIFETIME_SEC: u64 = 3600;
