@@ -56,6 +56,12 @@ pub struct Config {
     #[arg(long, env = env::TRUSTED_USER_HEADER)]
     pub trusted_user_header: Option<String>,
 
+    /// The auth proxy's addresses (IPs or CIDRs, comma-separated): the trusted user header is
+    /// believed only on connections from them, and ignored (logged) from anyone else. The
+    /// default, loopback, fits a proxy beside hitl-ui (a sidecar in its pod).
+    #[arg(long, env = env::TRUSTED_PROXY_ADDRS, value_delimiter = ',', default_value = env::DEFAULT_TRUSTED_PROXY_ADDRS)]
+    pub trusted_proxy_addrs: Vec<String>,
+
     /// Built-in sign-in accounts, `user:password` pairs separated by commas
     /// (e.g. `alice:secret,bob:secret2`). For the lab; prefer REVIEWER_CREDENTIALS_FILE.
     #[arg(long, env = env::REVIEWER_CREDENTIALS, hide_env_values = true)]

@@ -81,7 +81,16 @@ fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map(|h| HeaderName::try_from(h).with_context(|| format!("TRUSTED_USER_HEADER `{h}`")))
         .transpose()?;
     let oidc = load_oidc(config)?;
-    let mut identity = IdentitySource::new(trusted_header, credentials, signer.clone());
+    let proxies = hitl_ui::security::identity::parse_proxies(&config.trusted_proxy_addrs)
+        .map_err(anyhow::Error::msg)?;
+    if trusted_header.is_some() {
+        tracing::info!(
+            proxies = ?proxies,
+            "the trusted user header is believed only from these addresses"
+        );
+    }
+    let mut identity = IdentitySource::new(trusted_header, credentials, signer.clone())
+        .with_trusted_proxies(proxies);
     if let Some(provider) = &oidc {
         identity = identity.with_oidc(provider.settings().claims.clone());
     }

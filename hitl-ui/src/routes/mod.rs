@@ -79,7 +79,37 @@ pub fn router(state: SharedState) -> Router {
         .route(health::LIVEZ, get(probes::live))
         .route(health::READYZ, get(probes::ready))
         .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            untrusted_user_header,
+        ))
         .with_state(state)
+}
+
+/// The trusted user header names a reviewer only on the auth proxy's connections: from
+/// anyone else (who reached hitl-ui around the proxy) it is taken off the request, and logged.
+async fn untrusted_user_header(
+    State(state): State<SharedState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(name) = state.identity.trusted_header()
+        && request.headers().contains_key(name)
+    {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<hitl_serve::Peer>>()
+            .map(|info| info.0.ip());
+        if !state.identity.header_believed_from(peer) {
+            tracing::warn!(
+                ?peer, header = %name,
+                "the trusted user header came from an address not in {}: ignored",
+                hitl_wire::env::ui::TRUSTED_PROXY_ADDRS
+            );
+            request.headers_mut().remove(name);
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuse a request whose `Host` is not on `ALLOWED_HOSTS` (421, saying what to configure).

@@ -127,12 +127,23 @@ async fn ui(trusted_header: Option<&'static str>, credentials: Option<&str>) -> 
 }
 
 impl Ui {
-    /// Send `request`, naming our host unless it names one itself.
+    /// Send `request`, naming our host unless it names one itself, from a loopback peer (an
+    /// auth proxy beside us) unless it names one itself.
     async fn send(&self, mut request: Request<Body>) -> Response {
         if !request.headers().contains_key(header::HOST) {
             request
                 .headers_mut()
                 .insert(header::HOST, header::HeaderValue::from_static(HOST));
+        }
+        if request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<hitl_serve::Peer>>()
+            .is_none()
+        {
+            let peer: hitl_serve::Peer = "127.0.0.1:40000".parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
         }
         self.app.clone().oneshot(request).await.unwrap()
     }
@@ -387,6 +398,58 @@ async fn decisions_without_csrf_proof_are_refused() {
     assert_eq!(ui.send(forged).await.status(), StatusCode::FORBIDDEN);
 
     assert!(ui.decided().is_empty(), "nothing reached the gate");
+}
+
+/// The trusted header names a reviewer only on the auth proxy's connections: a client that
+/// reached hitl-ui around the proxy gets nowhere with it.
+#[tokio::test]
+async fn the_trusted_header_from_around_the_proxy_names_nobody() {
+    let ui = ui(Some("x-forwarded-user"), None).await;
+    let around = |request: Request<Body>| {
+        let mut request = request;
+        let peer: hitl_serve::Peer = "10.0.0.5:40000".parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request
+    };
+    let who = [("x-forwarded-user", "bob")];
+    let response = ui
+        .send(around(ui.post(
+            "/calls/c1/decide",
+            "decision=approve",
+            &who,
+        )))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = Request::get("/")
+        .header("x-forwarded-user", "bob")
+        .body(Body::empty())
+        .unwrap();
+    assert_ne!(ui.send(around(page)).await.status(), StatusCode::OK);
+    assert!(ui.decided().is_empty(), "nothing reached the gate");
+    // From the proxy (loopback), the same header is believed.
+    let response = ui
+        .send(ui.post("/calls/c1/decide", "decision=approve", &who))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        error_of(response).await
+    );
+}
+
+#[test]
+fn proxy_addresses_are_ips_or_cidrs_and_nothing_else() {
+    use crate::security::identity::parse_proxies;
+    let nets = parse_proxies(&["10.0.0.0/8".into(), " 192.168.1.7 ".into(), "::1".into()]).unwrap();
+    assert_eq!(nets.len(), 3);
+    let e = parse_proxies(&["proxy.local".into()]).unwrap_err();
+    assert!(
+        e.contains(hitl_wire::env::ui::TRUSTED_PROXY_ADDRS) && e.contains("proxy.local"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

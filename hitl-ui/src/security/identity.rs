@@ -61,6 +61,35 @@ pub enum Resolved {
     Nobody,
 }
 
+/// 127.0.0.0/8 and ::1: a proxy beside us.
+fn loopback() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
+}
+
+/// `TRUSTED_PROXY_ADDRS`' entries: IPs (one address) or CIDRs; an entry that is neither is an
+/// error naming it.
+pub fn parse_proxies(entries: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    entries
+        .iter()
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "{} entry {entry:?} is neither an IP address nor a CIDR (e.g. 10.0.0.0/8)",
+                        hitl_wire::env::ui::TRUSTED_PROXY_ADDRS
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Most sign-outs remembered for OpenID Connect reviewers (not a configured list).
 const MAX_SIGNED_OUT: usize = 10_000;
 
@@ -68,6 +97,8 @@ const MAX_SIGNED_OUT: usize = 10_000;
 #[derive(Debug)]
 pub struct IdentitySource {
     trusted_header: Option<HeaderName>,
+    /// Who the trusted header is believed from (`TRUSTED_PROXY_ADDRS`): the auth proxy.
+    trusted_proxies: Vec<ipnet::IpNet>,
     credentials: Option<Credentials>,
     signer: Signer,
     /// The session cookie's name (another page on the same host keeps its own).
@@ -88,12 +119,28 @@ impl IdentitySource {
     ) -> Self {
         Self {
             trusted_header,
+            trusted_proxies: loopback(),
             credentials,
             signer,
             session_cookie: cookies::SESSION,
             signed_out: Mutex::default(),
             oidc: None,
         }
+    }
+
+    /// The trusted header is believed only from `proxies` (loopback unless said otherwise).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Whether a request from `peer` (`None`: not from a socket) may name its reviewer with
+    /// the trusted header: only the auth proxy may.
+    pub fn header_believed_from(&self, peer: Option<std::net::IpAddr>) -> bool {
+        peer.is_some_and(|peer| {
+            let peer = peer.to_canonical();
+            self.trusted_proxies.iter().any(|net| net.contains(&peer))
+        })
     }
 
     /// Reviewers may also sign in at an OpenID Provider; `names` are the claims read.

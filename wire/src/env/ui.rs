@@ -19,6 +19,11 @@ pub const EXTAUTH_ADMIN_TOKEN_FILE: &str = "HITL_EXTAUTH_ADMIN_TOKEN_FILE";
 pub const MOCK_DB_STATE_URL: &str = "MOCK_DB_STATE_URL";
 /// Header an auth proxy sets with the reviewer's name.
 pub const TRUSTED_USER_HEADER: &str = "TRUSTED_USER_HEADER";
+/// The addresses (IPs or CIDRs, comma-separated) the [`TRUSTED_USER_HEADER`] is believed from:
+/// the auth proxy's. From any other peer the header is ignored.
+pub const TRUSTED_PROXY_ADDRS: &str = "TRUSTED_PROXY_ADDRS";
+/// Loopback: an auth proxy beside hitl-ui (a sidecar in its pod).
+pub const DEFAULT_TRUSTED_PROXY_ADDRS: &str = "127.0.0.1,::1";
 /// Built-in sign-in accounts, `user:password,…`.
 pub const REVIEWER_CREDENTIALS: &str = "REVIEWER_CREDENTIALS";
 /// The same, read from a file (one `user:password` a line; with both set, the accounts of
