@@ -60,14 +60,26 @@ pub struct SignedIn {
 pub struct Provider {
     settings: Settings,
     http: http::Http,
+    /// The provider's metadata and keys as last discovered, and when: reused for
+    /// [`DISCOVERY_TTL`], so that anonymous visits to the sign-in cannot make hitl-ui fetch
+    /// them from the provider once each.
+    discovered:
+        std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, CoreProviderMetadata)>>>,
 }
+
+/// How long discovered provider metadata (and its JWKS) is reused.
+pub const DISCOVERY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Provider {
     pub fn new(settings: Settings) -> Result<Self, OidcError> {
         IssuerUrl::new(settings.issuer.clone())
             .map_err(|e| OidcError::Config(format!("OIDC_ISSUER_URL: {e}")))?;
         let http = http::Http::new().map_err(|e| OidcError::Config(e.to_string()))?;
-        Ok(Self { settings, http })
+        Ok(Self {
+            settings,
+            http,
+            discovered: std::sync::Arc::default(),
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -82,13 +94,27 @@ impl Provider {
             .unwrap_or_else(|| format!("{}{}", origin.trim_end_matches('/'), CALLBACK_PATH))
     }
 
-    async fn client(&self, redirect: &str) -> Result<Client, OidcError> {
+    /// The provider's metadata: discovered at most once per [`DISCOVERY_TTL`] (one discovery
+    /// at a time; a failed one is not kept).
+    async fn metadata(&self) -> Result<CoreProviderMetadata, OidcError> {
+        let mut discovered = self.discovered.lock().await;
+        if let Some((at, metadata)) = discovered.as_ref()
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(metadata.clone());
+        }
         let issuer = IssuerUrl::new(self.settings.issuer.clone())
             .map_err(|e| OidcError::Config(e.to_string()))?;
         let http = |request| self.http.clone().send(request);
         let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
             .map_err(|e| OidcError::Discovery(error_chain(&e)))?;
+        *discovered = Some((std::time::Instant::now(), metadata.clone()));
+        Ok(metadata)
+    }
+
+    async fn client(&self, redirect: &str) -> Result<Client, OidcError> {
+        let metadata = self.metadata().await?;
         let redirect =
             RedirectUrl::new(redirect.to_owned()).map_err(|e| OidcError::Config(e.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
