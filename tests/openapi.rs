@@ -274,26 +274,23 @@ async fn every_answer_of_the_gate_is_the_one_its_document_describes() -> anyhow:
     let reply = call(&gate, Method::POST, &decide, Some("{}"), false).await?;
     spec.check("post", paths::DECIDE, &reply)?;
 
-    // The queue, as much of it as asked for, and a limit it refuses.
-    for (path, status) in [
-        ("/pending?limit=1", 200),
-        ("/pending?limit=0", 400),
-        ("/pending?limit=x", 400),
+    // The queue, as much of it as asked for, and a limit it refuses; the audit trail, and a
+    // query it cannot read.
+    for (operation, path, status) in [
+        (paths::PENDING, "/pending?limit=1", 200),
+        (paths::PENDING, "/pending?limit=0", 400),
+        (paths::PENDING, "/pending?limit=x", 400),
+        (
+            paths::HISTORY,
+            "/history?limit=5&outcome=approved&tool=run_migration",
+            200,
+        ),
+        (paths::HISTORY, "/history?limit=x", 400),
+        (paths::HISTORY, "/history?before=not-a-cursor", 400),
     ] {
         let reply = call(&gate, Method::GET, path, None, true).await?;
         assert_eq!(reply.status, status, "{path}: {}", reply.body);
-        spec.check("get", paths::PENDING, &reply)?;
-    }
-
-    // The audit trail, and a query it cannot read.
-    for (path, status) in [
-        ("/history?limit=5&outcome=approved&tool=run_migration", 200),
-        ("/history?limit=x", 400),
-        ("/history?before=not-a-cursor", 400),
-    ] {
-        let reply = call(&gate, Method::GET, path, None, true).await?;
-        assert_eq!(reply.status, status, "{path}: {}", reply.body);
-        spec.check("get", paths::HISTORY, &reply)?;
+        spec.check("get", operation, &reply)?;
     }
 
     // A gate with no admin token serves none of it.

@@ -46,12 +46,7 @@ pub async fn self_approval(target: &Target, report: &mut AttackReport) -> anyhow
         status == 403 && text.contains("another reviewer must approve"),
         format!("the requester's own approval is refused (HTTP {status})"),
     );
-    let still = admin
-        .pending_all()
-        .await?
-        .pending
-        .iter()
-        .any(|c| c.id == id);
+    let still = still_pending(admin, &id).await?;
     check(
         report,
         still,
@@ -206,12 +201,7 @@ pub async fn decide_without_credentials(
         statuses.iter().all(|s| matches!(s, 401 | 403 | 503)),
         format!("refused without the credential (HTTP {statuses:?})"),
     );
-    let still = admin
-        .pending_all()
-        .await?
-        .pending
-        .iter()
-        .any(|c| c.id == id);
+    let still = still_pending(admin, &id).await?;
     check(report, still, "the call is still waiting");
     // Close it as a reviewer would.
     if let Err(why) = target.decider.clean_up(&id).await? {
@@ -285,4 +275,17 @@ pub async fn stated_requester(target: &Target, report: &mut AttackReport) -> any
     let (executed, _) = since(&before, &after);
     check(report, executed.is_empty(), "nothing executed");
     Ok(())
+}
+
+/// Whether call `id` is still on the gate's queue (however long the queue).
+async fn still_pending(
+    admin: &hitl_wire::extauth::client::AdminClient,
+    id: &str,
+) -> anyhow::Result<bool> {
+    Ok(admin
+        .pending_all()
+        .await?
+        .pending
+        .iter()
+        .any(|c| c.id == id))
 }
