@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 pub const TAG_HEADER: &str = "x-bench-tag";
 /// Who the bench's requests come from (`x-user-id`).
 pub const USER: &str = "bench";
+/// The reviewer who decides the bench's calls: never [`USER`], who asked for them (the gate
+/// refuses a requester's own approval).
+pub const REVIEWER: &str = "bench-reviewer";
 
 /// `initialize`, as a client opens a session.
 pub fn initialize(id: u64) -> String {

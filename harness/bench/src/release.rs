@@ -185,7 +185,7 @@ async fn one_round(
         id_token: None,
         approved: true,
         reason: String::new(),
-        reviewer: Some("bench".into()),
+        reviewer: Some(crate::mcp::REVIEWER.into()),
     };
     tokio::time::timeout(PATIENCE, admin.decide(&parked_id, &decision))
         .await

@@ -60,7 +60,7 @@ pub(super) async fn decide_all(
                     id_token: None,
                     approved: approved(i),
                     reason: if approved(i) { String::new() } else { tag(i) },
-                    reviewer: Some("bench".into()),
+                    reviewer: Some(crate::mcp::REVIEWER.into()),
                 };
                 match tokio::time::timeout(DECIDE_PATIENCE, admin.decide(id, &decision)).await {
                     Ok(Ok(_)) => Ok(()),

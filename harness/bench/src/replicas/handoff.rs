@@ -90,7 +90,7 @@ async fn one_round(
         id_token: None,
         approved: true,
         reason: String::new(),
-        reviewer: Some("bench".into()),
+        reviewer: Some(crate::mcp::REVIEWER.into()),
     };
     let decided_at = Instant::now();
     tokio::time::timeout(PATIENCE, fleet.b().admin.decide(&card, &decision))

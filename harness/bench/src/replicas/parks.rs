@@ -195,7 +195,7 @@ async fn drain(
         id_token: None,
         approved: true,
         reason: String::new(),
-        reviewer: Some("bench".into()),
+        reviewer: Some(crate::mcp::REVIEWER.into()),
     };
     let mut problems: Vec<String> = futures::stream::iter(ids.iter().enumerate())
         .map(|(i, id)| {
