@@ -43,6 +43,21 @@ async fn get(url: &str) -> anyhow::Result<(u16, String)> {
     Ok((reply.status().as_u16(), reply.text().await?))
 }
 
+/// Run `service` once with `args` and the environment `env` added, to its exit (within
+/// [`PATIENCE`]): its output.
+async fn run_once(
+    service: &str,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> anyhow::Result<std::process::Output> {
+    let mut command = tokio::process::Command::new(hitl_lab::bins::path(service)?);
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
+    Ok(tokio::time::timeout(PATIENCE, command.output()).await??)
+}
+
 /// A service at `url(path)` answers `/livez` "live" and `/readyz` "ready".
 async fn live_and_ready(url: impl Fn(&str) -> String) -> anyhow::Result<()> {
     assert_eq!(get(&url(health::LIVEZ)).await?, (200, "live\n".into()));
@@ -291,14 +306,7 @@ async fn an_unknown_log_format_refuses_to_start_naming_the_allowed_ones() -> any
         "lab-chat",
         "scripted-model",
     ] {
-        let out = tokio::time::timeout(
-            PATIENCE,
-            tokio::process::Command::new(hitl_lab::bins::path(service)?)
-                .env(LOG_FORMAT, "yaml")
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await??;
+        let out = run_once(service, &[], &[(LOG_FORMAT, "yaml".as_ref())]).await?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{service} started: {stderr}");
         assert!(
@@ -345,16 +353,12 @@ async fn a_secret_set_twice_value_and_file_refuses_to_start_naming_both() -> any
             chat::CHAT_CREDENTIALS_FILE,
         ),
     ] {
-        let out = tokio::time::timeout(
-            PATIENCE,
-            tokio::process::Command::new(hitl_lab::bins::path(service)?)
-                .env(name, "s3cret")
-                .env(file_name, &file)
-                .env(chat::AGENTS, "a=http://127.0.0.1:9/")
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await??;
+        let env = [
+            (name, "s3cret".as_ref()),
+            (file_name, file.as_os_str()),
+            (chat::AGENTS, "a=http://127.0.0.1:9/".as_ref()),
+        ];
+        let out = run_once(service, &[], &env).await?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{service} started: {stderr}");
         assert!(
@@ -378,14 +382,7 @@ async fn a_duration_outside_the_one_grammar_refuses_to_start_naming_it() -> anyh
         ("mock-db-mcp", http::IDLE_TIMEOUT, "60 parsecs"),
         ("mock-db-mcp", mockdb::QUERY_TIME_BUDGET, "0s"),
     ] {
-        let out = tokio::time::timeout(
-            PATIENCE,
-            tokio::process::Command::new(hitl_lab::bins::path(service)?)
-                .env(name, value)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await??;
+        let out = run_once(service, &[], &[(name, value.as_ref())]).await?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{service} started: {stderr}");
         assert!(
@@ -404,15 +401,9 @@ async fn the_gate_prints_the_public_half_of_its_approval_key() -> anyhow::Result
     use hitl_wire::{approval::Signer, env::extauth};
     let dir = scratch_dir("operable_verifying_key");
     let keys = Signer::generate()?.write_key_files(&dir)?;
-    let print = |key: Option<&std::path::Path>| {
-        let mut command = tokio::process::Command::new(hitl_lab::bins::path("hitl-extauth")?);
-        command.arg("--print-verifying-key").kill_on_drop(true);
-        if let Some(key) = key {
-            command.env(extauth::APPROVAL_SIGNING_KEY_FILE, key);
-        }
-        anyhow::Ok(command)
-    };
-    let out = tokio::time::timeout(PATIENCE, print(Some(&keys.signing))?.output()).await??;
+    const PRINT: &[&str] = &["--print-verifying-key"];
+    let key = [(extauth::APPROVAL_SIGNING_KEY_FILE, keys.signing.as_os_str())];
+    let out = run_once("hitl-extauth", PRINT, &key).await?;
     assert!(
         out.status.success(),
         "{}",
@@ -422,7 +413,7 @@ async fn the_gate_prints_the_public_half_of_its_approval_key() -> anyhow::Result
         String::from_utf8(out.stdout)?.trim(),
         std::fs::read_to_string(&keys.verifying)?.trim()
     );
-    let out = tokio::time::timeout(PATIENCE, print(None)?.output()).await??;
+    let out = run_once("hitl-extauth", PRINT, &[]).await?;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
